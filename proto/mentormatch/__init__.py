@@ -1,0 +1,1 @@
+"""Generated protobuf and gRPC code for the mentormatch contract (see proto/mentormatch/v1/*.proto)."""

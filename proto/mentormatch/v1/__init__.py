@@ -1,0 +1,1 @@
+"""mentormatch.v1: generated code; regenerate with `make proto`."""

@@ -1,0 +1,1 @@
+"""Bundled cohorts and what-if scenarios, and the seeded generator that made them."""

@@ -1,0 +1,1 @@
+"""mentormatch's gRPC service, its proto <-> engine mapping, metrics, and the command line."""

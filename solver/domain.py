@@ -1,0 +1,192 @@
+"""The matching domain: participants, rankings and programme rules as plain frozen dataclasses.
+
+Nothing here knows about files, protobuf or solvers. Values are stored as given (an out-of-range
+latitude stays out of range) so that `solver.validate` can report every problem at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+CEFR_LEVELS: tuple[str, ...] = ("A1", "A2", "B1", "B2", "C1", "C2")
+"""CEFR levels in order; a level is stored as its position + 1 (A1 = 1 ... C2 = 6)."""
+
+GENDERS: tuple[str, ...] = ("f", "m", "x")
+"""Gender codes: f (woman), m (man), x (another or unspecified). Empty means not given."""
+
+
+def cefr_level(text: str) -> int:
+    """'B2' -> 4; 0 when the text is not a CEFR level."""
+    text = text.strip().upper()
+    return CEFR_LEVELS.index(text) + 1 if text in CEFR_LEVELS else 0
+
+
+def cefr_name(level: int) -> str:
+    return CEFR_LEVELS[level - 1] if 1 <= level <= len(CEFR_LEVELS) else f"?{level}"
+
+
+class Goal(str, Enum):
+    """What a mentee wants from the programme (KVINFO: job-focused or social-focused)."""
+
+    UNSPECIFIED = ""
+    JOB = "job"
+    EDUCATION = "education"
+    OWN_BUSINESS = "own_business"
+    SOCIAL_NETWORK = "social_network"
+
+
+class Track(str, Enum):
+    """The mentee's target group in the programme."""
+
+    UNSPECIFIED = ""
+    SPOUSE = "spouse"
+    STUDENT = "student"
+    REFUGEE = "refugee"
+    OTHER = "other"
+
+
+class ObjectiveMode(str, Enum):
+    """What 'best' means. All modes first maximise the (priority-weighted) number of matched mentees."""
+
+    SCORE = "score"  # then the total score
+    FAIRNESS = "fairness"  # then the worst matched pair's score, then the total score
+    RANK_MAXIMAL = "rank_maximal"  # then first choices, second choices, ..., then the total score
+
+
+@dataclass(frozen=True, slots=True)
+class Language:
+    code: str  # ISO 639-1, lower case ("da", "en")
+    level: int  # CEFR as 1..6 (A1..C2); 0 = not a valid level
+
+
+@dataclass(frozen=True, slots=True)
+class Mentor:
+    id: str
+    lat: float  # workplace, WGS84, where meetings happen
+    lon: float
+    occupations: tuple[str, ...]  # ISCO-08 4-digit unit groups
+    languages: tuple[Language, ...]
+    years_experience: int = 0
+    capacity: int = 1
+    leadership: bool = False
+    gender: str = ""
+    interests: tuple[str, ...] = ()
+    organisation: str = ""
+    markets: tuple[str, ...] = ()  # ISO 3166-1 alpha-2 countries/markets the mentor knows
+    returning: bool = False
+    goals: tuple[Goal, ...] = ()  # goals the mentor can support; empty = any
+
+
+@dataclass(frozen=True, slots=True)
+class Mentee:
+    id: str
+    lat: float  # home, WGS84
+    lon: float
+    occupations: tuple[str, ...]  # ISCO-08 4-digit unit groups sought
+    languages: tuple[Language, ...]
+    max_travel_km: float | None = None  # personal limit, tighter than the programme's
+    max_travel_minutes: float | None = None  # personal limit when a travel-time table is given
+    interests: tuple[str, ...] = ()
+    goal: Goal = Goal.UNSPECIFIED
+    gender: str = ""
+    requested_mentor_gender: str = ""  # empty = no request
+    country_of_origin: str = ""  # ISO 3166-1 alpha-2
+    first_language: str = ""  # ISO 639-1; empty = not given
+    municipality: str = ""  # Danish municipality code, e.g. "101" (Copenhagen)
+    track: Track = Track.UNSPECIFIED
+    priority: int = 1  # weight in the matched count, e.g. 2 for people left unmatched last round
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """One entry of a speed-dating ranking: `from_id` ranked `to_id` at `rank` (1 = first choice).
+
+    Either side may rank: a mentee ranking mentors or a mentor ranking mentees. Rankings may be
+    partial (not everyone ranks everyone) and may contain ties (two entries with the same rank).
+    """
+
+    from_id: str
+    to_id: str
+    rank: int
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """Integer weight per soft term (see `solver.scores.TERMS`); each term gives 0..100 points a pair."""
+
+    mutual_rank: int = 3
+    mentee_rank: int = 3
+    mentor_rank: int = 2
+    interests: int = 1
+    field: int = 1
+    goal: int = 1
+    travel: int = 2
+    home_market: int = 1
+    first_language: int = 1
+    seniority: int = 1
+    returning: int = 1
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class GenderQuota:
+    """Bounds on how many matched mentees get a mentor of `gender`."""
+
+    gender: str
+    min_pairs: int = 0
+    max_pairs: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TravelTime:
+    mentee_id: str
+    mentor_id: str
+    minutes: float
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """A programme's rules: hard constraints, and the weights of the soft terms."""
+
+    max_distance_km: float | None = 30.0  # None = no distance limit
+    field_depth: int = 2  # ISCO digits that must agree: 1..4 (0 = field not required)
+    min_language_level: int = 3  # CEFR 1..6 (B1 = 3) of a language both speak
+    min_mentor_years: int = 0
+    eligible_municipalities: tuple[str, ...] = ()  # empty = every municipality
+    eligible_tracks: tuple[Track, ...] = ()  # empty = every track
+    organisation_caps: tuple[tuple[str, int], ...] = ()  # (organisation, max mentees)
+    gender_quotas: tuple[GenderQuota, ...] = ()
+    pins: tuple[tuple[str, str], ...] = ()  # (mentee_id, mentor_id) that must be matched
+    bans: tuple[tuple[str, str], ...] = ()  # (mentee_id, mentor_id) that must not be matched
+    gender_requests_hard: bool = True
+    weights: Weights = field(default_factory=Weights)
+    travel_times: tuple[TravelTime, ...] = ()  # when given, replaces straight-line distance
+    max_travel_minutes: float | None = None  # the limit that applies with travel_times
+
+    @property
+    def organisation_cap_map(self) -> Mapping[str, int]:
+        return dict(self.organisation_caps)
+
+    @property
+    def has_side_constraints(self) -> bool:
+        """True when the model is more than a pure capacitated assignment."""
+        return bool(self.organisation_caps or self.gender_quotas)
+
+
+@dataclass(frozen=True, slots=True)
+class Cohort:
+    mentors: tuple[Mentor, ...]
+    mentees: tuple[Mentee, ...]
+    rankings: tuple[Ranking, ...] = ()
+    rules: Rules = field(default_factory=Rules)
+    name: str = ""
+
+    def mentor_index(self) -> dict[str, int]:
+        return {m.id: i for i, m in enumerate(self.mentors)}
+
+    def mentee_index(self) -> dict[str, int]:
+        return {m.id: i for i, m in enumerate(self.mentees)}

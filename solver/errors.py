@@ -1,0 +1,53 @@
+"""The fixed error taxonomy: a problem with a stable code and a field path; errors that carry them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class ProblemCode(str, Enum):
+    """Stable codes for input problems. Messages may change; codes do not."""
+
+    MISSING_FILE = "MISSING_FILE"
+    NOT_CSV = "NOT_CSV"  # unreadable as CSV / Parquet / JSON / TOML
+    MISSING_COLUMN = "MISSING_COLUMN"
+    BAD_VALUE = "BAD_VALUE"  # a value of the wrong type or shape (text where a number belongs)
+    EMPTY_ID = "EMPTY_ID"
+    DUPLICATE_ID = "DUPLICATE_ID"
+    UNKNOWN_ID = "UNKNOWN_ID"  # in rankings, pins, bans, travel times
+    COORDINATE_OUT_OF_RANGE = "COORDINATE_OUT_OF_RANGE"
+    MALFORMED_ISCO = "MALFORMED_ISCO"
+    MALFORMED_LANGUAGE = "MALFORMED_LANGUAGE"
+    MALFORMED_CEFR = "MALFORMED_CEFR"
+    MALFORMED_COUNTRY = "MALFORMED_COUNTRY"
+    MALFORMED_GENDER = "MALFORMED_GENDER"
+    NEGATIVE_CAPACITY = "NEGATIVE_CAPACITY"
+    NEGATIVE_VALUE = "NEGATIVE_VALUE"  # years, limits, weights, caps, priorities below their minimum
+    INVALID_RANK = "INVALID_RANK"  # a rank below 1, or a self/same-side ranking
+    INVALID_RULE = "INVALID_RULE"  # a rule out of its range (field depth 0..4, language level 1..6)
+    PIN_BANNED = "PIN_BANNED"
+    PIN_BREAKS_RULE = "PIN_BREAKS_RULE"
+    PINS_EXCEED_CAPACITY = "PINS_EXCEED_CAPACITY"
+    CONFLICTING_PINS = "CONFLICTING_PINS"  # one mentee pinned to two mentors
+    TOO_LARGE = "TOO_LARGE"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    code: ProblemCode
+    path: str  # field path into the cohort: "mentees[3].languages[1]", "rules.pins[0]"
+    message: str
+    location: str = ""  # where in the source files, when read from files: "mentees.csv row 4, column languages"
+
+    def __str__(self) -> str:
+        where = self.location or self.path
+        return f"{where}: {self.code.value}: {self.message}"
+
+
+class CohortInvalid(Exception):
+    """The cohort has problems; nothing was solved. Carries every problem found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__(f"{len(problems)} problem(s) in the cohort; first: {problems[0]}" if problems else "invalid")
