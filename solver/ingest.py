@@ -1,0 +1,525 @@
+"""Reading and writing cohorts as files: a directory of CSV or Parquet tables plus rules.toml, or one JSON file.
+
+Parsing problems are collected, never raised one at a time: `load_cohort` raises `CohortInvalid`
+with every problem found in every file, each with its file, row and column.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from solver.domain import (
+    CEFR_LEVELS,
+    Cohort,
+    GenderQuota,
+    Goal,
+    Language,
+    Mentee,
+    Mentor,
+    Ranking,
+    Rules,
+    Track,
+    TravelTime,
+    Weights,
+    cefr_level,
+    cefr_name,
+)
+from solver.errors import CohortInvalid, Problem, ProblemCode
+
+MENTOR_COLUMNS = (
+    "id", "lat", "lon", "occupations", "languages", "years_experience", "capacity", "leadership",
+    "gender", "interests", "organisation", "markets", "returning", "goals",
+)  # fmt: skip
+MENTOR_REQUIRED = ("id", "lat", "lon", "occupations", "languages", "years_experience", "capacity")
+MENTEE_COLUMNS = (
+    "id", "lat", "lon", "occupations", "languages", "max_travel_km", "max_travel_minutes", "interests",
+    "goal", "gender", "requested_mentor_gender", "country_of_origin", "first_language", "municipality",
+    "track", "priority",
+)  # fmt: skip
+MENTEE_REQUIRED = ("id", "lat", "lon", "occupations", "languages")
+RANKING_COLUMNS = ("from_id", "to_id", "rank")
+TRAVEL_COLUMNS = ("mentee_id", "mentor_id", "minutes")
+
+RULE_KEYS = (
+    "max_distance_km", "field_depth", "min_language_level", "min_mentor_years", "eligible_municipalities",
+    "eligible_tracks", "organisation_caps", "gender_quotas", "pins", "bans", "gender_requests_hard",
+    "weights", "max_travel_minutes",
+)  # fmt: skip
+
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f", ""}
+
+
+def load_cohort(path: str | Path) -> Cohort:
+    """A cohort from a directory (CSV or Parquet tables + rules.toml) or a single protobuf-JSON file."""
+    path = Path(path)
+    if path.suffix.lower() == ".json" and not path.is_dir():
+        # The JSON form is the protobuf JSON mapping, so the one proto <-> domain mapping reads it.
+        from server.mapping import load_cohort_json
+
+        return load_cohort_json(path)
+    return read_cohort_dir(path)
+
+
+class _Reader:
+    """Collects problems while turning table cells into typed values."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def problem(self, code: ProblemCode, path: str, message: str, location: str = "") -> None:
+        self.problems.append(Problem(code, path, message, location))
+
+    def table(self, directory: Path, stem: str, required: Iterable[str], known: Iterable[str],
+              optional: bool = False) -> list[dict[str, str]] | None:
+        """Rows of `stem`.csv or `stem`.parquet as dicts of text; None when absent or unreadable."""
+        csv, parquet = directory / f"{stem}.csv", directory / f"{stem}.parquet"
+        source = csv if csv.exists() else parquet if parquet.exists() else None
+        if source is None:
+            if not optional:
+                self.problem(ProblemCode.MISSING_FILE, stem, f"{stem}.csv (or {stem}.parquet) is missing",
+                             f"{directory.name}/{stem}.csv")
+            return None
+        try:
+            if source.suffix == ".csv":
+                frame = pl.read_csv(source, infer_schema=False, missing_utf8_is_empty_string=True)
+            else:
+                frame = _parquet_as_text(pl.read_parquet(source))
+        except Exception as error:  # polars raises many types for malformed files
+            self.problem(ProblemCode.NOT_CSV, stem, f"cannot read {source.name} as a table: {_short(error)}",
+                         source.name)
+            return None
+        columns = [c.strip() for c in frame.columns]
+        frame.columns = columns
+        missing = [c for c in required if c not in columns]
+        for column in missing:
+            self.problem(ProblemCode.MISSING_COLUMN, f"{stem}.{column}",
+                         f"required column '{column}' is missing (columns: {', '.join(columns)})", source.name)
+        unknown = [c for c in columns if c not in set(known)]
+        for column in unknown:
+            self.problem(ProblemCode.MISSING_COLUMN, f"{stem}.{column}",
+                         f"unknown column '{column}' (known: {', '.join(known)})", source.name)
+        if missing or unknown:
+            return None
+        return [{k: (v or "").strip() for k, v in row.items()} for row in frame.fill_null("").iter_rows(named=True)]
+
+    # Cell parsers: each reports its own problem and returns a value the validator can still see.
+
+    def number(self, text: str, path: str, where: str, default: float | None = None) -> float | None:
+        if text == "":
+            return default
+        try:
+            return float(text)
+        except ValueError:
+            self.problem(ProblemCode.BAD_VALUE, path, f"'{text}' is not a number", where)
+            return math.nan if default is None else default
+
+    def coordinate(self, text: str, path: str, where: str) -> float:
+        """A missing or unreadable coordinate becomes NaN, which the validator reports as out of range."""
+        value = self.number(text, path, where, math.nan)
+        return math.nan if value is None else value
+
+    def integer(self, text: str, path: str, where: str, default: int) -> int:
+        if text == "":
+            return default
+        try:
+            value = float(text)
+            if value != int(value):
+                raise ValueError
+            return int(value)
+        except (ValueError, OverflowError):
+            self.problem(ProblemCode.BAD_VALUE, path, f"'{text}' is not a whole number", where)
+            return default
+
+    def boolean(self, text: str, path: str, where: str) -> bool:
+        lowered = text.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered not in _FALSE:
+            self.problem(ProblemCode.BAD_VALUE, path, f"'{text}' is not true/false", where)
+        return False
+
+    def languages(self, text: str, path: str, where: str) -> tuple[Language, ...]:
+        skills = []
+        for i, item in enumerate(_split(text)):
+            code, sep, level = item.partition(":")
+            if not sep:
+                self.problem(ProblemCode.MALFORMED_LANGUAGE, f"{path}[{i}]",
+                             f"'{item}' is not code:level (e.g. da:C1)", where)
+                continue
+            parsed = cefr_level(level)
+            if parsed == 0:
+                self.problem(ProblemCode.MALFORMED_CEFR, f"{path}[{i}].level",
+                             f"'{level}' is not a CEFR level ({', '.join(CEFR_LEVELS)})", where)
+                parsed = -1  # keeps the entry visible but never valid; reported once here
+            skills.append(Language(code.strip().lower(), parsed))
+        return tuple(skills)
+
+    def enum(self, kind: type[Goal] | type[Track], text: str, path: str, where: str) -> Any:
+        try:
+            return kind(text.lower())
+        except ValueError:
+            allowed = ", ".join(v.value for v in kind if v.value)
+            self.problem(ProblemCode.BAD_VALUE, path, f"'{text}' is not one of: {allowed}", where)
+            return kind("")
+
+
+def _parquet_as_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """Parquet may carry typed columns (numbers, lists); read them as the same text a CSV holds."""
+    columns = []
+    for name, dtype in frame.schema.items():
+        column = pl.col(name)
+        if isinstance(dtype, pl.List):
+            columns.append(column.cast(pl.List(pl.String)).list.join(";").alias(name))
+        else:
+            columns.append(column.cast(pl.String).alias(name))
+    return frame.select(columns)
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(";") if part.strip()]
+
+
+def _short(error: Exception) -> str:
+    return str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+
+
+def read_cohort_dir(directory: str | Path) -> Cohort:
+    """Read mentors, mentees, rankings, travel times and rules; raise CohortInvalid with every problem."""
+    directory = Path(directory)
+    reader = _Reader()
+    if not directory.is_dir():
+        raise CohortInvalid([Problem(ProblemCode.MISSING_FILE, "", f"no cohort directory or .json file at {directory}",
+                                     str(directory))])
+    mentor_rows = reader.table(directory, "mentors", MENTOR_REQUIRED, MENTOR_COLUMNS)
+    mentee_rows = reader.table(directory, "mentees", MENTEE_REQUIRED, MENTEE_COLUMNS)
+    ranking_rows = reader.table(directory, "rankings", RANKING_COLUMNS, RANKING_COLUMNS, optional=True)
+    travel_rows = reader.table(directory, "travel_times", TRAVEL_COLUMNS, TRAVEL_COLUMNS, optional=True)
+    mentors = tuple(_mentor(reader, row, i) for i, row in enumerate(mentor_rows or []))
+    mentees = tuple(_mentee(reader, row, i) for i, row in enumerate(mentee_rows or []))
+    rankings = tuple(
+        Ranking(row["from_id"], row["to_id"],
+                reader.integer(row["rank"], f"rankings[{i}].rank", _where("rankings", i, "rank"), 0))
+        for i, row in enumerate(ranking_rows or [])
+    )
+    travel = tuple(
+        TravelTime(row["mentee_id"], row["mentor_id"],
+                   reader.coordinate(row["minutes"], f"travel_times[{i}].minutes",
+                                     _where("travel_times", i, "minutes")))
+        for i, row in enumerate(travel_rows or [])
+    )
+    rules = _rules(reader, directory / "rules.toml", travel)
+    cohort = Cohort(mentors, mentees, rankings, rules, name=directory.name)
+    # Value checks (ranges, codes, ids, pins against the hard rules) are the validator's, shared with gRPC input.
+    from solver.validate import validate
+
+    problems = reader.problems + [_locate(p) for p in validate(cohort)]
+    if problems:
+        raise CohortInvalid(problems)
+    return cohort
+
+
+def _where(stem: str, index: int, column: str) -> str:
+    return f"{stem}.csv row {index + 1}, column {column}"
+
+
+def _locate(problem: Problem) -> Problem:
+    """Give a validator problem on `mentees[3].languages[1]` its place in the files as well."""
+    head, _, rest = problem.path.partition(".")
+    stem, bracket, index = head.partition("[")
+    if not bracket or stem not in ("mentors", "mentees", "rankings", "travel_times"):
+        if problem.path.startswith("rules"):
+            return Problem(problem.code, problem.path, problem.message, f"rules.toml {problem.path[6:] or ''}".strip())
+        return problem
+    row = int(index.rstrip("]")) if index.rstrip("]").isdigit() else -1
+    column = rest.split("[")[0].split(".")[0] if rest else "id"
+    if stem == "travel_times":
+        column = column if rest else "minutes"
+    return Problem(problem.code, problem.path, problem.message, _where(stem, row, column))
+
+
+def _mentor(reader: _Reader, row: Mapping[str, str], i: int) -> Mentor:
+    def where(column: str) -> str:
+        return _where("mentors", i, column)
+
+    path = f"mentors[{i}]"
+    return Mentor(
+        id=row["id"],
+        lat=reader.coordinate(row["lat"], f"{path}.lat", where("lat")),
+        lon=reader.coordinate(row["lon"], f"{path}.lon", where("lon")),
+        occupations=tuple(_split(row["occupations"])),
+        languages=reader.languages(row["languages"], f"{path}.languages", where("languages")),
+        years_experience=reader.integer(row["years_experience"], f"{path}.years_experience",
+                                        where("years_experience"), 0),
+        capacity=reader.integer(row["capacity"], f"{path}.capacity", where("capacity"), 1),
+        leadership=reader.boolean(row.get("leadership", ""), f"{path}.leadership", where("leadership")),
+        gender=row.get("gender", "").lower(),
+        interests=tuple(t.lower() for t in _split(row.get("interests", ""))),
+        organisation=row.get("organisation", ""),
+        markets=tuple(c.upper() for c in _split(row.get("markets", ""))),
+        returning=reader.boolean(row.get("returning", ""), f"{path}.returning", where("returning")),
+        goals=tuple(reader.enum(Goal, g, f"{path}.goals[{k}]", where("goals"))
+                    for k, g in enumerate(_split(row.get("goals", "")))),
+    )
+
+
+def _mentee(reader: _Reader, row: Mapping[str, str], i: int) -> Mentee:
+    def where(column: str) -> str:
+        return _where("mentees", i, column)
+
+    path = f"mentees[{i}]"
+    return Mentee(
+        id=row["id"],
+        lat=reader.coordinate(row["lat"], f"{path}.lat", where("lat")),
+        lon=reader.coordinate(row["lon"], f"{path}.lon", where("lon")),
+        occupations=tuple(_split(row["occupations"])),
+        languages=reader.languages(row["languages"], f"{path}.languages", where("languages")),
+        max_travel_km=reader.number(row.get("max_travel_km", ""), f"{path}.max_travel_km", where("max_travel_km")),
+        max_travel_minutes=reader.number(row.get("max_travel_minutes", ""), f"{path}.max_travel_minutes",
+                                         where("max_travel_minutes")),
+        interests=tuple(t.lower() for t in _split(row.get("interests", ""))),
+        goal=reader.enum(Goal, row.get("goal", ""), f"{path}.goal", where("goal")),
+        gender=row.get("gender", "").lower(),
+        requested_mentor_gender=row.get("requested_mentor_gender", "").lower(),
+        country_of_origin=row.get("country_of_origin", "").upper(),
+        first_language=row.get("first_language", "").lower(),
+        municipality=row.get("municipality", ""),
+        track=reader.enum(Track, row.get("track", ""), f"{path}.track", where("track")),
+        priority=reader.integer(row.get("priority", ""), f"{path}.priority", where("priority"), 1),
+    )
+
+
+def _rules(reader: _Reader, path: Path, travel: tuple[TravelTime, ...]) -> Rules:
+    if not path.exists():
+        return Rules(travel_times=travel)  # the defaults are documented in the README
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        reader.problem(ProblemCode.NOT_CSV, "rules", f"cannot read rules.toml: {_short(error)}", "rules.toml")
+        return Rules(travel_times=travel)
+    return rules_from_mapping(data, reader.problems, travel)
+
+
+def rules_from_mapping(data: Mapping[str, Any], problems: list[Problem],
+                       travel: tuple[TravelTime, ...] = ()) -> Rules:
+    """Rules from a parsed TOML table (also used by what-if scenario files); problems appended."""
+    defaults = Rules()
+
+    def bad(key: str, message: str) -> None:
+        problems.append(Problem(ProblemCode.BAD_VALUE, f"rules.{key}", message, f"rules.toml {key}"))
+
+    for key in data:
+        if key not in RULE_KEYS:
+            bad(key, f"unknown rule '{key}' (known: {', '.join(RULE_KEYS)})")
+
+    def get(key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        value = data.get(key, default)
+        if value is default:
+            return default
+        if isinstance(value, bool) and kind is not bool:
+            bad(key, f"expected {_kind_name(kind)}, got true/false")
+            return default
+        if not isinstance(value, kind):
+            bad(key, f"expected {_kind_name(kind)}, got {type(value).__name__}")
+            return default
+        return value
+
+    level: Any = data.get("min_language_level", defaults.min_language_level)
+    if isinstance(level, str):
+        level = cefr_level(level) or (bad("min_language_level", f"'{level}' is not a CEFR level") or 3)
+    elif not isinstance(level, int) or isinstance(level, bool):
+        bad("min_language_level", "expected a CEFR level such as \"B1\"")
+        level = defaults.min_language_level
+
+    def pairs(key: str) -> tuple[tuple[str, str], ...]:
+        raw = get(key, list, [])
+        out = []
+        for k, item in enumerate(raw):
+            if (isinstance(item, list) and len(item) == 2 and all(isinstance(x, str) for x in item)):
+                out.append((item[0], item[1]))
+            else:
+                bad(f"{key}[{k}]", "expected [mentee_id, mentor_id]")
+        return tuple(out)
+
+    caps_raw = get("organisation_caps", dict, {})
+    caps = []
+    for org, cap in caps_raw.items():
+        if isinstance(cap, int) and not isinstance(cap, bool):
+            caps.append((str(org), cap))
+        else:
+            bad(f"organisation_caps.{org}", "expected a whole number of mentees")
+    quotas = []
+    for k, raw in enumerate(get("gender_quotas", list, [])):
+        if isinstance(raw, dict) and isinstance(raw.get("gender"), str):
+            quotas.append(GenderQuota(raw["gender"].lower(), int(raw.get("min_pairs", 0)),
+                                      int(raw["max_pairs"]) if "max_pairs" in raw else None))
+        else:
+            bad(f"gender_quotas[{k}]", "expected {gender = \"f\", min_pairs = N, max_pairs = N}")
+    weights_raw = get("weights", dict, {})
+    weight_values = Weights().as_dict()
+    for key, value in weights_raw.items():
+        if key not in weight_values:
+            bad(f"weights.{key}", f"unknown weight '{key}' (known: {', '.join(weight_values)})")
+        elif not isinstance(value, int) or isinstance(value, bool):
+            bad(f"weights.{key}", "expected a whole number")
+        else:
+            weight_values[key] = value
+    distance = data.get("max_distance_km", defaults.max_distance_km)
+    if distance is not None and (isinstance(distance, bool) or not isinstance(distance, int | float)):
+        bad("max_distance_km", "expected a number of km")
+        distance = defaults.max_distance_km
+    minutes = data.get("max_travel_minutes")
+    if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, int | float)):
+        bad("max_travel_minutes", "expected a number of minutes")
+        minutes = None
+    tracks = []
+    for k, t in enumerate(get("eligible_tracks", list, [])):
+        try:
+            tracks.append(Track(str(t).lower()))
+        except ValueError:
+            bad(f"eligible_tracks[{k}]", f"'{t}' is not one of: spouse, student, refugee, other")
+    return Rules(
+        max_distance_km=float(distance) if distance is not None else None,
+        field_depth=get("field_depth", int, defaults.field_depth),
+        min_language_level=int(level),
+        min_mentor_years=get("min_mentor_years", int, defaults.min_mentor_years),
+        eligible_municipalities=tuple(str(m) for m in get("eligible_municipalities", list, [])),
+        eligible_tracks=tuple(tracks),
+        organisation_caps=tuple(caps),
+        gender_quotas=tuple(quotas),
+        pins=pairs("pins"),
+        bans=pairs("bans"),
+        gender_requests_hard=get("gender_requests_hard", bool, defaults.gender_requests_hard),
+        weights=Weights(**weight_values),
+        travel_times=travel,
+        max_travel_minutes=float(minutes) if minutes is not None else None,
+    )
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {int: "a whole number", float: "a number", bool: "true/false", list: "a list", dict: "a table", str: "text"}
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+# Writing ---------------------------------------------------------------------------------------------
+
+
+def _fmt_float(value: float | None) -> str:
+    if value is None:
+        return ""
+    return repr(float(value))
+
+
+def _fmt_bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _langs(languages: Iterable[Language]) -> str:
+    return ";".join(f"{lang.code}:{cefr_name(lang.level)}" for lang in languages)
+
+
+MENTOR_FORMAT: dict[str, Callable[[Mentor], str]] = {
+    "id": lambda m: m.id,
+    "lat": lambda m: _fmt_float(m.lat),
+    "lon": lambda m: _fmt_float(m.lon),
+    "occupations": lambda m: ";".join(m.occupations),
+    "languages": lambda m: _langs(m.languages),
+    "years_experience": lambda m: str(m.years_experience),
+    "capacity": lambda m: str(m.capacity),
+    "leadership": lambda m: _fmt_bool(m.leadership),
+    "gender": lambda m: m.gender,
+    "interests": lambda m: ";".join(m.interests),
+    "organisation": lambda m: m.organisation,
+    "markets": lambda m: ";".join(m.markets),
+    "returning": lambda m: _fmt_bool(m.returning),
+    "goals": lambda m: ";".join(g.value for g in m.goals),
+}
+MENTEE_FORMAT: dict[str, Callable[[Mentee], str]] = {
+    "id": lambda m: m.id,
+    "lat": lambda m: _fmt_float(m.lat),
+    "lon": lambda m: _fmt_float(m.lon),
+    "occupations": lambda m: ";".join(m.occupations),
+    "languages": lambda m: _langs(m.languages),
+    "max_travel_km": lambda m: _fmt_float(m.max_travel_km),
+    "max_travel_minutes": lambda m: _fmt_float(m.max_travel_minutes),
+    "interests": lambda m: ";".join(m.interests),
+    "goal": lambda m: m.goal.value,
+    "gender": lambda m: m.gender,
+    "requested_mentor_gender": lambda m: m.requested_mentor_gender,
+    "country_of_origin": lambda m: m.country_of_origin,
+    "first_language": lambda m: m.first_language,
+    "municipality": lambda m: m.municipality,
+    "track": lambda m: m.track.value,
+    "priority": lambda m: str(m.priority),
+}
+
+
+def _frame(rows: Iterable[Any], formats: Mapping[str, Callable[[Any], str]]) -> pl.DataFrame:
+    items = list(rows)
+    return pl.DataFrame({col: [fmt(x) for x in items] for col, fmt in formats.items()},
+                        schema={col: pl.String for col in formats})
+
+
+def write_cohort_dir(cohort: Cohort, directory: str | Path, *, parquet: bool = False) -> Path:
+    """Write the cohort as a directory that `read_cohort_dir` reads back to an equal cohort."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def save(frame: pl.DataFrame, stem: str) -> None:
+        if parquet:
+            frame.write_parquet(directory / f"{stem}.parquet")
+        else:
+            frame.write_csv(directory / f"{stem}.csv")
+
+    save(_frame(cohort.mentors, MENTOR_FORMAT), "mentors")
+    save(_frame(cohort.mentees, MENTEE_FORMAT), "mentees")
+    if cohort.rankings:
+        save(pl.DataFrame({"from_id": [r.from_id for r in cohort.rankings],
+                           "to_id": [r.to_id for r in cohort.rankings],
+                           "rank": [str(r.rank) for r in cohort.rankings]}), "rankings")
+    if cohort.rules.travel_times:
+        save(pl.DataFrame({"mentee_id": [t.mentee_id for t in cohort.rules.travel_times],
+                           "mentor_id": [t.mentor_id for t in cohort.rules.travel_times],
+                           "minutes": [_fmt_float(t.minutes) for t in cohort.rules.travel_times]}), "travel_times")
+    (directory / "rules.toml").write_text(rules_to_toml(cohort.rules), encoding="utf-8")
+    return directory
+
+
+def _toml_str(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def rules_to_toml(rules: Rules) -> str:
+    lines = ["# Programme rules: see README.md, 'rules.toml'."]
+    if rules.max_distance_km is not None:
+        lines.append(f"max_distance_km = {_fmt_float(rules.max_distance_km)}")
+    lines += [
+        f"field_depth = {rules.field_depth}",
+        f'min_language_level = "{cefr_name(rules.min_language_level)}"',
+        f"min_mentor_years = {rules.min_mentor_years}",
+        f"gender_requests_hard = {_fmt_bool(rules.gender_requests_hard)}",
+    ]
+    if rules.max_travel_minutes is not None:
+        lines.append(f"max_travel_minutes = {_fmt_float(rules.max_travel_minutes)}")
+    if rules.eligible_municipalities:
+        lines.append(f"eligible_municipalities = [{', '.join(map(_toml_str, rules.eligible_municipalities))}]")
+    if rules.eligible_tracks:
+        lines.append(f"eligible_tracks = [{', '.join(_toml_str(t.value) for t in rules.eligible_tracks)}]")
+    for key, pairs in (("pins", rules.pins), ("bans", rules.bans)):
+        if pairs:
+            lines.append(f"{key} = [{', '.join(f'[{_toml_str(a)}, {_toml_str(b)}]' for a, b in pairs)}]")
+    if rules.organisation_caps:
+        lines += ["", "[organisation_caps]"] + [f"{_toml_str(org)} = {cap}" for org, cap in rules.organisation_caps]
+    lines += ["", "[weights]"] + [f"{k} = {v}" for k, v in rules.weights.as_dict().items()]
+    for quota in rules.gender_quotas:
+        lines += ["", "[[gender_quotas]]", f"gender = {_toml_str(quota.gender)}", f"min_pairs = {quota.min_pairs}"]
+        if quota.max_pairs is not None:
+            lines.append(f"max_pairs = {quota.max_pairs}")
+    return "\n".join(lines) + "\n"

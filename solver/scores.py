@@ -1,0 +1,216 @@
+"""Soft preferences: each term a named integer column of 0..100 points per candidate pair; the score is their weighted sum.
+
+`candidate_pairs(cohort)` is the one table the solver and the explanations read: one row per allowed
+pair with its facts (distance, shared field digits, ranks) and every term's points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from solver.candidates import (
+    CohortArrays,
+    IntArray,
+    candidate_pair_indices,
+    cohort_arrays,
+    field_digits,
+    pair_travel,
+)
+from solver.domain import Cohort, Goal
+
+NO_RANK = 0  # in the rank columns: the person did not rank this partner
+
+
+class Term(str, Enum):
+    """Soft terms; the value is the stable code used in breakdowns, weights are `Weights.<lower name>`."""
+
+    MUTUAL_RANK = "MUTUAL_RANK"  # both ranked each other at speed-dating; mutual first choices most
+    MENTEE_RANK = "MENTEE_RANK"  # how high the mentee ranked the mentor
+    MENTOR_RANK = "MENTOR_RANK"  # how high the mentor ranked the mentee
+    INTERESTS = "INTERESTS"  # shared interest tags
+    FIELD = "FIELD"  # ISCO digits shared beyond the programme's minimum depth
+    GOAL = "GOAL"  # the mentor supports the mentee's goal
+    TRAVEL = "TRAVEL"  # shorter travel than the limit
+    HOME_MARKET = "HOME_MARKET"  # the mentor knows the mentee's home country or market
+    FIRST_LANGUAGE = "FIRST_LANGUAGE"  # the mentor speaks the mentee's first language
+    SENIORITY = "SENIORITY"  # leadership experience and years
+    RETURNING = "RETURNING"  # a returning mentor
+
+    @property
+    def weight_name(self) -> str:
+        return self.value.lower()
+
+    @property
+    def column(self) -> str:
+        return f"points_{self.value.lower()}"
+
+
+TERMS: tuple[Term, ...] = tuple(Term)
+MAX_POINTS = 100
+NO_LIMIT_TRAVEL_KM = 50.0  # with no distance limit, travel points fall to 0 at this distance
+
+
+@dataclass(frozen=True)
+class CandidatePairs:
+    """The allowed pairs of a cohort with facts, per-term points and the weighted score."""
+
+    cohort: Cohort
+    arrays: CohortArrays
+    table: pl.DataFrame  # columns: mentee, mentor (indices), distance_km, travel_minutes, field_digits,
+    #                      mentee_rank, mentor_rank, shared_interests, points_<term>..., score
+
+    @property
+    def mentee(self) -> IntArray:
+        return self.table["mentee"].to_numpy().astype(np.int64)
+
+    @property
+    def mentor(self) -> IntArray:
+        return self.table["mentor"].to_numpy().astype(np.int64)
+
+    @property
+    def score(self) -> IntArray:
+        return self.table["score"].to_numpy().astype(np.int64)
+
+    def __len__(self) -> int:
+        return self.table.height
+
+
+def rank_points(rank: npt.NDArray[np.int64]) -> IntArray:
+    """1st choice 100, 2nd 80, 3rd 60, 4th 40, 5th 20, lower 10; unranked 0."""
+    points = np.where(rank == 1, 100, np.maximum(10, 100 - 20 * (rank - 1)))
+    return np.where(rank == NO_RANK, 0, points).astype(np.int64)
+
+
+def mutual_points(mentee_rank: IntArray, mentor_rank: IntArray) -> IntArray:
+    """Both ranked each other: 100 for mutual first choices, falling with the sum of the ranks, at least 20."""
+    both = (mentee_rank != NO_RANK) & (mentor_rank != NO_RANK)
+    points = np.where((mentee_rank == 1) & (mentor_rank == 1), 100,
+                      np.maximum(20, 90 - 10 * (mentee_rank + mentor_rank - 3)))
+    return np.where(both, points, 0).astype(np.int64)
+
+
+def _rank_lookup(cohort: Cohort, mentee: IntArray, mentor: IntArray) -> tuple[IntArray, IntArray]:
+    """Per pair: the mentee's rank of the mentor and the mentor's rank of the mentee (0 = unranked)."""
+    mentee_index, mentor_index = cohort.mentee_index(), cohort.mentor_index()
+    m = len(cohort.mentors)
+    by_mentee: dict[int, int] = {}
+    by_mentor: dict[int, int] = {}
+    for r in cohort.rankings:
+        if r.from_id in mentee_index and r.to_id in mentor_index:
+            key = mentee_index[r.from_id] * m + mentor_index[r.to_id]
+            by_mentee[key] = min(by_mentee.get(key, r.rank), r.rank)
+        elif r.from_id in mentor_index and r.to_id in mentee_index:
+            key = mentee_index[r.to_id] * m + mentor_index[r.from_id]
+            by_mentor[key] = min(by_mentor.get(key, r.rank), r.rank)
+    keys = mentee * m + mentor
+    out = []
+    for table in (by_mentee, by_mentor):
+        if not table:
+            out.append(np.zeros(len(keys), dtype=np.int64))
+            continue
+        sorted_keys = np.array(sorted(table), dtype=np.int64)
+        values = np.array([table[k] for k in sorted_keys.tolist()], dtype=np.int64)
+        pos = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+        out.append(np.where(sorted_keys[pos] == keys, values[pos], NO_RANK).astype(np.int64))
+    return out[0], out[1]
+
+
+def _set_overlap(left: list[frozenset[str]], right: list[frozenset[str]], mentee: IntArray, mentor: IntArray
+                 ) -> IntArray:
+    """Per pair, how many tags the two sets share, via bit masks over the cohort's tag vocabulary."""
+    vocabulary: dict[str, int] = {}
+    for tags in (*left, *right):
+        for tag in tags:
+            vocabulary.setdefault(tag, len(vocabulary))
+    if not vocabulary:
+        return np.zeros(len(mentee), dtype=np.int64)
+    words = (len(vocabulary) + 63) // 64
+
+    def bits(sets: list[frozenset[str]]) -> npt.NDArray[np.uint64]:
+        out = np.zeros((len(sets), words), dtype=np.uint64)
+        for i, tags in enumerate(sets):
+            for tag in tags:
+                k = vocabulary[tag]
+                out[i, k // 64] |= np.uint64(1) << np.uint64(k % 64)
+        return out
+
+    shared = bits(left)[mentee] & bits(right)[mentor]
+    return np.bitwise_count(shared).sum(axis=1).astype(np.int64)
+
+
+def score_pairs(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> pl.DataFrame:
+    """The facts and every term's points for the given pairs (allowed or not), and the weighted score."""
+    weights = cohort.rules.weights.as_dict()
+    depth = max(cohort.rules.field_depth, 0)
+    km, minutes = pair_travel(arrays, mentee, mentor)
+    digits = field_digits(arrays, mentee, mentor).astype(np.int64)
+    mentee_rank, mentor_rank = _rank_lookup(cohort, mentee, mentor)
+    mentees, mentors = cohort.mentees, cohort.mentors
+    shared_interests = _set_overlap([frozenset(p.interests) for p in mentees],
+                                    [frozenset(p.interests) for p in mentors], mentee, mentor)
+    market = _set_overlap([frozenset([p.country_of_origin]) - {""} for p in mentees],
+                          [frozenset(p.markets) for p in mentors], mentee, mentor)
+    first_language = _set_overlap([frozenset([p.first_language]) - {""} for p in mentees],
+                                  [frozenset(lang.code for lang in p.languages) for p in mentors], mentee, mentor)
+    goal_codes = {g: k for k, g in enumerate(Goal)}
+    mentee_goal = np.array([goal_codes[p.goal] for p in mentees], dtype=np.int64)
+    mentor_goals = np.array([sum(1 << goal_codes[g] for g in p.goals) for p in mentors], dtype=np.int64)
+    goal_of_pair = mentee_goal[mentee]
+    goals_of_mentor = mentor_goals[mentor]
+    goal_points = np.where(goal_of_pair == goal_codes[Goal.UNSPECIFIED], 0,
+                           np.where(goals_of_mentor == 0, 50,
+                                    np.where((goals_of_mentor >> goal_of_pair) & 1 == 1, 100, 0)))
+    if arrays.uses_travel_times:
+        limit = arrays.mentee_limit_minutes[mentee]
+        travelled = minutes
+    else:
+        limit = arrays.mentee_limit_km[mentee]
+        travelled = km
+    limit = np.where(np.isfinite(limit) & (limit > 0), limit, NO_LIMIT_TRAVEL_KM)
+    travel_points = np.clip(np.floor(100.0 * (1.0 - np.nan_to_num(travelled, nan=np.inf) / limit)), 0, 100)
+    years = np.array([p.years_experience for p in mentors], dtype=np.int64)
+    leadership = np.array([p.leadership for p in mentors], dtype=np.int64)
+    returning = np.array([p.returning for p in mentors], dtype=np.int64)
+    field_points = (100 * np.clip(digits - depth, 0, 4) // (4 - depth)) if depth < 4 else np.zeros(len(mentee))
+    points = {
+        Term.MUTUAL_RANK: mutual_points(mentee_rank, mentor_rank),
+        Term.MENTEE_RANK: rank_points(mentee_rank),
+        Term.MENTOR_RANK: rank_points(mentor_rank),
+        Term.INTERESTS: np.minimum(100, 34 * shared_interests),
+        Term.FIELD: field_points,
+        Term.GOAL: goal_points,
+        Term.TRAVEL: travel_points,
+        Term.HOME_MARKET: 100 * np.minimum(market, 1),
+        Term.FIRST_LANGUAGE: 100 * np.minimum(first_language, 1),
+        Term.SENIORITY: 50 * leadership[mentor] + 2 * np.minimum(np.maximum(years[mentor], 0), 25),
+        Term.RETURNING: 100 * returning[mentor],
+    }
+    columns: dict[str, object] = {
+        "mentee": mentee.astype(np.int64),
+        "mentor": mentor.astype(np.int64),
+        "distance_km": km,
+        "travel_minutes": minutes,
+        "field_digits": digits,
+        "mentee_rank": mentee_rank,
+        "mentor_rank": mentor_rank,
+        "shared_interests": shared_interests,
+    }
+    score = np.zeros(len(mentee), dtype=np.int64)
+    for term, values in points.items():
+        column = np.asarray(values, dtype=np.int64)
+        columns[term.column] = column
+        score += weights[term.weight_name] * column
+    columns["score"] = score
+    return pl.DataFrame(columns)
+
+
+def candidate_pairs(cohort: Cohort, arrays: CohortArrays | None = None) -> CandidatePairs:
+    """Every allowed pair of the cohort, scored. Assumes a valid cohort (see `solver.validate`)."""
+    arrays = arrays if arrays is not None else cohort_arrays(cohort)
+    mentee, mentor = candidate_pair_indices(arrays)
+    return CandidatePairs(cohort, arrays, score_pairs(cohort, arrays, mentee, mentor))

@@ -1,0 +1,511 @@
+"""Solving: the optimal matching and ranked, distinct alternatives, exact and deterministic.
+
+Every mode is lexicographic: first the priority-weighted number of matched mentees, then the mode's own
+criterion. A pure capacitated assignment (organisation caps included: each mentor belongs to one
+organisation, so they nest as a flow layer) is solved exactly by min-cost flow. CP-SAT carries what
+flow cannot (gender quotas, distinct alternatives, rank-maximal stages, extra constraints), hinted from
+and bounded by the flow optimum of the relaxation.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from enum import Enum
+
+import numpy as np
+from ortools.graph.python import min_cost_flow
+from ortools.sat.python import cp_model
+
+from solver.candidates import IntArray
+from solver.domain import Cohort, ObjectiveMode
+from solver.scores import NO_RANK, CandidatePairs, candidate_pairs
+
+
+class SolveStatus(str, Enum):
+    OPTIMAL = "OPTIMAL"  # proven best
+    FEASIBLE = "FEASIBLE"  # a valid matching; the limit or a cancellation stopped the proof (see bound)
+    INFEASIBLE = "INFEASIBLE"  # the side constraints (quotas, pins) cannot all hold
+    UNKNOWN = "UNKNOWN"  # stopped before any valid matching was found
+
+
+@dataclass(frozen=True)
+class Progress:
+    """An improving solution during a solve, for streaming."""
+
+    matching_rank: int
+    objective: int
+    bound: int
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    mode: ObjectiveMode = ObjectiveMode.SCORE
+    alternatives: int = 3  # matchings wanted in all, the best included
+    min_difference: int | None = None  # pairs by which each differs from every better one; None = max(1, 10 %)
+    time_limit_s: float = 30.0
+    seed: int = 0
+    workers: int = 2
+    stop: threading.Event | None = None  # set it to cancel: the solver stops and returns what it has
+    on_progress: Callable[[Progress], None] | None = None
+    # Further constraints over the pair variables (e.g. stability); forces CP-SAT.
+    extra_constraints: Callable[[cp_model.CpModel, Sequence[cp_model.IntVar], AssignmentModel], None] | None = None
+
+
+@dataclass(frozen=True)
+class AssignmentModel:
+    """The numeric model: candidate pairs as rows, with everything the solvers need as arrays."""
+
+    candidates: CandidatePairs
+    mentee: IntArray
+    mentor: IntArray
+    score: IntArray
+    mentee_rank: IntArray
+    capacity: IntArray  # per mentor, clamped to the number of mentees
+    priority: IntArray  # per mentee
+    pinned_rows: IntArray
+    mentor_org: IntArray  # organisation index per mentor, -1 = none or uncapped
+    org_caps: IntArray  # per organisation index
+    mentor_gender: IntArray  # "" / f / m / x as 0..3
+    quotas: tuple[tuple[int, int, int | None], ...]  # (gender code, min pairs, max pairs)
+    big: int  # weight of one matched mentee (priority 1): more than any total score can add
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.mentee)
+
+
+@dataclass(frozen=True)
+class Objective:
+    matched: int  # mentees matched
+    matched_priority: int  # sum of their priorities (the first criterion)
+    total_score: int
+    worst_score: int  # the lowest pair score (0 when nobody is matched)
+    rank_profile: tuple[int, ...]  # pairs where the mentee ranked the mentor 1st, 2nd, ... (up to the top rank)
+    value: int  # the lexicographic scalar the mode optimises: big * matched_priority + score term
+
+
+@dataclass(frozen=True)
+class Matching:
+    rank: int  # 1 = best
+    rows: IntArray  # rows of the candidate table, sorted
+    objective: Objective
+    status: SolveStatus
+    pairs_changed_vs_best: int = 0
+
+    def pairs(self, candidates: CandidatePairs) -> list[tuple[str, str]]:
+        cohort = candidates.cohort
+        return [(cohort.mentees[int(a)].id, cohort.mentors[int(b)].id)
+                for a, b in zip(candidates.mentee[self.rows], candidates.mentor[self.rows], strict=True)]
+
+
+@dataclass(frozen=True)
+class SolveStats:
+    backend: str  # "min_cost_flow", "cp_sat" or both joined by "+"
+    candidate_pairs: int
+    wall_s: float
+    build_s: float
+    solve_s: float
+    min_difference: int
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    status: SolveStatus
+    matchings: list[Matching]
+    bound: int  # proven upper bound on the best matching's `value`
+    candidates: CandidatePairs
+    model: AssignmentModel
+    options: SolveOptions
+    stats: SolveStats
+    notes: list[str] = field(default_factory=list)  # e.g. "only 2 matchings differ by at least 4 pairs"
+
+    @property
+    def best(self) -> Matching | None:
+        return self.matchings[0] if self.matchings else None
+
+
+# Model ------------------------------------------------------------------------------------------------
+
+
+def build_model(candidates: CandidatePairs) -> AssignmentModel:
+    cohort = candidates.cohort
+    table = candidates.table
+    n = len(cohort.mentees)
+    mentee, mentor = candidates.mentee, candidates.mentor
+    keys = mentee * max(1, len(cohort.mentors)) + mentor
+    mentee_index, mentor_index = cohort.mentee_index(), cohort.mentor_index()
+    pin_keys = np.array([mentee_index[a] * max(1, len(cohort.mentors)) + mentor_index[b]
+                         for a, b in cohort.rules.pins], dtype=np.int64)
+    pinned_rows = np.flatnonzero(np.isin(keys, pin_keys)).astype(np.int64)
+    caps = cohort.rules.organisation_cap_map
+    orgs = sorted(caps)
+    org_code = {org: k for k, org in enumerate(orgs)}
+    gender_code = {"f": 1, "m": 2, "x": 3}
+    best = np.zeros(n, dtype=np.int64)
+    np.maximum.at(best, mentee, candidates.score)
+    return AssignmentModel(
+        candidates=candidates,
+        mentee=mentee,
+        mentor=mentor,
+        score=candidates.score,
+        mentee_rank=table["mentee_rank"].to_numpy().astype(np.int64),
+        capacity=np.array([min(max(m.capacity, 0), n) for m in cohort.mentors], dtype=np.int64),
+        priority=np.array([m.priority for m in cohort.mentees], dtype=np.int64),
+        pinned_rows=pinned_rows,
+        mentor_org=np.array([org_code.get(m.organisation, -1) for m in cohort.mentors], dtype=np.int64),
+        org_caps=np.array([caps[o] for o in orgs], dtype=np.int64),
+        mentor_gender=np.array([gender_code.get(m.gender, 0) for m in cohort.mentors], dtype=np.int64),
+        quotas=tuple((gender_code.get(q.gender, 0), q.min_pairs, q.max_pairs) for q in cohort.rules.gender_quotas),
+        big=int(best.sum()) + 1,
+    )
+
+
+def evaluate(model: AssignmentModel, rows: IntArray, mode: ObjectiveMode = ObjectiveMode.SCORE) -> Objective:
+    """The objective parts of any set of candidate rows (a matching)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    score = model.score[rows]
+    ranks = model.mentee_rank[rows]
+    top = int(model.mentee_rank.max()) if model.n_rows else 0
+    profile = tuple(int((ranks == r).sum()) for r in range(1, top + 1))
+    matched_priority = int(model.priority[model.mentee[rows]].sum())
+    worst = int(score.min()) if len(rows) else 0
+    return Objective(
+        matched=len(rows),
+        matched_priority=matched_priority,
+        total_score=int(score.sum()),
+        worst_score=worst,
+        rank_profile=profile,
+        value=model.big * matched_priority + int(score.sum()),
+    )
+
+
+def check_matching(model: AssignmentModel, rows: IntArray) -> list[str]:
+    """Violations of the hard side of the model by a set of rows; empty when the matching is valid."""
+    out = []
+    rows = np.asarray(rows, dtype=np.int64)
+    mentees = model.mentee[rows]
+    if len(np.unique(mentees)) != len(mentees):
+        out.append("a mentee is matched twice")
+    load = np.bincount(model.mentor[rows], minlength=len(model.capacity))
+    if (load > model.capacity).any():
+        out.append("a mentor is over capacity")
+    if not set(model.pinned_rows.tolist()) <= set(rows.tolist()):
+        out.append("a pinned pair is missing")
+    for k, cap in enumerate(model.org_caps.tolist()):
+        if int((model.mentor_org[model.mentor[rows]] == k).sum()) > cap:
+            out.append(f"organisation cap {k} exceeded")
+    for gender, low, high in model.quotas:
+        count = int((model.mentor_gender[model.mentor[rows]] == gender).sum())
+        if count < low or (high is not None and count > high):
+            out.append(f"gender quota {gender} not met ({count})")
+    return out
+
+
+# Min-cost flow ----------------------------------------------------------------------------------------
+
+
+def flow_optimum(model: AssignmentModel, weights: IntArray, allowed_rows: IntArray | None = None) -> IntArray:
+    """Rows of a matching maximising sum(weights) under capacities, pins and organisation caps (exact)."""
+    rows = np.arange(model.n_rows, dtype=np.int64) if allowed_rows is None else np.asarray(allowed_rows)
+    n, m = model.candidates.arrays.n_mentees, model.candidates.arrays.n_mentors
+    capacity = model.capacity.copy()
+    pinned = model.pinned_rows
+    pinned_mentees = model.mentee[pinned]
+    np.subtract.at(capacity, model.mentor[pinned], 1)
+    org_left = model.org_caps.copy()
+    for org in model.mentor_org[model.mentor[pinned]].tolist():
+        if org >= 0:
+            org_left[org] -= 1
+    free = rows[~np.isin(model.mentee[rows], pinned_mentees) & (weights[rows] > 0)]
+    if len(free) == 0:
+        return np.sort(pinned)
+    n_orgs = len(org_left)
+    source, sink = 0, 1 + n + m + n_orgs
+    mentee_node = 1 + model.mentee[free]
+    mentor_node = 1 + n + model.mentor[free]
+    active = np.unique(model.mentee[free])
+    tails = [np.zeros(len(active), dtype=np.int64), 1 + active, mentee_node]
+    heads = [1 + active, np.full(len(active), sink), mentor_node]
+    caps = [np.ones(len(active), dtype=np.int64), np.ones(len(active), dtype=np.int64),
+            np.ones(len(free), dtype=np.int64)]
+    costs = [np.zeros(len(active), dtype=np.int64), np.zeros(len(active), dtype=np.int64), -weights[free]]
+    mentors = np.arange(m)
+    org = model.mentor_org
+    # Mentors of a capped organisation drain through that organisation's node, which holds the cap.
+    mentor_head = np.where(org >= 0, 1 + n + m + org, sink)
+    tails.append(1 + n + mentors)
+    heads.append(mentor_head)
+    caps.append(np.maximum(capacity, 0))
+    costs.append(np.zeros(m, dtype=np.int64))
+    if n_orgs:
+        tails.append(1 + n + m + np.arange(n_orgs))
+        heads.append(np.full(n_orgs, sink))
+        caps.append(np.maximum(org_left, 0))
+        costs.append(np.zeros(n_orgs, dtype=np.int64))
+    solver = min_cost_flow.SimpleMinCostFlow()
+    solver.add_arcs_with_capacity_and_unit_cost(
+        np.concatenate(tails), np.concatenate(heads), np.concatenate(caps), np.concatenate(costs))
+    supplies = np.zeros(sink + 1, dtype=np.int64)
+    supplies[source], supplies[sink] = len(active), -len(active)
+    solver.set_nodes_supplies(np.arange(sink + 1), supplies)
+    status = solver.solve()
+    if status != solver.OPTIMAL:
+        raise RuntimeError(f"min-cost flow ended with status {status}")
+    first_pair_arc = 2 * len(active)
+    flows = solver.flows(np.arange(first_pair_arc, first_pair_arc + len(free)))
+    chosen = free[flows > 0]
+    return np.sort(np.concatenate([chosen, pinned]))
+
+
+# CP-SAT -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _CpOutcome:
+    rows: IntArray | None
+    status: SolveStatus
+    bound: int  # bound of the first stage
+
+
+class _Progress(cp_model.CpSolverSolutionCallback):
+    def __init__(self, report: Callable[[int, int], None]) -> None:
+        super().__init__()
+        self._report = report
+
+    def on_solution_callback(self) -> None:
+        self._report(int(self.objective_value), int(self.best_objective_bound))
+
+
+def _cp_stages(model: AssignmentModel, stages: list[IntArray], *, options: SolveOptions, deadline: float,
+               distinct_from: list[IntArray], min_difference: int, hint: IntArray | None,
+               report: Callable[[int, int], None] | None) -> _CpOutcome:
+    """Lexicographic CP-SAT: maximise each stage's weights in turn, holding earlier stages at their optimum."""
+    cp = cp_model.CpModel()
+    x = [cp.new_bool_var(f"pair_{r}") for r in range(model.n_rows)]
+    by_mentee: dict[int, list[int]] = {}
+    by_mentor: dict[int, list[int]] = {}
+    for r, (a, b) in enumerate(zip(model.mentee.tolist(), model.mentor.tolist(), strict=True)):
+        by_mentee.setdefault(a, []).append(r)
+        by_mentor.setdefault(b, []).append(r)
+    for rows in by_mentee.values():
+        cp.add_at_most_one(x[r] for r in rows)
+    for mentor, rows in by_mentor.items():
+        if len(rows) > model.capacity[mentor]:
+            cp.add(sum(x[r] for r in rows) <= int(model.capacity[mentor]))
+    for r in model.pinned_rows.tolist():
+        cp.add(x[r] == 1)
+    pair_org = model.mentor_org[model.mentor]
+    for k, cap in enumerate(model.org_caps.tolist()):
+        rows = np.flatnonzero(pair_org == k).tolist()
+        if len(rows) > cap:
+            cp.add(sum(x[r] for r in rows) <= cap)
+    pair_gender = model.mentor_gender[model.mentor]
+    for gender, low, high in model.quotas:
+        rows = np.flatnonzero(pair_gender == gender).tolist()
+        total = sum(x[r] for r in rows)
+        if low > 0:
+            cp.add(total >= low)
+        if high is not None:
+            cp.add(total <= high)
+    for previous in distinct_from:
+        # Differ from a better matching in at least `min_difference` of its pairs.
+        cp.add(sum(x[int(r)] for r in previous) <= len(previous) - min_difference)
+    if options.extra_constraints is not None:
+        options.extra_constraints(cp, x, model)
+    if hint is not None:
+        hinted = set(hint.tolist())
+        for r in range(model.n_rows):
+            cp.add_hint(x[r], r in hinted)
+    first_bound = 0
+    rows_out: IntArray | None = None
+    status = SolveStatus.OPTIMAL
+    for stage, weights in enumerate(stages):
+        terms = [(x[r], int(w)) for r, w in enumerate(weights.tolist()) if w != 0]
+        expression = cp_model.LinearExpr.weighted_sum([t[0] for t in terms], [t[1] for t in terms])
+        cp.maximize(expression)
+        solver = cp_model.CpSolver()
+        solver.parameters.random_seed = options.seed
+        solver.parameters.num_workers = max(1, options.workers)
+        # Interleaved search is deterministic whatever the number of workers: same input and seed, same answer.
+        solver.parameters.interleave_search = True
+        solver.parameters.max_time_in_seconds = max(0.01, deadline - time.monotonic())
+        watcher = _watch(options.stop, solver)
+        callback = _Progress(report) if (report is not None and stage == 0) else None
+        try:
+            code = solver.solve(cp, callback) if callback else solver.solve(cp)
+        finally:
+            watcher.set()
+        if code == cp_model.INFEASIBLE or code == cp_model.MODEL_INVALID:
+            return _CpOutcome(None, SolveStatus.INFEASIBLE if stage == 0 else status, first_bound)
+        if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return _CpOutcome(rows_out, SolveStatus.UNKNOWN if rows_out is None else SolveStatus.FEASIBLE,
+                              first_bound)
+        values = np.array([solver.boolean_value(v) for v in x], dtype=np.bool_)
+        rows_out = np.flatnonzero(values).astype(np.int64)
+        if stage == 0:
+            first_bound = int(solver.best_objective_bound)
+        if code != cp_model.OPTIMAL:
+            return _CpOutcome(rows_out, SolveStatus.FEASIBLE, first_bound)
+        achieved = int(round(solver.objective_value))
+        cp.add(expression >= achieved)
+        cp.clear_hints()
+        for r in range(model.n_rows):
+            cp.add_hint(x[r], bool(values[r]))
+    return _CpOutcome(rows_out, status, first_bound)
+
+
+def _watch(stop: threading.Event | None, solver: cp_model.CpSolver) -> threading.Event:
+    """Stops the CP-SAT search as soon as `stop` is set; returns an event that ends the watch."""
+    done = threading.Event()
+    if stop is None:
+        return done
+
+    def run() -> None:
+        while not done.is_set():
+            if stop.wait(0.01):
+                solver.stop_search()
+                return
+
+    threading.Thread(target=run, daemon=True, name="mentormatch-stop-watch").start()
+    return done
+
+
+# Solve ------------------------------------------------------------------------------------------------
+
+
+def _primary_weights(model: AssignmentModel) -> IntArray:
+    return np.asarray(model.big * model.priority[model.mentee] + model.score, dtype=np.int64)
+
+
+def _fairness_rows(model: AssignmentModel) -> IntArray:
+    """The rows of pairs scoring at least the highest threshold that still lets the most mentees be matched."""
+    matched = np.asarray(model.priority[model.mentee], dtype=np.int64)
+    target = int(matched[flow_optimum(model, matched)].sum())
+    thresholds = np.unique(model.score)
+    lo, hi = 0, len(thresholds) - 1  # thresholds[lo] always works (it is the minimum)
+    pinned = np.zeros(model.n_rows, dtype=np.bool_)
+    pinned[model.pinned_rows] = True
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        allowed = np.flatnonzero((model.score >= thresholds[mid]) | pinned)
+        if int(matched[flow_optimum(model, matched, allowed)].sum()) == target:
+            lo = mid
+        else:
+            hi = mid - 1
+    if len(thresholds) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero((model.score >= thresholds[lo]) | pinned).astype(np.int64)
+
+
+def _restrict(model: AssignmentModel, rows: IntArray) -> tuple[AssignmentModel, IntArray]:
+    """A model over a subset of rows (e.g. fairness' allowed pairs), and the map back to the full rows."""
+    keep = np.asarray(rows, dtype=np.int64)
+    table = model.candidates.table[keep.tolist()] if len(keep) else model.candidates.table.head(0)
+    sub = replace(model.candidates, table=table)
+    restricted = replace(
+        model, candidates=sub, mentee=model.mentee[keep], mentor=model.mentor[keep], score=model.score[keep],
+        mentee_rank=model.mentee_rank[keep], pinned_rows=np.flatnonzero(np.isin(keep, model.pinned_rows)),
+    )
+    return restricted, keep
+
+
+def default_min_difference(n_pairs: int) -> int:
+    return max(1, math.ceil(0.10 * n_pairs)) if n_pairs else 1
+
+
+def solve(source: Cohort | CandidatePairs, options: SolveOptions | None = None) -> SolveResult:
+    """The best matching and up to `options.alternatives - 1` ranked alternatives."""
+    options = options or SolveOptions()
+    started = time.monotonic()
+    deadline = started + options.time_limit_s
+    candidates = source if isinstance(source, CandidatePairs) else candidate_pairs(source)
+    full = build_model(candidates)
+    built = time.monotonic()
+    notes: list[str] = []
+    model, back = full, np.arange(full.n_rows, dtype=np.int64)
+    if options.mode is ObjectiveMode.FAIRNESS and full.n_rows:
+        model, back = _restrict(full, _fairness_rows(full))
+    primary = _primary_weights(model)
+    stages = [primary]
+    if options.mode is ObjectiveMode.RANK_MAXIMAL:
+        # After the matched count: first choices, then second choices, ..., then the score.
+        matched = np.asarray(model.priority[model.mentee], dtype=np.int64)
+        top = int(model.mentee_rank.max()) if model.n_rows else 0
+        stages = [matched] + [(model.mentee_rank == r).astype(np.int64) for r in range(1, top + 1)] + [model.score]
+    # Gender quotas alone do not force CP-SAT: when the flow optimum of the relaxation meets them, it is optimal.
+    needs_cp = options.extra_constraints is not None or len(stages) > 1
+    backends: list[str] = []
+    relaxed = flow_optimum(model, primary) if model.n_rows else np.zeros(0, dtype=np.int64)
+    backends.append("min_cost_flow")
+    bound = int(primary[relaxed].sum())
+    matchings: list[Matching] = []
+    status = SolveStatus.OPTIMAL
+    progress_rank = [1]
+
+    def report(value: int, best_bound: int) -> None:
+        if options.on_progress is not None:
+            options.on_progress(Progress(progress_rank[0], value, best_bound, time.monotonic() - started))
+
+    best_rows: IntArray | None = None
+    if not needs_cp and not check_matching(model, relaxed):
+        best_rows = relaxed
+        report(bound, bound)
+    else:
+        backends.append("cp_sat")
+        outcome = _cp_stages(model, stages, options=options, deadline=deadline, distinct_from=[],
+                             min_difference=0, hint=relaxed, report=report)
+        status = outcome.status
+        best_rows = outcome.rows
+        if len(stages) == 1 and outcome.rows is not None:
+            bound = min(bound, outcome.bound)
+        if outcome.status is SolveStatus.INFEASIBLE:
+            notes.append("the side constraints (pins, organisation caps, gender quotas) cannot all hold")
+    min_difference = options.min_difference or default_min_difference(0 if best_rows is None else len(best_rows))
+    if best_rows is not None:
+        objective = evaluate(model, best_rows, options.mode)
+        if status is SolveStatus.OPTIMAL:
+            bound = objective.value if len(stages) == 1 else bound
+        matchings.append(Matching(1, back[best_rows], evaluate(full, back[best_rows], options.mode), status))
+        wanted = max(1, options.alternatives)
+        while len(matchings) < wanted and status is SolveStatus.OPTIMAL:
+            if (options.stop is not None and options.stop.is_set()) or time.monotonic() >= deadline:
+                notes.append(f"stopped after {len(matchings)} matching(s): time limit or cancellation")
+                break
+            if "cp_sat" not in backends:
+                backends.append("cp_sat")
+            progress_rank[0] = len(matchings) + 1
+            previous = [np.searchsorted(back, m.rows) for m in matchings]
+            outcome = _cp_stages(model, stages, options=options, deadline=deadline, distinct_from=previous,
+                                 min_difference=min_difference, hint=None, report=report)
+            if outcome.rows is None:
+                if outcome.status is SolveStatus.INFEASIBLE:
+                    notes.append(f"only {len(matchings)} matching(s) differ from each other in at least "
+                                 f"{min_difference} pair(s)")
+                else:
+                    notes.append(f"stopped after {len(matchings)} matching(s): time limit or cancellation")
+                break
+            rows = back[outcome.rows]
+            best_set = set(matchings[0].rows.tolist())
+            changed = len(best_set - set(rows.tolist()))
+            matchings.append(Matching(len(matchings) + 1, rows, evaluate(full, rows, options.mode), outcome.status,
+                                      pairs_changed_vs_best=changed))
+            if outcome.status is not SolveStatus.OPTIMAL:
+                notes.append(f"matching {len(matchings)} is not proven optimal (time limit)")
+                break
+    finished = time.monotonic()
+    return SolveResult(
+        status=status,
+        matchings=matchings,
+        bound=bound,
+        candidates=candidates,
+        model=full,
+        options=options,
+        stats=SolveStats("+".join(backends), full.n_rows, finished - started, built - started, finished - built,
+                         min_difference),
+        notes=notes,
+    )

@@ -1,0 +1,228 @@
+"""Validation of a cohort: every problem at once, each with a stable code and a field path."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+
+import numpy as np
+
+from solver.candidates import HardRule, cohort_arrays, rule_masks
+from solver.domain import GENDERS, Cohort, Language
+from solver.errors import Problem, ProblemCode
+
+ISCO = re.compile(r"^\d{4}$")
+LANGUAGE = re.compile(r"^[a-z]{2}$")
+COUNTRY = re.compile(r"^[A-Z]{2}$")
+MAX_PRIORITY = 1000
+MAX_WEIGHT = 1000
+MAX_CAPACITY = 100_000
+MAX_YEARS = 80
+
+
+def _finite(value: float) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def _languages(path: str, languages: tuple[Language, ...], out: list[Problem]) -> None:
+    for k, lang in enumerate(languages):
+        if not LANGUAGE.match(lang.code):
+            out.append(Problem(ProblemCode.MALFORMED_LANGUAGE, f"{path}.languages[{k}]",
+                               f"'{lang.code}' is not an ISO 639-1 code (two lower-case letters, e.g. da)"))
+        if lang.level == -1:
+            continue  # already reported by the file reader
+        if not 1 <= lang.level <= 6:
+            out.append(Problem(ProblemCode.MALFORMED_CEFR, f"{path}.languages[{k}].level",
+                               f"level {lang.level} is not a CEFR level A1..C2"))
+
+
+def _person(path: str, id_: str, lat: float, lon: float, occupations: tuple[str, ...], out: list[Problem]) -> None:
+    if not id_:
+        out.append(Problem(ProblemCode.EMPTY_ID, f"{path}.id", "the id is empty"))
+    if not (_finite(lat) and -90 <= lat <= 90):
+        out.append(Problem(ProblemCode.COORDINATE_OUT_OF_RANGE, f"{path}.lat", f"latitude {lat} is not in -90..90"))
+    if not (_finite(lon) and -180 <= lon <= 180):
+        out.append(Problem(ProblemCode.COORDINATE_OUT_OF_RANGE, f"{path}.lon",
+                           f"longitude {lon} is not in -180..180"))
+    for k, code in enumerate(occupations):
+        if not ISCO.match(code):
+            out.append(Problem(ProblemCode.MALFORMED_ISCO, f"{path}.occupations[{k}]",
+                               f"'{code}' is not an ISCO-08 unit group (4 digits, e.g. 2512)"))
+
+
+def _gender(path: str, value: str, out: list[Problem]) -> None:
+    if value and value not in GENDERS:
+        out.append(Problem(ProblemCode.MALFORMED_GENDER, path, f"'{value}' is not one of f, m, x (or empty)"))
+
+
+def _limit(path: str, value: float | None, out: list[Problem]) -> None:
+    if value is not None and not (_finite(value) and value >= 0):
+        out.append(Problem(ProblemCode.NEGATIVE_VALUE, path, f"{value} is not a non-negative number"))
+
+
+def validate(cohort: Cohort, *, max_participants: int | None = None) -> list[Problem]:
+    """Every problem in the cohort; an empty list means it can be solved."""
+    out: list[Problem] = []
+    rules = cohort.rules
+    if max_participants is not None and len(cohort.mentors) + len(cohort.mentees) > max_participants:
+        return [Problem(ProblemCode.TOO_LARGE, "", f"{len(cohort.mentors) + len(cohort.mentees)} participants; "
+                        f"this service takes at most {max_participants}")]
+    seen: Counter[str] = Counter()
+    for side, people in (("mentors", cohort.mentors), ("mentees", cohort.mentees)):
+        for i, person in enumerate(people):
+            if person.id and seen[person.id]:
+                out.append(Problem(ProblemCode.DUPLICATE_ID, f"{side}[{i}].id",
+                                   f"id '{person.id}' is used more than once (ids are unique across both sides)"))
+            seen[person.id] += 1
+    for i, mentor in enumerate(cohort.mentors):
+        path = f"mentors[{i}]"
+        _person(path, mentor.id, mentor.lat, mentor.lon, mentor.occupations, out)
+        _languages(path, mentor.languages, out)
+        _gender(f"{path}.gender", mentor.gender, out)
+        if mentor.capacity < 0:
+            out.append(Problem(ProblemCode.NEGATIVE_CAPACITY, f"{path}.capacity",
+                               f"capacity {mentor.capacity} is negative"))
+        elif mentor.capacity > MAX_CAPACITY:
+            out.append(Problem(ProblemCode.BAD_VALUE, f"{path}.capacity",
+                               f"capacity {mentor.capacity} is above {MAX_CAPACITY}"))
+        if not 0 <= mentor.years_experience <= MAX_YEARS:
+            out.append(Problem(ProblemCode.NEGATIVE_VALUE, f"{path}.years_experience",
+                               f"{mentor.years_experience} years is not in 0..{MAX_YEARS}"))
+        for k, market in enumerate(mentor.markets):
+            if not COUNTRY.match(market):
+                out.append(Problem(ProblemCode.MALFORMED_COUNTRY, f"{path}.markets[{k}]",
+                                   f"'{market}' is not an ISO 3166-1 alpha-2 code (e.g. SY)"))
+    for i, mentee in enumerate(cohort.mentees):
+        path = f"mentees[{i}]"
+        _person(path, mentee.id, mentee.lat, mentee.lon, mentee.occupations, out)
+        _languages(path, mentee.languages, out)
+        _gender(f"{path}.gender", mentee.gender, out)
+        _gender(f"{path}.requested_mentor_gender", mentee.requested_mentor_gender, out)
+        _limit(f"{path}.max_travel_km", mentee.max_travel_km, out)
+        _limit(f"{path}.max_travel_minutes", mentee.max_travel_minutes, out)
+        if mentee.country_of_origin and not COUNTRY.match(mentee.country_of_origin):
+            out.append(Problem(ProblemCode.MALFORMED_COUNTRY, f"{path}.country_of_origin",
+                               f"'{mentee.country_of_origin}' is not an ISO 3166-1 alpha-2 code (e.g. SY)"))
+        if mentee.first_language and not LANGUAGE.match(mentee.first_language):
+            out.append(Problem(ProblemCode.MALFORMED_LANGUAGE, f"{path}.first_language",
+                               f"'{mentee.first_language}' is not an ISO 639-1 code"))
+        if not 1 <= mentee.priority <= MAX_PRIORITY:
+            out.append(Problem(ProblemCode.NEGATIVE_VALUE, f"{path}.priority",
+                               f"priority {mentee.priority} is not in 1..{MAX_PRIORITY}"))
+    mentor_ids = {m.id for m in cohort.mentors}
+    mentee_ids = {m.id for m in cohort.mentees}
+    ranked: set[tuple[str, str]] = set()
+    for i, r in enumerate(cohort.rankings):
+        path = f"rankings[{i}]"
+        for name, value in (("from_id", r.from_id), ("to_id", r.to_id)):
+            if value not in mentor_ids and value not in mentee_ids:
+                out.append(Problem(ProblemCode.UNKNOWN_ID, f"{path}.{name}", f"'{value}' is no mentor or mentee"))
+        known = {r.from_id, r.to_id} <= (mentor_ids | mentee_ids)
+        if known and not ((r.from_id in mentee_ids and r.to_id in mentor_ids)
+                          or (r.from_id in mentor_ids and r.to_id in mentee_ids)):
+            out.append(Problem(ProblemCode.INVALID_RANK, path,
+                               f"'{r.from_id}' ranks '{r.to_id}': a ranking goes from a mentee to a mentor or back"))
+        if r.rank < 1:
+            out.append(Problem(ProblemCode.INVALID_RANK, f"{path}.rank", f"rank {r.rank} is below 1 (1 = first choice)"))
+        if (r.from_id, r.to_id) in ranked:
+            out.append(Problem(ProblemCode.INVALID_RANK, path, f"'{r.from_id}' ranks '{r.to_id}' more than once"))
+        ranked.add((r.from_id, r.to_id))
+    out += _validate_rules(cohort, mentee_ids, mentor_ids)
+    if not out:
+        out += _validate_pins(cohort)
+    return out
+
+
+def _validate_rules(cohort: Cohort, mentee_ids: set[str], mentor_ids: set[str]) -> list[Problem]:
+    rules = cohort.rules
+    out: list[Problem] = []
+    if rules.max_distance_km is not None and not (_finite(rules.max_distance_km) and rules.max_distance_km > 0):
+        out.append(Problem(ProblemCode.INVALID_RULE, "rules.max_distance_km",
+                           f"{rules.max_distance_km} km is not a positive distance (leave it out for no limit)"))
+    if rules.max_travel_minutes is not None and not (_finite(rules.max_travel_minutes) and rules.max_travel_minutes > 0):
+        out.append(Problem(ProblemCode.INVALID_RULE, "rules.max_travel_minutes",
+                           f"{rules.max_travel_minutes} is not a positive number of minutes"))
+    if not 0 <= rules.field_depth <= 4:
+        out.append(Problem(ProblemCode.INVALID_RULE, "rules.field_depth",
+                           f"field depth {rules.field_depth} is not 0..4 (ISCO digits that must agree)"))
+    if not 1 <= rules.min_language_level <= 6:
+        out.append(Problem(ProblemCode.INVALID_RULE, "rules.min_language_level",
+                           f"{rules.min_language_level} is not a CEFR level 1..6 (A1..C2)"))
+    if not 0 <= rules.min_mentor_years <= MAX_YEARS:
+        out.append(Problem(ProblemCode.NEGATIVE_VALUE, "rules.min_mentor_years",
+                           f"{rules.min_mentor_years} is not in 0..{MAX_YEARS}"))
+    for k, (org, cap) in enumerate(rules.organisation_caps):
+        if cap < 0:
+            out.append(Problem(ProblemCode.NEGATIVE_VALUE, f"rules.organisation_caps[{k}]",
+                               f"cap {cap} for '{org}' is negative"))
+    for k, quota in enumerate(rules.gender_quotas):
+        _gender(f"rules.gender_quotas[{k}].gender", quota.gender, out)
+        if quota.min_pairs < 0 or (quota.max_pairs is not None and quota.max_pairs < quota.min_pairs):
+            out.append(Problem(ProblemCode.INVALID_RULE, f"rules.gender_quotas[{k}]",
+                               f"bounds {quota.min_pairs}..{quota.max_pairs} are not 0 <= min <= max"))
+    for name, value in rules.weights.as_dict().items():
+        if not 0 <= value <= MAX_WEIGHT:
+            out.append(Problem(ProblemCode.NEGATIVE_VALUE, f"rules.weights.{name}",
+                               f"weight {value} is not in 0..{MAX_WEIGHT}"))
+    for key, pairs in (("pins", rules.pins), ("bans", rules.bans)):
+        for k, (mentee, mentor) in enumerate(pairs):
+            if mentee not in mentee_ids:
+                out.append(Problem(ProblemCode.UNKNOWN_ID, f"rules.{key}[{k}].mentee_id", f"'{mentee}' is no mentee"))
+            if mentor not in mentor_ids:
+                out.append(Problem(ProblemCode.UNKNOWN_ID, f"rules.{key}[{k}].mentor_id", f"'{mentor}' is no mentor"))
+    for k, t in enumerate(rules.travel_times):
+        if t.mentee_id not in mentee_ids:
+            out.append(Problem(ProblemCode.UNKNOWN_ID, f"travel_times[{k}].mentee_id", f"'{t.mentee_id}' is no mentee"))
+        if t.mentor_id not in mentor_ids:
+            out.append(Problem(ProblemCode.UNKNOWN_ID, f"travel_times[{k}].mentor_id", f"'{t.mentor_id}' is no mentor"))
+        if not (_finite(t.minutes) and t.minutes >= 0):
+            out.append(Problem(ProblemCode.NEGATIVE_VALUE, f"travel_times[{k}].minutes",
+                               f"{t.minutes} is not a non-negative number of minutes"))
+    bans = set(rules.bans)
+    pinned_mentee: dict[str, int] = {}
+    pins_per_mentor: Counter[str] = Counter()
+    for k, pin in enumerate(rules.pins):
+        if pin in bans:
+            out.append(Problem(ProblemCode.PIN_BANNED, f"rules.pins[{k}]",
+                               f"'{pin[0]}' and '{pin[1]}' are both pinned and banned"))
+        if pin[0] in pinned_mentee:
+            out.append(Problem(ProblemCode.CONFLICTING_PINS, f"rules.pins[{k}]",
+                               f"mentee '{pin[0]}' is already pinned by rules.pins[{pinned_mentee[pin[0]]}]"))
+        pinned_mentee.setdefault(pin[0], k)
+        pins_per_mentor[pin[1]] += 1
+    capacity = {m.id: m.capacity for m in cohort.mentors}
+    for mentor, count in sorted(pins_per_mentor.items()):
+        if mentor in capacity and count > capacity[mentor]:
+            out.append(Problem(ProblemCode.PINS_EXCEED_CAPACITY, "rules.pins",
+                               f"mentor '{mentor}' has {count} pins but capacity {capacity[mentor]}"))
+    return out
+
+
+_RULE_TEXT = {
+    HardRule.ELIGIBILITY: "one of them is not eligible (municipality, track or mentor years)",
+    HardRule.FIELD: "they share no professional field at the required ISCO depth",
+    HardRule.DISTANCE: "the mentee lives too far from the mentor's workplace",
+    HardRule.LANGUAGE: "they have no common language at the required level",
+    HardRule.GENDER: "the mentee asked for a mentor of another gender",
+    HardRule.BAN: "the pair is banned",
+}
+
+
+def _validate_pins(cohort: Cohort) -> list[Problem]:
+    """A pin must satisfy every hard rule (bans are reported as PIN_BANNED already)."""
+    if not cohort.rules.pins:
+        return []
+    arrays = cohort_arrays(cohort)
+    mentee_index, mentor_index = cohort.mentee_index(), cohort.mentor_index()
+    mentee = np.array([mentee_index[a] for a, _ in cohort.rules.pins], dtype=np.int64)
+    mentor = np.array([mentor_index[b] for _, b in cohort.rules.pins], dtype=np.int64)
+    masks = rule_masks(arrays, mentee, mentor)
+    out = []
+    for k, (a, b) in enumerate(cohort.rules.pins):
+        broken = [rule for rule, ok in masks.items() if rule is not HardRule.BAN and not ok[k]]
+        if broken:
+            out.append(Problem(ProblemCode.PIN_BREAKS_RULE, f"rules.pins[{k}]",
+                               f"'{a}' and '{b}' cannot be pinned: "
+                               + "; ".join(f"{_RULE_TEXT[r]} ({r.value})" for r in broken)))
+    return out
