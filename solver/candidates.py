@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
@@ -27,7 +27,7 @@ BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float64]
 
 
-class HardRule(str, Enum):
+class HardRule(StrEnum):
     """Hard rules in funnel order: each removes partners that survived the ones before it."""
 
     ELIGIBILITY = "ELIGIBILITY"  # mentee municipality / track; mentor years of experience
@@ -103,8 +103,8 @@ def cohort_arrays(cohort: Cohort) -> CohortArrays:
     municipalities = set(rules.eligible_municipalities)
     tracks = set(rules.eligible_tracks)
     language_codes: dict[str, int] = {}
-    for person in (*mentees, *mentors):
-        for lang in person.languages:
+    for languages in [p.languages for p in mentees] + [p.languages for p in mentors]:
+        for lang in languages:
             language_codes.setdefault(lang.code, len(language_codes))
     mentee_index, mentor_index = cohort.mentee_index(), cohort.mentor_index()
     bans = sorted({mentee_index[a] * m + mentor_index[b] for a, b in rules.bans

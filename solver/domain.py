@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 CEFR_LEVELS: tuple[str, ...] = ("A1", "A2", "B1", "B2", "C1", "C2")
 """CEFR levels in order; a level is stored as its position + 1 (A1 = 1 ... C2 = 6)."""
@@ -27,7 +27,7 @@ def cefr_name(level: int) -> str:
     return CEFR_LEVELS[level - 1] if 1 <= level <= len(CEFR_LEVELS) else f"?{level}"
 
 
-class Goal(str, Enum):
+class Goal(StrEnum):
     """What a mentee wants from the programme (KVINFO: job-focused or social-focused)."""
 
     UNSPECIFIED = ""
@@ -37,7 +37,7 @@ class Goal(str, Enum):
     SOCIAL_NETWORK = "social_network"
 
 
-class Track(str, Enum):
+class Track(StrEnum):
     """The mentee's target group in the programme."""
 
     UNSPECIFIED = ""
@@ -47,7 +47,7 @@ class Track(str, Enum):
     OTHER = "other"
 
 
-class ObjectiveMode(str, Enum):
+class ObjectiveMode(StrEnum):
     """What 'best' means. All modes first maximise the (priority-weighted) number of matched mentees."""
 
     SCORE = "score"  # then the total score
@@ -129,7 +129,7 @@ class Weights:
     returning: int = 1
 
     def as_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class ProblemCode(str, Enum):
+class ProblemCode(StrEnum):
     """Stable codes for input problems. Messages may change; codes do not."""
 
     MISSING_FILE = "MISSING_FILE"

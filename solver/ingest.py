@@ -88,7 +88,7 @@ class _Reader:
             return None
         try:
             if source.suffix == ".csv":
-                frame = pl.read_csv(source, infer_schema=False, missing_utf8_is_empty_string=True)
+                frame = pl.read_csv(source, infer_schema=False)
             else:
                 frame = _parquet_as_text(pl.read_parquet(source))
         except Exception as error:  # polars raises many types for malformed files
@@ -332,7 +332,10 @@ def rules_from_mapping(data: Mapping[str, Any], problems: list[Problem],
 
     level: Any = data.get("min_language_level", defaults.min_language_level)
     if isinstance(level, str):
-        level = cefr_level(level) or (bad("min_language_level", f"'{level}' is not a CEFR level") or 3)
+        parsed = cefr_level(level)
+        if not parsed:
+            bad("min_language_level", f"'{level}' is not a CEFR level")
+        level = parsed or defaults.min_language_level
     elif not isinstance(level, int) or isinstance(level, bool):
         bad("min_language_level", "expected a CEFR level such as \"B1\"")
         level = defaults.min_language_level

@@ -7,7 +7,7 @@ pair with its facts (distance, shared field digits, ranks) and every term's poin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
@@ -26,7 +26,7 @@ from solver.domain import Cohort, Goal
 NO_RANK = 0  # in the rank columns: the person did not rank this partner
 
 
-class Term(str, Enum):
+class Term(StrEnum):
     """Soft terms; the value is the stable code used in breakdowns, weights are `Weights.<lower name>`."""
 
     MUTUAL_RANK = "MUTUAL_RANK"  # both ranked each other at speed-dating; mutual first choices most

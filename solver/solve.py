@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 from ortools.graph.python import min_cost_flow
@@ -22,10 +22,10 @@ from ortools.sat.python import cp_model
 
 from solver.candidates import IntArray
 from solver.domain import Cohort, ObjectiveMode
-from solver.scores import NO_RANK, CandidatePairs, candidate_pairs
+from solver.scores import CandidatePairs, candidate_pairs
 
 
-class SolveStatus(str, Enum):
+class SolveStatus(StrEnum):
     OPTIMAL = "OPTIMAL"  # proven best
     FEASIBLE = "FEASIBLE"  # a valid matching; the limit or a cancellation stopped the proof (see bound)
     INFEASIBLE = "INFEASIBLE"  # the side constraints (quotas, pins) cannot all hold
@@ -52,7 +52,8 @@ class SolveOptions:
     workers: int = 2
     stop: threading.Event | None = None  # set it to cancel: the solver stops and returns what it has
     on_progress: Callable[[Progress], None] | None = None
-    # Further constraints over the pair variables (e.g. stability); forces CP-SAT.
+    stable: bool = False  # only matchings with no blocking pair under the speed-dating rankings
+    # Further constraints over the pair variables; forces CP-SAT.
     extra_constraints: Callable[[cp_model.CpModel, Sequence[cp_model.IntVar], AssignmentModel], None] | None = None
 
 
@@ -351,7 +352,7 @@ def _cp_stages(model: AssignmentModel, stages: list[IntArray], *, options: Solve
             first_bound = int(solver.best_objective_bound)
         if code != cp_model.OPTIMAL:
             return _CpOutcome(rows_out, SolveStatus.FEASIBLE, first_bound)
-        achieved = int(round(solver.objective_value))
+        achieved = round(solver.objective_value)
         cp.add(expression >= achieved)
         cp.clear_hints()
         for r in range(model.n_rows):
@@ -414,6 +415,18 @@ def _restrict(model: AssignmentModel, rows: IntArray) -> tuple[AssignmentModel, 
     return restricted, keep
 
 
+def _chain(
+    first: Callable[[cp_model.CpModel, Sequence[cp_model.IntVar], AssignmentModel], None] | None,
+    second: Callable[[cp_model.CpModel, Sequence[cp_model.IntVar], AssignmentModel], None],
+) -> Callable[[cp_model.CpModel, Sequence[cp_model.IntVar], AssignmentModel], None]:
+    def both(cp: cp_model.CpModel, x: Sequence[cp_model.IntVar], model: AssignmentModel) -> None:
+        if first is not None:
+            first(cp, x, model)
+        second(cp, x, model)
+
+    return both
+
+
 def default_min_difference(n_pairs: int) -> int:
     return max(1, math.ceil(0.10 * n_pairs)) if n_pairs else 1
 
@@ -424,6 +437,10 @@ def solve(source: Cohort | CandidatePairs, options: SolveOptions | None = None) 
     started = time.monotonic()
     deadline = started + options.time_limit_s
     candidates = source if isinstance(source, CandidatePairs) else candidate_pairs(source)
+    if options.stable:
+        from solver.stability import add_stability_constraints
+
+        options = replace(options, extra_constraints=_chain(options.extra_constraints, add_stability_constraints))
     full = build_model(candidates)
     built = time.monotonic()
     notes: list[str] = []

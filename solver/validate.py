@@ -64,17 +64,16 @@ def _limit(path: str, value: float | None, out: list[Problem]) -> None:
 def validate(cohort: Cohort, *, max_participants: int | None = None) -> list[Problem]:
     """Every problem in the cohort; an empty list means it can be solved."""
     out: list[Problem] = []
-    rules = cohort.rules
     if max_participants is not None and len(cohort.mentors) + len(cohort.mentees) > max_participants:
         return [Problem(ProblemCode.TOO_LARGE, "", f"{len(cohort.mentors) + len(cohort.mentees)} participants; "
                         f"this service takes at most {max_participants}")]
     seen: Counter[str] = Counter()
-    for side, people in (("mentors", cohort.mentors), ("mentees", cohort.mentees)):
-        for i, person in enumerate(people):
-            if person.id and seen[person.id]:
+    for side, ids in (("mentors", [p.id for p in cohort.mentors]), ("mentees", [p.id for p in cohort.mentees])):
+        for i, id_ in enumerate(ids):
+            if id_ and seen[id_]:
                 out.append(Problem(ProblemCode.DUPLICATE_ID, f"{side}[{i}].id",
-                                   f"id '{person.id}' is used more than once (ids are unique across both sides)"))
-            seen[person.id] += 1
+                                   f"id '{id_}' is used more than once (ids are unique across both sides)"))
+            seen[id_] += 1
     for i, mentor in enumerate(cohort.mentors):
         path = f"mentors[{i}]"
         _person(path, mentor.id, mentor.lat, mentor.lon, mentor.occupations, out)
