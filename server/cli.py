@@ -138,8 +138,8 @@ def solve_command(
     else:
         render_result(result)
         if explain:
-            for hook in RENDER_HOOKS:
-                hook(result, data)
+            for render in RENDER_HOOKS:
+                render(result, data)
 
 
 @app.command()
