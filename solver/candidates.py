@@ -159,11 +159,11 @@ def field_digits(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> np
     best = np.zeros(len(mentee), dtype=np.int8)
     a = arrays.mentee_occupations[mentee]  # [p, ka]
     b = arrays.mentor_occupations[mentor]  # [p, kb]
+    # Padding (negative) must never match, not even padding against padding after division.
+    both_real = (a[:, :, None] >= 0) & (b[:, None, :] >= 0)
     for digits in (1, 2, 3, 4):
         divisor = 10 ** (4 - digits)
-        # Padding (-1 / -2) floor-divides to negative numbers that never meet a real code.
-        shared = ((a[:, :, None] // divisor) == (b[:, None, :] // divisor)).any(axis=(1, 2))
-        shared &= (a[:, :, None] >= 0).any(axis=(1, 2))
+        shared = (((a[:, :, None] // divisor) == (b[:, None, :] // divisor)) & both_real).any(axis=(1, 2))
         best = np.where(shared, np.int8(digits), best)
     return best
 

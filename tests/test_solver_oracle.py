@@ -1,0 +1,149 @@
+"""The engine against independent oracles: hand-written hard rules and brute force over every matching."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from solver import candidates as candidates_module
+from solver.domain import Cohort, ObjectiveMode
+from solver.scores import candidate_pairs
+from solver.solve import SolveOptions, SolveStatus, build_model, check_matching, solve
+from tests.oracle import allowed_pairs, best_by_brute_force, random_cohort
+
+
+def _scores(cohort: Cohort) -> dict[tuple[str, str], int]:
+    pairs = candidate_pairs(cohort)
+    return {(cohort.mentees[a].id, cohort.mentors[b].id): int(s)
+            for a, b, s in zip(pairs.mentee.tolist(), pairs.mentor.tolist(), pairs.score.tolist(), strict=True)}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), n=st.integers(1, 12), m=st.integers(1, 12))
+def test_candidate_pairs_are_exactly_the_pairs_every_hard_rule_allows(seed: int, n: int, m: int) -> None:
+    cohort = random_cohort(random.Random(seed), n, m)
+    assert set(_scores(cohort)) == allowed_pairs(cohort)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6))
+def test_join_prefilter_finds_the_same_pairs_as_the_full_product(seed: int) -> None:
+    cohort = random_cohort(random.Random(seed), 40, 35)
+    full = _scores(cohort)
+    limit = candidates_module.CROSS_PRODUCT_LIMIT
+    candidates_module.CROSS_PRODUCT_LIMIT = 0  # force the join path
+    try:
+        joined = _scores(cohort)
+    finally:
+        candidates_module.CROSS_PRODUCT_LIMIT = limit
+    assert joined == full
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_best_matching_equals_brute_force_optimum(seed: int) -> None:
+    rng = random.Random(seed)
+    cohort = random_cohort(rng, rng.randint(1, 7), rng.randint(1, 7), side_constraints=seed % 2 == 0,
+                           pins=seed % 3 == 0)
+    expected = best_by_brute_force(cohort, _scores(cohort))
+    result = solve(cohort, SolveOptions(alternatives=1))
+    if expected is None:
+        assert result.status is SolveStatus.INFEASIBLE
+        assert result.matchings == []
+        return
+    assert result.status is SolveStatus.OPTIMAL
+    best = result.matchings[0].objective
+    assert (best.matched_priority, best.total_score) == expected
+    assert result.bound == best.value
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), k=st.integers(1, 4), d=st.integers(1, 3))
+def test_every_matching_obeys_every_rule_and_alternatives_are_ranked_and_distinct(seed: int, k: int, d: int) -> None:
+    rng = random.Random(seed)
+    cohort = random_cohort(rng, rng.randint(2, 10), rng.randint(2, 8), side_constraints=rng.random() < 0.5,
+                           pins=rng.random() < 0.5)
+    result = solve(cohort, SolveOptions(alternatives=k, min_difference=d))
+    allowed = allowed_pairs(cohort)
+    model = build_model(result.candidates)
+    values = []
+    for matching in result.matchings:
+        pairs = matching.pairs(result.candidates)
+        assert set(pairs) <= allowed
+        assert check_matching(model, matching.rows) == []
+        assert set(cohort.rules.pins) <= set(pairs)
+        assert not set(cohort.rules.bans) & set(pairs)
+        values.append(matching.objective.value)
+    assert values == sorted(values, reverse=True)
+    for i, later in enumerate(result.matchings):
+        for earlier in result.matchings[:i]:
+            assert len(set(earlier.rows.tolist()) - set(later.rows.tolist())) >= d
+    if len(result.matchings) < k and result.status is SolveStatus.OPTIMAL:
+        assert any("differ" in note for note in result.notes)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), mode=st.sampled_from(list(ObjectiveMode)))
+def test_same_input_and_seed_give_the_same_answer(seed: int, mode: ObjectiveMode) -> None:
+    cohort = random_cohort(random.Random(seed), 10, 8, side_constraints=True, rankings=True)
+    first = solve(cohort, SolveOptions(alternatives=3, mode=mode, seed=7))
+    second = solve(cohort, SolveOptions(alternatives=3, mode=mode, seed=7))
+    assert [m.pairs(first.candidates) for m in first.matchings] == \
+        [m.pairs(second.candidates) for m in second.matchings]
+
+
+def test_fewer_alternatives_than_asked_are_said_so() -> None:
+    cohort = random_cohort(random.Random(3), 2, 1)
+    result = solve(cohort, SolveOptions(alternatives=5, min_difference=3))
+    assert len(result.matchings) < 5
+    assert result.notes
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_fairness_maximises_the_worst_pair_among_maximum_matchings(seed: int) -> None:
+    rng = random.Random(100 + seed)
+    cohort = random_cohort(rng, rng.randint(2, 6), rng.randint(2, 5))
+    scores = _scores(cohort)
+    score_result = solve(cohort, SolveOptions(alternatives=1))
+    fair = solve(cohort, SolveOptions(alternatives=1, mode=ObjectiveMode.FAIRNESS))
+    if not score_result.matchings:
+        return
+    top = score_result.matchings[0].objective
+    got = fair.matchings[0].objective
+    assert got.matched_priority == top.matched_priority
+    # Brute force: the best worst-score over all matchings with the top matched priority.
+    best_worst = -1
+    for threshold in sorted(set(scores.values())):
+        kept = {p: s for p, s in scores.items() if s >= threshold}
+        restricted = replace(cohort, rules=replace(cohort.rules, bans=tuple(
+            set(cohort.rules.bans) | (set(scores) - set(kept)))))
+        found = best_by_brute_force(restricted, kept)
+        if found is not None and found[0] == top.matched_priority:
+            best_worst = threshold
+    assert got.worst_score == best_worst or (top.matched == 0)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_rank_maximal_gets_the_most_first_choices(seed: int) -> None:
+    rng = random.Random(200 + seed)
+    cohort = random_cohort(rng, rng.randint(2, 6), rng.randint(2, 5), rankings=True)
+    score_result = solve(cohort, SolveOptions(alternatives=1))
+    ranked = solve(cohort, SolveOptions(alternatives=1, mode=ObjectiveMode.RANK_MAXIMAL))
+    if not score_result.matchings:
+        return
+    a, b = score_result.matchings[0].objective, ranked.matchings[0].objective
+    assert b.matched_priority == a.matched_priority
+    assert b.rank_profile >= a.rank_profile  # lexicographic on (first choices, second choices, ...)
+
+
+def test_flow_alone_proves_pure_cohorts_and_cp_sat_takes_quotas() -> None:
+    cohort = random_cohort(random.Random(5), 30, 25)
+    pure = solve(cohort, SolveOptions(alternatives=1))
+    assert pure.stats.backend == "min_cost_flow"
+    assert pure.status is SolveStatus.OPTIMAL
+    rows = pure.matchings[0].rows
+    assert np.all(np.diff(rows) > 0)
