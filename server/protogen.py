@@ -1,0 +1,125 @@
+"""Regenerate the committed protobuf/gRPC Python code beside every .proto under proto/ (`make proto`)."""
+
+from __future__ import annotations
+
+import importlib.resources
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from google.protobuf import descriptor_pb2
+
+PROTO_ROOT = Path(__file__).resolve().parent.parent / "proto"
+"""The root of the .proto tree; also the import root (`-Iproto`) and where generated code is committed."""
+
+GENERATED_SUFFIXES: tuple[str, ...] = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi")
+"""Endings of the files protoc writes; any file under the output tree with one of them is generated."""
+
+_GRPC_SUFFIXES: tuple[str, ...] = ("_pb2_grpc.py", "_pb2_grpc.pyi")
+
+
+def proto_files(root: Path = PROTO_ROOT) -> list[Path]:
+    """Every .proto file under `root`, relative to it, in a stable order."""
+    return sorted(p.relative_to(root) for p in root.rglob("*.proto"))
+
+
+def is_generated(path: Path) -> bool:
+    """True for a file protoc (or a protoc plugin) writes."""
+    return path.name.endswith(GENERATED_SUFFIXES)
+
+
+def generated_files(root: Path) -> dict[Path, bytes]:
+    """The generated files under `root` (relative path -> content)."""
+    return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and is_generated(p)}
+
+
+def _plugin(name: str) -> Path:
+    """A protoc plugin installed by mypy-protobuf: in the running interpreter's bin dir, else on PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file():
+        return beside
+    found = shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(f"{name} not found beside {sys.executable} nor on PATH; run `make setup` (dev extras)")
+    return Path(found)
+
+
+def _protoc(options: list[str], root: Path) -> None:
+    """Run grpc_tools' bundled protoc over every .proto under `root` (well-known types importable)."""
+    from grpc_tools import protoc  # imported here: a dev-only dependency
+
+    well_known = importlib.resources.files("grpc_tools") / "_proto"
+    files = [p.as_posix() for p in proto_files(root)]
+    if not files:
+        raise FileNotFoundError(f"no .proto files under {root}")
+    code = protoc.main(["grpc_tools.protoc", f"-I{root}", f"-I{well_known}", *options, *files])
+    if code != 0:
+        raise RuntimeError(f"protoc failed with exit code {code} (see the messages above)")
+
+
+def _run_protoc(out: Path, descriptor_set: Path, root: Path) -> None:
+    options = [
+        f"--plugin=protoc-gen-mypy={_plugin('protoc-gen-mypy')}",
+        f"--plugin=protoc-gen-mypy_grpc={_plugin('protoc-gen-mypy_grpc')}",
+        f"--python_out={out}",
+        f"--grpc_python_out={out}",
+        f"--mypy_out=quiet:{out}",
+        f"--mypy_grpc_out=quiet:{out}",
+        f"--descriptor_set_out={descriptor_set}",
+    ]
+    _protoc(options, root)
+
+
+def describe(root: Path = PROTO_ROOT) -> descriptor_pb2.FileDescriptorSet:
+    """The descriptors of every .proto under `root`, with source info (comments, spans); for contract checks."""
+    with tempfile.TemporaryDirectory(prefix="protogen-") as tmp:
+        out = Path(tmp) / "descriptors.binpb"
+        _protoc(["--include_source_info", f"--descriptor_set_out={out}"], root)
+        return descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
+
+
+def _service_less(descriptor_set: Path) -> list[str]:
+    """The .proto files (import paths) that declare no service: they get no *_pb2_grpc files."""
+    fds = descriptor_pb2.FileDescriptorSet.FromString(descriptor_set.read_bytes())
+    return [f.name for f in fds.file if not f.service]
+
+
+def generate(into: Path, root: Path = PROTO_ROOT) -> None:
+    """Generate Python code for every .proto under `root` into the tree at `into`.
+
+    Writes `*_pb2.py` and `*_pb2.pyi` for every file, `*_pb2_grpc.py` and `*_pb2_grpc.pyi` only for
+    files that declare a service, and removes generated files under `into` that no .proto produces
+    any more. Files whose content is unchanged are not rewritten.
+    """
+    into.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="protogen-") as tmp:
+        out = Path(tmp) / "out"
+        out.mkdir()
+        descriptor_set = Path(tmp) / "descriptors.binpb"
+        _run_protoc(out, descriptor_set, root)
+        for name in _service_less(descriptor_set):
+            stem = name.removesuffix(".proto")
+            for suffix in _GRPC_SUFFIXES:
+                (out / f"{stem}{suffix}").unlink(missing_ok=True)
+        fresh = generated_files(out)
+    for rel in generated_files(into):
+        if rel not in fresh:
+            (into / rel).unlink()
+    for rel, content in fresh.items():
+        target = into / rel
+        if target.is_file() and target.read_bytes() == content:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+
+
+def main() -> int:
+    generate(PROTO_ROOT)
+    for rel in sorted(generated_files(PROTO_ROOT)):
+        print(f"proto/{rel.as_posix()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
