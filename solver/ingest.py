@@ -88,7 +88,11 @@ class _Reader:
             return None
         try:
             if source.suffix == ".csv":
-                frame = pl.read_csv(source, infer_schema=False)
+                raw = source.read_bytes()
+                if b"\x00" in raw or not raw.strip():
+                    raise ValueError("binary or empty file")
+                raw.decode("utf-8")  # a table in another encoding or binary data is not a CSV we can trust
+                frame = pl.read_csv(raw, infer_schema=False)
             else:
                 frame = _parquet_as_text(pl.read_parquet(source))
         except Exception as error:  # polars raises many types for malformed files
@@ -479,7 +483,9 @@ def write_cohort_dir(cohort: Cohort, directory: str | Path, *, parquet: bool = F
         if parquet:
             frame.write_parquet(directory / f"{stem}.parquet")
         else:
-            frame.write_csv(directory / f"{stem}.csv")
+            # Empty cells as nothing at all ("" would be quoted), as people write them by hand.
+            blank = [pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)).alias(c) for c in frame.columns]
+            frame.select(blank).write_csv(directory / f"{stem}.csv")
 
     save(_frame(cohort.mentors, MENTOR_FORMAT), "mentors")
     save(_frame(cohort.mentees, MENTEE_FORMAT), "mentees")
