@@ -49,7 +49,7 @@ TRAVEL_COLUMNS = ("mentee_id", "mentor_id", "minutes")
 RULE_KEYS = (
     "max_distance_km", "field_depth", "min_language_level", "min_mentor_years", "eligible_municipalities",
     "eligible_tracks", "organisation_caps", "gender_quotas", "pins", "bans", "gender_requests_hard",
-    "weights", "max_travel_minutes",
+    "weights", "max_travel_minutes", "no_distance_limit",
 )  # fmt: skip
 
 _TRUE = {"true", "1", "yes", "y", "t"}
@@ -378,6 +378,10 @@ def rules_from_mapping(data: Mapping[str, Any], problems: list[Problem],
         else:
             weight_values[key] = value
     distance = data.get("max_distance_km", defaults.max_distance_km)
+    if get("no_distance_limit", bool, False):
+        if "max_distance_km" in data:
+            bad("no_distance_limit", "give max_distance_km or no_distance_limit = true, not both")
+        distance = None
     if distance is not None and (isinstance(distance, bool) or not isinstance(distance, int | float)):
         bad("max_distance_km", "expected a number of km")
         distance = defaults.max_distance_km
@@ -509,6 +513,8 @@ def rules_to_toml(rules: Rules) -> str:
     lines = ["# Programme rules: see README.md, 'rules.toml'."]
     if rules.max_distance_km is not None:
         lines.append(f"max_distance_km = {_fmt_float(rules.max_distance_km)}")
+    else:
+        lines.append("no_distance_limit = true")
     lines += [
         f"field_depth = {rules.field_depth}",
         f'min_language_level = "{cefr_name(rules.min_language_level)}"',
