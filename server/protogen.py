@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.resources
 import shutil
 import sys
 import tempfile
@@ -46,16 +45,31 @@ def _plugin(name: str) -> Path:
 
 
 def _protoc(options: list[str], root: Path) -> None:
-    """Run grpc_tools' bundled protoc over every .proto under `root` (well-known types importable)."""
-    from grpc_tools import protoc  # imported here: a dev-only dependency
+    """Run grpc_tools' bundled protoc over every .proto under `root` (well-known types importable).
 
-    well_known = importlib.resources.files("grpc_tools") / "_proto"
+    In a child process: loading protoc's descriptor pool beside OR-Tools' in one interpreter aborts it
+    ("GeneratedDatabase()->Add" check), so the test that regenerates code must not share the test process.
+    """
+    import subprocess
+
+    well_known = _grpc_tools_proto_dir()
     files = [p.as_posix() for p in proto_files(root)]
     if not files:
         raise FileNotFoundError(f"no .proto files under {root}")
-    code = protoc.main(["grpc_tools.protoc", f"-I{root}", f"-I{well_known}", *options, *files])
-    if code != 0:
-        raise RuntimeError(f"protoc failed with exit code {code} (see the messages above)")
+    done = subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{root}", f"-I{well_known}", *options,
+                           *files], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"protoc failed with exit code {done.returncode}: {done.stderr.strip()}")
+
+
+def _grpc_tools_proto_dir() -> Path:
+    """grpc_tools' bundled well-known .proto files, found without importing grpc_tools here."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("grpc_tools")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("grpcio-tools is not installed (it is a dev dependency: pip install -e '.[dev]')")
+    return Path(next(iter(spec.submodule_search_locations))) / "_proto"
 
 
 def _run_protoc(out: Path, descriptor_set: Path, root: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterator
+from typing import Any
 
 from solver.domain import Cohort, GenderQuota, Language, Mentee, Mentor, Ranking, Rules
 
@@ -158,7 +159,7 @@ def random_cohort(rng: random.Random, n_mentees: int, n_mentors: int, *, side_co
     return cohort
 
 
-def _replace_rules(rules: Rules, **changes: object) -> Rules:
+def _replace_rules(rules: Rules, **changes: Any) -> Rules:
     from dataclasses import replace
 
-    return replace(rules, **changes)  # type: ignore[arg-type]
+    return replace(rules, **changes)

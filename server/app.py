@@ -1,0 +1,208 @@
+"""Assembling and running the gRPC server: configuration, health, reflection, security, metrics, draining.
+
+`create_server(config)` starts a server and returns at once (tests bind port 0 and read `.port`);
+`serve(config)` runs one until SIGTERM or SIGINT, then drains: health goes NOT_SERVING, new calls are
+refused, and calls in flight get the grace period to finish (their solves are asked to stop and answer
+with their best so far shortly before it ends).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from server.auth import ConfigError, TokenAuthInterceptor, load_token, server_credentials
+from server.logging_setup import server_logger
+from server.metrics import MetricsEndpoint, MetricsInterceptor, ServiceMetrics
+from server.service import SERVICE_NAME, MatchingService, ServiceLimits, method_handlers
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything a server is started with; `mentormatch serve` sets these from its options."""
+
+    host: str = "127.0.0.1"
+    port: int = 50051  # 0 picks a free port
+    metrics_host: str | None = None  # None: the same as `host`
+    metrics_port: int | None = 9464  # None: no metrics endpoint; 0 picks a free port
+    max_concurrent: int = 2  # solves at once; beyond, RESOURCE_EXHAUSTED
+    max_participants: int = 20_000  # mentors + mentees per cohort; beyond, INVALID_ARGUMENT (COHORT_TOO_LARGE)
+    max_message_bytes: int = 64 * MiB  # the largest request (and response) message
+    max_time_limit_s: float = 300.0  # the longest solve, whatever a request asks
+    grace_s: float = 10.0  # how long calls in flight may take to finish when the server stops
+    extra_workers: int = 8  # threads beyond the solve slots: health checks, validation, refusals
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None  # with it, mutual TLS: clients need a certificate this CA signed
+    token_file: Path | None = None  # with it, every call but health checks needs `authorization: Bearer <token>`
+    limits: ServiceLimits = field(default_factory=ServiceLimits)  # finer knobs; max_* above override theirs
+
+    def service_limits(self) -> ServiceLimits:
+        from dataclasses import replace
+
+        return replace(self.limits, max_concurrent=self.max_concurrent, max_participants=self.max_participants,
+                       max_time_limit_s=self.max_time_limit_s)
+
+    def check(self) -> None:
+        """Raise ConfigError for options that cannot work together."""
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("--tls-cert and --tls-key go together")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ConfigError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
+        if self.max_concurrent < 1:
+            raise ConfigError("--max-concurrent must be 1 or more")
+        if self.max_participants < 1:
+            raise ConfigError("--max-participants must be 1 or more")
+        if self.max_message_bytes < 1024:
+            raise ConfigError("--max-message-bytes must be 1024 or more")
+        if not self.max_time_limit_s > 0:
+            raise ConfigError("--max-time-limit must be more than 0")
+
+
+class RunningServer:
+    """A started server: its ports, its health servicer and metrics, and `stop(grace)`."""
+
+    def __init__(self, server: grpc.Server, port: int, service: MatchingService, health_servicer: health.HealthServicer,
+                 metrics: ServiceMetrics, endpoint: MetricsEndpoint | None, config: ServerConfig) -> None:
+        self.server = server
+        self.port = port
+        self.service = service
+        self.health = health_servicer
+        self.metrics = metrics
+        self.config = config
+        self._endpoint = endpoint
+        self._stopped = threading.Event()
+        self._lock = threading.Lock()
+        self._stopping = False
+
+    @property
+    def metrics_port(self) -> int | None:
+        return self._endpoint.port if self._endpoint is not None else None
+
+    @property
+    def address(self) -> str:
+        return f"{self.config.host}:{self.port}"
+
+    def stop(self, grace: float | None = None) -> threading.Event:
+        """Drain: NOT_SERVING, refuse new calls, let calls in flight finish within `grace` seconds.
+
+        Shortly before the grace period ends, running solves are asked to stop and answer with their
+        best matching so far (status FEASIBLE), so their callers get an answer, not a cancellation.
+        Returns an event set when the server has stopped.
+        """
+        grace = self.config.grace_s if grace is None else grace
+        with self._lock:
+            if self._stopping:
+                return self._stopped
+            self._stopping = True
+        log = server_logger()
+        log.info("draining", extra={"fields": {"grace_s": grace, "solves_in_flight": self.service.slots.active()}})
+        self.health.enter_graceful_shutdown()
+        if grace <= 0:
+            self.service.slots.stop_all()
+        else:
+            timer = threading.Timer(max(0.0, grace - max(0.5, 0.2 * grace)), self.service.slots.stop_all)
+            timer.daemon = True
+            timer.start()
+        done = self.server.stop(grace)
+
+        def finish() -> None:
+            done.wait()
+            if self._endpoint is not None:
+                self._endpoint.close()
+            log.info("stopped")
+            self._stopped.set()
+
+        threading.Thread(target=finish, name="mentormatch-stop", daemon=True).start()
+        return self._stopped
+
+    def wait(self) -> None:
+        self._stopped.wait()
+
+
+def create_server(config: ServerConfig, logger: logging.Logger | None = None) -> RunningServer:
+    """Build, bind and start a server (and its metrics endpoint); returns at once."""
+    config.check()
+    log = logger or server_logger()
+    metrics = ServiceMetrics()
+    limits = config.service_limits()
+    service = MatchingService(limits, metrics, log)
+    interceptors: list[grpc.ServerInterceptor] = [MetricsInterceptor(metrics)]
+    if config.token_file is not None:
+        token = load_token(config.token_file)
+        interceptors.append(TokenAuthInterceptor(token, on_denied=metrics.rejected.labels("unauthenticated").inc))
+    workers = config.max_concurrent + config.extra_workers
+    options = [
+        ("grpc.max_receive_message_length", config.max_message_bytes),
+        ("grpc.max_send_message_length", config.max_message_bytes),
+        ("grpc.so_reuseport", 0),
+    ]
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mentormatch-rpc"),
+        interceptors=interceptors,
+        options=options,
+        # Calls beyond this many at once are refused with RESOURCE_EXHAUSTED by gRPC itself, not queued.
+        maximum_concurrent_rpcs=workers * 2,
+    )
+    server.add_generic_rpc_handlers((method_handlers(service),))
+    health_servicer = health.HealthServicer(
+        experimental_non_blocking=True,
+        experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="mentormatch-health"))
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server)
+    address = f"{config.host}:{config.port}"
+    try:
+        if config.tls_cert is not None and config.tls_key is not None:
+            port = server.add_secure_port(address, server_credentials(config.tls_cert, config.tls_key,
+                                                                      config.tls_client_ca))
+        else:
+            port = server.add_insecure_port(address)
+    except RuntimeError:
+        port = 0
+    if port == 0:
+        raise ConfigError(f"cannot listen on {address}")
+    endpoint = None
+    if config.metrics_port is not None:
+        try:
+            endpoint = metrics.serve_http(config.metrics_host or config.host, config.metrics_port)
+        except OSError as error:
+            raise ConfigError(f"cannot serve metrics on port {config.metrics_port}: {error.strerror}") from None
+    server.start()
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("serving", extra={"fields": {
+        "port": port, "metrics_port": endpoint.port if endpoint else None, "tls": config.tls_cert is not None,
+        "mutual_tls": config.tls_client_ca is not None, "token": config.token_file is not None,
+        "max_concurrent": config.max_concurrent, "max_participants": config.max_participants,
+        "max_message_bytes": config.max_message_bytes}})
+    return RunningServer(server, port, service, health_servicer, metrics, endpoint, config)
+
+
+def serve(config: ServerConfig, logger: logging.Logger | None = None) -> None:
+    """Run a server until SIGTERM or SIGINT, then drain within `config.grace_s` seconds."""
+    running = create_server(config, logger)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while not stopping.wait(0.5):
+            pass
+        running.stop(config.grace_s).wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

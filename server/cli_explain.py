@@ -1,0 +1,218 @@
+"""Explanations on the command line: the `solve --explain` hooks (JSON and tables) and the `why-not` command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from server.cli import (
+    EXIT_INVALID,
+    RENDER_HOOKS,
+    SOLVE_HOOKS,
+    console,
+    print_problems,
+    read_or_exit,
+)
+from solver.domain import ObjectiveMode
+from solver.errors import CohortInvalid
+from solver.explain import (
+    ExplainOptions,
+    PairVerdict,
+    RecruitmentAdvice,
+    UnmatchedExplanation,
+    explain,
+    why_not,
+)
+from solver.solve import SolveOptions, SolveResult
+
+EXPLAIN_OPTIONS = ExplainOptions(max_people=20, stability_pairs_listed=100)
+"""What `solve --explain` spends: re-solves (forcing in, counterfactuals) for at most 20 unmatched people."""
+SENTENCES_SHOWN = 30  # pair sentences printed for people; the JSON has all of them
+
+
+def _person_dict(person: UnmatchedExplanation) -> dict[str, Any]:
+    out = person.to_dict()
+    out.pop("person_id", None)
+    out.pop("side", None)
+    return out
+
+
+def _nearest_town(lat: float, lon: float) -> tuple[str, float] | None:
+    """The nearest bundled Danish town, when the scenario reference data is installed."""
+    try:
+        from scenarios import geography
+    except ImportError:
+        return None
+    towns = getattr(geography, "TOWNS", None)
+    if not towns:
+        return None
+    best = min(towns.values(), key=lambda t: geography.distance_km(lat, lon, t.lat, t.lon))
+    return best.name, geography.distance_km(lat, lon, best.lat, best.lon)
+
+
+def _advice_dict(advice: RecruitmentAdvice) -> dict[str, Any]:
+    out = advice.to_dict()
+    town = _nearest_town(advice.lat, advice.lon)
+    if town is not None:
+        out["near_town"], out["near_town_km"] = town[0], round(town[1], 1)
+    return out
+
+
+def add_explanations(result: SolveResult, data: dict[str, Any], explain_wanted: bool) -> None:
+    """Adds reasons, funnels, nearest misses, counterfactuals, pair explanations and blocking pairs to `data`."""
+    if not explain_wanted:
+        return
+    explanation = explain(result, EXPLAIN_OPTIONS)
+    by_rank = {m.rank: m for m in explanation.matchings}
+    for matching in data.get("matchings", []):
+        found = by_rank.get(matching["rank"])
+        if found is None:
+            continue
+        pairs = {(p.mentee_id, p.mentor_id): p for p in found.pairs}
+        for pair in matching["pairs"]:
+            explained = pairs.get((pair["mentee"], pair["mentor"]))
+            if explained is not None:
+                pair["explanation"] = {"terms": [t.to_dict() for t in explained.terms],
+                                       "sentence": explained.sentence}
+        people = {u.person_id: u for u in found.unmatched_mentees}
+        for item in matching["unmatched"]:
+            person = people.get(item["id"])
+            if person is not None:
+                item.update(_person_dict(person))
+        matching["mentors_without_mentee"] = [{"id": u.person_id, **_person_dict(u)}
+                                              for u in found.mentors_without_mentee]
+        matching["blocking_pairs"] = found.stability.to_dict(limit=EXPLAIN_OPTIONS.stability_pairs_listed)
+    data["recruitment"] = [_advice_dict(a) for a in explanation.recruitment]
+    data["explain_notes"] = list(explanation.notes)
+
+
+def _funnel_text(funnel: dict[str, Any]) -> str:
+    parts = [str(funnel["partners"])]
+    parts += [f"{step['rule'].lower()} {step['remaining']}" for step in funnel["steps"] if step["removed"]]
+    return " -> ".join(parts)
+
+
+def _miss_text(misses: list[dict[str, Any]]) -> str:
+    if not misses:
+        return ""
+    miss = misses[0]
+    return f"{miss['partner_id']}: " + "; ".join(f"{s['rule'].lower()} {s['detail']}" for s in miss["failed"])
+
+
+def _change_text(person: dict[str, Any]) -> str:
+    counterfactuals = person.get("counterfactuals") or []
+    if counterfactuals:
+        return str(counterfactuals[0]["sentence"])
+    forced = person.get("forced_in")
+    if forced and forced.get("matched_after") is not None:
+        return (f"forcing in: matched {forced['matched_before']} -> {forced['matched_after']}, total score "
+                f"{forced['total_score_change']:+d}, {forced['pairs_changed']} pair(s) changed")
+    return ""
+
+
+def _people_table(title: str, people: list[dict[str, Any]]) -> Table:
+    table = Table(title=title, title_justify="left", show_lines=True)
+    table.add_column("id", no_wrap=True)
+    table.add_column("reason", no_wrap=True)
+    table.add_column("why (funnel; nearest miss)", overflow="fold")
+    table.add_column("what would change it", overflow="fold")
+    for person in people:
+        reason = person["reasons"][0]
+        details = [reason["message"], f"funnel: {_funnel_text(person['funnel'])}"]
+        miss = _miss_text(person["nearest_misses"])
+        if miss:
+            details.append(f"nearest miss {miss}")
+        table.add_row(person["id"], f"[bold]{reason['code']}[/]", "\n".join(details), _change_text(person))
+    return table
+
+
+def render_explanations(result: SolveResult, data: dict[str, Any]) -> None:
+    """Tables and sentences for people, from the dict `add_explanations` filled."""
+    matchings = data.get("matchings", [])
+    if not matchings or "blocking_pairs" not in matchings[0]:
+        return
+    best = matchings[0]
+    console.rule("[bold]Why these pairs[/] (matching 1)")
+    for pair in best["pairs"][:SENTENCES_SHOWN]:
+        if "explanation" in pair:
+            console.print(pair["explanation"]["sentence"], highlight=False)
+    if len(best["pairs"]) > SENTENCES_SHOWN:
+        console.print(f"[dim]... {len(best['pairs']) - SENTENCES_SHOWN} more pair(s) in --json[/]")
+    unmatched = [u for u in best["unmatched"] if "reasons" in u]
+    if unmatched:
+        console.print(_people_table(f"Unmatched mentees ({len(unmatched)})", unmatched))
+    if best.get("mentors_without_mentee"):
+        console.print(_people_table(f"Mentors without a mentee ({len(best['mentors_without_mentee'])})",
+                                    best["mentors_without_mentee"]))
+    for matching in matchings:
+        blocking = matching["blocking_pairs"]
+        text = ("stable: no blocking pair" if blocking["stable"] else
+                f"{blocking['count']} blocking pair(s): " + ", ".join(
+                    f"{p['mentee']}-{p['mentor']}" for p in blocking["pairs"][:10])
+                + (" ..." if blocking["count"] > 10 else ""))
+        console.print(f"Matching {matching['rank']}: {text} ({blocking['ranked_pairs']} mutually ranked allowed "
+                      f"pair(s))", highlight=False)
+    for advice in data.get("recruitment", []):
+        town = f" (near {advice['near_town']})" if "near_town" in advice else ""
+        console.print(f"[green]recruit[/]: {advice['sentence']}{town}", highlight=False)
+    for note in data.get("explain_notes", []):
+        console.print(f"[yellow]note[/]: {note}")
+
+
+def render_verdict(verdict: PairVerdict) -> None:
+    colour = "green" if verdict.allowed else "red"
+    console.rule(f"[bold]{verdict.mentee_id} x {verdict.mentor_id}[/]: [{colour}]"
+                 f"{'allowed' if verdict.allowed else 'forbidden'}[/]")
+    table = Table(show_lines=False)
+    for column in ("rule", "", "facts"):
+        table.add_column(column, overflow="fold")
+    for check in verdict.checks:
+        table.add_row(check.rule.value, "[green]ok[/]" if check.passed else "[red]fails[/]",
+                      "; ".join(check.facts) + (f"\n[red]{check.shortfall.detail}[/]" if check.shortfall else ""))
+    console.print(table)
+    console.print(verdict.explanation.sentence, highlight=False)
+    console.print(verdict.sentence, highlight=False)
+    if verdict.forced is not None and verdict.forced.pairs_removed:
+        removed = ", ".join(f"{a}-{b}" for a, b in verdict.forced.pairs_removed)
+        added = ", ".join(f"{a}-{b}" for a, b in verdict.forced.pairs_added)
+        console.print(f"  pairs broken: {removed}\n  pairs made: {added}", highlight=False)
+
+
+def why_not_command(
+    cohort: Annotated[Path, typer.Argument(help="cohort directory or .json file")],
+    mentee: Annotated[str, typer.Argument(help="mentee id")],
+    mentor: Annotated[str, typer.Argument(help="mentor id")],
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    stable: Annotated[bool, typer.Option("--stable", help="compare with the best stable matching")] = False,
+    mode: Annotated[ObjectiveMode, typer.Option(help="what 'best' means after the matched count")] = (
+        ObjectiveMode.SCORE),
+    time_limit: Annotated[float, typer.Option(help="seconds per solve")] = 30.0,
+    seed: Annotated[int, typer.Option(help="solver seed")] = 0,
+) -> None:
+    """Why not these two: the rules that forbid the pair, or what forcing it would cost the cohort."""
+    data = read_or_exit(cohort)
+    options = SolveOptions(mode=mode, alternatives=1, time_limit_s=time_limit, seed=seed, stable=stable)
+    try:
+        verdict = why_not(data, mentee, mentor, options)
+    except CohortInvalid as invalid:
+        print_problems(invalid.problems)
+        raise typer.Exit(EXIT_INVALID) from None
+    if as_json:
+        print(json.dumps(verdict.to_dict(), indent=2, allow_nan=False))
+    else:
+        render_verdict(verdict)
+
+
+def register(app: typer.Typer) -> None:
+    """Joins the explanation hooks and the `why-not` command to the command line (idempotent)."""
+    if add_explanations not in SOLVE_HOOKS:
+        SOLVE_HOOKS.append(add_explanations)
+    if render_explanations not in RENDER_HOOKS:
+        RENDER_HOOKS.append(render_explanations)
+    if not any(command.name == "why-not" for command in app.registered_commands):
+        app.command("why-not")(why_not_command)
+

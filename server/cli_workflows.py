@@ -1,0 +1,217 @@
+"""Coordinators' workflow commands: `compare` what-if scenarios, `rematch` after drop-outs, `rematch-batch`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from server.cli import EXIT_INVALID, console, errors, print_problems
+from solver.compare import Comparison, compare_scenarios, summary_rows
+from solver.errors import CohortInvalid, Problem, ProblemCode
+from solver.rematch import (
+    DEFAULT_PENALTY,
+    BatchItem,
+    RematchResult,
+    batch_directories,
+    read_rematch_inputs,
+    rematch,
+    rematch_one,
+)
+from solver.report import write_report
+from solver.solve import SolveOptions
+from solver.workflows import PairRef
+
+
+def _ids(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def _pairs(text: str | None) -> list[PairRef]:
+    """'E1:M2,E3:M4' -> pairs; a malformed item is a problem (exit 2), not a traceback."""
+    out = []
+    problems = []
+    for k, item in enumerate(_ids(text)):
+        mentee, sep, mentor = item.partition(":")
+        if not sep or not mentee.strip() or not mentor.strip():
+            problems.append(Problem(ProblemCode.BAD_VALUE, f"keep[{k}]", f"'{item}' is not MENTEE_ID:MENTOR_ID",
+                                    "--keep"))
+        out.append(PairRef(mentee.strip(), mentor.strip()))
+    if problems:
+        raise CohortInvalid(problems)
+    return out
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def render_comparison(comparison: Comparison) -> None:
+    table = Table(title="What-if scenarios side by side", title_justify="left")
+    table.add_column("measure", no_wrap=True)
+    for outcome in comparison.scenarios:
+        table.add_column(outcome.label, justify="right", overflow="fold")
+    for row in summary_rows(comparison):
+        table.add_row(row.measure, *row.values)
+    console.print(table)
+    for outcome in comparison.scenarios:
+        if outcome.changes:
+            console.print(f"[bold]{outcome.label}[/]: " + "; ".join(outcome.changes), highlight=False)
+
+
+def render_rematch(result: RematchResult) -> None:
+    console.rule(f"[bold]{result.cohort}[/]: re-matched, {result.status}")
+    console.print(
+        f"{result.matched}/{result.mentees} matched; {result.kept} pair(s) kept, {result.ended} ended, "
+        f"{result.new} new; {result.disrupted_pairs} working pair(s) changed (penalty {result.penalty} each"
+        + (f", at most {result.max_changes}" if result.max_changes is not None else "") + ")",
+        highlight=False)
+    console.print(f"objective {result.objective_value} (fresh optimum {result.fresh_optimum_value}), "
+                  f"total score {result.total_score}", highlight=False)
+    table = Table(title="Changes", title_justify="left")
+    for column in ("change", "mentee", "mentor", "reason", "score", "detail"):
+        table.add_column(column, justify="right" if column == "score" else "left")
+    order = {"ENDED": 0, "NEW": 1, "KEPT": 2}
+    for change in sorted(result.changes, key=lambda c: order.get(c.kind, 3)):
+        table.add_row(change.kind, change.mentee_id, change.mentor_id, change.reason,
+                      "" if change.score is None else str(change.score), change.detail)
+    console.print(table)
+    if result.unmatched:
+        unmatched = Table(title=f"Unmatched mentees ({len(result.unmatched)})", title_justify="left")
+        for column in ("mentee", "reason", "what would help"):
+            unmatched.add_column(column)
+        for u in result.unmatched:
+            unmatched.add_row(u.mentee_id, u.reason, "; ".join(u.would_help))
+        console.print(unmatched)
+    for note in result.notes:
+        console.print(f"[dim]{note}[/]", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the workflow commands to the `mentormatch` app."""
+
+    @app.command("compare")
+    def compare_command(
+        scenarios: Annotated[list[Path], typer.Argument(
+            help="what-if .toml files or cohort directories; the first is the base")],
+        as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+        report: Annotated[Path | None, typer.Option(help="also write a self-contained HTML report here")] = None,
+        counterfactuals: Annotated[bool | None, typer.Option(
+            "--counterfactuals/--no-counterfactuals",
+            help="re-solve to find what would match each unmatched mentee (default: on with --report)")] = None,
+        time_limit: Annotated[float, typer.Option(help="seconds per scenario's solve")] = 30.0,
+        seed: Annotated[int, typer.Option(help="solver seed")] = 0,
+    ) -> None:
+        """Solve what-if scenarios and compare them side by side (matched, scores, travel, rankings, changes)."""
+        deep = counterfactuals if counterfactuals is not None else report is not None
+        try:
+            comparison = compare_scenarios(scenarios, SolveOptions(time_limit_s=time_limit, seed=seed),
+                                           counterfactuals=deep)
+        except CohortInvalid as invalid:
+            print_problems(invalid.problems)
+            raise typer.Exit(EXIT_INVALID) from None
+        if report is not None:
+            write_report(comparison, report)
+        if as_json:
+            _print_json(comparison.to_dict())
+        else:
+            render_comparison(comparison)
+            if report is not None:
+                console.print(f"report written to {report}", highlight=False)
+
+    @app.command("rematch")
+    def rematch_command(
+        cohort: Annotated[Path, typer.Argument(help="today's cohort (late joiners included): directory or .json")],
+        current: Annotated[Path, typer.Argument(help="the pairs running now: CSV with mentee_id,mentor_id")],
+        left: Annotated[str | None, typer.Option(help="ids of participants who left, comma-separated")] = None,
+        joined: Annotated[str | None, typer.Option(help="ids of late joiners, comma-separated")] = None,
+        keep: Annotated[str | None, typer.Option(help="pairs that must stay: MENTEE:MENTOR,...")] = None,
+        penalty: Annotated[int, typer.Option(min=0, help="score points a changed working pair costs")] = (
+            DEFAULT_PENALTY),
+        max_changes: Annotated[int | None, typer.Option(min=0, help="at most this many working pairs change")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+        time_limit: Annotated[float, typer.Option(help="seconds for the solve")] = 30.0,
+    ) -> None:
+        """Re-match after drop-outs and late joiners, keeping the pairs that work."""
+        try:
+            data, current_pairs, _ = read_rematch_inputs(cohort, current)
+            result = rematch(data, current_pairs, left=_ids(left), joined=_ids(joined), keep=_pairs(keep),
+                             penalty=penalty, max_changes=max_changes, options=SolveOptions(time_limit_s=time_limit))
+        except CohortInvalid as invalid:
+            print_problems(invalid.problems)
+            raise typer.Exit(EXIT_INVALID) from None
+        if as_json:
+            _print_json(result.to_dict())
+        else:
+            render_rematch(result)
+
+    @app.command("rematch-batch")
+    def rematch_batch_command(
+        directory: Annotated[Path, typer.Argument(
+            help="one subdirectory per cohort: cohort files, current.csv, optional changes.toml")],
+        penalty: Annotated[int | None, typer.Option(min=0, help="override every changes.toml's penalty")] = None,
+        max_changes: Annotated[int | None, typer.Option(min=0, help="override every changes.toml's max_changes")] = (
+            None),
+        as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+        time_limit: Annotated[float, typer.Option(help="seconds per cohort's solve")] = 30.0,
+    ) -> None:
+        """Re-match many cohorts in one run; a broken cohort is reported and the rest go on (exit 1 if any failed)."""
+        if not directory.is_dir():
+            errors.print(f"no batch directory at {directory}", highlight=False)
+            raise typer.Exit(EXIT_INVALID)
+        paths = batch_directories(directory)
+        options = SolveOptions(time_limit_s=time_limit)
+        items: list[BatchItem] = []
+        # The bar goes to stderr, so `--json` output on stdout stays clean.
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=errors, transient=as_json) as progress:
+            task = progress.add_task("re-matching", total=len(paths))
+            for path in paths:
+                progress.update(task, description=f"re-matching {path.name}")
+                items.append(rematch_one(path, penalty=penalty, max_changes=max_changes, options=options))
+                progress.advance(task)
+            progress.update(task, description="re-matched")
+        failed = [item for item in items if not item.ok]
+        if as_json:
+            _print_json({"cohorts": [_item_dict(item) for item in items], "failed": len(failed)})
+        else:
+            _render_batch(items)
+        if failed:
+            raise typer.Exit(1)
+
+
+def _item_dict(item: BatchItem) -> dict[str, Any]:
+    return {
+        "name": item.name,
+        "ok": item.ok,
+        "problems": [{"code": p.code.value, "path": p.path, "message": p.message, "location": p.location}
+                     for p in item.problems],
+        "error": item.error,
+        "result": item.result.to_dict() if item.result is not None else None,
+    }
+
+
+def _render_batch(items: list[BatchItem]) -> None:
+    table = Table(title=f"Re-matched {sum(i.ok for i in items)} of {len(items)} cohort(s)", title_justify="left")
+    for column in ("cohort", "outcome", "matched", "kept", "ended", "new", "changed", "problems"):
+        table.add_column(column, justify="right" if column in ("matched", "kept", "ended", "new", "changed")
+                         else "left")
+    for item in items:
+        r = item.result
+        if r is not None:
+            table.add_row(item.name, f"[green]{r.status}[/]", f"{r.matched}/{r.mentees}", str(r.kept), str(r.ended),
+                          str(r.new), str(r.disrupted_pairs), "")
+        else:
+            first = str(item.problems[0]) if item.problems else item.error
+            more = f" (+{len(item.problems) - 1} more)" if len(item.problems) > 1 else ""
+            table.add_row(item.name, "[red]FAILED[/]", "", "", "", "", "", f"{first}{more}")
+    console.print(table)
+    for item in items:
+        if not item.ok and len(item.problems) > 1:
+            console.print(f"[bold red]{item.name}[/]: {len(item.problems)} problem(s)")
+            for problem in item.problems:
+                console.print(f"  {problem}", highlight=False, markup=False)

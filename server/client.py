@@ -1,0 +1,256 @@
+"""A small typed Python client of `mentormatch.v1.MatchingService`, and `solve_remote` for `mentormatch solve --server`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2
+from grpc_status import rpc_status
+
+from mentormatch.v1 import cohort_pb2 as pb
+from mentormatch.v1 import matching_pb2 as mpb
+from server import mapping
+from solver.domain import Cohort
+from solver.errors import CohortInvalid, Problem, ProblemCode
+from solver.solve import SolveOptions
+
+SERVICE_PATH = "/mentormatch.v1.MatchingService/"
+TOKEN_ENV = "MENTORMATCH_TOKEN"
+"""`solve_remote` reads the bearer token from this environment variable when none is given."""
+CA_ENV = "MENTORMATCH_TLS_CA"
+"""`solve_remote` uses TLS with this CA certificate file (PEM) when the variable is set."""
+DEADLINE_SLACK_S = 10.0
+"""A call's deadline is the solve's time limit plus this: the service answers with its best before then."""
+
+
+@dataclass
+class RemoteError(Exception):
+    """A call failed: the gRPC status code, its message and the structured details the service sent."""
+
+    code: grpc.StatusCode
+    message: str
+    reason: str = ""  # google.rpc.ErrorInfo.reason ("COHORT_INVALID", "SOLVER_BUSY", ...)
+    violations: list[tuple[str, str]] = field(default_factory=list)  # (field path, description) from BadRequest
+    metadata: dict[str, str] = field(default_factory=dict)  # ErrorInfo.metadata
+
+    def __str__(self) -> str:
+        return f"{self.code.name}: {self.message}"
+
+
+def _remote_error(error: grpc.RpcError) -> RemoteError:
+    code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
+    message = error.details() if hasattr(error, "details") else str(error)
+    out = RemoteError(code, message or "")
+    try:
+        status = rpc_status.from_call(error)
+    except ValueError:
+        status = None
+    for detail in status.details if status is not None else ():
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            out.violations = [(v.field, v.description) for v in bad.field_violations]
+        elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            out.reason, out.metadata = info.reason, dict(info.metadata)
+    return out
+
+
+def _read(path: Path | str | bytes | None) -> bytes | None:
+    if path is None or isinstance(path, bytes):
+        return path
+    return Path(path).read_bytes()
+
+
+class MentormatchClient:
+    """A channel to one server, and one typed method per RPC. Raises `RemoteError` when a call fails.
+
+    `root_certificates` (PEM bytes or a file) turns on TLS; `client_cert` and `client_key` add a client
+    certificate for mutual TLS; `token` is sent as `authorization: Bearer <token>` on every call.
+    """
+
+    def __init__(self, target: str, token: str | None = None, root_certificates: bytes | Path | str | None = None,
+                 client_cert: bytes | Path | str | None = None, client_key: bytes | Path | str | None = None,
+                 *, max_message_bytes: int = 64 * 1024 * 1024) -> None:
+        options = [("grpc.max_receive_message_length", max_message_bytes),
+                   ("grpc.max_send_message_length", max_message_bytes)]
+        if root_certificates is not None or client_cert is not None:
+            credentials = grpc.ssl_channel_credentials(root_certificates=_read(root_certificates),
+                                                       private_key=_read(client_key),
+                                                       certificate_chain=_read(client_cert))
+            self.channel = grpc.secure_channel(target, credentials, options=options)
+        else:
+            self.channel = grpc.insecure_channel(target, options=options)
+        self._metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),) if token else ()
+        unary, stream = self.channel.unary_unary, self.channel.unary_stream
+        self._match = unary(SERVICE_PATH + "Match", request_serializer=mpb.MatchRequest.SerializeToString,
+                            response_deserializer=mpb.MatchResponse.FromString)
+        self._stream_match = stream(SERVICE_PATH + "StreamMatch",
+                                    request_serializer=mpb.StreamMatchRequest.SerializeToString,
+                                    response_deserializer=mpb.StreamMatchResponse.FromString)
+        self._explain_pair = unary(SERVICE_PATH + "ExplainPair",
+                                   request_serializer=mpb.ExplainPairRequest.SerializeToString,
+                                   response_deserializer=mpb.ExplainPairResponse.FromString)
+        self._compare = unary(SERVICE_PATH + "CompareScenarios",
+                              request_serializer=mpb.CompareScenariosRequest.SerializeToString,
+                              response_deserializer=mpb.CompareScenariosResponse.FromString)
+        self._rematch = unary(SERVICE_PATH + "Rematch", request_serializer=mpb.RematchRequest.SerializeToString,
+                              response_deserializer=mpb.RematchResponse.FromString)
+        self._health = unary("/grpc.health.v1.Health/Check",
+                             request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+                             response_deserializer=health_pb2.HealthCheckResponse.FromString)
+
+    def __enter__(self) -> MentormatchClient:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.channel.close()
+
+    @staticmethod
+    def request_fields(cohort: Cohort | pb.Cohort, options: SolveOptions | None, explain: bool | str,
+                       ) -> tuple[pb.Cohort, mpb.MatchOptions, float]:
+        """The cohort and options as messages, and the call's timeout (the time limit plus slack)."""
+        options = options or SolveOptions()
+        level = ("FULL" if explain else "NONE") if isinstance(explain, bool) else explain.upper()
+        msg = cohort if isinstance(cohort, pb.Cohort) else mapping.cohort_to_proto(cohort)
+        return msg, mapping.options_to_proto(options, level), options.time_limit_s + DEADLINE_SLACK_S
+
+    def _call(self, method: Any, request: Any, timeout: float | None) -> Any:
+        try:
+            return method(request, timeout=timeout, metadata=self._metadata)
+        except grpc.RpcError as error:
+            raise _remote_error(error) from None
+
+    def match(self, cohort: Cohort | pb.Cohort, options: SolveOptions | None = None, *, explain: bool | str = False,
+              label: str = "", validate_only: bool = False, timeout: float | None = None) -> mpb.MatchResponse:
+        """Solve (or with `validate_only`, check) a cohort. `explain`: False/True or "NONE", "PAIRS", "FULL"."""
+        msg, opts, default_timeout = self.request_fields(cohort, options, explain)
+        request = mpb.MatchRequest(cohort=msg, options=opts, label=label, validate_only=validate_only)
+        response: mpb.MatchResponse = self._call(self._match, request, timeout or default_timeout)
+        return response
+
+    def match_future(self, cohort: Cohort | pb.Cohort, options: SolveOptions | None = None, *,
+                     timeout: float | None = None) -> grpc.Future:
+        """Start a Match call without waiting (`.result()`, `.cancel()`); errors stay `grpc.RpcError`."""
+        msg, opts, default_timeout = self.request_fields(cohort, options, False)
+        return self._match.future(mpb.MatchRequest(cohort=msg, options=opts), timeout=timeout or default_timeout,
+                                  metadata=self._metadata)
+
+    def stream_match(self, cohort: Cohort | pb.Cohort, options: SolveOptions | None = None, *,
+                     explain: bool | str = False, label: str = "", timeout: float | None = None
+                     ) -> Iterator[mpb.StreamMatchResponse]:
+        """Progress messages while the solve runs, then one message with the full result."""
+        msg, opts, default_timeout = self.request_fields(cohort, options, explain)
+        request = mpb.StreamMatchRequest(cohort=msg, options=opts, label=label)
+        try:
+            yield from self._stream_match(request, timeout=timeout or default_timeout, metadata=self._metadata)
+        except grpc.RpcError as error:
+            raise _remote_error(error) from None
+
+    def explain_pair(self, cohort: Cohort | pb.Cohort, mentee_id: str, mentor_id: str,
+                     options: SolveOptions | None = None, *, timeout: float | None = None) -> mpb.ExplainPairResponse:
+        """Why (not) this pair: the hard rules it breaks, or its score and what forcing it would cost."""
+        msg, opts, default_timeout = self.request_fields(cohort, options, False)
+        request = mpb.ExplainPairRequest(cohort=msg, mentee_id=mentee_id, mentor_id=mentor_id, options=opts)
+        response: mpb.ExplainPairResponse = self._call(self._explain_pair, request, timeout or 2 * default_timeout)
+        return response
+
+    def compare_scenarios(self, request: mpb.CompareScenariosRequest, *, timeout: float | None = None
+                          ) -> mpb.CompareScenariosResponse:
+        response: mpb.CompareScenariosResponse = self._call(self._compare, request, timeout)
+        return response
+
+    def rematch(self, request: mpb.RematchRequest, *, timeout: float | None = None) -> mpb.RematchResponse:
+        response: mpb.RematchResponse = self._call(self._rematch, request, timeout)
+        return response
+
+    def health(self, service: str = "", *, timeout: float = 5.0) -> str:
+        """The serving status ("SERVING", "NOT_SERVING", ...) of the server ("") or one service."""
+        response = self._call(self._health, health_pb2.HealthCheckRequest(service=service), timeout)
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
+
+
+def _problems(error: RemoteError) -> list[Problem]:
+    out = []
+    for path, description in error.violations:
+        code_text, _, message = description.partition(": ")
+        code = ProblemCode(code_text) if code_text in ProblemCode.__members__ else ProblemCode.BAD_VALUE
+        out.append(Problem(code, path, message or description, location=path))
+    return out
+
+
+def solve_remote(target: str, cohort: Cohort, options: SolveOptions, explain: bool = False) -> dict[str, Any]:
+    """Solve on a server; the same dict as `solver.output.result_dict` of a local solve (explanations added as
+    `explanations` when asked). Input problems raise `CohortInvalid`; other failures `RemoteError`.
+
+    The token comes from $MENTORMATCH_TOKEN and a TLS CA file from $MENTORMATCH_TLS_CA, when set.
+    """
+    token = os.environ.get(TOKEN_ENV) or None
+    ca = os.environ.get(CA_ENV) or None
+    with MentormatchClient(target, token=token, root_certificates=ca) as client:
+        try:
+            response = client.match(cohort, options, explain=explain)
+        except RemoteError as error:
+            if error.code == grpc.StatusCode.INVALID_ARGUMENT and error.violations:
+                raise CohortInvalid(_problems(error)) from None
+            raise
+    data = mapping.result_dict_from_response(response, cohort)
+    if explain and response.HasField("explanation"):
+        merge_explanation(data, response.explanation)
+    return data
+
+
+def merge_explanation(data: dict[str, Any], explanation: mpb.Explanation) -> None:
+    """Adds an explanation to a `result_dict` view where `mentormatch solve --explain --json` puts it locally
+    (the `server.cli_explain` solve hook): per pair, per unmatched person, blocking pairs, recruitment."""
+    by_rank = {m.rank: m for m in explanation.matchings}
+    for matching in data.get("matchings", []):
+        found = by_rank.get(matching["rank"])
+        if found is None:
+            continue
+        pairs = {(p.mentee_id, p.mentor_id): p for p in found.pairs}
+        for pair in matching["pairs"]:
+            explained = pairs.get((pair["mentee"], pair["mentor"]))
+            if explained is not None:
+                pair["explanation"] = {"terms": [mapping.plain(t) for t in explained.terms],
+                                       "sentence": explained.sentence}
+        people = {u.person_id: u for u in found.unmatched_mentees}
+        for item in matching["unmatched"]:
+            person = people.get(item["id"])
+            if person is not None:
+                item.update(_person(person))
+        matching["mentors_without_mentee"] = [{"id": u.person_id, **_person(u)} for u in found.mentors_without_mentee]
+        matching["blocking_pairs"] = mapping.plain(found.stability)
+    data["recruitment"] = [_advice(a) for a in explanation.recruitment]
+    data["explain_notes"] = list(explanation.notes)
+
+
+def _person(person: mpb.UnmatchedExplanation) -> dict[str, Any]:
+    out: dict[str, Any] = mapping.plain(person)
+    out.pop("person_id", None)
+    out.pop("side", None)
+    return out
+
+
+def _advice(advice: mpb.RecruitmentAdvice) -> dict[str, Any]:
+    out: dict[str, Any] = mapping.plain(advice)
+    try:  # the nearest bundled town, as the local command line adds it
+        from server.cli_explain import _nearest_town
+    except ImportError:
+        return out
+    town = _nearest_town(advice.lat, advice.lon)
+    if town is not None:
+        out["near_town"], out["near_town_km"] = town[0], round(town[1], 1)
+    return out

@@ -1,0 +1,161 @@
+"""Prometheus metrics of one server: a registry of its own, the gRPC interceptor that counts calls, the HTTP endpoint.
+
+Naming follows Prometheus' rules (base units, `_total` on counters) and the go-grpc-prometheus
+conventions dashboards already know (`grpc_server_handled_total{grpc_service,grpc_method,grpc_code}`).
+Labels carry method names, status codes and solve statuses only, never participant data.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from wsgiref.simple_server import WSGIServer
+
+import grpc
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+# Handling times of quick calls (validation, health) and long solves alike, in seconds.
+_HANDLING_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+_PARTICIPANT_BUCKETS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000)
+_RATIO_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+
+
+class ServiceMetrics:
+    """Every metric of one server, registered in its own `CollectorRegistry` (several servers per process in tests)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.started = Counter(
+            "grpc_server_started_total", "gRPC calls started on the server.",
+            ["grpc_type", "grpc_service", "grpc_method"], registry=r)
+        self.handled = Counter(
+            "grpc_server_handled_total", "gRPC calls completed on the server, by status code.",
+            ["grpc_type", "grpc_service", "grpc_method", "grpc_code"], registry=r)
+        self.handling = Histogram(
+            "grpc_server_handling_seconds", "Time from the start of a gRPC call to its status, in seconds.",
+            ["grpc_type", "grpc_service", "grpc_method"], buckets=_HANDLING_BUCKETS, registry=r)
+        self.solve_seconds = Histogram(
+            "mentormatch_solve_seconds", "Wall time of one solve (all matchings), in seconds, by solve status.",
+            ["status"], buckets=_HANDLING_BUCKETS, registry=r)
+        self.solves_in_flight = Gauge(
+            "mentormatch_solves_in_flight", "Solves running now (each holds one concurrency slot).", registry=r)
+        self.solve_slots = Gauge(
+            "mentormatch_solve_slots", "Concurrency slots for solves (the most solves that run at once).",
+            registry=r)
+        self.rejected = Counter(
+            "mentormatch_requests_rejected_total",
+            "Calls refused before solving, by reason (busy, too_large, invalid, unauthenticated).",
+            ["reason"], registry=r)
+        self.cohort_participants = Histogram(
+            "mentormatch_cohort_participants", "Participants (mentors and mentees) per solved cohort.",
+            buckets=_PARTICIPANT_BUCKETS, registry=r)
+        self.matched_ratio = Histogram(
+            "mentormatch_matched_ratio", "Share of mentees the best matching matches, 0 to 1, per solve.",
+            buckets=_RATIO_BUCKETS, registry=r)
+
+    def serve_http(self, host: str, port: int) -> MetricsEndpoint:
+        """Serve the exposition at http://host:port/metrics on a daemon thread (port 0 picks a free port)."""
+        server, thread = start_http_server(port, addr=host, registry=self.registry)
+        return MetricsEndpoint(server, thread)
+
+
+@dataclass
+class MetricsEndpoint:
+    server: WSGIServer
+    thread: threading.Thread
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_port)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _split_method(full_method: str) -> tuple[str, str]:
+    """"/mentormatch.v1.MatchingService/Match" -> ("mentormatch.v1.MatchingService", "Match")."""
+    _, _, rest = full_method.partition("/")
+    service, _, method = rest.partition("/")
+    return service, method
+
+
+def _code_name(context: grpc.ServicerContext, failed: bool) -> str:
+    code = context.code()
+    if code is not None and isinstance(code, grpc.StatusCode):
+        return str(code.name)
+    if failed:
+        return "UNKNOWN"
+    if not context.is_active():
+        # The call ended before the handler answered: the client cancelled, or its deadline passed.
+        remaining = context.time_remaining()
+        return "DEADLINE_EXCEEDED" if remaining is not None and remaining <= 0 else "CANCELLED"
+    return "OK"
+
+
+class MetricsInterceptor(grpc.ServerInterceptor):
+    """Counts every call of a known method (started, handled by code, handling time); unknown methods are not counted."""
+
+    def __init__(self, metrics: ServiceMetrics) -> None:
+        self._metrics = metrics
+
+    def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+                          handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        service, method = _split_method(handler_call_details.method)
+        m = self._metrics
+        if handler.unary_unary is not None:
+            kind, inner = "unary", handler.unary_unary
+        elif handler.unary_stream is not None:
+            kind, inner = "server_stream", handler.unary_stream
+        elif handler.stream_unary is not None:
+            kind, inner = "client_stream", handler.stream_unary
+        else:
+            kind, inner = "bidi_stream", handler.stream_stream
+        labels = (kind, service, method)
+
+        def finish(context: grpc.ServicerContext, started: float, failed: bool) -> None:
+            m.handled.labels(*labels, _code_name(context, failed)).inc()
+            m.handling.labels(*labels).observe(time.perf_counter() - started)
+
+        def unary(request: Any, context: grpc.ServicerContext) -> Any:
+            m.started.labels(*labels).inc()
+            started = time.perf_counter()
+            failed = True
+            try:
+                response = inner(request, context)
+                failed = False
+                return response
+            finally:
+                finish(context, started, failed)
+
+        def streaming(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            m.started.labels(*labels).inc()
+            started = time.perf_counter()
+            failed = True
+            try:
+                yield from inner(request, context)
+                failed = False
+            except GeneratorExit:
+                failed = False  # the stream was closed early (the client went away): counted by its status
+                raise
+            finally:
+                finish(context, started, failed)
+
+        if kind == "unary":
+            return grpc.unary_unary_rpc_method_handler(
+                unary, handler.request_deserializer, handler.response_serializer)
+        if kind == "server_stream":
+            return grpc.unary_stream_rpc_method_handler(
+                streaming, handler.request_deserializer, handler.response_serializer)
+        if kind == "client_stream":
+            return grpc.stream_unary_rpc_method_handler(
+                unary, handler.request_deserializer, handler.response_serializer)
+        return grpc.stream_stream_rpc_method_handler(
+            streaming, handler.request_deserializer, handler.response_serializer)
