@@ -30,7 +30,8 @@ from solver.explain import (
 from solver.solve import SolveOptions, SolveResult
 
 EXPLAIN_OPTIONS = ExplainOptions(max_people=20, stability_pairs_listed=100)
-"""What `solve --explain` spends: re-solves (forcing in, counterfactuals) for at most 20 unmatched people."""
+"""What `solve --explain` spends: re-solves (forcing in, counterfactuals) for at most 20 unmatched people;
+blocking pairs listed up to 100 per matching (the count is always complete)."""
 SENTENCES_SHOWN = 30  # pair sentences printed for people; the JSON has all of them
 
 
@@ -85,7 +86,7 @@ def add_explanations(result: SolveResult, data: dict[str, Any], explain_wanted: 
                 item.update(_person_dict(person))
         matching["mentors_without_mentee"] = [{"id": u.person_id, **_person_dict(u)}
                                               for u in found.mentors_without_mentee]
-        matching["blocking_pairs"] = found.stability.to_dict(limit=EXPLAIN_OPTIONS.stability_pairs_listed)
+        matching["blocking_pairs"] = found.stability.to_dict()
     data["recruitment"] = [_advice_dict(a) for a in explanation.recruitment]
     data["explain_notes"] = list(explanation.notes)
 
@@ -110,7 +111,8 @@ def _change_text(person: dict[str, Any]) -> str:
     forced = person.get("forced_in")
     if forced and forced.get("matched_after") is not None:
         return (f"forcing in: matched {forced['matched_before']} -> {forced['matched_after']}, total score "
-                f"{forced['total_score_change']:+d}, {forced['pairs_changed']} pair(s) changed")
+                f"{forced['total_score_after'] - forced['total_score_before']:+d}, "
+                f"{len(forced['pairs_removed'])} pair(s) changed")
     return ""
 
 
@@ -133,8 +135,16 @@ def _people_table(title: str, people: list[dict[str, Any]]) -> Table:
 def render_explanations(result: SolveResult, data: dict[str, Any]) -> None:
     """Tables and sentences for people, from the dict `add_explanations` filled."""
     matchings = data.get("matchings", [])
-    if not matchings or "blocking_pairs" not in matchings[0]:
-        return
+    if matchings and "blocking_pairs" in matchings[0]:
+        _render_matchings(matchings)
+    for advice in data.get("recruitment", []):
+        town = f" (near {advice['near_town']})" if "near_town" in advice else ""
+        console.print(f"[green]recruit[/]: {advice['sentence']}{town}", highlight=False)
+    for note in data.get("explain_notes", []):
+        console.print(f"[yellow]note[/]: {note}", highlight=False)
+
+
+def _render_matchings(matchings: list[dict[str, Any]]) -> None:
     best = matchings[0]
     console.rule("[bold]Why these pairs[/] (matching 1)")
     for pair in best["pairs"][:SENTENCES_SHOWN]:
@@ -156,11 +166,6 @@ def render_explanations(result: SolveResult, data: dict[str, Any]) -> None:
                 + (" ..." if blocking["count"] > 10 else ""))
         console.print(f"Matching {matching['rank']}: {text} ({blocking['ranked_pairs']} mutually ranked allowed "
                       f"pair(s))", highlight=False)
-    for advice in data.get("recruitment", []):
-        town = f" (near {advice['near_town']})" if "near_town" in advice else ""
-        console.print(f"[green]recruit[/]: {advice['sentence']}{town}", highlight=False)
-    for note in data.get("explain_notes", []):
-        console.print(f"[yellow]note[/]: {note}")
 
 
 def render_verdict(verdict: PairVerdict) -> None:
