@@ -1,0 +1,492 @@
+"""Re-matching mid-programme: keep the pairs that work, pair the people left alone and the late joiners."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from ortools.sat.python import cp_model
+
+from solver.candidates import HardRule, rule_masks
+from solver.domain import Cohort, ObjectiveMode
+from solver.errors import CohortInvalid, Problem, ProblemCode
+from solver.explain import ExtraConstraints
+from solver.ingest import load_cohort
+from solver.scores import CandidatePairs, candidate_pairs
+from solver.solve import AssignmentModel, Matching, SolveOptions, _chain, build_model, evaluate, solve
+from solver.validate import validate
+from solver.workflows import (
+    PairRecord,
+    PairRef,
+    UnmatchedRecord,
+    id_pairs,
+    pair_records,
+    text_list,
+    unmatched_records,
+    without_people,
+)
+
+DEFAULT_PENALTY = 300  # score points per disrupted pair: about one speed-dating first choice at default weights
+CURRENT_FILE = "current.csv"
+CHANGES_FILE = "changes.toml"
+CHANGES_KEYS = ("left", "joined", "keep", "penalty", "max_changes")
+
+
+class ChangeKind(StrEnum):
+    KEPT = "KEPT"
+    ENDED = "ENDED"
+    NEW = "NEW"
+
+
+class EndReason(StrEnum):
+    """Why a current pair is not in the new matching."""
+
+    LEFT = "LEFT"  # the mentee or the mentor left the programme
+    NOT_ALLOWED = "NOT_ALLOWED"  # the rules (or changed data) no longer allow the pair
+    CHANGED = "CHANGED"  # changed for a better matching, worth more than the disruption penalty
+
+
+class NewReason(StrEnum):
+    """Why the mentee of a new pair needed a mentor."""
+
+    JOINED = "JOINED"  # a late joiner (listed in `joined`)
+    PARTNER_LEFT = "PARTNER_LEFT"  # their mentor left
+    PAIR_NOT_ALLOWED = "PAIR_NOT_ALLOWED"  # their pair is no longer allowed
+    REASSIGNED = "REASSIGNED"  # their pair was changed for a better matching
+    NOT_MATCHED_BEFORE = "NOT_MATCHED_BEFORE"  # in the cohort but in no current pair (unmatched, or joined)
+
+
+@dataclass(frozen=True)
+class PairChange:
+    """One line of the change list: a kept, ended or new pair, with its reason code and a readable detail."""
+
+    kind: str  # a `ChangeKind` value
+    mentee_id: str
+    mentor_id: str
+    reason: str  # "" for kept pairs, an `EndReason` for ended ones, a `NewReason` for new ones
+    detail: str
+    score: int | None  # the pair's score now; None when it is no longer allowed or someone left
+
+
+@dataclass(frozen=True)
+class RematchResult:
+    cohort: str
+    status: str  # a `SolveStatus` value
+    penalty: int
+    max_changes: int | None
+    points_per_matched_mentee: int  # the engine's weight of one matched mentee (priority 1)
+    mentees: int
+    mentors: int
+    matched: int
+    total_score: int
+    objective_value: int  # the engine's objective of the new matching (without the penalty)
+    disrupted_pairs: int  # working current pairs that were changed
+    rematch_value: int  # objective_value - penalty * disrupted_pairs: what was maximised
+    fresh_optimum_value: int  # the engine's optimum for the same people, ignoring the current pairs
+    kept: int
+    ended: int
+    new: int
+    pairs: list[PairRecord]
+    changes: list[PairChange]
+    unmatched: list[UnmatchedRecord]
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# Inputs ----------------------------------------------------------------------------------------------
+
+
+def _check_inputs(cohort: Cohort, current: Sequence[PairRef], left: Sequence[str], joined: Sequence[str],
+                  keep: Sequence[PairRef], penalty: int, max_changes: int | None) -> list[Problem]:
+    """Every problem with the current pairs and the change lists (the cohort itself is validated apart)."""
+    out: list[Problem] = []
+    mentee_ids = {m.id for m in cohort.mentees}
+    mentor_ids = {m.id for m in cohort.mentors}
+    gone = set(left)
+    in_current = {p.mentee_id for p in current} | {p.mentor_id for p in current}
+
+    def side(value: str, want: set[str], other: set[str], what: str, path: str, allow_left: bool) -> None:
+        if value in want or (allow_left and value in gone):
+            return
+        message = (f"'{value}' is a {'mentor' if what == 'mentee' else 'mentee'}, not a {what}" if value in other
+                   else f"'{value}' is no {what} in the cohort and not in the left list")
+        out.append(Problem(ProblemCode.UNKNOWN_ID, path, message))
+
+    seen_mentee: dict[str, int] = {}
+    for k, pair in enumerate(current):
+        side(pair.mentee_id, mentee_ids, mentor_ids, "mentee", f"current[{k}].mentee_id", True)
+        side(pair.mentor_id, mentor_ids, mentee_ids, "mentor", f"current[{k}].mentor_id", True)
+        if pair.mentee_id in seen_mentee:
+            out.append(Problem(ProblemCode.DUPLICATE_ID, f"current[{k}].mentee_id",
+                               f"mentee '{pair.mentee_id}' is already paired in current[{seen_mentee[pair.mentee_id]}]"))
+        seen_mentee.setdefault(pair.mentee_id, k)
+    for k, person in enumerate(left):
+        if person not in mentee_ids and person not in mentor_ids and person not in in_current:
+            out.append(Problem(ProblemCode.UNKNOWN_ID, f"left[{k}]",
+                               f"'{person}' is neither in the cohort nor in the current pairs"))
+    for k, person in enumerate(joined):
+        if person not in mentee_ids and person not in mentor_ids:
+            out.append(Problem(ProblemCode.UNKNOWN_ID, f"joined[{k}]", f"'{person}' is not in the cohort"))
+        elif person in gone:
+            out.append(Problem(ProblemCode.BAD_VALUE, f"joined[{k}]", f"'{person}' both joined and left"))
+        elif person in in_current:
+            out.append(Problem(ProblemCode.BAD_VALUE, f"joined[{k}]",
+                               f"'{person}' joined but is already in a current pair"))
+    for k, pair in enumerate(keep):
+        for name, value in (("mentee_id", pair.mentee_id), ("mentor_id", pair.mentor_id)):
+            if value in gone:
+                out.append(Problem(ProblemCode.BAD_VALUE, f"keep[{k}].{name}", f"'{value}' left: the pair cannot stay"))
+    if penalty < 0:
+        out.append(Problem(ProblemCode.NEGATIVE_VALUE, "penalty", f"penalty {penalty} is negative"))
+    if max_changes is not None and max_changes < 0:
+        out.append(Problem(ProblemCode.NEGATIVE_VALUE, "max_changes", f"max_changes {max_changes} is negative"))
+    return out
+
+
+# Re-matching -----------------------------------------------------------------------------------------
+
+
+def rematch(
+    cohort: Cohort,
+    current_pairs: Iterable[PairRef | tuple[str, str]],
+    *,
+    left: Sequence[str] = (),
+    joined: Sequence[str] = (),
+    keep: Iterable[PairRef | tuple[str, str]] = (),
+    penalty: int = DEFAULT_PENALTY,
+    max_changes: int | None = None,
+    options: SolveOptions | None = None,
+) -> RematchResult:
+    """Re-match `cohort` (today's snapshot, late joiners included) given the pairs running now.
+
+    The objective is the engine's own scalar minus a disruption penalty:
+
+        value = points_per_matched_mentee * matched_priority + total_score - penalty * disrupted_pairs
+
+    `points_per_matched_mentee` is the engine's weight of one matched mentee of priority 1 (`AssignmentModel.big`,
+    more than the whole score can add), so with penalty 0 this is exactly the fresh optimum's objective. A
+    *disrupted* pair is a current pair that still works (both people stay, the rules allow it) and is not in
+    the new matching. A working pair therefore changes only when the change raises the engine's objective by
+    more than `penalty` per changed pair; a penalty above `points_per_matched_mentee` times the mentees' total
+    priority means no working pair ever changes, even to match one more person. `max_changes` caps the
+    number of disrupted pairs as a hard constraint.
+
+    `left` people are taken out of the cohort if still in it; `keep` pairs are pinned. Raises
+    CohortInvalid with every problem in the inputs (unknown ids in the current pairs that are not in
+    `left`, a mentee paired twice, ...) and in the resulting cohort.
+    """
+    current = [p if isinstance(p, PairRef) else PairRef(*p) for p in current_pairs]
+    kept_pairs = [p if isinstance(p, PairRef) else PairRef(*p) for p in keep]
+    problems = _check_inputs(cohort, current, left, joined, kept_pairs, penalty, max_changes)
+    gone = set(left)
+    pins = tuple(dict.fromkeys((*cohort.rules.pins, *((p.mentee_id, p.mentor_id) for p in kept_pairs))))
+    staying = without_people(replace(cohort, rules=replace(cohort.rules, pins=pins)), gone)
+    if not problems:
+        problems = validate(staying)
+    if problems:
+        raise CohortInvalid(problems)
+    options = replace(options or SolveOptions(), alternatives=1, mode=ObjectiveMode.SCORE)
+
+    candidates = candidate_pairs(staying)
+    model = build_model(candidates)
+    row_of = _row_lookup(candidates)
+    working = {p: row_of[(p.mentee_id, p.mentor_id)] for p in current if (p.mentee_id, p.mentor_id) in row_of}
+    working_rows = np.array(sorted(working.values()), dtype=np.int64)
+
+    weights = _rematch_weights(model, working_rows, penalty)
+    disruption_cap = _cap_disruption(working_rows, max_changes) if max_changes is not None else None
+    constraints = options.extra_constraints if disruption_cap is None else _chain(options.extra_constraints,
+                                                                                  disruption_cap)
+    # The engine ranks the matched count above the score; here the penalty must be able to outweigh a
+    # matched mentee, so the whole objective goes into the score and the engine's first tier is switched
+    # off (priority 0 everywhere). Rows stay in the same order, so solutions map back one to one.
+    flat = replace(candidates, cohort=replace(staying, mentees=tuple(replace(m, priority=0) for m in staying.mentees)),
+                   table=candidates.table.with_columns(pl.Series("score", weights)))
+    result = solve(flat, replace(options, extra_constraints=constraints))
+    fresh = solve(candidates, options)
+    best = result.best
+    notes = list(result.notes)
+    notes.append(f"a disrupted pair costs {penalty} points; one more matched mentee (priority 1) is worth "
+                 f"{model.big} points")
+    rows = best.rows if best is not None else np.zeros(0, dtype=np.int64)
+    objective = evaluate(model, rows)
+    chosen = set(rows.tolist())
+    disrupted = sum(1 for r in working_rows.tolist() if r not in chosen)
+    pairs = pair_records(candidates, rows)
+    # Reasons for the unmatched read the real scores: the new matching, seen against the fresh solve's candidates.
+    status = best.status if best is not None else result.status
+    if best is not None:
+        unmatched, explain_notes = unmatched_records(fresh, Matching(1, rows, objective, status))
+    else:
+        unmatched, explain_notes = unmatched_records(replace(fresh, matchings=[], status=status))
+    notes += explain_notes
+    changes = _change_list(staying, candidates, current, working, pairs, rows, gone, set(joined))
+    return RematchResult(
+        cohort=cohort.name,
+        status=status.value,
+        penalty=penalty,
+        max_changes=max_changes,
+        points_per_matched_mentee=model.big,
+        mentees=len(staying.mentees),
+        mentors=len(staying.mentors),
+        matched=objective.matched,
+        total_score=objective.total_score,
+        objective_value=objective.value,
+        disrupted_pairs=disrupted,
+        rematch_value=objective.value - penalty * disrupted,
+        fresh_optimum_value=fresh.best.objective.value if fresh.best is not None else 0,
+        kept=sum(1 for c in changes if c.kind == ChangeKind.KEPT),
+        ended=sum(1 for c in changes if c.kind == ChangeKind.ENDED),
+        new=sum(1 for c in changes if c.kind == ChangeKind.NEW),
+        pairs=pairs,
+        changes=changes,
+        unmatched=unmatched,
+        notes=notes,
+    )
+
+
+def _row_lookup(candidates: CandidatePairs) -> dict[tuple[str, str], int]:
+    cohort = candidates.cohort
+    mentee = candidates.mentee.tolist()
+    mentor = candidates.mentor.tolist()
+    return {(cohort.mentees[a].id, cohort.mentors[b].id): r for r, (a, b) in enumerate(zip(mentee, mentor, strict=True))}
+
+
+def _rematch_weights(model: AssignmentModel, working_rows: np.ndarray, penalty: int) -> np.ndarray:
+    """Per candidate row: the engine's weight (big * priority + score), plus the penalty saved by keeping it.
+
+    Maximising the sum equals maximising `value - penalty * disrupted` (they differ by the constant
+    penalty * len(working_rows)).
+    """
+    weights = model.big * model.priority[model.mentee] + model.score
+    weights[working_rows] += penalty
+    return np.asarray(weights, dtype=np.int64)
+
+
+def _cap_disruption(working_rows: np.ndarray, max_changes: int) -> ExtraConstraints | None:
+    if max_changes >= len(working_rows):
+        return None  # the cap cannot bind; the flow solver stays exact without CP-SAT
+
+    def at_most_changes(cp: cp_model.CpModel, x: Sequence[cp_model.IntVar], _model: AssignmentModel) -> None:
+        cp.add(sum(x[int(r)] for r in working_rows) >= len(working_rows) - max_changes)
+
+    return at_most_changes
+
+
+def _change_list(staying: Cohort, candidates: CandidatePairs, current: Sequence[PairRef],
+                 working: dict[PairRef, int], pairs: list[PairRecord], rows: np.ndarray, gone: set[str],
+                 joined: set[str]) -> list[PairChange]:
+    """Kept, ended (with why) and new pairs (with why the mentee needed one), by participant id."""
+    score = candidates.score
+    new_pairs = {p.mentee_id: p for p in pairs}
+    chosen = set(np.asarray(rows).tolist())
+    out: list[PairChange] = []
+    why_new: dict[str, tuple[NewReason, str]] = {}
+    for pair in current:
+        a, b = pair.mentee_id, pair.mentor_id
+        if a in gone or b in gone:
+            who = " and ".join(f"{role} {pid}" for role, pid in (("mentee", a), ("mentor", b)) if pid in gone)
+            out.append(PairChange(ChangeKind.ENDED, a, b, EndReason.LEFT, f"{who} left", None))
+            why_new[a] = (NewReason.PARTNER_LEFT, f"mentor {b} left")
+        elif pair not in working:
+            broken = _broken_rules(staying, candidates, a, b)
+            out.append(PairChange(ChangeKind.ENDED, a, b, EndReason.NOT_ALLOWED,
+                                  f"no longer allowed: {broken}", None))
+            why_new[a] = (NewReason.PAIR_NOT_ALLOWED, f"the pair with {b} is no longer allowed ({broken})")
+        elif working[pair] in chosen:
+            out.append(PairChange(ChangeKind.KEPT, a, b, "", "still works", int(score[working[pair]])))
+        else:
+            now = new_pairs.get(a)
+            detail = f"mentee {a} now with {now.mentor_id}" if now else f"mentee {a} now unmatched"
+            out.append(PairChange(ChangeKind.ENDED, a, b, EndReason.CHANGED,
+                                  f"changed for a better matching: {detail}", int(score[working[pair]])))
+            why_new[a] = (NewReason.REASSIGNED, f"the pair with {b} was changed for a better matching")
+    current_set = {(p.mentee_id, p.mentor_id) for p in current}
+    for record in new_pairs.values():
+        if (record.mentee_id, record.mentor_id) in current_set:
+            continue
+        if record.mentee_id in joined:
+            reason, detail = NewReason.JOINED, f"mentee {record.mentee_id} joined"
+        else:
+            reason, detail = why_new.get(record.mentee_id, (NewReason.NOT_MATCHED_BEFORE, "had no mentor"))
+        if record.mentor_id in joined:
+            detail += f"; mentor {record.mentor_id} joined"
+        out.append(PairChange(ChangeKind.NEW, record.mentee_id, record.mentor_id, reason,
+                              f"{detail}; {'; '.join(record.reasons)}" if record.reasons else detail, record.score))
+    return out
+
+
+def _broken_rules(cohort: Cohort, candidates: CandidatePairs, mentee_id: str, mentor_id: str) -> str:
+    """The hard rules a pair breaks, as codes (e.g. 'DISTANCE, LANGUAGE')."""
+    a = cohort.mentee_index()[mentee_id]
+    b = cohort.mentor_index()[mentor_id]
+    masks = rule_masks(candidates.arrays, np.array([a], dtype=np.int64), np.array([b], dtype=np.int64))
+    broken = [rule.value for rule, ok in masks.items() if not ok[0]]
+    return ", ".join(broken) or HardRule.ELIGIBILITY.value
+
+
+# Files and batches -----------------------------------------------------------------------------------
+
+
+def read_current_pairs(path: str | Path) -> list[PairRef]:
+    """The pairs running now, from a CSV with columns mentee_id,mentor_id; raises CohortInvalid."""
+    path = Path(path)
+    where = path.name
+    if not path.exists():
+        raise CohortInvalid([Problem(ProblemCode.MISSING_FILE, "current", f"{where} is missing", where)])
+    try:
+        frame = pl.read_csv(path, infer_schema=False)
+    except Exception as error:  # polars raises many types for malformed files
+        raise CohortInvalid([Problem(ProblemCode.NOT_CSV, "current", f"cannot read {where}: {error}", where)]
+                            ) from None
+    frame.columns = [c.strip() for c in frame.columns]
+    missing = [c for c in ("mentee_id", "mentor_id") if c not in frame.columns]
+    if missing:
+        raise CohortInvalid([Problem(ProblemCode.MISSING_COLUMN, f"current.{c}", f"required column '{c}' is missing",
+                                     where) for c in missing])
+    problems = []
+    pairs = []
+    for k, row in enumerate(frame.fill_null("").iter_rows(named=True)):
+        a, b = row["mentee_id"].strip(), row["mentor_id"].strip()
+        for name, value in (("mentee_id", a), ("mentor_id", b)):
+            if not value:
+                problems.append(Problem(ProblemCode.EMPTY_ID, f"current[{k}].{name}", "the id is empty",
+                                        f"{where} row {k + 1}, column {name}"))
+        pairs.append(PairRef(a, b))
+    if problems:
+        raise CohortInvalid(problems)
+    return pairs
+
+
+@dataclass(frozen=True)
+class RematchChanges:
+    """A cohort directory's changes.toml: who left and joined, pairs to keep, and the disruption settings."""
+
+    left: tuple[str, ...] = ()
+    joined: tuple[str, ...] = ()
+    keep: tuple[PairRef, ...] = ()
+    penalty: int | None = None  # None: the caller's default
+    max_changes: int | None = None
+
+
+def read_changes(path: str | Path) -> RematchChanges:
+    path = Path(path)
+    if not path.exists():
+        return RematchChanges()
+    where = path.name
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise CohortInvalid([Problem(ProblemCode.NOT_CSV, "changes", f"cannot read {where}: {error}", where)]
+                            ) from None
+    problems = []
+
+    def bad(key: str, message: str) -> None:
+        problems.append(Problem(ProblemCode.BAD_VALUE, key, message, f"{where} {key}"))
+
+    for key in data:
+        if key not in CHANGES_KEYS:
+            bad(key, f"unknown key '{key}' (known: {', '.join(CHANGES_KEYS)})")
+    left = text_list(data, "left", where, problems)
+    joined = text_list(data, "joined", where, problems)
+    keep = id_pairs(data, "keep", where, problems)
+    numbers: dict[str, int | None] = {}
+    for key in ("penalty", "max_changes"):
+        value = data.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            bad(key, "expected a whole number")
+            value = None
+        numbers[key] = value
+    if problems:
+        raise CohortInvalid(problems)
+    return RematchChanges(left, joined, keep, numbers["penalty"], numbers["max_changes"])
+
+
+def read_rematch_inputs(cohort_path: str | Path, current_path: str | Path, changes_path: str | Path | None = None
+                        ) -> tuple[Cohort, list[PairRef], RematchChanges]:
+    """The cohort, the current pairs and the changes (if a file is given), with the problems of all three at once."""
+    problems: list[Problem] = []
+    cohort: Cohort | None = None
+    current: list[PairRef] = []
+    changes = RematchChanges()
+    try:
+        cohort = load_cohort(cohort_path)
+    except CohortInvalid as invalid:
+        problems += invalid.problems
+    try:
+        current = read_current_pairs(current_path)
+    except CohortInvalid as invalid:
+        problems += invalid.problems
+    if changes_path is not None:
+        try:
+            changes = read_changes(changes_path)
+        except CohortInvalid as invalid:
+            problems += invalid.problems
+    if problems or cohort is None:
+        raise CohortInvalid(problems)
+    return cohort, current, changes
+
+
+def rematch_directory(directory: str | Path, *, penalty: int | None = None, max_changes: int | None = None,
+                      options: SolveOptions | None = None) -> RematchResult:
+    """Re-match one batch directory: the cohort files, current.csv and an optional changes.toml.
+
+    `penalty` and `max_changes` given here override changes.toml; otherwise its values, then the defaults.
+    """
+    directory = Path(directory)
+    cohort, current, changes = read_rematch_inputs(directory, directory / CURRENT_FILE, directory / CHANGES_FILE)
+    return rematch(
+        cohort, current, left=changes.left, joined=changes.joined, keep=changes.keep,
+        penalty=penalty if penalty is not None else changes.penalty if changes.penalty is not None else DEFAULT_PENALTY,
+        max_changes=max_changes if max_changes is not None else changes.max_changes,
+        options=options,
+    )
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One cohort of a batch: its result, or the problems (or internal error) that stopped it."""
+
+    name: str
+    ok: bool
+    problems: list[Problem]
+    error: str  # an unexpected failure's type and message; "" otherwise
+    result: RematchResult | None
+
+
+def batch_directories(directory: str | Path) -> list[Path]:
+    """The cohort subdirectories of a batch directory, in name order."""
+    return sorted(p for p in Path(directory).iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def rematch_one(directory: Path, *, penalty: int | None = None, max_changes: int | None = None,
+                options: SolveOptions | None = None) -> BatchItem:
+    """A batch item: never raises, so one broken cohort does not stop the rest."""
+    try:
+        result = rematch_directory(directory, penalty=penalty, max_changes=max_changes, options=options)
+    except CohortInvalid as invalid:
+        return BatchItem(directory.name, False, invalid.problems, "", None)
+    except Exception as error:  # a batch reports each cohort's failure and goes on with the others
+        return BatchItem(directory.name, False, [], f"{type(error).__name__}: {error}", None)
+    return BatchItem(directory.name, True, [], "", result)
+
+
+def rematch_batch(directory: str | Path, *, penalty: int | None = None, max_changes: int | None = None,
+                  options: SolveOptions | None = None,
+                  on_item: Callable[[BatchItem], None] | None = None) -> list[BatchItem]:
+    """Re-match every cohort under `directory`; `on_item` is called after each (e.g. a progress bar)."""
+    items = []
+    for path in batch_directories(directory):
+        item = rematch_one(path, penalty=penalty, max_changes=max_changes, options=options)
+        items.append(item)
+        if on_item is not None:
+            on_item(item)
+    return items
