@@ -17,7 +17,7 @@ setup: $(STAMP)
 
 ## The main job: validate and match every bundled scenario, best matching and alternatives.
 demo: setup
-	$(BIN)/mentormatch demo
+	$(BIN)/mentormatch demo --explain
 
 ## Every test (slow suites included). CI runs this.
 test: setup

@@ -145,6 +145,7 @@ def solve_command(
 @app.command()
 def demo(
     alternatives: Annotated[int, typer.Option("--alternatives", "-k", min=1, max=10)] = 3,
+    explain: Annotated[bool, typer.Option("--explain", help="why each pair, why each unmatched")] = False,
 ) -> None:
     """Validate and match every bundled scenario: best matching and alternatives for each."""
     paths = bundled_scenarios()
@@ -155,6 +156,12 @@ def demo(
         cohort = read_or_exit(path)
         result = solve(cohort, SolveOptions(alternatives=alternatives))
         render_result(result, title=f"scenarios/{path.name}")
+        if explain:
+            data = result_dict(result)
+            for hook in SOLVE_HOOKS:
+                hook(result, data, True)
+            for render in RENDER_HOOKS:
+                render(result, data)
         console.print()
 
 
