@@ -62,8 +62,15 @@ def load_cohort(path: str | Path) -> Cohort:
     if path.suffix.lower() == ".json" and not path.is_dir():
         # The JSON form is the protobuf JSON mapping, so the one proto <-> domain mapping reads it.
         from server.mapping import load_cohort_json
+        from solver.validate import validate
 
-        return load_cohort_json(path)
+        cohort = load_cohort_json(path)
+        # Value checks as for a directory: the JSON mapping reports only what the domain types cannot hold.
+        problems = validate(cohort)
+        if problems:
+            raise CohortInvalid([Problem(p.code, p.path, p.message, f"{path}, {p.path}" if p.path else str(path))
+                                 for p in problems])
+        return cohort
     return read_cohort_dir(path)
 
 
@@ -100,6 +107,10 @@ class _Reader:
                          source.name)
             return None
         columns = [c.strip() for c in frame.columns]
+        for column in sorted({c for c in columns if columns.count(c) > 1}):  # " id" and "id" after stripping
+            self.problem(ProblemCode.MISSING_COLUMN, f"{stem}.{column}", f"column '{column}' appears twice", source.name)
+        if len(set(columns)) < len(columns):
+            return None
         frame.columns = columns
         missing = [c for c in required if c not in columns]
         for column in missing:
@@ -363,9 +374,10 @@ def rules_from_mapping(data: Mapping[str, Any], problems: list[Problem],
             bad(f"organisation_caps.{org}", "expected a whole number of mentees")
     quotas = []
     for k, raw in enumerate(get("gender_quotas", list, [])):
-        if isinstance(raw, dict) and isinstance(raw.get("gender"), str):
-            quotas.append(GenderQuota(raw["gender"].lower(), int(raw.get("min_pairs", 0)),
-                                      int(raw["max_pairs"]) if "max_pairs" in raw else None))
+        bounds = (raw.get("min_pairs", 0), raw.get("max_pairs")) if isinstance(raw, dict) else ()
+        if (isinstance(raw, dict) and isinstance(raw.get("gender"), str)
+                and all(b is None or (isinstance(b, int) and not isinstance(b, bool)) for b in bounds)):
+            quotas.append(GenderQuota(raw["gender"].lower(), raw.get("min_pairs", 0), raw.get("max_pairs")))
         else:
             bad(f"gender_quotas[{k}]", "expected {gender = \"f\", min_pairs = N, max_pairs = N}")
     weights_raw = get("weights", dict, {})

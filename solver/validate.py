@@ -19,6 +19,8 @@ MAX_PRIORITY = 1000
 MAX_WEIGHT = 1000
 MAX_CAPACITY = 100_000
 MAX_YEARS = 80
+MAX_RANK = 1000  # a speed-dating position; the solver's rank profile is as long as the largest rank
+MAX_INT32 = 2**31 - 1  # what the protobuf contract carries; files are held to the same bound
 
 
 def _finite(value: float) -> bool:
@@ -122,8 +124,9 @@ def validate(cohort: Cohort, *, max_participants: int | None = None) -> list[Pro
                           or (r.from_id in mentor_ids and r.to_id in mentee_ids)):
             out.append(Problem(ProblemCode.INVALID_RANK, path,
                                f"'{r.from_id}' ranks '{r.to_id}': a ranking goes from a mentee to a mentor or back"))
-        if r.rank < 1:
-            out.append(Problem(ProblemCode.INVALID_RANK, f"{path}.rank", f"rank {r.rank} is below 1 (1 = first choice)"))
+        if not 1 <= r.rank <= MAX_RANK:
+            out.append(Problem(ProblemCode.INVALID_RANK, f"{path}.rank",
+                               f"rank {r.rank} is not in 1..{MAX_RANK} (1 = first choice)"))
         if (r.from_id, r.to_id) in ranked:
             out.append(Problem(ProblemCode.INVALID_RANK, path, f"'{r.from_id}' ranks '{r.to_id}' more than once"))
         ranked.add((r.from_id, r.to_id))
@@ -152,14 +155,15 @@ def _validate_rules(cohort: Cohort, mentee_ids: set[str], mentor_ids: set[str]) 
         out.append(Problem(ProblemCode.NEGATIVE_VALUE, "rules.min_mentor_years",
                            f"{rules.min_mentor_years} is not in 0..{MAX_YEARS}"))
     for k, (org, cap) in enumerate(rules.organisation_caps):
-        if cap < 0:
+        if not 0 <= cap <= MAX_INT32:
             out.append(Problem(ProblemCode.NEGATIVE_VALUE, f"rules.organisation_caps[{k}]",
-                               f"cap {cap} for '{org}' is negative"))
+                               f"cap {cap} for '{org}' is not in 0..{MAX_INT32}"))
     for k, quota in enumerate(rules.gender_quotas):
         _gender(f"rules.gender_quotas[{k}].gender", quota.gender, out)
-        if quota.min_pairs < 0 or (quota.max_pairs is not None and quota.max_pairs < quota.min_pairs):
+        top = MAX_INT32 if quota.max_pairs is None else quota.max_pairs
+        if not 0 <= quota.min_pairs <= top <= MAX_INT32:
             out.append(Problem(ProblemCode.INVALID_RULE, f"rules.gender_quotas[{k}]",
-                               f"bounds {quota.min_pairs}..{quota.max_pairs} are not 0 <= min <= max"))
+                               f"bounds {quota.min_pairs}..{quota.max_pairs} are not 0 <= min <= max <= {MAX_INT32}"))
     for name, value in rules.weights.as_dict().items():
         if not 0 <= value <= MAX_WEIGHT:
             out.append(Problem(ProblemCode.NEGATIVE_VALUE, f"rules.weights.{name}",
