@@ -8,12 +8,11 @@ then applies the same masks, so the large path and the per-person funnel can nev
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
-import polars as pl
 
 from solver.domain import Cohort
 
@@ -65,6 +64,8 @@ class CohortArrays:
     field_depth: int
     gender_requests_hard: bool
     max_distance_km: float | None
+    # Derived lookup tables, built on first use (e.g. shared field digits per pair of occupation profiles).
+    cache: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
 
 def _gender_code(gender: str) -> int:
@@ -84,12 +85,24 @@ def _occupation_matrix(occupations: list[tuple[str, ...]], pad: int) -> IntArray
 def _language_bits(people: list[tuple[tuple[str, int], ...]], codes: dict[str, int], min_level: int
                    ) -> npt.NDArray[np.uint64]:
     words = max(1, (len(codes) + 63) // 64)
-    bits = np.zeros((len(people), words), dtype=np.uint64)
-    for i, languages in enumerate(people):
+    # Bit sets as Python ints first (numpy scalar operations per person are ~10x slower).
+    masks = []
+    for languages in people:
+        mask = 0
         for code, level in languages:
             if level >= min_level and code in codes:
-                index = codes[code]
-                bits[i, index // 64] |= np.uint64(1) << np.uint64(index % 64)
+                mask |= 1 << codes[code]
+        masks.append(mask)
+    return _bit_words(masks, words)
+
+
+def _bit_words(masks: list[int], words: int) -> npt.NDArray[np.uint64]:
+    """Python-int bit sets as a [len, words] uint64 matrix (bit k in word k // 64)."""
+    bits = np.zeros((len(masks), words), dtype=np.uint64)
+    low = (1 << 64) - 1
+    for w in range(words):
+        shift = 64 * w
+        bits[:, w] = np.array([(mask >> shift) & low for mask in masks], dtype=np.uint64)
     return bits
 
 
@@ -154,8 +167,56 @@ def haversine_km(lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: Flo
     return np.asarray(2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))), dtype=np.float64)
 
 
+FIELD_TABLE_LIMIT = 4096  # distinct ISCO codes up to which shared digits come from a code x code table
+PROFILE_TABLE_LIMIT = 16_000_000  # mentee x mentor occupation profiles up to which one table holds every pair
+
+
+@dataclass(frozen=True)
+class _FieldLookup:
+    """Shared leading digits for any mentee x mentor pair as one table lookup.
+
+    Each person's occupations are a *profile* (the row of their code indices); `table[pa * width + pb]` is the
+    most leading digits any code of profile pa shares with any code of profile pb (padding never shares).
+    """
+
+    mentee_profile: IntArray
+    mentor_profile: IntArray
+    table: npt.NDArray[np.int8]  # flattened [mentee profiles, mentor profiles]
+    width: int
+
+
+def _field_lookup(arrays: CohortArrays) -> _FieldLookup | None:
+    if "field" in arrays.cache:
+        return arrays.cache["field"]  # type: ignore[return-value]
+    a, b = arrays.mentee_occupations, arrays.mentor_occupations
+    codes = np.unique(np.concatenate([a[a >= 0], b[b >= 0]]))
+    u = len(codes)
+    lookup = None
+    if u <= FIELD_TABLE_LIMIT:
+        shared = np.zeros((u + 1, u + 1), dtype=np.int8)  # index u = padding, shares nothing
+        for digits in (1, 2, 3, 4):
+            prefix = codes // 10 ** (4 - digits)
+            shared[:u, :u] = np.where(prefix[:, None] == prefix[None, :], np.int8(digits), shared[:u, :u])
+        a_codes = np.where(a >= 0, np.searchsorted(codes, a), u)
+        b_codes = np.where(b >= 0, np.searchsorted(codes, b), u)
+        a_rows, a_profile = np.unique(a_codes, axis=0, return_inverse=True)
+        b_rows, b_profile = np.unique(b_codes, axis=0, return_inverse=True)
+        if len(a_rows) * len(b_rows) <= PROFILE_TABLE_LIMIT:
+            table = np.zeros((len(a_rows), len(b_rows)), dtype=np.int8)
+            for i in range(a_rows.shape[1]):
+                for j in range(b_rows.shape[1]):
+                    np.maximum(table, shared[a_rows[:, i][:, None], b_rows[:, j][None, :]], out=table)
+            lookup = _FieldLookup(a_profile.reshape(-1).astype(np.int64), b_profile.reshape(-1).astype(np.int64),
+                                  table.reshape(-1), len(b_rows))
+    arrays.cache["field"] = lookup
+    return lookup
+
+
 def field_digits(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> npt.NDArray[np.int8]:
     """Per pair, the most leading ISCO digits any occupation of the mentee shares with one of the mentor."""
+    lookup = _field_lookup(arrays) if len(mentee) else None
+    if lookup is not None:
+        return lookup.table[lookup.mentee_profile[mentee] * lookup.width + lookup.mentor_profile[mentor]]
     best = np.zeros(len(mentee), dtype=np.int8)
     a = arrays.mentee_occupations[mentee]  # [p, ka]
     b = arrays.mentor_occupations[mentor]  # [p, kb]
@@ -168,10 +229,18 @@ def field_digits(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> np
     return best
 
 
+def _pair_km(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> FloatArray:
+    """`haversine_km` of the pairs, bit for bit, with the per-person radians and cosines computed once."""
+    p1, p2 = np.radians(arrays.mentee_lat), np.radians(arrays.mentor_lat)
+    c1, c2 = np.cos(p1), np.cos(p2)
+    dp, dl = p2[mentor] - p1[mentee], np.radians(arrays.mentor_lon[mentor] - arrays.mentee_lon[mentee])
+    a = np.sin(dp / 2) ** 2 + c1[mentee] * c2[mentor] * np.sin(dl / 2) ** 2
+    return np.asarray(2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))), dtype=np.float64)
+
+
 def pair_travel(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> tuple[FloatArray, FloatArray]:
     """(km, minutes) per pair; minutes are NaN where no travel-time table entry exists."""
-    km = haversine_km(arrays.mentee_lat[mentee], arrays.mentee_lon[mentee],
-                      arrays.mentor_lat[mentor], arrays.mentor_lon[mentor])
+    km = _pair_km(arrays, mentee, mentor)
     minutes = np.full(len(mentee), np.nan)
     if arrays.uses_travel_times and len(arrays.travel_keys):
         keys = mentee * arrays.n_mentors + mentor
@@ -240,66 +309,131 @@ def funnel(arrays: CohortArrays, *, mentee: int | None = None, mentor: int | Non
     return removed
 
 
+def _person_groups(people: IntArray, occupations: IntArray, divisor: int | None) -> tuple[IntArray, IntArray]:
+    """(person, field group) rows, unique, sorted by person then group; divisor None: one group for everybody."""
+    if divisor is None:
+        return people, np.zeros(len(people), dtype=np.int64)
+    codes = occupations[people]
+    rows = np.repeat(people, codes.shape[1])
+    groups = codes.reshape(-1)
+    keep = groups >= 0
+    rows, groups = rows[keep], groups[keep] // divisor
+    span = int(groups.max()) + 1 if len(groups) else 1
+    key = np.unique(rows * span + groups)
+    return key // span, key % span
+
+
 def _prefilter_by_joins(arrays: CohortArrays, mentees: IntArray, mentors: IntArray) -> tuple[IntArray, IntArray]:
-    """A superset of the allowed pairs among eligible people, by joins on field group and grid cell."""
+    """A superset of the allowed pairs among eligible people, by a sort-merge join on field group and grid cell.
+
+    Pairs come grouped by mentee, not sorted, and a pair sharing several field groups comes several times.
+    """
     depth = max(arrays.field_depth, 0)
-    divisor = 10 ** (4 - depth) if depth else 10**9  # depth 0: everybody shares one group
-
-    def exploded(people: IntArray, occupations: IntArray) -> pl.DataFrame:
-        codes = occupations[people]
-        rows = np.repeat(people, codes.shape[1])
-        groups = codes.reshape(-1)
-        keep = groups >= 0
-        return pl.DataFrame({"person": rows[keep], "group": groups[keep] // divisor}).unique()
-
-    left = exploded(mentees, arrays.mentee_occupations).rename({"person": "mentee"})
-    right = exploded(mentors, arrays.mentor_occupations).rename({"person": "mentor"})
-    keys = ["group"]
+    divisor = 10 ** (4 - depth) if depth else None  # depth 0: everybody shares one group, occupations or not
+    left_person, left_group = _person_groups(mentees, arrays.mentee_occupations, divisor)
+    right_person, right_group = _person_groups(mentors, arrays.mentor_occupations, divisor)
+    if len(left_person) == 0 or len(right_person) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    right_key = right_group.copy()
+    left_keys = left_group[:, None]  # [entries, offsets]
     limit = arrays.max_distance_km
     all_lat = np.concatenate([arrays.mentee_lat, arrays.mentor_lat])
-    if limit is not None and not arrays.uses_travel_times and len(all_lat) and np.nanmax(np.abs(all_lat)) < 80:
+    if (limit is not None and limit > 0 and not arrays.uses_travel_times and len(all_lat)
+            and np.nanmax(np.abs(all_lat)) < 80):
         # Cells at least `limit` wide in both directions: an allowed pair lies in the same or a neighbouring cell.
         lat_cell = limit / KM_PER_DEGREE * 1.01
         widest = math.cos(math.radians(min(89.0, float(np.nanmax(np.abs(all_lat))) + lat_cell)))
         lon_cell = limit / (KM_PER_DEGREE * widest) * 1.01
-        mentor_cells = pl.DataFrame({
-            "mentor": np.arange(arrays.n_mentors),
-            "cy": np.floor(arrays.mentor_lat / lat_cell).astype(np.int64),
-            "cx": np.floor(arrays.mentor_lon / lon_cell).astype(np.int64),
-        })
-        right = right.join(mentor_cells, on="mentor")
-        base_y = np.floor(arrays.mentee_lat / lat_cell).astype(np.int64)
-        base_x = np.floor(arrays.mentee_lon / lon_cell).astype(np.int64)
-        offsets = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
-        mentee_cells = pl.concat([
-            pl.DataFrame({"mentee": np.arange(arrays.n_mentees), "cy": base_y + dy, "cx": base_x + dx})
-            for dy, dx in offsets
-        ])
-        left = left.join(mentee_cells, on="mentee")
-        keys = ["group", "cy", "cx"]
-    joined = left.join(right, on=keys).select("mentee", "mentor").unique()
-    return joined["mentee"].to_numpy().astype(np.int64), joined["mentor"].to_numpy().astype(np.int64)
+        cy = np.floor(np.concatenate([arrays.mentee_lat, arrays.mentor_lat]) / lat_cell).astype(np.int64)
+        cx = np.floor(np.concatenate([arrays.mentee_lon, arrays.mentor_lon]) / lon_cell).astype(np.int64)
+        y0, x0 = int(cy.min()) - 1, int(cx.min()) - 1
+        ny, nx = int(cy.max()) - y0 + 2, int(cx.max()) - x0 + 2
+        n = arrays.n_mentees
+        right_key = (right_group * ny + (cy[n + right_person] - y0)) * nx + (cx[n + right_person] - x0)
+        offsets = np.array([dy * nx + dx for dy in (-1, 0, 1) for dx in (-1, 0, 1)], dtype=np.int64)
+        base = (left_group * ny + (cy[left_person] - y0)) * nx + (cx[left_person] - x0)
+        left_keys = base[:, None] + offsets[None, :]
+    order = np.argsort(right_key, kind="stable")  # within a key, mentors stay in index order
+    sorted_key, sorted_mentor = right_key[order], right_person[order]
+    queries = left_keys.reshape(-1)
+    lo = np.searchsorted(sorted_key, queries, side="left")
+    hi = np.searchsorted(sorted_key, queries, side="right")
+    counts = hi - lo
+    total = int(counts.sum())
+    mentee = np.repeat(np.repeat(left_person, left_keys.shape[1]), counts)
+    starts = np.cumsum(counts) - counts
+    position = np.arange(total, dtype=np.int64) - np.repeat(starts - lo, counts)
+    return mentee, sorted_mentor[position]
 
 
-def candidate_pair_indices(arrays: CohortArrays) -> tuple[IntArray, IntArray]:
-    """All allowed (mentee, mentor) index pairs, sorted by mentee then mentor."""
+@dataclass(frozen=True)
+class PairFacts:
+    """Allowed pairs, sorted by mentee then mentor, with the facts the rules computed on the way."""
+
+    mentee: IntArray
+    mentor: IntArray
+    km: FloatArray
+    minutes: FloatArray  # NaN without a travel-time entry
+    digits: npt.NDArray[np.int8]  # leading ISCO digits shared (`field_digits`)
+
+
+def _filter(arrays: CohortArrays, a: IntArray, b: IntArray) -> PairFacts:
+    """The pairs among (a, b), all of eligible people, that every hard rule allows: `allowed`, cheapest rules first."""
+    ok = (arrays.mentee_languages[a] & arrays.mentor_languages[b]).any(axis=1)
+    if arrays.gender_requests_hard:
+        requested = arrays.mentee_requested_gender[a]
+        ok &= (requested == 0) | (requested == arrays.mentor_gender[b])
+    if len(arrays.banned_keys):
+        ok &= ~np.isin(a * arrays.n_mentors + b, arrays.banned_keys)
+    a, b = a[ok], b[ok]
+    km, minutes = pair_travel(arrays, a, b)
+    if arrays.uses_travel_times:
+        within = ~np.isnan(minutes) & (minutes <= arrays.mentee_limit_minutes[a])
+        within &= km <= arrays.mentee_limit_km[a]
+    else:
+        within = km <= arrays.mentee_limit_km[a]
+    a, b, km, minutes = a[within], b[within], km[within], minutes[within]
+    digits = field_digits(arrays, a, b)
+    if arrays.field_depth > 0:
+        shared = digits >= arrays.field_depth
+        a, b, km, minutes, digits = a[shared], b[shared], km[shared], minutes[shared], digits[shared]
+    return PairFacts(a, b, km, minutes, digits)
+
+
+def allowed_pair_facts(arrays: CohortArrays) -> PairFacts:
+    """All allowed (mentee, mentor) pairs, sorted by mentee then mentor, with distance, minutes and field digits."""
     mentees = np.flatnonzero(arrays.mentee_eligible).astype(np.int64)
     mentors = np.flatnonzero(arrays.mentor_eligible).astype(np.int64)
     if len(mentees) == 0 or len(mentors) == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return empty, empty
-    if len(mentees) * len(mentors) <= CROSS_PRODUCT_LIMIT:
-        mentee = np.repeat(mentees, len(mentors))
+        return PairFacts(empty, empty, np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int8))
+    product = len(mentees) * len(mentors) <= CROSS_PRODUCT_LIMIT
+    if product:
+        mentee = np.repeat(mentees, len(mentors))  # already in mentee, mentor order
         mentor = np.tile(mentors, len(mentees))
     else:
         mentee, mentor = _prefilter_by_joins(arrays, mentees, mentors)
-    keep_mentee, keep_mentor = [], []
-    for start in range(0, len(mentee), CHUNK):
-        a, b = mentee[start:start + CHUNK], mentor[start:start + CHUNK]
-        ok = allowed(arrays, a, b)
-        keep_mentee.append(a[ok])
-        keep_mentor.append(b[ok])
-    mentee = np.concatenate(keep_mentee) if keep_mentee else np.zeros(0, dtype=np.int64)
-    mentor = np.concatenate(keep_mentor) if keep_mentor else np.zeros(0, dtype=np.int64)
-    order = np.lexsort((mentor, mentee))
-    return mentee[order], mentor[order]
+    parts = [_filter(arrays, mentee[start:start + CHUNK], mentor[start:start + CHUNK])
+             for start in range(0, len(mentee), CHUNK)]
+    if not parts:
+        parts = [_filter(arrays, mentee, mentor)]
+    facts = PairFacts(*(np.concatenate([getattr(p, f) for p in parts])
+                        for f in ("mentee", "mentor", "km", "minutes", "digits")))
+    if product:
+        return facts
+    # Sort by mentee then mentor and drop repeats (pairs sharing several field groups). The join yields runs
+    # that are already sorted, which the stable sort (timsort) exploits.
+    key = facts.mentee * max(1, arrays.n_mentors) + facts.mentor
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    first = np.ones(len(key), dtype=np.bool_)
+    first[1:] = key[1:] != key[:-1]
+    keep = order[first]
+    return PairFacts(facts.mentee[keep], facts.mentor[keep], facts.km[keep], facts.minutes[keep], facts.digits[keep])
+
+
+def candidate_pair_indices(arrays: CohortArrays) -> tuple[IntArray, IntArray]:
+    """All allowed (mentee, mentor) index pairs, sorted by mentee then mentor."""
+    facts = allowed_pair_facts(arrays)
+    return facts.mentee, facts.mentor

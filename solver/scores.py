@@ -15,8 +15,9 @@ import polars as pl
 
 from solver.candidates import (
     CohortArrays,
+    FloatArray,
     IntArray,
-    candidate_pair_indices,
+    allowed_pair_facts,
     cohort_arrays,
     field_digits,
     pair_travel,
@@ -82,6 +83,8 @@ class CandidatePairs:
 
 def rank_points(rank: npt.NDArray[np.int64]) -> IntArray:
     """1st choice 100, 2nd 80, 3rd 60, 4th 40, 5th 20, lower 10; unranked 0."""
+    if not rank.any():  # nobody ranked: all unranked
+        return np.zeros(len(rank), dtype=np.int64)
     points = np.where(rank == 1, 100, np.maximum(10, 100 - 20 * (rank - 1)))
     return np.where(rank == NO_RANK, 0, points).astype(np.int64)
 
@@ -89,6 +92,8 @@ def rank_points(rank: npt.NDArray[np.int64]) -> IntArray:
 def mutual_points(mentee_rank: IntArray, mentor_rank: IntArray) -> IntArray:
     """Both ranked each other: 100 for mutual first choices, falling with the sum of the ranks, at least 20."""
     both = (mentee_rank != NO_RANK) & (mentor_rank != NO_RANK)
+    if not both.any():
+        return np.zeros(len(both), dtype=np.int64)
     points = np.where((mentee_rank == 1) & (mentor_rank == 1), 100,
                       np.maximum(20, 90 - 10 * (mentee_rank + mentor_rank - 3)))
     return np.where(both, points, 0).astype(np.int64)
@@ -96,6 +101,8 @@ def mutual_points(mentee_rank: IntArray, mentor_rank: IntArray) -> IntArray:
 
 def _rank_lookup(cohort: Cohort, mentee: IntArray, mentor: IntArray) -> tuple[IntArray, IntArray]:
     """Per pair: the mentee's rank of the mentor and the mentor's rank of the mentee (0 = unranked)."""
+    if not cohort.rankings:
+        return np.zeros(len(mentee), dtype=np.int64), np.zeros(len(mentee), dtype=np.int64)
     mentee_index, mentor_index = cohort.mentee_index(), cohort.mentor_index()
     m = len(cohort.mentors)
     by_mentee: dict[int, int] = {}
@@ -132,23 +139,30 @@ def _set_overlap(left: list[frozenset[str]], right: list[frozenset[str]], mentee
     words = (len(vocabulary) + 63) // 64
 
     def bits(sets: list[frozenset[str]]) -> npt.NDArray[np.uint64]:
+        # Bit sets as Python ints first: numpy scalar operations per person are ~10x slower.
+        masks = [sum(1 << vocabulary[tag] for tag in tags) for tags in sets]
         out = np.zeros((len(sets), words), dtype=np.uint64)
-        for i, tags in enumerate(sets):
-            for tag in tags:
-                k = vocabulary[tag]
-                out[i, k // 64] |= np.uint64(1) << np.uint64(k % 64)
+        low = (1 << 64) - 1
+        for w in range(words):
+            out[:, w] = np.array([(mask >> (64 * w)) & low for mask in masks], dtype=np.uint64)
         return out
 
     shared = bits(left)[mentee] & bits(right)[mentor]
     return np.bitwise_count(shared).sum(axis=1).astype(np.int64)
 
 
-def score_pairs(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> pl.DataFrame:
-    """The facts and every term's points for the given pairs (allowed or not), and the weighted score."""
+def score_pairs(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor: IntArray, *,
+                travel: tuple[FloatArray, FloatArray] | None = None,
+                digits: npt.NDArray[np.integer] | None = None) -> pl.DataFrame:
+    """The facts and every term's points for the given pairs (allowed or not), and the weighted score.
+
+    `travel` ((km, minutes), as `pair_travel` gives) and `digits` (as `field_digits` gives) skip recomputing
+    what the candidate builder already knows.
+    """
     weights = cohort.rules.weights.as_dict()
     depth = max(cohort.rules.field_depth, 0)
-    km, minutes = pair_travel(arrays, mentee, mentor)
-    digits = field_digits(arrays, mentee, mentor).astype(np.int64)
+    km, minutes = travel if travel is not None else pair_travel(arrays, mentee, mentor)
+    digits = (digits if digits is not None else field_digits(arrays, mentee, mentor)).astype(np.int64)
     mentee_rank, mentor_rank = _rank_lookup(cohort, mentee, mentor)
     mentees, mentors = cohort.mentees, cohort.mentors
     shared_interests = _set_overlap([frozenset(p.interests) for p in mentees],
@@ -212,5 +226,7 @@ def score_pairs(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor: 
 def candidate_pairs(cohort: Cohort, arrays: CohortArrays | None = None) -> CandidatePairs:
     """Every allowed pair of the cohort, scored. Assumes a valid cohort (see `solver.validate`)."""
     arrays = arrays if arrays is not None else cohort_arrays(cohort)
-    mentee, mentor = candidate_pair_indices(arrays)
-    return CandidatePairs(cohort, arrays, score_pairs(cohort, arrays, mentee, mentor))
+    facts = allowed_pair_facts(arrays)
+    table = score_pairs(cohort, arrays, facts.mentee, facts.mentor, travel=(facts.km, facts.minutes),
+                        digits=facts.digits)
+    return CandidatePairs(cohort, arrays, table)
