@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -17,9 +17,11 @@ from grpc_status import rpc_status
 from mentormatch.v1 import cohort_pb2 as pb
 from mentormatch.v1 import matching_pb2 as mpb
 from server import mapping
+from solver.compare import ScenarioChanges
 from solver.domain import Cohort
 from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.solve import SolveOptions
+from solver.workflows import PairRef
 
 SERVICE_PATH = "/mentormatch.v1.MatchingService/"
 TOKEN_ENV = "MENTORMATCH_TOKEN"
@@ -167,12 +169,56 @@ class MentormatchClient:
         response: mpb.ExplainPairResponse = self._call(self._explain_pair, request, timeout or 2 * default_timeout)
         return response
 
-    def compare_scenarios(self, request: mpb.CompareScenariosRequest, *, timeout: float | None = None
+    def compare_scenarios(self, cohort: Cohort | pb.Cohort | mpb.CompareScenariosRequest,
+                          scenarios: Sequence[mpb.Scenario | tuple[str, ScenarioChanges]] = (),
+                          options: SolveOptions | None = None, *, base_label: str = "",
+                          counterfactuals: bool = False, label: str = "", timeout: float | None = None
                           ) -> mpb.CompareScenariosResponse:
+        """Solve the base cohort and each what-if scenario; `response.base`, then `response.scenarios[i]` for
+        `scenarios[i]`. A scenario is a `Scenario` message or (label, `solver.compare.ScenarioChanges`).
+
+        A ready `CompareScenariosRequest` may be passed instead of the cohort (the other arguments then
+        do not apply). The default timeout gives every scenario its time limit (twice with
+        `counterfactuals`) plus slack.
+        """
+        if isinstance(cohort, mpb.CompareScenariosRequest):
+            request = cohort
+        else:
+            msg, opts, _ = self.request_fields(cohort, options, False)
+            request = mpb.CompareScenariosRequest(
+                cohort=msg, options=opts, label=label, base_label=base_label, counterfactuals=counterfactuals,
+                scenarios=[s if isinstance(s, mpb.Scenario) else mapping.scenario_to_proto(s[0], s[1])
+                           for s in scenarios])
+        if timeout is None:
+            per_solve = (request.options.time_limit.ToNanoseconds() / 1e9 if request.options.HasField("time_limit")
+                         else mapping.DEFAULT_TIME_LIMIT_S)
+            solves = (1 + len(request.scenarios)) * (2 if request.counterfactuals else 1)
+            timeout = per_solve * solves + DEADLINE_SLACK_S
         response: mpb.CompareScenariosResponse = self._call(self._compare, request, timeout)
         return response
 
-    def rematch(self, request: mpb.RematchRequest, *, timeout: float | None = None) -> mpb.RematchResponse:
+    def rematch(self, cohort: Cohort | pb.Cohort | mpb.RematchRequest,
+                current_pairs: Iterable[PairRef | tuple[str, str]] = (), *, left: Iterable[str] = (),
+                joined: Iterable[str] = (), keep: Iterable[PairRef | tuple[str, str]] = (),
+                penalty: int | None = None, max_changes: int | None = None, options: SolveOptions | None = None,
+                label: str = "", timeout: float | None = None) -> mpb.RematchResponse:
+        """Re-match today's cohort given the pairs running now, who left and who joined (see
+        `solver.rematch.rematch`). `penalty` None is the service's default (300 points per changed pair).
+
+        A ready `RematchRequest` may be passed instead of the cohort (the other arguments then do not
+        apply). The default timeout covers the two solves (the re-match and the fresh optimum) plus slack.
+        """
+        if isinstance(cohort, mpb.RematchRequest):
+            request = cohort
+        else:
+            msg, opts, _ = self.request_fields(cohort, options, False)
+            request = mpb.RematchRequest(
+                cohort=msg, options=opts, label=label, current_pairs=_pair_refs(current_pairs), left_ids=list(left),
+                joined_ids=list(joined), keep_pairs=_pair_refs(keep), penalty=penalty, max_changes=max_changes)
+        if timeout is None:
+            per_solve = (request.options.time_limit.ToNanoseconds() / 1e9 if request.options.HasField("time_limit")
+                         else mapping.DEFAULT_TIME_LIMIT_S)
+            timeout = 2 * per_solve + DEADLINE_SLACK_S
         response: mpb.RematchResponse = self._call(self._rematch, request, timeout)
         return response
 
@@ -180,6 +226,11 @@ class MentormatchClient:
         """The serving status ("SERVING", "NOT_SERVING", ...) of the server ("") or one service."""
         response = self._call(self._health, health_pb2.HealthCheckRequest(service=service), timeout)
         return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
+
+
+def _pair_refs(pairs: Iterable[PairRef | tuple[str, str]]) -> list[pb.PairRef]:
+    return [pb.PairRef(mentee_id=p.mentee_id, mentor_id=p.mentor_id) if isinstance(p, PairRef)
+            else pb.PairRef(mentee_id=p[0], mentor_id=p[1]) for p in pairs]
 
 
 def _problems(error: RemoteError) -> list[Problem]:

@@ -6,7 +6,7 @@ import dataclasses
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from os import PathLike
 from pathlib import Path
@@ -21,6 +21,7 @@ from mentormatch.v1 import cohort_pb2 as pb
 from mentormatch.v1 import matching_pb2 as mpb
 from solver import explain
 from solver.candidates import HardRule
+from solver.compare import Comparison, Scenario, ScenarioChanges, ScenarioOutcome, apply_changes
 from solver.domain import (
     Cohort,
     GenderQuota,
@@ -37,18 +38,24 @@ from solver.domain import (
     cefr_name,
 )
 from solver.errors import CohortInvalid, Problem, ProblemCode
+from solver.ingest import rules_from_mapping
 from solver.output import result_dict
+from solver.rematch import DEFAULT_PENALTY, RematchResult
 from solver.scores import Term
 from solver.solve import SolveOptions, SolveResult, SolveStatus
 from solver.stability import StabilityAudit
+from solver.workflows import PairRef
 
 __all__ = [
+    "MAX_SCENARIOS",
+    "RematchInputs",
     "RequestOptions",
     "cohort_from_json_text",
     "cohort_from_proto",
     "cohort_from_proto_checked",
     "cohort_to_json_text",
     "cohort_to_proto",
+    "comparison_to_proto",
     "explanation_to_proto",
     "load_cohort_json",
     "match_response_from_result",
@@ -57,7 +64,13 @@ __all__ = [
     "plain",
     "problem_to_proto",
     "proto_field_path",
+    "rematch_inputs_from_proto",
+    "rematch_problems_to_proto",
+    "rematch_response_from_result",
     "result_dict_from_response",
+    "scenario_changes_from_proto",
+    "scenario_to_proto",
+    "scenarios_from_proto",
     "to_message",
     "verdict_to_proto",
 ]
@@ -913,3 +926,350 @@ def explanation_to_proto(explanation: explain.Explanation) -> mpb.Explanation:
 def verdict_to_proto(verdict: explain.PairVerdict, label: str = "") -> mpb.ExplainPairResponse:
     """A `solver.explain.why_not` verdict as the ExplainPair answer."""
     return to_message(verdict, mpb.ExplainPairResponse(label=label))
+
+
+# --- coordinators' workflows: what-if scenarios and re-matching ---------------------------------------
+#
+# A scenario (or a re-match) is solved on a cohort *derived* from the request: the base minus the people
+# removed (or who left), plus the people added, with changed rules and extra pins. The library validates
+# that derived cohort, so its problems name positions in it (`mentees[17].languages[1]`); `_Origins`
+# records where each element of the derived cohort came from in the request, and turns those paths into
+# request paths (`scenarios[2].add_mentees[0].languages[1]`, `keep_pairs[1]`).
+
+MAX_SCENARIOS = 20
+"""What-if scenarios one CompareScenarios call takes (the base not counted)."""
+DEFAULT_BASE_LABEL = "base"
+
+_RULE_CHANGE_FIELDS = frozenset(f.name for f in mpb.RuleChanges.DESCRIPTOR.fields)
+_INDEXED = re.compile(r"^(mentors|mentees|rankings|rules\.(?:pins|bans|travel_times|organisation_caps|gender_quotas))"
+                      r"\[(\d+)\](.*)$")
+_REMATCH_FIELDS = {"current": "current_pairs", "left": "left_ids", "joined": "joined_ids", "keep": "keep_pairs"}
+
+
+def _problem_message(code: ProblemCode, path: str, message: str) -> mpb.InputProblem:
+    return mpb.InputProblem(code=_PROBLEM_TO_PROTO.get(code, mpb.PROBLEM_CODE_UNSPECIFIED), field_path=path,
+                            message=message)
+
+
+@dataclasses.dataclass
+class _Origins:
+    """Per indexed collection of a derived cohort, the request path of each element; rule paths likewise.
+
+    `scope` is the request field the derived cohort belongs to ("scenarios[2]", or "" for a re-match);
+    a problem at an element that came from elsewhere in the request (the base cohort) is reported at
+    `scope` when it is set, its message naming the element, since it is the scenario that made it a problem.
+    """
+
+    scope: str
+    items: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    rules: dict[str, str] = dataclasses.field(default_factory=dict)  # "rules.field_depth" -> request path
+    fallback_rules: str = "cohort.rules"
+
+    def request_path(self, path: str) -> str:
+        """The request path of a derived cohort's problem path ("" for the cohort as a whole)."""
+        proto = proto_field_path(path, "")
+        found = _INDEXED.match(proto)
+        if found is not None:
+            collection, index, rest = found.group(1), int(found.group(2)), found.group(3)
+            origins = self.items.get(collection, [])
+            if index < len(origins):
+                return origins[index] + rest
+            return self.scope or ROOT_FIELD
+        for prefix in sorted(self.rules, key=len, reverse=True):
+            if proto == prefix or proto.startswith(prefix + ".") or proto.startswith(prefix + "["):
+                return self.rules[prefix] + proto[len(prefix):]
+        if proto.startswith("rules"):
+            return self.fallback_rules + proto[len("rules"):]
+        return proto_field_path(proto, ROOT_FIELD) if proto else (self.scope or ROOT_FIELD)
+
+    def problem(self, problem: Problem) -> mpb.InputProblem:
+        path = self.request_path(problem.path)
+        if self.scope and not (path == self.scope or path.startswith(self.scope + ".")):
+            return _problem_message(problem.code, self.scope, f"{path}: {problem.message}")
+        return _problem_message(problem.code, path, problem.message)
+
+
+def _filtered(prefix: str, items: Any, keep: Callable[[Any], bool]) -> list[str]:
+    return [f"{prefix}[{j}]" for j, item in enumerate(items) if keep(item)]
+
+
+# --- CompareScenarios ---------------------------------------------------------------------------------
+
+
+def _rule_overrides(msg: mpb.RuleChanges, reader: _Reader, path: str) -> dict[str, Any]:
+    """A `RuleChanges` as the rules.toml keys `solver.compare.ScenarioChanges.rules` takes."""
+    out: dict[str, Any] = {}
+    for name in ("max_distance_km", "field_depth", "min_mentor_years", "gender_requests_hard", "max_travel_minutes"):
+        if msg.HasField(name):
+            out[name] = getattr(msg, name)
+    if msg.no_distance_limit:
+        out["no_distance_limit"] = True
+    if msg.HasField("min_language_level"):
+        out["min_language_level"] = reader.level(msg.min_language_level)
+    lists: tuple[tuple[str, str, list[Any]], ...] = (
+        ("eligible_municipalities", "any_municipality", list(msg.eligible_municipalities)),
+        ("eligible_tracks", "any_track", [
+            reader.enum(_TRACK_FROM_PROTO, t, Track.UNSPECIFIED, f"{path}.eligible_tracks[{j}]", "track").value
+            for j, t in enumerate(msg.eligible_tracks)]),
+        ("gender_quotas", "no_gender_quotas", [
+            {"gender": reader.gender(q.gender), "min_pairs": q.min_pairs,
+             "max_pairs": q.max_pairs if q.HasField("max_pairs") else None} for q in msg.gender_quotas]),
+    )
+    for key, flag, values in lists:
+        if values and getattr(msg, flag):
+            reader.bad(f"{path}.{flag}", f"set together with {key}; leave one of them out")
+        if values or getattr(msg, flag):
+            out[key] = values
+    if msg.organisation_caps:
+        caps: dict[str, int] = {}
+        for cap in msg.organisation_caps:
+            caps[cap.organisation] = cap.max_mentees
+        out["organisation_caps"] = caps
+    if msg.no_pins:
+        out["pins"] = []
+    if msg.no_bans:
+        out["bans"] = []
+    return out
+
+
+def scenario_changes_from_proto(msg: mpb.Scenario, path: str) -> tuple[ScenarioChanges, list[Problem]]:
+    """The library's `ScenarioChanges` of a `Scenario` message, and the problems the domain cannot hold
+    (an unknown enum number, a missing location, two contradicting fields), at request paths under `path`."""
+    reader = _Reader()
+    weights = {name: getattr(msg.weights, name) for name in _WEIGHT_NAMES
+               if msg.weights.HasField(name)}  # type: ignore[arg-type]
+    changes = ScenarioChanges(
+        rules=_rule_overrides(msg.rules, reader, f"{path}.rules"),
+        weights=weights,
+        add_mentors=tuple(reader.mentor(m, f"{path}.add_mentors[{j}]") for j, m in enumerate(msg.add_mentors)),
+        add_mentees=tuple(reader.mentee(m, f"{path}.add_mentees[{j}]") for j, m in enumerate(msg.add_mentees)),
+        remove=tuple(msg.remove),
+        absent_organisations=tuple(msg.absent_organisations),
+        add_pins=tuple((p.mentee_id, p.mentor_id) for p in msg.add_pins),
+        add_bans=tuple((p.mentee_id, p.mentor_id) for p in msg.add_bans),
+    )
+    return changes, reader.problems
+
+
+def _scenario_origins(base: Cohort, changes: ScenarioChanges, msg: mpb.Scenario, scope: str) -> _Origins:
+    """Where each element of `apply_changes(base, changes)` comes from (the order `solver.compare` builds it in)."""
+    gone = set(changes.remove) | {m.id for m in base.mentors if m.organisation in set(changes.absent_organisations)}
+    stays = lambda ids: not gone & set(ids)  # noqa: E731
+    rules = base.rules
+    replaced = changes.rules
+    caps: dict[str, str] = {}
+    for j, (org, _) in enumerate(rules.organisation_caps):
+        caps[org] = f"cohort.rules.organisation_caps[{j}]"
+    for j, cap in enumerate(msg.rules.organisation_caps):
+        caps[cap.organisation] = f"{scope}.rules.organisation_caps[{j}]"
+    merged = dict(rules.organisation_caps) | {c.organisation: c.max_mentees for c in msg.rules.organisation_caps}
+    origins = _Origins(scope, fallback_rules="cohort.rules")
+    origins.items = {
+        "mentors": _filtered("cohort.mentors", base.mentors, lambda m: m.id not in gone)
+        + [f"{scope}.add_mentors[{j}]" for j in range(len(changes.add_mentors))],
+        "mentees": _filtered("cohort.mentees", base.mentees, lambda m: m.id not in gone)
+        + [f"{scope}.add_mentees[{j}]" for j in range(len(changes.add_mentees))],
+        "rankings": _filtered("cohort.rankings", base.rankings, lambda r: stays((r.from_id, r.to_id))),
+        "rules.pins": ([] if "pins" in replaced else _filtered("cohort.rules.pins", rules.pins, stays))
+        + [f"{scope}.add_pins[{j}]" for j in range(len(changes.add_pins))],
+        "rules.bans": ([] if "bans" in replaced else _filtered("cohort.rules.bans", rules.bans, stays))
+        + [f"{scope}.add_bans[{j}]" for j in range(len(changes.add_bans))],
+        "rules.travel_times": _filtered("cohort.rules.travel_times", rules.travel_times,
+                                        lambda t: stays((t.mentee_id, t.mentor_id))),
+        "rules.organisation_caps": [caps[org] for org in merged],
+        "rules.gender_quotas": [f"{scope if 'gender_quotas' in replaced else 'cohort'}.rules.gender_quotas[{j}]"
+                                for j in range(len(msg.rules.gender_quotas if 'gender_quotas' in replaced
+                                                   else rules.gender_quotas))],
+    }
+    origins.rules = {f"rules.{name}": f"{scope}.rules.{name}" for name in replaced if name in _RULE_CHANGE_FIELDS}
+    origins.rules |= {f"rules.weights.{name}": f"{scope}.weights.{name}" for name in changes.weights}
+    if "pins" in replaced or changes.add_pins:
+        origins.rules["rules.pins"] = f"{scope}.add_pins" if changes.add_pins else f"{scope}.rules.no_pins"
+    return origins
+
+
+def scenarios_from_proto(base: Cohort, messages: Sequence[mpb.Scenario], *, apply: bool = True,
+                         max_participants: int | None = None) -> tuple[list[Scenario], list[mpb.InputProblem]]:
+    """The what-if scenarios of a CompareScenarios request, applied to the (valid) base cohort with
+    `solver.compare.apply_changes`, and every problem at once with its request path
+    (`scenarios[2].add_mentees[0].languages[1]`, `scenarios[0].remove[1]`).
+
+    With `apply` False (the base is broken, so every scenario would be too) only the problems the
+    messages themselves have are reported. A problem the scenario causes at an element of the base (a
+    base pin that a shorter distance limit breaks) is reported at `scenarios[i]`, its message naming
+    the element (`cohort.rules.pins[3]: ...`).
+    """
+    problems: list[mpb.InputProblem] = []
+    if len(messages) > MAX_SCENARIOS:
+        problems.append(_problem_message(ProblemCode.TOO_LARGE, "scenarios",
+                                         f"{len(messages)} scenarios; one call takes at most {MAX_SCENARIOS}"))
+        return [], problems
+    scenarios: list[Scenario] = []
+    for i, msg in enumerate(messages):
+        scope = f"scenarios[{i}]"
+        changes, mapping_problems = scenario_changes_from_proto(msg, scope)
+        problems += [_problem_message(p.code, p.path, p.message) for p in mapping_problems]
+        if not apply:
+            continue
+        origins = _scenario_origins(base, changes, msg, scope)
+        reported = {p.path for p in mapping_problems}
+        try:
+            scenario = apply_changes(base, changes, label=msg.label, description=msg.description, where=scope)
+        except CohortInvalid as invalid:
+            found = [origins.problem(p) if not p.path.startswith(("remove", "absent_organisations"))
+                     else _problem_message(p.code, f"{scope}.{p.path}", p.message) for p in invalid.problems]
+            # A problem the mapping found (a missing location) is not reported again by validation (its lat/lon).
+            problems += [p for p in found if not _under_any(p.field_path, reported)]
+            continue
+        size = len(scenario.cohort.mentors) + len(scenario.cohort.mentees)
+        if max_participants is not None and size > max_participants:
+            problems.append(_problem_message(ProblemCode.TOO_LARGE, scope,
+                                             f"{size} participants; this service takes at most {max_participants}"))
+        elif not mapping_problems:
+            scenarios.append(scenario)
+    return scenarios, problems
+
+
+def _under_any(path: str, parents: set[str]) -> bool:
+    return any(path.startswith(parent + ".") or path.startswith(parent + "[") for parent in parents)
+
+
+def _outcome_to_proto(outcome: ScenarioOutcome) -> mpb.ScenarioOutcome:
+    msg = to_message(outcome, mpb.ScenarioOutcome())
+    msg.mentee_count, msg.mentor_count = outcome.mentees, outcome.mentors
+    msg.solve_time.CopyFrom(duration(outcome.solve_seconds))
+    return msg
+
+
+def comparison_to_proto(comparison: Comparison, label: str = "") -> mpb.CompareScenariosResponse:
+    """A `solver.compare.Comparison` as the CompareScenarios answer: the first outcome is the base."""
+    base, *others = comparison.scenarios
+    return mpb.CompareScenariosResponse(label=label, base=_outcome_to_proto(base),
+                                        scenarios=[_outcome_to_proto(o) for o in others])
+
+
+def scenario_to_proto(label: str, changes: ScenarioChanges, description: str = "") -> mpb.Scenario:
+    """A `Scenario` message asking for what `changes` (the library's, rules.toml keys) say.
+
+    Raises ValueError for rule values `solver.ingest.rules_from_mapping` rejects. Rules that replace the
+    base's pins or bans are sent as `no_pins` / `no_bans` with the pins added first in `add_pins` /
+    `add_bans`; such a pin naming a removed participant is then reported rather than dropped.
+    """
+    found: list[Problem] = []
+    rules = dict(changes.rules)
+    weights = {**dict(rules.pop("weights", {}) or {}), **dict(changes.weights)}
+    parsed = rules_from_mapping(rules, found)
+    parsed_weights = rules_from_mapping({"weights": weights}, found).weights if weights else _WEIGHTS_DEFAULT
+    if found:
+        raise ValueError("; ".join(f"{p.path}: {p.message}" for p in found))
+    msg = mpb.Scenario(label=label, description=description, remove=changes.remove,
+                       absent_organisations=changes.absent_organisations)
+    r = msg.rules
+    if rules.get("no_distance_limit") is True:
+        r.no_distance_limit = True
+    elif "max_distance_km" in rules and parsed.max_distance_km is not None:
+        r.max_distance_km = parsed.max_distance_km
+    for name in ("field_depth", "min_mentor_years", "gender_requests_hard", "max_travel_minutes"):
+        if name in rules and getattr(parsed, name) is not None:
+            setattr(r, name, getattr(parsed, name))
+    if "min_language_level" in rules:
+        r.min_language_level = pb.CefrLevel.ValueType(parsed.min_language_level)
+    if "eligible_municipalities" in rules:
+        r.eligible_municipalities.extend(parsed.eligible_municipalities)
+        r.any_municipality = not parsed.eligible_municipalities
+    if "eligible_tracks" in rules:
+        r.eligible_tracks.extend(_TRACK_TO_PROTO[t] for t in parsed.eligible_tracks)
+        r.any_track = not parsed.eligible_tracks
+    if "gender_quotas" in rules:
+        for j, q in enumerate(parsed.gender_quotas):
+            r.gender_quotas.add(gender=_gender_to_proto(q.gender, f"rules.gender_quotas[{j}].gender"),
+                                min_pairs=q.min_pairs, max_pairs=q.max_pairs)
+        r.no_gender_quotas = not parsed.gender_quotas
+    r.organisation_caps.extend(pb.OrganisationCap(organisation=o, max_mentees=n) for o, n in parsed.organisation_caps)
+    pins = (list(parsed.pins) if "pins" in rules else []) + list(changes.add_pins)
+    bans = (list(parsed.bans) if "bans" in rules else []) + list(changes.add_bans)
+    r.no_pins, r.no_bans = "pins" in rules, "bans" in rules
+    msg.add_pins.extend(pb.PairRef(mentee_id=a, mentor_id=b) for a, b in pins)
+    msg.add_bans.extend(pb.PairRef(mentee_id=a, mentor_id=b) for a, b in bans)
+    for name in weights:
+        if name in _WEIGHT_NAMES:
+            setattr(msg.weights, name, getattr(parsed_weights, name))
+    msg.add_mentors.extend(_mentor_to_proto(m, f"add_mentors[{j}]") for j, m in enumerate(changes.add_mentors))
+    msg.add_mentees.extend(_mentee_to_proto(m, f"add_mentees[{j}]") for j, m in enumerate(changes.add_mentees))
+    if not msg.rules.ListFields():
+        msg.ClearField("rules")
+    return msg
+
+
+# --- Rematch ------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class RematchInputs:
+    """A Rematch request's arguments of `solver.rematch.rematch`, besides the cohort and the options."""
+
+    current: tuple[PairRef, ...]
+    left: tuple[str, ...]
+    joined: tuple[str, ...]
+    keep: tuple[PairRef, ...]
+    penalty: int
+    max_changes: int | None
+
+
+def rematch_inputs_from_proto(msg: mpb.RematchRequest) -> RematchInputs:
+    """Absent `penalty` is the library's default (`solver.rematch.DEFAULT_PENALTY`); absent `max_changes` no cap."""
+    return RematchInputs(
+        current=tuple(PairRef(p.mentee_id, p.mentor_id) for p in msg.current_pairs),
+        left=tuple(msg.left_ids),
+        joined=tuple(msg.joined_ids),
+        keep=tuple(PairRef(p.mentee_id, p.mentor_id) for p in msg.keep_pairs),
+        penalty=msg.penalty if msg.HasField("penalty") else DEFAULT_PENALTY,
+        max_changes=msg.max_changes if msg.HasField("max_changes") else None,
+    )
+
+
+def rematch_problems_to_proto(problems: Sequence[Problem], cohort: Cohort, inputs: RematchInputs
+                              ) -> list[mpb.InputProblem]:
+    """`solver.rematch.rematch`'s problems at request paths: `current[2].mentee_id` -> `current_pairs[2].mentee_id`,
+    and a problem of the cohort it solves (the request's minus who left, with the kept pairs pinned) at the
+    element it came from (`keep_pairs[1]`, `cohort.mentees[4]`)."""
+    gone = set(inputs.left)
+    stays = lambda ids: not gone & set(ids)  # noqa: E731
+    rules = cohort.rules
+    pin_origin: dict[tuple[str, str], str] = {}
+    for j, pin in enumerate(rules.pins):
+        pin_origin.setdefault(pin, f"cohort.rules.pins[{j}]")
+    for j, kept in enumerate(inputs.keep):
+        pin_origin.setdefault((kept.mentee_id, kept.mentor_id), f"keep_pairs[{j}]")
+    origins = _Origins("", fallback_rules="cohort.rules")
+    origins.items = {
+        "mentors": _filtered("cohort.mentors", cohort.mentors, lambda m: m.id not in gone),
+        "mentees": _filtered("cohort.mentees", cohort.mentees, lambda m: m.id not in gone),
+        "rankings": _filtered("cohort.rankings", cohort.rankings, lambda r: stays((r.from_id, r.to_id))),
+        "rules.pins": [origin for pin, origin in pin_origin.items() if stays(pin)],
+        "rules.bans": _filtered("cohort.rules.bans", rules.bans, stays),
+        "rules.travel_times": _filtered("cohort.rules.travel_times", rules.travel_times,
+                                        lambda t: stays((t.mentee_id, t.mentor_id))),
+        "rules.organisation_caps": [f"cohort.rules.organisation_caps[{j}]" for j in range(len(rules.organisation_caps))],
+        "rules.gender_quotas": [f"cohort.rules.gender_quotas[{j}]" for j in range(len(rules.gender_quotas))],
+    }
+    if inputs.keep:
+        origins.rules["rules.pins"] = "keep_pairs"
+    out = []
+    for problem in problems:
+        head, sep, rest = problem.path.partition("[")
+        if head in _REMATCH_FIELDS and sep:
+            out.append(_problem_message(problem.code, f"{_REMATCH_FIELDS[head]}[{rest}", problem.message))
+        elif problem.path in ("penalty", "max_changes"):
+            out.append(_problem_message(problem.code, problem.path, problem.message))
+        else:
+            out.append(origins.problem(problem))
+    return out
+
+
+def rematch_response_from_result(result: RematchResult, label: str = "") -> mpb.RematchResponse:
+    """A `solver.rematch.RematchResult` as the Rematch answer."""
+    msg = to_message(result, mpb.RematchResponse(label=label))
+    msg.mentee_count, msg.mentor_count = result.mentees, result.mentors
+    msg.kept_count, msg.ended_count, msg.new_count = result.kept, result.ended, result.new
+    return msg

@@ -30,8 +30,10 @@ from mentormatch.v1 import matching_pb2 as mpb
 from server import mapping
 from server.metrics import ServiceMetrics
 from solver import explain
+from solver.compare import COUNTERFACTUAL_BUDGET, Scenario, compare_scenarios
 from solver.domain import Cohort
-from solver.errors import Problem, ProblemCode
+from solver.errors import CohortInvalid, Problem, ProblemCode
+from solver.rematch import rematch
 from solver.solve import Progress, SolveOptions, SolveResult, solve
 from solver.stability import audit
 from solver.validate import validate
@@ -457,19 +459,108 @@ class MatchingService:
 
     def CompareScenarios(self, request: mpb.CompareScenariosRequest, context: grpc.ServicerContext
                          ) -> mpb.CompareScenariosResponse:
-        def body(call: _Call) -> mpb.CompareScenariosResponse:
-            raise ServiceError(_status(code_pb2.UNIMPLEMENTED, "CompareScenarios is not available yet in this "
-                                       "version of the service", error_info("NOT_IMPLEMENTED")), "UNIMPLEMENTED")
-
-        return self._unary("CompareScenarios", context, body)
+        return self._unary("CompareScenarios", context, lambda call: self._compare(call, context, request))
 
     def Rematch(self, request: mpb.RematchRequest, context: grpc.ServicerContext) -> mpb.RematchResponse:
-        def body(call: _Call) -> mpb.RematchResponse:
-            raise ServiceError(_status(code_pb2.UNIMPLEMENTED, "Rematch is not available yet in this version of "
-                                       "the service", error_info("NOT_IMPLEMENTED")), "UNIMPLEMENTED")
+        return self._unary("Rematch", context, lambda call: self._rematch(call, context, request))
 
-        return self._unary("Rematch", context, body)
+    # --- workflows ---
 
+    def _deadline_guard(self, context: grpc.ServicerContext, slot: Slot) -> threading.Timer | None:
+        """Stop the solver shortly before the deadline, whatever a workflow's solves were given (a safety net:
+        the workflows share the time out among their solves already)."""
+        remaining = context.time_remaining()
+        if remaining is None:
+            return None
+        margin = min(2.0, max(self.limits.min_deadline_margin_s, self.limits.deadline_margin_share * remaining))
+        timer = threading.Timer(max(0.0, remaining - margin), slot.stop.set)
+        timer.daemon = True
+        timer.start()
+        return timer
+
+    def _share(self, context: grpc.ServicerContext, requested: float, parts: int) -> float:
+        """A time limit for one of `parts` solves run one after another within the call's deadline."""
+        remaining = context.time_remaining()
+        return bounded_time_limit(requested, None if remaining is None else remaining / parts, self.limits)
+
+    def _observe(self, status: str, seconds: float, mentees: int, mentors: int, matched: int) -> None:
+        self.metrics.solve_seconds.labels(status).observe(seconds)
+        self.metrics.cohort_participants.observe(mentees + mentors)
+        if mentees:
+            self.metrics.matched_ratio.observe(matched / mentees)
+
+    def _reject(self, problems: Sequence[mpb.InputProblem], reason: str) -> ServiceError:
+        self.metrics.rejected.labels("invalid").inc()
+        return invalid_argument(problems, reason=reason, max_violations=self.limits.max_violations,
+                                max_bytes=self.limits.max_error_details_bytes)
+
+    def _compare(self, call: _Call, context: grpc.ServicerContext, request: mpb.CompareScenariosRequest
+                 ) -> mpb.CompareScenariosResponse:
+        slot = self._take_slot(context)
+        guard = None
+        try:
+            refused = too_large(request.cohort, self.limits)
+            if refused is not None:
+                self.metrics.rejected.labels("too_large").inc()
+                raise refused
+            call.fields.update(mentees=len(request.cohort.mentees), mentors=len(request.cohort.mentors),
+                               scenarios=len(request.scenarios), counterfactuals=request.counterfactuals)
+            checked = check_request(request.cohort, request.HasField("cohort"), request.options, self.limits)
+            base_broken = any(not p.field_path.startswith("options") for p in checked.problems)
+            scenarios, scenario_problems = mapping.scenarios_from_proto(
+                checked.cohort, request.scenarios, apply=not base_broken, max_participants=self.limits.max_participants)
+            problems = checked.problems + scenario_problems
+            call.fields["problems"] = len(problems)
+            if problems:
+                raise self._reject(problems, "COHORT_INVALID" if base_broken else "SCENARIO_INVALID")
+            parts = (1 + len(scenarios)) * (2 if request.counterfactuals else 1)
+            options = checked.options.solve
+            limit = self._share(context, options.time_limit_s, parts)
+            options = dataclasses.replace(options, time_limit_s=limit, stop=slot.stop)
+            budget = dataclasses.replace(COUNTERFACTUAL_BUDGET, time_budget_s=min(COUNTERFACTUAL_BUDGET.time_budget_s, limit),
+                                         resolve_time_limit_s=min(COUNTERFACTUAL_BUDGET.resolve_time_limit_s, limit))
+            guard = self._deadline_guard(context, slot)
+            base = Scenario(label=request.base_label or mapping.DEFAULT_BASE_LABEL, cohort=checked.cohort)
+            comparison = compare_scenarios([base, *scenarios], options, counterfactuals=request.counterfactuals,
+                                           explain_options=budget)
+            for outcome in comparison.scenarios:
+                self._observe(outcome.status, outcome.solve_seconds, outcome.mentees, outcome.mentors, outcome.matched)
+            call.fields.update(status=comparison.scenarios[0].status, time_limit_s=round(limit, 4),
+                               stopped=slot.stop.is_set())
+            return mapping.comparison_to_proto(comparison, request.label)
+        finally:
+            if guard is not None:
+                guard.cancel()
+            slot.release()
+
+    def _rematch(self, call: _Call, context: grpc.ServicerContext, request: mpb.RematchRequest) -> mpb.RematchResponse:
+        slot = self._take_slot(context)
+        guard = None
+        try:
+            checked = self._checked(call, request.cohort, request.HasField("cohort"), request.options, False)
+            inputs = mapping.rematch_inputs_from_proto(request)
+            call.fields.update(current_pairs=len(inputs.current), left=len(inputs.left), joined=len(inputs.joined))
+            # Two solves one after the other: the re-match and the fresh optimum it is measured against.
+            limit = self._share(context, checked.options.solve.time_limit_s, 2)
+            options = dataclasses.replace(checked.options.solve, time_limit_s=limit, stop=slot.stop)
+            guard = self._deadline_guard(context, slot)
+            started = time.perf_counter()
+            try:
+                result = rematch(checked.cohort, inputs.current, left=inputs.left, joined=inputs.joined,
+                                 keep=inputs.keep, penalty=inputs.penalty, max_changes=inputs.max_changes,
+                                 options=options)
+            except CohortInvalid as invalid:
+                problems = mapping.rematch_problems_to_proto(invalid.problems, checked.cohort, inputs)
+                call.fields["problems"] = len(problems)
+                raise self._reject(problems, "REMATCH_INVALID") from None
+            self._observe(result.status, time.perf_counter() - started, result.mentees, result.mentors, result.matched)
+            call.fields.update(status=result.status, disrupted_pairs=result.disrupted_pairs,
+                               time_limit_s=round(limit, 4), stopped=slot.stop.is_set())
+            return mapping.rematch_response_from_result(result, request.label)
+        finally:
+            if guard is not None:
+                guard.cancel()
+            slot.release()
 
 
 SERVICE_NAME: str = mpb.DESCRIPTOR.services_by_name["MatchingService"].full_name

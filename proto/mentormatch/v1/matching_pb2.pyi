@@ -13,7 +13,8 @@ Conventions for clients in every language:
   `MatchOptions.time_limit` bounds it further.
 * Errors. Bad input fails with INVALID_ARGUMENT; the status details carry a
   `google.rpc.BadRequest` listing violations (field path relative to the
-  request, e.g. `cohort.mentors[2].location.lat`, and a description starting
+  request, e.g. `cohort.mentors[2].location.lat` or
+  `scenarios[1].add_mentees[0].languages[1]`, and a description starting
   with the stable problem code) and a `google.rpc.ErrorInfo` (domain
   "mentormatch.v1", reason e.g. "COHORT_INVALID"). Set `validate_only` to get
   every problem as data instead. RESOURCE_EXHAUSTED means the service is busy:
@@ -510,6 +511,82 @@ PROBLEM_CODE_CONFLICTING_PINS: ProblemCode.ValueType  # 21
 PROBLEM_CODE_TOO_LARGE: ProblemCode.ValueType  # 22
 """The cohort is larger than this service takes."""
 Global___ProblemCode: _TypeAlias = ProblemCode  # noqa: Y015
+
+class _PairChangeKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PairChangeKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PairChangeKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PAIR_CHANGE_KIND_UNSPECIFIED: _PairChangeKind.ValueType  # 0
+    """Not used."""
+    PAIR_CHANGE_KIND_KEPT: _PairChangeKind.ValueType  # 1
+    """A current pair that stays."""
+    PAIR_CHANGE_KIND_ENDED: _PairChangeKind.ValueType  # 2
+    """A current pair that ends."""
+    PAIR_CHANGE_KIND_NEW: _PairChangeKind.ValueType  # 3
+    """A pair that was not running before."""
+
+class PairChangeKind(_PairChangeKind, metaclass=_PairChangeKindEnumTypeWrapper):
+    """What happened to one pair in a re-match."""
+
+PAIR_CHANGE_KIND_UNSPECIFIED: PairChangeKind.ValueType  # 0
+"""Not used."""
+PAIR_CHANGE_KIND_KEPT: PairChangeKind.ValueType  # 1
+"""A current pair that stays."""
+PAIR_CHANGE_KIND_ENDED: PairChangeKind.ValueType  # 2
+"""A current pair that ends."""
+PAIR_CHANGE_KIND_NEW: PairChangeKind.ValueType  # 3
+"""A pair that was not running before."""
+Global___PairChangeKind: _TypeAlias = PairChangeKind  # noqa: Y015
+
+class _PairChangeReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PairChangeReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PairChangeReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PAIR_CHANGE_REASON_UNSPECIFIED: _PairChangeReason.ValueType  # 0
+    """None: a kept pair."""
+    PAIR_CHANGE_REASON_LEFT: _PairChangeReason.ValueType  # 1
+    """Ended: the mentee or the mentor left."""
+    PAIR_CHANGE_REASON_NOT_ALLOWED: _PairChangeReason.ValueType  # 2
+    """Ended: the rules (or changed data) no longer allow the pair."""
+    PAIR_CHANGE_REASON_CHANGED: _PairChangeReason.ValueType  # 3
+    """Ended: changed for a better matching, worth more than the penalty."""
+    PAIR_CHANGE_REASON_JOINED: _PairChangeReason.ValueType  # 4
+    """New: the mentee is a late joiner."""
+    PAIR_CHANGE_REASON_PARTNER_LEFT: _PairChangeReason.ValueType  # 5
+    """New: the mentee's mentor left."""
+    PAIR_CHANGE_REASON_PAIR_NOT_ALLOWED: _PairChangeReason.ValueType  # 6
+    """New: the mentee's pair is no longer allowed."""
+    PAIR_CHANGE_REASON_REASSIGNED: _PairChangeReason.ValueType  # 7
+    """New: the mentee's pair was changed for a better matching."""
+    PAIR_CHANGE_REASON_NOT_MATCHED_BEFORE: _PairChangeReason.ValueType  # 8
+    """New: the mentee was in no current pair (unmatched before, or joined unlisted)."""
+
+class PairChangeReason(_PairChangeReason, metaclass=_PairChangeReasonEnumTypeWrapper):
+    """Why a pair ended, or why the mentee of a new pair needed a mentor."""
+
+PAIR_CHANGE_REASON_UNSPECIFIED: PairChangeReason.ValueType  # 0
+"""None: a kept pair."""
+PAIR_CHANGE_REASON_LEFT: PairChangeReason.ValueType  # 1
+"""Ended: the mentee or the mentor left."""
+PAIR_CHANGE_REASON_NOT_ALLOWED: PairChangeReason.ValueType  # 2
+"""Ended: the rules (or changed data) no longer allow the pair."""
+PAIR_CHANGE_REASON_CHANGED: PairChangeReason.ValueType  # 3
+"""Ended: changed for a better matching, worth more than the penalty."""
+PAIR_CHANGE_REASON_JOINED: PairChangeReason.ValueType  # 4
+"""New: the mentee is a late joiner."""
+PAIR_CHANGE_REASON_PARTNER_LEFT: PairChangeReason.ValueType  # 5
+"""New: the mentee's mentor left."""
+PAIR_CHANGE_REASON_PAIR_NOT_ALLOWED: PairChangeReason.ValueType  # 6
+"""New: the mentee's pair is no longer allowed."""
+PAIR_CHANGE_REASON_REASSIGNED: PairChangeReason.ValueType  # 7
+"""New: the mentee's pair was changed for a better matching."""
+PAIR_CHANGE_REASON_NOT_MATCHED_BEFORE: PairChangeReason.ValueType  # 8
+"""New: the mentee was in no current pair (unmatched before, or joined unlisted)."""
+Global___PairChangeReason: _TypeAlias = PairChangeReason  # noqa: Y015
 
 @_typing.final
 class MatchOptions(_message.Message):
@@ -2033,23 +2110,245 @@ class ExplainPairResponse(_message.Message):
 Global___ExplainPairResponse: _TypeAlias = ExplainPairResponse  # noqa: Y015
 
 @_typing.final
+class RuleChanges(_message.Message):
+    """--- CompareScenarios -------------------------------------------------------------------------
+
+    Rule changes of one what-if scenario: every field left out keeps the base cohort's value.
+    The fields mean what the same fields of `Rules` mean (cohort.proto); each one given replaces
+    the base's value, except `organisation_caps`, which merge into the base's caps.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MAX_DISTANCE_KM_FIELD_NUMBER: _builtins.int
+    NO_DISTANCE_LIMIT_FIELD_NUMBER: _builtins.int
+    FIELD_DEPTH_FIELD_NUMBER: _builtins.int
+    MIN_LANGUAGE_LEVEL_FIELD_NUMBER: _builtins.int
+    MIN_MENTOR_YEARS_FIELD_NUMBER: _builtins.int
+    ELIGIBLE_MUNICIPALITIES_FIELD_NUMBER: _builtins.int
+    ANY_MUNICIPALITY_FIELD_NUMBER: _builtins.int
+    ELIGIBLE_TRACKS_FIELD_NUMBER: _builtins.int
+    ANY_TRACK_FIELD_NUMBER: _builtins.int
+    ORGANISATION_CAPS_FIELD_NUMBER: _builtins.int
+    GENDER_QUOTAS_FIELD_NUMBER: _builtins.int
+    NO_GENDER_QUOTAS_FIELD_NUMBER: _builtins.int
+    GENDER_REQUESTS_HARD_FIELD_NUMBER: _builtins.int
+    MAX_TRAVEL_MINUTES_FIELD_NUMBER: _builtins.int
+    NO_PINS_FIELD_NUMBER: _builtins.int
+    NO_BANS_FIELD_NUMBER: _builtins.int
+    max_distance_km: _builtins.float
+    """A new distance limit in km, 0 or more. Absent: the base's limit."""
+    no_distance_limit: _builtins.bool
+    """True lifts the distance limit; false changes nothing. Not together with `max_distance_km`."""
+    field_depth: _builtins.int
+    """A new ISCO-08 field depth, 0 to 4. Absent: the base's."""
+    min_language_level: _cohort_pb2.CefrLevel.ValueType
+    """A new minimum language level. Absent: the base's. UNSPECIFIED set explicitly is invalid."""
+    min_mentor_years: _builtins.int
+    """A new minimum of mentor years, 0 or more. Absent: the base's."""
+    any_municipality: _builtins.bool
+    """True: every municipality is eligible (the base's list is dropped). Not together with
+    `eligible_municipalities`.
+    """
+    any_track: _builtins.bool
+    """True: every track is eligible (the base's list is dropped). Not together with `eligible_tracks`."""
+    no_gender_quotas: _builtins.bool
+    """True: no gender quotas (the base's are dropped). Not together with `gender_quotas`."""
+    gender_requests_hard: _builtins.bool
+    """Whether gender requests are hard. Absent: the base's setting."""
+    max_travel_minutes: _builtins.float
+    """A new travel-time limit in minutes, 0 or more. Absent: the base's."""
+    no_pins: _builtins.bool
+    """True: the base's pins are dropped (`Scenario.add_pins` still apply). Default false."""
+    no_bans: _builtins.bool
+    """True: the base's bans are dropped (`Scenario.add_bans` still apply). Default false."""
+    @_builtins.property
+    def eligible_municipalities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The eligible municipality codes, replacing the base's list. Empty: the base's list
+        (see `any_municipality` for no restriction).
+        """
+
+    @_builtins.property
+    def eligible_tracks(self) -> _containers.RepeatedScalarFieldContainer[_cohort_pb2.Track.ValueType]:
+        """The eligible tracks, replacing the base's list. Empty: the base's list (see `any_track`)."""
+
+    @_builtins.property
+    def organisation_caps(self) -> _containers.RepeatedCompositeFieldContainer[_cohort_pb2.OrganisationCap]:
+        """Organisation caps, merged by organisation over the base's: a cap here replaces the base's
+        cap of the same organisation, or adds one. Empty: the base's caps.
+        """
+
+    @_builtins.property
+    def gender_quotas(self) -> _containers.RepeatedCompositeFieldContainer[_cohort_pb2.GenderQuota]:
+        """Gender quotas, replacing the base's. Empty: the base's quotas (see `no_gender_quotas`)."""
+
+    def __init__(
+        self,
+        *,
+        max_distance_km: _builtins.float | None = ...,
+        no_distance_limit: _builtins.bool = ...,
+        field_depth: _builtins.int | None = ...,
+        min_language_level: _cohort_pb2.CefrLevel.ValueType | None = ...,
+        min_mentor_years: _builtins.int | None = ...,
+        eligible_municipalities: _abc.Iterable[_builtins.str] | None = ...,
+        any_municipality: _builtins.bool = ...,
+        eligible_tracks: _abc.Iterable[_cohort_pb2.Track.ValueType] | None = ...,
+        any_track: _builtins.bool = ...,
+        organisation_caps: _abc.Iterable[_cohort_pb2.OrganisationCap] | None = ...,
+        gender_quotas: _abc.Iterable[_cohort_pb2.GenderQuota] | None = ...,
+        no_gender_quotas: _builtins.bool = ...,
+        gender_requests_hard: _builtins.bool | None = ...,
+        max_travel_minutes: _builtins.float | None = ...,
+        no_pins: _builtins.bool = ...,
+        no_bans: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_field_depth", b"_field_depth", "_gender_requests_hard", b"_gender_requests_hard", "_max_distance_km", b"_max_distance_km", "_max_travel_minutes", b"_max_travel_minutes", "_min_language_level", b"_min_language_level", "_min_mentor_years", b"_min_mentor_years", "field_depth", b"field_depth", "gender_requests_hard", b"gender_requests_hard", "max_distance_km", b"max_distance_km", "max_travel_minutes", b"max_travel_minutes", "min_language_level", b"min_language_level", "min_mentor_years", b"min_mentor_years"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_field_depth", b"_field_depth", "_gender_requests_hard", b"_gender_requests_hard", "_max_distance_km", b"_max_distance_km", "_max_travel_minutes", b"_max_travel_minutes", "_min_language_level", b"_min_language_level", "_min_mentor_years", b"_min_mentor_years", "any_municipality", b"any_municipality", "any_track", b"any_track", "eligible_municipalities", b"eligible_municipalities", "eligible_tracks", b"eligible_tracks", "field_depth", b"field_depth", "gender_quotas", b"gender_quotas", "gender_requests_hard", b"gender_requests_hard", "max_distance_km", b"max_distance_km", "max_travel_minutes", b"max_travel_minutes", "min_language_level", b"min_language_level", "min_mentor_years", b"min_mentor_years", "no_bans", b"no_bans", "no_distance_limit", b"no_distance_limit", "no_gender_quotas", b"no_gender_quotas", "no_pins", b"no_pins", "organisation_caps", b"organisation_caps"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__field_depth: _TypeAlias = _typing.Literal["field_depth"]  # noqa: Y015
+    _WhichOneofArgType__field_depth: _TypeAlias = _typing.Literal["_field_depth", b"_field_depth"]  # noqa: Y015
+    _WhichOneofReturnType__gender_requests_hard: _TypeAlias = _typing.Literal["gender_requests_hard"]  # noqa: Y015
+    _WhichOneofArgType__gender_requests_hard: _TypeAlias = _typing.Literal["_gender_requests_hard", b"_gender_requests_hard"]  # noqa: Y015
+    _WhichOneofReturnType__max_distance_km: _TypeAlias = _typing.Literal["max_distance_km"]  # noqa: Y015
+    _WhichOneofArgType__max_distance_km: _TypeAlias = _typing.Literal["_max_distance_km", b"_max_distance_km"]  # noqa: Y015
+    _WhichOneofReturnType__max_travel_minutes: _TypeAlias = _typing.Literal["max_travel_minutes"]  # noqa: Y015
+    _WhichOneofArgType__max_travel_minutes: _TypeAlias = _typing.Literal["_max_travel_minutes", b"_max_travel_minutes"]  # noqa: Y015
+    _WhichOneofReturnType__min_language_level: _TypeAlias = _typing.Literal["min_language_level"]  # noqa: Y015
+    _WhichOneofArgType__min_language_level: _TypeAlias = _typing.Literal["_min_language_level", b"_min_language_level"]  # noqa: Y015
+    _WhichOneofReturnType__min_mentor_years: _TypeAlias = _typing.Literal["min_mentor_years"]  # noqa: Y015
+    _WhichOneofArgType__min_mentor_years: _TypeAlias = _typing.Literal["_min_mentor_years", b"_min_mentor_years"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__field_depth) -> _WhichOneofReturnType__field_depth | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__gender_requests_hard) -> _WhichOneofReturnType__gender_requests_hard | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_distance_km) -> _WhichOneofReturnType__max_distance_km | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_travel_minutes) -> _WhichOneofReturnType__max_travel_minutes | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min_language_level) -> _WhichOneofReturnType__min_language_level | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min_mentor_years) -> _WhichOneofReturnType__min_mentor_years | None: ...
+
+Global___RuleChanges: _TypeAlias = RuleChanges  # noqa: Y015
+
+@_typing.final
+class Scenario(_message.Message):
+    """One what-if variant of the base cohort: a label and the changes that make it.
+    The changes apply in this order: `remove` and `absent_organisations`, the added people,
+    the rule and weight changes, then the extra pins and bans. The changed cohort is then
+    checked like any cohort.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LABEL_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    RULES_FIELD_NUMBER: _builtins.int
+    WEIGHTS_FIELD_NUMBER: _builtins.int
+    ADD_MENTORS_FIELD_NUMBER: _builtins.int
+    ADD_MENTEES_FIELD_NUMBER: _builtins.int
+    REMOVE_FIELD_NUMBER: _builtins.int
+    ABSENT_ORGANISATIONS_FIELD_NUMBER: _builtins.int
+    ADD_PINS_FIELD_NUMBER: _builtins.int
+    ADD_BANS_FIELD_NUMBER: _builtins.int
+    label: _builtins.str
+    """The scenario's name, echoed back in its outcome ("25 km limit"). Optional."""
+    description: _builtins.str
+    """One line about the scenario, echoed back. Optional."""
+    @_builtins.property
+    def rules(self) -> Global___RuleChanges:
+        """Rule changes. Absent: the base's rules."""
+
+    @_builtins.property
+    def weights(self) -> _cohort_pb2.Weights:
+        """Weight changes: each weight given replaces the base's. Absent: the base's weights."""
+
+    @_builtins.property
+    def add_mentors(self) -> _containers.RepeatedCompositeFieldContainer[_cohort_pb2.Mentor]:
+        """More mentors. IDs must be new to the cohort."""
+
+    @_builtins.property
+    def add_mentees(self) -> _containers.RepeatedCompositeFieldContainer[_cohort_pb2.Mentee]:
+        """More mentees. IDs must be new to the cohort."""
+
+    @_builtins.property
+    def remove(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """IDs of participants taken out, either side, with their rankings, pins, bans and travel times."""
+
+    @_builtins.property
+    def absent_organisations(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Organisations whose mentors are all taken out (`Mentor.organisation`)."""
+
+    @_builtins.property
+    def add_pins(self) -> _containers.RepeatedCompositeFieldContainer[_cohort_pb2.PairRef]:
+        """Pairs pinned on top of the base's pins."""
+
+    @_builtins.property
+    def add_bans(self) -> _containers.RepeatedCompositeFieldContainer[_cohort_pb2.PairRef]:
+        """Pairs banned on top of the base's bans."""
+
+    def __init__(
+        self,
+        *,
+        label: _builtins.str = ...,
+        description: _builtins.str = ...,
+        rules: Global___RuleChanges | None = ...,
+        weights: _cohort_pb2.Weights | None = ...,
+        add_mentors: _abc.Iterable[_cohort_pb2.Mentor] | None = ...,
+        add_mentees: _abc.Iterable[_cohort_pb2.Mentee] | None = ...,
+        remove: _abc.Iterable[_builtins.str] | None = ...,
+        absent_organisations: _abc.Iterable[_builtins.str] | None = ...,
+        add_pins: _abc.Iterable[_cohort_pb2.PairRef] | None = ...,
+        add_bans: _abc.Iterable[_cohort_pb2.PairRef] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["rules", b"rules", "weights", b"weights"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["absent_organisations", b"absent_organisations", "add_bans", b"add_bans", "add_mentees", b"add_mentees", "add_mentors", b"add_mentors", "add_pins", b"add_pins", "description", b"description", "label", b"label", "remove", b"remove", "rules", b"rules", "weights", b"weights"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Scenario: _TypeAlias = Scenario  # noqa: Y015
+
+@_typing.final
 class CompareScenariosRequest(_message.Message):
-    """A CompareScenarios call."""
+    """A CompareScenarios call: a base cohort and what-if scenarios, each solved for its best
+    matching and compared with the base.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     COHORT_FIELD_NUMBER: _builtins.int
     OPTIONS_FIELD_NUMBER: _builtins.int
     LABEL_FIELD_NUMBER: _builtins.int
+    SCENARIOS_FIELD_NUMBER: _builtins.int
+    BASE_LABEL_FIELD_NUMBER: _builtins.int
+    COUNTERFACTUALS_FIELD_NUMBER: _builtins.int
     label: _builtins.str
     """Any text, echoed back. Not logged."""
+    base_label: _builtins.str
+    """The base's label in its outcome. Empty means "base"."""
+    counterfactuals: _builtins.bool
+    """True: each unmatched mentee's `would_help` starts with the single changes that would
+    get her matched (re-solves, within a budget per scenario, bounded by the deadline).
+    Default false: where her allowed mentors went and her nearest misses only.
+    """
     @_builtins.property
     def cohort(self) -> _cohort_pb2.Cohort:
         """The base cohort. Required."""
 
     @_builtins.property
     def options(self) -> Global___MatchOptions:
-        """How to solve each scenario. Absent means every option at its default."""
+        """How to solve each scenario (the base included). Absent means every option at its default.
+        Only the best matching is solved: `alternatives`, `min_difference` and `explain` are
+        checked but not used. `time_limit` bounds each scenario's solve; the call's deadline
+        bounds the whole call, shared equally among the scenarios.
+        """
+
+    @_builtins.property
+    def scenarios(self) -> _containers.RepeatedCompositeFieldContainer[Global___Scenario]:
+        """The what-if scenarios, at most 20. Empty: the base alone."""
 
     def __init__(
         self,
@@ -2057,14 +2356,298 @@ class CompareScenariosRequest(_message.Message):
         cohort: _cohort_pb2.Cohort | None = ...,
         options: Global___MatchOptions | None = ...,
         label: _builtins.str = ...,
+        scenarios: _abc.Iterable[Global___Scenario] | None = ...,
+        base_label: _builtins.str = ...,
+        counterfactuals: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cohort", b"cohort", "options", b"options"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cohort", b"cohort", "label", b"label", "options", b"options"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_label", b"base_label", "cohort", b"cohort", "counterfactuals", b"counterfactuals", "label", b"label", "options", b"options", "scenarios", b"scenarios"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CompareScenariosRequest: _TypeAlias = CompareScenariosRequest  # noqa: Y015
+
+@_typing.final
+class PairRecord(_message.Message):
+    """One matched pair of a scenario or a re-match, by participant ID."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MENTEE_ID_FIELD_NUMBER: _builtins.int
+    MENTOR_ID_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    DISTANCE_KM_FIELD_NUMBER: _builtins.int
+    MENTEE_RANK_FIELD_NUMBER: _builtins.int
+    MENTOR_RANK_FIELD_NUMBER: _builtins.int
+    REASONS_FIELD_NUMBER: _builtins.int
+    mentee_id: _builtins.str
+    """The mentee's ID."""
+    mentor_id: _builtins.str
+    """The mentor's ID."""
+    score: _builtins.int
+    """The pair's score under the cohort's weights."""
+    distance_km: _builtins.float
+    """Straight-line distance from the mentee's home to the mentor's workplace, km."""
+    mentee_rank: _builtins.int
+    """The mentee's speed-dating rank of the mentor; 0 = not ranked."""
+    mentor_rank: _builtins.int
+    """The mentor's rank of the mentee; 0 = not ranked."""
+    @_builtins.property
+    def reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The terms that gave the pair most points, as short English phrases."""
+
+    def __init__(
+        self,
+        *,
+        mentee_id: _builtins.str = ...,
+        mentor_id: _builtins.str = ...,
+        score: _builtins.int = ...,
+        distance_km: _builtins.float = ...,
+        mentee_rank: _builtins.int = ...,
+        mentor_rank: _builtins.int = ...,
+        reasons: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["distance_km", b"distance_km", "mentee_id", b"mentee_id", "mentee_rank", b"mentee_rank", "mentor_id", b"mentor_id", "mentor_rank", b"mentor_rank", "reasons", b"reasons", "score", b"score"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PairRecord: _TypeAlias = PairRecord  # noqa: Y015
+
+@_typing.final
+class UnmatchedRecord(_message.Message):
+    """A mentee left without a mentor: the primary reason and what would change it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MENTEE_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    WOULD_HELP_FIELD_NUMBER: _builtins.int
+    mentee_id: _builtins.str
+    """The mentee's ID."""
+    reason: Global___UnmatchedReason.ValueType
+    """The primary reason."""
+    message: _builtins.str
+    """The reason in English."""
+    @_builtins.property
+    def would_help(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What would help, in English: single changes that would match her (with counterfactuals),
+        where her allowed mentors went, her nearest misses.
+        """
+
+    def __init__(
+        self,
+        *,
+        mentee_id: _builtins.str = ...,
+        reason: Global___UnmatchedReason.ValueType = ...,
+        message: _builtins.str = ...,
+        would_help: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["mentee_id", b"mentee_id", "message", b"message", "reason", b"reason", "would_help", b"would_help"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnmatchedRecord: _TypeAlias = UnmatchedRecord  # noqa: Y015
+
+@_typing.final
+class ReasonCount(_message.Message):
+    """How many unmatched mentees have one primary reason."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    reason: Global___UnmatchedReason.ValueType
+    """The reason."""
+    count: _builtins.int
+    """Unmatched mentees with it."""
+    def __init__(
+        self,
+        *,
+        reason: Global___UnmatchedReason.ValueType = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReasonCount: _TypeAlias = ReasonCount  # noqa: Y015
+
+@_typing.final
+class ScenarioOutcome(_message.Message):
+    """One scenario solved: its best matching and its measures. Scores are under the
+    scenario's own weights.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LABEL_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    CHANGES_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    MENTEE_COUNT_FIELD_NUMBER: _builtins.int
+    MENTOR_COUNT_FIELD_NUMBER: _builtins.int
+    CAPACITY_FIELD_NUMBER: _builtins.int
+    MATCHED_FIELD_NUMBER: _builtins.int
+    MATCHED_SHARE_FIELD_NUMBER: _builtins.int
+    OBJECTIVE_VALUE_FIELD_NUMBER: _builtins.int
+    TOTAL_SCORE_FIELD_NUMBER: _builtins.int
+    MEAN_SCORE_FIELD_NUMBER: _builtins.int
+    WORST_SCORE_FIELD_NUMBER: _builtins.int
+    MEAN_TRAVEL_KM_FIELD_NUMBER: _builtins.int
+    RANKING_MENTEES_FIELD_NUMBER: _builtins.int
+    TOP_CHOICE_MENTEES_FIELD_NUMBER: _builtins.int
+    TOP_CHOICE_SHARE_FIELD_NUMBER: _builtins.int
+    BLOCKING_PAIRS_FIELD_NUMBER: _builtins.int
+    UNMATCHED_BY_REASON_FIELD_NUMBER: _builtins.int
+    PAIRS_KEPT_FIELD_NUMBER: _builtins.int
+    PAIRS_REMOVED_FIELD_NUMBER: _builtins.int
+    PAIRS_ADDED_FIELD_NUMBER: _builtins.int
+    PAIRS_FIELD_NUMBER: _builtins.int
+    UNMATCHED_FIELD_NUMBER: _builtins.int
+    BLOCKING_FIELD_NUMBER: _builtins.int
+    REMOVED_VS_BASE_FIELD_NUMBER: _builtins.int
+    ADDED_VS_BASE_FIELD_NUMBER: _builtins.int
+    SOLVE_TIME_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    label: _builtins.str
+    """The scenario's label."""
+    description: _builtins.str
+    """The scenario's description."""
+    status: Global___SolveStatus.ValueType
+    """How the solve ended."""
+    mentee_count: _builtins.int
+    """Mentees in the scenario's cohort."""
+    mentor_count: _builtins.int
+    """Mentors in the scenario's cohort."""
+    capacity: _builtins.int
+    """Places all mentors offer together."""
+    matched: _builtins.int
+    """Mentees matched."""
+    matched_share: _builtins.float
+    """`matched` over the mentees (0 with no mentees)."""
+    objective_value: _builtins.int
+    """The engine's objective value of the matching."""
+    total_score: _builtins.int
+    """Sum of the pair scores."""
+    mean_score: _builtins.float
+    """Mean pair score; absent when nobody is matched."""
+    worst_score: _builtins.int
+    """Lowest pair score; absent when nobody is matched."""
+    mean_travel_km: _builtins.float
+    """Mean straight-line km over the pairs; absent when nobody is matched."""
+    ranking_mentees: _builtins.int
+    """Mentees who ranked at least one mentor at speed-dating."""
+    top_choice_mentees: _builtins.int
+    """Of them, those matched with one of their first three choices."""
+    top_choice_share: _builtins.float
+    """`top_choice_mentees` over `ranking_mentees`; absent when nobody ranked."""
+    blocking_pairs: _builtins.int
+    """Blocking pairs under the speed-dating rankings."""
+    pairs_kept: _builtins.int
+    """Pairs also in the base's matching, by participant ID."""
+    pairs_removed: _builtins.int
+    """Pairs of the base's matching not in this one."""
+    pairs_added: _builtins.int
+    """Pairs of this matching not in the base's."""
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The changes against the base, in English, one per item ("max_distance_km: 15 -> 25")."""
+
+    @_builtins.property
+    def unmatched_by_reason(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReasonCount]:
+        """Unmatched mentees per primary reason, in the fixed order of `UnmatchedReason`."""
+
+    @_builtins.property
+    def pairs(self) -> _containers.RepeatedCompositeFieldContainer[Global___PairRecord]:
+        """The pairs of the best matching."""
+
+    @_builtins.property
+    def unmatched(self) -> _containers.RepeatedCompositeFieldContainer[Global___UnmatchedRecord]:
+        """Every unmatched mentee with the reason and what would help."""
+
+    @_builtins.property
+    def blocking(self) -> _containers.RepeatedCompositeFieldContainer[Global___BlockingPair]:
+        """Every blocking pair."""
+
+    @_builtins.property
+    def removed_vs_base(self) -> _containers.RepeatedCompositeFieldContainer[_cohort_pb2.PairRef]:
+        """The base's pairs not in this matching, sorted by mentee then mentor ID."""
+
+    @_builtins.property
+    def added_vs_base(self) -> _containers.RepeatedCompositeFieldContainer[_cohort_pb2.PairRef]:
+        """This matching's pairs not in the base's, sorted by mentee then mentor ID."""
+
+    @_builtins.property
+    def solve_time(self) -> _duration_pb2.Duration:
+        """Time of the scenario's solve and measures."""
+
+    @_builtins.property
+    def notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Remarks in English."""
+
+    def __init__(
+        self,
+        *,
+        label: _builtins.str = ...,
+        description: _builtins.str = ...,
+        changes: _abc.Iterable[_builtins.str] | None = ...,
+        status: Global___SolveStatus.ValueType = ...,
+        mentee_count: _builtins.int = ...,
+        mentor_count: _builtins.int = ...,
+        capacity: _builtins.int = ...,
+        matched: _builtins.int = ...,
+        matched_share: _builtins.float = ...,
+        objective_value: _builtins.int = ...,
+        total_score: _builtins.int = ...,
+        mean_score: _builtins.float | None = ...,
+        worst_score: _builtins.int | None = ...,
+        mean_travel_km: _builtins.float | None = ...,
+        ranking_mentees: _builtins.int = ...,
+        top_choice_mentees: _builtins.int = ...,
+        top_choice_share: _builtins.float | None = ...,
+        blocking_pairs: _builtins.int = ...,
+        unmatched_by_reason: _abc.Iterable[Global___ReasonCount] | None = ...,
+        pairs_kept: _builtins.int = ...,
+        pairs_removed: _builtins.int = ...,
+        pairs_added: _builtins.int = ...,
+        pairs: _abc.Iterable[Global___PairRecord] | None = ...,
+        unmatched: _abc.Iterable[Global___UnmatchedRecord] | None = ...,
+        blocking: _abc.Iterable[Global___BlockingPair] | None = ...,
+        removed_vs_base: _abc.Iterable[_cohort_pb2.PairRef] | None = ...,
+        added_vs_base: _abc.Iterable[_cohort_pb2.PairRef] | None = ...,
+        solve_time: _duration_pb2.Duration | None = ...,
+        notes: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_mean_score", b"_mean_score", "_mean_travel_km", b"_mean_travel_km", "_top_choice_share", b"_top_choice_share", "_worst_score", b"_worst_score", "mean_score", b"mean_score", "mean_travel_km", b"mean_travel_km", "solve_time", b"solve_time", "top_choice_share", b"top_choice_share", "worst_score", b"worst_score"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_mean_score", b"_mean_score", "_mean_travel_km", b"_mean_travel_km", "_top_choice_share", b"_top_choice_share", "_worst_score", b"_worst_score", "added_vs_base", b"added_vs_base", "blocking", b"blocking", "blocking_pairs", b"blocking_pairs", "capacity", b"capacity", "changes", b"changes", "description", b"description", "label", b"label", "matched", b"matched", "matched_share", b"matched_share", "mean_score", b"mean_score", "mean_travel_km", b"mean_travel_km", "mentee_count", b"mentee_count", "mentor_count", b"mentor_count", "notes", b"notes", "objective_value", b"objective_value", "pairs", b"pairs", "pairs_added", b"pairs_added", "pairs_kept", b"pairs_kept", "pairs_removed", b"pairs_removed", "ranking_mentees", b"ranking_mentees", "removed_vs_base", b"removed_vs_base", "solve_time", b"solve_time", "status", b"status", "top_choice_mentees", b"top_choice_mentees", "top_choice_share", b"top_choice_share", "total_score", b"total_score", "unmatched", b"unmatched", "unmatched_by_reason", b"unmatched_by_reason", "worst_score", b"worst_score"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__mean_score: _TypeAlias = _typing.Literal["mean_score"]  # noqa: Y015
+    _WhichOneofArgType__mean_score: _TypeAlias = _typing.Literal["_mean_score", b"_mean_score"]  # noqa: Y015
+    _WhichOneofReturnType__mean_travel_km: _TypeAlias = _typing.Literal["mean_travel_km"]  # noqa: Y015
+    _WhichOneofArgType__mean_travel_km: _TypeAlias = _typing.Literal["_mean_travel_km", b"_mean_travel_km"]  # noqa: Y015
+    _WhichOneofReturnType__top_choice_share: _TypeAlias = _typing.Literal["top_choice_share"]  # noqa: Y015
+    _WhichOneofArgType__top_choice_share: _TypeAlias = _typing.Literal["_top_choice_share", b"_top_choice_share"]  # noqa: Y015
+    _WhichOneofReturnType__worst_score: _TypeAlias = _typing.Literal["worst_score"]  # noqa: Y015
+    _WhichOneofArgType__worst_score: _TypeAlias = _typing.Literal["_worst_score", b"_worst_score"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__mean_score) -> _WhichOneofReturnType__mean_score | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__mean_travel_km) -> _WhichOneofReturnType__mean_travel_km | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__top_choice_share) -> _WhichOneofReturnType__top_choice_share | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__worst_score) -> _WhichOneofReturnType__worst_score | None: ...
+
+Global___ScenarioOutcome: _TypeAlias = ScenarioOutcome  # noqa: Y015
 
 @_typing.final
 class CompareScenariosResponse(_message.Message):
@@ -2073,16 +2656,28 @@ class CompareScenariosResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     LABEL_FIELD_NUMBER: _builtins.int
+    BASE_FIELD_NUMBER: _builtins.int
+    SCENARIOS_FIELD_NUMBER: _builtins.int
     label: _builtins.str
     """The request's label, unchanged."""
+    @_builtins.property
+    def base(self) -> Global___ScenarioOutcome:
+        """The base cohort as it is. Its pairs are what the scenarios are compared with."""
+
+    @_builtins.property
+    def scenarios(self) -> _containers.RepeatedCompositeFieldContainer[Global___ScenarioOutcome]:
+        """One outcome per requested scenario, in request order."""
+
     def __init__(
         self,
         *,
         label: _builtins.str = ...,
+        base: Global___ScenarioOutcome | None = ...,
+        scenarios: _abc.Iterable[Global___ScenarioOutcome] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["base", b"base"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["label", b"label"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "label", b"label", "scenarios", b"scenarios"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2090,22 +2685,58 @@ Global___CompareScenariosResponse: _TypeAlias = CompareScenariosResponse  # noqa
 
 @_typing.final
 class RematchRequest(_message.Message):
-    """A Rematch call."""
+    """--- Rematch ----------------------------------------------------------------------------------
+
+    A Rematch call: today's cohort, the pairs running now, and who left or joined. Working
+    pairs are kept unless changing them raises the objective by more than `penalty` per
+    changed pair; the people left alone and the late joiners are matched around them.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     COHORT_FIELD_NUMBER: _builtins.int
     OPTIONS_FIELD_NUMBER: _builtins.int
     LABEL_FIELD_NUMBER: _builtins.int
+    CURRENT_PAIRS_FIELD_NUMBER: _builtins.int
+    LEFT_IDS_FIELD_NUMBER: _builtins.int
+    JOINED_IDS_FIELD_NUMBER: _builtins.int
+    KEEP_PAIRS_FIELD_NUMBER: _builtins.int
+    PENALTY_FIELD_NUMBER: _builtins.int
+    MAX_CHANGES_FIELD_NUMBER: _builtins.int
     label: _builtins.str
     """Any text, echoed back. Not logged."""
+    penalty: _builtins.int
+    """Score points one changed working pair costs, 0 or more. Absent means 300."""
+    max_changes: _builtins.int
+    """At most this many working pairs change, 0 or more. Absent means no cap."""
     @_builtins.property
     def cohort(self) -> _cohort_pb2.Cohort:
-        """The cohort as it is now. Required."""
+        """The cohort as it is now, late joiners included. Required."""
 
     @_builtins.property
     def options(self) -> Global___MatchOptions:
-        """How to solve. Absent means every option at its default."""
+        """How to solve. Absent means every option at its default. The objective mode is always
+        SCORE and one matching is solved: `mode`, `alternatives`, `min_difference` and `explain`
+        are checked but not used. The call's deadline bounds the whole call.
+        """
+
+    @_builtins.property
+    def current_pairs(self) -> _containers.RepeatedCompositeFieldContainer[_cohort_pb2.PairRef]:
+        """The pairs running now. Each ID must be in the cohort or in `left_ids`."""
+
+    @_builtins.property
+    def left_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """IDs of participants who left, taken out of the cohort if still in it."""
+
+    @_builtins.property
+    def joined_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """IDs of late joiners, in the cohort and in no current pair. Only labels their new
+        pairs JOINED: everyone unmatched is matched anyway.
+        """
+
+    @_builtins.property
+    def keep_pairs(self) -> _containers.RepeatedCompositeFieldContainer[_cohort_pb2.PairRef]:
+        """Pairs that must stay (pinned; the rules must allow them)."""
 
     def __init__(
         self,
@@ -2113,14 +2744,71 @@ class RematchRequest(_message.Message):
         cohort: _cohort_pb2.Cohort | None = ...,
         options: Global___MatchOptions | None = ...,
         label: _builtins.str = ...,
+        current_pairs: _abc.Iterable[_cohort_pb2.PairRef] | None = ...,
+        left_ids: _abc.Iterable[_builtins.str] | None = ...,
+        joined_ids: _abc.Iterable[_builtins.str] | None = ...,
+        keep_pairs: _abc.Iterable[_cohort_pb2.PairRef] | None = ...,
+        penalty: _builtins.int | None = ...,
+        max_changes: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["cohort", b"cohort", "options", b"options"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_changes", b"_max_changes", "_penalty", b"_penalty", "cohort", b"cohort", "max_changes", b"max_changes", "options", b"options", "penalty", b"penalty"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cohort", b"cohort", "label", b"label", "options", b"options"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_changes", b"_max_changes", "_penalty", b"_penalty", "cohort", b"cohort", "current_pairs", b"current_pairs", "joined_ids", b"joined_ids", "keep_pairs", b"keep_pairs", "label", b"label", "left_ids", b"left_ids", "max_changes", b"max_changes", "options", b"options", "penalty", b"penalty"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__max_changes: _TypeAlias = _typing.Literal["max_changes"]  # noqa: Y015
+    _WhichOneofArgType__max_changes: _TypeAlias = _typing.Literal["_max_changes", b"_max_changes"]  # noqa: Y015
+    _WhichOneofReturnType__penalty: _TypeAlias = _typing.Literal["penalty"]  # noqa: Y015
+    _WhichOneofArgType__penalty: _TypeAlias = _typing.Literal["_penalty", b"_penalty"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_changes) -> _WhichOneofReturnType__max_changes | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__penalty) -> _WhichOneofReturnType__penalty | None: ...
 
 Global___RematchRequest: _TypeAlias = RematchRequest  # noqa: Y015
+
+@_typing.final
+class PairChange(_message.Message):
+    """One line of the change list."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    MENTEE_ID_FIELD_NUMBER: _builtins.int
+    MENTOR_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    kind: Global___PairChangeKind.ValueType
+    """Kept, ended or new."""
+    mentee_id: _builtins.str
+    """The mentee's ID."""
+    mentor_id: _builtins.str
+    """The mentor's ID."""
+    reason: Global___PairChangeReason.ValueType
+    """Why (UNSPECIFIED for a kept pair)."""
+    detail: _builtins.str
+    """The change in English (where the mentee went, which rules forbid the pair, top reasons)."""
+    score: _builtins.int
+    """The pair's score now; absent when it is no longer allowed or someone left."""
+    def __init__(
+        self,
+        *,
+        kind: Global___PairChangeKind.ValueType = ...,
+        mentee_id: _builtins.str = ...,
+        mentor_id: _builtins.str = ...,
+        reason: Global___PairChangeReason.ValueType = ...,
+        detail: _builtins.str = ...,
+        score: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_score", b"_score", "score", b"score"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_score", b"_score", "detail", b"detail", "kind", b"kind", "mentee_id", b"mentee_id", "mentor_id", b"mentor_id", "reason", b"reason", "score", b"score"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__score: _TypeAlias = _typing.Literal["score"]  # noqa: Y015
+    _WhichOneofArgType__score: _TypeAlias = _typing.Literal["_score", b"_score"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__score) -> _WhichOneofReturnType__score | None: ...
+
+Global___PairChange: _TypeAlias = PairChange  # noqa: Y015
 
 @_typing.final
 class RematchResponse(_message.Message):
@@ -2129,17 +2817,103 @@ class RematchResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     LABEL_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    PENALTY_FIELD_NUMBER: _builtins.int
+    MAX_CHANGES_FIELD_NUMBER: _builtins.int
+    POINTS_PER_MATCHED_MENTEE_FIELD_NUMBER: _builtins.int
+    MENTEE_COUNT_FIELD_NUMBER: _builtins.int
+    MENTOR_COUNT_FIELD_NUMBER: _builtins.int
+    MATCHED_FIELD_NUMBER: _builtins.int
+    TOTAL_SCORE_FIELD_NUMBER: _builtins.int
+    OBJECTIVE_VALUE_FIELD_NUMBER: _builtins.int
+    DISRUPTED_PAIRS_FIELD_NUMBER: _builtins.int
+    REMATCH_VALUE_FIELD_NUMBER: _builtins.int
+    FRESH_OPTIMUM_VALUE_FIELD_NUMBER: _builtins.int
+    KEPT_COUNT_FIELD_NUMBER: _builtins.int
+    ENDED_COUNT_FIELD_NUMBER: _builtins.int
+    NEW_COUNT_FIELD_NUMBER: _builtins.int
+    PAIRS_FIELD_NUMBER: _builtins.int
+    CHANGES_FIELD_NUMBER: _builtins.int
+    UNMATCHED_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
     label: _builtins.str
     """The request's label, unchanged."""
+    status: Global___SolveStatus.ValueType
+    """How the solve ended."""
+    penalty: _builtins.int
+    """The penalty per changed working pair that was used."""
+    max_changes: _builtins.int
+    """The cap on changed working pairs that was used; absent for none."""
+    points_per_matched_mentee: _builtins.int
+    """The engine's weight of one matched mentee of priority 1, in score points."""
+    mentee_count: _builtins.int
+    """Mentees after the re-match (people who left not counted)."""
+    mentor_count: _builtins.int
+    """Mentors after the re-match."""
+    matched: _builtins.int
+    """Mentees matched."""
+    total_score: _builtins.int
+    """Sum of the pair scores."""
+    objective_value: _builtins.int
+    """The engine's objective value of the new matching (without the penalty)."""
+    disrupted_pairs: _builtins.int
+    """Working current pairs that were changed."""
+    rematch_value: _builtins.int
+    """`objective_value - penalty * disrupted_pairs`: what was maximised."""
+    fresh_optimum_value: _builtins.int
+    """The engine's optimum for the same people, ignoring the current pairs."""
+    kept_count: _builtins.int
+    """KEPT lines of the change list."""
+    ended_count: _builtins.int
+    """ENDED lines of the change list."""
+    new_count: _builtins.int
+    """NEW lines of the change list."""
+    @_builtins.property
+    def pairs(self) -> _containers.RepeatedCompositeFieldContainer[Global___PairRecord]:
+        """The new matching."""
+
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___PairChange]:
+        """Kept, ended and new pairs: ended and kept in the order of `current_pairs`, then new ones."""
+
+    @_builtins.property
+    def unmatched(self) -> _containers.RepeatedCompositeFieldContainer[Global___UnmatchedRecord]:
+        """Who is still alone, why, and the nearest misses."""
+
+    @_builtins.property
+    def notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Remarks in English (the exchange rate between a change and a matched mentee, say)."""
+
     def __init__(
         self,
         *,
         label: _builtins.str = ...,
+        status: Global___SolveStatus.ValueType = ...,
+        penalty: _builtins.int = ...,
+        max_changes: _builtins.int | None = ...,
+        points_per_matched_mentee: _builtins.int = ...,
+        mentee_count: _builtins.int = ...,
+        mentor_count: _builtins.int = ...,
+        matched: _builtins.int = ...,
+        total_score: _builtins.int = ...,
+        objective_value: _builtins.int = ...,
+        disrupted_pairs: _builtins.int = ...,
+        rematch_value: _builtins.int = ...,
+        fresh_optimum_value: _builtins.int = ...,
+        kept_count: _builtins.int = ...,
+        ended_count: _builtins.int = ...,
+        new_count: _builtins.int = ...,
+        pairs: _abc.Iterable[Global___PairRecord] | None = ...,
+        changes: _abc.Iterable[Global___PairChange] | None = ...,
+        unmatched: _abc.Iterable[Global___UnmatchedRecord] | None = ...,
+        notes: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_changes", b"_max_changes", "max_changes", b"max_changes"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["label", b"label"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_changes", b"_max_changes", "changes", b"changes", "disrupted_pairs", b"disrupted_pairs", "ended_count", b"ended_count", "fresh_optimum_value", b"fresh_optimum_value", "kept_count", b"kept_count", "label", b"label", "matched", b"matched", "max_changes", b"max_changes", "mentee_count", b"mentee_count", "mentor_count", b"mentor_count", "new_count", b"new_count", "notes", b"notes", "objective_value", b"objective_value", "pairs", b"pairs", "penalty", b"penalty", "points_per_matched_mentee", b"points_per_matched_mentee", "rematch_value", b"rematch_value", "status", b"status", "total_score", b"total_score", "unmatched", b"unmatched"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__max_changes: _TypeAlias = _typing.Literal["max_changes"]  # noqa: Y015
+    _WhichOneofArgType__max_changes: _TypeAlias = _typing.Literal["_max_changes", b"_max_changes"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_changes) -> _WhichOneofReturnType__max_changes | None: ...
 
 Global___RematchResponse: _TypeAlias = RematchResponse  # noqa: Y015

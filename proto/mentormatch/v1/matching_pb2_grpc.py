@@ -93,14 +93,17 @@ class MatchingServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CompareScenarios(self, request, context):
-        """Solves several what-if variants of one cohort and compares them with the base.
+        """Solves a base cohort and what-if variants of it (changed rules, weights or people,
+        extra pins and bans), each for its best matching, and compares each with the base:
+        matched, scores, travel, rankings, blocking pairs, reasons for the unmatched, pairs changed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Rematch(self, request, context):
-        """Re-matches a cohort after drop-outs or late joiners, keeping working pairs.
+        """Re-matches a cohort after drop-outs or late joiners, keeping working pairs unless a
+        change is worth more than a penalty, and lists every kept, ended and new pair with why.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

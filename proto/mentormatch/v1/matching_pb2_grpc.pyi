@@ -13,7 +13,8 @@ Conventions for clients in every language:
   `MatchOptions.time_limit` bounds it further.
 * Errors. Bad input fails with INVALID_ARGUMENT; the status details carry a
   `google.rpc.BadRequest` listing violations (field path relative to the
-  request, e.g. `cohort.mentors[2].location.lat`, and a description starting
+  request, e.g. `cohort.mentors[2].location.lat` or
+  `scenarios[1].add_mentees[0].languages[1]`, and a description starting
   with the stable problem code) and a `google.rpc.ErrorInfo` (domain
   "mentormatch.v1", reason e.g. "COHORT_INVALID"). Set `validate_only` to get
   every problem as data instead. RESOURCE_EXHAUSTED means the service is busy:
@@ -66,9 +67,14 @@ class MatchingServiceStub:
     pair breaks, its score, and what forcing it would cost the rest of the cohort.
     """
     CompareScenarios: _grpc.UnaryUnaryMultiCallable[_matching_pb2.CompareScenariosRequest, _matching_pb2.CompareScenariosResponse]
-    """Solves several what-if variants of one cohort and compares them with the base."""
+    """Solves a base cohort and what-if variants of it (changed rules, weights or people,
+    extra pins and bans), each for its best matching, and compares each with the base:
+    matched, scores, travel, rankings, blocking pairs, reasons for the unmatched, pairs changed.
+    """
     Rematch: _grpc.UnaryUnaryMultiCallable[_matching_pb2.RematchRequest, _matching_pb2.RematchResponse]
-    """Re-matches a cohort after drop-outs or late joiners, keeping working pairs."""
+    """Re-matches a cohort after drop-outs or late joiners, keeping working pairs unless a
+    change is worth more than a penalty, and lists every kept, ended and new pair with why.
+    """
 
 @_typing.type_check_only
 class MatchingServiceAsyncStub(MatchingServiceStub):
@@ -90,9 +96,14 @@ class MatchingServiceAsyncStub(MatchingServiceStub):
     pair breaks, its score, and what forcing it would cost the rest of the cohort.
     """
     CompareScenarios: _aio.UnaryUnaryMultiCallable[_matching_pb2.CompareScenariosRequest, _matching_pb2.CompareScenariosResponse]  # type: ignore[assignment]
-    """Solves several what-if variants of one cohort and compares them with the base."""
+    """Solves a base cohort and what-if variants of it (changed rules, weights or people,
+    extra pins and bans), each for its best matching, and compares each with the base:
+    matched, scores, travel, rankings, blocking pairs, reasons for the unmatched, pairs changed.
+    """
     Rematch: _aio.UnaryUnaryMultiCallable[_matching_pb2.RematchRequest, _matching_pb2.RematchResponse]  # type: ignore[assignment]
-    """Re-matches a cohort after drop-outs or late joiners, keeping working pairs."""
+    """Re-matches a cohort after drop-outs or late joiners, keeping working pairs unless a
+    change is worth more than a penalty, and lists every kept, ended and new pair with why.
+    """
 
 class MatchingServiceServicer(metaclass=_abc_1.ABCMeta):
     """Matches mentees with mentors: the optimal matching and ranked alternatives,
@@ -135,7 +146,10 @@ class MatchingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _matching_pb2.CompareScenariosRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_matching_pb2.CompareScenariosResponse, _abc.Awaitable[_matching_pb2.CompareScenariosResponse]]:
-        """Solves several what-if variants of one cohort and compares them with the base."""
+        """Solves a base cohort and what-if variants of it (changed rules, weights or people,
+        extra pins and bans), each for its best matching, and compares each with the base:
+        matched, scores, travel, rankings, blocking pairs, reasons for the unmatched, pairs changed.
+        """
 
     @_abc_1.abstractmethod
     def Rematch(
@@ -143,6 +157,8 @@ class MatchingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _matching_pb2.RematchRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_matching_pb2.RematchResponse, _abc.Awaitable[_matching_pb2.RematchResponse]]:
-        """Re-matches a cohort after drop-outs or late joiners, keeping working pairs."""
+        """Re-matches a cohort after drop-outs or late joiners, keeping working pairs unless a
+        change is worth more than a penalty, and lists every kept, ended and new pair with why.
+        """
 
 def add_MatchingServiceServicer_to_server(servicer: MatchingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
