@@ -38,7 +38,7 @@ from solver.domain import (
     cefr_name,
 )
 from solver.errors import CohortInvalid, Problem, ProblemCode
-from solver.ingest import rules_from_mapping
+from solver.ingest import RULE_KEYS, rules_from_mapping
 from solver.output import result_dict
 from solver.rematch import DEFAULT_PENALTY, RematchResult
 from solver.scores import Term
@@ -47,6 +47,7 @@ from solver.stability import StabilityAudit
 from solver.workflows import PairRef
 
 __all__ = [
+    "MAX_PENALTY",
     "MAX_SCENARIOS",
     "RematchInputs",
     "RequestOptions",
@@ -964,6 +965,8 @@ class _Origins:
     items: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     rules: dict[str, str] = dataclasses.field(default_factory=dict)  # "rules.field_depth" -> request path
     fallback_rules: str = "cohort.rules"
+    ids: dict[str, list[str]] = dataclasses.field(default_factory=dict)  # "mentors" -> ids in derived order
+    added: dict[str, str] = dataclasses.field(default_factory=dict)  # id of an added participant -> its path
 
     def request_path(self, path: str) -> str:
         """The request path of a derived cohort's problem path ("" for the cohort as a whole)."""
@@ -984,6 +987,15 @@ class _Origins:
 
     def problem(self, problem: Problem) -> mpb.InputProblem:
         path = self.request_path(problem.path)
+        if problem.code is ProblemCode.DUPLICATE_ID:
+            # Validation flags the later of two equal ids (mentors before mentees); the base's ids are unique,
+            # so the other one is an added participant: point at it, since it is the one to change.
+            found = _INDEXED.match(problem.path.removesuffix(".id"))
+            ids = self.ids.get(found.group(1), []) if found is not None else []
+            index = int(found.group(2)) if found is not None else len(ids)
+            outside = not (path == self.scope or path.startswith(self.scope + "."))
+            if self.scope and outside and index < len(ids) and ids[index] in self.added:
+                path = f"{self.added[ids[index]]}.id"
         if self.scope and not (path == self.scope or path.startswith(self.scope + ".")):
             return _problem_message(problem.code, self.scope, f"{path}: {problem.message}")
         return _problem_message(problem.code, path, problem.message)
@@ -1029,7 +1041,8 @@ def _rule_overrides(msg: mpb.RuleChanges, reader: _Reader, path: str) -> dict[st
         out["pins"] = []
     if msg.no_bans:
         out["bans"] = []
-    return out
+    order = {key: k for k, key in enumerate(RULE_KEYS)}  # a fixed order: the changes are described in it
+    return dict(sorted(out.items(), key=lambda item: order.get(item[0], len(order))))
 
 
 def scenario_changes_from_proto(msg: mpb.Scenario, path: str) -> tuple[ScenarioChanges, list[Problem]]:
@@ -1081,6 +1094,11 @@ def _scenario_origins(base: Cohort, changes: ScenarioChanges, msg: mpb.Scenario,
                                 for j in range(len(msg.rules.gender_quotas if 'gender_quotas' in replaced
                                                    else rules.gender_quotas))],
     }
+    origins.ids = {"mentors": [m.id for m in base.mentors if m.id not in gone] + [m.id for m in changes.add_mentors],
+                   "mentees": [m.id for m in base.mentees if m.id not in gone] + [m.id for m in changes.add_mentees]}
+    for side in ("mentees", "mentors"):  # the first added one of an id, as `validate` counts
+        for j, person in reversed(list(enumerate(getattr(changes, f"add_{side}")))):
+            origins.added[person.id] = f"{scope}.add_{side}[{j}]"
     origins.rules = {f"rules.{name}": f"{scope}.rules.{name}" for name in replaced if name in _RULE_CHANGE_FIELDS}
     origins.rules |= {f"rules.weights.{name}": f"{scope}.weights.{name}" for name in changes.weights}
     if "pins" in replaced or changes.add_pins:
@@ -1216,16 +1234,29 @@ class RematchInputs:
     max_changes: int | None
 
 
-def rematch_inputs_from_proto(msg: mpb.RematchRequest) -> RematchInputs:
-    """Absent `penalty` is the library's default (`solver.rematch.DEFAULT_PENALTY`); absent `max_changes` no cap."""
+MAX_PENALTY = 10**14
+"""The largest disruption penalty a Rematch call takes: far above any cohort's `points_per_matched_mentee`
+times its mentees, and low enough that `rematch_value` (the objective minus penalty x changes) fits an int64."""
+
+
+def rematch_inputs_from_proto(msg: mpb.RematchRequest) -> tuple[RematchInputs, list[mpb.InputProblem]]:
+    """The library's arguments, and the problems the library cannot see (a penalty too large for the answer).
+
+    Absent `penalty` is the library's default (`solver.rematch.DEFAULT_PENALTY`); absent `max_changes` no cap.
+    The library checks the rest (unknown ids, negative values) when it is called.
+    """
+    problems = []
+    if msg.HasField("penalty") and msg.penalty > MAX_PENALTY:
+        problems.append(_problem_message(ProblemCode.NEGATIVE_VALUE, "penalty",
+                                         f"penalty {msg.penalty} is above {MAX_PENALTY}"))
     return RematchInputs(
         current=tuple(PairRef(p.mentee_id, p.mentor_id) for p in msg.current_pairs),
         left=tuple(msg.left_ids),
         joined=tuple(msg.joined_ids),
         keep=tuple(PairRef(p.mentee_id, p.mentor_id) for p in msg.keep_pairs),
-        penalty=msg.penalty if msg.HasField("penalty") else DEFAULT_PENALTY,
+        penalty=min(msg.penalty, MAX_PENALTY) if msg.HasField("penalty") else DEFAULT_PENALTY,
         max_changes=msg.max_changes if msg.HasField("max_changes") else None,
-    )
+    ), problems
 
 
 def rematch_problems_to_proto(problems: Sequence[Problem], cohort: Cohort, inputs: RematchInputs

@@ -320,18 +320,21 @@ class MatchingService:
         return slot
 
     def _checked(self, call: _Call, cohort_msg: pb.Cohort, has_cohort: bool, options_msg: mpb.MatchOptions,
-                 validate_only: bool) -> Checked:
+                 validate_only: bool, extra: Sequence[mpb.InputProblem] = (), extra_reason: str = "COHORT_INVALID"
+                 ) -> Checked:
+        """The request's checks; INVALID_ARGUMENT with every problem (`extra` ones too, found by the caller) unless
+        `validate_only`. The reason is COHORT_INVALID, or `extra_reason` when only `extra` problems were found."""
         refused = too_large(cohort_msg, self.limits)
         if refused is not None:
             self.metrics.rejected.labels("too_large").inc()
             raise refused
         call.fields.update(mentees=len(cohort_msg.mentees), mentors=len(cohort_msg.mentors))
         checked = check_request(cohort_msg, has_cohort, options_msg, self.limits)
+        reason = "COHORT_INVALID" if checked.problems else extra_reason
+        checked.problems += extra
         call.fields["problems"] = len(checked.problems)
         if checked.problems and not validate_only:
-            self.metrics.rejected.labels("invalid").inc()
-            raise invalid_argument(checked.problems, reason="COHORT_INVALID", max_violations=self.limits.max_violations,
-                                   max_bytes=self.limits.max_error_details_bytes)
+            raise self._reject(checked.problems, reason)
         return checked
 
     def _solve(self, call: _Call, context: grpc.ServicerContext, checked: Checked, slot: Slot,
@@ -537,8 +540,9 @@ class MatchingService:
         slot = self._take_slot(context)
         guard = None
         try:
-            checked = self._checked(call, request.cohort, request.HasField("cohort"), request.options, False)
-            inputs = mapping.rematch_inputs_from_proto(request)
+            inputs, input_problems = mapping.rematch_inputs_from_proto(request)
+            checked = self._checked(call, request.cohort, request.HasField("cohort"), request.options, False,
+                                    input_problems, "REMATCH_INVALID")
             call.fields.update(current_pairs=len(inputs.current), left=len(inputs.left), joined=len(inputs.joined))
             # Two solves one after the other: the re-match and the fresh optimum it is measured against.
             limit = self._share(context, checked.options.solve.time_limit_s, 2)

@@ -153,8 +153,8 @@ def random_cohort(rng: random.Random, n_mentees: int, n_mentors: int, *, side_co
     if pins:
         allowed = sorted(allowed_pairs(cohort))
         if allowed:
-            a, b = rng.choice(allowed)
-            rules = _replace_rules(cohort.rules, pins=((a, b),))
+            pin = rng.choice(allowed)
+            rules = _replace_rules(cohort.rules, pins=(pin,))
             cohort = Cohort(cohort.mentors, cohort.mentees, cohort.rankings, rules, cohort.name)
     return cohort
 

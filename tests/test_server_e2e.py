@@ -129,15 +129,6 @@ def test_stream_match_sends_progress_then_the_result(client: MentormatchClient) 
     assert [list(m.pairs) for m in result.matchings] == [list(m.pairs) for m in client.match(cohort, options).matchings]
 
 
-def test_compare_and_rematch_say_unimplemented(client: MentormatchClient) -> None:
-    with pytest.raises(RemoteError) as caught:
-        client.compare_scenarios(mpb.CompareScenariosRequest(cohort=cohort_to_proto(small_cohort())))
-    assert caught.value.code == grpc.StatusCode.UNIMPLEMENTED
-    with pytest.raises(RemoteError) as caught:
-        client.rematch(mpb.RematchRequest(cohort=cohort_to_proto(small_cohort())))
-    assert caught.value.code == grpc.StatusCode.UNIMPLEMENTED
-
-
 # --- bad input -----------------------------------------------------------------------------------------------
 
 
@@ -307,10 +298,13 @@ def test_stopping_drains_health_goes_not_serving_and_calls_in_flight_answer(serv
         assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
         slow = _slow_call(client)
         assert wait_until(lambda: running.service.slots.active() == 1)
-        stopped = running.stop(grace=2.0)
+        began = time.monotonic()
+        stopped = running.stop(grace=5.0)
         assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
-        response = slow.result(timeout=10)  # answered before the grace period ended, with the best so far
-        assert response.status == mpb.SOLVE_STATUS_FEASIBLE and response.matchings
+        # Answered within the grace period: proven if the solve got there, else the best so far.
+        response = slow.result(timeout=10)
+        assert time.monotonic() - began < 5.5
+        assert response.status in (mpb.SOLVE_STATUS_FEASIBLE, mpb.SOLVE_STATUS_OPTIMAL) and response.matchings
         assert stopped.wait(5)
         with pytest.raises(RemoteError) as caught:
             client.health(timeout=1)
