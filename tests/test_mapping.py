@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mentormatch.v1 import cohort_pb2 as pb
 
+from mentormatch.v1 import cohort_pb2 as pb
 from server.mapping import (
     cohort_from_json_text,
     cohort_from_proto,
