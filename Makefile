@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint bench load proto proto-check clean
+.PHONY: setup demo test test-fast lint bench load proto proto-check clean tools lint-proto check-metrics fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,22 @@ bench: setup
 
 load: setup
 	$(PY) -m benchmarks.load
+
+## Tools the ecosystem checks need: chromium and promtool (apt-get, as root), buf (npm, into .tools/).
+tools:
+	bash ci/install-tools.sh
+
+## The contract with buf: lint (STANDARD rules), and breaking changes against the latest release tag v*.
+lint-proto: tools
+	bash ci/check-proto.sh
+
+## The metrics exposition of a live server through `promtool check metrics` (fails when promtool is missing).
+check-metrics: setup tools
+	CI=true $(PY) -m pytest -q -p no:cacheprovider tests/test_ecosystem_checks.py -k promtool
+
+## The fuzz suites at ten times their `make test` size (ingestion files, every RPC; 10^6 ids).
+fuzz: setup
+	MENTORMATCH_FUZZ_SCALE=10 $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz_ingest.py tests/test_fuzz_rpc.py
 
 ## Regenerate the protobuf/gRPC code (committed; tests/test_proto_current.py checks it is current).
 proto: setup
