@@ -571,16 +571,57 @@ SERVICE_NAME: str = mpb.DESCRIPTOR.services_by_name["MatchingService"].full_name
 """`mentormatch.v1.MatchingService`: the name in method paths, health checks and reflection."""
 
 
+class _Undecodable:
+    """What a request that is not a valid protobuf message of its method's type deserializes to."""
+
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+
+
+def _lenient(message: Any) -> Callable[[bytes], Any]:
+    """A deserializer that never raises: gRPC's own failure would answer INTERNAL, uncounted and unexplained."""
+
+    def parse(data: bytes) -> Any:
+        try:
+            return message.FromString(data)
+        except Exception:  # DecodeError and whatever else malformed bytes provoke
+            return _Undecodable(message.DESCRIPTOR.full_name)
+
+    return parse
+
+
+def _refuse_undecodable(service: MatchingService, name: str, method: Callable[[Any, grpc.ServicerContext], T]
+                        ) -> Callable[[Any, grpc.ServicerContext], T]:
+    def handle(request: Any, context: grpc.ServicerContext) -> T:
+        if isinstance(request, _Undecodable):
+            text = f"the request is not a valid {request.type_name} message"
+            bad = error_details_pb2.BadRequest(field_violations=[error_details_pb2.BadRequest.FieldViolation(
+                field="", description=f"UNDECODABLE: {text}", reason="UNDECODABLE")])
+            error = ServiceError(_status(code_pb2.INVALID_ARGUMENT, text, bad, error_info("REQUEST_UNDECODABLE")),
+                                 "REQUEST_UNDECODABLE")
+            service._fail(_Call(name), context, error)
+        return method(request, context)
+
+    return handle
+
+
 def method_handlers(service: MatchingService) -> grpc.GenericRpcHandler:
     """The service's methods for `grpc.Server.add_generic_rpc_handlers` (what the generated `_pb2_grpc` would add)."""
     unary, stream = grpc.unary_unary_rpc_method_handler, grpc.unary_stream_rpc_method_handler
+
+    def guard(name: str, method: Callable[[Any, grpc.ServicerContext], T]) -> Callable[[Any, grpc.ServicerContext], T]:
+        return _refuse_undecodable(service, name, method)
+
     return grpc.method_handlers_generic_handler(SERVICE_NAME, {
-        "Match": unary(service.Match, mpb.MatchRequest.FromString, mpb.MatchResponse.SerializeToString),
-        "StreamMatch": stream(service.StreamMatch, mpb.StreamMatchRequest.FromString,
+        "Match": unary(guard("Match", service.Match), _lenient(mpb.MatchRequest),
+                       mpb.MatchResponse.SerializeToString),
+        "StreamMatch": stream(guard("StreamMatch", service.StreamMatch), _lenient(mpb.StreamMatchRequest),
                               mpb.StreamMatchResponse.SerializeToString),
-        "ExplainPair": unary(service.ExplainPair, mpb.ExplainPairRequest.FromString,
+        "ExplainPair": unary(guard("ExplainPair", service.ExplainPair), _lenient(mpb.ExplainPairRequest),
                              mpb.ExplainPairResponse.SerializeToString),
-        "CompareScenarios": unary(service.CompareScenarios, mpb.CompareScenariosRequest.FromString,
+        "CompareScenarios": unary(guard("CompareScenarios", service.CompareScenarios),
+                                  _lenient(mpb.CompareScenariosRequest),
                                   mpb.CompareScenariosResponse.SerializeToString),
-        "Rematch": unary(service.Rematch, mpb.RematchRequest.FromString, mpb.RematchResponse.SerializeToString),
+        "Rematch": unary(guard("Rematch", service.Rematch), _lenient(mpb.RematchRequest),
+                         mpb.RematchResponse.SerializeToString),
     })
