@@ -214,7 +214,8 @@ def _field_lookup(arrays: CohortArrays) -> _FieldLookup | None:
 
 def field_digits(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> npt.NDArray[np.int8]:
     """Per pair, the most leading ISCO digits any occupation of the mentee shares with one of the mentor."""
-    lookup = _field_lookup(arrays) if len(mentee) else None
+    # The lookup table pays from a few thousand pairs on; below, the direct comparison is cheaper.
+    lookup = _field_lookup(arrays) if len(mentee) >= 4096 or "field" in arrays.cache else None
     if lookup is not None:
         return lookup.table[lookup.mentee_profile[mentee] * lookup.width + lookup.mentor_profile[mentor]]
     best = np.zeros(len(mentee), dtype=np.int8)

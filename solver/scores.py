@@ -44,11 +44,16 @@ class Term(StrEnum):
 
     @property
     def weight_name(self) -> str:
-        return self.value.lower()
+        return _WEIGHT_NAME[self._value_]
 
     @property
     def column(self) -> str:
-        return f"points_{self.value.lower()}"
+        return _COLUMN[self._value_]
+
+
+# Looked up per pair and term when results are rendered: computed once, not per access.
+_WEIGHT_NAME: dict[str, str] = {term.value: term.value.lower() for term in Term}
+_COLUMN: dict[str, str] = {term.value: f"points_{term.value.lower()}" for term in Term}
 
 
 TERMS: tuple[Term, ...] = tuple(Term)
