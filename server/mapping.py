@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import re
@@ -827,14 +828,21 @@ _DOMAIN_ENUMS: dict[str, type[Enum]] = {
 }
 
 
+@functools.cache
 def _enum_prefix(enum_type: EnumDescriptor) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", enum_type.name).upper() + "_"
 
 
+@functools.cache
+def _enum_numbers(enum_type: EnumDescriptor) -> dict[str, int]:
+    """Unprefixed value name -> number ("CANDIDATES_ALL_TAKEN" -> 7 for `UNMATCHED_REASON_CANDIDATES_ALL_TAKEN`)."""
+    prefix = _enum_prefix(enum_type)
+    return {v.name.removeprefix(prefix): v.number for v in enum_type.values if v.name.startswith(prefix)}
+
+
 def _enum_number(enum_type: EnumDescriptor, value: object) -> int:
     name = value.name if isinstance(value, Enum) else str(value)
-    found = enum_type.values_by_name.get(_enum_prefix(enum_type) + name)
-    return found.number if found is not None else 0
+    return _enum_numbers(enum_type).get(name, 0)
 
 
 _SCALAR: dict[int, Callable[[Any], Any]] = {
@@ -857,29 +865,50 @@ def _fill(message: Message, value: Any) -> None:
     to_message(value, message)
 
 
+_MESSAGE, _ENUM, _SCALAR_KIND = 0, 1, 2
+
+
+@functools.cache
+def _plan(message_type: Descriptor, value_type: Any) -> tuple[tuple[str, bool, int, Any], ...]:
+    """How to copy a dataclass into a message, worked out once per pair of types: for each field both have,
+    (name, repeated, kind, converter): a message, an enum (its descriptor) or a scalar (its Python type)."""
+    fields_by_name = message_type.fields_by_name
+    plan: list[tuple[str, bool, int, Any]] = []
+    for f in dataclasses.fields(value_type):
+        fd = fields_by_name.get(f.name)
+        if fd is None:
+            continue
+        if fd.message_type is not None:
+            plan.append((f.name, fd.is_repeated, _MESSAGE, None))
+        elif fd.enum_type is not None:
+            plan.append((f.name, fd.is_repeated, _ENUM, fd.enum_type))
+        else:
+            plan.append((f.name, fd.is_repeated, _SCALAR_KIND, _SCALAR[fd.cpp_type]))
+    return tuple(plan)
+
+
 def to_message(value: Any, message: _M) -> _M:
     """Fill `message` from a dataclass whose fields it mirrors by name (fields it lacks are left out)."""
-    fields_by_name = message.DESCRIPTOR.fields_by_name
-    for f in dataclasses.fields(value):
-        fd = fields_by_name.get(f.name)
-        item = getattr(value, f.name)
-        if fd is None or item is None:
+    value_type: Any = type(value)  # a class: hashable, as the plan cache needs
+    for name, repeated, kind, convert in _plan(message.DESCRIPTOR, value_type):
+        item = getattr(value, name)
+        if item is None:
             continue
-        if fd.is_repeated:
-            target = getattr(message, f.name)
-            for element in item:
-                if fd.message_type is not None:
+        if repeated:
+            target = getattr(message, name)
+            if kind == _MESSAGE:
+                for element in item:
                     _fill(target.add(), element)
-                elif fd.enum_type is not None:
-                    target.append(_enum_number(fd.enum_type, element))
-                else:
-                    target.append(_SCALAR[fd.cpp_type](element))
-        elif fd.message_type is not None:
-            _fill(getattr(message, f.name), item)
-        elif fd.enum_type is not None:
-            setattr(message, f.name, _enum_number(fd.enum_type, item))
+            elif kind == _ENUM:
+                target.extend(_enum_number(convert, element) for element in item)
+            else:
+                target.extend(convert(element) for element in item)
+        elif kind == _MESSAGE:
+            _fill(getattr(message, name), item)
+        elif kind == _ENUM:
+            setattr(message, name, _enum_number(convert, item))
         else:
-            setattr(message, f.name, _SCALAR[fd.cpp_type](item))
+            setattr(message, name, convert(item))
     return message
 
 

@@ -10,31 +10,33 @@ from solver.domain import cefr_name
 from solver.scores import TERMS, CandidatePairs
 from solver.solve import Matching, Objective, SolveResult
 
+_REASON_COLUMNS = ("mentee_rank", "mentor_rank", "shared_interests", "field_digits", "distance_km")
 
-def pair_breakdown(candidates: CandidatePairs, row: int) -> dict[str, int]:
-    """Weighted points per soft term for one candidate row (terms with weight 0 left out)."""
+
+def _columns(candidates: CandidatePairs, rows: np.ndarray, names: tuple[str, ...]) -> dict[str, list[Any]]:
+    """The given rows of some table columns, as Python lists: one slice per column, not one lookup per cell."""
+    table = candidates.table
+    return {name: table[name].to_numpy()[rows].tolist() for name in names}
+
+
+def _breakdowns(candidates: CandidatePairs, rows: np.ndarray) -> list[dict[str, int]]:
+    """Weighted points per soft term (terms with weight 0 left out), for each of the given rows."""
     weights = candidates.cohort.rules.weights.as_dict()
-    table = candidates.table
-    out = {}
-    for term in TERMS:
-        weight = weights[term.weight_name]
-        if weight:
-            out[term.value] = weight * int(table[term.column][row])
-    return out
+    active = [(term.value, weights[term.weight_name], term.column) for term in TERMS if weights[term.weight_name]]
+    points = {value: (weight * candidates.table[column].to_numpy()[rows].astype(np.int64)).tolist()
+              for value, weight, column in active}
+    return [{value: points[value][k] for value, _, _ in active} for k in range(len(rows))]
 
 
-def top_reasons(candidates: CandidatePairs, row: int, k: int = 3) -> list[str]:
-    """The k terms that gave the pair most points, as short phrases."""
-    table = candidates.table
-    breakdown = pair_breakdown(candidates, row)
+def _reasons(breakdown: dict[str, int], facts: dict[str, Any], k: int) -> list[str]:
     phrases = {
         "MUTUAL_RANK": "ranked each other",
-        "MENTEE_RANK": f"mentee ranked mentor #{table['mentee_rank'][row]}",
-        "MENTOR_RANK": f"mentor ranked mentee #{table['mentor_rank'][row]}",
-        "INTERESTS": f"{table['shared_interests'][row]} shared interest(s)",
-        "FIELD": f"{table['field_digits'][row]} ISCO digits in common",
+        "MENTEE_RANK": f"mentee ranked mentor #{facts['mentee_rank']}",
+        "MENTOR_RANK": f"mentor ranked mentee #{facts['mentor_rank']}",
+        "INTERESTS": f"{facts['shared_interests']} shared interest(s)",
+        "FIELD": f"{facts['field_digits']} ISCO digits in common",
         "GOAL": "goal supported",
-        "TRAVEL": f"{table['distance_km'][row]:.1f} km",
+        "TRAVEL": f"{facts['distance_km']:.1f} km",
         "HOME_MARKET": "knows the home market",
         "FIRST_LANGUAGE": "speaks the first language",
         "SENIORITY": "seniority",
@@ -42,6 +44,24 @@ def top_reasons(candidates: CandidatePairs, row: int, k: int = 3) -> list[str]:
     }
     ranked = sorted(((points, term) for term, points in breakdown.items() if points > 0), reverse=True)[:k]
     return [phrases[term] for _, term in ranked]
+
+
+def pair_breakdown(candidates: CandidatePairs, row: int) -> dict[str, int]:
+    """Weighted points per soft term for one candidate row (terms with weight 0 left out)."""
+    return _breakdowns(candidates, np.array([row], dtype=np.int64))[0]
+
+
+def reasons_of(candidates: CandidatePairs, rows: np.ndarray, k: int = 3) -> list[list[str]]:
+    """For each row, the k terms that gave the pair most points, as short phrases."""
+    rows = np.asarray(rows, dtype=np.int64)
+    facts = _columns(candidates, rows, _REASON_COLUMNS)
+    return [_reasons(breakdown, {name: values[i] for name, values in facts.items()}, k)
+            for i, breakdown in enumerate(_breakdowns(candidates, rows))]
+
+
+def top_reasons(candidates: CandidatePairs, row: int, k: int = 3) -> list[str]:
+    """The k terms that gave the pair most points, as short phrases."""
+    return reasons_of(candidates, np.array([row], dtype=np.int64), k)[0]
 
 
 def objective_dict(objective: Objective) -> dict[str, Any]:
@@ -60,15 +80,19 @@ def matching_dict(result: SolveResult, matching: Matching) -> dict[str, Any]:
     cohort = candidates.cohort
     table = candidates.table
     best = result.matchings[0]
+    rows = np.asarray(matching.rows, dtype=np.int64)
+    columns = _columns(candidates, rows, ("mentee", "mentor", "score", *_REASON_COLUMNS))
+    breakdowns = _breakdowns(candidates, rows)
     pairs = []
-    for row in matching.rows.tolist():
+    for k, breakdown in enumerate(breakdowns):
+        facts = {name: values[k] for name, values in columns.items()}
         pairs.append({
-            "mentee": cohort.mentees[int(table["mentee"][row])].id,
-            "mentor": cohort.mentors[int(table["mentor"][row])].id,
-            "score": int(table["score"][row]),
-            "distance_km": round(float(table["distance_km"][row]), 2),
-            "breakdown": pair_breakdown(candidates, row),
-            "reasons": top_reasons(candidates, row),
+            "mentee": cohort.mentees[int(facts["mentee"])].id,
+            "mentor": cohort.mentors[int(facts["mentor"])].id,
+            "score": int(facts["score"]),
+            "distance_km": round(float(facts["distance_km"]), 2),
+            "breakdown": breakdown,
+            "reasons": _reasons(breakdown, facts, 3),
         })
     matched = set(table["mentee"].to_numpy()[matching.rows].tolist())
     load = np.bincount(table["mentor"].to_numpy()[matching.rows], minlength=len(cohort.mentors))

@@ -13,7 +13,7 @@ from solver.candidates import IntArray
 from solver.domain import Cohort
 from solver.errors import Problem, ProblemCode
 from solver.explain import ExplainOptions, UnmatchedExplanation, UnmatchedReason, explain_unmatched
-from solver.output import top_reasons
+from solver.output import reasons_of
 from solver.scores import CandidatePairs
 from solver.solve import Matching, SolveResult
 
@@ -65,6 +65,8 @@ def pair_records(candidates: CandidatePairs, rows: IntArray) -> list[PairRecord]
     km = table["distance_km"].to_numpy()
     mentee_rank = table["mentee_rank"].to_numpy()
     mentor_rank = table["mentor_rank"].to_numpy()
+    rows = np.asarray(rows, dtype=np.int64)
+    reasons = reasons_of(candidates, rows)
     return [
         PairRecord(
             mentee_id=cohort.mentees[int(mentee[r])].id,
@@ -73,9 +75,9 @@ def pair_records(candidates: CandidatePairs, rows: IntArray) -> list[PairRecord]
             distance_km=float(km[r]),
             mentee_rank=int(mentee_rank[r]),
             mentor_rank=int(mentor_rank[r]),
-            reasons=top_reasons(candidates, int(r)),
+            reasons=reasons[k],
         )
-        for r in np.asarray(rows, dtype=np.int64).tolist()
+        for k, r in enumerate(rows.tolist())
     ]
 
 
