@@ -52,7 +52,7 @@ class ServiceLimits:
     max_participants: int = 20_000
     max_time_limit_s: float = 300.0
     min_deadline_margin_s: float = 0.05  # kept free before the deadline to build and send the answer
-    deadline_margin_share: float = 0.1  # ... or this share of the time left, whichever is more (at most 2 s)
+    deadline_margin_share: float = 0.15  # ... or this share of the time left, whichever is more (at most 2 s)
     max_violations: int = 1000  # violations listed in one error's BadRequest
     max_error_details_bytes: int = 6000  # ... and their size: clients drop trailers above ~8 KiB
 
