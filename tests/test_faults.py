@@ -213,9 +213,12 @@ def test_a_storm_of_cancellations_leaves_nothing_running(server_factory: ServerF
 def test_a_stop_requested_before_the_search_starts_is_honoured() -> None:
     stop = threading.Event()
     stop.set()  # as when a call is cancelled while its model is being built, or between two CP-SAT stages
+    cohort = slow_cohort()
     started = time.monotonic()
-    result = solve(slow_cohort(), SolveOptions(**{**slow_options().__dict__, "time_limit_s": 20.0, "stop": stop}))
-    assert time.monotonic() - started < STOP_WITHIN_S
+    result = solve(cohort, SolveOptions(**{**slow_options().__dict__, "time_limit_s": 20.0, "stop": stop}))
+    # Candidate pairs, model and flow still run (~0.1 s, more on a busy machine); no search does (it would run
+    # its 20 s: the first stage alone takes ~3 s).
+    assert time.monotonic() - started < 1.0
     # Its flow relaxation breaks the gender quota, so nothing valid is known: no matching, not a wrong one.
     assert result.status is SolveStatus.UNKNOWN and not result.matchings
 
