@@ -51,8 +51,9 @@ def allowed_pairs(cohort: Cohort) -> set[tuple[str, str]]:
     return {(a.id, b.id) for a in cohort.mentees for b in cohort.mentors if pair_allowed(cohort, a, b)}
 
 
-def best_by_brute_force(cohort: Cohort, score: dict[tuple[str, str], int]) -> tuple[int, int] | None:
-    """Max (priority-weighted matched, total score) over every valid matching; None when none is valid."""
+def all_matchings_by_brute_force(cohort: Cohort, score: dict[tuple[str, str], int]
+                                 ) -> list[tuple[tuple[int, int], set[tuple[str, str]]]]:
+    """Every valid matching as ((priority-weighted matched, total score), {(mentee, mentor), ...}), best first."""
     rules = cohort.rules
     capacity = {m.id: m.capacity for m in cohort.mentors}
     org = {m.id: m.organisation for m in cohort.mentors}
@@ -61,7 +62,6 @@ def best_by_brute_force(cohort: Cohort, score: dict[tuple[str, str], int]) -> tu
     pins = dict(rules.pins)
     options = {a.id: [b for (x, b) in score if x == a.id] for a in cohort.mentees}
     priority = {a.id: a.priority for a in cohort.mentees}
-    best: tuple[int, int] | None = None
 
     def valid(chosen: dict[str, str]) -> bool:
         for o, cap in caps.items():
@@ -90,12 +90,15 @@ def best_by_brute_force(cohort: Cohort, score: dict[tuple[str, str], int]) -> tu
                 load[b] -= 1
                 del chosen[a]
 
-    for chosen in walk(0, {}, {}):
-        if valid(chosen):
-            value = (sum(priority[a] for a in chosen), sum(score[(a, b)] for a, b in chosen.items()))
-            if best is None or value > best:
-                best = value
-    return best
+    found = [((sum(priority[a] for a in chosen), sum(score[(a, b)] for a, b in chosen.items())),
+              set(chosen.items())) for chosen in walk(0, {}, {}) if valid(chosen)]
+    return sorted(found, key=lambda item: item[0], reverse=True)
+
+
+def best_by_brute_force(cohort: Cohort, score: dict[tuple[str, str], int]) -> tuple[int, int] | None:
+    """Max (priority-weighted matched, total score) over every valid matching; None when none is valid."""
+    everything = all_matchings_by_brute_force(cohort, score)
+    return everything[0][0] if everything else None
 
 
 TOWNS = [(55.676, 12.568), (55.770, 12.503), (55.403, 10.388), (56.157, 10.211)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import replace
 
@@ -14,7 +15,7 @@ from solver import candidates as candidates_module
 from solver.domain import Cohort, ObjectiveMode
 from solver.scores import candidate_pairs
 from solver.solve import SolveOptions, SolveStatus, build_model, check_matching, solve
-from tests.oracle import allowed_pairs, best_by_brute_force, random_cohort
+from tests.oracle import all_matchings_by_brute_force, allowed_pairs, best_by_brute_force, random_cohort
 
 
 def _scores(cohort: Cohort) -> dict[tuple[str, str], int]:
@@ -59,6 +60,33 @@ def test_best_matching_equals_brute_force_optimum(seed: int) -> None:
     best = result.matchings[0].objective
     assert (best.matched_priority, best.total_score) == expected
     assert result.bound == best.value
+
+
+@pytest.mark.parametrize("d", [1, 2])
+@pytest.mark.parametrize("seed", range(24))
+def test_alternatives_equal_the_brute_force_sequence(seed: int, d: int) -> None:
+    """Matching k is the best of all valid matchings that differ from each of matchings 1..k-1 in at least D of
+    their pairs, whichever way (k-best flows, pricing, CP-SAT) it was found; fewer only when no such one exists."""
+    rng = random.Random(500 + seed)
+    cohort = random_cohort(rng, rng.randint(2, 5), rng.randint(2, 5), side_constraints=seed % 2 == 0,
+                           pins=seed % 3 == 0)
+    # Loose rules, so that there are many matchings to rank (a pin allowed before stays allowed).
+    cohort = dataclasses.replace(cohort, rules=dataclasses.replace(
+        cohort.rules, max_distance_km=None, field_depth=1, min_language_level=1, min_mentor_years=0,
+        eligible_municipalities=()))
+    everything = all_matchings_by_brute_force(cohort, _scores(cohort))
+    result = solve(cohort, SolveOptions(alternatives=3, min_difference=d))
+    if not everything:
+        assert result.matchings == []
+        return
+    chosen: list[set[tuple[str, str]]] = []
+    for matching in result.matchings:
+        allowed = [value for value, pairs in everything if all(len(before - pairs) >= d for before in chosen)]
+        assert (matching.objective.matched_priority, matching.objective.total_score) == allowed[0]
+        assert matching.status is SolveStatus.OPTIMAL
+        chosen.append(set(matching.pairs(result.candidates)))
+    if len(result.matchings) < 3:
+        assert not [pairs for _, pairs in everything if all(len(before - pairs) >= d for before in chosen)]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
