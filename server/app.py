@@ -42,6 +42,7 @@ class ServerConfig:
     max_time_limit_s: float = 300.0  # the longest solve, whatever a request asks
     grace_s: float = 10.0  # how long calls in flight may take to finish when the server stops
     extra_workers: int = 8  # threads beyond the solve slots: health checks, validation, refusals
+    reuse_port: bool = False  # SO_REUSEPORT: several worker processes on one port (`serve --workers N`)
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_client_ca: Path | None = None  # with it, mutual TLS: clients need a certificate this CA signed
@@ -146,7 +147,7 @@ def create_server(config: ServerConfig, logger: logging.Logger | None = None) ->
     options = [
         ("grpc.max_receive_message_length", config.max_message_bytes),
         ("grpc.max_send_message_length", config.max_message_bytes),
-        ("grpc.so_reuseport", 0),
+        ("grpc.so_reuseport", 1 if config.reuse_port else 0),
     ]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mentormatch-rpc"),

@@ -29,6 +29,9 @@ def serve_command(
     token_file: Annotated[Path | None, typer.Option(
         help="file holding the bearer token every call but health checks must send")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
+    workers: Annotated[int, typer.Option(
+        min=1, help="server processes sharing the port (one per core serves more small calls: the solver is "
+                    "Python under one lock); each has --max-concurrent slots, metrics are summed")] = 1,
 ) -> None:
     """Serve mentormatch.v1.MatchingService over gRPC, with health checks, reflection and metrics."""
     logger = configure_logging(log_level)
@@ -38,7 +41,14 @@ def serve_command(
         max_time_limit_s=max_time_limit, grace_s=grace, tls_cert=tls_cert, tls_key=tls_key,
         tls_client_ca=tls_client_ca, token_file=token_file)
     try:
-        serve(config, logger)
+        if workers > 1:
+            from server.workers import serve_workers
+
+            code = serve_workers(config, workers, log_level, logger)
+            if code:
+                raise typer.Exit(code)
+        else:
+            serve(config, logger)
     except ConfigError as error:
         logger.error("config_error", extra={"fields": {"message": str(error)}})
         typer.echo(f"mentormatch serve: {error}", err=True)

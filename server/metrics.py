@@ -24,7 +24,10 @@ _RATIO_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 
 
 class ServiceMetrics:
-    """Every metric of one server, registered in its own `CollectorRegistry` (several servers per process in tests)."""
+    """Every metric of one server, registered in its own `CollectorRegistry` (several servers per process in tests).
+
+    Under `serve --workers N` each worker process writes its samples to the supervisor's directory
+    (prometheus-client's multiprocess mode) and the supervisor serves the sum; the gauges add up live workers."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
@@ -42,10 +45,11 @@ class ServiceMetrics:
             "mentormatch_solve_seconds", "Wall time of one solve (all matchings), in seconds, by solve status.",
             ["status"], buckets=_HANDLING_BUCKETS, registry=r)
         self.solves_in_flight = Gauge(
-            "mentormatch_solves_in_flight", "Solves running now (each holds one concurrency slot).", registry=r)
+            "mentormatch_solves_in_flight", "Solves running now (each holds one concurrency slot).", registry=r,
+            multiprocess_mode="livesum")
         self.solve_slots = Gauge(
             "mentormatch_solve_slots", "Concurrency slots for solves (the most solves that run at once).",
-            registry=r)
+            registry=r, multiprocess_mode="livesum")
         self.rejected = Counter(
             "mentormatch_requests_rejected_total",
             "Calls refused before solving, by reason (busy, too_large, invalid, unauthenticated).",
