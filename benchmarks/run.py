@@ -24,10 +24,10 @@ import math
 import os
 import platform
 import resource
+import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -224,14 +224,44 @@ def worker_small(calls: int, warmup: int, explain: str, fast_alternatives: bool 
             "candidate_pairs": library.stats.candidate_pairs, "peak_rss_mb": _peak_mb()}
 
 
-def worker_throughput(clients: int, seconds: float, alternatives: int = 3) -> dict[str, Any]:
-    """T: this process serves; `clients` client processes (one channel each) call Match back to back.
+def _serve(workers: int, max_concurrent: int) -> tuple[subprocess.Popen[str], str]:
+    """`mentormatch serve --workers N` on a free loopback port, ready when its health check says SERVING."""
+    import socket
+
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-c", "from server.cli import main; main()", "serve", "--port", str(port),
+               "--metrics-port", "-1", "--workers", str(workers), "--max-concurrent", str(max_concurrent),
+               "--log-level", "warning"]
+    process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, text=True)
+    target = f"127.0.0.1:{port}"
+    end = time.monotonic() + 60
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            if process.poll() is not None or time.monotonic() > end:
+                raise RuntimeError("mentormatch serve did not start")
+            try:
+                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
+                    break
+            except grpc.RpcError:
+                time.sleep(0.05)
+    return process, target
+
+
+def worker_throughput(clients: int, seconds: float, alternatives: int = 3, workers: int = 2) -> dict[str, Any]:
+    """T: `mentormatch serve --workers W` in its own processes; `clients` client processes (one channel each)
+    call Match back to back.
 
     Clients run in processes of their own so that their Python (building requests, reading answers) does
-    not compete with the server for this interpreter's lock; each sends a prebuilt cohort message.
+    not compete with the server for an interpreter's lock; each sends a prebuilt cohort message. Each
+    worker has `clients` solve slots, so no call is refused for want of one.
     """
-    import logging
-
     from benchmarks.cases import small_programme
     from solver.solve import SolveOptions, solve
 
@@ -239,45 +269,25 @@ def worker_throughput(clients: int, seconds: float, alternatives: int = 3) -> di
     options = SolveOptions(alternatives=alternatives)
     library = solve(cohort, options)
     expected, candidates = library.matchings[0].objective.value, library.stats.candidate_pairs
-    served = _server()
     outcomes: list[tuple[str, int]] = []
-    if served is None:
-        mode = "in-process (server not yet available)"
-        lock = threading.Lock()
-        deadline = time.perf_counter() + seconds
-
-        def call_loop() -> None:
-            while time.perf_counter() < deadline:
-                value = solve(cohort, options).matchings[0].objective.value
-                with lock:
-                    outcomes.append(("OK", value))
-
-        threads = [threading.Thread(target=call_loop) for _ in range(clients)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    else:
-        mode = "gRPC loopback (server in this process, each client in its own process)"
-        config_type, create = served
-        running = create(config_type(port=0, metrics_port=None, max_concurrent=clients),
-                         logging.getLogger("bench.quiet"))
+    server, target = _serve(workers, clients)
+    try:
         start_at = time.time() + 5.0  # every client connected and warm by then
-        spec = {"target": f"127.0.0.1:{running.port}", "seconds": seconds, "alternatives": alternatives,
-                "start_at": start_at}
+        spec = {"target": target, "seconds": seconds, "alternatives": alternatives, "start_at": start_at}
         command = [sys.executable, "-m", "benchmarks.run", "--worker", json.dumps({"name": "clients", "kwargs": spec})]
         processes = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                      for _ in range(clients)]
-        try:
-            for process in processes:
-                out, err = process.communicate(timeout=seconds + 120)
-                if process.returncode != 0:
-                    raise RuntimeError(f"client failed:\n{err[-2000:]}")
-                outcomes.extend((code, value) for code, value in json.loads(out.strip().splitlines()[-1])["outcomes"])
-        finally:
-            running.stop(0).wait()
+        for process in processes:
+            out, err = process.communicate(timeout=seconds + 120)
+            if process.returncode != 0:
+                raise RuntimeError(f"client failed:\n{err[-2000:]}")
+            outcomes.extend((code, value) for code, value in json.loads(out.strip().splitlines()[-1])["outcomes"])
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
     ok = [v for code, v in outcomes if code == "OK"]
-    return {"mode": mode, "clients": clients, "seconds": seconds, "ok": len(ok),
+    return {"mode": f"gRPC loopback, mentormatch serve --workers {workers}, each client in its own process",
+            "clients": clients, "workers": workers, "seconds": seconds, "ok": len(ok),
             "other": len(outcomes) - len(ok), "calls_per_s": len(ok) / seconds,
             "objectives_agree": set(ok) <= {expected} and bool(ok), "objective": expected,
             "participants": [len(cohort.mentees), len(cohort.mentors)], "candidate_pairs": candidates,
@@ -412,10 +422,11 @@ def case_small(calls: int, warmup: int) -> list[dict[str, Any]]:
     return out
 
 
-def case_throughput(clients: int, seconds: float, alternatives: int) -> dict[str, Any]:
-    run = _in_worker("throughput", clients=clients, seconds=seconds, alternatives=alternatives)
+def case_throughput(clients: int, seconds: float, alternatives: int, workers: int) -> dict[str, Any]:
+    run = _in_worker("throughput", clients=clients, seconds=seconds, alternatives=alternatives, workers=workers)
+    name = "T" + ("" if alternatives == 3 else f"-{alternatives}") + ("" if workers == 2 else f"-w{workers}")
     return {
-        "case": "T" if alternatives == 3 else f"T-{alternatives}", "alternatives": alternatives,
+        "case": name, "alternatives": alternatives, "workers": workers,
         "sizes": {"mentees": run["participants"][0], "mentors": run["participants"][1],
                   "candidate_pairs": run["candidate_pairs"]},
         "ours_s": None, "calls_per_s": run["calls_per_s"], "clients": clients, "ok_calls": run["ok"],
@@ -440,8 +451,10 @@ def run_cases(cases: list[str], sizes: Sizes, log: Any = print) -> list[dict[str
         elif case == "S":
             produced = case_small(sizes.small_calls, sizes.small_warmup)
         elif case == "T":
-            produced = [case_throughput(sizes.throughput_clients, sizes.throughput_seconds, alternatives)
-                        for alternatives in (3, 1)]
+            # T as the target reads it, on `serve --workers 2` (one process per core); then one matching per
+            # call, and one worker process (what a single interpreter gives).
+            produced = [case_throughput(sizes.throughput_clients, sizes.throughput_seconds, alternatives, workers)
+                        for alternatives, workers in ((3, 2), (1, 2), (3, 1))]
         else:
             raise ValueError(f"unknown case {case!r}; known: {', '.join(CASES)}")
         for result in produced:
