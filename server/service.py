@@ -364,12 +364,14 @@ class MatchingService:
 
     def _match(self, call: _Call, context: grpc.ServicerContext, request: mpb.MatchRequest | mpb.StreamMatchRequest,
                on_progress: Callable[[Progress], None] | None = None) -> mpb.MatchResponse:
-        slot = None if request.validate_only else self._take_slot(context)
+        # Checked before a slot is taken: a broken cohort gets INVALID_ARGUMENT even while the service is busy,
+        # not RESOURCE_EXHAUSTED (a client would otherwise retry it with backoff).
+        checked = self._checked(call, request.cohort, request.HasField("cohort"), request.options,
+                                request.validate_only)
+        if request.validate_only:
+            return self._validated_response(checked, request.label, request.cohort)
+        slot = self._take_slot(context)
         try:
-            checked = self._checked(call, request.cohort, request.HasField("cohort"), request.options,
-                                    request.validate_only)
-            if slot is None:
-                return self._validated_response(checked, request.label, request.cohort)
             result, limit = self._solve(call, context, checked, slot, on_progress)
             response = mapping.match_response_from_result(result, label=request.label, time_limit_s=limit)
             level = checked.options.explain
@@ -380,8 +382,7 @@ class MatchingService:
             call.fields["explain"] = level
             return response
         finally:
-            if slot is not None:
-                slot.release()
+            slot.release()
 
     # --- RPCs ---
 
@@ -434,20 +435,20 @@ class MatchingService:
 
     def _explain_pair(self, call: _Call, context: grpc.ServicerContext, request: mpb.ExplainPairRequest
                       ) -> mpb.ExplainPairResponse:
+        checked = self._checked(call, request.cohort, request.HasField("cohort"), request.options, False)
+        cohort = checked.cohort
+        missing = []
+        if request.mentee_id not in cohort.mentee_index():
+            missing.append(mpb.InputProblem(code=mpb.PROBLEM_CODE_UNKNOWN_ID, field_path="mentee_id",
+                                            message="no mentee of the cohort has this id"))
+        if request.mentor_id not in cohort.mentor_index():
+            missing.append(mpb.InputProblem(code=mpb.PROBLEM_CODE_UNKNOWN_ID, field_path="mentor_id",
+                                            message="no mentor of the cohort has this id"))
+        if missing:
+            raise invalid_argument(missing, reason="UNKNOWN_PARTICIPANT", max_violations=self.limits.max_violations,
+                                   max_bytes=self.limits.max_error_details_bytes)
         slot = self._take_slot(context)
         try:
-            checked = self._checked(call, request.cohort, request.HasField("cohort"), request.options, False)
-            cohort = checked.cohort
-            missing = []
-            if request.mentee_id not in cohort.mentee_index():
-                missing.append(mpb.InputProblem(code=mpb.PROBLEM_CODE_UNKNOWN_ID, field_path="mentee_id",
-                                                message="no mentee of the cohort has this id"))
-            if request.mentor_id not in cohort.mentor_index():
-                missing.append(mpb.InputProblem(code=mpb.PROBLEM_CODE_UNKNOWN_ID, field_path="mentor_id",
-                                                message="no mentor of the cohort has this id"))
-            if missing:
-                raise invalid_argument(missing, reason="UNKNOWN_PARTICIPANT", max_violations=self.limits.max_violations,
-                                       max_bytes=self.limits.max_error_details_bytes)
             # The baseline gets half the time; the forced re-solve what is left, so both fit the deadline.
             half = lambda o: dataclasses.replace(o, alternatives=1, time_limit_s=o.time_limit_s / 2)  # noqa: E731
             baseline, _ = self._solve(call, context, checked, slot, adjust=half)
@@ -499,23 +500,23 @@ class MatchingService:
 
     def _compare(self, call: _Call, context: grpc.ServicerContext, request: mpb.CompareScenariosRequest
                  ) -> mpb.CompareScenariosResponse:
+        refused = too_large(request.cohort, self.limits)
+        if refused is not None:
+            self.metrics.rejected.labels("too_large").inc()
+            raise refused
+        call.fields.update(mentees=len(request.cohort.mentees), mentors=len(request.cohort.mentors),
+                           scenarios=len(request.scenarios), counterfactuals=request.counterfactuals)
+        checked = check_request(request.cohort, request.HasField("cohort"), request.options, self.limits)
+        base_broken = any(not p.field_path.startswith("options") for p in checked.problems)
+        scenarios, scenario_problems = mapping.scenarios_from_proto(
+            checked.cohort, request.scenarios, apply=not base_broken, max_participants=self.limits.max_participants)
+        problems = checked.problems + scenario_problems
+        call.fields["problems"] = len(problems)
+        if problems:
+            raise self._reject(problems, "COHORT_INVALID" if base_broken else "SCENARIO_INVALID")
         slot = self._take_slot(context)
         guard = None
         try:
-            refused = too_large(request.cohort, self.limits)
-            if refused is not None:
-                self.metrics.rejected.labels("too_large").inc()
-                raise refused
-            call.fields.update(mentees=len(request.cohort.mentees), mentors=len(request.cohort.mentors),
-                               scenarios=len(request.scenarios), counterfactuals=request.counterfactuals)
-            checked = check_request(request.cohort, request.HasField("cohort"), request.options, self.limits)
-            base_broken = any(not p.field_path.startswith("options") for p in checked.problems)
-            scenarios, scenario_problems = mapping.scenarios_from_proto(
-                checked.cohort, request.scenarios, apply=not base_broken, max_participants=self.limits.max_participants)
-            problems = checked.problems + scenario_problems
-            call.fields["problems"] = len(problems)
-            if problems:
-                raise self._reject(problems, "COHORT_INVALID" if base_broken else "SCENARIO_INVALID")
             parts = (1 + len(scenarios)) * (2 if request.counterfactuals else 1)
             options = checked.options.solve
             limit = self._share(context, options.time_limit_s, parts)
@@ -537,12 +538,12 @@ class MatchingService:
             slot.release()
 
     def _rematch(self, call: _Call, context: grpc.ServicerContext, request: mpb.RematchRequest) -> mpb.RematchResponse:
+        inputs, input_problems = mapping.rematch_inputs_from_proto(request)
+        checked = self._checked(call, request.cohort, request.HasField("cohort"), request.options, False,
+                                input_problems, "REMATCH_INVALID")
         slot = self._take_slot(context)
         guard = None
         try:
-            inputs, input_problems = mapping.rematch_inputs_from_proto(request)
-            checked = self._checked(call, request.cohort, request.HasField("cohort"), request.options, False,
-                                    input_problems, "REMATCH_INVALID")
             call.fields.update(current_pairs=len(inputs.current), left=len(inputs.left), joined=len(inputs.joined))
             # Two solves one after the other: the re-match and the fresh optimum it is measured against.
             limit = self._share(context, checked.options.solve.time_limit_s, 2)
