@@ -42,7 +42,7 @@ def _person_dict(person: UnmatchedExplanation) -> dict[str, Any]:
     return out
 
 
-def _nearest_town(lat: float, lon: float) -> tuple[str, float] | None:
+def nearest_town(lat: float, lon: float) -> tuple[str, float] | None:
     """The nearest bundled Danish town, when the scenario reference data is installed."""
     try:
         from scenarios import geography
@@ -57,7 +57,7 @@ def _nearest_town(lat: float, lon: float) -> tuple[str, float] | None:
 
 def _advice_dict(advice: RecruitmentAdvice) -> dict[str, Any]:
     out = advice.to_dict()
-    town = _nearest_town(advice.lat, advice.lon)
+    town = nearest_town(advice.lat, advice.lon)
     if town is not None:
         out["near_town"], out["near_town_km"] = town[0], round(town[1], 1)
     return out

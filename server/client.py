@@ -298,10 +298,10 @@ def _person(person: mpb.UnmatchedExplanation) -> dict[str, Any]:
 def _advice(advice: mpb.RecruitmentAdvice) -> dict[str, Any]:
     out: dict[str, Any] = mapping.plain(advice)
     try:  # the nearest bundled town, as the local command line adds it
-        from server.cli_explain import _nearest_town
+        from server.cli_explain import nearest_town
     except ImportError:
         return out
-    town = _nearest_town(advice.lat, advice.lon)
+    town = nearest_town(advice.lat, advice.lon)
     if town is not None:
         out["near_town"], out["near_town_km"] = town[0], round(town[1], 1)
     return out

@@ -18,10 +18,10 @@ from solver.ingest import (
     MENTOR_COLUMNS,
     MENTOR_REQUIRED,
     RULE_KEYS,
-    _mentee,
-    _mentor,
-    _Reader,
+    RowReader,
     load_cohort,
+    mentee_from_row,
+    mentor_from_row,
     rules_from_mapping,
 )
 from solver.solve import SolveOptions, solve
@@ -186,7 +186,7 @@ def _people(data: Mapping[str, Any], key: str, path: Path, problems: list[Proble
     mentors = key == "add_mentors"
     required, known = (MENTOR_REQUIRED, MENTOR_COLUMNS) if mentors else (MENTEE_REQUIRED, MENTEE_COLUMNS)
     stem = "mentors" if mentors else "mentees"
-    reader = _Reader()
+    reader = RowReader()
     rows: list[dict[str, str]] | None
     if isinstance(raw, str):
         table = (path.parent / raw).resolve()
@@ -214,7 +214,7 @@ def _people(data: Mapping[str, Any], key: str, path: Path, problems: list[Proble
         problems.append(Problem(ProblemCode.BAD_VALUE, key, "expected an array of tables or a .csv path",
                                 f"{path.name} {key}"))
         return []
-    people = [(_mentor if mentors else _mentee)(reader, row, i) for i, row in enumerate(rows or [])]
+    people = [(mentor_from_row if mentors else mentee_from_row)(reader, row, i) for i, row in enumerate(rows or [])]
     for problem in reader.problems:
         location = problem.location.replace(f"{stem}.csv", file_name, 1) if problem.location else file_name
         path_in_file = key + problem.path[len(stem):] if problem.path.startswith(f"{stem}[") else problem.path

@@ -30,7 +30,15 @@ from solver.candidates import (
 from solver.domain import Cohort, Goal, Mentee, Mentor, Track, cefr_level, cefr_name
 from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.scores import TERMS, CandidatePairs, Term, score_pairs
-from solver.solve import AssignmentModel, Matching, SolveOptions, SolveResult, SolveStatus, solve
+from solver.solve import (
+    AssignmentModel,
+    Matching,
+    SolveOptions,
+    SolveResult,
+    SolveStatus,
+    chain_constraints,
+    solve,
+)
 from solver.stability import StabilityAudit, audit
 
 ExtraConstraints = Callable[[cp_model.CpModel, Sequence[cp_model.IntVar], AssignmentModel], None]
@@ -1014,15 +1022,6 @@ class _Budget:
         return min(self.per_solve_s, remaining)
 
 
-def _chain(first: ExtraConstraints | None, second: ExtraConstraints) -> ExtraConstraints:
-    def both(cp: cp_model.CpModel, x: Sequence[cp_model.IntVar], model: AssignmentModel) -> None:
-        if first is not None:
-            first(cp, x, model)
-        second(cp, x, model)
-
-    return both
-
-
 def _resolve(ctx: _Context, cohort: Cohort, budget: _Budget, extra: ExtraConstraints | None = None
              ) -> SolveResult | None:
     seconds = budget.take()
@@ -1030,7 +1029,7 @@ def _resolve(ctx: _Context, cohort: Cohort, budget: _Budget, extra: ExtraConstra
         return None
     options = replace(ctx.solve_options, time_limit_s=min(ctx.solve_options.time_limit_s, seconds))
     if extra is not None:
-        options = replace(options, extra_constraints=_chain(options.extra_constraints, extra))
+        options = replace(options, extra_constraints=chain_constraints(options.extra_constraints, extra))
     return solve(cohort, options)
 
 

@@ -74,7 +74,7 @@ def load_cohort(path: str | Path) -> Cohort:
     return read_cohort_dir(path)
 
 
-class _Reader:
+class RowReader:
     """Collects problems while turning table cells into typed values."""
 
     def __init__(self) -> None:
@@ -208,7 +208,7 @@ def _short(error: Exception) -> str:
 def read_cohort_dir(directory: str | Path) -> Cohort:
     """Read mentors, mentees, rankings, travel times and rules; raise CohortInvalid with every problem."""
     directory = Path(directory)
-    reader = _Reader()
+    reader = RowReader()
     if not directory.is_dir():
         raise CohortInvalid([Problem(ProblemCode.MISSING_FILE, "", f"no cohort directory or .json file at {directory}",
                                      str(directory))])
@@ -216,8 +216,8 @@ def read_cohort_dir(directory: str | Path) -> Cohort:
     mentee_rows = reader.table(directory, "mentees", MENTEE_REQUIRED, MENTEE_COLUMNS)
     ranking_rows = reader.table(directory, "rankings", RANKING_COLUMNS, RANKING_COLUMNS, optional=True)
     travel_rows = reader.table(directory, "travel_times", TRAVEL_COLUMNS, TRAVEL_COLUMNS, optional=True)
-    mentors = tuple(_mentor(reader, row, i) for i, row in enumerate(mentor_rows or []))
-    mentees = tuple(_mentee(reader, row, i) for i, row in enumerate(mentee_rows or []))
+    mentors = tuple(mentor_from_row(reader, row, i) for i, row in enumerate(mentor_rows or []))
+    mentees = tuple(mentee_from_row(reader, row, i) for i, row in enumerate(mentee_rows or []))
     rankings = tuple(
         Ranking(row["from_id"], row["to_id"],
                 reader.integer(row["rank"], f"rankings[{i}].rank", _where("rankings", i, "rank"), 0))
@@ -259,7 +259,7 @@ def _locate(problem: Problem) -> Problem:
     return Problem(problem.code, problem.path, problem.message, _where(stem, row, column))
 
 
-def _mentor(reader: _Reader, row: Mapping[str, str], i: int) -> Mentor:
+def mentor_from_row(reader: RowReader, row: Mapping[str, str], i: int) -> Mentor:
     def where(column: str) -> str:
         return _where("mentors", i, column)
 
@@ -284,7 +284,7 @@ def _mentor(reader: _Reader, row: Mapping[str, str], i: int) -> Mentor:
     )
 
 
-def _mentee(reader: _Reader, row: Mapping[str, str], i: int) -> Mentee:
+def mentee_from_row(reader: RowReader, row: Mapping[str, str], i: int) -> Mentee:
     def where(column: str) -> str:
         return _where("mentees", i, column)
 
@@ -310,7 +310,7 @@ def _mentee(reader: _Reader, row: Mapping[str, str], i: int) -> Mentee:
     )
 
 
-def _rules(reader: _Reader, path: Path, travel: tuple[TravelTime, ...]) -> Rules:
+def _rules(reader: RowReader, path: Path, travel: tuple[TravelTime, ...]) -> Rules:
     if not path.exists():
         return Rules(travel_times=travel)  # the defaults are documented in the README
     try:

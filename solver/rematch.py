@@ -19,7 +19,15 @@ from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.explain import ExtraConstraints
 from solver.ingest import load_cohort
 from solver.scores import CandidatePairs, candidate_pairs
-from solver.solve import AssignmentModel, Matching, SolveOptions, _chain, build_model, evaluate, solve
+from solver.solve import (
+    AssignmentModel,
+    Matching,
+    SolveOptions,
+    build_model,
+    chain_constraints,
+    evaluate,
+    solve,
+)
 from solver.validate import validate
 from solver.workflows import (
     PairRecord,
@@ -203,7 +211,7 @@ def rematch(
 
     weights = _rematch_weights(model, working_rows, penalty)
     disruption_cap = _cap_disruption(working_rows, max_changes) if max_changes is not None else None
-    constraints = options.extra_constraints if disruption_cap is None else _chain(options.extra_constraints,
+    constraints = options.extra_constraints if disruption_cap is None else chain_constraints(options.extra_constraints,
                                                                                   disruption_cap)
     # The engine ranks the matched count above the score; here the penalty must be able to outweigh a
     # matched mentee, so the whole objective goes into the score and the engine's first tier is switched

@@ -701,10 +701,11 @@ def _restrict(model: AssignmentModel, rows: IntArray) -> tuple[AssignmentModel, 
     return restricted, keep
 
 
-def _chain(
+def chain_constraints(
     first: Callable[[cp_model.CpModel, Sequence[cp_model.IntVar], AssignmentModel], None] | None,
     second: Callable[[cp_model.CpModel, Sequence[cp_model.IntVar], AssignmentModel], None],
 ) -> Callable[[cp_model.CpModel, Sequence[cp_model.IntVar], AssignmentModel], None]:
+    """Extra CP-SAT constraints that add `first`'s (when given) and then `second`'s."""
     def both(cp: cp_model.CpModel, x: Sequence[cp_model.IntVar], model: AssignmentModel) -> None:
         if first is not None:
             first(cp, x, model)
@@ -726,7 +727,7 @@ def solve(source: Cohort | CandidatePairs, options: SolveOptions | None = None) 
     if options.stable:
         from solver.stability import add_stability_constraints
 
-        options = replace(options, extra_constraints=_chain(options.extra_constraints, add_stability_constraints))
+        options = replace(options, extra_constraints=chain_constraints(options.extra_constraints, add_stability_constraints))
     full = build_model(candidates)
     built = time.monotonic()
     notes: list[str] = []
