@@ -99,8 +99,10 @@ def render_result(result: SolveResult, *, title: str = "") -> None:
                   f"alternatives differ by >= {data['stats']['min_difference']} pair(s)[/]")
 
 
-SOLVE_HOOKS: list[Callable[[SolveResult, dict[str, Any], bool], None]] = []
-"""Called after a solve with (result, json dict, explain?): explanations add their part here."""
+SOLVE_HOOKS: list[Callable[[SolveResult, dict[str, Any], bool, int], None]] = []
+"""Called after a solve with (result, json dict, explain?, unmatched people to explain with re-solves):
+explanations add their part here."""
+EXPLAIN_PEOPLE = 20
 RENDER_HOOKS: list[Callable[[SolveResult, dict[str, Any]], None]] = []
 """Called to render extra parts (explanations) of a solve for people."""
 
@@ -116,6 +118,10 @@ def solve_command(
     time_limit: Annotated[float, typer.Option(help="seconds for the whole solve")] = 30.0,
     seed: Annotated[int, typer.Option(help="solver seed (same input and seed, same answer)")] = 0,
     explain: Annotated[bool, typer.Option("--explain", help="why each pair, why each unmatched")] = False,
+    explain_people: Annotated[int, typer.Option(
+        min=0, help="with --explain: unmatched people per matching who get re-solves (what would change it, "
+                    "what matching them would cost); the others get reasons, funnel and nearest misses")] = (
+        EXPLAIN_PEOPLE),
     stable: Annotated[bool, typer.Option("--stable", help="only matchings with no blocking pair")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
     server: Annotated[str | None, typer.Option(help="HOST:PORT of a mentormatch server to solve on")] = None,
@@ -132,7 +138,7 @@ def solve_command(
     result = solve(data_cohort, options)
     data = result_dict(result)
     for hook in SOLVE_HOOKS:
-        hook(result, data, explain)
+        hook(result, data, explain, explain_people)
     if as_json:
         print(json.dumps(data, indent=2))
     else:
@@ -159,7 +165,7 @@ def demo(
         if explain:
             data = result_dict(result)
             for hook in SOLVE_HOOKS:
-                hook(result, data, True)
+                hook(result, data, True, EXPLAIN_PEOPLE)
             for render in RENDER_HOOKS:
                 render(result, data)
         console.print()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -63,11 +64,13 @@ def _advice_dict(advice: RecruitmentAdvice) -> dict[str, Any]:
     return out
 
 
-def add_explanations(result: SolveResult, data: dict[str, Any], explain_wanted: bool) -> None:
-    """Adds reasons, funnels, nearest misses, counterfactuals, pair explanations and blocking pairs to `data`."""
+def add_explanations(result: SolveResult, data: dict[str, Any], explain_wanted: bool,
+                     explain_people: int = EXPLAIN_OPTIONS.max_people) -> None:
+    """Adds reasons, funnels, nearest misses, counterfactuals, pair explanations and blocking pairs to `data`;
+    re-solves (counterfactuals, the cost of matching them) for at most `explain_people` unmatched people."""
     if not explain_wanted:
         return
-    explanation = explain(result, EXPLAIN_OPTIONS)
+    explanation = explain(result, dataclasses.replace(EXPLAIN_OPTIONS, max_people=explain_people))
     by_rank = {m.rank: m for m in explanation.matchings}
     for matching in data.get("matchings", []):
         found = by_rank.get(matching["rank"])

@@ -1471,7 +1471,8 @@ def _explain_matching_people(ctx: _Context, matching: Matching, deep: bool, budg
     notes = []
     if deep and len(people) > limit:
         notes.append(f"re-solves (forcing in, counterfactuals) for the first {limit} of {len(people)} unmatched "
-                     f"people only (mentees first, by priority); raise ExplainOptions.max_people for more")
+                     f"people only (mentees first, by priority); raise ExplainOptions.max_people "
+                     f"(`--explain-people`) for more")
     if budget.exhausted:
         notes.append("the re-solve budget ran out: some counterfactuals were not re-solved")
     order = {i: k for k, i in enumerate(sorted(mentees))}

@@ -452,3 +452,26 @@ def test_without_explain_the_json_is_unchanged(tmp_path: Path) -> None:
     data = json.loads(run.output)
     assert "recruitment" not in data and "reasons" not in data["matchings"][0]["unmatched"][0]
 
+
+
+def test_explain_people_bounds_the_re_solves_and_says_so() -> None:
+    from server import cli, cli_explain
+
+    cli_explain.register(cli.app)
+    cohort = str(Path(__file__).resolve().parent.parent / "scenarios" / "copenhagen_career")
+    few = CliRunner().invoke(cli.app, ["solve", cohort, "--explain", "--explain-people", "2", "--json", "-k", "1"])
+    many = CliRunner().invoke(cli.app, ["solve", cohort, "--explain", "--json", "-k", "1"])
+    assert few.exit_code == 0 and many.exit_code == 0, few.output + many.output
+
+    def resolved(output: str) -> tuple[int, int, list[str]]:
+        data = json.loads(output)
+        unmatched = data["matchings"][0]["unmatched"] + data["matchings"][0]["mentors_without_mentee"]
+        with_counterfactuals = sum(1 for person in unmatched if person.get("counterfactuals"))
+        return with_counterfactuals, len(unmatched), data["explain_notes"]
+
+    few_done, total, few_notes = resolved(few.output)
+    many_done, _, many_notes = resolved(many.output)
+    assert total > 2
+    assert few_done <= 2 < many_done
+    assert any("first 2 of" in note and "--explain-people" in note for note in few_notes)
+    assert not any("first 2 of" in note for note in many_notes)
