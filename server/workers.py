@@ -136,7 +136,8 @@ def _supervise(processes: list[subprocess.Popen[bytes]], logger: logging.Logger,
         for process in processes:
             returned = process.wait()
             dead(process.pid)
-            if returned != 0:
+            # Killed by our SIGTERM (-15): it was still starting, before its handler was set, so it served nothing.
+            if returned not in (0, -signal.SIGTERM):
                 code = 1
         logger.info("stopped", extra={"fields": {"code": code}})
         return code

@@ -40,6 +40,11 @@ def _supervised_pids(running: ServeProcess) -> list[int]:
     return [int(pid) for pid in event["pids"]]
 
 
+def _all_serving(running: ServeProcess, workers: int) -> None:
+    """Wait until every worker logged `serving` (the health check answers as soon as the first one does)."""
+    assert wait_until(lambda: sum(e.get("event") == "serving" for e in running.events()) == workers, timeout=30)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -52,6 +57,7 @@ def test_workers_share_the_port_and_their_metrics_add_up() -> None:
     calls = 12
     with serve_process("--workers", "2", "--max-concurrent", "2") as running:
         pids = _supervised_pids(running)
+        _all_serving(running, 2)
         assert len(pids) == 2 and all(_alive(pid) for pid in pids)
         for _ in range(calls):  # a fresh connection each time: the kernel spreads them over the workers
             with MentormatchClient(f"127.0.0.1:{running.port}") as client:
@@ -74,10 +80,18 @@ def test_workers_share_the_port_and_their_metrics_add_up() -> None:
             assert checked.returncode == 0 and not checked.stdout.strip(), checked.stdout + checked.stderr
 
 
+def test_sigterm_right_after_start_is_a_clean_stop() -> None:
+    # A worker still importing when the signal comes dies of it before it could serve: not a failure.
+    with serve_process("--workers", "2") as running:
+        running.terminate()
+        assert running.process.wait(20) == 0
+
+
 def test_sigterm_drains_every_worker_and_cleans_up() -> None:
     metrics_dirs = set(Path(tempfile.gettempdir()).glob("mentormatch-metrics-*"))
     with serve_process("--workers", "2", "--grace", "3") as running:
         pids = _supervised_pids(running)
+        _all_serving(running, 2)
         assert len(set(Path(tempfile.gettempdir()).glob("mentormatch-metrics-*")) - metrics_dirs) == 1
         running.terminate()
         assert running.process.wait(20) == 0
@@ -90,6 +104,7 @@ def test_sigterm_drains_every_worker_and_cleans_up() -> None:
 def test_a_worker_that_dies_stops_the_service_for_a_restart() -> None:
     with serve_process("--workers", "2", "--grace", "2") as running:
         pids = _supervised_pids(running)
+        _all_serving(running, 2)
         os.kill(pids[0], signal.SIGKILL)
         assert running.process.wait(20) == 1  # a half-dead service is not left serving
         assert wait_until(lambda: not _alive(pids[1]), timeout=10)
