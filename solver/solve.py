@@ -763,19 +763,21 @@ def solve(source: Cohort | CandidatePairs, options: SolveOptions | None = None) 
         hint, cp_report, presolve = relaxed, report, True
         priced: _Lagrangian | None = None
         violations = check_matching(model, relaxed)
-        if not needs_cp and violations and all(v.startswith("gender quota") for v in violations):
+        if options.extra_constraints is None and violations and all(v.startswith("gender quota") for v in violations):
             # Only the quotas fail: price them into the flow for a valid near-optimal matching and a tight bound.
+            # With several stages (rank-maximal) it is only the fallback for a solve cut short before CP-SAT
+            # finds anything; its hint would steer the later stages.
             priced = _lagrangian(model, primary, _quota_constraints(model), deadline, stop=options.stop)
             backends.append("lagrangian")
             bound = min(bound, priced.bound)
-            if priced.rows is not None:
+            if priced.rows is not None and not needs_cp:
                 hint = priced.rows
                 report(priced.value, bound)
                 cp_report = lambda value, best_bound: report(value, min(best_bound, bound))  # noqa: E731
                 # From a valid near-optimal hint, CP-SAT's presolve costs more than it saves: measured 14 s of
                 # presolve vs an 8 s proof without on 2,000 x 2,000, and half the time on 80 x 80 alternatives.
                 presolve = False
-        if priced is not None and priced.rows is not None and priced.value >= bound:
+        if not needs_cp and priced is not None and priced.rows is not None and priced.value >= bound:
             best_rows = priced.rows  # the priced matching meets its own bound: optimal, CP-SAT has nothing to add
         elif priced is not None and priced.rows is not None and options.stop is not None and options.stop.is_set():
             best_rows, status = priced.rows, SolveStatus.FEASIBLE  # cancelled while pricing: the best so far
@@ -787,9 +789,10 @@ def solve(source: Cohort | CandidatePairs, options: SolveOptions | None = None) 
             best_rows = outcome.rows
             if len(stages) == 1 and outcome.rows is not None:
                 bound = min(bound, outcome.bound)
+            first_stage = stages[0]
             if priced is not None and priced.rows is not None and (
-                    outcome.rows is None or primary[outcome.rows].sum() < primary[priced.rows].sum()):
-                # CP-SAT stopped before it even replayed the hint: the priced matching is the best known.
+                    outcome.rows is None or first_stage[outcome.rows].sum() < first_stage[priced.rows].sum()):
+                # CP-SAT stopped before it found as good a first stage: the priced matching is the best known.
                 best_rows, status = priced.rows, SolveStatus.FEASIBLE
             if (best_rows is None and status is SolveStatus.UNKNOWN and options.extra_constraints is None
                     and len(relaxed) and not check_matching(model, relaxed)):

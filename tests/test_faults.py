@@ -219,8 +219,20 @@ def test_a_stop_requested_before_the_search_starts_is_honoured() -> None:
     # Candidate pairs, model and flow still run (~0.1 s, more on a busy machine); no search does (it would run
     # its 20 s: the first stage alone takes ~3 s).
     assert time.monotonic() - started < 1.0
-    # Its flow relaxation breaks the gender quota, so nothing valid is known: no matching, not a wrong one.
+    # Its flow relaxation breaks the gender quota and the stop leaves no time to price it in: nothing valid is
+    # known, so no matching (not a wrong one).
     assert result.status is SolveStatus.UNKNOWN and not result.matchings
+
+
+def test_a_rank_maximal_solve_cut_short_returns_the_priced_matching_when_the_flow_breaks_a_quota() -> None:
+    cohort = slow_cohort()
+    # 0.15 s: far too short for CP-SAT's first stage (~0.5-0.7 s), enough for the quota pricing (a few flows).
+    result = solve(cohort, SolveOptions(**{**slow_options().__dict__, "time_limit_s": 0.15}))
+    assert result.status is SolveStatus.FEASIBLE
+    assert len(result.matchings) == 1
+    assert not check_matching(result.model, result.matchings[0].rows)  # the quota holds
+    assert any(q.max_pairs is not None for q in cohort.rules.gender_quotas)
+    assert result.matchings[0].objective.matched > 0
 
 
 def test_a_solve_stopped_before_cp_sat_found_anything_returns_the_flow_optimum_when_it_is_valid() -> None:
