@@ -23,45 +23,16 @@ from solver.errors import CohortInvalid
 from solver.explain import (
     ExplainOptions,
     PairVerdict,
-    RecruitmentAdvice,
-    UnmatchedExplanation,
     explain,
     why_not,
 )
+from solver.output import merge_explanation
 from solver.solve import SolveOptions, SolveResult
 
 EXPLAIN_OPTIONS = ExplainOptions(max_people=20, stability_pairs_listed=100)
 """What `solve --explain` spends: re-solves (forcing in, counterfactuals) for at most 20 unmatched people;
 blocking pairs listed up to 100 per matching (the count is always complete)."""
 SENTENCES_SHOWN = 30  # pair sentences printed for people; the JSON has all of them
-
-
-def _person_dict(person: UnmatchedExplanation) -> dict[str, Any]:
-    out = person.to_dict()
-    out.pop("person_id", None)
-    out.pop("side", None)
-    return out
-
-
-def nearest_town(lat: float, lon: float) -> tuple[str, float] | None:
-    """The nearest bundled Danish town, when the scenario reference data is installed."""
-    try:
-        from scenarios import geography
-    except ImportError:
-        return None
-    towns = getattr(geography, "TOWNS", None)
-    if not towns:
-        return None
-    best = min(towns.values(), key=lambda t: geography.distance_km(lat, lon, t.lat, t.lon))
-    return best.name, geography.distance_km(lat, lon, best.lat, best.lon)
-
-
-def _advice_dict(advice: RecruitmentAdvice) -> dict[str, Any]:
-    out = advice.to_dict()
-    town = nearest_town(advice.lat, advice.lon)
-    if town is not None:
-        out["near_town"], out["near_town_km"] = town[0], round(town[1], 1)
-    return out
 
 
 def add_explanations(result: SolveResult, data: dict[str, Any], explain_wanted: bool,
@@ -71,27 +42,7 @@ def add_explanations(result: SolveResult, data: dict[str, Any], explain_wanted: 
     if not explain_wanted:
         return
     explanation = explain(result, dataclasses.replace(EXPLAIN_OPTIONS, max_people=explain_people))
-    by_rank = {m.rank: m for m in explanation.matchings}
-    for matching in data.get("matchings", []):
-        found = by_rank.get(matching["rank"])
-        if found is None:
-            continue
-        pairs = {(p.mentee_id, p.mentor_id): p for p in found.pairs}
-        for pair in matching["pairs"]:
-            explained = pairs.get((pair["mentee"], pair["mentor"]))
-            if explained is not None:
-                pair["explanation"] = {"terms": [t.to_dict() for t in explained.terms],
-                                       "sentence": explained.sentence}
-        people = {u.person_id: u for u in found.unmatched_mentees}
-        for item in matching["unmatched"]:
-            person = people.get(item["id"])
-            if person is not None:
-                item.update(_person_dict(person))
-        matching["mentors_without_mentee"] = [{"id": u.person_id, **_person_dict(u)}
-                                              for u in found.mentors_without_mentee]
-        matching["blocking_pairs"] = found.stability.to_dict()
-    data["recruitment"] = [_advice_dict(a) for a in explanation.recruitment]
-    data["explain_notes"] = list(explanation.notes)
+    merge_explanation(data, explanation, lambda item: item.to_dict())
 
 
 def _funnel_text(funnel: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ from grpc_status import rpc_status
 from mentormatch.v1 import cohort_pb2 as pb
 from mentormatch.v1 import matching_pb2 as mpb
 from server import mapping
+from solver import output
 from solver.compare import ScenarioChanges
 from solver.domain import Cohort
 from solver.errors import CohortInvalid, Problem, ProblemCode
@@ -266,42 +267,4 @@ def solve_remote(target: str, cohort: Cohort, options: SolveOptions, explain: bo
 def merge_explanation(data: dict[str, Any], explanation: mpb.Explanation) -> None:
     """Adds an explanation to a `result_dict` view where `mentormatch solve --explain --json` puts it locally
     (the `server.cli_explain` solve hook): per pair, per unmatched person, blocking pairs, recruitment."""
-    by_rank = {m.rank: m for m in explanation.matchings}
-    for matching in data.get("matchings", []):
-        found = by_rank.get(matching["rank"])
-        if found is None:
-            continue
-        pairs = {(p.mentee_id, p.mentor_id): p for p in found.pairs}
-        for pair in matching["pairs"]:
-            explained = pairs.get((pair["mentee"], pair["mentor"]))
-            if explained is not None:
-                pair["explanation"] = {"terms": [mapping.plain(t) for t in explained.terms],
-                                       "sentence": explained.sentence}
-        people = {u.person_id: u for u in found.unmatched_mentees}
-        for item in matching["unmatched"]:
-            person = people.get(item["id"])
-            if person is not None:
-                item.update(_person(person))
-        matching["mentors_without_mentee"] = [{"id": u.person_id, **_person(u)} for u in found.mentors_without_mentee]
-        matching["blocking_pairs"] = mapping.plain(found.stability)
-    data["recruitment"] = [_advice(a) for a in explanation.recruitment]
-    data["explain_notes"] = list(explanation.notes)
-
-
-def _person(person: mpb.UnmatchedExplanation) -> dict[str, Any]:
-    out: dict[str, Any] = mapping.plain(person)
-    out.pop("person_id", None)
-    out.pop("side", None)
-    return out
-
-
-def _advice(advice: mpb.RecruitmentAdvice) -> dict[str, Any]:
-    out: dict[str, Any] = mapping.plain(advice)
-    try:  # the nearest bundled town, as the local command line adds it
-        from server.cli_explain import nearest_town
-    except ImportError:
-        return out
-    town = nearest_town(advice.lat, advice.lon)
-    if town is not None:
-        out["near_town"], out["near_town_km"] = town[0], round(town[1], 1)
-    return out
+    output.merge_explanation(data, explanation, mapping.plain)

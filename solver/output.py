@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -143,3 +144,58 @@ def result_dict(result: SolveResult) -> dict[str, Any]:
         "notes": list(result.notes),
         "matchings": [matching_dict(result, m) for m in result.matchings],
     }
+
+
+def nearest_town(lat: float, lon: float) -> tuple[str, float] | None:
+    """The nearest bundled Danish town, when the scenario reference data is installed."""
+    try:
+        from scenarios import geography
+    except ImportError:
+        return None
+    towns = getattr(geography, "TOWNS", None)
+    if not towns:
+        return None
+    best = min(towns.values(), key=lambda t: geography.distance_km(lat, lon, t.lat, t.lon))
+    return best.name, geography.distance_km(lat, lon, best.lat, best.lon)
+
+
+def merge_explanation(data: dict[str, Any], explanation: Any, plain: Callable[[Any], Any]) -> None:
+    """Adds an explanation to a `result_dict` view: per pair, per unmatched person, blocking pairs, recruitment.
+
+    `explanation` is a `solver.explain.Explanation` (with `plain = lambda x: x.to_dict()`) or the service's
+    `Explanation` message (with `server.mapping.plain`): the same fields by name, so local and remote
+    `solve --explain --json` give the same view.
+    """
+
+    def person(item: Any) -> dict[str, Any]:
+        out: dict[str, Any] = plain(item)
+        out.pop("person_id", None)
+        out.pop("side", None)
+        return out
+
+    def advice(item: Any) -> dict[str, Any]:
+        out: dict[str, Any] = plain(item)
+        town = nearest_town(item.lat, item.lon)
+        if town is not None:
+            out["near_town"], out["near_town_km"] = town[0], round(town[1], 1)
+        return out
+
+    by_rank = {m.rank: m for m in explanation.matchings}
+    for matching in data.get("matchings", []):
+        found = by_rank.get(matching["rank"])
+        if found is None:
+            continue
+        pairs = {(p.mentee_id, p.mentor_id): p for p in found.pairs}
+        for pair in matching["pairs"]:
+            explained = pairs.get((pair["mentee"], pair["mentor"]))
+            if explained is not None:
+                pair["explanation"] = {"terms": [plain(t) for t in explained.terms], "sentence": explained.sentence}
+        people = {u.person_id: u for u in found.unmatched_mentees}
+        for item in matching["unmatched"]:
+            found_person = people.get(item["id"])
+            if found_person is not None:
+                item.update(person(found_person))
+        matching["mentors_without_mentee"] = [{"id": u.person_id, **person(u)} for u in found.mentors_without_mentee]
+        matching["blocking_pairs"] = plain(found.stability)
+    data["recruitment"] = [advice(a) for a in explanation.recruitment]
+    data["explain_notes"] = list(explanation.notes)
