@@ -221,9 +221,13 @@ def bounded_time_limit(requested: float, remaining: float | None, limits: Servic
     """The solve's time limit: the request's, at most the service maximum, and ending a margin before the deadline."""
     limit = min(requested, limits.max_time_limit_s)
     if remaining is not None:
-        margin = min(2.0, max(limits.min_deadline_margin_s, limits.deadline_margin_share * remaining))
-        limit = min(limit, remaining - margin)
+        limit = min(limit, remaining - deadline_margin(remaining, limits))
     return max(0.01, limit)
+
+
+def deadline_margin(remaining: float, limits: ServiceLimits) -> float:
+    """Seconds kept free before a call's deadline to build and send the answer."""
+    return min(2.0, max(limits.min_deadline_margin_s, limits.deadline_margin_share * remaining))
 
 
 # Explanations -------------------------------------------------------------------------------------------
@@ -319,15 +323,19 @@ class MatchingService:
             slot.cancel()
         return slot
 
+    def _refuse_too_large(self, cohort_msg: pb.Cohort) -> None:
+        """Cohorts above the size cap are refused before anything else is read, and counted."""
+        refused = too_large(cohort_msg, self.limits)
+        if refused is not None:
+            self.metrics.rejected.labels("too_large").inc()
+            raise refused
+
     def _checked(self, call: _Call, cohort_msg: pb.Cohort, has_cohort: bool, options_msg: mpb.MatchOptions,
                  validate_only: bool, extra: Sequence[mpb.InputProblem] = (), extra_reason: str = "COHORT_INVALID"
                  ) -> Checked:
         """The request's checks; INVALID_ARGUMENT with every problem (`extra` ones too, found by the caller) unless
         `validate_only`. The reason is COHORT_INVALID, or `extra_reason` when only `extra` problems were found."""
-        refused = too_large(cohort_msg, self.limits)
-        if refused is not None:
-            self.metrics.rejected.labels("too_large").inc()
-            raise refused
+        self._refuse_too_large(cohort_msg)
         call.fields.update(mentees=len(cohort_msg.mentees), mentors=len(cohort_msg.mentors))
         checked = check_request(cohort_msg, has_cohort, options_msg, self.limits)
         reason = "COHORT_INVALID" if checked.problems else extra_reason
@@ -476,8 +484,7 @@ class MatchingService:
         remaining = context.time_remaining()
         if remaining is None:
             return None
-        margin = min(2.0, max(self.limits.min_deadline_margin_s, self.limits.deadline_margin_share * remaining))
-        timer = threading.Timer(max(0.0, remaining - margin), slot.stop.set)
+        timer = threading.Timer(max(0.0, remaining - deadline_margin(remaining, self.limits)), slot.stop.set)
         timer.daemon = True
         timer.start()
         return timer
@@ -500,10 +507,7 @@ class MatchingService:
 
     def _compare(self, call: _Call, context: grpc.ServicerContext, request: mpb.CompareScenariosRequest
                  ) -> mpb.CompareScenariosResponse:
-        refused = too_large(request.cohort, self.limits)
-        if refused is not None:
-            self.metrics.rejected.labels("too_large").inc()
-            raise refused
+        self._refuse_too_large(request.cohort)
         call.fields.update(mentees=len(request.cohort.mentees), mentors=len(request.cohort.mentors),
                            scenarios=len(request.scenarios), counterfactuals=request.counterfactuals)
         checked = check_request(request.cohort, request.HasField("cohort"), request.options, self.limits)
