@@ -756,13 +756,13 @@ def solve(source: Cohort | CandidatePairs, options: SolveOptions | None = None) 
             options.on_progress(Progress(progress_rank[0], value, best_bound, time.monotonic() - started))
 
     best_rows: IntArray | None = None
-    if not needs_cp and not check_matching(model, relaxed):
+    violations = check_matching(model, relaxed)
+    if not needs_cp and not violations:
         best_rows = relaxed
         report(bound, bound)
     else:
         hint, cp_report, presolve = relaxed, report, True
         priced: _Lagrangian | None = None
-        violations = check_matching(model, relaxed)
         if options.extra_constraints is None and violations and all(v.startswith("gender quota") for v in violations):
             # Only the quotas fail: price them into the flow for a valid near-optimal matching and a tight bound.
             # With several stages (rank-maximal) it is only the fallback for a solve cut short before CP-SAT
@@ -795,7 +795,7 @@ def solve(source: Cohort | CandidatePairs, options: SolveOptions | None = None) 
                 # CP-SAT stopped before it found as good a first stage: the priced matching is the best known.
                 best_rows, status = priced.rows, SolveStatus.FEASIBLE
             if (best_rows is None and status is SolveStatus.UNKNOWN and options.extra_constraints is None
-                    and len(relaxed) and not check_matching(model, relaxed)):
+                    and len(relaxed) and not violations):
                 # Stopped before CP-SAT found anything, but the flow optimum already meets every constraint
                 # (it is optimal for the first stage only, e.g. rank-maximal): the best known, not nothing.
                 best_rows, status = relaxed, SolveStatus.FEASIBLE
