@@ -24,7 +24,6 @@ import math
 import os
 import platform
 import resource
-import signal
 import statistics
 import subprocess
 import sys
@@ -160,14 +159,6 @@ def _handling_sum(registry: Any, method: str) -> float:
     return total
 
 
-def _server() -> tuple[Any, Any] | None:
-    try:
-        from server.app import ServerConfig, create_server
-    except ImportError:
-        return None
-    return ServerConfig, create_server
-
-
 def worker_small(calls: int, warmup: int, explain: str, fast_alternatives: bool = True) -> dict[str, Any]:
     """S: sequential Match calls over loopback; server-side time from the server's own handling histogram."""
     import logging
@@ -182,76 +173,33 @@ def worker_small(calls: int, warmup: int, explain: str, fast_alternatives: bool 
     options = SolveOptions(alternatives=3)
     library = solve(cohort, options)
     expected = library.matchings[0].objective.value
-    served = _server()
-    server_s, client_s, values, counts = [], [], [], []
-    if served is None:  # in-process (server not yet available): solve + explanations in this process
-        from solver import explain as explaining
+    from server.app import ServerConfig, create_server
+    from server.client import MentormatchClient
 
-        for _ in range(calls + warmup):
-            started = time.perf_counter()
-            result = solve(cohort, options)
-            if explain == "FULL":
-                explaining.explain(result)
-            took = time.perf_counter() - started
-            server_s.append(took)
-            client_s.append(took)
-            values.append(result.matchings[0].objective.value)
-            counts.append(len(result.matchings))
-        mode = "in-process (server not yet available)"
-    else:
-        from server.client import MentormatchClient
-
-        config_type, create = served
-        logging.getLogger("mentormatch").setLevel(logging.WARNING)
-        running = create(config_type(port=0, metrics_port=None, max_concurrent=2), logging.getLogger("bench.quiet"))
-        try:
-            with MentormatchClient(f"127.0.0.1:{running.port}") as client:
-                registry = running.metrics.registry
-                for _ in range(calls + warmup):
-                    before = _handling_sum(registry, "Match")
-                    started = time.perf_counter()
-                    response = client.match(cohort, options, explain=explain)
-                    client_s.append(time.perf_counter() - started)
-                    server_s.append(_handling_sum(registry, "Match") - before)
-                    values.append(response.objective_value)
-                    counts.append(len(response.matchings))
-        finally:
-            running.stop(0).wait()
-        mode = "gRPC loopback"
+    server_s: list[float] = []
+    client_s: list[float] = []
+    values: list[int] = []
+    counts: list[int] = []
+    logging.getLogger("mentormatch").setLevel(logging.WARNING)
+    running = create_server(ServerConfig(port=0, metrics_port=None, max_concurrent=2), logging.getLogger("bench.quiet"))
+    try:
+        with MentormatchClient(f"127.0.0.1:{running.port}") as client:
+            registry = running.metrics.registry
+            for _ in range(calls + warmup):
+                before = _handling_sum(registry, "Match")
+                started = time.perf_counter()
+                response = client.match(cohort, options, explain=explain)
+                client_s.append(time.perf_counter() - started)
+                server_s.append(_handling_sum(registry, "Match") - before)
+                values.append(response.objective_value)
+                counts.append(len(response.matchings))
+    finally:
+        running.stop(0).wait()
+    mode = "gRPC loopback"
     return {"mode": mode, "explain": explain, "server_s": server_s[warmup:], "client_s": client_s[warmup:],
             "objective": values[-1], "library_objective": expected, "objectives_agree": set(values) == {expected},
             "matchings": counts[-1], "participants": [len(cohort.mentees), len(cohort.mentors)],
             "candidate_pairs": library.stats.candidate_pairs, "peak_rss_mb": _peak_mb()}
-
-
-def _serve(workers: int, max_concurrent: int) -> tuple[subprocess.Popen[str], str]:
-    """`mentormatch serve --workers N` on a free loopback port, ready when its health check says SERVING."""
-    import socket
-
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-c", "from server.cli import main; main()", "serve", "--port", str(port),
-               "--metrics-port", "-1", "--workers", str(workers), "--max-concurrent", str(max_concurrent),
-               "--log-level", "warning"]
-    process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, text=True)
-    target = f"127.0.0.1:{port}"
-    end = time.monotonic() + 60
-    with grpc.insecure_channel(target) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while True:
-            if process.poll() is not None or time.monotonic() > end:
-                raise RuntimeError("mentormatch serve did not start")
-            try:
-                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
-                    break
-            except grpc.RpcError:
-                time.sleep(0.05)
-    return process, target
 
 
 def worker_throughput(clients: int, seconds: float, alternatives: int = 3, workers: int = 2) -> dict[str, Any]:
@@ -269,11 +217,14 @@ def worker_throughput(clients: int, seconds: float, alternatives: int = 3, worke
     options = SolveOptions(alternatives=alternatives)
     library = solve(cohort, options)
     expected, candidates = library.matchings[0].objective.value, library.stats.candidate_pairs
+    from tests.hardening_support import serve_process
+
     outcomes: list[tuple[str, int]] = []
-    server, target = _serve(workers, clients)
-    try:
+    with serve_process("--workers", str(workers), "--max-concurrent", str(clients), "--log-level", "warning"
+                       ) as server:
         start_at = time.time() + 5.0  # every client connected and warm by then
-        spec = {"target": target, "seconds": seconds, "alternatives": alternatives, "start_at": start_at}
+        spec = {"target": f"127.0.0.1:{server.port}", "seconds": seconds, "alternatives": alternatives,
+                "start_at": start_at}
         command = [sys.executable, "-m", "benchmarks.run", "--worker", json.dumps({"name": "clients", "kwargs": spec})]
         processes = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                      for _ in range(clients)]
@@ -282,9 +233,8 @@ def worker_throughput(clients: int, seconds: float, alternatives: int = 3, worke
             if process.returncode != 0:
                 raise RuntimeError(f"client failed:\n{err[-2000:]}")
             outcomes.extend((code, value) for code, value in json.loads(out.strip().splitlines()[-1])["outcomes"])
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(30)
+        server.terminate()
+        server.process.wait(30)
     ok = [v for code, v in outcomes if code == "OK"]
     return {"mode": f"gRPC loopback, mentormatch serve --workers {workers}, each client in its own process",
             "clients": clients, "workers": workers, "seconds": seconds, "ok": len(ok),
