@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from solver.candidates import KM_PER_DEGREE
 from solver.domain import Cohort, GenderQuota, Language, Mentee, Mentor, ObjectiveMode, Ranking, Rules
 from tests.oracle import random_cohort
 
@@ -23,6 +24,27 @@ if TYPE_CHECKING:
     from solver.solve import SolveOptions
 
 ServerFactory = Callable[..., "RunningServer"]
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "scenarios"
+BUNDLED = sorted(p.name for p in SCENARIOS.iterdir() if (p / "mentors.csv").exists()) if SCENARIOS.is_dir() else []
+"""The bundled cohorts, by directory name."""
+
+LAT, LON = 55.68, 12.57  # where the hand-made cohorts of the explanation tests live (Copenhagen)
+
+
+def mentor(id_: str, km_north: float = 0.0, occupations: tuple[str, ...] = ("2512",),
+           languages: tuple[tuple[str, int], ...] = (("en", 5),), **kw: object) -> Mentor:
+    """A mentor `km_north` km north of (LAT, LON): hand-made cohorts where each rule is tested alone."""
+    return Mentor(id_, LAT + km_north / KM_PER_DEGREE, LON, occupations,
+                  tuple(Language(c, level) for c, level in languages), **kw)  # type: ignore[arg-type]
+
+
+def mentee(id_: str, km_north: float = 0.0, occupations: tuple[str, ...] = ("2512",),
+           languages: tuple[tuple[str, int], ...] = (("en", 4),), **kw: object) -> Mentee:
+    """A mentee `km_north` km north of (LAT, LON)."""
+    return Mentee(id_, LAT + km_north / KM_PER_DEGREE, LON, occupations,
+                  tuple(Language(c, level) for c, level in languages), **kw)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -28,12 +28,10 @@ from solver.compare import (
 from solver.domain import Cohort, Language, Mentor
 from solver.errors import CohortInvalid, ProblemCode
 from solver.ingest import load_cohort, write_cohort_dir
+from tests.conftest import BUNDLED, SCENARIOS
 from tests.oracle import km, pair_allowed, random_cohort
 
-ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ROOT / "scenarios"
 WHATIF = SCENARIOS / "whatif"
-BUNDLED = sorted(p.name for p in SCENARIOS.iterdir() if (p / "mentors.csv").exists()) if SCENARIOS.is_dir() else []
 
 
 def _cli() -> typer.Typer:

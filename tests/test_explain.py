@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from solver.candidates import KM_PER_DEGREE, HardRule, haversine_km
-from solver.domain import Cohort, Goal, Language, Mentee, Mentor, Ranking, Rules, Track, TravelTime
+from solver.domain import Cohort, Goal, Language, Mentor, Ranking, Rules, Track, TravelTime
 from solver.explain import (
     ExplainOptions,
     Relaxation,
@@ -27,21 +27,11 @@ from solver.explain import (
 )
 from solver.scores import candidate_pairs
 from solver.solve import SolveOptions, SolveResult, solve
+from tests.conftest import LAT, LON, mentee, mentor
 
-LAT, LON = 55.68, 12.57
 ONE = SolveOptions(alternatives=1)
 
 
-def mentor(id_: str, km_north: float = 0.0, occupations: tuple[str, ...] = ("2512",),
-           languages: tuple[tuple[str, int], ...] = (("en", 5),), **kw) -> Mentor:
-    return Mentor(id_, LAT + km_north / KM_PER_DEGREE, LON, occupations,
-                  tuple(Language(c, level) for c, level in languages), **kw)
-
-
-def mentee(id_: str, km_north: float = 0.0, occupations: tuple[str, ...] = ("2512",),
-           languages: tuple[tuple[str, int], ...] = (("en", 4),), **kw) -> Mentee:
-    return Mentee(id_, LAT + km_north / KM_PER_DEGREE, LON, occupations,
-                  tuple(Language(c, level) for c, level in languages), **kw)
 
 
 def person(result: SolveResult, side: Side, person_id: str, options: ExplainOptions | None = None

@@ -29,11 +29,9 @@ from solver.rematch import (
 from solver.scores import candidate_pairs
 from solver.solve import SolveOptions, build_model, solve
 from solver.workflows import PairRef
+from tests.conftest import BUNDLED, SCENARIOS
 from tests.oracle import random_cohort
 
-ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ROOT / "scenarios"
-BUNDLED = sorted(p.name for p in SCENARIOS.iterdir() if (p / "mentors.csv").exists()) if SCENARIOS.is_dir() else []
 NEVER = 10**9  # far above what any change can gain in these cohorts (checked in each test)
 
 

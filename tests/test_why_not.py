@@ -12,27 +12,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from solver.candidates import KM_PER_DEGREE, HardRule
-from solver.domain import Cohort, Language, Mentee, Mentor, Ranking, Rules
+from solver.candidates import HardRule
+from solver.domain import Cohort, Ranking, Rules
 from solver.errors import CohortInvalid, ProblemCode
 from solver.explain import ExplainOptions, explain, why_not
 from solver.scores import CandidatePairs, candidate_pairs
 from solver.solve import SolveOptions, SolveStatus, solve
+from tests.conftest import mentee, mentor
 
-LAT, LON = 55.68, 12.57
 Pair = tuple[str, str]
 
 
-def mentor(id_: str, km_north: float = 0.0, occupations: tuple[str, ...] = ("2512",),
-           languages: tuple[tuple[str, int], ...] = (("en", 5),), **kw) -> Mentor:
-    return Mentor(id_, LAT + km_north / KM_PER_DEGREE, LON, occupations,
-                  tuple(Language(c, level) for c, level in languages), **kw)
-
-
-def mentee(id_: str, km_north: float = 0.0, occupations: tuple[str, ...] = ("2512",),
-           languages: tuple[tuple[str, int], ...] = (("en", 4),), **kw) -> Mentee:
-    return Mentee(id_, LAT + km_north / KM_PER_DEGREE, LON, occupations,
-                  tuple(Language(c, level) for c, level in languages), **kw)
 
 
 FORBIDDEN: dict[HardRule, Cohort] = {
