@@ -252,8 +252,9 @@ def pair_travel(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> tup
     return km, minutes
 
 
-def rule_masks(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> dict[HardRule, BoolArray]:
-    """For each hard rule, which of the given pairs pass it (independently of the other rules)."""
+def _reach(arrays: CohortArrays, mentee: IntArray, mentor: IntArray
+           ) -> tuple[FloatArray, FloatArray, BoolArray]:
+    """Per pair, km and minutes from home to workplace, and whether the distance rule allows it."""
     km, minutes = pair_travel(arrays, mentee, mentor)
     if arrays.uses_travel_times:
         # With a travel-time table, a pair without an entry has no known route, so it is not allowed.
@@ -261,6 +262,12 @@ def rule_masks(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> dict
         within &= km <= arrays.mentee_limit_km[mentee]
     else:
         within = km <= arrays.mentee_limit_km[mentee]
+    return km, minutes, within
+
+
+def rule_masks(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> dict[HardRule, BoolArray]:
+    """For each hard rule, which of the given pairs pass it (independently of the other rules)."""
+    _, _, within = _reach(arrays, mentee, mentor)
     common = (arrays.mentee_languages[mentee] & arrays.mentor_languages[mentor]).any(axis=1)
     if arrays.field_depth > 0:
         field = field_digits(arrays, mentee, mentor) >= arrays.field_depth
@@ -388,12 +395,7 @@ def _filter(arrays: CohortArrays, a: IntArray, b: IntArray) -> PairFacts:
     if len(arrays.banned_keys):
         ok &= ~np.isin(a * arrays.n_mentors + b, arrays.banned_keys)
     a, b = a[ok], b[ok]
-    km, minutes = pair_travel(arrays, a, b)
-    if arrays.uses_travel_times:
-        within = ~np.isnan(minutes) & (minutes <= arrays.mentee_limit_minutes[a])
-        within &= km <= arrays.mentee_limit_km[a]
-    else:
-        within = km <= arrays.mentee_limit_km[a]
+    km, minutes, within = _reach(arrays, a, b)
     a, b, km, minutes = a[within], b[within], km[within], minutes[within]
     digits = field_digits(arrays, a, b)
     if arrays.field_depth > 0:
