@@ -1,0 +1,181 @@
+"""What explaining needs, computed once: the solve result keyed for lookups, one person against the other side."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import numpy.typing as npt
+
+from solver.candidates import BoolArray, FloatArray, HardRule, IntArray, field_digits, pair_travel, rule_masks
+from solver.domain import Mentee, Mentor
+from solver.explain.codes import Side
+from solver.explain.types import ExplainOptions, NearMiss
+from solver.scores import score_pairs
+from solver.solve import Matching, SolveOptions, SolveResult
+
+# The context ------------------------------------------------------------------------------------------
+
+
+class ExplainContext:
+    """What explaining one solve result needs, computed once."""
+
+    def __init__(self, result: SolveResult, options: ExplainOptions) -> None:
+        self.result = result
+        self.candidates = result.candidates
+        self.cohort = result.candidates.cohort
+        self.arrays = result.candidates.arrays
+        self.explain_options = options
+        self.solve_options = _resolve_options(result.options)
+        best = result.best
+        self.best_pairs = frozenset(best.pairs(self.candidates)) if best is not None else frozenset()
+        self.objective_value = best.objective.value if best is not None else 0
+        self.matched = best.objective.matched if best is not None else 0
+        self.total_score = best.objective.total_score if best is not None else 0
+        self.big = result.model.big
+        self.mentee_index = self.cohort.mentee_index()
+        self.mentor_index = self.cohort.mentor_index()
+        self.capacity = np.array([max(p.capacity, 0) for p in self.cohort.mentors], dtype=np.int64)
+        self.priority = np.array([p.priority for p in self.cohort.mentees], dtype=np.int64)
+        self.years = np.array([p.years_experience for p in self.cohort.mentors], dtype=np.float64)
+        people: list[Mentee | Mentor] = [*self.cohort.mentees, *self.cohort.mentors]
+        codes = sorted({lang.code for p in people for lang in p.languages})
+        self.language_codes = codes
+        self.mentee_levels = _level_matrix(self.cohort.mentees, codes)
+        self.mentor_levels = _level_matrix(self.cohort.mentors, codes)
+
+        # The candidate table, keyed for lookups: allowed partners and their scores without rescoring.
+        table = self.candidates.table
+        m = max(1, self.arrays.n_mentors)
+        table_mentee = table["mentee"].to_numpy().astype(np.int64)
+        table_mentor = table["mentor"].to_numpy().astype(np.int64)
+        keys = table_mentee * m + table_mentor
+        order = np.argsort(keys, kind="stable")
+        self.table_keys = keys[order]
+        self.table_scores = table["score"].to_numpy().astype(np.int64)[order]
+        self.table_mentee = table_mentee[order]
+        self.table_mentor = table_mentor[order]
+        self.by_mentor = np.argsort(self.table_mentor, kind="stable")
+        self.mentor_sorted = self.table_mentor[self.by_mentor]
+        self.near_misses: dict[tuple[Side, int], tuple[NearMiss, ...]] = {}
+
+    def scores(self, mentee: IntArray, mentor: IntArray) -> IntArray:
+        """Baseline scores of any pairs: from the candidate table, and by one `score_pairs` call for the rest."""
+        out = np.zeros(len(mentee), dtype=np.int64)
+        if len(mentee) == 0:
+            return out
+        keys = mentee * max(1, self.arrays.n_mentors) + mentor
+        found = np.zeros(len(keys), dtype=np.bool_)
+        if len(self.table_keys):
+            pos = np.minimum(np.searchsorted(self.table_keys, keys), len(self.table_keys) - 1)
+            found = self.table_keys[pos] == keys
+            out[found] = self.table_scores[pos[found]]
+        missing = np.flatnonzero(~found)
+        if len(missing):
+            scored = score_pairs(self.cohort, self.arrays, mentee[missing], mentor[missing])
+            out[missing] = scored["score"].to_numpy().astype(np.int64)
+        return out
+
+    def allowed_partners(self, side: Side, index: int) -> tuple[IntArray, IntArray]:
+        """(partner indices, pair scores) of the person's allowed pairs, from the candidate table."""
+        if side is Side.MENTEE:
+            lo, hi = np.searchsorted(self.table_mentee, [index, index + 1])
+            return self.table_mentor[lo:hi], self.table_scores[lo:hi]
+        lo, hi = np.searchsorted(self.mentor_sorted, [index, index + 1])
+        rows = self.by_mentor[lo:hi]
+        return self.table_mentee[rows], self.table_scores[rows]
+
+
+def _level_matrix(people: Sequence[Mentee | Mentor], codes: list[str]) -> npt.NDArray[np.int64]:
+    column = {code: k for k, code in enumerate(codes)}
+    levels = np.zeros((len(people), max(1, len(codes))), dtype=np.int64)
+    for i, person in enumerate(people):
+        for lang in person.languages:
+            levels[i, column[lang.code]] = max(levels[i, column[lang.code]], lang.level)
+    return levels
+
+
+def _resolve_options(options: SolveOptions) -> SolveOptions:
+    # `solve` folds `stable` into `extra_constraints`, so options read back from a result already carry it.
+    stable = options.stable and options.extra_constraints is None
+    return replace(options, alternatives=1, on_progress=None, stable=stable)
+
+# One person against the other side --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PersonView:
+    """One person against everyone on the other side: one entry per partner."""
+
+    side: Side
+    index: int
+    person_id: str
+    mentee: IntArray
+    mentor: IntArray
+    partner: IntArray  # the partner's index on the other side
+    masks: dict[HardRule, BoolArray]
+    allowed: BoolArray
+    room: BoolArray  # the pair could be used at all: the mentor's capacity is above 0
+    km: FloatArray
+    minutes: FloatArray
+    digits: IntArray
+    language: IntArray  # best common CEFR level over shared language codes (0 = none shared)
+    score: IntArray  # baseline pair scores (zeros when built without them)
+
+    def partner_id(self, ctx: ExplainContext, k: int) -> str:
+        people = ctx.cohort.mentors if self.side is Side.MENTEE else ctx.cohort.mentees
+        return people[int(self.partner[k])].id
+
+
+def person_view(ctx: ExplainContext, side: Side, index: int, *, scored: bool = True) -> PersonView:
+    n, m = ctx.arrays.n_mentees, ctx.arrays.n_mentors
+    if side is Side.MENTEE:
+        mentor = np.arange(m, dtype=np.int64)
+        mentee = np.full(m, index, dtype=np.int64)
+        partner = mentor
+        person_id = ctx.cohort.mentees[index].id
+    else:
+        mentee = np.arange(n, dtype=np.int64)
+        mentor = np.full(n, index, dtype=np.int64)
+        partner = mentee
+        person_id = ctx.cohort.mentors[index].id
+    masks = rule_masks(ctx.arrays, mentee, mentor)
+    allowed_mask = np.ones(len(mentee), dtype=np.bool_)
+    for mask in masks.values():
+        allowed_mask &= mask
+    km, minutes = pair_travel(ctx.arrays, mentee, mentor)
+    language = (np.minimum(ctx.mentee_levels[mentee], ctx.mentor_levels[mentor]).max(axis=1)
+                if len(mentee) else np.zeros(0, dtype=np.int64))
+    return PersonView(
+        side=side, index=index, person_id=person_id, mentee=mentee, mentor=mentor, partner=partner,
+        masks=masks, allowed=allowed_mask, room=ctx.capacity[mentor] > 0, km=km, minutes=minutes,
+        digits=field_digits(ctx.arrays, mentee, mentor).astype(np.int64), language=language.astype(np.int64),
+        score=ctx.scores(mentee, mentor) if scored else np.zeros(len(mentee), dtype=np.int64),
+    )
+
+
+@dataclass(frozen=True)
+class MatchingState:
+    """Who is matched with whom in one matching."""
+
+    partner_of_mentee: IntArray  # mentor index or -1
+    load: IntArray
+    mentees_of_mentor: dict[int, list[int]]
+    score_of_mentee: IntArray  # the pair score of each matched mentee
+
+
+def matching_state(ctx: ExplainContext, matching: Matching) -> MatchingState:
+    table = ctx.candidates.table
+    rows = matching.rows
+    mentee = table["mentee"].to_numpy().astype(np.int64)[rows]
+    mentor = table["mentor"].to_numpy().astype(np.int64)[rows]
+    score = table["score"].to_numpy().astype(np.int64)[rows]
+    partner = np.full(ctx.arrays.n_mentees, -1, dtype=np.int64)
+    partner[mentee] = mentor
+    scores = np.zeros(ctx.arrays.n_mentees, dtype=np.int64)
+    scores[mentee] = score
+    by_mentor: dict[int, list[int]] = {}
+    for a, b in sorted(zip(mentee.tolist(), mentor.tolist(), strict=True)):
+        by_mentor.setdefault(b, []).append(a)
+    return MatchingState(partner, np.bincount(mentor, minlength=ctx.arrays.n_mentors).astype(np.int64), by_mentor, scores)

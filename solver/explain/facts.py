@@ -1,0 +1,221 @@
+"""Facts per pair: each soft term's points (why this pair) and each hard rule's verdict with its shortfall."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from solver.candidates import CohortArrays, HardRule, IntArray, field_digits, pair_travel, rule_masks
+from solver.domain import Cohort, Goal, cefr_name
+from solver.explain.context import ExplainContext
+from solver.explain.types import PairExplanation, RuleCheck, Shortfall, TermPoints
+from solver.explain.wording import km_text, languages_text, minutes_text, ordinal, shared_prefix
+from solver.scores import TERMS, CandidatePairs, Term
+
+# Why this pair ----------------------------------------------------------------------------------------
+
+
+def _term_facts(cohort: Cohort, limit_km: float, limit_minutes: float, uses_travel_times: bool,
+                row: dict[str, Any]) -> dict[Term, tuple[str, ...]]:
+    mentee, mentor = cohort.mentees[int(row["mentee"])], cohort.mentors[int(row["mentor"])]
+    rules = cohort.rules
+    by_mentee, by_mentor = int(row["mentee_rank"]), int(row["mentor_rank"])
+    facts: dict[Term, tuple[str, ...]] = {}
+    if by_mentee and by_mentor:
+        facts[Term.MUTUAL_RANK] = (("ranked each other first",) if by_mentee == by_mentor == 1 else
+                                   (f"ranked each other (mentee put the mentor {ordinal(by_mentee)}, "
+                                    f"mentor put the mentee {ordinal(by_mentor)})",))
+    else:
+        facts[Term.MUTUAL_RANK] = ("did not rank each other" if not (by_mentee or by_mentor) else
+                                   "only one of them ranked the other",)
+    facts[Term.MENTEE_RANK] = ((f"mentee ranked the mentor {ordinal(by_mentee)}",) if by_mentee
+                               else ("mentee did not rank this mentor",))
+    facts[Term.MENTOR_RANK] = ((f"mentor ranked the mentee {ordinal(by_mentor)}",) if by_mentor
+                               else ("mentor did not rank this mentee",))
+    shared = sorted(set(mentee.interests) & set(mentor.interests))
+    facts[Term.INTERESTS] = (f"share interests: {', '.join(shared)}",) if shared else ("no shared interests",)
+    best = max(((shared_prefix(a, b), a, b) for a in mentee.occupations for b in mentor.occupations),
+               default=(0, "", ""))
+    digits, seeks, works = best
+    depth = max(rules.field_depth, 0)
+    required = f"{depth} required" if depth else "field not required"
+    if digits == 4:
+        field_fact = f"same occupation ISCO {seeks} (4 digits; {required})"
+    elif digits > 0:
+        field_fact = (f"share ISCO {seeks[:digits]} ({digits} digit(s); {required}): mentee seeks {seeks}, "
+                      f"mentor works in {works}")
+    else:
+        field_fact = f"no ISCO digits in common ({required})"
+    facts[Term.FIELD] = (field_fact,)
+    if mentee.goal is Goal.UNSPECIFIED:
+        facts[Term.GOAL] = ("mentee gave no goal",)
+    elif not mentor.goals:
+        facts[Term.GOAL] = (f"mentor supports any goal (mentee's goal: {mentee.goal.value})",)
+    elif mentee.goal in mentor.goals:
+        facts[Term.GOAL] = (f"mentor supports the goal {mentee.goal.value}",)
+    else:
+        facts[Term.GOAL] = (f"mentor does not list the goal {mentee.goal.value}",)
+    km = float(row["distance_km"])
+    if uses_travel_times:
+        minutes = row["travel_minutes"]
+        travel = ("no known travel time" if minutes is None or not math.isfinite(minutes) else
+                  f"{minutes:.0f} min travel to the workplace (limit {minutes_text(limit_minutes)})")
+        facts[Term.TRAVEL] = (travel, f"{km:.1f} km")
+    else:
+        facts[Term.TRAVEL] = (f"{km:.1f} km from the workplace (limit {km_text(limit_km)})",)
+    origin = mentee.country_of_origin
+    facts[Term.HOME_MARKET] = ((f"mentor knows the {origin} market",) if origin and origin in mentor.markets else
+                               (f"mentor does not list the {origin} market",) if origin else
+                               ("mentee's home market not given",))
+    first = mentee.first_language
+    speaks = {lang.code for lang in mentor.languages}
+    facts[Term.FIRST_LANGUAGE] = ((f"speaks the mentee's first language {first}",) if first and first in speaks else
+                                  (f"does not speak the mentee's first language {first}",) if first else
+                                  ("mentee's first language not given",))
+    seniority = [f"{mentor.years_experience} years of experience"]
+    if mentor.leadership:
+        seniority.insert(0, "leadership experience")
+    facts[Term.SENIORITY] = tuple(seniority)
+    facts[Term.RETURNING] = ("returning mentor",) if mentor.returning else ("first time as a mentor",)
+    return facts
+
+
+def explain_rows(cohort: Cohort, arrays: CohortArrays, table: pl.DataFrame, allowed_pairs: bool
+                  ) -> list[PairExplanation]:
+    """Explanations of the rows of a scored table (from `score_pairs` or the candidate table)."""
+    weights = cohort.rules.weights.as_dict()
+    out = []
+    for row in table.iter_rows(named=True):
+        a = int(row["mentee"])
+        facts = _term_facts(cohort, float(arrays.mentee_limit_km[a]), float(arrays.mentee_limit_minutes[a]),
+                            arrays.uses_travel_times, row)
+        terms = []
+        for term in TERMS:
+            weight = weights[term.weight_name]
+            if weight:
+                raw = int(row[term.column])
+                terms.append(TermPoints(term, weight * raw, raw, weight, facts[term]))
+        terms.sort(key=lambda t: (-t.points, TERMS.index(t.term)))
+        mentee_id, mentor_id = cohort.mentees[a].id, cohort.mentors[int(row["mentor"])].id
+        score = int(row["score"])
+        positive = [f"{', '.join(t.facts)} (+{t.points})" for t in terms if t.points > 0]
+        sentence = (f"{mentee_id} and {mentor_id} score {score}: " + ("; ".join(positive) if positive
+                                                                       else "no soft term adds points") + ".")
+        if not allowed_pairs:
+            sentence = f"(not allowed) {sentence}"
+        out.append(PairExplanation(mentee_id, mentor_id, score, allowed_pairs, tuple(terms), sentence))
+    return out
+
+
+def explain_pair(candidates: CandidatePairs, row: int) -> PairExplanation:
+    """Why the pair in this row of the candidate table scores what it does."""
+    return explain_rows(candidates.cohort, candidates.arrays, candidates.table[[int(row)]], True)[0]
+
+
+def explain_pairs(candidates: CandidatePairs, rows: IntArray | Sequence[int]) -> list[PairExplanation]:
+    """Why each pair of a matching (rows of the candidate table) scores what it does, in row order."""
+    rows = [int(r) for r in np.asarray(rows, dtype=np.int64).tolist()]
+    if not rows:
+        return []
+    return explain_rows(candidates.cohort, candidates.arrays, candidates.table[rows], True)
+
+# Hard-rule checks --------------------------------------------------------------------------------------
+
+def _check(ctx: ExplainContext, a: int, b: int, rule: HardRule, passed: bool) -> RuleCheck:
+    """The facts of one hard rule for one pair, and the shortfall when it fails."""
+    cohort, arrays, rules = ctx.cohort, ctx.arrays, ctx.cohort.rules
+    mentee, mentor = cohort.mentees[a], cohort.mentors[b]
+    facts: list[str] = []
+    shortfall: Shortfall | None = None
+    if rule is HardRule.ELIGIBILITY:
+        bad_place = bool(rules.eligible_municipalities) and mentee.municipality not in rules.eligible_municipalities
+        bad_track = bool(rules.eligible_tracks) and mentee.track not in rules.eligible_tracks
+        few_years = mentor.years_experience < rules.min_mentor_years
+        if rules.eligible_municipalities:
+            facts.append(f"mentee municipality {mentee.municipality or '(none)'} is "
+                         f"{'not ' if bad_place else ''}eligible")
+        if rules.eligible_tracks:
+            facts.append(f"mentee track {mentee.track.value or '(none)'} is {'not ' if bad_track else ''}eligible")
+        if rules.min_mentor_years:
+            facts.append(f"mentor has {mentor.years_experience} years of experience, "
+                         f"{rules.min_mentor_years} required")
+        if not facts:
+            facts.append("no eligibility rules")
+        if not passed:
+            if few_years and not (bad_place or bad_track):
+                shortfall = Shortfall(rule, float(rules.min_mentor_years - mentor.years_experience), "years",
+                                      f"mentor has {mentor.years_experience} years, {rules.min_mentor_years} required")
+            else:
+                failing = ([f"municipality {mentee.municipality or '(none)'} not eligible"] if bad_place else []) + (
+                    [f"track {mentee.track.value or '(none)'} not eligible"] if bad_track else []) + (
+                    [f"mentor has {mentor.years_experience} of {rules.min_mentor_years} years"] if few_years else [])
+                shortfall = Shortfall(rule, None, "", "; ".join(failing))
+    elif rule is HardRule.FIELD:
+        digits = int(field_digits(arrays, np.array([a]), np.array([b]))[0])
+        depth = rules.field_depth
+        facts.append(f"mentee seeks {', '.join(mentee.occupations) or '(none)'}; "
+                     f"mentor works in {', '.join(mentor.occupations) or '(none)'}")
+        facts.append(f"{digits} leading ISCO digit(s) in common, {depth} required" if depth > 0
+                     else "field not required")
+        if not passed:
+            shortfall = Shortfall(rule, float(depth - digits), "ISCO digits",
+                                  f"{digits} ISCO digit(s) in common, {depth} required")
+    elif rule is HardRule.DISTANCE:
+        km_arr, minutes_arr = pair_travel(arrays, np.array([a]), np.array([b]))
+        km, minutes = float(km_arr[0]), float(minutes_arr[0])
+        limit_km = float(arrays.mentee_limit_km[a])
+        facts.append(f"{km:.1f} km from the mentee's home to the mentor's workplace; limit {km_text(limit_km)} "
+                     f"(programme {km_text(rules.max_distance_km)}, personal {km_text(mentee.max_travel_km)})")
+        limit_minutes = float(arrays.mentee_limit_minutes[a])
+        if arrays.uses_travel_times:
+            facts.append("no known travel time for this pair" if math.isnan(minutes) else
+                         f"{minutes:.0f} min travel; limit {minutes_text(limit_minutes)} (programme "
+                         f"{minutes_text(rules.max_travel_minutes)}, personal {minutes_text(mentee.max_travel_minutes)})")
+        if not passed:
+            if km > limit_km:
+                shortfall = Shortfall(rule, round(km - limit_km, 2), "km",
+                                      f"{km:.1f} km, {km - limit_km:.1f} km beyond the {km_text(limit_km)} limit")
+            elif math.isnan(minutes):
+                shortfall = Shortfall(rule, None, "minutes", "no known travel time for this pair")
+            else:
+                shortfall = Shortfall(rule, round(minutes - limit_minutes, 2), "minutes",
+                                      f"{minutes:.0f} min, {minutes - limit_minutes:.0f} min beyond the "
+                                      f"{minutes_text(limit_minutes)} limit")
+    elif rule is HardRule.LANGUAGE:
+        level = rules.min_language_level
+        facts.append(f"mentee speaks {languages_text(mentee)}; mentor speaks {languages_text(mentor)}")
+        facts.append(f"a common language at {cefr_name(level)} or better required")
+        if not passed:
+            common = np.minimum(ctx.mentee_levels[a], ctx.mentor_levels[b])
+            best = int(common.max()) if len(ctx.language_codes) else 0
+            if best <= 0:
+                shortfall = Shortfall(rule, None, "", "no language in common")
+            else:
+                code = ctx.language_codes[int(common.argmax())]
+                shortfall = Shortfall(rule, float(level - best), "CEFR levels",
+                                      f"best common language {code} at {cefr_name(best)}, "
+                                      f"{cefr_name(level)} required")
+    elif rule is HardRule.GENDER:
+        wanted = mentee.requested_mentor_gender
+        if not wanted:
+            facts.append("no gender request")
+        else:
+            facts.append(f"mentee asked for a mentor of gender {wanted}; mentor's gender is "
+                         f"{mentor.gender or 'not given'}" + ("" if rules.gender_requests_hard
+                                                              else " (requests are only preferences)"))
+        if not passed:
+            shortfall = Shortfall(rule, None, "", f"asked for {wanted}, mentor is {mentor.gender or 'not given'}")
+    else:
+        facts.append("the coordinator ruled this pair out" if not passed else "not banned")
+        if not passed:
+            shortfall = Shortfall(rule, None, "", "banned by the coordinator")
+    return RuleCheck(rule, passed, tuple(facts), shortfall)
+
+
+def pair_checks(ctx: ExplainContext, a: int, b: int) -> tuple[RuleCheck, ...]:
+    masks = rule_masks(ctx.arrays, np.array([a], dtype=np.int64), np.array([b], dtype=np.int64))
+    return tuple(_check(ctx, a, b, rule, bool(masks[rule][0])) for rule in HardRule)

@@ -1,0 +1,136 @@
+"""Whole results explained: every matching's pairs, unmatched people and blocking pairs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from solver.explain.codes import Side, UnmatchedReason
+from solver.explain.context import ExplainContext, MatchingState, matching_state, person_view
+from solver.explain.counterfactual import ResolveBudget, find_counterfactuals, force_in
+from solver.explain.facts import explain_pairs
+from solver.explain.recruiting import recruitment_advice
+from solver.explain.types import (
+    Counterfactual,
+    ExplainOptions,
+    Explanation,
+    Impact,
+    MatchingExplanation,
+    TakenBy,
+    UnmatchedExplanation,
+)
+from solver.explain.unmatched import fill_nearest_misses, partners_taken, person_funnel, primary_reason
+from solver.explain.wording import id_list
+from solver.solve import Matching, SolveResult, SolveStatus, solve
+from solver.stability import audit
+
+# Whole results ----------------------------------------------------------------------------------------
+
+
+def explain_person(ctx: ExplainContext, side: Side, index: int, state: MatchingState, deep: bool,
+                   budget: ResolveBudget) -> UnmatchedExplanation:
+    found = person_funnel(ctx, side, index, state)
+    reason = primary_reason(ctx, side, index, found)
+    person_id = (ctx.cohort.mentees if side is Side.MENTEE else ctx.cohort.mentors)[index].id
+    taken: tuple[TakenBy, ...] = ()
+    if reason.code in (UnmatchedReason.CANDIDATES_ALL_TAKEN, UnmatchedReason.MENTEES_ALL_TAKEN,
+                       UnmatchedReason.SIDE_CONSTRAINTS):
+        taken = partners_taken(ctx, side, index, state, ctx.explain_options.taken_by)
+    forced: Impact | None = None
+    counterfactuals: tuple[Counterfactual, ...] = ()
+    notes: list[str] = []
+    if deep:
+        view = person_view(ctx, side, index)
+        forced = force_in(ctx, view, budget)
+        counterfactuals = find_counterfactuals(ctx, view, state, budget)
+        if not counterfactuals:
+            notes.append("no single relaxation of the rules or of one participant gives a new allowed partner")
+    fill_nearest_misses(ctx, [(side, index)], ctx.explain_options.nearest_misses)
+    return UnmatchedExplanation(person_id, side, (reason,), found, ctx.near_misses[(side, index)], taken, forced,
+                                counterfactuals, tuple(notes))
+
+
+_BATCH = 256  # people whose nearest misses are scored together
+
+
+def explain_unmatched(result: SolveResult, matching: Matching | None = None, options: ExplainOptions | None = None,
+                      *, deep: bool = True) -> tuple[tuple[UnmatchedExplanation, ...], tuple[UnmatchedExplanation, ...],
+                                                     tuple[str, ...]]:
+    """(unmatched mentees, mentors with no mentee, notes) of one matching (default: the best).
+
+    With `deep`, the first `options.max_people` of them (mentees by priority first) also get re-solves: the
+    cost of forcing them in and counterfactuals.
+    """
+    options = options or ExplainOptions()
+    ctx = ExplainContext(result, options)
+    budget = ResolveBudget(options.max_resolves, options.time_budget_s, options.resolve_time_limit_s)
+    matching = matching if matching is not None else result.best
+    if matching is None:
+        return (), (), ("no matching to explain",)
+    return explain_matching_people(ctx, matching, deep, budget)
+
+
+def explain_matching_people(ctx: ExplainContext, matching: Matching, deep: bool, budget: ResolveBudget
+                            ) -> tuple[tuple[UnmatchedExplanation, ...], tuple[UnmatchedExplanation, ...],
+                                       tuple[str, ...]]:
+    state = matching_state(ctx, matching)
+    cohort = ctx.cohort
+    mentees = [i for i in range(len(cohort.mentees)) if state.partner_of_mentee[i] < 0]
+    mentees.sort(key=lambda i: (-cohort.mentees[i].priority, i))
+    mentors = [j for j in range(len(cohort.mentors)) if state.load[j] == 0]
+    people = [(Side.MENTEE, i) for i in mentees] + [(Side.MENTOR, j) for j in mentors]
+    limit = ctx.explain_options.max_people
+    explained: dict[Side, list[UnmatchedExplanation]] = {side: [] for side in Side}
+    for k, (side, index) in enumerate(people):
+        if k % _BATCH == 0:
+            fill_nearest_misses(ctx, people[k:k + _BATCH], ctx.explain_options.nearest_misses)
+        explained[side].append(explain_person(ctx, side, index, state, deep and k < limit, budget))
+    notes = []
+    if deep and len(people) > limit:
+        notes.append(f"re-solves (forcing in, counterfactuals) for the first {limit} of {len(people)} unmatched "
+                     f"people only (mentees first, by priority); raise ExplainOptions.max_people "
+                     f"(`--explain-people`) for more")
+    if budget.exhausted:
+        notes.append("the re-solve budget ran out: some counterfactuals were not re-solved")
+    order = {i: k for k, i in enumerate(sorted(mentees))}
+    explained[Side.MENTEE].sort(key=lambda e: order[ctx.mentee_index[e.person_id]])
+    return tuple(explained[Side.MENTEE]), tuple(explained[Side.MENTOR]), tuple(notes)
+
+
+def explain(result: SolveResult, options: ExplainOptions | None = None) -> Explanation:
+    """Everything for a coordinator: pairs, the unmatched (reasons, funnel, nearest misses, counterfactuals),
+    blocking pairs per matching, and which mentors to recruit. Re-solves only for the best matching."""
+    options = options or ExplainOptions()
+    ctx = ExplainContext(result, options)
+    budget = ResolveBudget(options.max_resolves, options.time_budget_s, options.resolve_time_limit_s)
+    notes: list[str] = []
+    out = []
+    wanted = result.matchings if options.matchings is None else result.matchings[:options.matchings]
+    for matching in wanted:
+        pairs = tuple(explain_pairs(ctx.candidates, matching.rows))
+        mentees, mentors, people_notes = explain_matching_people(ctx, matching, matching.rank == 1, budget)
+        notes.extend(people_notes)
+        stability = audit(ctx.candidates, matching.rows)
+        if options.stability_pairs_listed is not None:
+            stability = replace(stability, pairs=stability.pairs[:options.stability_pairs_listed])
+        out.append(MatchingExplanation(matching.rank, pairs, mentees, mentors, stability))
+    if not result.matchings:
+        notes.append(f"no matching to explain ({result.status.value})")
+        if result.options.stable and result.status is SolveStatus.INFEASIBLE:
+            notes.append(_why_no_stable_matching(ctx))
+    recruitment = recruitment_advice(result, k=options.recruitment)
+    return Explanation(tuple(out), recruitment, tuple(dict.fromkeys(notes)))
+
+
+def _why_no_stable_matching(ctx: ExplainContext) -> str:
+    """Which blocking pairs (and pins) stand in the way when no stable matching exists."""
+    plain = replace(ctx.result.options, stable=False, extra_constraints=None, alternatives=1, on_progress=None)
+    result = solve(ctx.candidates, plain)
+    if result.best is None:
+        return "no stable matching exists; without stability there is no valid matching either (pins or quotas)"
+    found = audit(result.candidates, result.best.rows)
+    blocking = [(b.mentee_id, b.mentor_id) for b in found.pairs]
+    people = {x for pair in blocking for x in pair}
+    pins = [f"{a}-{b}" for a, b in ctx.cohort.rules.pins if a in people or b in people]
+    text = (f"no stable matching exists under these pins and side constraints; the best matching without "
+            f"stability has {found.count} blocking pair(s): {id_list([f'{a}-{b}' for a, b in blocking])}")
+    return text + (f"; pinned pair(s) involved: {id_list(pins)}" if pins else "")
