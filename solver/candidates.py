@@ -111,7 +111,9 @@ def cohort_arrays(cohort: Cohort) -> CohortArrays:
     rules = cohort.rules
     mentees, mentors = cohort.mentees, cohort.mentors
     n, m = len(mentees), len(mentors)
-    programme_km = rules.max_distance_km if rules.max_distance_km is not None else math.inf
+    uses_travel_times = bool(rules.travel_times)
+    # A travel-time table replaces straight-line distance: then no km limit applies, programme or personal.
+    programme_km = rules.max_distance_km if rules.max_distance_km is not None and not uses_travel_times else math.inf
     programme_minutes = rules.max_travel_minutes if rules.max_travel_minutes is not None else math.inf
     municipalities = set(rules.eligible_municipalities)
     tracks = set(rules.eligible_tracks)
@@ -134,7 +136,8 @@ def cohort_arrays(cohort: Cohort) -> CohortArrays:
         mentee_lon=np.array([p.lon for p in mentees], dtype=np.float64),
         mentor_lat=np.array([p.lat for p in mentors], dtype=np.float64),
         mentor_lon=np.array([p.lon for p in mentors], dtype=np.float64),
-        mentee_limit_km=np.array([min(programme_km, p.max_travel_km if p.max_travel_km is not None else math.inf)
+        mentee_limit_km=np.array([min(programme_km, p.max_travel_km if p.max_travel_km is not None
+                                      and not uses_travel_times else math.inf)
                                   for p in mentees], dtype=np.float64),
         mentee_limit_minutes=np.array(
             [min(programme_minutes, p.max_travel_minutes if p.max_travel_minutes is not None else math.inf)
@@ -153,10 +156,10 @@ def cohort_arrays(cohort: Cohort) -> CohortArrays:
         banned_keys=np.array(bans, dtype=np.int64),
         travel_keys=travel_keys,
         travel_minutes=np.array([travel[k] for k in travel_keys.tolist()], dtype=np.float64),
-        uses_travel_times=bool(rules.travel_times),
+        uses_travel_times=uses_travel_times,
         field_depth=rules.field_depth,
         gender_requests_hard=rules.gender_requests_hard,
-        max_distance_km=rules.max_distance_km,
+        max_distance_km=None if uses_travel_times else rules.max_distance_km,
     )
 
 
@@ -257,9 +260,9 @@ def _reach(arrays: CohortArrays, mentee: IntArray, mentor: IntArray
     """Per pair, km and minutes from home to workplace, and whether the distance rule allows it."""
     km, minutes = pair_travel(arrays, mentee, mentor)
     if arrays.uses_travel_times:
-        # With a travel-time table, a pair without an entry has no known route, so it is not allowed.
+        # A travel-time table replaces straight-line distance: no km limit applies, and a pair without an entry
+        # has no known route, so it is not allowed.
         within = ~np.isnan(minutes) & (minutes <= arrays.mentee_limit_minutes[mentee])
-        within &= km <= arrays.mentee_limit_km[mentee]
     else:
         within = km <= arrays.mentee_limit_km[mentee]
     return km, minutes, within
@@ -352,16 +355,24 @@ def _prefilter_by_joins(arrays: CohortArrays, mentees: IntArray, mentors: IntArr
         # Cells at least `limit` wide in both directions: an allowed pair lies in the same or a neighbouring cell.
         lat_cell = limit / KM_PER_DEGREE * 1.01
         widest = math.cos(math.radians(min(89.0, float(np.nanmax(np.abs(all_lat))) + lat_cell)))
-        lon_cell = limit / (KM_PER_DEGREE * widest) * 1.01
+        # Two points `limit` km apart differ in longitude by at most 2 asin(sin(limit / 2R) / cos(lat)) (from the
+        # haversine formula), which exceeds limit / (R cos(lat)) for long limits.
+        reach = math.sin(min(math.pi / 2, limit / (2 * EARTH_RADIUS_KM))) / widest
+        lon_cell = 360.0 if reach >= 1 else math.degrees(2 * math.asin(reach)) * 1.01
         cy = np.floor(np.concatenate([arrays.mentee_lat, arrays.mentor_lat]) / lat_cell).astype(np.int64)
-        cx = np.floor(np.concatenate([arrays.mentee_lon, arrays.mentor_lon]) / lon_cell).astype(np.int64)
-        y0, x0 = int(cy.min()) - 1, int(cx.min()) - 1
-        ny, nx = int(cy.max()) - y0 + 2, int(cx.max()) - x0 + 2
+        # Longitude wraps at ±180°: `nx` columns around the whole globe, each at least `lon_cell` wide, and the
+        # neighbouring columns are taken modulo `nx`, so pairs across the antimeridian meet in the join too.
+        nx = max(1, int(360.0 // lon_cell))
+        all_lon = np.concatenate([arrays.mentee_lon, arrays.mentor_lon])
+        cx = np.floor((all_lon + 180.0) / (360.0 / nx)).astype(np.int64) % nx
+        y0 = int(cy.min()) - 1
+        ny = int(cy.max()) - y0 + 2
         n = arrays.n_mentees
-        right_key = (right_group * ny + (cy[n + right_person] - y0)) * nx + (cx[n + right_person] - x0)
-        offsets = np.array([dy * nx + dx for dy in (-1, 0, 1) for dx in (-1, 0, 1)], dtype=np.int64)
-        base = (left_group * ny + (cy[left_person] - y0)) * nx + (cx[left_person] - x0)
-        left_keys = base[:, None] + offsets[None, :]
+        right_key = (right_group * ny + (cy[n + right_person] - y0)) * nx + cx[n + right_person]
+        row = left_group * ny + (cy[left_person] - y0)
+        column = cx[left_person]
+        left_keys = np.stack([(row + dy) * nx + (column + dx) % nx for dy in (-1, 0, 1) for dx in (-1, 0, 1)],
+                             axis=1)
     order = np.argsort(right_key, kind="stable")  # within a key, mentors stay in index order
     sorted_key, sorted_mentor = right_key[order], right_person[order]
     queries = left_keys.reshape(-1)
