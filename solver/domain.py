@@ -7,7 +7,7 @@ latitude stays out of range) so that `solver.validate` can report every problem 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 CEFR_LEVELS: tuple[str, ...] = ("A1", "A2", "B1", "B2", "C1", "C2")
@@ -187,6 +187,25 @@ class Cohort:
 
     def mentor_index(self) -> dict[str, int]:
         return {m.id: i for i, m in enumerate(self.mentors)}
+
+    def canonical(self) -> Cohort:
+        """The same cohort with participants in id order and every list sorted, so that the order of the rows
+        in the input decides nothing: ties between equally good pairs are broken by this canonical order."""
+        rules = self.rules
+        canonical_rules = replace(
+            rules,
+            pins=tuple(sorted(rules.pins)),
+            bans=tuple(sorted(rules.bans)),
+            organisation_caps=tuple(sorted(rules.organisation_caps)),
+            travel_times=tuple(sorted(rules.travel_times, key=lambda t: (t.mentee_id, t.mentor_id, t.minutes))),
+        )
+        return replace(
+            self,
+            mentors=tuple(sorted(self.mentors, key=lambda m: m.id)),
+            mentees=tuple(sorted(self.mentees, key=lambda m: m.id)),
+            rankings=tuple(sorted(self.rankings, key=lambda r: (r.from_id, r.to_id, r.rank))),
+            rules=canonical_rules,
+        )
 
     def mentee_index(self) -> dict[str, int]:
         return {m.id: i for i, m in enumerate(self.mentees)}
