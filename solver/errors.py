@@ -31,6 +31,12 @@ class ProblemCode(StrEnum):
     PINS_EXCEED_CAPACITY = "PINS_EXCEED_CAPACITY"
     CONFLICTING_PINS = "CONFLICTING_PINS"  # one mentee pinned to two mentors
     TOO_LARGE = "TOO_LARGE"
+    NOT_A_FILE = "NOT_A_FILE"  # a directory, FIFO, socket or device where a regular file belongs (never read)
+    FILE_TOO_LARGE = "FILE_TOO_LARGE"  # a file above the size cap of its kind (solver.fileio)
+    OVERWRITES_INPUT = "OVERWRITES_INPUT"  # an output path that is one of the command's input files
+    # Warnings: reported with the same shape, but the cohort is still solved.
+    COORDINATE_OUTLIER = "COORDINATE_OUTLIER"  # a person far outside the area where the rest of the cohort is
+    COORDINATES_SWAPPED = "COORDINATES_SWAPPED"  # ... and latitude and longitude exchanged would bring them in
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,3 +57,15 @@ class CohortInvalid(Exception):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__(f"{len(problems)} problem(s) in the cohort; first: {problems[0]}" if problems else "invalid")
+
+
+class AnswerCheckFailed(Exception):
+    """A matching about to leave the engine breaks a rule or misstates its objective: an engine bug, never an answer.
+
+    Raised by `solver.verify`, the independent re-check of every matching; callers report it as an internal error.
+    """
+
+    def __init__(self, failures: list[str]) -> None:
+        self.failures = failures
+        shown = "; ".join(failures[:5]) + (f"; and {len(failures) - 5} more" if len(failures) > 5 else "")
+        super().__init__(f"the answer failed its independent check, so it was withheld: {shown}")

@@ -21,7 +21,7 @@ from scipy.optimize import linear_sum_assignment
 
 from scenarios.generate import national_pool
 from solver import candidates as candidates_module
-from solver import solve as solve_module
+from solver import flow as solve_module
 from solver.domain import Cohort
 from solver.scores import candidate_pairs
 from solver.solve import SolveOptions, SolveStatus, solve

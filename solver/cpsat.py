@@ -1,0 +1,242 @@
+"""CP-SAT for what a flow cannot carry: lexicographic stages, the worst pair, quotas, distinctness, stability.
+
+Variable r of every model is the pair on row r of the candidate table; the worst-pair stage adds one integer
+variable after them. Models are written as one protobuf text rather than one Python object per variable.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from ortools.sat.python import cp_model
+
+from solver.candidates import IntArray
+from solver.model import AssignmentModel, SolveStatus
+
+ExtraConstraints = Callable[[cp_model.CpModel, Sequence[cp_model.IntVar], AssignmentModel], None]
+Stage = IntArray | None
+"""A lexicographic stage: weights per row to maximise, or None for the worst matched pair's score (fairness)."""
+WORST: Stage = None
+
+@dataclass(frozen=True)
+class CpOutcome:
+    rows: IntArray | None
+    status: SolveStatus
+    bound: int  # bound of the first stage
+
+
+class _Progress(cp_model.CpSolverSolutionCallback):
+    def __init__(self, report: Callable[[int, int], None]) -> None:
+        super().__init__()
+        self._report = report
+
+    def on_solution_callback(self) -> None:
+        self._report(int(self.objective_value), int(self.best_objective_bound))
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _groups(keys: IntArray) -> list[IntArray]:
+    """Row indices grouped by key, groups in order of first appearance, rows ascending within a group."""
+    if len(keys) == 0:
+        return []
+    order = np.argsort(keys, kind="stable")
+    starts = np.flatnonzero(np.r_[True, keys[order][1:] != keys[order][:-1]])
+    groups = np.split(order, starts[1:])
+    first = order[starts]
+    return [groups[k] for k in np.argsort(first, kind="stable").tolist()]
+
+
+class _ModelText:
+    """CP-SAT constraints over the pair variables (variable r = row r) as protobuf text, parsed in one go.
+
+    What `CpModel.add_at_most_one` / `CpModel.add(sum(x) <= k)` would add, constraint for constraint, without a
+    Python object per variable and per term: on 2,000 x 2,000 this builds the model ~10x faster.
+    """
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    @staticmethod
+    def _list(rows: IntArray) -> str:
+        return ", ".join(map(str, rows.tolist()))
+
+    def at_most_one(self, rows: IntArray) -> None:
+        self.parts.append(f"constraints {{ at_most_one {{ literals: [{self._list(rows)}] }} }}\n")
+
+    def linear(self, cp: cp_model.CpModel, rows: IntArray, low: int, high: int) -> None:
+        """low <= sum(x[rows]) <= high, as `cp.add` makes it (an empty sum is a constant: true or false)."""
+        if len(rows) == 0:
+            self.flush(cp)
+            cp.add(low <= 0 <= high)
+            return
+        ones = ", ".join(["1"] * len(rows))
+        self.parts.append(f"constraints {{ linear {{ vars: [{self._list(rows)}] coeffs: [{ones}] "
+                          f"domain: [{low}, {high}] }} }}\n")
+
+    def flush(self, cp: cp_model.CpModel) -> None:
+        if self.parts:
+            if not cp.proto.merge_text_format("".join(self.parts)):
+                raise RuntimeError("could not build the CP-SAT model")
+            self.parts = []
+
+
+def _set_hint(cp: cp_model.CpModel, n_rows: int, chosen: npt.NDArray[np.bool_]) -> None:
+    """Hint every pair variable: `cp.add_hint(x[r], chosen[r])` for all rows, in one go."""
+    cp.clear_hints()
+    if n_rows:
+        cp.proto.solution_hint.vars.extend(range(n_rows))
+        cp.proto.solution_hint.values.extend(chosen.astype(np.int64).tolist())
+
+
+@dataclass(frozen=True)
+class CpSearch:
+    """How one CP-SAT search runs: its limits, seed, stop, extra constraints and progress reports."""
+
+    deadline: float  # time.monotonic() by which it returns
+    seed: int = 0
+    stop: threading.Event | None = None
+    extra_constraints: ExtraConstraints | None = None
+    report: Callable[[int, int], None] | None = None  # (objective, bound) of the first stage's improving solutions
+    presolve: bool = True
+
+
+def cp_stages(model: AssignmentModel, stages: list[Stage], search: CpSearch, *, distinct_from: list[IntArray],
+              min_difference: int, hint: IntArray | None, allowed: npt.NDArray[np.bool_] | None = None
+              ) -> CpOutcome:
+    """Lexicographic CP-SAT: maximise each stage in turn, holding earlier stages at their optimum.
+
+    `allowed` (a mask over rows) forbids the other rows; every constraint still sees all rows, so stability
+    constraints keep their blocking pairs whatever is allowed.
+    """
+    cp = cp_model.CpModel()
+    n_rows = model.n_rows
+    if n_rows:
+        # Boolean variables pair_0, pair_1, ...: one per candidate row, variable index = row.
+        cp.proto.merge_text_format("".join(f'variables {{ name: "pair_{r}" domain: [0, 1] }}\n'
+                                           for r in range(n_rows)))
+    text = _ModelText()
+    for rows in _groups(model.mentee):
+        text.at_most_one(rows)
+    for rows in _groups(model.mentor):
+        capacity = int(model.capacity[model.mentor[rows[0]]])
+        if len(rows) > capacity:
+            text.linear(cp, rows, _INT64_MIN, capacity)
+    for r in model.pinned_rows.tolist():
+        text.linear(cp, np.array([r]), 1, 1)
+    if allowed is not None:
+        for r in np.flatnonzero(~allowed).tolist():
+            text.linear(cp, np.array([r]), 0, 0)
+    pair_org = model.mentor_org[model.mentor]
+    for k, cap in enumerate(model.org_caps.tolist()):
+        rows = np.flatnonzero(pair_org == k)
+        if len(rows) > cap:
+            text.linear(cp, rows, _INT64_MIN, cap)
+    pair_gender = model.mentor_gender[model.mentor]
+    for gender, low, high in model.quotas:
+        rows = np.flatnonzero(pair_gender == gender)
+        if low > 0:
+            text.linear(cp, rows, low, _INT64_MAX)
+        if high is not None:
+            text.linear(cp, rows, _INT64_MIN, high)
+    for previous in distinct_from:
+        # Differ from a better matching in at least `min_difference` of its pairs.
+        text.linear(cp, np.asarray(previous, dtype=np.int64), _INT64_MIN, len(previous) - min_difference)
+    worst_var = -1
+    if any(stage is None for stage in stages):
+        # worst <= score of every chosen pair: worst + (top - score_r) * x_r <= top, for every row.
+        top = int(model.score.max(initial=0))
+        worst_var = n_rows
+        text.parts.append(f'variables {{ name: "worst_pair_score" domain: [0, {top}] }}\n')
+        text.parts.extend(f"constraints {{ linear {{ vars: [{worst_var}, {r}] coeffs: [1, {top - score}] "
+                          f"domain: [{_INT64_MIN}, {top}] }} }}\n"
+                          for r, score in enumerate(model.score.tolist()) if score < top)
+    text.flush(cp)
+    if search.extra_constraints is not None:
+        x = [cp_model.IntVar(cp.proto, r) for r in range(n_rows)]
+        search.extra_constraints(cp, x, model)
+    if hint is not None:
+        hinted = np.zeros(n_rows, dtype=np.bool_)
+        hinted[np.asarray(hint, dtype=np.int64)] = True
+        _set_hint(cp, n_rows, hinted)
+    first_bound = 0
+    rows_out: IntArray | None = None
+    for index, stage in enumerate(stages):
+        if stage is None:
+            terms, coeffs = np.array([worst_var], dtype=np.int64), np.array([1], dtype=np.int64)
+        else:
+            terms = np.flatnonzero(stage != 0)
+            coeffs = stage[terms].astype(np.int64)
+        # cp.maximize(weighted sum): CP-SAT minimises, so the proto holds the negated objective.
+        cp.clear_objective()
+        cp.proto.objective.vars.extend(terms.tolist())
+        cp.proto.objective.coeffs.extend((-coeffs).tolist())
+        cp.proto.objective.scaling_factor = -1.0
+        solver = cp_model.CpSolver()
+        solver.parameters.random_seed = search.seed
+        # One worker is deterministic (same input and seed, same answer) and, measured on the bundled
+        # scenarios, 15-100x faster than interleaved multi-worker search on these assignment models.
+        solver.parameters.num_workers = 1
+        # The service and the command line handle SIGINT themselves (drain, or an interrupted answer).
+        solver.parameters.catch_sigint_signal = False
+        if not search.presolve:
+            solver.parameters.cp_model_presolve = False
+        solver.parameters.max_time_in_seconds = max(0.01, search.deadline - time.monotonic())
+        if search.stop is not None and search.stop.is_set():  # cancelled while building, or between stages
+            return CpOutcome(rows_out, SolveStatus.UNKNOWN if rows_out is None else SolveStatus.FEASIBLE,
+                             first_bound)
+        watcher = watch(search.stop, solver)
+        callback = _Progress(search.report) if (search.report is not None and index == 0) else None
+        try:
+            code = solver.solve(cp, callback) if callback else solver.solve(cp)
+        finally:
+            watcher.set()
+        if code == cp_model.INFEASIBLE or code == cp_model.MODEL_INVALID:
+            if index == 0:
+                return CpOutcome(None, SolveStatus.INFEASIBLE, first_bound)
+            return CpOutcome(rows_out, SolveStatus.FEASIBLE, first_bound)  # not expected: earlier stages hold
+        if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return CpOutcome(rows_out, SolveStatus.UNKNOWN if rows_out is None else SolveStatus.FEASIBLE,
+                             first_bound)
+        solution = np.array(solver.response_proto.solution, dtype=np.int64)
+        values = solution[:n_rows].astype(np.bool_)
+        rows_out = np.flatnonzero(values).astype(np.int64)
+        if index == 0:
+            first_bound = int(solver.best_objective_bound)
+        if code != cp_model.OPTIMAL:
+            return CpOutcome(rows_out, SolveStatus.FEASIBLE, first_bound)
+        achieved = round(solver.objective_value)
+        # cp.add(expression >= achieved): hold this stage at its optimum in the next ones.
+        constraint = cp.proto.constraints.add()
+        constraint.linear.vars.extend(terms.tolist())
+        constraint.linear.coeffs.extend(coeffs.tolist())
+        constraint.linear.domain.extend([achieved, _INT64_MAX])
+        _set_hint(cp, n_rows, values)
+        if worst_var >= 0:
+            cp.proto.solution_hint.vars.append(worst_var)
+            cp.proto.solution_hint.values.append(int(solution[worst_var]))
+    return CpOutcome(rows_out, SolveStatus.OPTIMAL, first_bound)
+
+
+def watch(stop: threading.Event | None, solver: cp_model.CpSolver) -> threading.Event:
+    """Stops the CP-SAT search as soon as `stop` is set; returns an event that ends the watch."""
+    done = threading.Event()
+    if stop is None:
+        return done
+
+    def run() -> None:
+        while not done.is_set():
+            if stop.wait(0.01):
+                # stop_search() before the search has started is a no-op: repeat it until the solve returns.
+                while not done.wait(0.01):
+                    solver.stop_search()
+                return
+
+    threading.Thread(target=run, daemon=True, name="mentormatch-stop-watch").start()
+    return done

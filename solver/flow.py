@@ -1,0 +1,133 @@
+"""Exact min-cost flow for the pure assignment: capacities, pins and organisation caps (a layer of the network)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from ortools.graph.python import min_cost_flow
+
+from solver.candidates import IntArray
+from solver.model import AssignmentModel
+from solver.stop import StopToken, check
+
+SPLIT_MIN_ROWS = 50_000  # pairs from which solving the independent parts apart pays (measured)
+
+
+def _components(n_nodes: int, u: IntArray, v: IntArray) -> IntArray:
+    """Connected-component labels (the smallest node of each component) of an undirected edge list.
+
+    Vectorised hooking and pointer jumping: every round hooks each root to the smallest root it shares an
+    edge with, then jumps pointers until each node points at its root; a handful of rounds on pair graphs.
+    """
+    label = np.arange(n_nodes, dtype=np.int64)
+    while True:
+        lu, lv = label[u], label[v]
+        low = np.minimum(lu, lv)
+        hooked = label.copy()
+        np.minimum.at(hooked, lu, low)
+        np.minimum.at(hooked, lv, low)
+        while True:
+            jumped = hooked[hooked]
+            if np.array_equal(jumped, hooked):
+                break
+            hooked = jumped
+        if np.array_equal(hooked, label):
+            return label
+        label = hooked
+
+
+def flow_optimum(model: AssignmentModel, weights: IntArray, allowed_rows: IntArray | None = None,
+                 stop: StopToken | threading.Event | None = None) -> IntArray:
+    """Rows of a matching maximising sum(weights) under capacities, pins and organisation caps (exact).
+
+    The pairs split into independent parts wherever no pair (and no binding organisation cap) joins them,
+    e.g. other towns or other fields; each part is its own, smaller min-cost flow (cost scaling grows faster
+    than linearly with the size), and the optimum is the union of the parts' optima. `stop` is checked before
+    each part (raises `solver.stop.Stopped`).
+    """
+    check(stop)
+    rows = np.arange(model.n_rows, dtype=np.int64) if allowed_rows is None else np.asarray(allowed_rows)
+    n, m = model.candidates.arrays.n_mentees, model.candidates.arrays.n_mentors
+    capacity = model.capacity.copy()
+    pinned = model.pinned_rows
+    pinned_mentees = model.mentee[pinned]
+    np.subtract.at(capacity, model.mentor[pinned], 1)
+    org_left = model.org_caps.copy()
+    for org in model.mentor_org[model.mentor[pinned]].tolist():
+        if org >= 0:
+            org_left[org] -= 1
+    keep = weights[rows] > 0
+    if len(pinned_mentees):
+        keep &= ~np.isin(model.mentee[rows], pinned_mentees)
+    free = rows[keep]
+    if len(free) == 0:
+        return np.sort(pinned)
+    n_orgs = len(org_left)
+    capacity = np.maximum(capacity, 0)
+    org = model.mentor_org
+    # An organisation binds only when its remaining cap is below its mentors' capacity; else it changes nothing.
+    org_capacity = np.bincount(org[org >= 0], weights=capacity[org >= 0], minlength=n_orgs)
+    binding = np.append(np.maximum(org_left, 0) < org_capacity, False)  # index -1: no organisation
+    mentor_org = np.where(binding[org], org, -1)
+    # Graph nodes: mentees 0..n-1, mentors n..n+m-1, binding organisations n+m...
+    a, b = model.mentee[free], model.mentor[free]
+    has_rows = np.zeros(m, dtype=np.bool_)
+    has_rows[b] = True
+    capped = np.flatnonzero((mentor_org >= 0) & has_rows)
+    if len(free) < SPLIT_MIN_ROWS:  # small: one flow costs less than finding the parts
+        nodes = n + m + n_orgs
+        whole = _flow_part(model, weights, free, a, b, np.arange(nodes), nodes, n, m, capacity, mentor_org, org_left)
+        return np.sort(np.concatenate([whole, pinned]))
+    u = np.concatenate([a, n + capped])
+    v = np.concatenate([n + b, n + m + mentor_org[capped]])
+    label = _components(n + m + n_orgs, u, v)
+    # Number each part's nodes 0..size-1 (mentees, then mentors, then organisations, by index).
+    node_order = np.argsort(label, kind="stable")
+    sorted_label = label[node_order]
+    part_start = np.searchsorted(sorted_label, sorted_label, side="left")
+    local = np.empty(len(label), dtype=np.int64)
+    local[node_order] = np.arange(len(label)) - part_start
+    part_size = np.bincount(label, minlength=len(label))
+    row_part = label[a]
+    row_order = np.argsort(row_part, kind="stable")
+    part_rows = np.split(row_order, np.flatnonzero(np.diff(row_part[row_order])) + 1)
+    chosen: list[IntArray] = []
+    for in_part in part_rows:
+        check(stop)
+        chosen.append(_flow_part(model, weights, free[in_part], a[in_part], b[in_part], local,
+                                 int(part_size[row_part[in_part[0]]]), n, m, capacity, mentor_org, org_left))
+    return np.sort(np.concatenate([*chosen, pinned]))
+
+
+def _flow_part(model: AssignmentModel, weights: IntArray, rows: IntArray, a: IntArray, b: IntArray,
+               local: IntArray, size: int, n: int, m: int, capacity: IntArray, mentor_org: IntArray,
+               org_left: IntArray) -> IntArray:
+    """The rows chosen by the min-cost flow of one independent part (`local` numbers its nodes 0..size-1)."""
+    source, sink = size, size + 1
+    active = np.unique(a)
+    mentors = np.unique(b)
+    orgs = np.unique(mentor_org[mentors])
+    orgs = orgs[orgs >= 0]
+    # Mentors of a binding organisation drain through that organisation's node, which holds the cap.
+    their_org = mentor_org[mentors]
+    mentor_head = np.full(len(mentors), sink, dtype=np.int64)
+    mentor_head[their_org >= 0] = local[n + m + their_org[their_org >= 0]]
+    tails = [np.full(len(active), source), local[active], local[a], local[n + mentors], local[n + m + orgs]]
+    heads = [local[active], np.full(len(active), sink), local[n + b], mentor_head, np.full(len(orgs), sink)]
+    caps = [np.ones(len(active), dtype=np.int64), np.ones(len(active), dtype=np.int64),
+            np.ones(len(rows), dtype=np.int64), capacity[mentors], np.maximum(org_left[orgs], 0)]
+    costs = [np.zeros(len(active), dtype=np.int64), np.zeros(len(active), dtype=np.int64), -weights[rows],
+             np.zeros(len(mentors), dtype=np.int64), np.zeros(len(orgs), dtype=np.int64)]
+    solver = min_cost_flow.SimpleMinCostFlow()
+    solver.add_arcs_with_capacity_and_unit_cost(
+        np.concatenate(tails), np.concatenate(heads), np.concatenate(caps), np.concatenate(costs))
+    supplies = np.zeros(size + 2, dtype=np.int64)
+    supplies[source], supplies[sink] = len(active), -len(active)
+    solver.set_nodes_supplies(np.arange(size + 2), supplies)
+    status = solver.solve()
+    if status != solver.OPTIMAL:
+        raise RuntimeError(f"min-cost flow ended with status {status}")
+    first_pair_arc = 2 * len(active)
+    flows = solver.flows(np.arange(first_pair_arc, first_pair_arc + len(rows)))
+    return rows[flows > 0]

@@ -1,0 +1,167 @@
+"""The numeric matching model: candidate pairs as arrays, matchings, their objective, and each mode's order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+from solver.candidates import IntArray
+from solver.domain import ObjectiveMode
+from solver.scores import CandidatePairs
+
+
+class SolveStatus(StrEnum):
+    OPTIMAL = "OPTIMAL"  # proven best
+    FEASIBLE = "FEASIBLE"  # a valid matching; the limit or a cancellation stopped the proof (see bound)
+    INFEASIBLE = "INFEASIBLE"  # the side constraints (quotas, pins) cannot all hold
+    UNKNOWN = "UNKNOWN"  # stopped before any valid matching was found
+
+
+@dataclass(frozen=True)
+class Progress:
+    """An improving solution during a solve, for streaming."""
+
+    matching_rank: int
+    objective: int
+    bound: int
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class AssignmentModel:
+    """The numeric model: candidate pairs as rows, with everything the solvers need as arrays."""
+
+    candidates: CandidatePairs
+    mentee: IntArray
+    mentor: IntArray
+    score: IntArray
+    mentee_rank: IntArray
+    capacity: IntArray  # per mentor, clamped to the number of mentees
+    priority: IntArray  # per mentee
+    pinned_rows: IntArray
+    mentor_org: IntArray  # organisation index per mentor, -1 = none or uncapped
+    org_caps: IntArray  # per organisation index
+    mentor_gender: IntArray  # "" / f / m / x as 0..3
+    quotas: tuple[tuple[int, int, int | None], ...]  # (gender code, min pairs, max pairs)
+    big: int  # weight of one matched mentee (priority 1): more than any total score can add
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.mentee)
+
+
+@dataclass(frozen=True)
+class Objective:
+    matched: int  # mentees matched
+    matched_priority: int  # sum of their priorities (the first criterion)
+    total_score: int
+    worst_score: int  # the lowest pair score (0 when nobody is matched)
+    rank_profile: tuple[int, ...]  # pairs where the mentee ranked the mentor 1st, 2nd, ... (up to the top rank)
+    value: int  # the lexicographic scalar the mode optimises: big * matched_priority + score term
+
+
+@dataclass(frozen=True)
+class Matching:
+    rank: int  # 1 = best
+    rows: IntArray  # rows of the candidate table, sorted
+    objective: Objective
+    status: SolveStatus
+    pairs_changed_vs_best: int = 0
+
+    def pairs(self, candidates: CandidatePairs) -> list[tuple[str, str]]:
+        cohort = candidates.cohort
+        return [(cohort.mentees[int(a)].id, cohort.mentors[int(b)].id)
+                for a, b in zip(candidates.mentee[self.rows], candidates.mentor[self.rows], strict=True)]
+
+
+def build_model(candidates: CandidatePairs) -> AssignmentModel:
+    cohort = candidates.cohort
+    table = candidates.table
+    n = len(cohort.mentees)
+    mentee, mentor = candidates.mentee, candidates.mentor
+    keys = mentee * max(1, len(cohort.mentors)) + mentor
+    mentee_index, mentor_index = cohort.mentee_index(), cohort.mentor_index()
+    pin_keys = np.array([mentee_index[a] * max(1, len(cohort.mentors)) + mentor_index[b]
+                         for a, b in cohort.rules.pins], dtype=np.int64)
+    pinned_rows = np.flatnonzero(np.isin(keys, pin_keys)).astype(np.int64)
+    if len(pinned_rows) != len(np.unique(pin_keys)):
+        # Validation refuses a pin that breaks a hard rule, so a pin missing here is an engine fault: never drop it.
+        raise RuntimeError("a pinned pair is missing from the candidate pairs")
+    caps = cohort.rules.organisation_cap_map
+    orgs = sorted(caps)
+    org_code = {org: k for k, org in enumerate(orgs)}
+    gender_code = {"f": 1, "m": 2, "x": 3}
+    best = np.zeros(n, dtype=np.int64)
+    np.maximum.at(best, mentee, candidates.score)
+    return AssignmentModel(
+        candidates=candidates,
+        mentee=mentee,
+        mentor=mentor,
+        score=candidates.score,
+        mentee_rank=table["mentee_rank"].to_numpy().astype(np.int64),
+        capacity=np.array([min(max(m.capacity, 0), n) for m in cohort.mentors], dtype=np.int64),
+        priority=np.array([m.priority for m in cohort.mentees], dtype=np.int64),
+        pinned_rows=pinned_rows,
+        mentor_org=np.array([org_code.get(m.organisation, -1) for m in cohort.mentors], dtype=np.int64),
+        org_caps=np.array([caps[o] for o in orgs], dtype=np.int64),
+        mentor_gender=np.array([gender_code.get(m.gender, 0) for m in cohort.mentors], dtype=np.int64),
+        quotas=tuple((gender_code.get(q.gender, 0), q.min_pairs, q.max_pairs) for q in cohort.rules.gender_quotas),
+        big=int(best.sum()) + 1,
+    )
+
+
+def evaluate(model: AssignmentModel, rows: IntArray, mode: ObjectiveMode = ObjectiveMode.SCORE) -> Objective:
+    """The objective parts of any set of candidate rows (a matching)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    score = model.score[rows]
+    ranks = model.mentee_rank[rows]
+    top = int(model.mentee_rank.max()) if model.n_rows else 0
+    profile = tuple(int((ranks == r).sum()) for r in range(1, top + 1))
+    matched_priority = int(model.priority[model.mentee[rows]].sum())
+    worst = int(score.min()) if len(rows) else 0
+    return Objective(
+        matched=len(rows),
+        matched_priority=matched_priority,
+        total_score=int(score.sum()),
+        worst_score=worst,
+        rank_profile=profile,
+        value=model.big * matched_priority + int(score.sum()),
+    )
+
+
+def check_matching(model: AssignmentModel, rows: IntArray) -> list[str]:
+    """Violations of the hard side of the model by a set of rows; empty when the matching is valid."""
+    out = []
+    rows = np.asarray(rows, dtype=np.int64)
+    mentees = model.mentee[rows]
+    if len(np.unique(mentees)) != len(mentees):
+        out.append("a mentee is matched twice")
+    load = np.bincount(model.mentor[rows], minlength=len(model.capacity))
+    if (load > model.capacity).any():
+        out.append("a mentor is over capacity")
+    if not set(model.pinned_rows.tolist()) <= set(rows.tolist()):
+        out.append("a pinned pair is missing")
+    for k, cap in enumerate(model.org_caps.tolist()):
+        if int((model.mentor_org[model.mentor[rows]] == k).sum()) > cap:
+            out.append(f"organisation cap {k} exceeded")
+    for gender, low, high in model.quotas:
+        count = int((model.mentor_gender[model.mentor[rows]] == gender).sum())
+        if count < low or (high is not None and count > high):
+            out.append(f"gender quota {gender} not met ({count})")
+    return out
+
+
+def mode_key(objective: Objective, mode: ObjectiveMode) -> tuple[int, ...]:
+    """What each mode maximises, lexicographically: a larger tuple is a better matching.
+
+    All modes first maximise the priority-weighted matched count. Then `score`: the total score; `fairness`: the
+    worst pair's score (every matched pair counts, pins included), then the total; `rank_maximal`: the pairs whose
+    mentee ranked the mentor 1st, then 2nd, ..., then the total.
+    """
+    if mode is ObjectiveMode.FAIRNESS:
+        return (objective.matched_priority, objective.worst_score, objective.total_score)
+    if mode is ObjectiveMode.RANK_MAXIMAL:
+        return (objective.matched_priority, *objective.rank_profile, objective.total_score)
+    return (objective.matched_priority, objective.total_score)

@@ -1,0 +1,256 @@
+"""The independent re-check of every matching before it leaves the engine: the README's rules, written once more.
+
+Nothing here reads the solver's arrays or masks: each pair is checked from the cohort's plain domain objects
+(haversine, ISCO prefixes, CEFR levels, eligibility, requests, bans), the whole matching against capacities,
+pins, caps, quotas and stability, each pair's score is recomputed term by term, and the reported objective
+from the pairs. A disagreement means an engine bug: `AnswerCheckFailed` is raised, and the caller reports an
+internal error instead of a wrong answer. Its cost is linear in the matched pairs (and the rankings, with
+`stable`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+from solver.domain import Cohort, Mentee, Mentor, ObjectiveMode
+from solver.errors import AnswerCheckFailed
+from solver.model import Matching, mode_key
+from solver.scores import CandidatePairs
+
+_RADIUS_KM = 6371.0088
+_NO_LIMIT = 50.0  # TRAVEL's scale, km or minutes, when there is no limit
+_SLACK = 1e-9  # distances are real numbers: a different libm may differ in the last bits near a limit
+
+
+def _km(mentee: Mentee, mentor: Mentor) -> float:
+    p1, p2 = math.radians(mentee.lat), math.radians(mentor.lat)
+    a = (math.sin((p2 - p1) / 2) ** 2
+         + math.cos(p1) * math.cos(p2) * math.sin(math.radians(mentor.lon - mentee.lon) / 2) ** 2)
+    return 2 * _RADIUS_KM * math.asin(math.sqrt(min(1.0, max(0.0, a))))
+
+
+def _smaller(*limits: float | None) -> float | None:
+    given = [x for x in limits if x is not None]
+    return min(given) if given else None
+
+
+class _Rules:
+    """The cohort's rules as the README states them, per pair."""
+
+    def __init__(self, cohort: Cohort) -> None:
+        self.cohort = cohort
+        self.rules = cohort.rules
+        self.travel = {(t.mentee_id, t.mentor_id): t.minutes for t in self.rules.travel_times}
+        self.bans = set(self.rules.bans)
+        self.mentee_rank: dict[tuple[str, str], int] = {}
+        self.mentor_rank: dict[tuple[str, str], int] = {}
+        mentees = {p.id for p in cohort.mentees}
+        for r in cohort.rankings:
+            if r.from_id in mentees:
+                key = (r.from_id, r.to_id)
+                self.mentee_rank[key] = min(r.rank, self.mentee_rank.get(key, r.rank))
+            else:
+                key = (r.to_id, r.from_id)
+                self.mentor_rank[key] = min(r.rank, self.mentor_rank.get(key, r.rank))
+
+    def reach(self, mentee: Mentee, mentor: Mentor) -> tuple[float, float | None] | None:
+        """(distance travelled, the mentee's limit) in km or, with a travel-time table, minutes; None: no route."""
+        if self.rules.travel_times:
+            minutes = self.travel.get((mentee.id, mentor.id))
+            if minutes is None:
+                return None
+            return minutes, _smaller(self.rules.max_travel_minutes, mentee.max_travel_minutes)
+        return _km(mentee, mentor), _smaller(self.rules.max_distance_km, mentee.max_travel_km)
+
+    def broken(self, mentee: Mentee, mentor: Mentor) -> list[str]:
+        """The hard rules the pair breaks (README order)."""
+        rules, out = self.rules, []
+        if rules.eligible_municipalities and mentee.municipality not in rules.eligible_municipalities:
+            out.append("municipality not eligible")
+        if rules.eligible_tracks and mentee.track not in rules.eligible_tracks:
+            out.append("track not eligible")
+        if mentor.years_experience < rules.min_mentor_years:
+            out.append("mentor years")
+        if rules.field_depth > 0 and self.shared_digits(mentee, mentor) < rules.field_depth:
+            out.append("field")
+        reach = self.reach(mentee, mentor)
+        if reach is None:
+            out.append("no travel-time entry")
+        elif reach[1] is not None and reach[0] > reach[1] * (1 + _SLACK) + _SLACK:
+            out.append(f"distance {reach[0]:.3f} over the limit {reach[1]}")
+        level = rules.min_language_level
+        theirs = {lang.code for lang in mentor.languages if lang.level >= level}
+        if not any(lang.level >= level and lang.code in theirs for lang in mentee.languages):
+            out.append("no common language")
+        if rules.gender_requests_hard and mentee.requested_mentor_gender and \
+                mentor.gender != mentee.requested_mentor_gender:
+            out.append("gender request")
+        if (mentee.id, mentor.id) in self.bans:
+            out.append("banned")
+        return out
+
+    @staticmethod
+    def shared_digits(mentee: Mentee, mentor: Mentor) -> int:
+        best = 0
+        for a in mentee.occupations:
+            for b in mentor.occupations:
+                if len(a) == 4 and len(b) == 4 and a.isdigit() and b.isdigit():
+                    best = max(best, next((k for k in range(4) if a[k] != b[k]), 4))
+        return best
+
+    def score_range(self, mentee: Mentee, mentor: Mentor) -> tuple[int, int]:
+        """The pair's score, as the lowest and highest a last-bit difference in the distance could make it."""
+        rules, weights = self.rules, self.rules.weights
+        a = self.mentee_rank.get((mentee.id, mentor.id))
+        b = self.mentor_rank.get((mentee.id, mentor.id))
+        points = {
+            "mutual_rank": max(20, 100 - 10 * (a + b - 2)) if a and b else 0,
+            "mentee_rank": max(10, 100 - 20 * (a - 1)) if a else 0,
+            "mentor_rank": max(10, 100 - 20 * (b - 1)) if b else 0,
+            "interests": min(100, 34 * len(set(mentee.interests) & set(mentor.interests))),
+            "field": 0,
+            "goal": 0,
+            "home_market": 100 if mentee.country_of_origin and mentee.country_of_origin in mentor.markets else 0,
+            "first_language": 100 if mentee.first_language and any(
+                lang.code == mentee.first_language for lang in mentor.languages) else 0,
+            "seniority": (50 if mentor.leadership else 0) + 2 * min(mentor.years_experience, 25),
+            "returning": 100 if mentor.returning else 0,
+        }
+        depth = rules.field_depth
+        if depth < 4:
+            points["field"] = 100 * max(0, self.shared_digits(mentee, mentor) - depth) // (4 - depth)
+        if mentee.goal:
+            points["goal"] = 100 if mentee.goal in mentor.goals else 50 if not mentor.goals else 0
+        fixed = sum(getattr(weights, term) * value for term, value in points.items())
+        reach = self.reach(mentee, mentor)
+        if reach is None:
+            return fixed, fixed
+        travelled, limit = reach
+        scale = limit if limit is not None and limit > 0 else _NO_LIMIT
+        low, high = (min(100, max(0, math.floor(100.0 * (1.0 - t / scale))))
+                     for t in (travelled * (1 + _SLACK) + _SLACK, max(0.0, travelled * (1 - _SLACK) - _SLACK)))
+        return fixed + weights.travel * low, fixed + weights.travel * high
+
+
+def verify_matchings(candidates: CandidatePairs, matchings: Sequence[Matching], mode: ObjectiveMode, *,
+                     stable: bool, min_difference: int, checks_extra: bool = True) -> None:
+    """Raise `AnswerCheckFailed` unless every matching keeps every rule and reports its own objective.
+
+    Also: each alternative differs from every better one in at least `min_difference` of its pairs, and the
+    matchings come best first. `checks_extra` False skips nothing but says extra constraints (re-matching's
+    kept pairs) were in force, which this checker does not know.
+    """
+    cohort = candidates.cohort
+    rules = _Rules(cohort)
+    failures: list[str] = []
+    pair_sets: list[set[tuple[str, str]]] = []
+    big = _big(candidates) if matchings else 0
+    for matching in matchings:
+        pairs = matching.pairs(candidates)
+        pair_sets.append(set(pairs))
+        failures += [f"matching {matching.rank}: {f}" for f in _check(rules, pairs, candidates, matching, stable, big)]
+    for k, later in enumerate(pair_sets[1:], start=1):
+        for j in range(k):
+            dropped = len(pair_sets[j] - later)
+            if dropped < min_difference:
+                failures.append(f"matching {k + 1} drops only {dropped} of matching {j + 1}'s pairs "
+                                f"(at least {min_difference} required)")
+        if mode_key(matchings[k].objective, mode) > mode_key(matchings[k - 1].objective, mode):
+            failures.append(f"matching {k + 1} is better than matching {k} in the {mode.value} order")
+    if failures:
+        raise AnswerCheckFailed(failures)
+
+
+def _check(rules: _Rules, pairs: list[tuple[str, str]], candidates: CandidatePairs, matching: Matching,
+           stable: bool, big: int) -> list[str]:
+    cohort = rules.cohort
+    mentees = {p.id: p for p in cohort.mentees}
+    mentors = {p.id: p for p in cohort.mentors}
+    out: list[str] = []
+    load = Counter(b for _, b in pairs)
+    seen = Counter(a for a, _ in pairs)
+    out += [f"mentee {a} has {n} mentors" for a, n in seen.items() if n > 1]
+    out += [f"mentor {b} takes {n}, capacity {max(mentors[b].capacity, 0)}" for b, n in load.items()
+            if n > max(mentors[b].capacity, 0)]
+    chosen = set(pairs)
+    out += [f"pinned pair {a}-{b} is missing" for a, b in cohort.rules.pins if (a, b) not in chosen]
+    for organisation, cap in cohort.rules.organisation_caps:
+        taken = sum(1 for _, b in pairs if mentors[b].organisation == organisation)
+        if taken > cap:
+            out.append(f"organisation {organisation} takes {taken}, cap {cap}")
+    for quota in cohort.rules.gender_quotas:
+        taken = sum(1 for _, b in pairs if mentors[b].gender == quota.gender)
+        if taken < quota.min_pairs or (quota.max_pairs is not None and taken > quota.max_pairs):
+            out.append(f"gender quota {quota.gender}: {taken} pairs, allowed {quota.min_pairs}..{quota.max_pairs}")
+    scores: list[int] = []
+    reported = dict(zip(matching.pairs(candidates),
+                        candidates.score[matching.rows].tolist(), strict=True))
+    for a, b in pairs:
+        broken = rules.broken(mentees[a], mentors[b])
+        if broken:
+            out.append(f"pair {a}-{b} breaks: {', '.join(broken)}")
+        low, high = rules.score_range(mentees[a], mentors[b])
+        score = int(reported[(a, b)])
+        if not low <= score <= high:
+            out.append(f"pair {a}-{b} scores {score}, the rules give {low}" + (f"..{high}" if high != low else ""))
+        scores.append(score)
+    objective = matching.objective
+    profile_len = len(objective.rank_profile)
+    ranks = Counter(rules.mentee_rank.get(p) for p in pairs)
+    matched_priority = sum(mentees[a].priority for a, _ in pairs)
+    expected: dict[str, object] = {
+        "matched": len(pairs),
+        "matched_priority": matched_priority,
+        "total_score": sum(scores),
+        "worst_score": min(scores, default=0),
+        "rank_profile": tuple(ranks.get(r, 0) for r in range(1, profile_len + 1)),
+    }
+    for name, value in expected.items():
+        if getattr(objective, name) != value:
+            out.append(f"{name} is reported as {getattr(objective, name)}, the pairs give {value}")
+    if any(r is not None and r > profile_len for r in ranks):
+        out.append("a pair's rank lies beyond the reported rank profile")
+    if objective.value != big * matched_priority + sum(scores):
+        out.append("the objective value is not big x matched priority + total score")
+    if stable:
+        out += [f"blocking pair {a}-{b}" for a, b in _blocking(rules, pairs, mentees, mentors)]
+    return out
+
+
+def _big(candidates: CandidatePairs) -> int:
+    """The `big` the value was computed with: 1 + the sum of each mentee's best allowed score."""
+    best = np.zeros(len(candidates.cohort.mentees), dtype=np.int64)
+    np.maximum.at(best, candidates.mentee, candidates.score)
+    return int(best.sum()) + 1
+
+
+def _blocking(rules: _Rules, pairs: list[tuple[str, str]], mentees: dict[str, Mentee], mentors: dict[str, Mentor]
+              ) -> list[tuple[str, str]]:
+    """Blocking pairs as docs/explanations.md defines them, from the rankings alone."""
+    partner = dict(pairs)
+    assigned: dict[str, list[str]] = {}
+    for a, b in pairs:
+        assigned.setdefault(b, []).append(a)
+    out = []
+    for (a, b), mentee_rank in sorted(rules.mentee_rank.items()):
+        mentor_rank = rules.mentor_rank.get((a, b))
+        if mentor_rank is None or a not in mentees or b not in mentors or partner.get(a) == b:
+            continue
+        capacity = max(mentors[b].capacity, 0)
+        if capacity == 0 or rules.broken(mentees[a], mentors[b]):
+            continue
+        current = partner.get(a)
+        current_rank = rules.mentee_rank.get((a, current)) if current is not None else None
+        if current is not None and current_rank is not None and current_rank <= mentee_rank:
+            continue  # she does not strictly prefer b
+        taken = assigned.get(b, [])
+        if len(taken) >= capacity:
+            worst = max((rules.mentor_rank.get((x, b), math.inf) for x in taken), default=math.inf)
+            if worst <= mentor_rank:
+                continue  # b does not strictly prefer her to his worst mentee
+        out.append((a, b))
+    return out
