@@ -12,7 +12,7 @@ import numpy as np
 from solver.candidates import HardRule
 from solver.domain import Cohort
 from solver.explain.codes import Relaxation, Side, UnmatchedReason, apply_relaxation
-from solver.explain.wording import signed
+from solver.explain.wording import id_list, signed
 from solver.scores import Term
 from solver.solve import SolveStatus
 from solver.stability import StabilityAudit
@@ -179,11 +179,28 @@ class Impact(_ToDict):
     def pairs_changed(self) -> int:
         return len(self.pairs_removed)
 
+    @property
+    def mentees_gained(self) -> tuple[str, ...]:
+        """Mentees without a mentor before the change who have one after it (from the re-solve's pairs)."""
+        return tuple(sorted({a for a, _ in self.pairs_added} - {a for a, _ in self.pairs_removed}))
+
+    @property
+    def mentees_lost(self) -> tuple[str, ...]:
+        """Mentees with a mentor before the change who have none after it."""
+        return tuple(sorted({a for a, _ in self.pairs_removed} - {a for a, _ in self.pairs_added}))
+
     def summary(self) -> str:
+        """What the re-solve shows, and nothing more: who gains and who loses a mentor, the counts, the score."""
         if self.matched_after is None or self.total_score_after is None:
             return f"no matching ({self.status.value})"
-        return (f"matched {self.matched_before} -> {self.matched_after}, total score "
-                f"{signed(self.total_score_after - self.total_score_before)}, "
+        moves = []
+        if self.mentees_gained:
+            moves.append(f"{id_list(self.mentees_gained)} gain(s) a mentor")
+        if self.mentees_lost:
+            moves.append(f"{id_list(self.mentees_lost)} lose(s) theirs")
+        return (f"matched {self.matched_before} -> {self.matched_after}"
+                + (f" ({'; '.join(moves)})" if moves else "")
+                + f", total score {signed(self.total_score_after - self.total_score_before)}, "
                 f"{self.pairs_changed} pair(s) changed")
 
 
