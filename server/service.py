@@ -200,7 +200,8 @@ def check_request(cohort_msg: pb.Cohort, has_cohort: bool, options_msg: mpb.Matc
                                 "stable matchings are not available in this version of the service"))
     out = [mapping.problem_to_proto(p, "" if p.path.startswith("options.") else mapping.ROOT_FIELD)
            for p in problems]
-    return Checked(cohort, options, out)
+    # Once valid, participants in id order: the order of the request's rows decides no tie (README).
+    return Checked(cohort if out else cohort.canonical(), options, out)
 
 
 def too_large(cohort_msg: pb.Cohort, limits: ServiceLimits) -> ServiceError | None:

@@ -201,6 +201,7 @@ def rematch(
         problems = validate(staying)
     if problems:
         raise CohortInvalid(problems)
+    staying = staying.canonical()  # the order of the rows decides no tie
     options = replace(options or SolveOptions(), alternatives=1, mode=ObjectiveMode.SCORE)
 
     candidates = candidate_pairs(staying)
