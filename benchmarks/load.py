@@ -103,7 +103,7 @@ def _ms(values: list[float], share: float) -> float:
 def _requests(config: LoadConfig) -> list[Any]:
     """One request per size (a cohort with rankings and side constraints), in the mix's proportions."""
     from mentormatch.v1 import matching_pb2 as mpb
-    from server.mapping import cohort_to_proto, duration
+    from server.convert import cohort_to_proto, duration
     from tests.oracle import random_cohort
 
     out = []

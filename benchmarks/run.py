@@ -247,11 +247,11 @@ def worker_throughput(clients: int, seconds: float, alternatives: int = 3, worke
 def worker_clients(target: str, seconds: float, alternatives: int, start_at: float) -> dict[str, Any]:
     """One T client: connect, warm up, then call Match back to back from `start_at` for `seconds`."""
     from benchmarks.cases import small_programme
-    from server import mapping
     from server.client import MentormatchClient, RemoteError
+    from solver.cohort_proto import cohort_to_proto
     from solver.solve import SolveOptions
 
-    message = mapping.cohort_to_proto(small_programme())
+    message = cohort_to_proto(small_programme())
     options = SolveOptions(alternatives=alternatives)
     outcomes: list[tuple[str, int]] = []
     with MentormatchClient(target) as client:

@@ -61,7 +61,7 @@ def load_cohort(path: str | Path) -> Cohort:
     path = Path(path)
     if path.suffix.lower() == ".json" and not path.is_dir():
         # The JSON form is the protobuf JSON mapping, so the one proto <-> domain mapping reads it.
-        from server.mapping import load_cohort_json
+        from solver.cohort_json import load_cohort_json
         from solver.validate import validate
 
         cohort = load_cohort_json(path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -13,10 +13,23 @@ from solver.candidates import CohortArrays, IntArray, allowed
 from solver.domain import Cohort
 from solver.scores import NO_RANK, CandidatePairs
 
-if TYPE_CHECKING:
-    from solver.solve import AssignmentModel
-
 UNRANKED = 1 << 30  # the rank an unranked partner (or no partner) has when comparing preferences
+
+
+class StabilityRows(Protocol):
+    """What the stability constraints read of the solver's model (`solver.solve.AssignmentModel` has it):
+    candidate pairs as rows. A protocol, so that this module needs nothing from `solver.solve`."""
+
+    @property
+    def candidates(self) -> CandidatePairs: ...
+    @property
+    def mentee(self) -> IntArray: ...
+    @property
+    def mentor(self) -> IntArray: ...
+    @property
+    def mentee_rank(self) -> IntArray: ...
+    @property
+    def capacity(self) -> IntArray: ...  # per mentor
 
 
 @dataclass(frozen=True)
@@ -165,7 +178,7 @@ def audit(candidates: CandidatePairs, rows: IntArray | Sequence[int]) -> Stabili
     return StabilityAudit(count=len(pairs), pairs=tuple(pairs), ranked_pairs=ranked)
 
 
-def add_stability_constraints(cp: cp_model.CpModel, x: Sequence[cp_model.IntVar], model: AssignmentModel) -> None:
+def add_stability_constraints(cp: cp_model.CpModel, x: Sequence[cp_model.IntVar], model: StabilityRows) -> None:
     """Forbid every blocking pair: for each allowed mutually-ranked pair (i, j) with j's capacity c > 0,
 
         c * [i has a mentor she ranks at least as high as j] + #[mentees j ranks at least as high as i] >= c,

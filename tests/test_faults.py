@@ -29,7 +29,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from mentormatch.v1 import matching_pb2 as mpb
 from server.app import RunningServer
 from server.client import SERVICE_PATH, MentormatchClient, RemoteError
-from server.mapping import cohort_to_proto, options_to_proto
+from server.convert import cohort_to_proto, options_to_proto
 from solver.domain import Cohort
 from solver.solve import SolveOptions, SolveStatus, check_matching, solve
 from tests.conftest import ServerFactory, slow_cohort, slow_options, small_cohort, wait_until

@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mentormatch.v1 import cohort_pb2 as pb
-from server.mapping import cohort_to_json_text
+from server.convert import cohort_to_json_text
 from solver.domain import Cohort, Language, Mentee, Mentor
 from solver.errors import CohortInvalid, ProblemCode
 from solver.ingest import MENTEE_COLUMNS, MENTOR_COLUMNS, RULE_KEYS, load_cohort, write_cohort_dir
@@ -417,7 +417,7 @@ def test_json_of_any_shape(seed: int, data: st.DataObject, camel: bool) -> None:
     if camel:
         from google.protobuf import json_format
 
-        from server.mapping import cohort_to_proto
+        from server.convert import cohort_to_proto
 
         document = json_format.MessageToDict(cohort_to_proto(cohort))
     for _ in range(data.draw(st.integers(min_value=1, max_value=4), label="mutations")):

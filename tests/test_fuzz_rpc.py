@@ -30,7 +30,7 @@ from mentormatch.v1 import cohort_pb2 as pb
 from mentormatch.v1 import matching_pb2 as mpb
 from server.app import RunningServer, ServerConfig, create_server
 from server.client import SERVICE_PATH, MentormatchClient, RemoteError
-from server.mapping import cohort_from_proto, cohort_to_proto, duration
+from server.convert import cohort_from_proto, cohort_to_proto, duration
 from tests.conftest import Certificates, ServerFactory, small_cohort
 from tests.hardening_support import (
     SUMMARY,

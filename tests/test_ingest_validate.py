@@ -53,7 +53,7 @@ def test_a_written_cohort_reads_back_unchanged(tmp_path: Path) -> None:
                                                                   HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 10**6), parquet=st.booleans())
 def test_round_trip_files_and_protobuf_keep_every_field(tmp_path: Path, seed: int, parquet: bool) -> None:
-    from server.mapping import cohort_from_proto, cohort_to_proto
+    from server.convert import cohort_from_proto, cohort_to_proto
 
     cohort = random_cohort(random.Random(seed), 6, 5, side_constraints=True, rankings=True, pins=True)
     cohort = replace(cohort, name="rt")
@@ -143,7 +143,7 @@ def test_unknown_rules_and_weights_are_named(tmp_path: Path) -> None:
 
 
 def test_json_cohort_reads_like_the_directory(tmp_path: Path) -> None:
-    from server.mapping import cohort_to_json_text
+    from server.convert import cohort_to_json_text
 
     cohort = small_cohort()
     (tmp_path / "small.json").write_text(cohort_to_json_text(cohort))

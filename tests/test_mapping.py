@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mentormatch.v1 import cohort_pb2 as pb
-from server.mapping import (
+from server.convert import (
     cohort_from_json_text,
     cohort_from_proto,
     cohort_from_proto_checked,

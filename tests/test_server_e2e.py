@@ -25,7 +25,7 @@ from mentormatch.v1 import matching_pb2 as mpb
 from server.app import RunningServer
 from server.cli_explain import add_explanations
 from server.client import MentormatchClient, RemoteError, solve_remote
-from server.mapping import cohort_to_proto, plain
+from server.convert import cohort_to_proto, plain
 from solver.domain import Language, Mentee, ObjectiveMode
 from solver.explain import why_not
 from solver.output import result_dict

@@ -16,7 +16,7 @@ from mentormatch.v1 import cohort_pb2 as pb
 from mentormatch.v1 import matching_pb2 as mpb
 from server.app import RunningServer
 from server.client import MentormatchClient, RemoteError
-from server.mapping import cohort_to_proto, scenario_changes_from_proto, scenario_to_proto
+from server.convert import cohort_to_proto, scenario_changes_from_proto, scenario_to_proto
 from solver.compare import Scenario, ScenarioChanges, apply_changes, compare_scenarios, load_scenario
 from solver.domain import Cohort
 from solver.ingest import load_cohort

@@ -1,0 +1,75 @@
+"""Conversions between the contract's messages (mentormatch.v1) and the engine's types, one module per family.
+
+`problems` (request field paths), `options`, `results`, `messages` (the generic dataclass <-> message walk),
+`explanations`, `origins` (request paths of a derived cohort), `scenarios` and `rematch`. The cohort itself
+converts in `solver.cohort_proto` and `solver.cohort_json`, below the engine, which reads the JSON form too.
+"""
+
+from server.convert.explanations import explanation_to_proto, verdict_to_proto
+from server.convert.messages import STABILITY_PAIRS_LISTED, plain, to_message
+from server.convert.options import (
+    DEFAULT_ALTERNATIVES,
+    DEFAULT_TIME_LIMIT_S,
+    MAX_ALTERNATIVES,
+    RequestOptions,
+    duration,
+    options_from_proto,
+    options_to_proto,
+)
+from server.convert.problems import ROOT_FIELD, problem_code_name, problem_to_proto, proto_field_path
+from server.convert.rematch import (
+    MAX_PENALTY,
+    RematchInputs,
+    rematch_inputs_from_proto,
+    rematch_problems_to_proto,
+    rematch_response_from_result,
+)
+from server.convert.results import match_response_from_result, result_dict_from_response
+from server.convert.scenarios import (
+    DEFAULT_BASE_LABEL,
+    MAX_SCENARIOS,
+    comparison_to_proto,
+    scenario_changes_from_proto,
+    scenario_to_proto,
+    scenarios_from_proto,
+)
+from solver.cohort_json import cohort_from_json_text, cohort_to_json_text, load_cohort_json
+from solver.cohort_proto import cohort_from_proto, cohort_from_proto_checked, cohort_to_proto
+
+__all__ = [
+    "DEFAULT_ALTERNATIVES",
+    "DEFAULT_BASE_LABEL",
+    "DEFAULT_TIME_LIMIT_S",
+    "MAX_ALTERNATIVES",
+    "MAX_PENALTY",
+    "MAX_SCENARIOS",
+    "ROOT_FIELD",
+    "STABILITY_PAIRS_LISTED",
+    "RematchInputs",
+    "RequestOptions",
+    "cohort_from_json_text",
+    "cohort_from_proto",
+    "cohort_from_proto_checked",
+    "cohort_to_json_text",
+    "cohort_to_proto",
+    "comparison_to_proto",
+    "duration",
+    "explanation_to_proto",
+    "load_cohort_json",
+    "match_response_from_result",
+    "options_from_proto",
+    "options_to_proto",
+    "plain",
+    "problem_code_name",
+    "problem_to_proto",
+    "proto_field_path",
+    "rematch_inputs_from_proto",
+    "rematch_problems_to_proto",
+    "rematch_response_from_result",
+    "result_dict_from_response",
+    "scenario_changes_from_proto",
+    "scenario_to_proto",
+    "scenarios_from_proto",
+    "to_message",
+    "verdict_to_proto",
+]

@@ -1,0 +1,339 @@
+"""The cohort in the contract's form: domain types <-> `mentormatch.v1.Cohort` messages, both ways.
+
+The generated classes (`mentormatch.v1`) are the contract and sit below the engine, so the engine reads its JSON
+form (`solver.cohort_json`) without the service; the service converts its requests with the same functions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from mentormatch.v1 import cohort_pb2 as pb
+from solver.domain import (
+    Cohort,
+    GenderQuota,
+    Goal,
+    Language,
+    Mentee,
+    Mentor,
+    Ranking,
+    Rules,
+    Track,
+    TravelTime,
+    Weights,
+)
+from solver.errors import Problem, ProblemCode
+
+# --- enums ----------------------------------------------------------------------------------------
+
+_E = TypeVar("_E", Goal, Track)
+
+_GOAL_TO_PROTO: dict[Goal, pb.Goal.ValueType] = {g: pb.Goal.Value(f"GOAL_{g.name}") for g in Goal}
+_GOAL_FROM_PROTO: dict[int, Goal] = {int(v): g for g, v in _GOAL_TO_PROTO.items()}
+TRACK_TO_PROTO: dict[Track, pb.Track.ValueType] = {t: pb.Track.Value(f"TRACK_{t.name}") for t in Track}
+TRACK_FROM_PROTO: dict[int, Track] = {int(v): t for t, v in TRACK_TO_PROTO.items()}
+_GENDER_TO_PROTO: dict[str, pb.Gender.ValueType] = {
+    "": pb.GENDER_UNSPECIFIED,
+    "f": pb.GENDER_FEMALE,
+    "m": pb.GENDER_MALE,
+    "x": pb.GENDER_OTHER,
+}
+_GENDER_FROM_PROTO: dict[int, str] = {int(v): g for g, v in _GENDER_TO_PROTO.items()}
+_UNKNOWN_GENDER = re.compile(r"\?(-?\d+)")
+_CEFR_NUMBERS = frozenset(int(v) for v in pb.CefrLevel.values() if v != pb.CEFR_LEVEL_UNSPECIFIED)
+
+# --- domain defaults (absent proto fields take these) --------------------------------------------
+
+_RULES_DEFAULT = Rules()
+WEIGHTS_DEFAULT = Weights()
+WEIGHT_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Weights))
+
+
+def field_default(cls: type[Any], name: str) -> Any:
+    return next(f.default for f in dataclasses.fields(cls) if f.name == name)
+
+
+_MENTOR_CAPACITY_DEFAULT: int = field_default(Mentor, "capacity")
+_MENTEE_PRIORITY_DEFAULT: int = field_default(Mentee, "priority")
+
+
+# --- domain -> proto ------------------------------------------------------------------------------
+
+
+def gender_to_proto(value: str, path: str) -> pb.Gender.ValueType:
+    if value in _GENDER_TO_PROTO:
+        return _GENDER_TO_PROTO[value]
+    unknown = _UNKNOWN_GENDER.fullmatch(value)
+    if unknown:  # an unknown enum number read from protobuf, carried back unchanged
+        return pb.Gender.ValueType(int(unknown.group(1)))
+    raise ValueError(f"{path}: gender {value!r} has no protobuf value (use 'f', 'm', 'x' or '')")
+
+
+def _enum_to_proto(table: Mapping[_E, int], value: _E, path: str) -> int:
+    try:
+        return table[value]
+    except KeyError:
+        raise ValueError(f"{path}: {value!r} has no protobuf value") from None
+
+
+def _languages_to_proto(languages: tuple[Language, ...]) -> list[pb.LanguageSkill]:
+    return [pb.LanguageSkill(code=lang.code, level=pb.CefrLevel.ValueType(lang.level)) for lang in languages]
+
+
+def mentor_to_proto(m: Mentor, path: str) -> pb.Mentor:
+    return pb.Mentor(
+        id=m.id,
+        location=pb.Location(lat=m.lat, lon=m.lon),
+        occupations=m.occupations,
+        languages=_languages_to_proto(m.languages),
+        years_experience=m.years_experience,
+        capacity=m.capacity,
+        leadership=m.leadership,
+        gender=gender_to_proto(m.gender, f"{path}.gender"),
+        interests=m.interests,
+        organisation=m.organisation,
+        markets=m.markets,
+        returning=m.returning,
+        goals=[
+            pb.Goal.ValueType(_enum_to_proto(_GOAL_TO_PROTO, g, f"{path}.goals[{j}]")) for j, g in enumerate(m.goals)
+        ],
+    )
+
+
+def mentee_to_proto(m: Mentee, path: str) -> pb.Mentee:
+    msg = pb.Mentee(
+        id=m.id,
+        location=pb.Location(lat=m.lat, lon=m.lon),
+        occupations=m.occupations,
+        languages=_languages_to_proto(m.languages),
+        interests=m.interests,
+        goal=pb.Goal.ValueType(_enum_to_proto(_GOAL_TO_PROTO, m.goal, f"{path}.goal")),
+        gender=gender_to_proto(m.gender, f"{path}.gender"),
+        requested_mentor_gender=gender_to_proto(m.requested_mentor_gender, f"{path}.requested_mentor_gender"),
+        country_of_origin=m.country_of_origin,
+        first_language=m.first_language,
+        municipality=m.municipality,
+        track=pb.Track.ValueType(_enum_to_proto(TRACK_TO_PROTO, m.track, f"{path}.track")),
+        priority=m.priority,
+    )
+    if m.max_travel_km is not None:
+        msg.max_travel_km = m.max_travel_km
+    if m.max_travel_minutes is not None:
+        msg.max_travel_minutes = m.max_travel_minutes
+    return msg
+
+
+def _rules_to_proto(r: Rules) -> pb.Rules:
+    msg = pb.Rules(
+        field_depth=r.field_depth,
+        min_language_level=pb.CefrLevel.ValueType(r.min_language_level),
+        min_mentor_years=r.min_mentor_years,
+        eligible_municipalities=r.eligible_municipalities,
+        eligible_tracks=[
+            pb.Track.ValueType(_enum_to_proto(TRACK_TO_PROTO, t, f"rules.eligible_tracks[{j}]"))
+            for j, t in enumerate(r.eligible_tracks)
+        ],
+        organisation_caps=[pb.OrganisationCap(organisation=o, max_mentees=n) for o, n in r.organisation_caps],
+        gender_quotas=[
+            pb.GenderQuota(
+                gender=gender_to_proto(q.gender, f"rules.gender_quotas[{j}].gender"),
+                min_pairs=q.min_pairs,
+                max_pairs=q.max_pairs,
+            )
+            for j, q in enumerate(r.gender_quotas)
+        ],
+        pins=[pb.PairRef(mentee_id=e, mentor_id=o) for e, o in r.pins],
+        bans=[pb.PairRef(mentee_id=e, mentor_id=o) for e, o in r.bans],
+        gender_requests_hard=r.gender_requests_hard,
+        weights=pb.Weights(**r.weights.as_dict()),
+        travel_times=[
+            pb.TravelTime(mentee_id=t.mentee_id, mentor_id=t.mentor_id, minutes=t.minutes) for t in r.travel_times
+        ],
+    )
+    if r.max_distance_km is None:
+        msg.no_distance_limit = True
+    else:
+        msg.max_distance_km = r.max_distance_km
+    if r.max_travel_minutes is not None:
+        msg.max_travel_minutes = r.max_travel_minutes
+    return msg
+
+
+def cohort_to_proto(cohort: Cohort) -> pb.Cohort:
+    """The cohort as a `mentormatch.v1.Cohort` message; every optional field is set explicitly.
+
+    Raises ValueError for a value the contract cannot carry: a gender other than "", "f", "m", "x"
+    (or "?N", an unknown enum number read from protobuf), or an integer outside int32.
+    """
+    return pb.Cohort(
+        name=cohort.name,
+        mentors=[mentor_to_proto(m, f"mentors[{i}]") for i, m in enumerate(cohort.mentors)],
+        mentees=[mentee_to_proto(m, f"mentees[{i}]") for i, m in enumerate(cohort.mentees)],
+        rankings=[pb.Ranking(from_id=r.from_id, to_id=r.to_id, rank=r.rank) for r in cohort.rankings],
+        rules=_rules_to_proto(cohort.rules),
+    )
+
+
+# --- proto -> domain ------------------------------------------------------------------------------
+
+
+class ProtoReader:
+    """Maps one message to domain types, collecting problems the domain types cannot hold."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def bad(self, path: str, message: str) -> None:
+        self.problems.append(Problem(ProblemCode.BAD_VALUE, path, message))
+
+    def enum(self, table: Mapping[int, _E], number: int, fallback: _E, path: str, what: str) -> _E:
+        value = table.get(number)
+        if value is None:
+            known = ", ".join(str(n) for n in sorted(table))
+            self.bad(path, f"unknown {what} number {number} (known: {known})")
+            return fallback
+        return value
+
+    @staticmethod
+    def gender(number: int) -> str:
+        """Known numbers map to "", "f", "m", "x"; an unknown number to "?N", which validation flags."""
+        return _GENDER_FROM_PROTO.get(number, f"?{number}")
+
+    @staticmethod
+    def level(number: int) -> int:
+        """CEFR A1..C2 -> 1..6; UNSPECIFIED or an unknown number -> 0, which validation flags."""
+        return number if number in _CEFR_NUMBERS else 0
+
+    def location(self, msg: pb.Mentor | pb.Mentee, path: str) -> tuple[float, float]:
+        if not msg.HasField("location"):
+            self.bad(f"{path}.location", "location is required (WGS84 latitude and longitude)")
+            return math.nan, math.nan
+        return msg.location.lat, msg.location.lon
+
+    def languages(self, skills: Any) -> tuple[Language, ...]:
+        return tuple(Language(code=s.code, level=self.level(s.level)) for s in skills)
+
+    def mentor(self, m: pb.Mentor, path: str) -> Mentor:
+        lat, lon = self.location(m, path)
+        return Mentor(
+            id=m.id,
+            lat=lat,
+            lon=lon,
+            occupations=tuple(m.occupations),
+            languages=self.languages(m.languages),
+            years_experience=m.years_experience,
+            capacity=m.capacity if m.HasField("capacity") else _MENTOR_CAPACITY_DEFAULT,
+            leadership=m.leadership,
+            gender=self.gender(m.gender),
+            interests=tuple(m.interests),
+            organisation=m.organisation,
+            markets=tuple(m.markets),
+            returning=m.returning,
+            goals=tuple(
+                self.enum(_GOAL_FROM_PROTO, g, Goal.UNSPECIFIED, f"{path}.goals[{j}]", "goal")
+                for j, g in enumerate(m.goals)
+            ),
+        )
+
+    def mentee(self, m: pb.Mentee, path: str) -> Mentee:
+        lat, lon = self.location(m, path)
+        return Mentee(
+            id=m.id,
+            lat=lat,
+            lon=lon,
+            occupations=tuple(m.occupations),
+            languages=self.languages(m.languages),
+            max_travel_km=m.max_travel_km if m.HasField("max_travel_km") else None,
+            max_travel_minutes=m.max_travel_minutes if m.HasField("max_travel_minutes") else None,
+            interests=tuple(m.interests),
+            goal=self.enum(_GOAL_FROM_PROTO, m.goal, Goal.UNSPECIFIED, f"{path}.goal", "goal"),
+            gender=self.gender(m.gender),
+            requested_mentor_gender=self.gender(m.requested_mentor_gender),
+            country_of_origin=m.country_of_origin,
+            first_language=m.first_language,
+            municipality=m.municipality,
+            track=self.enum(TRACK_FROM_PROTO, m.track, Track.UNSPECIFIED, f"{path}.track", "track"),
+            priority=m.priority or _MENTEE_PRIORITY_DEFAULT,
+        )
+
+    @staticmethod
+    def weights(w: pb.Weights) -> Weights:
+        given = {name: getattr(w, name) for name in WEIGHT_NAMES if w.HasField(name)}  # type: ignore[arg-type]
+        return dataclasses.replace(WEIGHTS_DEFAULT, **given)
+
+    def rules(self, r: pb.Rules) -> Rules:
+        max_distance_km: float | None
+        if r.no_distance_limit:
+            max_distance_km = None
+            if r.HasField("max_distance_km"):
+                self.bad("rules.max_distance_km", "set together with no_distance_limit; leave one of them out")
+        elif r.HasField("max_distance_km"):
+            max_distance_km = r.max_distance_km
+        else:
+            max_distance_km = _RULES_DEFAULT.max_distance_km
+        d = _RULES_DEFAULT
+        return Rules(
+            max_distance_km=max_distance_km,
+            field_depth=r.field_depth if r.HasField("field_depth") else d.field_depth,
+            min_language_level=(
+                self.level(r.min_language_level) if r.HasField("min_language_level") else d.min_language_level
+            ),
+            min_mentor_years=r.min_mentor_years,
+            eligible_municipalities=tuple(r.eligible_municipalities),
+            eligible_tracks=tuple(
+                self.enum(TRACK_FROM_PROTO, t, Track.UNSPECIFIED, f"rules.eligible_tracks[{j}]", "track")
+                for j, t in enumerate(r.eligible_tracks)
+            ),
+            organisation_caps=tuple((c.organisation, c.max_mentees) for c in r.organisation_caps),
+            gender_quotas=tuple(
+                GenderQuota(
+                    gender=self.gender(q.gender),
+                    min_pairs=q.min_pairs,
+                    max_pairs=q.max_pairs if q.HasField("max_pairs") else None,
+                )
+                for q in r.gender_quotas
+            ),
+            pins=tuple((p.mentee_id, p.mentor_id) for p in r.pins),
+            bans=tuple((p.mentee_id, p.mentor_id) for p in r.bans),
+            gender_requests_hard=(
+                r.gender_requests_hard if r.HasField("gender_requests_hard") else d.gender_requests_hard
+            ),
+            weights=self.weights(r.weights) if r.HasField("weights") else WEIGHTS_DEFAULT,
+            travel_times=tuple(
+                TravelTime(mentee_id=t.mentee_id, mentor_id=t.mentor_id, minutes=t.minutes) for t in r.travel_times
+            ),
+            max_travel_minutes=r.max_travel_minutes if r.HasField("max_travel_minutes") else d.max_travel_minutes,
+        )
+
+    def cohort(self, msg: pb.Cohort) -> Cohort:
+        return Cohort(
+            mentors=tuple(self.mentor(m, f"mentors[{i}]") for i, m in enumerate(msg.mentors)),
+            mentees=tuple(self.mentee(m, f"mentees[{i}]") for i, m in enumerate(msg.mentees)),
+            rankings=tuple(Ranking(from_id=r.from_id, to_id=r.to_id, rank=r.rank) for r in msg.rankings),
+            rules=self.rules(msg.rules) if msg.HasField("rules") else Rules(),
+            name=msg.name,
+        )
+
+
+def cohort_from_proto_checked(msg: pb.Cohort) -> tuple[Cohort, list[Problem]]:
+    """The domain cohort, and the problems the domain types cannot hold (code BAD_VALUE).
+
+    Never raises. Absent optional fields take the domain defaults. Out-of-range values are kept for
+    `solver.validate` to report: a CEFR level UNSPECIFIED or unknown becomes level 0, an unknown gender
+    number N becomes "?N". What the domain cannot hold is reported here, with a fallback value: an
+    unknown Goal or Track number (-> UNSPECIFIED; path `mentees[3].goal`, `mentors[0].goals[1]`,
+    `rules.eligible_tracks[0]`), a missing location (-> NaN coordinates; `mentors[2].location`), and
+    `max_distance_km` set together with `no_distance_limit` (-> no limit; `rules.max_distance_km`).
+    """
+    reader = ProtoReader()
+    cohort = reader.cohort(msg)
+    return cohort, reader.problems
+
+
+def cohort_from_proto(msg: pb.Cohort) -> Cohort:
+    """The domain cohort; never raises. Drops the mapping problems: use `cohort_from_proto_checked` for input."""
+    return cohort_from_proto_checked(msg)[0]
