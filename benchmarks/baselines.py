@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 from ortools.sat.python import cp_model
 
-from solver.solve import AssignmentModel, _primary_weights
+from solver.solve import AssignmentModel, primary_weights
 
 
 def assignment_matrix(model: AssignmentModel) -> npt.NDArray[np.float64]:
@@ -32,7 +32,7 @@ def assignment_matrix(model: AssignmentModel) -> npt.NDArray[np.float64]:
     first_seat = np.concatenate([[0], np.cumsum(capacity)[:-1]]).astype(np.int64)
     seats = int(capacity.sum())
     matrix = np.zeros((n, max(seats, n)), dtype=np.float64)
-    weights = _primary_weights(model).astype(np.float64)  # < 2**53: exact in float64
+    weights = primary_weights(model).astype(np.float64)  # < 2**53: exact in float64
     for copy in range(int(capacity.max(initial=0))):
         rows = np.flatnonzero(capacity[model.mentor] > copy)
         matrix[model.mentee[rows], first_seat[model.mentor[rows]] + copy] = weights[rows]
@@ -125,7 +125,7 @@ def plain_cp_sat(model: AssignmentModel, *, time_limit_s: float, target: int) ->
             cp.add(total >= low)
         if high is not None:
             cp.add(total <= high)
-    weights = _primary_weights(model).tolist()
+    weights = primary_weights(model).tolist()
     cp.maximize(sum(w * v for w, v in zip(weights, x, strict=True)))
     build_s = time.perf_counter() - started
     solver = cp_model.CpSolver()

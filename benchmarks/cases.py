@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from scenarios.generate import copenhagen_business, lyngby_career, national_pool
 from solver.domain import Cohort, GenderQuota
 from solver.scores import candidate_pairs
-from solver.solve import _primary_weights, build_model, flow_optimum
+from solver.solve import primary_weights, build_model, flow_optimum
 
 SEED = 2026
 
@@ -56,7 +56,7 @@ def constrained(n: int, seed: int = SEED + 1) -> Cohort:
     """
     cohort = national_pool(seed, n, n)
     model = build_model(candidate_pairs(cohort))
-    rows = flow_optimum(model, _primary_weights(model))
+    rows = flow_optimum(model, primary_weights(model))
     organisations = sorted({m.organisation for m in cohort.mentors if m.organisation})
     load = dict.fromkeys(organisations, 0)
     for mentor in model.mentor[rows].tolist():
@@ -66,7 +66,7 @@ def constrained(n: int, seed: int = SEED + 1) -> Cohort:
     caps = tuple((o, int(0.8 * load[o])) for o in organisations if load[o] >= 20)
     cohort = replace(cohort, rules=replace(cohort.rules, organisation_caps=caps), name=f"constrained_{n}x{n}")
     model = build_model(candidate_pairs(cohort))
-    rows = flow_optimum(model, _primary_weights(model))
+    rows = flow_optimum(model, primary_weights(model))
     genders = model.mentor_gender[model.mentor[rows]]
     women, men, matched = int((genders == 1).sum()), int((genders == 2).sum()), len(rows)
     quotas = (GenderQuota("f", min_pairs=women + max(1, int(0.05 * matched))),

@@ -107,7 +107,7 @@ def worker_ours_constrained(n: int, repeats: int, time_limit_s: float) -> dict[s
     from solver.solve import (
         Progress,
         SolveOptions,
-        _primary_weights,
+        primary_weights,
         build_model,
         check_matching,
         flow_optimum,
@@ -116,7 +116,7 @@ def worker_ours_constrained(n: int, repeats: int, time_limit_s: float) -> dict[s
 
     cohort = constrained(n)
     model = build_model(candidate_pairs(cohort))
-    relaxation_breaks = check_matching(model, flow_optimum(model, _primary_weights(model)))
+    relaxation_breaks = check_matching(model, flow_optimum(model, primary_weights(model)))
     runs = []
     for _ in range(repeats):
         progress: list[Progress] = []

@@ -66,18 +66,33 @@ class _Rules:
             return minutes, _smaller(self.rules.max_travel_minutes, mentee.max_travel_minutes)
         return _km(mentee, mentor), _smaller(self.rules.max_distance_km, mentee.max_travel_km)
 
-    def broken(self, mentee: Mentee, mentor: Mentor) -> list[str]:
-        """The hard rules the pair breaks (README order)."""
+    @staticmethod
+    def shared_digits(mentee: Mentee, mentor: Mentor) -> int:
+        """The most leading digits in which any occupation of the mentee agrees with any of the mentor."""
+        best = 0
+        for a in mentee.occupations:
+            for b in mentor.occupations:
+                if len(a) == 4 == len(b) and a[0] == b[0]:
+                    k = 1
+                    while k < 4 and a[k] == b[k]:
+                        k += 1
+                    best = max(best, k if (a.isdigit() and b.isdigit()) else 0)
+        return best
+
+    def check_pair(self, mentee: Mentee, mentor: Mentor) -> tuple[list[str], int, int]:
+        """The hard rules the pair breaks (README order), and its score as the lowest and highest a last-bit
+        difference in the distance could make it."""
         rules, out = self.rules, []
+        digits = self.shared_digits(mentee, mentor)
+        reach = self.reach(mentee, mentor)
         if rules.eligible_municipalities and mentee.municipality not in rules.eligible_municipalities:
             out.append("municipality not eligible")
         if rules.eligible_tracks and mentee.track not in rules.eligible_tracks:
             out.append("track not eligible")
         if mentor.years_experience < rules.min_mentor_years:
             out.append("mentor years")
-        if rules.field_depth > 0 and self.shared_digits(mentee, mentor) < rules.field_depth:
+        if rules.field_depth > 0 and digits < rules.field_depth:
             out.append("field")
-        reach = self.reach(mentee, mentor)
         if reach is None:
             out.append("no travel-time entry")
         elif reach[1] is not None and reach[0] > reach[1] * (1 + _SLACK) + _SLACK:
@@ -91,42 +106,37 @@ class _Rules:
             out.append("gender request")
         if (mentee.id, mentor.id) in self.bans:
             out.append("banned")
-        return out
+        low, high = self._score_range(mentee, mentor, digits, reach)
+        return out, low, high
 
-    @staticmethod
-    def shared_digits(mentee: Mentee, mentor: Mentor) -> int:
-        best = 0
-        for a in mentee.occupations:
-            for b in mentor.occupations:
-                if len(a) == 4 and len(b) == 4 and a.isdigit() and b.isdigit():
-                    best = max(best, next((k for k in range(4) if a[k] != b[k]), 4))
-        return best
+    def allowed(self, mentee: Mentee, mentor: Mentor) -> bool:
+        return not self.check_pair(mentee, mentor)[0]
 
-    def score_range(self, mentee: Mentee, mentor: Mentor) -> tuple[int, int]:
-        """The pair's score, as the lowest and highest a last-bit difference in the distance could make it."""
-        rules, weights = self.rules, self.rules.weights
+    def _score_range(self, mentee: Mentee, mentor: Mentor, digits: int, reach: tuple[float, float | None] | None
+                     ) -> tuple[int, int]:
+        weights, depth = self.rules.weights, self.rules.field_depth
         a = self.mentee_rank.get((mentee.id, mentor.id))
         b = self.mentor_rank.get((mentee.id, mentor.id))
-        points = {
-            "mutual_rank": max(20, 100 - 10 * (a + b - 2)) if a and b else 0,
-            "mentee_rank": max(10, 100 - 20 * (a - 1)) if a else 0,
-            "mentor_rank": max(10, 100 - 20 * (b - 1)) if b else 0,
-            "interests": min(100, 34 * len(set(mentee.interests) & set(mentor.interests))),
-            "field": 0,
-            "goal": 0,
-            "home_market": 100 if mentee.country_of_origin and mentee.country_of_origin in mentor.markets else 0,
-            "first_language": 100 if mentee.first_language and any(
-                lang.code == mentee.first_language for lang in mentor.languages) else 0,
-            "seniority": (50 if mentor.leadership else 0) + 2 * min(mentor.years_experience, 25),
-            "returning": 100 if mentor.returning else 0,
-        }
-        depth = rules.field_depth
+        fixed = 0
+        if a and b:
+            fixed += weights.mutual_rank * max(20, 100 - 10 * (a + b - 2))
+        if a:
+            fixed += weights.mentee_rank * max(10, 100 - 20 * (a - 1))
+        if b:
+            fixed += weights.mentor_rank * max(10, 100 - 20 * (b - 1))
+        if mentee.interests and mentor.interests:
+            fixed += weights.interests * min(100, 34 * len(set(mentee.interests) & set(mentor.interests)))
         if depth < 4:
-            points["field"] = 100 * max(0, self.shared_digits(mentee, mentor) - depth) // (4 - depth)
+            fixed += weights.field * (100 * max(0, digits - depth) // (4 - depth))
         if mentee.goal:
-            points["goal"] = 100 if mentee.goal in mentor.goals else 50 if not mentor.goals else 0
-        fixed = sum(getattr(weights, term) * value for term, value in points.items())
-        reach = self.reach(mentee, mentor)
+            fixed += weights.goal * (100 if mentee.goal in mentor.goals else 50 if not mentor.goals else 0)
+        if mentee.country_of_origin and mentee.country_of_origin in mentor.markets:
+            fixed += weights.home_market * 100
+        if mentee.first_language and any(lang.code == mentee.first_language for lang in mentor.languages):
+            fixed += weights.first_language * 100
+        fixed += weights.seniority * ((50 if mentor.leadership else 0) + 2 * min(mentor.years_experience, 25))
+        if mentor.returning:
+            fixed += weights.returning * 100
         if reach is None:
             return fixed, fixed
         travelled, limit = reach
@@ -190,10 +200,9 @@ def _check(rules: _Rules, pairs: list[tuple[str, str]], candidates: CandidatePai
     reported = dict(zip(matching.pairs(candidates),
                         candidates.score[matching.rows].tolist(), strict=True))
     for a, b in pairs:
-        broken = rules.broken(mentees[a], mentors[b])
+        broken, low, high = rules.check_pair(mentees[a], mentors[b])
         if broken:
             out.append(f"pair {a}-{b} breaks: {', '.join(broken)}")
-        low, high = rules.score_range(mentees[a], mentors[b])
         score = int(reported[(a, b)])
         if not low <= score <= high:
             out.append(f"pair {a}-{b} scores {score}, the rules give {low}" + (f"..{high}" if high != low else ""))
@@ -241,7 +250,7 @@ def _blocking(rules: _Rules, pairs: list[tuple[str, str]], mentees: dict[str, Me
         if mentor_rank is None or a not in mentees or b not in mentors or partner.get(a) == b:
             continue
         capacity = max(mentors[b].capacity, 0)
-        if capacity == 0 or rules.broken(mentees[a], mentors[b]):
+        if capacity == 0 or not rules.allowed(mentees[a], mentors[b]):
             continue
         current = partner.get(a)
         current_rank = rules.mentee_rank.get((a, current)) if current is not None else None
