@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint bench load proto proto-check clean tools lint-proto check-metrics fuzz
+.PHONY: setup demo test test-fast lint bench load proto proto-check clean tools lint-proto check-metrics fuzz oracle
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ check-metrics: setup tools
 ## The fuzz suites at ten times their `make test` size (ingestion files, every RPC; 10^6 ids).
 fuzz: setup
 	MENTORMATCH_FUZZ_SCALE=10 $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz_ingest.py tests/test_fuzz_rpc.py
+
+## The engine against the independent oracle (tests/rules_oracle.py) on 300 random cohorts; prints the figures.
+oracle: setup
+	MENTORMATCH_ORACLE_COHORTS=$${MENTORMATCH_ORACLE_COHORTS:-300} $(PY) -m pytest -q -s -p no:cacheprovider -m oracle --timeout 3600 tests/test_oracle_campaign.py
 
 ## Regenerate the protobuf/gRPC code (committed; tests/test_proto_current.py checks it is current).
 proto: setup

@@ -1,97 +1,26 @@
-"""Independent oracles for tests: hard rules and optimal matchings recomputed in plain Python, sharing no engine code."""
+"""Independent oracles for tests: random cohorts, and brute-force optima over the engine's scores (rules: rules_oracle)."""
 
 from __future__ import annotations
 
-import math
 import random
-from collections.abc import Iterator
 from typing import Any
 
 from solver.domain import Cohort, GenderQuota, Language, Mentee, Mentor, Ranking, Rules
+from tests.rules_oracle import allowed_pairs, haversine_km, pair_allowed, valid_matchings
+
+__all__ = ["all_matchings_by_brute_force", "allowed_pairs", "best_by_brute_force", "km", "pair_allowed", "random_cohort"]
 
 
-def km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    r = 6371.0088
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
-    return 2 * r * math.asin(math.sqrt(min(1.0, a)))
-
-
-def pair_allowed(cohort: Cohort, mentee: Mentee, mentor: Mentor) -> bool:
-    """Every hard rule of the README, written out once more by hand."""
-    rules = cohort.rules
-    if rules.eligible_municipalities and mentee.municipality not in rules.eligible_municipalities:
-        return False
-    if rules.eligible_tracks and mentee.track not in rules.eligible_tracks:
-        return False
-    if mentor.years_experience < rules.min_mentor_years:
-        return False
-    if rules.field_depth > 0 and not any(a[: rules.field_depth] == b[: rules.field_depth]
-                                         for a in mentee.occupations for b in mentor.occupations):
-        return False
-    limit = min(x for x in (rules.max_distance_km, mentee.max_travel_km, math.inf) if x is not None)
-    if rules.travel_times:
-        minutes = {(t.mentee_id, t.mentor_id): t.minutes for t in rules.travel_times}.get((mentee.id, mentor.id))
-        minute_limit = min(x for x in (rules.max_travel_minutes, mentee.max_travel_minutes, math.inf) if x is not None)
-        if minutes is None or minutes > minute_limit:
-            return False
-    if km(mentee.lat, mentee.lon, mentor.lat, mentor.lon) > limit:
-        return False
-    ok_a = {lang.code for lang in mentee.languages if lang.level >= rules.min_language_level}
-    ok_b = {lang.code for lang in mentor.languages if lang.level >= rules.min_language_level}
-    if not ok_a & ok_b:
-        return False
-    if rules.gender_requests_hard and mentee.requested_mentor_gender and \
-            mentee.requested_mentor_gender != mentor.gender:
-        return False
-    return (mentee.id, mentor.id) not in set(rules.bans)
-
-
-def allowed_pairs(cohort: Cohort) -> set[tuple[str, str]]:
-    return {(a.id, b.id) for a in cohort.mentees for b in cohort.mentors if pair_allowed(cohort, a, b)}
+# The README's hard rules, once: tests/rules_oracle.py (the names older tests import).
+km = haversine_km
 
 
 def all_matchings_by_brute_force(cohort: Cohort, score: dict[tuple[str, str], int]
                                  ) -> list[tuple[tuple[int, int], set[tuple[str, str]]]]:
-    """Every valid matching as ((priority-weighted matched, total score), {(mentee, mentor), ...}), best first."""
-    rules = cohort.rules
-    capacity = {m.id: m.capacity for m in cohort.mentors}
-    org = {m.id: m.organisation for m in cohort.mentors}
-    gender = {m.id: m.gender for m in cohort.mentors}
-    caps = dict(rules.organisation_caps)
-    pins = dict(rules.pins)
-    options = {a.id: [b for (x, b) in score if x == a.id] for a in cohort.mentees}
+    """Every valid matching of the given scored pairs as ((priority-weighted matched, total score), pairs), best first."""
     priority = {a.id: a.priority for a in cohort.mentees}
-
-    def valid(chosen: dict[str, str]) -> bool:
-        for o, cap in caps.items():
-            if sum(1 for b in chosen.values() if org[b] == o) > cap:
-                return False
-        for q in rules.gender_quotas:
-            count = sum(1 for b in chosen.values() if gender[b] == q.gender)
-            if count < q.min_pairs or (q.max_pairs is not None and count > q.max_pairs):
-                return False
-        return all(chosen.get(a) == b for a, b in pins.items())
-
-    mentees = [a.id for a in cohort.mentees]
-
-    def walk(i: int, chosen: dict[str, str], load: dict[str, int]) -> Iterator[dict[str, str]]:
-        if i == len(mentees):
-            yield dict(chosen)
-            return
-        a = mentees[i]
-        if a not in pins:
-            yield from walk(i + 1, chosen, load)
-        for b in options[a]:
-            if load.get(b, 0) < capacity[b] and (a not in pins or pins[a] == b):
-                chosen[a] = b
-                load[b] = load.get(b, 0) + 1
-                yield from walk(i + 1, chosen, load)
-                load[b] -= 1
-                del chosen[a]
-
-    found = [((sum(priority[a] for a in chosen), sum(score[(a, b)] for a, b in chosen.items())),
-              set(chosen.items())) for chosen in walk(0, {}, {}) if valid(chosen)]
+    found = [((sum(priority[a] for a, _ in chosen), sum(score[p] for p in chosen)), set(chosen))
+             for chosen in valid_matchings(cohort, score)]
     return sorted(found, key=lambda item: item[0], reverse=True)
 
 
