@@ -8,6 +8,7 @@ then applies the same masks, so the large path and the per-person funnel can nev
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -15,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from solver.domain import Cohort
+from solver.stop import StopToken, check
 
 EARTH_RADIUS_KM = 6371.0088
 KM_PER_DEGREE = math.pi * EARTH_RADIUS_KM / 180.0
@@ -334,25 +336,44 @@ def _person_groups(people: IntArray, occupations: IntArray, divisor: int | None)
     return key // span, key % span
 
 
-def _prefilter_by_joins(arrays: CohortArrays, mentees: IntArray, mentors: IntArray) -> tuple[IntArray, IntArray]:
-    """A superset of the allowed pairs among eligible people, by a sort-merge join on field group and grid cell.
+@dataclass(frozen=True)
+class PairJoin:
+    """The sort-merge join on field group and grid cell, counted but not built: each query (a mentee's field
+    group in one of the cells around theirs) with the run of mentors that share it, `mentors[lo:hi]`."""
 
-    Pairs come grouped by mentee, not sorted, and a pair sharing several field groups comes several times.
-    """
+    mentee: IntArray  # per query
+    lo: IntArray
+    hi: IntArray
+    mentors: IntArray  # eligible mentors sorted by join key
+    width: int  # queries per (mentee, field group) entry: 1, or 9 with the grid
+    entry_group: IntArray  # field group of each entry (ISCO code // divisor); 0 for all when the field is not joined
+    divisor: int | None  # ISCO code // divisor = field group; None: the field does not narrow the join
+    cell_km: float | None  # the grid's cell size (the distance limit); None: distance does not narrow the join
+
+    @property
+    def pairs(self) -> int:
+        """Pairs the join yields, before the rules: what building the candidates must examine."""
+        return int((self.hi - self.lo).sum())
+
+
+def pair_join(arrays: CohortArrays, mentees: IntArray, mentors: IntArray) -> PairJoin:
+    """The join of `_prefilter_by_joins`, counted: cheap (sorting and binary search over people), no pair built."""
     depth = max(arrays.field_depth, 0)
     divisor = 10 ** (4 - depth) if depth else None  # depth 0: everybody shares one group, occupations or not
     left_person, left_group = _person_groups(mentees, arrays.mentee_occupations, divisor)
     right_person, right_group = _person_groups(mentors, arrays.mentor_occupations, divisor)
     if len(left_person) == 0 or len(right_person) == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return empty, empty
+        return PairJoin(empty, empty, empty, empty, 1, empty, divisor, None)
     right_key = right_group.copy()
     left_keys = left_group[:, None]  # [entries, offsets]
     limit = arrays.max_distance_km
+    cell_km = None
     all_lat = np.concatenate([arrays.mentee_lat, arrays.mentor_lat])
     if (limit is not None and limit > 0 and not arrays.uses_travel_times and len(all_lat)
             and np.nanmax(np.abs(all_lat)) < 80):
         # Cells at least `limit` wide in both directions: an allowed pair lies in the same or a neighbouring cell.
+        cell_km = limit
         lat_cell = limit / KM_PER_DEGREE * 1.01
         widest = math.cos(math.radians(min(89.0, float(np.nanmax(np.abs(all_lat))) + lat_cell)))
         # Two points `limit` km apart differ in longitude by at most 2 asin(sin(limit / 2R) / cos(lat)) (from the
@@ -378,12 +399,21 @@ def _prefilter_by_joins(arrays: CohortArrays, mentees: IntArray, mentors: IntArr
     queries = left_keys.reshape(-1)
     lo = np.searchsorted(sorted_key, queries, side="left")
     hi = np.searchsorted(sorted_key, queries, side="right")
-    counts = hi - lo
+    return PairJoin(np.repeat(left_person, left_keys.shape[1]), lo, hi, sorted_mentor, left_keys.shape[1], left_group,
+                    divisor, cell_km)
+
+
+def _prefilter_by_joins(join: PairJoin) -> tuple[IntArray, IntArray]:
+    """A superset of the allowed pairs among eligible people: the pairs of the join on field group and grid cell.
+
+    Pairs come grouped by mentee, not sorted, and a pair sharing several field groups comes several times.
+    """
+    counts = join.hi - join.lo
     total = int(counts.sum())
-    mentee = np.repeat(np.repeat(left_person, left_keys.shape[1]), counts)
+    mentee = np.repeat(join.mentee, counts)
     starts = np.cumsum(counts) - counts
-    position = np.arange(total, dtype=np.int64) - np.repeat(starts - lo, counts)
-    return mentee, sorted_mentor[position]
+    position = np.arange(total, dtype=np.int64) - np.repeat(starts - join.lo, counts)
+    return mentee, join.mentors[position]
 
 
 @dataclass(frozen=True)
@@ -397,7 +427,7 @@ class PairFacts:
     digits: npt.NDArray[np.int8]  # leading ISCO digits shared (`field_digits`)
 
 
-def _filter(arrays: CohortArrays, a: IntArray, b: IntArray) -> PairFacts:
+def _filter(arrays: CohortArrays, a: IntArray, b: IntArray, stop: StopToken | threading.Event | None) -> PairFacts:
     """The pairs among (a, b), all of eligible people, that every hard rule allows: `allowed`, cheapest rules first."""
     ok = (arrays.mentee_languages[a] & arrays.mentor_languages[b]).any(axis=1)
     if arrays.gender_requests_hard:
@@ -406,8 +436,10 @@ def _filter(arrays: CohortArrays, a: IntArray, b: IntArray) -> PairFacts:
     if len(arrays.banned_keys):
         ok &= ~np.isin(a * arrays.n_mentors + b, arrays.banned_keys)
     a, b = a[ok], b[ok]
+    check(stop)
     km, minutes, within = _reach(arrays, a, b)
     a, b, km, minutes = a[within], b[within], km[within], minutes[within]
+    check(stop)
     digits = field_digits(arrays, a, b)
     if arrays.field_depth > 0:
         shared = digits >= arrays.field_depth
@@ -415,8 +447,13 @@ def _filter(arrays: CohortArrays, a: IntArray, b: IntArray) -> PairFacts:
     return PairFacts(a, b, km, minutes, digits)
 
 
-def allowed_pair_facts(arrays: CohortArrays) -> PairFacts:
-    """All allowed (mentee, mentor) pairs, sorted by mentee then mentor, with distance, minutes and field digits."""
+def allowed_pair_facts(arrays: CohortArrays, *, stop: StopToken | threading.Event | None = None,
+                       join: PairJoin | None = None) -> PairFacts:
+    """All allowed (mentee, mentor) pairs, sorted by mentee then mentor, with distance, minutes and field digits.
+
+    `stop` is checked between chunks of pairs (raises `solver.stop.Stopped`); `join` is `pair_join` of the eligible
+    people when the caller has it already (`solver.budget` counts it before anything is built).
+    """
     mentees = np.flatnonzero(arrays.mentee_eligible).astype(np.int64)
     mentors = np.flatnonzero(arrays.mentor_eligible).astype(np.int64)
     if len(mentees) == 0 or len(mentors) == 0:
@@ -427,11 +464,14 @@ def allowed_pair_facts(arrays: CohortArrays) -> PairFacts:
         mentee = np.repeat(mentees, len(mentors))  # already in mentee, mentor order
         mentor = np.tile(mentors, len(mentees))
     else:
-        mentee, mentor = _prefilter_by_joins(arrays, mentees, mentors)
-    parts = [_filter(arrays, mentee[start:start + CHUNK], mentor[start:start + CHUNK])
-             for start in range(0, len(mentee), CHUNK)]
+        mentee, mentor = _prefilter_by_joins(join if join is not None else pair_join(arrays, mentees, mentors))
+    parts = []
+    for start in range(0, len(mentee), CHUNK):
+        check(stop)
+        parts.append(_filter(arrays, mentee[start:start + CHUNK], mentor[start:start + CHUNK], stop))
     if not parts:
-        parts = [_filter(arrays, mentee, mentor)]
+        parts = [_filter(arrays, mentee, mentor, stop)]
+    check(stop)
     facts = PairFacts(*(np.concatenate([getattr(p, f) for p in parts])
                         for f in ("mentee", "mentor", "km", "minutes", "digits")))
     if product:

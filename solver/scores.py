@@ -6,6 +6,7 @@ pair with its facts (distance, shared field digits, ranks) and every term's poin
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -13,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from solver.budget import MAX_CANDIDATE_PAIRS, check_pair_budget
 from solver.candidates import (
     CohortArrays,
     FloatArray,
@@ -23,6 +25,7 @@ from solver.candidates import (
     pair_travel,
 )
 from solver.domain import Cohort, Goal
+from solver.stop import StopToken, check
 
 NO_RANK = 0  # in the rank columns: the person did not rank this partner
 
@@ -158,24 +161,30 @@ def _set_overlap(left: list[frozenset[str]], right: list[frozenset[str]], mentee
 
 def score_pairs(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor: IntArray, *,
                 travel: tuple[FloatArray, FloatArray] | None = None,
-                digits: npt.NDArray[np.integer] | None = None) -> pl.DataFrame:
+                digits: npt.NDArray[np.integer] | None = None,
+                stop: StopToken | threading.Event | None = None) -> pl.DataFrame:
     """The facts and every term's points for the given pairs (allowed or not), and the weighted score.
 
     `travel` ((km, minutes), as `pair_travel` gives) and `digits` (as `field_digits` gives) skip recomputing
-    what the candidate builder already knows.
+    what the candidate builder already knows. `stop` is checked between the terms (raises `solver.stop.Stopped`).
     """
     weights = cohort.rules.weights.as_dict()
     depth = max(cohort.rules.field_depth, 0)
     km, minutes = travel if travel is not None else pair_travel(arrays, mentee, mentor)
     digits = (digits if digits is not None else field_digits(arrays, mentee, mentor)).astype(np.int64)
+    check(stop)
     mentee_rank, mentor_rank = _rank_lookup(cohort, mentee, mentor)
+    check(stop)
     mentees, mentors = cohort.mentees, cohort.mentors
     shared_interests = _set_overlap([frozenset(p.interests) for p in mentees],
                                     [frozenset(p.interests) for p in mentors], mentee, mentor)
+    check(stop)
     market = _set_overlap([frozenset([p.country_of_origin]) - {""} for p in mentees],
                           [frozenset(p.markets) for p in mentors], mentee, mentor)
+    check(stop)
     first_language = _set_overlap([frozenset([p.first_language]) - {""} for p in mentees],
                                   [frozenset(lang.code for lang in p.languages) for p in mentors], mentee, mentor)
+    check(stop)
     goal_codes = {g: k for k, g in enumerate(Goal)}
     mentee_goal = np.array([goal_codes[p.goal] for p in mentees], dtype=np.int64)
     mentor_goals = np.array([sum(1 << goal_codes[g] for g in p.goals) for p in mentors], dtype=np.int64)
@@ -221,17 +230,27 @@ def score_pairs(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor: 
     }
     score = np.zeros(len(mentee), dtype=np.int64)
     for term, values in points.items():
+        check(stop)
         column = np.asarray(values, dtype=np.int64)
         columns[term.column] = column
         score += weights[term.weight_name] * column
     columns["score"] = score
+    check(stop)
     return pl.DataFrame(columns)
 
 
-def candidate_pairs(cohort: Cohort, arrays: CohortArrays | None = None) -> CandidatePairs:
-    """Every allowed pair of the cohort, scored. Assumes a valid cohort (see `solver.validate`)."""
+def candidate_pairs(cohort: Cohort, arrays: CohortArrays | None = None, *,
+                    stop: StopToken | threading.Event | None = None,
+                    max_pairs: int = MAX_CANDIDATE_PAIRS) -> CandidatePairs:
+    """Every allowed pair of the cohort, scored. Assumes a valid cohort (see `solver.validate`).
+
+    Raises `CohortInvalid` (TOO_LARGE, naming the rule that makes the cohort so dense) before building anything when
+    it would examine more than `max_pairs` pairs (`solver.budget`), and `solver.stop.Stopped` when `stop` is set
+    or its deadline passes.
+    """
     arrays = arrays if arrays is not None else cohort_arrays(cohort)
-    facts = allowed_pair_facts(arrays)
+    estimate = check_pair_budget(arrays, max_pairs)
+    facts = allowed_pair_facts(arrays, stop=stop, join=estimate.join)
     table = score_pairs(cohort, arrays, facts.mentee, facts.mentor, travel=(facts.km, facts.minutes),
-                        digits=facts.digits)
+                        digits=facts.digits, stop=stop)
     return CandidatePairs(cohort, arrays, table)

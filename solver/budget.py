@@ -1,0 +1,100 @@
+"""The candidate-graph budget: the pairs a cohort makes counted before any is built, refused above a limit.
+
+The participant cap does not bound the pairs: 20,000 people in one field and one town make 10^8 of them,
+gigabytes before the first rule is applied. Building the candidates joins people on their field group and
+a grid of cells as wide as the distance limit (`solver.candidates.pair_join`); counting that join costs a
+sort and a binary search over the people, so the count comes first, and a cohort whose join would yield
+more than `MAX_CANDIDATE_PAIRS` is refused with a problem that says which rule leaves it so dense.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from solver.candidates import CROSS_PRODUCT_LIMIT, CohortArrays, PairJoin, pair_join
+from solver.errors import CohortInvalid, Problem, ProblemCode
+
+MAX_CANDIDATE_PAIRS = 5_000_000
+"""Pairs building the candidates may examine per cohort (the join's pairs, before the rules). At the limit the
+candidate table peaks at about 1.3 GB and a solve with CP-SAT alternatives at about 4 GB (measured: a national
+pool of 10,000 x 10,000 at field_depth 2 examines 2.85 million pairs, 2.25 million of them allowed)."""
+
+
+@dataclass(frozen=True)
+class PairEstimate:
+    """What building the candidates would examine, and where the pairs crowd most."""
+
+    mentees: int  # eligible mentees
+    mentors: int  # eligible mentors
+    pairs: int  # pairs to examine: an upper bound of the candidate pairs
+    join: PairJoin | None  # None: small enough to examine every eligible pair
+    densest_mentees: int = 0  # the join key with the most pairs: its mentees, mentors and field group
+    densest_mentors: int = 0
+    densest_group: int | None = None
+
+
+def estimate_pairs(arrays: CohortArrays) -> PairEstimate:
+    """Count the pairs `solver.candidates.allowed_pair_facts` would examine, without building one."""
+    mentees = np.flatnonzero(arrays.mentee_eligible).astype(np.int64)
+    mentors = np.flatnonzero(arrays.mentor_eligible).astype(np.int64)
+    product = len(mentees) * len(mentors)
+    if product <= CROSS_PRODUCT_LIMIT:
+        return PairEstimate(len(mentees), len(mentors), product, None, len(mentees), len(mentors))
+    join = pair_join(arrays, mentees, mentors)
+    runs = join.hi - join.lo
+    busy = np.flatnonzero(runs > 0)
+    if len(busy) == 0:
+        return PairEstimate(len(mentees), len(mentors), 0, join)
+    # Queries that share a key share their run of mentors (the same `lo`): the key with the most pairs.
+    _, inverse = np.unique(join.lo[busy], return_inverse=True)
+    per_key = np.bincount(inverse, weights=runs[busy])
+    densest = int(np.argmax(per_key))
+    queries = busy[inverse == densest]
+    group = int(join.entry_group[queries[0] // join.width]) if join.divisor is not None else None
+    return PairEstimate(len(mentees), len(mentors), join.pairs, join, len(np.unique(join.mentee[queries])),
+                        int(runs[queries[0]]), group)
+
+
+def too_dense(arrays: CohortArrays, estimate: PairEstimate, limit: int = MAX_CANDIDATE_PAIRS) -> Problem | None:
+    """A TOO_LARGE problem naming the rule that leaves the cohort so dense, when it makes more than `limit` pairs."""
+    if estimate.pairs <= limit or estimate.join is None:
+        return None
+    join = estimate.join
+    exponent = len(str(estimate.pairs)) - 1
+    leading = round(estimate.pairs / 10**exponent)
+    pairs = f"~{'' if leading == 1 else f'{leading}x'}10^{exponent} pairs to examine ({estimate.pairs:,})"
+    tail = f"; the limit is {limit:,} per cohort"
+    no_distance = ("a travel-time table is given, so distance does not narrow the pairs before the table is read"
+                   if arrays.uses_travel_times else "no distance limit")
+    if join.divisor is None and join.cell_km is None:
+        return Problem(ProblemCode.TOO_LARGE, "rules", (
+            f"field_depth 0 and {no_distance}: every one of {estimate.mentees:,} mentees may pair with every one of "
+            f"{estimate.mentors:,} mentors, {pairs}{tail}. Set a distance limit (max_distance_km) or field_depth "
+            f"(1-4), or split the cohort"))
+    where = f"within about {join.cell_km:g} km of one another" if join.cell_km is not None else ""
+    crowd = f"{estimate.densest_mentees:,} mentees and {estimate.densest_mentors:,} mentors"
+    if join.divisor is None:
+        return Problem(ProblemCode.TOO_LARGE, "rules.field_depth", (
+            f"field_depth 0: only the distance limit narrows the pairs, and {crowd} live {where}: {pairs}"
+            f"{tail}. Set field_depth (1-4) or a shorter max_distance_km, or split the cohort"))
+    digits = max(arrays.field_depth, 0)
+    group = f"ISCO group {estimate.densest_group:0{digits}d}" if estimate.densest_group is not None else "one field"
+    if join.cell_km is None:
+        return Problem(ProblemCode.TOO_LARGE, "rules.max_distance_km", (
+            f"{no_distance}: only the field (field_depth {digits}) narrows the pairs, and {group} alone has {crowd}: "
+            f"{pairs}{tail}. Set a distance limit (max_distance_km) or a deeper field_depth, or split the "
+            f"cohort"))
+    return Problem(ProblemCode.TOO_LARGE, "rules", (
+        f"{group} has {crowd} {where} (field_depth {digits}, max_distance_km {join.cell_km:g}): {pairs}"
+        f"{tail}. Set a shorter max_distance_km or a deeper field_depth, or split the cohort"))
+
+
+def check_pair_budget(arrays: CohortArrays, limit: int = MAX_CANDIDATE_PAIRS) -> PairEstimate:
+    """The estimate, or `CohortInvalid` (one TOO_LARGE problem) when the cohort makes more than `limit` pairs."""
+    estimate = estimate_pairs(arrays)
+    problem = too_dense(arrays, estimate, limit)
+    if problem is not None:
+        raise CohortInvalid([problem])
+    return estimate
