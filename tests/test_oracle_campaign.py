@@ -10,7 +10,8 @@ from the pairs; `bound` equal to the best value when OPTIMAL; and fewer than K m
 oracle finds no further one. On small cohorts the oracle is itself checked by brute force.
 
 `make test` runs a quick slice (30 cohorts); `make oracle` the full campaign (MENTORMATCH_ORACLE_COHORTS,
-300 by default) with a summary: cohorts, per-mode counts, disagreements, time.
+300 by default) with a summary: cohorts, per-mode counts, disagreements, time. One cohort again, with every
+disagreement printed: `python -m tests.test_oracle_campaign 17 18` (seed 17).
 """
 
 from __future__ import annotations
@@ -458,15 +459,18 @@ def test_quick_slice_agrees_with_the_oracle(seed: int) -> None:
                     reason="the full campaign runs with `make oracle` (MENTORMATCH_ORACLE_COHORTS)")
 def test_full_campaign_agrees_with_the_oracle() -> None:
     campaign = run_campaign(range(FULL_COHORTS))
-    print("\n" + campaign.summary())
+    print()
     for d in campaign.disagreements:
         print(d)
+    print(campaign.summary())
     assert campaign.cohorts >= 300 or FULL_COHORTS < 300
     assert not campaign.disagreements, campaign.summary()
 
 
 if __name__ == "__main__":
-    report = run_campaign(range(int(sys.argv[1]) if len(sys.argv) > 1 else FULL_COHORTS))
+    # python -m tests.test_oracle_campaign [N | START END]: cohorts 0..N-1, or START..END-1 (one seed: 17 18).
+    bounds = [int(x) for x in sys.argv[1:3]] or [FULL_COHORTS]
+    report = run_campaign(range(*bounds))
     for item in report.disagreements:
         print(item)
     print(report.summary())
