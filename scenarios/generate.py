@@ -572,10 +572,6 @@ def _without_field(cohort: Cohort, mentee_id: str, preferred: Sequence[str]) -> 
     return cohort
 
 
-_LANGUAGE_ORIGIN = {"ja": "JP", "ko": "KR", "ti": "ER", "am": "ET", "so": "SO", "ps": "AF", "vi": "VN",
-                    "tl": "PH", "bn": "BD"}
-
-
 def _without_language(cohort: Cohort, mentee_id: str, preferred: Sequence[str], english: int,
                       danish: int) -> Cohort:
     """Give the mentee a first language no mentor speaks well enough, and English/Danish below the minimum."""
@@ -583,7 +579,7 @@ def _without_language(cohort: Cohort, mentee_id: str, preferred: Sequence[str], 
     spoken = {lang.code for mentor in cohort.mentors for lang in mentor.languages if lang.level >= level}
     first = next(code for code in preferred if code not in spoken)
     mentee = replace(_mentee(cohort, mentee_id), languages=_levels(((first, 6), ("en", english), ("da", danish))),
-                     first_language=first, country_of_origin=_LANGUAGE_ORIGIN[first])
+                     first_language=first, country_of_origin=geo.LANGUAGE_ORIGIN[first])
     cohort = _with_mentee(cohort, mentee)
     _check_outlier(cohort, mentee_id, LANGUAGE)
     return cohort
