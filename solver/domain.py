@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from itertools import pairwise
 
 CEFR_LEVELS: tuple[str, ...] = ("A1", "A2", "B1", "B2", "C1", "C2")
 """CEFR levels in order; a level is stored as its position + 1 (A1 = 1 ... C2 = 6)."""
@@ -192,20 +193,34 @@ class Cohort:
         """The same cohort with participants in id order and every list sorted, so that the order of the rows
         in the input decides nothing: ties between equally good pairs are broken by this canonical order."""
         rules = self.rules
+        if (all(a.id < b.id for a, b in pairwise(self.mentors)) and all(a.id < b.id for a, b in pairwise(self.mentees))
+                and list(self.rankings) == sorted(self.rankings, key=_ranking_key)
+                and list(rules.travel_times) == sorted(rules.travel_times, key=_travel_key)
+                and list(rules.pins) == sorted(rules.pins) and list(rules.bans) == sorted(rules.bans)
+                and list(rules.organisation_caps) == sorted(rules.organisation_caps)):
+            return self  # already canonical: the same object
         canonical_rules = replace(
             rules,
             pins=tuple(sorted(rules.pins)),
             bans=tuple(sorted(rules.bans)),
             organisation_caps=tuple(sorted(rules.organisation_caps)),
-            travel_times=tuple(sorted(rules.travel_times, key=lambda t: (t.mentee_id, t.mentor_id, t.minutes))),
+            travel_times=tuple(sorted(rules.travel_times, key=_travel_key)),
         )
         return replace(
             self,
             mentors=tuple(sorted(self.mentors, key=lambda m: m.id)),
             mentees=tuple(sorted(self.mentees, key=lambda m: m.id)),
-            rankings=tuple(sorted(self.rankings, key=lambda r: (r.from_id, r.to_id, r.rank))),
+            rankings=tuple(sorted(self.rankings, key=_ranking_key)),
             rules=canonical_rules,
         )
 
     def mentee_index(self) -> dict[str, int]:
         return {m.id: i for i, m in enumerate(self.mentees)}
+
+
+def _ranking_key(r: Ranking) -> tuple[str, str, int]:
+    return (r.from_id, r.to_id, r.rank)
+
+
+def _travel_key(t: TravelTime) -> tuple[str, str, float]:
+    return (t.mentee_id, t.mentor_id, t.minutes)

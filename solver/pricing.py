@@ -58,7 +58,8 @@ def distinct_constraints(model: AssignmentModel, previous: list[IntArray], min_d
 
 
 def lagrangian(model: AssignmentModel, weights: IntArray, constraints: list[SideConstraint], deadline: float,
-                max_evaluations: int = 40, stop: threading.Event | None = None) -> Lagrangian:
+                max_evaluations: int = 40, stop: threading.Event | None = None,
+                allowed_rows: IntArray | None = None) -> Lagrangian:
     """Meet side constraints by pricing them into the min-cost flow: a bonus (or malus) on each constrained row.
 
     For prices lam (lam_k > 0 only for a minimum, < 0 only for a maximum), the flow optimum of the priced
@@ -66,7 +67,8 @@ def lagrangian(model: AssignmentModel, weights: IntArray, constraints: list[Side
     (Lagrangian duality), and a priced optimum that happens to meet them is a valid matching; when its weight
     reaches the bound it is proven optimal. Each price is found by doubling and bisection, cycling over the
     constraints until all hold: a few flows, each far cheaper than a CP-SAT search, and CP-SAT, when still
-    needed, starts from a near-optimal hint.
+    needed, starts from a near-optimal hint. `allowed_rows`, when given, are the only rows a matching may use
+    (pins always count).
     """
     limit = 2 * (model.big * int(model.priority.max(initial=1)) + int(np.abs(weights).max(initial=0))) + 1
     masks = [c.rows for c in constraints]
@@ -80,7 +82,7 @@ def lagrangian(model: AssignmentModel, weights: IntArray, constraints: list[Side
         for mask, price in zip(masks, lam, strict=True):
             if price:
                 priced[mask] += price
-        rows = flow_optimum(model, priced, stop=stop)
+        rows = flow_optimum(model, priced, allowed_rows, stop=stop)
         dual = int(priced[rows].sum())
         short = []
         for c, price in zip(constraints, lam, strict=True):
@@ -146,3 +148,12 @@ def lagrangian(model: AssignmentModel, weights: IntArray, constraints: list[Side
     except Stopped:
         pass  # a flow was stopped: what was found so far stands, as far as it is proven
     return Lagrangian(best_rows, best_value, best_bound, evaluations)
+
+
+def meets(rows: IntArray, constraints: list[SideConstraint]) -> bool:
+    """Whether a matching (its rows) meets every side constraint."""
+    for c in constraints:
+        count = int(c.rows[rows].sum())
+        if count < c.low or (c.high is not None and count > c.high):
+            return False
+    return True

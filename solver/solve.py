@@ -35,7 +35,7 @@ from solver.model import (
     evaluate,
     mode_key,
 )
-from solver.pricing import Lagrangian, distinct_constraints, lagrangian, quota_constraints
+from solver.pricing import Lagrangian, distinct_constraints, lagrangian, meets, quota_constraints
 from solver.scores import CandidatePairs, candidate_pairs
 from solver.stability import add_stability_constraints
 from solver.stop import Stopped
@@ -60,6 +60,9 @@ class SolveOptions:
     stable: bool = False  # only matchings with no blocking pair under the speed-dating rankings
     # Further constraints over the pair variables; forces CP-SAT.
     extra_constraints: Callable[[cp_model.CpModel, Sequence[cp_model.IntVar], AssignmentModel], None] | None = None
+    # The candidates' scores are not the rules' (re-matching's penalty weights): the answer check skips the scores
+    # and objective, and the caller checks its own answer in real scores.
+    synthetic_scores: bool = False
 
 
 @dataclass(frozen=True)
@@ -151,36 +154,7 @@ def _mode_stages(model: AssignmentModel, mode: ObjectiveMode) -> list[Stage]:
     return [primary_weights(model)]
 
 
-# Fairness by flows ------------------------------------------------------------------------------------
-
-
-def _fairness_flow(model: AssignmentModel, stop: threading.Event | None) -> IntArray:
-    """The fairness optimum without quotas or extra constraints: most priority matched, then the highest worst
-    pair score (pins included), then the highest total, by a bisection over score thresholds, one flow each."""
-    matched = np.asarray(model.priority[model.mentee], dtype=np.int64)
-    target = int(matched[flow_optimum(model, matched, stop=stop)].sum())
-    thresholds = np.unique(model.score)
-    if len(model.pinned_rows):  # a pinned pair is always matched: the worst pair is at most its score
-        thresholds = thresholds[thresholds <= model.score[model.pinned_rows].min()]
-    pinned = np.zeros(model.n_rows, dtype=np.bool_)
-    pinned[model.pinned_rows] = True
-
-    def allowed(k: int) -> IntArray:
-        return np.flatnonzero((model.score >= thresholds[k]) | pinned).astype(np.int64)
-
-    lo, hi = 0, len(thresholds) - 1  # thresholds[lo] always reaches the target (no pair scores below it)
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if int(matched[flow_optimum(model, matched, allowed(mid), stop=stop)].sum()) == target:
-            lo = mid
-        else:
-            hi = mid - 1
-    if len(thresholds) == 0:
-        return np.zeros(0, dtype=np.int64)
-    return flow_optimum(model, primary_weights(model), allowed(lo), stop=stop)
-
-
-# The best matching ------------------------------------------------------------------------------------
+# One weight, every constraint --------------------------------------------------------------------------
 
 
 @dataclass
@@ -205,103 +179,112 @@ class _Run:
         if backend not in self.backends:
             self.backends.append(backend)
 
-    @property
-    def single_stage(self) -> bool:
-        """One weight to maximise and no constraint beyond what flows and pricing carry."""
-        return len(self.stages) == 1 and self.extra is None
-
     def search(self, *, presolve: bool = True, report: bool = False) -> CpSearch:
         return CpSearch(self.deadline, self.options.seed, self.options.stop, self.extra,
                         self.report if report else None, presolve)
 
 
-def _best(run: _Run, relaxed: IntArray) -> tuple[IntArray | None, SolveStatus, int | None]:
-    """The best matching, its status, and a proven bound on the primary weight when one is known."""
+def _exact(run: _Run, weights: IntArray, allowed: IntArray | None, previous: list[IntArray], min_difference: int,
+           hint: IntArray | None, *, report: bool) -> CpOutcome:
+    """The matching of largest total `weights` on the `allowed` rows (None: all; pins always) under every
+    constraint: capacities and caps (flow), quotas and "differs from each of `previous`" (priced into the flow,
+    then CP-SAT from the priced hint), extra constraints (CP-SAT). `bound` is a proven bound on the weight."""
     model, options = run.model, run.options
-    violations = check_matching(model, relaxed)
-    only_quotas = all(v.startswith("gender quota") for v in violations)
-    hint: IntArray = relaxed
-    if run.extra is None and options.mode is ObjectiveMode.FAIRNESS:
-        try:
-            fair = _fairness_flow(model, options.stop)
-        except Stopped:
-            return (relaxed, SolveStatus.FEASIBLE, None) if not violations else (None, SolveStatus.UNKNOWN, None)
-        if not check_matching(model, fair):  # quotas met by the relaxation's optimum: optimal under them too
-            return fair, SolveStatus.OPTIMAL, None
-        hint = fair
-    elif run.single_stage:
-        if options.mode is not ObjectiveMode.SCORE:  # rank-maximal folded into one weight: its own flow optimum
-            relaxed = flow_optimum(model, run.stages[0], stop=options.stop)  # type: ignore[arg-type]
-            violations = check_matching(model, relaxed)
-            only_quotas = all(v.startswith("gender quota") for v in violations)
-            hint = relaxed
-        if not violations:
-            value = int(run.stages[0][relaxed].sum())  # type: ignore[index]
-            run.report(value, value)
-            return relaxed, SolveStatus.OPTIMAL, None
+    constraints = quota_constraints(model) + distinct_constraints(model, previous, min_difference)
+    relaxed = flow_optimum(model, weights, allowed, stop=options.stop)
+    relaxed_value = int(weights[relaxed].sum())
+    # The flow keeps capacities and caps unless the pins alone break them (then only CP-SAT can say INFEASIBLE).
+    flow_kept = all(v.startswith("gender quota") for v in check_matching(model, relaxed))
+    if run.extra is None and flow_kept and meets(relaxed, constraints):  # the relaxation's optimum meets them
+        if report:
+            run.report(relaxed_value, relaxed_value)
+        return CpOutcome(relaxed, SolveStatus.OPTIMAL, relaxed_value)
     priced: Lagrangian | None = None
-    if run.single_stage and only_quotas:
-        # Only the quotas fail: price them into the flow for a valid near-optimal matching and a tight bound.
-        priced = lagrangian(model, run.stages[0], quota_constraints(model), run.deadline, stop=options.stop)  # type: ignore[arg-type]
+    small = FAST_ALTERNATIVES and bool(previous) and model.n_rows < SMALL_MODEL_ROWS
+    if run.extra is None and flow_kept and not small and (FAST_ALTERNATIVES or not previous):
+        # Quotas and distinctness priced into the flow: often a matching that meets its own bound, proven without
+        # CP-SAT; otherwise a valid near-optimal hint and a tight bound for it.
+        priced = lagrangian(model, weights, constraints, run.deadline,
+                            max_evaluations=ALTERNATIVE_EVALUATIONS if previous else 40, stop=options.stop,
+                            allowed_rows=allowed)
         run.use("lagrangian")
         if priced.rows is not None:
-            run.report(priced.value, priced.bound)
-            if priced.proven:  # the priced matching meets its own bound: optimal, CP-SAT has nothing to add
-                return priced.rows, SolveStatus.OPTIMAL, priced.bound
+            if report:
+                run.report(priced.value, min(priced.bound, relaxed_value))
+            if priced.proven:
+                return CpOutcome(priced.rows, SolveStatus.OPTIMAL, priced.value)
             if options.stop is not None and options.stop.is_set():
-                return priced.rows, SolveStatus.FEASIBLE, priced.bound  # cancelled while pricing: the best so far
+                return CpOutcome(priced.rows, SolveStatus.FEASIBLE, min(priced.bound, relaxed_value))
             hint = priced.rows
     run.use("cp_sat")
+    mask = None
+    if allowed is not None:
+        mask = np.zeros(model.n_rows, dtype=np.bool_)
+        mask[allowed] = True
+        mask[model.pinned_rows] = True
     # From a valid near-optimal hint, CP-SAT's presolve costs more than it saves: measured 14 s of presolve vs an
-    # 8 s proof without on 2,000 x 2,000, and half the time on 80 x 80 alternatives.
-    presolve = priced is None or priced.rows is None
-    outcome = cp_stages(model, run.stages, run.search(presolve=presolve, report=run.single_stage),
-                        distinct_from=[], min_difference=0, hint=hint)
-    bound = None
-    if run.single_stage and outcome.rows is not None:
-        bound = outcome.bound if priced is None else min(outcome.bound, priced.bound)
-    rows, status = outcome.rows, outcome.status
-    if priced is not None and priced.rows is not None and (
-            rows is None or run.stages[0][rows].sum() < priced.value):  # type: ignore[index]
-        rows, status = priced.rows, SolveStatus.FEASIBLE  # CP-SAT stopped before it found as good a matching
-    if rows is None and status is SolveStatus.UNKNOWN and run.extra is None and not violations:
-        # Stopped before CP-SAT found anything, but the flow optimum meets every constraint (it is optimal for
-        # the first criterion only, e.g. rank-maximal or fairness): the best known, not nothing.
-        rows, status = relaxed, SolveStatus.FEASIBLE
-    return rows, status, bound
+    # 8 s proof without on 2,000 x 2,000, and half the time on 80 x 80 alternatives; on small models the search
+    # is cheaper than presolve.
+    presolve = (priced is None or priced.rows is None) and not small
+    outcome = cp_stages(model, [weights], run.search(presolve=presolve, report=report), distinct_from=previous,
+                        min_difference=min_difference, hint=hint, allowed=mask)
+    bound = min(outcome.bound, relaxed_value) if outcome.rows is not None else relaxed_value
+    if priced is not None:
+        bound = min(bound, priced.bound)
+        if priced.rows is not None and (outcome.rows is None or weights[outcome.rows].sum() < priced.value):
+            return CpOutcome(priced.rows, SolveStatus.FEASIBLE, bound)  # CP-SAT stopped before doing as well
+    return CpOutcome(outcome.rows, outcome.status, bound)
 
 
-# Alternatives -----------------------------------------------------------------------------------------
+def _priority(model: AssignmentModel, rows: IntArray) -> int:
+    return int(model.priority[model.mentee[rows]].sum())
 
 
-def _alternative(run: _Run, previous: list[IntArray], min_difference: int) -> CpOutcome:
-    """The best matching that differs from each of `previous` in at least `min_difference` of its pairs."""
-    model, options = run.model, run.options
-    hint = previous[-1]  # an alternative usually differs from the last matching in a few pairs only
-    priced: Lagrangian | None = None
-    if FAST_ALTERNATIVES and run.single_stage and model.n_rows >= SMALL_MODEL_ROWS:
-        # "Differ from each better matching" and the quotas are side constraints over rows: priced into the
-        # flow, they often give a matching that meets its own bound, proven without CP-SAT.
-        weights = run.stages[0]
-        assert weights is not None
-        priced = lagrangian(model, weights, quota_constraints(model) + distinct_constraints(model, previous,
-                                                                                            min_difference),
-                            run.deadline, max_evaluations=ALTERNATIVE_EVALUATIONS, stop=options.stop)
-        run.use("lagrangian")
-        if priced.proven:
-            assert priced.rows is not None
-            run.report(priced.value, priced.bound)
-            return CpOutcome(priced.rows, SolveStatus.OPTIMAL, priced.bound)
-        if priced.rows is not None:
-            hint = priced.rows
+def _fair(run: _Run, previous: list[IntArray], min_difference: int, hint: IntArray | None) -> CpOutcome:
+    """Fairness under every constraint but extra ones: the most priority matched, then the highest worst pair
+    (pins included), then the highest total, by a bisection over score thresholds, each an exact `_exact` solve.
+
+    The largest threshold t at which the best matching on the pairs scoring >= t still matches as much priority
+    as on all pairs is the worst pair's score, and that solve's matching is the fairness optimum.
+    """
+    model = run.model
+    primary = primary_weights(model)
+    top = _exact(run, primary, None, previous, min_difference, hint, report=False)
+    if top.rows is None:
+        return top
+    target = _priority(model, top.rows)
+    thresholds = np.unique(model.score)
+    if len(model.pinned_rows):  # a pinned pair is always matched: the worst pair is at most its score
+        thresholds = thresholds[thresholds <= model.score[model.pinned_rows].min()]
+    if len(top.rows) == 0 or len(thresholds) == 0:
+        return top
+    proven = top.status is SolveStatus.OPTIMAL
+    best = top
+    lo = int(np.searchsorted(thresholds, model.score[top.rows].min()))  # `top` itself reaches this one
+    hi = len(thresholds) - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        allowed = np.flatnonzero(model.score >= thresholds[mid]).astype(np.int64)
+        probe = _exact(run, primary, allowed, previous, min_difference, best.rows, report=False)
+        proven &= probe.status in (SolveStatus.OPTIMAL, SolveStatus.INFEASIBLE)
+        if probe.rows is not None and _priority(model, probe.rows) == target:
+            lo, best = mid, probe
+        else:
+            hi = mid - 1
+    status = SolveStatus.OPTIMAL if proven and best.status is SolveStatus.OPTIMAL else SolveStatus.FEASIBLE
+    return CpOutcome(best.rows, status, top.bound)
+
+
+def _optimum(run: _Run, previous: list[IntArray], min_difference: int, hint: IntArray | None) -> CpOutcome:
+    """The best matching in the mode's order that differs from each of `previous` in >= `min_difference` pairs."""
+    if len(run.stages) == 1 and run.stages[0] is not None:
+        return _exact(run, run.stages[0], None, previous, min_difference, hint, report=True)
+    if run.options.mode is ObjectiveMode.FAIRNESS and run.extra is None:
+        return _fair(run, previous, min_difference, hint)
+    # Stages that do not fold into one weight, or constraints only CP-SAT knows (stability, re-matching).
     run.use("cp_sat")
-    presolve = (priced is None or priced.rows is None) and not (FAST_ALTERNATIVES and model.n_rows < SMALL_MODEL_ROWS)
-    outcome = cp_stages(model, run.stages, run.search(presolve=presolve, report=run.single_stage),
-                        distinct_from=previous, min_difference=min_difference, hint=hint)
-    if priced is not None and priced.rows is not None and run.stages[0] is not None and (
-            outcome.rows is None or run.stages[0][outcome.rows].sum() < priced.value):
-        return CpOutcome(priced.rows, SolveStatus.FEASIBLE, outcome.bound)
-    return outcome
+    return cp_stages(run.model, run.stages, run.search(), distinct_from=previous, min_difference=min_difference,
+                     hint=hint)
 
 
 # Solve ------------------------------------------------------------------------------------------------
@@ -327,7 +310,9 @@ def solve(source: Cohort | CandidatePairs, options: SolveOptions | None = None) 
     options = options or SolveOptions()
     started = time.monotonic()
     deadline = started + options.time_limit_s
-    candidates = source if isinstance(source, CandidatePairs) else candidate_pairs(source)
+    # Participants in id order: the order of the input's rows decides no tie (README); the result's candidates
+    # (and so every row index in it) refer to this canonical cohort.
+    candidates = source if isinstance(source, CandidatePairs) else candidate_pairs(source.canonical(), stop=options.stop)
     extra = options.extra_constraints
     if options.stable:
         extra = chain_constraints(extra, add_stability_constraints)
@@ -338,9 +323,17 @@ def solve(source: Cohort | CandidatePairs, options: SolveOptions | None = None) 
     relaxed = flow_optimum(model, primary, stop=options.stop)
     # The flow optimum without quotas and extra constraints bounds every valid matching's value.
     bound = int(primary[relaxed].sum())
-    best_rows, status, proven = _best(run, relaxed)
-    if proven is not None and options.mode is ObjectiveMode.SCORE:  # other modes' stages weigh rows otherwise
-        bound = min(bound, proven)
+    try:
+        outcome = _optimum(run, [], 0, relaxed)
+    except Stopped:
+        outcome = CpOutcome(None, SolveStatus.UNKNOWN, bound)
+    best_rows, status = outcome.rows, outcome.status
+    if options.mode is ObjectiveMode.SCORE and best_rows is not None:
+        bound = min(bound, outcome.bound)
+    if best_rows is None and status is SolveStatus.UNKNOWN and run.extra is None and not check_matching(model, relaxed):
+        # Stopped before anything better was proven, but the flow optimum meets every constraint (it is optimal
+        # for the first criterion only, e.g. rank-maximal or fairness): the best known, not nothing.
+        best_rows, status = relaxed, SolveStatus.FEASIBLE
     matchings: list[Matching] = []
     if best_rows is None:
         if status is SolveStatus.INFEASIBLE:
@@ -355,7 +348,7 @@ def solve(source: Cohort | CandidatePairs, options: SolveOptions | None = None) 
         _alternatives(run, matchings, options)
     min_difference = options.min_difference or default_min_difference(len(best_rows) if best_rows is not None else 0)
     verify_matchings(candidates, matchings, options.mode, stable=options.stable, min_difference=min_difference,
-                     checks_extra=options.extra_constraints is None)
+                     scores=not options.synthetic_scores)
     finished = time.monotonic()
     return SolveResult(
         status=status,
@@ -384,7 +377,12 @@ def _alternatives(run: _Run, matchings: list[Matching], options: SolveOptions) -
             run.notes.append(f"stopped after {len(matchings)} matching(s): time limit or cancellation")
             return
         run.progress_rank = len(matchings) + 1
-        outcome = _alternative(run, [m.rows for m in matchings], min_difference)
+        previous = [m.rows for m in matchings]
+        try:
+            # Hinted from the last matching: an alternative usually differs from it in a few pairs only.
+            outcome = _optimum(run, previous, min_difference, previous[-1])
+        except Stopped:
+            outcome = CpOutcome(None, SolveStatus.UNKNOWN, 0)
         if outcome.rows is None:
             if outcome.status is SolveStatus.INFEASIBLE:
                 run.notes.append(f"only {len(matchings)} matching(s) differ from each other in at least "

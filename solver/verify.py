@@ -147,12 +147,12 @@ class _Rules:
 
 
 def verify_matchings(candidates: CandidatePairs, matchings: Sequence[Matching], mode: ObjectiveMode, *,
-                     stable: bool, min_difference: int, checks_extra: bool = True) -> None:
+                     stable: bool, min_difference: int, scores: bool = True) -> None:
     """Raise `AnswerCheckFailed` unless every matching keeps every rule and reports its own objective.
 
     Also: each alternative differs from every better one in at least `min_difference` of its pairs, and the
-    matchings come best first. `checks_extra` False skips nothing but says extra constraints (re-matching's
-    kept pairs) were in force, which this checker does not know.
+    matchings come best first. `scores` False: the candidates carry weights of the caller's own (re-matching's
+    penalties), so pair scores, the objective and the order are the caller's to check.
     """
     cohort = candidates.cohort
     rules = _Rules(cohort)
@@ -162,21 +162,22 @@ def verify_matchings(candidates: CandidatePairs, matchings: Sequence[Matching], 
     for matching in matchings:
         pairs = matching.pairs(candidates)
         pair_sets.append(set(pairs))
-        failures += [f"matching {matching.rank}: {f}" for f in _check(rules, pairs, candidates, matching, stable, big)]
+        failures += [f"matching {matching.rank}: {f}"
+                     for f in _check(rules, pairs, candidates, matching, stable, big, scores)]
     for k, later in enumerate(pair_sets[1:], start=1):
         for j in range(k):
             dropped = len(pair_sets[j] - later)
             if dropped < min_difference:
                 failures.append(f"matching {k + 1} drops only {dropped} of matching {j + 1}'s pairs "
                                 f"(at least {min_difference} required)")
-        if mode_key(matchings[k].objective, mode) > mode_key(matchings[k - 1].objective, mode):
+        if scores and mode_key(matchings[k].objective, mode) > mode_key(matchings[k - 1].objective, mode):
             failures.append(f"matching {k + 1} is better than matching {k} in the {mode.value} order")
     if failures:
         raise AnswerCheckFailed(failures)
 
 
 def _check(rules: _Rules, pairs: list[tuple[str, str]], candidates: CandidatePairs, matching: Matching,
-           stable: bool, big: int) -> list[str]:
+           stable: bool, big: int, check_scores: bool) -> list[str]:
     cohort = rules.cohort
     mentees = {p.id: p for p in cohort.mentees}
     mentors = {p.id: p for p in cohort.mentors}
@@ -204,9 +205,11 @@ def _check(rules: _Rules, pairs: list[tuple[str, str]], candidates: CandidatePai
         if broken:
             out.append(f"pair {a}-{b} breaks: {', '.join(broken)}")
         score = int(reported[(a, b)])
-        if not low <= score <= high:
+        if check_scores and not low <= score <= high:
             out.append(f"pair {a}-{b} scores {score}, the rules give {low}" + (f"..{high}" if high != low else ""))
         scores.append(score)
+    if not check_scores:
+        return out + ([f"blocking pair {a}-{b}" for a, b in _blocking(rules, pairs, mentees, mentors)] if stable else [])
     objective = matching.objective
     profile_len = len(objective.rank_profile)
     ranks = Counter(rules.mentee_rank.get(p) for p in pairs)
