@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from scenarios.generate import copenhagen_business, lyngby_career, national_pool
 from solver.domain import Cohort, GenderQuota
 from solver.scores import candidate_pairs
-from solver.solve import primary_weights, build_model, flow_optimum
+from solver.solve import build_model, flow_optimum, primary_weights
 
 SEED = 2026
 

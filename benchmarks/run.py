@@ -107,10 +107,10 @@ def worker_ours_constrained(n: int, repeats: int, time_limit_s: float) -> dict[s
     from solver.solve import (
         Progress,
         SolveOptions,
-        primary_weights,
         build_model,
         check_matching,
         flow_optimum,
+        primary_weights,
         solve,
     )
 

@@ -163,7 +163,7 @@ def merge_explanation(data: dict[str, Any], explanation: Any, plain: Callable[[A
     """Adds an explanation to a `result_dict` view: per pair, per unmatched person, blocking pairs, recruitment.
 
     `explanation` is a `solver.explain.Explanation` (with `plain = lambda x: x.to_dict()`) or the service's
-    `Explanation` message (with `server.mapping.plain`): the same fields by name, so local and remote
+    `Explanation` message (with `server.convert.plain`): the same fields by name, so local and remote
     `solve --explain --json` give the same view.
     """
 
