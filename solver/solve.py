@@ -59,7 +59,7 @@ class SolveOptions:
     on_progress: Callable[[Progress], None] | None = None
     stable: bool = False  # only matchings with no blocking pair under the speed-dating rankings
     # Further constraints over the pair variables; forces CP-SAT.
-    extra_constraints: Callable[[cp_model.CpModel, Sequence[cp_model.IntVar], AssignmentModel], None] | None = None
+    extra_constraints: ExtraConstraints | None = None
     # The candidates' scores are not the rules' (re-matching's penalty weights): the answer check skips the scores
     # and objective, and the caller checks its own answer in real scores.
     synthetic_scores: bool = False
