@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -17,6 +18,7 @@ from solver.explain.context import ExplainContext, MatchingState, PersonView
 from solver.explain.types import Counterfactual, Impact
 from solver.explain.wording import ceil_tenth, id_list
 from solver.solve import AssignmentModel, SolveResult, chain_constraints, solve
+from solver.stop import StopToken
 
 ExtraConstraints = Callable[[cp_model.CpModel, Sequence[cp_model.IntVar], AssignmentModel], None]
 
@@ -25,22 +27,36 @@ ExtraConstraints = Callable[[cp_model.CpModel, Sequence[cp_model.IntVar], Assign
 
 
 class ResolveBudget:
-    """How many re-solves, and how much time, explanations may still spend."""
+    """How many re-solves, and how much time, explanations may still spend.
 
-    def __init__(self, resolves: int, seconds: float, per_solve_s: float) -> None:
+    The time is the earlier of `seconds` from now and the stop's deadline; a set stop spends it all. A re-solve
+    also costs time before its search (candidates, model), which its time limit does not bound: no re-solve
+    starts with less time left than the slowest so far took, so the explanation degrades to fewer re-solves,
+    then none, rather than run past its time.
+    """
+
+    def __init__(self, resolves: int, seconds: float, per_solve_s: float,
+                 stop: StopToken | threading.Event | None = None) -> None:
         self.left = resolves
-        self.deadline = time.monotonic() + seconds
+        self.stop = StopToken.of(stop).sooner(seconds)
         self.per_solve_s = per_solve_s
-        self.exhausted = False
+        self.exhausted = False  # a re-solve was wanted and not made
+        self.out_of_time = False  # ... because the time ran out (or the stop was set)
+        self.slowest_s = 0.0
 
     def take(self) -> float | None:
         """Seconds for one more re-solve, or None when the budget is spent."""
-        remaining = self.deadline - time.monotonic()
-        if self.left <= 0 or remaining <= 0.05:
+        remaining = self.stop.remaining()
+        if self.left <= 0 or remaining <= max(0.05, self.slowest_s):
+            self.out_of_time = self.out_of_time or self.left > 0
             self.exhausted = True
             return None
         self.left -= 1
-        return min(self.per_solve_s, remaining)
+        return min(self.per_solve_s, remaining - self.slowest_s)
+
+    def spent(self, seconds: float) -> None:
+        """A re-solve took `seconds` in all."""
+        self.slowest_s = max(self.slowest_s, seconds)
 
 
 def resolve_within_budget(ctx: ExplainContext, cohort: Cohort, budget: ResolveBudget,
@@ -51,7 +67,10 @@ def resolve_within_budget(ctx: ExplainContext, cohort: Cohort, budget: ResolveBu
     options = replace(ctx.solve_options, time_limit_s=min(ctx.solve_options.time_limit_s, seconds))
     if extra is not None:
         options = replace(options, extra_constraints=chain_constraints(options.extra_constraints, extra))
-    return solve(cohort, options)
+    started = time.monotonic()
+    result = solve(cohort, options)
+    budget.spent(time.monotonic() - started)
+    return result
 
 
 def measure_impact(ctx: ExplainContext, after: SolveResult, person: tuple[Side, str] | None) -> Impact:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ from solver.explain.context import ExplainContext
 from solver.explain.types import PairExplanation, RuleCheck, Shortfall, TermPoints
 from solver.explain.wording import km_text, languages_text, minutes_text, ordinal, shared_prefix
 from solver.scores import TERMS, CandidatePairs, Term
+from solver.stop import StopToken, check
 
 # Why this pair ----------------------------------------------------------------------------------------
 
@@ -84,12 +86,18 @@ def _term_facts(cohort: Cohort, limit_km: float, limit_minutes: float, uses_trav
     return facts
 
 
-def explain_rows(cohort: Cohort, arrays: CohortArrays, table: pl.DataFrame, allowed_pairs: bool
-                  ) -> list[PairExplanation]:
-    """Explanations of the rows of a scored table (from `score_pairs` or the candidate table)."""
+_ROWS_PER_CHECK = 512  # pairs explained between two looks at the stop (~70 ms)
+
+
+def explain_rows(cohort: Cohort, arrays: CohortArrays, table: pl.DataFrame, allowed_pairs: bool,
+                 stop: StopToken | threading.Event | None = None) -> list[PairExplanation]:
+    """Explanations of the rows of a scored table (from `score_pairs` or the candidate table); `stop` is checked
+    every few hundred rows (raises `solver.stop.Stopped`)."""
     weights = cohort.rules.weights.as_dict()
     out = []
-    for row in table.iter_rows(named=True):
+    for k, row in enumerate(table.iter_rows(named=True)):
+        if k % _ROWS_PER_CHECK == 0:
+            check(stop)
         a = int(row["mentee"])
         facts = _term_facts(cohort, float(arrays.mentee_limit_km[a]), float(arrays.mentee_limit_minutes[a]),
                             arrays.uses_travel_times, row)
@@ -116,12 +124,13 @@ def explain_pair(candidates: CandidatePairs, row: int) -> PairExplanation:
     return explain_rows(candidates.cohort, candidates.arrays, candidates.table[[int(row)]], True)[0]
 
 
-def explain_pairs(candidates: CandidatePairs, rows: IntArray | Sequence[int]) -> list[PairExplanation]:
+def explain_pairs(candidates: CandidatePairs, rows: IntArray | Sequence[int],
+                  stop: StopToken | threading.Event | None = None) -> list[PairExplanation]:
     """Why each pair of a matching (rows of the candidate table) scores what it does, in row order."""
     rows = [int(r) for r in np.asarray(rows, dtype=np.int64).tolist()]
     if not rows:
         return []
-    return explain_rows(candidates.cohort, candidates.arrays, candidates.table[rows], True)
+    return explain_rows(candidates.cohort, candidates.arrays, candidates.table[rows], True, stop)
 
 # Hard-rule checks --------------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from solver.explain.types import (
     Explanation,
     Impact,
     MatchingExplanation,
+    RecruitmentAdvice,
     TakenBy,
     UnmatchedExplanation,
 )
@@ -22,6 +23,7 @@ from solver.explain.unmatched import fill_nearest_misses, partners_taken, person
 from solver.explain.wording import id_list
 from solver.solve import Matching, SolveResult, SolveStatus, solve
 from solver.stability import audit
+from solver.stop import Stopped, StopReason, StopToken
 
 # Whole results ----------------------------------------------------------------------------------------
 
@@ -52,26 +54,40 @@ def explain_person(ctx: ExplainContext, side: Side, index: int, state: MatchingS
 _BATCH = 256  # people whose nearest misses are scored together
 
 
+class _PartlyExplained(Stopped):
+    """A stop in the middle of a matching's unmatched people: the people explained before it."""
+
+    def __init__(self, reason: StopReason, mentees: tuple[UnmatchedExplanation, ...],
+                 mentors: tuple[UnmatchedExplanation, ...], notes: tuple[str, ...]) -> None:
+        super().__init__(reason)
+        self.mentees, self.mentors, self.notes = mentees, mentors, notes
+
+
 def explain_unmatched(result: SolveResult, matching: Matching | None = None, options: ExplainOptions | None = None,
                       *, deep: bool = True) -> tuple[tuple[UnmatchedExplanation, ...], tuple[UnmatchedExplanation, ...],
                                                      tuple[str, ...]]:
     """(unmatched mentees, mentors with no mentee, notes) of one matching (default: the best).
 
     With `deep`, the first `options.max_people` of them (mentees by priority first) also get re-solves: the
-    cost of forcing them in and counterfactuals.
+    cost of forcing them in and counterfactuals. A stop (`options.stop`) ends it early: the people explained
+    by then, and a note.
     """
     options = options or ExplainOptions()
     ctx = ExplainContext(result, options)
-    budget = ResolveBudget(options.max_resolves, options.time_budget_s, options.resolve_time_limit_s)
+    budget = ResolveBudget(options.max_resolves, options.time_budget_s, options.resolve_time_limit_s, options.stop)
     matching = matching if matching is not None else result.best
     if matching is None:
         return (), (), ("no matching to explain",)
-    return explain_matching_people(ctx, matching, deep, budget)
+    try:
+        return explain_matching_people(ctx, matching, deep, budget)
+    except _PartlyExplained as partly:
+        return partly.mentees, partly.mentors, partly.notes
 
 
 def explain_matching_people(ctx: ExplainContext, matching: Matching, deep: bool, budget: ResolveBudget
                             ) -> tuple[tuple[UnmatchedExplanation, ...], tuple[UnmatchedExplanation, ...],
                                        tuple[str, ...]]:
+    """Raises `_PartlyExplained` (a `Stopped`, carrying the people explained so far) when the stop ends it."""
     state = matching_state(ctx, matching)
     cohort = ctx.cohort
     mentees = [i for i in range(len(cohort.mentees)) if state.partner_of_mentee[i] < 0]
@@ -80,45 +96,91 @@ def explain_matching_people(ctx: ExplainContext, matching: Matching, deep: bool,
     people = [(Side.MENTEE, i) for i in mentees] + [(Side.MENTOR, j) for j in mentors]
     limit = ctx.explain_options.max_people
     explained: dict[Side, list[UnmatchedExplanation]] = {side: [] for side in Side}
-    for k, (side, index) in enumerate(people):
-        if k % _BATCH == 0:
-            fill_nearest_misses(ctx, people[k:k + _BATCH], ctx.explain_options.nearest_misses)
-        explained[side].append(explain_person(ctx, side, index, state, deep and k < limit, budget))
+    stop = StopToken.of(ctx.explain_options.stop)
     notes = []
+    stopped: Stopped | None = None
+    try:
+        for k, (side, index) in enumerate(people):
+            stop.check()
+            if k % _BATCH == 0:
+                fill_nearest_misses(ctx, people[k:k + _BATCH], ctx.explain_options.nearest_misses)
+            explained[side].append(explain_person(ctx, side, index, state, deep and k < limit, budget))
+    except Stopped as error:
+        stopped = error
+        done = sum(len(e) for e in explained.values())
+        notes.append(f"{done} of {len(people)} unmatched people of matching {matching.rank} explained before the "
+                     f"{'time ran out' if error.reason is StopReason.DEADLINE else 'stop'}")
     if deep and len(people) > limit:
         notes.append(f"re-solves (forcing in, counterfactuals) for the first {limit} of {len(people)} unmatched "
                      f"people only (mentees first, by priority); raise ExplainOptions.max_people "
                      f"(`--explain-people`) for more")
     if budget.exhausted:
-        notes.append("the re-solve budget ran out: some counterfactuals were not re-solved")
+        notes.append("the re-solve time ran out: some people's counterfactuals and forced-in costs were not "
+                     "re-solved" if budget.out_of_time else
+                     "the re-solve budget ran out: some counterfactuals were not re-solved")
     order = {i: k for k, i in enumerate(sorted(mentees))}
     explained[Side.MENTEE].sort(key=lambda e: order[ctx.mentee_index[e.person_id]])
-    return tuple(explained[Side.MENTEE]), tuple(explained[Side.MENTOR]), tuple(notes)
+    out = tuple(explained[Side.MENTEE]), tuple(explained[Side.MENTOR]), tuple(notes)
+    if stopped is not None:
+        raise _PartlyExplained(stopped.reason, *out)
+    return out
 
 
 def explain(result: SolveResult, options: ExplainOptions | None = None) -> Explanation:
     """Everything for a coordinator: pairs, the unmatched (reasons, funnel, nearest misses, counterfactuals),
-    blocking pairs per matching, and which mentors to recruit. Re-solves only for the best matching."""
+    blocking pairs per matching, and which mentors to recruit. Re-solves only for the best matching.
+
+    With `options.stop`, it degrades instead of running over: re-solves are bounded by the stop's deadline
+    (fewer, then none), and once the stop is set or its deadline passes, the matchings explained so far come
+    back with `truncated` set and a note saying what is missing.
+    """
     options = options or ExplainOptions()
+    stop = StopToken.of(options.stop)
     ctx = ExplainContext(result, options)
-    budget = ResolveBudget(options.max_resolves, options.time_budget_s, options.resolve_time_limit_s)
+    budget = ResolveBudget(options.max_resolves, options.time_budget_s, options.resolve_time_limit_s, stop)
     notes: list[str] = []
-    out = []
+    out: list[MatchingExplanation] = []
+    recruitment: tuple[RecruitmentAdvice, ...] = ()
+    truncated: StopReason | None = None
     wanted = result.matchings if options.matchings is None else result.matchings[:options.matchings]
-    for matching in wanted:
-        pairs = tuple(explain_pairs(ctx.candidates, matching.rows))
-        mentees, mentors, people_notes = explain_matching_people(ctx, matching, matching.rank == 1, budget)
-        notes.extend(people_notes)
-        stability = audit(ctx.candidates, matching.rows)
-        if options.stability_pairs_listed is not None:
-            stability = replace(stability, pairs=stability.pairs[:options.stability_pairs_listed])
-        out.append(MatchingExplanation(matching.rank, pairs, mentees, mentors, stability))
+    try:
+        for matching in wanted:
+            stop.check()
+            pairs = tuple(explain_pairs(ctx.candidates, matching.rows, stop))
+            stop.check()
+            mentees: tuple[UnmatchedExplanation, ...] = ()
+            mentors: tuple[UnmatchedExplanation, ...] = ()
+            partly: _PartlyExplained | None = None
+            if options.unmatched:
+                try:
+                    mentees, mentors, people_notes = explain_matching_people(ctx, matching, matching.rank == 1,
+                                                                             budget)
+                except _PartlyExplained as stopped_among_people:
+                    partly = stopped_among_people
+                    mentees, mentors, people_notes = partly.mentees, partly.mentors, partly.notes
+                notes.extend(people_notes)
+            stability = audit(ctx.candidates, matching.rows)
+            if options.stability_pairs_listed is not None:
+                stability = replace(stability, pairs=stability.pairs[:options.stability_pairs_listed])
+            out.append(MatchingExplanation(matching.rank, pairs, mentees, mentors, stability))
+            if partly is not None:
+                raise partly
+        if options.unmatched:
+            stop.check()
+            recruitment = recruitment_advice(result, k=options.recruitment)
+    except Stopped as stopped:
+        truncated = stopped.reason
+        why = "its time ran out" if stopped.reason is StopReason.DEADLINE else "it was asked to stop"
+        notes.append(f"explanations cut short ({why}): {len(out)} of {len(wanted)} matching(s) explained"
+                     + (", the last of them in part" if isinstance(stopped, _PartlyExplained) else "")
+                     + ("" if len(out) < len(wanted) or not options.unmatched else ", no mentors to recruit"))
+    if truncated is None and budget.out_of_time:
+        truncated = StopReason.DEADLINE
     if not result.matchings:
         notes.append(f"no matching to explain ({result.status.value})")
-        if result.options.stable and result.status is SolveStatus.INFEASIBLE:
+        if result.options.stable and result.status is SolveStatus.INFEASIBLE and options.unmatched and not stop.is_set():
             notes.append(_why_no_stable_matching(ctx))
-    recruitment = recruitment_advice(result, k=options.recruitment)
-    return Explanation(tuple(out), recruitment, tuple(dict.fromkeys(notes)))
+    return Explanation(tuple(out), recruitment, tuple(dict.fromkeys(notes)), truncated)
 
 
 def _why_no_stable_matching(ctx: ExplainContext) -> str:

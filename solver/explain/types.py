@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, is_dataclass
+import threading
+from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
 from typing import Any
 
@@ -16,6 +17,7 @@ from solver.explain.wording import id_list, signed
 from solver.scores import Term
 from solver.solve import SolveStatus
 from solver.stability import StabilityAudit
+from solver.stop import StopReason, StopToken
 
 # Plain data -------------------------------------------------------------------------------------------
 
@@ -276,6 +278,9 @@ class Explanation(_ToDict):
     matchings: tuple[MatchingExplanation, ...]
     recruitment: tuple[RecruitmentAdvice, ...]
     notes: tuple[str, ...]
+    # Set when the explanation is incomplete: its time ran out (DEADLINE: fewer re-solves, or none, or fewer
+    # matchings explained) or it was asked to stop (CANCELLED); `notes` says what is missing.
+    truncated: StopReason | None = None
 
 
 @dataclass(frozen=True)
@@ -307,4 +312,8 @@ class ExplainOptions:
     resolve_time_limit_s: float = 10.0  # per re-solve
     recruitment: int = 3  # mentor profiles to suggest
     matchings: int | None = None  # explain the first k matchings; None = all
+    unmatched: bool = True  # False: the pairs and blocking pairs only (no unmatched people, no recruiting advice)
     stability_pairs_listed: int | None = None  # blocking pairs kept per matching (the count stays complete)
+    # Checked between matchings and people: once it is set (or its deadline passes), the explanation stops where
+    # it is and comes back truncated (`Explanation.truncated`); re-solves are bounded by its deadline too.
+    stop: StopToken | threading.Event | None = field(default=None, compare=False)

@@ -13,6 +13,7 @@ from solver.explain.context import ExplainContext, MatchingState, PersonView, pe
 from solver.explain.facts import pair_checks
 from solver.explain.types import Funnel, FunnelStep, NearMiss, Reason, TakenBy
 from solver.explain.wording import km_text, minutes_text
+from solver.stop import StopToken
 
 
 def person_funnel(ctx: ExplainContext, side: Side, index: int, state: MatchingState) -> Funnel:
@@ -119,7 +120,9 @@ def fill_nearest_misses(ctx: ExplainContext, people: Sequence[tuple[Side, int]],
     (summed relative shortfall), then the highest score. Scores come from one batched call."""
     todo = [p for p in people if p not in ctx.near_misses]
     pools: list[tuple[tuple[Side, int], PersonView, IntArray, IntArray, FloatArray]] = []
+    stop = StopToken.of(ctx.explain_options.stop)
     for side, index in todo:
+        stop.check()
         view = person_view(ctx, side, index, scored=False)
         candidates = np.flatnonzero(~view.allowed & view.room)
         if k <= 0 or len(candidates) == 0:
@@ -134,6 +137,7 @@ def fill_nearest_misses(ctx: ExplainContext, people: Sequence[tuple[Side, int]],
         pools.append(((side, index), view, pool, failed[pool], gap[pool]))
     if not pools:
         return
+    stop.check()
     scores = ctx.scores(np.concatenate([v.mentee[pool] for _, v, pool, _, _ in pools]),
                         np.concatenate([v.mentor[pool] for _, v, pool, _, _ in pools]))
     start = 0

@@ -512,6 +512,34 @@ PROBLEM_CODE_TOO_LARGE: ProblemCode.ValueType  # 22
 """The cohort is larger than this service takes."""
 Global___ProblemCode: _TypeAlias = ProblemCode  # noqa: Y015
 
+class _ExplanationTruncation:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ExplanationTruncationEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ExplanationTruncation.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    EXPLANATION_TRUNCATION_UNSPECIFIED: _ExplanationTruncation.ValueType  # 0
+    """Complete: every matching asked for is explained, every re-solve the options allow was made."""
+    EXPLANATION_TRUNCATION_DEADLINE: _ExplanationTruncation.ValueType  # 1
+    """Time ran out: the explanation shares the time left before the call's deadline with the solve, and
+    degrades with it (fewer re-solves, then none, then fewer matchings explained). `notes` says what is missing.
+    """
+    EXPLANATION_TRUNCATION_CANCELLED: _ExplanationTruncation.ValueType  # 2
+    """The server was asked to stop (it is draining): the matchings come back, explained as far as it got."""
+
+class ExplanationTruncation(_ExplanationTruncation, metaclass=_ExplanationTruncationEnumTypeWrapper):
+    """Why an explanation is incomplete."""
+
+EXPLANATION_TRUNCATION_UNSPECIFIED: ExplanationTruncation.ValueType  # 0
+"""Complete: every matching asked for is explained, every re-solve the options allow was made."""
+EXPLANATION_TRUNCATION_DEADLINE: ExplanationTruncation.ValueType  # 1
+"""Time ran out: the explanation shares the time left before the call's deadline with the solve, and
+degrades with it (fewer re-solves, then none, then fewer matchings explained). `notes` says what is missing.
+"""
+EXPLANATION_TRUNCATION_CANCELLED: ExplanationTruncation.ValueType  # 2
+"""The server was asked to stop (it is draining): the matchings come back, explained as far as it got."""
+Global___ExplanationTruncation: _TypeAlias = ExplanationTruncation  # noqa: Y015
+
 class _PairChangeKind:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -1827,9 +1855,12 @@ class Explanation(_message.Message):
     MATCHINGS_FIELD_NUMBER: _builtins.int
     RECRUITMENT_FIELD_NUMBER: _builtins.int
     NOTES_FIELD_NUMBER: _builtins.int
+    TRUNCATED_FIELD_NUMBER: _builtins.int
+    truncated: Global___ExplanationTruncation.ValueType
+    """Set when the explanation is incomplete, and why; UNSPECIFIED when it is complete."""
     @_builtins.property
     def matchings(self) -> _containers.RepeatedCompositeFieldContainer[Global___MatchingExplanation]:
-        """One per matching, in rank order."""
+        """One per matching, in rank order (fewer when `truncated` is set)."""
 
     @_builtins.property
     def recruitment(self) -> _containers.RepeatedCompositeFieldContainer[Global___RecruitmentAdvice]:
@@ -1837,7 +1868,7 @@ class Explanation(_message.Message):
 
     @_builtins.property
     def notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Remarks in English (a spent re-solve budget, say)."""
+        """Remarks in English (a spent re-solve budget, what a truncation left out)."""
 
     def __init__(
         self,
@@ -1845,10 +1876,11 @@ class Explanation(_message.Message):
         matchings: _abc.Iterable[Global___MatchingExplanation] | None = ...,
         recruitment: _abc.Iterable[Global___RecruitmentAdvice] | None = ...,
         notes: _abc.Iterable[_builtins.str] | None = ...,
+        truncated: Global___ExplanationTruncation.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["matchings", b"matchings", "notes", b"notes", "recruitment", b"recruitment"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["matchings", b"matchings", "notes", b"notes", "recruitment", b"recruitment", "truncated", b"truncated"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
