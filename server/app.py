@@ -9,8 +9,10 @@ with their best so far shortly before it ends).
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
+import time
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +24,12 @@ from grpc_reflection.v1alpha import reflection
 
 from server.auth import ConfigError, TokenAuthInterceptor, load_token, server_credentials
 from server.logging_setup import server_logger
-from server.metrics import MetricsEndpoint, MetricsInterceptor, ServiceMetrics
+from server.metrics import MetricsEndpoint, MetricsInterceptor, OpenCalls, ServiceMetrics
 from server.service import SERVICE_NAME, MatchingService, ServiceLimits, method_handlers
 
 MiB = 1024 * 1024
+CLOSE_WAIT_S = 0.4
+"""After a drain's grace, how long gRPC gets to close the calls it has cancelled before the process goes anyway."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,8 @@ class RunningServer:
     """A started server: its ports, its health servicer and metrics, and `stop(grace)`."""
 
     def __init__(self, server: grpc.Server, port: int, service: MatchingService, health_servicer: health.HealthServicer,
-                 metrics: ServiceMetrics, endpoint: MetricsEndpoint | None, config: ServerConfig) -> None:
+                 metrics: ServiceMetrics, endpoint: MetricsEndpoint | None, config: ServerConfig,
+                 open_calls: OpenCalls) -> None:
         self.server = server
         self.port = port
         self.service = service
@@ -83,6 +88,8 @@ class RunningServer:
         self.metrics = metrics
         self.config = config
         self._endpoint = endpoint
+        self.open_calls = open_calls
+        self.clean = False  # after `stop`: whether gRPC closed every call
         self._stopped = threading.Event()
         self._lock = threading.Lock()
         self._stopping = False
@@ -99,30 +106,38 @@ class RunningServer:
         """Drain: NOT_SERVING, refuse new calls, let calls in flight finish within `grace` seconds.
 
         Shortly before the grace period ends, running solves are asked to stop and answer with their
-        best matching so far (status FEASIBLE), so their callers get an answer, not a cancellation.
-        Returns an event set when the server has stopped.
+        best matching so far (status FEASIBLE), so their callers get an answer, not a cancellation. Once
+        every call of the service has closed (or the grace is over), whatever is still open (a health Watch,
+        a reflection stream) is cancelled at once: the drain never waits for a stream that would never end.
+        Returns an event set when the server has stopped; `clean` then says whether gRPC closed every call
+        (a client can keep a call gRPC has already answered from closing; the process may exit regardless).
         """
-        grace = self.config.grace_s if grace is None else grace
+        grace = self.config.grace_s if grace is None else max(0.0, grace)
         with self._lock:
             if self._stopping:
                 return self._stopped
             self._stopping = True
+        started = time.monotonic()
         log = server_logger()
-        log.info("draining", extra={"fields": {"grace_s": grace, "solves_in_flight": self.service.slots.active()}})
+        log.info("draining", extra={"fields": {"grace_s": grace, "solves_in_flight": self.service.slots.active(),
+                                               "calls_open": self.open_calls.count()}})
+        self.service.begin_drain()
         self.health.enter_graceful_shutdown()
-        if grace <= 0:
-            self.service.slots.stop_all()
-        else:
-            timer = threading.Timer(max(0.0, grace - max(0.5, 0.2 * grace)), self.service.slots.stop_all)
-            timer.daemon = True
-            timer.start()
-        done = self.server.stop(grace)
+        done = self.server.stop(grace)  # refuses new calls from now on; cancels every call still open after `grace`
+        solves_told_at = started + (grace - max(0.5, 0.2 * grace) if grace > 0 else 0.0)
 
         def finish() -> None:
-            done.wait()
+            if not self.open_calls.wait_closed(solves_told_at - time.monotonic()):
+                self.service.slots.stop_all()  # answer with the best matching so far
+                self.open_calls.wait_closed(started + grace - time.monotonic())
+            self.server.stop(0)  # nothing of ours is left (or the grace is over): cancel the rest now
+            self.clean = done.wait(CLOSE_WAIT_S)
             if self._endpoint is not None:
-                self._endpoint.close()
-            log.info("stopped")
+                # Closing waits for the endpoint's poll (up to 0.5 s): not on the way out of the drain.
+                threading.Thread(target=self._endpoint.close, name="mentormatch-metrics-close", daemon=True).start()
+            log.info("stopped", extra={"fields": {"clean": self.clean, "calls_open": self.open_calls.count(),
+                                                  "solves_in_flight": self.service.slots.active(),
+                                                  "seconds": round(time.monotonic() - started, 3)}})
             self._stopped.set()
 
         threading.Thread(target=finish, name="mentormatch-stop", daemon=True).start()
@@ -139,7 +154,8 @@ def create_server(config: ServerConfig, logger: logging.Logger | None = None) ->
     metrics = ServiceMetrics()
     limits = config.service_limits()
     service = MatchingService(limits, metrics, log)
-    interceptors: list[grpc.ServerInterceptor] = [MetricsInterceptor(metrics)]
+    open_calls = OpenCalls(SERVICE_NAME)
+    interceptors: list[grpc.ServerInterceptor] = [MetricsInterceptor(metrics, open_calls)]
     if config.token_file is not None:
         token = load_token(config.token_file)
         interceptors.append(TokenAuthInterceptor(token, on_denied=metrics.rejected.labels("unauthenticated").inc))
@@ -153,8 +169,8 @@ def create_server(config: ServerConfig, logger: logging.Logger | None = None) ->
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mentormatch-rpc"),
         interceptors=interceptors,
         options=options,
-        # Calls beyond this many at once are refused with RESOURCE_EXHAUSTED by gRPC itself, not queued.
-        maximum_concurrent_rpcs=workers * 2,
+        # No `maximum_concurrent_rpcs`: gRPC's own refusal has no RetryInfo and is not counted. Calls wait for a
+        # thread instead, and every call that would solve is refused in milliseconds when no slot is free.
     )
     server.add_generic_rpc_handlers((method_handlers(service),))
     health_servicer = health.HealthServicer(
@@ -188,11 +204,16 @@ def create_server(config: ServerConfig, logger: logging.Logger | None = None) ->
         "mutual_tls": config.tls_client_ca is not None, "token": config.token_file is not None,
         "max_concurrent": config.max_concurrent, "max_participants": config.max_participants,
         "max_message_bytes": config.max_message_bytes}})
-    return RunningServer(server, port, service, health_servicer, metrics, endpoint, config)
+    return RunningServer(server, port, service, health_servicer, metrics, endpoint, config, open_calls)
 
 
 def serve(config: ServerConfig, logger: logging.Logger | None = None) -> None:
-    """Run a server until SIGTERM or SIGINT, then drain within `config.grace_s` seconds."""
+    """Run a server until SIGTERM or SIGINT, then drain within `config.grace_s` seconds.
+
+    SIGINT (Ctrl-C) drains exactly like SIGTERM; a second signal changes nothing. The process is done within the
+    grace and `CLOSE_WAIT_S`: when gRPC has not closed every call by then (a client keeping an answered call
+    open; work that did not stop), the process exits 0 at once rather than wait for threads that may never end.
+    """
     running = create_server(config, logger)
     stopping = threading.Event()
 
@@ -201,9 +222,13 @@ def serve(config: ServerConfig, logger: logging.Logger | None = None) -> None:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        while not stopping.wait(0.5):
-            pass
-        running.stop(config.grace_s).wait()
+        stopping.wait()
+        stopped = running.stop(config.grace_s).wait(config.grace_s + 2 * CLOSE_WAIT_S)
+        if not (stopped and running.clean):
+            # Interpreter shutdown would join the gRPC pool's threads: exit without waiting for them.
+            for log_handler in (logger or server_logger()).handlers:
+                log_handler.flush()
+            os._exit(0)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -42,12 +42,14 @@ class RemoteError(Exception):
     reason: str = ""  # google.rpc.ErrorInfo.reason ("COHORT_INVALID", "SOLVER_BUSY", ...)
     violations: list[tuple[str, str]] = field(default_factory=list)  # (field path, description) from BadRequest
     metadata: dict[str, str] = field(default_factory=dict)  # ErrorInfo.metadata
+    retry_delay_s: float | None = None  # RetryInfo.retry_delay: how long to wait before calling again
 
     def __str__(self) -> str:
         return f"{self.code.name}: {self.message}"
 
 
-def _remote_error(error: grpc.RpcError) -> RemoteError:
+def remote_error(error: grpc.RpcError) -> RemoteError:
+    """The `RemoteError` of a failed call: its code, message and the details the service sent."""
     code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
     message = error.details() if hasattr(error, "details") else str(error)
     out = RemoteError(code, message or "")
@@ -64,6 +66,10 @@ def _remote_error(error: grpc.RpcError) -> RemoteError:
             info = error_details_pb2.ErrorInfo()
             detail.Unpack(info)
             out.reason, out.metadata = info.reason, dict(info.metadata)
+        elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            retry = error_details_pb2.RetryInfo()
+            detail.Unpack(retry)
+            out.retry_delay_s = retry.retry_delay.ToNanoseconds() / 1e9
     return out
 
 
@@ -134,7 +140,7 @@ class MentormatchClient:
         try:
             return method(request, timeout=timeout, metadata=self._metadata)
         except grpc.RpcError as error:
-            raise _remote_error(error) from None
+            raise remote_error(error) from None
 
     def match(self, cohort: Cohort | pb.Cohort, options: SolveOptions | None = None, *, explain: bool | str = False,
               label: str = "", validate_only: bool = False, timeout: float | None = None) -> mpb.MatchResponse:
@@ -145,9 +151,9 @@ class MentormatchClient:
         return response
 
     def match_future(self, cohort: Cohort | pb.Cohort, options: SolveOptions | None = None, *,
-                     timeout: float | None = None) -> grpc.Future:
+                     explain: bool | str = False, timeout: float | None = None) -> grpc.Future:
         """Start a Match call without waiting (`.result()`, `.cancel()`); errors stay `grpc.RpcError`."""
-        msg, opts, default_timeout = self.request_fields(cohort, options, False)
+        msg, opts, default_timeout = self.request_fields(cohort, options, explain)
         return self._match.future(mpb.MatchRequest(cohort=msg, options=opts), timeout=timeout or default_timeout,
                                   metadata=self._metadata)
 
@@ -160,7 +166,7 @@ class MentormatchClient:
         try:
             yield from self._stream_match(request, timeout=timeout or default_timeout, metadata=self._metadata)
         except grpc.RpcError as error:
-            raise _remote_error(error) from None
+            raise remote_error(error) from None
 
     def explain_pair(self, cohort: Cohort | pb.Cohort, mentee_id: str, mentor_id: str,
                      options: SolveOptions | None = None, *, timeout: float | None = None) -> mpb.ExplainPairResponse:

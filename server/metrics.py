@@ -101,11 +101,44 @@ def _code_name(context: grpc.ServicerContext, failed: bool) -> str:
     return "OK"
 
 
-class MetricsInterceptor(grpc.ServerInterceptor):
-    """Counts every call of a known method (started, handled by code, handling time); unknown methods are not counted."""
+class OpenCalls:
+    """Calls of one gRPC service from the moment their handler starts until gRPC has closed them (status sent, or
+    cancelled): what a drain waits for before it cancels what is left (health watches, reflection streams)."""
 
-    def __init__(self, metrics: ServiceMetrics) -> None:
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self._open = 0
+        self._changed = threading.Condition()
+
+    def enter(self, context: grpc.ServicerContext) -> None:
+        with self._changed:
+            self._open += 1
+        if not context.add_callback(self._leave):  # already closed: it leaves at once
+            self._leave()
+
+    def _leave(self) -> None:
+        with self._changed:
+            self._open -= 1
+            self._changed.notify_all()
+
+    def count(self) -> int:
+        with self._changed:
+            return self._open
+
+    def wait_closed(self, timeout: float) -> bool:
+        """Wait until no call is open, at most `timeout` seconds; returns whether none is."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._open == 0, timeout=max(0.0, timeout))
+
+
+class MetricsInterceptor(grpc.ServerInterceptor):
+    """Counts every call of a known method (started, handled by code, handling time); unknown methods are not counted.
+
+    With `open_calls`, the calls of its service are also tracked from start to close (see `OpenCalls`)."""
+
+    def __init__(self, metrics: ServiceMetrics, open_calls: OpenCalls | None = None) -> None:
         self._metrics = metrics
+        self._open_calls = open_calls
 
     def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
                           handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
@@ -123,14 +156,20 @@ class MetricsInterceptor(grpc.ServerInterceptor):
         else:
             kind, inner = "bidi_stream", handler.stream_stream
         labels = (kind, service, method)
+        tracked = self._open_calls if self._open_calls is not None and self._open_calls.service == service else None
+
+        def begin(context: grpc.ServicerContext) -> float:
+            m.started.labels(*labels).inc()
+            if tracked is not None:
+                tracked.enter(context)
+            return time.perf_counter()
 
         def finish(context: grpc.ServicerContext, started: float, failed: bool) -> None:
             m.handled.labels(*labels, _code_name(context, failed)).inc()
             m.handling.labels(*labels).observe(time.perf_counter() - started)
 
         def unary(request: Any, context: grpc.ServicerContext) -> Any:
-            m.started.labels(*labels).inc()
-            started = time.perf_counter()
+            started = begin(context)
             failed = True
             try:
                 response = inner(request, context)
@@ -140,8 +179,7 @@ class MetricsInterceptor(grpc.ServerInterceptor):
                 finish(context, started, failed)
 
         def streaming(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            m.started.labels(*labels).inc()
-            started = time.perf_counter()
+            started = begin(context)
             failed = True
             try:
                 yield from inner(request, context)

@@ -1,22 +1,27 @@
 """The `mentormatch.v1.MatchingService` servicer: request checks, concurrency slots, deadlines, cancellation, errors.
 
-The solving and explaining is the library's (`solver`); the proto <-> domain mapping is `server.mapping`'s.
-This module owns what a call needs around them: size and option checks before any work, one
-concurrency slot per solve (refused fast when none is free), the time limit bounded by the call's
-deadline, the solver stopped when the client goes away, rich error details, and a log line with
-counts and durations only.
+The solving and explaining is the library's (`solver`); the proto <-> domain conversion is `server.convert`'s.
+This module owns what a call needs around them, cheapest first: the size cap (before reading the cohort),
+one concurrency slot per call that solves (refused in milliseconds when none is free), then the full
+checks and the candidate-pair budget inside the slot. A slot is held until its work has really ended: the
+work runs on the slots' own threads and is given one stop (`solver.stop.StopToken`: the call's deadline and
+its cancellation) that every phase checks, so a call that ends, is cancelled or is drained stops its work
+within a fraction of a second. Then rich error details, and a log line with counts and durations only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import logging
+import os
 import queue
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -27,15 +32,18 @@ from grpc_status import rpc_status
 
 from mentormatch.v1 import cohort_pb2 as pb
 from mentormatch.v1 import matching_pb2 as mpb
-from server import mapping
+from server import convert as mapping
 from server.metrics import ServiceMetrics
 from solver import explain
+from solver.budget import MAX_CANDIDATE_PAIRS, estimate_pairs, too_dense
+from solver.candidates import CohortArrays, cohort_arrays
 from solver.compare import COUNTERFACTUAL_BUDGET, Scenario, compare_scenarios
 from solver.domain import Cohort
 from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.rematch import rematch
+from solver.scores import CandidatePairs, candidate_pairs
 from solver.solve import Progress, SolveOptions, SolveResult, solve
-from solver.stability import audit
+from solver.stop import Stopped, StopReason, StopToken
 from solver.validate import validate
 
 ERROR_DOMAIN = "mentormatch.v1"
@@ -55,6 +63,8 @@ class ServiceLimits:
     deadline_margin_share: float = 0.15  # ... or this share of the time left, whichever is more (at most 2 s)
     max_violations: int = 1000  # violations listed in one error's BadRequest
     max_error_details_bytes: int = 6000  # ... and their size: clients drop trailers above ~8 KiB
+    max_candidate_pairs: int = MAX_CANDIDATE_PAIRS  # pairs a cohort may make (solver.budget); beyond, INVALID_ARGUMENT
+    explain_share: float = 0.4  # of the time before the deadline, kept from the solve for explanations (PAIRS, FULL)
 
 
 class ServiceError(Exception):
@@ -105,13 +115,18 @@ def invalid_argument(problems: Sequence[mpb.InputProblem], *, reason: str, max_v
 
 
 class Slot:
-    """One concurrency slot, released once however many times `release` is called."""
+    """One concurrency slot: taken before a call's work starts, given back once that work has really ended.
 
-    def __init__(self, owner: SolveSlots) -> None:
+    `stop` is the work's one stop: the call's deadline, and an event set when the call is cancelled or the
+    server drains. `cancel` only sets it; the work notices at its next check and its end releases the slot, so
+    `--max-concurrent` bounds the work running (CPU, memory), not just the calls open.
+    """
+
+    def __init__(self, owner: SolveSlots, stop: StopToken) -> None:
         self._owner = owner
         self._lock = threading.Lock()
         self._held = True
-        self.stop = threading.Event()
+        self.stop = stop
 
     def release(self) -> None:
         with self._lock:
@@ -121,13 +136,24 @@ class Slot:
         self._owner._give_back(self)
 
     def cancel(self) -> None:
-        """Stop the solve at once and free the slot (the client went away, or the server is stopping)."""
+        """Ask the work to stop (the client went away); the slot is given back when the work has ended."""
         self.stop.set()
-        self.release()
+
+
+SOLVE_NICENESS = 10
+"""Niceness of the solve threads (and of CP-SAT's, which inherit it): when solves keep every core busy, the
+gRPC threads still answer health checks and refuse overload in milliseconds, ahead of the solves."""
+
+
+def _lower_priority() -> None:
+    """Run this thread at `SOLVE_NICENESS` (Linux: niceness is per thread; lowering priority needs no privilege)."""
+    # Not Linux, or not allowed: solves run at the server's priority.
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), SOLVE_NICENESS)
 
 
 class SolveSlots:
-    """A fixed number of concurrent solves; `try_take` never waits."""
+    """A fixed number of concurrent solves, each run on a thread of the slots' own pool; `try_take` never waits."""
 
     def __init__(self, capacity: int, metrics: ServiceMetrics) -> None:
         if capacity < 1:
@@ -136,16 +162,35 @@ class SolveSlots:
         self._active: set[Slot] = set()
         self._lock = threading.Lock()
         self._metrics = metrics
+        # One thread per slot: a slot's work runs here and releases the slot as its last step.
+        self._pool = futures.ThreadPoolExecutor(max_workers=capacity, thread_name_prefix="mentormatch-solve",
+                                                initializer=_lower_priority)
         metrics.solve_slots.set(capacity)
 
-    def try_take(self) -> Slot | None:
+    def try_take(self, deadline: float | None = None) -> Slot | None:
+        """A slot whose work must end by `deadline` (time.monotonic(); None: no deadline), or None when all are busy."""
         if not self._semaphore.acquire(blocking=False):
             return None
-        slot = Slot(self)
+        slot = Slot(self, StopToken(deadline=deadline))
         with self._lock:
             self._active.add(slot)
         self._metrics.solves_in_flight.inc()
         return slot
+
+    def run(self, slot: Slot, work: Callable[[], T]) -> futures.Future[T]:
+        """Run `work` on the slots' pool; the slot is released when it returns or raises, not before."""
+
+        def job() -> T:
+            try:
+                return work()
+            finally:
+                slot.release()
+
+        try:
+            return self._pool.submit(job)
+        except BaseException:
+            slot.release()
+            raise
 
     def _give_back(self, slot: Slot) -> None:
         with self._lock:
@@ -180,13 +225,18 @@ class Checked:
     cohort: Cohort
     options: mapping.RequestOptions
     problems: list[mpb.InputProblem] = field(default_factory=list)
+    arrays: CohortArrays | None = None  # of a valid cohort: what the pair budget counted, reused by the candidates
 
 
 def check_request(cohort_msg: pb.Cohort, has_cohort: bool, options_msg: mpb.MatchOptions,
-                  limits: ServiceLimits) -> Checked:
-    """Every problem of a request's cohort and options at once, with field paths relative to the request."""
+                  limits: ServiceLimits, stop: StopToken | None = None) -> Checked:
+    """Every problem of a request's cohort and options at once, with field paths relative to the request; for a
+    valid cohort also the candidate-pair budget (`solver.budget`: a cohort too dense is a TOO_LARGE problem).
+    `stop` is checked between the steps (raises `Stopped`)."""
+    stop = stop if stop is not None else StopToken()
     options, option_problems = mapping.options_from_proto(options_msg)
     cohort, mapping_problems = mapping.cohort_from_proto_checked(cohort_msg)
+    stop.check()
     problems: list[Problem] = list(option_problems)
     if not has_cohort:
         problems.append(Problem(ProblemCode.BAD_VALUE, "", "the cohort is required"))
@@ -198,10 +248,18 @@ def check_request(cohort_msg: pb.Cohort, has_cohort: bool, options_msg: mpb.Matc
     if options.solve.stable and importlib.util.find_spec("solver.stability") is None:
         problems.append(Problem(ProblemCode.BAD_VALUE, "options.stable",
                                 "stable matchings are not available in this version of the service"))
+    stop.check()
+    arrays = None
+    if not any(not p.path.startswith("options.") for p in problems):
+        # Once valid, participants in id order: the order of the request's rows decides no tie (README).
+        cohort = cohort.canonical()
+        arrays = cohort_arrays(cohort)
+        dense = too_dense(arrays, estimate_pairs(arrays), limits.max_candidate_pairs)
+        if dense is not None:
+            problems.append(dense)
     out = [mapping.problem_to_proto(p, "" if p.path.startswith("options.") else mapping.ROOT_FIELD)
            for p in problems]
-    # Once valid, participants in id order: the order of the request's rows decides no tie (README).
-    return Checked(cohort if out else cohort.canonical(), options, out)
+    return Checked(cohort, options, out, arrays)
 
 
 def too_large(cohort_msg: pb.Cohort, limits: ServiceLimits) -> ServiceError | None:
@@ -235,23 +293,22 @@ def deadline_margin(remaining: float, limits: ServiceLimits) -> float:
 
 EXPLAIN_MAX_PEOPLE = 20
 """Unmatched people of the best matching whose explanation re-solves (forcing in, counterfactuals): as the CLI."""
+RESOLVE_SHARE = 0.5
+"""Of an explanation's time, what its re-solves may take; the rest explains every unmatched person without them."""
 
 
-def explanation_of(result: SolveResult, level: str, budget_s: float) -> explain.Explanation | None:
+def explanation_of(result: SolveResult, level: str, stop: StopToken) -> explain.Explanation | None:
     """PAIRS: why each pair of every matching, and its blocking pairs (no re-solves); FULL: everything
-    `solver.explain.explain` gives, its re-solves within `budget_s` seconds; NONE: nothing."""
+    `solver.explain.explain` gives; NONE: nothing. Both end by `stop`'s deadline (FULL's re-solves included):
+    what is not explained by then is left out, and the explanation says so (`truncated`, a note)."""
     if level == "NONE":
         return None
-    if level == "PAIRS":
-        candidates = result.candidates
-        return explain.Explanation(tuple(
-            explain.MatchingExplanation(m.rank, tuple(explain.explain_pairs(candidates, m.rows)), (), (),
-                                        audit(candidates, m.rows))
-            for m in result.matchings), (), ())
-    budget = max(0.0, budget_s)
+    # Re-solves get half the time: the other half explains everyone (reasons, funnels, nearest misses) without.
+    budget = RESOLVE_SHARE * stop.remaining()
     options = explain.ExplainOptions(max_people=EXPLAIN_MAX_PEOPLE, time_budget_s=budget,
                                      resolve_time_limit_s=min(explain.ExplainOptions.resolve_time_limit_s, budget),
-                                     stability_pairs_listed=mapping.STABILITY_PAIRS_LISTED)
+                                     stability_pairs_listed=mapping.STABILITY_PAIRS_LISTED, stop=stop,
+                                     unmatched=level == "FULL")
     return explain.explain(result, options)
 
 
@@ -275,10 +332,21 @@ class MatchingService:
         self.metrics = metrics
         self.slots = SolveSlots(limits.max_concurrent, metrics)
         self.log = logger
+        self._draining = False
+
+    def begin_drain(self) -> None:
+        """The server is stopping: a call whose work the drain stops before it has an answer gets UNAVAILABLE (call
+        again: another replica answers), not CANCELLED."""
+        self._draining = True
 
     # --- the one place where failures become statuses ---
 
     def _fail(self, call: _Call, context: grpc.ServicerContext, error: BaseException) -> None:
+        if isinstance(error, Stopped):
+            error = self._stopped(error)
+        elif isinstance(error, CohortInvalid):  # a check inside the engine (a what-if cohort too dense, say)
+            error = self._reject([mapping.problem_to_proto(p, mapping.ROOT_FIELD) for p in error.problems],
+                                 "COHORT_INVALID")
         if isinstance(error, ServiceError):
             status, outcome = error.status, error.reason
             level = logging.INFO
@@ -292,6 +360,18 @@ class MatchingService:
             outcome, level = "INTERNAL", logging.ERROR
         self._log_call(call, outcome, level)
         context.abort_with_status(status)
+
+    def _stopped(self, stopped: Stopped) -> ServiceError:
+        """The status of a call whose work stopped before it had an answer (its client has mostly gone already)."""
+        if self._draining:
+            return ServiceError(_status(
+                code_pb2.UNAVAILABLE, "the server is stopping; call again (another replica will answer)",
+                error_info("SERVER_STOPPING"), error_details_pb2.RetryInfo(retry_delay={"nanos": 100_000_000})),
+                "SERVER_STOPPING")
+        if stopped.reason is StopReason.DEADLINE:
+            return ServiceError(_status(code_pb2.DEADLINE_EXCEEDED, "the deadline passed before an answer was ready"),
+                                "DEADLINE_EXCEEDED")
+        return ServiceError(_status(code_pb2.CANCELLED, "the call was cancelled"), "CANCELLED")
 
     def _log_call(self, call: _Call, outcome: str, level: int = logging.INFO) -> None:
         fields = {"method": call.method, "outcome": outcome,
@@ -311,7 +391,10 @@ class MatchingService:
     # --- shared steps ---
 
     def _take_slot(self, context: grpc.ServicerContext) -> Slot:
-        slot = self.slots.try_take()
+        """A slot, or RESOURCE_EXHAUSTED with a RetryInfo at once: the first thing a call that solves does after the
+        size cap, so overload is refused in milliseconds whatever the cohort."""
+        remaining = context.time_remaining()
+        slot = self.slots.try_take(None if remaining is None else time.monotonic() + remaining)
         if slot is None:
             self.metrics.rejected.labels("busy").inc()
             raise ServiceError(_status(
@@ -319,26 +402,29 @@ class MatchingService:
                 f"the service is busy ({self.limits.max_concurrent} solve(s) running); retry with backoff",
                 error_info("SOLVER_BUSY", max_concurrent=self.limits.max_concurrent),
                 error_details_pb2.RetryInfo(retry_delay={"nanos": 500_000_000})), "SOLVER_BUSY")
-        # On cancellation or a passed deadline the callback stops the solver and frees the slot at once.
+        # On cancellation the callback stops the work; its end (not the callback) gives the slot back.
         if not context.add_callback(slot.cancel):
             slot.cancel()
         return slot
 
-    def _refuse_too_large(self, cohort_msg: pb.Cohort) -> None:
+    def _in_slot(self, slot: Slot, work: Callable[[], T]) -> T:
+        """Run a call's work on the slot's thread and wait for it: the slot is held until the work has ended."""
+        return self.slots.run(slot, work).result()
+
+    def _refuse_too_large(self, call: _Call, cohort_msg: pb.Cohort) -> None:
         """Cohorts above the size cap are refused before anything else is read, and counted."""
+        call.fields.update(mentees=len(cohort_msg.mentees), mentors=len(cohort_msg.mentors))
         refused = too_large(cohort_msg, self.limits)
         if refused is not None:
             self.metrics.rejected.labels("too_large").inc()
             raise refused
 
     def _checked(self, call: _Call, cohort_msg: pb.Cohort, has_cohort: bool, options_msg: mpb.MatchOptions,
-                 validate_only: bool, extra: Sequence[mpb.InputProblem] = (), extra_reason: str = "COHORT_INVALID"
-                 ) -> Checked:
+                 validate_only: bool, stop: StopToken | None = None, extra: Sequence[mpb.InputProblem] = (),
+                 extra_reason: str = "COHORT_INVALID") -> Checked:
         """The request's checks; INVALID_ARGUMENT with every problem (`extra` ones too, found by the caller) unless
         `validate_only`. The reason is COHORT_INVALID, or `extra_reason` when only `extra` problems were found."""
-        self._refuse_too_large(cohort_msg)
-        call.fields.update(mentees=len(cohort_msg.mentees), mentors=len(cohort_msg.mentors))
-        checked = check_request(cohort_msg, has_cohort, options_msg, self.limits)
+        checked = check_request(cohort_msg, has_cohort, options_msg, self.limits, stop)
         reason = "COHORT_INVALID" if checked.problems else extra_reason
         checked.problems += extra
         call.fields["problems"] = len(checked.problems)
@@ -346,17 +432,28 @@ class MatchingService:
             raise self._reject(checked.problems, reason)
         return checked
 
-    def _solve(self, call: _Call, context: grpc.ServicerContext, checked: Checked, slot: Slot,
-               on_progress: Callable[[Progress], None] | None = None,
-               adjust: Callable[[SolveOptions], SolveOptions] | None = None,
-               cohort: Cohort | None = None) -> tuple[SolveResult, float]:
-        options = checked.options.solve
-        limit = bounded_time_limit(options.time_limit_s, context.time_remaining(), self.limits)
-        options = dataclasses.replace(options, time_limit_s=limit, stop=slot.stop, on_progress=on_progress)
+    def _solve(self, call: _Call, checked: Checked, slot: Slot, on_progress: Callable[[Progress], None] | None = None,
+               adjust: Callable[[SolveOptions], SolveOptions] | None = None, share: float = 1.0
+               ) -> tuple[SolveResult, float]:
+        """Candidate pairs (the slot's stop checked between their chunks), then the solve, within `share` of the
+        time left before the deadline less the answer's margin; returns the result and the time limit used."""
+        candidates = candidate_pairs(checked.cohort, checked.arrays, stop=slot.stop,
+                                     max_pairs=self.limits.max_candidate_pairs)
+        return self._solve_candidates(call, candidates, checked.options.solve, slot, on_progress, adjust, share)
+
+    def _solve_candidates(self, call: _Call, candidates: CandidatePairs, options: SolveOptions, slot: Slot,
+                          on_progress: Callable[[Progress], None] | None = None,
+                          adjust: Callable[[SolveOptions], SolveOptions] | None = None, share: float = 1.0
+                          ) -> tuple[SolveResult, float]:
+        slot.stop.check()
+        remaining = slot.stop.remaining()
+        limit = bounded_time_limit(options.time_limit_s, None if remaining == float("inf") else remaining * share,
+                                   self.limits)
+        options = dataclasses.replace(options, time_limit_s=limit, stop=slot.stop.event, on_progress=on_progress)
         if adjust is not None:
             options = adjust(options)
-        target = checked.cohort if cohort is None else cohort
-        result = solve(target, options)
+        result = solve(candidates, options)
+        target = candidates.cohort
         participants = len(target.mentors) + len(target.mentees)
         self.metrics.solve_seconds.labels(result.status.value).observe(result.stats.wall_s)
         self.metrics.cohort_participants.observe(participants)
@@ -367,40 +464,61 @@ class MatchingService:
                            time_limit_s=round(limit, 4), stopped=slot.stop.is_set())
         return result, limit
 
-    def _validated_response(self, checked: Checked, label: str, cohort_msg: pb.Cohort) -> mpb.MatchResponse:
-        return mpb.MatchResponse(label=label, problems=checked.problems, mode=mpb.OBJECTIVE_MODE_UNSPECIFIED,
-                                 mentee_count=len(cohort_msg.mentees), mentor_count=len(cohort_msg.mentors))
+    def _validated_response(self, call: _Call, request: mpb.MatchRequest | mpb.StreamMatchRequest
+                            ) -> mpb.MatchResponse:
+        """validate_only: every problem as data, on the handler's thread (it needs no slot)."""
+        checked = self._checked(call, request.cohort, request.HasField("cohort"), request.options, True)
+        return mpb.MatchResponse(label=request.label, problems=checked.problems, mode=mpb.OBJECTIVE_MODE_UNSPECIFIED,
+                                 mentee_count=len(request.cohort.mentees), mentor_count=len(request.cohort.mentors))
 
     def _match(self, call: _Call, context: grpc.ServicerContext, request: mpb.MatchRequest | mpb.StreamMatchRequest,
-               on_progress: Callable[[Progress], None] | None = None) -> mpb.MatchResponse:
-        # Checked before a slot is taken: a broken cohort gets INVALID_ARGUMENT even while the service is busy,
-        # not RESOURCE_EXHAUSTED (a client would otherwise retry it with backoff).
-        checked = self._checked(call, request.cohort, request.HasField("cohort"), request.options,
-                                request.validate_only)
-        if request.validate_only:
-            return self._validated_response(checked, request.label, request.cohort)
-        slot = self._take_slot(context)
-        try:
-            result, limit = self._solve(call, context, checked, slot, on_progress)
-            response = mapping.match_response_from_result(result, label=request.label, time_limit_s=limit)
-            level = checked.options.explain
-            budget = bounded_time_limit(self.limits.max_time_limit_s, context.time_remaining(), self.limits)
-            explanation = explanation_of(result, level, 0.0 if slot.stop.is_set() else budget)
-            if explanation is not None:
-                response.explanation.CopyFrom(mapping.explanation_to_proto(explanation))
-            call.fields["explain"] = level
-            return response
-        finally:
-            slot.release()
+               slot: Slot, on_progress: Callable[[Progress], None] | None = None) -> mpb.MatchResponse:
+        """A Match call's work, in its slot: checks, candidates, the solve, the answer and its explanation, sharing
+        the time left before the deadline (explanations degrade, and say so, rather than run over)."""
+        stop = slot.stop
+        checked = self._checked(call, request.cohort, request.HasField("cohort"), request.options, False, stop)
+        level = checked.options.explain
+        call.fields["explain"] = level
+        result, limit = self._solve(call, checked, slot, on_progress,
+                                    share=1.0 if level == "NONE" else 1.0 - self.limits.explain_share)
+        if not context.is_active():
+            raise Stopped(StopReason.CANCELLED)  # nobody to answer: skip building it
+        response = mapping.match_response_from_result(result, label=request.label, time_limit_s=limit)
+        remaining = stop.remaining()
+        budget = (self.limits.max_time_limit_s if remaining == float("inf")
+                  else remaining - deadline_margin(remaining, self.limits))
+        explanation = explanation_of(result, level, stop.sooner(budget))
+        if explanation is not None:
+            response.explanation.CopyFrom(mapping.explanation_to_proto(explanation))
+            if explanation.truncated is not None:
+                call.fields["explanation_truncated"] = explanation.truncated.value
+        return response
 
     # --- RPCs ---
 
     def Match(self, request: mpb.MatchRequest, context: grpc.ServicerContext) -> mpb.MatchResponse:
-        return self._unary("Match", context, lambda call: self._match(call, context, request))
+        def body(call: _Call) -> mpb.MatchResponse:
+            self._refuse_too_large(call, request.cohort)
+            if request.validate_only:
+                return self._validated_response(call, request)
+            slot = self._take_slot(context)
+            return self._in_slot(slot, lambda: self._match(call, context, request, slot))
+
+        return self._unary("Match", context, body)
 
     def StreamMatch(self, request: mpb.StreamMatchRequest, context: grpc.ServicerContext
                     ) -> Iterator[mpb.StreamMatchResponse]:
         call = _Call("StreamMatch")
+        try:
+            self._refuse_too_large(call, request.cohort)
+            if request.validate_only:
+                yield mpb.StreamMatchResponse(result=self._validated_response(call, request))
+                self._log_call(call, "OK")
+                return
+            slot = self._take_slot(context)
+        except Exception as error:
+            self._fail(call, context, error)
+            raise
         events: queue.Queue[tuple[str, Any]] = queue.Queue()
 
         def progress(p: Progress) -> None:
@@ -408,14 +526,9 @@ class MatchingService:
             events.put(("progress", mpb.MatchProgress(matching_rank=p.matching_rank, objective_value=p.objective,
                                                       objective_bound=p.bound, elapsed=elapsed)))
 
-        def run() -> None:
-            try:
-                events.put(("result", self._match(call, context, request, progress)))
-            except BaseException as error:  # handed to the streaming thread, which turns it into a status
-                events.put(("error", error))
-
-        worker = threading.Thread(target=run, name="mentormatch-stream-solve", daemon=True)
-        worker.start()
+        # The work runs on the slot's thread, like every solve; this thread streams what it reports.
+        work = self.slots.run(slot, lambda: self._match(call, context, request, slot, progress))
+        work.add_done_callback(lambda done: events.put(("done", done)))
         try:
             while True:
                 try:
@@ -423,28 +536,27 @@ class MatchingService:
                 except queue.Empty:
                     if context.is_active():
                         continue
-                    break  # the client went away; the slot was freed by the cancellation callback
+                    break  # the client went away: the cancellation stopped the work, whose end frees the slot
                 if kind == "progress":
                     yield mpb.StreamMatchResponse(progress=value)
-                elif kind == "result":
-                    yield mpb.StreamMatchResponse(result=value)
-                    break
                 else:
-                    raise value
+                    yield mpb.StreamMatchResponse(result=value.result())
+                    break
         except Exception as error:
             self._fail(call, context, error)
             raise
-        if context.is_active():
-            self._log_call(call, "OK")
-        else:
-            self._log_call(call, "CANCELLED")
+        self._log_call(call, "OK" if context.is_active() else "CANCELLED")
 
     def ExplainPair(self, request: mpb.ExplainPairRequest, context: grpc.ServicerContext) -> mpb.ExplainPairResponse:
-        return self._unary("ExplainPair", context, lambda call: self._explain_pair(call, context, request))
+        def body(call: _Call) -> mpb.ExplainPairResponse:
+            self._refuse_too_large(call, request.cohort)
+            slot = self._take_slot(context)
+            return self._in_slot(slot, lambda: self._explain_pair(call, request, slot))
 
-    def _explain_pair(self, call: _Call, context: grpc.ServicerContext, request: mpb.ExplainPairRequest
-                      ) -> mpb.ExplainPairResponse:
-        checked = self._checked(call, request.cohort, request.HasField("cohort"), request.options, False)
+        return self._unary("ExplainPair", context, body)
+
+    def _explain_pair(self, call: _Call, request: mpb.ExplainPairRequest, slot: Slot) -> mpb.ExplainPairResponse:
+        checked = self._checked(call, request.cohort, request.HasField("cohort"), request.options, False, slot.stop)
         cohort = checked.cohort
         missing = []
         if request.mentee_id not in cohort.mentee_index():
@@ -456,26 +568,36 @@ class MatchingService:
         if missing:
             raise invalid_argument(missing, reason="UNKNOWN_PARTICIPANT", max_violations=self.limits.max_violations,
                                    max_bytes=self.limits.max_error_details_bytes)
-        slot = self._take_slot(context)
-        try:
-            # The baseline gets half the time; the forced re-solve what is left, so both fit the deadline.
-            half = lambda o: dataclasses.replace(o, alternatives=1, time_limit_s=o.time_limit_s / 2)  # noqa: E731
-            baseline, _ = self._solve(call, context, checked, slot, adjust=half)
-            remaining = bounded_time_limit(checked.options.solve.time_limit_s, context.time_remaining(), self.limits)
-            options = dataclasses.replace(baseline.options, time_limit_s=remaining)
-            verdict = explain.why_not(cohort, request.mentee_id, request.mentor_id, options,
-                                      result=dataclasses.replace(baseline, options=options))
-            call.fields.update(allowed=verdict.allowed, forced=verdict.forced is not None)
-            return mapping.verdict_to_proto(verdict, request.label)
-        finally:
-            slot.release()
+        # The baseline gets half the time; the forced re-solve what is left, so both fit the deadline.
+        half = lambda o: dataclasses.replace(o, alternatives=1, time_limit_s=o.time_limit_s / 2)  # noqa: E731
+        baseline, _ = self._solve(call, checked, slot, adjust=half)
+        remaining = slot.stop.remaining()
+        limit = bounded_time_limit(checked.options.solve.time_limit_s,
+                                   None if remaining == float("inf") else remaining, self.limits)
+        options = dataclasses.replace(baseline.options, time_limit_s=limit)
+        slot.stop.check()
+        verdict = explain.why_not(cohort, request.mentee_id, request.mentor_id, options,
+                                  result=dataclasses.replace(baseline, options=options))
+        call.fields.update(allowed=verdict.allowed, forced=verdict.forced is not None)
+        return mapping.verdict_to_proto(verdict, request.label)
 
     def CompareScenarios(self, request: mpb.CompareScenariosRequest, context: grpc.ServicerContext
                          ) -> mpb.CompareScenariosResponse:
-        return self._unary("CompareScenarios", context, lambda call: self._compare(call, context, request))
+        def body(call: _Call) -> mpb.CompareScenariosResponse:
+            self._refuse_too_large(call, request.cohort)
+            call.fields.update(scenarios=len(request.scenarios), counterfactuals=request.counterfactuals)
+            slot = self._take_slot(context)
+            return self._in_slot(slot, lambda: self._compare(call, context, request, slot))
+
+        return self._unary("CompareScenarios", context, body)
 
     def Rematch(self, request: mpb.RematchRequest, context: grpc.ServicerContext) -> mpb.RematchResponse:
-        return self._unary("Rematch", context, lambda call: self._rematch(call, context, request))
+        def body(call: _Call) -> mpb.RematchResponse:
+            self._refuse_too_large(call, request.cohort)
+            slot = self._take_slot(context)
+            return self._in_slot(slot, lambda: self._rematch(call, context, request, slot))
+
+        return self._unary("Rematch", context, body)
 
     # --- workflows ---
 
@@ -502,16 +624,17 @@ class MatchingService:
             self.metrics.matched_ratio.observe(matched / mentees)
 
     def _reject(self, problems: Sequence[mpb.InputProblem], reason: str) -> ServiceError:
-        self.metrics.rejected.labels("invalid").inc()
-        return invalid_argument(problems, reason=reason, max_violations=self.limits.max_violations,
+        # A cohort too dense (solver.budget) is a TOO_LARGE problem at the rules that make it so.
+        dense = bool(problems) and all(p.code == mpb.PROBLEM_CODE_TOO_LARGE and p.field_path.startswith(
+            f"{mapping.ROOT_FIELD}.rules") for p in problems)
+        self.metrics.rejected.labels("too_dense" if dense else "invalid").inc()
+        return invalid_argument(problems, reason="COHORT_TOO_DENSE" if dense else reason,
+                                max_violations=self.limits.max_violations,
                                 max_bytes=self.limits.max_error_details_bytes)
 
-    def _compare(self, call: _Call, context: grpc.ServicerContext, request: mpb.CompareScenariosRequest
+    def _compare(self, call: _Call, context: grpc.ServicerContext, request: mpb.CompareScenariosRequest, slot: Slot
                  ) -> mpb.CompareScenariosResponse:
-        self._refuse_too_large(request.cohort)
-        call.fields.update(mentees=len(request.cohort.mentees), mentors=len(request.cohort.mentors),
-                           scenarios=len(request.scenarios), counterfactuals=request.counterfactuals)
-        checked = check_request(request.cohort, request.HasField("cohort"), request.options, self.limits)
+        checked = check_request(request.cohort, request.HasField("cohort"), request.options, self.limits, slot.stop)
         base_broken = any(not p.field_path.startswith("options") for p in checked.problems)
         scenarios, scenario_problems = mapping.scenarios_from_proto(
             checked.cohort, request.scenarios, apply=not base_broken, max_participants=self.limits.max_participants)
@@ -519,13 +642,13 @@ class MatchingService:
         call.fields["problems"] = len(problems)
         if problems:
             raise self._reject(problems, "COHORT_INVALID" if base_broken else "SCENARIO_INVALID")
-        slot = self._take_slot(context)
+        slot.stop.check()
         guard = None
         try:
             parts = (1 + len(scenarios)) * (2 if request.counterfactuals else 1)
             options = checked.options.solve
             limit = self._share(context, options.time_limit_s, parts)
-            options = dataclasses.replace(options, time_limit_s=limit, stop=slot.stop)
+            options = dataclasses.replace(options, time_limit_s=limit, stop=slot.stop.event)
             budget = dataclasses.replace(COUNTERFACTUAL_BUDGET, time_budget_s=min(COUNTERFACTUAL_BUDGET.time_budget_s, limit),
                                          resolve_time_limit_s=min(COUNTERFACTUAL_BUDGET.resolve_time_limit_s, limit))
             guard = self._deadline_guard(context, slot)
@@ -540,19 +663,18 @@ class MatchingService:
         finally:
             if guard is not None:
                 guard.cancel()
-            slot.release()
 
-    def _rematch(self, call: _Call, context: grpc.ServicerContext, request: mpb.RematchRequest) -> mpb.RematchResponse:
+    def _rematch(self, call: _Call, context: grpc.ServicerContext, request: mpb.RematchRequest, slot: Slot
+                 ) -> mpb.RematchResponse:
         inputs, input_problems = mapping.rematch_inputs_from_proto(request)
-        checked = self._checked(call, request.cohort, request.HasField("cohort"), request.options, False,
+        checked = self._checked(call, request.cohort, request.HasField("cohort"), request.options, False, slot.stop,
                                 input_problems, "REMATCH_INVALID")
-        slot = self._take_slot(context)
         guard = None
         try:
             call.fields.update(current_pairs=len(inputs.current), left=len(inputs.left), joined=len(inputs.joined))
             # Two solves one after the other: the re-match and the fresh optimum it is measured against.
             limit = self._share(context, checked.options.solve.time_limit_s, 2)
-            options = dataclasses.replace(checked.options.solve, time_limit_s=limit, stop=slot.stop)
+            options = dataclasses.replace(checked.options.solve, time_limit_s=limit, stop=slot.stop.event)
             guard = self._deadline_guard(context, slot)
             started = time.perf_counter()
             try:
@@ -570,7 +692,6 @@ class MatchingService:
         finally:
             if guard is not None:
                 guard.cancel()
-            slot.release()
 
 
 SERVICE_NAME: str = mpb.DESCRIPTOR.services_by_name["MatchingService"].full_name

@@ -35,7 +35,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from server.app import ServerConfig
+from server.app import CLOSE_WAIT_S, ServerConfig
 from server.auth import ConfigError
 from server.service import ServiceLimits
 
@@ -101,7 +101,7 @@ def serve_workers(config: ServerConfig, workers: int, log_level: str, logger: lo
         logger.info("supervising", extra={"fields": {
             "port": port, "workers": workers, "pids": [p.pid for p in processes],
             "metrics_port": endpoint.server_port if endpoint is not None else None}})
-        return _supervise(processes, logger, lambda pid: mark_process_dead(pid, metrics_dir))
+        return _supervise(processes, logger, lambda pid: mark_process_dead(pid, metrics_dir), config.grace_s)
     finally:
         for process in processes:
             if process.poll() is None:
@@ -115,7 +115,7 @@ def serve_workers(config: ServerConfig, workers: int, log_level: str, logger: lo
 
 
 def _supervise(processes: list[subprocess.Popen[bytes]], logger: logging.Logger,
-               dead: Callable[[int], None]) -> int:
+               dead: Callable[[int], None], grace_s: float) -> int:
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -133,8 +133,15 @@ def _supervise(processes: list[subprocess.Popen[bytes]], logger: logging.Logger,
         for process in processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
+        # A worker exits within its grace and CLOSE_WAIT_S twice (server.app.serve); past that, it is stuck.
+        end = time.monotonic() + grace_s + 2 * CLOSE_WAIT_S + 0.2
         for process in processes:
-            returned = process.wait()
+            try:
+                returned = process.wait(max(0.0, end - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                logger.error("worker_stuck", extra={"fields": {"pid": process.pid}})
+                process.kill()
+                returned = process.wait()
             dead(process.pid)
             # Killed by our SIGTERM (-15): it was still starting, before its handler was set, so it served nothing.
             if returned not in (0, -signal.SIGTERM):

@@ -100,6 +100,20 @@ def rss_kib(pid: int | str = "self") -> int:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+def cpu_seconds(pid: int | str = "self") -> float:
+    """CPU time (user + system, all threads) a process has used so far, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_kib(pid: int | str = "self") -> int:
+    """The highest resident set size a process has had so far (VmHWM) in KiB, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmHWM for process {pid}")
+
+
 def thread_count(pid: int | str = "self") -> int:
     """Threads of a process (Python and native: gRPC's, OR-Tools'), from /proc."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -196,6 +210,18 @@ def serve_process(*options: str, env: dict[str, str] | None = None, startup_s: f
             process.kill()
         process.wait(10)
         reader.join(5)
+
+
+def scrape(metrics_port: int | None, name: str, **labels: str) -> float:
+    """The sum of a metric's samples whose labels include `labels`, from a server's /metrics endpoint."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+               if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
 
 
 # --- a server that is still well ----------------------------------------------------------------------------

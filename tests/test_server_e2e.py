@@ -267,15 +267,18 @@ def test_beyond_the_concurrency_cap_calls_are_refused_fast(server_factory: Serve
         assert time.monotonic() - started < 0.5
         assert (caught.value.code, caught.value.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "SOLVER_BUSY")
         assert client.match(small_cohort(3), validate_only=True).problems == []  # checking needs no slot
-        # A broken cohort is checked before any slot is taken: INVALID_ARGUMENT even while busy, so a client
-        # does not retry it with backoff.
+        # The slot comes before the full checks, so overload is refused in milliseconds whatever the cohort: a
+        # broken cohort gets SOLVER_BUSY while the slots are full, and every problem once one is free.
         broken = cohort_to_proto(small_cohort(3))
         broken.mentors[0].location.lat = 123.0
         with pytest.raises(RemoteError) as caught:
             client.match(broken)
-        assert caught.value.code is grpc.StatusCode.INVALID_ARGUMENT
-        assert running.service.slots.active() == 1
+        assert caught.value.reason == "SOLVER_BUSY"
         slow.cancel()
+        assert wait_until(lambda: running.service.slots.active() == 0)
+        with pytest.raises(RemoteError) as caught:
+            client.match(broken)
+        assert caught.value.code is grpc.StatusCode.INVALID_ARGUMENT and caught.value.violations
 
 
 # --- health, reflection, draining ----------------------------------------------------------------------------
