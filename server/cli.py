@@ -175,7 +175,7 @@ def _register_optional() -> None:
     """Commands that live in their own modules (explanations, workflows, service) join the app here."""
     import importlib
 
-    for name in ("server.cli_explain", "server.cli_workflows", "server.cli_service"):
+    for name in ("server.cli_explain", "server.cli_workflows", "server.cli_service", "server.cli_scale"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as missing:
