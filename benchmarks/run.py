@@ -10,6 +10,7 @@ Cases (see benchmarks/README.md):
   C   2,000 x 2,000 with organisation caps and binding gender quotas, vs a plain CP-SAT model
   S   80 x 80 programme, Match over gRPC on loopback, 3 alternatives and explanations (server-side time)
   T   15 x 15 programme, Match throughput with several concurrent clients
+  D   the 64-setting sweep of kvinfo_network, sequential vs a 2-process Dask LocalCluster (benchmarks/sweep.py)
 
 Each measurement runs in a fresh worker process (`--worker`), so its peak resident memory (ru_maxrss of
 the worker: imports, the cohort and the solve) is its own, and one case cannot warm another's caches.
@@ -37,9 +38,10 @@ if str(ROOT) not in sys.path:  # `python benchmarks/run.py` as well as `python -
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.cases import FULL, QUICK, Sizes  # noqa: E402
+from benchmarks.sweep import case_sweep, describe, worker_sweep  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
-CASES = ("L", "XL", "C", "S", "T")
+CASES = ("L", "XL", "C", "S", "T", "D")
 GAP = 0.005  # "within 0.5 % of optimal"
 TARGETS = {
     "L": "ratio <= 1.0, same objective",
@@ -47,6 +49,7 @@ TARGETS = {
     "C": "proven within 0.5 % in <= 10 s; >= 5x faster than plain CP-SAT to that quality",
     "S": "<= 150 ms median server side",
     "T": ">= 150 calls/s",
+    "D": ">= 1.7x faster on a 2-process LocalCluster than sequential, identical outcomes",
 }
 
 
@@ -274,6 +277,7 @@ WORKERS: dict[str, Callable[..., dict[str, Any]]] = {
     "small": worker_small,
     "throughput": worker_throughput,
     "clients": worker_clients,
+    "sweep": worker_sweep,
 }
 
 
@@ -405,6 +409,9 @@ def run_cases(cases: list[str], sizes: Sizes, log: Any = print) -> list[dict[str
             # call, and one worker process (what a single interpreter gives).
             produced = [case_throughput(sizes.throughput_clients, sizes.throughput_seconds, alternatives, workers)
                         for alternatives, workers in ((3, 2), (1, 2), (3, 1))]
+        elif case == "D":
+            produced = [case_sweep(_in_worker("sweep", workers=2, quick=sizes.sweep_quick))]
+            log(f"  {describe(produced[0])}")
         else:
             raise ValueError(f"unknown case {case!r}; known: {', '.join(CASES)}")
         for result in produced:
