@@ -263,8 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     for line in result.lines():
         print("  " + line)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"config": asdict(config), "result": result.summary()}, indent=2) + "\n")
+        from solver.fileio import write_atomic  # whole or not at all, as every file the project writes
+
+        write_atomic(args.json, json.dumps({"config": asdict(config), "result": result.summary()}, indent=2) + "\n")
     failures = []
     if result.lost:
         failures.append(f"lost calls: {dict(result.lost)}")

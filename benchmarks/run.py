@@ -518,7 +518,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = args.out if args.out is not None else (None if args.quick else RESULTS)
     if out is not None:
-        out.write_text(json.dumps(document, indent=2, default=str) + "\n")
+        from solver.fileio import write_atomic  # whole or not at all, as every file the project writes
+
+        write_atomic(out, json.dumps(document, indent=2, default=str) + "\n")
         print(f"wrote {out}")
     return 0 if all(r["objectives_agree"] for r in results) else 1
 

@@ -1,52 +1,84 @@
 """The `mentormatch` command line: validate, solve and demo here; other commands register from their modules.
 
 typer gives typed options with help text from the signatures; rich renders the tables coordinators
-read. Errors are printed as lists of problems (exit 2), never as tracebacks.
+read. Errors are printed as lists of problems (exit 2), never as tracebacks. Data (ids, labels, messages,
+paths) is printed as text, never as markup: both consoles interpret nothing in a string (no markup, no
+emoji codes, no highlighting), and every style is given apart from the text (`style=`, `Text` spans).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from solver.domain import Cohort, ObjectiveMode
 from solver.errors import CohortInvalid, Problem
 from solver.ingest import load_cohort
 from solver.output import result_dict
 from solver.solve import SolveOptions, SolveResult, solve
+from solver.stop import Stopped
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Optimal, explained mentor-mentee matching for professional mentoring programmes.")
-console = Console()
-errors = Console(stderr=True, soft_wrap=True)
+console = Console(markup=False, emoji=False, highlight=False)
+errors = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False)
 
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 EXIT_INVALID = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command ended by Ctrl-C
+WARNINGS_SHOWN = 20  # a whole file of swapped coordinates would otherwise print a line per person
+INTERRUPTED_NOTE = ("interrupted (Ctrl-C): the search stopped early; this is what it had found (its status and "
+                    "bound say how good), and explanations were not computed")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def problem_text(problem: Problem, lead: str | Text = "  ") -> Text:
+    return Text.assemble(lead, problem.location or problem.path or "(cohort)", ": ",
+                         (problem.code.value, "bold"), ": ", problem.message)
+
+
+def note_text(note: str, label: str = "note", style: str = "yellow") -> Text:
+    return Text.assemble((label, style), ": ", note)
+
+
 def print_problems(problems: list[Problem]) -> None:
-    errors.print(f"[bold red]{len(problems)} problem(s)[/]; nothing was solved:")
+    errors.print(Text.assemble((f"{len(problems)} problem(s)", "bold red"), "; nothing was solved:"))
     for problem in problems:
-        errors.print(f"  {problem.location or problem.path or '(cohort)'}: [bold]{problem.code.value}[/]: "
-                     f"{problem.message}", markup=True, highlight=False)
+        errors.print(problem_text(problem))
+
+
+def print_warnings(warnings: list[Problem]) -> None:
+    for warning in warnings[:WARNINGS_SHOWN]:
+        errors.print(problem_text(warning, Text("warning: ", style="yellow")))
+    if len(warnings) > WARNINGS_SHOWN:
+        errors.print(f"... and {len(warnings) - WARNINGS_SHOWN} more warning(s)", style="yellow")
 
 
 def read_or_exit(path: Path) -> Cohort:
+    """The cohort, its warnings printed on stderr; or every problem (and warning) printed and exit 2."""
+    warnings: list[Problem] = []
     try:
-        return load_cohort(path)
+        cohort = load_cohort(path, warnings=warnings)
     except CohortInvalid as invalid:
         print_problems(invalid.problems)
+        print_warnings(warnings)  # "swapped coordinates?" explains pins that break the distance rule
         raise typer.Exit(EXIT_INVALID) from None
+    print_warnings(warnings)
+    return cohort
 
 
 def bundled_scenarios() -> list[Path]:
@@ -62,14 +94,14 @@ def validate(cohort: Annotated[Path, typer.Argument(help="cohort directory or .j
     console.print(
         f"{data.name}: valid: {len(data.mentees)} mentees, {len(data.mentors)} mentors "
         f"(capacity {sum(max(m.capacity, 0) for m in data.mentors)}), {len(data.rankings)} rankings, "
-        f"{len(rules.pins)} pins, {len(rules.bans)} bans", highlight=False)
+        f"{len(rules.pins)} pins, {len(rules.bans)} bans")
 
 
-def render_result(result: SolveResult, *, title: str = "") -> None:
-    data = result_dict(result)
+def render_result(result: SolveResult, data: dict[str, Any], *, title: str = "") -> None:
+    """The matchings of `data` (`result_dict(result)`, perhaps with notes added) as tables for people."""
     cohort = result.candidates.cohort
-    console.rule(f"[bold]{title or cohort.name}[/]: {data['status']}, {len(cohort.mentees)} mentees x "
-                 f"{len(cohort.mentors)} mentors, {data['stats']['candidate_pairs']} allowed pairs")
+    console.rule(Text.assemble((title or cohort.name, "bold"), f": {data['status']}, {len(cohort.mentees)} mentees x "
+                               f"{len(cohort.mentors)} mentors, {data['stats']['candidate_pairs']} allowed pairs"))
     for matching in data["matchings"]:
         parts = matching["objective_parts"]
         heading = (f"Matching {matching['rank']}: {parts['matched']}/{len(cohort.mentees)} matched, "
@@ -87,16 +119,58 @@ def render_result(result: SolveResult, *, title: str = "") -> None:
                               "; ".join(pair["reasons"]))
             console.print(table)
             unmatched = [u["id"] for u in matching["unmatched"]]
-            console.print(f"Unmatched mentees ({len(unmatched)}): {', '.join(unmatched) or 'none'}", highlight=False)
+            console.print(f"Unmatched mentees ({len(unmatched)}): {', '.join(unmatched) or 'none'}")
         else:
             diff = matching["diff_vs_best"]
-            console.print(heading, highlight=False)
+            console.print(heading)
             for (mentee_a, mentor_a), (mentee_b, mentor_b) in zip(diff["removed"], diff["added"], strict=False):
-                console.print(f"    - {mentee_a}-{mentor_a}  + {mentee_b}-{mentor_b}", highlight=False)
+                console.print(f"    - {mentee_a}-{mentor_a}  + {mentee_b}-{mentor_b}")
     for note in data["notes"]:
-        console.print(f"[yellow]note[/]: {note}")
-    console.print(f"[dim]{data['stats']['backend']}, {data['stats']['wall_s']:.3f} s, bound {data['bound']}, "
-                  f"alternatives differ by >= {data['stats']['min_difference']} pair(s)[/]")
+        console.print(note_text(note))
+    console.print(f"{data['stats']['backend']}, {data['stats']['wall_s']:.3f} s, bound {data['bound']}, "
+                  f"alternatives differ by >= {data['stats']['min_difference']} pair(s)", style="dim")
+
+
+def solve_interruptibly(cohort: Cohort, options: SolveOptions) -> tuple[SolveResult | None, bool]:
+    """Solve, the first Ctrl-C stopping the search: (result, interrupted); result None when stopped before
+    there was any matching. A second Ctrl-C gives up at once (KeyboardInterrupt).
+
+    The solve runs on a worker thread because a Python signal handler runs only when the main thread runs
+    Python: while the main thread is inside the flow or CP-SAT, Ctrl-C would wait for them to finish. Here
+    the main thread only waits, so the handler runs at once and sets the solve's stop event; the solver then
+    returns the best matching found so far.
+    """
+    if threading.current_thread() is not threading.main_thread():  # signal handlers belong to the main thread
+        return solve(cohort, options), False
+    stop = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["result"] = solve(cohort, dataclasses.replace(options, stop=stop))
+        except Stopped:
+            outcome["result"] = None
+        except BaseException as error:  # handed to the main thread, which reports it as any other error
+            outcome["error"] = error
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        errors.print("interrupted: stopping the search; the best matching found so far follows "
+                     "(Ctrl-C again to quit without it)", style="yellow")
+
+    worker = threading.Thread(target=work, name="mentormatch-solve", daemon=True)
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.1)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"], stop.is_set()
 
 
 SOLVE_HOOKS: list[Callable[[SolveResult, dict[str, Any], bool, int], None]] = []
@@ -135,17 +209,26 @@ def solve_command(
 
         print(json.dumps(solve_remote(server, data_cohort, options, explain=explain), indent=2))
         return
-    result = solve(data_cohort, options)
+    result, interrupted = solve_interruptibly(data_cohort, options)
+    if result is None:
+        errors.print("interrupted (Ctrl-C) before any matching was found; nothing to print", style="yellow")
+        raise typer.Exit(EXIT_INTERRUPTED)
     data = result_dict(result)
-    for hook in SOLVE_HOOKS:
-        hook(result, data, explain, explain_people)
+    if interrupted:  # what it has, marked: a flag for programs, a note for people
+        data["interrupted"] = True
+        data["notes"].append(INTERRUPTED_NOTE)
+    else:
+        for hook in SOLVE_HOOKS:
+            hook(result, data, explain, explain_people)
     if as_json:
         print(json.dumps(data, indent=2))
     else:
-        render_result(result)
-        if explain:
+        render_result(result, data)
+        if explain and not interrupted:
             for render in RENDER_HOOKS:
                 render(result, data)
+    if interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
 
 
 @app.command()
@@ -161,9 +244,9 @@ def demo(
     for path in paths:
         cohort = read_or_exit(path)
         result = solve(cohort, SolveOptions(alternatives=alternatives))
-        render_result(result, title=f"scenarios/{path.name}")
+        data = result_dict(result)
+        render_result(result, data, title=f"scenarios/{path.name}")
         if explain:
-            data = result_dict(result)
             for hook in SOLVE_HOOKS:
                 hook(result, data, True, EXPLAIN_PEOPLE)
             for render in RENDER_HOOKS:
@@ -193,11 +276,12 @@ def main() -> None:
         print_problems(invalid.problems)
         sys.exit(EXIT_INVALID)
     except KeyboardInterrupt:
-        sys.exit(130)
+        errors.print("interrupted (Ctrl-C)", style="yellow")
+        sys.exit(EXIT_INTERRUPTED)
     except Exception as error:  # the last line of defence: a message, never a traceback
         if os.environ.get("MENTORMATCH_DEBUG"):
             raise
-        errors.print(f"[bold red]internal error[/]: {type(error).__name__}: {error}")
+        errors.print(Text.assemble(("internal error", "bold red"), f": {type(error).__name__}: {error}"))
         sys.exit(1)
 
 

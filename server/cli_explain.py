@@ -9,12 +9,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from server.cli import (
     EXIT_INVALID,
     RENDER_HOOKS,
     SOLVE_HOOKS,
     console,
+    note_text,
     print_problems,
     read_or_exit,
 )
@@ -82,7 +84,7 @@ def _people_table(title: str, people: list[dict[str, Any]]) -> Table:
         miss = _miss_text(person["nearest_misses"])
         if miss:
             details.append(f"nearest miss {miss}")
-        table.add_row(person["id"], f"[bold]{reason['code']}[/]", "\n".join(details), _change_text(person))
+        table.add_row(person["id"], Text(reason["code"], style="bold"), "\n".join(details), _change_text(person))
     return table
 
 
@@ -93,19 +95,19 @@ def render_explanations(result: SolveResult, data: dict[str, Any]) -> None:
         _render_matchings(matchings)
     for advice in data.get("recruitment", []):
         town = f" (near {advice['near_town']})" if "near_town" in advice else ""
-        console.print(f"[green]recruit[/]: {advice['sentence']}{town}", highlight=False)
+        console.print(note_text(f"{advice['sentence']}{town}", "recruit", "green"))
     for note in data.get("explain_notes", []):
-        console.print(f"[yellow]note[/]: {note}", highlight=False)
+        console.print(note_text(note))
 
 
 def _render_matchings(matchings: list[dict[str, Any]]) -> None:
     best = matchings[0]
-    console.rule("[bold]Why these pairs[/] (matching 1)")
+    console.rule(Text.assemble(("Why these pairs", "bold"), " (matching 1)"))
     for pair in best["pairs"][:SENTENCES_SHOWN]:
         if "explanation" in pair:
-            console.print(pair["explanation"]["sentence"], highlight=False)
+            console.print(pair["explanation"]["sentence"])
     if len(best["pairs"]) > SENTENCES_SHOWN:
-        console.print(f"[dim]... {len(best['pairs']) - SENTENCES_SHOWN} more pair(s) in --json[/]")
+        console.print(f"... {len(best['pairs']) - SENTENCES_SHOWN} more pair(s) in --json", style="dim")
     unmatched = [u for u in best["unmatched"] if "reasons" in u]
     if unmatched:
         console.print(_people_table(f"Unmatched mentees ({len(unmatched)})", unmatched))
@@ -119,26 +121,26 @@ def _render_matchings(matchings: list[dict[str, Any]]) -> None:
                     f"{p['mentee']}-{p['mentor']}" for p in blocking["pairs"][:10])
                 + (" ..." if blocking["count"] > 10 else ""))
         console.print(f"Matching {matching['rank']}: {text} ({blocking['ranked_pairs']} mutually ranked allowed "
-                      f"pair(s))", highlight=False)
+                      f"pair(s))")
 
 
 def render_verdict(verdict: PairVerdict) -> None:
-    colour = "green" if verdict.allowed else "red"
-    console.rule(f"[bold]{verdict.mentee_id} x {verdict.mentor_id}[/]: [{colour}]"
-                 f"{'allowed' if verdict.allowed else 'forbidden'}[/]")
+    outcome = ("allowed", "green") if verdict.allowed else ("forbidden", "red")
+    console.rule(Text.assemble((f"{verdict.mentee_id} x {verdict.mentor_id}", "bold"), ": ", outcome))
     table = Table(show_lines=False)
     for column in ("rule", "", "facts"):
         table.add_column(column, overflow="fold")
     for check in verdict.checks:
-        table.add_row(check.rule.value, "[green]ok[/]" if check.passed else "[red]fails[/]",
-                      "; ".join(check.facts) + (f"\n[red]{check.shortfall.detail}[/]" if check.shortfall else ""))
+        table.add_row(check.rule.value, Text("ok", style="green") if check.passed else Text("fails", style="red"),
+                      Text.assemble("; ".join(check.facts),
+                                    (f"\n{check.shortfall.detail}", "red") if check.shortfall else ""))
     console.print(table)
-    console.print(verdict.explanation.sentence, highlight=False)
-    console.print(verdict.sentence, highlight=False)
+    console.print(verdict.explanation.sentence)
+    console.print(verdict.sentence)
     if verdict.forced is not None and verdict.forced.pairs_removed:
         removed = ", ".join(f"{a}-{b}" for a, b in verdict.forced.pairs_removed)
         added = ", ".join(f"{a}-{b}" for a, b in verdict.forced.pairs_added)
-        console.print(f"  pairs broken: {removed}\n  pairs made: {added}", highlight=False)
+        console.print(f"  pairs broken: {removed}\n  pairs made: {added}")
 
 
 def why_not_command(

@@ -9,10 +9,12 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from server.cli import EXIT_INVALID, console, errors, print_problems
-from solver.compare import Comparison, compare_scenarios, summary_rows
+from server.cli import EXIT_INVALID, console, errors, print_problems, problem_text
+from solver.compare import Comparison, compare_scenarios, load_scenarios, summary_rows
 from solver.errors import CohortInvalid, Problem, ProblemCode
+from solver.fileio import output_problems, record_inputs
 from solver.rematch import (
     DEFAULT_PENALTY,
     BatchItem,
@@ -60,18 +62,17 @@ def render_comparison(comparison: Comparison) -> None:
     console.print(table)
     for outcome in comparison.scenarios:
         if outcome.changes:
-            console.print(f"[bold]{outcome.label}[/]: " + "; ".join(outcome.changes), highlight=False)
+            console.print(Text.assemble((outcome.label, "bold"), ": ", "; ".join(outcome.changes)))
 
 
 def render_rematch(result: RematchResult) -> None:
-    console.rule(f"[bold]{result.cohort}[/]: re-matched, {result.status}")
+    console.rule(Text.assemble((result.cohort, "bold"), f": re-matched, {result.status}"))
     console.print(
         f"{result.matched}/{result.mentees} matched; {result.kept} pair(s) kept, {result.ended} ended, "
         f"{result.new} new; {result.disrupted_pairs} working pair(s) changed (penalty {result.penalty} each"
-        + (f", at most {result.max_changes}" if result.max_changes is not None else "") + ")",
-        highlight=False)
+        + (f", at most {result.max_changes}" if result.max_changes is not None else "") + ")")
     console.print(f"objective {result.objective_value} (fresh optimum {result.fresh_optimum_value}), "
-                  f"total score {result.total_score}", highlight=False)
+                  f"total score {result.total_score}")
     table = Table(title="Changes", title_justify="left")
     for column in ("change", "mentee", "mentor", "reason", "score", "detail"):
         table.add_column(column, justify="right" if column == "score" else "left")
@@ -88,7 +89,7 @@ def render_rematch(result: RematchResult) -> None:
             unmatched.add_row(u.mentee_id, u.reason, "; ".join(u.would_help))
         console.print(unmatched)
     for note in result.notes:
-        console.print(f"[dim]{note}[/]", highlight=False)
+        console.print(note, style="dim")
 
 
 def register(app: typer.Typer) -> None:
@@ -109,19 +110,31 @@ def register(app: typer.Typer) -> None:
         """Solve what-if scenarios and compare them side by side (matched, scores, travel, rankings, changes)."""
         deep = counterfactuals if counterfactuals is not None else report is not None
         try:
-            comparison = compare_scenarios(scenarios, SolveOptions(time_limit_s=time_limit, seed=seed),
+            # Every file read while loading is recorded, so that the report is checked against all of them
+            # (scenario files, cohort files, added-people files) before anything is solved.
+            with record_inputs() as inputs:
+                loaded = load_scenarios(scenarios)
+            refused = output_problems(report, inputs, "--report") if report is not None else []
+            if refused:
+                raise CohortInvalid(refused)
+            comparison = compare_scenarios(loaded, SolveOptions(time_limit_s=time_limit, seed=seed),
                                            counterfactuals=deep)
         except CohortInvalid as invalid:
             print_problems(invalid.problems)
             raise typer.Exit(EXIT_INVALID) from None
         if report is not None:
-            write_report(comparison, report)
+            try:
+                write_report(comparison, report, inputs=inputs)
+            except OSError as error:
+                errors.print(f"cannot write the report to {report}: {error.strerror or error}; nothing was "
+                             "written there (an earlier report at that path is unchanged)")
+                raise typer.Exit(1) from None
         if as_json:
             _print_json(comparison.to_dict())
         else:
             render_comparison(comparison)
             if report is not None:
-                console.print(f"report written to {report}", highlight=False)
+                console.print(f"report written to {report}")
 
     @app.command("rematch")
     def rematch_command(
@@ -161,14 +174,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Re-match many cohorts in one run; a broken cohort is reported and the rest go on (exit 1 if any failed)."""
         if not directory.is_dir():
-            errors.print(f"no batch directory at {directory}", highlight=False)
+            errors.print(f"no batch directory at {directory}")
             raise typer.Exit(EXIT_INVALID)
         paths = batch_directories(directory)
         options = SolveOptions(time_limit_s=time_limit)
         items: list[BatchItem] = []
         # The bar goes to stderr, so `--json` output on stdout stays clean.
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=errors, transient=as_json) as progress:
+        with Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=errors, transient=as_json) as progress:
             task = progress.add_task("re-matching", total=len(paths))
             for path in paths:
                 progress.update(task, description=f"re-matching {path.name}")
@@ -203,15 +216,15 @@ def _render_batch(items: list[BatchItem]) -> None:
     for item in items:
         r = item.result
         if r is not None:
-            table.add_row(item.name, f"[green]{r.status}[/]", f"{r.matched}/{r.mentees}", str(r.kept), str(r.ended),
+            table.add_row(item.name, Text(r.status, style="green"), f"{r.matched}/{r.mentees}", str(r.kept), str(r.ended),
                           str(r.new), str(r.disrupted_pairs), "")
         else:
             first = str(item.problems[0]) if item.problems else item.error
             more = f" (+{len(item.problems) - 1} more)" if len(item.problems) > 1 else ""
-            table.add_row(item.name, "[red]FAILED[/]", "", "", "", "", "", f"{first}{more}")
+            table.add_row(item.name, Text("FAILED", style="red"), "", "", "", "", "", f"{first}{more}")
     console.print(table)
     for item in items:
         if not item.ok and len(item.problems) > 1:
-            console.print(f"[bold red]{item.name}[/]: {len(item.problems)} problem(s)")
+            console.print(Text.assemble((item.name, "bold red"), f": {len(item.problems)} problem(s)"))
             for problem in item.problems:
-                console.print(f"  {problem}", highlight=False, markup=False)
+                console.print(problem_text(problem))

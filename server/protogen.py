@@ -9,6 +9,8 @@ from pathlib import Path
 
 from google.protobuf import descriptor_pb2
 
+from solver.fileio import write_atomic
+
 PROTO_ROOT = Path(__file__).resolve().parent.parent / "proto"
 """The root of the .proto tree; also the import root (`-Iproto`) and where generated code is committed."""
 
@@ -124,8 +126,7 @@ def generate(into: Path, root: Path = PROTO_ROOT) -> None:
         target = into / rel
         if target.is_file() and target.read_bytes() == content:
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
+        write_atomic(target, content)  # a half-written module would break every import of the contract
 
 
 def main() -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 from solver.domain import Cohort, Mentee, Mentor, Weights, cefr_name
 from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.explain import ExplainOptions
+from solver.fileio import read_toml
 from solver.ingest import (
     MENTEE_COLUMNS,
     MENTEE_REQUIRED,
@@ -135,10 +135,7 @@ def load_scenario(path: str | Path) -> Scenario:
     where = path.name
     if not path.exists():
         raise CohortInvalid([Problem(ProblemCode.MISSING_FILE, "", f"no scenario file or cohort at {path}", str(path))])
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise CohortInvalid([Problem(ProblemCode.NOT_CSV, "", f"cannot read {where} as TOML: {error}", where)]) from None
+    data = read_toml(path, location=where)
     problems: list[Problem] = []
 
     def bad(key: str, message: str, code: ProblemCode = ProblemCode.BAD_VALUE) -> None:
@@ -344,16 +341,8 @@ def _changed_rules(base: Cohort, changes: ScenarioChanges, problems: list[Proble
 # Comparing -------------------------------------------------------------------------------------------
 
 
-def compare_scenarios(scenarios: Sequence[str | Path | Scenario], options: SolveOptions | None = None, *,
-                      counterfactuals: bool = False, explain_options: ExplainOptions | None = None) -> Comparison:
-    """Solve each scenario (the best matching only) and measure it; the first is the base for diffs.
-
-    Every scenario is read before anything is solved, so one call reports the problems of all files.
-    With `counterfactuals`, each unmatched mentee's hints include the single changes that would get her
-    matched (re-solves within `explain_options`' budget, by default `COUNTERFACTUAL_BUDGET` per scenario).
-    """
-    if not scenarios:
-        raise ValueError("compare at least one scenario")
+def load_scenarios(scenarios: Sequence[str | Path | Scenario]) -> list[Scenario]:
+    """Every scenario read (Scenario objects kept as they are); CohortInvalid with the problems of all files."""
     loaded: list[Scenario] = []
     problems: list[Problem] = []
     for item in scenarios:
@@ -366,6 +355,20 @@ def compare_scenarios(scenarios: Sequence[str | Path | Scenario], options: Solve
             problems += invalid.problems
     if problems:
         raise CohortInvalid(problems)
+    return loaded
+
+
+def compare_scenarios(scenarios: Sequence[str | Path | Scenario], options: SolveOptions | None = None, *,
+                      counterfactuals: bool = False, explain_options: ExplainOptions | None = None) -> Comparison:
+    """Solve each scenario (the best matching only) and measure it; the first is the base for diffs.
+
+    Every scenario is read before anything is solved, so one call reports the problems of all files.
+    With `counterfactuals`, each unmatched mentee's hints include the single changes that would get her
+    matched (re-solves within `explain_options`' budget, by default `COUNTERFACTUAL_BUDGET` per scenario).
+    """
+    if not scenarios:
+        raise ValueError("compare at least one scenario")
+    loaded = load_scenarios(scenarios)
     options = replace(options or SolveOptions(), alternatives=1)
     explain_options = explain_options or COUNTERFACTUAL_BUDGET
     outcomes: list[ScenarioOutcome] = []

@@ -6,8 +6,8 @@ with every problem found in every file, each with its file, row and column.
 
 from __future__ import annotations
 
+import io
 import math
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from solver.domain import (
     cefr_name,
 )
 from solver.errors import CohortInvalid, Problem, ProblemCode
+from solver.fileio import TABLE_LIMIT_BYTES, check_input, read_input, read_toml, write_atomic
 
 MENTOR_COLUMNS = (
     "id", "lat", "lon", "occupations", "languages", "years_experience", "capacity", "leadership",
@@ -56,22 +57,31 @@ _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f", ""}
 
 
-def load_cohort(path: str | Path) -> Cohort:
-    """A cohort from a directory (CSV or Parquet tables + rules.toml) or a single protobuf-JSON file."""
+def load_cohort(path: str | Path, *, warnings: list[Problem] | None = None) -> Cohort:
+    """A cohort from a directory (CSV or Parquet tables + rules.toml) or a single protobuf-JSON file.
+
+    Warnings (people far outside the cohort's area: `solver.validate.coordinate_warnings`), located in the
+    files, are appended to `warnings` when it is given, also when the cohort has problems (a swapped file
+    shows as pins that break the distance rule: the warning says why); they do not stop a valid cohort.
+    """
     path = Path(path)
     if path.suffix.lower() == ".json" and not path.is_dir():
+        check_input(path, limit=TABLE_LIMIT_BYTES, field_path=str(path), location=str(path))  # a FIFO would hang
         # The JSON form is the protobuf JSON mapping, so the one proto <-> domain mapping reads it.
         from solver.cohort_json import load_cohort_json
-        from solver.validate import validate
+        from solver.validate import coordinate_warnings, validate
 
         cohort = load_cohort_json(path)
         # Value checks as for a directory: the JSON mapping reports only what the domain types cannot hold.
         problems = validate(cohort)
+        if warnings is not None:  # paths are JSON indices
+            warnings += [Problem(w.code, w.path, w.message, f"{path}, {w.path}")
+                         for w in coordinate_warnings(cohort)]
         if problems:
             raise CohortInvalid([Problem(p.code, p.path, p.message, f"{path}, {p.path}" if p.path else str(path))
                                  for p in problems])
         return cohort
-    return read_cohort_dir(path)
+    return read_cohort_dir(path, warnings=warnings)
 
 
 class RowReader:
@@ -94,14 +104,18 @@ class RowReader:
                              f"{directory.name}/{stem}.csv")
             return None
         try:
+            raw = read_input(source, limit=TABLE_LIMIT_BYTES, field_path=stem, location=source.name)
+        except CohortInvalid as refused:
+            self.problems += refused.problems
+            return None
+        try:
             if source.suffix == ".csv":
-                raw = source.read_bytes()
                 if b"\x00" in raw or not raw.strip():
                     raise ValueError("binary or empty file")
                 raw.decode("utf-8")  # a table in another encoding or binary data is not a CSV we can trust
                 frame = pl.read_csv(raw, infer_schema=False)
             else:
-                frame = _parquet_as_text(pl.read_parquet(source))
+                frame = _parquet_as_text(pl.read_parquet(io.BytesIO(raw)))
         except Exception as error:  # polars raises many types for malformed files
             self.problem(ProblemCode.NOT_CSV, stem, f"cannot read {source.name} as a table: {_short(error)}",
                          source.name)
@@ -205,8 +219,9 @@ def _short(error: Exception) -> str:
     return str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
 
 
-def read_cohort_dir(directory: str | Path) -> Cohort:
-    """Read mentors, mentees, rankings, travel times and rules; raise CohortInvalid with every problem."""
+def read_cohort_dir(directory: str | Path, *, warnings: list[Problem] | None = None) -> Cohort:
+    """Read mentors, mentees, rankings, travel times and rules; raise CohortInvalid with every problem.
+    Coordinate warnings, located in the files, are appended to `warnings` when it is given."""
     directory = Path(directory)
     reader = RowReader()
     if not directory.is_dir():
@@ -232,9 +247,11 @@ def read_cohort_dir(directory: str | Path) -> Cohort:
     rules = _rules(reader, directory / "rules.toml", travel)
     cohort = Cohort(mentors, mentees, rankings, rules, name=directory.name)
     # Value checks (ranges, codes, ids, pins against the hard rules) are the validator's, shared with gRPC input.
-    from solver.validate import validate
+    from solver.validate import coordinate_warnings, validate
 
     problems = reader.problems + [_locate(p) for p in validate(cohort)]
+    if warnings is not None:  # rows are the files' rows
+        warnings += [_locate(w) for w in coordinate_warnings(cohort)]
     if problems:
         raise CohortInvalid(problems)
     return cohort
@@ -314,9 +331,9 @@ def _rules(reader: RowReader, path: Path, travel: tuple[TravelTime, ...]) -> Rul
     if not path.exists():
         return Rules(travel_times=travel)  # the defaults are documented in the README
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        reader.problem(ProblemCode.NOT_CSV, "rules", f"cannot read rules.toml: {_short(error)}", "rules.toml")
+        data = read_toml(path, field_path="rules", location="rules.toml")
+    except CohortInvalid as unreadable:
+        reader.problems += unreadable.problems
         return Rules(travel_times=travel)
     return rules_from_mapping(data, reader.problems, travel)
 
@@ -491,17 +508,20 @@ def _frame(rows: Iterable[Any], formats: Mapping[str, Callable[[Any], str]]) -> 
 
 
 def write_cohort_dir(cohort: Cohort, directory: str | Path, *, parquet: bool = False) -> Path:
-    """Write the cohort as a directory that `read_cohort_dir` reads back to an equal cohort."""
+    """Write the cohort as a directory that `read_cohort_dir` reads back to an equal cohort; each file is
+    written whole or not at all (`solver.fileio.write_atomic`)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
 
     def save(frame: pl.DataFrame, stem: str) -> None:
         if parquet:
-            frame.write_parquet(directory / f"{stem}.parquet")
+            buffer = io.BytesIO()
+            frame.write_parquet(buffer)
+            write_atomic(directory / f"{stem}.parquet", buffer.getvalue())
         else:
             # Empty cells as nothing at all ("" would be quoted), as people write them by hand.
             blank = [pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)).alias(c) for c in frame.columns]
-            frame.select(blank).write_csv(directory / f"{stem}.csv")
+            write_atomic(directory / f"{stem}.csv", frame.select(blank).write_csv())
 
     save(_frame(cohort.mentors, MENTOR_FORMAT), "mentors")
     save(_frame(cohort.mentees, MENTEE_FORMAT), "mentees")
@@ -513,7 +533,7 @@ def write_cohort_dir(cohort: Cohort, directory: str | Path, *, parquet: bool = F
         save(pl.DataFrame({"mentee_id": [t.mentee_id for t in cohort.rules.travel_times],
                            "mentor_id": [t.mentor_id for t in cohort.rules.travel_times],
                            "minutes": [_fmt_float(t.minutes) for t in cohort.rules.travel_times]}), "travel_times")
-    (directory / "rules.toml").write_text(rules_to_toml(cohort.rules), encoding="utf-8")
+    write_atomic(directory / "rules.toml", rules_to_toml(cohort.rules))
     return directory
 
 

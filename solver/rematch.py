@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
@@ -17,6 +16,7 @@ from solver.candidates import HardRule, rule_masks
 from solver.domain import Cohort, ObjectiveMode
 from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.explain import ExtraConstraints
+from solver.fileio import TABLE_LIMIT_BYTES, read_input, read_toml
 from solver.ingest import load_cohort
 from solver.scores import CandidatePairs, candidate_pairs
 from solver.solve import (
@@ -29,6 +29,7 @@ from solver.solve import (
     solve,
 )
 from solver.validate import validate
+from solver.verify import verify_matchings
 from solver.workflows import (
     PairRecord,
     PairRef,
@@ -219,7 +220,7 @@ def rematch(
     # off (priority 0 everywhere). Rows stay in the same order, so solutions map back one to one.
     flat = replace(candidates, cohort=replace(staying, mentees=tuple(replace(m, priority=0) for m in staying.mentees)),
                    table=candidates.table.with_columns(pl.Series("score", weights)))
-    result = solve(flat, replace(options, extra_constraints=constraints))
+    result = solve(flat, replace(options, extra_constraints=constraints, synthetic_scores=True))
     fresh = solve(candidates, options)
     best = result.best
     notes = list(result.notes)
@@ -227,6 +228,9 @@ def rematch(
                  f"{model.big} points")
     rows = best.rows if best is not None else np.zeros(0, dtype=np.int64)
     objective = evaluate(model, rows)
+    if best is not None:  # the answer in real scores, re-checked against the rules like every solve's
+        verify_matchings(candidates, [Matching(1, rows, objective, best.status)], ObjectiveMode.SCORE, stable=False,
+                         min_difference=1)
     chosen = set(rows.tolist())
     disrupted = sum(1 for r in working_rows.tolist() if r not in chosen)
     pairs = pair_records(candidates, rows)
@@ -351,8 +355,9 @@ def read_current_pairs(path: str | Path) -> list[PairRef]:
     where = path.name
     if not path.exists():
         raise CohortInvalid([Problem(ProblemCode.MISSING_FILE, "current", f"{where} is missing", where)])
+    raw = read_input(path, limit=TABLE_LIMIT_BYTES, field_path="current", location=where)
     try:
-        frame = pl.read_csv(path, infer_schema=False)
+        frame = pl.read_csv(raw, infer_schema=False)
     except Exception as error:  # polars raises many types for malformed files
         raise CohortInvalid([Problem(ProblemCode.NOT_CSV, "current", f"cannot read {where}: {error}", where)]
                             ) from None
@@ -391,11 +396,7 @@ def read_changes(path: str | Path) -> RematchChanges:
     if not path.exists():
         return RematchChanges()
     where = path.name
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise CohortInvalid([Problem(ProblemCode.NOT_CSV, "changes", f"cannot read {where}: {error}", where)]
-                            ) from None
+    data = read_toml(path, location=where)
     problems = []
 
     def bad(key: str, message: str) -> None:

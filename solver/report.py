@@ -7,6 +7,7 @@ from html import escape
 from pathlib import Path
 
 from solver.compare import Comparison, ScenarioOutcome, summary_rows
+from solver.fileio import InputFiles, write_atomic
 
 PALETTE = ("#2563eb", "#d97706", "#059669", "#dc2626", "#7c3aed", "#0891b2", "#be185d", "#4d7c0f")
 CHART_WIDTH = 720
@@ -222,8 +223,8 @@ def render_report(comparison: Comparison, *, title: str = "What-if comparison") 
     )
 
 
-def write_report(comparison: Comparison, path: str | Path, *, title: str = "What-if comparison") -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(comparison, title=title), encoding="utf-8")
-    return path
+def write_report(comparison: Comparison, path: str | Path, *, title: str = "What-if comparison",
+                 inputs: InputFiles | None = None) -> Path:
+    """Write the report whole or not at all (an earlier report stays intact on failure); never over one of
+    `inputs` (the files the comparison was read from): see `solver.fileio.write_atomic`."""
+    return write_atomic(path, render_report(comparison, title=title), inputs=inputs, field_path="report")

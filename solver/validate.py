@@ -1,15 +1,16 @@
-"""Validation of a cohort: every problem at once, each with a stable code and a field path."""
+"""Validation of a cohort: every problem at once, each with a stable code and a field path; and warnings."""
 
 from __future__ import annotations
 
 import math
 import re
 from collections import Counter
+from collections.abc import Sequence
 
 import numpy as np
 
-from solver.candidates import HardRule, cohort_arrays, rule_masks
-from solver.domain import GENDERS, Cohort, Language
+from solver.candidates import HardRule, cohort_arrays, haversine_km, rule_masks
+from solver.domain import GENDERS, Cohort, Language, Mentee, Mentor
 from solver.errors import Problem, ProblemCode
 
 ISCO = re.compile(r"^\d{4}$")
@@ -21,6 +22,13 @@ MAX_CAPACITY = 100_000
 MAX_YEARS = 80
 MAX_RANK = 1000  # a speed-dating position; the solver's rank profile is as long as the largest rank
 MAX_INT32 = 2**31 - 1  # what the protobuf contract carries; files are held to the same bound
+OUTLIER_MIN_KM = 200.0
+"""A person is "far outside the cohort's area" only beyond this distance from its middle (see
+`coordinate_warnings`): farther than a regional programme's people travel, nearer than the thousands of
+km a swapped or sign-flipped coordinate moves someone."""
+OUTLIER_SPREAD = 5.0
+"""... and beyond this many times the median distance of everyone from the middle, so that a programme
+spread over a whole country or continent warns about nobody who belongs to it."""
 
 
 def _finite(value: float) -> bool:
@@ -174,7 +182,12 @@ def _validate_rules(cohort: Cohort, mentee_ids: set[str], mentor_ids: set[str]) 
                 out.append(Problem(ProblemCode.UNKNOWN_ID, f"rules.{key}[{k}].mentee_id", f"'{mentee}' is no mentee"))
             if mentor not in mentor_ids:
                 out.append(Problem(ProblemCode.UNKNOWN_ID, f"rules.{key}[{k}].mentor_id", f"'{mentor}' is no mentor"))
+    routes: set[tuple[str, str]] = set()
     for k, t in enumerate(rules.travel_times):
+        if (t.mentee_id, t.mentor_id) in routes:  # two times for one route: which one holds is anybody's guess
+            out.append(Problem(ProblemCode.BAD_VALUE, f"travel_times[{k}]",
+                               f"a second travel time from '{t.mentee_id}' to '{t.mentor_id}' (one row per pair)"))
+        routes.add((t.mentee_id, t.mentor_id))
         if t.mentee_id not in mentee_ids:
             out.append(Problem(ProblemCode.UNKNOWN_ID, f"travel_times[{k}].mentee_id", f"'{t.mentee_id}' is no mentee"))
         if t.mentor_id not in mentor_ids:
@@ -229,3 +242,89 @@ def _validate_pins(cohort: Cohort) -> list[Problem]:
                                f"'{a}' and '{b}' cannot be pinned: "
                                + "; ".join(f"{_RULE_TEXT[r]} ({r.value})" for r in broken)))
     return out
+
+
+def _on_earth(lat: float, lon: float) -> bool:
+    return _finite(lat) and _finite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180
+
+
+_Place = tuple[str, int, float, float]  # side ("mentors" / "mentees"), index on that side, lat, lon
+
+
+def _places(cohort: Cohort, *sides: str) -> list[_Place]:
+    """Where the people of `sides` are; coordinates out of range are `validate`'s to report, not placed here."""
+    groups: dict[str, Sequence[Mentor | Mentee]] = {"mentors": cohort.mentors, "mentees": cohort.mentees}
+    return [(side, i, p.lat, p.lon) for side in sides for i, p in enumerate(groups[side]) if _on_earth(p.lat, p.lon)]
+
+
+def _middle(places: list[_Place]) -> tuple[float, float, np.ndarray, float]:
+    """The median latitude and longitude of the places (a few wrong ones cannot move them), each place's
+    distance in km from there, and how far from there the places reach before one is "far outside"."""
+    lat = np.array([p[2] for p in places], dtype=np.float64)
+    lon = np.array([p[3] for p in places], dtype=np.float64)
+    middle_lat, middle_lon = float(np.median(lat)), float(np.median(lon))
+    distance = haversine_km(np.full_like(lat, middle_lat), np.full_like(lon, middle_lon), lat, lon)
+    return middle_lat, middle_lon, distance, max(OUTLIER_MIN_KM, OUTLIER_SPREAD * float(np.median(distance)))
+
+
+def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    return float(haversine_km(np.array([lat1]), np.array([lon1]), np.array([lat2]), np.array([lon2]))[0])
+
+
+def _exchanged_km(middle_lat: float, middle_lon: float, lat: float, lon: float) -> float:
+    """How far from the middle the point would be with its latitude and longitude exchanged."""
+    return _km(middle_lat, middle_lon, lon, lat) if abs(lon) <= 90 else math.inf
+
+
+def coordinate_warnings(cohort: Cohort) -> list[Problem]:
+    """Warnings, not problems (a valid cohort is still solved), for coordinates that look wrong.
+
+    The cohort's middle is the median latitude and median longitude of everyone; a person is far outside
+    the cohort's area when farther from it than both `OUTLIER_MIN_KM` and `OUTLIER_SPREAD` times the median
+    distance of everyone from it (COORDINATE_OUTLIER, at the path of their `lat`). When latitude and
+    longitude exchanged would bring the person within that reach, the warning says so (COORDINATES_SWAPPED).
+    A whole file swapped moves the middle itself, so the middles of the mentors and of the mentees are
+    compared the same way (path `mentors` or `mentees`: the side whose exchanged middle would meet the
+    other's). Longitudes are not wrapped at ±180 (no programme spans the antimeridian).
+    """
+    places = _places(cohort, "mentors", "mentees")
+    if len(places) < 3:
+        return []  # two people make no area to be outside of
+    middle_lat, middle_lon, distance, reach = _middle(places)
+    where = (f"the middle of the cohort (lat {middle_lat:.3f}, lon {middle_lon:.3f}), where half the participants "
+             f"are within {float(np.median(distance)):,.0f} km")
+    out: list[Problem] = []
+    for k in np.flatnonzero(distance > reach):
+        side, i, lat, lon = places[k]
+        here = f"lat {lat:g}, lon {lon:g} lies {distance[k]:,.0f} km from {where}"
+        exchanged = _exchanged_km(middle_lat, middle_lon, lat, lon)
+        if exchanged <= reach:
+            out.append(Problem(ProblemCode.COORDINATES_SWAPPED, f"{side}[{i}].lat",
+                               f"{here}; exchanged (lat {lon:g}, lon {lat:g}) it would lie {exchanged:,.0f} km from "
+                               "it: are latitude and longitude swapped?"))
+        else:
+            out.append(Problem(ProblemCode.COORDINATE_OUTLIER, f"{side}[{i}].lat", f"{here}: check the coordinates"))
+    return _side_warnings(cohort) + out  # the file-wide warning first: it explains the per-person ones
+
+
+def _side_warnings(cohort: Cohort) -> list[Problem]:
+    """A warning when the mentors' area and the mentees' area lie far apart (a whole file swapped)."""
+    sides = {side: _places(cohort, side) for side in ("mentors", "mentees")}
+    if not all(sides.values()):
+        return []
+    middles = {side: _middle(places) for side, places in sides.items()}
+    (mentor_lat, mentor_lon, _, mentor_reach), (mentee_lat, mentee_lon, _, mentee_reach) = middles.values()
+    reach = max(mentor_reach, mentee_reach)
+    apart = _km(mentor_lat, mentor_lon, mentee_lat, mentee_lon)
+    if apart <= reach:
+        return []
+    text = (f"the middle of the mentors (lat {mentor_lat:.3f}, lon {mentor_lon:.3f}) lies {apart:,.0f} km from the "
+            f"middle of the mentees (lat {mentee_lat:.3f}, lon {mentee_lon:.3f})")
+    for side, other in (("mentors", "mentees"), ("mentees", "mentors")):
+        lat, lon, _, _ = middles[side]
+        other_lat, other_lon, _, _ = middles[other]
+        if _exchanged_km(other_lat, other_lon, lat, lon) <= reach:
+            return [Problem(ProblemCode.COORDINATES_SWAPPED, side,
+                            f"{text}; with latitude and longitude exchanged the {side} would be within {reach:,.0f} "
+                            f"km of the {other}: are they swapped for every one of the {side}?")]
+    return [Problem(ProblemCode.COORDINATE_OUTLIER, "", f"{text}: check the coordinates of one side")]

@@ -1,0 +1,139 @@
+"""Reading input files: regular files only, under a stated size cap; TOML that is too deep, out of range or
+malformed is a located problem (exit 2), never a traceback, a hang or gigabytes of memory."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from solver.errors import CohortInvalid, ProblemCode
+from solver.fileio import TABLE_LIMIT_BYTES, TOML_LIMIT_BYTES, TOML_MAX_DEPTH, read_toml
+from solver.ingest import read_cohort_dir
+from tests.cli_support import run_cli
+from tests.conftest import SCENARIOS
+
+
+@pytest.fixture
+def cohort(tmp_path: Path) -> Path:
+    directory = tmp_path / "cohort"
+    shutil.copytree(SCENARIOS / "lyngby_career", directory)
+    return directory
+
+
+def refused(directory: Path, command: str = "validate") -> str:
+    """stderr of a CLI run that must list problems and exit 2, quickly and without a traceback."""
+    started = time.monotonic()
+    result = run_cli(command, directory, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert time.monotonic() - started < 30
+    return result.stderr
+
+
+# Not a regular file ---------------------------------------------------------------------------------------
+
+
+def test_a_fifo_as_mentors_csv_is_refused_not_waited_on(cohort: Path) -> None:
+    (cohort / "mentors.csv").unlink()
+    os.mkfifo(cohort / "mentors.csv")
+    stderr = refused(cohort, "solve")
+    assert f"NOT_A_FILE: {cohort / 'mentors.csv'} is a FIFO (named pipe), not a regular file" in stderr
+
+
+def test_a_link_to_dev_zero_is_refused_not_read(cohort: Path) -> None:
+    (cohort / "mentees.csv").unlink()
+    (cohort / "mentees.csv").symlink_to("/dev/zero")
+    stderr = refused(cohort)
+    assert f"{cohort / 'mentees.csv'} is a character device, not a regular file" in stderr
+
+
+def test_a_directory_named_rules_toml_is_refused(cohort: Path) -> None:
+    (cohort / "rules.toml").unlink()
+    (cohort / "rules.toml").mkdir()
+    assert f"rules.toml: NOT_A_FILE: {cohort / 'rules.toml'} is a directory" in refused(cohort, "solve")
+
+
+def test_a_fifo_as_a_json_cohort_or_a_what_if_file_is_refused(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "cohort.json")
+    assert "is a FIFO (named pipe), not a regular file" in refused(tmp_path / "cohort.json")
+    os.mkfifo(tmp_path / "what_if.toml")
+    assert "is a FIFO (named pipe), not a regular file" in refused(tmp_path / "what_if.toml", "compare")
+
+
+# Size caps ------------------------------------------------------------------------------------------------
+
+
+def test_files_above_the_size_cap_are_refused_with_the_cap_in_the_message(cohort: Path) -> None:
+    with (cohort / "rankings.csv").open("r+b") as table:  # sparse: 300 MiB long, nothing on disk
+        table.truncate(TABLE_LIMIT_BYTES + 44 * 2**20)
+    with (cohort / "rules.toml").open("ab") as rules:
+        rules.write(b"# padding\n" * (TOML_LIMIT_BYTES // 10 + 1))
+    stderr = refused(cohort)
+    assert "rankings.csv: FILE_TOO_LARGE" in stderr and "is 300 MiB; files of this kind are read up to 256 MiB" in stderr
+    assert "rules.toml: FILE_TOO_LARGE" in stderr and "read up to 1 MiB" in stderr
+
+
+# TOML -----------------------------------------------------------------------------------------------------
+
+
+def test_rules_nested_thousands_deep_are_a_problem_not_a_crash(cohort: Path) -> None:
+    (cohort / "rules.toml").write_text("field_depth = 1\nbans = " + "[" * 5000 + "]" * 5000 + "\n")
+    stderr = refused(cohort, "solve")
+    assert f"rules.toml bans (line 2): NOT_CSV: arrays or inline tables nested deeper than {TOML_MAX_DEPTH}" in stderr
+
+
+def test_a_400_digit_number_is_a_problem_at_its_field(cohort: Path) -> None:
+    (cohort / "rules.toml").write_text(f"max_distance_km = {'9' * 400}\n[weights]\ntravel = -{'1' * 30}\n")
+    stderr = refused(cohort, "solve")
+    assert "rules.toml max_distance_km: BAD_VALUE: a 400-digit integer is out of range" in stderr
+    assert "rules.toml weights.travel: BAD_VALUE: a 30-digit integer is out of range" in stderr
+
+
+def test_a_number_too_long_for_python_is_a_problem_too(cohort: Path) -> None:
+    (cohort / "rules.toml").write_text(f"max_distance_km = {'9' * 5000}\n")
+    assert "NOT_CSV: cannot read rules.toml as TOML: an integer has thousands of digits" in refused(cohort)
+
+
+def test_a_rules_toml_with_a_byte_order_mark_is_read_like_csv_and_json(cohort: Path) -> None:
+    rules = cohort / "rules.toml"
+    rules.write_bytes(b"\xef\xbb\xbf" + rules.read_bytes().replace(b"max_distance_km = 15.0", b"max_distance_km = 17.5"))
+    assert read_cohort_dir(cohort).rules.max_distance_km == 17.5
+    assert run_cli("validate", cohort).returncode == 0
+
+
+def test_brackets_in_strings_and_comments_are_not_nesting(tmp_path: Path) -> None:
+    deep = "[" * 40
+    path = tmp_path / "rules.toml"
+    path.write_text(f'# {deep}\neligible_tracks = ["{deep}", \'{deep}\']  # {deep}\n'
+                    f'bans = [["E\\"[[", """\n{deep}\n"""]]\n[organisation_caps]\n"{deep}" = 3\n')
+    data = read_toml(path, field_path="rules")
+    assert data["eligible_tracks"] == [deep, deep] and data["organisation_caps"] == {deep: 3}
+    path.write_text("[weights]\n" + "x = " + "[" * (TOML_MAX_DEPTH + 1) + "]" * (TOML_MAX_DEPTH + 1) + "\n")
+    with pytest.raises(CohortInvalid) as caught:
+        read_toml(path, field_path="rules")
+    (problem,) = caught.value.problems
+    assert (problem.code, problem.path, problem.location) == (ProblemCode.NOT_CSV, "rules.weights.x",
+                                                              "rules.toml weights.x (line 2)")
+    path.write_text("x = " + "[" * TOML_MAX_DEPTH + "]" * TOML_MAX_DEPTH + "\n")
+    assert read_toml(path)["x"] is not None  # the cap itself is allowed
+
+
+def test_what_if_and_changes_files_are_read_the_same_way(tmp_path: Path, cohort: Path) -> None:
+    scenario = tmp_path / "deep.toml"
+    scenario.write_text(f'cohort = "cohort"\nremove = {"[" * 3000}{"]" * 3000}\n')
+    assert "deep.toml remove (line 2): NOT_CSV: arrays or inline tables nested deeper" in refused(scenario, "compare")
+    (cohort / "current.csv").write_text("mentee_id,mentor_id\nE0001,M0001\n")
+    (cohort / "changes.toml").write_text(f"penalty = {'7' * 400}\n")
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    shutil.move(cohort, batch / "one")
+    result = run_cli("rematch-batch", batch, "--json")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (item,) = json.loads(result.stdout)["cohorts"]
+    assert [(p["code"], p["path"], p["location"]) for p in item["problems"]] == [
+        ("BAD_VALUE", "penalty", "changes.toml penalty")]
