@@ -26,6 +26,7 @@ from server.auth import ConfigError, TokenAuthInterceptor, load_token, server_cr
 from server.logging_setup import server_logger
 from server.metrics import MetricsEndpoint, MetricsInterceptor, OpenCalls, ServiceMetrics
 from server.service import SERVICE_NAME, MatchingService, ServiceLimits, method_handlers
+from server.sweep_service import SWEEP_SERVICE_NAME, SweepingService, sweep_handlers
 
 MiB = 1024 * 1024
 CLOSE_WAIT_S = 0.4
@@ -153,8 +154,8 @@ def create_server(config: ServerConfig, logger: logging.Logger | None = None) ->
     log = logger or server_logger()
     metrics = ServiceMetrics()
     limits = config.service_limits()
-    service = MatchingService(limits, metrics, log)
-    open_calls = OpenCalls(SERVICE_NAME)
+    service = SweepingService(limits, metrics, log)  # MatchingService and SweepService on the same slots
+    open_calls = OpenCalls(SERVICE_NAME, SWEEP_SERVICE_NAME)
     interceptors: list[grpc.ServerInterceptor] = [MetricsInterceptor(metrics, open_calls)]
     if config.token_file is not None:
         token = load_token(config.token_file)
@@ -172,13 +173,14 @@ def create_server(config: ServerConfig, logger: logging.Logger | None = None) ->
         # No `maximum_concurrent_rpcs`: gRPC's own refusal has no RetryInfo and is not counted. Calls wait for a
         # thread instead, and every call that would solve is refused in milliseconds when no slot is free.
     )
-    server.add_generic_rpc_handlers((method_handlers(service),))
+    server.add_generic_rpc_handlers((method_handlers(service), sweep_handlers(service)))
     health_servicer = health.HealthServicer(
         experimental_non_blocking=True,
         experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="mentormatch-health"))
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server)
+        (SERVICE_NAME, SWEEP_SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+         reflection.SERVICE_NAME), server)
     address = f"{config.host}:{config.port}"
     try:
         if config.tls_cert is not None and config.tls_key is not None:
@@ -197,7 +199,7 @@ def create_server(config: ServerConfig, logger: logging.Logger | None = None) ->
         except OSError as error:
             raise ConfigError(f"cannot serve metrics on port {config.metrics_port}: {error.strerror}") from None
     server.start()
-    for name in ("", SERVICE_NAME):
+    for name in ("", SERVICE_NAME, SWEEP_SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving", extra={"fields": {
         "port": port, "metrics_port": endpoint.port if endpoint else None, "tls": config.tls_cert is not None,

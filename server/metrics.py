@@ -105,8 +105,9 @@ class OpenCalls:
     """Calls of one gRPC service from the moment their handler starts until gRPC has closed them (status sent, or
     cancelled): what a drain waits for before it cancels what is left (health watches, reflection streams)."""
 
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, *more_services: str) -> None:
         self.service = service
+        self.services = frozenset((service, *more_services))  # a server's own services: what a drain waits for
         self._open = 0
         self._changed = threading.Condition()
 
@@ -156,7 +157,7 @@ class MetricsInterceptor(grpc.ServerInterceptor):
         else:
             kind, inner = "bidi_stream", handler.stream_stream
         labels = (kind, service, method)
-        tracked = self._open_calls if self._open_calls is not None and self._open_calls.service == service else None
+        tracked = self._open_calls if self._open_calls is not None and service in self._open_calls.services else None
 
         def begin(context: grpc.ServicerContext) -> float:
             m.started.labels(*labels).inc()

@@ -334,6 +334,10 @@ class MatchingService:
         self.log = logger
         self._draining = False
 
+    def start_call(self, method: str) -> _Call:
+        """The bookkeeping of one call (its log line), for handlers of services built on this one."""
+        return _Call(method)
+
     def begin_drain(self) -> None:
         """The server is stopping: a call whose work the drain stops before it has an answer gets UNAVAILABLE (call
         again: another replica answers), not CANCELLED."""

@@ -118,7 +118,6 @@ class SweepOutcome(_message.Message):
     UNMATCHED_BY_REASON_FIELD_NUMBER: _builtins.int
     SOLVE_TIME_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
-    PARETO_FIELD_NUMBER: _builtins.int
     index: _builtins.int
     """The setting's place in the grid, from 0."""
     label: _builtins.str
@@ -139,10 +138,6 @@ class SweepOutcome(_message.Message):
     """Mean straight-line km between mentee and mentor over the pairs; absent when nobody is matched."""
     error: _builtins.str
     """Set when the setting could not be solved (its measures are then empty)."""
-    pareto: _builtins.bool
-    """True when no other setting is at least as good on matched share, mean score
-    and mean travel and better on one (filled in the summary's order).
-    """
     @_builtins.property
     def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The value label of each axis, in axis order."""
@@ -171,11 +166,10 @@ class SweepOutcome(_message.Message):
         unmatched_by_reason: _abc.Iterable[_matching_pb2.ReasonCount] | None = ...,
         solve_time: _duration_pb2.Duration | None = ...,
         error: _builtins.str = ...,
-        pareto: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_mean_score", b"_mean_score", "_mean_travel_km", b"_mean_travel_km", "_worst_score", b"_worst_score", "mean_score", b"mean_score", "mean_travel_km", b"mean_travel_km", "solve_time", b"solve_time", "worst_score", b"worst_score"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_mean_score", b"_mean_score", "_mean_travel_km", b"_mean_travel_km", "_worst_score", b"_worst_score", "error", b"error", "index", b"index", "label", b"label", "matched", b"matched", "matched_share", b"matched_share", "mean_score", b"mean_score", "mean_travel_km", b"mean_travel_km", "mentees", b"mentees", "pareto", b"pareto", "solve_time", b"solve_time", "status", b"status", "unmatched_by_reason", b"unmatched_by_reason", "values", b"values", "worst_score", b"worst_score"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_mean_score", b"_mean_score", "_mean_travel_km", b"_mean_travel_km", "_worst_score", b"_worst_score", "error", b"error", "index", b"index", "label", b"label", "matched", b"matched", "matched_share", b"matched_share", "mean_score", b"mean_score", "mean_travel_km", b"mean_travel_km", "mentees", b"mentees", "solve_time", b"solve_time", "status", b"status", "unmatched_by_reason", b"unmatched_by_reason", "values", b"values", "worst_score", b"worst_score"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__mean_score: _TypeAlias = _typing.Literal["mean_score"]  # noqa: Y015
     _WhichOneofArgType__mean_score: _TypeAlias = _typing.Literal["_mean_score", b"_mean_score"]  # noqa: Y015
@@ -215,7 +209,10 @@ class SweepSummary(_message.Message):
 
     @_builtins.property
     def pareto(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
-        """Indexes of the Pareto-optimal settings (matched share and mean score up, mean travel down), ascending."""
+        """Indexes of the Pareto-optimal settings, ascending: those that no other setting
+        matches at least as well on matched share, mean score and mean travel (less is
+        better) and beats on one. Known once every setting is solved, hence here.
+        """
 
     def __init__(
         self,

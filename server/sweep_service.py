@@ -1,0 +1,154 @@
+"""The `mentormatch.v1.SweepService` servicer: a grid of rule settings over one cohort, streamed setting by setting.
+
+It is `MatchingService` with one more method, so a sweep shares the server's solve slots, limits, metrics,
+drain and error statuses: a sweep takes one slot for all its settings (as CompareScenarios does for its
+scenarios), solves them one after another on the slot's thread, and streams each outcome as it is ready;
+the summary with the Pareto frontier comes last. The grid and its settings are checked before anything is
+solved, every problem at its request path (`axes[0].values[1].rules.field_depth`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+
+from mentormatch.v1 import sweep_pb2 as spb
+from server import convert as mapping
+from server.service import MatchingService, Slot
+from solver.compare import compare_scenarios
+from solver.errors import CohortInvalid, Problem, ProblemCode
+from solver.sweep import (
+    MAX_SETTINGS,
+    AxisValue,
+    Grid,
+    GridAxis,
+    SweepOutcome,
+    failed_outcome,
+    finish,
+    setting_scenarios,
+    sweep_outcome,
+)
+
+SWEEP_SERVICE_NAME: str = spb.DESCRIPTOR.services_by_name["SweepService"].full_name
+"""`mentormatch.v1.SweepService`: the name in method paths, health checks and reflection."""
+
+def grid_from_proto(axes: Any) -> tuple[Grid, list[Problem]]:
+    """The request's axes as a grid, and every problem with them at its request path."""
+    problems: list[Problem] = []
+    grid_axes = []
+    if not axes:
+        problems.append(Problem(ProblemCode.BAD_VALUE, "axes", "at least one axis is required"))
+    for a, axis in enumerate(axes):
+        path = f"axes[{a}]"
+        if not axis.rule:
+            problems.append(Problem(ProblemCode.BAD_VALUE, f"{path}.rule", "name the rule the axis varies"))
+        if not axis.values:
+            problems.append(Problem(ProblemCode.BAD_VALUE, f"{path}.values", "an axis needs at least one value"))
+        values = []
+        for k, value in enumerate(axis.values):
+            changes, found = mapping.scenario_changes_from_proto(value, f"{path}.values[{k}]")
+            problems += found
+            values.append(AxisValue(value.label or f"{axis.rule} {k + 1}", changes, f"{path}.values[{k}]"))
+        grid_axes.append(GridAxis(axis.rule, tuple(values)))
+    grid = Grid(tuple(grid_axes))
+    if grid_axes and grid.size() > MAX_SETTINGS:
+        problems.append(Problem(ProblemCode.TOO_LARGE, "axes", f"{grid.size()} settings; a sweep solves at most "
+                                                               f"{MAX_SETTINGS}"))
+    return grid, problems
+
+
+def _request_path(problem: Problem) -> Problem:
+    """A grid problem at the request's field: weights sit beside the rules in a `Scenario`, not inside them."""
+    return dataclasses.replace(problem, path=problem.path.replace(".rules.weights", ".weights", 1))
+
+
+def outcome_to_proto(outcome: SweepOutcome) -> spb.SweepOutcome:
+    message = mapping.to_message(outcome, spb.SweepOutcome())
+    message.solve_time.CopyFrom(mapping.duration(outcome.solve_seconds))
+    return message
+
+
+class SweepingService(MatchingService):
+    """`MatchingService` and `SweepService.Sweep` on one set of slots (the server registers both)."""
+
+    def Sweep(self, request: spb.SweepRequest, context: grpc.ServicerContext) -> Iterator[spb.SweepResponse]:
+        call = self.start_call("Sweep")
+        try:
+            self._refuse_too_large(call, request.cohort)
+            call.fields["axes"] = len(request.axes)
+            slot = self._take_slot(context)
+        except Exception as error:
+            self._fail(call, context, error)
+            raise
+        events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        work = self.slots.run(slot, lambda: self._sweep(call, context, request, slot, events.put))
+        work.add_done_callback(lambda done: events.put(("done", done)))
+        try:
+            while True:
+                try:
+                    kind, value = events.get(timeout=0.25)
+                except queue.Empty:
+                    if context.is_active():
+                        continue
+                    break  # the client went away: its cancellation stops the work, whose end frees the slot
+                if kind == "outcome":
+                    yield spb.SweepResponse(outcome=value)
+                else:
+                    yield spb.SweepResponse(summary=value.result())
+                    break
+        except Exception as error:
+            self._fail(call, context, error)
+            raise
+        self._log_call(call, "OK" if context.is_active() else "CANCELLED")
+
+    def _sweep(self, call: Any, context: grpc.ServicerContext, request: spb.SweepRequest, slot: Slot,
+               emit: Callable[[tuple[str, Any]], None]) -> spb.SweepSummary:
+        grid, grid_problems = grid_from_proto(request.axes)
+        extra = [mapping.problem_to_proto(p, "") for p in grid_problems]
+        checked = self._checked(call, request.cohort, request.HasField("cohort"), request.options, False, slot.stop,
+                                extra, "SWEEP_INVALID")
+        try:
+            scenarios = setting_scenarios(checked.cohort, grid)
+        except CohortInvalid as invalid:
+            problems = [mapping.problem_to_proto(_request_path(p), "") for p in invalid.problems]
+            call.fields["problems"] = len(problems)
+            raise self._reject(problems, "SWEEP_INVALID") from None
+        settings = grid.settings()
+        call.fields["settings"] = len(settings)
+        limit = self._share(context, checked.options.solve.time_limit_s, len(settings))
+        options = dataclasses.replace(checked.options.solve, alternatives=1, time_limit_s=limit, stop=slot.stop.event)
+        guard = self._deadline_guard(context, slot)
+        outcomes = []
+        try:
+            for setting, scenario in zip(settings, scenarios, strict=True):
+                slot.stop.check()
+                started = time.perf_counter()
+                try:
+                    outcome = sweep_outcome(setting, compare_scenarios([scenario], options).scenarios[0])
+                except CohortInvalid as invalid:  # a setting too dense to solve, say: its row, not the sweep's end
+                    outcome = failed_outcome(setting, "; ".join(str(p) for p in invalid.problems[:3]))
+                self._observe(outcome.status, time.perf_counter() - started, outcome.mentees,
+                              len(scenario.cohort.mentors), outcome.matched)
+                outcomes.append(outcome)
+                emit(("outcome", outcome_to_proto(outcome)))
+        finally:
+            if guard is not None:
+                guard.cancel()
+        swept = finish(request.label, grid, outcomes)
+        call.fields.update(failed=sum(not o.ok for o in outcomes), time_limit_s=round(limit, 4))
+        return spb.SweepSummary(label=request.label, axes=swept.axes, settings=len(outcomes), pareto=swept.pareto,
+                                failed=sum(not o.ok for o in outcomes))
+
+
+def sweep_handlers(service: SweepingService) -> grpc.GenericRpcHandler:
+    """The SweepService's method for `grpc.Server.add_generic_rpc_handlers`."""
+    return grpc.method_handlers_generic_handler(SWEEP_SERVICE_NAME, {
+        "Sweep": grpc.unary_stream_rpc_method_handler(service.Sweep, spb.SweepRequest.FromString,
+                                                      spb.SweepResponse.SerializeToString),
+    })
+
