@@ -258,7 +258,8 @@ def _register_optional() -> None:
     """Commands that live in their own modules (explanations, workflows, service) join the app here."""
     import importlib
 
-    for name in ("server.cli_explain", "server.cli_workflows", "server.cli_service", "server.cli_scale"):
+    for name in ("server.cli_explain", "server.cli_workflows", "server.cli_service", "server.cli_scale",
+                 "server.cli_speeddating"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as missing:

@@ -204,23 +204,27 @@ def _scenario_section(k: int, outcome: ScenarioOutcome, base_label: str) -> str:
     return "".join(parts)
 
 
-def render_report(comparison: Comparison, *, title: str = "What-if comparison") -> str:
-    """The whole report as one HTML document; participant identifiers only, nothing fetched from the net."""
-    scenarios = "".join(_scenario_section(k, o, comparison.base_label) for k, o in enumerate(comparison.scenarios))
-    count = len(comparison.scenarios)
+def html_page(title: str, css: str, body: str) -> str:
+    """A self-contained HTML document: the title (escaped) as heading, inline CSS, `body` (markup) after it."""
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
-        f"<h1>{escape(title)}</h1>"
-        f'<p class="note">{count} scenario(s); the first, {escape(comparison.base_label)}, is the base. '
-        "Participants are shown by identifier only.</p>"
-        f"<h2>Side by side</h2>{_summary_table(comparison)}"
-        f"<h2>Charts</h2>{_charts(comparison)}"
-        f"{scenarios}"
-        "</body></html>\n"
+        f"<title>{escape(title)}</title><style>{css}</style></head><body>"
+        f"<h1>{escape(title)}</h1>{body}</body></html>\n"
     )
+
+
+def render_report(comparison: Comparison, *, title: str = "What-if comparison") -> str:
+    """The whole report as one HTML document; participant identifiers only, nothing fetched from the net."""
+    scenarios = "".join(_scenario_section(k, o, comparison.base_label) for k, o in enumerate(comparison.scenarios))
+    count = len(comparison.scenarios)
+    return html_page(title, CSS,
+                     f'<p class="note">{count} scenario(s); the first, {escape(comparison.base_label)}, is the base. '
+                     "Participants are shown by identifier only.</p>"
+                     f"<h2>Side by side</h2>{_summary_table(comparison)}"
+                     f"<h2>Charts</h2>{_charts(comparison)}"
+                     f"{scenarios}")
 
 
 def write_report(comparison: Comparison, path: str | Path, *, title: str = "What-if comparison",
