@@ -11,6 +11,7 @@ Cases (see benchmarks/README.md):
   S   80 x 80 programme, Match over gRPC on loopback, 3 alternatives and explanations (server-side time)
   T   15 x 15 programme, Match throughput with several concurrent clients
   D   the 64-setting sweep of kvinfo_network, sequential vs a 2-process Dask LocalCluster (benchmarks/sweep.py)
+  SD  the speed-dating kick-off planned: Lyngby 15 + 15 in 6 rounds, 80 + 80 in 8 (benchmarks/speeddating.py)
 
 Each measurement runs in a fresh worker process (`--worker`), so its peak resident memory (ru_maxrss of
 the worker: imports, the cohort and the solve) is its own, and one case cannot warm another's caches.
@@ -38,10 +39,12 @@ if str(ROOT) not in sys.path:  # `python benchmarks/run.py` as well as `python -
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.cases import FULL, QUICK, Sizes  # noqa: E402
+from benchmarks.speeddating import run_case as case_speeddating  # noqa: E402
+from benchmarks.speeddating import worker_speeddating  # noqa: E402
 from benchmarks.sweep import case_sweep, describe, worker_sweep  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
-CASES = ("L", "XL", "C", "S", "T", "D")
+CASES = ("L", "XL", "C", "S", "T", "D", "SD")
 GAP = 0.005  # "within 0.5 % of optimal"
 TARGETS = {
     "L": "ratio <= 1.0, same objective",
@@ -50,6 +53,8 @@ TARGETS = {
     "S": "<= 150 ms median server side",
     "T": ">= 150 calls/s",
     "D": ">= 1.7x faster on a 2-process LocalCluster than sequential, identical outcomes",
+    "SD-15": "< 1 s, proven optimal, the CP-SAT reference agrees",
+    "SD-80": "< 10 s, proven optimal, the CP-SAT reference agrees",
 }
 
 
@@ -278,6 +283,7 @@ WORKERS: dict[str, Callable[..., dict[str, Any]]] = {
     "throughput": worker_throughput,
     "clients": worker_clients,
     "sweep": worker_sweep,
+    "speeddating": worker_speeddating,
 }
 
 
@@ -412,6 +418,8 @@ def run_cases(cases: list[str], sizes: Sizes, log: Any = print) -> list[dict[str
         elif case == "D":
             produced = [case_sweep(_in_worker("sweep", workers=2, quick=sizes.sweep_quick))]
             log(f"  {describe(produced[0])}")
+        elif case == "SD":
+            produced = case_speeddating(_in_worker, sizes is QUICK, log)
         else:
             raise ValueError(f"unknown case {case!r}; known: {', '.join(CASES)}")
         for result in produced:
