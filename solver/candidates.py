@@ -15,7 +15,8 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
-from solver.domain import Cohort
+from solver.data import builtin_field_families
+from solver.domain import Cohort, FieldFamily, FieldRule, Goal, Language, MutualChoice
 from solver.stop import StopToken, check
 
 EARTH_RADIUS_KM = 6371.0088
@@ -36,6 +37,9 @@ class HardRule(StrEnum):
     DISTANCE = "DISTANCE"  # within the programme's and the mentee's own limit (km or minutes)
     LANGUAGE = "LANGUAGE"  # a common language at the minimum CEFR level
     GENDER = "GENDER"  # the mentee's requested mentor gender, when requests are hard
+    GOAL = "GOAL"  # the mentee's segment allows only mentors supporting some goals
+    CHOICE = "CHOICE"  # mutual choice: the pair needs speed-dating rankings (mentee's, mentor's, either or both)
+    CONFLICT = "CONFLICT"  # the mentor's organisation is one the mentee must avoid (a conflict of interest)
     BAN = "BAN"  # the coordinator ruled the pair out
 
 
@@ -49,23 +53,42 @@ class CohortArrays:
     mentee_lon: FloatArray
     mentor_lat: FloatArray
     mentor_lon: FloatArray
-    mentee_limit_km: FloatArray  # min(programme, personal); inf = none
+    mentee_limit_km: FloatArray  # her km limit (README: Distance); inf = none
     mentee_limit_minutes: FloatArray
-    mentee_eligible: BoolArray
-    mentor_eligible: BoolArray
+    mentee_eligible: BoolArray  # municipality and track
+    mentor_eligible: BoolArray  # years enough for at least one mentee's rules (a prefilter; see mentee_min_years)
     mentee_occupations: IntArray  # [n, k] ISCO codes as ints, padded with -1
     mentor_occupations: IntArray  # [m, k] padded with -2 so padding never matches
-    mentee_languages: npt.NDArray[np.uint64]  # [n, words] bit per language spoken at the minimum level
-    mentor_languages: npt.NDArray[np.uint64]
+    mentee_languages: npt.NDArray[np.uint64]  # [n, words] bit per language she speaks at her rules' minimum level,
+    # among her rules' programme languages
+    mentor_languages_by_level: npt.NDArray[np.uint64]  # [7, m, words]: languages spoken at level >= index
+    mentee_language_level: IntArray  # her rules' minimum CEFR level, 1..6
     mentee_requested_gender: IntArray  # 0 = no request
     mentor_gender: IntArray
     banned_keys: IntArray  # sorted mentee * n_mentors + mentor
     travel_keys: IntArray  # sorted keys with a travel time; empty when distance is straight-line
     travel_minutes: FloatArray  # aligned with travel_keys
     uses_travel_times: bool
-    field_depth: int
     gender_requests_hard: bool
-    max_distance_km: float | None
+    mentee_field_depth: IntArray  # her rules' field depth (0 = no field rule)
+    mentee_by_family: BoolArray  # her rules' field rule is "family"
+    mentee_families: npt.NDArray[np.uint64]  # [n, words] bit per field family of her occupations
+    mentor_families: npt.NDArray[np.uint64]
+    mentee_min_years: IntArray  # the mentor years her rules require
+    mentor_years: IntArray
+    mentee_online: BoolArray  # she accepts online meetings and her rules allow them
+    mentor_online: BoolArray
+    mentee_goal_bits: IntArray  # the mentor goals her segment allows, as bits (0 = any)
+    mentor_goal_bits: IntArray  # the goals the mentor supports (0 = any)
+    mentee_choice: IntArray  # her rules' mutual choice, as MutualChoice index (0 = none)
+    mentee_ranked_keys: IntArray  # sorted mentee * n_mentors + mentor: the mentee ranked the mentor
+    mentor_ranked_keys: IntArray  # sorted keys: the mentor ranked the mentee
+    mentor_org: IntArray  # organisation code per mentor, -1 = none
+    avoid_keys: IntArray  # sorted mentee * n_orgs + organisation code she must avoid
+    n_orgs: int
+    # The loosest rules over all mentees, for the joins that narrow the pairs before the masks decide.
+    field_depth: int  # the fewest digits any mentee's rules require (0 with a family rule anywhere)
+    max_distance_km: float | None  # the longest km limit; None when some pair may have none (online, no limit)
     # Derived lookup tables, built on first use (e.g. shared field digits per pair of occupation profiles).
     cache: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
@@ -84,18 +107,14 @@ def _occupation_matrix(occupations: list[tuple[str, ...]], pad: int) -> IntArray
     return matrix
 
 
-def _language_bits(people: list[tuple[tuple[str, int], ...]], codes: dict[str, int], min_level: int
-                   ) -> npt.NDArray[np.uint64]:
-    words = max(1, (len(codes) + 63) // 64)
-    # Bit sets as Python ints first (numpy scalar operations per person are ~10x slower).
-    masks = []
-    for languages in people:
-        mask = 0
-        for code, level in languages:
-            if level >= min_level and code in codes:
-                mask |= 1 << codes[code]
-        masks.append(mask)
-    return _bit_words(masks, words)
+def _language_mask(languages: tuple[Language, ...], codes: dict[str, int], min_level: int,
+                   only: tuple[str, ...]) -> int:
+    """A bit per language spoken at `min_level` or better (among `only`, when given), as a Python int."""
+    mask = 0
+    for lang in languages:
+        if lang.level >= min_level and (not only or lang.code in only):
+            mask |= 1 << codes[lang.code]
+    return mask
 
 
 def _bit_words(masks: list[int], words: int) -> npt.NDArray[np.uint64]:
@@ -108,21 +127,43 @@ def _bit_words(masks: list[int], words: int) -> npt.NDArray[np.uint64]:
     return bits
 
 
+_CHOICES = tuple(MutualChoice)  # index 0 = NONE
+_GOAL_BIT: dict[Goal, int] = {goal: 1 << k for k, goal in enumerate(g for g in Goal if g is not Goal.UNSPECIFIED)}
+
+
+def _goal_bits(goals: tuple[Goal, ...]) -> int:
+    bits = 0
+    for goal in goals:
+        bits |= _GOAL_BIT.get(goal, 0)
+    return bits
+
+
+def _family_masks(occupations: list[tuple[str, ...]], families: tuple[FieldFamily, ...]) -> list[int]:
+    """Per person, a bit per field family that one of their occupations belongs to (it starts with a prefix)."""
+    out = []
+    for codes in occupations:
+        mask = 0
+        for k, family in enumerate(families):
+            if any(code.startswith(prefix) for code in codes for prefix in family.prefixes):
+                mask |= 1 << k
+        out.append(mask)
+    return out
+
+
 def cohort_arrays(cohort: Cohort) -> CohortArrays:
     """Columnar arrays of everything the hard rules and scores need; one pass over the participants."""
     rules = cohort.rules
     mentees, mentors = cohort.mentees, cohort.mentors
     n, m = len(mentees), len(mentors)
     uses_travel_times = bool(rules.travel_times)
-    # A travel-time table replaces straight-line distance: then no km limit applies, programme or personal.
-    programme_km = rules.max_distance_km if rules.max_distance_km is not None and not uses_travel_times else math.inf
-    programme_minutes = rules.max_travel_minutes if rules.max_travel_minutes is not None else math.inf
+    per_mentee = [rules.for_mentee(p) for p in mentees]
     municipalities = set(rules.eligible_municipalities)
     tracks = set(rules.eligible_tracks)
     language_codes: dict[str, int] = {}
     for languages in [p.languages for p in mentees] + [p.languages for p in mentors]:
         for lang in languages:
             language_codes.setdefault(lang.code, len(language_codes))
+    words = max(1, (len(language_codes) + 63) // 64)
     mentee_index, mentor_index = cohort.mentee_index(), cohort.mentor_index()
     bans = sorted({mentee_index[a] * m + mentor_index[b] for a, b in rules.bans
                    if a in mentee_index and b in mentor_index})
@@ -131,6 +172,45 @@ def cohort_arrays(cohort: Cohort) -> CohortArrays:
         if t.mentee_id in mentee_index and t.mentor_id in mentor_index:
             travel[mentee_index[t.mentee_id] * m + mentor_index[t.mentor_id]] = t.minutes
     travel_keys = np.array(sorted(travel), dtype=np.int64)
+
+    def limit(programme: float | None, personal: float | None, extend: bool) -> float:
+        if personal is not None and extend:
+            return personal  # her own limit replaces the programme's, longer or shorter
+        return min(math.inf if programme is None else programme, math.inf if personal is None else personal)
+
+    # A travel-time table replaces straight-line distance: then no km limit applies, programme or personal.
+    limit_km = np.array([math.inf if uses_travel_times else limit(r.max_distance_km, p.max_travel_km,
+                                                                    r.personal_limits_extend)
+                         for p, r in zip(mentees, per_mentee, strict=True)], dtype=np.float64)
+    limit_minutes = np.array([limit(r.max_travel_minutes, p.max_travel_minutes, r.personal_limits_extend)
+                              for p, r in zip(mentees, per_mentee, strict=True)], dtype=np.float64)
+    mentee_languages = [_language_mask(p.languages, language_codes, r.min_language_level, r.programme_languages)
+                        for p, r in zip(mentees, per_mentee, strict=True)]
+    by_level = np.zeros((7, m, words), dtype=np.uint64)
+    for level in range(1, 7):
+        by_level[level] = _bit_words([_language_mask(q.languages, language_codes, level, ()) for q in mentors], words)
+    families = rules.field_families or builtin_field_families()
+    family_words = max(1, (len(families) + 63) // 64)
+    organisations = sorted({q.organisation for q in mentors if q.organisation})
+    org_code = {org: k for k, org in enumerate(organisations)}
+    avoid = sorted({i * max(1, len(organisations)) + org_code[org] for i, p in enumerate(mentees)
+                    for org in p.avoid_organisations if org in org_code})
+    mentee_ranked: set[int] = set()
+    mentor_ranked: set[int] = set()
+    for ranking in cohort.rankings:
+        if ranking.from_id in mentee_index and ranking.to_id in mentor_index:
+            mentee_ranked.add(mentee_index[ranking.from_id] * m + mentor_index[ranking.to_id])
+        elif ranking.from_id in mentor_index and ranking.to_id in mentee_index:
+            mentor_ranked.add(mentee_index[ranking.to_id] * m + mentor_index[ranking.from_id])
+    depths = [0 if r.field_rule is FieldRule.FAMILY else max(r.field_depth, 0) for r in per_mentee]
+    min_years = np.array([r.min_mentor_years for r in per_mentee], dtype=np.int64)
+    mentor_years = np.array([q.years_experience for q in mentors], dtype=np.int64)
+    online = np.array([p.online and r.online_meetings for p, r in zip(mentees, per_mentee, strict=True)],
+                      dtype=np.bool_)
+    mentor_online = np.array([q.online for q in mentors], dtype=np.bool_)
+    finite = limit_km[np.isfinite(limit_km)]
+    join_km = None if (uses_travel_times or len(finite) < n or (online.any() and mentor_online.any())
+                       or n == 0) else float(finite.max())
     return CohortArrays(
         n_mentees=n,
         n_mentors=m,
@@ -138,30 +218,41 @@ def cohort_arrays(cohort: Cohort) -> CohortArrays:
         mentee_lon=np.array([p.lon for p in mentees], dtype=np.float64),
         mentor_lat=np.array([p.lat for p in mentors], dtype=np.float64),
         mentor_lon=np.array([p.lon for p in mentors], dtype=np.float64),
-        mentee_limit_km=np.array([min(programme_km, p.max_travel_km if p.max_travel_km is not None
-                                      and not uses_travel_times else math.inf)
-                                  for p in mentees], dtype=np.float64),
-        mentee_limit_minutes=np.array(
-            [min(programme_minutes, p.max_travel_minutes if p.max_travel_minutes is not None else math.inf)
-             for p in mentees], dtype=np.float64),
+        mentee_limit_km=limit_km,
+        mentee_limit_minutes=limit_minutes,
         mentee_eligible=np.array([(not municipalities or p.municipality in municipalities)
                                   and (not tracks or p.track in tracks) for p in mentees], dtype=np.bool_),
-        mentor_eligible=np.array([p.years_experience >= rules.min_mentor_years for p in mentors], dtype=np.bool_),
+        mentor_eligible=mentor_years >= (int(min_years.min()) if n else rules.min_mentor_years),
         mentee_occupations=_occupation_matrix([p.occupations for p in mentees], -1),
         mentor_occupations=_occupation_matrix([p.occupations for p in mentors], -2),
-        mentee_languages=_language_bits([tuple((lang.code, lang.level) for lang in p.languages) for p in mentees],
-                                        language_codes, rules.min_language_level),
-        mentor_languages=_language_bits([tuple((lang.code, lang.level) for lang in p.languages) for p in mentors],
-                                        language_codes, rules.min_language_level),
+        mentee_languages=_bit_words(mentee_languages, words),
+        mentor_languages_by_level=by_level,
+        mentee_language_level=np.array([min(max(r.min_language_level, 1), 6) for r in per_mentee], dtype=np.int64),
         mentee_requested_gender=np.array([_gender_code(p.requested_mentor_gender) for p in mentees], dtype=np.int64),
         mentor_gender=np.array([_gender_code(p.gender) for p in mentors], dtype=np.int64),
         banned_keys=np.array(bans, dtype=np.int64),
         travel_keys=travel_keys,
         travel_minutes=np.array([travel[k] for k in travel_keys.tolist()], dtype=np.float64),
         uses_travel_times=uses_travel_times,
-        field_depth=rules.field_depth,
         gender_requests_hard=rules.gender_requests_hard,
-        max_distance_km=None if uses_travel_times else rules.max_distance_km,
+        mentee_field_depth=np.array([max(r.field_depth, 0) for r in per_mentee], dtype=np.int64),
+        mentee_by_family=np.array([r.field_rule is FieldRule.FAMILY for r in per_mentee], dtype=np.bool_),
+        mentee_families=_bit_words(_family_masks([p.occupations for p in mentees], families), family_words),
+        mentor_families=_bit_words(_family_masks([q.occupations for q in mentors], families), family_words),
+        mentee_min_years=min_years,
+        mentor_years=mentor_years,
+        mentee_online=online,
+        mentor_online=mentor_online,
+        mentee_goal_bits=np.array([_goal_bits(r.mentor_goals) for r in per_mentee], dtype=np.int64),
+        mentor_goal_bits=np.array([_goal_bits(q.goals) for q in mentors], dtype=np.int64),
+        mentee_choice=np.array([_CHOICES.index(r.mutual_choice) for r in per_mentee], dtype=np.int64),
+        mentee_ranked_keys=np.array(sorted(mentee_ranked), dtype=np.int64),
+        mentor_ranked_keys=np.array(sorted(mentor_ranked), dtype=np.int64),
+        mentor_org=np.array([org_code.get(q.organisation, -1) for q in mentors], dtype=np.int64),
+        avoid_keys=np.array(avoid, dtype=np.int64),
+        n_orgs=max(1, len(organisations)),
+        field_depth=min(depths) if n else max(rules.field_depth, 0),
+        max_distance_km=join_km,
     )
 
 
@@ -267,30 +358,78 @@ def _reach(arrays: CohortArrays, mentee: IntArray, mentor: IntArray
         within = ~np.isnan(minutes) & (minutes <= arrays.mentee_limit_minutes[mentee])
     else:
         within = km <= arrays.mentee_limit_km[mentee]
+    # A pair who both accept online meetings, where her rules allow them, is not bound by distance.
+    within |= arrays.mentee_online[mentee] & arrays.mentor_online[mentor]
     return km, minutes, within
+
+
+def _in_keys(keys: IntArray, sorted_keys: IntArray) -> BoolArray:
+    if len(sorted_keys) == 0:
+        return np.zeros(len(keys), dtype=np.bool_)
+    pos = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return np.asarray(sorted_keys[pos] == keys, dtype=np.bool_)
+
+
+def _language_rule(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> BoolArray:
+    spoken = arrays.mentor_languages_by_level[arrays.mentee_language_level[mentee], mentor]
+    return np.asarray((arrays.mentee_languages[mentee] & spoken).any(axis=1), dtype=np.bool_)
+
+
+def _gender_rule(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> BoolArray:
+    requested = arrays.mentee_requested_gender[mentee]
+    return (requested == 0) | (requested == arrays.mentor_gender[mentor]) | (not arrays.gender_requests_hard)
+
+
+def _goal_rule(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> BoolArray:
+    wanted, offered = arrays.mentee_goal_bits[mentee], arrays.mentor_goal_bits[mentor]
+    return (wanted == 0) | (offered == 0) | ((wanted & offered) != 0)
+
+
+def _choice_rule(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> BoolArray:
+    choice = arrays.mentee_choice[mentee]
+    if not choice.any():
+        return np.ones(len(mentee), dtype=np.bool_)
+    keys = mentee * arrays.n_mentors + mentor
+    by_mentee, by_mentor = _in_keys(keys, arrays.mentee_ranked_keys), _in_keys(keys, arrays.mentor_ranked_keys)
+    codes = {c: k for k, c in enumerate(MutualChoice)}
+    return np.select([choice == codes[MutualChoice.MENTEE], choice == codes[MutualChoice.MENTOR],
+                      choice == codes[MutualChoice.EITHER], choice == codes[MutualChoice.BOTH]],
+                     [by_mentee, by_mentor, by_mentee | by_mentor, by_mentee & by_mentor], default=True)
+
+
+def _conflict_rule(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> BoolArray:
+    org = arrays.mentor_org[mentor]
+    return ~((org >= 0) & _in_keys(mentee * arrays.n_orgs + org, arrays.avoid_keys))
+
+
+def _ban_rule(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> BoolArray:
+    return ~_in_keys(mentee * arrays.n_mentors + mentor, arrays.banned_keys)
+
+
+def _field_rule(arrays: CohortArrays, mentee: IntArray, mentor: IntArray, digits: npt.NDArray[np.int8]) -> BoolArray:
+    depth = arrays.mentee_field_depth[mentee]
+    ok = (depth <= 0) | (digits >= depth)
+    family = arrays.mentee_by_family[mentee] & ~ok
+    if family.any():
+        shared = (arrays.mentee_families[mentee[family]] & arrays.mentor_families[mentor[family]]).any(axis=1)
+        ok[np.flatnonzero(family)[shared]] = True
+    return ok
 
 
 def rule_masks(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> dict[HardRule, BoolArray]:
     """For each hard rule, which of the given pairs pass it (independently of the other rules)."""
     _, _, within = _reach(arrays, mentee, mentor)
-    common = (arrays.mentee_languages[mentee] & arrays.mentor_languages[mentor]).any(axis=1)
-    if arrays.field_depth > 0:
-        field = field_digits(arrays, mentee, mentor) >= arrays.field_depth
-    else:
-        field = np.ones(len(mentee), dtype=np.bool_)
-    requested = arrays.mentee_requested_gender[mentee]
-    gender = (requested == 0) | (requested == arrays.mentor_gender[mentor]) | (not arrays.gender_requests_hard)
-    if len(arrays.banned_keys):
-        banned = np.isin(mentee * arrays.n_mentors + mentor, arrays.banned_keys)
-    else:
-        banned = np.zeros(len(mentee), dtype=np.bool_)
     return {
-        HardRule.ELIGIBILITY: arrays.mentee_eligible[mentee] & arrays.mentor_eligible[mentor],
-        HardRule.FIELD: field,
+        HardRule.ELIGIBILITY: arrays.mentee_eligible[mentee]
+        & (arrays.mentor_years[mentor] >= arrays.mentee_min_years[mentee]),
+        HardRule.FIELD: _field_rule(arrays, mentee, mentor, field_digits(arrays, mentee, mentor)),
         HardRule.DISTANCE: within,
-        HardRule.LANGUAGE: common,
-        HardRule.GENDER: gender,
-        HardRule.BAN: ~banned,
+        HardRule.LANGUAGE: _language_rule(arrays, mentee, mentor),
+        HardRule.GENDER: _gender_rule(arrays, mentee, mentor),
+        HardRule.GOAL: _goal_rule(arrays, mentee, mentor),
+        HardRule.CHOICE: _choice_rule(arrays, mentee, mentor),
+        HardRule.CONFLICT: _conflict_rule(arrays, mentee, mentor),
+        HardRule.BAN: _ban_rule(arrays, mentee, mentor),
     }
 
 
@@ -429,22 +568,18 @@ class PairFacts:
 
 def _filter(arrays: CohortArrays, a: IntArray, b: IntArray, stop: StopToken | threading.Event | None) -> PairFacts:
     """The pairs among (a, b), all of eligible people, that every hard rule allows: `allowed`, cheapest rules first."""
-    ok = (arrays.mentee_languages[a] & arrays.mentor_languages[b]).any(axis=1)
-    if arrays.gender_requests_hard:
-        requested = arrays.mentee_requested_gender[a]
-        ok &= (requested == 0) | (requested == arrays.mentor_gender[b])
-    if len(arrays.banned_keys):
-        ok &= ~np.isin(a * arrays.n_mentors + b, arrays.banned_keys)
+    ok = arrays.mentor_years[b] >= arrays.mentee_min_years[a]
+    for rule in (_language_rule, _gender_rule, _goal_rule, _choice_rule, _conflict_rule, _ban_rule):
+        a, b = a[ok], b[ok]
+        ok = rule(arrays, a, b)
     a, b = a[ok], b[ok]
     check(stop)
     km, minutes, within = _reach(arrays, a, b)
     a, b, km, minutes = a[within], b[within], km[within], minutes[within]
     check(stop)
     digits = field_digits(arrays, a, b)
-    if arrays.field_depth > 0:
-        shared = digits >= arrays.field_depth
-        a, b, km, minutes, digits = a[shared], b[shared], km[shared], minutes[shared], digits[shared]
-    return PairFacts(a, b, km, minutes, digits)
+    shared = _field_rule(arrays, a, b, digits)
+    return PairFacts(a[shared], b[shared], km[shared], minutes[shared], digits[shared])
 
 
 def allowed_pair_facts(arrays: CohortArrays, *, stop: StopToken | threading.Event | None = None,

@@ -15,13 +15,17 @@ from typing import Any, TypeVar
 from mentormatch.v1 import cohort_pb2 as pb
 from solver.domain import (
     Cohort,
+    FieldFamily,
+    FieldRule,
     GenderQuota,
     Goal,
     Language,
     Mentee,
     Mentor,
+    MutualChoice,
     Ranking,
     Rules,
+    Segment,
     Track,
     TravelTime,
     Weights,
@@ -30,12 +34,16 @@ from solver.errors import Problem, ProblemCode
 
 # --- enums ----------------------------------------------------------------------------------------
 
-_E = TypeVar("_E", Goal, Track)
+_E = TypeVar("_E", Goal, Track, FieldRule, MutualChoice)
 
 _GOAL_TO_PROTO: dict[Goal, pb.Goal.ValueType] = {g: pb.Goal.Value(f"GOAL_{g.name}") for g in Goal}
 _GOAL_FROM_PROTO: dict[int, Goal] = {int(v): g for g, v in _GOAL_TO_PROTO.items()}
 TRACK_TO_PROTO: dict[Track, pb.Track.ValueType] = {t: pb.Track.Value(f"TRACK_{t.name}") for t in Track}
 TRACK_FROM_PROTO: dict[int, Track] = {int(v): t for t, v in TRACK_TO_PROTO.items()}
+_FIELD_RULE_TO_PROTO: dict[FieldRule, int] = {f: pb.FieldRule.Value(f"FIELD_RULE_{f.name}") for f in FieldRule}
+_FIELD_RULE_FROM_PROTO: dict[int, FieldRule] = {int(v): f for f, v in _FIELD_RULE_TO_PROTO.items()}
+_CHOICE_TO_PROTO: dict[MutualChoice, int] = {c: pb.MutualChoice.Value(f"MUTUAL_CHOICE_{c.name}") for c in MutualChoice}
+_CHOICE_FROM_PROTO: dict[int, MutualChoice] = {int(v): c for c, v in _CHOICE_TO_PROTO.items()}
 _GENDER_TO_PROTO: dict[str, pb.Gender.ValueType] = {
     "": pb.GENDER_UNSPECIFIED,
     "f": pb.GENDER_FEMALE,
@@ -98,10 +106,13 @@ def mentor_to_proto(m: Mentor, path: str) -> pb.Mentor:
         organisation=m.organisation,
         markets=m.markets,
         returning=m.returning,
-        goals=[
-            pb.Goal.ValueType(_enum_to_proto(_GOAL_TO_PROTO, g, f"{path}.goals[{j}]")) for j, g in enumerate(m.goals)
-        ],
+        goals=_goals_to_proto(m.goals, f"{path}.goals"),
+        online=m.online,
     )
+
+
+def _goals_to_proto(goals: tuple[Goal, ...], path: str) -> list[pb.Goal.ValueType]:
+    return [pb.Goal.ValueType(_enum_to_proto(_GOAL_TO_PROTO, g, f"{path}[{j}]")) for j, g in enumerate(goals)]
 
 
 def mentee_to_proto(m: Mentee, path: str) -> pb.Mentee:
@@ -119,6 +130,9 @@ def mentee_to_proto(m: Mentee, path: str) -> pb.Mentee:
         municipality=m.municipality,
         track=pb.Track.ValueType(_enum_to_proto(TRACK_TO_PROTO, m.track, f"{path}.track")),
         priority=m.priority,
+        online=m.online,
+        tags=m.tags,
+        avoid_organisations=m.avoid_organisations,
     )
     if m.max_travel_km is not None:
         msg.max_travel_km = m.max_travel_km
@@ -160,6 +174,49 @@ def _rules_to_proto(r: Rules) -> pb.Rules:
         msg.max_distance_km = r.max_distance_km
     if r.max_travel_minutes is not None:
         msg.max_travel_minutes = r.max_travel_minutes
+    msg.online_meetings = r.online_meetings
+    msg.personal_limits_extend = r.personal_limits_extend
+    msg.programme_languages.extend(r.programme_languages)
+    msg.field_rule = pb.FieldRule.ValueType(_FIELD_RULE_TO_PROTO[r.field_rule])
+    msg.field_families.extend(pb.FieldFamily(id=f.id, prefixes=f.prefixes, source=f.source)
+                              for f in r.field_families)
+    msg.mutual_choice = pb.MutualChoice.ValueType(_CHOICE_TO_PROTO[r.mutual_choice])
+    msg.extra_seat_cost = r.extra_seat_cost
+    msg.segments.extend(_segment_to_proto(g, f"rules.segments[{k}]") for k, g in enumerate(r.segments))
+    return msg
+
+
+def _segment_to_proto(g: Segment, path: str) -> pb.Segment:
+    msg = pb.Segment(
+        id=g.id,
+        goals=_goals_to_proto(g.goals, f"{path}.goals"),
+        tracks=[pb.Track.ValueType(_enum_to_proto(TRACK_TO_PROTO, t, f"{path}.tracks[{j}]"))
+                for j, t in enumerate(g.tracks)],
+        municipalities=g.municipalities,
+        tags=g.tags,
+        no_distance_limit=g.no_distance_limit,
+        programme_languages=g.programme_languages or (),
+        programme_languages_set=g.programme_languages is not None,
+        mentor_goals=_goals_to_proto(g.mentor_goals, f"{path}.mentor_goals"),
+    )
+    if g.field_depth is not None:
+        msg.field_depth = g.field_depth
+    if g.field_rule is not None:
+        msg.field_rule = pb.FieldRule.ValueType(_FIELD_RULE_TO_PROTO[g.field_rule])
+    if g.max_distance_km is not None:
+        msg.max_distance_km = g.max_distance_km
+    if g.max_travel_minutes is not None:
+        msg.max_travel_minutes = g.max_travel_minutes
+    if g.min_language_level is not None:
+        msg.min_language_level = pb.CefrLevel.ValueType(g.min_language_level)
+    if g.min_mentor_years is not None:
+        msg.min_mentor_years = g.min_mentor_years
+    if g.online_meetings is not None:
+        msg.online_meetings = g.online_meetings
+    if g.personal_limits_extend is not None:
+        msg.personal_limits_extend = g.personal_limits_extend
+    if g.mutual_choice is not None:
+        msg.mutual_choice = pb.MutualChoice.ValueType(_CHOICE_TO_PROTO[g.mutual_choice])
     return msg
 
 
@@ -233,6 +290,7 @@ class ProtoReader:
             organisation=m.organisation,
             markets=tuple(m.markets),
             returning=m.returning,
+            online=m.online,
             goals=tuple(
                 self.enum(_GOAL_FROM_PROTO, g, Goal.UNSPECIFIED, f"{path}.goals[{j}]", "goal")
                 for j, g in enumerate(m.goals)
@@ -258,6 +316,9 @@ class ProtoReader:
             municipality=m.municipality,
             track=self.enum(TRACK_FROM_PROTO, m.track, Track.UNSPECIFIED, f"{path}.track", "track"),
             priority=m.priority or _MENTEE_PRIORITY_DEFAULT,
+            online=m.online,
+            tags=tuple(m.tags),
+            avoid_organisations=tuple(m.avoid_organisations),
         )
 
     @staticmethod
@@ -307,6 +368,52 @@ class ProtoReader:
                 TravelTime(mentee_id=t.mentee_id, mentor_id=t.mentor_id, minutes=t.minutes) for t in r.travel_times
             ),
             max_travel_minutes=r.max_travel_minutes if r.HasField("max_travel_minutes") else d.max_travel_minutes,
+            online_meetings=r.online_meetings,
+            personal_limits_extend=r.personal_limits_extend,
+            programme_languages=tuple(r.programme_languages),
+            field_rule=self.field_rule(r.field_rule, "rules.field_rule") or d.field_rule,
+            field_families=tuple(FieldFamily(f.id, tuple(f.prefixes), f.source) for f in r.field_families),
+            mutual_choice=self.mutual_choice(r.mutual_choice, "rules.mutual_choice") or d.mutual_choice,
+            extra_seat_cost=r.extra_seat_cost if r.HasField("extra_seat_cost") else d.extra_seat_cost,
+            segments=tuple(self.segment(g, f"rules.segments[{k}]") for k, g in enumerate(r.segments)),
+        )
+
+    def field_rule(self, number: int, path: str) -> FieldRule | None:
+        """The field rule, None when UNSPECIFIED (the caller's default applies)."""
+        if number == pb.FIELD_RULE_UNSPECIFIED:
+            return None
+        return self.enum(_FIELD_RULE_FROM_PROTO, number, FieldRule.PREFIX, path, "field rule")
+
+    def mutual_choice(self, number: int, path: str) -> MutualChoice | None:
+        """The mutual-choice rule, None when UNSPECIFIED (the caller's default applies)."""
+        if number == pb.MUTUAL_CHOICE_UNSPECIFIED:
+            return None
+        return self.enum(_CHOICE_FROM_PROTO, number, MutualChoice.NONE, path, "mutual choice")
+
+    def segment(self, g: pb.Segment, path: str) -> Segment:
+        if g.no_distance_limit and g.HasField("max_distance_km"):
+            self.bad(f"{path}.max_distance_km", "set together with no_distance_limit; leave one of them out")
+        return Segment(
+            id=g.id,
+            goals=tuple(self.enum(_GOAL_FROM_PROTO, x, Goal.UNSPECIFIED, f"{path}.goals[{j}]", "goal")
+                        for j, x in enumerate(g.goals)),
+            tracks=tuple(self.enum(TRACK_FROM_PROTO, t, Track.UNSPECIFIED, f"{path}.tracks[{j}]", "track")
+                         for j, t in enumerate(g.tracks)),
+            municipalities=tuple(g.municipalities),
+            tags=tuple(g.tags),
+            field_depth=g.field_depth if g.HasField("field_depth") else None,
+            field_rule=self.field_rule(g.field_rule, f"{path}.field_rule"),
+            max_distance_km=g.max_distance_km if g.HasField("max_distance_km") else None,
+            no_distance_limit=g.no_distance_limit,
+            max_travel_minutes=g.max_travel_minutes if g.HasField("max_travel_minutes") else None,
+            min_language_level=self.level(g.min_language_level) if g.HasField("min_language_level") else None,
+            min_mentor_years=g.min_mentor_years if g.HasField("min_mentor_years") else None,
+            programme_languages=tuple(g.programme_languages) if g.programme_languages_set else None,
+            online_meetings=g.online_meetings if g.HasField("online_meetings") else None,
+            personal_limits_extend=g.personal_limits_extend if g.HasField("personal_limits_extend") else None,
+            mutual_choice=self.mutual_choice(g.mutual_choice, f"{path}.mutual_choice"),
+            mentor_goals=tuple(self.enum(_GOAL_FROM_PROTO, x, Goal.UNSPECIFIED, f"{path}.mentor_goals[{j}]", "goal")
+                               for j, x in enumerate(g.mentor_goals)),
         )
 
     def cohort(self, msg: pb.Cohort) -> Cohort:

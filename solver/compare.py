@@ -287,8 +287,7 @@ def _apply(base: Cohort, changes: ScenarioChanges, problems: list[Problem], *, l
         problems += [_at(p, where) for p in validate(cohort)]
     if problems:
         raise CohortInvalid(problems)
-    return Scenario(label=label, cohort=cohort.canonical(), source=source, description=description,
-                    changes=tuple(described))
+    return Scenario(label=label, cohort=cohort, source=source, description=description, changes=tuple(described))
 
 
 def _show(value: Any) -> str:

@@ -73,8 +73,9 @@ class _ModelText:
     def linear(self, cp: cp_model.CpModel, rows: IntArray, low: int, high: int) -> None:
         """low <= sum(x[rows]) <= high, as `cp.add` makes it (an empty sum is a constant: true or false)."""
         if len(rows) == 0:
-            self.flush(cp)
-            cp.add(low <= 0 <= high)
+            # An empty sum is 0: a linear constraint without variables holds exactly when low <= 0 <= high
+            # (no constant variable is created, so variable indices stay as declared).
+            self.parts.append(f"constraints {{ linear {{ domain: [{low}, {high}] }} }}\n")
             return
         ones = ", ".join(["1"] * len(rows))
         self.parts.append(f"constraints {{ linear {{ vars: [{self._list(rows)}] coeffs: [{ones}] "
@@ -157,6 +158,7 @@ def cp_stages(model: AssignmentModel, stages: list[Stage], search: CpSearch, *, 
         text.parts.extend(f"constraints {{ linear {{ vars: [{worst_var}, {r}] coeffs: [1, {top - score}] "
                           f"domain: [{_INT64_MIN}, {top}] }} }}\n"
                           for r, score in enumerate(model.score.tolist()) if score < top)
+    seat_vars, seat_coeffs = _seat_costs(model, text, n_rows + (1 if worst_var >= 0 else 0))
     text.flush(cp)
     if search.extra_constraints is not None:
         x = [cp_model.IntVar(cp.proto, r) for r in range(n_rows)]
@@ -173,6 +175,8 @@ def cp_stages(model: AssignmentModel, stages: list[Stage], search: CpSearch, *, 
         else:
             terms = np.flatnonzero(stage != 0)
             coeffs = stage[terms].astype(np.int64)
+        if index == len(stages) - 1 and len(seat_vars):  # the last stage holds the score, less the seat costs
+            terms, coeffs = np.concatenate([terms, seat_vars]), np.concatenate([coeffs, seat_coeffs])
         # cp.maximize(weighted sum): CP-SAT minimises, so the proto holds the negated objective.
         cp.clear_objective()
         cp.proto.objective.vars.extend(terms.tolist())
@@ -222,6 +226,28 @@ def cp_stages(model: AssignmentModel, stages: list[Stage], search: CpSearch, *, 
             cp.proto.solution_hint.vars.append(worst_var)
             cp.proto.solution_hint.values.append(int(solution[worst_var]))
     return CpOutcome(rows_out, SolveStatus.OPTIMAL, first_bound)
+
+
+def _seat_costs(model: AssignmentModel, text: _ModelText, first_var: int) -> tuple[IntArray, IntArray]:
+    """Seat variables for the seat costs: seat k >= 2 of a mentor is a boolean costing seat_cost x (k - 1), and the
+    mentor's pairs number at most 1 + his seat variables; the costs rise with k, so the cheapest seats are used.
+    Returns the variables and their (negative) objective coefficients."""
+    if not model.seat_cost:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    variables: list[int] = []
+    coeffs: list[int] = []
+    for rows in _groups(model.mentor):
+        seats = min(int(model.capacity[model.mentor[rows[0]]]), len(rows))
+        if seats < 2:
+            continue
+        own = list(range(first_var + len(variables), first_var + len(variables) + seats - 1))
+        text.parts.extend(f'variables {{ name: "seat_{v}" domain: [0, 1] }}\n' for v in own)
+        text.parts.append(f"constraints {{ linear {{ vars: [{_ModelText._list(rows)}, {', '.join(map(str, own))}] "
+                          f"coeffs: [{', '.join(['1'] * len(rows) + ['-1'] * len(own))}] "
+                          f"domain: [{_INT64_MIN}, 1] }} }}\n")
+        variables += own
+        coeffs += [-model.seat_cost * k for k in range(1, seats)]
+    return np.array(variables, dtype=np.int64), np.array(coeffs, dtype=np.int64)
 
 
 def watch(stop: threading.Event | None, solver: cp_model.CpSolver) -> threading.Event:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from itertools import pairwise
+from typing import Any
 
 CEFR_LEVELS: tuple[str, ...] = ("A1", "A2", "B1", "B2", "C1", "C2")
 """CEFR levels in order; a level is stored as its position + 1 (A1 = 1 ... C2 = 6)."""
@@ -48,6 +49,23 @@ class Track(StrEnum):
     OTHER = "other"
 
 
+class FieldRule(StrEnum):
+    """How "shared field" is decided."""
+
+    PREFIX = "prefix"  # the same leading `field_depth` ISCO digits
+    FAMILY = "family"  # the same leading digits, or occupations in one field family (`field_families`)
+
+
+class MutualChoice(StrEnum):
+    """Which speed-dating rankings a pair needs to be allowed at all."""
+
+    NONE = "none"  # rankings only score
+    MENTEE = "mentee"  # the mentee ranked the mentor
+    MENTOR = "mentor"  # the mentor ranked the mentee
+    EITHER = "either"  # at least one of them ranked the other
+    BOTH = "both"  # each ranked the other
+
+
 class ObjectiveMode(StrEnum):
     """What 'best' means. All modes first maximise the (priority-weighted) number of matched mentees."""
 
@@ -78,6 +96,7 @@ class Mentor:
     markets: tuple[str, ...] = ()  # ISO 3166-1 alpha-2 countries/markets the mentor knows
     returning: bool = False
     goals: tuple[Goal, ...] = ()  # goals the mentor can support; empty = any
+    online: bool = False  # accepts meeting online (counts where the programme allows online meetings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +117,9 @@ class Mentee:
     municipality: str = ""  # Danish municipality code, e.g. "101" (Copenhagen)
     track: Track = Track.UNSPECIFIED
     priority: int = 1  # weight in the matched count, e.g. 2 for people left unmatched last round
+    online: bool = False  # accepts meeting online (counts where the programme allows online meetings)
+    tags: tuple[str, ...] = ()  # free labels a programme's segments can select on (e.g. "social")
+    avoid_organisations: tuple[str, ...] = ()  # mentor organisations she must not be matched into (conflicts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +172,67 @@ class TravelTime:
 
 
 @dataclass(frozen=True, slots=True)
+class FieldFamily:
+    """Related ISCO-08 groups that count as one professional field under `field_rule = "family"`."""
+
+    id: str
+    prefixes: tuple[str, ...]  # ISCO-08 codes or leading digits (1-4) of the groups in the family
+    source: str = ""  # where the grouping comes from
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """Rules for a group of mentees (selected by goal, track, municipality or tag), overriding the programme's.
+
+    A mentee belongs to the first segment whose every given selector matches her (within a selector, any value
+    matches); a mentee in no segment follows the programme's rules. Each override left as None (or empty, for
+    `mentor_goals`) keeps the programme's value.
+    """
+
+    id: str
+    goals: tuple[Goal, ...] = ()
+    tracks: tuple[Track, ...] = ()
+    municipalities: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    field_depth: int | None = None
+    field_rule: FieldRule | None = None
+    max_distance_km: float | None = None
+    no_distance_limit: bool = False  # True: no programme distance limit for this segment
+    max_travel_minutes: float | None = None
+    min_language_level: int | None = None
+    min_mentor_years: int | None = None
+    programme_languages: tuple[str, ...] | None = None
+    online_meetings: bool | None = None
+    personal_limits_extend: bool | None = None
+    mutual_choice: MutualChoice | None = None
+    mentor_goals: tuple[Goal, ...] = ()  # the mentor must support one of these goals (or list none); empty = any
+
+    def selects(self, mentee: Mentee) -> bool:
+        return ((not self.goals or mentee.goal in self.goals)
+                and (not self.tracks or mentee.track in self.tracks)
+                and (not self.municipalities or mentee.municipality in self.municipalities)
+                and (not self.tags or any(tag in self.tags for tag in mentee.tags)))
+
+
+@dataclass(frozen=True, slots=True)
+class MenteeRules:
+    """The per-pair rules that apply to one mentee: the programme's, with her segment's overrides."""
+
+    segment: str  # the segment's id; "" = no segment
+    field_depth: int
+    field_rule: FieldRule
+    max_distance_km: float | None  # None = no programme limit
+    max_travel_minutes: float | None
+    min_language_level: int
+    min_mentor_years: int
+    programme_languages: tuple[str, ...]  # empty = any language
+    online_meetings: bool
+    personal_limits_extend: bool
+    mutual_choice: MutualChoice
+    mentor_goals: tuple[Goal, ...]  # empty = any
+
+
+@dataclass(frozen=True, slots=True)
 class Rules:
     """A programme's rules: hard constraints, and the weights of the soft terms."""
 
@@ -167,10 +250,40 @@ class Rules:
     weights: Weights = field(default_factory=Weights)
     travel_times: tuple[TravelTime, ...] = ()  # when given, replaces straight-line distance
     max_travel_minutes: float | None = None  # the limit that applies with travel_times
+    online_meetings: bool = False  # a pair who both accept online meetings is not bound by distance
+    personal_limits_extend: bool = False  # a mentee's own travel limit replaces the programme's, even if longer
+    programme_languages: tuple[str, ...] = ()  # the common language must be one of these; empty = any
+    field_rule: FieldRule = FieldRule.PREFIX
+    field_families: tuple[FieldFamily, ...] = ()  # for the family rule; empty = the built-in ISCO-08 families
+    mutual_choice: MutualChoice = MutualChoice.NONE
+    extra_seat_cost: int = 100  # points a mentor's k-th seat costs, times k - 1 (k >= 2): every volunteer used
+    segments: tuple[Segment, ...] = ()
 
     @property
     def organisation_cap_map(self) -> Mapping[str, int]:
         return dict(self.organisation_caps)
+
+    def for_mentee(self, mentee: Mentee) -> MenteeRules:
+        """The per-pair rules for this mentee: her first matching segment's overrides over the programme's."""
+        segment = next((s for s in self.segments if s.selects(mentee)), None)
+        if segment is None:
+            return MenteeRules("", self.field_depth, self.field_rule, self.max_distance_km, self.max_travel_minutes,
+                               self.min_language_level, self.min_mentor_years, self.programme_languages,
+                               self.online_meetings, self.personal_limits_extend, self.mutual_choice, ())
+
+        def pick(value: object, default: object) -> Any:
+            return default if value is None else value
+
+        distance = None if segment.no_distance_limit else pick(segment.max_distance_km, self.max_distance_km)
+        return MenteeRules(
+            segment.id, pick(segment.field_depth, self.field_depth), pick(segment.field_rule, self.field_rule),
+            distance, pick(segment.max_travel_minutes, self.max_travel_minutes),
+            pick(segment.min_language_level, self.min_language_level),
+            pick(segment.min_mentor_years, self.min_mentor_years),
+            pick(segment.programme_languages, self.programme_languages),
+            pick(segment.online_meetings, self.online_meetings),
+            pick(segment.personal_limits_extend, self.personal_limits_extend),
+            pick(segment.mutual_choice, self.mutual_choice), segment.mentor_goals)
 
     @property
     def has_side_constraints(self) -> bool:

@@ -52,7 +52,8 @@ def flow_optimum(model: AssignmentModel, weights: IntArray, allowed_rows: IntArr
     capacity = model.capacity.copy()
     pinned = model.pinned_rows
     pinned_mentees = model.mentee[pinned]
-    np.subtract.at(capacity, model.mentor[pinned], 1)
+    pinned_load = np.bincount(model.mentor[pinned], minlength=m)  # pins take a mentor's first seats
+    capacity -= pinned_load
     org_left = model.org_caps.copy()
     for org in model.mentor_org[model.mentor[pinned]].tolist():
         if org >= 0:
@@ -77,7 +78,8 @@ def flow_optimum(model: AssignmentModel, weights: IntArray, allowed_rows: IntArr
     capped = np.flatnonzero((mentor_org >= 0) & has_rows)
     if len(free) < SPLIT_MIN_ROWS:  # small: one flow costs less than finding the parts
         nodes = n + m + n_orgs
-        whole = _flow_part(model, weights, free, a, b, np.arange(nodes), nodes, n, m, capacity, mentor_org, org_left)
+        whole = _flow_part(model, weights, free, a, b, np.arange(nodes), nodes, n, m, capacity, mentor_org, org_left,
+                           pinned_load)
         return np.sort(np.concatenate([whole, pinned]))
     u = np.concatenate([a, n + capped])
     v = np.concatenate([n + b, n + m + mentor_org[capped]])
@@ -96,14 +98,19 @@ def flow_optimum(model: AssignmentModel, weights: IntArray, allowed_rows: IntArr
     for in_part in part_rows:
         check(stop)
         chosen.append(_flow_part(model, weights, free[in_part], a[in_part], b[in_part], local,
-                                 int(part_size[row_part[in_part[0]]]), n, m, capacity, mentor_org, org_left))
+                                 int(part_size[row_part[in_part[0]]]), n, m, capacity, mentor_org, org_left,
+                                 pinned_load))
     return np.sort(np.concatenate([*chosen, pinned]))
 
 
 def _flow_part(model: AssignmentModel, weights: IntArray, rows: IntArray, a: IntArray, b: IntArray,
                local: IntArray, size: int, n: int, m: int, capacity: IntArray, mentor_org: IntArray,
-               org_left: IntArray) -> IntArray:
-    """The rows chosen by the min-cost flow of one independent part (`local` numbers its nodes 0..size-1)."""
+               org_left: IntArray, pinned_load: IntArray) -> IntArray:
+    """The rows chosen by the min-cost flow of one independent part (`local` numbers its nodes 0..size-1).
+
+    With seat costs, a mentor drains through one arc per free seat, seat k costing seat_cost x (k - 1): convex
+    costs, so the flow fills a mentor's cheaper seats first and the optimum is exact.
+    """
     source, sink = size, size + 1
     active = np.unique(a)
     mentors = np.unique(b)
@@ -113,12 +120,22 @@ def _flow_part(model: AssignmentModel, weights: IntArray, rows: IntArray, a: Int
     their_org = mentor_org[mentors]
     mentor_head = np.full(len(mentors), sink, dtype=np.int64)
     mentor_head[their_org >= 0] = local[n + m + their_org[their_org >= 0]]
-    tails = [np.full(len(active), source), local[active], local[a], local[n + mentors], local[n + m + orgs]]
-    heads = [local[active], np.full(len(active), sink), local[n + b], mentor_head, np.full(len(orgs), sink)]
+    if model.seat_cost:
+        seats = capacity[mentors]
+        seat_of = np.repeat(np.arange(len(mentors)), seats)
+        number = (pinned_load[mentors][seat_of] + 1
+                  + np.arange(len(seat_of), dtype=np.int64) - np.repeat(np.cumsum(seats) - seats, seats))
+        mentor_tails, mentor_heads = local[n + mentors][seat_of], mentor_head[seat_of]
+        mentor_caps, mentor_costs = np.ones(len(seat_of), dtype=np.int64), model.seat_cost * (number - 1)
+    else:
+        mentor_tails, mentor_heads = local[n + mentors], mentor_head
+        mentor_caps, mentor_costs = capacity[mentors], np.zeros(len(mentors), dtype=np.int64)
+    tails = [np.full(len(active), source), local[active], local[a], mentor_tails, local[n + m + orgs]]
+    heads = [local[active], np.full(len(active), sink), local[n + b], mentor_heads, np.full(len(orgs), sink)]
     caps = [np.ones(len(active), dtype=np.int64), np.ones(len(active), dtype=np.int64),
-            np.ones(len(rows), dtype=np.int64), capacity[mentors], np.maximum(org_left[orgs], 0)]
+            np.ones(len(rows), dtype=np.int64), mentor_caps, np.maximum(org_left[orgs], 0)]
     costs = [np.zeros(len(active), dtype=np.int64), np.zeros(len(active), dtype=np.int64), -weights[rows],
-             np.zeros(len(mentors), dtype=np.int64), np.zeros(len(orgs), dtype=np.int64)]
+             mentor_costs, np.zeros(len(orgs), dtype=np.int64)]
     solver = min_cost_flow.SimpleMinCostFlow()
     solver.add_arcs_with_capacity_and_unit_cost(
         np.concatenate(tails), np.concatenate(heads), np.concatenate(caps), np.concatenate(costs))

@@ -45,11 +45,28 @@ class AssignmentModel:
     org_caps: IntArray  # per organisation index
     mentor_gender: IntArray  # "" / f / m / x as 0..3
     quotas: tuple[tuple[int, int, int | None], ...]  # (gender code, min pairs, max pairs)
-    big: int  # weight of one matched mentee (priority 1): more than any total score can add
+    big: int  # weight of one matched mentee (priority 1): more than any total score (less seat costs) can add
+    seat_cost: int = 0  # points a mentor's k-th seat costs, times k - 1 (Rules.extra_seat_cost)
+    max_seat_cost: int = 0  # the most any matching's seat costs can come to
 
     @property
     def n_rows(self) -> int:
         return len(self.mentee)
+
+    def seat_costs(self, rows: IntArray) -> int:
+        """What a matching's seats cost: per mentor with L mentees, seat_cost x (1 + 2 + ... + (L - 1))."""
+        return self.mentor_seat_costs(self.mentor[np.asarray(rows, dtype=np.int64)])
+
+    def mentor_seat_costs(self, mentors: IntArray) -> int:
+        """`seat_costs` of a matching given as the mentor index of each of its pairs."""
+        if not self.seat_cost or len(mentors) == 0:
+            return 0
+        load = np.bincount(np.asarray(mentors, dtype=np.int64))
+        return int(self.seat_cost * (load * (load - 1) // 2).sum())
+
+    def weight(self, weights: IntArray, rows: IntArray) -> int:
+        """A matching's total of per-row `weights`, less its seat costs: what every solver maximises."""
+        return int(weights[np.asarray(rows, dtype=np.int64)].sum()) - self.seat_costs(rows)
 
 
 @dataclass(frozen=True)
@@ -59,7 +76,8 @@ class Objective:
     total_score: int
     worst_score: int  # the lowest pair score (0 when nobody is matched)
     rank_profile: tuple[int, ...]  # pairs where the mentee ranked the mentor 1st, 2nd, ... (up to the top rank)
-    value: int  # the lexicographic scalar the mode optimises: big * matched_priority + score term
+    value: int  # big * matched_priority + total_score - seat_cost: the score mode's lexicographic scalar
+    seat_cost: int = 0  # what the mentors' seats beyond their first cost (Rules.extra_seat_cost)
 
 
 @dataclass(frozen=True)
@@ -95,20 +113,27 @@ def build_model(candidates: CandidatePairs) -> AssignmentModel:
     gender_code = {"f": 1, "m": 2, "x": 3}
     best = np.zeros(n, dtype=np.int64)
     np.maximum.at(best, mentee, candidates.score)
+    capacity = np.array([min(max(m.capacity, 0), n) for m in cohort.mentors], dtype=np.int64)
+    seat_cost = max(cohort.rules.extra_seat_cost, 0)
+    # The most seats a mentor can fill is her capacity or her candidate pairs, whichever is fewer.
+    most = np.minimum(capacity, np.bincount(mentor, minlength=len(capacity))) if len(capacity) else capacity
+    max_seat_cost = int(seat_cost * (most * (most - 1) // 2).sum())
     return AssignmentModel(
         candidates=candidates,
         mentee=mentee,
         mentor=mentor,
         score=candidates.score,
         mentee_rank=table["mentee_rank"].to_numpy().astype(np.int64),
-        capacity=np.array([min(max(m.capacity, 0), n) for m in cohort.mentors], dtype=np.int64),
+        capacity=capacity,
         priority=np.array([m.priority for m in cohort.mentees], dtype=np.int64),
         pinned_rows=pinned_rows,
         mentor_org=np.array([org_code.get(m.organisation, -1) for m in cohort.mentors], dtype=np.int64),
         org_caps=np.array([caps[o] for o in orgs], dtype=np.int64),
         mentor_gender=np.array([gender_code.get(m.gender, 0) for m in cohort.mentors], dtype=np.int64),
         quotas=tuple((gender_code.get(q.gender, 0), q.min_pairs, q.max_pairs) for q in cohort.rules.gender_quotas),
-        big=int(best.sum()) + 1,
+        big=int(best.sum()) + 1 + max_seat_cost,
+        seat_cost=seat_cost,
+        max_seat_cost=max_seat_cost,
     )
 
 
@@ -121,13 +146,15 @@ def evaluate(model: AssignmentModel, rows: IntArray, mode: ObjectiveMode = Objec
     profile = tuple(int((ranks == r).sum()) for r in range(1, top + 1))
     matched_priority = int(model.priority[model.mentee[rows]].sum())
     worst = int(score.min()) if len(rows) else 0
+    seats = model.seat_costs(rows)
     return Objective(
         matched=len(rows),
         matched_priority=matched_priority,
         total_score=int(score.sum()),
         worst_score=worst,
         rank_profile=profile,
-        value=model.big * matched_priority + int(score.sum()),
+        value=model.big * matched_priority + int(score.sum()) - seats,
+        seat_cost=seats,
     )
 
 
@@ -158,10 +185,11 @@ def mode_key(objective: Objective, mode: ObjectiveMode) -> tuple[int, ...]:
 
     All modes first maximise the priority-weighted matched count. Then `score`: the total score; `fairness`: the
     worst pair's score (every matched pair counts, pins included), then the total; `rank_maximal`: the pairs whose
-    mentee ranked the mentor 1st, then 2nd, ..., then the total.
+    mentee ranked the mentor 1st, then 2nd, ..., then the total. "The total" is the total score less seat costs.
     """
+    net = objective.total_score - objective.seat_cost
     if mode is ObjectiveMode.FAIRNESS:
-        return (objective.matched_priority, objective.worst_score, objective.total_score)
+        return (objective.matched_priority, objective.worst_score, net)
     if mode is ObjectiveMode.RANK_MAXIMAL:
-        return (objective.matched_priority, *objective.rank_profile, objective.total_score)
-    return (objective.matched_priority, objective.total_score)
+        return (objective.matched_priority, *objective.rank_profile, net)
+    return (objective.matched_priority, net)

@@ -83,7 +83,7 @@ def lagrangian(model: AssignmentModel, weights: IntArray, constraints: list[Side
             if price:
                 priced[mask] += price
         rows = flow_optimum(model, priced, allowed_rows, stop=stop)
-        dual = int(priced[rows].sum())
+        dual = model.weight(priced, rows)
         short = []
         for c, price in zip(constraints, lam, strict=True):
             reference = c.low if price > 0 else c.high
@@ -107,7 +107,7 @@ def lagrangian(model: AssignmentModel, weights: IntArray, constraints: list[Side
         rows, short, best_bound = evaluate(lam)
         while True:
             if not any(short):
-                value = int(weights[rows].sum())
+                value = model.weight(weights, rows)
                 if value > best_value:
                     best_rows, best_value = rows, value
                 break
@@ -140,7 +140,7 @@ def lagrangian(model: AssignmentModel, weights: IntArray, constraints: list[Side
                 lam[k] = hi
                 rows, short, _ = found
                 if not any(short):
-                    value = int(weights[rows].sum())
+                    value = model.weight(weights, rows)
                     if value > best_value:
                         best_rows, best_value = rows, value
                     if best_value >= best_bound:

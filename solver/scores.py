@@ -169,7 +169,7 @@ def score_pairs(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor: 
     what the candidate builder already knows. `stop` is checked between the terms (raises `solver.stop.Stopped`).
     """
     weights = cohort.rules.weights.as_dict()
-    depth = max(cohort.rules.field_depth, 0)
+    depth = arrays.mentee_field_depth[mentee]  # her rules' depth (a segment may set its own)
     km, minutes = travel if travel is not None else pair_travel(arrays, mentee, mentor)
     digits = (digits if digits is not None else field_digits(arrays, mentee, mentor)).astype(np.int64)
     check(stop)
@@ -204,7 +204,7 @@ def score_pairs(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor: 
     years = np.array([p.years_experience for p in mentors], dtype=np.int64)
     leadership = np.array([p.leadership for p in mentors], dtype=np.int64)
     returning = np.array([p.returning for p in mentors], dtype=np.int64)
-    field_points = (100 * np.clip(digits - depth, 0, 4) // (4 - depth)) if depth < 4 else np.zeros(len(mentee))
+    field_points = np.where(depth < 4, 100 * np.clip(digits - depth, 0, 4) // np.maximum(4 - depth, 1), 0)
     points = {
         Term.MUTUAL_RANK: mutual_points(mentee_rank, mentor_rank),
         Term.MENTEE_RANK: rank_points(mentee_rank),

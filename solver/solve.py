@@ -116,10 +116,11 @@ def primary_weights(model: AssignmentModel) -> IntArray:
 
 
 def _matching_span(model: AssignmentModel, weights: IntArray) -> int:
-    """More than any matching's total of non-negative `weights`: each mentee's best row, summed, plus one."""
+    """More than the spread of any matching's total of non-negative `weights` less its seat costs: each mentee's
+    best row, summed, plus one, plus the most the seats can cost."""
     best = np.zeros(model.candidates.arrays.n_mentees, dtype=np.int64)
     np.maximum.at(best, model.mentee, weights)
-    return int(best.sum()) + 1
+    return int(best.sum()) + 1 + model.max_seat_cost
 
 
 def _fold(model: AssignmentModel, stages: list[IntArray]) -> list[Stage]:
@@ -192,7 +193,7 @@ def _exact(run: _Run, weights: IntArray, allowed: IntArray | None, previous: lis
     model, options = run.model, run.options
     constraints = quota_constraints(model) + distinct_constraints(model, previous, min_difference)
     relaxed = flow_optimum(model, weights, allowed, stop=options.stop)
-    relaxed_value = int(weights[relaxed].sum())
+    relaxed_value = model.weight(weights, relaxed)
     # The flow keeps capacities and caps unless the pins alone break them (then only CP-SAT can say INFEASIBLE).
     flow_kept = all(v.startswith("gender quota") for v in check_matching(model, relaxed))
     if run.extra is None and flow_kept and meets(relaxed, constraints):  # the relaxation's optimum meets them
@@ -231,7 +232,7 @@ def _exact(run: _Run, weights: IntArray, allowed: IntArray | None, previous: lis
     bound = min(outcome.bound, relaxed_value) if outcome.rows is not None else relaxed_value
     if priced is not None:
         bound = min(bound, priced.bound)
-        if priced.rows is not None and (outcome.rows is None or weights[outcome.rows].sum() < priced.value):
+        if priced.rows is not None and (outcome.rows is None or model.weight(weights, outcome.rows) < priced.value):
             return CpOutcome(priced.rows, SolveStatus.FEASIBLE, bound)  # CP-SAT stopped before doing as well
     return CpOutcome(outcome.rows, outcome.status, bound)
 
@@ -322,7 +323,7 @@ def solve(source: Cohort | CandidatePairs, options: SolveOptions | None = None) 
     primary = primary_weights(model)
     relaxed = flow_optimum(model, primary, stop=options.stop)
     # The flow optimum without quotas and extra constraints bounds every valid matching's value.
-    bound = int(primary[relaxed].sum())
+    bound = model.weight(primary, relaxed)
     try:
         outcome = _optimum(run, [], 0, relaxed)
     except Stopped:

@@ -221,23 +221,32 @@ def _check(rules: _Rules, pairs: list[tuple[str, str]], candidates: CandidatePai
         "worst_score": min(scores, default=0),
         "rank_profile": tuple(ranks.get(r, 0) for r in range(1, profile_len + 1)),
     }
+    seat_cost = max(cohort.rules.extra_seat_cost, 0) * sum(n * (n - 1) // 2 for n in load.values())
+    expected["seat_cost"] = seat_cost
     for name, value in expected.items():
         if getattr(objective, name) != value:
             out.append(f"{name} is reported as {getattr(objective, name)}, the pairs give {value}")
     if any(r is not None and r > profile_len for r in ranks):
         out.append("a pair's rank lies beyond the reported rank profile")
-    if objective.value != big * matched_priority + sum(scores):
-        out.append("the objective value is not big x matched priority + total score")
+    if objective.value != big * matched_priority + sum(scores) - seat_cost:
+        out.append("the objective value is not big x matched priority + total score - seat costs")
     if stable:
         out += [f"blocking pair {a}-{b}" for a, b in _blocking(rules, pairs, mentees, mentors)]
     return out
 
 
 def _big(candidates: CandidatePairs) -> int:
-    """The `big` the value was computed with: 1 + the sum of each mentee's best allowed score."""
-    best = np.zeros(len(candidates.cohort.mentees), dtype=np.int64)
+    """The `big` the value was computed with: 1 + the sum of each mentee's best allowed score + the most the seats
+    can cost (README: Objective)."""
+    cohort = candidates.cohort
+    best = np.zeros(len(cohort.mentees), dtype=np.int64)
     np.maximum.at(best, candidates.mentee, candidates.score)
-    return int(best.sum()) + 1
+    cost = max(cohort.rules.extra_seat_cost, 0)
+    if not cost:
+        return int(best.sum()) + 1
+    pairs = np.bincount(candidates.mentor, minlength=len(cohort.mentors)).tolist()
+    most = [min(max(p.capacity, 0), len(cohort.mentees), k) for p, k in zip(cohort.mentors, pairs, strict=True)]
+    return int(best.sum()) + 1 + cost * sum(k * (k - 1) // 2 for k in most)
 
 
 def _blocking(rules: _Rules, pairs: list[tuple[str, str]], mentees: dict[str, Mentee], mentors: dict[str, Mentor]

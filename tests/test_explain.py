@@ -119,7 +119,8 @@ def test_reason_is_the_rule_where_the_funnel_ends() -> None:
     assert explained.reasons[0].rule is HardRule.DISTANCE
     assert [(s.rule, s.removed, s.remaining) for s in explained.funnel.steps] == [
         (HardRule.ELIGIBILITY, 0, 2), (HardRule.FIELD, 1, 1), (HardRule.DISTANCE, 1, 0),
-        (HardRule.LANGUAGE, 0, 0), (HardRule.GENDER, 0, 0), (HardRule.BAN, 0, 0)]
+        (HardRule.LANGUAGE, 0, 0), (HardRule.GENDER, 0, 0), (HardRule.GOAL, 0, 0), (HardRule.CHOICE, 0, 0),
+        (HardRule.CONFLICT, 0, 0), (HardRule.BAN, 0, 0)]
     assert explained.funnel.partners == 2 and explained.funnel.allowed == 0
 
 

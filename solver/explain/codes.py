@@ -43,6 +43,10 @@ class UnmatchedReason(StrEnum):
     NO_MENTEE_WITH_COMMON_LANGUAGE = "NO_MENTEE_WITH_COMMON_LANGUAGE"  # funnel ends at LANGUAGE
     NO_MENTEE_ACCEPTS_GENDER = "NO_MENTEE_ACCEPTS_GENDER"  # funnel ends at GENDER
     MENTEES_ALL_TAKEN = "MENTEES_ALL_TAKEN"  # allowed mentees exist, all matched to other mentors
+    # Either side, the rules of programmes' segments and choices.
+    NO_PARTNER_FOR_GOAL = "NO_PARTNER_FOR_GOAL"  # funnel ends at GOAL
+    NOT_CHOSEN = "NOT_CHOSEN"  # funnel ends at CHOICE
+    CONFLICT_OF_INTEREST = "CONFLICT_OF_INTEREST"  # funnel ends at CONFLICT
 
 
 RULE_REASON: dict[Side, dict[HardRule, UnmatchedReason]] = {
@@ -52,6 +56,9 @@ RULE_REASON: dict[Side, dict[HardRule, UnmatchedReason]] = {
         HardRule.DISTANCE: UnmatchedReason.NO_MENTOR_WITHIN_DISTANCE,
         HardRule.LANGUAGE: UnmatchedReason.NO_COMMON_LANGUAGE,
         HardRule.GENDER: UnmatchedReason.GENDER_REQUEST_UNMET,
+        HardRule.GOAL: UnmatchedReason.NO_PARTNER_FOR_GOAL,
+        HardRule.CHOICE: UnmatchedReason.NOT_CHOSEN,
+        HardRule.CONFLICT: UnmatchedReason.CONFLICT_OF_INTEREST,
         HardRule.BAN: UnmatchedReason.ALL_BANNED,
     },
     Side.MENTOR: {
@@ -60,6 +67,9 @@ RULE_REASON: dict[Side, dict[HardRule, UnmatchedReason]] = {
         HardRule.DISTANCE: UnmatchedReason.NO_MENTEE_WITHIN_DISTANCE,
         HardRule.LANGUAGE: UnmatchedReason.NO_MENTEE_WITH_COMMON_LANGUAGE,
         HardRule.GENDER: UnmatchedReason.NO_MENTEE_ACCEPTS_GENDER,
+        HardRule.GOAL: UnmatchedReason.NO_PARTNER_FOR_GOAL,
+        HardRule.CHOICE: UnmatchedReason.NOT_CHOSEN,
+        HardRule.CONFLICT: UnmatchedReason.CONFLICT_OF_INTEREST,
         HardRule.BAN: UnmatchedReason.ALL_BANNED,
     },
 }

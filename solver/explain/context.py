@@ -34,6 +34,7 @@ class ExplainContext:
         self.matched = best.objective.matched if best is not None else 0
         self.total_score = best.objective.total_score if best is not None else 0
         self.big = result.model.big
+        self.seat_costs = result.model.mentor_seat_costs
         self.mentee_index = self.cohort.mentee_index()
         self.mentor_index = self.cohort.mentor_index()
         self.capacity = np.array([max(p.capacity, 0) for p in self.cohort.mentors], dtype=np.int64)

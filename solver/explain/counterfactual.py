@@ -95,7 +95,8 @@ def measure_impact(ctx: ExplainContext, after: SolveResult, person: tuple[Side, 
         matched = bool(partners)
     return Impact(
         status=best.status, person_matched=matched, partners=partners,
-        matched_after=len(pairs), total_score_after=total, objective_after=ctx.big * matched_priority + total,
+        matched_after=len(pairs), total_score_after=total,
+        objective_after=ctx.big * matched_priority + total - ctx.seat_costs(mentor),
         pairs_removed=tuple(sorted(ctx.best_pairs - after_set)), pairs_added=tuple(sorted(after_set - ctx.best_pairs)),
         **before,
     )

@@ -174,6 +174,66 @@ GENDER_OTHER: Gender.ValueType  # 3
 """Another gender, or the participant prefers not to say."""
 Global___Gender: _TypeAlias = Gender  # noqa: Y015
 
+class _FieldRule:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _FieldRuleEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FieldRule.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FIELD_RULE_UNSPECIFIED: _FieldRule.ValueType  # 0
+    """Not set: PREFIX."""
+    FIELD_RULE_PREFIX: _FieldRule.ValueType  # 1
+    """The same leading `field_depth` ISCO-08 digits."""
+    FIELD_RULE_FAMILY: _FieldRule.ValueType  # 2
+    """The same leading digits, or occupations in one field family."""
+
+class FieldRule(_FieldRule, metaclass=_FieldRuleEnumTypeWrapper):
+    """How a shared professional field is decided."""
+
+FIELD_RULE_UNSPECIFIED: FieldRule.ValueType  # 0
+"""Not set: PREFIX."""
+FIELD_RULE_PREFIX: FieldRule.ValueType  # 1
+"""The same leading `field_depth` ISCO-08 digits."""
+FIELD_RULE_FAMILY: FieldRule.ValueType  # 2
+"""The same leading digits, or occupations in one field family."""
+Global___FieldRule: _TypeAlias = FieldRule  # noqa: Y015
+
+class _MutualChoice:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _MutualChoiceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MutualChoice.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MUTUAL_CHOICE_UNSPECIFIED: _MutualChoice.ValueType  # 0
+    """Not set: NONE."""
+    MUTUAL_CHOICE_NONE: _MutualChoice.ValueType  # 1
+    """Rankings only score."""
+    MUTUAL_CHOICE_MENTEE: _MutualChoice.ValueType  # 2
+    """The mentee ranked the mentor."""
+    MUTUAL_CHOICE_MENTOR: _MutualChoice.ValueType  # 3
+    """The mentor ranked the mentee."""
+    MUTUAL_CHOICE_EITHER: _MutualChoice.ValueType  # 4
+    """At least one of them ranked the other."""
+    MUTUAL_CHOICE_BOTH: _MutualChoice.ValueType  # 5
+    """Each ranked the other."""
+
+class MutualChoice(_MutualChoice, metaclass=_MutualChoiceEnumTypeWrapper):
+    """Which speed-dating rankings a pair needs to be allowed."""
+
+MUTUAL_CHOICE_UNSPECIFIED: MutualChoice.ValueType  # 0
+"""Not set: NONE."""
+MUTUAL_CHOICE_NONE: MutualChoice.ValueType  # 1
+"""Rankings only score."""
+MUTUAL_CHOICE_MENTEE: MutualChoice.ValueType  # 2
+"""The mentee ranked the mentor."""
+MUTUAL_CHOICE_MENTOR: MutualChoice.ValueType  # 3
+"""The mentor ranked the mentee."""
+MUTUAL_CHOICE_EITHER: MutualChoice.ValueType  # 4
+"""At least one of them ranked the other."""
+MUTUAL_CHOICE_BOTH: MutualChoice.ValueType  # 5
+"""Each ranked the other."""
+Global___MutualChoice: _TypeAlias = MutualChoice  # noqa: Y015
+
 @_typing.final
 class Cohort(_message.Message):
     """One cohort of a mentoring programme: the participants to be matched, their
@@ -297,6 +357,7 @@ class Mentor(_message.Message):
     MARKETS_FIELD_NUMBER: _builtins.int
     RETURNING_FIELD_NUMBER: _builtins.int
     GOALS_FIELD_NUMBER: _builtins.int
+    ONLINE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Opaque, stable identifier, unique in the cohort (among mentors and mentees).
     Must not be, or contain, a name, e-mail address or phone number.
@@ -318,6 +379,10 @@ class Mentor(_message.Message):
     """
     returning: _builtins.bool
     """True when the mentor took part in an earlier cohort. Default false."""
+    online: _builtins.bool
+    """True when the mentor accepts meeting online; counts where the programme (or the
+    mentee's segment) allows online meetings (`Rules.online_meetings`). Default false.
+    """
     @_builtins.property
     def location(self) -> Global___Location:
         """The mentor's workplace, where the meetings happen. Required."""
@@ -358,10 +423,11 @@ class Mentor(_message.Message):
         markets: _abc.Iterable[_builtins.str] | None = ...,
         returning: _builtins.bool = ...,
         goals: _abc.Iterable[Global___Goal.ValueType] | None = ...,
+        online: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_capacity", b"_capacity", "capacity", b"capacity", "location", b"location"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_capacity", b"_capacity", "capacity", b"capacity", "gender", b"gender", "goals", b"goals", "id", b"id", "interests", b"interests", "languages", b"languages", "leadership", b"leadership", "location", b"location", "markets", b"markets", "occupations", b"occupations", "organisation", b"organisation", "returning", b"returning", "years_experience", b"years_experience"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_capacity", b"_capacity", "capacity", b"capacity", "gender", b"gender", "goals", b"goals", "id", b"id", "interests", b"interests", "languages", b"languages", "leadership", b"leadership", "location", b"location", "markets", b"markets", "occupations", b"occupations", "online", b"online", "organisation", b"organisation", "returning", b"returning", "years_experience", b"years_experience"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__capacity: _TypeAlias = _typing.Literal["capacity"]  # noqa: Y015
     _WhichOneofArgType__capacity: _TypeAlias = _typing.Literal["_capacity", b"_capacity"]  # noqa: Y015
@@ -390,6 +456,9 @@ class Mentee(_message.Message):
     MUNICIPALITY_FIELD_NUMBER: _builtins.int
     TRACK_FIELD_NUMBER: _builtins.int
     PRIORITY_FIELD_NUMBER: _builtins.int
+    ONLINE_FIELD_NUMBER: _builtins.int
+    TAGS_FIELD_NUMBER: _builtins.int
+    AVOID_ORGANISATIONS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Opaque, stable identifier, unique in the cohort (among mentors and mentees).
     Must not be, or contain, a name, e-mail address or phone number.
@@ -425,6 +494,8 @@ class Mentee(_message.Message):
     """The mentee's weight in the number of matched mentees, 1 or more; for example 2
     for someone left unmatched in the last round. 0 (the absent value) means 1.
     """
+    online: _builtins.bool
+    """True when the mentee accepts meeting online (see `Mentor.online`). Default false."""
     @_builtins.property
     def location(self) -> Global___Location:
         """Where the mentee lives (a neighbourhood centroid is enough). Required."""
@@ -440,6 +511,16 @@ class Mentee(_message.Message):
     @_builtins.property
     def interests(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Free-form interest tags, compared with the mentors' interests."""
+
+    @_builtins.property
+    def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Free labels a programme's segments select on (`Segment.tags`), e.g. "social"."""
+
+    @_builtins.property
+    def avoid_organisations(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Mentor organisations (`Mentor.organisation`) the mentee must not be matched into,
+        e.g. her spouse's employer: a conflict of interest. Empty means none.
+        """
 
     def __init__(
         self,
@@ -459,10 +540,13 @@ class Mentee(_message.Message):
         municipality: _builtins.str = ...,
         track: Global___Track.ValueType = ...,
         priority: _builtins.int = ...,
+        online: _builtins.bool = ...,
+        tags: _abc.Iterable[_builtins.str] | None = ...,
+        avoid_organisations: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_max_travel_km", b"_max_travel_km", "_max_travel_minutes", b"_max_travel_minutes", "location", b"location", "max_travel_km", b"max_travel_km", "max_travel_minutes", b"max_travel_minutes"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_travel_km", b"_max_travel_km", "_max_travel_minutes", b"_max_travel_minutes", "country_of_origin", b"country_of_origin", "first_language", b"first_language", "gender", b"gender", "goal", b"goal", "id", b"id", "interests", b"interests", "languages", b"languages", "location", b"location", "max_travel_km", b"max_travel_km", "max_travel_minutes", b"max_travel_minutes", "municipality", b"municipality", "occupations", b"occupations", "priority", b"priority", "requested_mentor_gender", b"requested_mentor_gender", "track", b"track"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_travel_km", b"_max_travel_km", "_max_travel_minutes", b"_max_travel_minutes", "avoid_organisations", b"avoid_organisations", "country_of_origin", b"country_of_origin", "first_language", b"first_language", "gender", b"gender", "goal", b"goal", "id", b"id", "interests", b"interests", "languages", b"languages", "location", b"location", "max_travel_km", b"max_travel_km", "max_travel_minutes", b"max_travel_minutes", "municipality", b"municipality", "occupations", b"occupations", "online", b"online", "priority", b"priority", "requested_mentor_gender", b"requested_mentor_gender", "tags", b"tags", "track", b"track"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max_travel_km: _TypeAlias = _typing.Literal["max_travel_km"]  # noqa: Y015
     _WhichOneofArgType__max_travel_km: _TypeAlias = _typing.Literal["_max_travel_km", b"_max_travel_km"]  # noqa: Y015
@@ -757,6 +841,14 @@ class Rules(_message.Message):
     WEIGHTS_FIELD_NUMBER: _builtins.int
     TRAVEL_TIMES_FIELD_NUMBER: _builtins.int
     MAX_TRAVEL_MINUTES_FIELD_NUMBER: _builtins.int
+    ONLINE_MEETINGS_FIELD_NUMBER: _builtins.int
+    PERSONAL_LIMITS_EXTEND_FIELD_NUMBER: _builtins.int
+    PROGRAMME_LANGUAGES_FIELD_NUMBER: _builtins.int
+    FIELD_RULE_FIELD_NUMBER: _builtins.int
+    FIELD_FAMILIES_FIELD_NUMBER: _builtins.int
+    MUTUAL_CHOICE_FIELD_NUMBER: _builtins.int
+    EXTRA_SEAT_COST_FIELD_NUMBER: _builtins.int
+    SEGMENTS_FIELD_NUMBER: _builtins.int
     max_distance_km: _builtins.float
     """The longest straight-line distance in kilometres between a mentee's home and
     the mentor's workplace, 0 or more. Absent means 30 km. For no distance limit at
@@ -785,6 +877,22 @@ class Rules(_message.Message):
     max_travel_minutes: _builtins.float
     """The longest travel time in minutes, applied with `travel_times`, 0 or more.
     Absent means no travel-time limit.
+    """
+    online_meetings: _builtins.bool
+    """True: a pair who both accept online meetings (`Mentor.online`, `Mentee.online`)
+    is not bound by the distance rule; travel still scores. Default false.
+    """
+    personal_limits_extend: _builtins.bool
+    """True: a mentee's own travel limit replaces the programme's, even when longer.
+    Default false: the smaller of the two applies.
+    """
+    field_rule: Global___FieldRule.ValueType
+    """How a shared professional field is decided. UNSPECIFIED means PREFIX."""
+    mutual_choice: Global___MutualChoice.ValueType
+    """Which speed-dating rankings a pair needs to be allowed. UNSPECIFIED means NONE."""
+    extra_seat_cost: _builtins.int
+    """Points a mentor's k-th seat costs, times k - 1 (k >= 2), so that a second seat is
+    taken only when no free mentor does nearly as well. 0 or more; absent means 100.
     """
     @_builtins.property
     def eligible_municipalities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -822,6 +930,18 @@ class Rules(_message.Message):
         distance, and `max_travel_minutes` is the limit.
         """
 
+    @_builtins.property
+    def programme_languages(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The common language must be one of these ISO 639-1 codes ("da", "en"). Empty means any."""
+
+    @_builtins.property
+    def field_families(self) -> _containers.RepeatedCompositeFieldContainer[Global___FieldFamily]:
+        """The field families for `FIELD_RULE_FAMILY`. Empty means the built-in ISCO-08 families."""
+
+    @_builtins.property
+    def segments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Segment]:
+        """Rules for groups of mentees; the first segment that selects a mentee applies to her."""
+
     def __init__(
         self,
         *,
@@ -840,11 +960,21 @@ class Rules(_message.Message):
         weights: Global___Weights | None = ...,
         travel_times: _abc.Iterable[Global___TravelTime] | None = ...,
         max_travel_minutes: _builtins.float | None = ...,
+        online_meetings: _builtins.bool = ...,
+        personal_limits_extend: _builtins.bool = ...,
+        programme_languages: _abc.Iterable[_builtins.str] | None = ...,
+        field_rule: Global___FieldRule.ValueType = ...,
+        field_families: _abc.Iterable[Global___FieldFamily] | None = ...,
+        mutual_choice: Global___MutualChoice.ValueType = ...,
+        extra_seat_cost: _builtins.int | None = ...,
+        segments: _abc.Iterable[Global___Segment] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_field_depth", b"_field_depth", "_gender_requests_hard", b"_gender_requests_hard", "_max_distance_km", b"_max_distance_km", "_max_travel_minutes", b"_max_travel_minutes", "_min_language_level", b"_min_language_level", "field_depth", b"field_depth", "gender_requests_hard", b"gender_requests_hard", "max_distance_km", b"max_distance_km", "max_travel_minutes", b"max_travel_minutes", "min_language_level", b"min_language_level", "weights", b"weights"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_extra_seat_cost", b"_extra_seat_cost", "_field_depth", b"_field_depth", "_gender_requests_hard", b"_gender_requests_hard", "_max_distance_km", b"_max_distance_km", "_max_travel_minutes", b"_max_travel_minutes", "_min_language_level", b"_min_language_level", "extra_seat_cost", b"extra_seat_cost", "field_depth", b"field_depth", "gender_requests_hard", b"gender_requests_hard", "max_distance_km", b"max_distance_km", "max_travel_minutes", b"max_travel_minutes", "min_language_level", b"min_language_level", "weights", b"weights"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_field_depth", b"_field_depth", "_gender_requests_hard", b"_gender_requests_hard", "_max_distance_km", b"_max_distance_km", "_max_travel_minutes", b"_max_travel_minutes", "_min_language_level", b"_min_language_level", "bans", b"bans", "eligible_municipalities", b"eligible_municipalities", "eligible_tracks", b"eligible_tracks", "field_depth", b"field_depth", "gender_quotas", b"gender_quotas", "gender_requests_hard", b"gender_requests_hard", "max_distance_km", b"max_distance_km", "max_travel_minutes", b"max_travel_minutes", "min_language_level", b"min_language_level", "min_mentor_years", b"min_mentor_years", "no_distance_limit", b"no_distance_limit", "organisation_caps", b"organisation_caps", "pins", b"pins", "travel_times", b"travel_times", "weights", b"weights"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_extra_seat_cost", b"_extra_seat_cost", "_field_depth", b"_field_depth", "_gender_requests_hard", b"_gender_requests_hard", "_max_distance_km", b"_max_distance_km", "_max_travel_minutes", b"_max_travel_minutes", "_min_language_level", b"_min_language_level", "bans", b"bans", "eligible_municipalities", b"eligible_municipalities", "eligible_tracks", b"eligible_tracks", "extra_seat_cost", b"extra_seat_cost", "field_depth", b"field_depth", "field_families", b"field_families", "field_rule", b"field_rule", "gender_quotas", b"gender_quotas", "gender_requests_hard", b"gender_requests_hard", "max_distance_km", b"max_distance_km", "max_travel_minutes", b"max_travel_minutes", "min_language_level", b"min_language_level", "min_mentor_years", b"min_mentor_years", "mutual_choice", b"mutual_choice", "no_distance_limit", b"no_distance_limit", "online_meetings", b"online_meetings", "organisation_caps", b"organisation_caps", "personal_limits_extend", b"personal_limits_extend", "pins", b"pins", "programme_languages", b"programme_languages", "segments", b"segments", "travel_times", b"travel_times", "weights", b"weights"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__extra_seat_cost: _TypeAlias = _typing.Literal["extra_seat_cost"]  # noqa: Y015
+    _WhichOneofArgType__extra_seat_cost: _TypeAlias = _typing.Literal["_extra_seat_cost", b"_extra_seat_cost"]  # noqa: Y015
     _WhichOneofReturnType__field_depth: _TypeAlias = _typing.Literal["field_depth"]  # noqa: Y015
     _WhichOneofArgType__field_depth: _TypeAlias = _typing.Literal["_field_depth", b"_field_depth"]  # noqa: Y015
     _WhichOneofReturnType__gender_requests_hard: _TypeAlias = _typing.Literal["gender_requests_hard"]  # noqa: Y015
@@ -855,6 +985,8 @@ class Rules(_message.Message):
     _WhichOneofArgType__max_travel_minutes: _TypeAlias = _typing.Literal["_max_travel_minutes", b"_max_travel_minutes"]  # noqa: Y015
     _WhichOneofReturnType__min_language_level: _TypeAlias = _typing.Literal["min_language_level"]  # noqa: Y015
     _WhichOneofArgType__min_language_level: _TypeAlias = _typing.Literal["_min_language_level", b"_min_language_level"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__extra_seat_cost) -> _WhichOneofReturnType__extra_seat_cost | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__field_depth) -> _WhichOneofReturnType__field_depth | None: ...
     @_typing.overload
@@ -867,3 +999,166 @@ class Rules(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__min_language_level) -> _WhichOneofReturnType__min_language_level | None: ...
 
 Global___Rules: _TypeAlias = Rules  # noqa: Y015
+
+@_typing.final
+class FieldFamily(_message.Message):
+    """Related ISCO-08 groups that count as one professional field under FIELD_RULE_FAMILY."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    PREFIXES_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The family's identifier ("ict")."""
+    source: _builtins.str
+    """Where the grouping comes from."""
+    @_builtins.property
+    def prefixes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """ISCO-08 codes or leading digits (1 to 4 digits) of the groups in the family."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        prefixes: _abc.Iterable[_builtins.str] | None = ...,
+        source: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "prefixes", b"prefixes", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FieldFamily: _TypeAlias = FieldFamily  # noqa: Y015
+
+@_typing.final
+class Segment(_message.Message):
+    """Rules for a group of mentees, overriding the programme's. A mentee belongs to the first
+    segment whose every given selector matches her (within a selector, any value matches).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    GOALS_FIELD_NUMBER: _builtins.int
+    TRACKS_FIELD_NUMBER: _builtins.int
+    MUNICIPALITIES_FIELD_NUMBER: _builtins.int
+    TAGS_FIELD_NUMBER: _builtins.int
+    FIELD_DEPTH_FIELD_NUMBER: _builtins.int
+    FIELD_RULE_FIELD_NUMBER: _builtins.int
+    MAX_DISTANCE_KM_FIELD_NUMBER: _builtins.int
+    NO_DISTANCE_LIMIT_FIELD_NUMBER: _builtins.int
+    MAX_TRAVEL_MINUTES_FIELD_NUMBER: _builtins.int
+    MIN_LANGUAGE_LEVEL_FIELD_NUMBER: _builtins.int
+    MIN_MENTOR_YEARS_FIELD_NUMBER: _builtins.int
+    PROGRAMME_LANGUAGES_FIELD_NUMBER: _builtins.int
+    PROGRAMME_LANGUAGES_SET_FIELD_NUMBER: _builtins.int
+    ONLINE_MEETINGS_FIELD_NUMBER: _builtins.int
+    PERSONAL_LIMITS_EXTEND_FIELD_NUMBER: _builtins.int
+    MUTUAL_CHOICE_FIELD_NUMBER: _builtins.int
+    MENTOR_GOALS_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The segment's identifier ("social"), unique among the segments."""
+    field_depth: _builtins.int
+    """Overrides `Rules.field_depth`. Absent: the programme's."""
+    field_rule: Global___FieldRule.ValueType
+    """Overrides `Rules.field_rule`. UNSPECIFIED: the programme's."""
+    max_distance_km: _builtins.float
+    """Overrides `Rules.max_distance_km`. Absent: the programme's."""
+    no_distance_limit: _builtins.bool
+    """True: no programme distance limit for this segment (with `max_distance_km` absent)."""
+    max_travel_minutes: _builtins.float
+    """Overrides `Rules.max_travel_minutes`. Absent: the programme's."""
+    min_language_level: Global___CefrLevel.ValueType
+    """Overrides `Rules.min_language_level`. Absent: the programme's."""
+    min_mentor_years: _builtins.int
+    """Overrides `Rules.min_mentor_years`. Absent: the programme's."""
+    programme_languages_set: _builtins.bool
+    """True: `programme_languages` overrides the programme's list (an empty list: any language)."""
+    online_meetings: _builtins.bool
+    """Overrides `Rules.online_meetings`. Absent: the programme's."""
+    personal_limits_extend: _builtins.bool
+    """Overrides `Rules.personal_limits_extend`. Absent: the programme's."""
+    mutual_choice: Global___MutualChoice.ValueType
+    """Overrides `Rules.mutual_choice`. UNSPECIFIED: the programme's."""
+    @_builtins.property
+    def goals(self) -> _containers.RepeatedScalarFieldContainer[Global___Goal.ValueType]:
+        """Selects mentees with one of these goals. Empty: any goal."""
+
+    @_builtins.property
+    def tracks(self) -> _containers.RepeatedScalarFieldContainer[Global___Track.ValueType]:
+        """Selects mentees on one of these tracks. Empty: any track."""
+
+    @_builtins.property
+    def municipalities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Selects mentees living in one of these municipalities. Empty: any."""
+
+    @_builtins.property
+    def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Selects mentees with one of these tags (`Mentee.tags`). Empty: any."""
+
+    @_builtins.property
+    def programme_languages(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Overrides `Rules.programme_languages` when `programme_languages_set` is true."""
+
+    @_builtins.property
+    def mentor_goals(self) -> _containers.RepeatedScalarFieldContainer[Global___Goal.ValueType]:
+        """The mentor must support one of these goals (or list none). Empty: any mentor."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        goals: _abc.Iterable[Global___Goal.ValueType] | None = ...,
+        tracks: _abc.Iterable[Global___Track.ValueType] | None = ...,
+        municipalities: _abc.Iterable[_builtins.str] | None = ...,
+        tags: _abc.Iterable[_builtins.str] | None = ...,
+        field_depth: _builtins.int | None = ...,
+        field_rule: Global___FieldRule.ValueType = ...,
+        max_distance_km: _builtins.float | None = ...,
+        no_distance_limit: _builtins.bool = ...,
+        max_travel_minutes: _builtins.float | None = ...,
+        min_language_level: Global___CefrLevel.ValueType | None = ...,
+        min_mentor_years: _builtins.int | None = ...,
+        programme_languages: _abc.Iterable[_builtins.str] | None = ...,
+        programme_languages_set: _builtins.bool = ...,
+        online_meetings: _builtins.bool | None = ...,
+        personal_limits_extend: _builtins.bool | None = ...,
+        mutual_choice: Global___MutualChoice.ValueType = ...,
+        mentor_goals: _abc.Iterable[Global___Goal.ValueType] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_field_depth", b"_field_depth", "_max_distance_km", b"_max_distance_km", "_max_travel_minutes", b"_max_travel_minutes", "_min_language_level", b"_min_language_level", "_min_mentor_years", b"_min_mentor_years", "_online_meetings", b"_online_meetings", "_personal_limits_extend", b"_personal_limits_extend", "field_depth", b"field_depth", "max_distance_km", b"max_distance_km", "max_travel_minutes", b"max_travel_minutes", "min_language_level", b"min_language_level", "min_mentor_years", b"min_mentor_years", "online_meetings", b"online_meetings", "personal_limits_extend", b"personal_limits_extend"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_field_depth", b"_field_depth", "_max_distance_km", b"_max_distance_km", "_max_travel_minutes", b"_max_travel_minutes", "_min_language_level", b"_min_language_level", "_min_mentor_years", b"_min_mentor_years", "_online_meetings", b"_online_meetings", "_personal_limits_extend", b"_personal_limits_extend", "field_depth", b"field_depth", "field_rule", b"field_rule", "goals", b"goals", "id", b"id", "max_distance_km", b"max_distance_km", "max_travel_minutes", b"max_travel_minutes", "mentor_goals", b"mentor_goals", "min_language_level", b"min_language_level", "min_mentor_years", b"min_mentor_years", "municipalities", b"municipalities", "mutual_choice", b"mutual_choice", "no_distance_limit", b"no_distance_limit", "online_meetings", b"online_meetings", "personal_limits_extend", b"personal_limits_extend", "programme_languages", b"programme_languages", "programme_languages_set", b"programme_languages_set", "tags", b"tags", "tracks", b"tracks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__field_depth: _TypeAlias = _typing.Literal["field_depth"]  # noqa: Y015
+    _WhichOneofArgType__field_depth: _TypeAlias = _typing.Literal["_field_depth", b"_field_depth"]  # noqa: Y015
+    _WhichOneofReturnType__max_distance_km: _TypeAlias = _typing.Literal["max_distance_km"]  # noqa: Y015
+    _WhichOneofArgType__max_distance_km: _TypeAlias = _typing.Literal["_max_distance_km", b"_max_distance_km"]  # noqa: Y015
+    _WhichOneofReturnType__max_travel_minutes: _TypeAlias = _typing.Literal["max_travel_minutes"]  # noqa: Y015
+    _WhichOneofArgType__max_travel_minutes: _TypeAlias = _typing.Literal["_max_travel_minutes", b"_max_travel_minutes"]  # noqa: Y015
+    _WhichOneofReturnType__min_language_level: _TypeAlias = _typing.Literal["min_language_level"]  # noqa: Y015
+    _WhichOneofArgType__min_language_level: _TypeAlias = _typing.Literal["_min_language_level", b"_min_language_level"]  # noqa: Y015
+    _WhichOneofReturnType__min_mentor_years: _TypeAlias = _typing.Literal["min_mentor_years"]  # noqa: Y015
+    _WhichOneofArgType__min_mentor_years: _TypeAlias = _typing.Literal["_min_mentor_years", b"_min_mentor_years"]  # noqa: Y015
+    _WhichOneofReturnType__online_meetings: _TypeAlias = _typing.Literal["online_meetings"]  # noqa: Y015
+    _WhichOneofArgType__online_meetings: _TypeAlias = _typing.Literal["_online_meetings", b"_online_meetings"]  # noqa: Y015
+    _WhichOneofReturnType__personal_limits_extend: _TypeAlias = _typing.Literal["personal_limits_extend"]  # noqa: Y015
+    _WhichOneofArgType__personal_limits_extend: _TypeAlias = _typing.Literal["_personal_limits_extend", b"_personal_limits_extend"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__field_depth) -> _WhichOneofReturnType__field_depth | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_distance_km) -> _WhichOneofReturnType__max_distance_km | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_travel_minutes) -> _WhichOneofReturnType__max_travel_minutes | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min_language_level) -> _WhichOneofReturnType__min_language_level | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min_mentor_years) -> _WhichOneofReturnType__min_mentor_years | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__online_meetings) -> _WhichOneofReturnType__online_meetings | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__personal_limits_extend) -> _WhichOneofReturnType__personal_limits_extend | None: ...
+
+Global___Segment: _TypeAlias = Segment  # noqa: Y015

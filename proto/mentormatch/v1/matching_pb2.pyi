@@ -214,6 +214,12 @@ class _HardRuleEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_HardRule.Val
     """The mentor's gender is the one the mentee asked for (when requests are hard)."""
     HARD_RULE_BAN: _HardRule.ValueType  # 6
     """The coordinator has not ruled the pair out."""
+    HARD_RULE_GOAL: _HardRule.ValueType  # 7
+    """The mentee's segment allows only mentors supporting some goals (`Segment.mentor_goals`)."""
+    HARD_RULE_CHOICE: _HardRule.ValueType  # 8
+    """Mutual choice: the pair has the speed-dating rankings the programme requires."""
+    HARD_RULE_CONFLICT: _HardRule.ValueType  # 9
+    """The mentor's organisation is not one the mentee must avoid (a conflict of interest)."""
 
 class HardRule(_HardRule, metaclass=_HardRuleEnumTypeWrapper):
     """A hard rule: a pair that breaks one is not allowed."""
@@ -232,6 +238,12 @@ HARD_RULE_GENDER: HardRule.ValueType  # 5
 """The mentor's gender is the one the mentee asked for (when requests are hard)."""
 HARD_RULE_BAN: HardRule.ValueType  # 6
 """The coordinator has not ruled the pair out."""
+HARD_RULE_GOAL: HardRule.ValueType  # 7
+"""The mentee's segment allows only mentors supporting some goals (`Segment.mentor_goals`)."""
+HARD_RULE_CHOICE: HardRule.ValueType  # 8
+"""Mutual choice: the pair has the speed-dating rankings the programme requires."""
+HARD_RULE_CONFLICT: HardRule.ValueType  # 9
+"""The mentor's organisation is not one the mentee must avoid (a conflict of interest)."""
 Global___HardRule: _TypeAlias = HardRule  # noqa: Y015
 
 class _UnmatchedReason:
@@ -276,6 +288,12 @@ class _UnmatchedReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Unmat
     """Mentor: every mentee asked for a mentor of another gender."""
     UNMATCHED_REASON_MENTEES_ALL_TAKEN: _UnmatchedReason.ValueType  # 17
     """Mentor: allowed mentees exist, all matched to other mentors."""
+    UNMATCHED_REASON_NO_PARTNER_FOR_GOAL: _UnmatchedReason.ValueType  # 18
+    """Either side: no partner left supports the goals the mentee's segment requires (funnel ends at GOAL)."""
+    UNMATCHED_REASON_NOT_CHOSEN: _UnmatchedReason.ValueType  # 19
+    """Either side: no partner left has the rankings mutual choice requires (funnel ends at CHOICE)."""
+    UNMATCHED_REASON_CONFLICT_OF_INTEREST: _UnmatchedReason.ValueType  # 20
+    """Either side: every partner left is in an organisation the mentee must avoid (funnel ends at CONFLICT)."""
 
 class UnmatchedReason(_UnmatchedReason, metaclass=_UnmatchedReasonEnumTypeWrapper):
     """Why a participant has no partner (a fixed list: codes keep their meaning).
@@ -318,6 +336,12 @@ UNMATCHED_REASON_NO_MENTEE_ACCEPTS_GENDER: UnmatchedReason.ValueType  # 16
 """Mentor: every mentee asked for a mentor of another gender."""
 UNMATCHED_REASON_MENTEES_ALL_TAKEN: UnmatchedReason.ValueType  # 17
 """Mentor: allowed mentees exist, all matched to other mentors."""
+UNMATCHED_REASON_NO_PARTNER_FOR_GOAL: UnmatchedReason.ValueType  # 18
+"""Either side: no partner left supports the goals the mentee's segment requires (funnel ends at GOAL)."""
+UNMATCHED_REASON_NOT_CHOSEN: UnmatchedReason.ValueType  # 19
+"""Either side: no partner left has the rankings mutual choice requires (funnel ends at CHOICE)."""
+UNMATCHED_REASON_CONFLICT_OF_INTEREST: UnmatchedReason.ValueType  # 20
+"""Either side: every partner left is in an organisation the mentee must avoid (funnel ends at CONFLICT)."""
 Global___UnmatchedReason: _TypeAlias = UnmatchedReason  # noqa: Y015
 
 class _Relaxation:
