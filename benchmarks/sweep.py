@@ -16,7 +16,7 @@ from typing import Any
 
 WHATIF = Path(__file__).resolve().parent.parent / "scenarios" / "whatif"
 BASE = WHATIF / "kvinfo_base.toml"
-GRID = WHATIF / "kvinfo_sweep.toml"
+GRID = WHATIF / "grids" / "kvinfo_sweep.toml"
 TARGET_SPEEDUP = 1.7
 
 

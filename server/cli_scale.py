@@ -101,7 +101,6 @@ def register(app: typer.Typer) -> None:
         sequential: SequentialOption = False,
     ) -> None:
         """Solve the base under every setting of a grid of rules: one outcome per setting and the Pareto frontier."""
-        cluster = cluster_options(scheduler, workers, sequential)
         try:
             with record_inputs() as inputs:
                 cohort = load_scenario(base).cohort
@@ -115,7 +114,9 @@ def register(app: typer.Typer) -> None:
                 refused.append(Problem(ProblemCode.BAD_VALUE, "--output", unwritable, "--output"))
             if refused:
                 raise CohortInvalid(refused)
-            with cluster_errors(), progress_bar("sweeping", loaded.size(), transient=as_json) as advance:
+            cluster = cluster_options(scheduler, workers, sequential).resolve(loaded.size())
+            with cluster_errors(), progress_bar(f"sweeping {cluster.describe()}", loaded.size(), transient=as_json
+                                                ) as advance:
                 sweep = sweep_on_cluster(cohort, loaded, SolveOptions(time_limit_s=time_limit, seed=seed), cluster,
                                          on_outcome=advance)
         except CohortInvalid as invalid:

@@ -7,12 +7,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from server.cli import EXIT_INVALID, console, errors, print_problems, problem_text
-from solver.compare import Comparison, compare_scenarios, load_scenarios, summary_rows
+from server.cli_scale import (
+    SchedulerOption,
+    SequentialOption,
+    WorkersOption,
+    cluster_errors,
+    cluster_options,
+    progress_bar,
+)
+from server.distributed import compare_on_cluster, rematch_batch_on_cluster
+from solver.compare import Comparison, load_scenarios, summary_rows
 from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.fileio import output_problems, record_inputs
 from solver.rematch import (
@@ -22,7 +30,6 @@ from solver.rematch import (
     batch_directories,
     read_rematch_inputs,
     rematch,
-    rematch_one,
 )
 from solver.report import write_report
 from solver.solve import SolveOptions
@@ -106,6 +113,9 @@ def register(app: typer.Typer) -> None:
             help="re-solve to find what would match each unmatched mentee (default: on with --report)")] = None,
         time_limit: Annotated[float, typer.Option(help="seconds per scenario's solve")] = 30.0,
         seed: Annotated[int, typer.Option(help="solver seed")] = 0,
+        scheduler: SchedulerOption = None,
+        workers: WorkersOption = None,
+        sequential: SequentialOption = False,
     ) -> None:
         """Solve what-if scenarios and compare them side by side (matched, scores, travel, rankings, changes)."""
         deep = counterfactuals if counterfactuals is not None else report is not None
@@ -117,8 +127,11 @@ def register(app: typer.Typer) -> None:
             refused = output_problems(report, inputs, "--report") if report is not None else []
             if refused:
                 raise CohortInvalid(refused)
-            comparison = compare_scenarios(loaded, SolveOptions(time_limit_s=time_limit, seed=seed),
-                                           counterfactuals=deep)
+            cluster = cluster_options(scheduler, workers, sequential).resolve(len(loaded))
+            with cluster_errors(), progress_bar(f"solving {cluster.describe()}", len(loaded), transient=True
+                                                ) as advance:
+                comparison = compare_on_cluster(loaded, SolveOptions(time_limit_s=time_limit, seed=seed), cluster,
+                                                counterfactuals=deep, on_done=advance)
         except CohortInvalid as invalid:
             print_problems(invalid.problems)
             raise typer.Exit(EXIT_INVALID) from None
@@ -171,23 +184,21 @@ def register(app: typer.Typer) -> None:
             None),
         as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
         time_limit: Annotated[float, typer.Option(help="seconds per cohort's solve")] = 30.0,
+        scheduler: SchedulerOption = None,
+        workers: WorkersOption = None,
+        sequential: SequentialOption = False,
     ) -> None:
         """Re-match many cohorts in one run; a broken cohort is reported and the rest go on (exit 1 if any failed)."""
         if not directory.is_dir():
             errors.print(f"no batch directory at {directory}")
             raise typer.Exit(EXIT_INVALID)
         paths = batch_directories(directory)
-        options = SolveOptions(time_limit_s=time_limit)
-        items: list[BatchItem] = []
+        cluster = cluster_options(scheduler, workers, sequential).resolve(len(paths))
         # The bar goes to stderr, so `--json` output on stdout stays clean.
-        with Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=errors, transient=as_json) as progress:
-            task = progress.add_task("re-matching", total=len(paths))
-            for path in paths:
-                progress.update(task, description=f"re-matching {path.name}")
-                items.append(rematch_one(path, penalty=penalty, max_changes=max_changes, options=options))
-                progress.advance(task)
-            progress.update(task, description="re-matched")
+        with cluster_errors(), progress_bar(f"re-matching {cluster.describe()}", len(paths), transient=as_json
+                                            ) as advance:
+            items = rematch_batch_on_cluster(paths, cluster, penalty=penalty, max_changes=max_changes,
+                                             options=SolveOptions(time_limit_s=time_limit), on_item=advance)
         failed = [item for item in items if not item.ok]
         if as_json:
             _print_json({"cohorts": [_item_dict(item) for item in items], "failed": len(failed)})

@@ -50,6 +50,9 @@ from solver.workflows import PairRef, changed_pairs
 LOCAL_HOST = "127.0.0.1"
 CONNECT_TIMEOUT_S = 20.0
 """How long to wait for a scheduler given with --scheduler before giving up with a clear message."""
+LOCAL_CLUSTER_MIN_TASKS = 8
+"""Batches with fewer tasks run in this process unless a cluster is asked for: a LocalCluster of 2 processes
+takes 3-6 s to start on 2 cores, more than a handful of programme-sized solves."""
 
 T = TypeVar("T")
 
@@ -66,6 +69,15 @@ class ClusterOptions:
     workers: int | None = None  # LocalCluster worker processes; None: one per core
     sequential: bool = False  # no Dask: one task after another in this process
     connect_timeout_s: float = CONNECT_TIMEOUT_S  # how long to wait for `scheduler`
+
+    def resolve(self, tasks: int) -> ClusterOptions:
+        """The choice made for a batch of `tasks`: with no --scheduler, --workers or --sequential given, a local
+        cluster only for LOCAL_CLUSTER_MIN_TASKS tasks or more on more than one core (starting one costs seconds,
+        more than a few small solves take); otherwise as given."""
+        chosen = self.sequential or bool(self.scheduler) or self.workers is not None
+        if not chosen and (tasks < LOCAL_CLUSTER_MIN_TASKS or (os.cpu_count() or 1) < 2):
+            return replace(self, sequential=True)
+        return self
 
     def describe(self) -> str:
         if self.sequential:
@@ -143,6 +155,8 @@ def run_tasks(function: TaskFunction, payloads: Sequence[bytes], cluster: Cluste
         if on_done is not None:
             on_done(result)
 
+    if client is None:
+        cluster = cluster.resolve(len(payloads))
     if cluster.sequential:
         for index, payload in enumerate(payloads):
             done(index, function(payload))
@@ -286,12 +300,17 @@ def compare_on_cluster(scenarios: Sequence[Scenario], options: SolveOptions, clu
                        ) -> Comparison:
     """`solver.compare.compare_scenarios` with one task per scenario: the same comparison, field for field
     (solve times apart). Each scenario is solved alone, then diffed against the first one's pairs here. A
-    scenario that fails raises RuntimeError naming it: a comparison has no row for a missing scenario."""
+    scenario whose checks fail raises CohortInvalid (as `compare_scenarios` does), one that fails otherwise
+    RuntimeError naming it: a comparison has no row for a missing scenario."""
     if not scenarios:
         raise ValueError("compare at least one scenario")
     options = replace(options, alternatives=1)
     payloads = [scenario_task_bytes(s, options, counterfactuals) for s in scenarios]
-    outcomes = _outcomes(run_tasks(scenario_task, payloads, cluster, on_done=on_done), scenarios)
+    results = run_tasks(scenario_task, payloads, cluster, on_done=on_done)
+    problems = [p for r in results for p in problems_of(r.result)]
+    if problems:  # as compare_scenarios raises them (a what-if cohort too dense to solve, say)
+        raise CohortInvalid(problems)
+    outcomes = _outcomes(results, scenarios)
     failed = [f"{s.label}: {o}" for s, o in zip(scenarios, outcomes, strict=True) if isinstance(o, str)]
     if failed:
         raise RuntimeError("scenario(s) failed on the cluster: " + "; ".join(failed))

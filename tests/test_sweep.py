@@ -85,7 +85,7 @@ def test_bad_values_are_reported_once_at_their_place_in_the_grid() -> None:
 
 
 def test_the_bundled_grid_has_64_settings_all_valid() -> None:
-    grid = load_grid(WHATIF / "kvinfo_sweep.toml")
+    grid = load_grid(WHATIF / "grids" / "kvinfo_sweep.toml")
     base = load_scenario(WHATIF / "kvinfo_base.toml").cohort
     assert grid.size() == 64 and len(setting_scenarios(base, grid)) == 64
 
