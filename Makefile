@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint bench load proto proto-check clean tools lint-proto check-metrics fuzz oracle
+.PHONY: setup demo test test-fast lint bench load proto proto-check clean tools lint-proto check-metrics fuzz oracle check-deploy
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ lint-proto: tools
 ## The metrics exposition of a live server through `promtool check metrics` (fails when promtool is missing).
 check-metrics: setup tools
 	CI=true $(PY) -m pytest -q -p no:cacheprovider tests/test_ecosystem_checks.py -k promtool
+
+## The Kubernetes manifests under deploy/ against the API's JSON schemas, offline and strict (kubernetes-validate,
+## a pinned dev dependency that ships the schemas: no cluster, no network).
+check-deploy: setup
+	$(BIN)/kubernetes-validate --strict --quiet deploy/kubernetes/*.yaml
 
 ## The fuzz suites at ten times their `make test` size (ingestion files, every RPC; 10^6 ids).
 fuzz: setup
