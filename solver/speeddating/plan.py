@@ -147,8 +147,8 @@ class SpeedDatingPlan:
         return not self.best_matching_missed
 
 
-def option_problems(options: PlanOptions, prefix: str = "options") -> list[Problem]:
-    """Every problem with the plan's options, each at its field path (`options.rounds`, ...)."""
+def option_problems(options: PlanOptions, prefix: str = "options.") -> list[Problem]:
+    """Every problem with the plan's options, each at its field path (`options.rounds`, ...; `prefix` + name)."""
     checks = [
         ("rounds", options.rounds, 1, MAX_ROUNDS),
         ("minutes", options.minutes, 1, MAX_MINUTES),
@@ -162,9 +162,9 @@ def option_problems(options: PlanOptions, prefix: str = "options") -> list[Probl
             continue
         if value < low or (high is not None and value > high):
             limit = f"{low}..{high}" if high is not None else f"at least {low}"
-            problems.append(Problem(ProblemCode.BAD_VALUE, f"{prefix}.{name}", f"{value} is out of range ({limit})"))
+            problems.append(Problem(ProblemCode.BAD_VALUE, f"{prefix}{name}", f"{value} is out of range ({limit})"))
     if not options.time_limit_s > 0:
-        problems.append(Problem(ProblemCode.BAD_VALUE, f"{prefix}.time_limit_s", "the time limit must be positive"))
+        problems.append(Problem(ProblemCode.BAD_VALUE, f"{prefix}time_limit_s", "the time limit must be positive"))
     return problems
 
 
