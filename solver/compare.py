@@ -17,13 +17,12 @@ from solver.ingest import (
     MENTEE_REQUIRED,
     MENTOR_COLUMNS,
     MENTOR_REQUIRED,
-    RULE_KEYS,
     RowReader,
     load_cohort,
     mentee_from_row,
     mentor_from_row,
-    rules_from_mapping,
 )
+from solver.rules_toml import RULE_KEYS, rules_from_mapping
 from solver.solve import SolveOptions, solve
 from solver.stability import BlockingPair, blocking_pairs
 from solver.validate import validate
@@ -314,7 +313,9 @@ def _changed_rules(base: Cohort, changes: ScenarioChanges, problems: list[Proble
     for key in overrides:
         if key not in RULE_KEYS:
             continue  # reported by rules_from_mapping
-        if key == "no_distance_limit":  # as in rules.toml: true lifts the limit, false changes nothing
+        if key == "field_families_file":  # a file of families: what it holds replaces the families
+            updates["field_families"] = parsed.field_families
+        elif key == "no_distance_limit":  # as in rules.toml: true lifts the limit, false changes nothing
             if parsed.max_distance_km is None:
                 updates["max_distance_km"] = None
         elif key == "organisation_caps":

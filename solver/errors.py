@@ -37,6 +37,7 @@ class ProblemCode(StrEnum):
     # Warnings: reported with the same shape, but the cohort is still solved.
     COORDINATE_OUTLIER = "COORDINATE_OUTLIER"  # a person far outside the area where the rest of the cohort is
     COORDINATES_SWAPPED = "COORDINATES_SWAPPED"  # ... and latitude and longitude exchanged would bring them in
+    NO_PROGRAMME_LANGUAGE = "NO_PROGRAMME_LANGUAGE"  # a warning: a mentee speaks none of the programme languages
 
 
 @dataclass(frozen=True, slots=True)

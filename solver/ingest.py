@@ -17,7 +17,6 @@ import polars as pl
 from solver.domain import (
     CEFR_LEVELS,
     Cohort,
-    GenderQuota,
     Goal,
     Language,
     Mentee,
@@ -26,32 +25,26 @@ from solver.domain import (
     Rules,
     Track,
     TravelTime,
-    Weights,
     cefr_level,
     cefr_name,
 )
 from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.fileio import TABLE_LIMIT_BYTES, check_input, read_input, read_toml, write_atomic
+from solver.rules_toml import format_bool, format_float, rules_from_mapping, rules_to_toml
 
 MENTOR_COLUMNS = (
     "id", "lat", "lon", "occupations", "languages", "years_experience", "capacity", "leadership",
-    "gender", "interests", "organisation", "markets", "returning", "goals",
+    "gender", "interests", "organisation", "markets", "returning", "goals", "online",
 )  # fmt: skip
 MENTOR_REQUIRED = ("id", "lat", "lon", "occupations", "languages", "years_experience", "capacity")
 MENTEE_COLUMNS = (
     "id", "lat", "lon", "occupations", "languages", "max_travel_km", "max_travel_minutes", "interests",
     "goal", "gender", "requested_mentor_gender", "country_of_origin", "first_language", "municipality",
-    "track", "priority",
+    "track", "priority", "online", "tags", "avoid_organisations",
 )  # fmt: skip
 MENTEE_REQUIRED = ("id", "lat", "lon", "occupations", "languages")
 RANKING_COLUMNS = ("from_id", "to_id", "rank")
 TRAVEL_COLUMNS = ("mentee_id", "mentor_id", "minutes")
-
-RULE_KEYS = (
-    "max_distance_km", "field_depth", "min_language_level", "min_mentor_years", "eligible_municipalities",
-    "eligible_tracks", "organisation_caps", "gender_quotas", "pins", "bans", "gender_requests_hard",
-    "weights", "max_travel_minutes", "no_distance_limit",
-)  # fmt: skip
 
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f", ""}
@@ -60,7 +53,8 @@ _FALSE = {"false", "0", "no", "n", "f", ""}
 def load_cohort(path: str | Path, *, warnings: list[Problem] | None = None) -> Cohort:
     """A cohort from a directory (CSV or Parquet tables + rules.toml) or a single protobuf-JSON file.
 
-    Warnings (people far outside the cohort's area: `solver.validate.coordinate_warnings`), located in the
+    Warnings (`solver.validate.cohort_warnings`: people far outside the cohort's area, mentees without a
+    programme language), located in the
     files, are appended to `warnings` when it is given, also when the cohort has problems (a swapped file
     shows as pins that break the distance rule: the warning says why); they do not stop a valid cohort.
     """
@@ -69,14 +63,14 @@ def load_cohort(path: str | Path, *, warnings: list[Problem] | None = None) -> C
         check_input(path, limit=TABLE_LIMIT_BYTES, field_path=str(path), location=str(path))  # a FIFO would hang
         # The JSON form is the protobuf JSON mapping, so the one proto <-> domain mapping reads it.
         from solver.cohort_json import load_cohort_json
-        from solver.validate import coordinate_warnings, validate
+        from solver.validate import cohort_warnings, validate
 
         cohort = load_cohort_json(path)
         # Value checks as for a directory: the JSON mapping reports only what the domain types cannot hold.
         problems = validate(cohort)
         if warnings is not None:  # paths are JSON indices
             warnings += [Problem(w.code, w.path, w.message, f"{path}, {w.path}")
-                         for w in coordinate_warnings(cohort)]
+                         for w in cohort_warnings(cohort)]
         if problems:
             raise CohortInvalid([Problem(p.code, p.path, p.message, f"{path}, {p.path}" if p.path else str(path))
                                  for p in problems])
@@ -247,11 +241,11 @@ def read_cohort_dir(directory: str | Path, *, warnings: list[Problem] | None = N
     rules = _rules(reader, directory / "rules.toml", travel)
     cohort = Cohort(mentors, mentees, rankings, rules, name=directory.name)
     # Value checks (ranges, codes, ids, pins against the hard rules) are the validator's, shared with gRPC input.
-    from solver.validate import coordinate_warnings, validate
+    from solver.validate import cohort_warnings, validate
 
     problems = reader.problems + [_locate(p) for p in validate(cohort)]
     if warnings is not None:  # rows are the files' rows
-        warnings += [_locate(w) for w in coordinate_warnings(cohort)]
+        warnings += [_locate(w) for w in cohort_warnings(cohort)]
     if problems:
         raise CohortInvalid(problems)
     return cohort
@@ -298,6 +292,7 @@ def mentor_from_row(reader: RowReader, row: Mapping[str, str], i: int) -> Mentor
         returning=reader.boolean(row.get("returning", ""), f"{path}.returning", where("returning")),
         goals=tuple(reader.enum(Goal, g, f"{path}.goals[{k}]", where("goals"))
                     for k, g in enumerate(_split(row.get("goals", "")))),
+        online=reader.boolean(row.get("online", ""), f"{path}.online", where("online")),
     )
 
 
@@ -324,6 +319,9 @@ def mentee_from_row(reader: RowReader, row: Mapping[str, str], i: int) -> Mentee
         municipality=row.get("municipality", ""),
         track=reader.enum(Track, row.get("track", ""), f"{path}.track", where("track")),
         priority=reader.integer(row.get("priority", ""), f"{path}.priority", where("priority"), 1),
+        online=reader.boolean(row.get("online", ""), f"{path}.online", where("online")),
+        tags=tuple(t.lower() for t in _split(row.get("tags", ""))),
+        avoid_organisations=tuple(_split(row.get("avoid_organisations", ""))),
     )
 
 
@@ -335,130 +333,10 @@ def _rules(reader: RowReader, path: Path, travel: tuple[TravelTime, ...]) -> Rul
     except CohortInvalid as unreadable:
         reader.problems += unreadable.problems
         return Rules(travel_times=travel)
-    return rules_from_mapping(data, reader.problems, travel)
-
-
-def rules_from_mapping(data: Mapping[str, Any], problems: list[Problem],
-                       travel: tuple[TravelTime, ...] = ()) -> Rules:
-    """Rules from a parsed TOML table (also used by what-if scenario files); problems appended."""
-    defaults = Rules()
-
-    def bad(key: str, message: str) -> None:
-        problems.append(Problem(ProblemCode.BAD_VALUE, f"rules.{key}", message, f"rules.toml {key}"))
-
-    for key in data:
-        if key not in RULE_KEYS:
-            bad(key, f"unknown rule '{key}' (known: {', '.join(RULE_KEYS)})")
-
-    def get(key: str, kind: type | tuple[type, ...], default: Any) -> Any:
-        value = data.get(key, default)
-        if value is default:
-            return default
-        if isinstance(value, bool) and kind is not bool:
-            bad(key, f"expected {_kind_name(kind)}, got true/false")
-            return default
-        if not isinstance(value, kind):
-            bad(key, f"expected {_kind_name(kind)}, got {type(value).__name__}")
-            return default
-        return value
-
-    level: Any = data.get("min_language_level", defaults.min_language_level)
-    if isinstance(level, str):
-        parsed = cefr_level(level)
-        if not parsed:
-            bad("min_language_level", f"'{level}' is not a CEFR level")
-        level = parsed or defaults.min_language_level
-    elif not isinstance(level, int) or isinstance(level, bool):
-        bad("min_language_level", "expected a CEFR level such as \"B1\"")
-        level = defaults.min_language_level
-
-    def pairs(key: str) -> tuple[tuple[str, str], ...]:
-        raw = get(key, list, [])
-        out = []
-        for k, item in enumerate(raw):
-            if (isinstance(item, list) and len(item) == 2 and all(isinstance(x, str) for x in item)):
-                out.append((item[0], item[1]))
-            else:
-                bad(f"{key}[{k}]", "expected [mentee_id, mentor_id]")
-        return tuple(out)
-
-    caps_raw = get("organisation_caps", dict, {})
-    caps = []
-    for org, cap in caps_raw.items():
-        if isinstance(cap, int) and not isinstance(cap, bool):
-            caps.append((str(org), cap))
-        else:
-            bad(f"organisation_caps.{org}", "expected a whole number of mentees")
-    quotas = []
-    for k, raw in enumerate(get("gender_quotas", list, [])):
-        bounds = (raw.get("min_pairs", 0), raw.get("max_pairs")) if isinstance(raw, dict) else ()
-        if (isinstance(raw, dict) and isinstance(raw.get("gender"), str)
-                and all(b is None or (isinstance(b, int) and not isinstance(b, bool)) for b in bounds)):
-            quotas.append(GenderQuota(raw["gender"].lower(), raw.get("min_pairs", 0), raw.get("max_pairs")))
-        else:
-            bad(f"gender_quotas[{k}]", "expected {gender = \"f\", min_pairs = N, max_pairs = N}")
-    weights_raw = get("weights", dict, {})
-    weight_values = Weights().as_dict()
-    for key, value in weights_raw.items():
-        if key not in weight_values:
-            bad(f"weights.{key}", f"unknown weight '{key}' (known: {', '.join(weight_values)})")
-        elif not isinstance(value, int) or isinstance(value, bool):
-            bad(f"weights.{key}", "expected a whole number")
-        else:
-            weight_values[key] = value
-    distance = data.get("max_distance_km", defaults.max_distance_km)
-    if get("no_distance_limit", bool, False):
-        if "max_distance_km" in data:
-            bad("no_distance_limit", "give max_distance_km or no_distance_limit = true, not both")
-        distance = None
-    if distance is not None and (isinstance(distance, bool) or not isinstance(distance, int | float)):
-        bad("max_distance_km", "expected a number of km")
-        distance = defaults.max_distance_km
-    minutes = data.get("max_travel_minutes")
-    if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, int | float)):
-        bad("max_travel_minutes", "expected a number of minutes")
-        minutes = None
-    tracks = []
-    for k, t in enumerate(get("eligible_tracks", list, [])):
-        try:
-            tracks.append(Track(str(t).lower()))
-        except ValueError:
-            bad(f"eligible_tracks[{k}]", f"'{t}' is not one of: spouse, student, refugee, other")
-    return Rules(
-        max_distance_km=float(distance) if distance is not None else None,
-        field_depth=get("field_depth", int, defaults.field_depth),
-        min_language_level=int(level),
-        min_mentor_years=get("min_mentor_years", int, defaults.min_mentor_years),
-        eligible_municipalities=tuple(str(m) for m in get("eligible_municipalities", list, [])),
-        eligible_tracks=tuple(tracks),
-        organisation_caps=tuple(caps),
-        gender_quotas=tuple(quotas),
-        pins=pairs("pins"),
-        bans=pairs("bans"),
-        gender_requests_hard=get("gender_requests_hard", bool, defaults.gender_requests_hard),
-        weights=Weights(**weight_values),
-        travel_times=travel,
-        max_travel_minutes=float(minutes) if minutes is not None else None,
-    )
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names = {int: "a whole number", float: "a number", bool: "true/false", list: "a list", dict: "a table", str: "text"}
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
+    return rules_from_mapping(data, reader.problems, travel, directory=path.parent)
 
 
 # Writing ---------------------------------------------------------------------------------------------
-
-
-def _fmt_float(value: float | None) -> str:
-    if value is None:
-        return ""
-    return repr(float(value))
-
-
-def _fmt_bool(value: bool) -> str:
-    return "true" if value else "false"
 
 
 def _langs(languages: Iterable[Language]) -> str:
@@ -467,28 +345,29 @@ def _langs(languages: Iterable[Language]) -> str:
 
 MENTOR_FORMAT: dict[str, Callable[[Mentor], str]] = {
     "id": lambda m: m.id,
-    "lat": lambda m: _fmt_float(m.lat),
-    "lon": lambda m: _fmt_float(m.lon),
+    "lat": lambda m: format_float(m.lat),
+    "lon": lambda m: format_float(m.lon),
     "occupations": lambda m: ";".join(m.occupations),
     "languages": lambda m: _langs(m.languages),
     "years_experience": lambda m: str(m.years_experience),
     "capacity": lambda m: str(m.capacity),
-    "leadership": lambda m: _fmt_bool(m.leadership),
+    "leadership": lambda m: format_bool(m.leadership),
     "gender": lambda m: m.gender,
     "interests": lambda m: ";".join(m.interests),
     "organisation": lambda m: m.organisation,
     "markets": lambda m: ";".join(m.markets),
-    "returning": lambda m: _fmt_bool(m.returning),
+    "returning": lambda m: format_bool(m.returning),
     "goals": lambda m: ";".join(g.value for g in m.goals),
+    "online": lambda m: format_bool(m.online),
 }
 MENTEE_FORMAT: dict[str, Callable[[Mentee], str]] = {
     "id": lambda m: m.id,
-    "lat": lambda m: _fmt_float(m.lat),
-    "lon": lambda m: _fmt_float(m.lon),
+    "lat": lambda m: format_float(m.lat),
+    "lon": lambda m: format_float(m.lon),
     "occupations": lambda m: ";".join(m.occupations),
     "languages": lambda m: _langs(m.languages),
-    "max_travel_km": lambda m: _fmt_float(m.max_travel_km),
-    "max_travel_minutes": lambda m: _fmt_float(m.max_travel_minutes),
+    "max_travel_km": lambda m: format_float(m.max_travel_km),
+    "max_travel_minutes": lambda m: format_float(m.max_travel_minutes),
     "interests": lambda m: ";".join(m.interests),
     "goal": lambda m: m.goal.value,
     "gender": lambda m: m.gender,
@@ -498,6 +377,9 @@ MENTEE_FORMAT: dict[str, Callable[[Mentee], str]] = {
     "municipality": lambda m: m.municipality,
     "track": lambda m: m.track.value,
     "priority": lambda m: str(m.priority),
+    "online": lambda m: format_bool(m.online),
+    "tags": lambda m: ";".join(m.tags),
+    "avoid_organisations": lambda m: ";".join(m.avoid_organisations),
 }
 
 
@@ -532,41 +414,8 @@ def write_cohort_dir(cohort: Cohort, directory: str | Path, *, parquet: bool = F
     if cohort.rules.travel_times:
         save(pl.DataFrame({"mentee_id": [t.mentee_id for t in cohort.rules.travel_times],
                            "mentor_id": [t.mentor_id for t in cohort.rules.travel_times],
-                           "minutes": [_fmt_float(t.minutes) for t in cohort.rules.travel_times]}), "travel_times")
+                           "minutes": [format_float(t.minutes) for t in cohort.rules.travel_times]}), "travel_times")
     write_atomic(directory / "rules.toml", rules_to_toml(cohort.rules))
     return directory
 
 
-def _toml_str(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def rules_to_toml(rules: Rules) -> str:
-    lines = ["# Programme rules: see README.md, 'rules.toml'."]
-    if rules.max_distance_km is not None:
-        lines.append(f"max_distance_km = {_fmt_float(rules.max_distance_km)}")
-    else:
-        lines.append("no_distance_limit = true")
-    lines += [
-        f"field_depth = {rules.field_depth}",
-        f'min_language_level = "{cefr_name(rules.min_language_level)}"',
-        f"min_mentor_years = {rules.min_mentor_years}",
-        f"gender_requests_hard = {_fmt_bool(rules.gender_requests_hard)}",
-    ]
-    if rules.max_travel_minutes is not None:
-        lines.append(f"max_travel_minutes = {_fmt_float(rules.max_travel_minutes)}")
-    if rules.eligible_municipalities:
-        lines.append(f"eligible_municipalities = [{', '.join(map(_toml_str, rules.eligible_municipalities))}]")
-    if rules.eligible_tracks:
-        lines.append(f"eligible_tracks = [{', '.join(_toml_str(t.value) for t in rules.eligible_tracks)}]")
-    for key, pairs in (("pins", rules.pins), ("bans", rules.bans)):
-        if pairs:
-            lines.append(f"{key} = [{', '.join(f'[{_toml_str(a)}, {_toml_str(b)}]' for a, b in pairs)}]")
-    if rules.organisation_caps:
-        lines += ["", "[organisation_caps]"] + [f"{_toml_str(org)} = {cap}" for org, cap in rules.organisation_caps]
-    lines += ["", "[weights]"] + [f"{k} = {v}" for k, v in rules.weights.as_dict().items()]
-    for quota in rules.gender_quotas:
-        lines += ["", "[[gender_quotas]]", f"gender = {_toml_str(quota.gender)}", f"min_pairs = {quota.min_pairs}"]
-        if quota.max_pairs is not None:
-            lines.append(f"max_pairs = {quota.max_pairs}")
-    return "\n".join(lines) + "\n"

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from solver.candidates import HardRule, cohort_arrays, haversine_km, rule_masks
-from solver.domain import GENDERS, Cohort, Language, Mentee, Mentor
+from solver.domain import GENDERS, Cohort, Language, Mentee, Mentor, Rules, cefr_name
 from solver.errors import Problem, ProblemCode
 
 ISCO = re.compile(r"^\d{4}$")
@@ -195,6 +195,7 @@ def _validate_rules(cohort: Cohort, mentee_ids: set[str], mentor_ids: set[str]) 
         if not (_finite(t.minutes) and t.minutes >= 0):
             out.append(Problem(ProblemCode.NEGATIVE_VALUE, f"travel_times[{k}].minutes",
                                f"{t.minutes} is not a non-negative number of minutes"))
+    out += _validate_programme_rules(rules)
     bans = set(rules.bans)
     pinned_mentee: dict[str, int] = {}
     pins_per_mentor: Counter[str] = Counter()
@@ -215,12 +216,91 @@ def _validate_rules(cohort: Cohort, mentee_ids: set[str], mentor_ids: set[str]) 
     return out
 
 
+MAX_SEAT_COST = 100_000  # points a second seat may cost: beyond it a second seat is never worth a pair
+
+
+def _validate_programme_rules(rules: Rules) -> list[Problem]:
+    """Segments, families, programme languages and the seat cost: each value in its range, ids unique."""
+    out: list[Problem] = []
+    if not 0 <= rules.extra_seat_cost <= MAX_SEAT_COST:
+        out.append(Problem(ProblemCode.NEGATIVE_VALUE, "rules.extra_seat_cost",
+                           f"{rules.extra_seat_cost} is not in 0..{MAX_SEAT_COST} points"))
+    for k, code in enumerate(rules.programme_languages):
+        if not (len(code) == 2 and code.isalpha()):
+            out.append(Problem(ProblemCode.MALFORMED_LANGUAGE, f"rules.programme_languages[{k}]",
+                               f"'{code}' is not an ISO 639-1 code (two letters, e.g. da)"))
+    seen: dict[str, int] = {}
+    for k, family in enumerate(rules.field_families):
+        if not family.id or not family.prefixes or not all(p.isdigit() and 1 <= len(p) <= 4 for p in family.prefixes):
+            out.append(Problem(ProblemCode.INVALID_RULE, f"rules.field_families[{k}]",
+                               "a family needs an id and prefixes of 1 to 4 ISCO-08 digits"))
+        if family.id in seen:
+            out.append(Problem(ProblemCode.INVALID_RULE, f"rules.field_families[{k}].id",
+                               f"family '{family.id}' is also rules.field_families[{seen[family.id]}]"))
+        seen.setdefault(family.id, k)
+    seen = {}
+    for k, segment in enumerate(rules.segments):
+        path = f"rules.segments[{k}]"
+        if not segment.id:
+            out.append(Problem(ProblemCode.INVALID_RULE, f"{path}.id", "every segment needs an id"))
+        elif segment.id in seen:
+            out.append(Problem(ProblemCode.INVALID_RULE, f"{path}.id",
+                               f"segment '{segment.id}' is also rules.segments[{seen[segment.id]}]"))
+        seen.setdefault(segment.id, k)
+        if segment.field_depth is not None and not 0 <= segment.field_depth <= 4:
+            out.append(Problem(ProblemCode.INVALID_RULE, f"{path}.field_depth",
+                               f"field depth {segment.field_depth} is not 0..4"))
+        if segment.min_language_level is not None and not 1 <= segment.min_language_level <= 6:
+            out.append(Problem(ProblemCode.INVALID_RULE, f"{path}.min_language_level",
+                               f"{segment.min_language_level} is not a CEFR level 1..6 (A1..C2)"))
+        if segment.min_mentor_years is not None and not 0 <= segment.min_mentor_years <= MAX_YEARS:
+            out.append(Problem(ProblemCode.NEGATIVE_VALUE, f"{path}.min_mentor_years",
+                               f"{segment.min_mentor_years} is not in 0..{MAX_YEARS}"))
+        for key, value in (("max_distance_km", segment.max_distance_km),
+                           ("max_travel_minutes", segment.max_travel_minutes)):
+            if value is not None and not (_finite(value) and value > 0):
+                out.append(Problem(ProblemCode.INVALID_RULE, f"{path}.{key}", f"{value} is not a positive number"))
+        if segment.no_distance_limit and segment.max_distance_km is not None:
+            out.append(Problem(ProblemCode.INVALID_RULE, f"{path}.no_distance_limit",
+                               "give max_distance_km or no_distance_limit, not both"))
+        for j, code in enumerate(segment.programme_languages or ()):
+            if not (len(code) == 2 and code.isalpha()):
+                out.append(Problem(ProblemCode.MALFORMED_LANGUAGE, f"{path}.programme_languages[{j}]",
+                                   f"'{code}' is not an ISO 639-1 code (two letters, e.g. da)"))
+    return out
+
+
+def language_warnings(cohort: Cohort) -> list[Problem]:
+    """Mentees who speak none of their rules' programme languages at the level required: no mentor can be theirs."""
+    out = []
+    for i, mentee in enumerate(cohort.mentees):
+        rules = cohort.rules.for_mentee(mentee)
+        if not rules.programme_languages:
+            continue
+        if not any(lang.code in rules.programme_languages and lang.level >= rules.min_language_level
+                   for lang in mentee.languages):
+            wanted = " or ".join(rules.programme_languages)
+            out.append(Problem(ProblemCode.NO_PROGRAMME_LANGUAGE, f"mentees[{i}].languages",
+                               f"'{mentee.id}' speaks no programme language ({wanted}) at "
+                               f"{cefr_name(rules.min_language_level)} or better, so no mentor can be hers"))
+    return out
+
+
+def cohort_warnings(cohort: Cohort) -> list[Problem]:
+    """Everything that is valid but probably not meant: people far off the map, mentees without a programme
+    language."""
+    return coordinate_warnings(cohort) + language_warnings(cohort)
+
+
 _RULE_TEXT = {
     HardRule.ELIGIBILITY: "one of them is not eligible (municipality, track or mentor years)",
     HardRule.FIELD: "they share no professional field at the required ISCO depth",
     HardRule.DISTANCE: "the mentee lives too far from the mentor's workplace",
     HardRule.LANGUAGE: "they have no common language at the required level",
     HardRule.GENDER: "the mentee asked for a mentor of another gender",
+    HardRule.GOAL: "the mentor supports none of the goals the mentee's segment requires",
+    HardRule.CHOICE: "the pair lacks the speed-dating rankings mutual choice requires",
+    HardRule.CONFLICT: "the mentor's organisation is one the mentee must avoid",
     HardRule.BAN: "the pair is banned",
 }
 

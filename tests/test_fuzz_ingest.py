@@ -33,7 +33,8 @@ from mentormatch.v1 import cohort_pb2 as pb
 from server.convert import cohort_to_json_text
 from solver.domain import Cohort, Language, Mentee, Mentor
 from solver.errors import CohortInvalid, ProblemCode
-from solver.ingest import MENTEE_COLUMNS, MENTOR_COLUMNS, RULE_KEYS, load_cohort, write_cohort_dir
+from solver.ingest import MENTEE_COLUMNS, MENTOR_COLUMNS, load_cohort, write_cohort_dir
+from solver.rules_toml import RULE_KEYS
 from solver.solve import SolveOptions, SolveStatus, solve
 from solver.validate import validate
 from tests.hardening_support import SUMMARY, examples, fuzz_scale, register_summary

@@ -24,7 +24,7 @@ from solver.cohort_proto import (
 from solver.compare import Comparison, Scenario, ScenarioChanges, ScenarioOutcome, apply_changes
 from solver.domain import Cohort, Track
 from solver.errors import CohortInvalid, Problem, ProblemCode
-from solver.ingest import RULE_KEYS, rules_from_mapping
+from solver.rules_toml import RULE_KEYS, rules_from_mapping
 
 MAX_SCENARIOS = 20
 """What-if scenarios one CompareScenarios call takes (the base not counted)."""
