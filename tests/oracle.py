@@ -3,29 +3,37 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from typing import Any
 
 from solver.domain import Cohort, GenderQuota, Language, Mentee, Mentor, Ranking, Rules
-from tests.rules_oracle import allowed_pairs, haversine_km, pair_allowed, valid_matchings
+from tests.rules_oracle import allowed_pairs, haversine_km, pair_allowed, seat_cost, valid_matchings
 
-__all__ = ["all_matchings_by_brute_force", "allowed_pairs", "best_by_brute_force", "km", "pair_allowed", "random_cohort"]
+__all__ = ["all_matchings_by_brute_force", "allowed_pairs", "best_by_brute_force", "km", "pair_allowed", "random_cohort",
+           "score_key", "seat_cost"]
 
 
 # The README's hard rules, once: tests/rules_oracle.py (the names older tests import).
 km = haversine_km
 
 
+def score_key(cohort: Cohort, score: dict[tuple[str, str], int], pairs: Iterable[tuple[str, str]]) -> tuple[int, int]:
+    """README, Objective, the score mode's tuple: (priority-weighted matched, the total = total score − seat cost)."""
+    pairs = list(pairs)
+    priority = {a.id: a.priority for a in cohort.mentees}
+    return sum(priority[a] for a, _ in pairs), sum(score[p] for p in pairs) - seat_cost(cohort, pairs)
+
+
 def all_matchings_by_brute_force(cohort: Cohort, score: dict[tuple[str, str], int]
                                  ) -> list[tuple[tuple[int, int], set[tuple[str, str]]]]:
-    """Every valid matching of the given scored pairs as ((priority-weighted matched, total score), pairs), best first."""
-    priority = {a.id: a.priority for a in cohort.mentees}
-    found = [((sum(priority[a] for a, _ in chosen), sum(score[p] for p in chosen)), set(chosen))
-             for chosen in valid_matchings(cohort, score)]
+    """Every valid matching of the given scored pairs as ((priority-weighted matched, the total), pairs), best first
+    (the total is total score − seat cost, README's Objective)."""
+    found = [(score_key(cohort, score, chosen), set(chosen)) for chosen in valid_matchings(cohort, score)]
     return sorted(found, key=lambda item: item[0], reverse=True)
 
 
 def best_by_brute_force(cohort: Cohort, score: dict[tuple[str, str], int]) -> tuple[int, int] | None:
-    """Max (priority-weighted matched, total score) over every valid matching; None when none is valid."""
+    """Max (priority-weighted matched, the total) over every valid matching; None when none is valid."""
     everything = all_matchings_by_brute_force(cohort, score)
     return everything[0][0] if everything else None
 

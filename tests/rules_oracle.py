@@ -1,29 +1,47 @@
 """An exact model of the README's matching rules and objective, written from the text and sharing no engine code.
 
-Reads only the plain `solver.domain` dataclasses. Everything else (which pairs are allowed, each soft term's
-points, the objective tuple of each mode, stability, "differs in at least D pairs") follows README.md
-("What a match depends on", "Objective") and docs/explanations.md ("Stability") line by line, so that a
-disagreement with the engine is either an engine bug or a gap in the README. Optima come from a plain CP-SAT
-model, one boolean per allowed pair and one stage per criterion of the mode's tuple; `brute_force` enumerates
-every matching of a small cohort to check that model in turn.
+Reads only the plain `solver.domain` dataclasses and the built-in field-families data file. Everything else (each
+mentee's rules from her segment, which pairs are allowed, each soft term's points, the seat costs, the objective
+tuple of each mode, stability, "differs in at least D pairs") follows README.md ("A cohort", "What a match depends
+on", "Objective") and docs/explanations.md ("Stability") line by line, so that a disagreement with the engine is
+either an engine bug or a gap in the README. Optima come from a plain CP-SAT model, one boolean per allowed pair,
+ordered seat booleans per mentor for the seat costs, and one stage per criterion of the mode's tuple;
+`brute_force` enumerates every matching of a small cohort to check that model in turn.
 """
 
 from __future__ import annotations
 
 import math
+import tomllib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cache
+from itertools import pairwise
+from pathlib import Path
 
 from ortools.sat.python import cp_model
 
-from solver.domain import Cohort, Goal, Mentee, Mentor, ObjectiveMode
+from solver.domain import (
+    Cohort,
+    FieldFamily,
+    FieldRule,
+    Goal,
+    Mentee,
+    Mentor,
+    MutualChoice,
+    ObjectiveMode,
+    Rules,
+)
 
 EARTH_RADIUS_KM = 6371.0088  # README, Distance: the mean earth radius
 NO_LIMIT_SCALE = 50.0  # README, TRAVEL: L when the mentee has no limit (km, or minutes with a table)
-HARD_RULES = ("ELIGIBILITY", "FIELD", "DISTANCE", "LANGUAGE", "GENDER", "BAN")  # README's order
+HARD_RULES = ("ELIGIBILITY", "FIELD", "DISTANCE", "LANGUAGE", "GENDER", "GOAL", "CHOICE", "CONFLICT",
+              "BAN")  # README's order
+BUILTIN_FAMILIES_FILE = Path(__file__).resolve().parent.parent / "solver" / "data" / "field_families.toml"
 
 Pair = tuple[str, str]  # (mentee id, mentor id)
+Ranks = tuple[dict[Pair, int], dict[Pair, int]]  # (the mentees' ranks of mentors, the mentors' ranks of mentees)
 
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -37,6 +55,82 @@ def _smaller(*limits: float | None) -> float | None:
     """The smaller of the given limits; None (no limit) when every one is absent."""
     given = [x for x in limits if x is not None]
     return min(given) if given else None
+
+
+# Her rules: the programme's, with her segment's overrides ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HerRules:
+    """README, "Her rules": the per-pair rules that apply to one mentee."""
+
+    segment: str  # the id of the first segment that selects her; "" for none
+    field_depth: int
+    field_rule: FieldRule
+    max_distance_km: float | None  # None: no programme km limit
+    max_travel_minutes: float | None
+    min_language_level: int
+    min_mentor_years: int
+    programme_languages: tuple[str, ...]  # empty: any
+    online_meetings: bool
+    personal_limits_extend: bool
+    mutual_choice: MutualChoice
+    mentor_goals: tuple[Goal, ...]  # empty: any (only a segment gives them)
+
+
+def selecting_segment(rules: Rules, mentee: Mentee) -> str:
+    """README, Segments: the first segment whose every given selector matches her (within one, any value)."""
+    for segment in rules.segments:
+        selectors = ((segment.goals, (mentee.goal,)), (segment.tracks, (mentee.track,)),
+                     (segment.municipalities, (mentee.municipality,)), (segment.tags, mentee.tags))
+        if all(not wanted or set(wanted) & set(hers) for wanted, hers in selectors):
+            return segment.id
+    return ""
+
+
+def her_rules(rules: Rules, mentee: Mentee) -> HerRules:
+    """The programme's rules with the overrides of her segment in place of the programme's values."""
+    programme = HerRules("", rules.field_depth, rules.field_rule, rules.max_distance_km, rules.max_travel_minutes,
+                         rules.min_language_level, rules.min_mentor_years, rules.programme_languages,
+                         rules.online_meetings, rules.personal_limits_extend, rules.mutual_choice, ())
+    chosen = selecting_segment(rules, mentee)
+    segment = next((s for s in rules.segments if s.id == chosen), None) if chosen else None
+    if segment is None:
+        return programme
+    given = {name: getattr(segment, name) for name in (
+        "field_depth", "field_rule", "max_travel_minutes", "min_language_level", "min_mentor_years",
+        "programme_languages", "online_meetings", "personal_limits_extend", "mutual_choice")}
+    changes = {name: value for name, value in given.items() if value is not None}
+    if segment.no_distance_limit:
+        changes["max_distance_km"] = None
+    elif segment.max_distance_km is not None:
+        changes["max_distance_km"] = segment.max_distance_km
+    return replace(programme, segment=segment.id, mentor_goals=tuple(segment.mentor_goals), **changes)
+
+
+# Field families ---------------------------------------------------------------------------------------------
+
+
+@cache
+def builtin_families() -> tuple[FieldFamily, ...]:
+    """README: the built-in ISCO-08 families, read from the versioned data file (solver/data/field_families.toml)."""
+    data = tomllib.loads(BUILTIN_FAMILIES_FILE.read_text(encoding="utf-8"))
+    return tuple(FieldFamily(f["id"], tuple(f["prefixes"]), f.get("source", "")) for f in data["family"])
+
+
+def families(rules: Rules) -> tuple[FieldFamily, ...]:
+    """The programme's own families (`field_families_file`) when given, else the built-in ones."""
+    return rules.field_families or builtin_families()
+
+
+def share_a_family(rules: Rules, mentee: Mentee, mentor: Mentor) -> bool:
+    """Some occupation of each lies in one family (a code lies in it when it starts with one of its prefixes)."""
+    def inside(codes: Iterable[str], family: FieldFamily) -> bool:
+        return any(code.startswith(prefix) for code in codes for prefix in family.prefixes)
+    return any(inside(mentee.occupations, f) and inside(mentor.occupations, f) for f in families(rules))
+
+
+# Distance ---------------------------------------------------------------------------------------------------
 
 
 def uses_travel_table(cohort: Cohort) -> bool:
@@ -53,10 +147,14 @@ def travel_minutes(cohort: Cohort, mentee: Mentee, mentor: Mentor) -> float | No
 
 
 def travel_limit(cohort: Cohort, mentee: Mentee) -> float | None:
-    """The mentee's km limit, or with a table her minutes limit; None = no limit."""
-    if uses_travel_table(cohort):
-        return _smaller(cohort.rules.max_travel_minutes, mentee.max_travel_minutes)
-    return _smaller(cohort.rules.max_distance_km, mentee.max_travel_km)
+    """Her km limit, or with a table her minutes limit; None = no limit. With `personal_limits_extend` and her
+    own limit given, hers alone; else the smaller of hers and her rules' programme limit."""
+    her = her_rules(cohort.rules, mentee)
+    programme, own = ((her.max_travel_minutes, mentee.max_travel_minutes) if uses_travel_table(cohort)
+                      else (her.max_distance_km, mentee.max_travel_km))
+    if her.personal_limits_extend and own is not None:
+        return own
+    return _smaller(programme, own)
 
 
 def travelled(cohort: Cohort, mentee: Mentee, mentor: Mentor) -> float | None:
@@ -64,6 +162,14 @@ def travelled(cohort: Cohort, mentee: Mentee, mentor: Mentor) -> float | None:
     if uses_travel_table(cohort):
         return travel_minutes(cohort, mentee, mentor)
     return haversine_km(mentee.lat, mentee.lon, mentor.lat, mentor.lon)
+
+
+def meets_online(cohort: Cohort, mentee: Mentee, mentor: Mentor) -> bool:
+    """README, Online: her rules have `online_meetings` and both accept meeting online."""
+    return her_rules(cohort.rules, mentee).online_meetings and mentee.online and mentor.online
+
+
+# The hard rules ---------------------------------------------------------------------------------------------
 
 
 def shared_digits(mentee: Mentee, mentor: Mentor) -> int:
@@ -78,39 +184,60 @@ def shared_digits(mentee: Mentee, mentor: Mentor) -> int:
     return best
 
 
-def failed_rules(cohort: Cohort, mentee: Mentee, mentor: Mentor) -> list[str]:
+def chosen(choice: MutualChoice, mentee_rank: int | None, mentor_rank: int | None) -> bool:
+    """README, Choice: which rankings the pair needs."""
+    by_her, by_him = mentee_rank is not None, mentor_rank is not None
+    return {MutualChoice.NONE: True, MutualChoice.MENTEE: by_her, MutualChoice.MENTOR: by_him,
+            MutualChoice.EITHER: by_her or by_him, MutualChoice.BOTH: by_her and by_him}[choice]
+
+
+def failed_rules(cohort: Cohort, mentee: Mentee, mentor: Mentor, ranks: Ranks | None = None) -> list[str]:
     """The hard rules (README's names and order) that this pair breaks; empty when it is allowed."""
     rules = cohort.rules
+    her = her_rules(rules, mentee)
     failed = []
     if ((rules.eligible_municipalities and mentee.municipality not in rules.eligible_municipalities)
             or (rules.eligible_tracks and mentee.track not in rules.eligible_tracks)
-            or mentor.years_experience < rules.min_mentor_years):
+            or mentor.years_experience < her.min_mentor_years):
         failed.append("ELIGIBILITY")
-    if rules.field_depth > 0 and shared_digits(mentee, mentor) < rules.field_depth:
+    if her.field_depth > 0 and shared_digits(mentee, mentor) < her.field_depth and not (
+            her.field_rule == FieldRule.FAMILY and share_a_family(rules, mentee, mentor)):
         failed.append("FIELD")
     distance, limit = travelled(cohort, mentee, mentor), travel_limit(cohort, mentee)
-    if distance is None or (limit is not None and distance > limit):
+    if not meets_online(cohort, mentee, mentor) and (distance is None or (limit is not None and distance > limit)):
         failed.append("DISTANCE")
-    level = rules.min_language_level
-    if not ({x.code for x in mentee.languages if x.level >= level} & {x.code for x in mentor.languages if x.level >= level}):
+    level = her.min_language_level
+    common = {x.code for x in mentee.languages if x.level >= level} & {x.code for x in mentor.languages if x.level >= level}
+    if her.programme_languages:
+        common &= set(her.programme_languages)
+    if not common:
         failed.append("LANGUAGE")
     if rules.gender_requests_hard and mentee.requested_mentor_gender and \
             mentor.gender != mentee.requested_mentor_gender:
         failed.append("GENDER")
-    if (mentee.id, mentor.id) in set(rules.bans):
+    if her.mentor_goals and mentor.goals and not set(her.mentor_goals) & set(mentor.goals):
+        failed.append("GOAL")
+    by_mentee, by_mentor = ranks if ranks is not None else rankings(cohort)
+    key = (mentee.id, mentor.id)
+    if not chosen(her.mutual_choice, by_mentee.get(key), by_mentor.get(key)):
+        failed.append("CHOICE")
+    if mentor.organisation in mentee.avoid_organisations:
+        failed.append("CONFLICT")
+    if key in set(rules.bans):
         failed.append("BAN")
     return failed
 
 
-def pair_allowed(cohort: Cohort, mentee: Mentee, mentor: Mentor) -> bool:
-    return not failed_rules(cohort, mentee, mentor)
+def pair_allowed(cohort: Cohort, mentee: Mentee, mentor: Mentor, ranks: Ranks | None = None) -> bool:
+    return not failed_rules(cohort, mentee, mentor, ranks)
 
 
 def allowed_pairs(cohort: Cohort) -> set[Pair]:
-    return {(a.id, b.id) for a in cohort.mentees for b in cohort.mentors if pair_allowed(cohort, a, b)}
+    ranks = rankings(cohort)
+    return {(a.id, b.id) for a in cohort.mentees for b in cohort.mentors if pair_allowed(cohort, a, b, ranks)}
 
 
-def rankings(cohort: Cohort) -> tuple[dict[Pair, int], dict[Pair, int]]:
+def rankings(cohort: Cohort) -> Ranks:
     """(the mentees' ranks of mentors, the mentors' ranks of mentees), both keyed (mentee id, mentor id)."""
     mentees, mentors = {p.id for p in cohort.mentees}, {p.id for p in cohort.mentors}
     by_mentee: dict[Pair, int] = {}
@@ -124,15 +251,29 @@ def rankings(cohort: Cohort) -> tuple[dict[Pair, int], dict[Pair, int]]:
     return by_mentee, by_mentor
 
 
+# The soft terms ---------------------------------------------------------------------------------------------
+
+
 def rank_points(rank: int | None) -> int:
     """README, MENTEE_RANK / MENTOR_RANK: max(10, 100 - 20 (r - 1)); unranked 0."""
     return 0 if rank is None else max(10, 100 - 20 * (rank - 1))
 
 
+def travel_points(cohort: Cohort, mentee: Mentee, mentor: Mentor) -> int:
+    """README, TRAVEL: ⌊100 (1 - t / L)⌋ within 0..100; L = 50 without a limit (or a limit of 0); an online pair
+    beyond the limit and a pair without a travel-time row get 0."""
+    limit = travel_limit(cohort, mentee)
+    distance = travelled(cohort, mentee, mentor)
+    if distance is None or (limit is not None and distance > limit):  # beyond it: only an online pair is allowed
+        return 0
+    scale = limit if limit is not None and limit > 0 else NO_LIMIT_SCALE
+    return min(100, max(0, math.floor(100.0 * (1.0 - distance / scale))))
+
+
 def term_points(cohort: Cohort, mentee: Mentee, mentor: Mentor, mentee_rank: int | None, mentor_rank: int | None
                 ) -> dict[str, int]:
     """Every soft term's 0..100 points for the pair, by weight key, exactly as the README's table says."""
-    depth = cohort.rules.field_depth
+    depth = her_rules(cohort.rules, mentee).field_depth
     digits = shared_digits(mentee, mentor)
     if mentee.goal == Goal.UNSPECIFIED:
         goal = 0
@@ -140,10 +281,6 @@ def term_points(cohort: Cohort, mentee: Mentee, mentor: Mentor, mentee_rank: int
         goal = 50
     else:
         goal = 100 if mentee.goal in mentor.goals else 0
-    limit = travel_limit(cohort, mentee)
-    scale = limit if limit is not None and limit > 0 else NO_LIMIT_SCALE
-    distance = travelled(cohort, mentee, mentor)
-    travel = 0 if distance is None else min(100, max(0, math.floor(100.0 * (1.0 - distance / scale))))
     return {
         "mutual_rank": (max(20, 100 - 10 * (mentee_rank + mentor_rank - 2))
                         if mentee_rank is not None and mentor_rank is not None else 0),
@@ -152,13 +289,19 @@ def term_points(cohort: Cohort, mentee: Mentee, mentor: Mentor, mentee_rank: int
         "interests": min(100, 34 * len(set(mentee.interests) & set(mentor.interests))),
         "field": 100 * max(0, digits - depth) // (4 - depth) if depth < 4 else 0,
         "goal": goal,
-        "travel": travel,
+        "travel": travel_points(cohort, mentee, mentor),
         "home_market": 100 if mentee.country_of_origin and mentee.country_of_origin in mentor.markets else 0,
         "first_language": (100 if mentee.first_language
                            and mentee.first_language in {x.code for x in mentor.languages} else 0),
         "seniority": 50 * int(mentor.leadership) + 2 * min(mentor.years_experience, 25),
         "returning": 100 * int(mentor.returning),
     }
+
+
+def seat_cost(cohort: Cohort, pairs: Iterable[Pair]) -> int:
+    """README, Objective: a mentor with L mentees costs extra_seat_cost × (1 + 2 + ... + (L − 1)), summed."""
+    loads = Counter(b for _, b in pairs)
+    return cohort.rules.extra_seat_cost * sum(n * (n - 1) // 2 for n in loads.values())
 
 
 @dataclass(frozen=True)
@@ -180,7 +323,13 @@ class Parts:
     total_score: int
     worst_score: int
     rank_profile: tuple[int, ...]
+    seat_cost: int
     value: int
+
+    @property
+    def total(self) -> int:
+        """README: "the total" is total_score − seat_cost."""
+        return self.total_score - self.seat_cost
 
     def as_json(self) -> dict[str, object]:
         """As `objective_parts` in `solve --json` (README, "In the JSON")."""
@@ -215,7 +364,7 @@ class RulesOracle:
         self.pairs: dict[Pair, PairFacts] = {}
         for a in cohort.mentees:
             for b in cohort.mentors:
-                if pair_allowed(cohort, a, b):
+                if pair_allowed(cohort, a, b, (by_mentee, by_mentor)):
                     key = (a.id, b.id)
                     points = term_points(cohort, a, b, by_mentee.get(key), by_mentor.get(key))
                     score = sum(weights[name] * value for name, value in points.items())
@@ -223,7 +372,12 @@ class RulesOracle:
         best: dict[str, int] = {}
         for (mentee_id, _), facts in self.pairs.items():
             best[mentee_id] = max(best.get(mentee_id, 0), facts.score)
-        self.big = 1 + sum(best.values())
+        # README, Objective: the seats that could be taken at most (S = min(capacity, allowed pairs)) bound the
+        # seat cost, so big exceeds whatever the total can vary by.
+        allowed_per_mentor = Counter(b for _, b in self.pairs)
+        self.seats = {b: max(0, min(m.capacity, allowed_per_mentor[b])) for b, m in self.mentors.items()}
+        self.extra_seat_cost = cohort.rules.extra_seat_cost
+        self.big = 1 + sum(best.values()) + self.extra_seat_cost * sum(s * (s - 1) // 2 for s in self.seats.values())
         self.top_rank = max((f.mentee_rank for f in self.pairs.values() if f.mentee_rank is not None), default=0)
 
     # The rules over a whole matching ----------------------------------------------------------------
@@ -237,7 +391,9 @@ class RulesOracle:
             if a not in self.mentees or b not in self.mentors:
                 out.append(f"{a}-{b}: unknown id")
             elif (a, b) not in self.pairs:
-                out.append(f"{a}-{b}: not allowed ({', '.join(failed_rules(self.cohort, self.mentees[a], self.mentors[b]))})")
+                ranks = (self.mentee_ranks, self.mentor_ranks)
+                broken = failed_rules(self.cohort, self.mentees[a], self.mentors[b], ranks)
+                out.append(f"{a}-{b}: not allowed ({', '.join(broken)})")
         for a, count in Counter(a for a, _ in pairs).items():
             if count > 1:
                 out.append(f"{a} is matched {count} times")
@@ -288,23 +444,25 @@ class RulesOracle:
         scores = [self.pairs[p].score for p in pairs]
         ranks = Counter(self.pairs[p].mentee_rank for p in pairs)
         matched_priority = sum(self.mentees[a].priority for a, _ in pairs)
+        seats = seat_cost(self.cohort, pairs)
         return Parts(
             matched=len(pairs),
             matched_priority=matched_priority,
             total_score=sum(scores),
             worst_score=min(scores, default=0),
             rank_profile=tuple(ranks.get(r, 0) for r in range(1, self.top_rank + 1)),
-            value=self.big * matched_priority + sum(scores),
+            seat_cost=seats,
+            value=self.big * matched_priority + sum(scores) - seats,
         )
 
     def key(self, pairs: Iterable[Pair], mode: ObjectiveMode) -> tuple[int, ...]:
         """The mode's lexicographic tuple (README, Objective); greater is better."""
         p = self.parts(pairs)
         if mode is ObjectiveMode.FAIRNESS:
-            return (p.matched_priority, p.worst_score, p.total_score)
+            return (p.matched_priority, p.worst_score, p.total)
         if mode is ObjectiveMode.RANK_MAXIMAL:
-            return (p.matched_priority, *p.rank_profile, p.total_score)
-        return (p.matched_priority, p.total_score)
+            return (p.matched_priority, *p.rank_profile, p.total)
+        return (p.matched_priority, p.total)
 
     def solution(self, pairs: Iterable[Pair], mode: ObjectiveMode) -> Solution:
         chosen = frozenset(pairs)
@@ -364,7 +522,9 @@ class RulesOracle:
                 ) -> list[cp_model.LinearExprT]:
         """One linear expression per criterion of the mode's tuple, in order."""
         matched = sum(self.mentees[p[0]].priority * x[p] for p in x)
-        total = sum(self.pairs[p].score * x[p] for p in x)
+        order = list(x)
+        total = (cp_model.LinearExpr.weighted_sum([x[p] for p in order], [self.pairs[p].score for p in order])
+                 - self._seat_cost(cp, x))
         if mode is ObjectiveMode.FAIRNESS:
             top = max((f.score for f in self.pairs.values()), default=0)
             worst = cp.new_int_var(0, top, "worst_score")
@@ -375,6 +535,20 @@ class RulesOracle:
             profile = [sum(x[p] for p in x if self.pairs[p].mentee_rank == r) for r in range(1, self.top_rank + 1)]
             return [matched, *profile, total]
         return [matched, total]
+
+    def _seat_cost(self, cp: cp_model.CpModel, x: dict[Pair, cp_model.IntVar]) -> cp_model.LinearExpr:
+        """extra_seat_cost × Σ (k − 1) over each mentor's taken seats k, exactly: seat k is taken (a boolean) when he
+        has at least k mentees, held so by ordering (seat k + 1 only after seat k) and counting (seats = mentees)."""
+        cost: list[cp_model.LinearExpr] = []
+        for b, seats in self.seats.items():
+            if seats < 2 or not self.extra_seat_cost:
+                continue
+            taken = [cp.new_bool_var(f"{b}-seat-{k}") for k in range(1, seats + 1)]
+            for earlier, later in pairwise(taken):
+                cp.add_implication(later, earlier)
+            cp.add(cp_model.LinearExpr.sum(taken) == cp_model.LinearExpr.sum([x[p] for p in x if p[1] == b]))
+            cost.append(self.extra_seat_cost * cp_model.LinearExpr.weighted_sum(taken, list(range(seats))))
+        return cp_model.LinearExpr.sum(cost)
 
     def _no_blocking_pair(self, cp: cp_model.CpModel, x: dict[Pair, cp_model.IntVar]) -> None:
         """For each allowed pair (i, j) both ranked, with j's capacity c > 0, it does not block:

@@ -1,10 +1,11 @@
 """The engine's optimum on pure assignments against an independent oracle: scipy's linear_sum_assignment.
 
 For cohorts of up to a few hundred people with mixed capacities (1-3) and priorities (1-2), the best
-matching's `objective.value` (big * matched priority + total score) must equal the optimum of the dense
-assignment problem built here from the candidate table alone: one row per mentee, one column per mentor
-seat (a mentor of capacity k is k columns), the pair's weight in its cells, 0 for a forbidden cell (the
-same as leaving the mentee out, since every allowed weight is at least big > 0).
+matching's `objective.value` (big * matched priority + total score - seat cost) must equal the optimum of the
+dense assignment problem built here from the candidate table alone: one row per mentee, one column per mentor
+seat (a mentor of capacity k is k columns, the j-th costing extra_seat_cost * (j - 1)), the pair's weight less
+the seat's cost in its cells, 0 for a forbidden cell (the same as leaving the mentee out, since every allowed
+weight on a seat an optimum can use is at least big - seat cost > 0).
 
 This checks the optimisation (min-cost flow, split into independent parts, organisation-free) and not the
 hard rules or the scores, which `tests/test_solver_oracle.py` checks against hand-written rules.
@@ -29,7 +30,10 @@ from tests.oracle import random_cohort
 
 
 def lsa_optimum(cohort: Cohort, big: int) -> tuple[int, int, int]:
-    """(value, matched priority, total score) of the best assignment, by scipy on the expanded matrix."""
+    """(value, matched priority, the total) of the best assignment, by scipy on the expanded matrix, where the
+    total is total score − seat cost (README, Objective): seat k of a mentor (column copy k − 1) costs
+    extra_seat_cost × (k − 1). Seat costs grow with k, so an optimum fills each mentor's cheaper seats first and
+    the columns' costs add up to exactly the README's 1 + 2 + ... + (L − 1) times the cost."""
     table = candidate_pairs(cohort).table
     mentee = table["mentee"].to_numpy()
     mentor = table["mentor"].to_numpy()
@@ -40,9 +44,11 @@ def lsa_optimum(cohort: Cohort, big: int) -> tuple[int, int, int]:
     n = len(cohort.mentees)
     weight = big * priority[mentee] + score
     matrix = np.zeros((n, max(int(capacity.sum()), n)), dtype=np.float64)
+    extra = cohort.rules.extra_seat_cost
     for copy in range(int(capacity.max(initial=0))):
         seat = capacity[mentor] > copy
-        matrix[mentee[seat], first_seat[mentor[seat]] + copy] = weight[seat]
+        # A seat no optimum takes (beyond the mentor's allowed pairs) may cost more than big: left at 0, unused.
+        matrix[mentee[seat], first_seat[mentor[seat]] + copy] = np.maximum(weight[seat] - extra * copy, 0)
     rows, cols = linear_sum_assignment(matrix, maximize=True)
     chosen = matrix[rows, cols] > 0
     value = int(matrix[rows, cols][chosen].sum())
@@ -60,6 +66,10 @@ def cohorts() -> list[tuple[str, Cohort]]:
         out.append((f"random-{seed}", cohort))
     for seed in range(4):
         out.append((f"national-{seed}", national_pool(500 + seed, 180, 160, with_rankings=seed % 2 == 1)))
+    # Seat costs off, and one that is not a round number (the default is 100).
+    for name, extra in (("random-0", 0), ("random-4", 0), ("random-6", 37)):
+        cohort = dict(out)[name]
+        out.append((f"seat-cost-{extra}-{name}", replace(cohort, rules=replace(cohort.rules, extra_seat_cost=extra))))
     return out
 
 
@@ -76,7 +86,7 @@ def test_best_objective_equals_the_assignment_optimum(name: str, cohort: Cohort,
     best = result.matchings[0].objective
     value, matched_priority, total_score = lsa_optimum(cohort, result.model.big)
     assert best.value == value
-    assert (best.matched_priority, best.total_score) == (matched_priority, total_score)
+    assert (best.matched_priority, best.total_score - best.seat_cost) == (matched_priority, total_score)
     assert result.bound == value
 
 
@@ -85,3 +95,4 @@ def test_the_oracle_sees_mixed_capacities_and_priorities() -> None:
     assert {m.capacity for c in people for m in c.mentors} >= {1, 2, 3}
     assert {m.priority for c in people for m in c.mentees} >= {1, 2}
     assert max(len(c.mentees) + len(c.mentors) for c in people) >= 300
+    assert {c.rules.extra_seat_cost for c in people} == {0, 37, 100}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -17,6 +16,7 @@ from solver.explain import explain
 from solver.scores import CandidatePairs, candidate_pairs
 from solver.solve import SolveOptions, SolveStatus, solve
 from solver.stability import audit, blocking_pairs
+from tests.rules_oracle import RulesOracle, valid_matchings
 
 LAT, LON = 55.68, 12.57
 
@@ -72,59 +72,9 @@ def brute_blocking(cohort: Cohort, allowed: list[Pair], matching: set[Pair]) -> 
     return out
 
 
-def all_matchings(cohort: Cohort, allowed: list[Pair]) -> Iterator[set[Pair]]:
-    """Every matching over the allowed pairs that respects capacities, pins, organisation caps and quotas."""
-    rules = cohort.rules
-    options: dict[str, list[str]] = defaultdict(list)
-    for t, m in allowed:
-        options[t].append(m)
-    capacity = {m.id: m.capacity for m in cohort.mentors}
-    organisation = {m.id: m.organisation for m in cohort.mentors}
-    gender = {m.id: m.gender for m in cohort.mentors}
-    caps = dict(rules.organisation_caps)
-    pins = set(rules.pins)
-    mentees = [t.id for t in cohort.mentees]
-
-    def valid(matching: set[Pair]) -> bool:
-        if not pins <= matching:
-            return False
-        for org, cap in caps.items():
-            if sum(1 for _, m in matching if organisation[m] == org) > cap:
-                return False
-        for quota in rules.gender_quotas:
-            count = sum(1 for _, m in matching if gender[m] == quota.gender)
-            if count < quota.min_pairs or (quota.max_pairs is not None and count > quota.max_pairs):
-                return False
-        return True
-
-    def extend(k: int, chosen: list[Pair], load: dict[str, int]) -> Iterator[set[Pair]]:
-        if k == len(mentees):
-            matching = set(chosen)
-            if valid(matching):
-                yield matching
-            return
-        t = mentees[k]
-        yield from extend(k + 1, chosen, load)
-        for m in options[t]:
-            if load[m] < capacity[m]:
-                load[m] += 1
-                chosen.append((t, m))
-                yield from extend(k + 1, chosen, load)
-                chosen.pop()
-                load[m] -= 1
-
-    yield from extend(0, [], defaultdict(int))
-
-
 def rows_of(candidates: CandidatePairs, matching: set[Pair]) -> np.ndarray:
     index = {pair: r for r, pair in enumerate(allowed_pairs(candidates))}
     return np.array(sorted(index[p] for p in matching), dtype=np.int64)
-
-
-def value_of(candidates: CandidatePairs, big: int, matching: set[Pair]) -> int:
-    score = dict(zip(allowed_pairs(candidates), candidates.table["score"].to_list(), strict=True))
-    priority = {t.id: t.priority for t in candidates.cohort.mentees}
-    return big * sum(priority[t] for t, _ in matching) + sum(score[p] for p in matching)
 
 
 # Examples ---------------------------------------------------------------------------------------------
@@ -228,7 +178,9 @@ def random_ranked_cohort(rng: random.Random) -> Cohort:
     pins = (rng.choice(usable),) if usable and rng.random() < 0.3 else ()
     caps = (("acme", rng.randint(0, 2)),) if rng.random() < 0.3 else ()
     quotas = (GenderQuota("f", rng.randint(0, 1), rng.choice((None, 1, 2))),) if rng.random() < 0.2 else ()
-    return Cohort(mentors, mentees, tuple(rankings), Rules(pins=pins, organisation_caps=caps, gender_quotas=quotas))
+    seat_cost = rng.choice((100, 100, 0, 15))  # the default, off, and cheap enough to beat a free mentor at times
+    return Cohort(mentors, mentees, tuple(rankings), Rules(pins=pins, organisation_caps=caps, gender_quotas=quotas,
+                                                           extra_seat_cost=seat_cost))
 
 
 ranked_cohorts = st.randoms(use_true_random=False).map(random_ranked_cohort)
@@ -238,7 +190,7 @@ def check_against_brute_force(cohort: Cohort, rng: random.Random) -> None:
     result = solve(cohort, SolveOptions(alternatives=3))
     candidates = result.candidates
     allowed = allowed_pairs(candidates)
-    matchings = list(all_matchings(cohort, allowed))
+    matchings = [set(m) for m in valid_matchings(cohort, allowed)]
     # The audit of every matching the solver returns, and of a sample of all matchings.
     for matching in result.matchings:
         pairs = set(matching.pairs(candidates))
@@ -248,8 +200,9 @@ def check_against_brute_force(cohort: Cohort, rng: random.Random) -> None:
         stability = audit(candidates, rows_of(candidates, pairs))
         assert stability.count == len(brute_blocking(cohort, allowed, pairs))
     # The stable option: the best matching without a blocking pair, or INFEASIBLE when none exists.
-    stable_values = [value_of(candidates, result.model.big, m) for m in matchings
-                     if not brute_blocking(cohort, allowed, m)]
+    # The README's objective value (big x matched priority + total score - seat cost), from its own rules.
+    oracle = RulesOracle(cohort)
+    stable_values = [oracle.parts(m).value for m in matchings if not brute_blocking(cohort, allowed, m)]
     stable = solve(cohort, SolveOptions(alternatives=1, stable=True))
     if not stable_values:
         assert stable.status is SolveStatus.INFEASIBLE and not stable.matchings

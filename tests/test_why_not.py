@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -13,16 +12,15 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from solver.candidates import HardRule
-from solver.domain import Cohort, Ranking, Rules
+from solver.domain import Cohort, Goal, MutualChoice, Ranking, Rules, Segment
 from solver.errors import CohortInvalid, ProblemCode
 from solver.explain import ExplainOptions, explain, why_not
-from solver.scores import CandidatePairs, candidate_pairs
+from solver.scores import candidate_pairs
 from solver.solve import SolveOptions, SolveStatus, solve
 from tests.conftest import mentee, mentor
+from tests.rules_oracle import RulesOracle, valid_matchings
 
 Pair = tuple[str, str]
-
-
 
 
 FORBIDDEN: dict[HardRule, Cohort] = {
@@ -31,6 +29,13 @@ FORBIDDEN: dict[HardRule, Cohort] = {
     HardRule.DISTANCE: Cohort((mentor("M1", km_north=33.2),), (mentee("T1"),)),
     HardRule.LANGUAGE: Cohort((mentor("M1"),), (mentee("T1", languages=(("en", 2),)),)),
     HardRule.GENDER: Cohort((mentor("M1", gender="m"),), (mentee("T1", requested_mentor_gender="f"),)),
+    # Her segment (social-network mentees) takes only mentors who support that goal; M1 supports jobs only.
+    HardRule.GOAL: Cohort((mentor("M1", goals=(Goal.JOB,)),), (mentee("T1", goal=Goal.SOCIAL_NETWORK),), rules=Rules(
+        segments=(Segment("social", goals=(Goal.SOCIAL_NETWORK,), mentor_goals=(Goal.SOCIAL_NETWORK,)),))),
+    # Mutual choice by the mentee: M1 ranked her, but she did not rank him.
+    HardRule.CHOICE: Cohort((mentor("M1"),), (mentee("T1"),), (Ranking("M1", "T1", 1),),
+                            rules=Rules(mutual_choice=MutualChoice.MENTEE)),
+    HardRule.CONFLICT: Cohort((mentor("M1", organisation="Acme"),), (mentee("T1", avoid_organisations=("Acme",)),)),
     HardRule.BAN: Cohort((mentor("M1"),), (mentee("T1"),), rules=Rules(bans=(("T1", "M1"),))),
 }
 
@@ -107,35 +112,6 @@ def test_unknown_ids_are_problems_with_codes() -> None:
 # Forcing cost against a brute force -------------------------------------------------------------------
 
 
-def allowed_pairs(candidates: CandidatePairs) -> list[Pair]:
-    cohort = candidates.cohort
-    return [(cohort.mentees[a].id, cohort.mentors[b].id)
-            for a, b in zip(candidates.table["mentee"].to_list(), candidates.table["mentor"].to_list(), strict=True)]
-
-
-def all_matchings(cohort: Cohort, allowed: list[Pair]) -> Iterator[set[Pair]]:
-    options: dict[str, list[str]] = defaultdict(list)
-    for t, m in allowed:
-        options[t].append(m)
-    capacity = {m.id: m.capacity for m in cohort.mentors}
-    mentees = [t.id for t in cohort.mentees]
-
-    def extend(k: int, chosen: list[Pair], load: dict[str, int]) -> Iterator[set[Pair]]:
-        if k == len(mentees):
-            yield set(chosen)
-            return
-        yield from extend(k + 1, chosen, load)
-        for m in options[mentees[k]]:
-            if load[m] < capacity[m]:
-                load[m] += 1
-                chosen.append((mentees[k], m))
-                yield from extend(k + 1, chosen, load)
-                chosen.pop()
-                load[m] -= 1
-
-    yield from extend(0, [], defaultdict(int))
-
-
 @st.composite
 def cohorts(draw: st.DrawFn) -> Cohort:
     n_mentors, n_mentees = draw(st.integers(1, 4)), draw(st.integers(1, 5))
@@ -146,24 +122,24 @@ def cohorts(draw: st.DrawFn) -> Cohort:
         ("2511", "2512", "2611"))),), priority=draw(st.sampled_from((1, 1, 2)))) for i in range(n_mentees))
     rankings = tuple(Ranking(t.id, m.id, draw(st.integers(1, 3))) for t in mentees for m in mentors
                      if draw(st.booleans()))
-    return Cohort(mentors, mentees, rankings)
+    # Seat costs as by default (100), off, and small enough that a second seat can beat a free mentor.
+    return Cohort(mentors, mentees, rankings, rules=Rules(extra_seat_cost=draw(st.sampled_from((100, 100, 0, 15)))))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cohorts(), st.data())
 def test_forcing_cost_is_exactly_the_objective_lost(cohort: Cohort, data: st.DataObject) -> None:
     candidates = candidate_pairs(cohort)
-    allowed = allowed_pairs(candidates)
     result = solve(candidates, SolveOptions(alternatives=1))
     assert result.best is not None
-    big = result.model.big
-    score = dict(zip(allowed, candidates.table["score"].to_list(), strict=True))
-    priority = {t.id: t.priority for t in cohort.mentees}
+    # The README's objective, from its own rules: big x matched priority + total score - seat cost.
+    oracle = RulesOracle(cohort)
+    allowed = sorted(oracle.pairs)
 
-    def value(matching: set[Pair]) -> int:
-        return big * sum(priority[t] for t, _ in matching) + sum(score[p] for p in matching)
+    def value(matching: Iterable[Pair]) -> int:
+        return oracle.parts(matching).value
 
-    matchings = list(all_matchings(cohort, allowed))
+    matchings = list(valid_matchings(cohort, allowed))
     best = max(value(m) for m in matchings)
     assert result.best.objective.value == best
     # Forcing an unmatched mentee in costs exactly the best matching that includes her.
