@@ -25,7 +25,7 @@ from solver.ingest import (
 from solver.rules_toml import RULE_KEYS, rules_from_mapping
 from solver.solve import SolveOptions, solve
 from solver.stability import BlockingPair, blocking_pairs
-from solver.validate import validate
+from solver.validate import control_characters, validate
 from solver.workflows import (
     PairRecord,
     PairRef,
@@ -157,6 +157,8 @@ def load_scenario(path: str | Path) -> Scenario:
     for key, value in (("label", label), ("description", description)):
         if not isinstance(value, str):
             bad(key, "expected text")
+        elif (problem := control_characters(key, value, key)) is not None:
+            bad(key, problem.message)
     return _apply(base, changes, problems, label=str(label), source=str(path), description=str(description),
                   where=where)
 

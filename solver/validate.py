@@ -47,9 +47,26 @@ def _languages(path: str, languages: tuple[Language, ...], out: list[Problem]) -
                                f"level {lang.level} is not a CEFR level A1..C2"))
 
 
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+"""Control characters: a terminal acts on them (escape sequences recolour or move the screen), so no id or label
+may hold one; every output prints data as text, and this keeps text from being a command to the terminal."""
+
+
+def control_characters(path: str, text: str, what: str) -> Problem | None:
+    """A problem when `text` holds a control character (shown escaped), else None."""
+    found = CONTROL.search(text)
+    if found is None:
+        return None
+    return Problem(ProblemCode.BAD_VALUE, path, f"the {what} holds a control character ({found.group()!r}); "
+                   "ids and labels are printed to terminals and files, so they must be plain text")
+
+
 def _person(path: str, id_: str, lat: float, lon: float, occupations: tuple[str, ...], out: list[Problem]) -> None:
     if not id_:
         out.append(Problem(ProblemCode.EMPTY_ID, f"{path}.id", "the id is empty"))
+    bad_id = control_characters(f"{path}.id", id_, "id")
+    if bad_id is not None:
+        out.append(bad_id)
     if not (_finite(lat) and -90 <= lat <= 90):
         out.append(Problem(ProblemCode.COORDINATE_OUT_OF_RANGE, f"{path}.lat", f"latitude {lat} is not in -90..90"))
     if not (_finite(lon) and -180 <= lon <= 180):
