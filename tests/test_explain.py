@@ -13,7 +13,18 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from solver.candidates import KM_PER_DEGREE, HardRule, haversine_km
-from solver.domain import Cohort, Goal, Language, Mentor, Ranking, Rules, Track, TravelTime
+from solver.domain import (
+    Cohort,
+    Goal,
+    Language,
+    Mentor,
+    MutualChoice,
+    Ranking,
+    Rules,
+    Segment,
+    Track,
+    TravelTime,
+)
 from solver.explain import (
     ExplainOptions,
     Relaxation,
@@ -28,10 +39,9 @@ from solver.explain import (
 from solver.scores import candidate_pairs
 from solver.solve import SolveOptions, SolveResult, solve
 from tests.conftest import LAT, LON, mentee, mentor
+from tests.rules_oracle import HARD_RULES, failed_rules
 
 ONE = SolveOptions(alternatives=1)
-
-
 
 
 def person(result: SolveResult, side: Side, person_id: str, options: ExplainOptions | None = None
@@ -49,6 +59,13 @@ def matched_ids(cohort: Cohort) -> set[str]:
 
 
 # Reason codes: one minimal cohort each ----------------------------------------------------------------
+
+# The rules of issue 15 that end a funnel, on both sides (one mentee, one mentor).
+GOAL_UNMET = Cohort((mentor("M1", goals=(Goal.JOB,)),), (mentee("T1", goal=Goal.SOCIAL_NETWORK),), rules=Rules(
+    segments=(Segment("social", goals=(Goal.SOCIAL_NETWORK,), mentor_goals=(Goal.SOCIAL_NETWORK,)),)))
+NOT_RANKED_BY_BOTH = Cohort((mentor("M1"),), (mentee("T1"),), (Ranking("M1", "T1", 1),),
+                            rules=Rules(mutual_choice=MutualChoice.BOTH))
+SPOUSES_EMPLOYER = Cohort((mentor("M1", organisation="Acme"),), (mentee("T1", avoid_organisations=("Acme",)),))
 
 REASON_CASES: dict[UnmatchedReason, tuple[Side, str, Cohort]] = {
     UnmatchedReason.NOT_ELIGIBLE: (Side.MENTEE, "T1", Cohort(
@@ -82,6 +99,9 @@ REASON_CASES: dict[UnmatchedReason, tuple[Side, str, Cohort]] = {
         (mentor("M1", gender="m"),), (mentee("T1", requested_mentor_gender="f"),))),
     UnmatchedReason.MENTEES_ALL_TAKEN: (Side.MENTOR, "M2", Cohort(
         (mentor("M1", km_north=1), mentor("M2", km_north=6)), (mentee("T1"),))),
+    UnmatchedReason.NO_PARTNER_FOR_GOAL: (Side.MENTEE, "T1", GOAL_UNMET),
+    UnmatchedReason.NOT_CHOSEN: (Side.MENTEE, "T1", NOT_RANKED_BY_BOTH),
+    UnmatchedReason.CONFLICT_OF_INTEREST: (Side.MENTEE, "T1", SPOUSES_EMPLOYER),
 }
 # The same shared codes on the mentor side.
 MENTOR_SHARED_CASES: dict[UnmatchedReason, Cohort] = {
@@ -90,6 +110,9 @@ MENTOR_SHARED_CASES: dict[UnmatchedReason, Cohort] = {
     UnmatchedReason.ALL_BANNED: Cohort((mentor("M1"),), (mentee("T1"),), rules=Rules(bans=(("T1", "M1"),))),
     UnmatchedReason.SIDE_CONSTRAINTS: Cohort((mentor("M1", organisation="acme"),), (mentee("T1"),),
                                              rules=Rules(organisation_caps=(("acme", 0),))),
+    UnmatchedReason.NO_PARTNER_FOR_GOAL: GOAL_UNMET,
+    UnmatchedReason.NOT_CHOSEN: NOT_RANKED_BY_BOTH,
+    UnmatchedReason.CONFLICT_OF_INTEREST: SPOUSES_EMPLOYER,
 }
 
 
@@ -103,6 +126,31 @@ def test_minimal_cohort_gives_exactly_its_reason(code: UnmatchedReason) -> None:
     explained = person(solve(cohort, ONE), side, person_id)
     assert [r.code for r in explained.reasons] == [code]
     assert len(cohort.mentees) + len(cohort.mentors) <= 4
+
+
+# docs/explanations.md, "Reason codes": where each funnel ends, by side.
+FUNNEL_END: dict[UnmatchedReason, str] = {
+    UnmatchedReason.NOT_ELIGIBLE: "ELIGIBILITY", UnmatchedReason.NO_SHARED_FIELD: "FIELD",
+    UnmatchedReason.NO_MENTOR_WITHIN_DISTANCE: "DISTANCE", UnmatchedReason.NO_COMMON_LANGUAGE: "LANGUAGE",
+    UnmatchedReason.GENDER_REQUEST_UNMET: "GENDER", UnmatchedReason.NO_MENTEE_IN_FIELD: "FIELD",
+    UnmatchedReason.NO_MENTEE_WITHIN_DISTANCE: "DISTANCE", UnmatchedReason.NO_MENTEE_WITH_COMMON_LANGUAGE: "LANGUAGE",
+    UnmatchedReason.NO_MENTEE_ACCEPTS_GENDER: "GENDER", UnmatchedReason.NO_PARTNER_FOR_GOAL: "GOAL",
+    UnmatchedReason.NOT_CHOSEN: "CHOICE", UnmatchedReason.CONFLICT_OF_INTEREST: "CONFLICT",
+    UnmatchedReason.ALL_BANNED: "BAN",
+}
+FUNNEL_CASES = [(code, person_id, cohort) for code, (_, person_id, cohort) in REASON_CASES.items() if code in FUNNEL_END] \
+    + [(code, "M1", cohort) for code, cohort in MENTOR_SHARED_CASES.items() if code in FUNNEL_END]
+
+
+@pytest.mark.parametrize(("code", "person_id", "cohort"), FUNNEL_CASES, ids=lambda v: getattr(v, "value", None))
+def test_the_independent_oracle_ends_each_minimal_funnel_at_the_same_rule(code: UnmatchedReason, person_id: str,
+                                                                           cohort: Cohort) -> None:
+    """tests/rules_oracle.py, written from the README alone, forbids every pair of the person, and the funnel (each
+    partner removed by the first rule it fails, in the README's order) ends at the rule of the code."""
+    pairs = [(a, b) for a in cohort.mentees for b in cohort.mentors if person_id in (a.id, b.id)]
+    first_failed = [failed_rules(cohort, a, b) for a, b in pairs]
+    assert pairs and all(first_failed)
+    assert HARD_RULES[max(HARD_RULES.index(failed[0]) for failed in first_failed)] == FUNNEL_END[code]
 
 
 @pytest.mark.parametrize("code", list(MENTOR_SHARED_CASES), ids=lambda c: c.value)
