@@ -19,6 +19,7 @@ from mentormatch.v1 import cohort_pb2 as pb
 from solver.cohort_proto import cohort_from_proto_checked, cohort_to_proto
 from solver.domain import Cohort
 from solver.errors import CohortInvalid, Problem, ProblemCode
+from solver.fileio import TABLE_LIMIT_BYTES, read_input
 
 
 def cohort_to_json_text(cohort: Cohort) -> str:
@@ -160,15 +161,8 @@ def load_cohort_json(path: str | PathLike[str]) -> Cohort:
     """A cohort from a protobuf-JSON file; raises `CohortInvalid` (MISSING_FILE, NOT_CSV, BAD_VALUE), never a traceback."""
     file = Path(path)
     source = str(file)
-    try:
-        raw = file.read_bytes()
-    except FileNotFoundError:
-        raise CohortInvalid([Problem(ProblemCode.MISSING_FILE, source, "no such file", location=source)]) from None
-    except OSError as error:
-        reason = error.strerror or type(error).__name__
-        raise CohortInvalid(
-            [Problem(ProblemCode.NOT_CSV, source, f"cannot read the file: {reason}", location=source)]
-        ) from None
+    # A regular file within the size cap, checked before it is opened and read (a FIFO or a device never is).
+    raw = read_input(file, limit=TABLE_LIMIT_BYTES, field_path=source, location=source)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:

@@ -29,7 +29,7 @@ from solver.domain import (
     cefr_name,
 )
 from solver.errors import CohortInvalid, Problem, ProblemCode
-from solver.fileio import TABLE_LIMIT_BYTES, check_input, read_input, read_toml, write_atomic
+from solver.fileio import TABLE_LIMIT_BYTES, read_input, read_toml, write_atomic
 from solver.rules_toml import format_bool, format_float, rules_from_mapping, rules_to_toml
 
 MENTOR_COLUMNS = (
@@ -60,7 +60,6 @@ def load_cohort(path: str | Path, *, warnings: list[Problem] | None = None) -> C
     """
     path = Path(path)
     if path.suffix.lower() == ".json" and not path.is_dir():
-        check_input(path, limit=TABLE_LIMIT_BYTES, field_path=str(path), location=str(path))  # a FIFO would hang
         # The JSON form is the protobuf JSON mapping, so the one proto <-> domain mapping reads it.
         from solver.cohort_json import load_cohort_json
         from solver.validate import cohort_warnings, validate

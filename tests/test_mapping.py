@@ -478,8 +478,8 @@ def test_load_cohort_json_problems(tmp_path: Path) -> None:
     assert caught.value.problems[0].code is ProblemCode.NOT_CSV
     assert caught.value.problems[0].path == str(binary)
     with pytest.raises(CohortInvalid) as caught:
-        load_cohort_json(tmp_path)  # a directory
-    assert caught.value.problems[0].code is ProblemCode.NOT_CSV
+        load_cohort_json(tmp_path)  # a directory: refused before it is opened, as every reader refuses one
+    assert caught.value.problems[0].code is ProblemCode.NOT_A_FILE
 
 
 # --- the contract carries every domain field ------------------------------------------------------
