@@ -13,11 +13,13 @@ are the same bytes whichever way, returned in task order.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import re
 import types
 import typing
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -29,6 +31,7 @@ from google.protobuf.message import Message
 from mentormatch.v1 import batch_pb2 as bpb
 from mentormatch.v1 import cohort_pb2 as pb
 from mentormatch.v1 import matching_pb2 as mpb
+from mentormatch.v1 import sweep_pb2 as spb
 from server import convert
 from solver.cohort_proto import cohort_from_proto, cohort_to_proto
 from solver.compare import Comparison, Scenario, ScenarioOutcome, compare_scenarios
@@ -44,7 +47,7 @@ from solver.rematch import (
     rematch,
 )
 from solver.solve import SolveOptions
-from solver.sweep import Grid, Sweep, SweepOutcome, failed_outcome, finish, setting_scenarios, sweep_outcome
+from solver.sweep import Grid, Sweep, SweepOutcome, check_values, failed_outcome, finish, solve_changes
 from solver.workflows import PairRef, changed_pairs
 
 LOCAL_HOST = "127.0.0.1"
@@ -99,7 +102,8 @@ class TaskResult:
     result: bpb.BatchTaskResult
 
 
-TaskFunction = Callable[[bytes], bytes]
+TaskFunction = Callable[..., bytes]
+"""A task: payload bytes -> `BatchTaskResult` bytes; with `shared`, (shared bytes, payload bytes) -> ..."""
 
 
 # Running tasks -----------------------------------------------------------------------------------------------
@@ -144,9 +148,11 @@ def dask_client(cluster: ClusterOptions) -> Iterator[Any]:
 
 
 def run_tasks(function: TaskFunction, payloads: Sequence[bytes], cluster: ClusterOptions, *,
-              on_done: Callable[[TaskResult], None] | None = None, client: Any = None) -> list[TaskResult]:
-    """Run `function` on every payload; the results in payload order. `on_done` is called as each one finishes
-    (in finishing order: a progress bar follows the futures). `client`: a `distributed.Client` to reuse."""
+              shared: bytes | None = None, on_done: Callable[[TaskResult], None] | None = None, client: Any = None
+              ) -> list[TaskResult]:
+    """Run `function` on every payload; the results in payload order. `shared` (a base cohort, say) is the first
+    argument of every call, sent to each worker once. `on_done` is called as each task finishes (in finishing
+    order: a progress bar follows the futures). `client`: a `distributed.Client` to reuse."""
     results: list[TaskResult] = []
 
     def done(index: int, data: bytes) -> None:
@@ -159,22 +165,25 @@ def run_tasks(function: TaskFunction, payloads: Sequence[bytes], cluster: Cluste
         cluster = cluster.resolve(len(payloads))
     if cluster.sequential:
         for index, payload in enumerate(payloads):
-            done(index, function(payload))
+            done(index, function(payload) if shared is None else function(shared, payload))
     elif client is not None:
-        _run_on(client, function, payloads, done)
+        _run_on(client, function, payloads, shared, done)
     else:
         with dask_client(cluster) as own:
-            _run_on(own, function, payloads, done)
+            _run_on(own, function, payloads, shared, done)
     return sorted(results, key=lambda r: r.index)
 
 
-def _run_on(client: Any, function: TaskFunction, payloads: Sequence[bytes], done: Callable[[int, bytes], None]
-            ) -> None:
+def _run_on(client: Any, function: TaskFunction, payloads: Sequence[bytes], shared: bytes | None,
+            done: Callable[[int, bytes], None]) -> None:
     from distributed import as_completed
 
-    # pure=False: two equal payloads are two tasks (and keys carry no content).
-    futures = client.map(function, list(payloads), pure=False, key=[f"mentormatch-task-{os.getpid()}-{i}"
-                                                                    for i in range(len(payloads))])
+    keys = [f"mentormatch-task-{uuid.uuid4().hex}" for _ in payloads]  # unique, and carrying no content
+    if shared is None:
+        futures = client.map(function, list(payloads), key=keys)
+    else:  # scattered once: every task refers to the one copy each worker holds
+        base = client.scatter(shared, broadcast=True, hash=False)
+        futures = client.map(function, [base] * len(payloads), list(payloads), key=keys)
     index = {future.key: i for i, future in enumerate(futures)}
     for future in as_completed(futures, loop=client.loop):
         if future.status == "finished":
@@ -220,10 +229,21 @@ def _element_type(hint: Any) -> Any:
     return hint
 
 
+_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
+def _hints(cls: type[Any]) -> dict[str, Any]:
+    """A dataclass's field types, resolved once: resolving them is slow, and a result has hundreds of pairs."""
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
+
+
 def fields_from_message(message: Message, cls: type[Any]) -> dict[str, Any]:
     """The fields of dataclass `cls` that `message` mirrors by name (the inverse of `server.convert.to_message`);
     the caller adds those the message names otherwise. Absent optional fields are None."""
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     by_name = message.DESCRIPTOR.fields_by_name
     out: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
@@ -326,27 +346,67 @@ def _against(outcome: ScenarioOutcome, base: list[PairRef]) -> ScenarioOutcome:
                    removed_vs_base=removed, added_vs_base=added)
 
 
+@functools.lru_cache(maxsize=4)
+def _base_cohort(data: bytes) -> Cohort:
+    """A sweep's base cohort, parsed once per worker process (every task of a sweep shares it)."""
+    return cohort_from_proto(pb.Cohort.FromString(data))
+
+
+def sweep_outcome_to_proto(outcome: SweepOutcome) -> spb.SweepOutcome:
+    message = convert.to_message(outcome, spb.SweepOutcome())
+    message.solve_time.CopyFrom(convert.duration(outcome.solve_seconds))
+    return message
+
+
+def sweep_outcome_from_proto(message: spb.SweepOutcome) -> SweepOutcome:
+    fields = fields_from_message(message, SweepOutcome)
+    fields["status"] = fields["status"] or "FAILED"  # the contract's status has no FAILED: a failure has `error`
+    return SweepOutcome(**fields, solve_seconds=_seconds(message.solve_time))
+
+
+def _setting_body(base: bytes, payload: bytes) -> spb.SweepOutcome:
+    task = bpb.SettingTask.FromString(payload)
+    changes, problems = convert.scenario_changes_from_proto(task.changes, "changes")
+    if problems:
+        raise CohortInvalid(problems)
+    options, _ = convert.options_from_proto(task.options)
+    outcome = solve_changes(_base_cohort(base), task.index, list(task.values), changes, options.solve,
+                            source=task.source)
+    return sweep_outcome_to_proto(outcome)
+
+
+def setting_task(base: bytes, payload: bytes) -> bytes:
+    """A Dask task: one sweep setting (a `SettingTask`) over the base cohort (`Cohort` bytes), as a `SweepOutcome`."""
+    try:
+        return _guarded(lambda data: _setting_body(base, data), payload)
+    except Exception as error:  # the base itself unreadable: still a row, not a raised task
+        return _failure(error)
+
+
 def sweep_on_cluster(base: Cohort, grid: Grid, options: SolveOptions | None, cluster: ClusterOptions, *,
                      on_outcome: Callable[[SweepOutcome], None] | None = None, client: Any = None) -> Sweep:
-    """`solver.sweep.run_sweep` with one task per setting: the same sweep (solve times apart). Every setting is
-    checked before any task starts (CohortInvalid with every problem); a setting that fails is a failed row."""
-    scenarios = setting_scenarios(base, grid)
+    """`solver.sweep.run_sweep` with one task per setting: the same sweep (solve times apart). The grid's values
+    are checked here before any task starts (CohortInvalid with every problem); the base goes to each worker
+    once and each task carries its setting's changes; a setting that fails is a failed row."""
+    check_values(base, grid)
     settings = grid.settings()
-    options = replace(options or SolveOptions(), alternatives=1)
-    payloads = [scenario_task_bytes(s, options) for s in scenarios]
+    options_message = convert.options_to_proto(replace(options or SolveOptions(), alternatives=1))
+    payloads = [bpb.SettingTask(index=s.index, values=[v.label for v in s.values], options=options_message,
+                                changes=convert.scenario_to_proto(s.label, s.changes()), source=grid.source
+                                ).SerializeToString() for s in settings]
 
     def outcome_of(result: TaskResult) -> SweepOutcome:
+        if result.result.result:
+            return sweep_outcome_from_proto(spb.SweepOutcome.FromString(result.result.result))
         setting = settings[result.index]
-        if not result.result.result:
-            return failed_outcome(setting, failure_text(result.result))
-        message = mpb.ScenarioOutcome.FromString(result.result.result)
-        return sweep_outcome(setting, outcome_from_message(message, scenarios[result.index].source))
+        return failed_outcome(setting.index, [v.label for v in setting.values], failure_text(result.result))
 
     def done(result: TaskResult) -> None:
         if on_outcome is not None:
             on_outcome(outcome_of(result))
 
-    results = run_tasks(scenario_task, payloads, cluster, on_done=done, client=client)
+    results = run_tasks(setting_task, payloads, cluster, shared=cohort_to_proto(base).SerializeToString(),
+                        on_done=done, client=client)
     return finish(grid.label or base.name, grid, [outcome_of(r) for r in results])
 
 

@@ -19,20 +19,10 @@ import grpc
 
 from mentormatch.v1 import sweep_pb2 as spb
 from server import convert as mapping
+from server.distributed import sweep_outcome_to_proto
 from server.service import MatchingService, Slot
-from solver.compare import compare_scenarios
 from solver.errors import CohortInvalid, Problem, ProblemCode
-from solver.sweep import (
-    MAX_SETTINGS,
-    AxisValue,
-    Grid,
-    GridAxis,
-    SweepOutcome,
-    failed_outcome,
-    finish,
-    setting_scenarios,
-    sweep_outcome,
-)
+from solver.sweep import MAX_SETTINGS, AxisValue, Grid, GridAxis, check_values, finish, solve_setting
 
 SWEEP_SERVICE_NAME: str = spb.DESCRIPTOR.services_by_name["SweepService"].full_name
 """`mentormatch.v1.SweepService`: the name in method paths, health checks and reflection."""
@@ -65,12 +55,6 @@ def grid_from_proto(axes: Any) -> tuple[Grid, list[Problem]]:
 def _request_path(problem: Problem) -> Problem:
     """A grid problem at the request's field: weights sit beside the rules in a `Scenario`, not inside them."""
     return dataclasses.replace(problem, path=problem.path.replace(".rules.weights", ".weights", 1))
-
-
-def outcome_to_proto(outcome: SweepOutcome) -> spb.SweepOutcome:
-    message = mapping.to_message(outcome, spb.SweepOutcome())
-    message.solve_time.CopyFrom(mapping.duration(outcome.solve_seconds))
-    return message
 
 
 class SweepingService(MatchingService):
@@ -113,7 +97,7 @@ class SweepingService(MatchingService):
         checked = self._checked(call, request.cohort, request.HasField("cohort"), request.options, False, slot.stop,
                                 extra, "SWEEP_INVALID")
         try:
-            scenarios = setting_scenarios(checked.cohort, grid)
+            check_values(checked.cohort, grid)
         except CohortInvalid as invalid:
             problems = [mapping.problem_to_proto(_request_path(p), "") for p in invalid.problems]
             call.fields["problems"] = len(problems)
@@ -125,17 +109,14 @@ class SweepingService(MatchingService):
         guard = self._deadline_guard(context, slot)
         outcomes = []
         try:
-            for setting, scenario in zip(settings, scenarios, strict=True):
+            for setting in settings:
                 slot.stop.check()
                 started = time.perf_counter()
-                try:
-                    outcome = sweep_outcome(setting, compare_scenarios([scenario], options).scenarios[0])
-                except CohortInvalid as invalid:  # a setting too dense to solve, say: its row, not the sweep's end
-                    outcome = failed_outcome(setting, "; ".join(str(p) for p in invalid.problems[:3]))
+                outcome = solve_setting(checked.cohort, setting, options)  # a setting that fails is its row
                 self._observe(outcome.status, time.perf_counter() - started, outcome.mentees,
-                              len(scenario.cohort.mentors), outcome.matched)
+                              len(checked.cohort.mentors), outcome.matched)
                 outcomes.append(outcome)
-                emit(("outcome", outcome_to_proto(outcome)))
+                emit(("outcome", sweep_outcome_to_proto(outcome)))
         finally:
             if guard is not None:
                 guard.cancel()

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from solver.compare import Scenario, ScenarioChanges, ScenarioOutcome, apply_changes, compare_scenarios
+from solver.compare import ScenarioChanges, apply_changes, compare_scenarios
 from solver.domain import Cohort
 from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.fileio import read_toml
@@ -211,13 +211,12 @@ def _under(value_path: str, problem: Problem, where: str) -> Problem:
     return Problem(problem.code, inner, problem.message, f"{where} {inner}".strip())
 
 
-def setting_scenarios(base: Cohort, grid: Grid, where: str = "") -> list[Scenario]:
-    """Each setting as a what-if scenario of the base, in grid order; CohortInvalid with every problem at once.
-
-    Each axis value is first applied alone, so a bad value is reported once at its place in the grid
-    (`axes.field_depth[1].rules.field_depth`), not once per setting; only when every value is good alone are
-    the settings checked, a problem of a combination at `settings[i]`.
-    """
+def check_values(base: Cohort, grid: Grid, where: str = "") -> None:
+    """Apply each axis value alone to the base; CohortInvalid with every problem at its place in the grid
+    (`axes.field_depth[1].rules.field_depth`), once per value rather than once per setting. Values good alone
+    are good together (the pins they are checked against are checked rule by rule); what only a combination
+    shows (a cohort too dense to solve at the widest distance and field, say) makes that setting a failed row
+    with its problems (`solve_setting`)."""
     problems: list[Problem] = []
     for axis in grid.axes:
         for value in axis.values:
@@ -227,33 +226,48 @@ def setting_scenarios(base: Cohort, grid: Grid, where: str = "") -> list[Scenari
                 problems += [_under(value.path, p, where) for p in invalid.problems]
     if problems:
         raise CohortInvalid(problems)
-    scenarios = []
-    for setting in grid.settings():
-        try:
-            scenarios.append(apply_changes(base, setting.changes(), label=setting.label, source=grid.source))
-        except CohortInvalid as invalid:
-            problems += [_under(f"settings[{setting.index}]", p, where) for p in invalid.problems]
-    if problems:
-        raise CohortInvalid(problems)
-    return scenarios
 
 
 # Outcomes and the frontier ---------------------------------------------------------------------------------
 
 
-def sweep_outcome(setting: Setting, outcome: ScenarioOutcome) -> SweepOutcome:
-    """The sweep's measures of a setting, from its what-if outcome."""
+def problems_text(problems: Sequence[Problem]) -> str:
+    """A failed setting's problems in one line: the first, and how many more."""
+    more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"{problems[0]}{more}" if problems else "no answer"
+
+
+def failed_outcome(index: int, values: Sequence[str], error: str) -> SweepOutcome:
+    """A setting that could not be solved: its place, its values and why."""
+    return SweepOutcome(index=index, label="; ".join(values), values=list(values), status="FAILED", mentees=0,
+                        matched=0, matched_share=0.0, mean_score=None, worst_score=None, mean_travel_km=None,
+                        unmatched_by_reason=[], solve_seconds=0.0, error=error)
+
+
+def solve_changes(base: Cohort, index: int, values: Sequence[str], changes: ScenarioChanges,
+                  options: SolveOptions | None = None, *, source: str = "") -> SweepOutcome:
+    """One setting (the base with `changes`) solved for its best matching and measured; never raises: a setting
+    that breaks a rule, or whose solve fails, is a failed outcome with its problems or error."""
+    label = "; ".join(values)
+    try:
+        scenario = apply_changes(base, changes, label=label, source=source)
+        outcome = compare_scenarios([scenario], replace(options or SolveOptions(), alternatives=1)).scenarios[0]
+    except CohortInvalid as invalid:
+        return failed_outcome(index, values,
+                              problems_text([_under(f"settings[{index}]", p, "") for p in invalid.problems]))
+    except Exception as error:  # one setting's failure is its row, not the sweep's end
+        return failed_outcome(index, values, f"{type(error).__name__}: {error}")
     return SweepOutcome(
-        index=setting.index, label=setting.label, values=[v.label for v in setting.values], status=outcome.status,
-        mentees=outcome.mentees, matched=outcome.matched, matched_share=outcome.matched_share,
-        mean_score=outcome.mean_score, worst_score=outcome.worst_score, mean_travel_km=outcome.mean_travel_km,
+        index=index, label=label, values=list(values), status=outcome.status, mentees=outcome.mentees,
+        matched=outcome.matched, matched_share=outcome.matched_share, mean_score=outcome.mean_score,
+        worst_score=outcome.worst_score, mean_travel_km=outcome.mean_travel_km,
         unmatched_by_reason=list(outcome.unmatched_by_reason), solve_seconds=outcome.solve_seconds)
 
 
-def failed_outcome(setting: Setting, error: str) -> SweepOutcome:
-    return SweepOutcome(index=setting.index, label=setting.label, values=[v.label for v in setting.values],
-                        status="FAILED", mentees=0, matched=0, matched_share=0.0, mean_score=None, worst_score=None,
-                        mean_travel_km=None, unmatched_by_reason=[], solve_seconds=0.0, error=error)
+def solve_setting(base: Cohort, setting: Setting, options: SolveOptions | None = None, *, source: str = ""
+                  ) -> SweepOutcome:
+    return solve_changes(base, setting.index, [v.label for v in setting.values], setting.changes(), options,
+                         source=source)
 
 
 def _criteria(o: SweepOutcome) -> tuple[float, float, float]:
@@ -288,14 +302,12 @@ def finish(label: str, grid: Grid, outcomes: Sequence[SweepOutcome]) -> Sweep:
 def run_sweep(base: Cohort, grid: Grid, options: SolveOptions | None = None, *,
               on_outcome: Callable[[SweepOutcome], None] | None = None) -> Sweep:
     """Solve every setting one after another (the library's sweep; `server.distributed` spreads the same settings
-    over a cluster). A setting whose solve fails is a failed outcome with its error; the rest go on."""
-    scenarios = setting_scenarios(base, grid)
+    over a cluster). The values are checked first (CohortInvalid, nothing solved); a setting that fails is a
+    failed outcome with its problems or error, and the rest go on."""
+    check_values(base, grid)
     outcomes = []
-    for setting, scenario in zip(grid.settings(), scenarios, strict=True):
-        try:
-            outcome = sweep_outcome(setting, compare_scenarios([scenario], options).scenarios[0])
-        except Exception as error:  # one setting's failure is its row, not the sweep's end
-            outcome = failed_outcome(setting, f"{type(error).__name__}: {error}")
+    for setting in grid.settings():
+        outcome = solve_setting(base, setting, options, source=grid.source)
         outcomes.append(outcome)
         if on_outcome is not None:
             on_outcome(outcome)

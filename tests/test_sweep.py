@@ -14,15 +14,15 @@ from typing import Any
 import polars as pl
 import pytest
 
-from solver.compare import load_scenario
+from solver.compare import apply_changes, load_scenario
 from solver.errors import CohortInvalid
 from solver.sweep import (
     MAX_SETTINGS,
     SweepOutcome,
+    check_values,
     grid_from_mapping,
     load_grid,
     pareto_front,
-    setting_scenarios,
 )
 from solver.sweep_report import render_sweep_report
 from tests.hardening_support import ROOT
@@ -72,7 +72,7 @@ def test_bad_values_are_reported_once_at_their_place_in_the_grid() -> None:
     grid = grid_from_mapping({"axes": {"max_distance_km": [25, -3], "field_depth": [1, 9],
                                        "min_language_level": ["B1", "Z9"], "weights": [{}, {"travel": -1}]}})
     with pytest.raises(CohortInvalid) as caught:
-        setting_scenarios(base, grid)
+        check_values(base, grid)
     paths = sorted(p.path for p in caught.value.problems)
     assert all(p.startswith(("axes.max_distance_km[1]", "axes.field_depth[1]", "axes.min_language_level[1]",
                              "axes.weights[1]")) for p in paths), paths
@@ -80,14 +80,16 @@ def test_bad_values_are_reported_once_at_their_place_in_the_grid() -> None:
                                                       "axes.min_language_level[1]", "axes.weights[1]"}
     # A pin that one value breaks on its own is reported at that value, not at every setting.
     with pytest.raises(CohortInvalid) as caught:
-        setting_scenarios(base, grid_from_mapping({"axes": {"field_depth": [1, 2]}}))
+        check_values(base, grid_from_mapping({"axes": {"field_depth": [1, 2]}}))
     assert {p.path.split(".")[0] for p in caught.value.problems} == {"axes"}
 
 
 def test_the_bundled_grid_has_64_settings_all_valid() -> None:
     grid = load_grid(WHATIF / "grids" / "kvinfo_sweep.toml")
     base = load_scenario(WHATIF / "kvinfo_base.toml").cohort
-    assert grid.size() == 64 and len(setting_scenarios(base, grid)) == 64
+    check_values(base, grid)
+    assert grid.size() == 64
+    assert all(apply_changes(base, s.changes(), label=s.label).cohort.mentees for s in grid.settings())
 
 
 def _small_grid(tmp_path: Path) -> Path:

@@ -79,6 +79,52 @@ class ScenarioTask(_message.Message):
 Global___ScenarioTask: _TypeAlias = ScenarioTask  # noqa: Y015
 
 @_typing.final
+class SettingTask(_message.Message):
+    """One setting of a sweep: changes to lay over the base cohort, which every worker gets
+    once (its serialised `Cohort`, the task's first argument) rather than with each task.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INDEX_FIELD_NUMBER: _builtins.int
+    VALUES_FIELD_NUMBER: _builtins.int
+    CHANGES_FIELD_NUMBER: _builtins.int
+    OPTIONS_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    index: _builtins.int
+    """The setting's place in the grid, from 0."""
+    source: _builtins.str
+    """The grid file it came from, echoed."""
+    @_builtins.property
+    def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The value label of each axis, in axis order (the setting's label joins them)."""
+
+    @_builtins.property
+    def changes(self) -> _matching_pb2.Scenario:
+        """The setting's rule and weight changes (only `rules` and `weights` are read)."""
+
+    @_builtins.property
+    def options(self) -> _matching_pb2.MatchOptions:
+        """How to solve it (the best matching only)."""
+
+    def __init__(
+        self,
+        *,
+        index: _builtins.int = ...,
+        values: _abc.Iterable[_builtins.str] | None = ...,
+        changes: _matching_pb2.Scenario | None = ...,
+        options: _matching_pb2.MatchOptions | None = ...,
+        source: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "options", b"options"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "index", b"index", "options", b"options", "source", b"source", "values", b"values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SettingTask: _TypeAlias = SettingTask  # noqa: Y015
+
+@_typing.final
 class TaskProblem(_message.Message):
     """One problem that stopped a task, in the engine's terms."""
 
