@@ -25,25 +25,29 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from solver import candidates as candidates_module
 from solver.domain import (
     Cohort,
+    FieldFamily,
+    FieldRule,
     GenderQuota,
     Goal,
     Language,
     Mentee,
     Mentor,
+    MutualChoice,
     ObjectiveMode,
     Ranking,
     Rules,
+    Segment,
     Track,
     TravelTime,
     Weights,
@@ -70,6 +74,13 @@ FIELDS = ["2512", "2519", "2511", "2521", "2512", "2513", "2141"]
 LANGS = ["da", "en", "ar", "uk"]
 TAGS = ["chess", "cycling", "music", "food", "hiking"]
 COUNTRIES = ["SY", "UA", "IN", "IR"]
+SEGMENT_TAGS = ["social", "aarhus", "job", "intake2"]
+# Occupations the built-in ISCO-08 families join across digits (ICT manager and technician, electrical,
+# butcher and retail manager, health) and a programme's own families that group them otherwise.
+FAMILY_FIELDS = ["1330", "3512", "3114", "2151", "7511", "1420", "2211", "3221"]
+OWN_FAMILIES = (FieldFamily("it_and_power", ("25", "3114", "2151"), "campaign"),
+                FieldFamily("food_retail", ("7511", "142"), "campaign"), FieldFamily("care", ("22", "32"), "campaign"))
+T = TypeVar("T")
 
 
 # Cohorts ---------------------------------------------------------------------------------------------------
@@ -86,11 +97,15 @@ class Case:
     join_path: bool  # candidates built by the grid join (as above 2,000,000 eligible pairs), not the full product
 
     def describe(self) -> str:
-        o = self.options
+        o, rules = self.options, self.cohort.rules
         return (f"seed={self.seed} mode={o.mode.value} stable={o.stable} k={o.alternatives} "
                 f"min_difference={o.min_difference} region={self.region} join_path={self.join_path} "
                 f"size={len(self.cohort.mentees)}x{len(self.cohort.mentors)} "
-                f"travel_table={bool(self.cohort.rules.travel_times)} pins={list(self.cohort.rules.pins)}")
+                f"travel_table={bool(rules.travel_times)} pins={list(rules.pins)} "
+                f"segments={[s.id for s in rules.segments]} online={rules.online_meetings} "
+                f"extend={rules.personal_limits_extend} languages={list(rules.programme_languages)} "
+                f"field_rule={rules.field_rule.value}{'+own' if rules.field_families else ''} "
+                f"choice={rules.mutual_choice.value} seat_cost={rules.extra_seat_cost}")
 
 
 def _lon(value: float) -> float:
@@ -168,7 +183,9 @@ def campaign_case(seed: int) -> Case:
     )
     rules = replace(rules, gender_quotas=tuple(q for q in rules.gender_quotas
                                                if q.max_pairs is None or q.min_pairs <= q.max_pairs))
-    cohort = Cohort(tuple(mentors), tuple(mentees), tuple(rankings), rules, name=f"campaign-{seed}")
+    cohort = with_programme_rules(Cohort(tuple(mentors), tuple(mentees), tuple(rankings), rules,
+                                         name=f"campaign-{seed}"), random.Random(f"programme-rules-{seed}"))
+    rules = cohort.rules
     if rng.random() < 0.4:  # pins: allowed pairs (by the README), one per mentee, within capacity
         oracle = RulesOracle(cohort)
         pins: list[Pair] = []
@@ -182,6 +199,69 @@ def campaign_case(seed: int) -> Case:
                            min_difference=rng.choice([None, None, 1, 2]), stable=rng.random() < 0.3,
                            time_limit_s=60.0)
     return Case(seed, cohort, options, region, join_path=rng.random() < 0.2)
+
+
+def _some(rng: random.Random, values: Sequence[T], most: int) -> tuple[T, ...]:
+    return tuple(rng.sample(list(values), rng.randint(1, min(most, len(values)))))
+
+
+def _segment(rng: random.Random, k: int, travel_table: bool) -> Segment:
+    """A segment with one or two selectors and a few overrides (each README override appears in some)."""
+    selectors: dict[str, Any] = {}
+    for name in rng.sample(["goals", "tracks", "municipalities", "tags"], rng.choice([1, 1, 2])):
+        selectors[name] = {"goals": lambda: _some(rng, [g for g in Goal if g is not Goal.UNSPECIFIED], 2),
+                           "tracks": lambda: _some(rng, [t for t in Track if t is not Track.UNSPECIFIED], 2),
+                           "municipalities": lambda: _some(rng, ["101", "147", "173"], 2),
+                           "tags": lambda: _some(rng, SEGMENT_TAGS, 2)}[name]()
+    overrides: dict[str, Any] = {}
+    choices: dict[str, Any] = {
+        "field_depth": lambda: rng.choice([0, 1, 2, 4]),
+        "field_rule": lambda: rng.choice(list(FieldRule)),
+        "min_language_level": lambda: rng.choice([1, 2, 4]),
+        "min_mentor_years": lambda: rng.choice([0, 5, 10]),
+        "programme_languages": lambda: _some(rng, ["da", "en", "ar"], 2),
+        "online_meetings": lambda: rng.random() < 0.7,
+        "personal_limits_extend": lambda: rng.random() < 0.7,
+        "mutual_choice": lambda: rng.choice(list(MutualChoice)),
+        "mentor_goals": lambda: _some(rng, [g for g in Goal if g is not Goal.UNSPECIFIED], 2),
+        "max_travel_minutes": lambda: rng.choice([20.0, 50.0]),
+    }
+    for name, draw in choices.items():
+        if rng.random() < (0.3 if name != "max_travel_minutes" or travel_table else 0.0):
+            overrides[name] = draw()
+    distance = rng.choice(["none", "none", "none", "km", "no_limit"])
+    if distance == "km":
+        overrides["max_distance_km"] = rng.choice([5.0, 20.0, 60.0])
+    elif distance == "no_limit":
+        overrides["no_distance_limit"] = True
+    return Segment(f"S{k}", **selectors, **overrides)
+
+
+def with_programme_rules(cohort: Cohort, rng: random.Random) -> Cohort:
+    """Issue 15's rules on a campaign cohort: online flags, tags, organisations to avoid, occupations in field
+    families, and the programme's online meetings, extending limits, programme languages, field rule (with its
+    own families at times), mutual choice, seat cost and segments; each on in a part of the cohorts."""
+    mentors = tuple(replace(m, online=rng.random() < 0.4,
+                            occupations=m.occupations + ((rng.choice(FAMILY_FIELDS),) if rng.random() < 0.3 else ()))
+                    for m in cohort.mentors)
+    mentees = tuple(replace(e, online=rng.random() < 0.4, tags=tuple(rng.sample(SEGMENT_TAGS, rng.randint(0, 2))),
+                            avoid_organisations=_some(rng, ["O1", "O2", "O3"], 2) if rng.random() < 0.25 else (),
+                            occupations=((rng.choice(FAMILY_FIELDS),) if rng.random() < 0.25 else e.occupations))
+                    for e in cohort.mentees)
+    rules = cohort.rules
+    field_rule = FieldRule.FAMILY if rng.random() < 0.35 else FieldRule.PREFIX
+    rules = replace(
+        rules,
+        online_meetings=rng.random() < 0.3,
+        personal_limits_extend=rng.random() < 0.25,
+        programme_languages=rng.choice([(), (), (), ("da", "en"), ("en",), ("en", "ar")]),
+        field_rule=field_rule,
+        field_families=OWN_FAMILIES if field_rule is FieldRule.FAMILY and rng.random() < 0.3 else (),
+        mutual_choice=rng.choice([MutualChoice.NONE] * 4 + [m for m in MutualChoice if m is not MutualChoice.NONE]),
+        extra_seat_cost=rng.choice([100, 100, 100, 0, 30, 150]),
+        segments=tuple(_segment(rng, k, bool(rules.travel_times)) for k in range(rng.choice([0, 0, 1, 2, 3]))),
+    )
+    return replace(cohort, mentors=mentors, mentees=mentees, rules=rules)
 
 
 # The engine's answer, from the library or from the CLI's JSON --------------------------------------------------
@@ -390,7 +470,16 @@ def run_case(case: Case, campaign: Campaign, *, cli: bool) -> list[Disagreement]
     for name, present in (("pins", rules.pins), ("bans", rules.bans), ("org caps", rules.organisation_caps),
                           ("quotas", rules.gender_quotas), ("travel table", rules.travel_times),
                           ("rankings", case.cohort.rankings), ("alternatives", o.alternatives > 1),
-                          ("antimeridian", case.region == "antimeridian"), ("join path", case.join_path)):
+                          ("antimeridian", case.region == "antimeridian"), ("join path", case.join_path),
+                          ("segments", rules.segments), ("online meetings", rules.online_meetings or any(
+                              s.online_meetings for s in rules.segments)),
+                          ("extend", rules.personal_limits_extend), ("programme languages", rules.programme_languages),
+                          ("family rule", rules.field_rule is FieldRule.FAMILY), ("own families", rules.field_families),
+                          ("mutual choice", rules.mutual_choice is not MutualChoice.NONE),
+                          ("avoid organisations", any(e.avoid_organisations for e in case.cohort.mentees)),
+                          ("seat cost 0", rules.extra_seat_cost == 0),
+                          ("seat cost not 100", rules.extra_seat_cost not in (0, 100)),
+                          ("a mentor with 2+ seats", any(m.capacity >= 2 for m in case.cohort.mentors))):
         campaign.features[name] += bool(present)
     out: list[Disagreement] = []
     oracle = RulesOracle(case.cohort)
@@ -445,6 +534,15 @@ def test_the_campaign_mixes_every_mode_and_side_constraint() -> None:
     assert any(c.cohort.rules.gender_quotas for c in cases) and any(c.cohort.rules.organisation_caps for c in cases)
     assert {m.capacity for c in cases for m in c.cohort.mentors} == {0, 1, 2, 3}
     assert any(c.options.alternatives > 1 for c in cases) and any(c.join_path for c in cases)
+    programmes = [c.cohort.rules for c in cases]
+    assert sum(bool(r.segments) for r in programmes) >= 5 and any(r.online_meetings for r in programmes)
+    assert any(r.personal_limits_extend for r in programmes) and any(r.programme_languages for r in programmes)
+    assert any(r.field_rule is FieldRule.FAMILY and r.field_families for r in programmes)
+    assert any(r.field_rule is FieldRule.FAMILY and not r.field_families for r in programmes)
+    assert {r.mutual_choice for r in programmes} == set(MutualChoice)
+    assert {r.extra_seat_cost for r in programmes} >= {0, 100, 30}
+    assert any(e.avoid_organisations for c in cases for e in c.cohort.mentees)
+    assert any(e.tags and any(s.tags for s in c.cohort.rules.segments) for c in cases for e in c.cohort.mentees)
 
 
 @pytest.mark.parametrize("seed", range(QUICK_COHORTS))
