@@ -244,7 +244,10 @@ def with_programme_rules(cohort: Cohort, rng: random.Random) -> Cohort:
     mentors = tuple(replace(m, online=rng.random() < 0.4,
                             occupations=m.occupations + ((rng.choice(FAMILY_FIELDS),) if rng.random() < 0.3 else ()))
                     for m in cohort.mentors)
-    mentees = tuple(replace(e, online=rng.random() < 0.4, tags=tuple(rng.sample(SEGMENT_TAGS, rng.randint(0, 2))),
+    # Some personal limits longer than the programme's, which count only where limits extend.
+    mentees = tuple(replace(e, max_travel_km=rng.choice([40.0, 90.0, 250.0]) if rng.random() < 0.35 else e.max_travel_km,
+                            max_travel_minutes=rng.choice([50.0, 90.0]) if rng.random() < 0.2 else e.max_travel_minutes,
+                            online=rng.random() < 0.4, tags=tuple(rng.sample(SEGMENT_TAGS, rng.randint(0, 2))),
                             avoid_organisations=_some(rng, ["O1", "O2", "O3"], 2) if rng.random() < 0.25 else (),
                             occupations=((rng.choice(FAMILY_FIELDS),) if rng.random() < 0.25 else e.occupations))
                     for e in cohort.mentees)
