@@ -55,6 +55,13 @@ def lyngby() -> Any:
 
 
 @pytest.fixture(scope="module")
+def local_client() -> Iterator[Any]:
+    """One LocalCluster of 2 worker processes for the module's tests (starting one takes seconds)."""
+    with dask_client(ClusterOptions(workers=2)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
 def separate_cluster() -> Iterator[str]:
     """`dask scheduler` and two `dask worker --nthreads 1` as processes of their own on free loopback ports;
     stopped at the end. Yields the scheduler's address."""
@@ -89,12 +96,14 @@ def separate_cluster() -> Iterator[str]:
                 process.wait(5)
 
 
-def test_a_sweep_is_the_same_sequential_on_a_local_cluster_and_in_the_library(lyngby: Any) -> None:
+def test_a_sweep_is_the_same_sequential_on_a_local_cluster_and_in_the_library(lyngby: Any, local_client: Any
+                                                                             ) -> None:
     grid = grid_from_mapping(GRID)
     library = run_sweep(lyngby, grid)
     sequential = sweep_on_cluster(lyngby, grid, None, ClusterOptions(sequential=True))
     seen: list[int] = []
-    local = sweep_on_cluster(lyngby, grid, None, ClusterOptions(workers=2), on_outcome=lambda o: seen.append(o.index))
+    local = sweep_on_cluster(lyngby, grid, None, ClusterOptions(workers=2), on_outcome=lambda o: seen.append(o.index),
+                             client=local_client)
     assert len(library.outcomes) == 8 and all(o.ok for o in library.outcomes)
     assert _timeless(sequential) == _timeless(library)
     assert _timeless(local) == _timeless(library)  # same outcomes, same order
@@ -104,11 +113,11 @@ def test_a_sweep_is_the_same_sequential_on_a_local_cluster_and_in_the_library(ly
     assert library.outcomes[0].matched <= library.outcomes[-1].matched
 
 
-def test_a_broken_task_is_a_failed_row_and_the_rest_go_on(lyngby: Any) -> None:
+def test_a_broken_task_is_a_failed_row_and_the_rest_go_on(local_client: Any) -> None:
     good = scenario_task_bytes(load_scenario(WHATIF / "lyngby_base.toml"), SolveOptions(alternatives=1))
     payloads = [good, b"\x0a\xff\xff\xff\xffnot a message", good]
-    for cluster in (ClusterOptions(sequential=True), ClusterOptions(workers=2)):
-        results = run_tasks(scenario_task, payloads, cluster)
+    for cluster, client in ((ClusterOptions(sequential=True), None), (ClusterOptions(workers=2), local_client)):
+        results = run_tasks(scenario_task, payloads, cluster, client=client)
         assert [r.index for r in results] == [0, 1, 2]
         assert results[0].result.result and results[2].result.result
         first, third = (mpb.ScenarioOutcome.FromString(results[k].result.result) for k in (0, 2))

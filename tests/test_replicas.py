@@ -28,7 +28,7 @@ from tests.conftest import small_cohort
 from tests.hardening_support import ServeProcess, register_summary, serve_process
 
 CLIENTS = 6
-MAX_CALLS = 360  # the run stops at this many calls or MAX_SECONDS, whichever comes first
+MAX_CALLS = 240  # the run stops at this many calls or MAX_SECONDS, whichever comes first
 MAX_SECONDS = 40.0
 CALL_TIMEOUT_S = 20.0
 
