@@ -13,10 +13,12 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from solver.domain import Cohort, Mentee, Mentor, ObjectiveMode
+from solver.data import builtin_field_families
+from solver.domain import Cohort, FieldRule, Mentee, Mentor, MutualChoice, ObjectiveMode, Segment
 from solver.errors import AnswerCheckFailed
 from solver.model import Matching, mode_key
 from solver.scores import CandidatePairs
@@ -46,6 +48,7 @@ class _Rules:
         self.rules = cohort.rules
         self.travel = {(t.mentee_id, t.mentor_id): t.minutes for t in self.rules.travel_times}
         self.bans = set(self.rules.bans)
+        self.field_families = self.rules.field_families or builtin_field_families()
         self.mentee_rank: dict[tuple[str, str], int] = {}
         self.mentor_rank: dict[tuple[str, str], int] = {}
         mentees = {p.id for p in cohort.mentees}
@@ -57,14 +60,48 @@ class _Rules:
                 key = (r.to_id, r.from_id)
                 self.mentor_rank[key] = min(r.rank, self.mentor_rank.get(key, r.rank))
 
+    def segment(self, mentee: Mentee) -> Segment | None:
+        """Her segment: the first whose every given selector matches her (README: Segments)."""
+        for segment in self.rules.segments:
+            if ((not segment.goals or mentee.goal in segment.goals)
+                    and (not segment.tracks or mentee.track in segment.tracks)
+                    and (not segment.municipalities or mentee.municipality in segment.municipalities)
+                    and (not segment.tags or bool(set(segment.tags) & set(mentee.tags)))):
+                return segment
+        return None
+
+    def her(self, mentee: Mentee, key: str) -> Any:
+        """Her rules' value of a per-pair rule: her segment's override, else the programme's (README: Her rules)."""
+        segment = self.segment(mentee)
+        if segment is not None:
+            if key == "max_distance_km" and segment.no_distance_limit:
+                return None
+            if key == "mentor_goals":
+                return segment.mentor_goals
+            if getattr(segment, key) is not None:
+                return getattr(segment, key)
+        return () if key == "mentor_goals" else getattr(self.rules, key)
+
     def reach(self, mentee: Mentee, mentor: Mentor) -> tuple[float, float | None] | None:
         """(distance travelled, the mentee's limit) in km or, with a travel-time table, minutes; None: no route."""
+        extend = self.her(mentee, "personal_limits_extend")
         if self.rules.travel_times:
             minutes = self.travel.get((mentee.id, mentor.id))
             if minutes is None:
                 return None
-            return minutes, _smaller(self.rules.max_travel_minutes, mentee.max_travel_minutes)
-        return _km(mentee, mentor), _smaller(self.rules.max_distance_km, mentee.max_travel_km)
+            own = mentee.max_travel_minutes
+            return minutes, own if extend and own is not None else _smaller(self.her(mentee, "max_travel_minutes"), own)
+        own_km = mentee.max_travel_km
+        return _km(mentee, mentor), (own_km if extend and own_km is not None
+                                     else _smaller(self.her(mentee, "max_distance_km"), own_km))
+
+    def online(self, mentee: Mentee, mentor: Mentor) -> bool:
+        """Both accept online meetings and her rules allow them: distance does not bind."""
+        return bool(self.her(mentee, "online_meetings") and mentee.online and mentor.online)
+
+    def families(self, occupations: tuple[str, ...]) -> set[str]:
+        return {f.id for f in self.field_families
+                if any(code.startswith(prefix) for code in occupations for prefix in f.prefixes)}
 
     @staticmethod
     def shared_digits(mentee: Mentee, mentor: Mentor) -> int:
@@ -89,21 +126,39 @@ class _Rules:
             out.append("municipality not eligible")
         if rules.eligible_tracks and mentee.track not in rules.eligible_tracks:
             out.append("track not eligible")
-        if mentor.years_experience < rules.min_mentor_years:
+        if mentor.years_experience < self.her(mentee, "min_mentor_years"):
             out.append("mentor years")
-        if rules.field_depth > 0 and digits < rules.field_depth:
+        depth = self.her(mentee, "field_depth")
+        if depth > 0 and digits < depth and not (
+                self.her(mentee, "field_rule") is FieldRule.FAMILY
+                and self.families(mentee.occupations) & self.families(mentor.occupations)):
             out.append("field")
-        if reach is None:
+        if self.online(mentee, mentor):
+            pass  # an online pair is not bound by distance and needs no travel-time row
+        elif reach is None:
             out.append("no travel-time entry")
         elif reach[1] is not None and reach[0] > reach[1] * (1 + _SLACK) + _SLACK:
             out.append(f"distance {reach[0]:.3f} over the limit {reach[1]}")
-        level = rules.min_language_level
+        level = self.her(mentee, "min_language_level")
+        only = self.her(mentee, "programme_languages")
         theirs = {lang.code for lang in mentor.languages if lang.level >= level}
-        if not any(lang.level >= level and lang.code in theirs for lang in mentee.languages):
+        if not any(lang.level >= level and lang.code in theirs and (not only or lang.code in only)
+                   for lang in mentee.languages):
             out.append("no common language")
         if rules.gender_requests_hard and mentee.requested_mentor_gender and \
                 mentor.gender != mentee.requested_mentor_gender:
             out.append("gender request")
+        wanted = self.her(mentee, "mentor_goals")
+        if wanted and mentor.goals and not set(wanted) & set(mentor.goals):
+            out.append("mentor goals")
+        by_mentee = (mentee.id, mentor.id) in self.mentee_rank
+        by_mentor = (mentee.id, mentor.id) in self.mentor_rank
+        choice = self.her(mentee, "mutual_choice")
+        if not {MutualChoice.NONE: True, MutualChoice.MENTEE: by_mentee, MutualChoice.MENTOR: by_mentor,
+                MutualChoice.EITHER: by_mentee or by_mentor, MutualChoice.BOTH: by_mentee and by_mentor}[choice]:
+            out.append("mutual choice")
+        if mentor.organisation and mentor.organisation in mentee.avoid_organisations:
+            out.append("conflict of interest")
         if (mentee.id, mentor.id) in self.bans:
             out.append("banned")
         low, high = self._score_range(mentee, mentor, digits, reach)
@@ -114,7 +169,7 @@ class _Rules:
 
     def _score_range(self, mentee: Mentee, mentor: Mentor, digits: int, reach: tuple[float, float | None] | None
                      ) -> tuple[int, int]:
-        weights, depth = self.rules.weights, self.rules.field_depth
+        weights, depth = self.rules.weights, self.her(mentee, "field_depth")
         a = self.mentee_rank.get((mentee.id, mentor.id))
         b = self.mentor_rank.get((mentee.id, mentor.id))
         fixed = 0
