@@ -32,6 +32,7 @@ from solver.domain import (
     MutualChoice,
     ObjectiveMode,
     Rules,
+    Segment,
 )
 
 EARTH_RADIUS_KM = 6371.0088  # README, Distance: the mean earth radius
@@ -78,14 +79,15 @@ class HerRules:
     mentor_goals: tuple[Goal, ...]  # empty: any (only a segment gives them)
 
 
-def selecting_segment(rules: Rules, mentee: Mentee) -> str:
-    """README, Segments: the first segment whose every given selector matches her (within one, any value)."""
+def selecting_segment(rules: Rules, mentee: Mentee) -> Segment | None:
+    """README, Segments: the first segment whose every given selector matches her (within one, any value); a
+    segment that gives no selector selects everyone."""
     for segment in rules.segments:
         selectors = ((segment.goals, (mentee.goal,)), (segment.tracks, (mentee.track,)),
                      (segment.municipalities, (mentee.municipality,)), (segment.tags, mentee.tags))
         if all(not wanted or set(wanted) & set(hers) for wanted, hers in selectors):
-            return segment.id
-    return ""
+            return segment
+    return None
 
 
 def her_rules(rules: Rules, mentee: Mentee) -> HerRules:
@@ -93,8 +95,7 @@ def her_rules(rules: Rules, mentee: Mentee) -> HerRules:
     programme = HerRules("", rules.field_depth, rules.field_rule, rules.max_distance_km, rules.max_travel_minutes,
                          rules.min_language_level, rules.min_mentor_years, rules.programme_languages,
                          rules.online_meetings, rules.personal_limits_extend, rules.mutual_choice, ())
-    chosen = selecting_segment(rules, mentee)
-    segment = next((s for s in rules.segments if s.id == chosen), None) if chosen else None
+    segment = selecting_segment(rules, mentee)
     if segment is None:
         return programme
     given = {name: getattr(segment, name) for name in (

@@ -83,13 +83,18 @@ SEGMENT_CASES = [
         Segment("aarhus", municipalities=("751",), field_depth=4), SOCIAL)), pairs()),
     Case("segments", "a segment that does not select her leaves the programme's rules", _with(SEGMENT_BASE, segments=(
         Segment("refugees", tracks=(Track.REFUGEE,), field_depth=0),)), pairs()),
+    Case("segments", "a segment with no selector selects everyone", _with(SEGMENT_BASE, segments=(
+        Segment("everyone", field_depth=0),)), pairs("T1-M1")),
+    Case("segments", "the overrides are hers only: T2 (a job seeker) keeps the programme's field rule", _with(replace(
+        SEGMENT_BASE, mentors=(mentor("M1", capacity=2),),
+        mentees=(*SEGMENT_BASE.mentees, mentee("T2", occupations=("7512",), goal=Goal.JOB))), segments=(SOCIAL,)),
+         pairs("T1-M1")),
 ]
 
-# Each override of a segment replaces the programme's rule for her (and only her: T2 is in no segment).
+# Each override of a segment replaces the programme's rule for her.
 OVERRIDE_BASE = Cohort((mentor("M1", km_north=40, years_experience=3, languages=(("ar", 6), ("en", 2))),),
                        (mentee("T1", goal=Goal.OWN_BUSINESS, languages=(("ar", 6), ("en", 2))),))
 OWN_BUSINESS = Segment("own_business", goals=(Goal.OWN_BUSINESS,))
-OVERRIDE_PROGRAMME = Rules(max_distance_km=50.0, min_mentor_years=0)
 OVERRIDE_CASES = [
     Case("segment overrides", "programme: 50 km, any years, any language", _with(OVERRIDE_BASE, max_distance_km=50.0),
          pairs("T1-M1")),
