@@ -28,8 +28,9 @@ from solver.explain import (
     explain,
     why_not,
 )
+from solver.infeasibility import diagnose_infeasible
 from solver.output import merge_explanation
-from solver.solve import SolveOptions, SolveResult
+from solver.solve import SolveOptions, SolveResult, SolveStatus
 
 EXPLAIN_OPTIONS = ExplainOptions(max_people=20, stability_pairs_listed=100)
 """What `solve --explain` spends: re-solves (forcing in, counterfactuals) for at most 20 unmatched people;
@@ -42,6 +43,12 @@ def add_explanations(result: SolveResult, data: dict[str, Any], explain_wanted: 
     """Adds reasons, funnels, nearest misses, counterfactuals, pair explanations and blocking pairs to `data`;
     re-solves (counterfactuals, the cost of matching them) for at most `explain_people` unmatched people."""
     if not explain_wanted:
+        # An INFEASIBLE answer always says which constraints conflict and what is attainable (with --explain, the
+        # explanation's notes carry the same).
+        if result.status is SolveStatus.INFEASIBLE:
+            data["notes"].extend(note for note in diagnose_infeasible(result.model, stable=result.options.stable,
+                                                                      time_limit_s=result.options.time_limit_s)
+                                 if note not in data["notes"])
         return
     explanation = explain(result, dataclasses.replace(EXPLAIN_OPTIONS, max_people=explain_people))
     merge_explanation(data, explanation, lambda item: item.to_dict())

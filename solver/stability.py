@@ -185,6 +185,15 @@ def add_stability_constraints(cp: cp_model.CpModel, x: Sequence[cp_model.IntVar]
 
     i.e. the mentee is matched at least as well, or the mentor is full of mentees at least as good.
     """
+    for _, _, cap, mentee_side, mentor_side in stability_terms(x, model):
+        cp.add(cap * cp_model.LinearExpr.sum(mentee_side) + cp_model.LinearExpr.sum(mentor_side) >= cap)
+
+
+def stability_terms(x: Sequence[cp_model.IntVar], model: StabilityRows
+                    ) -> list[tuple[int, int, int, list[cp_model.IntVar], list[cp_model.IntVar]]]:
+    """Per allowed mutually-ranked pair (i, j) with j's capacity c > 0: (i, j, c, the pair variables of i's mentors
+    at least as good as j, those of j's mentees at least as good as i); the pair blocks unless
+    c * sum(first) + sum(second) >= c. (`solver.infeasibility` counts the pairs that block with these.)"""
     candidates = model.candidates
     cohort = candidates.cohort
     row_mentee = np.asarray(model.mentee, dtype=np.int64)
@@ -194,7 +203,7 @@ def add_stability_constraints(cp: cp_model.CpModel, x: Sequence[cp_model.IntVar]
     capacity = np.asarray(model.capacity, dtype=np.int64)
     mentee, mentor, mentee_rank, mentor_rank = mutual_candidate_pairs(cohort, candidates.arrays)
     if len(mentee) == 0:
-        return
+        return []
     # Ranked rows per person, sorted by rank: the rows "at least as good as rank r" are a prefix.
     by_mentee: dict[int, tuple[list[int], list[int]]] = {}
     by_mentor: dict[int, tuple[list[int], list[int]]] = {}
@@ -213,11 +222,12 @@ def add_stability_constraints(cp: cp_model.CpModel, x: Sequence[cp_model.IntVar]
         ranks, rows = index.get(person, ([], []))
         return rows[:int(np.searchsorted(np.asarray(ranks, dtype=np.int64), rank, side="right"))]
 
+    out = []
     for i, j, ri, rj in zip(mentee.tolist(), mentor.tolist(), mentee_rank.tolist(), mentor_rank.tolist(),
                             strict=True):
         cap = int(capacity[j])
         if cap <= 0:
             continue
-        mentee_side = [x[r] for r in at_least_as_good(by_mentee, i, ri)]
-        mentor_side = [x[r] for r in at_least_as_good(by_mentor, j, rj)]
-        cp.add(cap * cp_model.LinearExpr.sum(mentee_side) + cp_model.LinearExpr.sum(mentor_side) >= cap)
+        out.append((i, j, cap, [x[r] for r in at_least_as_good(by_mentee, i, ri)],
+                    [x[r] for r in at_least_as_good(by_mentor, j, rj)]))
+    return out

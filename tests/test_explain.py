@@ -281,7 +281,8 @@ COUNTERFACTUAL_CASES: dict[Relaxation, tuple[Cohort, str]] = {
                                                 rules=Rules(travel_times=TRAVEL, max_travel_minutes=60.0)), "50.0"),
     Relaxation.PROGRAMME_TRAVEL_MINUTES: (Cohort((mentor("M1"),), (mentee("T1"),),
                                                  rules=Rules(travel_times=TRAVEL, max_travel_minutes=45.0)), "50.0"),
-    Relaxation.FIELD_DEPTH: (Cohort((mentor("M1", occupations=("2511",)),), (mentee("T1"),),
+    # Cleaners (911x) lie in no field family: lowering the depth is the only way.
+    Relaxation.FIELD_DEPTH: (Cohort((mentor("M1", occupations=("9111",)),), (mentee("T1", occupations=("9112",)),),
                                     rules=Rules(field_depth=4)), "3"),
     Relaxation.LANGUAGE_LEVEL: (Cohort((mentor("M1"),), (mentee("T1", languages=(("en", 2),)),)), "A2"),
     Relaxation.LIFT_GENDER_REQUEST: (Cohort((mentor("M1", gender="m"),), (mentee("T1", requested_mentor_gender="f"),)),
@@ -298,7 +299,9 @@ COUNTERFACTUAL_CASES: dict[Relaxation, tuple[Cohort, str]] = {
 
 
 def test_every_relaxation_has_a_minimal_cohort() -> None:
-    assert set(COUNTERFACTUAL_CASES) == set(Relaxation)
+    from tests.test_explain_programme_rules import RULE_CASES  # issue 15's relaxations
+
+    assert set(COUNTERFACTUAL_CASES) | set(RULE_CASES) == set(Relaxation)
 
 
 @pytest.mark.parametrize("relaxation", list(COUNTERFACTUAL_CASES), ids=lambda r: r.value)

@@ -9,7 +9,8 @@ import numpy as np
 import numpy.typing as npt
 
 from solver.candidates import BoolArray, FloatArray, HardRule, IntArray, field_digits, pair_travel, rule_masks
-from solver.domain import Mentee, Mentor
+from solver.data import builtin_field_families
+from solver.domain import FieldFamily, Mentee, MenteeRules, Mentor
 from solver.explain.codes import Side
 from solver.explain.types import ExplainOptions, NearMiss
 from solver.scores import score_pairs
@@ -45,6 +46,11 @@ class ExplainContext:
         self.language_codes = codes
         self.mentee_levels = _level_matrix(self.cohort.mentees, codes)
         self.mentor_levels = _level_matrix(self.cohort.mentors, codes)
+        rules = self.cohort.rules
+        # Her rules: the programme's with her segment's overrides (README: Her rules).
+        self.mentee_rules: list[MenteeRules] = [rules.for_mentee(p) for p in self.cohort.mentees]
+        self.field_families: tuple[FieldFamily, ...] = rules.field_families or builtin_field_families()
+        self._ranks: dict[tuple[str, str], int] | None = None
 
         # The candidate table, keyed for lookups: allowed partners and their scores without rescoring.
         table = self.candidates.table
@@ -60,6 +66,29 @@ class ExplainContext:
         self.by_mentor = np.argsort(self.table_mentor, kind="stable")
         self.mentor_sorted = self.table_mentor[self.by_mentor]
         self.near_misses: dict[tuple[Side, int], tuple[NearMiss, ...]] = {}
+
+    def rank(self, from_id: str, to_id: str) -> int:
+        """How `from_id` ranked `to_id` at the speed-dating (1 = first choice); 0 when not ranked."""
+        if self._ranks is None:
+            self._ranks = {}
+            for r in self.cohort.rankings:
+                key = (r.from_id, r.to_id)
+                self._ranks[key] = min(self._ranks.get(key, r.rank), r.rank)
+        return self._ranks.get((from_id, to_id), 0)
+
+    def families_of(self, occupations: Sequence[str]) -> list[str]:
+        """The field families (ids, in file order) that one of these occupations belongs to."""
+        return [f.id for f in self.field_families
+                if any(code.startswith(prefix) for code in occupations for prefix in f.prefixes)]
+
+    def common_level(self, a: int, b: int, codes: Sequence[str] = ()) -> tuple[str, int]:
+        """(code, level) of the pair's best common language, among `codes` when given; ("", 0) when none."""
+        common = np.minimum(self.mentee_levels[a], self.mentor_levels[b])
+        if codes:
+            common = np.where(np.isin(np.array(self.language_codes or [""]), np.array(list(codes))), common, 0)
+        if not self.language_codes or int(common.max()) <= 0:
+            return "", 0
+        return self.language_codes[int(common.argmax())], int(common.max())
 
     def scores(self, mentee: IntArray, mentor: IntArray) -> IntArray:
         """Baseline scores of any pairs: from the candidate table, and by one `score_pairs` call for the rest."""

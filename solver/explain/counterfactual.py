@@ -12,10 +12,19 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from solver.candidates import HardRule, IntArray, cohort_arrays, rule_masks
-from solver.domain import Cohort, Track, cefr_name
-from solver.explain.codes import Relaxation, Side, apply_relaxation
+from solver.domain import Cohort, FieldRule, Mentee, MenteeRules, Mentor, Track, cefr_name
+from solver.explain.codes import (
+    MUTUAL_CHOICE_STRENGTH,
+    SIDE_CONSTRAINT_RELAXATIONS,
+    Relaxation,
+    Side,
+    apply_relaxation,
+    choice_allows,
+    rule_source,
+)
 from solver.explain.context import ExplainContext, MatchingState, PersonView
 from solver.explain.types import Counterfactual, Impact
+from solver.explain.unmatched import binding_side_constraints
 from solver.explain.wording import ceil_tenth, id_list
 from solver.solve import AssignmentModel, SolveResult, chain_constraints, solve
 from solver.stop import StopToken
@@ -127,86 +136,185 @@ class _Step:
     subject_id: str
     value: str
     current: str
+    partners: tuple[str, ...] = ()  # side constraints: the allowed partners with room it keeps from her
 
 
 def _relaxation_steps(ctx: ExplainContext, view: PersonView, state: MatchingState
                       ) -> dict[Relaxation, list[_Step]]:
     """Per relaxation, the changes that each give the person at least one new allowed partner, smallest first."""
-    cohort, arrays, rules = ctx.cohort, ctx.arrays, ctx.cohort.rules
+    cohort = ctx.cohort
     steps: dict[Relaxation, dict[tuple[str, str], _Step]] = {}
 
-    def add(kind: Relaxation, key: tuple[float, ...], subject: str, value: str, current: str) -> None:
+    def add(kind: Relaxation, key: tuple[float, ...], subject: str, value: str, current: str,
+            partners: tuple[str, ...] = ()) -> None:
         found = steps.setdefault(kind, {})
         old = found.get((subject, value))
         if old is None or key < old.key:
-            found[(subject, value)] = _Step(key, subject, value, current)
+            found[(subject, value)] = _Step(key, subject, value, current, partners)
 
     if view.side is Side.MENTOR and ctx.capacity[view.index] == 0:
         if view.allowed.any():
             add(Relaxation.MENTOR_CAPACITY, (0.0,), view.person_id, "1", "0")
         return {k: sorted(v.values(), key=lambda s: (s.key, s.subject_id, s.value)) for k, v in steps.items()}
 
-    def fixable(rule: HardRule) -> list[int]:
-        return _fixable(view, rule).tolist()
-
-    programme_km, programme_minutes = rules.max_distance_km, rules.max_travel_minutes
-    for k in fixable(HardRule.DISTANCE):
-        mentee = cohort.mentees[int(view.mentee[k])]
-        km, minutes = float(view.km[k]), float(view.minutes[k])
-        km_ok = km <= float(arrays.mentee_limit_km[view.mentee[k]])
-        minutes_ok = (not arrays.uses_travel_times
-                      or (not math.isnan(minutes) and minutes <= float(arrays.mentee_limit_minutes[view.mentee[k]])))
-        if minutes_ok and not km_ok:
-            value = ceil_tenth(km)
-            personal = mentee.max_travel_km
-            if personal is not None and personal < km and (programme_km is None or km <= programme_km):
-                add(Relaxation.PERSONAL_DISTANCE_KM, (km,), mentee.id, value, f"{personal:.1f}")
-            if programme_km is not None and programme_km < km and (personal is None or km <= personal):
-                add(Relaxation.PROGRAMME_DISTANCE_KM, (km,), "", value, f"{programme_km:.1f}")
-        elif km_ok and not minutes_ok and not math.isnan(minutes):
-            value = ceil_tenth(minutes)
-            personal = mentee.max_travel_minutes
-            if personal is not None and personal < minutes and (programme_minutes is None
-                                                                  or minutes <= programme_minutes):
-                add(Relaxation.PERSONAL_TRAVEL_MINUTES, (minutes,), mentee.id, value, f"{personal:.1f}")
-            if programme_minutes is not None and programme_minutes < minutes and (personal is None
-                                                                                  or minutes <= personal):
-                add(Relaxation.PROGRAMME_TRAVEL_MINUTES, (minutes,), "", value, f"{programme_minutes:.1f}")
-    for k in fixable(HardRule.FIELD):
-        digits = int(view.digits[k])
-        add(Relaxation.FIELD_DEPTH, (-float(digits),), "", str(digits), str(rules.field_depth))
-    for k in fixable(HardRule.LANGUAGE):
-        level = int(view.language[k])
-        if level >= 1:
-            add(Relaxation.LANGUAGE_LEVEL, (-float(level),), "", cefr_name(level), cefr_name(rules.min_language_level))
-    for k in fixable(HardRule.GENDER):
-        mentee = cohort.mentees[int(view.mentee[k])]
-        add(Relaxation.LIFT_GENDER_REQUEST, (-float(view.score[k]),), mentee.id, "", mentee.requested_mentor_gender)
-    for k in fixable(HardRule.ELIGIBILITY):
-        a, b = int(view.mentee[k]), int(view.mentor[k])
-        mentee, mentor = cohort.mentees[a], cohort.mentors[b]
-        if arrays.mentee_eligible[a] and not arrays.mentor_eligible[b]:
-            add(Relaxation.MENTOR_YEARS, (-float(mentor.years_experience),), "", str(mentor.years_experience),
-                str(rules.min_mentor_years))
-        elif arrays.mentor_eligible[b] and not arrays.mentee_eligible[a]:
-            bad_place = bool(rules.eligible_municipalities) and mentee.municipality not in rules.eligible_municipalities
-            bad_track = bool(rules.eligible_tracks) and mentee.track not in rules.eligible_tracks
-            if bad_place and not bad_track and mentee.municipality:
-                add(Relaxation.ADD_MUNICIPALITY, (-float(view.score[k]),), "", mentee.municipality,
-                    ",".join(rules.eligible_municipalities))
-            if bad_track and not bad_place and mentee.track is not Track.UNSPECIFIED:
-                add(Relaxation.ADD_TRACK, (-float(view.score[k]),), "", mentee.track.value,
-                    ",".join(t.value for t in rules.eligible_tracks))
-    for k in fixable(HardRule.BAN):
-        a, b = int(view.mentee[k]), int(view.mentor[k])
-        add(Relaxation.LIFT_BAN, (-float(view.score[k]),), cohort.mentees[a].id, cohort.mentors[b].id, "banned")
+    for rule, finder in _STEP_FINDERS.items():
+        for k in _fixable(view, rule).tolist():
+            a, b = int(view.mentee[k]), int(view.mentor[k])
+            finder(ctx, view, k, cohort.mentees[a], cohort.mentors[b], ctx.mentee_rules[a], add)
     if view.side is Side.MENTEE:
         for k in np.flatnonzero(view.allowed).tolist():
             b = int(view.mentor[k])
             if state.load[b] >= ctx.capacity[b]:
                 add(Relaxation.MENTOR_CAPACITY, (-float(view.score[k]),), cohort.mentors[b].id,
                     str(int(ctx.capacity[b]) + 1), str(int(ctx.capacity[b])))
+    # A binding cap or quota: raised by 1, 2, ... (tried in that order until she is matched).
+    for binding in binding_side_constraints(ctx, view.side, view.index, state):
+        for more in range(1, ctx.explain_options.values_per_relaxation + 1):
+            add(binding.relaxation, (float(more),), binding.subject, str(binding.limit + more), str(binding.limit),
+                binding.partners)
     return {k: sorted(v.values(), key=lambda s: (s.key, s.subject_id, s.value)) for k, v in steps.items()}
+
+
+_Add = Callable[..., None]
+
+
+def _distance_steps(ctx: ExplainContext, view: PersonView, k: int, mentee: Mentee, mentor: Mentor,
+                    rules: MenteeRules, add: _Add) -> None:
+    """Limits raised (hers, or her rules'), her own longer limit allowed to count, or online meetings."""
+    arrays = ctx.arrays
+    a = int(view.mentee[k])
+    km, minutes = float(view.km[k]), float(view.minutes[k])
+    km_ok = km <= float(arrays.mentee_limit_km[a])
+    minutes_ok = (not arrays.uses_travel_times
+                  or (not math.isnan(minutes) and minutes <= float(arrays.mentee_limit_minutes[a])))
+    extend = rules.personal_limits_extend
+    if minutes_ok and not km_ok:
+        _limit_steps(add, km, mentee.max_travel_km, rules.max_distance_km, extend, mentee.id,
+                     rule_source(ctx.cohort.rules, mentee, "max_distance_km"),
+                     Relaxation.PERSONAL_DISTANCE_KM, Relaxation.PROGRAMME_DISTANCE_KM)
+    elif km_ok and not minutes_ok and not math.isnan(minutes):
+        _limit_steps(add, minutes, mentee.max_travel_minutes, rules.max_travel_minutes, extend, mentee.id,
+                     rule_source(ctx.cohort.rules, mentee, "max_travel_minutes"),
+                     Relaxation.PERSONAL_TRAVEL_MINUTES, Relaxation.PROGRAMME_TRAVEL_MINUTES)
+    if not extend and _extends_to(mentee, arrays.uses_travel_times, km, minutes):
+        add(Relaxation.EXTEND_PERSONAL_LIMITS, (-float(view.score[k]),),
+            rule_source(ctx.cohort.rules, mentee, "personal_limits_extend"), "true", "false")
+    source = rule_source(ctx.cohort.rules, mentee, "online_meetings")
+    if not rules.online_meetings and mentee.online and mentor.online:
+        add(Relaxation.ONLINE_MEETINGS, (-float(view.score[k]),), source, "true", "false")
+    elif rules.online_meetings and mentee.online != mentor.online:
+        who = mentor if mentee.online else mentee
+        add(Relaxation.ACCEPT_ONLINE, (-float(view.score[k]),), who.id, "true", "false")
+
+
+def _limit_steps(add: _Add, needed: float, personal: float | None, programme: float | None, extend: bool,
+                 mentee_id: str, source: str, personal_kind: Relaxation, programme_kind: Relaxation) -> None:
+    """Raise whichever limit binds: hers, her rules' (from `source`), or hers alone when personal limits extend."""
+    value = ceil_tenth(needed)
+    if extend and personal is not None:
+        add(personal_kind, (needed,), mentee_id, value, f"{personal:.1f}")
+        return
+    if personal is not None and personal < needed and (programme is None or needed <= programme):
+        add(personal_kind, (needed,), mentee_id, value, f"{personal:.1f}")
+    if programme is not None and programme < needed and (personal is None or needed <= personal):
+        add(programme_kind, (needed,), source, value, f"{programme:.1f}")
+
+
+def _extends_to(mentee: Mentee, uses_travel_times: bool, km: float, minutes: float) -> bool:
+    """Whether her own limit reaches the partner, so that letting it count (even above her rules') would do."""
+    if uses_travel_times:
+        return mentee.max_travel_minutes is not None and not math.isnan(minutes) and minutes <= mentee.max_travel_minutes
+    return mentee.max_travel_km is not None and km <= mentee.max_travel_km
+
+
+def _field_steps(ctx: ExplainContext, view: PersonView, k: int, mentee: Mentee, mentor: Mentor,
+                 rules: MenteeRules, add: _Add) -> None:
+    digits = int(view.digits[k])
+    add(Relaxation.FIELD_DEPTH, (-float(digits),), rule_source(ctx.cohort.rules, mentee, "field_depth"),
+        str(digits), str(rules.field_depth))
+    if rules.field_rule is FieldRule.PREFIX and set(ctx.families_of(mentee.occupations)) & set(
+            ctx.families_of(mentor.occupations)):
+        add(Relaxation.FIELD_FAMILY, (-float(view.score[k]),), rule_source(ctx.cohort.rules, mentee, "field_rule"),
+            FieldRule.FAMILY.value, rules.field_rule.value)
+
+
+def _language_steps(ctx: ExplainContext, view: PersonView, k: int, mentee: Mentee, mentor: Mentor,
+                    rules: MenteeRules, add: _Add) -> None:
+    a, b = int(view.mentee[k]), int(view.mentor[k])
+    level = rules.min_language_level
+    source = rule_source(ctx.cohort.rules, mentee, "min_language_level")
+    _, best = ctx.common_level(a, b, rules.programme_languages)
+    if best >= 1:
+        add(Relaxation.LANGUAGE_LEVEL, (-float(best),), source, cefr_name(best), cefr_name(level))
+    if rules.programme_languages:
+        common = np.minimum(ctx.mentee_levels[a], ctx.mentor_levels[b])
+        for code, at in zip(ctx.language_codes, common.tolist(), strict=False):
+            if at >= level and code not in rules.programme_languages:
+                add(Relaxation.PROGRAMME_LANGUAGE, (-float(view.score[k]),),
+                    rule_source(ctx.cohort.rules, mentee, "programme_languages"), code,
+                    ",".join(rules.programme_languages))
+
+
+def _gender_steps(ctx: ExplainContext, view: PersonView, k: int, mentee: Mentee, mentor: Mentor,
+                  rules: MenteeRules, add: _Add) -> None:
+    add(Relaxation.LIFT_GENDER_REQUEST, (-float(view.score[k]),), mentee.id, "", mentee.requested_mentor_gender)
+
+
+def _eligibility_steps(ctx: ExplainContext, view: PersonView, k: int, mentee: Mentee, mentor: Mentor,
+                       rules: MenteeRules, add: _Add) -> None:
+    programme = ctx.cohort.rules
+    a = int(view.mentee[k])
+    few_years = mentor.years_experience < rules.min_mentor_years
+    if ctx.arrays.mentee_eligible[a] and few_years:
+        add(Relaxation.MENTOR_YEARS, (-float(mentor.years_experience),),
+            rule_source(programme, mentee, "min_mentor_years"), str(mentor.years_experience),
+            str(rules.min_mentor_years))
+    elif not few_years and not ctx.arrays.mentee_eligible[a]:
+        bad_place = bool(programme.eligible_municipalities) and mentee.municipality not in programme.eligible_municipalities
+        bad_track = bool(programme.eligible_tracks) and mentee.track not in programme.eligible_tracks
+        if bad_place and not bad_track and mentee.municipality:
+            add(Relaxation.ADD_MUNICIPALITY, (-float(view.score[k]),), "", mentee.municipality,
+                ",".join(programme.eligible_municipalities))
+        if bad_track and not bad_place and mentee.track is not Track.UNSPECIFIED:
+            add(Relaxation.ADD_TRACK, (-float(view.score[k]),), "", mentee.track.value,
+                ",".join(t.value for t in programme.eligible_tracks))
+
+
+def _goal_steps(ctx: ExplainContext, view: PersonView, k: int, mentee: Mentee, mentor: Mentor,
+                rules: MenteeRules, add: _Add) -> None:
+    """Ask the mentor to support her goal too (or the first goal her segment takes)."""
+    goal = mentee.goal if mentee.goal in rules.mentor_goals else rules.mentor_goals[0]
+    add(Relaxation.ADD_MENTOR_GOAL, (-float(view.score[k]),), mentor.id, goal.value,
+        ",".join(g.value for g in mentor.goals))
+
+
+def _choice_steps(ctx: ExplainContext, view: PersonView, k: int, mentee: Mentee, mentor: Mentor,
+                  rules: MenteeRules, add: _Add) -> None:
+    """Every weaker mutual-choice setting that allows the pair, the strongest (the smallest change) first."""
+    by_mentee, by_mentor = ctx.rank(mentee.id, mentor.id) > 0, ctx.rank(mentor.id, mentee.id) > 0
+    current = rules.mutual_choice
+    for choice, strength in MUTUAL_CHOICE_STRENGTH.items():
+        if strength < MUTUAL_CHOICE_STRENGTH[current] and choice_allows(choice, by_mentee, by_mentor):
+            add(Relaxation.MUTUAL_CHOICE, (-float(strength), -float(view.score[k])),
+                rule_source(ctx.cohort.rules, mentee, "mutual_choice"), choice.value, current.value)
+
+
+def _ban_steps(ctx: ExplainContext, view: PersonView, k: int, mentee: Mentee, mentor: Mentor,
+               rules: MenteeRules, add: _Add) -> None:
+    add(Relaxation.LIFT_BAN, (-float(view.score[k]),), mentee.id, mentor.id, "banned")
+
+
+# A conflict of interest is never proposed for lifting: it protects the programme, not a preference.
+_STEP_FINDERS: dict[HardRule, Callable[[ExplainContext, PersonView, int, Mentee, Mentor, MenteeRules, _Add], None]] = {
+    HardRule.DISTANCE: _distance_steps,
+    HardRule.FIELD: _field_steps,
+    HardRule.LANGUAGE: _language_steps,
+    HardRule.GENDER: _gender_steps,
+    HardRule.ELIGIBILITY: _eligibility_steps,
+    HardRule.GOAL: _goal_steps,
+    HardRule.CHOICE: _choice_steps,
+    HardRule.BAN: _ban_steps,
+}
 
 
 def _fixable(view: PersonView, rule: HardRule) -> IntArray:
@@ -227,14 +335,17 @@ def _usable_partners(cohort: Cohort, view: PersonView, pool: IntArray) -> set[st
         return set()
     if view.side is Side.MENTEE:
         sub = replace(cohort, mentees=(cohort.mentees[view.index],),
-                      mentors=tuple(cohort.mentors[int(j)] for j in view.mentor[pool].tolist()), rankings=())
+                      mentors=tuple(cohort.mentors[int(j)] for j in view.mentor[pool].tolist()))
         mentee, mentor = np.zeros(len(pool), dtype=np.int64), np.arange(len(pool), dtype=np.int64)
         capacity = np.array([p.capacity for p in sub.mentors], dtype=np.int64)
     else:
         sub = replace(cohort, mentors=(cohort.mentors[view.index],),
-                      mentees=tuple(cohort.mentees[int(i)] for i in view.mentee[pool].tolist()), rankings=())
+                      mentees=tuple(cohort.mentees[int(i)] for i in view.mentee[pool].tolist()))
         mentee, mentor = np.arange(len(pool), dtype=np.int64), np.zeros(len(pool), dtype=np.int64)
         capacity = np.full(len(pool), sub.mentors[0].capacity, dtype=np.int64)
+    # Only the rankings between these people (mutual choice reads them).
+    ids = {p.id for p in sub.mentees} | {p.id for p in sub.mentors}
+    sub = replace(sub, rankings=tuple(r for r in cohort.rankings if r.from_id in ids and r.to_id in ids))
     masks = rule_masks(cohort_arrays(sub), mentee, mentor)
     ok = capacity > 0
     for mask in masks.values():
@@ -243,28 +354,46 @@ def _usable_partners(cohort: Cohort, view: PersonView, pool: IntArray) -> set[st
     return {people[k].id for k in np.flatnonzero(ok).tolist()}
 
 
+def _whose(subject: str) -> str:
+    return f"segment {subject}'s" if subject else "the programme's"
+
+
 def _describe(relaxation: Relaxation, step: _Step) -> str:
     subject, value, current = step.subject_id, step.value, step.current
+    whose = _whose(subject)
     return {
         Relaxation.PERSONAL_DISTANCE_KM: f"raise {subject}'s own distance limit from {current} km to {value} km",
-        Relaxation.PROGRAMME_DISTANCE_KM: f"raise the programme's distance limit from {current} km to {value} km",
+        Relaxation.PROGRAMME_DISTANCE_KM: f"raise {whose} distance limit from {current} km to {value} km",
         Relaxation.PERSONAL_TRAVEL_MINUTES: f"raise {subject}'s own travel limit from {current} to {value} min",
-        Relaxation.PROGRAMME_TRAVEL_MINUTES: f"raise the programme's travel limit from {current} to {value} min",
-        Relaxation.FIELD_DEPTH: (f"lower the field depth from {current} to {value} ISCO digit(s)" if value != "0"
-                                 else "drop the field requirement"),
-        Relaxation.LANGUAGE_LEVEL: f"lower the required language level from {current} to {value}",
+        Relaxation.PROGRAMME_TRAVEL_MINUTES: f"raise {whose} travel limit from {current} to {value} min",
+        Relaxation.FIELD_DEPTH: (f"lower {whose} field depth from {current} to {value} ISCO digit(s)" if value != "0"
+                                 else f"drop {whose} field requirement"),
+        Relaxation.LANGUAGE_LEVEL: f"lower {whose} required language level from {current} to {value}",
         Relaxation.LIFT_GENDER_REQUEST: f"lift {subject}'s request for a mentor of gender {current}",
-        Relaxation.MENTOR_YEARS: f"lower the required mentor experience from {current} to {value} years",
+        Relaxation.MENTOR_YEARS: f"lower {whose} required mentor experience from {current} to {value} years",
         Relaxation.ADD_MUNICIPALITY: f"make municipality {value} eligible",
         Relaxation.ADD_TRACK: f"make the track {value} eligible",
         Relaxation.LIFT_BAN: f"lift the ban on {subject} with {value}",
         Relaxation.MENTOR_CAPACITY: f"let {subject} take {value} mentee(s) instead of {current}",
+        Relaxation.ONLINE_MEETINGS: f"allow online meetings ({whose} online_meetings = true; both accept online)",
+        Relaxation.ACCEPT_ONLINE: f"ask {subject} to accept online meetings (the other one does, and the rules allow "
+                                  "them)",
+        Relaxation.EXTEND_PERSONAL_LIMITS: f"let personal limits extend ({whose} personal_limits_extend = true: her "
+                                           "own longer limit counts)",
+        Relaxation.FIELD_FAMILY: f"use the field-family rule ({whose} field_rule = \"family\")",
+        Relaxation.PROGRAMME_LANGUAGE: (f"add {value} to segment {subject}'s programme languages ({current})" if subject
+                                        else f"add {value} to the programme languages ({current})"),
+        Relaxation.ADD_MENTOR_GOAL: f"ask {subject} to also support the goal {value}",
+        Relaxation.MUTUAL_CHOICE: f"relax {whose} mutual choice from {current} to {value}",
+        Relaxation.ORGANISATION_CAP: f"raise the organisation cap of {subject} from {current} to {value}",
+        Relaxation.GENDER_QUOTA_MAX: f"raise the gender quota {subject} max_pairs from {current} to {value}",
     }[relaxation]
 
 
 def _counterfactual(ctx: ExplainContext, view: PersonView, relaxation: Relaxation, steps: list[_Step],
                     budget: ResolveBudget) -> Counterfactual | None:
     pool = _fixable(view, relaxation.rule) if relaxation.rule is not None else np.zeros(0, dtype=np.int64)
+    side_constraint = relaxation in SIDE_CONSTRAINT_RELAXATIONS
     matchable_at: str | None = None
     tried = 0
     last: tuple[_Step, tuple[str, ...], Impact | None] | None = None
@@ -275,6 +404,8 @@ def _counterfactual(ctx: ExplainContext, view: PersonView, relaxation: Relaxatio
         new = tuple(sorted(_usable_partners(relaxed, view, pool)))
         if relaxation is Relaxation.MENTOR_CAPACITY:
             new = (step.subject_id,)
+        elif side_constraint:
+            new = step.partners
         if not new:
             continue
         if matchable_at is None:
@@ -289,13 +420,20 @@ def _counterfactual(ctx: ExplainContext, view: PersonView, relaxation: Relaxatio
         return None
     step, new, effect = last
     matched = bool(effect is not None and effect.person_matched)
-    sentence = f"{_describe(relaxation, step)}: {view.person_id} gains {len(new)} allowed partner(s) ({id_list(new)})"
+    if side_constraint:
+        sentence = (f"{_describe(relaxation, step)}: {view.person_id}'s {len(new)} allowed partner(s) with room "
+                    f"({id_list(new)}) are no longer held back")
+        who = f"; {view.person_id}"
+    else:
+        sentence = (f"{_describe(relaxation, step)}: {view.person_id} gains {len(new)} allowed partner(s) "
+                    f"({id_list(new)})")
+        who = " and"
     if effect is None:
         sentence += "; not re-solved (explanation budget spent)"
     elif matched:
-        sentence += f" and is matched with {id_list(effect.partners)}; {effect.summary()}"
+        sentence += f"{who} is matched with {id_list(effect.partners)}; {effect.summary()}"
     else:
-        sentence += f" but is still not matched; {effect.summary()}"
+        sentence += f"{' but' if who == ' and' else who} is still not matched; {effect.summary()}"
     return Counterfactual(
         person_id=view.person_id, relaxation=relaxation, rule=relaxation.rule, subject_id=step.subject_id,
         current=step.current, matchable_at=matchable_at, proposed=step.value, new_partners=new,

@@ -20,8 +20,8 @@ from solver.explain.types import (
     UnmatchedExplanation,
 )
 from solver.explain.unmatched import fill_nearest_misses, partners_taken, person_funnel, primary_reason
-from solver.explain.wording import id_list
-from solver.solve import Matching, SolveResult, SolveStatus, solve
+from solver.infeasibility import diagnose_infeasible
+from solver.solve import Matching, SolveResult, SolveStatus
 from solver.stability import audit
 from solver.stop import Stopped, StopReason, StopToken
 
@@ -31,7 +31,7 @@ from solver.stop import Stopped, StopReason, StopToken
 def explain_person(ctx: ExplainContext, side: Side, index: int, state: MatchingState, deep: bool,
                    budget: ResolveBudget) -> UnmatchedExplanation:
     found = person_funnel(ctx, side, index, state)
-    reason = primary_reason(ctx, side, index, found)
+    reason = primary_reason(ctx, side, index, found, state)
     person_id = (ctx.cohort.mentees if side is Side.MENTEE else ctx.cohort.mentors)[index].id
     taken: tuple[TakenBy, ...] = ()
     if reason.code in (UnmatchedReason.CANDIDATES_ALL_TAKEN, UnmatchedReason.MENTEES_ALL_TAKEN,
@@ -46,6 +46,9 @@ def explain_person(ctx: ExplainContext, side: Side, index: int, state: MatchingS
         counterfactuals = find_counterfactuals(ctx, view, state, budget)
         if not counterfactuals:
             notes.append("no single relaxation of the rules or of one participant gives a new allowed partner")
+    if reason.code is UnmatchedReason.CONFLICT_OF_INTEREST:
+        notes.append("a conflict of interest is never proposed for lifting: a mentor from another organisation "
+                     "would do (see the mentors to recruit)")
     fill_nearest_misses(ctx, [(side, index)], ctx.explain_options.nearest_misses)
     return UnmatchedExplanation(person_id, side, (reason,), found, ctx.near_misses[(side, index)], taken, forced,
                                 counterfactuals, tuple(notes))
@@ -178,21 +181,9 @@ def explain(result: SolveResult, options: ExplainOptions | None = None) -> Expla
         truncated = StopReason.DEADLINE
     if not result.matchings:
         notes.append(f"no matching to explain ({result.status.value})")
-        if result.options.stable and result.status is SolveStatus.INFEASIBLE and options.unmatched and not stop.is_set():
-            notes.append(_why_no_stable_matching(ctx))
+        if result.status is SolveStatus.INFEASIBLE and options.unmatched and not stop.is_set():
+            budget_s = min(options.time_budget_s, stop.remaining())
+            notes.extend(note for note in diagnose_infeasible(result.model, stable=result.options.stable,
+                                                               time_limit_s=budget_s, stop=stop.event)
+                         if note not in result.notes)
     return Explanation(tuple(out), recruitment, tuple(dict.fromkeys(notes)), truncated)
-
-
-def _why_no_stable_matching(ctx: ExplainContext) -> str:
-    """Which blocking pairs (and pins) stand in the way when no stable matching exists."""
-    plain = replace(ctx.result.options, stable=False, extra_constraints=None, alternatives=1, on_progress=None)
-    result = solve(ctx.candidates, plain)
-    if result.best is None:
-        return "no stable matching exists; without stability there is no valid matching either (pins or quotas)"
-    found = audit(result.candidates, result.best.rows)
-    blocking = [(b.mentee_id, b.mentor_id) for b in found.pairs]
-    people = {x for pair in blocking for x in pair}
-    pins = [f"{a}-{b}" for a, b in ctx.cohort.rules.pins if a in people or b in people]
-    text = (f"no stable matching exists under these pins and side constraints; the best matching without "
-            f"stability has {found.count} blocking pair(s): {id_list([f'{a}-{b}' for a, b in blocking])}")
-    return text + (f"; pinned pair(s) involved: {id_list(pins)}" if pins else "")

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from solver.candidates import FloatArray, HardRule, IntArray, funnel
-from solver.domain import cefr_name
-from solver.explain.codes import RULE_REASON, Side, UnmatchedReason
+from solver.domain import FieldRule, MutualChoice, cefr_name
+from solver.explain.codes import RULE_REASON, Relaxation, Side, UnmatchedReason
 from solver.explain.context import ExplainContext, MatchingState, PersonView, person_view
 from solver.explain.facts import pair_checks
 from solver.explain.types import Funnel, FunnelStep, NearMiss, Reason, TakenBy
-from solver.explain.wording import km_text, minutes_text
+from solver.explain.wording import id_list, km_text, minutes_text
 from solver.stop import StopToken
 
 
@@ -37,8 +38,10 @@ def person_funnel(ctx: ExplainContext, side: Side, index: int, state: MatchingSt
     return Funnel(total, tuple(out), len(partners), int(room.sum()), int(free.sum()))
 
 
-def primary_reason(ctx: ExplainContext, side: Side, index: int, found: Funnel) -> Reason:
-    cohort, rules = ctx.cohort, ctx.cohort.rules
+def primary_reason(ctx: ExplainContext, side: Side, index: int, found: Funnel,
+                   state: MatchingState | None = None) -> Reason:
+    """The reason code and a plain message; with `state`, a SIDE_CONSTRAINTS message names the binding caps and
+    quotas."""
     other = "mentor" if side is Side.MENTEE else "mentee"
     if found.partners == 0:
         code = UnmatchedReason.NO_MENTORS if side is Side.MENTEE else UnmatchedReason.NO_MENTEES
@@ -48,37 +51,17 @@ def primary_reason(ctx: ExplainContext, side: Side, index: int, found: Funnel) -
     ends = found.ends_at
     if ends is not None:
         before = next(s.remaining + s.removed for s in found.steps if s.rule is ends)
-        code = RULE_REASON[side][ends]
-        if ends is HardRule.ELIGIBILITY:
-            if side is Side.MENTEE and not ctx.arrays.mentee_eligible[index]:
-                message = "the mentee is not eligible (municipality or track)"
-            elif side is Side.MENTOR and not ctx.arrays.mentor_eligible[index]:
-                message = f"the mentor has fewer than the {rules.min_mentor_years} years of experience required"
-            else:
-                message = f"no eligible {other}"
-        elif ends is HardRule.FIELD:
-            message = f"none of the {before} eligible {other}s shares the field at {rules.field_depth} ISCO digit(s)"
-        elif ends is HardRule.DISTANCE:
-            if side is Side.MENTEE:
-                limit = (minutes_text(float(ctx.arrays.mentee_limit_minutes[index])) if ctx.arrays.uses_travel_times
-                         else km_text(float(ctx.arrays.mentee_limit_km[index])))
-                message = f"none of the {before} mentors in the field is within reach ({limit})"
-            else:
-                message = f"none of the {before} mentees in the field lives within reach of the workplace"
-        elif ends is HardRule.LANGUAGE:
-            message = (f"none of the {before} {other}s within reach has a common language at "
-                       f"{cefr_name(rules.min_language_level)} or better")
-        elif ends is HardRule.GENDER:
-            message = (f"the mentee asked for a mentor of gender {cohort.mentees[index].requested_mentor_gender}; "
-                       f"none of the {before} otherwise suitable mentors is" if side is Side.MENTEE else
-                       f"all {before} otherwise suitable mentees asked for a mentor of another gender")
-        else:
-            message = f"all {before} otherwise suitable {other}s are banned for this {side.value}"
-        return Reason(code, ends, message)
+        message = (_mentee_message(ctx, index, ends, before) if side is Side.MENTEE
+                   else _mentor_message(ctx, index, ends, before))
+        return Reason(RULE_REASON[side][ends], ends, message)
     if side is Side.MENTEE and found.with_capacity == 0:
         return Reason(UnmatchedReason.NO_MENTOR_CAPACITY, None,
                       f"the {found.allowed} allowed mentor(s) all have capacity 0")
     if found.free > 0:
+        bindings = binding_side_constraints(ctx, side, index, state) if state is not None else ()
+        if bindings:
+            return Reason(UnmatchedReason.SIDE_CONSTRAINTS, None,
+                          f"{found.free} allowed {other}(s) had room, but " + "; ".join(b.text for b in bindings))
         return Reason(UnmatchedReason.SIDE_CONSTRAINTS, None,
                       f"{found.free} allowed {other}(s) had room, but a side constraint (organisation cap, gender "
                       f"quota, stability, a pin, or the difference from a better matching) kept the pair out")
@@ -86,29 +69,167 @@ def primary_reason(ctx: ExplainContext, side: Side, index: int, found: Funnel) -
     return Reason(code, None, f"{found.with_capacity} allowed {other}(s), all matched with others")
 
 
+def _mentee_message(ctx: ExplainContext, index: int, rule: HardRule, before: int) -> str:
+    """Why the funnel of mentee `index` ends at `rule`, in her rules' values."""
+    mentee, rules = ctx.cohort.mentees[index], ctx.mentee_rules[index]
+    where = f" (her segment '{rules.segment}')" if rules.segment else ""
+    if rule is HardRule.ELIGIBILITY:
+        if not ctx.arrays.mentee_eligible[index]:
+            return "the mentee is not eligible (municipality or track)"
+        return f"none of the {before} mentors has the {rules.min_mentor_years} years of experience required{where}"
+    if rule is HardRule.FIELD:
+        family = " or a field family" if rules.field_rule is FieldRule.FAMILY else ""
+        return f"none of the {before} eligible mentors shares the field at {rules.field_depth} ISCO digit(s){family}{where}"
+    if rule is HardRule.DISTANCE:
+        limit = (minutes_text(float(ctx.arrays.mentee_limit_minutes[index])) if ctx.arrays.uses_travel_times
+                 else km_text(float(ctx.arrays.mentee_limit_km[index])))
+        online = ""
+        if rules.online_meetings:
+            online = ("; none of them meets online" if mentee.online else
+                      "; she does not accept online meetings")
+        return f"none of the {before} mentors in the field is within reach ({limit}){where}{online}"
+    if rule is HardRule.LANGUAGE:
+        among = (f" among the programme languages {', '.join(rules.programme_languages)}"
+                 if rules.programme_languages else "")
+        return (f"none of the {before} mentors within reach has a common language at "
+                f"{cefr_name(rules.min_language_level)} or better{among}{where}")
+    if rule is HardRule.GENDER:
+        return (f"the mentee asked for a mentor of gender {mentee.requested_mentor_gender}; none of the {before} "
+                "otherwise suitable mentors is")
+    if rule is HardRule.GOAL:
+        goals = ", ".join(g.value for g in rules.mentor_goals)
+        return (f"her segment '{rules.segment}' takes only mentors supporting {goals}; none of the {before} "
+                "otherwise suitable mentors does")
+    if rule is HardRule.CHOICE:
+        needs = _CHOICE_TEXT[rules.mutual_choice]
+        return (f"mutual choice '{rules.mutual_choice.value}'{where} allows only pairs with {needs}; none of the "
+                f"{before} otherwise suitable mentors has them with her")
+    if rule is HardRule.CONFLICT:
+        return (f"all {before} otherwise suitable mentors work for organisations she must avoid "
+                f"({', '.join(mentee.avoid_organisations)}): a conflict of interest")
+    return f"all {before} otherwise suitable mentors are banned for this mentee"
+
+
+_CHOICE_TEXT = {
+    MutualChoice.NONE: "any rankings", MutualChoice.MENTEE: "her ranking of the mentor",
+    MutualChoice.MENTOR: "the mentor's ranking of her", MutualChoice.EITHER: "a ranking either way",
+    MutualChoice.BOTH: "rankings both ways",
+}
+
+
+def _mentor_message(ctx: ExplainContext, index: int, rule: HardRule, before: int) -> str:
+    """Why the funnel of mentor `index` ends at `rule`; each mentee's own rules apply to her pair."""
+    mentor, arrays = ctx.cohort.mentors[index], ctx.arrays
+    if rule is HardRule.ELIGIBILITY:
+        if not arrays.mentor_eligible[index]:
+            fewest = int(arrays.mentee_min_years.min()) if arrays.n_mentees else 0
+            return f"the mentor has fewer than the {fewest} years of experience required"
+        return "no eligible mentee (municipality or track, or her segment requires more years of experience)"
+    if rule is HardRule.FIELD:
+        depths = sorted({(r.field_depth, r.field_rule) for r in ctx.mentee_rules})
+        at = (f"at {depths[0][0]} ISCO digit(s)" + (" or a field family" if depths[0][1] is FieldRule.FAMILY else "")
+              if len(depths) == 1 else "at the depth her rules require")
+        return f"none of the {before} eligible mentees shares the field {at}"
+    if rule is HardRule.DISTANCE:
+        return f"none of the {before} mentees in the field lives within reach of the workplace"
+    if rule is HardRule.LANGUAGE:
+        levels = sorted({r.min_language_level for r in ctx.mentee_rules})
+        at = f"at {cefr_name(levels[0])} or better" if len(levels) == 1 else "at the level her rules require"
+        return f"none of the {before} mentees within reach has a common language {at}"
+    if rule is HardRule.GENDER:
+        return f"all {before} otherwise suitable mentees asked for a mentor of another gender"
+    if rule is HardRule.GOAL:
+        goals = ", ".join(g.value for g in mentor.goals)
+        return (f"the mentor supports only {goals}; the segments of all {before} otherwise suitable mentees "
+                "take only mentors supporting other goals")
+    if rule is HardRule.CHOICE:
+        return (f"mutual choice: none of the {before} otherwise suitable mentees has the speed-dating rankings "
+                "with this mentor that her rules require")
+    if rule is HardRule.CONFLICT:
+        return (f"all {before} otherwise suitable mentees must avoid the mentor's organisation "
+                f"{mentor.organisation}: a conflict of interest")
+    return f"all {before} otherwise suitable mentees are banned for this mentor"
+
+# Side constraints --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A side constraint at its limit in a matching that keeps a person from an allowed partner with room."""
+
+    relaxation: Relaxation  # ORGANISATION_CAP or GENDER_QUOTA_MAX: what raising it is
+    subject: str  # the organisation, or the gender
+    limit: int  # the cap, or the quota's max_pairs
+    partners: tuple[str, ...]  # the allowed partners with room it keeps from her, by id
+    text: str
+
+
+def binding_side_constraints(ctx: ExplainContext, side: Side, index: int, state: MatchingState
+                             ) -> tuple[Binding, ...]:
+    """The organisation caps and gender quotas (max_pairs) at their limit in this matching between the person and
+    an allowed partner with room: the only side constraints that can stop a free pair from being added (a pair
+    added to a free mentor raises no count that has a floor)."""
+    model, cohort = ctx.result.model, ctx.cohort
+    partners, _ = ctx.allowed_partners(side, index)
+    if side is Side.MENTEE:
+        free = partners[(ctx.capacity[partners] > 0) & (state.load[partners] < ctx.capacity[partners])]
+        pairs = [(int(j), cohort.mentors[int(j)].id) for j in free.tolist()]
+    elif state.load[index] < ctx.capacity[index]:
+        free = partners[state.partner_of_mentee[partners] < 0]
+        pairs = [(index, cohort.mentees[int(i)].id) for i in free.tolist()]
+    else:
+        pairs = []
+    if not pairs:
+        return ()
+    orgs = sorted(cohort.rules.organisation_cap_map)
+    org_load = np.bincount(model.mentor_org[model.mentor_org >= 0],
+                           weights=state.load[model.mentor_org >= 0], minlength=len(orgs)).astype(np.int64)
+    gender_load = np.bincount(model.mentor_gender, weights=state.load, minlength=4).astype(np.int64)
+    kept: dict[tuple[Relaxation, str, int], list[str]] = {}
+    for j, partner_id in pairs:
+        org = int(model.mentor_org[j])
+        if org >= 0 and org_load[org] >= model.org_caps[org]:
+            kept.setdefault((Relaxation.ORGANISATION_CAP, orgs[org], int(model.org_caps[org])), []).append(partner_id)
+        for quota in cohort.rules.gender_quotas:
+            code = {"f": 1, "m": 2, "x": 3}.get(quota.gender, 0)
+            if (quota.max_pairs is not None and code == int(model.mentor_gender[j])
+                    and gender_load[code] >= quota.max_pairs):
+                kept.setdefault((Relaxation.GENDER_QUOTA_MAX, quota.gender, quota.max_pairs), []).append(partner_id)
+    out = []
+    for (relaxation, subject, limit), ids in sorted(kept.items()):
+        ids = sorted(set(ids))
+        what = (f"the organisation cap of {subject} ({limit} mentee(s)) is reached" if relaxation is
+                Relaxation.ORGANISATION_CAP else f"the gender quota {subject} max_pairs {limit} is reached")
+        out.append(Binding(relaxation, subject, limit, tuple(ids), f"{what} (it keeps {id_list(ids)})"))
+    return tuple(out)
+
+
 _MISS_POOL = 2000  # per person, the closest misses whose scores break ties
 
 
 def _miss_gap(ctx: ExplainContext, view: PersonView) -> tuple[IntArray, FloatArray]:
     """Per partner: how many rules fail, and the sum of their relative shortfalls (each 0..1)."""
-    arrays, rules = ctx.arrays, ctx.cohort.rules
+    arrays = ctx.arrays
+    years = arrays.mentee_min_years[view.mentee]  # her rules' values, per pair
+    depth = arrays.mentee_field_depth[view.mentee]
+    level = arrays.mentee_language_level[view.mentee]
     failed = np.zeros(len(view.partner), dtype=np.int64)
     gap = np.zeros(len(view.partner), dtype=np.float64)
     for rule, mask in view.masks.items():
         fails = ~mask
         failed += fails
         if rule is HardRule.ELIGIBILITY:
-            short = np.clip((rules.min_mentor_years - ctx.years[view.mentor]) / max(rules.min_mentor_years, 1), 0, 1)
+            short = np.clip((years - ctx.years[view.mentor]) / np.maximum(years, 1), 0, 1)
             part = np.where(arrays.mentee_eligible[view.mentee], short, 1.0)
         elif rule is HardRule.FIELD:
-            part = (rules.field_depth - view.digits) / max(rules.field_depth, 1)
+            part = (depth - view.digits) / np.maximum(depth, 1)
         elif rule is HardRule.DISTANCE:
             part = _relative_excess(view.km, arrays.mentee_limit_km[view.mentee])
             if arrays.uses_travel_times:
                 over = _relative_excess(np.nan_to_num(view.minutes), arrays.mentee_limit_minutes[view.mentee])
                 part = np.maximum(part, np.where(np.isnan(view.minutes), 1.0, over))
         elif rule is HardRule.LANGUAGE:
-            part = np.where(view.language > 0, (rules.min_language_level - view.language) / 6.0, 1.0)
+            part = np.where(view.language > 0, np.clip((level - view.language) / 6.0, 0, 1), 1.0)
         else:
             part = np.ones(len(view.partner))
         gap += np.where(fails, part, 0.0)

@@ -20,6 +20,10 @@ Conventions for clients in every language:
   every problem as data instead. RESOURCE_EXHAUSTED means the service is busy:
   retry with backoff. UNAUTHENTICATED means a missing or wrong bearer token.
 * Identifiers only: responses refer to participants by the IDs you sent.
+* Numbers. A pair's score or points and every count are int32; sums over a cohort and objective
+  values are doubles that hold whole numbers (exact below 2^53), so the protobuf JSON mapping
+  gives JSON numbers, never strings. Only the Rematch answer's point values are int64 (see
+  RematchResponse). `mentormatch solve --json` prints this file's MatchResponse in that mapping.
 """
 
 from collections import abc as _abc
@@ -376,6 +380,26 @@ class _RelaxationEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Relaxation
     """One coordinator ban, lifted."""
     RELAXATION_MENTOR_CAPACITY: _Relaxation.ValueType  # 12
     """One mentor takes one more mentee."""
+    RELAXATION_ONLINE_MEETINGS: _Relaxation.ValueType  # 13
+    """Online meetings allowed (`online_meetings`), for a pair who both accept them. For this and the other
+    relaxations of a per-pair rule, `subject_id` names the segment whose override changes ("" = the programme's).
+    """
+    RELAXATION_ACCEPT_ONLINE: _Relaxation.ValueType  # 14
+    """One participant (mentee or mentor, `subject_id`) accepts online meetings."""
+    RELAXATION_EXTEND_PERSONAL_LIMITS: _Relaxation.ValueType  # 15
+    """A mentee's own longer travel limit counts (`personal_limits_extend`)."""
+    RELAXATION_FIELD_FAMILY: _Relaxation.ValueType  # 16
+    """Occupations in one field family share a field (`field_rule = "family"`)."""
+    RELAXATION_PROGRAMME_LANGUAGE: _Relaxation.ValueType  # 17
+    """One more programme language (`programme_languages`)."""
+    RELAXATION_ADD_MENTOR_GOAL: _Relaxation.ValueType  # 18
+    """A mentor (`subject_id`) also supports a goal the mentee's segment requires."""
+    RELAXATION_MUTUAL_CHOICE: _Relaxation.ValueType  # 19
+    """Mutual choice weakened (both, then mentee or mentor, then either, then none)."""
+    RELAXATION_ORGANISATION_CAP: _Relaxation.ValueType  # 20
+    """An organisation's cap (`subject_id`: the organisation), raised."""
+    RELAXATION_GENDER_QUOTA_MAX: _Relaxation.ValueType  # 21
+    """A gender quota's max_pairs (`subject_id`: the gender), raised."""
 
 class Relaxation(_Relaxation, metaclass=_RelaxationEnumTypeWrapper):
     """One change to the rules or to one participant that can make an unmatched person matchable."""
@@ -406,6 +430,26 @@ RELAXATION_LIFT_BAN: Relaxation.ValueType  # 11
 """One coordinator ban, lifted."""
 RELAXATION_MENTOR_CAPACITY: Relaxation.ValueType  # 12
 """One mentor takes one more mentee."""
+RELAXATION_ONLINE_MEETINGS: Relaxation.ValueType  # 13
+"""Online meetings allowed (`online_meetings`), for a pair who both accept them. For this and the other
+relaxations of a per-pair rule, `subject_id` names the segment whose override changes ("" = the programme's).
+"""
+RELAXATION_ACCEPT_ONLINE: Relaxation.ValueType  # 14
+"""One participant (mentee or mentor, `subject_id`) accepts online meetings."""
+RELAXATION_EXTEND_PERSONAL_LIMITS: Relaxation.ValueType  # 15
+"""A mentee's own longer travel limit counts (`personal_limits_extend`)."""
+RELAXATION_FIELD_FAMILY: Relaxation.ValueType  # 16
+"""Occupations in one field family share a field (`field_rule = "family"`)."""
+RELAXATION_PROGRAMME_LANGUAGE: Relaxation.ValueType  # 17
+"""One more programme language (`programme_languages`)."""
+RELAXATION_ADD_MENTOR_GOAL: Relaxation.ValueType  # 18
+"""A mentor (`subject_id`) also supports a goal the mentee's segment requires."""
+RELAXATION_MUTUAL_CHOICE: Relaxation.ValueType  # 19
+"""Mutual choice weakened (both, then mentee or mentor, then either, then none)."""
+RELAXATION_ORGANISATION_CAP: Relaxation.ValueType  # 20
+"""An organisation's cap (`subject_id`: the organisation), raised."""
+RELAXATION_GENDER_QUOTA_MAX: Relaxation.ValueType  # 21
+"""A gender quota's max_pairs (`subject_id`: the gender), raised."""
 Global___Relaxation: _TypeAlias = Relaxation  # noqa: Y015
 
 class _Side:
@@ -822,9 +866,9 @@ class MatchProgress(_message.Message):
     ELAPSED_FIELD_NUMBER: _builtins.int
     matching_rank: _builtins.int
     """Which matching is being searched: 1 = the best, 2 = the first alternative, ..."""
-    objective_value: _builtins.int
+    objective_value: _builtins.float
     """The objective value of the solution just found (higher is better)."""
-    objective_bound: _builtins.int
+    objective_bound: _builtins.float
     """The best proven upper bound on the objective value so far."""
     @_builtins.property
     def elapsed(self) -> _duration_pb2.Duration:
@@ -834,8 +878,8 @@ class MatchProgress(_message.Message):
         self,
         *,
         matching_rank: _builtins.int = ...,
-        objective_value: _builtins.int = ...,
-        objective_bound: _builtins.int = ...,
+        objective_value: _builtins.float = ...,
+        objective_bound: _builtins.float = ...,
         elapsed: _duration_pb2.Duration | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["elapsed", b"elapsed"]  # noqa: Y015
@@ -890,14 +934,16 @@ class Objective(_message.Message):
     TOTAL_SCORE_FIELD_NUMBER: _builtins.int
     WORST_SCORE_FIELD_NUMBER: _builtins.int
     RANK_PROFILE_FIELD_NUMBER: _builtins.int
-    value: _builtins.int
-    """The single number the solver maximises: matched priority first, then the mode's criterion."""
+    value: _builtins.float
+    """The single number the solver maximises: matched priority first, then the mode's criterion.
+    A whole number; exact as a double below 2^53 (a note says so in the answer when it is not).
+    """
     matched: _builtins.int
     """Mentees matched."""
-    matched_priority: _builtins.int
-    """Sum of the matched mentees' priorities (the first criterion)."""
-    total_score: _builtins.int
-    """Sum of the pair scores."""
+    matched_priority: _builtins.float
+    """Sum of the matched mentees' priorities (the first criterion). A whole number."""
+    total_score: _builtins.float
+    """Sum of the pair scores. A whole number."""
     worst_score: _builtins.int
     """The lowest pair score (0 when nobody is matched)."""
     @_builtins.property
@@ -907,10 +953,10 @@ class Objective(_message.Message):
     def __init__(
         self,
         *,
-        value: _builtins.int = ...,
+        value: _builtins.float = ...,
         matched: _builtins.int = ...,
-        matched_priority: _builtins.int = ...,
-        total_score: _builtins.int = ...,
+        matched_priority: _builtins.float = ...,
+        total_score: _builtins.float = ...,
         worst_score: _builtins.int = ...,
         rank_profile: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
@@ -960,6 +1006,12 @@ class MatchedPair(_message.Message):
     DISTANCE_KM_FIELD_NUMBER: _builtins.int
     BREAKDOWN_FIELD_NUMBER: _builtins.int
     REASONS_FIELD_NUMBER: _builtins.int
+    PINNED_FIELD_NUMBER: _builtins.int
+    MENTEE_RANK_FIELD_NUMBER: _builtins.int
+    MENTOR_RANK_FIELD_NUMBER: _builtins.int
+    FIELD_DIGITS_FIELD_NUMBER: _builtins.int
+    SHARED_INTERESTS_FIELD_NUMBER: _builtins.int
+    TRAVEL_MINUTES_FIELD_NUMBER: _builtins.int
     mentee_id: _builtins.str
     """The mentee's ID."""
     mentor_id: _builtins.str
@@ -967,7 +1019,21 @@ class MatchedPair(_message.Message):
     score: _builtins.int
     """The pair's score: the sum of `breakdown`."""
     distance_km: _builtins.float
-    """Straight-line distance from the mentee's home to the mentor's workplace, km (2 decimals)."""
+    """Straight-line distance from the mentee's home to the mentor's workplace, km, rounded once to
+    1 decimal (the value every table, reason and report shows).
+    """
+    pinned: _builtins.bool
+    """True when the programme's rules pin the pair."""
+    mentee_rank: _builtins.int
+    """The mentee's speed-dating rank of the mentor; 0 = not ranked."""
+    mentor_rank: _builtins.int
+    """The mentor's rank of the mentee; 0 = not ranked."""
+    field_digits: _builtins.int
+    """Leading ISCO-08 digits the pair's occupations share, 0 to 4."""
+    shared_interests: _builtins.int
+    """Interest tags both give."""
+    travel_minutes: _builtins.float
+    """Travel time from the travel-time table, minutes; absent without one."""
     @_builtins.property
     def breakdown(self) -> _containers.RepeatedCompositeFieldContainer[Global___TermPoints]:
         """Points per soft term (terms with weight 0 left out), in a fixed term order."""
@@ -985,12 +1051,20 @@ class MatchedPair(_message.Message):
         distance_km: _builtins.float = ...,
         breakdown: _abc.Iterable[Global___TermPoints] | None = ...,
         reasons: _abc.Iterable[_builtins.str] | None = ...,
+        pinned: _builtins.bool = ...,
+        mentee_rank: _builtins.int = ...,
+        mentor_rank: _builtins.int = ...,
+        field_digits: _builtins.int = ...,
+        shared_interests: _builtins.int = ...,
+        travel_minutes: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_travel_minutes", b"_travel_minutes", "travel_minutes", b"travel_minutes"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["breakdown", b"breakdown", "distance_km", b"distance_km", "mentee_id", b"mentee_id", "mentor_id", b"mentor_id", "reasons", b"reasons", "score", b"score"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_travel_minutes", b"_travel_minutes", "breakdown", b"breakdown", "distance_km", b"distance_km", "field_digits", b"field_digits", "mentee_id", b"mentee_id", "mentee_rank", b"mentee_rank", "mentor_id", b"mentor_id", "mentor_rank", b"mentor_rank", "pinned", b"pinned", "reasons", b"reasons", "score", b"score", "shared_interests", b"shared_interests", "travel_minutes", b"travel_minutes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__travel_minutes: _TypeAlias = _typing.Literal["travel_minutes"]  # noqa: Y015
+    _WhichOneofArgType__travel_minutes: _TypeAlias = _typing.Literal["_travel_minutes", b"_travel_minutes"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__travel_minutes) -> _WhichOneofReturnType__travel_minutes | None: ...
 
 Global___MatchedPair: _TypeAlias = MatchedPair  # noqa: Y015
 
@@ -1072,8 +1146,8 @@ class Matching(_message.Message):
     """1 = best, 2 = the next best that differs enough, ..."""
     status: Global___SolveStatus.ValueType
     """Whether this matching is proven best under its constraints."""
-    gap_to_best: _builtins.int
-    """The best matching's objective value minus this one's (0 for the best)."""
+    gap_to_best: _builtins.float
+    """The best matching's objective value minus this one's (0 for the best). A whole number."""
     @_builtins.property
     def objective(self) -> Global___Objective:
         """Its objective, part by part."""
@@ -1100,7 +1174,7 @@ class Matching(_message.Message):
         rank: _builtins.int = ...,
         status: Global___SolveStatus.ValueType = ...,
         objective: Global___Objective | None = ...,
-        gap_to_best: _builtins.int = ...,
+        gap_to_best: _builtins.float = ...,
         pairs: _abc.Iterable[Global___MatchedPair] | None = ...,
         unmatched_mentee_ids: _abc.Iterable[_builtins.str] | None = ...,
         mentors_with_free_capacity: _abc.Iterable[Global___MentorFreeCapacity] | None = ...,
@@ -1469,13 +1543,13 @@ class Impact(_message.Message):
     """Mentees matched before the change."""
     matched_after: _builtins.int
     """Mentees matched after it; absent when the re-solve found no matching."""
-    total_score_before: _builtins.int
-    """Total score before the change."""
-    total_score_after: _builtins.int
+    total_score_before: _builtins.float
+    """Total score before the change. A whole number."""
+    total_score_after: _builtins.float
     """Total score after it; absent when the re-solve found no matching."""
-    objective_before: _builtins.int
-    """Objective value before the change."""
-    objective_after: _builtins.int
+    objective_before: _builtins.float
+    """Objective value before the change. A whole number."""
+    objective_after: _builtins.float
     """Objective value after it; absent when the re-solve found no matching."""
     @_builtins.property
     def partners(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -1497,10 +1571,10 @@ class Impact(_message.Message):
         partners: _abc.Iterable[_builtins.str] | None = ...,
         matched_before: _builtins.int = ...,
         matched_after: _builtins.int | None = ...,
-        total_score_before: _builtins.int = ...,
-        total_score_after: _builtins.int | None = ...,
-        objective_before: _builtins.int = ...,
-        objective_after: _builtins.int | None = ...,
+        total_score_before: _builtins.float = ...,
+        total_score_after: _builtins.float | None = ...,
+        objective_before: _builtins.float = ...,
+        objective_after: _builtins.float | None = ...,
         pairs_removed: _abc.Iterable[_cohort_pb2.PairRef] | None = ...,
         pairs_added: _abc.Iterable[_cohort_pb2.PairRef] | None = ...,
     ) -> None: ...
@@ -1552,7 +1626,10 @@ class Counterfactual(_message.Message):
     rule: Global___HardRule.ValueType
     """The hard rule relaxed (UNSPECIFIED for a capacity change)."""
     subject_id: _builtins.str
-    """Whose attribute changes (a mentee, a mentor); empty for a programme rule."""
+    """Whose attribute changes: a mentee or a mentor (personal relaxations); for a per-pair programme rule, the
+    segment whose override changes (empty: the programme's own value); the organisation (ORGANISATION_CAP);
+    the gender (GENDER_QUOTA_MAX).
+    """
     current: _builtins.str
     """The current value, as text."""
     matchable_at: _builtins.str
@@ -1925,7 +2002,7 @@ class SolveStatistics(_message.Message):
     backend: _builtins.str
     """The solvers used: "min_cost_flow", "cp_sat", or both joined by "+"."""
     candidate_pairs: _builtins.int
-    """Pairs the hard rules allow."""
+    """Pairs the hard rules allow (at most 5,000,000: the candidate-pair budget)."""
     min_difference: _builtins.int
     """The difference each alternative was asked to have from every better one, in pairs."""
     @_builtins.property
@@ -1980,10 +2057,12 @@ class MatchResponse(_message.Message):
     """The request's label, unchanged."""
     status: Global___SolveStatus.ValueType
     """How the solve ended (UNSPECIFIED for validate_only)."""
-    objective_value: _builtins.int
-    """The best matching's objective value (0 when there is none)."""
-    objective_bound: _builtins.int
-    """A proven upper bound on the best possible objective value."""
+    objective_value: _builtins.float
+    """The best matching's objective value; absent when there is none."""
+    objective_bound: _builtins.float
+    """A proven upper bound on the best possible objective value; absent when no matching meets
+    the rules (INFEASIBLE) and for validate_only.
+    """
     mode: Global___ObjectiveMode.ValueType
     """The objective mode used."""
     mentee_count: _builtins.int
@@ -2015,8 +2094,8 @@ class MatchResponse(_message.Message):
         *,
         label: _builtins.str = ...,
         status: Global___SolveStatus.ValueType = ...,
-        objective_value: _builtins.int = ...,
-        objective_bound: _builtins.int = ...,
+        objective_value: _builtins.float | None = ...,
+        objective_bound: _builtins.float | None = ...,
         matchings: _abc.Iterable[Global___Matching] | None = ...,
         explanation: Global___Explanation | None = ...,
         statistics: Global___SolveStatistics | None = ...,
@@ -2026,11 +2105,18 @@ class MatchResponse(_message.Message):
         mentee_count: _builtins.int = ...,
         mentor_count: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["explanation", b"explanation", "statistics", b"statistics"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_objective_bound", b"_objective_bound", "_objective_value", b"_objective_value", "explanation", b"explanation", "objective_bound", b"objective_bound", "objective_value", b"objective_value", "statistics", b"statistics"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["explanation", b"explanation", "label", b"label", "matchings", b"matchings", "mentee_count", b"mentee_count", "mentor_count", b"mentor_count", "mode", b"mode", "notes", b"notes", "objective_bound", b"objective_bound", "objective_value", b"objective_value", "problems", b"problems", "statistics", b"statistics", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_objective_bound", b"_objective_bound", "_objective_value", b"_objective_value", "explanation", b"explanation", "label", b"label", "matchings", b"matchings", "mentee_count", b"mentee_count", "mentor_count", b"mentor_count", "mode", b"mode", "notes", b"notes", "objective_bound", b"objective_bound", "objective_value", b"objective_value", "problems", b"problems", "statistics", b"statistics", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__objective_bound: _TypeAlias = _typing.Literal["objective_bound"]  # noqa: Y015
+    _WhichOneofArgType__objective_bound: _TypeAlias = _typing.Literal["_objective_bound", b"_objective_bound"]  # noqa: Y015
+    _WhichOneofReturnType__objective_value: _TypeAlias = _typing.Literal["objective_value"]  # noqa: Y015
+    _WhichOneofArgType__objective_value: _TypeAlias = _typing.Literal["_objective_value", b"_objective_value"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__objective_bound) -> _WhichOneofReturnType__objective_bound | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__objective_value) -> _WhichOneofReturnType__objective_value | None: ...
 
 Global___MatchResponse: _TypeAlias = MatchResponse  # noqa: Y015
 
@@ -2109,7 +2195,7 @@ class ExplainPairResponse(_message.Message):
     """True when the best matching already pairs them."""
     mentee_partner: _builtins.str
     """The mentee's mentor in the best matching; absent when she is unmatched."""
-    forcing_cost: _builtins.int
+    forcing_cost: _builtins.float
     """Objective of the best matching minus that with the pair pinned; absent when not computed."""
     sentence: _builtins.str
     """The answer in one English sentence."""
@@ -2147,7 +2233,7 @@ class ExplainPairResponse(_message.Message):
         mentor_mentees: _abc.Iterable[_builtins.str] | None = ...,
         explanation: Global___PairExplanation | None = ...,
         forced: Global___Impact | None = ...,
-        forcing_cost: _builtins.int | None = ...,
+        forcing_cost: _builtins.float | None = ...,
         sentence: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_forcing_cost", b"_forcing_cost", "_mentee_partner", b"_mentee_partner", "explanation", b"explanation", "forced", b"forced", "forcing_cost", b"forcing_cost", "mentee_partner", b"mentee_partner"]  # noqa: Y015
@@ -2437,6 +2523,11 @@ class PairRecord(_message.Message):
     MENTEE_RANK_FIELD_NUMBER: _builtins.int
     MENTOR_RANK_FIELD_NUMBER: _builtins.int
     REASONS_FIELD_NUMBER: _builtins.int
+    BREAKDOWN_FIELD_NUMBER: _builtins.int
+    PINNED_FIELD_NUMBER: _builtins.int
+    FIELD_DIGITS_FIELD_NUMBER: _builtins.int
+    SHARED_INTERESTS_FIELD_NUMBER: _builtins.int
+    TRAVEL_MINUTES_FIELD_NUMBER: _builtins.int
     mentee_id: _builtins.str
     """The mentee's ID."""
     mentor_id: _builtins.str
@@ -2444,14 +2535,26 @@ class PairRecord(_message.Message):
     score: _builtins.int
     """The pair's score under the cohort's weights."""
     distance_km: _builtins.float
-    """Straight-line distance from the mentee's home to the mentor's workplace, km."""
+    """Straight-line distance from the mentee's home to the mentor's workplace, km (not rounded)."""
     mentee_rank: _builtins.int
     """The mentee's speed-dating rank of the mentor; 0 = not ranked."""
     mentor_rank: _builtins.int
     """The mentor's rank of the mentee; 0 = not ranked."""
+    pinned: _builtins.bool
+    """True when the rules pin the pair."""
+    field_digits: _builtins.int
+    """Leading ISCO-08 digits the pair's occupations share, 0 to 4."""
+    shared_interests: _builtins.int
+    """Interest tags both give."""
+    travel_minutes: _builtins.float
+    """Travel time from the travel-time table, minutes; absent without one."""
     @_builtins.property
     def reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The terms that gave the pair most points, as short English phrases."""
+
+    @_builtins.property
+    def breakdown(self) -> _containers.RepeatedCompositeFieldContainer[Global___TermPoints]:
+        """Points per soft term (terms with weight 0 left out), in a fixed term order."""
 
     def __init__(
         self,
@@ -2463,12 +2566,19 @@ class PairRecord(_message.Message):
         mentee_rank: _builtins.int = ...,
         mentor_rank: _builtins.int = ...,
         reasons: _abc.Iterable[_builtins.str] | None = ...,
+        breakdown: _abc.Iterable[Global___TermPoints] | None = ...,
+        pinned: _builtins.bool = ...,
+        field_digits: _builtins.int = ...,
+        shared_interests: _builtins.int = ...,
+        travel_minutes: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_travel_minutes", b"_travel_minutes", "travel_minutes", b"travel_minutes"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["distance_km", b"distance_km", "mentee_id", b"mentee_id", "mentee_rank", b"mentee_rank", "mentor_id", b"mentor_id", "mentor_rank", b"mentor_rank", "reasons", b"reasons", "score", b"score"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_travel_minutes", b"_travel_minutes", "breakdown", b"breakdown", "distance_km", b"distance_km", "field_digits", b"field_digits", "mentee_id", b"mentee_id", "mentee_rank", b"mentee_rank", "mentor_id", b"mentor_id", "mentor_rank", b"mentor_rank", "pinned", b"pinned", "reasons", b"reasons", "score", b"score", "shared_interests", b"shared_interests", "travel_minutes", b"travel_minutes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__travel_minutes: _TypeAlias = _typing.Literal["travel_minutes"]  # noqa: Y015
+    _WhichOneofArgType__travel_minutes: _TypeAlias = _typing.Literal["_travel_minutes", b"_travel_minutes"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__travel_minutes) -> _WhichOneofReturnType__travel_minutes | None: ...
 
 Global___PairRecord: _TypeAlias = PairRecord  # noqa: Y015
 
@@ -2589,10 +2699,10 @@ class ScenarioOutcome(_message.Message):
     """Mentees matched."""
     matched_share: _builtins.float
     """`matched` over the mentees (0 with no mentees)."""
-    objective_value: _builtins.int
-    """The engine's objective value of the matching."""
-    total_score: _builtins.int
-    """Sum of the pair scores."""
+    objective_value: _builtins.float
+    """The engine's objective value of the matching. A whole number."""
+    total_score: _builtins.float
+    """Sum of the pair scores. A whole number."""
     mean_score: _builtins.float
     """Mean pair score; absent when nobody is matched."""
     worst_score: _builtins.int
@@ -2661,8 +2771,8 @@ class ScenarioOutcome(_message.Message):
         capacity: _builtins.int = ...,
         matched: _builtins.int = ...,
         matched_share: _builtins.float = ...,
-        objective_value: _builtins.int = ...,
-        total_score: _builtins.int = ...,
+        objective_value: _builtins.float = ...,
+        total_score: _builtins.float = ...,
         mean_score: _builtins.float | None = ...,
         worst_score: _builtins.int | None = ...,
         mean_travel_km: _builtins.float | None = ...,
@@ -2868,7 +2978,10 @@ Global___PairChange: _TypeAlias = PairChange  # noqa: Y015
 
 @_typing.final
 class RematchResponse(_message.Message):
-    """The answer to Rematch."""
+    """The answer to Rematch. Its point values (penalty, scores, objective values) stay int64, strings
+    in the protobuf JSON mapping: a penalty of up to 10^14 points times the changed pairs goes beyond
+    what a double holds exactly (2^53).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 

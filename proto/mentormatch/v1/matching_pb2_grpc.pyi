@@ -20,6 +20,10 @@ Conventions for clients in every language:
   every problem as data instead. RESOURCE_EXHAUSTED means the service is busy:
   retry with backoff. UNAUTHENTICATED means a missing or wrong bearer token.
 * Identifiers only: responses refer to participants by the IDs you sent.
+* Numbers. A pair's score or points and every count are int32; sums over a cohort and objective
+  values are doubles that hold whole numbers (exact below 2^53), so the protobuf JSON mapping
+  gives JSON numbers, never strings. Only the Rematch answer's point values are int64 (see
+  RematchResponse). `mentormatch solve --json` prints this file's MatchResponse in that mapping.
 """
 
 from collections import abc as _abc
