@@ -17,10 +17,11 @@ from typing import Any
 
 import grpc
 
+from mentormatch.v1 import matching_pb2 as mpb
 from mentormatch.v1 import sweep_pb2 as spb
 from server import convert as mapping
 from server.distributed import sweep_outcome_to_proto
-from server.service import MatchingService, Slot
+from server.service import MatchingService, Slot, invalid_argument
 from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.sweep import MAX_SETTINGS, AxisValue, Grid, GridAxis, check_values, finish, solve_setting
 
@@ -60,9 +61,15 @@ def _request_path(problem: Problem) -> Problem:
 class SweepingService(MatchingService):
     """`MatchingService` and `SweepService.Sweep` on one set of slots (the server registers both)."""
 
-    def Sweep(self, request: spb.SweepRequest, context: grpc.ServicerContext) -> Iterator[spb.SweepResponse]:
+    def Sweep(self, request: spb.SweepRequest | Undecodable, context: grpc.ServicerContext
+              ) -> Iterator[spb.SweepResponse]:
         call = self.start_call("Sweep")
         try:
+            if isinstance(request, Undecodable):  # bytes that are no SweepRequest (see `sweep_handlers`)
+                raise invalid_argument([mpb.InputProblem(
+                    code=mpb.PROBLEM_CODE_BAD_VALUE, field_path="",
+                    message="the request is not a valid mentormatch.v1.SweepRequest message")],
+                    reason="REQUEST_UNDECODABLE", max_violations=1, max_bytes=self.limits.max_error_details_bytes)
             self._refuse_too_large(call, request.cohort)
             call.fields["axes"] = len(request.axes)
             slot = self._take_slot(context)
@@ -126,10 +133,22 @@ class SweepingService(MatchingService):
                                 failed=sum(not o.ok for o in outcomes))
 
 
+class Undecodable:
+    """What bytes that are no `SweepRequest` deserialize to (gRPC takes None for a failed deserializer)."""
+
+
+def _sweep_request(data: bytes) -> spb.SweepRequest | Undecodable:
+    """A deserializer that never raises: gRPC's own failure would answer INTERNAL, uncounted and unexplained."""
+    try:
+        return spb.SweepRequest.FromString(data)
+    except Exception:  # DecodeError and whatever else malformed bytes provoke
+        return Undecodable()
+
+
 def sweep_handlers(service: SweepingService) -> grpc.GenericRpcHandler:
     """The SweepService's method for `grpc.Server.add_generic_rpc_handlers`."""
     return grpc.method_handlers_generic_handler(SWEEP_SERVICE_NAME, {
-        "Sweep": grpc.unary_stream_rpc_method_handler(service.Sweep, spb.SweepRequest.FromString,
+        "Sweep": grpc.unary_stream_rpc_method_handler(service.Sweep, _sweep_request,
                                                       spb.SweepResponse.SerializeToString),
     })
 

@@ -92,3 +92,22 @@ def test_a_bad_grid_is_refused_with_every_problem_at_its_path(server: RunningSer
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "axes[0].values[0].rules.field_depth" in (caught.value.details() or "") or any(
         "axes[0].values[0]" in str(d) for d in (rpc_status.from_call(caught.value) or status).details)
+
+
+def test_bytes_that_are_no_sweep_request_are_refused_clearly(server: RunningServer) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        raw = channel.unary_stream("/mentormatch.v1.SweepService/Sweep", request_serializer=lambda b: b,
+                                   response_deserializer=spb.SweepResponse.FromString)
+        with pytest.raises(grpc.RpcError) as caught:
+            list(raw(b"\x0a\xff\xff\xff\xff\x0fnot a message", timeout=30))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # not INTERNAL: the client's bytes are wrong
+    status = rpc_status.from_call(caught.value)
+    assert status is not None
+    reasons = []
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reasons.append(info.reason)
+    assert reasons == ["REQUEST_UNDECODABLE"]
+
