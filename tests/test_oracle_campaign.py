@@ -2,7 +2,10 @@
 
 Each cohort mixes modes (score, fairness, rank-maximal), `stable`, pins, bans, organisation caps, gender quotas,
 priorities, travel-time tables (with pairs far apart in km but near in minutes), personal limits, capacities
-0-3, partial and tied rankings, and places on both sides of longitude 180. For each, the engine's answer
+0-3 with seat costs (0 to 150), partial and tied rankings, places on both sides of longitude 180, and the
+programme rules of issue 15: segments (random selectors and overrides), online meetings, extending limits,
+programme languages, the family rule (built-in or the programme's own families), mutual choice, mentor goals,
+and organisations to avoid. For each, the engine's answer
 (library `solve`, and for some the CLI's `solve --json`) must have: the oracle's status; every matching valid
 under the README's rules; each matching's objective tuple equal to the oracle's best given the better
 matchings the engine returned (alternatives too); the reported objective parts and pair scores recomputed
@@ -333,11 +336,15 @@ def cli_answer(case: Case) -> Answer:
         done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"exit {done.returncode}: {done.stderr.strip()[-500:]}")
-    data = json.loads(done.stdout)
-    return Answer(data["status"], data["bound"], [
-        AnswerMatching(frozenset((p["mentee"], p["mentor"]) for p in m["pairs"]), m["objective_parts"],
-                       {(p["mentee"], p["mentor"]): p["score"] for p in m["pairs"]}, m["status"])
-        for m in data["matchings"]], data["notes"], data["stats"]["min_difference"])
+    data = json.loads(done.stdout)  # the MatchResponse in the protobuf JSON mapping (README, "In the JSON")
+
+    def status(value: str) -> str:
+        return value.removeprefix("SOLVE_STATUS_")
+
+    return Answer(status(data["status"]), int(data.get("objective_bound", 0)), [
+        AnswerMatching(frozenset((p["mentee_id"], p["mentor_id"]) for p in m["pairs"]), m["objective"],
+                       {(p["mentee_id"], p["mentor_id"]): p["score"] for p in m["pairs"]}, status(m["status"]))
+        for m in data["matchings"]], data["notes"], data["statistics"]["min_difference"])
 
 
 # The comparison ---------------------------------------------------------------------------------------------
