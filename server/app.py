@@ -25,7 +25,7 @@ from grpc_reflection.v1alpha import reflection
 from server.auth import ConfigError, TokenAuthInterceptor, load_token, server_credentials
 from server.logging_setup import server_logger
 from server.metrics import MetricsEndpoint, MetricsInterceptor, OpenCalls, ServiceMetrics
-from server.service import SERVICE_NAME, MatchingService, ServiceLimits, method_handlers
+from server.service import SERVICE_NAME, MatchingService, ServiceLimits, method_handlers, return_freed_memory
 from server.sweep_service import SWEEP_SERVICE_NAME, SweepingService, sweep_handlers
 
 MiB = 1024 * 1024
@@ -151,6 +151,7 @@ class RunningServer:
 def create_server(config: ServerConfig, logger: logging.Logger | None = None) -> RunningServer:
     """Build, bind and start a server (and its metrics endpoint); returns at once."""
     config.check()
+    return_freed_memory()
     log = logger or server_logger()
     metrics = ServiceMetrics()
     limits = config.service_limits()

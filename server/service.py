@@ -12,6 +12,8 @@ within a fraction of a second. Then rich error details, and a log line with coun
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import dataclasses
 import importlib.util
 import logging
@@ -19,6 +21,7 @@ import os
 import queue
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
@@ -140,6 +143,40 @@ class Slot:
         self.stop.set()
 
 
+MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024
+"""glibc maps blocks from this size up on their own, so freeing them gives them back (`return_freed_memory`)."""
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+
+
+def _glibc() -> Any:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
+_LIBC = _glibc()
+
+
+def return_freed_memory() -> bool:
+    """A fixed glibc mmap threshold of `MMAP_THRESHOLD_BYTES`: the arrays of a solve (megabytes each) are mapped on
+    their own and go back to the system when freed. glibc otherwise raises the threshold (up to 32 MiB) after the
+    first such block is freed, and from then on they come from the heap and stay resident. From 4 MiB on it costs
+    no measurable speed (1 MiB cost 30 % on 3,000 x 3,000). Returns whether it took (glibc only)."""
+    try:
+        return _LIBC is not None and bool(_LIBC.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+    except AttributeError:
+        return False
+
+
+def _trim_freed_memory() -> None:
+    """Give the free pages of every glibc arena back to the system (0.2 ms on a quiet heap, ~40 ms after a dense
+    solve). Measured: six abandoned 1,500 x 1,500 StreamMatch calls left 1,040 MiB resident without it, 155 with."""
+    with contextlib.suppress(AttributeError):
+        if _LIBC is not None:
+            _LIBC.malloc_trim(0)
+
+
 SOLVE_NICENESS = 10
 """Niceness of the solve threads (and of CP-SAT's, which inherit it): when solves keep every core busy, the
 gRPC threads still answer health checks and refuse overload in milliseconds, ahead of the solves."""
@@ -183,7 +220,14 @@ class SolveSlots:
         def job() -> T:
             try:
                 return work()
+            except BaseException as error:
+                # The traceback's frames hold the work's locals (candidates, a model: a gigabyte on a dense cohort),
+                # and a stopped StreamMatch's traceback is part of a reference cycle through its progress queue:
+                # cleared here, the memory goes with the work, not whenever the garbage collector next runs.
+                traceback.clear_frames(error.__traceback__)
+                raise
             finally:
+                _trim_freed_memory()  # before the slot is free: the next solve starts from a heap given back
                 slot.release()
 
         try:
