@@ -442,6 +442,8 @@ class MatchingService:
         """A slot, or RESOURCE_EXHAUSTED with a RetryInfo at once: the first thing a call that solves does after the
         size cap, so overload is refused in milliseconds whatever the cohort."""
         remaining = context.time_remaining()
+        if remaining is not None and remaining <= 0:  # dead on arrival: no slot for it
+            raise self._stopped(Stopped(StopReason.DEADLINE))
         slot = self.slots.try_take(None if remaining is None else time.monotonic() + remaining)
         if slot is None:
             self.metrics.rejected.labels("busy").inc()

@@ -158,7 +158,9 @@ def test_a_deadline_that_has_passed_on_arrival_leaves_no_slot_taken(server_facto
         for _ in range(5):
             with pytest.raises(RemoteError) as caught:
                 client.match(slow_cohort(), slow_options(), timeout=0.001)
-            assert caught.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+            # The client's own deadline, or (refusals take well under a millisecond) the slot still held by the
+            # work of the call before while it stops.
+            assert caught.value.code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED)
     assert wait_until(lambda: _in_flight(running) == 0, timeout=2)
     assert_serving_and_matching(running.address)
     _survived(5)
