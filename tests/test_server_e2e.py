@@ -250,6 +250,8 @@ def test_a_cancelled_call_frees_its_slot(server_factory: ServerFactory) -> None:
         assert wait_until(lambda: running.service.slots.active() == 1)
         started = time.monotonic()
         slow.cancel()
+        # The slot comes back once the cancelled work has stopped (not before: it bounds the work running).
+        assert wait_until(lambda: running.service.slots.active() == 0, timeout=1.0)
         response = client.match(small_cohort(3), SolveOptions(alternatives=1))
         assert response.status == mpb.SOLVE_STATUS_OPTIMAL
         assert time.monotonic() - started < 1.0
