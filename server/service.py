@@ -278,6 +278,7 @@ def check_request(cohort_msg: pb.Cohort, has_cohort: bool, options_msg: mpb.Matc
     valid cohort also the candidate-pair budget (`solver.budget`: a cohort too dense is a TOO_LARGE problem).
     `stop` is checked between the steps (raises `Stopped`)."""
     stop = stop if stop is not None else StopToken()
+    stop.check()  # a call cancelled while it waited for its thread is not even read
     options, option_problems = mapping.options_from_proto(options_msg)
     cohort, mapping_problems = mapping.cohort_from_proto_checked(cohort_msg)
     stop.check()
