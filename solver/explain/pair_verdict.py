@@ -37,6 +37,7 @@ def why_not(cohort: Cohort, mentee_id: str, mentor_id: str, options: SolveOption
     if result is None:
         result = solve(cohort, replace(options or SolveOptions(), alternatives=1))
     ctx = ExplainContext(result, ExplainOptions())
+    cohort = ctx.cohort  # the solved (canonical, id-ordered) cohort: every index below refers to it
     a, b = ctx.mentee_index[mentee_id], ctx.mentor_index[mentor_id]
     checks = pair_checks(ctx, a, b)
     failed = tuple(c.rule for c in checks if not c.passed)
