@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import replace
+from functools import cache
 
 from scenarios import geography as geo
 from scenarios.shaping import (
@@ -15,14 +16,17 @@ from scenarios.shaping import (
     max_matching_size,
     mentee_by_id,
     move_far,
+    near_town,
+    outside_programme_languages,
     pick_outliers,
     pins_and_bans,
+    speaking,
     with_mentee,
     without_field,
     without_language,
 )
 from scenarios.synthetic import MenteeProfile, MentorProfile, Weighted, generate_cohort
-from solver.domain import Cohort, GenderQuota, Goal, Rules, Track, Weights
+from solver.domain import Cohort, FieldRule, GenderQuota, Goal, Mentee, Mentor, Rules, Segment, Track, Weights
 
 
 def lyngby_career(seed: int = 2015) -> Cohort:
@@ -69,61 +73,67 @@ def lyngby_career(seed: int = 2015) -> Cohort:
     return pins_and_bans(rng, cohort, 1, 1, taken, prefer_ranked=True)
 
 
+# The International Business Mentoring Programme: who its spouses and mentors are, and its rules.
+
+_IBMP_MENTEES = MenteeProfile(
+    fields=(("business", 0.24), ("it", 0.14), ("engineering", 0.12), ("science", 0.08), ("health", 0.08),
+            ("teaching", 0.07), ("social", 0.09), ("culture", 0.07), ("law", 0.05), ("architecture", 0.04),
+            ("business_assoc", 0.02)),
+    tracks=((Track.SPOUSE, 1.0),),
+    genders=(("f", 0.78), ("m", 0.2), ("x", 0.02)),
+    goals=((Goal.JOB, 0.7), (Goal.OWN_BUSINESS, 0.12), (Goal.EDUCATION, 0.1), (Goal.SOCIAL_NETWORK, 0.08)),
+    english=((4, 0.2), (5, 0.45), (6, 0.35)),
+    danish=((0, 0.25), (1, 0.3), (2, 0.25), (3, 0.15), (4, 0.05)),
+    requested_gender_share=0.06,
+    personal_limit_share=0.06,
+    personal_limit_km=(5, 10),
+)
+_IBMP_MENTORS = MentorProfile(
+    sites=(("maersk_cph", 6.0), ("carlsberg_valby", 5.0), ("danske_bank_cph", 6.0), ("nordea_oerestad", 5.0),
+           ("ramboll_oerestad", 6.0), ("kk_raadhus", 6.0), ("frb_raadhus", 3.0), ("rigshospitalet", 4.0),
+           ("novo_bagsvaerd", 4.0), ("cph_airport", 2.0)),
+    site_share=0.6,
+    organisations=(("Consultancy SME", 3.0), ("Tech start-up", 3.0), ("Law firm", 2.0),
+                   ("Architecture studio", 1.5), ("Media house", 1.5), ("NGO", 1.5), ("School", 1.5)),
+    fields_by_organisation=(
+        ("A.P. Moller - Maersk", (("business", 0.5), ("it", 0.3), ("engineering", 0.2))),
+        ("Carlsberg", (("business", 0.5), ("engineering", 0.3), ("science", 0.2))),
+        ("Danske Bank", (("business", 0.6), ("it", 0.4))),
+        ("Nordea", (("business", 0.6), ("it", 0.3), ("law", 0.1))),
+        ("Ramboll", (("engineering", 0.6), ("architecture", 0.25), ("science", 0.15))),
+        ("Københavns Kommune", (("social", 0.3), ("business", 0.3), ("teaching", 0.2), ("law", 0.1),
+                                ("health", 0.1))),
+        ("Frederiksberg Kommune", (("social", 0.3), ("business", 0.3), ("teaching", 0.3), ("law", 0.1))),
+        ("Rigshospitalet", (("health", 0.8), ("science", 0.1), ("it", 0.1))),
+        ("Novo Nordisk", (("science", 0.4), ("business", 0.25), ("health", 0.2), ("engineering", 0.15))),
+        ("Copenhagen Airport", (("business", 0.4), ("engineering", 0.3), ("it", 0.3))),
+        ("Consultancy SME", (("business", 0.7), ("social", 0.3))),
+        ("Tech start-up", (("it", 0.8), ("business", 0.2))),
+        ("Law firm", (("law", 1.0),)),
+        ("Architecture studio", (("architecture", 1.0),)),
+        ("Media house", (("culture", 0.8), ("business", 0.2))),
+        ("NGO", (("social", 0.6), ("teaching", 0.2), ("culture", 0.2))),
+        ("School", (("teaching", 1.0),)),
+    ),
+    english=((4, 0.25), (5, 0.55), (6, 0.2)),
+    capacity_two_share=0.15,
+    leadership_share=0.4,
+    returning_share=0.2,
+)
+_IBMP_RULES = Rules(
+    max_distance_km=15.0, field_depth=2, min_language_level=4, eligible_municipalities=("101", "147"),
+    eligible_tracks=(Track.SPOUSE,), weights=Weights(interests=2, field=2),
+)
+_IBMP_HOMES = (("copenhagen", 0.82), ("frederiksberg", 0.18))
+_IBMP_WORKPLACES = (("copenhagen", 0.85), ("frederiksberg", 0.15))
+
+
 def copenhagen_business(seed: int = 2016) -> Cohort:
-    """International Business Mentoring Programme, Copenhagen and Frederiksberg: 80 + 80 spouses and mentors."""
-    mentees = MenteeProfile(
-        fields=(("business", 0.24), ("it", 0.14), ("engineering", 0.12), ("science", 0.08), ("health", 0.08),
-                ("teaching", 0.07), ("social", 0.09), ("culture", 0.07), ("law", 0.05), ("architecture", 0.04),
-                ("business_assoc", 0.02)),
-        tracks=((Track.SPOUSE, 1.0),),
-        genders=(("f", 0.78), ("m", 0.2), ("x", 0.02)),
-        goals=((Goal.JOB, 0.7), (Goal.OWN_BUSINESS, 0.12), (Goal.EDUCATION, 0.1), (Goal.SOCIAL_NETWORK, 0.08)),
-        english=((4, 0.2), (5, 0.45), (6, 0.35)),
-        danish=((0, 0.25), (1, 0.3), (2, 0.25), (3, 0.15), (4, 0.05)),
-        requested_gender_share=0.06,
-        personal_limit_share=0.06,
-        personal_limit_km=(5, 10),
-    )
-    mentors = MentorProfile(
-        sites=(("maersk_cph", 6.0), ("carlsberg_valby", 5.0), ("danske_bank_cph", 6.0), ("nordea_oerestad", 5.0),
-               ("ramboll_oerestad", 6.0), ("kk_raadhus", 6.0), ("frb_raadhus", 3.0), ("rigshospitalet", 4.0),
-               ("novo_bagsvaerd", 4.0), ("cph_airport", 2.0)),
-        site_share=0.6,
-        organisations=(("Consultancy SME", 3.0), ("Tech start-up", 3.0), ("Law firm", 2.0),
-                       ("Architecture studio", 1.5), ("Media house", 1.5), ("NGO", 1.5), ("School", 1.5)),
-        fields_by_organisation=(
-            ("A.P. Moller - Maersk", (("business", 0.5), ("it", 0.3), ("engineering", 0.2))),
-            ("Carlsberg", (("business", 0.5), ("engineering", 0.3), ("science", 0.2))),
-            ("Danske Bank", (("business", 0.6), ("it", 0.4))),
-            ("Nordea", (("business", 0.6), ("it", 0.3), ("law", 0.1))),
-            ("Ramboll", (("engineering", 0.6), ("architecture", 0.25), ("science", 0.15))),
-            ("Københavns Kommune", (("social", 0.3), ("business", 0.3), ("teaching", 0.2), ("law", 0.1),
-                                    ("health", 0.1))),
-            ("Frederiksberg Kommune", (("social", 0.3), ("business", 0.3), ("teaching", 0.3), ("law", 0.1))),
-            ("Rigshospitalet", (("health", 0.8), ("science", 0.1), ("it", 0.1))),
-            ("Novo Nordisk", (("science", 0.4), ("business", 0.25), ("health", 0.2), ("engineering", 0.15))),
-            ("Copenhagen Airport", (("business", 0.4), ("engineering", 0.3), ("it", 0.3))),
-            ("Consultancy SME", (("business", 0.7), ("social", 0.3))),
-            ("Tech start-up", (("it", 0.8), ("business", 0.2))),
-            ("Law firm", (("law", 1.0),)),
-            ("Architecture studio", (("architecture", 1.0),)),
-            ("Media house", (("culture", 0.8), ("business", 0.2))),
-            ("NGO", (("social", 0.6), ("teaching", 0.2), ("culture", 0.2))),
-            ("School", (("teaching", 1.0),)),
-        ),
-        english=((4, 0.25), (5, 0.55), (6, 0.2)),
-        capacity_two_share=0.15,
-        leadership_share=0.4,
-        returning_share=0.2,
-    )
-    rules = Rules(
-        max_distance_km=15.0, field_depth=2, min_language_level=4, eligible_municipalities=("101", "147"),
-        eligible_tracks=(Track.SPOUSE,), weights=Weights(interests=2, field=2),
-    )
-    cohort = generate_cohort(seed=seed, n_mentees=80, n_mentors=80,
-                             towns=(("copenhagen", 0.82), ("frederiksberg", 0.18)),
-                             mentor_towns=(("copenhagen", 0.85), ("frederiksberg", 0.15)),
-                             mentees=mentees, mentors=mentors, rules=rules, name="copenhagen_business")
+    """The International Business Mentoring Programme's year pooled into one cohort of 80 + 80 (the size reference
+    of the benchmarks and the speed-dating planner); the programme's own intakes are `ibmp_intake`."""
+    cohort = generate_cohort(seed=seed, n_mentees=80, n_mentors=80, towns=_IBMP_HOMES, mentor_towns=_IBMP_WORKPLACES,
+                             mentees=_IBMP_MENTEES, mentors=_IBMP_MENTORS, rules=_IBMP_RULES,
+                             name="copenhagen_business")
     rng = random.Random(seed + 1)
     taken: set[str] = set()
     # No "too far" outlier here: offices are so dense in Copenhagen that nobody is out of reach.
@@ -138,8 +148,107 @@ def copenhagen_business(seed: int = 2016) -> Cohort:
     return pins_and_bans(rng, cohort, 2, 2, taken)
 
 
+
+
+IBMP_INTAKES = ("ibmp_2026_q1", "ibmp_2026_q2", "ibmp_2026_q3", "ibmp_2026_q4")
+_IBMP_RETURNING = (0, 6, 7, 8)  # mentors of an earlier intake who come back (the seed: many do)
+_IBMP_EMPLOYERS = ("A.P. Moller - Maersk", "Carlsberg", "Copenhagen Airport", "Danske Bank", "Nordea",
+                   "Novo Nordisk", "Ramboll", "Rigshospitalet")
+"""The large employers of international staff that also send mentors: a spouse's employer is a conflict."""
+_IBMP_RARE_FIELDS = (("1411", "Hotel group"), ("3435", "Media house"), ("5120", "Restaurant"))
+"""Fields a spouse may come from that an intake's mentors may lack, with the kind of place a mentor in it works."""
+
+
+@cache
+def ibmp_year(seed: int = 2026) -> tuple[Cohort, ...]:
+    """The International Business Mentoring Programme's year as its four intakes of about 20 + 20 (the seed: 160
+    participants on four teams).
+
+    Mentors are recruited for each intake from the programme's network: first one in the field of each mentee
+    who has none yet, then others. A mentor of an earlier intake may come back (`returning`). One mentee of each
+    intake seeks a field none of its mentors works in; she waits for the next intake, where she comes first
+    (priority 2). A quarter of the spouses' partners work for a large employer that also sends mentors: its
+    mentors are a conflict of interest for her (`avoid_organisations`).
+    """
+    pool = generate_cohort(seed=seed, n_mentees=80, n_mentors=200, towns=_IBMP_HOMES, mentor_towns=_IBMP_WORKPLACES,
+                           mentees=_IBMP_MENTEES, mentors=_IBMP_MENTORS, rules=_IBMP_RULES, name="ibmp_2026")
+    rng = random.Random(seed + 1)
+    mentees = [replace(m, avoid_organisations=(rng.choice(_IBMP_EMPLOYERS),)) if rng.random() < 0.25 else m
+               for m in pool.mentees]
+    network = list(pool.mentors)  # not yet recruited
+    recruited: list[Mentor] = []  # every mentor of the earlier intakes, renumbered in the order recruited
+    waiting: list[Mentee] = []  # the mentee the last intake could not match: first in this one
+    out = []
+    for quarter, name in enumerate(IBMP_INTAKES):
+        back = sorted(rng.sample(recruited, _IBMP_RETURNING[quarter]), key=lambda m: m.id)
+        group = mentees[20 * quarter:20 * quarter + 20]
+        last = quarter == len(IBMP_INTAKES) - 1
+        # The first new mentee of all but the last intake is the one who will wait.
+        covered = [replace(m, priority=2) for m in waiting] + (group if last else group[1:])
+        new = _recruit(network, back, covered, 20 - len(back))
+        network = [m for m in network if m not in new]
+        new = [replace(m, id=f"M{len(recruited) + k + 1:04d}") for k, m in enumerate(new)]
+        if not last:
+            # Her field: one no mentor of this intake works in; the network finds a mentor in it for the next.
+            present = {code[:2] for m in (*back, *new) for code in m.occupations}
+            code, organisation = next(x for x in _IBMP_RARE_FIELDS if x[0][:2] not in present)
+            group = [replace(group[0], occupations=(code,)), *group[1:]]
+            network = [replace(network[0], occupations=(code,), organisation=organisation), *network[1:]]
+        cohort = Cohort(mentors=tuple([replace(m, returning=True) for m in back] + new),
+                        mentees=tuple([replace(m, priority=2) for m in waiting] + group), rules=_IBMP_RULES,
+                        name=name).canonical()
+        taken = {m.id for m in waiting} | {group[0].id}
+        # An outlier with one clear reason, among the mentees who have a mentor in reach and field.
+        allowed = allowed_mentors(cohort)
+        stranded = {cohort.mentees[i].id for i, row in enumerate(allowed) if not row}
+        outlier = pick_outliers(rng, cohort, 1, taken | stranded)[0]
+        taken.add(outlier)
+        if quarter == 0:
+            cohort = ineligible(cohort, outlier, place=district("gentofte", "Hellerup"))
+        elif quarter == 2:
+            cohort = without_language(cohort, outlier, ("ko", "ja", "vi"), english=3, danish=0)
+        cohort = pins_and_bans(rng, cohort, 1 if quarter == 0 else 0, 1, taken)
+        out.append(cohort)
+        waiting = [] if last else [group[0]]
+        recruited += new
+    return tuple(out)
+
+
+def _recruit(network: list[Mentor], back: list[Mentor], mentees: list[Mentee], count: int) -> list[Mentor]:
+    """`count` mentors from the network, in its order: for each mentee in turn, one in her ISCO sub-major group
+    while her group has fewer mentors (returning ones included) than mentees so far; then the next ones."""
+    chosen: list[Mentor] = []
+    seen: dict[str, int] = {}
+    for mentee in mentees:
+        fields = {code[:2] for code in mentee.occupations}
+        for group in fields:
+            seen[group] = seen.get(group, 0) + 1
+        have = sum(1 for m in (*back, *chosen) if fields & {code[:2] for code in m.occupations})
+        if len(chosen) < count and have < max(seen[g] for g in fields):
+            found = next((m for m in network if m not in chosen and any(c[:2] in fields for c in m.occupations)), None)
+            if found is not None:
+                chosen.append(found)
+    return chosen + [m for m in network if m not in chosen][:count - len(chosen)]
+
+
+def ibmp_intake(quarter: int) -> Callable[[], Cohort]:
+    """A builder of one intake of the IBMP year (1..4)."""
+    def build() -> Cohort:
+        return ibmp_year()[quarter - 1]
+
+    build.__name__ = IBMP_INTAKES[quarter - 1]
+    return build
+
+
 def ibm_refugees(seed: int = 2017) -> Cohort:
-    """IBM business mentors with Foreningen Nydansker: 25 refugees near IBM's Lyngby and Brøndby sites."""
+    """IBM business mentors with Foreningen Nydansker: 25 refugees near IBM's Lyngby and Brøndby sites.
+
+    The seed: refugees with higher education or relevant experience who speak English or Danish; IBM employees
+    with at least five years of experience, preferably leaders; matched by profile and a home near an IBM site.
+    ISCO major groups are skill levels, so the field is shared at two digits or within an ISCO-08 field family
+    (an ICT manager, professional and technician work in one field); a mentee who wants her own business (the
+    seed's butcher) needs no shared field.
+    """
     mentees = MenteeProfile(
         fields=(("it", 0.25), ("engineering", 0.2), ("business", 0.2), ("science", 0.1), ("ict_tech", 0.08),
                 ("health", 0.07), ("teaching", 0.05), ("architecture", 0.05)),
@@ -166,8 +275,10 @@ def ibm_refugees(seed: int = 2017) -> Cohort:
         returning_share=0.3,
     )
     rules = Rules(
-        max_distance_km=25.0, field_depth=1, min_language_level=3, min_mentor_years=5,
-        eligible_tracks=(Track.REFUGEE,), weights=Weights(seniority=2),
+        max_distance_km=25.0, field_depth=1, field_rule=FieldRule.FAMILY, min_language_level=3,
+        min_mentor_years=5, programme_languages=("en", "da"), eligible_tracks=(Track.REFUGEE,),
+        weights=Weights(seniority=2),
+        segments=(Segment("own_business", goals=(Goal.OWN_BUSINESS,), field_depth=0),),
     )
     homes = (("lyngby", 0.25), ("gladsaxe", 0.1), ("rudersdal", 0.05), ("herlev", 0.05), ("broendby", 0.2),
              ("hvidovre", 0.12), ("glostrup", 0.08), ("albertslund", 0.08), ("ishoej", 0.07))
@@ -175,10 +286,22 @@ def ibm_refugees(seed: int = 2017) -> Cohort:
                              mentors=mentors, rules=rules, name="ibm_refugees")
     rng = random.Random(seed + 1)
     taken: set[str] = set()
-    moved, reunified, electrician = pick_outliers(rng, cohort, 3, taken)
+    moved, reunified, fieldless, butcher, arabic = pick_outliers(rng, cohort, 5, taken)
     cohort = move_far(cohort, moved, geo.TOWNS["holbaek"].districts[0])
     cohort = ineligible(cohort, reunified, track=Track.OTHER)  # came by family reunification, not asylum
-    cohort = without_field(cohort, electrician, ("7411", "7126", "8332"))
+    cohort = with_mentee(cohort, replace(mentee_by_id(cohort, fieldless), goal=Goal.JOB))
+    cohort = without_field(cohort, fieldless, ("6121", "6111", "8332"))
+    # The seed's success story: a refugee butcher who started his own business with an IBM mentor.
+    cohort = with_mentee(cohort, replace(mentee_by_id(cohort, butcher), occupations=("7511",),
+                                         goal=Goal.OWN_BUSINESS))
+    # Some volunteers have three or four years of experience: the five-year rule keeps them out.
+    juniors = sorted(rng.sample([m.id for m in cohort.mentors if not m.leadership], 3))
+    cohort = replace(cohort, mentors=tuple(replace(m, years_experience=3 + k % 2, returning=False)
+                                           if m.id in juniors else m
+                                           for k, m in enumerate(cohort.mentors)))
+    # Outside the target group: Arabic only. An Arabic-speaking IBM mentor exists, but the programme runs in
+    # English or Danish.
+    cohort = outside_programme_languages(speaking(cohort, "ar", 6), arabic, "ar", english=2, danish=1)
     return pins_and_bans(rng, cohort, 1, 1, taken)
 
 
@@ -217,8 +340,9 @@ def kvinfo_network(seed: int = 2002) -> Cohort:
         years=(2, 35, 15),
     )
     rules = Rules(
-        max_distance_km=25.0, field_depth=1, min_language_level=3,
+        max_distance_km=25.0, field_depth=1, min_language_level=3, personal_limits_extend=True,
         eligible_tracks=(Track.REFUGEE, Track.OTHER), weights=Weights(goal=2, first_language=2),
+        segments=kvinfo_segments(),
     )
     # Esbjerg has fewer volunteers than mentees: some there wait although a mentor would suit them.
     cohort = generate_cohort(
@@ -233,9 +357,30 @@ def kvinfo_network(seed: int = 2002) -> Cohort:
     north, south, farmer, *mute = pick_outliers(rng, cohort, 6, taken)
     cohort = move_far(cohort, north, geo.TOWNS["hjoerring"].districts[0])
     cohort = move_far(cohort, south, geo.TOWNS["svendborg"].districts[0])
+    cohort = with_mentee(cohort, replace(mentee_by_id(cohort, farmer), goal=Goal.JOB))
     cohort = without_field(cohort, farmer, ("6121", "6111", "9112"))
     for mentee_id, first in zip(mute, ("ti", "am", "ps"), strict=True):
         cohort = without_language(cohort, mentee_id, (first, "ti", "am", "ps", "tl", "bn"), english=1, danish=2)
+    # Online meetings in North Jutland: some mentees around Aalborg and some Aalborg mentors accept them, and
+    # the mentee who moved to Hjørring, 45 km out, meets hers online.
+    online_rng = random.Random(seed + 2)
+    aalborg = set(KVINFO_ONLINE_MUNICIPALITIES)
+    cohort = replace(cohort, mentees=tuple(replace(m, online=True) if m.id == north or (
+        m.municipality in aalborg and online_rng.random() < 0.4) else m for m in cohort.mentees),
+        mentors=tuple(replace(m, online=True) if near_town(m, "aalborg") and online_rng.random() < 0.4 else m
+                      for m in cohort.mentors))
+    # A mentor who restricts his goals offers a job focus or a social focus (the two kinds of KVINFO match).
+    focus = (Goal.JOB, Goal.SOCIAL_NETWORK)
+    cohort = replace(cohort, mentors=tuple(
+        replace(m, goals=tuple(g for g in m.goals if g in focus) or (online_rng.choice(focus),)) if m.goals else m
+        for m in cohort.mentors))
+    # A mentee in Hviding, south of Ribe, 29 km from Esbjerg's mentors: within Esbjerg's 35 km, not the usual 25.
+    rural = next(m for m in cohort.mentees if m.municipality in KVINFO_REGIONAL_MUNICIPALITIES and m.id not in taken
+                 and m.max_travel_km is None and not m.requested_mentor_gender)
+    taken.add(rural.id)
+    cohort = with_mentee(cohort, replace(rural, lat=_HVIDING.lat, lon=_HVIDING.lon))
+    # One mentee on Funen would travel 100 km for the right mentor: her own limit counts (personal limits extend).
+    cohort = with_mentee(cohort, replace(mentee_by_id(cohort, south), max_travel_km=100.0))
     allowed = allowed_mentors(cohort)
     cohort = pins_and_bans(rng, cohort, 3, 2, taken, allowed=allowed, pin_mentor=lambda m: m.gender == "f")
     # The network wants most women to meet a woman mentor: a floor well inside what is attainable.
@@ -244,6 +389,27 @@ def kvinfo_network(seed: int = 2002) -> Cohort:
                    not in bans] for i, row in enumerate(allowed)]
     floor = int(0.8 * max_matching_size(cohort, women_only)) // 10 * 10
     return replace(cohort, rules=replace(cohort.rules, gender_quotas=(GenderQuota("f", min_pairs=floor),)))
+
+
+KVINFO_ONLINE_MUNICIPALITIES = ("851", "860")  # Aalborg, Hjørring
+_HVIDING = geo.Place("Hviding", "561", 55.256, 8.747)  # a village of Esbjerg Kommune, south of Ribe
+KVINFO_REGIONAL_MUNICIPALITIES = ("561",)  # Esbjerg
+
+
+def kvinfo_segments() -> tuple[Segment, ...]:
+    """KVINFO's two kinds of match and its per-city rules, as segments (a mentee follows the first that selects her).
+
+    A social-network match needs no shared field and a mentor who offers a social focus; a job match a mentor who
+    offers a job focus (a mentor listing no goals offers both). In North Jutland and Esbjerg homes lie farther
+    apart (35 km); around Aalborg pairs who both accept it may meet online.
+    """
+    social = {"goals": (Goal.SOCIAL_NETWORK,), "field_depth": 0, "mentor_goals": (Goal.SOCIAL_NETWORK,)}
+    job = {"goals": (Goal.JOB,), "mentor_goals": (Goal.JOB,)}
+    north = {"municipalities": KVINFO_ONLINE_MUNICIPALITIES, "max_distance_km": 35.0, "online_meetings": True}
+    west = {"municipalities": KVINFO_REGIONAL_MUNICIPALITIES, "max_distance_km": 35.0}
+    return (Segment("social_aalborg", **social, **north), Segment("job_aalborg", **job, **north),  # type: ignore[arg-type]
+            Segment("social_esbjerg", **social, **west), Segment("job_esbjerg", **job, **west),  # type: ignore[arg-type]
+            Segment("social", **social), Segment("job", **job))  # type: ignore[arg-type]
 
 
 _UNIVERSITY_SHARE = {"KU": 0.3, "CBS": 0.2, "DTU": 0.2, "ITU": 0.15, "RUC": 0.15}
@@ -267,7 +433,9 @@ def _student_fields() -> Weighted[str]:
 
 
 def copenhagen_career(seed: int = 2019) -> Cohort:
-    """Copenhagen Career Program: 40 international students, mentors from Foreningen Nydansker, IDA, PROSA."""
+    """Copenhagen Career Program: 40 international students living in Copenhagen, each matched with a volunteer
+    mentor through Foreningen Nydansker, Perspectiv or IDA (the seed's 2013-14 programme), and PROSA's IT mentors
+    (its 2012 pilot). Each organisation takes as many students as it has places (`organisation_caps`)."""
     mentees = MenteeProfile(
         fields=_student_fields(),
         tracks=((Track.STUDENT, 1.0),),
@@ -279,11 +447,13 @@ def copenhagen_career(seed: int = 2019) -> Cohort:
         second_occupation_share=0.2,
     )
     mentors = MentorProfile(
-        organisations=(("Foreningen Nydansker", 0.45), ("IDA", 0.3), ("PROSA", 0.25)),
+        organisations=(("Foreningen Nydansker", 0.4), ("Perspectiv", 0.2), ("IDA", 0.25), ("PROSA", 0.15)),
         proportional=True,
         fields_by_organisation=(
             ("Foreningen Nydansker", (("business", 0.35), ("social", 0.3), ("culture", 0.12), ("law", 0.08),
                                       ("health", 0.08), ("teaching", 0.07))),
+            # A private firm for coaching and mentoring: business, HR and psychology.
+            ("Perspectiv", (("business", 0.6), ("social", 0.4))),
             ("IDA", (("engineering", 0.5), ("it", 0.2), ("science", 0.2), ("architecture", 0.1))),
             ("PROSA", (("it", 0.85), ("ict_tech", 0.15))),  # PROSA organises IT professionals
         ),
@@ -294,7 +464,7 @@ def copenhagen_career(seed: int = 2019) -> Cohort:
     rules = Rules(
         max_distance_km=15.0, field_depth=2, min_language_level=4, eligible_municipalities=("101",),
         eligible_tracks=(Track.STUDENT,),
-        organisation_caps=(("Foreningen Nydansker", 15), ("IDA", 15), ("PROSA", 15)),
+        organisation_caps=CAREER_PLACES,
         weights=Weights(field=2),
     )
     cohort = generate_cohort(
@@ -303,18 +473,26 @@ def copenhagen_career(seed: int = 2019) -> Cohort:
         mentees=mentees, mentors=mentors, rules=rules, name="copenhagen_career")
     rng = random.Random(seed + 1)
     taken: set[str] = set()
-    frb, dtu, kastrup, fieldless = pick_outliers(rng, cohort, 4, taken)
+    frb, dtu, kastrup, fieldless, coached = pick_outliers(rng, cohort, 5, taken)
     dtu_site = geo.SITES[geo.UNIVERSITIES["DTU"]]
     cohort = ineligible(cohort, frb, place=district("frederiksberg", "Frederiksberg C"))
     cohort = ineligible(cohort, dtu, place=geo.Place("DTU kollegier", "173", dtu_site.lat - 0.004, dtu_site.lon))
     cohort = ineligible(cohort, kastrup, place=district("taarnby", "Kastrup"))
     cohort = without_field(cohort, fieldless, ("2250", "2262", "3435", "1411"))
+    # A business student who works part time at Perspectiv: its mentors are a conflict of interest for her.
+    cohort = with_mentee(cohort, replace(mentee_by_id(cohort, coached), occupations=("2423",),
+                                         avoid_organisations=("Perspectiv",)))
     return pins_and_bans(rng, cohort, 2, 1, taken)
+
+
+CAREER_PLACES = (("Foreningen Nydansker", 12), ("IDA", 10), ("PROSA", 5), ("Perspectiv", 8))
+"""The places each organisation offers the Career Program (the seed names the organisations, not the numbers)."""
 
 
 SCENARIOS: dict[str, Callable[[], Cohort]] = {
     "lyngby_career": lyngby_career,
     "copenhagen_business": copenhagen_business,
+    **{name: ibmp_intake(k) for k, name in enumerate(IBMP_INTAKES, start=1)},
     "ibm_refugees": ibm_refugees,
     "kvinfo_network": kvinfo_network,
     "copenhagen_career": copenhagen_career,

@@ -9,36 +9,65 @@ from dataclasses import replace
 
 from scenarios import geography as geo
 from scenarios.synthetic import languages_at
-from solver.domain import Cohort, Mentee, Mentor, Rules, Track
+from solver.data import builtin_field_families
+from solver.domain import Cohort, FieldRule, Mentee, Mentor, MutualChoice, Rules, Track
 
 # Hard rules, checked here so that pins are allowed and outliers really are unmatchable -----------
 # (The generator must not lean on the engine it produces test data for.)
 
 ELIGIBILITY, FIELD, DISTANCE, LANGUAGE, GENDER, BAN = "eligibility", "field", "distance", "language", "gender", "ban"
+GOAL, CHOICE, CONFLICT = "goal", "choice", "conflict"
+
+Ranked = frozenset[tuple[str, str]]
+"""(from_id, to_id) of every speed-dating ranking: what mutual choice reads."""
 
 
-def hard_rule_failures(rules: Rules, mentee: Mentee, mentor: Mentor) -> tuple[str, ...]:
-    """The hard rules the pair breaks (straight-line distance; travel-time tables are not used here)."""
+def hard_rule_failures(rules: Rules, mentee: Mentee, mentor: Mentor, ranked: Ranked = frozenset()
+                       ) -> tuple[str, ...]:
+    """The hard rules the pair breaks, in her rules' values (her segment's overrides over the programme's;
+    straight-line distance; travel-time tables are not used here)."""
+    her = rules.for_mentee(mentee)
     failures: list[str] = []
     if ((rules.eligible_municipalities and mentee.municipality not in rules.eligible_municipalities)
             or (rules.eligible_tracks and mentee.track not in rules.eligible_tracks)
-            or mentor.years_experience < rules.min_mentor_years):
+            or mentor.years_experience < her.min_mentor_years):
         failures.append(ELIGIBILITY)
-    depth = rules.field_depth
-    if depth > 0 and not any(a[:depth] == b[:depth] for a in mentee.occupations for b in mentor.occupations):
+    depth = her.field_depth
+    if depth > 0 and not any(a[:depth] == b[:depth] for a in mentee.occupations for b in mentor.occupations) \
+            and not (her.field_rule is FieldRule.FAMILY and shared_family(rules, mentee, mentor)):
         failures.append(FIELD)
-    if pair_km(mentee, mentor) > travel_limit_km(rules, mentee):
+    online = her.online_meetings and mentee.online and mentor.online
+    if not online and pair_km(mentee, mentor) > travel_limit_km(rules, mentee):
         failures.append(DISTANCE)
     mentor_levels = {lang.code: lang.level for lang in mentor.languages}
-    if not any(lang.level >= rules.min_language_level
-               and mentor_levels.get(lang.code, 0) >= rules.min_language_level for lang in mentee.languages):
+    level = her.min_language_level
+    if not any(lang.level >= level and mentor_levels.get(lang.code, 0) >= level
+               and (not her.programme_languages or lang.code in her.programme_languages)
+               for lang in mentee.languages):
         failures.append(LANGUAGE)
     if rules.gender_requests_hard and mentee.requested_mentor_gender \
             and mentor.gender != mentee.requested_mentor_gender:
         failures.append(GENDER)
+    if her.mentor_goals and mentor.goals and not set(her.mentor_goals) & set(mentor.goals):
+        failures.append(GOAL)
+    by_mentee, by_mentor = (mentee.id, mentor.id) in ranked, (mentor.id, mentee.id) in ranked
+    if not {MutualChoice.NONE: True, MutualChoice.MENTEE: by_mentee, MutualChoice.MENTOR: by_mentor,
+            MutualChoice.EITHER: by_mentee or by_mentor, MutualChoice.BOTH: by_mentee and by_mentor}[her.mutual_choice]:
+        failures.append(CHOICE)
+    if mentor.organisation and mentor.organisation in mentee.avoid_organisations:
+        failures.append(CONFLICT)
     if (mentee.id, mentor.id) in rules.bans:
         failures.append(BAN)
     return tuple(failures)
+
+
+def shared_family(rules: Rules, mentee: Mentee, mentor: Mentor) -> bool:
+    """Whether some occupation of each lies in one field family (the programme's, else the built-in ones)."""
+    def families(codes: tuple[str, ...]) -> set[str]:
+        return {f.id for f in rules.field_families or builtin_field_families()
+                if any(code.startswith(prefix) for code in codes for prefix in f.prefixes)}
+
+    return bool(families(mentee.occupations) & families(mentor.occupations))
 
 
 def pair_km(mentee: Mentee, mentor: Mentor) -> float:
@@ -46,14 +75,23 @@ def pair_km(mentee: Mentee, mentor: Mentor) -> float:
 
 
 def travel_limit_km(rules: Rules, mentee: Mentee) -> float:
-    limits = [x for x in (rules.max_distance_km, mentee.max_travel_km) if x is not None]
+    """Her km limit: her rules' and her own, the smaller; her own alone when personal limits extend."""
+    her = rules.for_mentee(mentee)
+    if her.personal_limits_extend and mentee.max_travel_km is not None:
+        return mentee.max_travel_km
+    limits = [x for x in (her.max_distance_km, mentee.max_travel_km) if x is not None]
     return min(limits) if limits else math.inf
+
+
+def ranked_pairs(cohort: Cohort) -> Ranked:
+    return frozenset((r.from_id, r.to_id) for r in cohort.rankings)
 
 
 def allowed_mentors(cohort: Cohort) -> list[list[int]]:
     """For each mentee, the indices of mentors it may be paired with."""
-    return [[j for j, mentor in enumerate(cohort.mentors) if not hard_rule_failures(cohort.rules, mentee, mentor)]
-            for mentee in cohort.mentees]
+    ranked = ranked_pairs(cohort)
+    return [[j for j, mentor in enumerate(cohort.mentors)
+             if not hard_rule_failures(cohort.rules, mentee, mentor, ranked)] for mentee in cohort.mentees]
 
 
 def max_matching_size(cohort: Cohort, allowed: Sequence[Sequence[int]] | None = None) -> int:
@@ -103,7 +141,8 @@ def _check_outlier(cohort: Cohort, mentee_id: str, reason: str) -> None:
     So the explanation has one clear cause and one clear fix ("a longer distance", "B1 instead of B2").
     """
     mentee = mentee_by_id(cohort, mentee_id)
-    failures = [hard_rule_failures(cohort.rules, mentee, mentor) for mentor in cohort.mentors]
+    ranked = ranked_pairs(cohort)
+    failures = [hard_rule_failures(cohort.rules, mentee, mentor, ranked) for mentor in cohort.mentors]
     if not all(reason in f for f in failures) or (reason,) not in failures:
         raise RuntimeError(f"{cohort.name}: outlier {mentee_id} is not cleanly blocked by {reason}")
     if reason == DISTANCE:
@@ -144,11 +183,16 @@ def limit_travel(cohort: Cohort, mentee_id: str, places: Sequence[geo.Place]) ->
 
 
 def without_field(cohort: Cohort, mentee_id: str, preferred: Sequence[str]) -> Cohort:
-    """Give the mentee an occupation no mentor shares at the programme's field depth."""
-    depth = cohort.rules.field_depth
+    """Give the mentee an occupation no mentor shares at her field depth, nor (under the family rule) in a field
+    family."""
+    mentee = mentee_by_id(cohort, mentee_id)
+    depth = cohort.rules.for_mentee(mentee).field_depth
     present = {code[:depth] for mentor in cohort.mentors for code in mentor.occupations}
-    code = next(c for c in (*preferred, *geo.OCCUPATION_LABELS) if c[:depth] not in present)
-    cohort = with_mentee(cohort, replace(mentee_by_id(cohort, mentee_id), occupations=(code,)))
+    for code in (*preferred, *geo.OCCUPATION_LABELS):
+        moved = replace(mentee, occupations=(code,))
+        if code[:depth] not in present and not any(shared_family(cohort.rules, moved, m) for m in cohort.mentors):
+            break
+    cohort = with_mentee(cohort, moved)
     _check_outlier(cohort, mentee_id, FIELD)
     return cohort
 
@@ -164,6 +208,35 @@ def without_language(cohort: Cohort, mentee_id: str, preferred: Sequence[str], e
     cohort = with_mentee(cohort, mentee)
     _check_outlier(cohort, mentee_id, LANGUAGE)
     return cohort
+
+
+def outside_programme_languages(cohort: Cohort, mentee_id: str, code: str, english: int, danish: int) -> Cohort:
+    """Make the mentee speak `code` (which some mentor speaks) and English and Danish below the level: only the
+    programme languages keep her from a mentor."""
+    mentee = replace(mentee_by_id(cohort, mentee_id), first_language=code, country_of_origin=geo.LANGUAGE_ORIGIN[code],
+                     languages=languages_at(((code, 6), ("en", english), ("da", danish))))
+    cohort = with_mentee(cohort, mentee)
+    _check_outlier(cohort, mentee_id, LANGUAGE)
+    level = cohort.rules.for_mentee(mentee).min_language_level
+    if not any(lang.code == code and lang.level >= level for m in cohort.mentors for lang in m.languages):
+        raise RuntimeError(f"{cohort.name}: no mentor speaks {code}, so the programme languages decide nothing")
+    return cohort
+
+
+def speaking(cohort: Cohort, code: str, level: int) -> Cohort:
+    """At least one eligible mentor (enough years) speaks `code` at `level`: the first one born abroad (not Danish
+    first), else the first one, learns it."""
+    eligible = [m for m in cohort.mentors if m.years_experience >= cohort.rules.min_mentor_years]
+    if any(lang.code == code and lang.level >= level for m in eligible for lang in m.languages):
+        return cohort
+    chosen = next((m for m in eligible if m.languages and m.languages[0].code != "da"), eligible[0])
+    learnt = replace(chosen, languages=languages_at(((code, level), *((x.code, x.level) for x in chosen.languages))))
+    return replace(cohort, mentors=tuple(learnt if m.id == chosen.id else m for m in cohort.mentors))
+
+
+def near_town(person: Mentee | Mentor, town: str, km: float = 15.0) -> bool:
+    centre = geo.TOWNS[town]
+    return geo.distance_km(person.lat, person.lon, centre.lat, centre.lon) <= km
 
 
 def ineligible(cohort: Cohort, mentee_id: str, *, place: geo.Place | None = None,
@@ -186,7 +259,7 @@ def pins_and_bans(rng: random.Random, cohort: Cohort, n_pins: int, n_bans: int, 
     """Coordinator decisions that are possible: pins obey every hard rule, capacity and caps; bans are
     pairs that would otherwise be allowed (a conflict or a failed earlier pairing), never a pin."""
     rules = cohort.rules
-    ranked = {(r.from_id, r.to_id) for r in cohort.rankings}
+    ranked = ranked_pairs(cohort)
     allowed = allowed if allowed is not None else allowed_mentors(cohort)
     pairs = [(cohort.mentees[i], cohort.mentors[j]) for i, row in enumerate(allowed)
              if cohort.mentees[i].id not in avoid for j in row]

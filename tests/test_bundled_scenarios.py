@@ -15,7 +15,8 @@ from solver.output import result_dict
 from solver.solve import SolveOptions, SolveStatus, solve
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
-NAMES = ["lyngby_career", "copenhagen_business", "ibm_refugees", "kvinfo_network", "copenhagen_career"]
+NAMES = ["lyngby_career", "copenhagen_business", "ibmp_2026_q1", "ibmp_2026_q2", "ibmp_2026_q3", "ibmp_2026_q4",
+         "ibm_refugees", "kvinfo_network", "copenhagen_career"]
 GOLDEN = Path(__file__).resolve().parent / "golden" / "lyngby_career.json"
 
 

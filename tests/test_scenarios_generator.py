@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +17,8 @@ from scipy.sparse.csgraph import maximum_bipartite_matching
 
 from scenarios import generate as gen
 from scenarios import geography as geo
-from solver.domain import GENDERS, Cohort, Goal, Mentee, Mentor, Rules, Track
+from solver.data import builtin_field_families
+from solver.domain import GENDERS, Cohort, FieldRule, Goal, Mentee, Mentor, MutualChoice, Rules, Track
 
 SCENARIO_ROOT = Path(gen.__file__).resolve().parent
 EXPECTED_SIZES = {  # (mentees, mentors)
@@ -25,6 +27,10 @@ EXPECTED_SIZES = {  # (mentees, mentors)
     "ibm_refugees": (25, 25),
     "kvinfo_network": (300, 280),
     "copenhagen_career": (40, 44),
+    "ibmp_2026_q1": (20, 20),
+    "ibmp_2026_q2": (21, 20),
+    "ibmp_2026_q3": (21, 20),
+    "ibmp_2026_q4": (21, 20),
 }
 
 
@@ -52,33 +58,64 @@ def _km(a: Mentee, b: Mentor) -> float:
     return 2 * r * math.atan2(math.sqrt(s), math.sqrt(1 - s))
 
 
-def broken_rules(rules: Rules, mentee: Mentee, mentor: Mentor) -> set[str]:
+def _her(rules: Rules, mentee: Mentee, key: str) -> Any:
+    """Her rules' value: the first segment whose given selectors all match her overrides the programme's."""
+    for segment in rules.segments:
+        if ((not segment.goals or mentee.goal in segment.goals) and (not segment.tracks or mentee.track in segment.tracks)
+                and (not segment.municipalities or mentee.municipality in segment.municipalities)
+                and (not segment.tags or set(segment.tags) & set(mentee.tags))):
+            if key == "max_distance_km" and segment.no_distance_limit:
+                return None
+            value = getattr(segment, key)
+            return value if value not in (None, ()) else getattr(rules, key, ())
+    return getattr(rules, key, ())
+
+
+def _families(codes: tuple[str, ...]) -> set[str]:
+    return {f.id for f in builtin_field_families() if any(c.startswith(p) for c in codes for p in f.prefixes)}
+
+
+def broken_rules(cohort: Cohort, mentee: Mentee, mentor: Mentor) -> set[str]:
+    rules = cohort.rules
     broken = set()
     if rules.eligible_municipalities and mentee.municipality not in rules.eligible_municipalities:
         broken.add("eligibility")
     if rules.eligible_tracks and mentee.track not in rules.eligible_tracks:
         broken.add("eligibility")
-    if mentor.years_experience < rules.min_mentor_years:
+    if mentor.years_experience < _her(rules, mentee, "min_mentor_years"):
         broken.add("eligibility")
-    d = rules.field_depth
-    if d and not {c[:d] for c in mentee.occupations} & {c[:d] for c in mentor.occupations}:
+    d = _her(rules, mentee, "field_depth")
+    if d and not {c[:d] for c in mentee.occupations} & {c[:d] for c in mentor.occupations} and not (
+            _her(rules, mentee, "field_rule") is FieldRule.FAMILY
+            and _families(mentee.occupations) & _families(mentor.occupations)):
         broken.add("field")
-    limit = min([x for x in (rules.max_distance_km, mentee.max_travel_km) if x is not None], default=math.inf)
-    if _km(mentee, mentor) > limit:
+    own = mentee.max_travel_km
+    limit = (own if _her(rules, mentee, "personal_limits_extend") and own is not None else
+             min([x for x in (_her(rules, mentee, "max_distance_km"), own) if x is not None], default=math.inf))
+    online = _her(rules, mentee, "online_meetings") and mentee.online and mentor.online
+    if _km(mentee, mentor) > limit and not online:
         broken.add("distance")
-    good = rules.min_language_level
+    good = _her(rules, mentee, "min_language_level")
+    only = _her(rules, mentee, "programme_languages") or ()
     if not ({x.code for x in mentee.languages if x.level >= good}
-            & {x.code for x in mentor.languages if x.level >= good}):
+            & {x.code for x in mentor.languages if x.level >= good}
+            & (set(only) or {x.code for x in mentee.languages})):
         broken.add("language")
     if rules.gender_requests_hard and mentee.requested_mentor_gender not in ("", mentor.gender):
         broken.add("gender")
+    wanted = _her(rules, mentee, "mentor_goals")
+    if wanted and mentor.goals and not set(wanted) & set(mentor.goals):
+        broken.add("goal")
+    if mentor.organisation and mentor.organisation in mentee.avoid_organisations:
+        broken.add("conflict")
     if (mentee.id, mentor.id) in set(rules.bans):
         broken.add("ban")
     return broken
 
 
 def broken_matrix(cohort: Cohort) -> list[list[set[str]]]:
-    return [[broken_rules(cohort.rules, mentee, mentor) for mentor in cohort.mentors] for mentee in cohort.mentees]
+    assert cohort.rules.mutual_choice is MutualChoice.NONE  # no bundled cohort asks for it (a what-if does)
+    return [[broken_rules(cohort, mentee, mentor) for mentor in cohort.mentors] for mentee in cohort.mentees]
 
 
 def max_matched(cohort: Cohort, broken: list[list[set[str]]], mentor_ok=lambda m: True) -> int:
@@ -236,7 +273,7 @@ def test_every_pin_satisfies_every_hard_rule_and_fits(scenarios) -> None:
         assert len({mentee_id for mentee_id, _ in cohort.rules.pins}) == len(cohort.rules.pins), name
         for mentee_id, mentor_id in cohort.rules.pins:
             mentee, mentor = cohort.mentees[mentees[mentee_id]], cohort.mentors[mentors[mentor_id]]
-            assert not broken_rules(cohort.rules, mentee, mentor), (name, mentee_id, mentor_id)
+            assert not broken_rules(cohort, mentee, mentor), (name, mentee_id, mentor_id)
             assert per_mentor[mentor_id] <= mentor.capacity
             pinned += 1
         for org, cap in cohort.rules.organisation_caps:
@@ -248,11 +285,11 @@ def test_bans_rule_out_pairs_that_would_otherwise_be_allowed(scenarios) -> None:
     for name, cohort in scenarios.items():
         assert cohort.rules.bans, name
         assert not set(cohort.rules.bans) & set(cohort.rules.pins)
-        unbanned = replace(cohort.rules, bans=())
+        unbanned = replace(cohort, rules=replace(cohort.rules, bans=()))
         mentees, mentors = cohort.mentee_index(), cohort.mentor_index()
         for mentee_id, mentor_id in cohort.rules.bans:
             mentee, mentor = cohort.mentees[mentees[mentee_id]], cohort.mentors[mentors[mentor_id]]
-            assert broken_rules(cohort.rules, mentee, mentor) == {"ban"}
+            assert broken_rules(cohort, mentee, mentor) == {"ban"}
             assert not broken_rules(unbanned, mentee, mentor)
 
 
@@ -287,8 +324,11 @@ def test_scenarios_follow_their_programmes(scenarios) -> None:
     ibm = scenarios["ibm_refugees"]
     assert {m.organisation for m in ibm.mentors} == {"IBM"}
     assert ibm.rules.min_mentor_years == 5 and ibm.rules.min_language_level == 3
+    assert ibm.rules.programme_languages == ("en", "da") and ibm.rules.field_rule is FieldRule.FAMILY
+    assert [(s.id, s.goals, s.field_depth) for s in ibm.rules.segments] == [("own_business", (Goal.OWN_BUSINESS,), 0)]
     assert sum(m.leadership for m in ibm.mentors) > len(ibm.mentors) / 2
-    assert all(any(x.code in ("en", "da") and x.level >= 3 for x in m.languages) for m in ibm.mentees)
+    assert 2 <= sum(m.years_experience < 5 for m in ibm.mentors) <= 4  # the five-year rule shows
+    assert sum(not any(x.code in ("en", "da") and x.level >= 3 for x in m.languages) for m in ibm.mentees) == 1
     sites = [geo.SITES["ibm_lyngby"], geo.SITES["ibm_broendby"]]
     assert all(min(geo.distance_km(m.lat, m.lon, s.lat, s.lon) for s in sites) < 0.5 for m in ibm.mentors)
 
@@ -297,14 +337,29 @@ def test_scenarios_follow_their_programmes(scenarios) -> None:
     assert {m.goal for m in kvinfo.mentees} == {Goal.JOB, Goal.SOCIAL_NETWORK}
     assert {m.track for m in kvinfo.mentees} <= {Track.REFUGEE, Track.OTHER}
     assert any(m.requested_mentor_gender == "f" for m in kvinfo.mentees)
+    assert {g for m in kvinfo.mentors for g in m.goals} == {Goal.JOB, Goal.SOCIAL_NETWORK}
+    assert [s.id for s in kvinfo.rules.segments] == ["social_aalborg", "job_aalborg", "social_esbjerg", "job_esbjerg",
+                                                     "social", "job"]
+    assert any(m.online for m in kvinfo.mentees) and any(m.online for m in kvinfo.mentors)
+    assert kvinfo.rules.personal_limits_extend and any(m.max_travel_km == 100.0 for m in kvinfo.mentees)
 
     career = scenarios["copenhagen_career"]
     assert career.rules.eligible_municipalities == ("101",)
     assert 2 <= sum(m.municipality != "101" for m in career.mentees) <= 3
-    assert {m.organisation for m in career.mentors} == {"Foreningen Nydansker", "IDA", "PROSA"}
+    assert {m.organisation for m in career.mentors} == {"Foreningen Nydansker", "Perspectiv", "IDA", "PROSA"}
     assert all(code[:2] in ("25", "35", "13") for m in career.mentors if m.organisation == "PROSA"
                for code in m.occupations)
-    assert career.rules.field_depth == 2 and dict(career.rules.organisation_caps)
+    assert career.rules.field_depth == 2 and set(dict(career.rules.organisation_caps)) == {
+        m.organisation for m in career.mentors}
+    assert [m.avoid_organisations for m in career.mentees if m.avoid_organisations] == [("Perspectiv",)]
+
+    intakes = [scenarios[f"ibmp_2026_q{q}"] for q in (1, 2, 3, 4)]
+    programme = {replace(c.rules, pins=(), bans=()) for c in intakes}  # one programme, its own decisions per intake
+    assert len(programme) == 1
+    assert set(intakes[0].rules.eligible_municipalities) == {"101", "147"}
+    assert sum(len(c.mentees) + len(c.mentors) for c in intakes) == 163  # the seed: 160 on four teams
+    assert all(any(m.returning for m in c.mentors) and any(m.avoid_organisations for m in c.mentees) for c in intakes)
+    assert [sum(m.priority == 2 for m in c.mentees) for c in intakes] == [0, 1, 1, 1]
 
 
 def test_gender_quota_is_attainable(scenarios, broken) -> None:
