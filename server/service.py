@@ -500,7 +500,7 @@ class MatchingService:
         remaining = slot.stop.remaining()
         limit = bounded_time_limit(options.time_limit_s, None if remaining == float("inf") else remaining * share,
                                    self.limits)
-        options = dataclasses.replace(options, time_limit_s=limit, stop=slot.stop.event, on_progress=on_progress)
+        options = dataclasses.replace(options, time_limit_s=limit, stop=slot.stop, on_progress=on_progress)
         if adjust is not None:
             options = adjust(options)
         result = solve(candidates, options)

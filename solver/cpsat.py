@@ -17,6 +17,7 @@ from ortools.sat.python import cp_model
 
 from solver.candidates import IntArray
 from solver.model import AssignmentModel, SolveStatus
+from solver.stop import StopToken, check
 
 ExtraConstraints = Callable[[cp_model.CpModel, Sequence[cp_model.IntVar], AssignmentModel], None]
 Stage = IntArray | None
@@ -60,8 +61,11 @@ class _ModelText:
     Python object per variable and per term: on 2,000 x 2,000 this builds the model ~10x faster.
     """
 
-    def __init__(self) -> None:
+    CHUNK = 20_000  # parts parsed at a time: the stop is checked between chunks (a big model takes seconds)
+
+    def __init__(self, stop: threading.Event | StopToken | None = None) -> None:
         self.parts: list[str] = []
+        self.stop = stop
 
     @staticmethod
     def _list(rows: IntArray) -> str:
@@ -82,10 +86,13 @@ class _ModelText:
                           f"domain: [{low}, {high}] }} }}\n")
 
     def flush(self, cp: cp_model.CpModel) -> None:
-        if self.parts:
-            if not cp.proto.merge_text_format("".join(self.parts)):
+        """Parse what was written into the model, a chunk at a time, checking the stop before each chunk (raises
+        `solver.stop.Stopped`)."""
+        for start in range(0, len(self.parts), self.CHUNK):
+            check(self.stop)
+            if not cp.proto.merge_text_format("".join(self.parts[start:start + self.CHUNK])):
                 raise RuntimeError("could not build the CP-SAT model")
-            self.parts = []
+        self.parts = []
 
 
 def _set_hint(cp: cp_model.CpModel, n_rows: int, chosen: npt.NDArray[np.bool_]) -> None:
@@ -102,7 +109,7 @@ class CpSearch:
 
     deadline: float  # time.monotonic() by which it returns
     seed: int = 0
-    stop: threading.Event | None = None
+    stop: threading.Event | StopToken | None = None
     extra_constraints: ExtraConstraints | None = None
     report: Callable[[int, int], None] | None = None  # (objective, bound) of the first stage's improving solutions
     presolve: bool = True
@@ -118,11 +125,10 @@ def cp_stages(model: AssignmentModel, stages: list[Stage], search: CpSearch, *, 
     """
     cp = cp_model.CpModel()
     n_rows = model.n_rows
-    if n_rows:
-        # Boolean variables pair_0, pair_1, ...: one per candidate row, variable index = row.
-        cp.proto.merge_text_format("".join(f'variables {{ name: "pair_{r}" domain: [0, 1] }}\n'
-                                           for r in range(n_rows)))
-    text = _ModelText()
+    text = _ModelText(search.stop)
+    # Boolean variables pair_0, pair_1, ...: one per candidate row, variable index = row.
+    text.parts.extend(f'variables {{ name: "pair_{r}" domain: [0, 1] }}\n' for r in range(n_rows))
+    text.flush(cp)
     for rows in _groups(model.mentee):
         text.at_most_one(rows)
     for rows in _groups(model.mentor):
@@ -250,7 +256,7 @@ def _seat_costs(model: AssignmentModel, text: _ModelText, first_var: int) -> tup
     return np.array(variables, dtype=np.int64), np.array(coeffs, dtype=np.int64)
 
 
-def watch(stop: threading.Event | None, solver: cp_model.CpSolver) -> threading.Event:
+def watch(stop: threading.Event | StopToken | None, solver: cp_model.CpSolver) -> threading.Event:
     """Stops the CP-SAT search as soon as `stop` is set; returns an event that ends the watch."""
     done = threading.Event()
     if stop is None:

@@ -12,7 +12,7 @@ import numpy.typing as npt
 from solver.candidates import IntArray
 from solver.flow import flow_optimum
 from solver.model import AssignmentModel
-from solver.stop import Stopped
+from solver.stop import Stopped, StopToken
 
 _NO_BOUND = 2**62  # no bound proven yet
 
@@ -58,7 +58,7 @@ def distinct_constraints(model: AssignmentModel, previous: list[IntArray], min_d
 
 
 def lagrangian(model: AssignmentModel, weights: IntArray, constraints: list[SideConstraint], deadline: float,
-                max_evaluations: int = 40, stop: threading.Event | None = None,
+                max_evaluations: int = 40, stop: threading.Event | StopToken | None = None,
                 allowed_rows: IntArray | None = None) -> Lagrangian:
     """Meet side constraints by pricing them into the min-cost flow: a bonus (or malus) on each constrained row.
 

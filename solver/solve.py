@@ -38,7 +38,7 @@ from solver.model import (
 from solver.pricing import Lagrangian, distinct_constraints, lagrangian, meets, quota_constraints
 from solver.scores import CandidatePairs, candidate_pairs
 from solver.stability import add_stability_constraints
-from solver.stop import Stopped
+from solver.stop import Stopped, StopToken
 from solver.verify import verify_matchings
 
 __all__ = [
@@ -55,7 +55,8 @@ class SolveOptions:
     min_difference: int | None = None  # pairs by which each differs from every better one; None = max(1, 10 %)
     time_limit_s: float = 30.0
     seed: int = 0
-    stop: threading.Event | None = None  # set it to cancel: the solver stops and returns what it has
+    # Set it to cancel: the solver stops and returns what it has. A `solver.stop.StopToken` also brings its deadline.
+    stop: threading.Event | StopToken | None = None
     on_progress: Callable[[Progress], None] | None = None
     stable: bool = False  # only matchings with no blocking pair under the speed-dating rankings
     # Further constraints over the pair variables; forces CP-SAT.
@@ -311,6 +312,8 @@ def solve(source: Cohort | CandidatePairs, options: SolveOptions | None = None) 
     options = options or SolveOptions()
     started = time.monotonic()
     deadline = started + options.time_limit_s
+    if isinstance(options.stop, StopToken) and options.stop.deadline is not None:
+        deadline = min(deadline, options.stop.deadline)
     # Participants in id order: the order of the input's rows decides no tie (README); the result's candidates
     # (and so every row index in it) refer to this canonical cohort.
     candidates = source if isinstance(source, CandidatePairs) else candidate_pairs(source.canonical(), stop=options.stop)
