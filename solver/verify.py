@@ -49,6 +49,7 @@ class _Rules:
         self.travel = {(t.mentee_id, t.mentor_id): t.minutes for t in self.rules.travel_times}
         self.bans = set(self.rules.bans)
         self.field_families = self.rules.field_families or builtin_field_families()
+        self.segments: dict[str, Segment | None] = {}
         self.mentee_rank: dict[tuple[str, str], int] = {}
         self.mentor_rank: dict[tuple[str, str], int] = {}
         mentees = {p.id for p in cohort.mentees}
@@ -61,7 +62,12 @@ class _Rules:
                 self.mentor_rank[key] = min(r.rank, self.mentor_rank.get(key, r.rank))
 
     def segment(self, mentee: Mentee) -> Segment | None:
-        """Her segment: the first whose every given selector matches her (README: Segments)."""
+        """Her segment: the first whose every given selector matches her (README: Segments); looked up once."""
+        if mentee.id not in self.segments:
+            self.segments[mentee.id] = self._first_segment(mentee)
+        return self.segments[mentee.id]
+
+    def _first_segment(self, mentee: Mentee) -> Segment | None:
         for segment in self.rules.segments:
             if ((not segment.goals or mentee.goal in segment.goals)
                     and (not segment.tracks or mentee.track in segment.tracks)
