@@ -1,4 +1,7 @@
-"""The `sweep` command, and the options every batch command shares to run its solves on a Dask cluster."""
+"""The `sweep` command, and the options every batch command shares to run its solves on a Dask cluster.
+
+Dask, the engine and polars are imported inside the functions that use them: `mentormatch --help` loads none.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +9,20 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from server.cli import EXIT_INVALID, console, errors, print_problems
-from server.distributed import ClusterOptions, ClusterUnavailable, sweep_on_cluster
-from solver.compare import load_scenario
 from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.fileio import output_problems, record_inputs
-from solver.solve import SolveOptions
-from solver.sweep import Sweep, SweepOutcome, load_grid
-from solver.sweep_report import TABLE_FORMATS, table_format_problem, write_sweep_report, write_table
+from solver.tables import TABLE_FORMATS, table_format_problem
+
+if TYPE_CHECKING:
+    from server.distributed import ClusterOptions
+    from solver.sweep import Sweep, SweepOutcome
 
 SchedulerOption = Annotated[str | None, typer.Option(
     "--scheduler", help="a running Dask scheduler, tcp://HOST:8786 (default: a local cluster of --workers processes)")]
@@ -31,6 +33,8 @@ SequentialOption = Annotated[bool, typer.Option(
 
 
 def cluster_options(scheduler: str | None, workers: int | None, sequential: bool) -> ClusterOptions:
+    from server.distributed import ClusterOptions
+
     if sequential and (scheduler or workers):
         errors.print("--sequential runs in this process: it takes neither --scheduler nor --workers")
         raise typer.Exit(EXIT_INVALID)
@@ -43,6 +47,8 @@ def cluster_options(scheduler: str | None, workers: int | None, sequential: bool
 @contextmanager
 def progress_bar(description: str, total: int, *, transient: bool) -> Iterator[Callable[[Any], None]]:
     """A rich bar on stderr (stdout stays clean for --json) that advances once per finished task."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=errors, transient=transient) as progress:
         task = progress.add_task(description, total=total)
@@ -52,6 +58,8 @@ def progress_bar(description: str, total: int, *, transient: bool) -> Iterator[C
 @contextmanager
 def cluster_errors() -> Iterator[None]:
     """A cluster that cannot be reached or started is a message and exit 1, never a traceback."""
+    from server.distributed import ClusterUnavailable
+
     try:
         yield
     except ClusterUnavailable as error:
@@ -101,6 +109,12 @@ def register(app: typer.Typer) -> None:
         sequential: SequentialOption = False,
     ) -> None:
         """Solve the base under every setting of a grid of rules: one outcome per setting and the Pareto frontier."""
+        from server.distributed import sweep_on_cluster
+        from solver.compare import load_scenario
+        from solver.solve import SolveOptions
+        from solver.sweep import load_grid
+        from solver.sweep_report import write_sweep_report, write_table
+
         try:
             with record_inputs() as inputs:
                 cohort = load_scenario(base).cohort

@@ -8,9 +8,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from solver.defaults import COMPARE_EXPLAIN_PEOPLE
 from solver.domain import Cohort, Mentee, Mentor, Weights, cefr_name
-from solver.errors import CohortInvalid, Problem, ProblemCode
+from solver.errors import CohortInvalid, Problem, ProblemCode, did_you_mean
 from solver.explain import ExplainOptions
+from solver.explain.wording import reason_words
 from solver.fileio import read_toml
 from solver.ingest import (
     MENTEE_COLUMNS,
@@ -46,7 +48,7 @@ SCENARIO_KEYS = (
     "absent_organisations", "add_pins", "add_bans",
 )  # fmt: skip
 TOP_CHOICES = 3
-COUNTERFACTUAL_BUDGET = ExplainOptions(max_people=10, time_budget_s=20.0, resolve_time_limit_s=5.0)
+COUNTERFACTUAL_BUDGET = ExplainOptions(max_people=COMPARE_EXPLAIN_PEOPLE, time_budget_s=20.0, resolve_time_limit_s=5.0)
 """Re-solves for counterfactuals per scenario: enough for a report, bounded for large cohorts."""
 
 
@@ -142,7 +144,8 @@ def load_scenario(path: str | Path) -> Scenario:
 
     for key in data:
         if key not in SCENARIO_KEYS:
-            bad(key, f"unknown scenario key '{key}' (known: {', '.join(SCENARIO_KEYS)})")
+            bad(key, f"unknown scenario key '{key}'{did_you_mean(key, SCENARIO_KEYS)} (known: "
+                f"{', '.join(SCENARIO_KEYS)})")
     base_ref = data.get("cohort")
     if not isinstance(base_ref, str) or not base_ref:
         bad("cohort", "expected the base cohort's path, relative to this file", ProblemCode.MISSING_FILE)
@@ -196,12 +199,13 @@ def _people(data: Mapping[str, Any], key: str, path: Path, problems: list[Proble
         rows = reader.table(table.parent, table.stem, required, known)
     elif isinstance(raw, list) and all(isinstance(item, dict) for item in raw):
         file_name = f"{path.name} {key}"
+        reader.first_row = 1  # inline tables have no header: the first is row 1
         rows = []
         for k, item in enumerate(raw):
             for column in item:
                 if column not in known:
-                    reader.problem(ProblemCode.MISSING_COLUMN, f"{key}[{k}].{column}",
-                                   f"unknown column '{column}' (known: {', '.join(known)})", file_name)
+                    reader.problem(ProblemCode.MISSING_COLUMN, f"{key}[{k}].{column}", f"unknown column "
+                                   f"'{column}'{did_you_mean(column, known)} (known: {', '.join(known)})", file_name)
             for column in required:
                 if column not in item and column not in ("years_experience", "capacity"):
                     reader.problem(ProblemCode.MISSING_COLUMN, f"{key}[{k}].{column}",
@@ -468,7 +472,7 @@ def summary_rows(comparison: Comparison) -> list[SummaryRow]:
         row(f"got a top-{TOP_CHOICES} choice", lambda o: (
             _share(o.top_choice_mentees, o.ranking_mentees) if o.ranking_mentees else "– (no rankings)")),
         row("blocking pairs", lambda o: str(o.blocking_pairs) if o.ranking_mentees else "–"),
-        row("unmatched by reason", lambda o: "\n".join(f"{r.reason} {r.count}" for r in o.unmatched_by_reason)
-            or "none"),
+        row("unmatched by reason", lambda o: "\n".join(f"{reason_words(r.reason)}: {r.count}"
+                                                       for r in o.unmatched_by_reason) or "none"),
         row("pairs vs base", lambda o: f"{o.pairs_kept} kept\n-{o.pairs_removed} +{o.pairs_added}"),
     ]

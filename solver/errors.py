@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -70,3 +72,17 @@ class AnswerCheckFailed(Exception):
         self.failures = failures
         shown = "; ".join(failures[:5]) + (f"; and {len(failures) - 5} more" if len(failures) > 5 else "")
         super().__init__(f"the answer failed its independent check, so it was withheld: {shown}")
+
+
+def nearest_known(word: str, known: Iterable[str]) -> str | None:
+    """The known name or code closest to a misspelt one ('occupation' -> 'occupations'), or None when none is
+    close (difflib's ratio 0.6 or more, ignoring case)."""
+    by_lower = {k.lower(): k for k in known if k}
+    match = difflib.get_close_matches(word.strip().lower(), list(by_lower), n=1, cutoff=0.6)
+    return by_lower[match[0]] if match else None
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """" (did you mean 'occupations'?)" for the nearest known name, to append to a message; "" when none is close."""
+    nearest = nearest_known(word, known)
+    return f" (did you mean '{nearest}'?)" if nearest is not None else ""

@@ -24,7 +24,7 @@ import re
 import secrets
 import stat
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,28 @@ def record_inputs() -> Iterator[InputFiles]:
         yield inputs
     finally:
         _RECORDERS.reset(token)
+
+
+# How a file was read when that is worth saying ("mentors.csv: read as cp1252, ';'-separated"): the command line
+# prints each note on stderr at once; a library caller who does not listen loses nothing.
+_LISTENERS: contextvars.ContextVar[tuple[Callable[[str], None], ...]] = contextvars.ContextVar(
+    "mentormatch_reading_notes", default=())
+
+
+@contextlib.contextmanager
+def reading_notes(listener: Callable[[str], None]) -> Iterator[None]:
+    """Inside the block, `listener` gets every note the readers make (one line of text each)."""
+    token = _LISTENERS.set((*_LISTENERS.get(), listener))
+    try:
+        yield
+    finally:
+        _LISTENERS.reset(token)
+
+
+def reading_note(text: str) -> None:
+    """Tell the listeners (if any) how a file was read."""
+    for listener in _LISTENERS.get():
+        listener(text)
 
 
 def _refused(code: ProblemCode, field_path: str, message: str, location: str) -> CohortInvalid:

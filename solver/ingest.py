@@ -1,13 +1,16 @@
 """Reading and writing cohorts as files: a directory of CSV or Parquet tables plus rules.toml, or one JSON file.
 
 Parsing problems are collected, never raised one at a time: `load_cohort` raises `CohortInvalid`
-with every problem found in every file, each with its file, row and column.
+with every problem found in every file, each with its file, row and column. Rows are numbered as a
+spreadsheet shows them: the header is row 1, so the first person is row 2. CSV as spreadsheets save it
+is read too: ';' or tab separators, decimal commas, cp1252 / latin-1 or UTF-16 text (a note says how).
 """
 
 from __future__ import annotations
 
 import io
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,8 +31,8 @@ from solver.domain import (
     cefr_level,
     cefr_name,
 )
-from solver.errors import CohortInvalid, Problem, ProblemCode
-from solver.fileio import TABLE_LIMIT_BYTES, read_input, read_toml, write_atomic
+from solver.errors import CohortInvalid, Problem, ProblemCode, did_you_mean, nearest_known
+from solver.fileio import TABLE_LIMIT_BYTES, read_input, read_toml, reading_note, write_atomic
 from solver.rules_toml import format_bool, format_float, rules_from_mapping, rules_to_toml
 
 MENTOR_COLUMNS = (
@@ -48,6 +51,77 @@ TRAVEL_COLUMNS = ("mentee_id", "mentor_id", "minutes")
 
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f", ""}
+HEADER_ROW = 1  # a data row's number is its index + 2: the header is the spreadsheet's row 1
+SEPARATORS = {",": "','", ";": "';'", "\t": "tab"}
+NUMBER_COLUMNS = ("lat", "lon", "max_travel_km", "max_travel_minutes", "minutes")
+"""Columns that hold decimals: where a spreadsheet in a comma-decimal locale writes 55,68 for 55.68."""
+_DECIMAL_COMMA = re.compile(r"-?\d+,\d+")
+
+
+def decode_table(raw: bytes, name: str) -> tuple[str, str]:
+    """The text of a table file and the encoding it was read in: UTF-8 (with or without a byte-order mark),
+    UTF-16 with a byte-order mark (Excel's "Unicode text"), else cp1252 (Windows in Western Europe, as
+    Danish Excel saves CSV), else latin-1. Raises ValueError for binary data or an empty file."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16"), "UTF-16"
+    if b"\x00" in raw or not raw.strip():
+        raise ValueError(f"{name} is empty or binary data, not a table")
+    try:
+        return raw.decode("utf-8-sig"), ""
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:  # one of the five bytes cp1252 leaves undefined
+        return raw.decode("latin-1"), "latin-1"
+
+
+def _separator(header: str, known: Iterable[str]) -> str:
+    """The separator under which the header line names most known columns (',' on a tie)."""
+    names = set(known)
+
+    def score(separator: str) -> int:
+        return sum(1 for c in header.split(separator) if c.strip().strip('"') in names)
+
+    return max(SEPARATORS, key=lambda sep: (score(sep), sep == ","))
+
+
+def read_csv_text(raw: bytes, name: str, known: Iterable[str]) -> pl.DataFrame:
+    """A CSV table as text columns, read the way a spreadsheet wrote it (see `decode_table`; the separator that
+    makes the header name most `known` columns; decimal commas in `NUMBER_COLUMNS` with ';' or tab), with one
+    note (`solver.fileio.reading_note`) when it was not plain UTF-8, comma-separated and decimal points. Raises
+    ValueError or polars' errors for what cannot be read as a table."""
+    text, encoding = decode_table(raw, name)
+    header = text.split("\n", 1)[0]
+    separator = _separator(header, known)
+    frame = pl.read_csv(text.encode("utf-8"), separator=separator, infer_schema=False)
+    decimal_commas = False
+    if separator != ",":
+        for column in frame.columns:
+            if column.strip() in NUMBER_COLUMNS:
+                values = frame[column].drop_nulls().str.strip_chars()
+                if values.str.contains(_DECIMAL_COMMA.pattern).any():
+                    decimal_commas = True
+                    fixed = pl.col(column).str.strip_chars()
+                    frame = frame.with_columns(
+                        pl.when(fixed.str.contains(f"^{_DECIMAL_COMMA.pattern}$"))
+                        .then(fixed.str.replace(",", ".", literal=True)).otherwise(pl.col(column)).alias(column))
+    how = [f"read as {encoding}"] if encoding else []
+    how += [f"{SEPARATORS[separator]}-separated"] if separator != "," else []
+    how += ["decimal commas"] if decimal_commas else []
+    if how:
+        reading_note(f"{name}: {', '.join(how)}")
+    return frame
+
+
+def row_text(index: int, first_row: int = HEADER_ROW + 1) -> str:
+    """The row a person or pair at `index` (from 0) is on, as the spreadsheet numbers it."""
+    return f"row {index + first_row}"
+
+
+def cell_place(stem: str, index: int, column: str, first_row: int = HEADER_ROW + 1) -> str:
+    """Where a cell is, for people: "mentees.csv row 5, column lat" for the mentee at index 3."""
+    return f"{stem}.csv {row_text(index, first_row)}, column {column}"
 
 
 def load_cohort(path: str | Path, *, warnings: list[Problem] | None = None) -> Cohort:
@@ -78,10 +152,18 @@ def load_cohort(path: str | Path, *, warnings: list[Problem] | None = None) -> C
 
 
 class RowReader:
-    """Collects problems while turning table cells into typed values."""
+    """Collects problems while turning table cells into typed values.
 
-    def __init__(self) -> None:
+    `first_row` is the number a problem gives the first row: 2 for a file with a header (the spreadsheet's
+    numbering), 1 for a list of inline tables. `failed` is set when a file could not be read as a table."""
+
+    def __init__(self, first_row: int = HEADER_ROW + 1) -> None:
         self.problems: list[Problem] = []
+        self.first_row = first_row
+        self.failed = False
+
+    def where(self, stem: str, index: int, column: str) -> str:
+        return cell_place(stem, index, column, self.first_row)
 
     def problem(self, code: ProblemCode, path: str, message: str, location: str = "") -> None:
         self.problems.append(Problem(code, path, message, location))
@@ -100,36 +182,55 @@ class RowReader:
             raw = read_input(source, limit=TABLE_LIMIT_BYTES, field_path=stem, location=source.name)
         except CohortInvalid as refused:
             self.problems += refused.problems
+            self.failed = True
             return None
         try:
             if source.suffix == ".csv":
-                if b"\x00" in raw or not raw.strip():
-                    raise ValueError("binary or empty file")
-                raw.decode("utf-8")  # a table in another encoding or binary data is not a CSV we can trust
-                frame = pl.read_csv(raw, infer_schema=False)
+                frame = read_csv_text(raw, source.name, known)
             else:
                 frame = _parquet_as_text(pl.read_parquet(io.BytesIO(raw)))
         except Exception as error:  # polars raises many types for malformed files
             self.problem(ProblemCode.NOT_CSV, stem, f"cannot read {source.name} as a table: {_short(error)}",
                          source.name)
+            self.failed = True
             return None
         columns = [c.strip() for c in frame.columns]
-        for column in sorted({c for c in columns if columns.count(c) > 1}):  # " id" and "id" after stripping
-            self.problem(ProblemCode.MISSING_COLUMN, f"{stem}.{column}", f"column '{column}' appears twice", source.name)
-        if len(set(columns)) < len(columns):
+        if not self.columns_ok(stem, source.name, columns, required, known):
+            self.failed = True
             return None
         frame.columns = columns
+        return [{k: (v or "").strip() for k, v in row.items()} for row in frame.fill_null("").iter_rows(named=True)]
+
+    def columns_ok(self, stem: str, where: str, columns: list[str], required: Iterable[str],
+                   known: Iterable[str], *, others_allowed: bool = False) -> bool:
+        """Whether a header holds every required column and only known ones (any others too, with
+        `others_allowed`), once each; each problem reported once: a misspelt required column is one problem with
+        the name it is probably meant to be."""
+        known = tuple(known)
+        if columns and not any(c in known or nearest_known(c, known) for c in columns):
+            shown = ", ".join(columns[:5]) + (", ..." if len(columns) > 5 else "")
+            self.problem(ProblemCode.MISSING_COLUMN, stem, f"no known column in the first row ({shown}): the first "
+                         f"row must be the header, with columns such as {', '.join(tuple(required)[:4])}", where)
+            return False
+        for column in sorted({c for c in columns if columns.count(c) > 1}):  # " id" and "id" after stripping
+            self.problem(ProblemCode.MISSING_COLUMN, f"{stem}.{column}", f"column '{column}' appears twice", where)
         missing = [c for c in required if c not in columns]
+        unknown = [c for c in columns if c not in set(known)]
+        renamed = []
+        for column in unknown:
+            nearest = nearest_known(column, [k for k in known if k not in columns])
+            if nearest in missing:
+                missing.remove(nearest)
+                renamed.append(column)
+                self.problem(ProblemCode.MISSING_COLUMN, f"{stem}.{nearest}", f"required column '{nearest}' is "
+                             f"missing; is '{column}' meant to be '{nearest}'?", where)
+            elif not others_allowed:
+                self.problem(ProblemCode.MISSING_COLUMN, f"{stem}.{column}", f"unknown column '{column}'"
+                             f"{did_you_mean(column, known)} (known: {', '.join(known)})", where)
         for column in missing:
             self.problem(ProblemCode.MISSING_COLUMN, f"{stem}.{column}",
-                         f"required column '{column}' is missing (columns: {', '.join(columns)})", source.name)
-        unknown = [c for c in columns if c not in set(known)]
-        for column in unknown:
-            self.problem(ProblemCode.MISSING_COLUMN, f"{stem}.{column}",
-                         f"unknown column '{column}' (known: {', '.join(known)})", source.name)
-        if missing or unknown:
-            return None
-        return [{k: (v or "").strip() for k, v in row.items()} for row in frame.fill_null("").iter_rows(named=True)]
+                         f"required column '{column}' is missing (columns: {', '.join(columns)})", where)
+        return not (missing or renamed or (unknown and not others_allowed) or len(set(columns)) < len(columns))
 
     # Cell parsers: each reports its own problem and returns a value the validator can still see.
 
@@ -177,8 +278,8 @@ class RowReader:
                 continue
             parsed = cefr_level(level)
             if parsed == 0:
-                self.problem(ProblemCode.MALFORMED_CEFR, f"{path}[{i}].level",
-                             f"'{level}' is not a CEFR level ({', '.join(CEFR_LEVELS)})", where)
+                self.problem(ProblemCode.MALFORMED_CEFR, f"{path}[{i}].level", f"'{level}' is not a CEFR level"
+                             f"{did_you_mean(level, CEFR_LEVELS)} ({', '.join(CEFR_LEVELS)})", where)
                 parsed = -1  # keeps the entry visible but never valid; reported once here
             skills.append(Language(code.strip().lower(), parsed))
         return tuple(skills)
@@ -187,8 +288,9 @@ class RowReader:
         try:
             return kind(text.lower())
         except ValueError:
-            allowed = ", ".join(v.value for v in kind if v.value)
-            self.problem(ProblemCode.BAD_VALUE, path, f"'{text}' is not one of: {allowed}", where)
+            allowed = [v.value for v in kind if v.value]
+            self.problem(ProblemCode.BAD_VALUE, path, f"'{text}' is not one of: {', '.join(allowed)}"
+                         f"{did_you_mean(text, allowed)}", where)
             return kind("")
 
 
@@ -228,16 +330,20 @@ def read_cohort_dir(directory: str | Path, *, warnings: list[Problem] | None = N
     mentees = tuple(mentee_from_row(reader, row, i) for i, row in enumerate(mentee_rows or []))
     rankings = tuple(
         Ranking(row["from_id"], row["to_id"],
-                reader.integer(row["rank"], f"rankings[{i}].rank", _where("rankings", i, "rank"), 0))
+                reader.integer(row["rank"], f"rankings[{i}].rank", reader.where("rankings", i, "rank"), 0))
         for i, row in enumerate(ranking_rows or [])
     )
     travel = tuple(
         TravelTime(row["mentee_id"], row["mentor_id"],
                    reader.coordinate(row["minutes"], f"travel_times[{i}].minutes",
-                                     _where("travel_times", i, "minutes")))
+                                     reader.where("travel_times", i, "minutes")))
         for i, row in enumerate(travel_rows or [])
     )
     rules = _rules(reader, directory / "rules.toml", travel)
+    if reader.failed:
+        # A file that could not be read as a table is the one problem to fix: checking the rest against it
+        # would only add a cascade (every ranking of a mentor in an unread mentors.csv an unknown id).
+        raise CohortInvalid(reader.problems)
     cohort = Cohort(mentors, mentees, rankings, rules, name=directory.name)
     # Value checks (ranges, codes, ids, pins against the hard rules) are the validator's, shared with gRPC input.
     from solver.validate import cohort_warnings, validate
@@ -248,10 +354,6 @@ def read_cohort_dir(directory: str | Path, *, warnings: list[Problem] | None = N
     if problems:
         raise CohortInvalid(problems)
     return cohort
-
-
-def _where(stem: str, index: int, column: str) -> str:
-    return f"{stem}.csv row {index + 1}, column {column}"
 
 
 def _locate(problem: Problem) -> Problem:
@@ -266,12 +368,12 @@ def _locate(problem: Problem) -> Problem:
     column = rest.split("[")[0].split(".")[0] if rest else "id"
     if stem == "travel_times":
         column = column if rest else "minutes"
-    return Problem(problem.code, problem.path, problem.message, _where(stem, row, column))
+    return Problem(problem.code, problem.path, problem.message, cell_place(stem, row, column))
 
 
 def mentor_from_row(reader: RowReader, row: Mapping[str, str], i: int) -> Mentor:
     def where(column: str) -> str:
-        return _where("mentors", i, column)
+        return reader.where("mentors", i, column)
 
     path = f"mentors[{i}]"
     return Mentor(
@@ -297,7 +399,7 @@ def mentor_from_row(reader: RowReader, row: Mapping[str, str], i: int) -> Mentor
 
 def mentee_from_row(reader: RowReader, row: Mapping[str, str], i: int) -> Mentee:
     def where(column: str) -> str:
-        return _where("mentees", i, column)
+        return reader.where("mentees", i, column)
 
     path = f"mentees[{i}]"
     return Mentee(

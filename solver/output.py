@@ -1,17 +1,20 @@
-"""Plain-data views of results (dicts ready for JSON), shared by the command line, reports and tests."""
+"""Plain-data views of results: pairs with their points, facts and top reasons; the library's dict of a solve."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
 from typing import Any
 
 import numpy as np
 
 from solver.domain import cefr_name
-from solver.scores import TERMS, CandidatePairs
+from solver.explain.wording import km_text, round_km
+from solver.scores import TERMS, CandidatePairs, Term
 from solver.solve import Matching, Objective, SolveResult
 
-_REASON_COLUMNS = ("mentee_rank", "mentor_rank", "shared_interests", "field_digits", "distance_km")
+_REASON_COLUMNS = ("mentee_rank", "mentor_rank", "shared_interests", "field_digits", "distance_km",
+                   Term.GOAL.column)
+_FACT_COLUMNS = (*_REASON_COLUMNS, "travel_minutes")
 
 
 def _columns(candidates: CandidatePairs, rows: np.ndarray, names: tuple[str, ...]) -> dict[str, list[Any]]:
@@ -36,8 +39,9 @@ def _reasons(breakdown: dict[str, int], facts: dict[str, Any], k: int) -> list[s
         "MENTOR_RANK": f"mentor ranked mentee #{facts['mentor_rank']}",
         "INTERESTS": f"{facts['shared_interests']} shared interest(s)",
         "FIELD": f"{facts['field_digits']} ISCO digits in common",
-        "GOAL": "goal supported",
-        "TRAVEL": f"{facts['distance_km']:.1f} km",
+        # Full points when the mentor lists her goal, half when he lists none (open to any goal).
+        "GOAL": "supports her goal" if facts[Term.GOAL.column] >= 100 else "open to any goal",
+        "TRAVEL": km_text(facts["distance_km"]),
         "HOME_MARKET": "knows the home market",
         "FIRST_LANGUAGE": "speaks the first language",
         "SENIORITY": "seniority",
@@ -47,9 +51,9 @@ def _reasons(breakdown: dict[str, int], facts: dict[str, Any], k: int) -> list[s
     return [phrases[term] for _, term in ranked]
 
 
-def pair_breakdown(candidates: CandidatePairs, row: int) -> dict[str, int]:
-    """Weighted points per soft term for one candidate row (terms with weight 0 left out)."""
-    return _breakdowns(candidates, np.array([row], dtype=np.int64))[0]
+def pair_breakdowns(candidates: CandidatePairs, rows: np.ndarray) -> list[dict[str, int]]:
+    """Weighted points per soft term (terms with weight 0 left out) for each of the given candidate rows."""
+    return _breakdowns(candidates, np.asarray(rows, dtype=np.int64))
 
 
 def reasons_of(candidates: CandidatePairs, rows: np.ndarray, k: int = 3) -> list[list[str]]:
@@ -82,18 +86,27 @@ def matching_dict(result: SolveResult, matching: Matching) -> dict[str, Any]:
     table = candidates.table
     best = result.matchings[0]
     rows = np.asarray(matching.rows, dtype=np.int64)
-    columns = _columns(candidates, rows, ("mentee", "mentor", "score", *_REASON_COLUMNS))
+    columns = _columns(candidates, rows, ("mentee", "mentor", "score", *_FACT_COLUMNS))
     breakdowns = _breakdowns(candidates, rows)
+    pins = set(cohort.rules.pins)
     pairs = []
     for k, breakdown in enumerate(breakdowns):
         facts = {name: values[k] for name, values in columns.items()}
+        mentee_id, mentor_id = cohort.mentees[int(facts["mentee"])].id, cohort.mentors[int(facts["mentor"])].id
+        minutes = float(facts["travel_minutes"])
         pairs.append({
-            "mentee": cohort.mentees[int(facts["mentee"])].id,
-            "mentor": cohort.mentors[int(facts["mentor"])].id,
+            "mentee": mentee_id,
+            "mentor": mentor_id,
             "score": int(facts["score"]),
-            "distance_km": round(float(facts["distance_km"]), 2),
+            "distance_km": round_km(facts["distance_km"]),
             "breakdown": breakdown,
             "reasons": _reasons(breakdown, facts, 3),
+            "pinned": (mentee_id, mentor_id) in pins,
+            "mentee_rank": int(facts["mentee_rank"]),
+            "mentor_rank": int(facts["mentor_rank"]),
+            "field_digits": int(facts["field_digits"]),
+            "shared_interests": int(facts["shared_interests"]),
+            "travel_minutes": minutes if math.isfinite(minutes) else None,
         })
     matched = set(table["mentee"].to_numpy()[matching.rows].tolist())
     load = np.bincount(table["mentor"].to_numpy()[matching.rows], minlength=len(cohort.mentors))
@@ -120,7 +133,9 @@ def matching_dict(result: SolveResult, matching: Matching) -> dict[str, Any]:
 
 
 def result_dict(result: SolveResult) -> dict[str, Any]:
-    """The whole answer: status, bound, statistics and every matching."""
+    """The whole answer as plain data: status, bound, statistics and every matching. The library's view, for
+    tests and for the mapping to `MatchResponse` (`server.convert.results`), which is what the command line and
+    the service print."""
     cohort = result.candidates.cohort
     rules = cohort.rules
     return {
@@ -157,45 +172,3 @@ def nearest_town(lat: float, lon: float) -> tuple[str, float] | None:
         return None
     best = min(towns.values(), key=lambda t: geography.distance_km(lat, lon, t.lat, t.lon))
     return best.name, geography.distance_km(lat, lon, best.lat, best.lon)
-
-
-def merge_explanation(data: dict[str, Any], explanation: Any, plain: Callable[[Any], Any]) -> None:
-    """Adds an explanation to a `result_dict` view: per pair, per unmatched person, blocking pairs, recruitment.
-
-    `explanation` is a `solver.explain.Explanation` (with `plain = lambda x: x.to_dict()`) or the service's
-    `Explanation` message (with `server.convert.plain`): the same fields by name, so local and remote
-    `solve --explain --json` give the same view.
-    """
-
-    def person(item: Any) -> dict[str, Any]:
-        out: dict[str, Any] = plain(item)
-        out.pop("person_id", None)
-        out.pop("side", None)
-        return out
-
-    def advice(item: Any) -> dict[str, Any]:
-        out: dict[str, Any] = plain(item)
-        town = nearest_town(item.lat, item.lon)
-        if town is not None:
-            out["near_town"], out["near_town_km"] = town[0], round(town[1], 1)
-        return out
-
-    by_rank = {m.rank: m for m in explanation.matchings}
-    for matching in data.get("matchings", []):
-        found = by_rank.get(matching["rank"])
-        if found is None:
-            continue
-        pairs = {(p.mentee_id, p.mentor_id): p for p in found.pairs}
-        for pair in matching["pairs"]:
-            explained = pairs.get((pair["mentee"], pair["mentor"]))
-            if explained is not None:
-                pair["explanation"] = {"terms": [plain(t) for t in explained.terms], "sentence": explained.sentence}
-        people = {u.person_id: u for u in found.unmatched_mentees}
-        for item in matching["unmatched"]:
-            found_person = people.get(item["id"])
-            if found_person is not None:
-                item.update(person(found_person))
-        matching["mentors_without_mentee"] = [{"id": u.person_id, **person(u)} for u in found.mentors_without_mentee]
-        matching["blocking_pairs"] = plain(found.stability)
-    data["recruitment"] = [advice(a) for a in explanation.recruitment]
-    data["explain_notes"] = list(explanation.notes)

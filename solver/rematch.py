@@ -13,11 +13,12 @@ import polars as pl
 from ortools.sat.python import cp_model
 
 from solver.candidates import HardRule, rule_masks
+from solver.defaults import DEFAULT_PENALTY
 from solver.domain import Cohort, ObjectiveMode
 from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.explain import ExtraConstraints
 from solver.fileio import TABLE_LIMIT_BYTES, read_input, read_toml
-from solver.ingest import load_cohort
+from solver.ingest import RowReader, load_cohort, read_csv_text, row_text
 from solver.scores import CandidatePairs, candidate_pairs
 from solver.solve import (
     AssignmentModel,
@@ -41,7 +42,6 @@ from solver.workflows import (
     without_people,
 )
 
-DEFAULT_PENALTY = 300  # score points per disrupted pair: about one speed-dating first choice at default weights
 CURRENT_FILE = "current.csv"
 CHANGES_FILE = "changes.toml"
 CHANGES_KEYS = ("left", "joined", "keep", "penalty", "max_changes")
@@ -356,16 +356,17 @@ def read_current_pairs(path: str | Path) -> list[PairRef]:
     if not path.exists():
         raise CohortInvalid([Problem(ProblemCode.MISSING_FILE, "current", f"{where} is missing", where)])
     raw = read_input(path, limit=TABLE_LIMIT_BYTES, field_path="current", location=where)
+    columns = ("mentee_id", "mentor_id")
     try:
-        frame = pl.read_csv(raw, infer_schema=False)
+        frame = read_csv_text(raw, where, columns)
     except Exception as error:  # polars raises many types for malformed files
         raise CohortInvalid([Problem(ProblemCode.NOT_CSV, "current", f"cannot read {where}: {error}", where)]
                             ) from None
     frame.columns = [c.strip() for c in frame.columns]
-    missing = [c for c in ("mentee_id", "mentor_id") if c not in frame.columns]
-    if missing:
-        raise CohortInvalid([Problem(ProblemCode.MISSING_COLUMN, f"current.{c}", f"required column '{c}' is missing",
-                                     where) for c in missing])
+    reader = RowReader()
+    # Extra columns (a coordinator's notes) are allowed: the pairs are all that is read.
+    if not reader.columns_ok("current", where, frame.columns, columns, columns, others_allowed=True):
+        raise CohortInvalid(reader.problems)
     problems = []
     pairs = []
     for k, row in enumerate(frame.fill_null("").iter_rows(named=True)):
@@ -373,7 +374,7 @@ def read_current_pairs(path: str | Path) -> list[PairRef]:
         for name, value in (("mentee_id", a), ("mentor_id", b)):
             if not value:
                 problems.append(Problem(ProblemCode.EMPTY_ID, f"current[{k}].{name}", "the id is empty",
-                                        f"{where} row {k + 1}, column {name}"))
+                                        f"{where} {row_text(k)}, column {name}"))
         pairs.append(PairRef(a, b))
     if problems:
         raise CohortInvalid(problems)

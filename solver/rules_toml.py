@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from solver.domain import (
+    CEFR_LEVELS,
     FieldFamily,
     FieldRule,
     GenderQuota,
@@ -20,7 +21,7 @@ from solver.domain import (
     cefr_level,
     cefr_name,
 )
-from solver.errors import CohortInvalid, Problem, ProblemCode
+from solver.errors import CohortInvalid, Problem, ProblemCode, did_you_mean
 from solver.fileio import read_toml
 
 RULE_KEYS = (
@@ -50,7 +51,7 @@ def rules_from_mapping(data: Mapping[str, Any], problems: list[Problem],
 
     for key in data:
         if key not in RULE_KEYS:
-            bad(key, f"unknown rule '{key}' (known: {', '.join(RULE_KEYS)})")
+            bad(key, f"unknown rule '{key}'{did_you_mean(key, RULE_KEYS)} (known: {', '.join(RULE_KEYS)})")
 
     def get(key: str, kind: type | tuple[type, ...], default: Any) -> Any:
         value = data.get(key, default)
@@ -96,7 +97,8 @@ def rules_from_mapping(data: Mapping[str, Any], problems: list[Problem],
     weight_values = Weights().as_dict()
     for key, value in weights_raw.items():
         if key not in weight_values:
-            bad(f"weights.{key}", f"unknown weight '{key}' (known: {', '.join(weight_values)})")
+            bad(f"weights.{key}", f"unknown weight '{key}'{did_you_mean(key, weight_values)} (known: "
+                f"{', '.join(weight_values)})")
         elif not isinstance(value, int) or isinstance(value, bool):
             bad(f"weights.{key}", "expected a whole number")
         else:
@@ -118,7 +120,9 @@ def rules_from_mapping(data: Mapping[str, Any], problems: list[Problem],
         try:
             tracks.append(Track(str(t).lower()))
         except ValueError:
-            bad(f"eligible_tracks[{k}]", f"'{t}' is not one of: spouse, student, refugee, other")
+            known_tracks = [v.value for v in Track if v.value]
+            bad(f"eligible_tracks[{k}]", f"'{t}' is not one of: {', '.join(known_tracks)}"
+                f"{did_you_mean(str(t), known_tracks)}")
     families = _families(data, bad, directory, problems)
     return Rules(
         max_distance_km=float(distance) if distance is not None else None,
@@ -157,7 +161,7 @@ def _level(value: Any, key: str, bad: Callable[[str, str], None], default: int) 
     if isinstance(value, str):
         parsed = cefr_level(value)
         if not parsed:
-            bad(key, f"'{value}' is not a CEFR level")
+            bad(key, f"'{value}' is not a CEFR level{did_you_mean(str(value), CEFR_LEVELS)}")
         return parsed or default
     if not isinstance(value, int) or isinstance(value, bool):
         bad(key, "expected a CEFR level such as \"B1\"")
@@ -175,8 +179,9 @@ def _choice(kind: type[_E], value: Any, key: str, bad: Callable[[str, str], None
     try:
         return kind(str(value).lower())
     except ValueError:
-        known = ", ".join(f'"{v.value}"' for v in kind if v.value)
-        bad(key, f"'{value}' is not one of {known}")
+        values = [v.value for v in kind if v.value]
+        known = ", ".join(f'"{v}"' for v in values)
+        bad(key, f"'{value}' is not one of {known}{did_you_mean(str(value), values)}")
         return None
 
 
@@ -206,7 +211,8 @@ def _segment(raw: Any, k: int, bad: Callable[[str, str], None]) -> Segment:
         return Segment(id=f"segment-{k}")
     for key in raw:
         if key not in SEGMENT_KEYS:
-            bad(f"{at}.{key}", f"unknown segment key '{key}' (known: {', '.join(SEGMENT_KEYS)})")
+            bad(f"{at}.{key}", f"unknown segment key '{key}'{did_you_mean(key, SEGMENT_KEYS)} (known: "
+                f"{', '.join(SEGMENT_KEYS)})")
 
     def typed(key: str, kind: type | tuple[type, ...]) -> Any:
         value = raw.get(key)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import io
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
@@ -14,8 +12,8 @@ import polars as pl
 from solver.fileio import InputFiles, write_atomic
 from solver.report import CSS, PALETTE
 from solver.sweep import Sweep, SweepOutcome
+from solver.tables import frame_bytes
 
-TABLE_FORMATS = (".csv", ".parquet", ".xlsx")
 PLOT_WIDTH, PLOT_HEIGHT, MARGIN = 720, 420, 56
 
 
@@ -40,31 +38,9 @@ def sweep_frame(sweep: Sweep) -> pl.DataFrame:
     return pl.DataFrame(rows, infer_schema_length=None)
 
 
-def table_format_problem(path: Path) -> str | None:
-    """Why the table cannot be written to `path` (its extension names no format, or the format's writer is not
-    installed), before anything is solved; None when it can."""
-    suffix = path.suffix.lower()
-    if suffix not in TABLE_FORMATS:
-        return f"{path.name}: the table is written as {', '.join(TABLE_FORMATS)}, chosen by the file's extension"
-    if suffix == ".xlsx" and importlib.util.find_spec("xlsxwriter") is None:
-        return "writing .xlsx needs the xlsxwriter package (pip install xlsxwriter); use .csv or .parquet"
-    return None
-
-
 def table_bytes(sweep: Sweep, suffix: str) -> bytes:
-    """The sweep's table in the format its file name asks for (.csv, .parquet, .xlsx; see `table_format_problem`)."""
-    frame = sweep_frame(sweep)
-    buffer = io.BytesIO()
-    suffix = suffix.lower()
-    if suffix == ".csv":
-        frame.write_csv(buffer)
-    elif suffix == ".parquet":
-        frame.write_parquet(buffer)
-    elif suffix == ".xlsx":
-        frame.write_excel(buffer, worksheet="sweep")
-    else:
-        raise ValueError(f"unknown table format '{suffix or '(none)'}': use one of {', '.join(TABLE_FORMATS)}")
-    return buffer.getvalue()
+    """The sweep's table in the format its file name asks for (`solver.tables.TABLE_FORMATS`)."""
+    return frame_bytes({"sweep": sweep_frame(sweep)}, suffix)
 
 
 def write_table(sweep: Sweep, path: str | Path, *, inputs: InputFiles | None = None) -> Path:

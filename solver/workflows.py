@@ -13,9 +13,17 @@ from solver.candidates import IntArray
 from solver.domain import Cohort
 from solver.errors import Problem, ProblemCode
 from solver.explain import ExplainOptions, UnmatchedExplanation, UnmatchedReason, explain_unmatched
-from solver.output import reasons_of
+from solver.output import pair_breakdowns, reasons_of
 from solver.scores import CandidatePairs
 from solver.solve import Matching, SolveResult
+
+
+@dataclass(frozen=True)
+class TermPoints:
+    """The weighted points one soft term (`solver.scores.Term` value) gives a pair."""
+
+    term: str
+    points: int
 
 
 @dataclass(frozen=True)
@@ -25,10 +33,15 @@ class PairRecord:
     mentee_id: str
     mentor_id: str
     score: int
-    distance_km: float
+    distance_km: float  # not rounded (means are taken over it); shown with `solver.explain.wording.km_text`
     mentee_rank: int  # the mentee's speed-dating rank of the mentor; 0 = not ranked
     mentor_rank: int  # the mentor's rank of the mentee; 0 = not ranked
     reasons: list[str] = field(default_factory=list)  # the terms that gave the pair most points
+    breakdown: list[TermPoints] = field(default_factory=list)  # points per term of weight above 0
+    pinned: bool = False  # the rules pin the pair
+    field_digits: int = 0  # leading ISCO digits the pair shares
+    shared_interests: int = 0
+    travel_minutes: float | None = None  # from the travel-time table; None without one
 
 
 @dataclass(frozen=True)
@@ -65,20 +78,31 @@ def pair_records(candidates: CandidatePairs, rows: IntArray) -> list[PairRecord]
     km = table["distance_km"].to_numpy()
     mentee_rank = table["mentee_rank"].to_numpy()
     mentor_rank = table["mentor_rank"].to_numpy()
+    digits = table["field_digits"].to_numpy()
+    interests = table["shared_interests"].to_numpy()
+    minutes = table["travel_minutes"].to_numpy()
     rows = np.asarray(rows, dtype=np.int64)
     reasons = reasons_of(candidates, rows)
-    return [
-        PairRecord(
-            mentee_id=cohort.mentees[int(mentee[r])].id,
-            mentor_id=cohort.mentors[int(mentor[r])].id,
+    breakdowns = pair_breakdowns(candidates, rows)
+    pins = set(cohort.rules.pins)
+    records = []
+    for k, r in enumerate(rows.tolist()):
+        mentee_id, mentor_id = cohort.mentees[int(mentee[r])].id, cohort.mentors[int(mentor[r])].id
+        records.append(PairRecord(
+            mentee_id=mentee_id,
+            mentor_id=mentor_id,
             score=int(score[r]),
             distance_km=float(km[r]),
             mentee_rank=int(mentee_rank[r]),
             mentor_rank=int(mentor_rank[r]),
             reasons=reasons[k],
-        )
-        for k, r in enumerate(rows.tolist())
-    ]
+            breakdown=[TermPoints(term, points) for term, points in breakdowns[k].items()],
+            pinned=(mentee_id, mentor_id) in pins,
+            field_digits=int(digits[r]),
+            shared_interests=int(interests[r]),
+            travel_minutes=float(minutes[r]) if np.isfinite(minutes[r]) else None,
+        ))
+    return records
 
 
 def reason_counts(unmatched: Iterable[UnmatchedRecord]) -> list[ReasonCount]:
@@ -102,16 +126,20 @@ def unmatched_records(result: SolveResult, matching: Matching | None = None, *, 
         message = f"no matching satisfies the side constraints ({result.status.value})"
         return [UnmatchedRecord(m.id, UnmatchedReason.SIDE_CONSTRAINTS.value, message) for m in cohort.mentees], []
     mentees, _, notes = explain_unmatched(result, matching, options, deep=counterfactuals)
-    return [UnmatchedRecord(e.person_id, e.reasons[0].code.value, e.reasons[0].message, _hints(e))
+    return [UnmatchedRecord(e.person_id, e.reasons[0].code.value, e.reasons[0].message, would_help(e))
             for e in mentees], list(notes)
 
 
-def _hints(explained: UnmatchedExplanation, limit: int = 2) -> list[str]:
+def would_help(explained: UnmatchedExplanation | Any, limit: int = 2, partner: str = "mentor") -> list[str]:
+    """What would help an unmatched person, in English: the single changes that would match her (re-solved
+    counterfactuals), where her allowed partners went, her nearest misses; at most `limit` of each. `explained`
+    is a `solver.explain.UnmatchedExplanation` or the `UnmatchedExplanation` message, which has its fields;
+    `partner` names the other side ("mentee" for a mentor left alone)."""
     hints = [c.sentence for c in explained.counterfactuals[:limit]]
     for taken in explained.taken_by[:limit]:
         others = ", ".join(f"{who} ({score})" for who, score in zip(taken.taken_by, taken.scores, strict=True))
         where = f"went to {others}" if others else "had room, but a side constraint kept them apart"
-        hints.append(f"allowed mentor {taken.partner_id} (score {taken.score} here) {where}")
+        hints.append(f"allowed {partner} {taken.partner_id} (score {taken.score} here) {where}")
     for miss in explained.nearest_misses[:limit]:
         hints.append(f"nearest miss {miss.partner_id}: " + "; ".join(f.detail for f in miss.failed))
     return hints

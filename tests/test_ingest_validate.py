@@ -74,8 +74,8 @@ def test_every_problem_is_reported_at_once_with_its_file_row_and_column(tmp_path
     assert {p.code for p in problems} == {ProblemCode.COORDINATE_OUT_OF_RANGE, ProblemCode.MALFORMED_ISCO,
                                           ProblemCode.MALFORMED_CEFR}
     where = {p.code: p.location for p in problems}
-    assert where[ProblemCode.COORDINATE_OUT_OF_RANGE] == "mentees.csv row 2, column lat"
-    assert where[ProblemCode.MALFORMED_ISCO] == "mentees.csv row 2, column occupations"
+    assert where[ProblemCode.COORDINATE_OUT_OF_RANGE] == "mentees.csv row 3, column lat"
+    assert where[ProblemCode.MALFORMED_ISCO] == "mentees.csv row 3, column occupations"
     paths = {p.code: p.path for p in problems}
     assert paths[ProblemCode.MALFORMED_ISCO] == "mentees[1].occupations[0]"
 

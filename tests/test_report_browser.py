@@ -17,7 +17,10 @@ import pytest
 
 from solver.compare import Comparison, Scenario, ScenarioChanges, apply_changes, compare_scenarios
 from solver.domain import Cohort
-from solver.report import PALETTE, render_report, write_report
+from solver.explain import UnmatchedReason
+from solver.explain.wording import REASON_WORDS
+from solver.report import HOME, MAP_BACKGROUND, PALETTE, UNMATCHED, WORKPLACE, render_report, write_report
+from tests.cli_support import run_cli
 from tests.oracle import random_cohort
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -42,7 +45,7 @@ def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120, check=False)
 
 
-def _comparison() -> Comparison:
+def _scenarios() -> list[Scenario]:
     rng = random.Random(11)
     base: Cohort = random_cohort(rng, 14, 10, rankings=True)
     first = base.mentees[0]
@@ -55,7 +58,36 @@ def _comparison() -> Comparison:
                           label="Wider & easier")
     fewer = apply_changes(base, ScenarioChanges(remove=(base.mentors[0].id, base.mentors[1].id)),
                           label="Two mentors <away>")
-    return compare_scenarios([Scenario("Base", base), wider, fewer])
+    return [Scenario("Base", base), wider, fewer]
+
+
+def _comparison() -> Comparison:
+    return compare_scenarios(_scenarios())
+
+
+def _report(path: Path) -> tuple[Comparison, Path]:
+    """A three-scenario comparison written with each scenario's map."""
+    scenarios = _scenarios()
+    comparison = compare_scenarios(scenarios)
+    return comparison, write_report(comparison, path, cohorts=[s.cohort for s in scenarios])
+
+
+def _screenshot(page: Path, tmp_path: Path, height: int) -> tuple[np.ndarray, list[str]]:
+    """The page in headless Chromium at 1280 x `height`: its pixels and the console errors it logged."""
+    shot = tmp_path / "shot.png"
+    run = _run(["--enable-logging=stderr", "--v=0", f"--screenshot={shot}", f"--window-size=1280,{height}",
+                page.resolve().as_uri()], tmp_path)
+    assert shot.exists(), run.stderr[-2000:]
+    errors = [line for line in run.stderr.splitlines()
+              if "Uncaught" in line or ("CONSOLE" in line and "error" in line.lower())]
+    return decode_png(shot.read_bytes()), errors
+
+
+def _visible_text(dom: str) -> str:
+    """The text a reader sees: the DOM without tags, attribute values and SVG tooltips (<title>)."""
+    dom = re.sub(r"<title>.*?</title>", " ", dom, flags=re.S)
+    dom = re.sub(r"<style>.*?</style>", " ", dom, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", dom)
 
 
 def decode_png(data: bytes) -> np.ndarray:
@@ -135,9 +167,11 @@ def test_the_rendered_dom_holds_every_pair_and_unmatched_row(tmp_path: Path) -> 
     run = _run(["--dump-dom", page.resolve().as_uri()], tmp_path)
     dom = run.stdout
     assert 'id="summary"' in dom, run.stderr[-2000:]
-    assert dom.count('<tr class="pair">') == sum(o.matched for o in comparison.scenarios)
+    # One pair table: every pair made in any scenario, once, with the scenarios that make it.
+    distinct = {(p.mentee_id, p.mentor_id) for o in comparison.scenarios for p in o.pairs}
+    assert dom.count('<tr class="pair') == len(distinct) < sum(o.matched for o in comparison.scenarios)
     assert dom.count('<tr class="unmatched">') == sum(len(o.unmatched) for o in comparison.scenarios)
-    assert dom.count("<svg") == 3
+    assert dom.count("<svg") == 3  # the charts; no cohorts given, so no maps
     assert "<b>" not in dom and "E&lt;b&gt;&amp;" in dom  # identifiers are text, not markup
     assert "Two mentors &lt;away&gt;" in dom
 
@@ -150,3 +184,48 @@ def test_the_report_is_self_contained_and_escapes_identifiers() -> None:
     assert not re.search(r"(src|href)=", html)
     assert set(re.findall(r"https?://[^\s\"'<>]+", html)) <= {"http://www.w3.org/2000/svg"}
     assert TRICKY_ID not in html and "E&lt;b&gt;&amp;&quot;0" in html
+
+
+@pytest.mark.browser
+def test_the_report_shows_a_map_per_scenario_and_labelled_charts(tmp_path: Path) -> None:
+    comparison, page = _report(tmp_path / "report.html")
+    pixels, errors = _screenshot(page, tmp_path, 9000)
+    assert not errors, errors
+    # The maps: regions of their own background colour, each with homes, workplaces and pair lines drawn on it.
+    rgb = pixels[:, :, :3]
+    background = np.array([int(MAP_BACKGROUND[k:k + 2], 16) for k in (1, 3, 5)], dtype=np.uint8)
+    rows = np.flatnonzero((rgb == background).all(axis=2).any(axis=1))
+    assert len(rows), "no map on the page"
+    gaps = np.flatnonzero(np.diff(rows) > 1)
+    top, bottom = rows[0], rows[gaps[0]] if len(gaps) else rows[-1]  # the first map, the base's
+    columns = np.flatnonzero((rgb[top:bottom] == background).all(axis=2).any(axis=0))
+    region = rgb[top:bottom + 1, columns.min():columns.max() + 1]
+    drawn = ~(region == background).all(axis=2)
+    assert drawn.mean() > 0.002, f"the map region is blank ({drawn.mean():.4f} of it drawn)"
+
+    def pixels_of(colour: str) -> int:
+        wanted = np.array([int(colour[k:k + 2], 16) for k in (1, 3, 5)], dtype=np.uint8)
+        return int((region == wanted).all(axis=2).sum())
+
+    assert pixels_of(HOME) > 50 and pixels_of(WORKPLACE) > 50  # homes and workplaces
+    assert pixels_of(PALETTE[0]) > 20  # the base's pair lines, in its colour
+    assert pixels_of(UNMATCHED) > 20  # the unmatched, marked
+    dom = _run(["--dump-dom", page.resolve().as_uri()], tmp_path).stdout
+    assert dom.count('class="map"') >= len(comparison.scenarios) and 'id="map-2"' in dom
+    seen = _visible_text(dom)
+    for axis_title in ("mentees matched (%)", "pair score (points)", "home to workplace, straight line (km)",
+                       "pairs per bar"):
+        assert axis_title in seen, axis_title
+    assert re.search(r"\d+ of \d+", seen)  # the bars say how many were matched
+
+
+def test_the_report_words_every_reason_and_advises_only_options_that_exist(tmp_path: Path) -> None:
+    comparison, page = _report(tmp_path / "report.html")
+    seen = _visible_text(page.read_text(encoding="utf-8"))
+    assert comparison.scenarios[0].unmatched, "the base should leave someone unmatched"
+    raw = [code.value for code in UnmatchedReason if code.value in seen]
+    assert raw == [], f"reason codes shown raw: {raw}"
+    assert set(REASON_WORDS) == {code.value for code in UnmatchedReason}  # words for every code, none made up
+    options = set(re.findall(r"--[a-z][a-z-]+", page.read_text(encoding="utf-8")))
+    helps = run_cli("compare", "--help").stdout
+    assert {o for o in options if o not in helps} == set()

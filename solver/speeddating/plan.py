@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from solver.defaults import SPEED_DATING_MAX_ALTERNATIVES, SPEED_DATING_MAX_MINUTES, SPEED_DATING_MAX_ROUNDS
 from solver.domain import Cohort
 from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.model import SolveStatus
@@ -25,9 +26,9 @@ from solver.speeddating.instance import PlanInstance, greedy_fill, objective_par
 from solver.speeddating.rounds import assign_rounds, assign_tables
 from solver.stop import StopToken, check
 
-MAX_ROUNDS = 60
-MAX_MINUTES = 240
-MAX_ALTERNATIVES = 10
+MAX_ROUNDS = SPEED_DATING_MAX_ROUNDS
+MAX_MINUTES = SPEED_DATING_MAX_MINUTES
+MAX_ALTERNATIVES = SPEED_DATING_MAX_ALTERNATIVES
 
 
 @dataclass(frozen=True)
