@@ -4,12 +4,12 @@ typer gives typed options with help text from the signatures; rich renders the t
 read. Errors are printed as lists of problems (exit 2), never as tracebacks. Data (ids, labels, messages,
 paths) is printed as text, never as markup: both consoles interpret nothing in a string (no markup, no
 emoji codes, no highlighting), and every style is given apart from the text (`style=`, `Text` spans).
+The engine, polars, OR-Tools and gRPC are imported inside the commands that use them, so that `--help`
+and `--version` answer at once.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 import signal
 import sys
@@ -17,33 +17,60 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
-from solver.domain import Cohort, ObjectiveMode
+from solver.domain import ObjectiveMode
 from solver.errors import CohortInvalid, Problem
-from solver.ingest import load_cohort
-from solver.output import result_dict
-from solver.solve import SolveOptions, SolveResult, solve
-from solver.stop import Stopped
+from solver.fileio import reading_notes
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+if TYPE_CHECKING:
+    from mentormatch.v1 import matching_pb2 as mpb
+    from solver.domain import Cohort
+    from solver.fileio import InputFiles
+    from solver.solve import SolveOptions, SolveResult
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Optimal, explained mentor-mentee matching for professional mentoring programmes.")
 console = Console(markup=False, emoji=False, highlight=False)
 errors = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False)
 
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 EXIT_INVALID = 2
+EXIT_UNAVAILABLE = 3  # the server given with --server cannot be reached
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command ended by Ctrl-C
 WARNINGS_SHOWN = 20  # a whole file of swapped coordinates would otherwise print a line per person
 INTERRUPTED_NOTE = ("interrupted (Ctrl-C): the search stopped early; this is what it had found (its status and "
                     "bound say how good), and explanations were not computed")
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def split_list(text: str | None) -> list[str]:
+    """A list given on the command line: items separated by ';' (as in the files) or ','; blanks dropped."""
+    return [part.strip() for part in (text or "").replace(";", ",").split(",") if part.strip()]
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            console.print(f"mentormatch {version('mentormatch')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            console.print("mentormatch (not installed: version unknown)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="print the version and exit")] = False,
+) -> None:
+    """Optimal, explained mentor-mentee matching for professional mentoring programmes."""
 
 
 def problem_text(problem: Problem, lead: str | Text = "  ") -> Text:
@@ -70,6 +97,8 @@ def print_warnings(warnings: list[Problem]) -> None:
 
 def read_or_exit(path: Path) -> Cohort:
     """The cohort, its warnings printed on stderr; or every problem (and warning) printed and exit 2."""
+    from solver.ingest import load_cohort
+
     warnings: list[Problem] = []
     try:
         cohort = load_cohort(path, warnings=warnings)
@@ -79,6 +108,24 @@ def read_or_exit(path: Path) -> Cohort:
         raise typer.Exit(EXIT_INVALID) from None
     print_warnings(warnings)
     return cohort
+
+
+def refuse_outputs(problems: list[Problem]) -> None:
+    """Outputs that may not be written (over an input, a directory, an unknown format): listed, exit 2, before
+    anything is solved."""
+    if problems:
+        print_problems(problems)
+        raise typer.Exit(EXIT_INVALID)
+
+
+def write_or_exit(write: Callable[[], list[Path]]) -> list[Path]:
+    """Run a writer; a failed write (a full disk, no permission) is a message and exit 1, never a traceback."""
+    try:
+        return write()
+    except OSError as error:
+        errors.print(f"cannot write {error.filename or 'the output'}: {error.strerror or error}; nothing "
+                     "half-written was left (an earlier file at that path is unchanged)")
+        raise typer.Exit(1) from None
 
 
 def bundled_scenarios() -> list[Path]:
@@ -97,38 +144,56 @@ def validate(cohort: Annotated[Path, typer.Argument(help="cohort directory or .j
         f"{len(rules.pins)} pins, {len(rules.bans)} bans")
 
 
-def render_result(result: SolveResult, data: dict[str, Any], *, title: str = "") -> None:
-    """The matchings of `data` (`result_dict(result)`, perhaps with notes added) as tables for people."""
-    cohort = result.candidates.cohort
-    console.rule(Text.assemble((title or cohort.name, "bold"), f": {data['status']}, {len(cohort.mentees)} mentees x "
-                               f"{len(cohort.mentors)} mentors, {data['stats']['candidate_pairs']} allowed pairs"))
-    for matching in data["matchings"]:
-        parts = matching["objective_parts"]
-        heading = (f"Matching {matching['rank']}: {parts['matched']}/{len(cohort.mentees)} matched, "
-                   f"total score {parts['total_score']}, worst pair {parts['worst_score']}")
-        if matching["rank"] > 1:
-            diff = matching["diff_vs_best"]
-            heading += (f"  (gap to best {matching['gap_to_best']}, {len(diff['removed'])} pair(s) changed, "
-                        f"{diff['kept']} kept)")
-        if matching["rank"] == 1:
-            table = Table(title=heading, title_justify="left", show_lines=False)
-            for column in ("mentee", "mentor", "score", "km", "top reasons"):
-                table.add_column(column, justify="right" if column in ("score", "km") else "left")
-            for pair in matching["pairs"]:
-                table.add_row(pair["mentee"], pair["mentor"], str(pair["score"]), f"{pair['distance_km']:.1f}",
-                              "; ".join(pair["reasons"]))
-            console.print(table)
-            unmatched = [u["id"] for u in matching["unmatched"]]
-            console.print(f"Unmatched mentees ({len(unmatched)}): {', '.join(unmatched) or 'none'}")
-        else:
-            diff = matching["diff_vs_best"]
+def enum_word(enum: Any, value: int) -> str:
+    """An enum value of the contract without its type prefix: SOLVE_STATUS_OPTIMAL -> OPTIMAL."""
+    name: str = enum.Name(value)
+    prefix = "".join(f"_{c}" if c.isupper() else c.upper() for c in enum.DESCRIPTOR.name).lstrip("_") + "_"
+    return name.removeprefix(prefix)
+
+
+def whole(value: float) -> str:
+    """A whole number the contract carries as a double (sums, objective values), as people write it."""
+    return f"{value:.0f}"
+
+
+def render_response(response: mpb.MatchResponse, title: str) -> None:
+    """The matchings of an answer (local or from a server: the same message) as tables for people."""
+    from rich.table import Table
+
+    from mentormatch.v1 import matching_pb2 as mpb
+
+    stats = response.statistics
+    console.rule(Text.assemble((title, "bold"), f": {enum_word(mpb.SolveStatus, response.status)}, "
+                               f"{response.mentee_count} mentees x {response.mentor_count} mentors, "
+                               f"{stats.candidate_pairs} allowed pairs"))
+    for matching in response.matchings:
+        parts = matching.objective
+        heading = (f"Matching {matching.rank}: {parts.matched}/{response.mentee_count} matched, "
+                   f"total score {whole(parts.total_score)}, worst pair {parts.worst_score}")
+        diff = matching.diff_vs_best
+        if matching.rank > 1:
+            heading += (f"  (gap to best {whole(matching.gap_to_best)}, {len(diff.removed)} pair(s) changed, "
+                        f"{diff.kept} kept)")
             console.print(heading)
-            for (mentee_a, mentor_a), (mentee_b, mentor_b) in zip(diff["removed"], diff["added"], strict=False):
-                console.print(f"    - {mentee_a}-{mentor_a}  + {mentee_b}-{mentor_b}")
-    for note in data["notes"]:
+            for removed, added in zip(diff.removed, diff.added, strict=False):
+                console.print(f"    - {removed.mentee_id}-{removed.mentor_id}  + {added.mentee_id}-{added.mentor_id}")
+            continue
+        table = Table(title=heading, title_justify="left", show_lines=False)
+        for column in ("mentee", "mentor", "score", "km", "pin", "top reasons"):
+            table.add_column(column, justify="right" if column in ("score", "km") else "left")
+        for pair in matching.pairs:
+            # distance_km is rounded once at the source: shown as sent, it agrees with the reasons' km.
+            table.add_row(pair.mentee_id, pair.mentor_id, str(pair.score), f"{pair.distance_km:.1f}",
+                          Text("pinned", style="cyan") if pair.pinned else "", "; ".join(pair.reasons))
+        console.print(table)
+        unmatched = list(matching.unmatched_mentee_ids)
+        console.print(f"Unmatched mentees ({len(unmatched)}): {', '.join(unmatched) or 'none'}")
+    for note in response.notes:
         console.print(note_text(note))
-    console.print(f"{data['stats']['backend']}, {data['stats']['wall_s']:.3f} s, bound {data['bound']}, "
-                  f"alternatives differ by >= {data['stats']['min_difference']} pair(s)", style="dim")
+    wall = stats.wall_time.ToNanoseconds() / 1e9
+    bound = f", bound {whole(response.objective_bound)}" if response.HasField("objective_bound") else ""
+    console.print(f"{stats.backend or 'no solver'}, {wall:.3f} s{bound}, alternatives differ by >= "
+                  f"{stats.min_difference} pair(s)", style="dim")
 
 
 def solve_interruptibly(cohort: Cohort, options: SolveOptions) -> tuple[SolveResult | None, bool]:
@@ -140,6 +205,11 @@ def solve_interruptibly(cohort: Cohort, options: SolveOptions) -> tuple[SolveRes
     the main thread only waits, so the handler runs at once and sets the solve's stop event; the solver then
     returns the best matching found so far.
     """
+    import dataclasses
+
+    from solver.solve import solve
+    from solver.stop import Stopped
+
     if threading.current_thread() is not threading.main_thread():  # signal handlers belong to the main thread
         return solve(cohort, options), False
     stop = threading.Event()
@@ -173,12 +243,64 @@ def solve_interruptibly(cohort: Cohort, options: SolveOptions) -> tuple[SolveRes
     return outcome["result"], stop.is_set()
 
 
-SOLVE_HOOKS: list[Callable[[SolveResult, dict[str, Any], bool, int], None]] = []
-"""Called after a solve with (result, json dict, explain?, unmatched people to explain with re-solves):
-explanations add their part here."""
+EXPLAINERS: list[Callable[[SolveResult, int], mpb.Explanation]] = []
+"""Explain a solve: (result, unmatched people per matching who get re-solves) -> the `Explanation` message the
+service sends. `server.cli_explain` registers the one explainer."""
 EXPLAIN_PEOPLE = 20
-RENDER_HOOKS: list[Callable[[SolveResult, dict[str, Any]], None]] = []
-"""Called to render extra parts (explanations) of a solve for people."""
+RENDER_HOOKS: list[Callable[[mpb.MatchResponse], None]] = []
+"""Called to render the explanation of an answer for people."""
+
+
+def explanation_of(result: SolveResult, explain_people: int) -> mpb.Explanation | None:
+    return EXPLAINERS[0](result, explain_people) if EXPLAINERS else None
+
+
+def infeasible_notes(result: SolveResult, response: mpb.MatchResponse) -> list[str]:
+    """An INFEASIBLE answer always says which constraints conflict and what is attainable (with --explain, the
+    explanation's notes carry the same)."""
+    from solver.infeasibility import diagnose_infeasible
+    from solver.solve import SolveStatus
+
+    if result.status is not SolveStatus.INFEASIBLE:
+        return []
+    notes = diagnose_infeasible(result.model, stable=result.options.stable, time_limit_s=result.options.time_limit_s)
+    return [note for note in notes if note not in response.notes]
+
+
+def solve_remotely(server: str, cohort: Cohort, options: SolveOptions, explain: bool) -> mpb.MatchResponse:
+    """A server's answer; an unreachable server is a clear message and exit 3, another failure exit 1."""
+    import grpc
+
+    from server.client import RemoteError, solve_remote
+
+    try:
+        return solve_remote(server, cohort, options, explain=explain)
+    except RemoteError as error:
+        if error.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            what = "did not answer in time" if error.code is grpc.StatusCode.DEADLINE_EXCEEDED else "cannot be reached"
+            errors.print(Text.assemble(("server unavailable", "bold red"), f": the mentormatch server at {server} "
+                                       f"{what} ({error.code.name}: {error.message}); is it running, and is the "
+                                       "address right?"))
+            raise typer.Exit(EXIT_UNAVAILABLE) from None
+        errors.print(Text.assemble(("server error", "bold red"), f": {server} answered {error.code.name}: "
+                                   f"{error.message}"))
+        raise typer.Exit(1) from None
+
+
+def write_match_files(output: Path | None, response: mpb.MatchResponse, explanation: mpb.Explanation | None,
+                      inputs: InputFiles) -> list[Path]:
+    if output is None:
+        return []
+    from server.cli_files import match_sheets, write_answer
+
+    return write_or_exit(lambda: write_answer(output, match_sheets(response, explanation), "matching", inputs))
+
+
+ExplainFlag = Annotated[bool, typer.Option("--explain/--no-explain", help="why each pair, why each unmatched")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="machine-readable output: the protobuf JSON mapping")]
+OutputOption = Annotated[Path | None, typer.Option(
+    "--output", "-o", help="also write the pairs and the unmatched people: .csv (NAME.pairs.csv and "
+                           "NAME.unmatched.csv), .parquet (the same two) or .xlsx (two sheets), by extension")]
 
 
 @app.command("solve")
@@ -191,42 +313,64 @@ def solve_command(
         ObjectiveMode.SCORE),
     time_limit: Annotated[float, typer.Option(help="seconds for the whole solve")] = 30.0,
     seed: Annotated[int, typer.Option(help="solver seed (same input and seed, same answer)")] = 0,
-    explain: Annotated[bool, typer.Option("--explain", help="why each pair, why each unmatched")] = False,
+    explain: ExplainFlag = False,
     explain_people: Annotated[int, typer.Option(
         min=0, help="with --explain: unmatched people per matching who get re-solves (what would change it, "
                     "what matching them would cost); the others get reasons, funnel and nearest misses")] = (
         EXPLAIN_PEOPLE),
-    stable: Annotated[bool, typer.Option("--stable", help="only matchings with no blocking pair")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    stable: Annotated[bool, typer.Option("--stable/--no-stable", help="only matchings with no blocking pair")] = False,
+    as_json: JsonFlag = False,
+    output: OutputOption = None,
     server: Annotated[str | None, typer.Option(help="HOST:PORT of a mentormatch server to solve on")] = None,
 ) -> None:
     """The best matching and ranked alternatives, as a table or JSON."""
+    from server.convert.results import match_response_from_result, response_json
+    from solver.fileio import record_inputs
+    from solver.solve import SolveOptions
+
     options = SolveOptions(mode=mode, alternatives=alternatives, min_difference=min_difference,
                            time_limit_s=time_limit, seed=seed, stable=stable)
-    data_cohort = read_or_exit(cohort)
-    if server is not None:
-        from server.client import solve_remote  # the gRPC client is only needed here
+    with record_inputs() as inputs:
+        data_cohort = read_or_exit(cohort)
+    if output is not None:
+        from server.cli_files import output_file_problems
 
-        print(json.dumps(solve_remote(server, data_cohort, options, explain=explain), indent=2))
-        return
-    result, interrupted = solve_interruptibly(data_cohort, options)
-    if result is None:
-        errors.print("interrupted (Ctrl-C) before any matching was found; nothing to print", style="yellow")
-        raise typer.Exit(EXIT_INTERRUPTED)
-    data = result_dict(result)
-    if interrupted:  # what it has, marked: a flag for programs, a note for people
-        data["interrupted"] = True
-        data["notes"].append(INTERRUPTED_NOTE)
+        refuse_outputs(output_file_problems(output, inputs))
+    interrupted = False
+    explanation: mpb.Explanation | None = None
+    if server is not None:
+        # The unmatched sheet needs the reasons: asked for with the file, printed only with --explain.
+        response = solve_remotely(server, data_cohort, options, explain or output is not None)
+        if response.HasField("explanation"):
+            explanation = type(response.explanation)()
+            explanation.CopyFrom(response.explanation)
+            if not explain:
+                response.ClearField("explanation")
     else:
-        for hook in SOLVE_HOOKS:
-            hook(result, data, explain, explain_people)
+        result, interrupted = solve_interruptibly(data_cohort, options)
+        if result is None:
+            errors.print("interrupted (Ctrl-C) before any matching was found; nothing to print", style="yellow")
+            raise typer.Exit(EXIT_INTERRUPTED)
+        response = match_response_from_result(result, time_limit_s=time_limit)
+        if interrupted:  # what it has, marked: the note, and exit 130
+            response.notes.append(INTERRUPTED_NOTE)
+        elif not explain:
+            response.notes.extend(infeasible_notes(result, response))
+        if not interrupted and (explain or output is not None):
+            # Without --explain the file's reasons come without re-solves (funnels and nearest misses are cheap).
+            explanation = explanation_of(result, explain_people if explain else 0)
+            if explain and explanation is not None:
+                response.explanation.CopyFrom(explanation)
+    written = write_match_files(output, response, explanation, inputs)
     if as_json:
-        print(json.dumps(data, indent=2))
+        print(response_json(response))
     else:
-        render_result(result, data)
+        render_response(response, data_cohort.name)
         if explain and not interrupted:
             for render in RENDER_HOOKS:
-                render(result, data)
+                render(response)
+        for path in written:
+            console.print(f"written to {path}")
     if interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
 
@@ -234,9 +378,12 @@ def solve_command(
 @app.command()
 def demo(
     alternatives: Annotated[int, typer.Option("--alternatives", "-k", min=1, max=10)] = 3,
-    explain: Annotated[bool, typer.Option("--explain", help="why each pair, why each unmatched")] = False,
+    explain: ExplainFlag = False,
 ) -> None:
     """Validate and match every bundled scenario: best matching and alternatives for each."""
+    from server.convert.results import match_response_from_result
+    from solver.solve import SolveOptions, solve
+
     paths = bundled_scenarios()
     if not paths:
         errors.print(f"no bundled scenarios under {SCENARIOS_DIR}")
@@ -244,13 +391,15 @@ def demo(
     for path in paths:
         cohort = read_or_exit(path)
         result = solve(cohort, SolveOptions(alternatives=alternatives))
-        data = result_dict(result)
-        render_result(result, data, title=f"scenarios/{path.name}")
+        response = match_response_from_result(result)
         if explain:
-            for hook in SOLVE_HOOKS:
-                hook(result, data, True, EXPLAIN_PEOPLE)
+            explanation = explanation_of(result, EXPLAIN_PEOPLE)
+            if explanation is not None:
+                response.explanation.CopyFrom(explanation)
+        render_response(response, f"scenarios/{path.name}")
+        if explain:
             for render in RENDER_HOOKS:
-                render(result, data)
+                render(response)
         console.print()
 
 
@@ -269,10 +418,28 @@ def _register_optional() -> None:
         module.register(app)
 
 
+def _plain_flags(command: Any) -> None:
+    """Flags show no value placeholder in the help (`--explain`, not `--explain <bool>`): they take none."""
+    from typer.core import TyperOption
+
+    for param in command.params:
+        if isinstance(param, TyperOption) and param.is_flag:
+            param.metavar = ""
+    help_option = command.get_help_option(typer.Context(command))
+    if help_option is not None:
+        help_option.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _plain_flags(sub)
+
+
 def main() -> None:
     _register_optional()
     try:
-        app()
+        command = typer.main.get_command(app)
+        _plain_flags(command)
+        # How a file was read, when it was a spreadsheet's kind of CSV: one line on stderr, as it is read.
+        with reading_notes(lambda text: errors.print(note_text(text))):
+            command(prog_name="mentormatch")
     except CohortInvalid as invalid:
         print_problems(invalid.problems)
         sys.exit(EXIT_INVALID)
@@ -287,4 +454,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m server.cli` runs this file as `__main__`, a second copy of the module: run the imported one, on
+    # whose hooks (explanations) the other command modules register.
+    from server import cli
+
+    cli.main()

@@ -1,137 +1,141 @@
-"""Explanations on the command line: the `solve --explain` hooks (JSON and tables) and the `why-not` command."""
+"""Explanations on the command line: the `solve --explain` explainer and its tables, and the `why-not` command.
+
+An explanation goes out as the service's `Explanation` message (inside the `MatchResponse` that `solve --json`
+prints), and the tables are drawn from that message, so a local and a remote `solve --explain` read alike.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from server.cli import (
     EXIT_INVALID,
+    EXPLAIN_PEOPLE,
+    EXPLAINERS,
     RENDER_HOOKS,
-    SOLVE_HOOKS,
     console,
+    enum_word,
     note_text,
     print_problems,
     read_or_exit,
 )
 from solver.domain import ObjectiveMode
 from solver.errors import CohortInvalid
-from solver.explain import (
-    ExplainOptions,
-    PairVerdict,
-    explain,
-    why_not,
-)
-from solver.infeasibility import diagnose_infeasible
-from solver.output import merge_explanation
-from solver.solve import SolveOptions, SolveResult, SolveStatus
 
-EXPLAIN_OPTIONS = ExplainOptions(max_people=20, stability_pairs_listed=100)
-"""What `solve --explain` spends: re-solves (forcing in, counterfactuals) for at most 20 unmatched people;
-blocking pairs listed up to 100 per matching (the count is always complete)."""
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from mentormatch.v1 import matching_pb2 as mpb
+    from solver.explain import PairVerdict
+    from solver.solve import SolveResult
+
 SENTENCES_SHOWN = 30  # pair sentences printed for people; the JSON has all of them
 
 
-def add_explanations(result: SolveResult, data: dict[str, Any], explain_wanted: bool,
-                     explain_people: int = EXPLAIN_OPTIONS.max_people) -> None:
-    """Adds reasons, funnels, nearest misses, counterfactuals, pair explanations and blocking pairs to `data`;
-    re-solves (counterfactuals, the cost of matching them) for at most `explain_people` unmatched people."""
-    if not explain_wanted:
-        # An INFEASIBLE answer always says which constraints conflict and what is attainable (with --explain, the
-        # explanation's notes carry the same).
-        if result.status is SolveStatus.INFEASIBLE:
-            data["notes"].extend(note for note in diagnose_infeasible(result.model, stable=result.options.stable,
-                                                                      time_limit_s=result.options.time_limit_s)
-                                 if note not in data["notes"])
-        return
-    explanation = explain(result, dataclasses.replace(EXPLAIN_OPTIONS, max_people=explain_people))
-    merge_explanation(data, explanation, lambda item: item.to_dict())
+def explain_result(result: SolveResult, explain_people: int = EXPLAIN_PEOPLE) -> mpb.Explanation:
+    """Reasons, funnels, nearest misses, counterfactuals, pair explanations and blocking pairs, as the `Explanation`
+    message; re-solves (counterfactuals, the cost of matching them) for at most `explain_people` unmatched people."""
+    from server.convert import STABILITY_PAIRS_LISTED, explanation_to_proto
+    from solver.explain import ExplainOptions, explain
+
+    options = ExplainOptions(max_people=explain_people, stability_pairs_listed=STABILITY_PAIRS_LISTED)
+    return explanation_to_proto(explain(result, options))
 
 
-def _funnel_text(funnel: dict[str, Any]) -> str:
-    parts = [str(funnel["partners"])]
-    parts += [f"{step['rule'].lower()} {step['remaining']}" for step in funnel["steps"] if step["removed"]]
+def _funnel_text(funnel: mpb.Funnel) -> str:
+    from mentormatch.v1 import matching_pb2 as mpb
+
+    parts = [str(funnel.partners)]
+    parts += [f"{enum_word(mpb.HardRule, step.rule).lower()} {step.remaining}" for step in funnel.steps if step.removed]
     return " -> ".join(parts)
 
 
-def _miss_text(misses: list[dict[str, Any]]) -> str:
-    if not misses:
+def _miss_text(person: mpb.UnmatchedExplanation) -> str:
+    from mentormatch.v1 import matching_pb2 as mpb
+
+    if not person.nearest_misses:
         return ""
-    miss = misses[0]
-    return f"{miss['partner_id']}: " + "; ".join(f"{s['rule'].lower()} {s['detail']}" for s in miss["failed"])
+    miss = person.nearest_misses[0]
+    return f"{miss.partner_id}: " + "; ".join(f"{enum_word(mpb.HardRule, s.rule).lower()} {s.detail}"
+                                              for s in miss.failed)
 
 
-def _change_text(person: dict[str, Any]) -> str:
-    counterfactuals = person.get("counterfactuals") or []
-    if counterfactuals:
-        return str(counterfactuals[0]["sentence"])
-    forced = person.get("forced_in")
-    if forced and forced.get("matched_after") is not None:
-        return (f"forcing in: matched {forced['matched_before']} -> {forced['matched_after']}, total score "
-                f"{forced['total_score_after'] - forced['total_score_before']:+d}, "
-                f"{len(forced['pairs_removed'])} pair(s) changed")
+def _change_text(person: mpb.UnmatchedExplanation) -> str:
+    if person.counterfactuals:
+        return person.counterfactuals[0].sentence
+    forced = person.forced_in
+    if person.HasField("forced_in") and forced.HasField("matched_after"):
+        return (f"forcing in: matched {forced.matched_before} -> {forced.matched_after}, total score "
+                f"{forced.total_score_after - forced.total_score_before:+.0f}, "
+                f"{len(forced.pairs_removed)} pair(s) changed")
     return ""
 
 
-def _people_table(title: str, people: list[dict[str, Any]]) -> Table:
+def _people_table(title: str, people: list[mpb.UnmatchedExplanation]) -> Table:
+    from rich.table import Table
+
+    from mentormatch.v1 import matching_pb2 as mpb
+
     table = Table(title=title, title_justify="left", show_lines=True)
     table.add_column("id", no_wrap=True)
     table.add_column("reason", no_wrap=True)
     table.add_column("why (funnel; nearest miss)", overflow="fold")
     table.add_column("what would change it", overflow="fold")
     for person in people:
-        reason = person["reasons"][0]
-        details = [reason["message"], f"funnel: {_funnel_text(person['funnel'])}"]
-        miss = _miss_text(person["nearest_misses"])
+        reason = person.reasons[0]
+        details = [reason.message, f"funnel: {_funnel_text(person.funnel)}"]
+        miss = _miss_text(person)
         if miss:
             details.append(f"nearest miss {miss}")
-        table.add_row(person["id"], Text(reason["code"], style="bold"), "\n".join(details), _change_text(person))
+        table.add_row(person.person_id, Text(enum_word(mpb.UnmatchedReason, reason.code), style="bold"),
+                      "\n".join(details), _change_text(person))
     return table
 
 
-def render_explanations(result: SolveResult, data: dict[str, Any]) -> None:
-    """Tables and sentences for people, from the dict `add_explanations` filled."""
-    matchings = data.get("matchings", [])
-    if matchings and "blocking_pairs" in matchings[0]:
-        _render_matchings(matchings)
-    for advice in data.get("recruitment", []):
-        town = f" (near {advice['near_town']})" if "near_town" in advice else ""
-        console.print(note_text(f"{advice['sentence']}{town}", "recruit", "green"))
-    for note in data.get("explain_notes", []):
+def render_explanations(response: mpb.MatchResponse) -> None:
+    """Tables and sentences for people, from the answer's explanation."""
+    from solver.output import nearest_town
+
+    explanation = response.explanation
+    if explanation.matchings:
+        _render_matchings(list(explanation.matchings))
+    for advice in explanation.recruitment:
+        town = nearest_town(advice.lat, advice.lon)
+        near = f" (near {town[0]})" if town is not None else ""
+        console.print(note_text(f"{advice.sentence}{near}", "recruit", "green"))
+    for note in explanation.notes:
         console.print(note_text(note))
 
 
-def _render_matchings(matchings: list[dict[str, Any]]) -> None:
+def _render_matchings(matchings: list[mpb.MatchingExplanation]) -> None:
     best = matchings[0]
     console.rule(Text.assemble(("Why these pairs", "bold"), " (matching 1)"))
-    for pair in best["pairs"][:SENTENCES_SHOWN]:
-        if "explanation" in pair:
-            console.print(pair["explanation"]["sentence"])
-    if len(best["pairs"]) > SENTENCES_SHOWN:
-        console.print(f"... {len(best['pairs']) - SENTENCES_SHOWN} more pair(s) in --json", style="dim")
-    unmatched = [u for u in best["unmatched"] if "reasons" in u]
-    if unmatched:
-        console.print(_people_table(f"Unmatched mentees ({len(unmatched)})", unmatched))
-    if best.get("mentors_without_mentee"):
-        console.print(_people_table(f"Mentors without a mentee ({len(best['mentors_without_mentee'])})",
-                                    best["mentors_without_mentee"]))
+    for pair in best.pairs[:SENTENCES_SHOWN]:
+        console.print(pair.sentence)
+    if len(best.pairs) > SENTENCES_SHOWN:
+        console.print(f"... {len(best.pairs) - SENTENCES_SHOWN} more pair(s) in --json", style="dim")
+    if best.unmatched_mentees:
+        console.print(_people_table(f"Unmatched mentees ({len(best.unmatched_mentees)})", list(best.unmatched_mentees)))
+    if best.mentors_without_mentee:
+        console.print(_people_table(f"Mentors without a mentee ({len(best.mentors_without_mentee)})",
+                                    list(best.mentors_without_mentee)))
     for matching in matchings:
-        blocking = matching["blocking_pairs"]
-        text = ("stable: no blocking pair" if blocking["stable"] else
-                f"{blocking['count']} blocking pair(s): " + ", ".join(
-                    f"{p['mentee']}-{p['mentor']}" for p in blocking["pairs"][:10])
-                + (" ..." if blocking["count"] > 10 else ""))
-        console.print(f"Matching {matching['rank']}: {text} ({blocking['ranked_pairs']} mutually ranked allowed "
-                      f"pair(s))")
+        audit = matching.stability
+        text = ("stable: no blocking pair" if audit.count == 0 else
+                f"{audit.count} blocking pair(s): " + ", ".join(
+                    f"{p.mentee_id}-{p.mentor_id}" for p in audit.pairs[:10])
+                + (" ..." if audit.count > 10 else ""))
+        console.print(f"Matching {matching.rank}: {text} ({audit.ranked_pairs} mutually ranked allowed pair(s))")
 
 
 def render_verdict(verdict: PairVerdict) -> None:
+    from rich.table import Table
+
     outcome = ("allowed", "green") if verdict.allowed else ("forbidden", "red")
     console.rule(Text.assemble((f"{verdict.mentee_id} x {verdict.mentor_id}", "bold"), ": ", outcome))
     table = Table(show_lines=False)
@@ -155,13 +159,17 @@ def why_not_command(
     mentee: Annotated[str, typer.Argument(help="mentee id")],
     mentor: Annotated[str, typer.Argument(help="mentor id")],
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
-    stable: Annotated[bool, typer.Option("--stable", help="compare with the best stable matching")] = False,
+    stable: Annotated[bool, typer.Option("--stable/--no-stable", help="compare with the best stable matching")] = (
+        False),
     mode: Annotated[ObjectiveMode, typer.Option(help="what 'best' means after the matched count")] = (
         ObjectiveMode.SCORE),
     time_limit: Annotated[float, typer.Option(help="seconds per solve")] = 30.0,
     seed: Annotated[int, typer.Option(help="solver seed")] = 0,
 ) -> None:
     """Why not these two: the rules that forbid the pair, or what forcing it would cost the cohort."""
+    from solver.explain import why_not
+    from solver.solve import SolveOptions
+
     data = read_or_exit(cohort)
     options = SolveOptions(mode=mode, alternatives=1, time_limit_s=time_limit, seed=seed, stable=stable)
     try:
@@ -176,9 +184,9 @@ def why_not_command(
 
 
 def register(app: typer.Typer) -> None:
-    """Joins the explanation hooks and the `why-not` command to the command line (idempotent)."""
-    if add_explanations not in SOLVE_HOOKS:
-        SOLVE_HOOKS.append(add_explanations)
+    """Joins the explainer, its tables and the `why-not` command to the command line (idempotent)."""
+    if explain_result not in EXPLAINERS:
+        EXPLAINERS.append(explain_result)
     if render_explanations not in RENDER_HOOKS:
         RENDER_HOOKS.append(render_explanations)
     if not any(command.name == "why-not" for command in app.registered_commands):

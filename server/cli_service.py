@@ -1,4 +1,7 @@
-"""The `mentormatch serve` command: run the gRPC service until SIGTERM, then drain."""
+"""The `mentormatch serve` command: run the gRPC service until SIGTERM, then drain.
+
+gRPC and the service are imported inside the command, so that `mentormatch --help` does not load them.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from server.app import MiB, ServerConfig, serve
-from server.auth import ConfigError
-from server.logging_setup import configure_logging
 
 
 def serve_command(
@@ -34,6 +33,10 @@ def serve_command(
                     "Python under one lock); each has --max-concurrent slots, metrics are summed")] = 1,
 ) -> None:
     """Serve mentormatch.v1.MatchingService over gRPC, with health checks, reflection and metrics."""
+    from server.app import MiB, ServerConfig, serve
+    from server.auth import ConfigError
+    from server.logging_setup import configure_logging
+
     logger = configure_logging(log_level)
     config = ServerConfig(
         host=host, port=port, metrics_port=None if metrics_port < 0 else metrics_port,

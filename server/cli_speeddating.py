@@ -1,33 +1,33 @@
-"""The `mentormatch speed-dating plan` command: the kick-off's rounds, tables and timetables, as files and a table."""
+"""The `mentormatch speed-dating plan` command: the kick-off's rounds, tables and timetables, as files and a table.
+
+The planner is imported inside the command, so that `mentormatch --help` does not load the engine.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from server.cli import EXIT_INVALID, console, errors, print_problems, read_or_exit
+from solver.defaults import SPEED_DATING_MAX_ALTERNATIVES, SPEED_DATING_MAX_MINUTES, SPEED_DATING_MAX_ROUNDS
 from solver.errors import CohortInvalid
 from solver.fileio import output_problems, record_inputs
-from solver.speeddating import (
-    MAX_ALTERNATIVES,
-    MAX_MINUTES,
-    MAX_ROUNDS,
-    PlanOptions,
-    SpeedDatingPlan,
-    plan_speed_dating,
-)
-from solver.speeddating.sheet import coverage_summary, plan_dict, round_file_name, write_plan_files
+
+if TYPE_CHECKING:
+    from solver.speeddating import SpeedDatingPlan
 
 speed_dating = typer.Typer(no_args_is_help=True, help="Plan the speed-dating kick-off: who meets whom, when, where.")
 
 
 def render_plan(plan: SpeedDatingPlan) -> None:
     """The plan for people: a round x table grid and the coverage, as text (ids are never markup)."""
+    from solver.speeddating.sheet import coverage_summary
+
     tables = f", {plan.tables} tables" if plan.tables is not None else ""
     console.rule(Text.assemble((plan.cohort_name, "bold"), f": {plan.rounds} rounds of {plan.minutes} minutes"
                                f"{tables}, {len(plan.meetings)} meetings, {plan.status.value}"))
@@ -54,8 +54,8 @@ def render_plan(plan: SpeedDatingPlan) -> None:
 @speed_dating.command("plan")
 def plan_command(
     cohort: Annotated[Path, typer.Argument(help="cohort directory or .json file")],
-    rounds: Annotated[int, typer.Option(min=1, max=MAX_ROUNDS, help="rounds of meetings")],
-    minutes: Annotated[int, typer.Option(min=1, max=MAX_MINUTES, help="minutes a round")],
+    rounds: Annotated[int, typer.Option(min=1, max=SPEED_DATING_MAX_ROUNDS, help="rounds of meetings")],
+    minutes: Annotated[int, typer.Option(min=1, max=SPEED_DATING_MAX_MINUTES, help="minutes a round")],
     tables: Annotated[int | None, typer.Option(min=1, help="tables in the room (meetings a round at most)")] = None,
     max_breaks: Annotated[int | None, typer.Option(
         min=0, help="rounds a person may sit out while a useful meeting is possible")] = None,
@@ -63,12 +63,15 @@ def plan_command(
     html: Annotated[Path | None, typer.Option(help="write the printable sheet (grid and one card per person) here")
                     ] = None,
     alternatives: Annotated[int, typer.Option(
-        min=1, max=MAX_ALTERNATIVES, help="matchings (the best included) whose pairs should meet")] = 3,
+        min=1, max=SPEED_DATING_MAX_ALTERNATIVES, help="matchings (the best included) whose pairs should meet")] = 3,
     time_limit: Annotated[float, typer.Option(help="seconds for the whole plan")] = 30.0,
     seed: Annotated[int, typer.Option(help="solver seed (same input and seed, same plan)")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Plan the kick-off: each round's meetings and tables, everyone's timetable, and what the meetings cover."""
+    from solver.speeddating import PlanOptions, plan_speed_dating
+    from solver.speeddating.sheet import plan_dict, round_file_name, write_plan_files
+
     options = PlanOptions(rounds=rounds, minutes=minutes, tables=tables, max_breaks=max_breaks,
                           alternatives=alternatives, seed=seed, time_limit_s=time_limit)
     with record_inputs() as inputs:

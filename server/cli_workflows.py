@@ -1,16 +1,30 @@
-"""Coordinators' workflow commands: `compare` what-if scenarios, `rematch` after drop-outs, `rematch-batch`."""
+"""Coordinators' workflow commands: `compare` what-if scenarios, `rematch` after drop-outs, `rematch-batch`.
+
+The engine, polars and Dask are imported inside the commands, so that `mentormatch --help` loads none of them.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from server.cli import EXIT_INVALID, console, errors, print_problems, problem_text
+from server.cli import (
+    EXIT_INVALID,
+    JsonFlag,
+    OutputOption,
+    console,
+    errors,
+    print_problems,
+    problem_text,
+    refuse_outputs,
+    split_list,
+    write_or_exit,
+)
 from server.cli_scale import (
     SchedulerOption,
     SequentialOption,
@@ -19,32 +33,23 @@ from server.cli_scale import (
     cluster_options,
     progress_bar,
 )
-from server.distributed import compare_on_cluster, rematch_batch_on_cluster
-from solver.compare import Comparison, load_scenarios, summary_rows
+from solver.defaults import COMPARE_EXPLAIN_PEOPLE, DEFAULT_PENALTY
 from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.fileio import output_problems, record_inputs
-from solver.rematch import (
-    DEFAULT_PENALTY,
-    BatchItem,
-    RematchResult,
-    batch_directories,
-    read_rematch_inputs,
-    rematch,
-)
-from solver.report import write_report
-from solver.solve import SolveOptions
-from solver.workflows import PairRef
 
-
-def _ids(text: str | None) -> list[str]:
-    return [part.strip() for part in (text or "").split(",") if part.strip()]
+if TYPE_CHECKING:
+    from solver.compare import Comparison
+    from solver.rematch import BatchItem, RematchResult
+    from solver.workflows import PairRef
 
 
 def _pairs(text: str | None) -> list[PairRef]:
-    """'E1:M2,E3:M4' -> pairs; a malformed item is a problem (exit 2), not a traceback."""
+    """'E1:M2;E3:M4' (or ',' between pairs) -> pairs; a malformed item is a problem (exit 2), not a traceback."""
+    from solver.workflows import PairRef
+
     out = []
     problems = []
-    for k, item in enumerate(_ids(text)):
+    for k, item in enumerate(split_list(text)):
         mentee, sep, mentor = item.partition(":")
         if not sep or not mentee.strip() or not mentor.strip():
             problems.append(Problem(ProblemCode.BAD_VALUE, f"keep[{k}]", f"'{item}' is not MENTEE_ID:MENTOR_ID",
@@ -60,6 +65,8 @@ def _print_json(data: Any) -> None:
 
 
 def render_comparison(comparison: Comparison) -> None:
+    from solver.compare import summary_rows
+
     table = Table(title="What-if scenarios side by side", title_justify="left")
     table.add_column("measure", no_wrap=True)
     for outcome in comparison.scenarios:
@@ -106,11 +113,15 @@ def register(app: typer.Typer) -> None:
     def compare_command(
         scenarios: Annotated[list[Path], typer.Argument(
             help="what-if .toml files or cohort directories; the first is the base")],
-        as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+        as_json: JsonFlag = False,
         report: Annotated[Path | None, typer.Option(help="also write a self-contained HTML report here")] = None,
+        output: OutputOption = None,
         counterfactuals: Annotated[bool | None, typer.Option(
             "--counterfactuals/--no-counterfactuals",
             help="re-solve to find what would match each unmatched mentee (default: on with --report)")] = None,
+        explain_people: Annotated[int | None, typer.Option(
+            min=0, help="unmatched people per scenario who get re-solves for what would help (with "
+                        f"--counterfactuals; default {COMPARE_EXPLAIN_PEOPLE})")] = None,
         time_limit: Annotated[float, typer.Option(help="seconds per scenario's solve")] = 30.0,
         seed: Annotated[int, typer.Option(help="solver seed")] = 0,
         scheduler: SchedulerOption = None,
@@ -118,62 +129,93 @@ def register(app: typer.Typer) -> None:
         sequential: SequentialOption = False,
     ) -> None:
         """Solve what-if scenarios and compare them side by side (matched, scores, travel, rankings, changes)."""
+        from server.cli_files import comparison_sheets, output_file_problems, write_answer
+        from server.distributed import compare_on_cluster
+        from solver.compare import load_scenarios
+        from solver.report import write_report
+        from solver.solve import SolveOptions
+
         deep = counterfactuals if counterfactuals is not None else report is not None
         try:
-            # Every file read while loading is recorded, so that the report is checked against all of them
+            # Every file read while loading is recorded, so that the outputs are checked against all of them
             # (scenario files, cohort files, added-people files) before anything is solved.
             with record_inputs() as inputs:
                 loaded = load_scenarios(scenarios)
             refused = output_problems(report, inputs, "--report") if report is not None else []
+            refused += output_file_problems(output, inputs) if output is not None else []
             if refused:
                 raise CohortInvalid(refused)
             cluster = cluster_options(scheduler, workers, sequential).resolve(len(loaded))
             with cluster_errors(), progress_bar(f"solving {cluster.describe()}", len(loaded), transient=True
                                                 ) as advance:
                 comparison = compare_on_cluster(loaded, SolveOptions(time_limit_s=time_limit, seed=seed), cluster,
-                                                counterfactuals=deep, on_done=advance)
+                                                counterfactuals=deep, explain_people=explain_people, on_done=advance)
         except CohortInvalid as invalid:
             print_problems(invalid.problems)
             raise typer.Exit(EXIT_INVALID) from None
+        written = []
         if report is not None:
             try:
-                write_report(comparison, report, inputs=inputs)
+                written.append(write_report(comparison, report, inputs=inputs, cohorts=[s.cohort for s in loaded]))
             except OSError as error:
                 errors.print(f"cannot write the report to {report}: {error.strerror or error}; nothing was "
                              "written there (an earlier report at that path is unchanged)")
                 raise typer.Exit(1) from None
+        if output is not None:
+            written += write_or_exit(lambda: write_answer(output, comparison_sheets(comparison), "scenario", inputs))
         if as_json:
             _print_json(comparison.to_dict())
         else:
             render_comparison(comparison)
-            if report is not None:
-                console.print(f"report written to {report}")
+            for path in written:
+                console.print(f"written to {path}")
 
     @app.command("rematch")
     def rematch_command(
         cohort: Annotated[Path, typer.Argument(help="today's cohort (late joiners included): directory or .json")],
         current: Annotated[Path, typer.Argument(help="the pairs running now: CSV with mentee_id,mentor_id")],
-        left: Annotated[str | None, typer.Option(help="ids of participants who left, comma-separated")] = None,
-        joined: Annotated[str | None, typer.Option(help="ids of late joiners, comma-separated")] = None,
-        keep: Annotated[str | None, typer.Option(help="pairs that must stay: MENTEE:MENTOR,...")] = None,
+        left: Annotated[str | None, typer.Option(help="ids of participants who left, separated by ';' or ','")] = (
+            None),
+        joined: Annotated[str | None, typer.Option(help="ids of late joiners, separated by ';' or ','")] = None,
+        keep: Annotated[str | None, typer.Option(help="pairs that must stay: MENTEE:MENTOR;MENTEE:MENTOR")] = None,
         penalty: Annotated[int, typer.Option(min=0, help="score points a changed working pair costs")] = (
             DEFAULT_PENALTY),
         max_changes: Annotated[int | None, typer.Option(min=0, help="at most this many working pairs change")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+        as_json: JsonFlag = False,
+        output: OutputOption = None,
+        out_current: Annotated[Path | None, typer.Option(
+            help="also write the new pairs as the next current.csv (mentee_id,mentor_id); never over an input")] = None,
         time_limit: Annotated[float, typer.Option(help="seconds for the solve")] = 30.0,
     ) -> None:
         """Re-match after drop-outs and late joiners, keeping the pairs that work."""
+        from server.cli_files import output_file_problems, rematch_sheets, write_answer, write_current
+        from solver.rematch import read_rematch_inputs, rematch
+        from solver.solve import SolveOptions
+
         try:
-            data, current_pairs, _ = read_rematch_inputs(cohort, current)
-            result = rematch(data, current_pairs, left=_ids(left), joined=_ids(joined), keep=_pairs(keep),
-                             penalty=penalty, max_changes=max_changes, options=SolveOptions(time_limit_s=time_limit))
+            with record_inputs() as inputs:
+                data, current_pairs, _ = read_rematch_inputs(cohort, current)
+            refused = output_file_problems(output, inputs) if output is not None else []
+            refused += output_problems(out_current, inputs, "--out-current") if out_current is not None else []
+            refuse_outputs(refused)
+            result = rematch(data, current_pairs, left=split_list(left), joined=split_list(joined),
+                             keep=_pairs(keep), penalty=penalty, max_changes=max_changes,
+                             options=SolveOptions(time_limit_s=time_limit))
         except CohortInvalid as invalid:
             print_problems(invalid.problems)
             raise typer.Exit(EXIT_INVALID) from None
+        written = []
+        if output is not None:
+            written += write_or_exit(lambda: write_answer(output, rematch_sheets([(data.name, result)]), "cohort",
+                                                          inputs))
+        if out_current is not None:
+            written += write_or_exit(lambda: [write_current(out_current, result.pairs, inputs)])
         if as_json:
             _print_json(result.to_dict())
         else:
             render_rematch(result)
+            for path in written:
+                console.print(f"written to {path}")
 
     @app.command("rematch-batch")
     def rematch_batch_command(
@@ -182,16 +224,30 @@ def register(app: typer.Typer) -> None:
         penalty: Annotated[int | None, typer.Option(min=0, help="override every changes.toml's penalty")] = None,
         max_changes: Annotated[int | None, typer.Option(min=0, help="override every changes.toml's max_changes")] = (
             None),
-        as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+        as_json: JsonFlag = False,
+        output: OutputOption = None,
         time_limit: Annotated[float, typer.Option(help="seconds per cohort's solve")] = 30.0,
         scheduler: SchedulerOption = None,
         workers: WorkersOption = None,
         sequential: SequentialOption = False,
     ) -> None:
         """Re-match many cohorts in one run; a broken cohort is reported and the rest go on (exit 1 if any failed)."""
+        from server.cli_files import output_file_problems, rematch_sheets, write_answer
+        from server.distributed import rematch_batch_on_cluster
+        from solver.fileio import InputFiles
+        from solver.rematch import batch_directories
+        from solver.solve import SolveOptions
+
         if not directory.is_dir():
             errors.print(f"no batch directory at {directory}")
             raise typer.Exit(EXIT_INVALID)
+        # The batch's files are read by the workers: the output may be none of the files under the directory.
+        inputs = InputFiles()
+        for file in directory.rglob("*"):
+            if file.is_file():
+                inputs.add(file, file.stat())
+        if output is not None:
+            refuse_outputs(output_file_problems(output, inputs))
         paths = batch_directories(directory)
         cluster = cluster_options(scheduler, workers, sequential).resolve(len(paths))
         # The bar goes to stderr, so `--json` output on stdout stays clean.
@@ -200,10 +256,16 @@ def register(app: typer.Typer) -> None:
             items = rematch_batch_on_cluster(paths, cluster, penalty=penalty, max_changes=max_changes,
                                              options=SolveOptions(time_limit_s=time_limit), on_item=advance)
         failed = [item for item in items if not item.ok]
+        written = []
+        if output is not None:
+            done = [(item.name, item.result) for item in items if item.result is not None]
+            written = write_or_exit(lambda: write_answer(output, rematch_sheets(done), "cohort", inputs))
         if as_json:
             _print_json({"cohorts": [_item_dict(item) for item in items], "failed": len(failed)})
         else:
             _render_batch(items)
+            for path in written:
+                console.print(f"written to {path}")
         if failed:
             raise typer.Exit(1)
 

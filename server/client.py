@@ -17,7 +17,6 @@ from grpc_status import rpc_status
 from mentormatch.v1 import cohort_pb2 as pb
 from mentormatch.v1 import matching_pb2 as mpb
 from server import mapping
-from solver import output
 from solver.compare import ScenarioChanges
 from solver.domain import Cohort
 from solver.errors import CohortInvalid, Problem, ProblemCode
@@ -249,9 +248,9 @@ def _problems(error: RemoteError) -> list[Problem]:
     return out
 
 
-def solve_remote(target: str, cohort: Cohort, options: SolveOptions, explain: bool = False) -> dict[str, Any]:
-    """Solve on a server; the same dict as `solver.output.result_dict` of a local solve (explanations added as
-    `explanations` when asked). Input problems raise `CohortInvalid`; other failures `RemoteError`.
+def solve_remote(target: str, cohort: Cohort, options: SolveOptions, explain: bool = False) -> mpb.MatchResponse:
+    """Solve on a server: its `MatchResponse` (with the explanation when asked), the message a local
+    `mentormatch solve` builds too. Input problems raise `CohortInvalid`; other failures `RemoteError`.
 
     The token comes from $MENTORMATCH_TOKEN and a TLS CA file from $MENTORMATCH_TLS_CA, when set.
     """
@@ -264,13 +263,4 @@ def solve_remote(target: str, cohort: Cohort, options: SolveOptions, explain: bo
             if error.code == grpc.StatusCode.INVALID_ARGUMENT and error.violations:
                 raise CohortInvalid(_problems(error)) from None
             raise
-    data = mapping.result_dict_from_response(response, cohort)
-    if explain and response.HasField("explanation"):
-        merge_explanation(data, response.explanation)
-    return data
-
-
-def merge_explanation(data: dict[str, Any], explanation: mpb.Explanation) -> None:
-    """Adds an explanation to a `result_dict` view where `mentormatch solve --explain --json` puts it locally
-    (the `server.cli_explain` solve hook): per pair, per unmatched person, blocking pairs, recruitment."""
-    output.merge_explanation(data, explanation, mapping.plain)
+    return response

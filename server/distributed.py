@@ -34,7 +34,7 @@ from mentormatch.v1 import matching_pb2 as mpb
 from mentormatch.v1 import sweep_pb2 as spb
 from server import convert
 from solver.cohort_proto import cohort_from_proto, cohort_to_proto
-from solver.compare import Comparison, Scenario, ScenarioOutcome, compare_scenarios
+from solver.compare import COUNTERFACTUAL_BUDGET, Comparison, Scenario, ScenarioOutcome, compare_scenarios
 from solver.domain import Cohort
 from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.rematch import (
@@ -283,11 +283,12 @@ def rematch_result_from_message(message: mpb.RematchResponse, cohort_name: str) 
 # What-if scenarios and sweep settings --------------------------------------------------------------------
 
 
-def scenario_task_bytes(scenario: Scenario, options: SolveOptions, counterfactuals: bool = False) -> bytes:
+def scenario_task_bytes(scenario: Scenario, options: SolveOptions, counterfactuals: bool = False,
+                        explain_people: int | None = None) -> bytes:
     return bpb.ScenarioTask(
         cohort=cohort_to_proto(scenario.cohort), options=convert.options_to_proto(options), label=scenario.label,
         source=scenario.source, description=scenario.description, changes=list(scenario.changes),
-        counterfactuals=counterfactuals).SerializeToString()
+        counterfactuals=counterfactuals, explain_people=explain_people).SerializeToString()
 
 
 def _scenario_body(payload: bytes) -> mpb.ScenarioOutcome:
@@ -295,7 +296,10 @@ def _scenario_body(payload: bytes) -> mpb.ScenarioOutcome:
     options, _ = convert.options_from_proto(task.options)
     scenario = Scenario(label=task.label, cohort=cohort_from_proto(task.cohort), source=task.source,
                         description=task.description, changes=tuple(task.changes))
-    comparison = compare_scenarios([scenario], options.solve, counterfactuals=task.counterfactuals)
+    budget = (replace(COUNTERFACTUAL_BUDGET, max_people=task.explain_people) if task.HasField("explain_people")
+              else None)
+    comparison = compare_scenarios([scenario], options.solve, counterfactuals=task.counterfactuals,
+                                   explain_options=budget)
     return convert.comparison_to_proto(comparison).base
 
 
@@ -316,8 +320,8 @@ def _outcomes(results: list[TaskResult], scenarios: Sequence[Scenario]) -> list[
 
 
 def compare_on_cluster(scenarios: Sequence[Scenario], options: SolveOptions, cluster: ClusterOptions, *,
-                       counterfactuals: bool = False, on_done: Callable[[TaskResult], None] | None = None
-                       ) -> Comparison:
+                       counterfactuals: bool = False, explain_people: int | None = None,
+                       on_done: Callable[[TaskResult], None] | None = None) -> Comparison:
     """`solver.compare.compare_scenarios` with one task per scenario: the same comparison, field for field
     (solve times apart). Each scenario is solved alone, then diffed against the first one's pairs here. A
     scenario whose checks fail raises CohortInvalid (as `compare_scenarios` does), one that fails otherwise
@@ -325,7 +329,7 @@ def compare_on_cluster(scenarios: Sequence[Scenario], options: SolveOptions, clu
     if not scenarios:
         raise ValueError("compare at least one scenario")
     options = replace(options, alternatives=1)
-    payloads = [scenario_task_bytes(s, options, counterfactuals) for s in scenarios]
+    payloads = [scenario_task_bytes(s, options, counterfactuals, explain_people) for s in scenarios]
     results = run_tasks(scenario_task, payloads, cluster, on_done=on_done)
     problems = [p for r in results for p in problems_of(r.result)]
     if problems:  # as compare_scenarios raises them (a what-if cohort too dense to solve, say)

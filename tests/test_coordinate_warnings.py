@@ -48,13 +48,13 @@ def test_a_swapped_and_a_sign_flipped_person_are_warned_about_with_their_rows(tm
     validated = run_cli("validate", directory)
     assert validated.returncode == 0, validated.stderr
     assert "valid: 15 mentees, 15 mentors" in validated.stdout
-    assert ("warning: mentees.csv row 5, column lat: COORDINATES_SWAPPED: "
+    assert ("warning: mentees.csv row 6, column lat: COORDINATES_SWAPPED: "  # row 1 is the header
             f"lat {float(original['lon']):g}, lon {float(original['lat']):g} lies") in validated.stderr
     assert "are latitude and longitude swapped?" in validated.stderr
-    assert "warning: mentors.csv row 7, column lat: COORDINATE_OUTLIER: " in validated.stderr
+    assert "warning: mentors.csv row 8, column lat: COORDINATE_OUTLIER: " in validated.stderr
     solved = run_cli("solve", directory, "--json", "-k", "1")
     assert solved.returncode == 0, solved.stderr
-    assert json.loads(solved.stdout)["status"] == "OPTIMAL"  # warned, and still solved
+    assert json.loads(solved.stdout)["status"] == "SOLVE_STATUS_OPTIMAL"  # warned, and still solved
     assert solved.stderr.count("warning: ") == 2
 
 

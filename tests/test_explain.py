@@ -456,23 +456,23 @@ def test_solve_explain_json_has_reason_codes_and_the_rest(tmp_path: Path) -> Non
 
     cli_explain.register(cli.app)
     cli_explain.register(cli.app)  # idempotent
-    assert cli.SOLVE_HOOKS.count(cli_explain.add_explanations) == 1
+    assert cli.EXPLAINERS.count(cli_explain.explain_result) == 1
     run = CliRunner().invoke(cli.app, ["solve", str(_cli_cohort(tmp_path)), "--explain", "--json", "-k", "2"])
     assert run.exit_code == 0, run.output
-    data = json.loads(run.output)
-    best = data["matchings"][0]
-    codes = {u["id"]: [r["code"] for r in u["reasons"]] for u in best["unmatched"]}
-    assert codes == {"T1": ["CANDIDATES_ALL_TAKEN"], "T3": ["NO_SHARED_FIELD"]}
-    unmatched = {u["id"]: u for u in best["unmatched"]}
-    assert unmatched["T1"]["funnel"]["steps"][0]["rule"] == "ELIGIBILITY"
+    data = json.loads(run.output)  # the MatchResponse, its explanation in `explanation` (the protobuf JSON mapping)
+    best = data["explanation"]["matchings"][0]
+    codes = {u["person_id"]: [r["code"] for r in u["reasons"]] for u in best["unmatched_mentees"]}
+    assert codes == {"T1": ["UNMATCHED_REASON_CANDIDATES_ALL_TAKEN"], "T3": ["UNMATCHED_REASON_NO_SHARED_FIELD"]}
+    unmatched = {u["person_id"]: u for u in best["unmatched_mentees"]}
+    assert unmatched["T1"]["funnel"]["steps"][0]["rule"] == "HARD_RULE_ELIGIBILITY"
     assert unmatched["T1"]["forced_in"]["person_matched"] is True
     assert unmatched["T1"]["forced_in"]["matched_after"] == unmatched["T1"]["forced_in"]["matched_before"]
-    assert unmatched["T3"]["counterfactuals"][0]["effect"]["status"] == "OPTIMAL"
-    assert unmatched["T3"]["counterfactuals"][0]["relaxation"] == "FIELD_DEPTH"
-    assert "sentence" in best["pairs"][0]["explanation"]
-    assert [m["id"] for m in best["mentors_without_mentee"]] == ["M2"]
-    assert all("blocking_pairs" in m for m in data["matchings"])
-    assert data["recruitment"]
+    assert unmatched["T3"]["counterfactuals"][0]["effect"]["status"] == "SOLVE_STATUS_OPTIMAL"
+    assert unmatched["T3"]["counterfactuals"][0]["relaxation"] == "RELAXATION_FIELD_DEPTH"
+    assert best["pairs"][0]["sentence"]
+    assert [m["person_id"] for m in best["mentors_without_mentee"]] == ["M2"]
+    assert all("stability" in m for m in data["explanation"]["matchings"])
+    assert data["explanation"]["recruitment"]
 
 
 def test_solve_explain_renders_for_people(tmp_path: Path) -> None:
@@ -492,7 +492,7 @@ def test_without_explain_the_json_is_unchanged(tmp_path: Path) -> None:
     run = CliRunner().invoke(cli.app, ["solve", str(_cli_cohort(tmp_path)), "--json"])
     assert run.exit_code == 0, run.output
     data = json.loads(run.output)
-    assert "recruitment" not in data and "reasons" not in data["matchings"][0]["unmatched"][0]
+    assert "explanation" not in data and data["matchings"][0]["unmatched_mentee_ids"]
 
 
 
@@ -506,10 +506,11 @@ def test_explain_people_bounds_the_re_solves_and_says_so() -> None:
     assert few.exit_code == 0 and many.exit_code == 0, few.output + many.output
 
     def resolved(output: str) -> tuple[int, int, list[str]]:
-        data = json.loads(output)
-        unmatched = data["matchings"][0]["unmatched"] + data["matchings"][0]["mentors_without_mentee"]
+        explanation = json.loads(output)["explanation"]
+        best = explanation["matchings"][0]
+        unmatched = best["unmatched_mentees"] + best["mentors_without_mentee"]
         with_counterfactuals = sum(1 for person in unmatched if person.get("counterfactuals"))
-        return with_counterfactuals, len(unmatched), data["explain_notes"]
+        return with_counterfactuals, len(unmatched), explanation["notes"]
 
     few_done, total, few_notes = resolved(few.output)
     many_done, _, many_notes = resolved(many.output)

@@ -304,7 +304,7 @@ def test_stable_infeasible_says_why_without_explain(tmp_path) -> None:
     assert table.returncode == 0, table.stderr
     assert "cannot all hold" in table.stdout and "stability" in table.stdout
     data = json.loads(run_cli("solve", lyngby, "--stable", "--json").stdout)
-    assert data["status"] == "INFEASIBLE"
+    assert data["status"] == "SOLVE_STATUS_INFEASIBLE"
     assert any(re.match(r"no matching meets every rule: the pin \S+ and stability cannot all hold together", note)
                for note in data["notes"])
     assert any("every matching has at least" in note for note in data["notes"])

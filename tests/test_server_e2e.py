@@ -23,21 +23,23 @@ from grpc_status import rpc_status
 from mentormatch.v1 import cohort_pb2 as pb
 from mentormatch.v1 import matching_pb2 as mpb
 from server.app import RunningServer
-from server.cli_explain import add_explanations
+from server.cli_explain import explain_result
 from server.client import MentormatchClient, RemoteError, solve_remote
-from server.convert import cohort_to_proto, plain
+from server.convert import cohort_to_proto, match_response_from_result, plain, response_dict
 from solver.domain import Language, Mentee, ObjectiveMode
 from solver.explain import why_not
-from solver.output import result_dict
 from solver.solve import SolveOptions, solve
 from tests.conftest import ServerFactory, slow_cohort, slow_options, small_cohort, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _without_times(data: dict) -> dict:
-    data = json.loads(json.dumps(data))
-    data["stats"].pop("wall_s")
+def _without_times(response: mpb.MatchResponse) -> dict:
+    """The answer as `solve --json` prints it, without how long this run took and the time limit it ran with (a
+    server keeps part of the call's time for explanations)."""
+    data = response_dict(response)
+    for key in ("wall_time", "solve_time", "time_limit"):
+        data["statistics"].pop(key)
     return data
 
 
@@ -54,11 +56,11 @@ def test_match_over_grpc_equals_the_library(shared_server: RunningServer, seed: 
     cohort = small_cohort(seed, size, size - 2, side_constraints=size < 40)
     options = SolveOptions(mode=mode, alternatives=3, seed=seed, stable=stable)
     remote = solve_remote(shared_server.address, cohort, options)
-    local = result_dict(solve(cohort, options))
-    assert remote["status"] == local["status"] and remote["status"] in ("OPTIMAL", "INFEASIBLE")
-    for got, want in zip(remote["matchings"], local["matchings"], strict=True):
-        assert [(p["mentee"], p["mentor"]) for p in got["pairs"]] == [(p["mentee"], p["mentor"]) for p in want["pairs"]]
-        assert got["objective_parts"] == want["objective_parts"]
+    local = match_response_from_result(solve(cohort, options))
+    assert remote.status == local.status and remote.status in (mpb.SOLVE_STATUS_OPTIMAL, mpb.SOLVE_STATUS_INFEASIBLE)
+    for got, want in zip(remote.matchings, local.matchings, strict=True):
+        assert [(p.mentee_id, p.mentor_id) for p in got.pairs] == [(p.mentee_id, p.mentor_id) for p in want.pairs]
+        assert got.objective == want.objective
     assert _without_times(remote) == _without_times(local)
 
 
@@ -68,9 +70,9 @@ def test_explanations_over_grpc_equal_the_library(shared_server: RunningServer) 
     options = SolveOptions(alternatives=2)
     remote = solve_remote(shared_server.address, cohort, options, explain=True)
     result = solve(cohort, options)
-    local = result_dict(result)
-    add_explanations(result, local, True)
-    assert any("reasons" in u for u in local["matchings"][0]["unmatched"]), "the cohort should have unmatched people"
+    local = match_response_from_result(result)
+    local.explanation.CopyFrom(explain_result(result))
+    assert local.explanation.matchings[0].unmatched_mentees, "the cohort should have unmatched people"
     assert _without_times(remote) == _without_times(local)
 
 
@@ -96,7 +98,8 @@ def test_explain_pair_equals_why_not(client: MentormatchClient) -> None:
     result = solve(cohort, SolveOptions(alternatives=1))
     chosen = set(best.pairs(result.candidates))
     table = result.candidates.table
-    allowed = [(cohort.mentees[int(a)].id, cohort.mentors[int(b)].id)
+    solved = result.candidates.cohort  # the table's indices refer to the solved cohort (people in id order)
+    allowed = [(solved.mentees[int(a)].id, solved.mentors[int(b)].id)
                for a, b in zip(table["mentee"].to_list(), table["mentor"].to_list(), strict=True)]
     unchosen = next(p for p in allowed if p not in chosen)
     for mentee_id, mentor_id in (forbidden, unchosen):

@@ -1,6 +1,6 @@
 """Conversions between the contract's messages (mentormatch.v1) and the engine's types, one module per family.
 
-`problems` (request field paths), `options`, `results`, `messages` (the generic dataclass <-> message walk),
+`problems` (request field paths), `options`, `results` (and the one JSON writer), `messages` (the generic dataclass <-> message walk),
 `explanations`, `origins` (request paths of a derived cohort), `scenarios` and `rematch`. The cohort itself
 converts in `solver.cohort_proto` and `solver.cohort_json`, below the engine, which reads the JSON form too.
 """
@@ -24,7 +24,7 @@ from server.convert.rematch import (
     rematch_problems_to_proto,
     rematch_response_from_result,
 )
-from server.convert.results import match_response_from_result, result_dict_from_response
+from server.convert.results import match_response_from_result, response_dict, response_json
 from server.convert.scenarios import (
     DEFAULT_BASE_LABEL,
     MAX_SCENARIOS,
@@ -66,7 +66,8 @@ __all__ = [
     "rematch_inputs_from_proto",
     "rematch_problems_to_proto",
     "rematch_response_from_result",
-    "result_dict_from_response",
+    "response_dict",
+    "response_json",
     "scenario_changes_from_proto",
     "scenario_to_proto",
     "scenarios_from_proto",

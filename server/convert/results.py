@@ -1,36 +1,58 @@
-"""Solve results -> `MatchResponse`, and back to the JSON view the command line prints."""
+"""Solve results -> `MatchResponse`, and the one JSON writer both the command line and the service's answers use."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
 from mentormatch.v1 import cohort_pb2 as pb
 from mentormatch.v1 import matching_pb2 as mpb
-from server.convert.options import MODE_FROM_PROTO, MODE_TO_PROTO, duration
-from solver.domain import Cohort, ObjectiveMode, cefr_name
+from server.convert.options import MODE_TO_PROTO, duration
 from solver.output import result_dict
 from solver.scores import Term
 from solver.solve import SolveResult, SolveStatus
 
-# A result goes out as the JSON view the command line prints (`solver.output.result_dict`), carried
-# field by field in `MatchResponse`; `result_dict_from_response` turns it back into that same dict,
-# so a remote solve prints exactly what a local one does.
+# A result goes out as one message, `MatchResponse`: the service returns it and `mentormatch solve --json`
+# prints it through `response_json`, so a platform that tries the command line first reads the same schema.
 
 _STATUS_TO_PROTO: dict[str, mpb.SolveStatus.ValueType] = {
     s.value: mpb.SolveStatus.Value(f"SOLVE_STATUS_{s.name}") for s in SolveStatus
 }
-_STATUS_FROM_PROTO: dict[int, str] = {int(v): s for s, v in _STATUS_TO_PROTO.items()}
 _TERM_TO_PROTO: dict[str, mpb.ScoreTerm.ValueType] = {t.value: mpb.ScoreTerm.Value(f"SCORE_TERM_{t.name}") for t in Term}
-_TERM_FROM_PROTO: dict[int, str] = {int(v): t for t, v in _TERM_TO_PROTO.items()}
+EXACT_LIMIT = 2**53
+"""Whole numbers up to this are exact in a double (the objective values' JSON type); beyond, the answer says so."""
+
+
+def response_json(message: Message) -> str:
+    """A message in the protobuf JSON mapping, as the command line prints it: proto field names (snake_case, as
+    in the cohort's JSON form), enum names, every field even at its default (absent only where the field has
+    presence and is not set), 2-space indents, UTF-8 text."""
+    return json_format.MessageToJson(message, preserving_proto_field_name=True,
+                                     always_print_fields_with_no_presence=True, indent=2, ensure_ascii=False)
+
+
+def response_dict(message: Message) -> dict[str, Any]:
+    """`response_json` as Python data."""
+    return json_format.MessageToDict(message, preserving_proto_field_name=True,
+                                     always_print_fields_with_no_presence=True)
 
 
 def _breakdown_to_proto(breakdown: Mapping[str, int]) -> list[mpb.TermPoints]:
     return [mpb.TermPoints(term=_TERM_TO_PROTO[term], points=points) for term, points in breakdown.items()]
 
 
-def _breakdown_from_proto(entries: Any) -> dict[str, int]:
-    return {_TERM_FROM_PROTO.get(e.term, str(e.term)): int(e.points) for e in entries}
+def _pair_to_proto(p: Mapping[str, Any]) -> mpb.MatchedPair:
+    pair = mpb.MatchedPair(
+        mentee_id=p["mentee"], mentor_id=p["mentor"], score=p["score"], distance_km=p["distance_km"],
+        breakdown=_breakdown_to_proto(p["breakdown"]), reasons=p["reasons"], pinned=p["pinned"],
+        mentee_rank=p["mentee_rank"], mentor_rank=p["mentor_rank"], field_digits=p["field_digits"],
+        shared_interests=p["shared_interests"])
+    if p["travel_minutes"] is not None:
+        pair.travel_minutes = p["travel_minutes"]
+    return pair
 
 
 def _matching_to_proto(data: Mapping[str, Any]) -> mpb.Matching:
@@ -44,12 +66,7 @@ def _matching_to_proto(data: Mapping[str, Any]) -> mpb.Matching:
             total_score=parts["total_score"], worst_score=parts["worst_score"], rank_profile=parts["rank_profile"],
         ),
         gap_to_best=data["gap_to_best"],
-        pairs=[
-            mpb.MatchedPair(mentee_id=p["mentee"], mentor_id=p["mentor"], score=p["score"],
-                            distance_km=p["distance_km"], breakdown=_breakdown_to_proto(p["breakdown"]),
-                            reasons=p["reasons"])
-            for p in data["pairs"]
-        ],
+        pairs=[_pair_to_proto(p) for p in data["pairs"]],
         unmatched_mentee_ids=[u["id"] for u in data["unmatched"]],
         mentors_with_free_capacity=[
             mpb.MentorFreeCapacity(mentor_id=m["id"], free=m["free"]) for m in data["mentors_with_free_capacity"]
@@ -64,14 +81,12 @@ def _matching_to_proto(data: Mapping[str, Any]) -> mpb.Matching:
 
 def match_response_from_result(result: SolveResult, *, label: str = "", time_limit_s: float | None = None
                                ) -> mpb.MatchResponse:
-    """The `MatchResponse` of a solve (explanations are added by `add_explanations`)."""
+    """The `MatchResponse` of a solve (explanations are added apart: `explanation_to_proto`)."""
     data = result_dict(result)
     best = result.best
-    return mpb.MatchResponse(
+    response = mpb.MatchResponse(
         label=label,
         status=_STATUS_TO_PROTO[data["status"]],
-        objective_value=best.objective.value if best is not None else 0,
-        objective_bound=data["bound"],
         matchings=[_matching_to_proto(m) for m in data["matchings"]],
         statistics=mpb.SolveStatistics(
             backend=result.stats.backend,
@@ -86,60 +101,11 @@ def match_response_from_result(result: SolveResult, *, label: str = "", time_lim
         mentee_count=data["mentees"],
         mentor_count=data["mentors"],
     )
-
-
-def _matching_from_proto(m: mpb.Matching) -> dict[str, Any]:
-    parts = m.objective
-    return {
-        "rank": m.rank,
-        "status": _STATUS_FROM_PROTO.get(m.status, "UNKNOWN"),
-        "objective": parts.value,
-        "objective_parts": {
-            "value": parts.value,
-            "matched": parts.matched,
-            "matched_priority": parts.matched_priority,
-            "total_score": parts.total_score,
-            "worst_score": parts.worst_score,
-            "rank_profile": list(parts.rank_profile),
-        },
-        "gap_to_best": m.gap_to_best,
-        "pairs": [
-            {"mentee": p.mentee_id, "mentor": p.mentor_id, "score": p.score, "distance_km": p.distance_km,
-             "breakdown": _breakdown_from_proto(p.breakdown), "reasons": list(p.reasons)}
-            for p in m.pairs
-        ],
-        "unmatched": [{"id": i} for i in m.unmatched_mentee_ids],
-        "mentors_with_free_capacity": [{"id": f.mentor_id, "free": f.free} for f in m.mentors_with_free_capacity],
-        "diff_vs_best": {
-            "kept": m.diff_vs_best.kept,
-            "removed": [[p.mentee_id, p.mentor_id] for p in m.diff_vs_best.removed],
-            "added": [[p.mentee_id, p.mentor_id] for p in m.diff_vs_best.added],
-        },
-    }
-
-
-def result_dict_from_response(response: mpb.MatchResponse, cohort: Cohort) -> dict[str, Any]:
-    """The `solver.output.result_dict` view of a remote answer; `cohort` is the one that was sent."""
-    rules = cohort.rules
-    stats = response.statistics
-    return {
-        "cohort": cohort.name,
-        "status": _STATUS_FROM_PROTO.get(response.status, "UNKNOWN"),
-        "mode": MODE_FROM_PROTO.get(response.mode, ObjectiveMode.SCORE).value,
-        "bound": response.objective_bound,
-        "mentees": response.mentee_count,
-        "mentors": response.mentor_count,
-        "rules": {
-            "max_distance_km": rules.max_distance_km,
-            "field_depth": rules.field_depth,
-            "min_language_level": cefr_name(rules.min_language_level),
-        },
-        "stats": {
-            "backend": stats.backend,
-            "candidate_pairs": stats.candidate_pairs,
-            "wall_s": round(stats.wall_time.ToNanoseconds() / 1e9, 4),
-            "min_difference": stats.min_difference,
-        },
-        "notes": list(response.notes),
-        "matchings": [_matching_from_proto(m) for m in response.matchings],
-    }
+    if best is not None:
+        response.objective_value = best.objective.value
+    if result.status is not SolveStatus.INFEASIBLE:  # no matching meets the rules: nothing to bound
+        response.objective_bound = data["bound"]
+    if max([abs(result.bound), *(abs(m.objective.value) for m in result.matchings)]) > EXACT_LIMIT:
+        response.notes.append("objective values above 2^53 are rounded to the nearest double in this answer "
+                              "(the matchings themselves are exact)")
+    return response

@@ -26,7 +26,7 @@ from mentormatch.v1 import cohort_pb2 as mentormatch_dot_v1_dot_cohort__pb2
 from mentormatch.v1 import matching_pb2 as mentormatch_dot_v1_dot_matching__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amentormatch/v1/batch.proto\x12\x0ementormatch.v1\x1a\x1bmentormatch/v1/cohort.proto\x1a\x1dmentormatch/v1/matching.proto\"\xc3\x01\n\x0cScenarioTask\x12&\n\x06\x63ohort\x18\x01 \x01(\x0b\x32\x16.mentormatch.v1.Cohort\x12-\n\x07options\x18\x02 \x01(\x0b\x32\x1c.mentormatch.v1.MatchOptions\x12\r\n\x05label\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12\x0f\n\x07\x63hanges\x18\x06 \x03(\t\x12\x17\n\x0f\x63ounterfactuals\x18\x07 \x01(\x08\"\x96\x01\n\x0bSettingTask\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0e\n\x06values\x18\x02 \x03(\t\x12)\n\x07\x63hanges\x18\x03 \x01(\x0b\x32\x18.mentormatch.v1.Scenario\x12-\n\x07options\x18\x04 \x01(\x0b\x32\x1c.mentormatch.v1.MatchOptions\x12\x0e\n\x06source\x18\x05 \x01(\t\"L\n\x0bTaskProblem\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x10\n\x08location\x18\x04 \x01(\t\"_\n\x0f\x42\x61tchTaskResult\x12\x0e\n\x06result\x18\x01 \x01(\x0c\x12-\n\x08problems\x18\x02 \x03(\x0b\x32\x1b.mentormatch.v1.TaskProblem\x12\r\n\x05\x65rror\x18\x03 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amentormatch/v1/batch.proto\x12\x0ementormatch.v1\x1a\x1bmentormatch/v1/cohort.proto\x1a\x1dmentormatch/v1/matching.proto\"\xf3\x01\n\x0cScenarioTask\x12&\n\x06\x63ohort\x18\x01 \x01(\x0b\x32\x16.mentormatch.v1.Cohort\x12-\n\x07options\x18\x02 \x01(\x0b\x32\x1c.mentormatch.v1.MatchOptions\x12\r\n\x05label\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12\x0f\n\x07\x63hanges\x18\x06 \x03(\t\x12\x17\n\x0f\x63ounterfactuals\x18\x07 \x01(\x08\x12\x1b\n\x0e\x65xplain_people\x18\x08 \x01(\x05H\x00\x88\x01\x01\x42\x11\n\x0f_explain_people\"\x96\x01\n\x0bSettingTask\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0e\n\x06values\x18\x02 \x03(\t\x12)\n\x07\x63hanges\x18\x03 \x01(\x0b\x32\x18.mentormatch.v1.Scenario\x12-\n\x07options\x18\x04 \x01(\x0b\x32\x1c.mentormatch.v1.MatchOptions\x12\x0e\n\x06source\x18\x05 \x01(\t\"L\n\x0bTaskProblem\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x10\n\x08location\x18\x04 \x01(\t\"_\n\x0f\x42\x61tchTaskResult\x12\x0e\n\x06result\x18\x01 \x01(\x0c\x12-\n\x08problems\x18\x02 \x03(\x0b\x32\x1b.mentormatch.v1.TaskProblem\x12\r\n\x05\x65rror\x18\x03 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,11 +34,11 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mentormatch.v1.batch_pb2', 
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SCENARIOTASK']._serialized_start=107
-  _globals['_SCENARIOTASK']._serialized_end=302
-  _globals['_SETTINGTASK']._serialized_start=305
-  _globals['_SETTINGTASK']._serialized_end=455
-  _globals['_TASKPROBLEM']._serialized_start=457
-  _globals['_TASKPROBLEM']._serialized_end=533
-  _globals['_BATCHTASKRESULT']._serialized_start=535
-  _globals['_BATCHTASKRESULT']._serialized_end=630
+  _globals['_SCENARIOTASK']._serialized_end=350
+  _globals['_SETTINGTASK']._serialized_start=353
+  _globals['_SETTINGTASK']._serialized_end=503
+  _globals['_TASKPROBLEM']._serialized_start=505
+  _globals['_TASKPROBLEM']._serialized_end=581
+  _globals['_BATCHTASKRESULT']._serialized_start=583
+  _globals['_BATCHTASKRESULT']._serialized_end=678
 # @@protoc_insertion_point(module_scope)

@@ -39,6 +39,7 @@ class ScenarioTask(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     CHANGES_FIELD_NUMBER: _builtins.int
     COUNTERFACTUALS_FIELD_NUMBER: _builtins.int
+    EXPLAIN_PEOPLE_FIELD_NUMBER: _builtins.int
     label: _builtins.str
     """The scenario's label, echoed in its outcome."""
     source: _builtins.str
@@ -47,6 +48,8 @@ class ScenarioTask(_message.Message):
     """One line about it, echoed."""
     counterfactuals: _builtins.bool
     """With counterfactual re-solves for the unmatched (what-if comparison only)."""
+    explain_people: _builtins.int
+    """Unmatched people who get those re-solves, 0 or more; absent: the comparison's default (10)."""
     @_builtins.property
     def cohort(self) -> _cohort_pb2.Cohort:
         """The cohort, changes already applied. Required."""
@@ -69,12 +72,15 @@ class ScenarioTask(_message.Message):
         description: _builtins.str = ...,
         changes: _abc.Iterable[_builtins.str] | None = ...,
         counterfactuals: _builtins.bool = ...,
+        explain_people: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["cohort", b"cohort", "options", b"options"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_explain_people", b"_explain_people", "cohort", b"cohort", "explain_people", b"explain_people", "options", b"options"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "cohort", b"cohort", "counterfactuals", b"counterfactuals", "description", b"description", "label", b"label", "options", b"options", "source", b"source"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_explain_people", b"_explain_people", "changes", b"changes", "cohort", b"cohort", "counterfactuals", b"counterfactuals", "description", b"description", "explain_people", b"explain_people", "label", b"label", "options", b"options", "source", b"source"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__explain_people: _TypeAlias = _typing.Literal["explain_people"]  # noqa: Y015
+    _WhichOneofArgType__explain_people: _TypeAlias = _typing.Literal["_explain_people", b"_explain_people"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__explain_people) -> _WhichOneofReturnType__explain_people | None: ...
 
 Global___ScenarioTask: _TypeAlias = ScenarioTask  # noqa: Y015
 
