@@ -25,7 +25,10 @@ from grpc_reflection.v1alpha import reflection
 from server.auth import ConfigError, TokenAuthInterceptor, load_token, server_credentials
 from server.logging_setup import server_logger
 from server.metrics import MetricsEndpoint, MetricsInterceptor, OpenCalls, ServiceMetrics
-from server.service import SERVICE_NAME, MatchingService, ServiceLimits, method_handlers, return_freed_memory
+from server.service import SERVICE_NAME, MatchingService, method_handlers
+from server.slots import return_freed_memory
+from server.speeddating_rpc import SPEED_DATING_SERVICE_NAME, SpeedDatingServicer, speed_dating_handlers
+from server.status import ServiceLimits
 from server.sweep_service import SWEEP_SERVICE_NAME, SweepingService, sweep_handlers
 
 MiB = 1024 * 1024
@@ -148,6 +151,14 @@ class RunningServer:
         self._stopped.wait()
 
 
+class Servicer(SweepingService, SpeedDatingServicer):
+    """MatchingService, SweepService and SpeedDatingService on one set of slots, limits and metrics."""
+
+
+SERVICE_NAMES = (SERVICE_NAME, SWEEP_SERVICE_NAME, SPEED_DATING_SERVICE_NAME)
+"""Every service this server answers: in health checks, reflection and the drain's open calls."""
+
+
 def create_server(config: ServerConfig, logger: logging.Logger | None = None) -> RunningServer:
     """Build, bind and start a server (and its metrics endpoint); returns at once."""
     config.check()
@@ -155,8 +166,8 @@ def create_server(config: ServerConfig, logger: logging.Logger | None = None) ->
     log = logger or server_logger()
     metrics = ServiceMetrics()
     limits = config.service_limits()
-    service = SweepingService(limits, metrics, log)  # MatchingService and SweepService on the same slots
-    open_calls = OpenCalls(SERVICE_NAME, SWEEP_SERVICE_NAME)
+    service = Servicer(limits, metrics, log)
+    open_calls = OpenCalls(*SERVICE_NAMES)
     interceptors: list[grpc.ServerInterceptor] = [MetricsInterceptor(metrics, open_calls)]
     if config.token_file is not None:
         token = load_token(config.token_file)
@@ -174,13 +185,13 @@ def create_server(config: ServerConfig, logger: logging.Logger | None = None) ->
         # No `maximum_concurrent_rpcs`: gRPC's own refusal has no RetryInfo and is not counted. Calls wait for a
         # thread instead, and every call that would solve is refused in milliseconds when no slot is free.
     )
-    server.add_generic_rpc_handlers((method_handlers(service), sweep_handlers(service)))
+    server.add_generic_rpc_handlers((method_handlers(service), sweep_handlers(service), speed_dating_handlers(service)))
     health_servicer = health.HealthServicer(
         experimental_non_blocking=True,
         experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="mentormatch-health"))
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (SERVICE_NAME, SWEEP_SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
          reflection.SERVICE_NAME), server)
     address = f"{config.host}:{config.port}"
     try:
@@ -200,7 +211,7 @@ def create_server(config: ServerConfig, logger: logging.Logger | None = None) ->
         except OSError as error:
             raise ConfigError(f"cannot serve metrics on port {config.metrics_port}: {error.strerror}") from None
     server.start()
-    for name in ("", SERVICE_NAME, SWEEP_SERVICE_NAME):
+    for name in ("", *SERVICE_NAMES):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving", extra={"fields": {
         "port": port, "metrics_port": endpoint.port if endpoint else None, "tls": config.tls_cert is not None,

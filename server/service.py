@@ -11,350 +11,48 @@ within a fraction of a second. Then rich error details, and a log line with coun
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import ctypes.util
 import dataclasses
-import importlib.util
 import logging
-import os
 import queue
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
-from grpc_status import rpc_status
+from google.rpc import code_pb2, error_details_pb2
 
 from mentormatch.v1 import cohort_pb2 as pb
 from mentormatch.v1 import matching_pb2 as mpb
 from server import convert as mapping
+from server.checks import (
+    Checked,
+    bounded_time_limit,
+    check_request,
+    deadline_margin,
+    explanation_of,
+    too_large,
+)
 from server.metrics import ServiceMetrics
+from server.slots import Slot, SolveSlots
+from server.status import (
+    ServiceError,
+    ServiceLimits,
+    error_info,
+    error_status,
+    invalid_argument,
+)
 from solver import explain
-from solver.budget import MAX_CANDIDATE_PAIRS, estimate_pairs, too_dense
-from solver.candidates import CohortArrays, cohort_arrays
 from solver.compare import COUNTERFACTUAL_BUDGET, Scenario, compare_scenarios
-from solver.domain import Cohort
-from solver.errors import CohortInvalid, Problem, ProblemCode
+from solver.errors import CohortInvalid
 from solver.rematch import rematch
 from solver.scores import CandidatePairs, candidate_pairs
 from solver.solve import Progress, SolveOptions, SolveResult, solve
 from solver.stop import Stopped, StopReason, StopToken
-from solver.validate import validate
-
-ERROR_DOMAIN = "mentormatch.v1"
-"""`google.rpc.ErrorInfo.domain` of every error this service raises."""
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class ServiceLimits:
-    """What one server takes: the knobs of `ServerConfig` that the servicer reads."""
-
-    max_concurrent: int = 2
-    max_participants: int = 20_000
-    max_time_limit_s: float = 300.0
-    min_deadline_margin_s: float = 0.05  # kept free before the deadline to build and send the answer
-    deadline_margin_share: float = 0.15  # ... or this share of the time left, whichever is more (at most 2 s)
-    max_violations: int = 1000  # violations listed in one error's BadRequest
-    max_error_details_bytes: int = 6000  # ... and their size: clients drop trailers above ~8 KiB
-    max_candidate_pairs: int = MAX_CANDIDATE_PAIRS  # pairs a cohort may make (solver.budget); beyond, INVALID_ARGUMENT
-    explain_share: float = 0.4  # of the time before the deadline, kept from the solve for explanations (PAIRS, FULL)
-
-
-class ServiceError(Exception):
-    """A call ends with this status (raised inside handlers, turned into the call's status in one place)."""
-
-    def __init__(self, status: grpc.Status, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason  # for the log: an ErrorInfo reason or a short code, no input values
-
-
-def _status(code: int, message: str, *details: Any) -> grpc.Status:
-    packed = []
-    for detail in details:
-        holder = any_pb2.Any()
-        holder.Pack(detail)
-        packed.append(holder)
-    return rpc_status.to_status(status_pb2.Status(code=code, message=message, details=packed))
-
-
-def error_info(reason: str, **metadata: object) -> error_details_pb2.ErrorInfo:
-    return error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN,
-                                       metadata={k: str(v) for k, v in metadata.items()})
-
-
-def invalid_argument(problems: Sequence[mpb.InputProblem], *, reason: str, max_violations: int,
-                     max_bytes: int) -> ServiceError:
-    """INVALID_ARGUMENT with a BadRequest listing the problems (capped by count and size) and an ErrorInfo."""
-    bad = error_details_pb2.BadRequest()
-    size = 0
-    for problem in problems[:max_violations]:
-        code = mapping.problem_code_name(problem.code)
-        violation = error_details_pb2.BadRequest.FieldViolation(
-            field=problem.field_path, description=f"{code}: {problem.message}", reason=code)
-        size += violation.ByteSize() + 4
-        if size > max_bytes and bad.field_violations:
-            break
-        bad.field_violations.append(violation)
-    listed, total = len(bad.field_violations), len(problems)
-    message = f"the request has {total} problem(s)"
-    if listed < total:
-        message += f"; the first {listed} are listed (call with validate_only=true to get every one)"
-    info = error_info(reason, problems=total, listed=listed)
-    return ServiceError(_status(code_pb2.INVALID_ARGUMENT, message, bad, info), reason)
-
-
-# Concurrency -------------------------------------------------------------------------------------------
-
-
-class Slot:
-    """One concurrency slot: taken before a call's work starts, given back once that work has really ended.
-
-    `stop` is the work's one stop: the call's deadline, and an event set when the call is cancelled or the
-    server drains. `cancel` only sets it; the work notices at its next check and its end releases the slot, so
-    `--max-concurrent` bounds the work running (CPU, memory), not just the calls open.
-    """
-
-    def __init__(self, owner: SolveSlots, stop: StopToken) -> None:
-        self._owner = owner
-        self._lock = threading.Lock()
-        self._held = True
-        self.stop = stop
-
-    def release(self) -> None:
-        with self._lock:
-            if not self._held:
-                return
-            self._held = False
-        self._owner._give_back(self)
-
-    def cancel(self) -> None:
-        """Ask the work to stop (the client went away); the slot is given back when the work has ended."""
-        self.stop.set()
-
-
-MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024
-"""glibc maps blocks from this size up on their own, so freeing them gives them back (`return_freed_memory`)."""
-_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
-
-
-def _glibc() -> Any:
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    except OSError:
-        return None
-
-
-_LIBC = _glibc()
-
-
-def return_freed_memory() -> bool:
-    """A fixed glibc mmap threshold of `MMAP_THRESHOLD_BYTES`: the arrays of a solve (megabytes each) are mapped on
-    their own and go back to the system when freed. glibc otherwise raises the threshold (up to 32 MiB) after the
-    first such block is freed, and from then on they come from the heap and stay resident. From 4 MiB on it costs
-    no measurable speed (1 MiB cost 30 % on 3,000 x 3,000). Returns whether it took (glibc only)."""
-    try:
-        return _LIBC is not None and bool(_LIBC.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
-    except AttributeError:
-        return False
-
-
-def _trim_freed_memory() -> None:
-    """Give the free pages of every glibc arena back to the system (0.2 ms on a quiet heap, ~40 ms after a dense
-    solve). Measured: six abandoned 1,500 x 1,500 StreamMatch calls left 1,040 MiB resident without it, 155 with."""
-    with contextlib.suppress(AttributeError):
-        if _LIBC is not None:
-            _LIBC.malloc_trim(0)
-
-
-SOLVE_NICENESS = 10
-"""Niceness of the solve threads (and of CP-SAT's, which inherit it): when solves keep every core busy, the
-gRPC threads still answer health checks and refuse overload in milliseconds, ahead of the solves."""
-
-
-def _lower_priority() -> None:
-    """Run this thread at `SOLVE_NICENESS` (Linux: niceness is per thread; lowering priority needs no privilege)."""
-    # Not Linux, or not allowed: solves run at the server's priority.
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), SOLVE_NICENESS)
-
-
-class SolveSlots:
-    """A fixed number of concurrent solves, each run on a thread of the slots' own pool; `try_take` never waits."""
-
-    def __init__(self, capacity: int, metrics: ServiceMetrics) -> None:
-        if capacity < 1:
-            raise ValueError("max_concurrent must be 1 or more")
-        self._semaphore = threading.BoundedSemaphore(capacity)
-        self._active: set[Slot] = set()
-        self._lock = threading.Lock()
-        self._metrics = metrics
-        # One thread per slot: a slot's work runs here and releases the slot as its last step.
-        self._pool = futures.ThreadPoolExecutor(max_workers=capacity, thread_name_prefix="mentormatch-solve",
-                                                initializer=_lower_priority)
-        metrics.solve_slots.set(capacity)
-
-    def try_take(self, deadline: float | None = None) -> Slot | None:
-        """A slot whose work must end by `deadline` (time.monotonic(); None: no deadline), or None when all are busy."""
-        if not self._semaphore.acquire(blocking=False):
-            return None
-        slot = Slot(self, StopToken(deadline=deadline))
-        with self._lock:
-            self._active.add(slot)
-        self._metrics.solves_in_flight.inc()
-        return slot
-
-    def run(self, slot: Slot, work: Callable[[], T]) -> futures.Future[T]:
-        """Run `work` on the slots' pool; the slot is released when it returns or raises, not before."""
-
-        def job() -> T:
-            try:
-                return work()
-            except BaseException as error:
-                # The traceback's frames hold the work's locals (candidates, a model: a gigabyte on a dense cohort),
-                # and a stopped StreamMatch's traceback is part of a reference cycle through its progress queue:
-                # cleared here, the memory goes with the work, not whenever the garbage collector next runs.
-                traceback.clear_frames(error.__traceback__)
-                raise
-            finally:
-                _trim_freed_memory()  # before the slot is free: the next solve starts from a heap given back
-                slot.release()
-
-        try:
-            return self._pool.submit(job)
-        except BaseException:
-            slot.release()
-            raise
-
-    def _give_back(self, slot: Slot) -> None:
-        with self._lock:
-            self._active.discard(slot)
-        self._metrics.solves_in_flight.dec()
-        self._semaphore.release()
-
-    def active(self) -> int:
-        with self._lock:
-            return len(self._active)
-
-    def stop_all(self) -> int:
-        """Ask every running solve to stop now and answer with what it has (used when draining)."""
-        with self._lock:
-            active = list(self._active)
-        for slot in active:
-            slot.stop.set()
-        return len(active)
-
-
-# Request checks -----------------------------------------------------------------------------------------
-
-
-def _under(path: str, parents: set[str]) -> bool:
-    return any(path.startswith(parent + ".") or path.startswith(parent + "[") for parent in parents)
-
-
-@dataclass
-class Checked:
-    """A request after its checks: the cohort and options in domain terms, or the problems found."""
-
-    cohort: Cohort
-    options: mapping.RequestOptions
-    problems: list[mpb.InputProblem] = field(default_factory=list)
-    arrays: CohortArrays | None = None  # of a valid cohort: what the pair budget counted, reused by the candidates
-
-
-def check_request(cohort_msg: pb.Cohort, has_cohort: bool, options_msg: mpb.MatchOptions,
-                  limits: ServiceLimits, stop: StopToken | None = None) -> Checked:
-    """Every problem of a request's cohort and options at once, with field paths relative to the request; for a
-    valid cohort also the candidate-pair budget (`solver.budget`: a cohort too dense is a TOO_LARGE problem).
-    `stop` is checked between the steps (raises `Stopped`)."""
-    stop = stop if stop is not None else StopToken()
-    stop.check()  # a call cancelled while it waited for its thread is not even read
-    options, option_problems = mapping.options_from_proto(options_msg)
-    cohort, mapping_problems = mapping.cohort_from_proto_checked(cohort_msg)
-    stop.check()
-    problems: list[Problem] = list(option_problems)
-    if not has_cohort:
-        problems.append(Problem(ProblemCode.BAD_VALUE, "", "the cohort is required"))
-    problems += mapping_problems
-    reported = {p.path for p in mapping_problems}
-    # A problem the mapping found (a missing location) is not reported again by validation (its lat/lon).
-    problems += [p for p in validate(cohort, max_participants=limits.max_participants)
-                 if not _under(mapping.proto_field_path(p.path, ""), reported)]
-    if options.solve.stable and importlib.util.find_spec("solver.stability") is None:
-        problems.append(Problem(ProblemCode.BAD_VALUE, "options.stable",
-                                "stable matchings are not available in this version of the service"))
-    stop.check()
-    arrays = None
-    if not any(not p.path.startswith("options.") for p in problems):
-        # Once valid, participants in id order: the order of the request's rows decides no tie (README).
-        cohort = cohort.canonical()
-        arrays = cohort_arrays(cohort)
-        dense = too_dense(arrays, estimate_pairs(arrays), limits.max_candidate_pairs)
-        if dense is not None:
-            problems.append(dense)
-    out = [mapping.problem_to_proto(p, "" if p.path.startswith("options.") else mapping.ROOT_FIELD)
-           for p in problems]
-    return Checked(cohort, options, out, arrays)
-
-
-def too_large(cohort_msg: pb.Cohort, limits: ServiceLimits) -> ServiceError | None:
-    """Refuse a cohort above the size cap before reading any of it (INVALID_ARGUMENT, reason COHORT_TOO_LARGE)."""
-    participants = len(cohort_msg.mentors) + len(cohort_msg.mentees)
-    if participants <= limits.max_participants:
-        return None
-    problem = mpb.InputProblem(
-        code=mpb.PROBLEM_CODE_TOO_LARGE, field_path=mapping.ROOT_FIELD,
-        message=f"{participants} participants; this service takes at most {limits.max_participants}")
-    bad = error_details_pb2.BadRequest(field_violations=[error_details_pb2.BadRequest.FieldViolation(
-        field=problem.field_path, description=f"TOO_LARGE: {problem.message}", reason="TOO_LARGE")])
-    info = error_info("COHORT_TOO_LARGE", participants=participants, max_participants=limits.max_participants)
-    return ServiceError(_status(code_pb2.INVALID_ARGUMENT, problem.message, bad, info), "COHORT_TOO_LARGE")
-
-
-def bounded_time_limit(requested: float, remaining: float | None, limits: ServiceLimits) -> float:
-    """The solve's time limit: the request's, at most the service maximum, and ending a margin before the deadline."""
-    limit = min(requested, limits.max_time_limit_s)
-    if remaining is not None:
-        limit = min(limit, remaining - deadline_margin(remaining, limits))
-    return max(0.01, limit)
-
-
-def deadline_margin(remaining: float, limits: ServiceLimits) -> float:
-    """Seconds kept free before a call's deadline to build and send the answer."""
-    return min(2.0, max(limits.min_deadline_margin_s, limits.deadline_margin_share * remaining))
-
-
-# Explanations -------------------------------------------------------------------------------------------
-
-EXPLAIN_MAX_PEOPLE = 20
-"""Unmatched people of the best matching whose explanation re-solves (forcing in, counterfactuals): as the CLI."""
-RESOLVE_SHARE = 0.5
-"""Of an explanation's time, what its re-solves may take; the rest explains every unmatched person without them."""
-
-
-def explanation_of(result: SolveResult, level: str, stop: StopToken) -> explain.Explanation | None:
-    """PAIRS: why each pair of every matching, and its blocking pairs (no re-solves); FULL: everything
-    `solver.explain.explain` gives; NONE: nothing. Both end by `stop`'s deadline (FULL's re-solves included):
-    what is not explained by then is left out, and the explanation says so (`truncated`, a note)."""
-    if level == "NONE":
-        return None
-    # Re-solves get half the time: the other half explains everyone (reasons, funnels, nearest misses) without.
-    budget = RESOLVE_SHARE * stop.remaining()
-    options = explain.ExplainOptions(max_people=EXPLAIN_MAX_PEOPLE, time_budget_s=budget,
-                                     resolve_time_limit_s=min(explain.ExplainOptions.resolve_time_limit_s, budget),
-                                     stability_pairs_listed=mapping.STABILITY_PAIRS_LISTED, stop=stop,
-                                     unmatched=level == "FULL")
-    return explain.explain(result, options)
 
 
 # The servicer ------------------------------------------------------------------------------------------
@@ -404,7 +102,7 @@ class MatchingService:
             # Type and stack only (the formatter drops the exception's message, which may quote input).
             self.log.error("internal_error", exc_info=error,
                            extra={"fields": {"method": call.method, "incident": incident}})
-            status = _status(code_pb2.INTERNAL, f"internal error (incident {incident}); it was logged",
+            status = error_status(code_pb2.INTERNAL, f"internal error (incident {incident}); it was logged",
                              error_info("INTERNAL", incident=incident))
             outcome, level = "INTERNAL", logging.ERROR
         self._log_call(call, outcome, level)
@@ -413,14 +111,14 @@ class MatchingService:
     def _stopped(self, stopped: Stopped) -> ServiceError:
         """The status of a call whose work stopped before it had an answer (its client has mostly gone already)."""
         if self._draining:
-            return ServiceError(_status(
+            return ServiceError(error_status(
                 code_pb2.UNAVAILABLE, "the server is stopping; call again (another replica will answer)",
                 error_info("SERVER_STOPPING"), error_details_pb2.RetryInfo(retry_delay={"nanos": 100_000_000})),
                 "SERVER_STOPPING")
         if stopped.reason is StopReason.DEADLINE:
-            return ServiceError(_status(code_pb2.DEADLINE_EXCEEDED, "the deadline passed before an answer was ready"),
+            return ServiceError(error_status(code_pb2.DEADLINE_EXCEEDED, "the deadline passed before an answer was ready"),
                                 "DEADLINE_EXCEEDED")
-        return ServiceError(_status(code_pb2.CANCELLED, "the call was cancelled"), "CANCELLED")
+        return ServiceError(error_status(code_pb2.CANCELLED, "the call was cancelled"), "CANCELLED")
 
     def _log_call(self, call: _Call, outcome: str, level: int = logging.INFO) -> None:
         fields = {"method": call.method, "outcome": outcome,
@@ -448,7 +146,7 @@ class MatchingService:
         slot = self.slots.try_take(None if remaining is None else time.monotonic() + remaining)
         if slot is None:
             self.metrics.rejected.labels("busy").inc()
-            raise ServiceError(_status(
+            raise ServiceError(error_status(
                 code_pb2.RESOURCE_EXHAUSTED,
                 f"the service is busy ({self.limits.max_concurrent} solve(s) running); retry with backoff",
                 error_info("SOLVER_BUSY", max_concurrent=self.limits.max_concurrent),
@@ -577,9 +275,18 @@ class MatchingService:
             events.put(("progress", mpb.MatchProgress(matching_rank=p.matching_rank, objective_value=p.objective,
                                                       objective_bound=p.bound, elapsed=elapsed)))
 
-        # The work runs on the slot's thread, like every solve; this thread streams what it reports.
-        work = self.slots.run(slot, lambda: self._match(call, context, request, slot, progress))
-        work.add_done_callback(lambda done: events.put(("done", done)))
+        for kind, value in self.stream_slot_work(call, context, slot, events,
+                                                 lambda: self._match(call, context, request, slot, progress)):
+            yield (mpb.StreamMatchResponse(progress=value) if kind == "progress"
+                   else mpb.StreamMatchResponse(result=value))
+
+    def stream_slot_work(self, call: _Call, context: grpc.ServicerContext, slot: Slot,
+                         events: queue.Queue[tuple[str, Any]], work: Callable[[], Any]) -> Iterator[tuple[str, Any]]:
+        """Run `work` on the slot's thread, like every solve, and yield what it reports on `events` as it comes,
+        then ("done", its result); stop when the client goes away (its cancellation stops the work, whose end
+        frees the slot). Failures answer the call; the call is logged at the end."""
+        running = self.slots.run(slot, work)
+        running.add_done_callback(lambda done: events.put(("done", done)))
         try:
             while True:
                 try:
@@ -587,12 +294,11 @@ class MatchingService:
                 except queue.Empty:
                     if context.is_active():
                         continue
-                    break  # the client went away: the cancellation stopped the work, whose end frees the slot
-                if kind == "progress":
-                    yield mpb.StreamMatchResponse(progress=value)
-                else:
-                    yield mpb.StreamMatchResponse(result=value.result())
                     break
+                if kind == "done":
+                    yield kind, value.result()
+                    break
+                yield kind, value
         except Exception as error:
             self._fail(call, context, error)
             raise
@@ -749,33 +455,34 @@ SERVICE_NAME: str = mpb.DESCRIPTOR.services_by_name["MatchingService"].full_name
 """`mentormatch.v1.MatchingService`: the name in method paths, health checks and reflection."""
 
 
-class _Undecodable:
+class Undecodable:
     """What a request that is not a valid protobuf message of its method's type deserializes to."""
 
     def __init__(self, type_name: str) -> None:
         self.type_name = type_name
 
 
-def _lenient(message: Any) -> Callable[[bytes], Any]:
+def lenient_parser(message: Any) -> Callable[[bytes], Any]:
     """A deserializer that never raises: gRPC's own failure would answer INTERNAL, uncounted and unexplained."""
 
     def parse(data: bytes) -> Any:
         try:
             return message.FromString(data)
         except Exception:  # DecodeError and whatever else malformed bytes provoke
-            return _Undecodable(message.DESCRIPTOR.full_name)
+            return Undecodable(message.DESCRIPTOR.full_name)
 
     return parse
 
 
-def _refuse_undecodable(service: MatchingService, name: str, method: Callable[[Any, grpc.ServicerContext], T]
-                        ) -> Callable[[Any, grpc.ServicerContext], T]:
+def refusing_undecodable(service: MatchingService, name: str, method: Callable[[Any, grpc.ServicerContext], T]
+                          ) -> Callable[[Any, grpc.ServicerContext], T]:
+    """`method`, answering INVALID_ARGUMENT (REQUEST_UNDECODABLE, counted) for bytes `lenient_parser` could not read."""
     def handle(request: Any, context: grpc.ServicerContext) -> T:
-        if isinstance(request, _Undecodable):
+        if isinstance(request, Undecodable):
             text = f"the request is not a valid {request.type_name} message"
             bad = error_details_pb2.BadRequest(field_violations=[error_details_pb2.BadRequest.FieldViolation(
                 field="", description=f"UNDECODABLE: {text}", reason="UNDECODABLE")])
-            error = ServiceError(_status(code_pb2.INVALID_ARGUMENT, text, bad, error_info("REQUEST_UNDECODABLE")),
+            error = ServiceError(error_status(code_pb2.INVALID_ARGUMENT, text, bad, error_info("REQUEST_UNDECODABLE")),
                                  "REQUEST_UNDECODABLE")
             service._fail(_Call(name), context, error)
         return method(request, context)
@@ -788,18 +495,18 @@ def method_handlers(service: MatchingService) -> grpc.GenericRpcHandler:
     unary, stream = grpc.unary_unary_rpc_method_handler, grpc.unary_stream_rpc_method_handler
 
     def guard(name: str, method: Callable[[Any, grpc.ServicerContext], T]) -> Callable[[Any, grpc.ServicerContext], T]:
-        return _refuse_undecodable(service, name, method)
+        return refusing_undecodable(service, name, method)
 
     return grpc.method_handlers_generic_handler(SERVICE_NAME, {
-        "Match": unary(guard("Match", service.Match), _lenient(mpb.MatchRequest),
+        "Match": unary(guard("Match", service.Match), lenient_parser(mpb.MatchRequest),
                        mpb.MatchResponse.SerializeToString),
-        "StreamMatch": stream(guard("StreamMatch", service.StreamMatch), _lenient(mpb.StreamMatchRequest),
+        "StreamMatch": stream(guard("StreamMatch", service.StreamMatch), lenient_parser(mpb.StreamMatchRequest),
                               mpb.StreamMatchResponse.SerializeToString),
-        "ExplainPair": unary(guard("ExplainPair", service.ExplainPair), _lenient(mpb.ExplainPairRequest),
+        "ExplainPair": unary(guard("ExplainPair", service.ExplainPair), lenient_parser(mpb.ExplainPairRequest),
                              mpb.ExplainPairResponse.SerializeToString),
         "CompareScenarios": unary(guard("CompareScenarios", service.CompareScenarios),
-                                  _lenient(mpb.CompareScenariosRequest),
+                                  lenient_parser(mpb.CompareScenariosRequest),
                                   mpb.CompareScenariosResponse.SerializeToString),
-        "Rematch": unary(guard("Rematch", service.Rematch), _lenient(mpb.RematchRequest),
+        "Rematch": unary(guard("Rematch", service.Rematch), lenient_parser(mpb.RematchRequest),
                          mpb.RematchResponse.SerializeToString),
     })

@@ -16,7 +16,9 @@ import grpc
 from mentormatch.v1 import matching_pb2 as mpb
 from mentormatch.v1 import speeddating_pb2 as sdpb
 from server import convert as mapping
-from server.service import MatchingService, Slot, bounded_time_limit
+from server.checks import bounded_time_limit
+from server.service import MatchingService, lenient_parser, refusing_undecodable
+from server.slots import Slot
 from solver.speeddating import PlanOptions, SpeedDatingPlan, option_problems, plan_speed_dating
 
 SPEED_DATING_SERVICE_NAME: str = sdpb.DESCRIPTOR.services_by_name["SpeedDatingService"].full_name
@@ -97,6 +99,6 @@ def speed_dating_handlers(service: SpeedDatingServicer) -> grpc.GenericRpcHandle
     """The SpeedDatingService's method for `grpc.Server.add_generic_rpc_handlers`."""
     return grpc.method_handlers_generic_handler(SPEED_DATING_SERVICE_NAME, {
         "PlanSpeedDating": grpc.unary_unary_rpc_method_handler(
-            service.PlanSpeedDating, sdpb.PlanSpeedDatingRequest.FromString,
-            sdpb.PlanSpeedDatingResponse.SerializeToString),
+            refusing_undecodable(service, "PlanSpeedDating", service.PlanSpeedDating),
+            lenient_parser(sdpb.PlanSpeedDatingRequest), sdpb.PlanSpeedDatingResponse.SerializeToString),
     })

@@ -17,11 +17,11 @@ from typing import Any
 
 import grpc
 
-from mentormatch.v1 import matching_pb2 as mpb
 from mentormatch.v1 import sweep_pb2 as spb
 from server import convert as mapping
 from server.distributed import sweep_outcome_to_proto
-from server.service import MatchingService, Slot, invalid_argument
+from server.service import MatchingService, lenient_parser, refusing_undecodable
+from server.slots import Slot
 from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.sweep import MAX_SETTINGS, AxisValue, Grid, GridAxis, check_values, finish, solve_setting
 
@@ -61,15 +61,10 @@ def _request_path(problem: Problem) -> Problem:
 class SweepingService(MatchingService):
     """`MatchingService` and `SweepService.Sweep` on one set of slots (the server registers both)."""
 
-    def Sweep(self, request: spb.SweepRequest | Undecodable, context: grpc.ServicerContext
+    def Sweep(self, request: spb.SweepRequest, context: grpc.ServicerContext
               ) -> Iterator[spb.SweepResponse]:
         call = self.start_call("Sweep")
         try:
-            if isinstance(request, Undecodable):  # bytes that are no SweepRequest (see `sweep_handlers`)
-                raise invalid_argument([mpb.InputProblem(
-                    code=mpb.PROBLEM_CODE_BAD_VALUE, field_path="",
-                    message="the request is not a valid mentormatch.v1.SweepRequest message")],
-                    reason="REQUEST_UNDECODABLE", max_violations=1, max_bytes=self.limits.max_error_details_bytes)
             self._refuse_too_large(call, request.cohort)
             call.fields["axes"] = len(request.axes)
             slot = self._take_slot(context)
@@ -77,25 +72,9 @@ class SweepingService(MatchingService):
             self._fail(call, context, error)
             raise
         events: queue.Queue[tuple[str, Any]] = queue.Queue()
-        work = self.slots.run(slot, lambda: self._sweep(call, context, request, slot, events.put))
-        work.add_done_callback(lambda done: events.put(("done", done)))
-        try:
-            while True:
-                try:
-                    kind, value = events.get(timeout=0.25)
-                except queue.Empty:
-                    if context.is_active():
-                        continue
-                    break  # the client went away: its cancellation stops the work, whose end frees the slot
-                if kind == "outcome":
-                    yield spb.SweepResponse(outcome=value)
-                else:
-                    yield spb.SweepResponse(summary=value.result())
-                    break
-        except Exception as error:
-            self._fail(call, context, error)
-            raise
-        self._log_call(call, "OK" if context.is_active() else "CANCELLED")
+        for kind, value in self.stream_slot_work(call, context, slot, events,
+                                                 lambda: self._sweep(call, context, request, slot, events.put)):
+            yield spb.SweepResponse(outcome=value) if kind == "outcome" else spb.SweepResponse(summary=value)
 
     def _sweep(self, call: Any, context: grpc.ServicerContext, request: spb.SweepRequest, slot: Slot,
                emit: Callable[[tuple[str, Any]], None]) -> spb.SweepSummary:
@@ -133,22 +112,11 @@ class SweepingService(MatchingService):
                                 failed=sum(not o.ok for o in outcomes))
 
 
-class Undecodable:
-    """What bytes that are no `SweepRequest` deserialize to (gRPC takes None for a failed deserializer)."""
-
-
-def _sweep_request(data: bytes) -> spb.SweepRequest | Undecodable:
-    """A deserializer that never raises: gRPC's own failure would answer INTERNAL, uncounted and unexplained."""
-    try:
-        return spb.SweepRequest.FromString(data)
-    except Exception:  # DecodeError and whatever else malformed bytes provoke
-        return Undecodable()
-
-
 def sweep_handlers(service: SweepingService) -> grpc.GenericRpcHandler:
     """The SweepService's method for `grpc.Server.add_generic_rpc_handlers`."""
     return grpc.method_handlers_generic_handler(SWEEP_SERVICE_NAME, {
-        "Sweep": grpc.unary_stream_rpc_method_handler(service.Sweep, _sweep_request,
+        "Sweep": grpc.unary_stream_rpc_method_handler(refusing_undecodable(service, "Sweep", service.Sweep),
+                                                      lenient_parser(spb.SweepRequest),
                                                       spb.SweepResponse.SerializeToString),
     })
 

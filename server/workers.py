@@ -37,7 +37,7 @@ from typing import Any
 
 from server.app import CLOSE_WAIT_S, ServerConfig
 from server.auth import ConfigError
-from server.service import ServiceLimits
+from server.status import ServiceLimits
 
 CONFIG_ENV = "MENTORMATCH_WORKER_CONFIG"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"

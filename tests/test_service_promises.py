@@ -41,7 +41,7 @@ from scenarios.generate import national_pool
 from server.client import SERVICE_PATH, MentormatchClient, RemoteError, remote_error
 from server.convert import cohort_to_proto, options_to_proto
 from server.metrics import ServiceMetrics
-from server.service import SolveSlots
+from server.slots import SolveSlots
 from solver import explain
 from solver.budget import MAX_CANDIDATE_PAIRS, estimate_pairs
 from solver.candidates import cohort_arrays

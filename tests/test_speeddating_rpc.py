@@ -14,8 +14,8 @@ from grpc_status import rpc_status
 from mentormatch.v1 import speeddating_pb2 as sdpb
 from mentormatch.v1 import speeddating_pb2_grpc as sdgrpc
 from server.metrics import ServiceMetrics
-from server.service import ServiceLimits
 from server.speeddating_rpc import SpeedDatingServicer, speed_dating_handlers
+from server.status import ServiceLimits
 from solver.cohort_proto import cohort_to_proto
 from solver.ingest import load_cohort
 from solver.speeddating import PlanOptions, plan_speed_dating

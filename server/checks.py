@@ -1,0 +1,120 @@
+"""Request checks, cheapest first, and the share of a call's time each phase gets (solve, explanations, answer)."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+
+from google.rpc import code_pb2, error_details_pb2
+
+from mentormatch.v1 import cohort_pb2 as pb
+from mentormatch.v1 import matching_pb2 as mpb
+from server import convert as mapping
+from server.status import ServiceError, ServiceLimits, error_info, error_status
+from solver import explain
+from solver.budget import estimate_pairs, too_dense
+from solver.candidates import CohortArrays, cohort_arrays
+from solver.domain import Cohort
+from solver.errors import Problem, ProblemCode
+from solver.solve import SolveResult
+from solver.stop import StopToken
+from solver.validate import validate
+
+
+def _under(path: str, parents: set[str]) -> bool:
+    return any(path.startswith(parent + ".") or path.startswith(parent + "[") for parent in parents)
+
+
+@dataclass
+class Checked:
+    """A request after its checks: the cohort and options in domain terms, or the problems found."""
+
+    cohort: Cohort
+    options: mapping.RequestOptions
+    problems: list[mpb.InputProblem] = field(default_factory=list)
+    arrays: CohortArrays | None = None  # of a valid cohort: what the pair budget counted, reused by the candidates
+
+
+def check_request(cohort_msg: pb.Cohort, has_cohort: bool, options_msg: mpb.MatchOptions,
+                  limits: ServiceLimits, stop: StopToken | None = None) -> Checked:
+    """Every problem of a request's cohort and options at once, with field paths relative to the request; for a
+    valid cohort also the candidate-pair budget (`solver.budget`: a cohort too dense is a TOO_LARGE problem).
+    `stop` is checked between the steps (raises `Stopped`)."""
+    stop = stop if stop is not None else StopToken()
+    stop.check()  # a call cancelled while it waited for its thread is not even read
+    options, option_problems = mapping.options_from_proto(options_msg)
+    cohort, mapping_problems = mapping.cohort_from_proto_checked(cohort_msg)
+    stop.check()
+    problems: list[Problem] = list(option_problems)
+    if not has_cohort:
+        problems.append(Problem(ProblemCode.BAD_VALUE, "", "the cohort is required"))
+    problems += mapping_problems
+    reported = {p.path for p in mapping_problems}
+    # A problem the mapping found (a missing location) is not reported again by validation (its lat/lon).
+    problems += [p for p in validate(cohort, max_participants=limits.max_participants)
+                 if not _under(mapping.proto_field_path(p.path, ""), reported)]
+    if options.solve.stable and importlib.util.find_spec("solver.stability") is None:
+        problems.append(Problem(ProblemCode.BAD_VALUE, "options.stable",
+                                "stable matchings are not available in this version of the service"))
+    stop.check()
+    arrays = None
+    if not any(not p.path.startswith("options.") for p in problems):
+        # Once valid, participants in id order: the order of the request's rows decides no tie (README).
+        cohort = cohort.canonical()
+        arrays = cohort_arrays(cohort)
+        dense = too_dense(arrays, estimate_pairs(arrays), limits.max_candidate_pairs)
+        if dense is not None:
+            problems.append(dense)
+    out = [mapping.problem_to_proto(p, "" if p.path.startswith("options.") else mapping.ROOT_FIELD)
+           for p in problems]
+    return Checked(cohort, options, out, arrays)
+
+
+def too_large(cohort_msg: pb.Cohort, limits: ServiceLimits) -> ServiceError | None:
+    """Refuse a cohort above the size cap before reading any of it (INVALID_ARGUMENT, reason COHORT_TOO_LARGE)."""
+    participants = len(cohort_msg.mentors) + len(cohort_msg.mentees)
+    if participants <= limits.max_participants:
+        return None
+    problem = mpb.InputProblem(
+        code=mpb.PROBLEM_CODE_TOO_LARGE, field_path=mapping.ROOT_FIELD,
+        message=f"{participants} participants; this service takes at most {limits.max_participants}")
+    bad = error_details_pb2.BadRequest(field_violations=[error_details_pb2.BadRequest.FieldViolation(
+        field=problem.field_path, description=f"TOO_LARGE: {problem.message}", reason="TOO_LARGE")])
+    info = error_info("COHORT_TOO_LARGE", participants=participants, max_participants=limits.max_participants)
+    return ServiceError(error_status(code_pb2.INVALID_ARGUMENT, problem.message, bad, info), "COHORT_TOO_LARGE")
+
+
+def bounded_time_limit(requested: float, remaining: float | None, limits: ServiceLimits) -> float:
+    """The solve's time limit: the request's, at most the service maximum, and ending a margin before the deadline."""
+    limit = min(requested, limits.max_time_limit_s)
+    if remaining is not None:
+        limit = min(limit, remaining - deadline_margin(remaining, limits))
+    return max(0.01, limit)
+
+
+def deadline_margin(remaining: float, limits: ServiceLimits) -> float:
+    """Seconds kept free before a call's deadline to build and send the answer."""
+    return min(2.0, max(limits.min_deadline_margin_s, limits.deadline_margin_share * remaining))
+
+
+# Explanations -------------------------------------------------------------------------------------------
+
+EXPLAIN_MAX_PEOPLE = 20
+"""Unmatched people of the best matching whose explanation re-solves (forcing in, counterfactuals): as the CLI."""
+RESOLVE_SHARE = 0.5
+"""Of an explanation's time, what its re-solves may take; the rest explains every unmatched person without them."""
+
+
+def explanation_of(result: SolveResult, level: str, stop: StopToken) -> explain.Explanation | None:
+    """PAIRS: why each pair of every matching, and its blocking pairs (no re-solves); FULL: everything
+    `solver.explain.explain` gives; NONE: nothing. Both end by `stop`'s deadline (FULL's re-solves included):
+    what is not explained by then is left out, and the explanation says so (`truncated`, a note)."""
+    if level == "NONE":
+        return None
+    # Re-solves get half the time: the other half explains everyone (reasons, funnels, nearest misses) without.
+    budget = RESOLVE_SHARE * stop.remaining()
+    options = explain.ExplainOptions(max_people=EXPLAIN_MAX_PEOPLE, time_budget_s=budget,
+                                     resolve_time_limit_s=min(explain.ExplainOptions.resolve_time_limit_s, budget),
+                                     stability_pairs_listed=mapping.STABILITY_PAIRS_LISTED, stop=stop,
+                                     unmatched=level == "FULL")
+    return explain.explain(result, options)
