@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
-from concurrent import futures
 
 import grpc
 import pytest
@@ -13,9 +11,7 @@ from grpc_status import rpc_status
 
 from mentormatch.v1 import speeddating_pb2 as sdpb
 from mentormatch.v1 import speeddating_pb2_grpc as sdgrpc
-from server.metrics import ServiceMetrics
-from server.speeddating_rpc import SpeedDatingServicer, speed_dating_handlers
-from server.status import ServiceLimits
+from server.app import RunningServer
 from solver.cohort_proto import cohort_to_proto
 from solver.ingest import load_cohort
 from solver.speeddating import PlanOptions, plan_speed_dating
@@ -23,17 +19,10 @@ from tests.conftest import SCENARIOS
 
 
 @pytest.fixture
-def stub() -> Iterator[sdgrpc.SpeedDatingServiceStub]:
-    service = SpeedDatingServicer(ServiceLimits(), ServiceMetrics(), logging.getLogger("test.speeddating"))
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    server.add_generic_rpc_handlers((speed_dating_handlers(service),))
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            yield sdgrpc.SpeedDatingServiceStub(channel)
-    finally:
-        server.stop(0).wait()
+def stub(shared_server: RunningServer) -> Iterator[sdgrpc.SpeedDatingServiceStub]:
+    """The service as `mentormatch serve` runs it (the real server on loopback)."""
+    with grpc.insecure_channel(shared_server.address) as channel:
+        yield sdgrpc.SpeedDatingServiceStub(channel)
 
 
 def test_the_rpc_answers_the_library_s_plan(stub: sdgrpc.SpeedDatingServiceStub) -> None:
