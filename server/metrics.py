@@ -57,6 +57,10 @@ class ServiceMetrics:
         self.cohort_participants = Histogram(
             "mentormatch_cohort_participants", "Participants (mentors and mentees) per solved cohort.",
             buckets=_PARTICIPANT_BUCKETS, registry=r)
+        self.answer_check_failures = Counter(
+            "mentormatch_answer_check_failures_total",
+            "Answers withheld because a matching failed its independent re-check against the rules (an engine bug).",
+            registry=r)
         self.matched_ratio = Histogram(
             "mentormatch_matched_ratio", "Share of mentees the best matching matches, 0 to 1, per solve.",
             buckets=_RATIO_BUCKETS, registry=r)

@@ -46,7 +46,7 @@ from server.status import (
 )
 from solver import explain
 from solver.compare import COUNTERFACTUAL_BUDGET, Scenario, compare_scenarios
-from solver.errors import CohortInvalid
+from solver.errors import AnswerCheckFailed, CohortInvalid
 from solver.rematch import rematch
 from solver.scores import CandidatePairs, candidate_pairs
 from solver.solve import Progress, SolveOptions, SolveResult, solve
@@ -102,8 +102,12 @@ class MatchingService:
             # Type and stack only (the formatter drops the exception's message, which may quote input).
             self.log.error("internal_error", exc_info=error,
                            extra={"fields": {"method": call.method, "incident": incident}})
-            status = error_status(code_pb2.INTERNAL, f"internal error (incident {incident}); it was logged",
-                             error_info("INTERNAL", incident=incident))
+            reason, what = "INTERNAL", "internal error"
+            if isinstance(error, AnswerCheckFailed):  # a wrong answer caught before it left: never sent
+                self.metrics.answer_check_failures.inc()
+                reason, what = "ANSWER_CHECK_FAILED", "the answer failed its independent check and was withheld"
+            status = error_status(code_pb2.INTERNAL, f"{what} (incident {incident}); it was logged",
+                                  error_info(reason, incident=incident))
             outcome, level = "INTERNAL", logging.ERROR
         self._log_call(call, outcome, level)
         context.abort_with_status(status)
