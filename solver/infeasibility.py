@@ -14,13 +14,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from ortools.sat.python import cp_model
 
 from solver.candidates import IntArray
 from solver.cpsat import watch
+from solver.flow import flow_optimum
 from solver.model import AssignmentModel
 from solver.stability import add_stability_constraints, stability_terms
 
@@ -36,6 +37,7 @@ class _Item:
     bound: int  # the cap, min_pairs or max_pairs
     label: str  # how a coordinator names it
     gender: str = ""  # a quota's gender
+    org: int = -1  # a cap's organisation (index into the model's caps)
 
 
 @dataclass
@@ -51,6 +53,9 @@ class _Checker:
             ) -> tuple[bool | None, int, list[tuple[int, int]]]:
         """(holds: True, False, or None when time ran out; the objective's optimum; the blocking pairs of a best
         matching when the objective is the blocking-pair count)."""
+        quick = self._by_flow(items, objective, maximise)
+        if quick is not None:
+            return quick
         model = self.model
         cp = cp_model.CpModel()
         x = [cp.new_bool_var(f"pair_{r}") for r in range(model.n_rows)]
@@ -100,6 +105,46 @@ class _Checker:
         return True, value, pairs
 
 
+    def _by_flow(self, items: Sequence[_Item], objective: _Item | None, maximise: bool
+                 ) -> tuple[bool | None, int, list[tuple[int, int]]] | None:
+        """The same answer by min-cost flow where that is exact: pins, caps and at most one quota (no
+        stability), and then an objective only without a quota. None where CP-SAT must answer.
+
+        Without a quota, the pins alone (within the caps) are a valid matching: every count is smallest there.
+        The most pairs of some rows under pins and caps is a flow of weight 1 on those rows."""
+        kinds = [i.kind for i in items]
+        quotas = [i for i in items if i.kind in ("quota_min", "quota_max")]
+        if "stability" in kinds or len(quotas) > 1 or (objective is not None and (objective.kind == "stability"
+                                                                                  or quotas)):
+            return None
+        model = self.model
+        pinned = np.array(sorted(int(i.rows[0]) for i in items if i.kind == "pin"), dtype=np.int64)
+        caps = [i for i in items if i.kind == "cap"]
+        if any(int(np.isin(cap.rows, pinned).sum()) > cap.bound for cap in caps):
+            return False, 0, []
+        org_caps = np.full(len(model.org_caps), model.n_rows + 1, dtype=np.int64)
+        for cap in caps:
+            org_caps[cap.org] = cap.bound
+        # Seat costs would make a second seat cost more than the pair it seats counts: counting ignores them.
+        sub = replace(model, pinned_rows=pinned, org_caps=org_caps, seat_cost=0, max_seat_cost=0)
+
+        def most(rows: IntArray) -> int:
+            weights = np.zeros(model.n_rows, dtype=np.int64)
+            weights[rows] = 1
+            return int(np.isin(flow_optimum(sub, weights, stop=self.stop), rows).sum())
+
+        if objective is None:
+            if not quotas:
+                return True, 0, []
+            quota = quotas[0]
+            if quota.kind == "quota_min":
+                return most(quota.rows) >= quota.bound, 0, []
+            return int(np.isin(quota.rows, pinned).sum()) <= quota.bound, 0, []
+        if maximise:
+            return True, most(objective.rows), []
+        return True, int(np.isin(objective.rows, pinned).sum()), []
+
+
 def _groups(keys: IntArray) -> list[list[int]]:
     out: dict[int, list[int]] = {}
     for r, key in enumerate(keys.tolist()):
@@ -120,7 +165,7 @@ def _items(model: AssignmentModel, stable: bool) -> list[_Item]:
                                        strict=True)):
         rows = np.flatnonzero(pair_org == k).astype(np.int64)
         if len(rows) > cap:
-            out.append(_Item("cap", rows, int(cap), f"the organisation cap of {org} ({cap})"))
+            out.append(_Item("cap", rows, int(cap), f"the organisation cap of {org} ({cap})", org=k))
     pair_gender = model.mentor_gender[model.mentor]
     for gender, low, high in model.quotas:
         rows = np.flatnonzero(pair_gender == gender).astype(np.int64)

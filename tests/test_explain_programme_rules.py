@@ -229,11 +229,11 @@ def _valid_matchings(result: SolveResult) -> list[list[int]]:
     return out
 
 
-def _tiny(seed: int) -> Cohort:
+def _tiny(seed: int, mentees_n: int = 4) -> Cohort:
     rng = random.Random(seed)
     mentors = tuple(mentor(f"M{k}", km_north=rng.uniform(0, 40), gender=rng.choice("fm"),
                            organisation=rng.choice(("A", "B")), capacity=rng.choice((1, 1, 2))) for k in range(3))
-    mentees = tuple(mentee(f"T{k}", km_north=rng.uniform(0, 40)) for k in range(4))
+    mentees = tuple(mentee(f"T{k}", km_north=rng.uniform(0, 40)) for k in range(mentees_n))
     return Cohort(mentors, mentees)
 
 
@@ -252,6 +252,32 @@ def test_an_unreachable_quota_floor_is_diagnosed_with_the_exact_attainable_count
     assert notes[0] == f"no matching meets every rule: the gender quota f min_pairs {most + 1} cannot be met"
     assert (f"the gender quota f min_pairs {most + 1} cannot be met: at most {most} pair(s) with a mentor of gender "
             f"f are possible under the other rules") in notes
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_two_floors_that_cannot_both_hold_are_each_given_what_the_other_allows(seed: int) -> None:
+    # Two quotas (CP-SAT's case): each note's number is brute force's best under the other quota.
+    base = _tiny(seed, mentees_n=2).canonical()
+    result = solve(base, ONE)
+    genders = [base.mentors[int(result.model.mentor[r])].gender for r in range(result.model.n_rows)]
+    counts = [(sum(genders[r] == "f" for r in rows), sum(genders[r] == "m" for r in rows))
+              for rows in _valid_matchings(result)]
+    most_f, most_m = max(f for f, _ in counts), max(m for _, m in counts)
+    if most_f == 0 or most_m == 0 or any(f == most_f and m == most_m for f, m in counts):
+        pytest.skip("the two floors can both be at their most: no conflict to diagnose")
+    cohort = replace(base, rules=replace(base.rules, gender_quotas=(GenderQuota("f", min_pairs=most_f),
+                                                                    GenderQuota("m", min_pairs=most_m))))
+    answer = solve(cohort, ONE)
+    assert answer.status is SolveStatus.INFEASIBLE
+    notes = diagnose_infeasible(answer.model, stable=False)
+    assert notes[0] == (f"no matching meets every rule: the gender quota f min_pairs {most_f} and the gender quota m "
+                        f"min_pairs {most_m} cannot all hold together")
+    f_given_m = max(f for f, m in counts if m >= most_m)
+    m_given_f = max(m for f, m in counts if f >= most_f)
+    assert (f"the gender quota f min_pairs {most_f} cannot be met: at most {f_given_m} pair(s) with a mentor of "
+            f"gender f are possible under the other rules (the gender quota m min_pairs {most_m} among them)") in notes
+    assert (f"the gender quota m min_pairs {most_m} cannot be met: at most {m_given_f} pair(s) with a mentor of "
+            f"gender m are possible under the other rules (the gender quota f min_pairs {most_f} among them)") in notes
 
 
 @pytest.mark.parametrize("seed", range(12))
