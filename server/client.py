@@ -16,7 +16,7 @@ from grpc_status import rpc_status
 
 from mentormatch.v1 import cohort_pb2 as pb
 from mentormatch.v1 import matching_pb2 as mpb
-from server import mapping
+from server import convert as mapping
 from solver.compare import ScenarioChanges
 from solver.domain import Cohort
 from solver.errors import CohortInvalid, Problem, ProblemCode

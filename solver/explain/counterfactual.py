@@ -12,6 +12,7 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from solver.candidates import HardRule, IntArray, cohort_arrays, rule_masks
+from solver.cpsat import ExtraConstraints
 from solver.domain import Cohort, FieldRule, Mentee, MenteeRules, Mentor, Track, cefr_name
 from solver.explain.codes import (
     MUTUAL_CHOICE_STRENGTH,
@@ -28,9 +29,6 @@ from solver.explain.unmatched import binding_side_constraints
 from solver.explain.wording import ceil_tenth, id_list
 from solver.solve import AssignmentModel, SolveResult, chain_constraints, solve
 from solver.stop import StopToken
-
-ExtraConstraints = Callable[[cp_model.CpModel, Sequence[cp_model.IntVar], AssignmentModel], None]
-
 
 # Re-solving -------------------------------------------------------------------------------------------
 
