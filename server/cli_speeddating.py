@@ -21,7 +21,7 @@ from solver.fileio import output_problems, record_inputs
 if TYPE_CHECKING:
     from solver.speeddating import SpeedDatingPlan
 
-speed_dating = typer.Typer(no_args_is_help=True, help="Plan the speed-dating kick-off: who meets whom, when, where.")
+speed_dating = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Plan the speed-dating kick-off: who meets whom, when, where.")
 
 
 def render_plan(plan: SpeedDatingPlan) -> None:
