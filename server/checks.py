@@ -12,8 +12,8 @@ from mentormatch.v1 import matching_pb2 as mpb
 from server import convert as mapping
 from server.status import ServiceError, ServiceLimits, error_info, error_status
 from solver import explain
+from solver.arrays import CohortArrays, cohort_arrays
 from solver.budget import estimate_pairs, too_dense
-from solver.candidates import CohortArrays, cohort_arrays
 from solver.domain import Cohort
 from solver.errors import Problem, ProblemCode
 from solver.solve import SolveResult

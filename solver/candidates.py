@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
 
-from solver.data import builtin_field_families
-from solver.domain import Cohort, FieldFamily, FieldRule, Goal, Language, MutualChoice
+from solver.arrays import BoolArray, CohortArrays, FloatArray, IntArray
+from solver.domain import MutualChoice
 from solver.stop import StopToken, check
 
 EARTH_RADIUS_KM = 6371.0088
@@ -24,9 +24,6 @@ KM_PER_DEGREE = math.pi * EARTH_RADIUS_KM / 180.0
 CROSS_PRODUCT_LIMIT = 2_000_000  # below this many pairs, masks over the full product beat any join
 CHUNK = 250_000  # pairs filtered between two stop checks: a stop waits at most one chunk (~30 ms)
 
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
-FloatArray = npt.NDArray[np.float64]
 
 
 class HardRule(StrEnum):
@@ -41,219 +38,6 @@ class HardRule(StrEnum):
     CHOICE = "CHOICE"  # mutual choice: the pair needs speed-dating rankings (mentee's, mentor's, either or both)
     CONFLICT = "CONFLICT"  # the mentor's organisation is one the mentee must avoid (a conflict of interest)
     BAN = "BAN"  # the coordinator ruled the pair out
-
-
-@dataclass(frozen=True)
-class CohortArrays:
-    """A columnar view of a cohort: what the vectorised rules and scores read."""
-
-    n_mentees: int
-    n_mentors: int
-    mentee_lat: FloatArray
-    mentee_lon: FloatArray
-    mentor_lat: FloatArray
-    mentor_lon: FloatArray
-    mentee_limit_km: FloatArray  # her km limit (README: Distance); inf = none
-    mentee_limit_minutes: FloatArray
-    mentee_eligible: BoolArray  # municipality and track
-    mentor_eligible: BoolArray  # years enough for at least one mentee's rules (a prefilter; see mentee_min_years)
-    mentee_occupations: IntArray  # [n, k] ISCO codes as ints, padded with -1
-    mentor_occupations: IntArray  # [m, k] padded with -2 so padding never matches
-    mentee_languages: npt.NDArray[np.uint64]  # [n, words] bit per language she speaks at her rules' minimum level,
-    # among her rules' programme languages
-    mentor_languages_by_level: npt.NDArray[np.uint64]  # [7, m, words]: languages spoken at level >= index
-    mentee_language_level: IntArray  # her rules' minimum CEFR level, 1..6
-    mentee_requested_gender: IntArray  # 0 = no request
-    mentor_gender: IntArray
-    banned_keys: IntArray  # sorted mentee * n_mentors + mentor
-    travel_keys: IntArray  # sorted keys with a travel time; empty when distance is straight-line
-    travel_minutes: FloatArray  # aligned with travel_keys
-    uses_travel_times: bool
-    gender_requests_hard: bool
-    mentee_field_depth: IntArray  # her rules' field depth (0 = no field rule)
-    mentee_by_family: BoolArray  # her rules' field rule is "family"
-    mentee_families: npt.NDArray[np.uint64]  # [n, words] bit per field family of her occupations
-    mentor_families: npt.NDArray[np.uint64]
-    mentee_min_years: IntArray  # the mentor years her rules require
-    mentor_years: IntArray
-    mentee_online: BoolArray  # she accepts online meetings and her rules allow them
-    mentor_online: BoolArray
-    mentee_goal_bits: IntArray  # the mentor goals her segment allows, as bits (0 = any)
-    mentor_goal_bits: IntArray  # the goals the mentor supports (0 = any)
-    mentee_choice: IntArray  # her rules' mutual choice, as MutualChoice index (0 = none)
-    mentee_ranked_keys: IntArray  # sorted mentee * n_mentors + mentor: the mentee ranked the mentor
-    mentor_ranked_keys: IntArray  # sorted keys: the mentor ranked the mentee
-    mentor_org: IntArray  # organisation code per mentor, -1 = none
-    avoid_keys: IntArray  # sorted mentee * n_orgs + organisation code she must avoid
-    n_orgs: int
-    # The loosest rules over all mentees, for the joins that narrow the pairs before the masks decide.
-    field_depth: int  # the fewest digits any mentee's rules require (0 with a family rule anywhere)
-    max_distance_km: float | None  # the longest km limit; None when some pair may have none (online, no limit)
-    # Derived lookup tables, built on first use (e.g. shared field digits per pair of occupation profiles).
-    cache: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
-
-
-def _gender_code(gender: str) -> int:
-    return {"f": 1, "m": 2, "x": 3}.get(gender, 0)
-
-
-def _occupation_matrix(occupations: list[tuple[str, ...]], pad: int) -> IntArray:
-    width = max((len(o) for o in occupations), default=0) or 1
-    matrix = np.full((len(occupations), width), pad, dtype=np.int64)
-    for i, codes in enumerate(occupations):
-        for k, code in enumerate(codes):
-            if len(code) == 4 and code.isdigit():
-                matrix[i, k] = int(code)
-    return matrix
-
-
-def _language_mask(languages: tuple[Language, ...], codes: dict[str, int], min_level: int,
-                   only: tuple[str, ...]) -> int:
-    """A bit per language spoken at `min_level` or better (among `only`, when given), as a Python int."""
-    mask = 0
-    for lang in languages:
-        if lang.level >= min_level and (not only or lang.code in only):
-            mask |= 1 << codes[lang.code]
-    return mask
-
-
-def _bit_words(masks: list[int], words: int) -> npt.NDArray[np.uint64]:
-    """Python-int bit sets as a [len, words] uint64 matrix (bit k in word k // 64)."""
-    bits = np.zeros((len(masks), words), dtype=np.uint64)
-    low = (1 << 64) - 1
-    for w in range(words):
-        shift = 64 * w
-        bits[:, w] = np.array([(mask >> shift) & low for mask in masks], dtype=np.uint64)
-    return bits
-
-
-_CHOICES = tuple(MutualChoice)  # index 0 = NONE
-_GOAL_BIT: dict[Goal, int] = {goal: 1 << k for k, goal in enumerate(g for g in Goal if g is not Goal.UNSPECIFIED)}
-
-
-def _goal_bits(goals: tuple[Goal, ...]) -> int:
-    bits = 0
-    for goal in goals:
-        bits |= _GOAL_BIT.get(goal, 0)
-    return bits
-
-
-def _family_masks(occupations: list[tuple[str, ...]], families: tuple[FieldFamily, ...]) -> list[int]:
-    """Per person, a bit per field family that one of their occupations belongs to (it starts with a prefix)."""
-    out = []
-    for codes in occupations:
-        mask = 0
-        for k, family in enumerate(families):
-            if any(code.startswith(prefix) for code in codes for prefix in family.prefixes):
-                mask |= 1 << k
-        out.append(mask)
-    return out
-
-
-def cohort_arrays(cohort: Cohort) -> CohortArrays:
-    """Columnar arrays of everything the hard rules and scores need; one pass over the participants."""
-    rules = cohort.rules
-    mentees, mentors = cohort.mentees, cohort.mentors
-    n, m = len(mentees), len(mentors)
-    uses_travel_times = bool(rules.travel_times)
-    per_mentee = [rules.for_mentee(p) for p in mentees]
-    municipalities = set(rules.eligible_municipalities)
-    tracks = set(rules.eligible_tracks)
-    language_codes: dict[str, int] = {}
-    for languages in [p.languages for p in mentees] + [p.languages for p in mentors]:
-        for lang in languages:
-            language_codes.setdefault(lang.code, len(language_codes))
-    words = max(1, (len(language_codes) + 63) // 64)
-    mentee_index, mentor_index = cohort.mentee_index(), cohort.mentor_index()
-    bans = sorted({mentee_index[a] * m + mentor_index[b] for a, b in rules.bans
-                   if a in mentee_index and b in mentor_index})
-    travel: dict[int, float] = {}
-    for t in rules.travel_times:
-        if t.mentee_id in mentee_index and t.mentor_id in mentor_index:
-            travel[mentee_index[t.mentee_id] * m + mentor_index[t.mentor_id]] = t.minutes
-    travel_keys = np.array(sorted(travel), dtype=np.int64)
-
-    def limit(programme: float | None, personal: float | None, extend: bool) -> float:
-        if personal is not None and extend:
-            return personal  # her own limit replaces the programme's, longer or shorter
-        return min(math.inf if programme is None else programme, math.inf if personal is None else personal)
-
-    # A travel-time table replaces straight-line distance: then no km limit applies, programme or personal.
-    limit_km = np.array([math.inf if uses_travel_times else limit(r.max_distance_km, p.max_travel_km,
-                                                                    r.personal_limits_extend)
-                         for p, r in zip(mentees, per_mentee, strict=True)], dtype=np.float64)
-    limit_minutes = np.array([limit(r.max_travel_minutes, p.max_travel_minutes, r.personal_limits_extend)
-                              for p, r in zip(mentees, per_mentee, strict=True)], dtype=np.float64)
-    mentee_languages = [_language_mask(p.languages, language_codes, r.min_language_level, r.programme_languages)
-                        for p, r in zip(mentees, per_mentee, strict=True)]
-    by_level = np.zeros((7, m, words), dtype=np.uint64)
-    for level in range(1, 7):
-        by_level[level] = _bit_words([_language_mask(q.languages, language_codes, level, ()) for q in mentors], words)
-    families = rules.field_families or builtin_field_families()
-    family_words = max(1, (len(families) + 63) // 64)
-    organisations = sorted({q.organisation for q in mentors if q.organisation})
-    org_code = {org: k for k, org in enumerate(organisations)}
-    avoid = sorted({i * max(1, len(organisations)) + org_code[org] for i, p in enumerate(mentees)
-                    for org in p.avoid_organisations if org in org_code})
-    mentee_ranked: set[int] = set()
-    mentor_ranked: set[int] = set()
-    for ranking in cohort.rankings:
-        if ranking.from_id in mentee_index and ranking.to_id in mentor_index:
-            mentee_ranked.add(mentee_index[ranking.from_id] * m + mentor_index[ranking.to_id])
-        elif ranking.from_id in mentor_index and ranking.to_id in mentee_index:
-            mentor_ranked.add(mentee_index[ranking.to_id] * m + mentor_index[ranking.from_id])
-    depths = [0 if r.field_rule is FieldRule.FAMILY else max(r.field_depth, 0) for r in per_mentee]
-    min_years = np.array([r.min_mentor_years for r in per_mentee], dtype=np.int64)
-    mentor_years = np.array([q.years_experience for q in mentors], dtype=np.int64)
-    online = np.array([p.online and r.online_meetings for p, r in zip(mentees, per_mentee, strict=True)],
-                      dtype=np.bool_)
-    mentor_online = np.array([q.online for q in mentors], dtype=np.bool_)
-    finite = limit_km[np.isfinite(limit_km)]
-    join_km = None if (uses_travel_times or len(finite) < n or (online.any() and mentor_online.any())
-                       or n == 0) else float(finite.max())
-    return CohortArrays(
-        n_mentees=n,
-        n_mentors=m,
-        mentee_lat=np.array([p.lat for p in mentees], dtype=np.float64),
-        mentee_lon=np.array([p.lon for p in mentees], dtype=np.float64),
-        mentor_lat=np.array([p.lat for p in mentors], dtype=np.float64),
-        mentor_lon=np.array([p.lon for p in mentors], dtype=np.float64),
-        mentee_limit_km=limit_km,
-        mentee_limit_minutes=limit_minutes,
-        mentee_eligible=np.array([(not municipalities or p.municipality in municipalities)
-                                  and (not tracks or p.track in tracks) for p in mentees], dtype=np.bool_),
-        mentor_eligible=mentor_years >= (int(min_years.min()) if n else rules.min_mentor_years),
-        mentee_occupations=_occupation_matrix([p.occupations for p in mentees], -1),
-        mentor_occupations=_occupation_matrix([p.occupations for p in mentors], -2),
-        mentee_languages=_bit_words(mentee_languages, words),
-        mentor_languages_by_level=by_level,
-        mentee_language_level=np.array([min(max(r.min_language_level, 1), 6) for r in per_mentee], dtype=np.int64),
-        mentee_requested_gender=np.array([_gender_code(p.requested_mentor_gender) for p in mentees], dtype=np.int64),
-        mentor_gender=np.array([_gender_code(p.gender) for p in mentors], dtype=np.int64),
-        banned_keys=np.array(bans, dtype=np.int64),
-        travel_keys=travel_keys,
-        travel_minutes=np.array([travel[k] for k in travel_keys.tolist()], dtype=np.float64),
-        uses_travel_times=uses_travel_times,
-        gender_requests_hard=rules.gender_requests_hard,
-        mentee_field_depth=np.array([max(r.field_depth, 0) for r in per_mentee], dtype=np.int64),
-        mentee_by_family=np.array([r.field_rule is FieldRule.FAMILY for r in per_mentee], dtype=np.bool_),
-        mentee_families=_bit_words(_family_masks([p.occupations for p in mentees], families), family_words),
-        mentor_families=_bit_words(_family_masks([q.occupations for q in mentors], families), family_words),
-        mentee_min_years=min_years,
-        mentor_years=mentor_years,
-        mentee_online=online,
-        mentor_online=mentor_online,
-        mentee_goal_bits=np.array([_goal_bits(r.mentor_goals) for r in per_mentee], dtype=np.int64),
-        mentor_goal_bits=np.array([_goal_bits(q.goals) for q in mentors], dtype=np.int64),
-        mentee_choice=np.array([_CHOICES.index(r.mutual_choice) for r in per_mentee], dtype=np.int64),
-        mentee_ranked_keys=np.array(sorted(mentee_ranked), dtype=np.int64),
-        mentor_ranked_keys=np.array(sorted(mentor_ranked), dtype=np.int64),
-        mentor_org=np.array([org_code.get(q.organisation, -1) for q in mentors], dtype=np.int64),
-        avoid_keys=np.array(avoid, dtype=np.int64),
-        n_orgs=max(1, len(organisations)),
-        field_depth=min(depths) if n else max(rules.field_depth, 0),
-        max_distance_km=join_km,
-    )
 
 
 def haversine_km(lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: FloatArray) -> FloatArray:

@@ -14,16 +14,9 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from solver.arrays import CohortArrays, FloatArray, IntArray, cohort_arrays
 from solver.budget import MAX_CANDIDATE_PAIRS, check_pair_budget
-from solver.candidates import (
-    CohortArrays,
-    FloatArray,
-    IntArray,
-    allowed_pair_facts,
-    cohort_arrays,
-    field_digits,
-    pair_travel,
-)
+from solver.candidates import allowed_pair_facts, field_digits, pair_travel
 from solver.domain import Cohort, Goal
 from solver.stop import StopToken, check
 

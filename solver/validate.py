@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from solver.candidates import HardRule, cohort_arrays, haversine_km, rule_masks
+from solver.arrays import cohort_arrays
+from solver.candidates import HardRule, haversine_km, rule_masks
 from solver.domain import GENDERS, Cohort, Language, Mentee, Mentor, Rules, cefr_name
 from solver.errors import Problem, ProblemCode
 

@@ -43,8 +43,8 @@ from server.convert import cohort_to_proto, options_to_proto
 from server.metrics import ServiceMetrics
 from server.slots import SolveSlots
 from solver import explain
+from solver.arrays import cohort_arrays
 from solver.budget import MAX_CANDIDATE_PAIRS, estimate_pairs
-from solver.candidates import cohort_arrays
 from solver.domain import Cohort, Language, Mentee, Mentor, Rules
 from solver.errors import CohortInvalid, ProblemCode
 from solver.ingest import load_cohort, write_cohort_dir

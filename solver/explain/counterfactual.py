@@ -11,7 +11,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from ortools.sat.python import cp_model
 
-from solver.candidates import HardRule, IntArray, cohort_arrays, rule_masks
+from solver.arrays import cohort_arrays
+from solver.candidates import HardRule, IntArray, rule_masks
 from solver.cpsat import ExtraConstraints
 from solver.domain import Cohort, FieldRule, Mentee, MenteeRules, Mentor, Track, cefr_name
 from solver.explain.codes import (
