@@ -255,18 +255,6 @@ def explanation_of(result: SolveResult, explain_people: int) -> mpb.Explanation 
     return EXPLAINERS[0](result, explain_people) if EXPLAINERS else None
 
 
-def infeasible_notes(result: SolveResult, response: mpb.MatchResponse) -> list[str]:
-    """An INFEASIBLE answer always says which constraints conflict and what is attainable (with --explain, the
-    explanation's notes carry the same)."""
-    from solver.infeasibility import diagnose_infeasible
-    from solver.solve import SolveStatus
-
-    if result.status is not SolveStatus.INFEASIBLE:
-        return []
-    notes = diagnose_infeasible(result.model, stable=result.options.stable, time_limit_s=result.options.time_limit_s)
-    return [note for note in notes if note not in response.notes]
-
-
 def solve_remotely(server: str, cohort: Cohort, options: SolveOptions, explain: bool) -> mpb.MatchResponse:
     """A server's answer; an unreachable server is a clear message and exit 3, another failure exit 1."""
     import grpc
@@ -354,8 +342,6 @@ def solve_command(
         response = match_response_from_result(result, time_limit_s=time_limit)
         if interrupted:  # what it has, marked: the note, and exit 130
             response.notes.append(INTERRUPTED_NOTE)
-        elif not explain:
-            response.notes.extend(infeasible_notes(result, response))
         if not interrupted and (explain or output is not None):
             # Without --explain the file's reasons come without re-solves (funnels and nearest misses are cheap).
             explanation = explanation_of(result, explain_people if explain else 0)

@@ -24,6 +24,7 @@ from solver.cpsat import watch
 from solver.flow import flow_optimum
 from solver.model import AssignmentModel
 from solver.stability import add_stability_constraints, stability_terms
+from solver.stop import StopToken
 
 _GENDER = {0: "(none)", 1: "f", 2: "m", 3: "x"}
 
@@ -46,7 +47,7 @@ class _Checker:
 
     model: AssignmentModel
     deadline: float
-    stop: threading.Event | None
+    stop: threading.Event | StopToken | None
     undecided: bool = False
 
     def run(self, items: Sequence[_Item], objective: _Item | None = None, maximise: bool = True
@@ -181,7 +182,7 @@ def _items(model: AssignmentModel, stable: bool) -> list[_Item]:
 
 
 def diagnose_infeasible(model: AssignmentModel, *, stable: bool, time_limit_s: float = 20.0,
-                        stop: threading.Event | None = None) -> tuple[str, ...]:
+                        stop: threading.Event | StopToken | None = None) -> tuple[str, ...]:
     """Notes for an INFEASIBLE solve: which constraints cannot hold together, and what is attainable instead.
 
     Exact: every number is a proven CP-SAT optimum over the same candidate pairs, capacities and the other

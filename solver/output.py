@@ -77,6 +77,7 @@ def objective_dict(objective: Objective) -> dict[str, Any]:
         "total_score": objective.total_score,
         "worst_score": objective.worst_score,
         "rank_profile": list(objective.rank_profile),
+        "seat_cost": objective.seat_cost,
     }
 
 

@@ -192,8 +192,11 @@ def score_pairs(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor: 
     else:
         limit = arrays.mentee_limit_km[mentee]
         travelled = km
-    limit = np.where(np.isfinite(limit) & (limit > 0), limit, NO_LIMIT_TRAVEL_KM)
-    travel_points = np.clip(np.floor(100.0 * (1.0 - np.nan_to_num(travelled, nan=np.inf) / limit)), 0, 100)
+    distance = np.nan_to_num(travelled, nan=np.inf)
+    scale = np.where(np.isfinite(limit) & (limit > 0), limit, NO_LIMIT_TRAVEL_KM)
+    travel_points = np.clip(np.floor(100.0 * (1.0 - distance / scale)), 0, 100)
+    # Beyond her limit only an online pair is allowed at all, and it gets no travel points (README: TRAVEL).
+    travel_points = np.where(distance > limit, 0, travel_points)
     years = np.array([p.years_experience for p in mentors], dtype=np.int64)
     leadership = np.array([p.leadership for p in mentors], dtype=np.int64)
     returning = np.array([p.returning for p in mentors], dtype=np.int64)

@@ -24,6 +24,7 @@ from solver.candidates import IntArray
 from solver.cpsat import WORST, CpOutcome, CpSearch, ExtraConstraints, Stage, cp_stages
 from solver.domain import Cohort, ObjectiveMode
 from solver.flow import flow_optimum
+from solver.infeasibility import diagnose_infeasible
 from solver.model import (
     AssignmentModel,
     Matching,
@@ -343,6 +344,10 @@ def solve(source: Cohort | CandidatePairs, options: SolveOptions | None = None) 
         if status is SolveStatus.INFEASIBLE:
             what = "pins, organisation caps, gender quotas" + (", stability" if options.stable else "")
             run.notes.append(f"the side constraints ({what}) cannot all hold")
+            # Which of them conflict and what is attainable instead, exactly, in the time left: every answer (the
+            # command line, every RPC) says so, with or without explanations.
+            run.notes.extend(diagnose_infeasible(model, stable=options.stable, stop=options.stop,
+                                                 time_limit_s=max(0.0, deadline - time.monotonic())))
             bound = 0
     else:
         best = Matching(1, best_rows, evaluate(model, best_rows, options.mode), status)

@@ -202,8 +202,11 @@ class _Rules:
             return fixed, fixed
         travelled, limit = reach
         scale = limit if limit is not None and limit > 0 else _NO_LIMIT
-        low, high = (min(100, max(0, math.floor(100.0 * (1.0 - t / scale))))
-                     for t in (travelled * (1 + _SLACK) + _SLACK, max(0.0, travelled * (1 - _SLACK) - _SLACK)))
+
+        def points(t: float) -> int:  # beyond her limit (an online pair): no travel points
+            return 0 if limit is not None and t > limit else min(100, max(0, math.floor(100.0 * (1.0 - t / scale))))
+
+        low, high = (points(t) for t in (travelled * (1 + _SLACK) + _SLACK, max(0.0, travelled * (1 - _SLACK) - _SLACK)))
         return fixed + weights.travel * low, fixed + weights.travel * high
 
 

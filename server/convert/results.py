@@ -64,6 +64,7 @@ def _matching_to_proto(data: Mapping[str, Any]) -> mpb.Matching:
         objective=mpb.Objective(
             value=parts["value"], matched=parts["matched"], matched_priority=parts["matched_priority"],
             total_score=parts["total_score"], worst_score=parts["worst_score"], rank_profile=parts["rank_profile"],
+            seat_cost=parts["seat_cost"],
         ),
         gap_to_best=data["gap_to_best"],
         pairs=[_pair_to_proto(p) for p in data["pairs"]],

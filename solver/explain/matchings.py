@@ -20,8 +20,7 @@ from solver.explain.types import (
     UnmatchedExplanation,
 )
 from solver.explain.unmatched import fill_nearest_misses, partners_taken, person_funnel, primary_reason
-from solver.infeasibility import diagnose_infeasible
-from solver.solve import Matching, SolveResult, SolveStatus
+from solver.solve import Matching, SolveResult
 from solver.stability import audit
 from solver.stop import Stopped, StopReason, StopToken
 
@@ -181,9 +180,5 @@ def explain(result: SolveResult, options: ExplainOptions | None = None) -> Expla
         truncated = StopReason.DEADLINE
     if not result.matchings:
         notes.append(f"no matching to explain ({result.status.value})")
-        if result.status is SolveStatus.INFEASIBLE and options.unmatched and not stop.is_set():
-            budget_s = min(options.time_budget_s, stop.remaining())
-            notes.extend(note for note in diagnose_infeasible(result.model, stable=result.options.stable,
-                                                               time_limit_s=budget_s, stop=stop.event)
-                         if note not in result.notes)
+        notes.extend(result.notes)  # for INFEASIBLE, the solve's diagnosis: which constraints conflict, what holds
     return Explanation(tuple(out), recruitment, tuple(dict.fromkeys(notes)), truncated)

@@ -934,6 +934,7 @@ class Objective(_message.Message):
     TOTAL_SCORE_FIELD_NUMBER: _builtins.int
     WORST_SCORE_FIELD_NUMBER: _builtins.int
     RANK_PROFILE_FIELD_NUMBER: _builtins.int
+    SEAT_COST_FIELD_NUMBER: _builtins.int
     value: _builtins.float
     """The single number the solver maximises: matched priority first, then the mode's criterion.
     A whole number; exact as a double below 2^53 (a note says so in the answer when it is not).
@@ -946,6 +947,10 @@ class Objective(_message.Message):
     """Sum of the pair scores. A whole number."""
     worst_score: _builtins.int
     """The lowest pair score (0 when nobody is matched)."""
+    seat_cost: _builtins.float
+    """What the mentors' seats beyond their first cost (`Rules.extra_seat_cost`): value =
+    big x matched_priority + total_score - seat_cost. A whole number.
+    """
     @_builtins.property
     def rank_profile(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
         """Pairs where the mentee ranked the mentor 1st, 2nd, ... (index 0 = first choices)."""
@@ -959,10 +964,11 @@ class Objective(_message.Message):
         total_score: _builtins.float = ...,
         worst_score: _builtins.int = ...,
         rank_profile: _abc.Iterable[_builtins.int] | None = ...,
+        seat_cost: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["matched", b"matched", "matched_priority", b"matched_priority", "rank_profile", b"rank_profile", "total_score", b"total_score", "value", b"value", "worst_score", b"worst_score"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["matched", b"matched", "matched_priority", b"matched_priority", "rank_profile", b"rank_profile", "seat_cost", b"seat_cost", "total_score", b"total_score", "value", b"value", "worst_score", b"worst_score"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
