@@ -199,7 +199,7 @@ def worker_small(calls: int, warmup: int, explain: str, fast_alternatives: bool 
                 response = client.match(cohort, options, explain=explain)
                 client_s.append(time.perf_counter() - started)
                 server_s.append(_handling_sum(registry, "Match") - before)
-                values.append(response.objective_value)
+                values.append(int(response.objective_value))  # a whole number, sent as a double
                 counts.append(len(response.matchings))
     finally:
         running.stop(0).wait()
