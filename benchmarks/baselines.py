@@ -26,7 +26,8 @@ from solver.solve import AssignmentModel, primary_weights
 
 
 def assignment_matrix(model: AssignmentModel) -> npt.NDArray[np.float64]:
-    """The dense maximisation matrix: one row per mentee, one column per mentor seat (capacity copies)."""
+    """The dense maximisation matrix: one row per mentee, one column per mentor seat (capacity copies); the k-th
+    copy (from 0) of a mentor's seat costs k x the seat cost, so the assignment pays the README's seat costs."""
     n = len(model.priority)
     capacity = np.maximum(model.capacity, 0)
     first_seat = np.concatenate([[0], np.cumsum(capacity)[:-1]]).astype(np.int64)
@@ -35,7 +36,7 @@ def assignment_matrix(model: AssignmentModel) -> npt.NDArray[np.float64]:
     weights = primary_weights(model).astype(np.float64)  # < 2**53: exact in float64
     for copy in range(int(capacity.max(initial=0))):
         rows = np.flatnonzero(capacity[model.mentor] > copy)
-        matrix[model.mentee[rows], first_seat[model.mentor[rows]] + copy] = weights[rows]
+        matrix[model.mentee[rows], first_seat[model.mentor[rows]] + copy] = weights[rows] - model.seat_cost * copy
     return matrix
 
 
@@ -107,8 +108,14 @@ def plain_cp_sat(model: AssignmentModel, *, time_limit_s: float, target: int) ->
     for literals in by_mentee.values():
         cp.add(sum(literals) <= 1)
     capacity = model.capacity.tolist()
+    seat_terms: list[tuple[int, cp_model.IntVar]] = []
     for b, literals in by_mentor.items():
         cp.add(sum(literals) <= capacity[b])
+        if model.seat_cost and capacity[b] > 1 and len(literals) > 1:
+            # The k-th seat (k >= 2) costs seat_cost x (k - 1): load - 1 = the extra seats, bought cheapest first.
+            extra = [cp.new_bool_var(f"seat{b}_{k}") for k in range(2, min(capacity[b], len(literals)) + 1)]
+            cp.add(sum(literals) <= 1 + sum(extra))
+            seat_terms += [(model.seat_cost * (k + 1), v) for k, v in enumerate(extra)]
     for r in model.pinned_rows.tolist():
         cp.add(x[r] == 1)
     org, gender = model.mentor_org.tolist(), model.mentor_gender.tolist()
@@ -126,7 +133,7 @@ def plain_cp_sat(model: AssignmentModel, *, time_limit_s: float, target: int) ->
         if high is not None:
             cp.add(total <= high)
     weights = primary_weights(model).tolist()
-    cp.maximize(sum(w * v for w, v in zip(weights, x, strict=True)))
+    cp.maximize(sum(w * v for w, v in zip(weights, x, strict=True)) - sum(c * v for c, v in seat_terms))
     build_s = time.perf_counter() - started
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = max(0.01, time_limit_s - build_s)
