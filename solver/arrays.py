@@ -163,7 +163,9 @@ def cohort_arrays(cohort: Cohort) -> CohortArrays:
     by_level = np.zeros((7, m, words), dtype=np.uint64)
     for level in range(1, 7):
         by_level[level] = _bit_words([_language_mask(q.languages, language_codes, level, ()) for q in mentors], words)
-    families = rules.field_families or builtin_field_families()
+    # Family masks cost a pass over everyone's occupations per family: only when some mentee's rules use them.
+    by_family = [r.field_rule is FieldRule.FAMILY for r in per_mentee]
+    families = (rules.field_families or builtin_field_families()) if any(by_family) else ()
     family_words = max(1, (len(families) + 63) // 64)
     organisations = sorted({q.organisation for q in mentors if q.organisation})
     org_code = {org: k for k, org in enumerate(organisations)}
@@ -210,7 +212,7 @@ def cohort_arrays(cohort: Cohort) -> CohortArrays:
         uses_travel_times=uses_travel_times,
         gender_requests_hard=rules.gender_requests_hard,
         mentee_field_depth=np.array([max(r.field_depth, 0) for r in per_mentee], dtype=np.int64),
-        mentee_by_family=np.array([r.field_rule is FieldRule.FAMILY for r in per_mentee], dtype=np.bool_),
+        mentee_by_family=np.array(by_family, dtype=np.bool_),
         mentee_families=_bit_words(_family_masks([p.occupations for p in mentees], families), family_words),
         mentor_families=_bit_words(_family_masks([q.occupations for q in mentors], families), family_words),
         mentee_min_years=min_years,

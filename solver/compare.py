@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from solver.defaults import COMPARE_EXPLAIN_PEOPLE
-from solver.domain import Cohort, Mentee, Mentor, Weights, cefr_name
+from solver.domain import Cohort, FieldFamily, Mentee, Mentor, Segment, Weights, cefr_name
 from solver.errors import CohortInvalid, Problem, ProblemCode, did_you_mean
 from solver.explain import ExplainOptions
 from solver.explain.wording import reason_words
@@ -300,6 +302,14 @@ def _show(value: Any) -> str:
         return "none"
     if isinstance(value, tuple):
         return "[" + ", ".join(_show(v) for v in value) + "]"
+    if isinstance(value, Segment | FieldFamily):  # by id, and for a segment what it changes
+        if isinstance(value, FieldFamily):
+            return f"family {value.id}"
+        given = [f"{f.name} {_show(getattr(value, f.name))}" for f in dataclasses.fields(value)
+                 if f.name != "id" and getattr(value, f.name) not in (None, (), False)]
+        return f"segment {value.id} ({', '.join(given)})" if given else f"segment {value.id}"
+    if isinstance(value, StrEnum):
+        return value.value
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
