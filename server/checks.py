@@ -70,18 +70,41 @@ def check_request(cohort_msg: pb.Cohort, has_cohort: bool, options_msg: mpb.Matc
     return Checked(cohort, options, out, arrays)
 
 
+MAX_LIST_ENTRIES: dict[str, int] = {
+    "rankings": 100_000,  # speed-dating rankings: 5 per person at the participant cap
+    "rules.travel_times": 1_000_000,  # a travel-time row per candidate pair of a large programme
+    "rules.pins": 20_000,
+    "rules.bans": 100_000,
+    "rules.segments": 100,
+    "rules.field_families": 1_000,
+}
+"""Entries a cohort's lists may hold: counted, like the participants, before any of the cohort is read (a small
+message can hold a million rankings, and reading and checking them costs seconds of CPU outside any slot)."""
+
+
 def too_large(cohort_msg: pb.Cohort, limits: ServiceLimits) -> ServiceError | None:
-    """Refuse a cohort above the size cap before reading any of it (INVALID_ARGUMENT, reason COHORT_TOO_LARGE)."""
+    """Refuse a cohort above the size caps before reading any of it (INVALID_ARGUMENT, reason COHORT_TOO_LARGE):
+    the participants, and the entries of every list (`MAX_LIST_ENTRIES`), all reported at once."""
     participants = len(cohort_msg.mentors) + len(cohort_msg.mentees)
-    if participants <= limits.max_participants:
+    counts = {"rankings": len(cohort_msg.rankings), "rules.travel_times": len(cohort_msg.rules.travel_times),
+              "rules.pins": len(cohort_msg.rules.pins), "rules.bans": len(cohort_msg.rules.bans),
+              "rules.segments": len(cohort_msg.rules.segments),
+              "rules.field_families": len(cohort_msg.rules.field_families)}
+    problems = []
+    if participants > limits.max_participants:
+        problems.append(mpb.InputProblem(
+            code=mpb.PROBLEM_CODE_TOO_LARGE, field_path=mapping.ROOT_FIELD,
+            message=f"{participants} participants; this service takes at most {limits.max_participants}"))
+    problems += [mpb.InputProblem(code=mpb.PROBLEM_CODE_TOO_LARGE, field_path=f"{mapping.ROOT_FIELD}.{name}",
+                                  message=f"{count:,} entries; this service takes at most {MAX_LIST_ENTRIES[name]:,}")
+                 for name, count in counts.items() if count > MAX_LIST_ENTRIES[name]]
+    if not problems:
         return None
-    problem = mpb.InputProblem(
-        code=mpb.PROBLEM_CODE_TOO_LARGE, field_path=mapping.ROOT_FIELD,
-        message=f"{participants} participants; this service takes at most {limits.max_participants}")
     bad = error_details_pb2.BadRequest(field_violations=[error_details_pb2.BadRequest.FieldViolation(
-        field=problem.field_path, description=f"TOO_LARGE: {problem.message}", reason="TOO_LARGE")])
+        field=p.field_path, description=f"TOO_LARGE: {p.message}", reason="TOO_LARGE") for p in problems])
     info = error_info("COHORT_TOO_LARGE", participants=participants, max_participants=limits.max_participants)
-    return ServiceError(error_status(code_pb2.INVALID_ARGUMENT, problem.message, bad, info), "COHORT_TOO_LARGE")
+    return ServiceError(error_status(code_pb2.INVALID_ARGUMENT, "; ".join(p.message for p in problems), bad, info),
+                        "COHORT_TOO_LARGE")
 
 
 def bounded_time_limit(requested: float, remaining: float | None, limits: ServiceLimits) -> float:
