@@ -336,7 +336,7 @@ class Parts:
         """As `objective_parts` in `solve --json` (README, "In the JSON")."""
         return {"value": self.value, "matched": self.matched, "matched_priority": self.matched_priority,
                 "total_score": self.total_score, "worst_score": self.worst_score,
-                "rank_profile": list(self.rank_profile)}
+                "rank_profile": list(self.rank_profile), "seat_cost": self.seat_cost}
 
 
 @dataclass(frozen=True)
