@@ -123,6 +123,10 @@ def deadline_margin(remaining: float, limits: ServiceLimits) -> float:
 # Explanations -------------------------------------------------------------------------------------------
 
 EXPLAIN_MAX_PEOPLE = 20
+
+EXPLANATION_ANSWER_S_PER_PERSON = 1e-4
+"""Seconds kept, per participant, for turning an explanation into the answer message (measured: a FULL
+explanation of 3,000 + 3,000 people takes ~0.3 s to map), so that the explanation stops in time for it."""
 """Unmatched people of the best matching whose explanation re-solves (forcing in, counterfactuals): as the CLI."""
 RESOLVE_SHARE = 0.5
 """Of an explanation's time, what its re-solves may take; the rest explains every unmatched person without them."""

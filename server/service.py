@@ -28,6 +28,7 @@ from mentormatch.v1 import cohort_pb2 as pb
 from mentormatch.v1 import matching_pb2 as mpb
 from server import convert as mapping
 from server.checks import (
+    EXPLANATION_ANSWER_S_PER_PERSON,
     Checked,
     bounded_time_limit,
     check_request,
@@ -238,9 +239,12 @@ class MatchingService:
             raise Stopped(StopReason.CANCELLED)  # nobody to answer: skip building it
         response = mapping.match_response_from_result(result, label=request.label, time_limit_s=limit)
         remaining = stop.remaining()
+        people = len(checked.cohort.mentees) + len(checked.cohort.mentors)
         budget = (self.limits.max_time_limit_s if remaining == float("inf")
-                  else remaining - deadline_margin(remaining, self.limits))
+                  else remaining - deadline_margin(remaining, self.limits) - EXPLANATION_ANSWER_S_PER_PERSON * people)
         explanation = explanation_of(result, level, stop.sooner(budget))
+        if not context.is_active():
+            raise Stopped(StopReason.CANCELLED)  # the deadline passed while explaining: nobody to answer
         if explanation is not None:
             response.explanation.CopyFrom(mapping.explanation_to_proto(explanation))
             if explanation.truncated is not None:

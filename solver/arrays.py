@@ -4,6 +4,7 @@ her own rules (the programme's with her segment's overrides), built in one pass 
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,6 +12,7 @@ import numpy.typing as npt
 
 from solver.data import builtin_field_families
 from solver.domain import Cohort, FieldFamily, FieldRule, Goal, Language, MutualChoice
+from solver.stop import StopToken, check
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -124,12 +126,14 @@ def _family_masks(occupations: list[tuple[str, ...]], families: tuple[FieldFamil
     return out
 
 
-def cohort_arrays(cohort: Cohort) -> CohortArrays:
-    """Columnar arrays of everything the hard rules and scores need; one pass over the participants."""
+def cohort_arrays(cohort: Cohort, stop: StopToken | threading.Event | None = None) -> CohortArrays:
+    """Columnar arrays of everything the hard rules and scores need; one pass over the participants, with `stop`
+    checked between its steps (raises `solver.stop.Stopped`: a re-solve of a large cohort spends ~0.3 s here)."""
     rules = cohort.rules
     mentees, mentors = cohort.mentees, cohort.mentors
     n, m = len(mentees), len(mentors)
     uses_travel_times = bool(rules.travel_times)
+    check(stop)
     per_mentee = [rules.for_mentee(p) for p in mentees]
     municipalities = set(rules.eligible_municipalities)
     tracks = set(rules.eligible_tracks)
@@ -158,8 +162,10 @@ def cohort_arrays(cohort: Cohort) -> CohortArrays:
                          for p, r in zip(mentees, per_mentee, strict=True)], dtype=np.float64)
     limit_minutes = np.array([limit(r.max_travel_minutes, p.max_travel_minutes, r.personal_limits_extend)
                               for p, r in zip(mentees, per_mentee, strict=True)], dtype=np.float64)
+    check(stop)
     mentee_languages = [_language_mask(p.languages, language_codes, r.min_language_level, r.programme_languages)
                         for p, r in zip(mentees, per_mentee, strict=True)]
+    check(stop)
     by_level = np.zeros((7, m, words), dtype=np.uint64)
     for level in range(1, 7):
         by_level[level] = _bit_words([_language_mask(q.languages, language_codes, level, ()) for q in mentors], words)
@@ -171,6 +177,7 @@ def cohort_arrays(cohort: Cohort) -> CohortArrays:
     org_code = {org: k for k, org in enumerate(organisations)}
     avoid = sorted({i * max(1, len(organisations)) + org_code[org] for i, p in enumerate(mentees)
                     for org in p.avoid_organisations if org in org_code})
+    check(stop)
     mentee_ranked: set[int] = set()
     mentor_ranked: set[int] = set()
     for ranking in cohort.rankings:
@@ -187,6 +194,7 @@ def cohort_arrays(cohort: Cohort) -> CohortArrays:
     finite = limit_km[np.isfinite(limit_km)]
     join_km = None if (uses_travel_times or len(finite) < n or (online.any() and mentor_online.any())
                        or n == 0) else float(finite.max())
+    check(stop)
     return CohortArrays(
         n_mentees=n,
         n_mentors=m,

@@ -244,7 +244,7 @@ def candidate_pairs(cohort: Cohort, arrays: CohortArrays | None = None, *,
     it would examine more than `max_pairs` pairs (`solver.budget`), and `solver.stop.Stopped` when `stop` is set
     or its deadline passes.
     """
-    arrays = arrays if arrays is not None else cohort_arrays(cohort)
+    arrays = arrays if arrays is not None else cohort_arrays(cohort, stop)
     estimate = check_pair_budget(arrays, max_pairs)
     facts = allowed_pair_facts(arrays, stop=stop, join=estimate.join)
     table = score_pairs(cohort, arrays, facts.mentee, facts.mentor, travel=(facts.km, facts.minutes),

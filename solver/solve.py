@@ -40,7 +40,7 @@ from solver.pricing import Lagrangian, distinct_constraints, lagrangian, meets, 
 from solver.scores import CandidatePairs, candidate_pairs
 from solver.stability import add_stability_constraints
 from solver.stop import Stopped, StopToken
-from solver.verify import verify_matchings
+from solver.verify import AnswerChecker, verify_matchings
 
 __all__ = [
     "AssignmentModel", "Matching", "Objective", "Progress", "SolveOptions", "SolveResult", "SolveStats",
@@ -340,6 +340,7 @@ def solve(source: Cohort | CandidatePairs, options: SolveOptions | None = None) 
         # for the first criterion only, e.g. rank-maximal or fairness): the best known, not nothing.
         best_rows, status = relaxed, SolveStatus.FEASIBLE
     matchings: list[Matching] = []
+    checker = AnswerChecker(candidates)
     if best_rows is None:
         if status is SolveStatus.INFEASIBLE:
             what = "pins, organisation caps, gender quotas" + (", stability" if options.stable else "")
@@ -351,13 +352,14 @@ def solve(source: Cohort | CandidatePairs, options: SolveOptions | None = None) 
             bound = 0
     else:
         best = Matching(1, best_rows, evaluate(model, best_rows, options.mode), status)
+        checker.check_pairs(best)  # now, while nothing waits: at the end only the alternatives' new pairs remain
         matchings.append(best)
         if status is SolveStatus.OPTIMAL:
             bound = best.objective.value
         _alternatives(run, matchings, options)
     min_difference = options.min_difference or default_min_difference(len(best_rows) if best_rows is not None else 0)
     verify_matchings(candidates, matchings, options.mode, stable=options.stable, min_difference=min_difference,
-                     scores=not options.synthetic_scores)
+                     scores=not options.synthetic_scores, checker=checker)
     finished = time.monotonic()
     return SolveResult(
         status=status,

@@ -44,6 +44,7 @@ class _Rules:
     """The cohort's rules as the README states them, per pair."""
 
     def __init__(self, cohort: Cohort) -> None:
+        self._checked: dict[tuple[str, str], tuple[list[str], int, int]] = {}
         self.cohort = cohort
         self.rules = cohort.rules
         self.travel = {(t.mentee_id, t.mentor_id): t.minutes for t in self.rules.travel_times}
@@ -124,7 +125,14 @@ class _Rules:
 
     def check_pair(self, mentee: Mentee, mentor: Mentor) -> tuple[list[str], int, int]:
         """The hard rules the pair breaks (README order), and its score as the lowest and highest a last-bit
-        difference in the distance could make it."""
+        difference in the distance could make it. Each pair is checked once: alternatives share most pairs."""
+        key = (mentee.id, mentor.id)
+        found = self._checked.get(key)
+        if found is None:
+            found = self._checked[key] = self._check_pair(mentee, mentor)
+        return found
+
+    def _check_pair(self, mentee: Mentee, mentor: Mentor) -> tuple[list[str], int, int]:
         rules, out = self.rules, []
         digits = self.shared_digits(mentee, mentor)
         reach = self.reach(mentee, mentor)
@@ -211,15 +219,16 @@ class _Rules:
 
 
 def verify_matchings(candidates: CandidatePairs, matchings: Sequence[Matching], mode: ObjectiveMode, *,
-                     stable: bool, min_difference: int, scores: bool = True) -> None:
+                     stable: bool, min_difference: int, scores: bool = True, checker: AnswerChecker | None = None
+                     ) -> None:
     """Raise `AnswerCheckFailed` unless every matching keeps every rule and reports its own objective.
 
     Also: each alternative differs from every better one in at least `min_difference` of its pairs, and the
     matchings come best first. `scores` False: the candidates carry weights of the caller's own (re-matching's
-    penalties), so pair scores, the objective and the order are the caller's to check.
+    penalties), so pair scores, the objective and the order are the caller's to check. `checker`: one made
+    for these candidates earlier (its pairs checked already are not checked again).
     """
-    cohort = candidates.cohort
-    rules = _Rules(cohort)
+    rules = (checker or AnswerChecker(candidates)).rules
     failures: list[str] = []
     pair_sets: list[set[tuple[str, str]]] = []
     big = _big(candidates) if matchings else 0
@@ -339,3 +348,19 @@ def _blocking(rules: _Rules, pairs: list[tuple[str, str]], mentees: dict[str, Me
                 continue  # b does not strictly prefer her to his worst mentee
         out.append((a, b))
     return out
+
+
+class AnswerChecker:
+    """The rules of one cohort, remembering the pairs it has checked: a solve checks its best matching as soon as
+    it has it, and at the end only what the alternatives add (so a stop does not wait for the whole check)."""
+
+    def __init__(self, candidates: CandidatePairs) -> None:
+        self.candidates = candidates
+        self.rules = _Rules(candidates.cohort)
+
+    def check_pairs(self, matching: Matching) -> None:
+        """Check the matching's pairs against the hard rules ahead of `verify_matchings` (which reports)."""
+        cohort = self.candidates.cohort
+        for a, b in zip(self.candidates.mentee[matching.rows].tolist(), self.candidates.mentor[matching.rows].tolist(),
+                        strict=True):
+            self.rules.check_pair(cohort.mentees[a], cohort.mentors[b])
