@@ -23,6 +23,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from server.cli_params import finite_seconds
 from solver.domain import ObjectiveMode
 from solver.errors import CohortInvalid, Problem
 from solver.fileio import reading_notes
@@ -296,10 +297,10 @@ def solve_command(
     cohort: Annotated[Path, typer.Argument(help="cohort directory or .json file")],
     alternatives: Annotated[int, typer.Option("--alternatives", "-k", min=1, max=50,
                                               help="matchings wanted, the best included")] = 3,
-    min_difference: Annotated[int | None, typer.Option(help="pairs each alternative changes (default 10 %)")] = None,
+    min_difference: Annotated[int | None, typer.Option(min=1, help="pairs each alternative changes (default 10 %)")] = None,
     mode: Annotated[ObjectiveMode, typer.Option(help="what 'best' means after the matched count")] = (
         ObjectiveMode.SCORE),
-    time_limit: Annotated[float, typer.Option(help="seconds for the whole solve")] = 30.0,
+    time_limit: Annotated[float, typer.Option(callback=finite_seconds, help="seconds for the whole solve")] = 30.0,
     seed: Annotated[int, typer.Option(help="solver seed (same input and seed, same answer)")] = 0,
     explain: ExplainFlag = False,
     explain_people: Annotated[int, typer.Option(

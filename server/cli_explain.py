@@ -24,6 +24,7 @@ from server.cli import (
     print_problems,
     read_or_exit,
 )
+from server.cli_params import finite_seconds
 from solver.domain import ObjectiveMode
 from solver.errors import CohortInvalid
 
@@ -163,7 +164,7 @@ def why_not_command(
         False),
     mode: Annotated[ObjectiveMode, typer.Option(help="what 'best' means after the matched count")] = (
         ObjectiveMode.SCORE),
-    time_limit: Annotated[float, typer.Option(help="seconds per solve")] = 30.0,
+    time_limit: Annotated[float, typer.Option(callback=finite_seconds, help="seconds per solve")] = 30.0,
     seed: Annotated[int, typer.Option(help="solver seed")] = 0,
 ) -> None:
     """Why not these two: the rules that forbid the pair, or what forcing it would cost the cohort."""

@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from server.cli import EXIT_INVALID, console, errors, print_problems
+from server.cli_params import finite_seconds
 from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.fileio import output_problems, record_inputs
 from solver.tables import TABLE_FORMATS, table_format_problem
@@ -102,7 +103,7 @@ def register(app: typer.Typer) -> None:
         output: Annotated[Path | None, typer.Option(
             "--output", "-o", help=f"also write the table here ({', '.join(TABLE_FORMATS)}, by extension)")] = None,
         report: Annotated[Path | None, typer.Option(help="also write a self-contained HTML report here")] = None,
-        time_limit: Annotated[float, typer.Option(help="seconds per setting's solve")] = 30.0,
+        time_limit: Annotated[float, typer.Option(callback=finite_seconds, help="seconds per setting's solve")] = 30.0,
         seed: Annotated[int, typer.Option(help="solver seed")] = 0,
         scheduler: SchedulerOption = None,
         workers: WorkersOption = None,

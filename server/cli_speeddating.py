@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from server.cli import EXIT_INVALID, console, errors, print_problems, read_or_exit
+from server.cli_params import finite_seconds
 from solver.defaults import SPEED_DATING_MAX_ALTERNATIVES, SPEED_DATING_MAX_MINUTES, SPEED_DATING_MAX_ROUNDS
 from solver.errors import CohortInvalid
 from solver.fileio import output_problems, record_inputs
@@ -64,7 +65,7 @@ def plan_command(
                     ] = None,
     alternatives: Annotated[int, typer.Option(
         min=1, max=SPEED_DATING_MAX_ALTERNATIVES, help="matchings (the best included) whose pairs should meet")] = 3,
-    time_limit: Annotated[float, typer.Option(help="seconds for the whole plan")] = 30.0,
+    time_limit: Annotated[float, typer.Option(callback=finite_seconds, help="seconds for the whole plan")] = 30.0,
     seed: Annotated[int, typer.Option(help="solver seed (same input and seed, same plan)")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:

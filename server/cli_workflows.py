@@ -25,6 +25,7 @@ from server.cli import (
     split_list,
     write_or_exit,
 )
+from server.cli_params import finite_seconds
 from server.cli_scale import (
     SchedulerOption,
     SequentialOption,
@@ -122,7 +123,7 @@ def register(app: typer.Typer) -> None:
         explain_people: Annotated[int | None, typer.Option(
             min=0, help="unmatched people per scenario who get re-solves for what would help (with "
                         f"--counterfactuals; default {COMPARE_EXPLAIN_PEOPLE})")] = None,
-        time_limit: Annotated[float, typer.Option(help="seconds per scenario's solve")] = 30.0,
+        time_limit: Annotated[float, typer.Option(callback=finite_seconds, help="seconds per scenario's solve")] = 30.0,
         seed: Annotated[int, typer.Option(help="solver seed")] = 0,
         scheduler: SchedulerOption = None,
         workers: WorkersOption = None,
@@ -185,7 +186,7 @@ def register(app: typer.Typer) -> None:
         output: OutputOption = None,
         out_current: Annotated[Path | None, typer.Option(
             help="also write the new pairs as the next current.csv (mentee_id,mentor_id); never over an input")] = None,
-        time_limit: Annotated[float, typer.Option(help="seconds for the solve")] = 30.0,
+        time_limit: Annotated[float, typer.Option(callback=finite_seconds, help="seconds for the solve")] = 30.0,
     ) -> None:
         """Re-match after drop-outs and late joiners, keeping the pairs that work."""
         from server.cli_files import output_file_problems, rematch_sheets, write_answer, write_current
@@ -226,7 +227,7 @@ def register(app: typer.Typer) -> None:
             None),
         as_json: JsonFlag = False,
         output: OutputOption = None,
-        time_limit: Annotated[float, typer.Option(help="seconds per cohort's solve")] = 30.0,
+        time_limit: Annotated[float, typer.Option(callback=finite_seconds, help="seconds per cohort's solve")] = 30.0,
         scheduler: SchedulerOption = None,
         workers: WorkersOption = None,
         sequential: SequentialOption = False,

@@ -167,7 +167,7 @@ def _validate_rules(cohort: Cohort, mentee_ids: set[str], mentor_ids: set[str]) 
     out: list[Problem] = []
     if rules.max_distance_km is not None and not (_finite(rules.max_distance_km) and rules.max_distance_km > 0):
         out.append(Problem(ProblemCode.INVALID_RULE, "rules.max_distance_km",
-                           f"{rules.max_distance_km} km is not a positive distance (leave it out for no limit)"))
+                           f"{rules.max_distance_km} km is not a positive distance (for no limit: no_distance_limit = true)"))
     if rules.max_travel_minutes is not None and not (_finite(rules.max_travel_minutes) and rules.max_travel_minutes > 0):
         out.append(Problem(ProblemCode.INVALID_RULE, "rules.max_travel_minutes",
                            f"{rules.max_travel_minutes} is not a positive number of minutes"))
