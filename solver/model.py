@@ -94,6 +94,14 @@ class Matching:
                 for a, b in zip(candidates.mentee[self.rows], candidates.mentor[self.rows], strict=True)]
 
 
+def matching_span(mentee: IntArray, n_mentees: int, weights: IntArray, max_seat_cost: int) -> int:
+    """More than the spread of any matching's total of non-negative per-row `weights` less its seat costs: each
+    mentee's best row, summed, plus one, plus the most the seats can cost. `big` is this for the scores."""
+    best = np.zeros(n_mentees, dtype=np.int64)
+    np.maximum.at(best, mentee, weights)
+    return int(best.sum()) + 1 + max_seat_cost
+
+
 def build_model(candidates: CandidatePairs) -> AssignmentModel:
     cohort = candidates.cohort
     table = candidates.table
@@ -111,8 +119,6 @@ def build_model(candidates: CandidatePairs) -> AssignmentModel:
     orgs = sorted(caps)
     org_code = {org: k for k, org in enumerate(orgs)}
     gender_code = {"f": 1, "m": 2, "x": 3}
-    best = np.zeros(n, dtype=np.int64)
-    np.maximum.at(best, mentee, candidates.score)
     capacity = np.array([min(max(m.capacity, 0), n) for m in cohort.mentors], dtype=np.int64)
     seat_cost = max(cohort.rules.extra_seat_cost, 0)
     # The most seats a mentor can fill is her capacity or her candidate pairs, whichever is fewer.
@@ -131,7 +137,7 @@ def build_model(candidates: CandidatePairs) -> AssignmentModel:
         org_caps=np.array([caps[o] for o in orgs], dtype=np.int64),
         mentor_gender=np.array([gender_code.get(m.gender, 0) for m in cohort.mentors], dtype=np.int64),
         quotas=tuple((gender_code.get(q.gender, 0), q.min_pairs, q.max_pairs) for q in cohort.rules.gender_quotas),
-        big=int(best.sum()) + 1 + max_seat_cost,
+        big=matching_span(mentee, n, candidates.score, max_seat_cost),
         seat_cost=seat_cost,
         max_seat_cost=max_seat_cost,
     )

@@ -24,6 +24,13 @@ class SideConstraint:
     low: int
     high: int | None
 
+    def shortfall(self, rows: IntArray) -> int:
+        """How far a matching (its rows) misses: > 0 below the minimum, < 0 above the maximum, 0 within."""
+        count = int(self.rows[rows].sum())
+        if count < self.low:
+            return self.low - count
+        return self.high - count if self.high is not None and count > self.high else 0
+
 
 @dataclass(frozen=True)
 class Lagrangian:
@@ -89,9 +96,7 @@ def lagrangian(model: AssignmentModel, weights: IntArray, constraints: list[Side
             reference = c.low if price > 0 else c.high
             if price and reference is not None:
                 dual -= price * reference
-            count = int(c.rows[rows].sum())
-            short.append(c.low - count if count < c.low else
-                         c.high - count if c.high is not None and count > c.high else 0)
+            short.append(c.shortfall(rows))
         return rows, short, dual
 
     lam = [0] * len(constraints)
@@ -152,8 +157,4 @@ def lagrangian(model: AssignmentModel, weights: IntArray, constraints: list[Side
 
 def meets(rows: IntArray, constraints: list[SideConstraint]) -> bool:
     """Whether a matching (its rows) meets every side constraint."""
-    for c in constraints:
-        count = int(c.rows[rows].sum())
-        if count < c.low or (c.high is not None and count > c.high):
-            return False
-    return True
+    return not any(c.shortfall(rows) for c in constraints)

@@ -34,6 +34,7 @@ from solver.model import (
     build_model,
     check_matching,
     evaluate,
+    matching_span,
     mode_key,
 )
 from solver.pricing import Lagrangian, distinct_constraints, lagrangian, meets, quota_constraints
@@ -118,11 +119,7 @@ def primary_weights(model: AssignmentModel) -> IntArray:
 
 
 def _matching_span(model: AssignmentModel, weights: IntArray) -> int:
-    """More than the spread of any matching's total of non-negative `weights` less its seat costs: each mentee's
-    best row, summed, plus one, plus the most the seats can cost."""
-    best = np.zeros(model.candidates.arrays.n_mentees, dtype=np.int64)
-    np.maximum.at(best, model.mentee, weights)
-    return int(best.sum()) + 1 + model.max_seat_cost
+    return matching_span(model.mentee, model.candidates.arrays.n_mentees, weights, model.max_seat_cost)
 
 
 def _fold(model: AssignmentModel, stages: list[IntArray]) -> list[Stage]:
