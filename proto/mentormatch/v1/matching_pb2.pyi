@@ -513,7 +513,9 @@ class _ProblemCodeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ProblemCo
     PROBLEM_CODE_NEGATIVE_CAPACITY: _ProblemCode.ValueType  # 14
     """A negative mentor capacity."""
     PROBLEM_CODE_NEGATIVE_VALUE: _ProblemCode.ValueType  # 15
-    """A number below its minimum (years, limits, weights, caps, priorities) or above its maximum."""
+    """A number below its minimum (years, limits, weights, caps, priorities); one above its
+    maximum is OUT_OF_RANGE.
+    """
     PROBLEM_CODE_INVALID_RANK: _ProblemCode.ValueType  # 16
     """A rank below 1, or a ranking within one side."""
     PROBLEM_CODE_INVALID_RULE: _ProblemCode.ValueType  # 17
@@ -527,7 +529,28 @@ class _ProblemCodeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ProblemCo
     PROBLEM_CODE_CONFLICTING_PINS: _ProblemCode.ValueType  # 21
     """One mentee pinned to two mentors."""
     PROBLEM_CODE_TOO_LARGE: _ProblemCode.ValueType  # 22
-    """The cohort is larger than this service takes."""
+    """The cohort is larger than this service takes, or makes more candidate pairs than it
+    examines (the rule that makes it so dense is the path).
+    """
+    PROBLEM_CODE_OUT_OF_RANGE: _ProblemCode.ValueType  # 23
+    """A number above its maximum (years above 80, a priority above 1000, a weight above 1000,
+    a penalty above 10^14, a capacity above 100,000). One below its minimum is NEGATIVE_VALUE.
+    """
+    PROBLEM_CODE_COORDINATE_OUTLIER: _ProblemCode.ValueType  # 24
+    """A warning (in `warnings`, never a refusal): a participant far outside the area where the
+    rest of the cohort is: farther from its middle (the median latitude and longitude) than
+    both 200 km and 5 times the median distance of everyone from it. The path is the
+    participant's `location.lat`, or `cohort.mentors` / `cohort.mentees` / `cohort` when the
+    mentors' and the mentees' areas lie that far apart.
+    """
+    PROBLEM_CODE_COORDINATES_SWAPPED: _ProblemCode.ValueType  # 25
+    """A warning: as COORDINATE_OUTLIER, and latitude and longitude exchanged would bring the
+    participant (or a whole side: path `cohort.mentors`) within reach: probably swapped.
+    """
+    PROBLEM_CODE_NO_PROGRAMME_LANGUAGE: _ProblemCode.ValueType  # 26
+    """A warning: a mentee who speaks none of her rules' programme languages at the level they
+    require, so no mentor can be hers. The path is her `languages`.
+    """
 
 class ProblemCode(_ProblemCode, metaclass=_ProblemCodeEnumTypeWrapper):
     """The stable code of an input problem (mirrors the service's error taxonomy)."""
@@ -563,7 +586,9 @@ PROBLEM_CODE_MALFORMED_GENDER: ProblemCode.ValueType  # 13
 PROBLEM_CODE_NEGATIVE_CAPACITY: ProblemCode.ValueType  # 14
 """A negative mentor capacity."""
 PROBLEM_CODE_NEGATIVE_VALUE: ProblemCode.ValueType  # 15
-"""A number below its minimum (years, limits, weights, caps, priorities) or above its maximum."""
+"""A number below its minimum (years, limits, weights, caps, priorities); one above its
+maximum is OUT_OF_RANGE.
+"""
 PROBLEM_CODE_INVALID_RANK: ProblemCode.ValueType  # 16
 """A rank below 1, or a ranking within one side."""
 PROBLEM_CODE_INVALID_RULE: ProblemCode.ValueType  # 17
@@ -577,7 +602,28 @@ PROBLEM_CODE_PINS_EXCEED_CAPACITY: ProblemCode.ValueType  # 20
 PROBLEM_CODE_CONFLICTING_PINS: ProblemCode.ValueType  # 21
 """One mentee pinned to two mentors."""
 PROBLEM_CODE_TOO_LARGE: ProblemCode.ValueType  # 22
-"""The cohort is larger than this service takes."""
+"""The cohort is larger than this service takes, or makes more candidate pairs than it
+examines (the rule that makes it so dense is the path).
+"""
+PROBLEM_CODE_OUT_OF_RANGE: ProblemCode.ValueType  # 23
+"""A number above its maximum (years above 80, a priority above 1000, a weight above 1000,
+a penalty above 10^14, a capacity above 100,000). One below its minimum is NEGATIVE_VALUE.
+"""
+PROBLEM_CODE_COORDINATE_OUTLIER: ProblemCode.ValueType  # 24
+"""A warning (in `warnings`, never a refusal): a participant far outside the area where the
+rest of the cohort is: farther from its middle (the median latitude and longitude) than
+both 200 km and 5 times the median distance of everyone from it. The path is the
+participant's `location.lat`, or `cohort.mentors` / `cohort.mentees` / `cohort` when the
+mentors' and the mentees' areas lie that far apart.
+"""
+PROBLEM_CODE_COORDINATES_SWAPPED: ProblemCode.ValueType  # 25
+"""A warning: as COORDINATE_OUTLIER, and latitude and longitude exchanged would bring the
+participant (or a whole side: path `cohort.mentors`) within reach: probably swapped.
+"""
+PROBLEM_CODE_NO_PROGRAMME_LANGUAGE: ProblemCode.ValueType  # 26
+"""A warning: a mentee who speaks none of her rules' programme languages at the level they
+require, so no mentor can be hers. The path is her `languages`.
+"""
 Global___ProblemCode: _TypeAlias = ProblemCode  # noqa: Y015
 
 class _ExplanationTruncation:
@@ -2059,6 +2105,7 @@ class MatchResponse(_message.Message):
     MODE_FIELD_NUMBER: _builtins.int
     MENTEE_COUNT_FIELD_NUMBER: _builtins.int
     MENTOR_COUNT_FIELD_NUMBER: _builtins.int
+    WARNINGS_FIELD_NUMBER: _builtins.int
     label: _builtins.str
     """The request's label, unchanged."""
     status: Global___SolveStatus.ValueType
@@ -2095,6 +2142,13 @@ class MatchResponse(_message.Message):
     def problems(self) -> _containers.RepeatedCompositeFieldContainer[Global___InputProblem]:
         """validate_only: every problem found; empty means the cohort and options are valid."""
 
+    @_builtins.property
+    def warnings(self) -> _containers.RepeatedCompositeFieldContainer[Global___InputProblem]:
+        """What is valid but probably not meant (codes COORDINATE_OUTLIER, COORDINATES_SWAPPED,
+        NO_PROGRAMME_LANGUAGE), at field paths as `problems` has them; the cohort is still
+        solved. Also with validate_only, beside the problems. Empty when nothing looks wrong.
+        """
+
     def __init__(
         self,
         *,
@@ -2110,10 +2164,11 @@ class MatchResponse(_message.Message):
         mode: Global___ObjectiveMode.ValueType = ...,
         mentee_count: _builtins.int = ...,
         mentor_count: _builtins.int = ...,
+        warnings: _abc.Iterable[Global___InputProblem] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_objective_bound", b"_objective_bound", "_objective_value", b"_objective_value", "explanation", b"explanation", "objective_bound", b"objective_bound", "objective_value", b"objective_value", "statistics", b"statistics"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_objective_bound", b"_objective_bound", "_objective_value", b"_objective_value", "explanation", b"explanation", "label", b"label", "matchings", b"matchings", "mentee_count", b"mentee_count", "mentor_count", b"mentor_count", "mode", b"mode", "notes", b"notes", "objective_bound", b"objective_bound", "objective_value", b"objective_value", "problems", b"problems", "statistics", b"statistics", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_objective_bound", b"_objective_bound", "_objective_value", b"_objective_value", "explanation", b"explanation", "label", b"label", "matchings", b"matchings", "mentee_count", b"mentee_count", "mentor_count", b"mentor_count", "mode", b"mode", "notes", b"notes", "objective_bound", b"objective_bound", "objective_value", b"objective_value", "problems", b"problems", "statistics", b"statistics", "status", b"status", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__objective_bound: _TypeAlias = _typing.Literal["objective_bound"]  # noqa: Y015
     _WhichOneofArgType__objective_bound: _TypeAlias = _typing.Literal["_objective_bound", b"_objective_bound"]  # noqa: Y015
@@ -2189,6 +2244,7 @@ class ExplainPairResponse(_message.Message):
     FORCED_FIELD_NUMBER: _builtins.int
     FORCING_COST_FIELD_NUMBER: _builtins.int
     SENTENCE_FIELD_NUMBER: _builtins.int
+    WARNINGS_FIELD_NUMBER: _builtins.int
     label: _builtins.str
     """The request's label, unchanged."""
     mentee_id: _builtins.str
@@ -2225,6 +2281,10 @@ class ExplainPairResponse(_message.Message):
     def forced(self) -> Global___Impact:
         """The best matching with the pair pinned; absent when forbidden or already matched."""
 
+    @_builtins.property
+    def warnings(self) -> _containers.RepeatedCompositeFieldContainer[Global___InputProblem]:
+        """The cohort's warnings, as in `MatchResponse.warnings`."""
+
     def __init__(
         self,
         *,
@@ -2241,10 +2301,11 @@ class ExplainPairResponse(_message.Message):
         forced: Global___Impact | None = ...,
         forcing_cost: _builtins.float | None = ...,
         sentence: _builtins.str = ...,
+        warnings: _abc.Iterable[Global___InputProblem] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_forcing_cost", b"_forcing_cost", "_mentee_partner", b"_mentee_partner", "explanation", b"explanation", "forced", b"forced", "forcing_cost", b"forcing_cost", "mentee_partner", b"mentee_partner"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_forcing_cost", b"_forcing_cost", "_mentee_partner", b"_mentee_partner", "allowed", b"allowed", "already_matched", b"already_matched", "checks", b"checks", "explanation", b"explanation", "failed_rules", b"failed_rules", "forced", b"forced", "forcing_cost", b"forcing_cost", "label", b"label", "mentee_id", b"mentee_id", "mentee_partner", b"mentee_partner", "mentor_id", b"mentor_id", "mentor_mentees", b"mentor_mentees", "sentence", b"sentence"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_forcing_cost", b"_forcing_cost", "_mentee_partner", b"_mentee_partner", "allowed", b"allowed", "already_matched", b"already_matched", "checks", b"checks", "explanation", b"explanation", "failed_rules", b"failed_rules", "forced", b"forced", "forcing_cost", b"forcing_cost", "label", b"label", "mentee_id", b"mentee_id", "mentee_partner", b"mentee_partner", "mentor_id", b"mentor_id", "mentor_mentees", b"mentor_mentees", "sentence", b"sentence", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__forcing_cost: _TypeAlias = _typing.Literal["forcing_cost"]  # noqa: Y015
     _WhichOneofArgType__forcing_cost: _TypeAlias = _typing.Literal["_forcing_cost", b"_forcing_cost"]  # noqa: Y015
@@ -2830,6 +2891,7 @@ class CompareScenariosResponse(_message.Message):
     LABEL_FIELD_NUMBER: _builtins.int
     BASE_FIELD_NUMBER: _builtins.int
     SCENARIOS_FIELD_NUMBER: _builtins.int
+    WARNINGS_FIELD_NUMBER: _builtins.int
     label: _builtins.str
     """The request's label, unchanged."""
     @_builtins.property
@@ -2840,16 +2902,24 @@ class CompareScenariosResponse(_message.Message):
     def scenarios(self) -> _containers.RepeatedCompositeFieldContainer[Global___ScenarioOutcome]:
         """One outcome per requested scenario, in request order."""
 
+    @_builtins.property
+    def warnings(self) -> _containers.RepeatedCompositeFieldContainer[Global___InputProblem]:
+        """Warnings, as in `MatchResponse.warnings`: the base's at `cohort.` paths, then each
+        scenario's own at `scenarios[i].` paths (an added participant far away; a base participant
+        a scenario makes an outlier is at `scenarios[i]`, the message naming the base's path).
+        """
+
     def __init__(
         self,
         *,
         label: _builtins.str = ...,
         base: Global___ScenarioOutcome | None = ...,
         scenarios: _abc.Iterable[Global___ScenarioOutcome] | None = ...,
+        warnings: _abc.Iterable[Global___InputProblem] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["base", b"base"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "label", b"label", "scenarios", b"scenarios"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "label", b"label", "scenarios", b"scenarios", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -3011,6 +3081,7 @@ class RematchResponse(_message.Message):
     CHANGES_FIELD_NUMBER: _builtins.int
     UNMATCHED_FIELD_NUMBER: _builtins.int
     NOTES_FIELD_NUMBER: _builtins.int
+    WARNINGS_FIELD_NUMBER: _builtins.int
     label: _builtins.str
     """The request's label, unchanged."""
     status: Global___SolveStatus.ValueType
@@ -3059,6 +3130,10 @@ class RematchResponse(_message.Message):
     def notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Remarks in English (the exchange rate between a change and a matched mentee, say)."""
 
+    @_builtins.property
+    def warnings(self) -> _containers.RepeatedCompositeFieldContainer[Global___InputProblem]:
+        """The cohort's warnings, as in `MatchResponse.warnings`."""
+
     def __init__(
         self,
         *,
@@ -3082,10 +3157,11 @@ class RematchResponse(_message.Message):
         changes: _abc.Iterable[Global___PairChange] | None = ...,
         unmatched: _abc.Iterable[Global___UnmatchedRecord] | None = ...,
         notes: _abc.Iterable[_builtins.str] | None = ...,
+        warnings: _abc.Iterable[Global___InputProblem] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_max_changes", b"_max_changes", "max_changes", b"max_changes"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_changes", b"_max_changes", "changes", b"changes", "disrupted_pairs", b"disrupted_pairs", "ended_count", b"ended_count", "fresh_optimum_value", b"fresh_optimum_value", "kept_count", b"kept_count", "label", b"label", "matched", b"matched", "max_changes", b"max_changes", "mentee_count", b"mentee_count", "mentor_count", b"mentor_count", "new_count", b"new_count", "notes", b"notes", "objective_value", b"objective_value", "pairs", b"pairs", "penalty", b"penalty", "points_per_matched_mentee", b"points_per_matched_mentee", "rematch_value", b"rematch_value", "status", b"status", "total_score", b"total_score", "unmatched", b"unmatched"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_changes", b"_max_changes", "changes", b"changes", "disrupted_pairs", b"disrupted_pairs", "ended_count", b"ended_count", "fresh_optimum_value", b"fresh_optimum_value", "kept_count", b"kept_count", "label", b"label", "matched", b"matched", "max_changes", b"max_changes", "mentee_count", b"mentee_count", "mentor_count", b"mentor_count", "new_count", b"new_count", "notes", b"notes", "objective_value", b"objective_value", "pairs", b"pairs", "penalty", b"penalty", "points_per_matched_mentee", b"points_per_matched_mentee", "rematch_value", b"rematch_value", "status", b"status", "total_score", b"total_score", "unmatched", b"unmatched", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max_changes: _TypeAlias = _typing.Literal["max_changes"]  # noqa: Y015
     _WhichOneofArgType__max_changes: _TypeAlias = _typing.Literal["_max_changes", b"_max_changes"]  # noqa: Y015

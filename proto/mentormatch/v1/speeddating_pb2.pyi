@@ -427,6 +427,7 @@ class PlanSpeedDatingResponse(_message.Message):
     OBJECTIVE_FIELD_NUMBER: _builtins.int
     NOTES_FIELD_NUMBER: _builtins.int
     PLAN_TIME_FIELD_NUMBER: _builtins.int
+    WARNINGS_FIELD_NUMBER: _builtins.int
     label: _builtins.str
     """The request's label."""
     status: _matching_pb2.SolveStatus.ValueType
@@ -471,6 +472,10 @@ class PlanSpeedDatingResponse(_message.Message):
     def plan_time(self) -> _duration_pb2.Duration:
         """How long planning took."""
 
+    @_builtins.property
+    def warnings(self) -> _containers.RepeatedCompositeFieldContainer[_matching_pb2.InputProblem]:
+        """The cohort's warnings, as in `MatchResponse.warnings`."""
+
     def __init__(
         self,
         *,
@@ -486,10 +491,11 @@ class PlanSpeedDatingResponse(_message.Message):
         objective: Global___SpeedDatingObjective | None = ...,
         notes: _abc.Iterable[_builtins.str] | None = ...,
         plan_time: _duration_pb2.Duration | None = ...,
+        warnings: _abc.Iterable[_matching_pb2.InputProblem] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["objective", b"objective", "plan_time", b"plan_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["absent_mentor_ids", b"absent_mentor_ids", "all_best_pairs_meet", b"all_best_pairs_meet", "best_pairs_missed", b"best_pairs_missed", "coverage", b"coverage", "label", b"label", "notes", b"notes", "objective", b"objective", "over_break_limit_ids", b"over_break_limit_ids", "plan_time", b"plan_time", "rounds", b"rounds", "status", b"status", "timetables", b"timetables"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["absent_mentor_ids", b"absent_mentor_ids", "all_best_pairs_meet", b"all_best_pairs_meet", "best_pairs_missed", b"best_pairs_missed", "coverage", b"coverage", "label", b"label", "notes", b"notes", "objective", b"objective", "over_break_limit_ids", b"over_break_limit_ids", "plan_time", b"plan_time", "rounds", b"rounds", "status", b"status", "timetables", b"timetables", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -27,7 +27,7 @@ from mentormatch.v1 import cohort_pb2 as mentormatch_dot_v1_dot_cohort__pb2
 from mentormatch.v1 import matching_pb2 as mentormatch_dot_v1_dot_matching__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amentormatch/v1/sweep.proto\x12\x0ementormatch.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bmentormatch/v1/cohort.proto\x1a\x1dmentormatch/v1/matching.proto\"C\n\tSweepAxis\x12\x0c\n\x04rule\x18\x01 \x01(\t\x12(\n\x06values\x18\x02 \x03(\x0b\x32\x18.mentormatch.v1.Scenario\"\x9d\x01\n\x0cSweepRequest\x12&\n\x06\x63ohort\x18\x01 \x01(\x0b\x32\x16.mentormatch.v1.Cohort\x12\'\n\x04\x61xes\x18\x02 \x03(\x0b\x32\x19.mentormatch.v1.SweepAxis\x12-\n\x07options\x18\x03 \x01(\x0b\x32\x1c.mentormatch.v1.MatchOptions\x12\r\n\x05label\x18\x04 \x01(\t\"\x9c\x03\n\x0cSweepOutcome\x12\r\n\x05index\x18\x01 \x01(\x05\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0e\n\x06values\x18\x03 \x03(\t\x12+\n\x06status\x18\x04 \x01(\x0e\x32\x1b.mentormatch.v1.SolveStatus\x12\x0f\n\x07mentees\x18\x05 \x01(\x05\x12\x0f\n\x07matched\x18\x06 \x01(\x05\x12\x15\n\rmatched_share\x18\x07 \x01(\x01\x12\x17\n\nmean_score\x18\x08 \x01(\x01H\x00\x88\x01\x01\x12\x18\n\x0bworst_score\x18\t \x01(\x03H\x01\x88\x01\x01\x12\x1b\n\x0emean_travel_km\x18\n \x01(\x01H\x02\x88\x01\x01\x12\x38\n\x13unmatched_by_reason\x18\x0b \x03(\x0b\x32\x1b.mentormatch.v1.ReasonCount\x12-\n\nsolve_time\x18\x0c \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05\x65rror\x18\r \x01(\tB\r\n\x0b_mean_scoreB\x0e\n\x0c_worst_scoreB\x11\n\x0f_mean_travel_km\"]\n\x0cSweepSummary\x12\r\n\x05label\x18\x01 \x01(\t\x12\x0c\n\x04\x61xes\x18\x02 \x03(\t\x12\x10\n\x08settings\x18\x03 \x01(\x05\x12\x0e\n\x06pareto\x18\x04 \x03(\x05\x12\x0e\n\x06\x66\x61iled\x18\x05 \x01(\x05\"y\n\rSweepResponse\x12/\n\x07outcome\x18\x01 \x01(\x0b\x32\x1c.mentormatch.v1.SweepOutcomeH\x00\x12/\n\x07summary\x18\x02 \x01(\x0b\x32\x1c.mentormatch.v1.SweepSummaryH\x00\x42\x06\n\x04kind2V\n\x0cSweepService\x12\x46\n\x05Sweep\x12\x1c.mentormatch.v1.SweepRequest\x1a\x1d.mentormatch.v1.SweepResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amentormatch/v1/sweep.proto\x12\x0ementormatch.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bmentormatch/v1/cohort.proto\x1a\x1dmentormatch/v1/matching.proto\"C\n\tSweepAxis\x12\x0c\n\x04rule\x18\x01 \x01(\t\x12(\n\x06values\x18\x02 \x03(\x0b\x32\x18.mentormatch.v1.Scenario\"\x9d\x01\n\x0cSweepRequest\x12&\n\x06\x63ohort\x18\x01 \x01(\x0b\x32\x16.mentormatch.v1.Cohort\x12\'\n\x04\x61xes\x18\x02 \x03(\x0b\x32\x19.mentormatch.v1.SweepAxis\x12-\n\x07options\x18\x03 \x01(\x0b\x32\x1c.mentormatch.v1.MatchOptions\x12\r\n\x05label\x18\x04 \x01(\t\"\x9c\x03\n\x0cSweepOutcome\x12\r\n\x05index\x18\x01 \x01(\x05\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0e\n\x06values\x18\x03 \x03(\t\x12+\n\x06status\x18\x04 \x01(\x0e\x32\x1b.mentormatch.v1.SolveStatus\x12\x0f\n\x07mentees\x18\x05 \x01(\x05\x12\x0f\n\x07matched\x18\x06 \x01(\x05\x12\x15\n\rmatched_share\x18\x07 \x01(\x01\x12\x17\n\nmean_score\x18\x08 \x01(\x01H\x00\x88\x01\x01\x12\x18\n\x0bworst_score\x18\t \x01(\x03H\x01\x88\x01\x01\x12\x1b\n\x0emean_travel_km\x18\n \x01(\x01H\x02\x88\x01\x01\x12\x38\n\x13unmatched_by_reason\x18\x0b \x03(\x0b\x32\x1b.mentormatch.v1.ReasonCount\x12-\n\nsolve_time\x18\x0c \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05\x65rror\x18\r \x01(\tB\r\n\x0b_mean_scoreB\x0e\n\x0c_worst_scoreB\x11\n\x0f_mean_travel_km\"\x8d\x01\n\x0cSweepSummary\x12\r\n\x05label\x18\x01 \x01(\t\x12\x0c\n\x04\x61xes\x18\x02 \x03(\t\x12\x10\n\x08settings\x18\x03 \x01(\x05\x12\x0e\n\x06pareto\x18\x04 \x03(\x05\x12\x0e\n\x06\x66\x61iled\x18\x05 \x01(\x05\x12.\n\x08warnings\x18\x06 \x03(\x0b\x32\x1c.mentormatch.v1.InputProblem\"y\n\rSweepResponse\x12/\n\x07outcome\x18\x01 \x01(\x0b\x32\x1c.mentormatch.v1.SweepOutcomeH\x00\x12/\n\x07summary\x18\x02 \x01(\x0b\x32\x1c.mentormatch.v1.SweepSummaryH\x00\x42\x06\n\x04kind2V\n\x0cSweepService\x12\x46\n\x05Sweep\x12\x1c.mentormatch.v1.SweepRequest\x1a\x1d.mentormatch.v1.SweepResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,10 +40,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SWEEPREQUEST']._serialized_end=365
   _globals['_SWEEPOUTCOME']._serialized_start=368
   _globals['_SWEEPOUTCOME']._serialized_end=780
-  _globals['_SWEEPSUMMARY']._serialized_start=782
-  _globals['_SWEEPSUMMARY']._serialized_end=875
-  _globals['_SWEEPRESPONSE']._serialized_start=877
-  _globals['_SWEEPRESPONSE']._serialized_end=998
-  _globals['_SWEEPSERVICE']._serialized_start=1000
-  _globals['_SWEEPSERVICE']._serialized_end=1086
+  _globals['_SWEEPSUMMARY']._serialized_start=783
+  _globals['_SWEEPSUMMARY']._serialized_end=924
+  _globals['_SWEEPRESPONSE']._serialized_start=926
+  _globals['_SWEEPRESPONSE']._serialized_end=1047
+  _globals['_SWEEPSERVICE']._serialized_start=1049
+  _globals['_SWEEPSERVICE']._serialized_end=1135
 # @@protoc_insertion_point(module_scope)

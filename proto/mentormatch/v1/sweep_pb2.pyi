@@ -197,6 +197,7 @@ class SweepSummary(_message.Message):
     SETTINGS_FIELD_NUMBER: _builtins.int
     PARETO_FIELD_NUMBER: _builtins.int
     FAILED_FIELD_NUMBER: _builtins.int
+    WARNINGS_FIELD_NUMBER: _builtins.int
     label: _builtins.str
     """The request's label, unchanged."""
     settings: _builtins.int
@@ -214,6 +215,10 @@ class SweepSummary(_message.Message):
         better) and beats on one. Known once every setting is solved, hence here.
         """
 
+    @_builtins.property
+    def warnings(self) -> _containers.RepeatedCompositeFieldContainer[_matching_pb2.InputProblem]:
+        """The base cohort's warnings, as in `MatchResponse.warnings`."""
+
     def __init__(
         self,
         *,
@@ -222,10 +227,11 @@ class SweepSummary(_message.Message):
         settings: _builtins.int = ...,
         pareto: _abc.Iterable[_builtins.int] | None = ...,
         failed: _builtins.int = ...,
+        warnings: _abc.Iterable[_matching_pb2.InputProblem] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["axes", b"axes", "failed", b"failed", "label", b"label", "pareto", b"pareto", "settings", b"settings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["axes", b"axes", "failed", b"failed", "label", b"label", "pareto", b"pareto", "settings", b"settings", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
