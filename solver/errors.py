@@ -26,6 +26,7 @@ class ProblemCode(StrEnum):
     MALFORMED_GENDER = "MALFORMED_GENDER"
     NEGATIVE_CAPACITY = "NEGATIVE_CAPACITY"
     NEGATIVE_VALUE = "NEGATIVE_VALUE"  # years, limits, weights, caps, priorities below their minimum
+    OUT_OF_RANGE = "OUT_OF_RANGE"  # ... and above their maximum (years above 80, a weight above 1000)
     INVALID_RANK = "INVALID_RANK"  # a rank below 1, or a self/same-side ranking
     INVALID_RULE = "INVALID_RULE"  # a rule out of its range (field depth 0..4, language level 1..6)
     PIN_BANNED = "PIN_BANNED"
