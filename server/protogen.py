@@ -14,6 +14,11 @@ from solver.fileio import write_atomic
 PROTO_ROOT = Path(__file__).resolve().parent.parent / "proto"
 """The root of the .proto tree; also the import root (`-Iproto`) and where generated code is committed."""
 
+VENDORED: tuple[str, ...] = ("google",)
+"""Top folders under proto/ holding copies of other projects' .proto files (googleapis' `google/api/field_behavior.proto`),
+so that buf, protoc and every language's tools find the contract's imports under proto/ alone. They are not
+generated here: Python imports them from googleapis-common-protos, whose copies they must equal."""
+
 GENERATED_SUFFIXES: tuple[str, ...] = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi")
 """Endings of the files protoc writes; any file under the output tree with one of them is generated."""
 
@@ -21,8 +26,13 @@ _GRPC_SUFFIXES: tuple[str, ...] = ("_pb2_grpc.py", "_pb2_grpc.pyi")
 
 
 def proto_files(root: Path = PROTO_ROOT) -> list[Path]:
-    """Every .proto file under `root`, relative to it, in a stable order."""
-    return sorted(p.relative_to(root) for p in root.rglob("*.proto"))
+    """Every .proto file of the contract under `root`, relative to it, in a stable order (vendored copies left out)."""
+    return sorted(rel for rel in (p.relative_to(root) for p in root.rglob("*.proto")) if rel.parts[0] not in VENDORED)
+
+
+def vendored_files(root: Path = PROTO_ROOT) -> list[Path]:
+    """The vendored .proto files under `root` (see `VENDORED`), relative to it."""
+    return sorted(p.relative_to(root) for top in VENDORED for p in (root / top).rglob("*.proto"))
 
 
 def is_generated(path: Path) -> bool:
@@ -58,8 +68,9 @@ def _protoc(options: list[str], root: Path) -> None:
     files = [p.as_posix() for p in proto_files(root)]
     if not files:
         raise FileNotFoundError(f"no .proto files under {root}")
-    done = subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{root}", f"-I{well_known}", *options,
-                           *files], capture_output=True, text=True, check=False)
+    includes = [f"-I{root}", f"-I{googleapis_proto_dir()}", f"-I{well_known}"]
+    done = subprocess.run([sys.executable, "-m", "grpc_tools.protoc", *includes, *options, *files],
+                          capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"protoc failed with exit code {done.returncode}: {done.stderr.strip()}")
 
@@ -72,6 +83,20 @@ def _grpc_tools_proto_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("grpcio-tools is not installed (it is a dev dependency: pip install -e '.[dev]')")
     return Path(next(iter(spec.submodule_search_locations))) / "_proto"
+
+
+def googleapis_proto_dir() -> Path:
+    """The import root of googleapis-common-protos' .proto files (`google/api/field_behavior.proto`, `google/rpc/...`),
+    the package whose `google.api.field_behavior_pb2` the generated code imports; found without importing it here."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("google.api")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("googleapis-common-protos is not installed (a dependency: pip install -e .)")
+    for folder in spec.submodule_search_locations:
+        if (Path(folder) / "field_behavior.proto").is_file():
+            return Path(folder).parent.parent
+    raise RuntimeError("googleapis-common-protos ships no google/api/field_behavior.proto")
 
 
 def _run_protoc(out: Path, descriptor_set: Path, root: Path) -> None:

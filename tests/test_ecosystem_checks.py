@@ -76,7 +76,9 @@ def test_buf_breaking_catches_a_breaking_change(tmp_path: Path) -> None:
     against = ".git#tag=v0.0.1,subdir=proto"
     assert run(buf, "breaking", "proto", "--against", against, cwd=tmp_path).returncode == 0
     cohort = tmp_path / "proto" / "mentormatch" / "v1" / "cohort.proto"
-    cohort.write_text(cohort.read_text().replace("optional int32 capacity = 6;", "optional int64 capacity = 6;"))
+    text = cohort.read_text()
+    assert "optional int32 capacity = 6 " in text
+    cohort.write_text(text.replace("optional int32 capacity = 6 ", "optional int64 capacity = 6 "))
     broken = run(buf, "breaking", "proto", "--against", against, cwd=tmp_path)
     assert broken.returncode != 0 and "capacity" in broken.stdout
     SUMMARY.count("ecosystem")

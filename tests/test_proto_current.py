@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from google.protobuf import descriptor_pb2
 
-from server.protogen import PROTO_ROOT, describe, generate, generated_files
+from server.protogen import (
+    PROTO_ROOT,
+    describe,
+    generate,
+    generated_files,
+    googleapis_proto_dir,
+    proto_files,
+    vendored_files,
+)
 
 # Words that mark a personal-data field (a person's name, e-mail, phone, postal address).
 PERSONAL = ("name", "mail", "phone", "mobile", "address", "street", "birth")
@@ -42,9 +52,9 @@ def test_generated_code_is_current(tmp_path: Path) -> None:
 
 def test_every_proto_file_is_generated() -> None:
     committed = {p.as_posix() for p in generated_files(PROTO_ROOT)}
-    for proto in PROTO_ROOT.rglob("*.proto"):
-        stem = proto.relative_to(PROTO_ROOT).with_suffix("").as_posix()
-        assert {f"{stem}_pb2.py", f"{stem}_pb2.pyi"} <= committed, f"{proto}: run `make proto`"
+    for proto in proto_files():  # the vendored googleapis files are the package's, not generated here
+        stem = proto.with_suffix("").as_posix()
+        assert {f"{stem}_pb2.py", f"{stem}_pb2.pyi"} <= committed, f"proto/{proto}: run `make proto`"
 
 
 def _fields(
@@ -143,3 +153,119 @@ def test_every_element_is_commented(descriptors: descriptor_pb2.FileDescriptorSe
         }
         missing += [f"{file.name}: {what}" for path, what in _commented_paths(file) if not comments.get(path)]
     assert not missing, missing
+
+
+# --- the contract for other languages --------------------------------------------------------------------------
+
+# googleapis-common-protos' module, imported by name: mypy resolves `google.api` to proto/google/api (the vendored
+# .proto files, no Python), as `mypy_path = "proto"` puts it first.
+field_behavior_pb2: Any = importlib.import_module("google.api.field_behavior_pb2")
+
+# What every file of the package declares for the code generators of other languages (buf's FILE_SAME_* rules
+# want one value per package; these are buf managed mode's defaults, go_package apart: see buf.gen.yaml).
+FILE_OPTIONS = {
+    "go_package": "mentormatch/gen/go/mentormatch/v1;mentormatchv1",
+    "java_package": "com.mentormatch.v1",
+    "java_multiple_files": True,
+    "csharp_namespace": "Mentormatch.V1",
+    "php_namespace": "Mentormatch\\V1",
+    "ruby_package": "Mentormatch::V1",
+    "objc_class_prefix": "MXX",
+}
+# Messages no RPC carries that are still inputs or outputs: the cluster tasks of batch.proto and what they return.
+TASK_INPUTS = {".mentormatch.v1.ScenarioTask", ".mentormatch.v1.SettingTask"}
+TASK_OUTPUTS = {".mentormatch.v1.BatchTaskResult"}
+# int64 fields arrive as JSON strings: the Rematch answer's point values are the documented exception.
+INT64_ALLOWED = {".mentormatch.v1.RematchRequest.penalty"} | {
+    f".mentormatch.v1.RematchResponse.{name}" for name in
+    ("penalty", "points_per_matched_mentee", "total_score", "objective_value", "rematch_value", "fresh_optimum_value")}
+_INT64 = {descriptor_pb2.FieldDescriptorProto.TYPE_INT64, descriptor_pb2.FieldDescriptorProto.TYPE_UINT64,
+          descriptor_pb2.FieldDescriptorProto.TYPE_SINT64, descriptor_pb2.FieldDescriptorProto.TYPE_FIXED64,
+          descriptor_pb2.FieldDescriptorProto.TYPE_SFIXED64}
+
+
+def _messages(descriptors: descriptor_pb2.FileDescriptorSet) -> dict[str, descriptor_pb2.DescriptorProto]:
+    out: dict[str, descriptor_pb2.DescriptorProto] = {}
+
+    def walk(message: descriptor_pb2.DescriptorProto, scope: str) -> None:
+        out[f"{scope}.{message.name}"] = message
+        for nested in message.nested_type:
+            walk(nested, f"{scope}.{message.name}")
+
+    for file in descriptors.file:
+        for message in file.message_type:
+            walk(message, f".{file.package}")
+    return out
+
+
+def _reachable(messages: dict[str, descriptor_pb2.DescriptorProto], roots: set[str]) -> set[str]:
+    seen: set[str] = set()
+    todo = list(roots)
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in messages:
+            continue
+        seen.add(name)
+        todo += [f.type_name for f in messages[name].field if f.type_name]
+    return seen
+
+
+def test_every_file_names_its_package_for_other_languages(descriptors: descriptor_pb2.FileDescriptorSet) -> None:
+    """`protoc --go_out` needs go_package; Java, C#, PHP, Ruby and Objective-C generators their own names."""
+    wrong = []
+    for file in descriptors.file:
+        given = {option.name: value for option, value in file.options.ListFields()}
+        for option, wanted in FILE_OPTIONS.items():
+            if given.get(option) != wanted:
+                wrong.append(f"{file.name}: option {option} = {wanted!r}")
+        stem = file.name.rsplit("/", 1)[-1].removesuffix(".proto")
+        outer = "".join(part.capitalize() for part in stem.split("_")) + "Proto"
+        if file.options.java_outer_classname != outer:
+            wrong.append(f"{file.name}: option java_outer_classname = {outer!r}")
+    assert not wrong, wrong
+
+
+def test_every_field_says_whether_it_is_required_optional_or_output_only(
+        descriptors: descriptor_pb2.FileDescriptorSet) -> None:
+    """google.api.field_behavior on every field: REQUIRED or OPTIONAL on what a client sends, OUTPUT_ONLY on
+    what only the service sends (fields of messages that only responses carry)."""
+    behaviour = field_behavior_pb2.FieldBehavior
+    messages = _messages(descriptors)
+    methods = [m for f in descriptors.file for s in f.service for m in s.method]
+    inputs = _reachable(messages, {m.input_type for m in methods} | TASK_INPUTS)
+    outputs = _reachable(messages, {m.output_type for m in methods} | TASK_OUTPUTS)
+    wrong = []
+    for name, message in messages.items():
+        for field in message.field:
+            marks = list(field.options.Extensions[field_behavior_pb2.field_behavior])
+            where = f"{name}.{field.name}"
+            if len(marks) != 1 or marks[0] not in (behaviour.REQUIRED, behaviour.OPTIONAL, behaviour.OUTPUT_ONLY):
+                wrong.append(f"{where}: one of [(google.api.field_behavior) = REQUIRED | OPTIONAL | OUTPUT_ONLY]")
+            elif name in inputs and marks[0] == behaviour.OUTPUT_ONLY:
+                wrong.append(f"{where}: clients send it, so REQUIRED or OPTIONAL, not OUTPUT_ONLY")
+            elif name not in inputs and name in outputs and marks[0] != behaviour.OUTPUT_ONLY:
+                wrong.append(f"{where}: only the service sends it: OUTPUT_ONLY")
+    assert not wrong, wrong
+    required = {f"{n}.{f.name}" for n, m in messages.items() for f in m.field
+                if behaviour.REQUIRED in f.options.Extensions[field_behavior_pb2.field_behavior]}
+    # Every call's cohort, and the documented required parts of a cohort.
+    assert {".mentormatch.v1.MatchRequest.cohort", ".mentormatch.v1.ExplainPairRequest.mentee_id",
+            ".mentormatch.v1.Mentor.id", ".mentormatch.v1.Mentee.location",
+            ".mentormatch.v1.LanguageSkill.level"} <= required
+
+
+def test_numbers_arrive_in_json_as_numbers(descriptors: descriptor_pb2.FileDescriptorSet) -> None:
+    """The JSON mapping writes 64-bit integers as strings: counts and scores are int32, sums doubles."""
+    messages = _messages(descriptors)
+    wide = sorted(f"{n}.{f.name}" for n, m in messages.items() for f in m.field if f.type in _INT64)
+    assert set(wide) <= INT64_ALLOWED, [w for w in wide if w not in INT64_ALLOWED]
+
+
+def test_vendored_protos_equal_the_pinned_googleapis_copies() -> None:
+    """proto/google/ is googleapis' own files, for buf and other languages; Python imports the package's."""
+    vendored = vendored_files()
+    assert [p.as_posix() for p in vendored] == ["google/api/field_behavior.proto"]
+    for rel in vendored:
+        assert (PROTO_ROOT / rel).read_bytes() == (googleapis_proto_dir() / rel).read_bytes(), (
+            f"proto/{rel} differs from googleapis-common-protos' copy: copy it again")
+    assert "Apache License" in (PROTO_ROOT / "google" / "LICENSE").read_text()  # their licence travels with them

@@ -22,23 +22,65 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from mentormatch.v1 import cohort_pb2 as mentormatch_dot_v1_dot_cohort__pb2
 from mentormatch.v1 import matching_pb2 as mentormatch_dot_v1_dot_matching__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amentormatch/v1/batch.proto\x12\x0ementormatch.v1\x1a\x1bmentormatch/v1/cohort.proto\x1a\x1dmentormatch/v1/matching.proto\"\xf3\x01\n\x0cScenarioTask\x12&\n\x06\x63ohort\x18\x01 \x01(\x0b\x32\x16.mentormatch.v1.Cohort\x12-\n\x07options\x18\x02 \x01(\x0b\x32\x1c.mentormatch.v1.MatchOptions\x12\r\n\x05label\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12\x0f\n\x07\x63hanges\x18\x06 \x03(\t\x12\x17\n\x0f\x63ounterfactuals\x18\x07 \x01(\x08\x12\x1b\n\x0e\x65xplain_people\x18\x08 \x01(\x05H\x00\x88\x01\x01\x42\x11\n\x0f_explain_people\"\x96\x01\n\x0bSettingTask\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0e\n\x06values\x18\x02 \x03(\t\x12)\n\x07\x63hanges\x18\x03 \x01(\x0b\x32\x18.mentormatch.v1.Scenario\x12-\n\x07options\x18\x04 \x01(\x0b\x32\x1c.mentormatch.v1.MatchOptions\x12\x0e\n\x06source\x18\x05 \x01(\t\"L\n\x0bTaskProblem\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x10\n\x08location\x18\x04 \x01(\t\"_\n\x0f\x42\x61tchTaskResult\x12\x0e\n\x06result\x18\x01 \x01(\x0c\x12-\n\x08problems\x18\x02 \x03(\x0b\x32\x1b.mentormatch.v1.TaskProblem\x12\r\n\x05\x65rror\x18\x03 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amentormatch/v1/batch.proto\x12\x0ementormatch.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bmentormatch/v1/cohort.proto\x1a\x1dmentormatch/v1/matching.proto\"\xa3\x02\n\x0cScenarioTask\x12,\n\x06\x63ohort\x18\x01 \x01(\x0b\x32\x16.mentormatch.v1.CohortB\x04\xe2\x41\x01\x02\x12\x33\n\x07options\x18\x02 \x01(\x0b\x32\x1c.mentormatch.v1.MatchOptionsB\x04\xe2\x41\x01\x01\x12\x13\n\x05label\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06source\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x19\n\x0b\x64\x65scription\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\x12\x15\n\x07\x63hanges\x18\x06 \x03(\tB\x04\xe2\x41\x01\x01\x12\x1d\n\x0f\x63ounterfactuals\x18\x07 \x01(\x08\x42\x04\xe2\x41\x01\x01\x12!\n\x0e\x65xplain_people\x18\x08 \x01(\x05\x42\x04\xe2\x41\x01\x01H\x00\x88\x01\x01\x42\x11\n\x0f_explain_people\"\xb4\x01\n\x0bSettingTask\x12\x13\n\x05index\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x14\n\x06values\x18\x02 \x03(\tB\x04\xe2\x41\x01\x01\x12/\n\x07\x63hanges\x18\x03 \x01(\x0b\x32\x18.mentormatch.v1.ScenarioB\x04\xe2\x41\x01\x02\x12\x33\n\x07options\x18\x04 \x01(\x0b\x32\x1c.mentormatch.v1.MatchOptionsB\x04\xe2\x41\x01\x01\x12\x14\n\x06source\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\"d\n\x0bTaskProblem\x12\x12\n\x04\x63ode\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04path\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07message\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08location\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\"q\n\x0f\x42\x61tchTaskResult\x12\x14\n\x06result\x18\x01 \x01(\x0c\x42\x04\xe2\x41\x01\x03\x12\x33\n\x08problems\x18\x02 \x03(\x0b\x32\x1b.mentormatch.v1.TaskProblemB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x65rror\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x42\x8d\x01\n\x12\x63om.mentormatch.v1B\nBatchProtoP\x01Z/mentormatch/gen/go/mentormatch/v1;mentormatchv1\xa2\x02\x03MXX\xaa\x02\x0eMentormatch.V1\xca\x02\x0eMentormatch\\V1\xea\x02\x0fMentormatch::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mentormatch.v1.batch_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
-  DESCRIPTOR._loaded_options = None
-  _globals['_SCENARIOTASK']._serialized_start=107
-  _globals['_SCENARIOTASK']._serialized_end=350
-  _globals['_SETTINGTASK']._serialized_start=353
-  _globals['_SETTINGTASK']._serialized_end=503
-  _globals['_TASKPROBLEM']._serialized_start=505
-  _globals['_TASKPROBLEM']._serialized_end=581
-  _globals['_BATCHTASKRESULT']._serialized_start=583
-  _globals['_BATCHTASKRESULT']._serialized_end=678
+  _globals['DESCRIPTOR']._loaded_options = None
+  _globals['DESCRIPTOR']._serialized_options = b'\n\022com.mentormatch.v1B\nBatchProtoP\001Z/mentormatch/gen/go/mentormatch/v1;mentormatchv1\242\002\003MXX\252\002\016Mentormatch.V1\312\002\016Mentormatch\\V1\352\002\017Mentormatch::V1'
+  _globals['_SCENARIOTASK'].fields_by_name['cohort']._loaded_options = None
+  _globals['_SCENARIOTASK'].fields_by_name['cohort']._serialized_options = b'\342A\001\002'
+  _globals['_SCENARIOTASK'].fields_by_name['options']._loaded_options = None
+  _globals['_SCENARIOTASK'].fields_by_name['options']._serialized_options = b'\342A\001\001'
+  _globals['_SCENARIOTASK'].fields_by_name['label']._loaded_options = None
+  _globals['_SCENARIOTASK'].fields_by_name['label']._serialized_options = b'\342A\001\001'
+  _globals['_SCENARIOTASK'].fields_by_name['source']._loaded_options = None
+  _globals['_SCENARIOTASK'].fields_by_name['source']._serialized_options = b'\342A\001\001'
+  _globals['_SCENARIOTASK'].fields_by_name['description']._loaded_options = None
+  _globals['_SCENARIOTASK'].fields_by_name['description']._serialized_options = b'\342A\001\001'
+  _globals['_SCENARIOTASK'].fields_by_name['changes']._loaded_options = None
+  _globals['_SCENARIOTASK'].fields_by_name['changes']._serialized_options = b'\342A\001\001'
+  _globals['_SCENARIOTASK'].fields_by_name['counterfactuals']._loaded_options = None
+  _globals['_SCENARIOTASK'].fields_by_name['counterfactuals']._serialized_options = b'\342A\001\001'
+  _globals['_SCENARIOTASK'].fields_by_name['explain_people']._loaded_options = None
+  _globals['_SCENARIOTASK'].fields_by_name['explain_people']._serialized_options = b'\342A\001\001'
+  _globals['_SETTINGTASK'].fields_by_name['index']._loaded_options = None
+  _globals['_SETTINGTASK'].fields_by_name['index']._serialized_options = b'\342A\001\001'
+  _globals['_SETTINGTASK'].fields_by_name['values']._loaded_options = None
+  _globals['_SETTINGTASK'].fields_by_name['values']._serialized_options = b'\342A\001\001'
+  _globals['_SETTINGTASK'].fields_by_name['changes']._loaded_options = None
+  _globals['_SETTINGTASK'].fields_by_name['changes']._serialized_options = b'\342A\001\002'
+  _globals['_SETTINGTASK'].fields_by_name['options']._loaded_options = None
+  _globals['_SETTINGTASK'].fields_by_name['options']._serialized_options = b'\342A\001\001'
+  _globals['_SETTINGTASK'].fields_by_name['source']._loaded_options = None
+  _globals['_SETTINGTASK'].fields_by_name['source']._serialized_options = b'\342A\001\001'
+  _globals['_TASKPROBLEM'].fields_by_name['code']._loaded_options = None
+  _globals['_TASKPROBLEM'].fields_by_name['code']._serialized_options = b'\342A\001\003'
+  _globals['_TASKPROBLEM'].fields_by_name['path']._loaded_options = None
+  _globals['_TASKPROBLEM'].fields_by_name['path']._serialized_options = b'\342A\001\003'
+  _globals['_TASKPROBLEM'].fields_by_name['message']._loaded_options = None
+  _globals['_TASKPROBLEM'].fields_by_name['message']._serialized_options = b'\342A\001\003'
+  _globals['_TASKPROBLEM'].fields_by_name['location']._loaded_options = None
+  _globals['_TASKPROBLEM'].fields_by_name['location']._serialized_options = b'\342A\001\003'
+  _globals['_BATCHTASKRESULT'].fields_by_name['result']._loaded_options = None
+  _globals['_BATCHTASKRESULT'].fields_by_name['result']._serialized_options = b'\342A\001\003'
+  _globals['_BATCHTASKRESULT'].fields_by_name['problems']._loaded_options = None
+  _globals['_BATCHTASKRESULT'].fields_by_name['problems']._serialized_options = b'\342A\001\003'
+  _globals['_BATCHTASKRESULT'].fields_by_name['error']._loaded_options = None
+  _globals['_BATCHTASKRESULT'].fields_by_name['error']._serialized_options = b'\342A\001\003'
+  _globals['_SCENARIOTASK']._serialized_start=140
+  _globals['_SCENARIOTASK']._serialized_end=431
+  _globals['_SETTINGTASK']._serialized_start=434
+  _globals['_SETTINGTASK']._serialized_end=614
+  _globals['_TASKPROBLEM']._serialized_start=616
+  _globals['_TASKPROBLEM']._serialized_end=716
+  _globals['_BATCHTASKRESULT']._serialized_start=718
+  _globals['_BATCHTASKRESULT']._serialized_end=831
 # @@protoc_insertion_point(module_scope)

@@ -353,7 +353,9 @@ Global___SpeedDatingPair: _TypeAlias = SpeedDatingPair  # noqa: Y015
 
 @_typing.final
 class SpeedDatingObjective(_message.Message):
-    """The plan's value under each criterion of the objective, in its order."""
+    """The plan's value under each criterion of the objective, in its order. Counts are int32; sums of
+    points are doubles holding whole numbers (JSON numbers, as in matching.proto).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -379,13 +381,13 @@ class SpeedDatingObjective(_message.Message):
     """Further pairs of the alternatives that meet."""
     alternative_pairs: _builtins.int
     """Further pairs of the alternatives."""
-    mentee_coverage: _builtins.int
+    mentee_coverage: _builtins.float
     """Sum over mentees of f(top mentors met)."""
-    mentor_share: _builtins.int
+    mentor_share: _builtins.float
     """Sum over mentors of f(meetings)."""
     meetings: _builtins.int
     """Meetings in all."""
-    score: _builtins.int
+    score: _builtins.float
     """Sum of the meeting pairs' scores."""
     def __init__(
         self,
@@ -396,10 +398,10 @@ class SpeedDatingObjective(_message.Message):
         best_pairs: _builtins.int = ...,
         alternative_pairs_met: _builtins.int = ...,
         alternative_pairs: _builtins.int = ...,
-        mentee_coverage: _builtins.int = ...,
-        mentor_share: _builtins.int = ...,
+        mentee_coverage: _builtins.float = ...,
+        mentor_share: _builtins.float = ...,
         meetings: _builtins.int = ...,
-        score: _builtins.int = ...,
+        score: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...

@@ -22,28 +22,84 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from mentormatch.v1 import cohort_pb2 as mentormatch_dot_v1_dot_cohort__pb2
 from mentormatch.v1 import matching_pb2 as mentormatch_dot_v1_dot_matching__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amentormatch/v1/sweep.proto\x12\x0ementormatch.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bmentormatch/v1/cohort.proto\x1a\x1dmentormatch/v1/matching.proto\"C\n\tSweepAxis\x12\x0c\n\x04rule\x18\x01 \x01(\t\x12(\n\x06values\x18\x02 \x03(\x0b\x32\x18.mentormatch.v1.Scenario\"\x9d\x01\n\x0cSweepRequest\x12&\n\x06\x63ohort\x18\x01 \x01(\x0b\x32\x16.mentormatch.v1.Cohort\x12\'\n\x04\x61xes\x18\x02 \x03(\x0b\x32\x19.mentormatch.v1.SweepAxis\x12-\n\x07options\x18\x03 \x01(\x0b\x32\x1c.mentormatch.v1.MatchOptions\x12\r\n\x05label\x18\x04 \x01(\t\"\x9c\x03\n\x0cSweepOutcome\x12\r\n\x05index\x18\x01 \x01(\x05\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0e\n\x06values\x18\x03 \x03(\t\x12+\n\x06status\x18\x04 \x01(\x0e\x32\x1b.mentormatch.v1.SolveStatus\x12\x0f\n\x07mentees\x18\x05 \x01(\x05\x12\x0f\n\x07matched\x18\x06 \x01(\x05\x12\x15\n\rmatched_share\x18\x07 \x01(\x01\x12\x17\n\nmean_score\x18\x08 \x01(\x01H\x00\x88\x01\x01\x12\x18\n\x0bworst_score\x18\t \x01(\x03H\x01\x88\x01\x01\x12\x1b\n\x0emean_travel_km\x18\n \x01(\x01H\x02\x88\x01\x01\x12\x38\n\x13unmatched_by_reason\x18\x0b \x03(\x0b\x32\x1b.mentormatch.v1.ReasonCount\x12-\n\nsolve_time\x18\x0c \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05\x65rror\x18\r \x01(\tB\r\n\x0b_mean_scoreB\x0e\n\x0c_worst_scoreB\x11\n\x0f_mean_travel_km\"\x8d\x01\n\x0cSweepSummary\x12\r\n\x05label\x18\x01 \x01(\t\x12\x0c\n\x04\x61xes\x18\x02 \x03(\t\x12\x10\n\x08settings\x18\x03 \x01(\x05\x12\x0e\n\x06pareto\x18\x04 \x03(\x05\x12\x0e\n\x06\x66\x61iled\x18\x05 \x01(\x05\x12.\n\x08warnings\x18\x06 \x03(\x0b\x32\x1c.mentormatch.v1.InputProblem\"y\n\rSweepResponse\x12/\n\x07outcome\x18\x01 \x01(\x0b\x32\x1c.mentormatch.v1.SweepOutcomeH\x00\x12/\n\x07summary\x18\x02 \x01(\x0b\x32\x1c.mentormatch.v1.SweepSummaryH\x00\x42\x06\n\x04kind2V\n\x0cSweepService\x12\x46\n\x05Sweep\x12\x1c.mentormatch.v1.SweepRequest\x1a\x1d.mentormatch.v1.SweepResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amentormatch/v1/sweep.proto\x12\x0ementormatch.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bmentormatch/v1/cohort.proto\x1a\x1dmentormatch/v1/matching.proto\"O\n\tSweepAxis\x12\x12\n\x04rule\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12.\n\x06values\x18\x02 \x03(\x0b\x32\x18.mentormatch.v1.ScenarioB\x04\xe2\x41\x01\x02\"\xb5\x01\n\x0cSweepRequest\x12,\n\x06\x63ohort\x18\x01 \x01(\x0b\x32\x16.mentormatch.v1.CohortB\x04\xe2\x41\x01\x02\x12-\n\x04\x61xes\x18\x02 \x03(\x0b\x32\x19.mentormatch.v1.SweepAxisB\x04\xe2\x41\x01\x02\x12\x33\n\x07options\x18\x03 \x01(\x0b\x32\x1c.mentormatch.v1.MatchOptionsB\x04\xe2\x41\x01\x01\x12\x13\n\x05label\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\"\xea\x03\n\x0cSweepOutcome\x12\x13\n\x05index\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x13\n\x05label\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06values\x18\x03 \x03(\tB\x04\xe2\x41\x01\x03\x12\x31\n\x06status\x18\x04 \x01(\x0e\x32\x1b.mentormatch.v1.SolveStatusB\x04\xe2\x41\x01\x03\x12\x15\n\x07mentees\x18\x05 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x15\n\x07matched\x18\x06 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1b\n\rmatched_share\x18\x07 \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x1d\n\nmean_score\x18\x08 \x01(\x01\x42\x04\xe2\x41\x01\x03H\x00\x88\x01\x01\x12\x1e\n\x0bworst_score\x18\t \x01(\x05\x42\x04\xe2\x41\x01\x03H\x01\x88\x01\x01\x12!\n\x0emean_travel_km\x18\n \x01(\x01\x42\x04\xe2\x41\x01\x03H\x02\x88\x01\x01\x12>\n\x13unmatched_by_reason\x18\x0b \x03(\x0b\x32\x1b.mentormatch.v1.ReasonCountB\x04\xe2\x41\x01\x03\x12\x33\n\nsolve_time\x18\x0c \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x65rror\x18\r \x01(\tB\x04\xe2\x41\x01\x03\x42\r\n\x0b_mean_scoreB\x0e\n\x0c_worst_scoreB\x11\n\x0f_mean_travel_km\"\xb1\x01\n\x0cSweepSummary\x12\x13\n\x05label\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04\x61xes\x18\x02 \x03(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08settings\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06pareto\x18\x04 \x03(\x05\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06\x66\x61iled\x18\x05 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x34\n\x08warnings\x18\x06 \x03(\x0b\x32\x1c.mentormatch.v1.InputProblemB\x04\xe2\x41\x01\x03\"\x85\x01\n\rSweepResponse\x12\x35\n\x07outcome\x18\x01 \x01(\x0b\x32\x1c.mentormatch.v1.SweepOutcomeB\x04\xe2\x41\x01\x03H\x00\x12\x35\n\x07summary\x18\x02 \x01(\x0b\x32\x1c.mentormatch.v1.SweepSummaryB\x04\xe2\x41\x01\x03H\x00\x42\x06\n\x04kind2V\n\x0cSweepService\x12\x46\n\x05Sweep\x12\x1c.mentormatch.v1.SweepRequest\x1a\x1d.mentormatch.v1.SweepResponse0\x01\x42\x8d\x01\n\x12\x63om.mentormatch.v1B\nSweepProtoP\x01Z/mentormatch/gen/go/mentormatch/v1;mentormatchv1\xa2\x02\x03MXX\xaa\x02\x0eMentormatch.V1\xca\x02\x0eMentormatch\\V1\xea\x02\x0fMentormatch::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mentormatch.v1.sweep_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
-  DESCRIPTOR._loaded_options = None
-  _globals['_SWEEPAXIS']._serialized_start=138
-  _globals['_SWEEPAXIS']._serialized_end=205
-  _globals['_SWEEPREQUEST']._serialized_start=208
-  _globals['_SWEEPREQUEST']._serialized_end=365
-  _globals['_SWEEPOUTCOME']._serialized_start=368
-  _globals['_SWEEPOUTCOME']._serialized_end=780
-  _globals['_SWEEPSUMMARY']._serialized_start=783
-  _globals['_SWEEPSUMMARY']._serialized_end=924
-  _globals['_SWEEPRESPONSE']._serialized_start=926
-  _globals['_SWEEPRESPONSE']._serialized_end=1047
-  _globals['_SWEEPSERVICE']._serialized_start=1049
-  _globals['_SWEEPSERVICE']._serialized_end=1135
+  _globals['DESCRIPTOR']._loaded_options = None
+  _globals['DESCRIPTOR']._serialized_options = b'\n\022com.mentormatch.v1B\nSweepProtoP\001Z/mentormatch/gen/go/mentormatch/v1;mentormatchv1\242\002\003MXX\252\002\016Mentormatch.V1\312\002\016Mentormatch\\V1\352\002\017Mentormatch::V1'
+  _globals['_SWEEPAXIS'].fields_by_name['rule']._loaded_options = None
+  _globals['_SWEEPAXIS'].fields_by_name['rule']._serialized_options = b'\342A\001\002'
+  _globals['_SWEEPAXIS'].fields_by_name['values']._loaded_options = None
+  _globals['_SWEEPAXIS'].fields_by_name['values']._serialized_options = b'\342A\001\002'
+  _globals['_SWEEPREQUEST'].fields_by_name['cohort']._loaded_options = None
+  _globals['_SWEEPREQUEST'].fields_by_name['cohort']._serialized_options = b'\342A\001\002'
+  _globals['_SWEEPREQUEST'].fields_by_name['axes']._loaded_options = None
+  _globals['_SWEEPREQUEST'].fields_by_name['axes']._serialized_options = b'\342A\001\002'
+  _globals['_SWEEPREQUEST'].fields_by_name['options']._loaded_options = None
+  _globals['_SWEEPREQUEST'].fields_by_name['options']._serialized_options = b'\342A\001\001'
+  _globals['_SWEEPREQUEST'].fields_by_name['label']._loaded_options = None
+  _globals['_SWEEPREQUEST'].fields_by_name['label']._serialized_options = b'\342A\001\001'
+  _globals['_SWEEPOUTCOME'].fields_by_name['index']._loaded_options = None
+  _globals['_SWEEPOUTCOME'].fields_by_name['index']._serialized_options = b'\342A\001\003'
+  _globals['_SWEEPOUTCOME'].fields_by_name['label']._loaded_options = None
+  _globals['_SWEEPOUTCOME'].fields_by_name['label']._serialized_options = b'\342A\001\003'
+  _globals['_SWEEPOUTCOME'].fields_by_name['values']._loaded_options = None
+  _globals['_SWEEPOUTCOME'].fields_by_name['values']._serialized_options = b'\342A\001\003'
+  _globals['_SWEEPOUTCOME'].fields_by_name['status']._loaded_options = None
+  _globals['_SWEEPOUTCOME'].fields_by_name['status']._serialized_options = b'\342A\001\003'
+  _globals['_SWEEPOUTCOME'].fields_by_name['mentees']._loaded_options = None
+  _globals['_SWEEPOUTCOME'].fields_by_name['mentees']._serialized_options = b'\342A\001\003'
+  _globals['_SWEEPOUTCOME'].fields_by_name['matched']._loaded_options = None
+  _globals['_SWEEPOUTCOME'].fields_by_name['matched']._serialized_options = b'\342A\001\003'
+  _globals['_SWEEPOUTCOME'].fields_by_name['matched_share']._loaded_options = None
+  _globals['_SWEEPOUTCOME'].fields_by_name['matched_share']._serialized_options = b'\342A\001\003'
+  _globals['_SWEEPOUTCOME'].fields_by_name['mean_score']._loaded_options = None
+  _globals['_SWEEPOUTCOME'].fields_by_name['mean_score']._serialized_options = b'\342A\001\003'
+  _globals['_SWEEPOUTCOME'].fields_by_name['worst_score']._loaded_options = None
+  _globals['_SWEEPOUTCOME'].fields_by_name['worst_score']._serialized_options = b'\342A\001\003'
+  _globals['_SWEEPOUTCOME'].fields_by_name['mean_travel_km']._loaded_options = None
+  _globals['_SWEEPOUTCOME'].fields_by_name['mean_travel_km']._serialized_options = b'\342A\001\003'
+  _globals['_SWEEPOUTCOME'].fields_by_name['unmatched_by_reason']._loaded_options = None
+  _globals['_SWEEPOUTCOME'].fields_by_name['unmatched_by_reason']._serialized_options = b'\342A\001\003'
+  _globals['_SWEEPOUTCOME'].fields_by_name['solve_time']._loaded_options = None
+  _globals['_SWEEPOUTCOME'].fields_by_name['solve_time']._serialized_options = b'\342A\001\003'
+  _globals['_SWEEPOUTCOME'].fields_by_name['error']._loaded_options = None
+  _globals['_SWEEPOUTCOME'].fields_by_name['error']._serialized_options = b'\342A\001\003'
+  _globals['_SWEEPSUMMARY'].fields_by_name['label']._loaded_options = None
+  _globals['_SWEEPSUMMARY'].fields_by_name['label']._serialized_options = b'\342A\001\003'
+  _globals['_SWEEPSUMMARY'].fields_by_name['axes']._loaded_options = None
+  _globals['_SWEEPSUMMARY'].fields_by_name['axes']._serialized_options = b'\342A\001\003'
+  _globals['_SWEEPSUMMARY'].fields_by_name['settings']._loaded_options = None
+  _globals['_SWEEPSUMMARY'].fields_by_name['settings']._serialized_options = b'\342A\001\003'
+  _globals['_SWEEPSUMMARY'].fields_by_name['pareto']._loaded_options = None
+  _globals['_SWEEPSUMMARY'].fields_by_name['pareto']._serialized_options = b'\342A\001\003'
+  _globals['_SWEEPSUMMARY'].fields_by_name['failed']._loaded_options = None
+  _globals['_SWEEPSUMMARY'].fields_by_name['failed']._serialized_options = b'\342A\001\003'
+  _globals['_SWEEPSUMMARY'].fields_by_name['warnings']._loaded_options = None
+  _globals['_SWEEPSUMMARY'].fields_by_name['warnings']._serialized_options = b'\342A\001\003'
+  _globals['_SWEEPRESPONSE'].fields_by_name['outcome']._loaded_options = None
+  _globals['_SWEEPRESPONSE'].fields_by_name['outcome']._serialized_options = b'\342A\001\003'
+  _globals['_SWEEPRESPONSE'].fields_by_name['summary']._loaded_options = None
+  _globals['_SWEEPRESPONSE'].fields_by_name['summary']._serialized_options = b'\342A\001\003'
+  _globals['_SWEEPAXIS']._serialized_start=171
+  _globals['_SWEEPAXIS']._serialized_end=250
+  _globals['_SWEEPREQUEST']._serialized_start=253
+  _globals['_SWEEPREQUEST']._serialized_end=434
+  _globals['_SWEEPOUTCOME']._serialized_start=437
+  _globals['_SWEEPOUTCOME']._serialized_end=927
+  _globals['_SWEEPSUMMARY']._serialized_start=930
+  _globals['_SWEEPSUMMARY']._serialized_end=1107
+  _globals['_SWEEPRESPONSE']._serialized_start=1110
+  _globals['_SWEEPRESPONSE']._serialized_end=1243
+  _globals['_SWEEPSERVICE']._serialized_start=1245
+  _globals['_SWEEPSERVICE']._serialized_end=1331
 # @@protoc_insertion_point(module_scope)
