@@ -18,7 +18,7 @@ from solver.domain import Cohort
 from solver.errors import Problem, ProblemCode
 from solver.solve import SolveResult
 from solver.stop import StopToken
-from solver.validate import validate
+from solver.validate import cohort_warnings, validate
 
 
 def _under(path: str, parents: set[str]) -> bool:
@@ -29,17 +29,21 @@ def _under(path: str, parents: set[str]) -> bool:
 class Checked:
     """A request after its checks: the cohort and options in domain terms, or the problems found."""
 
-    cohort: Cohort
+    cohort: Cohort  # valid: in id order (canonical), so that the rows' order decides no tie
     options: mapping.RequestOptions
     problems: list[mpb.InputProblem] = field(default_factory=list)
     arrays: CohortArrays | None = None  # of a valid cohort: what the pair budget counted, reused by the candidates
+    warnings: list[mpb.InputProblem] = field(default_factory=list)  # valid but probably not meant, at request paths
+    as_sent: Cohort | None = None  # the cohort in the request's order: what request paths index
 
 
 def check_request(cohort_msg: pb.Cohort, has_cohort: bool, options_msg: mpb.MatchOptions,
                   limits: ServiceLimits, stop: StopToken | None = None) -> Checked:
     """Every problem of a request's cohort and options at once, with field paths relative to the request; for a
     valid cohort also the candidate-pair budget (`solver.budget`: a cohort too dense is a TOO_LARGE problem).
-    `stop` is checked between the steps (raises `Stopped`)."""
+    The cohort's warnings (`solver.validate.cohort_warnings`: people far outside its area, swapped coordinates,
+    mentees without a programme language) come with it, valid or not: they may explain a problem (a swapped
+    file shows as pins that break the distance rule). `stop` is checked between the steps (raises `Stopped`)."""
     stop = stop if stop is not None else StopToken()
     stop.check()  # a call cancelled while it waited for its thread is not even read
     options, option_problems = mapping.options_from_proto(options_msg)
@@ -56,6 +60,8 @@ def check_request(cohort_msg: pb.Cohort, has_cohort: bool, options_msg: mpb.Matc
     if options.solve.stable and importlib.util.find_spec("solver.stability") is None:
         problems.append(Problem(ProblemCode.BAD_VALUE, "options.stable",
                                 "stable matchings are not available in this version of the service"))
+    warnings = [mapping.problem_to_proto(w, mapping.ROOT_FIELD) for w in cohort_warnings(cohort)] if has_cohort else []
+    as_sent = cohort
     stop.check()
     arrays = None
     if not any(not p.path.startswith("options.") for p in problems):
@@ -67,7 +73,7 @@ def check_request(cohort_msg: pb.Cohort, has_cohort: bool, options_msg: mpb.Matc
             problems.append(dense)
     out = [mapping.problem_to_proto(p, "" if p.path.startswith("options.") else mapping.ROOT_FIELD)
            for p in problems]
-    return Checked(cohort, options, out, arrays)
+    return Checked(cohort, options, out, arrays, warnings, as_sent)
 
 
 MAX_LIST_ENTRIES: dict[str, int] = {

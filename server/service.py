@@ -223,7 +223,8 @@ class MatchingService:
         """validate_only: every problem as data, on the handler's thread (it needs no slot)."""
         checked = self._checked(call, request.cohort, request.HasField("cohort"), request.options, True)
         return mpb.MatchResponse(label=request.label, problems=checked.problems, mode=mpb.OBJECTIVE_MODE_UNSPECIFIED,
-                                 mentee_count=len(request.cohort.mentees), mentor_count=len(request.cohort.mentors))
+                                 mentee_count=len(request.cohort.mentees), mentor_count=len(request.cohort.mentors),
+                                 warnings=checked.warnings)
 
     def _match(self, call: _Call, context: grpc.ServicerContext, request: mpb.MatchRequest | mpb.StreamMatchRequest,
                slot: Slot, on_progress: Callable[[Progress], None] | None = None) -> mpb.MatchResponse:
@@ -238,6 +239,7 @@ class MatchingService:
         if not context.is_active():
             raise Stopped(StopReason.CANCELLED)  # nobody to answer: skip building it
         response = mapping.match_response_from_result(result, label=request.label, time_limit_s=limit)
+        response.warnings.extend(checked.warnings)
         remaining = stop.remaining()
         people = len(checked.cohort.mentees) + len(checked.cohort.mentors)
         budget = (self.limits.max_time_limit_s if remaining == float("inf")
@@ -344,7 +346,9 @@ class MatchingService:
         verdict = explain.why_not(cohort, request.mentee_id, request.mentor_id, options,
                                   result=dataclasses.replace(baseline, options=options))
         call.fields.update(allowed=verdict.allowed, forced=verdict.forced is not None)
-        return mapping.verdict_to_proto(verdict, request.label)
+        response = mapping.verdict_to_proto(verdict, request.label)
+        response.warnings.extend(checked.warnings)
+        return response
 
     def CompareScenarios(self, request: mpb.CompareScenariosRequest, context: grpc.ServicerContext
                          ) -> mpb.CompareScenariosResponse:
@@ -388,10 +392,12 @@ class MatchingService:
         if mentees:
             self.metrics.matched_ratio.observe(matched / mentees)
 
-    def _reject(self, problems: Sequence[mpb.InputProblem], reason: str) -> ServiceError:
-        # A cohort too dense (solver.budget) is a TOO_LARGE problem at the rules that make it so.
-        dense = bool(problems) and all(p.code == mpb.PROBLEM_CODE_TOO_LARGE and p.field_path.startswith(
-            f"{mapping.ROOT_FIELD}.rules") for p in problems)
+    def _reject(self, problems: Sequence[mpb.InputProblem], reason: str, dense: int = 0) -> ServiceError:
+        # A cohort too dense (solver.budget) is a TOO_LARGE problem at the rules that make it so; `dense` counts
+        # those found elsewhere (a what-if scenario too dense, at its path).
+        dense_here = sum(p.code == mpb.PROBLEM_CODE_TOO_LARGE and p.field_path.startswith(f"{mapping.ROOT_FIELD}.rules")
+                         for p in problems)
+        dense = bool(problems) and dense_here + dense == len(problems)
         self.metrics.rejected.labels("too_dense" if dense else "invalid").inc()
         return invalid_argument(problems, reason="COHORT_TOO_DENSE" if dense else reason,
                                 max_violations=self.limits.max_violations,
@@ -400,13 +406,18 @@ class MatchingService:
     def _compare(self, call: _Call, context: grpc.ServicerContext, request: mpb.CompareScenariosRequest, slot: Slot
                  ) -> mpb.CompareScenariosResponse:
         checked = check_request(request.cohort, request.HasField("cohort"), request.options, self.limits, slot.stop)
-        base_broken = any(not p.field_path.startswith("options") for p in checked.problems)
-        scenarios, scenario_problems = mapping.scenarios_from_proto(
-            checked.cohort, request.scenarios, apply=not base_broken, max_participants=self.limits.max_participants)
-        problems = checked.problems + scenario_problems
+        base_problems = [p for p in checked.problems if not p.field_path.startswith("options")]
+        base_broken = checked.arrays is None  # the base's data (a cohort too dense to solve is valid data)
+        # Every scenario is checked (messages, validation, size, pair budget) before anything is solved.
+        found = mapping.scenarios_from_proto(
+            checked.as_sent or checked.cohort, request.scenarios, base_problems=base_problems if base_broken else (),
+            base_warnings=checked.warnings, max_participants=self.limits.max_participants,
+            max_pairs=self.limits.max_candidate_pairs, stop=slot.stop)
+        problems = checked.problems + found.problems
         call.fields["problems"] = len(problems)
         if problems:
-            raise self._reject(problems, "COHORT_INVALID" if base_broken else "SCENARIO_INVALID")
+            raise self._reject(problems, "COHORT_INVALID" if base_problems else "SCENARIO_INVALID", found.dense)
+        scenarios = found.scenarios
         slot.stop.check()
         guard = None
         try:
@@ -424,7 +435,9 @@ class MatchingService:
                 self._observe(outcome.status, outcome.solve_seconds, outcome.mentees, outcome.mentors, outcome.matched)
             call.fields.update(status=comparison.scenarios[0].status, time_limit_s=round(limit, 4),
                                stopped=slot.stop.is_set())
-            return mapping.comparison_to_proto(comparison, request.label)
+            response = mapping.comparison_to_proto(comparison, request.label)
+            response.warnings.extend([*checked.warnings, *found.warnings])
+            return response
         finally:
             if guard is not None:
                 guard.cancel()
@@ -453,7 +466,9 @@ class MatchingService:
             self._observe(result.status, time.perf_counter() - started, result.mentees, result.mentors, result.matched)
             call.fields.update(status=result.status, disrupted_pairs=result.disrupted_pairs,
                                time_limit_s=round(limit, 4), stopped=slot.stop.is_set())
-            return mapping.rematch_response_from_result(result, request.label)
+            response = mapping.rematch_response_from_result(result, request.label)
+            response.warnings.extend(checked.warnings)
+            return response
         finally:
             if guard is not None:
                 guard.cancel()

@@ -52,7 +52,6 @@ _GENDER_TO_PROTO: dict[str, pb.Gender.ValueType] = {
 }
 _GENDER_FROM_PROTO: dict[int, str] = {int(v): g for g, v in _GENDER_TO_PROTO.items()}
 _UNKNOWN_GENDER = re.compile(r"\?(-?\d+)")
-_CEFR_NUMBERS = frozenset(int(v) for v in pb.CefrLevel.values() if v != pb.CEFR_LEVEL_UNSPECIFIED)
 
 # --- domain defaults (absent proto fields take these) --------------------------------------------
 
@@ -262,17 +261,28 @@ class ProtoReader:
 
     @staticmethod
     def level(number: int) -> int:
-        """CEFR A1..C2 -> 1..6; UNSPECIFIED or an unknown number -> 0, which validation flags."""
-        return number if number in _CEFR_NUMBERS else 0
+        """CEFR A1..C2 -> 1..6; UNSPECIFIED (0) or an unknown number stays as sent, for validation to flag with the
+        number the caller sent (CEFR level 99 is reported as 99)."""
+        return number
+
+    def languages(self, skills: Any, path: str) -> tuple[Language, ...]:
+        """The skills; a negative level is reported here (MALFORMED_CEFR, the number as sent) and kept as -1, the
+        domain's "reported already" level that validation passes over."""
+        out = []
+        for k, skill in enumerate(skills):
+            level = skill.level
+            if level < 0:
+                self.problems.append(Problem(ProblemCode.MALFORMED_CEFR, f"{path}.languages[{k}].level",
+                                             f"level {level} is not a CEFR level A1..C2"))
+                level = -1
+            out.append(Language(code=skill.code, level=level))
+        return tuple(out)
 
     def location(self, msg: pb.Mentor | pb.Mentee, path: str) -> tuple[float, float]:
         if not msg.HasField("location"):
             self.bad(f"{path}.location", "location is required (WGS84 latitude and longitude)")
             return math.nan, math.nan
         return msg.location.lat, msg.location.lon
-
-    def languages(self, skills: Any) -> tuple[Language, ...]:
-        return tuple(Language(code=s.code, level=self.level(s.level)) for s in skills)
 
     def mentor(self, m: pb.Mentor, path: str) -> Mentor:
         lat, lon = self.location(m, path)
@@ -281,7 +291,7 @@ class ProtoReader:
             lat=lat,
             lon=lon,
             occupations=tuple(m.occupations),
-            languages=self.languages(m.languages),
+            languages=self.languages(m.languages, path),
             years_experience=m.years_experience,
             capacity=m.capacity if m.HasField("capacity") else _MENTOR_CAPACITY_DEFAULT,
             leadership=m.leadership,
@@ -304,7 +314,7 @@ class ProtoReader:
             lat=lat,
             lon=lon,
             occupations=tuple(m.occupations),
-            languages=self.languages(m.languages),
+            languages=self.languages(m.languages, path),
             max_travel_km=m.max_travel_km if m.HasField("max_travel_km") else None,
             max_travel_minutes=m.max_travel_minutes if m.HasField("max_travel_minutes") else None,
             interests=tuple(m.interests),
@@ -430,7 +440,8 @@ def cohort_from_proto_checked(msg: pb.Cohort) -> tuple[Cohort, list[Problem]]:
     """The domain cohort, and the problems the domain types cannot hold (code BAD_VALUE).
 
     Never raises. Absent optional fields take the domain defaults. Out-of-range values are kept for
-    `solver.validate` to report: a CEFR level UNSPECIFIED or unknown becomes level 0, an unknown gender
+    `solver.validate` to report: a CEFR level UNSPECIFIED or unknown keeps its number (a negative one is
+    reported here, at `mentees[3].languages[0].level`), an unknown gender
     number N becomes "?N". What the domain cannot hold is reported here, with a fallback value: an
     unknown Goal or Track number (-> UNSPECIFIED; path `mentees[3].goal`, `mentors[0].goals[1]`,
     `rules.eligible_tracks[0]`), a missing location (-> NaN coordinates; `mentors[2].location`), and

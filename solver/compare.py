@@ -10,6 +10,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from solver.arrays import cohort_arrays
+from solver.budget import MAX_CANDIDATE_PAIRS, estimate_pairs, too_dense
 from solver.defaults import COMPARE_EXPLAIN_PEOPLE
 from solver.domain import Cohort, FieldFamily, Mentee, Mentor, Segment, Weights, cefr_name
 from solver.errors import CohortInvalid, Problem, ProblemCode, did_you_mean
@@ -129,11 +131,40 @@ class Comparison:
 # Reading scenario files ------------------------------------------------------------------------------
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """A what-if TOML file (base cohort + changes) or a plain cohort directory / .json file (no changes)."""
+class BaseCohorts:
+    """Base cohorts read once for several scenario files: a base several what-ifs share is read (and its problems
+    reported) once, and the problems of a broken base do not hide those of the files built on it."""
+
+    def __init__(self) -> None:
+        self._read: dict[Path, Cohort | CohortInvalid] = {}
+
+    def load(self, path: Path) -> tuple[Cohort | None, list[Problem]]:
+        """The cohort at `path` (None when it has problems), and its problems the first time they are asked for."""
+        key = path.resolve()
+        if key in self._read:
+            known = self._read[key]
+            return (known, []) if isinstance(known, Cohort) else (None, [])
+        try:
+            cohort = load_cohort(key)
+        except CohortInvalid as invalid:
+            self._read[key] = invalid
+            return None, invalid.problems
+        self._read[key] = cohort
+        return cohort, []
+
+
+def load_scenario(path: str | Path, bases: BaseCohorts | None = None) -> Scenario:
+    """A what-if TOML file (base cohort + changes) or a plain cohort directory / .json file (no changes).
+
+    CohortInvalid lists every problem at once: the file's own (keys, rules, weights, added people, label) also
+    when its base cohort is broken, beside the base's. `bases` shares base cohorts between the files of one
+    comparison (a base's problems are then reported with the first file that names it)."""
     path = Path(path)
+    bases = bases if bases is not None else BaseCohorts()
     if path.is_dir() or path.suffix.lower() == ".json":
-        cohort = load_cohort(path)
+        cohort, found = bases.load(path)
+        if cohort is None:
+            raise CohortInvalid(found)
         return Scenario(label=path.name if path.is_dir() else path.stem, cohort=cohort, source=str(path))
     where = path.name
     if not path.exists():
@@ -149,13 +180,14 @@ def load_scenario(path: str | Path) -> Scenario:
             bad(key, f"unknown scenario key '{key}'{did_you_mean(key, SCENARIO_KEYS)} (known: "
                 f"{', '.join(SCENARIO_KEYS)})")
     base_ref = data.get("cohort")
+    base: Cohort | None = None
+    base_problems: list[Problem] = []
     if not isinstance(base_ref, str) or not base_ref:
         bad("cohort", "expected the base cohort's path, relative to this file", ProblemCode.MISSING_FILE)
-        raise CohortInvalid(problems)
-    try:
-        base = load_cohort((path.parent / base_ref).resolve())
-    except CohortInvalid as invalid:
-        raise CohortInvalid(problems + [_at(p, f"{where} -> {base_ref}") for p in invalid.problems]) from None
+    else:
+        base, found = bases.load(path.parent / base_ref)
+        base_problems = [_at(p, f"{where} -> {base_ref}") for p in found]
+    # The file's own problems are found whatever the state of its base, so one run lists them all.
     changes = _changes_from_mapping(data, path, problems)
     label = data.get("label", path.stem)
     description = data.get("description", "")
@@ -164,6 +196,8 @@ def load_scenario(path: str | Path) -> Scenario:
             bad(key, "expected text")
         elif (problem := control_characters(key, value, key)) is not None:
             bad(key, problem.message)
+    if base is None:
+        raise CohortInvalid(problems + base_problems)
     return _apply(base, changes, problems, label=str(label), source=str(path), description=str(description),
                   where=where)
 
@@ -256,8 +290,9 @@ def apply_changes(base: Cohort, changes: ScenarioChanges, *, label: str, source:
 
 def _apply(base: Cohort, changes: ScenarioChanges, problems: list[Problem], *, label: str, source: str,
            description: str, where: str) -> Scenario:
-    """`apply_changes`, adding to the problems already found in the scenario file; the cohort is validated
-    only when nothing else is wrong (a broken value would otherwise be reported twice)."""
+    """`apply_changes`, adding to the problems already found in the scenario file. The changed cohort is always
+    validated, so every problem comes at once; a value already reported (an added mentor's unreadable latitude)
+    is not reported again by validation."""
     described: list[str] = []
     mentor_ids = {m.id for m in base.mentors}
     mentee_ids = {m.id for m in base.mentees}
@@ -290,11 +325,27 @@ def _apply(base: Cohort, changes: ScenarioChanges, problems: list[Problem], *, l
         rules=replace(staying.rules, pins=staying.rules.pins + changes.add_pins,
                       bans=staying.rules.bans + changes.add_bans),
     )
-    if not problems:
-        problems += [_at(p, where) for p in validate(cohort)]
+    reported = [p.path for p in problems]
+    sizes = {"mentors": len(staying.mentors), "mentees": len(staying.mentees)}
+    for problem in validate(cohort):
+        own = _scenario_path(problem.path, sizes)  # an added person's problem at its place in the scenario
+        if not any(own == path or own.startswith((f"{path}.", f"{path}[")) for path in reported):
+            problems.append(replace(problem, location=f"{where}: {problem.location or own}"))
     if problems:
         raise CohortInvalid(problems)
     return Scenario(label=label, cohort=cohort, source=source, description=description, changes=tuple(described))
+
+
+def _scenario_path(path: str, staying: Mapping[str, int]) -> str:
+    """A path of the changed cohort as the scenario names it: the people it adds come after those who stay, so
+    `mentors[12].lat` with 10 mentors staying is `add_mentors[2].lat`."""
+    side, bracket, rest = path.partition("[")
+    if not bracket or side not in staying:
+        return path
+    index, _, tail = rest.partition("]")
+    if not index.isdigit() or int(index) < staying[side]:
+        return path
+    return f"add_{side}[{int(index) - staying[side]}]{tail}"
 
 
 def _show(value: Any) -> str:
@@ -357,18 +408,34 @@ def _changed_rules(base: Cohort, changes: ScenarioChanges, problems: list[Proble
 # Comparing -------------------------------------------------------------------------------------------
 
 
-def load_scenarios(scenarios: Sequence[str | Path | Scenario]) -> list[Scenario]:
-    """Every scenario read (Scenario objects kept as they are); CohortInvalid with the problems of all files."""
+def density_problem(cohort: Cohort, max_pairs: int = MAX_CANDIDATE_PAIRS) -> Problem | None:
+    """The TOO_LARGE problem of a valid cohort that makes more than `max_pairs` candidate pairs (`solver.budget`,
+    naming the rule that makes it so dense), found by counting before any pair is built; None when it fits."""
+    arrays = cohort_arrays(cohort)
+    return too_dense(arrays, estimate_pairs(arrays), max_pairs)
+
+
+def load_scenarios(scenarios: Sequence[str | Path | Scenario], *, max_pairs: int = MAX_CANDIDATE_PAIRS
+                   ) -> list[Scenario]:
+    """Every scenario read (Scenario objects kept as they are) and checked before anything is solved: CohortInvalid
+    with the problems of all files at once, a scenario too dense to solve (more than `max_pairs` candidate pairs)
+    included. A base several files share is read once."""
     loaded: list[Scenario] = []
     problems: list[Problem] = []
+    bases = BaseCohorts()
     for item in scenarios:
         if isinstance(item, Scenario):
             loaded.append(item)
             continue
         try:
-            loaded.append(load_scenario(item))
+            loaded.append(load_scenario(item, bases))
         except CohortInvalid as invalid:
             problems += invalid.problems
+    for scenario in loaded:
+        dense = density_problem(scenario.cohort, max_pairs)
+        if dense is not None:
+            where = Path(scenario.source).name if scenario.source else scenario.label
+            problems.append(replace(dense, location=f"{where}: {dense.path}"))
     if problems:
         raise CohortInvalid(problems)
     return loaded

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -43,7 +45,10 @@ def _languages(path: str, languages: tuple[Language, ...], out: list[Problem]) -
                                f"'{lang.code}' is not an ISO 639-1 code (two lower-case letters, e.g. da)"))
         if lang.level == -1:
             continue  # already reported by the file reader
-        if not 1 <= lang.level <= 6:
+        if lang.level == 0:  # the contract's CEFR_LEVEL_UNSPECIFIED, or a JSON skill without its level
+            out.append(Problem(ProblemCode.MALFORMED_CEFR, f"{path}.languages[{k}].level",
+                               f"no level given for '{lang.code}': give a CEFR level A1..C2"))
+        elif not 1 <= lang.level <= 6:
             out.append(Problem(ProblemCode.MALFORMED_CEFR, f"{path}.languages[{k}].level",
                                f"level {lang.level} is not a CEFR level A1..C2"))
 
@@ -51,15 +56,28 @@ def _languages(path: str, languages: tuple[Language, ...], out: list[Problem]) -
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 """Control characters: a terminal acts on them (escape sequences recolour or move the screen), so no id or label
 may hold one; every output prints data as text, and this keeps text from being a command to the terminal."""
+INVISIBLE = re.compile("[\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+"""Characters that print as nothing or reorder what follows: zero-width spaces and joiners (U+200B..U+200D, U+2060,
+U+FEFF), direction marks, embeddings, overrides and isolates (U+200E, U+200F, U+061C, U+202A..U+202E,
+U+2066..U+2069), line and paragraph separators (U+2028, U+2029) and invisible operators (U+2061..U+2064). An id
+holding one looks like another id (`E1` and `E\u200b1`), or shows its text reversed; so no id or label may."""
 
 
 def control_characters(path: str, text: str, what: str) -> Problem | None:
-    """A problem when `text` holds a control character (shown escaped), else None."""
+    """A problem when `text` holds a control character or an invisible or direction-changing one (each shown by
+    its code point, never printed as it is), else None."""
     found = CONTROL.search(text)
-    if found is None:
-        return None
-    return Problem(ProblemCode.BAD_VALUE, path, f"the {what} holds a control character ({found.group()!r}); "
-                   "ids and labels are printed to terminals and files, so they must be plain text")
+    if found is not None:
+        return Problem(ProblemCode.BAD_VALUE, path, f"the {what} holds a control character ({found.group()!r}); "
+                       "ids and labels are printed to terminals and files, so they must be plain text")
+    found = INVISIBLE.search(text)
+    if found is not None:
+        char = found.group()
+        name = unicodedata.name(char, "")
+        return Problem(ProblemCode.BAD_VALUE, path, f"the {what} holds an invisible or direction-changing character "
+                       f"(U+{ord(char):04X}{f' {name}' if name else ''}) at position {found.start() + 1}: it would "
+                       "print like another text, so ids and labels must be plain text")
+    return None
 
 
 def _person(path: str, id_: str, lat: float, lon: float, occupations: tuple[str, ...], out: list[Problem]) -> None:
@@ -89,6 +107,14 @@ def _limit(path: str, value: float | None, out: list[Problem]) -> None:
         out.append(Problem(ProblemCode.NEGATIVE_VALUE, path, f"{value} is not a non-negative number"))
 
 
+def _in_range(path: str, value: int, low: int, high: int, message: str, out: list[Problem]) -> None:
+    """`value` in low..high, else a problem: NEGATIVE_VALUE below (the minimum), OUT_OF_RANGE above (the maximum)."""
+    if value < low:
+        out.append(Problem(ProblemCode.NEGATIVE_VALUE, path, message))
+    elif value > high:
+        out.append(Problem(ProblemCode.OUT_OF_RANGE, path, message))
+
+
 def validate(cohort: Cohort, *, max_participants: int | None = None) -> list[Problem]:
     """Every problem in the cohort; an empty list means it can be solved."""
     out: list[Problem] = []
@@ -111,11 +137,10 @@ def validate(cohort: Cohort, *, max_participants: int | None = None) -> list[Pro
             out.append(Problem(ProblemCode.NEGATIVE_CAPACITY, f"{path}.capacity",
                                f"capacity {mentor.capacity} is negative"))
         elif mentor.capacity > MAX_CAPACITY:
-            out.append(Problem(ProblemCode.BAD_VALUE, f"{path}.capacity",
+            out.append(Problem(ProblemCode.OUT_OF_RANGE, f"{path}.capacity",
                                f"capacity {mentor.capacity} is above {MAX_CAPACITY}"))
-        if not 0 <= mentor.years_experience <= MAX_YEARS:
-            out.append(Problem(ProblemCode.NEGATIVE_VALUE, f"{path}.years_experience",
-                               f"{mentor.years_experience} years is not in 0..{MAX_YEARS}"))
+        _in_range(f"{path}.years_experience", mentor.years_experience, 0, MAX_YEARS,
+                  f"{mentor.years_experience} years is not in 0..{MAX_YEARS}", out)
         for k, market in enumerate(mentor.markets):
             if not COUNTRY.match(market):
                 out.append(Problem(ProblemCode.MALFORMED_COUNTRY, f"{path}.markets[{k}]",
@@ -134,9 +159,8 @@ def validate(cohort: Cohort, *, max_participants: int | None = None) -> list[Pro
         if mentee.first_language and not LANGUAGE.match(mentee.first_language):
             out.append(Problem(ProblemCode.MALFORMED_LANGUAGE, f"{path}.first_language",
                                f"'{mentee.first_language}' is not an ISO 639-1 code"))
-        if not 1 <= mentee.priority <= MAX_PRIORITY:
-            out.append(Problem(ProblemCode.NEGATIVE_VALUE, f"{path}.priority",
-                               f"priority {mentee.priority} is not in 1..{MAX_PRIORITY}"))
+        _in_range(f"{path}.priority", mentee.priority, 1, MAX_PRIORITY,
+                  f"priority {mentee.priority} is not in 1..{MAX_PRIORITY}", out)
     mentor_ids = {m.id for m in cohort.mentors}
     mentee_ids = {m.id for m in cohort.mentees}
     ranked: set[tuple[str, str]] = set()
@@ -157,8 +181,7 @@ def validate(cohort: Cohort, *, max_participants: int | None = None) -> list[Pro
             out.append(Problem(ProblemCode.INVALID_RANK, path, f"'{r.from_id}' ranks '{r.to_id}' more than once"))
         ranked.add((r.from_id, r.to_id))
     out += _validate_rules(cohort, mentee_ids, mentor_ids)
-    if not out:
-        out += _validate_pins(cohort)
+    out += _validate_pins(cohort, out)
     return out
 
 
@@ -177,13 +200,11 @@ def _validate_rules(cohort: Cohort, mentee_ids: set[str], mentor_ids: set[str]) 
     if not 1 <= rules.min_language_level <= 6:
         out.append(Problem(ProblemCode.INVALID_RULE, "rules.min_language_level",
                            f"{rules.min_language_level} is not a CEFR level 1..6 (A1..C2)"))
-    if not 0 <= rules.min_mentor_years <= MAX_YEARS:
-        out.append(Problem(ProblemCode.NEGATIVE_VALUE, "rules.min_mentor_years",
-                           f"{rules.min_mentor_years} is not in 0..{MAX_YEARS}"))
+    _in_range("rules.min_mentor_years", rules.min_mentor_years, 0, MAX_YEARS,
+              f"{rules.min_mentor_years} is not in 0..{MAX_YEARS}", out)
     for k, (org, cap) in enumerate(rules.organisation_caps):
-        if not 0 <= cap <= MAX_INT32:
-            out.append(Problem(ProblemCode.NEGATIVE_VALUE, f"rules.organisation_caps[{k}]",
-                               f"cap {cap} for '{org}' is not in 0..{MAX_INT32}"))
+        _in_range(f"rules.organisation_caps[{k}]", cap, 0, MAX_INT32, f"cap {cap} for '{org}' is not in 0..{MAX_INT32}",
+                  out)
     for k, quota in enumerate(rules.gender_quotas):
         _gender(f"rules.gender_quotas[{k}].gender", quota.gender, out)
         top = MAX_INT32 if quota.max_pairs is None else quota.max_pairs
@@ -191,9 +212,7 @@ def _validate_rules(cohort: Cohort, mentee_ids: set[str], mentor_ids: set[str]) 
             out.append(Problem(ProblemCode.INVALID_RULE, f"rules.gender_quotas[{k}]",
                                f"bounds {quota.min_pairs}..{quota.max_pairs} are not 0 <= min <= max <= {MAX_INT32}"))
     for name, value in rules.weights.as_dict().items():
-        if not 0 <= value <= MAX_WEIGHT:
-            out.append(Problem(ProblemCode.NEGATIVE_VALUE, f"rules.weights.{name}",
-                               f"weight {value} is not in 0..{MAX_WEIGHT}"))
+        _in_range(f"rules.weights.{name}", value, 0, MAX_WEIGHT, f"weight {value} is not in 0..{MAX_WEIGHT}", out)
     for key, pairs in (("pins", rules.pins), ("bans", rules.bans)):
         for k, (mentee, mentor) in enumerate(pairs):
             if mentee not in mentee_ids:
@@ -240,9 +259,8 @@ MAX_SEAT_COST = 100_000  # points a second seat may cost: beyond it a second sea
 def _validate_programme_rules(rules: Rules) -> list[Problem]:
     """Segments, families, programme languages and the seat cost: each value in its range, ids unique."""
     out: list[Problem] = []
-    if not 0 <= rules.extra_seat_cost <= MAX_SEAT_COST:
-        out.append(Problem(ProblemCode.NEGATIVE_VALUE, "rules.extra_seat_cost",
-                           f"{rules.extra_seat_cost} is not in 0..{MAX_SEAT_COST} points"))
+    _in_range("rules.extra_seat_cost", rules.extra_seat_cost, 0, MAX_SEAT_COST,
+              f"{rules.extra_seat_cost} is not in 0..{MAX_SEAT_COST} points", out)
     for k, code in enumerate(rules.programme_languages):
         if not (len(code) == 2 and code.isalpha()):
             out.append(Problem(ProblemCode.MALFORMED_LANGUAGE, f"rules.programme_languages[{k}]",
@@ -255,6 +273,8 @@ def _validate_programme_rules(rules: Rules) -> list[Problem]:
         if family.id in seen:
             out.append(Problem(ProblemCode.INVALID_RULE, f"rules.field_families[{k}].id",
                                f"family '{family.id}' is also rules.field_families[{seen[family.id]}]"))
+        if (unsafe := control_characters(f"rules.field_families[{k}].id", family.id, "family id")) is not None:
+            out.append(unsafe)
         seen.setdefault(family.id, k)
     seen = {}
     for k, segment in enumerate(rules.segments):
@@ -265,15 +285,17 @@ def _validate_programme_rules(rules: Rules) -> list[Problem]:
             out.append(Problem(ProblemCode.INVALID_RULE, f"{path}.id",
                                f"segment '{segment.id}' is also rules.segments[{seen[segment.id]}]"))
         seen.setdefault(segment.id, k)
+        if (unsafe := control_characters(f"{path}.id", segment.id, "segment id")) is not None:
+            out.append(unsafe)
         if segment.field_depth is not None and not 0 <= segment.field_depth <= 4:
             out.append(Problem(ProblemCode.INVALID_RULE, f"{path}.field_depth",
                                f"field depth {segment.field_depth} is not 0..4"))
         if segment.min_language_level is not None and not 1 <= segment.min_language_level <= 6:
             out.append(Problem(ProblemCode.INVALID_RULE, f"{path}.min_language_level",
                                f"{segment.min_language_level} is not a CEFR level 1..6 (A1..C2)"))
-        if segment.min_mentor_years is not None and not 0 <= segment.min_mentor_years <= MAX_YEARS:
-            out.append(Problem(ProblemCode.NEGATIVE_VALUE, f"{path}.min_mentor_years",
-                               f"{segment.min_mentor_years} is not in 0..{MAX_YEARS}"))
+        if segment.min_mentor_years is not None:
+            _in_range(f"{path}.min_mentor_years", segment.min_mentor_years, 0, MAX_YEARS,
+                      f"{segment.min_mentor_years} is not in 0..{MAX_YEARS}", out)
         for key, value in (("max_distance_km", segment.max_distance_km),
                            ("max_travel_minutes", segment.max_travel_minutes)):
             if value is not None and not (_finite(value) and value > 0):
@@ -323,22 +345,53 @@ _RULE_TEXT = {
 }
 
 
-def _validate_pins(cohort: Cohort) -> list[Problem]:
-    """A pin must satisfy every hard rule (bans are reported as PIN_BANNED already)."""
+_PIN_INDEPENDENT_RULES = ("rules.pins", "rules.bans", "rules.weights", "rules.organisation_caps",
+                          "rules.gender_quotas", "rules.extra_seat_cost")
+"""Rules whose problems leave the hard rules a pin is checked against intact."""
+_ITEM = re.compile(r"^(mentors|mentees|rankings|travel_times)\[(\d+)\]")
+
+
+def _validate_pins(cohort: Cohort, found: Sequence[Problem]) -> list[Problem]:
+    """A pin must satisfy every hard rule (bans are reported as PIN_BANNED already).
+
+    Checked together with every other problem (`found`), not after they are fixed: each pin between two people
+    without a problem of their own is checked among them, as long as the rules it is checked against have none
+    (a broken rule cannot be applied; its own problem says so). A pin to someone whose data is broken is
+    checked once that is fixed."""
     if not cohort.rules.pins:
         return []
-    arrays = cohort_arrays(cohort)
-    mentee_index, mentor_index = cohort.mentee_index(), cohort.mentor_index()
-    mentee = np.array([mentee_index[a] for a, _ in cohort.rules.pins], dtype=np.int64)
-    mentor = np.array([mentor_index[b] for _, b in cohort.rules.pins], dtype=np.int64)
+    if any(p.path.startswith("rules.") and not p.path.startswith(_PIN_INDEPENDENT_RULES) for p in found):
+        return []
+    broken: dict[str, set[int]] = {"mentors": set(), "mentees": set(), "rankings": set(), "travel_times": set()}
+    for problem in found:
+        item = _ITEM.match(problem.path)
+        if item is not None:
+            broken[item.group(1)].add(int(item.group(2)))
+    clean = cohort
+    if any(broken.values()):  # only the people (and rankings and travel times) without a problem
+        mentors = tuple(p for i, p in enumerate(cohort.mentors) if i not in broken["mentors"])
+        mentees = tuple(p for i, p in enumerate(cohort.mentees) if i not in broken["mentees"])
+        ids = {p.id for p in mentors} | {p.id for p in mentees}
+        rankings = tuple(r for i, r in enumerate(cohort.rankings)
+                         if i not in broken["rankings"] and {r.from_id, r.to_id} <= ids)
+        travel = tuple(t for i, t in enumerate(cohort.rules.travel_times)
+                       if i not in broken["travel_times"] and {t.mentee_id, t.mentor_id} <= ids)
+        clean = Cohort(mentors, mentees, rankings, replace(cohort.rules, travel_times=travel), name=cohort.name)
+    mentee_index, mentor_index = clean.mentee_index(), clean.mentor_index()
+    checked = [(k, a, b) for k, (a, b) in enumerate(cohort.rules.pins) if a in mentee_index and b in mentor_index]
+    if not checked:
+        return []
+    arrays = cohort_arrays(clean)
+    mentee = np.array([mentee_index[a] for _, a, _ in checked], dtype=np.int64)
+    mentor = np.array([mentor_index[b] for _, _, b in checked], dtype=np.int64)
     masks = rule_masks(arrays, mentee, mentor)
     out = []
-    for k, (a, b) in enumerate(cohort.rules.pins):
-        broken = [rule for rule, ok in masks.items() if rule is not HardRule.BAN and not ok[k]]
-        if broken:
+    for j, (k, a, b) in enumerate(checked):
+        failed = [rule for rule, ok in masks.items() if rule is not HardRule.BAN and not ok[j]]
+        if failed:
             out.append(Problem(ProblemCode.PIN_BREAKS_RULE, f"rules.pins[{k}]",
                                f"'{a}' and '{b}' cannot be pinned: "
-                               + "; ".join(f"{_RULE_TEXT[r]} ({r.value})" for r in broken)))
+                               + "; ".join(f"{_RULE_TEXT[r]} ({r.value})" for r in failed)))
     return out
 
 

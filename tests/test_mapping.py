@@ -35,6 +35,7 @@ from solver.domain import (
     Weights,
 )
 from solver.errors import CohortInvalid, ProblemCode
+from solver.validate import validate
 
 # --- strategies -----------------------------------------------------------------------------------
 
@@ -342,7 +343,7 @@ def test_unknown_enum_numbers_survive_wire_and_json() -> None:
     ]
 
 
-def test_unspecified_or_unknown_cefr_level_is_level_0() -> None:
+def test_unspecified_or_unknown_cefr_level_keeps_the_number_sent() -> None:
     mentor_msgs, _ = _person_msgs(1)
     mentor_msgs[0].languages.extend(
         [
@@ -355,9 +356,16 @@ def test_unspecified_or_unknown_cefr_level_is_level_0() -> None:
     cohort, problems = cohort_from_proto_checked(
         pb.Cohort(mentors=mentor_msgs, rules=pb.Rules(min_language_level=pb.CefrLevel.ValueType(8)))
     )
-    assert problems == []  # left for solver.validate (MALFORMED_CEFR / INVALID_RULE)
-    assert [lang.level for lang in cohort.mentors[0].languages] == [0, 0, 0, 6]
-    assert cohort.rules.min_language_level == 0
+    # A negative level is reported here with the number sent (-1 is the domain's "reported already");
+    # the others are left for solver.validate (MALFORMED_CEFR / INVALID_RULE), which reports them as sent.
+    assert [(p.code, p.path, p.message) for p in problems] == [
+        (ProblemCode.MALFORMED_CEFR, "mentors[0].languages[2].level", "level -1 is not a CEFR level A1..C2")]
+    assert [lang.level for lang in cohort.mentors[0].languages] == [0, 9, -1, 6]
+    assert cohort.rules.min_language_level == 8
+    found = {p.path: p.message for p in validate(cohort)}
+    assert found["mentors[0].languages[1].level"] == "level 9 is not a CEFR level A1..C2"
+    assert "no level given for 'da'" in found["mentors[0].languages[0].level"]
+    assert found["rules.min_language_level"].startswith("8 is not a CEFR level")
 
 
 def test_unknown_gender_number_is_kept_for_validation_and_round_trips() -> None:

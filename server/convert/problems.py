@@ -37,6 +37,11 @@ def problem_to_proto(problem: Problem, root: str = ROOT_FIELD) -> mpb.InputProbl
     return problem_message(problem.code, path, problem.message)
 
 
+def proto_code(code: ProblemCode) -> mpb.ProblemCode.ValueType:
+    """The contract's code of a domain problem code (UNSPECIFIED for a code the contract does not name)."""
+    return _PROBLEM_TO_PROTO.get(code, mpb.PROBLEM_CODE_UNSPECIFIED)
+
+
 def problem_code_name(code: int) -> str:
     """The stable code's name without its prefix: PROBLEM_CODE_BAD_VALUE -> "BAD_VALUE"."""
     return mpb.ProblemCode.Name(mpb.ProblemCode.ValueType(code)).removeprefix("PROBLEM_CODE_")
@@ -44,5 +49,4 @@ def problem_code_name(code: int) -> str:
 
 def problem_message(code: ProblemCode, path: str, message: str) -> mpb.InputProblem:
     """An `InputProblem` at a request path as given."""
-    return mpb.InputProblem(code=_PROBLEM_TO_PROTO.get(code, mpb.PROBLEM_CODE_UNSPECIFIED), field_path=path,
-                            message=message)
+    return mpb.InputProblem(code=proto_code(code), field_path=path, message=message)

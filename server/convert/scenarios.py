@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from mentormatch.v1 import cohort_pb2 as pb
@@ -10,7 +11,7 @@ from mentormatch.v1 import matching_pb2 as mpb
 from server.convert.messages import to_message
 from server.convert.options import duration
 from server.convert.origins import RequestOrigins, filtered_paths
-from server.convert.problems import problem_message
+from server.convert.problems import problem_message, proto_code
 from solver.cohort_proto import (
     TRACK_FROM_PROTO,
     TRACK_TO_PROTO,
@@ -21,10 +22,19 @@ from solver.cohort_proto import (
     mentee_to_proto,
     mentor_to_proto,
 )
-from solver.compare import Comparison, Scenario, ScenarioChanges, ScenarioOutcome, apply_changes
+from solver.compare import (
+    Comparison,
+    Scenario,
+    ScenarioChanges,
+    ScenarioOutcome,
+    apply_changes,
+    density_problem,
+)
 from solver.domain import Cohort, Track
 from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.rules_toml import RULE_KEYS, rules_from_mapping
+from solver.stop import StopToken
+from solver.validate import cohort_warnings
 
 MAX_SCENARIOS = 20
 """What-if scenarios one CompareScenarios call takes (the base not counted)."""
@@ -131,50 +141,84 @@ def _scenario_origins(base: Cohort, changes: ScenarioChanges, msg: mpb.Scenario,
     return origins
 
 
-def scenarios_from_proto(base: Cohort, messages: Sequence[mpb.Scenario], *, apply: bool = True,
-                         max_participants: int | None = None) -> tuple[list[Scenario], list[mpb.InputProblem]]:
-    """The what-if scenarios of a CompareScenarios request, applied to the (valid) base cohort with
-    `solver.compare.apply_changes`, and every problem at once with its request path
-    (`scenarios[2].add_mentees[0].languages[1]`, `scenarios[0].remove[1]`).
+@dataclass
+class CheckedScenarios:
+    """The what-ifs of a CompareScenarios request, checked before anything is solved."""
 
-    With `apply` False (the base is broken, so every scenario would be too) only the problems the
-    messages themselves have are reported. A problem the scenario causes at an element of the base (a
-    base pin that a shorter distance limit breaks) is reported at `scenarios[i]`, its message naming
-    the element (`cohort.rules.pins[3]: ...`).
+    scenarios: list[Scenario]  # applied to the base; only when no scenario has a problem is every one here
+    problems: list[mpb.InputProblem] = field(default_factory=list)  # every scenario's, at request paths
+    warnings: list[mpb.InputProblem] = field(default_factory=list)  # the scenarios' own, beyond the base's
+    dense: int = 0  # of the problems, those that say a scenario makes too many candidate pairs
+
+
+def scenarios_from_proto(base: Cohort, messages: Sequence[mpb.Scenario], *,
+                         base_problems: Sequence[mpb.InputProblem] = (),
+                         base_warnings: Sequence[mpb.InputProblem] = (), max_participants: int | None = None,
+                         max_pairs: int | None = None, stop: StopToken | None = None) -> CheckedScenarios:
+    """The what-if scenarios of a CompareScenarios request, applied to the base cohort (as sent: its request
+    paths index it) with `solver.compare.apply_changes`, and every problem of every scenario at once with its
+    request path (`scenarios[2].add_mentees[0].languages[1]`, `scenarios[0].remove[1]`): the messages' own, the
+    changed cohort's validation, the participant cap and, with `max_pairs`, the candidate-pair budget
+    (`solver.budget`), all before anything is solved.
+
+    A problem the scenario causes at an element of the base (a base pin that a shorter distance limit breaks,
+    a base rule that leaves the scenario too dense) is reported at `scenarios[i]`, its message naming the
+    element (`cohort.rules.pins[3]: ...`). With `base_problems` (the base is broken) a scenario's cohort
+    inherits them: they are reported once, at the base, and the scenario's own beside them; no budget is
+    counted then. The warnings are the scenarios' own (an added mentor far away; a base mentee whom a scenario
+    makes an outlier), not those the base has already (`base_warnings`).
     """
-    problems: list[mpb.InputProblem] = []
+    found = CheckedScenarios([])
     if len(messages) > MAX_SCENARIOS:
-        problems.append(problem_message(ProblemCode.TOO_LARGE, "scenarios",
-                                         f"{len(messages)} scenarios; one call takes at most {MAX_SCENARIOS}"))
-        return [], problems
-    scenarios: list[Scenario] = []
+        found.problems.append(problem_message(ProblemCode.TOO_LARGE, "scenarios",
+                                              f"{len(messages)} scenarios; one call takes at most {MAX_SCENARIOS}"))
+        return found
+    inherited = {p.field_path for p in base_problems}
+    known_warnings = {(w.code, w.field_path) for w in base_warnings}
     for i, msg in enumerate(messages):
+        if stop is not None:
+            stop.check()
         scope = f"scenarios[{i}]"
         changes, mapping_problems = scenario_changes_from_proto(msg, scope)
-        problems += [problem_message(p.code, p.path, p.message) for p in mapping_problems]
-        if not apply:
-            continue
+        own = [problem_message(p.code, p.path, p.message) for p in mapping_problems]
         origins = _scenario_origins(base, changes, msg, scope)
         reported = {p.path for p in mapping_problems}
         try:
             scenario = apply_changes(base, changes, label=msg.label, description=msg.description, where=scope)
         except CohortInvalid as invalid:
-            found = [origins.problem(p) if not p.path.startswith(("remove", "absent_organisations"))
-                     else problem_message(p.code, f"{scope}.{p.path}", p.message) for p in invalid.problems]
+            for problem in invalid.problems:
+                if problem.path.startswith(("remove", "absent_organisations")):
+                    own.append(problem_message(problem.code, f"{scope}.{problem.path}", problem.message))
+                elif not _within(origins.request_path(problem.path), inherited):  # the base's, reported there
+                    own.append(origins.problem(problem))
             # A problem the mapping found (a missing location) is not reported again by validation (its lat/lon).
-            problems += [p for p in found if not _under_any(p.field_path, reported)]
+            found.problems += [p for p in own if not _under_any(p.field_path, reported)]
             continue
+        found.problems += own
+        found.warnings += [origins.problem(w) for w in cohort_warnings(scenario.cohort)
+                           if (proto_code(w.code), origins.request_path(w.path)) not in known_warnings]
         size = len(scenario.cohort.mentors) + len(scenario.cohort.mentees)
         if max_participants is not None and size > max_participants:
-            problems.append(problem_message(ProblemCode.TOO_LARGE, scope,
-                                             f"{size} participants; this service takes at most {max_participants}"))
-        elif not mapping_problems:
-            scenarios.append(scenario)
-    return scenarios, problems
+            found.problems.append(problem_message(ProblemCode.TOO_LARGE, scope, f"{size} participants; this service "
+                                                  f"takes at most {max_participants}"))
+            continue
+        if own or base_problems:
+            continue
+        dense = density_problem(scenario.cohort, max_pairs) if max_pairs is not None else None
+        if dense is not None:
+            found.problems.append(origins.problem(dense))
+            found.dense += 1
+            continue
+        found.scenarios.append(scenario)
+    return found
 
 
 def _under_any(path: str, parents: set[str]) -> bool:
     return any(path.startswith(parent + ".") or path.startswith(parent + "[") for parent in parents)
+
+
+def _within(path: str, parents: set[str]) -> bool:
+    return path in parents or _under_any(path, parents)
 
 
 def _outcome_to_proto(outcome: ScenarioOutcome) -> mpb.ScenarioOutcome:
