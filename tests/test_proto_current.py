@@ -264,7 +264,8 @@ def test_numbers_arrive_in_json_as_numbers(descriptors: descriptor_pb2.FileDescr
 def test_vendored_protos_equal_the_pinned_googleapis_copies() -> None:
     """proto/google/ is googleapis' own files, for buf and other languages; Python imports the package's."""
     vendored = vendored_files()
-    assert [p.as_posix() for p in vendored] == ["google/api/field_behavior.proto"]
+    assert [p.as_posix() for p in vendored] == [
+        "google/api/field_behavior.proto", "google/rpc/error_details.proto", "google/rpc/status.proto"]
     for rel in vendored:
         assert (PROTO_ROOT / rel).read_bytes() == (googleapis_proto_dir() / rel).read_bytes(), (
             f"proto/{rel} differs from googleapis-common-protos' copy: copy it again")
