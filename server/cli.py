@@ -98,6 +98,11 @@ def print_warnings(warnings: list[Problem]) -> None:
 
 def read_or_exit(path: Path) -> Cohort:
     """The cohort, its warnings printed on stderr; or every problem (and warning) printed and exit 2."""
+    return read_with_warnings(path)[0]
+
+
+def read_with_warnings(path: Path) -> tuple[Cohort, list[Problem]]:
+    """`read_or_exit`, also returning the warnings it printed (for answers that carry them: `solve --json`)."""
     from solver.ingest import load_cohort
 
     warnings: list[Problem] = []
@@ -108,7 +113,7 @@ def read_or_exit(path: Path) -> Cohort:
         print_warnings(warnings)  # "swapped coordinates?" explains pins that break the distance rule
         raise typer.Exit(EXIT_INVALID) from None
     print_warnings(warnings)
-    return cohort
+    return cohort, warnings
 
 
 def refuse_outputs(problems: list[Problem]) -> None:
@@ -313,6 +318,7 @@ def solve_command(
     server: Annotated[str | None, typer.Option(help="HOST:PORT of a mentormatch server to solve on")] = None,
 ) -> None:
     """The best matching and ranked alternatives, as a table or JSON."""
+    from server.convert.problems import problem_to_proto
     from server.convert.results import match_response_from_result, response_json
     from solver.fileio import record_inputs
     from solver.solve import SolveOptions
@@ -320,7 +326,7 @@ def solve_command(
     options = SolveOptions(mode=mode, alternatives=alternatives, min_difference=min_difference,
                            time_limit_s=time_limit, seed=seed, stable=stable)
     with record_inputs() as inputs:
-        data_cohort = read_or_exit(cohort)
+        data_cohort, warnings = read_with_warnings(cohort)
     if output is not None:
         from server.cli_files import output_file_problems
 
@@ -341,6 +347,8 @@ def solve_command(
             errors.print("interrupted (Ctrl-C) before any matching was found; nothing to print", style="yellow")
             raise typer.Exit(EXIT_INTERRUPTED)
         response = match_response_from_result(result, time_limit_s=time_limit)
+        # The warnings printed on stderr are the answer's too, at the paths the service gives them.
+        response.warnings.extend(problem_to_proto(w) for w in warnings)
         if interrupted:  # what it has, marked: the note, and exit 130
             response.notes.append(INTERRUPTED_NOTE)
         if not interrupted and (explain or output is not None):
