@@ -115,61 +115,89 @@ def _in_range(path: str, value: int, low: int, high: int, message: str, out: lis
         out.append(Problem(ProblemCode.OUT_OF_RANGE, path, message))
 
 
-def validate(cohort: Cohort, *, max_participants: int | None = None) -> list[Problem]:
-    """Every problem in the cohort; an empty list means it can be solved."""
+def duplicate_id(path: str, id_: str) -> Problem:
+    """The problem of an id that an earlier participant (on either side) has already."""
+    return Problem(ProblemCode.DUPLICATE_ID, path, f"id '{id_}' is used more than once (ids are unique across both sides)")
+
+
+def mentor_problems(i: int, mentor: Mentor) -> list[Problem]:
+    """The problems of the values of `mentors[i]` (its id's uniqueness is `people_problems`')."""
     out: list[Problem] = []
-    if max_participants is not None and len(cohort.mentors) + len(cohort.mentees) > max_participants:
-        return [Problem(ProblemCode.TOO_LARGE, "", f"{len(cohort.mentors) + len(cohort.mentees)} participants; "
-                        f"this service takes at most {max_participants}")]
+    path = f"mentors[{i}]"
+    _person(path, mentor.id, mentor.lat, mentor.lon, mentor.occupations, out)
+    _languages(path, mentor.languages, out)
+    _gender(f"{path}.gender", mentor.gender, out)
+    if mentor.capacity < 0:
+        out.append(Problem(ProblemCode.NEGATIVE_CAPACITY, f"{path}.capacity",
+                           f"capacity {mentor.capacity} is negative"))
+    elif mentor.capacity > MAX_CAPACITY:
+        out.append(Problem(ProblemCode.OUT_OF_RANGE, f"{path}.capacity",
+                           f"capacity {mentor.capacity} is above {MAX_CAPACITY}"))
+    _in_range(f"{path}.years_experience", mentor.years_experience, 0, MAX_YEARS,
+              f"{mentor.years_experience} years is not in 0..{MAX_YEARS}", out)
+    for k, market in enumerate(mentor.markets):
+        if not COUNTRY.match(market):
+            out.append(Problem(ProblemCode.MALFORMED_COUNTRY, f"{path}.markets[{k}]",
+                               f"'{market}' is not an ISO 3166-1 alpha-2 code (e.g. SY)"))
+    return out
+
+
+def mentee_problems(i: int, mentee: Mentee) -> list[Problem]:
+    """The problems of the values of `mentees[i]` (its id's uniqueness is `people_problems`')."""
+    out: list[Problem] = []
+    path = f"mentees[{i}]"
+    _person(path, mentee.id, mentee.lat, mentee.lon, mentee.occupations, out)
+    _languages(path, mentee.languages, out)
+    _gender(f"{path}.gender", mentee.gender, out)
+    _gender(f"{path}.requested_mentor_gender", mentee.requested_mentor_gender, out)
+    _limit(f"{path}.max_travel_km", mentee.max_travel_km, out)
+    _limit(f"{path}.max_travel_minutes", mentee.max_travel_minutes, out)
+    if mentee.country_of_origin and not COUNTRY.match(mentee.country_of_origin):
+        out.append(Problem(ProblemCode.MALFORMED_COUNTRY, f"{path}.country_of_origin",
+                           f"'{mentee.country_of_origin}' is not an ISO 3166-1 alpha-2 code (e.g. SY)"))
+    if mentee.first_language and not LANGUAGE.match(mentee.first_language):
+        out.append(Problem(ProblemCode.MALFORMED_LANGUAGE, f"{path}.first_language",
+                           f"'{mentee.first_language}' is not an ISO 639-1 code"))
+    _in_range(f"{path}.priority", mentee.priority, 1, MAX_PRIORITY,
+              f"priority {mentee.priority} is not in 1..{MAX_PRIORITY}", out)
+    return out
+
+
+def people_problems(cohort: Cohort) -> list[Problem]:
+    """The participants' own problems: ids used twice, then each mentor's values, then each mentee's."""
+    out: list[Problem] = []
     seen: Counter[str] = Counter()
     for side, ids in (("mentors", [p.id for p in cohort.mentors]), ("mentees", [p.id for p in cohort.mentees])):
         for i, id_ in enumerate(ids):
             if id_ and seen[id_]:
-                out.append(Problem(ProblemCode.DUPLICATE_ID, f"{side}[{i}].id",
-                                   f"id '{id_}' is used more than once (ids are unique across both sides)"))
+                out.append(duplicate_id(f"{side}[{i}].id", id_))
             seen[id_] += 1
     for i, mentor in enumerate(cohort.mentors):
-        path = f"mentors[{i}]"
-        _person(path, mentor.id, mentor.lat, mentor.lon, mentor.occupations, out)
-        _languages(path, mentor.languages, out)
-        _gender(f"{path}.gender", mentor.gender, out)
-        if mentor.capacity < 0:
-            out.append(Problem(ProblemCode.NEGATIVE_CAPACITY, f"{path}.capacity",
-                               f"capacity {mentor.capacity} is negative"))
-        elif mentor.capacity > MAX_CAPACITY:
-            out.append(Problem(ProblemCode.OUT_OF_RANGE, f"{path}.capacity",
-                               f"capacity {mentor.capacity} is above {MAX_CAPACITY}"))
-        _in_range(f"{path}.years_experience", mentor.years_experience, 0, MAX_YEARS,
-                  f"{mentor.years_experience} years is not in 0..{MAX_YEARS}", out)
-        for k, market in enumerate(mentor.markets):
-            if not COUNTRY.match(market):
-                out.append(Problem(ProblemCode.MALFORMED_COUNTRY, f"{path}.markets[{k}]",
-                                   f"'{market}' is not an ISO 3166-1 alpha-2 code (e.g. SY)"))
+        out += mentor_problems(i, mentor)
     for i, mentee in enumerate(cohort.mentees):
-        path = f"mentees[{i}]"
-        _person(path, mentee.id, mentee.lat, mentee.lon, mentee.occupations, out)
-        _languages(path, mentee.languages, out)
-        _gender(f"{path}.gender", mentee.gender, out)
-        _gender(f"{path}.requested_mentor_gender", mentee.requested_mentor_gender, out)
-        _limit(f"{path}.max_travel_km", mentee.max_travel_km, out)
-        _limit(f"{path}.max_travel_minutes", mentee.max_travel_minutes, out)
-        if mentee.country_of_origin and not COUNTRY.match(mentee.country_of_origin):
-            out.append(Problem(ProblemCode.MALFORMED_COUNTRY, f"{path}.country_of_origin",
-                               f"'{mentee.country_of_origin}' is not an ISO 3166-1 alpha-2 code (e.g. SY)"))
-        if mentee.first_language and not LANGUAGE.match(mentee.first_language):
-            out.append(Problem(ProblemCode.MALFORMED_LANGUAGE, f"{path}.first_language",
-                               f"'{mentee.first_language}' is not an ISO 639-1 code"))
-        _in_range(f"{path}.priority", mentee.priority, 1, MAX_PRIORITY,
-                  f"priority {mentee.priority} is not in 1..{MAX_PRIORITY}", out)
+        out += mentee_problems(i, mentee)
+    return out
+
+
+def validate(cohort: Cohort, *, max_participants: int | None = None,
+             people: Sequence[Problem] | None = None) -> list[Problem]:
+    """Every problem in the cohort; an empty list means it can be solved. `people`: the participants' own problems
+    (`people_problems`) when the caller has found them already (the file reader does, by columns:
+    `solver.columns`); they are not looked for again."""
+    if max_participants is not None and len(cohort.mentors) + len(cohort.mentees) > max_participants:
+        return [Problem(ProblemCode.TOO_LARGE, "", f"{len(cohort.mentors) + len(cohort.mentees)} participants; "
+                        f"this service takes at most {max_participants}")]
+    out = people_problems(cohort) if people is None else list(people)
     mentor_ids = {m.id for m in cohort.mentors}
     mentee_ids = {m.id for m in cohort.mentees}
+    everyone = mentor_ids | mentee_ids
     ranked: set[tuple[str, str]] = set()
     for i, r in enumerate(cohort.rankings):
         path = f"rankings[{i}]"
         for name, value in (("from_id", r.from_id), ("to_id", r.to_id)):
             if value not in mentor_ids and value not in mentee_ids:
                 out.append(Problem(ProblemCode.UNKNOWN_ID, f"{path}.{name}", f"'{value}' is no mentor or mentee"))
-        known = {r.from_id, r.to_id} <= (mentor_ids | mentee_ids)
+        known = {r.from_id, r.to_id} <= everyone
         if known and not ((r.from_id in mentee_ids and r.to_id in mentor_ids)
                           or (r.from_id in mentor_ids and r.to_id in mentee_ids)):
             out.append(Problem(ProblemCode.INVALID_RANK, path,
@@ -312,6 +340,8 @@ def _validate_programme_rules(rules: Rules) -> list[Problem]:
 
 def language_warnings(cohort: Cohort) -> list[Problem]:
     """Mentees who speak none of their rules' programme languages at the level required: no mentor can be theirs."""
+    if not cohort.rules.programme_languages and not any(s.programme_languages for s in cohort.rules.segments):
+        return []  # no rules name a programme language (a million mentees need not be asked)
     out = []
     for i, mentee in enumerate(cohort.mentees):
         rules = cohort.rules.for_mentee(mentee)
