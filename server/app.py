@@ -13,19 +13,27 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1 import health, health_pb2
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from server.auth import ConfigError, TokenAuthInterceptor, load_token, server_credentials
 from server.logging_setup import server_logger
 from server.metrics import MetricsEndpoint, MetricsInterceptor, OpenCalls, ServiceMetrics
-from server.service import SERVICE_NAME, MatchingService, method_handlers
+from server.service import (
+    SERVICE_NAME,
+    MatchingService,
+    Undecodable,
+    lenient_parser,
+    method_handlers,
+    refusing_undecodable,
+)
 from server.slots import return_freed_memory
 from server.speeddating_rpc import SPEED_DATING_SERVICE_NAME, SpeedDatingServicer, speed_dating_handlers
 from server.status import ServiceLimits
@@ -151,6 +159,52 @@ class RunningServer:
         self._stopped.wait()
 
 
+def _refuse(service: MatchingService, name: str, request: Undecodable, context: grpc.ServicerContext) -> None:
+    """Answer INVALID_ARGUMENT (REQUEST_UNDECODABLE) for bytes that are no message of the method's type; raises."""
+    refusing_undecodable(service, name, lambda _request, _context: None)(request, context)
+
+
+def health_handlers(service: MatchingService, servicer: health.HealthServicer) -> grpc.GenericRpcHandler:
+    """grpc.health.v1.Health as `add_HealthServicer_to_server` adds it, but reading requests with `lenient_parser`:
+    bytes that are no HealthCheckRequest get INVALID_ARGUMENT, not gRPC's own INTERNAL "Exception deserializing
+    request!" (uncounted, unexplained, and logged by gRPC with a traceback)."""
+    def watch(request: object, context: grpc.ServicerContext, send_response_callback: object = None) -> object:
+        if isinstance(request, Undecodable):
+            _refuse(service, "Health/Watch", request, context)
+        return servicer.Watch(request, context, send_response_callback)
+
+    # The servicer's Watch answers through a callback on its own thread (experimental_non_blocking): keep that.
+    watch.experimental_non_blocking = getattr(servicer.Watch, "experimental_non_blocking", False)  # type: ignore[attr-defined]
+    watch.experimental_thread_pool = getattr(servicer.Watch, "experimental_thread_pool", None)  # type: ignore[attr-defined]
+    parse = lenient_parser(health_pb2.HealthCheckRequest)
+    serialize = health_pb2.HealthCheckResponse.SerializeToString
+    return grpc.method_handlers_generic_handler(health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, {
+        "Check": grpc.unary_unary_rpc_method_handler(refusing_undecodable(service, "Health/Check", servicer.Check),
+                                                     parse, serialize),
+        "Watch": grpc.unary_stream_rpc_method_handler(watch, parse, serialize),
+    })
+
+
+def reflection_handlers(service: MatchingService, servicer: reflection.ReflectionServicer) -> grpc.GenericRpcHandler:
+    """Server reflection as `enable_server_reflection` adds it, reading requests with `lenient_parser`: a stream that
+    sends bytes that are no ServerReflectionRequest ends at once with INVALID_ARGUMENT, rather than with gRPC's
+    INTERNAL, after which a client that keeps its side open held a drain for ever."""
+    def info(requests: Iterator[object], context: grpc.ServicerContext) -> Iterator[object]:
+        def readable() -> Iterator[object]:
+            for request in requests:
+                if isinstance(request, Undecodable):
+                    _refuse(service, "ServerReflectionInfo", request, context)
+                yield request
+
+        yield from servicer.ServerReflectionInfo(readable(), context)
+
+    return grpc.method_handlers_generic_handler(reflection.SERVICE_NAME, {
+        "ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(
+            info, lenient_parser(reflection_pb2.ServerReflectionRequest),
+            reflection_pb2.ServerReflectionResponse.SerializeToString),
+    })
+
+
 class Servicer(SweepingService, SpeedDatingServicer):
     """MatchingService, SweepService and SpeedDatingService on one set of slots, limits and metrics."""
 
@@ -189,10 +243,9 @@ def create_server(config: ServerConfig, logger: logging.Logger | None = None) ->
     health_servicer = health.HealthServicer(
         experimental_non_blocking=True,
         experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="mentormatch-health"))
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-         reflection.SERVICE_NAME), server)
+    reflected = (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
+    server.add_generic_rpc_handlers((health_handlers(service, health_servicer),
+                                     reflection_handlers(service, reflection.ReflectionServicer(reflected))))
     address = f"{config.host}:{config.port}"
     try:
         if config.tls_cert is not None and config.tls_key is not None:
