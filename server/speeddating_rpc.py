@@ -92,7 +92,9 @@ class SpeedDatingServicer(MatchingService):
         plan = plan_speed_dating(checked.cohort, dataclasses.replace(options, stop=slot.stop))
         call.fields.update(status=plan.status.value, meetings=len(plan.meetings), plan_s=round(plan.stats.wall_s, 4),
                       rounds=plan.rounds)
-        return plan_to_proto(plan, request.label)
+        response = plan_to_proto(plan, request.label)
+        response.warnings.extend(checked.warnings)
+        return response
 
 
 def speed_dating_handlers(service: SpeedDatingServicer) -> grpc.GenericRpcHandler:

@@ -109,7 +109,7 @@ class SweepingService(MatchingService):
         swept = finish(request.label, grid, outcomes)
         call.fields.update(failed=sum(not o.ok for o in outcomes), time_limit_s=round(limit, 4))
         return spb.SweepSummary(label=request.label, axes=swept.axes, settings=len(outcomes), pareto=swept.pareto,
-                                failed=sum(not o.ok for o in outcomes))
+                                failed=sum(not o.ok for o in outcomes), warnings=checked.warnings)
 
 
 def sweep_handlers(service: SweepingService) -> grpc.GenericRpcHandler:
