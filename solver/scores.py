@@ -152,6 +152,44 @@ def _set_overlap(left: list[frozenset[str]], right: list[frozenset[str]], mentee
     return np.bitwise_count(shared).sum(axis=1).astype(np.int64)
 
 
+# The terms that her rules or the mentor's goals decide (a relaxation can move them); the others depend on the
+# two people alone. `solver.explain` rescores relaxed pairs with these.
+
+
+def travel_points(arrays: CohortArrays, mentee: IntArray, km: FloatArray, minutes: FloatArray) -> IntArray:
+    """TRAVEL: 100 at the door, falling linearly to 0 at her limit (at NO_LIMIT_TRAVEL_KM without one)."""
+    if arrays.uses_travel_times:
+        limit = arrays.mentee_limit_minutes[mentee]
+        travelled = minutes
+    else:
+        limit = arrays.mentee_limit_km[mentee]
+        travelled = km
+    distance = np.nan_to_num(travelled, nan=np.inf)
+    scale = np.where(np.isfinite(limit) & (limit > 0), limit, NO_LIMIT_TRAVEL_KM)
+    points = np.clip(np.floor(100.0 * (1.0 - distance / scale)), 0, 100)
+    # Beyond her limit only an online pair is allowed at all, and it gets no travel points (README: TRAVEL).
+    return np.where(distance > limit, 0, points).astype(np.int64)
+
+
+def field_points(arrays: CohortArrays, mentee: IntArray, digits: npt.NDArray[np.integer]) -> IntArray:
+    """FIELD: the ISCO digits shared beyond her rules' depth (a segment may set its own), 0..100."""
+    depth = arrays.mentee_field_depth[mentee]
+    shared = np.asarray(digits, dtype=np.int64)
+    return np.where(depth < 4, 100 * np.clip(shared - depth, 0, 4) // np.maximum(4 - depth, 1), 0).astype(np.int64)
+
+
+def goal_points(cohort: Cohort, mentee: IntArray, mentor: IntArray) -> IntArray:
+    """GOAL: 100 when the mentor supports her goal, 50 when he lists no goals, 0 otherwise or without a goal."""
+    goal_codes = {g: k for k, g in enumerate(Goal)}
+    mentee_goal = np.array([goal_codes[p.goal] for p in cohort.mentees], dtype=np.int64)
+    mentor_goals = np.array([sum(1 << goal_codes[g] for g in p.goals) for p in cohort.mentors], dtype=np.int64)
+    goal_of_pair = mentee_goal[mentee]
+    goals_of_mentor = mentor_goals[mentor]
+    return np.where(goal_of_pair == goal_codes[Goal.UNSPECIFIED], 0,
+                    np.where(goals_of_mentor == 0, 50,
+                             np.where((goals_of_mentor >> goal_of_pair) & 1 == 1, 100, 0))).astype(np.int64)
+
+
 def score_pairs(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor: IntArray, *,
                 travel: tuple[FloatArray, FloatArray] | None = None,
                 digits: npt.NDArray[np.integer] | None = None,
@@ -162,7 +200,6 @@ def score_pairs(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor: 
     what the candidate builder already knows. `stop` is checked between the terms (raises `solver.stop.Stopped`).
     """
     weights = cohort.rules.weights.as_dict()
-    depth = arrays.mentee_field_depth[mentee]  # her rules' depth (a segment may set its own)
     km, minutes = travel if travel is not None else pair_travel(arrays, mentee, mentor)
     digits = (digits if digits is not None else field_digits(arrays, mentee, mentor)).astype(np.int64)
     check(stop)
@@ -178,37 +215,17 @@ def score_pairs(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor: 
     first_language = _set_overlap([frozenset([p.first_language]) - {""} for p in mentees],
                                   [frozenset(lang.code for lang in p.languages) for p in mentors], mentee, mentor)
     check(stop)
-    goal_codes = {g: k for k, g in enumerate(Goal)}
-    mentee_goal = np.array([goal_codes[p.goal] for p in mentees], dtype=np.int64)
-    mentor_goals = np.array([sum(1 << goal_codes[g] for g in p.goals) for p in mentors], dtype=np.int64)
-    goal_of_pair = mentee_goal[mentee]
-    goals_of_mentor = mentor_goals[mentor]
-    goal_points = np.where(goal_of_pair == goal_codes[Goal.UNSPECIFIED], 0,
-                           np.where(goals_of_mentor == 0, 50,
-                                    np.where((goals_of_mentor >> goal_of_pair) & 1 == 1, 100, 0)))
-    if arrays.uses_travel_times:
-        limit = arrays.mentee_limit_minutes[mentee]
-        travelled = minutes
-    else:
-        limit = arrays.mentee_limit_km[mentee]
-        travelled = km
-    distance = np.nan_to_num(travelled, nan=np.inf)
-    scale = np.where(np.isfinite(limit) & (limit > 0), limit, NO_LIMIT_TRAVEL_KM)
-    travel_points = np.clip(np.floor(100.0 * (1.0 - distance / scale)), 0, 100)
-    # Beyond her limit only an online pair is allowed at all, and it gets no travel points (README: TRAVEL).
-    travel_points = np.where(distance > limit, 0, travel_points)
     years = np.array([p.years_experience for p in mentors], dtype=np.int64)
     leadership = np.array([p.leadership for p in mentors], dtype=np.int64)
     returning = np.array([p.returning for p in mentors], dtype=np.int64)
-    field_points = np.where(depth < 4, 100 * np.clip(digits - depth, 0, 4) // np.maximum(4 - depth, 1), 0)
     points = {
         Term.MUTUAL_RANK: mutual_points(mentee_rank, mentor_rank),
         Term.MENTEE_RANK: rank_points(mentee_rank),
         Term.MENTOR_RANK: rank_points(mentor_rank),
         Term.INTERESTS: np.minimum(100, 34 * shared_interests),
-        Term.FIELD: field_points,
-        Term.GOAL: goal_points,
-        Term.TRAVEL: travel_points,
+        Term.FIELD: field_points(arrays, mentee, digits),
+        Term.GOAL: goal_points(cohort, mentee, mentor),
+        Term.TRAVEL: travel_points(arrays, mentee, km, minutes),
         Term.HOME_MARKET: 100 * np.minimum(market, 1),
         Term.FIRST_LANGUAGE: 100 * np.minimum(first_language, 1),
         Term.SENIORITY: 50 * leadership[mentor] + 2 * np.minimum(np.maximum(years[mentor], 0), 25),
