@@ -14,10 +14,10 @@ from solver.fileio import write_atomic
 PROTO_ROOT = Path(__file__).resolve().parent.parent / "proto"
 """The root of the .proto tree; also the import root (`-Iproto`) and where generated code is committed."""
 
-VENDORED: tuple[str, ...] = ("google",)
-"""Top folders under proto/ holding copies of other projects' .proto files (googleapis' `google/api/field_behavior.proto`),
-so that buf, protoc and every language's tools find the contract's imports under proto/ alone. They are not
-generated here: Python imports them from googleapis-common-protos, whose copies they must equal."""
+VENDOR_ROOT = PROTO_ROOT / "vendor"
+"""The import root of other projects' .proto files copied under proto/ (googleapis' `google/api/field_behavior.proto`
+and `google/rpc/*`), so that buf, protoc and every language's tools find the contract's imports under proto/.
+Not generated here: Python imports them from googleapis-common-protos, whose copies they must equal."""
 
 GENERATED_SUFFIXES: tuple[str, ...] = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi")
 """Endings of the files protoc writes; any file under the output tree with one of them is generated."""
@@ -27,12 +27,12 @@ _GRPC_SUFFIXES: tuple[str, ...] = ("_pb2_grpc.py", "_pb2_grpc.pyi")
 
 def proto_files(root: Path = PROTO_ROOT) -> list[Path]:
     """Every .proto file of the contract under `root`, relative to it, in a stable order (vendored copies left out)."""
-    return sorted(rel for rel in (p.relative_to(root) for p in root.rglob("*.proto")) if rel.parts[0] not in VENDORED)
+    return sorted(rel for rel in (p.relative_to(root) for p in root.rglob("*.proto")) if rel.parts[0] != "vendor")
 
 
-def vendored_files(root: Path = PROTO_ROOT) -> list[Path]:
-    """The vendored .proto files under `root` (see `VENDORED`), relative to it."""
-    return sorted(p.relative_to(root) for top in VENDORED for p in (root / top).rglob("*.proto"))
+def vendored_files(root: Path = VENDOR_ROOT) -> list[Path]:
+    """The vendored .proto files (see `VENDOR_ROOT`), relative to their import root."""
+    return sorted(p.relative_to(root) for p in root.rglob("*.proto"))
 
 
 def is_generated(path: Path) -> bool:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from google.api import field_behavior_pb2
 from google.protobuf import descriptor_pb2
 
 from server.protogen import (
     PROTO_ROOT,
+    VENDOR_ROOT,
     describe,
     generate,
     generated_files,
@@ -157,10 +157,6 @@ def test_every_element_is_commented(descriptors: descriptor_pb2.FileDescriptorSe
 
 # --- the contract for other languages --------------------------------------------------------------------------
 
-# googleapis-common-protos' module, imported by name: mypy resolves `google.api` to proto/google/api (the vendored
-# .proto files, no Python), as `mypy_path = "proto"` puts it first.
-field_behavior_pb2: Any = importlib.import_module("google.api.field_behavior_pb2")
-
 # What every file of the package declares for the code generators of other languages (buf's FILE_SAME_* rules
 # want one value per package; these are buf managed mode's defaults, go_package apart: see buf.gen.yaml).
 FILE_OPTIONS = {
@@ -262,11 +258,11 @@ def test_numbers_arrive_in_json_as_numbers(descriptors: descriptor_pb2.FileDescr
 
 
 def test_vendored_protos_equal_the_pinned_googleapis_copies() -> None:
-    """proto/google/ is googleapis' own files, for buf and other languages; Python imports the package's."""
+    """proto/vendor/ holds googleapis' own files, for buf and other languages; Python imports the package's."""
     vendored = vendored_files()
     assert [p.as_posix() for p in vendored] == [
         "google/api/field_behavior.proto", "google/rpc/error_details.proto", "google/rpc/status.proto"]
     for rel in vendored:
-        assert (PROTO_ROOT / rel).read_bytes() == (googleapis_proto_dir() / rel).read_bytes(), (
-            f"proto/{rel} differs from googleapis-common-protos' copy: copy it again")
-    assert "Apache License" in (PROTO_ROOT / "google" / "LICENSE").read_text()  # their licence travels with them
+        assert (VENDOR_ROOT / rel).read_bytes() == (googleapis_proto_dir() / rel).read_bytes(), (
+            f"proto/vendor/{rel} differs from googleapis-common-protos' copy: copy it again")
+    assert "Apache License" in (VENDOR_ROOT / "LICENSE").read_text()  # their licence travels with them
