@@ -190,7 +190,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Re-match after drop-outs and late joiners, keeping the pairs that work."""
         from server.cli_files import output_file_problems, rematch_sheets, write_answer, write_current
-        from solver.rematch import read_rematch_inputs, rematch
+        from solver.rematch import RematchSources, read_rematch_inputs, rematch, rematch_problems
         from solver.solve import SolveOptions
 
         try:
@@ -198,10 +198,18 @@ def register(app: typer.Typer) -> None:
                 data, current_pairs, _ = read_rematch_inputs(cohort, current)
             refused = output_file_problems(output, inputs) if output is not None else []
             refused += output_problems(out_current, inputs, "--out-current") if out_current is not None else []
-            refuse_outputs(refused)
+            try:
+                kept = _pairs(keep)
+            except CohortInvalid as bad_keep:  # listed with every other problem, not before them
+                kept, refused = [], refused + bad_keep.problems
+            # Every problem at once, each where the coordinator sees it (current.csv row 4, --left item 2).
+            sources = RematchSources.command_line(current)
+            refuse_outputs(refused + rematch_problems(data, current_pairs, left=split_list(left),
+                                                      joined=split_list(joined), keep=kept, penalty=penalty,
+                                                      max_changes=max_changes, sources=sources))
             result = rematch(data, current_pairs, left=split_list(left), joined=split_list(joined),
-                             keep=_pairs(keep), penalty=penalty, max_changes=max_changes,
-                             options=SolveOptions(time_limit_s=time_limit))
+                             keep=kept, penalty=penalty, max_changes=max_changes,
+                             options=SolveOptions(time_limit_s=time_limit), sources=sources)
         except CohortInvalid as invalid:
             print_problems(invalid.problems)
             raise typer.Exit(EXIT_INVALID) from None

@@ -129,14 +129,15 @@ def _check_inputs(cohort: Cohort, current: Sequence[PairRef], left: Sequence[str
                    else f"'{value}' is no {what} in the cohort and not in the left list")
         out.append(Problem(ProblemCode.UNKNOWN_ID, path, message))
 
-    seen_mentee: dict[str, int] = {}
+    seen_mentee: dict[str, PairRef] = {}
     for k, pair in enumerate(current):
         side(pair.mentee_id, mentee_ids, mentor_ids, "mentee", f"current[{k}].mentee_id", True)
         side(pair.mentor_id, mentor_ids, mentee_ids, "mentor", f"current[{k}].mentor_id", True)
         if pair.mentee_id in seen_mentee:
             out.append(Problem(ProblemCode.DUPLICATE_ID, f"current[{k}].mentee_id",
-                               f"mentee '{pair.mentee_id}' is already paired in current[{seen_mentee[pair.mentee_id]}]"))
-        seen_mentee.setdefault(pair.mentee_id, k)
+                               f"mentee '{pair.mentee_id}' is already paired, with "
+                               f"'{seen_mentee[pair.mentee_id].mentor_id}' in an earlier pair"))
+        seen_mentee.setdefault(pair.mentee_id, pair)
     for k, person in enumerate(left):
         if person not in mentee_ids and person not in mentor_ids and person not in in_current:
             out.append(Problem(ProblemCode.UNKNOWN_ID, f"left[{k}]",
@@ -160,6 +161,83 @@ def _check_inputs(cohort: Cohort, current: Sequence[PairRef], left: Sequence[str
     return out
 
 
+@dataclass(frozen=True)
+class RematchSources:
+    """Where a re-match's inputs came from, so that each problem says where to look as people see it: the row of
+    the current-pairs file as the spreadsheet numbers it (`current.csv row 4, column mentee_id`), the item of a
+    list given on the command line or in changes.toml (`--left item 2`). Empty: the library's paths alone."""
+
+    current: str = ""  # the current pairs' file name
+    left: str = ""
+    joined: str = ""
+    keep: str = ""
+    penalty: str = ""
+    max_changes: str = ""
+
+    @staticmethod
+    def command_line(current_file: str | Path) -> RematchSources:
+        """`mentormatch rematch COHORT CURRENT --left ... --joined ... --keep ...`."""
+        return RematchSources(Path(current_file).name, "--left", "--joined", "--keep", "--penalty", "--max-changes")
+
+    @staticmethod
+    def batch() -> RematchSources:
+        """A batch directory's current.csv and changes.toml."""
+        return RematchSources(CURRENT_FILE, *(f"{CHANGES_FILE} {key}" for key in CHANGES_KEYS))
+
+
+def _locate(problems: Sequence[Problem], sources: RematchSources, pin_origins: Sequence[str]) -> list[Problem]:
+    """The problems with their places in the sources (`RematchSources`); a pin of the changed cohort is placed at
+    the kept pair it came from (`pin_origins`: "keep[2]", or "" for one of the cohort's own pins)."""
+    lists = {"left": sources.left, "joined": sources.joined, "keep": sources.keep}
+    out = []
+    for problem in problems:
+        head, bracket, rest = problem.path.partition("[")
+        index, _, tail = rest.partition("]")
+        column = tail.lstrip(".")
+        place = ""
+        if head == "current" and bracket and index.isdigit() and sources.current:
+            place = f"{sources.current} {row_text(int(index))}" + (f", column {column}" if column else "")
+        elif head in lists and bracket and index.isdigit() and lists[head]:
+            place = f"{lists[head]} item {int(index) + 1}"
+        elif problem.path in ("penalty", "max_changes"):
+            place = getattr(sources, problem.path)
+        elif head == "rules.pins" and bracket and index.isdigit() and int(index) < len(pin_origins):
+            kept = pin_origins[int(index)]
+            if kept and sources.keep:
+                place = f"{sources.keep} item {int(kept[len('keep['):-1]) + 1}"
+        out.append(replace(problem, location=place) if place and not problem.location else problem)
+    return out
+
+
+def rematch_problems(cohort: Cohort, current_pairs: Iterable[PairRef | tuple[str, str]], *, left: Sequence[str] = (),
+                     joined: Sequence[str] = (), keep: Iterable[PairRef | tuple[str, str]] = (),
+                     penalty: int = DEFAULT_PENALTY, max_changes: int | None = None,
+                     sources: RematchSources | None = None) -> list[Problem]:
+    """Every problem `rematch` would refuse, at once: the current pairs and change lists, and the cohort they make
+    (today's minus who left, the kept pairs pinned: a kept pair that breaks a rule). With `sources`, each is
+    placed in the files and options it came from."""
+    current = [p if isinstance(p, PairRef) else PairRef(*p) for p in current_pairs]
+    kept = [p if isinstance(p, PairRef) else PairRef(*p) for p in keep]
+    return _rematch_check(cohort, current, left, joined, kept, penalty, max_changes, sources)[0]
+
+
+def _rematch_check(cohort: Cohort, current: Sequence[PairRef], left: Sequence[str], joined: Sequence[str],
+                   keep: Sequence[PairRef], penalty: int, max_changes: int | None, sources: RematchSources | None
+                   ) -> tuple[list[Problem], Cohort]:
+    """The problems of a re-match's inputs and of the cohort it solves (always both: one run lists them all), and
+    that cohort: today's minus who left, with the kept pairs pinned."""
+    problems = _check_inputs(cohort, current, left, joined, keep, penalty, max_changes)
+    gone = set(left)
+    origins = {pin: "" for pin in cohort.rules.pins}
+    for k, pair in enumerate(keep):
+        origins.setdefault((pair.mentee_id, pair.mentor_id), f"keep[{k}]")
+    staying = without_people(replace(cohort, rules=replace(cohort.rules, pins=tuple(origins))), gone)
+    problems += validate(staying)
+    if sources is not None:
+        problems = _locate(problems, sources, [origins[pin] for pin in staying.rules.pins])
+    return problems, staying
+
+
 # Re-matching -----------------------------------------------------------------------------------------
 
 
@@ -173,6 +251,7 @@ def rematch(
     penalty: int = DEFAULT_PENALTY,
     max_changes: int | None = None,
     options: SolveOptions | None = None,
+    sources: RematchSources | None = None,
 ) -> RematchResult:
     """Re-match `cohort` (today's snapshot, late joiners included) given the pairs running now.
 
@@ -190,16 +269,13 @@ def rematch(
 
     `left` people are taken out of the cohort if still in it; `keep` pairs are pinned. Raises
     CohortInvalid with every problem in the inputs (unknown ids in the current pairs that are not in
-    `left`, a mentee paired twice, ...) and in the resulting cohort.
+    `left`, a mentee paired twice, ...) and in the resulting cohort, all at once (`rematch_problems`); with
+    `sources` each is placed where it came from (`current.csv row 4, column mentee_id`, `--left item 2`).
     """
     current = [p if isinstance(p, PairRef) else PairRef(*p) for p in current_pairs]
     kept_pairs = [p if isinstance(p, PairRef) else PairRef(*p) for p in keep]
-    problems = _check_inputs(cohort, current, left, joined, kept_pairs, penalty, max_changes)
     gone = set(left)
-    pins = tuple(dict.fromkeys((*cohort.rules.pins, *((p.mentee_id, p.mentor_id) for p in kept_pairs))))
-    staying = without_people(replace(cohort, rules=replace(cohort.rules, pins=pins)), gone)
-    if not problems:
-        problems = validate(staying)
+    problems, staying = _rematch_check(cohort, current, left, joined, kept_pairs, penalty, max_changes, sources)
     if problems:
         raise CohortInvalid(problems)
     staying = staying.canonical()  # the order of the rows decides no tie
@@ -458,7 +534,7 @@ def rematch_directory(directory: str | Path, *, penalty: int | None = None, max_
         cohort, current, left=changes.left, joined=changes.joined, keep=changes.keep,
         penalty=penalty if penalty is not None else changes.penalty if changes.penalty is not None else DEFAULT_PENALTY,
         max_changes=max_changes if max_changes is not None else changes.max_changes,
-        options=options,
+        options=options, sources=RematchSources.batch(),
     )
 
 
