@@ -1,0 +1,824 @@
+"""Shortlists: a few proposals per person that are good for the person and jointly feasible for the cohort.
+
+README, "Shortlists", states what an answer guarantees; in short, for lists of mentors per mentee (or of mentees
+per mentor, `side`):
+
+1. every proposal is an allowed pair (a candidate pair: every hard rule holds);
+2. the proposals marked `in_optimum` are each person's pairs in the optimum, listed first, and together they are
+   exactly the best matching that `solve` gives (score mode);
+3. every other proposal carries its exact `cost`: the optimum's objective value minus the best value of a valid
+   matching that contains the pair (capacities, pins, organisation caps, gender quotas), with the changes that
+   best matching makes;
+4. a proposed person appears on at most `max(max_lists, her lists in the optimum)` lists;
+5. the lists are chosen by one min-cost flow: first as many proposals as possible, spread (everybody's next
+   proposal before anybody's one after it), then the least total cost;
+6. `clashes` name every limit that some choice of proposals could break (a mentor's seats, a mentee chosen by
+   two mentors, an organisation cap, a gender quota), with the proposals that count towards it: a choice of
+   proposals (each person at most `choices` of her own list) keeps every rule if and only if it keeps the count
+   of each clash (at most `limit` of its proposals accepted; at least `limit` for a quota's minimum).
+
+How the costs are computed exactly and cheaply: the optimum is a min-cost flow (capacities, pins, caps and the
+convex seat costs are its network). The best flow that uses one more pair arc differs from the optimum by one
+cycle through that arc in the residual network, and the cheapest such cycle is the arc plus a shortest path
+back; with potentials from one Bellman-Ford pass every arc's reduced cost is non-negative, so one Dijkstra per
+mentor gives the cost of every pair of that mentor, and the path gives the changes. Where gender quotas exist
+and the cycle's matching breaks one (or the quotas bind at the optimum and it does too), that pair's cost comes
+from a full re-solve with the pair pinned (`solver.solve.solve`), the same as `why-not`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+import numpy as np
+from ortools.graph.python import min_cost_flow
+
+from solver.arrays import BoolArray
+from solver.candidates import IntArray
+from solver.domain import Cohort
+from solver.errors import AnswerCheckFailed, CohortInvalid, Problem, ProblemCode
+from solver.explain.codes import Side
+from solver.explain.facts import explain_pairs
+from solver.explain.types import PairExplanation
+from solver.explain.wording import id_list
+from solver.flow import flow_optimum
+from solver.model import AssignmentModel, Objective, SolveStatus
+from solver.scores import CandidatePairs
+from solver.solve import SolveOptions, SolveResult, primary_weights, solve
+from solver.stop import Stopped, StopReason, StopToken
+from solver.verify import AnswerChecker
+
+__all__ = [
+    "DEFAULT_SIZE", "MAX_PAIRS", "MAX_SIZE", "Clash", "ClashKind", "PersonShortlist", "Proposal", "ShortlistOptions",
+    "ShortlistStats", "Shortlists", "option_problems", "shortlist",
+]
+
+DEFAULT_SIZE = 3
+MAX_SIZE = 10
+MAX_PAIRS = 250_000
+"""Candidate pairs beyond which shortlists are refused before their costs are computed (TOO_LARGE): each pair's
+cost takes a shortest-path search in Python, about 10 microseconds per pair and mentor on 2 cores."""
+ANSWER_RESERVE_S = 0.25
+"""Of the time limit, what the costs leave for choosing the lists, explaining and checking the answer."""
+
+
+class ClashKind(StrEnum):
+    MENTOR_SEATS = "MENTOR_SEATS"  # a mentor is on more lists (mentee side) than he has seats left
+    MENTEE = "MENTEE"  # a mentee is on the lists of several mentors (mentor side): one mentor at most
+    ORGANISATION_CAP = "ORGANISATION_CAP"  # proposals at one organisation's mentors could exceed its cap
+    GENDER_QUOTA_MAX = "GENDER_QUOTA_MAX"  # proposals with mentors of one gender could exceed max_pairs
+    GENDER_QUOTA_MIN = "GENDER_QUOTA_MIN"  # too few accepted proposals with mentors of one gender break min_pairs
+
+
+@dataclass(frozen=True)
+class ShortlistOptions:
+    size: int = DEFAULT_SIZE  # proposals per list, the optimum's included
+    side: Side = Side.MENTEE  # whose lists: each mentee's mentors, or each mentor's mentees
+    max_lists: int | None = None  # lists a proposed person appears on at most; None = `size`
+    time_limit_s: float = 30.0
+    seed: int = 0
+    stop: threading.Event | StopToken | None = None
+
+    @property
+    def lists_cap(self) -> int:
+        return self.size if self.max_lists is None else self.max_lists
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One proposal on a person's list."""
+
+    rank: int  # its place on the list, from 1
+    mentee_id: str
+    mentor_id: str
+    score: int
+    in_optimum: bool  # the pair is in the optimum (the list's first proposals)
+    pinned: bool  # a pin: the coordinator fixed it, there is nothing to choose
+    cost: int  # the optimum's value minus the best value with this pair in the matching; 0 in the optimum
+    pairs_removed: tuple[tuple[str, str], ...]  # the optimum's pairs that matching gives up
+    pairs_added: tuple[tuple[str, str], ...]  # the pairs it makes instead (this one included)
+    unmatched_mentee_ids: tuple[str, ...]  # mentees matched in the optimum and not in that matching
+    clash_ids: tuple[int, ...]  # the clashes this proposal counts towards
+    explanation: PairExplanation  # why the pair scores what it does (the pair explanation of `solve --explain`)
+    sentence: str
+
+
+@dataclass(frozen=True)
+class PersonShortlist:
+    person_id: str
+    side: Side
+    choices: int  # proposals this person may accept: 1 for a mentee, a mentor's seats left by pins; 0 when pinned
+    proposals: tuple[Proposal, ...]
+    note: str  # why the list is short or empty; "" otherwise
+
+
+@dataclass(frozen=True)
+class Clash:
+    """A limit that some choice of proposals could break, and the proposals that count towards it."""
+
+    id: int  # from 1
+    kind: ClashKind
+    subject: str  # the mentor or mentee id, the organisation, or the gender
+    limit: int  # at most this many of `proposals` may be accepted (GENDER_QUOTA_MIN: at least)
+    proposals: tuple[tuple[str, str], ...]
+    person_ids: tuple[str, ...]  # the people whose lists hold them
+    sentence: str
+
+
+@dataclass(frozen=True)
+class ShortlistStats:
+    candidate_pairs: int
+    evaluated_pairs: int  # pairs whose cost of forcing was computed
+    resolves: int  # of them, by a full re-solve (gender quotas)
+    wall_s: float
+    costs_s: float
+
+
+@dataclass(frozen=True)
+class Shortlists:
+    cohort_name: str
+    status: SolveStatus  # the optimum's
+    side: Side
+    size: int
+    max_lists: int
+    complete: bool  # every allowed pair's cost was computed (no time limit or cancellation cut it short)
+    objective: Objective | None  # the optimum's; None when there is no matching
+    lists: tuple[PersonShortlist, ...]
+    clashes: tuple[Clash, ...]
+    stats: ShortlistStats
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def option_problems(options: ShortlistOptions, prefix: str = "") -> list[Problem]:
+    """Every problem with the options at once, each at its field path (`prefix` + name)."""
+    problems = []
+    if not 1 <= options.size <= MAX_SIZE:
+        problems.append(Problem(ProblemCode.BAD_VALUE, f"{prefix}size", f"{options.size} is out of range (1..{MAX_SIZE})"))
+    if options.max_lists is not None and options.max_lists < 1:
+        problems.append(Problem(ProblemCode.BAD_VALUE, f"{prefix}max_lists",
+                                f"{options.max_lists} is out of range (at least 1)"))
+    if not options.time_limit_s > 0:
+        problems.append(Problem(ProblemCode.BAD_VALUE, f"{prefix}time_limit_s", "the time limit must be positive"))
+    return problems
+
+
+# Forcing costs by shortest paths in the residual network -----------------------------------------------
+
+
+@dataclass
+class _Forced:
+    """The best matching with one more pair: its cost, and the rows it removes from and adds to the base."""
+
+    cost: int
+    removed: tuple[int, ...]
+    added: tuple[int, ...]
+
+
+class _Residual:
+    """The residual network of a flow-optimal matching `base` of the model, with non-negative reduced costs.
+
+    Nodes: mentees 0..n-1, mentors n..n+m-1, capped organisations, then the sink. Pinned mentees and their rows
+    are left out (a pin never moves); pins take their mentors' first seats and their organisations' places.
+    Arc codes: row + 1 for a pair the cycle adds, -(row + 1) for one it removes, 0 for seats, caps and the
+    unmatched bypass.
+    """
+
+    def __init__(self, model: AssignmentModel, base: IntArray) -> None:
+        arrays = model.candidates.arrays
+        n, m = arrays.n_mentees, arrays.n_mentors
+        k = len(model.org_caps)
+        self.n, self.m = n, m
+        sink = n + m + k
+        self.size = sink + 1
+        weights = primary_weights(model)
+        pinned = model.pinned_rows
+        pinned_mentee = np.zeros(n, dtype=np.bool_)
+        pinned_mentee[model.mentee[pinned]] = True
+        self.free_rows = np.flatnonzero(~pinned_mentee[model.mentee]).astype(np.int64)
+        in_base = np.zeros(model.n_rows, dtype=np.bool_)
+        in_base[base] = True
+        tails: list[IntArray] = []
+        heads: list[IntArray] = []
+        costs: list[IntArray] = []
+        codes: list[IntArray] = []
+
+        def arcs(tail: IntArray, head: IntArray, cost: IntArray, code: IntArray) -> None:
+            tails.append(np.asarray(tail, dtype=np.int64))
+            heads.append(np.asarray(head, dtype=np.int64))
+            costs.append(np.asarray(cost, dtype=np.int64))
+            codes.append(np.asarray(code, dtype=np.int64))
+
+        rows = self.free_rows
+        used, unused = rows[in_base[rows]], rows[~in_base[rows]]
+        arcs(model.mentee[unused], n + model.mentor[unused], -weights[unused], unused + 1)
+        arcs(n + model.mentor[used], model.mentee[used], weights[used], -(used + 1))
+        active = np.unique(model.mentee[rows])
+        matched = np.zeros(n, dtype=np.bool_)
+        matched[model.mentee[used]] = True
+        zeros = np.zeros(len(active), dtype=np.int64)
+        arcs(np.where(matched[active], active, sink), np.where(matched[active], sink, active), zeros, zeros)
+        pinned_load = np.bincount(model.mentor[pinned], minlength=m)
+        seats = np.maximum(model.capacity - pinned_load, 0)
+        load = np.bincount(model.mentor[used], minlength=m)
+        org = model.mentor_org
+        mentor_head = np.where(org >= 0, n + m + org, sink)
+        mentors = np.arange(m, dtype=np.int64)
+        more = load < seats  # the next seat: number pinned + load + 1, costing seat_cost x (pinned + load)
+        arcs(n + mentors[more], mentor_head[more], model.seat_cost * (pinned_load + load)[more], mentors[more] * 0)
+        fewer = load > 0  # give back the last seat taken
+        arcs(mentor_head[fewer], n + mentors[fewer], -model.seat_cost * (pinned_load + load - 1)[fewer],
+             mentors[fewer] * 0)
+        org_left = model.org_caps.copy()
+        for o in model.mentor_org[model.mentor[pinned]].tolist():
+            if o >= 0:
+                org_left[o] -= 1
+        org_used = np.bincount(org[model.mentor[used]][org[model.mentor[used]] >= 0], minlength=k)
+        orgs = np.arange(k, dtype=np.int64)
+        room = org_used < org_left
+        arcs(n + m + orgs[room], np.full(int(room.sum()), sink), np.zeros(int(room.sum()), dtype=np.int64),
+             np.zeros(int(room.sum()), dtype=np.int64))
+        back = org_used > 0
+        arcs(np.full(int(back.sum()), sink), n + m + orgs[back], np.zeros(int(back.sum()), dtype=np.int64),
+             np.zeros(int(back.sum()), dtype=np.int64))
+        tail, head = np.concatenate(tails), np.concatenate(heads)
+        cost, code = np.concatenate(costs), np.concatenate(codes)
+        potential = self._potentials(tail, head, cost)
+        reduced = cost + potential[tail] - potential[head]
+        if len(reduced) and int(reduced.min()) < 0:
+            raise AnswerCheckFailed(["the base matching of the shortlist is not optimal (a negative reduced cost)"])
+        self.potential = potential.tolist()
+        order = np.lexsort((code, head, tail))
+        self.adjacency: list[list[tuple[int, int, int]]] = [[] for _ in range(self.size)]
+        for t, h, c, d in zip(tail[order].tolist(), head[order].tolist(), reduced[order].tolist(),
+                              code[order].tolist(), strict=True):
+            self.adjacency[t].append((h, c, d))
+        self.weights = weights
+
+    def _potentials(self, tail: IntArray, head: IntArray, cost: IntArray) -> IntArray:
+        """Shortest distances from a virtual source joined to every node at 0 (Bellman-Ford, vectorised): the
+        flow is optimal, so there is no negative cycle and at most `size` rounds settle them."""
+        potential = np.zeros(self.size, dtype=np.int64)
+        for _ in range(self.size + 1):
+            relaxed = potential.copy()
+            np.minimum.at(relaxed, head, potential[tail] + cost)
+            if np.array_equal(relaxed, potential):
+                return potential
+            potential = relaxed
+        raise AnswerCheckFailed(["the base matching of the shortlist is not optimal (a negative cycle)"])
+
+    def costs_from_mentor(self, j: int, targets: dict[int, int]) -> dict[int, _Forced]:
+        """For each target mentee -> row of her pair with mentor j (not in the base): the cheapest cycle through
+        that pair, i.e. its cost of forcing and the rows it removes and adds."""
+        source = self.n + j
+        infinity = 1 << 62
+        dist = [infinity] * self.size
+        pred: list[tuple[int, int]] = [(-1, 0)] * self.size
+        done = [False] * self.size
+        dist[source] = 0
+        heap = [(0, source)]
+        left = set(targets)
+        adjacency = self.adjacency
+        while heap and left:
+            d, u = heapq.heappop(heap)
+            if done[u]:
+                continue
+            done[u] = True
+            left.discard(u)
+            for v, c, code in adjacency[u]:
+                nd = d + c
+                if nd < dist[v]:
+                    dist[v] = nd
+                    pred[v] = (u, code)
+                    heapq.heappush(heap, (nd, v))
+        out: dict[int, _Forced] = {}
+        potential = self.potential
+        for i, row in targets.items():
+            if not done[i]:
+                continue  # no cycle: forcing the pair leaves no valid matching
+            removed, added = [], [row]
+            v = i
+            while v != source:
+                u, code = pred[v]
+                if code > 0:
+                    added.append(code - 1)
+                elif code < 0:
+                    removed.append(-code - 1)
+                v = u
+            arc = -int(self.weights[row]) + potential[i] - potential[source]
+            out[i] = _Forced(arc + dist[i], tuple(sorted(removed)), tuple(sorted(added)))
+        return out
+
+
+# The shortlist ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Costs:
+    forced: dict[int, _Forced]  # row -> its forcing, in terms of the optimum
+    complete: bool
+    resolves: int
+    notes: list[str]
+
+
+def _with_pin(candidates: CandidatePairs, mentee_id: str, mentor_id: str) -> CandidatePairs:
+    rules = candidates.cohort.rules
+    pins = tuple(sorted((*rules.pins, (mentee_id, mentor_id))))
+    return replace(candidates, cohort=replace(candidates.cohort, rules=replace(rules, pins=pins)))
+
+
+def _quota_counts(model: AssignmentModel, rows: IntArray | list[int]) -> list[int]:
+    genders = model.mentor_gender[model.mentor[np.asarray(rows, dtype=np.int64)]]
+    return [int((genders == g).sum()) for g, _, _ in model.quotas]
+
+
+def _meets_quotas(model: AssignmentModel, counts: list[int]) -> bool:
+    return all(low <= c and (high is None or c <= high) for c, (_, low, high) in zip(counts, model.quotas, strict=True))
+
+
+def _forcing_costs(result: SolveResult, rows_wanted: IntArray, stop: StopToken, options: ShortlistOptions) -> _Costs:
+    """The exact cost of forcing each wanted row into the optimum (rows absent from `forced`: no valid matching
+    holds the pair, or the time ran out before it was computed)."""
+    model, best = result.model, result.best
+    assert best is not None
+    weights = primary_weights(model)
+    optimum_value = best.objective.value
+    relaxed = flow_optimum(model, weights, stop=stop)
+    relaxed_value = model.weight(weights, relaxed)
+    base = best.rows if model.weight(weights, best.rows) == relaxed_value else relaxed
+    network = _Residual(model, base)
+    shift = optimum_value - relaxed_value  # <= 0: what the quotas take from the flow optimum
+    base_counts = _quota_counts(model, base)
+    by_mentor: dict[int, dict[int, int]] = defaultdict(dict)
+    for row in rows_wanted.tolist():
+        by_mentor[int(model.mentor[row])][int(model.mentee[row])] = row
+    forced: dict[int, _Forced] = {}
+    to_resolve: list[tuple[int, int]] = []  # (lower bound on the cost, row)
+    complete = True
+    base_set, best_set = set(base.tolist()), set(best.rows.tolist())
+    for j in sorted(by_mentor):
+        if stop.is_set():
+            complete = False
+            break
+        for i, found in network.costs_from_mentor(j, by_mentor[j]).items():
+            row = by_mentor[j][i]
+            cost = found.cost + shift
+            if model.quotas:
+                counts = list(base_counts)
+                for r, sign in [*((r, -1) for r in found.removed), *((r, 1) for r in found.added)]:
+                    for q, (g, _, _) in enumerate(model.quotas):
+                        counts[q] += sign * int(model.mentor_gender[model.mentor[r]] == g)
+                if not _meets_quotas(model, counts):
+                    to_resolve.append((cost, row))
+                    continue
+            if base is best.rows:  # removed rows are the optimum's, added ones are not: the diff as it is
+                forced[row] = replace(found, cost=cost)
+            else:
+                after = (base_set - set(found.removed)) | set(found.added)
+                forced[row] = _Forced(cost, tuple(sorted(best_set - after)), tuple(sorted(after - best_set)))
+    resolves = 0
+    notes: list[str] = []
+    cohort = model.candidates.cohort
+    for _, row in sorted(to_resolve):
+        if not complete or stop.remaining() <= 0.05:
+            complete = False
+            break
+        a, b = cohort.mentees[int(model.mentee[row])].id, cohort.mentors[int(model.mentor[row])].id
+        try:
+            after_result = solve(_with_pin(model.candidates, a, b), SolveOptions(
+                alternatives=1, time_limit_s=min(options.time_limit_s, stop.remaining()), seed=options.seed, stop=stop))
+        except Stopped:
+            complete = False
+            break
+        resolves += 1
+        if after_result.status is SolveStatus.INFEASIBLE:
+            continue
+        if after_result.best is None or after_result.status is not SolveStatus.OPTIMAL:
+            complete = False
+            continue
+        rows_after = set(after_result.best.rows.tolist())
+        forced[row] = _Forced(optimum_value - after_result.best.objective.value, tuple(sorted(best_set - rows_after)),
+                              tuple(sorted(rows_after - best_set)))
+    if not complete:
+        notes.append("the time limit (or a cancellation) cut the costs short: the lists hold only proposals whose "
+                     "cost was computed, and may be shorter than they could be")
+    return _Costs(forced, complete, resolves, notes)
+
+
+@dataclass(frozen=True)
+class _Sides:
+    """The shortlist's two sides in index terms: who chooses (holds a list) and who is proposed."""
+
+    side: Side
+    chooser_of_row: IntArray
+    proposed_of_row: IntArray
+    n_choosers: int
+    n_proposed: int
+
+
+def _sides(model: AssignmentModel, side: Side) -> _Sides:
+    arrays = model.candidates.arrays
+    if side is Side.MENTEE:
+        return _Sides(side, model.mentee, model.mentor, arrays.n_mentees, arrays.n_mentors)
+    return _Sides(side, model.mentor, model.mentee, arrays.n_mentors, arrays.n_mentees)
+
+
+def _select(model: AssignmentModel, sides: _Sides, best_rows: IntArray, costs: dict[int, _Forced], size: int,
+            lists_cap: int, choices: list[int]) -> list[list[int]]:
+    """Per chooser, the rows of her further proposals: one min-cost flow that fills the most list places,
+    each person's next place before anybody's later one, then at the least total cost of forcing."""
+    first_count = np.bincount(sides.chooser_of_row[best_rows], minlength=sides.n_choosers)
+    appearances = np.bincount(sides.proposed_of_row[best_rows], minlength=sides.n_proposed)
+    room = np.maximum(lists_cap - appearances, 0)
+    rows = sorted((r for r in costs if choices[int(sides.chooser_of_row[r])] > 0),
+                  key=lambda r: (int(sides.chooser_of_row[r]), costs[r].cost, int(sides.proposed_of_row[r])))
+    if not rows:
+        return [[] for _ in range(sides.n_choosers)]
+    chooser = np.array([int(sides.chooser_of_row[r]) for r in rows], dtype=np.int64)
+    proposed = np.array([int(sides.proposed_of_row[r]) for r in rows], dtype=np.int64)
+    cost = np.array([costs[r].cost for r in rows], dtype=np.int64)
+    places = np.maximum(size - first_count, 0)
+    most = np.zeros(sides.n_choosers, dtype=np.int64)
+    np.maximum.at(most, chooser, cost)
+    # One more list place (anyone's) is worth more than any total cost of the proposals: lexicographic.
+    unit = 1 + int((places * most).sum())
+    source, sink = sides.n_choosers + sides.n_proposed, sides.n_choosers + sides.n_proposed + 1
+    tails, heads, caps, arc_costs = [], [], [], []
+    for c in np.flatnonzero(places).tolist():
+        for position in range(int(first_count[c]) + 1, size + 1):
+            tails.append(source)
+            heads.append(c)
+            caps.append(1)
+            arc_costs.append(-(size + 1 - position) * unit)
+    first_pair_arc = len(tails)
+    tails += chooser.tolist()
+    heads += (sides.n_choosers + proposed).tolist()
+    caps += [1] * len(rows)
+    arc_costs += cost.tolist()
+    for p in np.flatnonzero(room).tolist():
+        tails.append(sides.n_choosers + p)
+        heads.append(sink)
+        caps.append(int(room[p]))
+        arc_costs.append(0)
+    total = int(places.sum())
+    tails.append(source)
+    heads.append(sink)
+    caps.append(total)
+    arc_costs.append(0)
+    if max(abs(c) for c in arc_costs) * (sink + 2) >= 2**62:
+        raise OverflowError("the shortlist's costs are too large for one exact flow")
+    solver = min_cost_flow.SimpleMinCostFlow()
+    solver.add_arcs_with_capacity_and_unit_cost(np.array(tails, dtype=np.int64), np.array(heads, dtype=np.int64),
+                                                np.array(caps, dtype=np.int64), np.array(arc_costs, dtype=np.int64))
+    supplies = np.zeros(sink + 1, dtype=np.int64)
+    supplies[source], supplies[sink] = total, -total
+    solver.set_nodes_supplies(np.arange(sink + 1), supplies)
+    status = solver.solve()
+    if status != solver.OPTIMAL:
+        raise RuntimeError(f"the shortlist's min-cost flow ended with status {status}")
+    flows = solver.flows(np.arange(first_pair_arc, first_pair_arc + len(rows)))
+    chosen: list[list[int]] = [[] for _ in range(sides.n_choosers)]
+    for k in np.flatnonzero(flows > 0).tolist():
+        chosen[int(chooser[k])].append(rows[k])
+    return chosen
+
+
+def _changes_sentence(cohort: Cohort, model: AssignmentModel, removed: tuple[int, ...], added: tuple[int, ...],
+                      cost: int) -> str:
+    """What the best matching with the proposal changes, mentee by mentee, with the pair scores, and what else
+    makes up the cost (seat costs, a matched mentee less)."""
+    def side(rows: tuple[int, ...]) -> dict[int, int]:
+        return {int(model.mentee[r]): r for r in rows}
+
+    before, after = side(removed), side(added)
+    parts = []
+    for i in sorted(set(before) | set(after)):
+        who = cohort.mentees[i].id
+        old, new = before.get(i), after.get(i)
+
+        def pair(row: int) -> str:
+            return f"{cohort.mentors[int(model.mentor[row])].id} ({int(model.score[row])})"
+
+        if old is not None and new is not None:
+            parts.append(f"{who} moves from {pair(old)} to {pair(new)}")
+        elif old is not None:
+            parts.append(f"{who} loses {pair(old)} and stays without a mentor")
+        elif new is not None:
+            parts.append(f"{who} is matched with {pair(new)}")
+    priority = model.priority
+    places = int(priority[model.mentee[list(removed)]].sum()) - int(priority[model.mentee[list(added)]].sum())
+    scores = int(model.score[list(removed)].sum()) - int(model.score[list(added)].sum())
+    seats = cost - places * model.big - scores
+    text = "; ".join(parts)
+    if places:
+        text += (f"; {places} priority point(s) of matched mentees fewer, which the objective counts as "
+                 f"{model.big} each")
+    if seats:
+        text += f"; the mentors' further seats cost {abs(seats)} {'more' if seats > 0 else 'less'}"
+    return text
+
+
+def _clashes(model: AssignmentModel, sides: _Sides, lists: list[list[int]], choices: list[int]
+             ) -> list[tuple[ClashKind, str, int, list[int], int]]:
+    """Every limit some choice of proposals could break: (kind, subject, limit, the rows that count towards it,
+    what the pins take of the limit already).
+
+    Pins are fixed, so each limit is what the pins leave; proposals of people with no choice are left out."""
+    cohort = model.candidates.cohort
+    pinned = model.pinned_rows
+    pinned_set = set(pinned.tolist())
+    chooser_rows = [[r for r in rows if choices[c] > 0 and r not in pinned_set]
+                    for c, rows in enumerate(lists)]
+    open_rows = [r for rows in chooser_rows for r in rows]
+
+    def most_accepted(rows: list[int]) -> int:
+        """The most of these rows that the choosers could accept together."""
+        by_chooser = Counter(int(sides.chooser_of_row[r]) for r in rows)
+        return sum(min(count, choices[c]) for c, count in by_chooser.items())
+
+    out: list[tuple[ClashKind, str, int, list[int], int]] = []
+    pinned_load = np.bincount(model.mentor[pinned], minlength=len(model.capacity))
+    if sides.side is Side.MENTEE:
+        by_mentor: dict[int, list[int]] = defaultdict(list)
+        for r in open_rows:
+            by_mentor[int(model.mentor[r])].append(r)
+        for j, rows in sorted(by_mentor.items()):
+            seats = int(model.capacity[j] - pinned_load[j])
+            if most_accepted(rows) > seats:
+                out.append((ClashKind.MENTOR_SEATS, cohort.mentors[j].id, seats, rows, int(pinned_load[j])))
+    else:
+        by_mentee: dict[int, list[int]] = defaultdict(list)
+        for r in open_rows:
+            by_mentee[int(model.mentee[r])].append(r)
+        for i, rows in sorted(by_mentee.items()):
+            if most_accepted(rows) > 1:
+                out.append((ClashKind.MENTEE, cohort.mentees[i].id, 1, rows, 0))
+    orgs = sorted(cohort.rules.organisation_cap_map)
+    for k, org in enumerate(orgs):
+        taken = int((model.mentor_org[model.mentor[pinned]] == k).sum())
+        rows = [r for r in open_rows if model.mentor_org[model.mentor[r]] == k]
+        if most_accepted(rows) > int(model.org_caps[k]) - taken:
+            out.append((ClashKind.ORGANISATION_CAP, org, int(model.org_caps[k]) - taken, rows, taken))
+    names = {1: "f", 2: "m", 3: "x"}
+    for g, low, high in model.quotas:
+        taken = int((model.mentor_gender[model.mentor[pinned]] == g).sum())
+        rows = [r for r in open_rows if model.mentor_gender[model.mentor[r]] == g]
+        if high is not None and most_accepted(rows) > high - taken:
+            out.append((ClashKind.GENDER_QUOTA_MAX, names.get(g, ""), high - taken, rows, taken))
+        if low - taken > 0:
+            out.append((ClashKind.GENDER_QUOTA_MIN, names.get(g, ""), low - taken, rows, taken))
+    return out
+
+
+def _clash_sentence(kind: ClashKind, subject: str, limit: int, people: list[str], pinned: int) -> str:
+    """The clash in words; `pinned` is what pins already take of the limit (the sentence counts beyond them)."""
+    who = id_list(people)
+    beside = f" beside {pinned} pinned pair(s)" if pinned else ""
+    if kind is ClashKind.MENTOR_SEATS:
+        seats = f"{limit} seat{'s' if limit != 1 else ''}{' left' + beside if pinned else ''}"
+        if limit == 1 and len(people) == 2:
+            return (f"mentor {subject} has {seats} and is on the lists of {people[0]} and {people[1]}: if both "
+                    f"accept {subject}, one of them goes to their next proposal")
+        return (f"mentor {subject} has {seats} and is on the lists of {who}: if more than {limit} of them accept "
+                f"{subject}, the others go to their next proposals")
+    if kind is ClashKind.MENTEE:
+        return (f"mentee {subject} is on the lists of {who}: if more than one of them accepts {subject}, the others "
+                "go to their next proposals")
+    if kind is ClashKind.ORGANISATION_CAP:
+        return (f"organisation {subject} may take {limit} mentee(s){beside} and its mentors are on the lists of "
+                f"{who}: if more than {limit} proposals at {subject} are accepted, the others go to their next "
+                "proposals")
+    if kind is ClashKind.GENDER_QUOTA_MAX:
+        return (f"at most {limit} pair(s){beside} may have a mentor of gender {subject} (gender quota) and such "
+                f"mentors are on the lists of {who}: if more than {limit} of those proposals are accepted, the "
+                "quota breaks")
+    return (f"at least {limit} pair(s){beside} must have a mentor of gender {subject} (gender quota): of the "
+            f"proposals with such mentors, on the lists of {who}, at least {limit} must be accepted")
+
+
+def _empty(cohort: Cohort, result: SolveResult | None, options: ShortlistOptions, started: float,
+           notes: list[str]) -> Shortlists:
+    status = result.status if result is not None else SolveStatus.UNKNOWN
+    candidate_count = result.stats.candidate_pairs if result is not None else 0
+    return Shortlists(cohort.name, status, options.side, options.size, options.lists_cap, False, None, (), (),
+                      ShortlistStats(candidate_count, 0, 0, time.monotonic() - started, 0.0), tuple(notes))
+
+
+def shortlist(cohort: Cohort, options: ShortlistOptions | None = None) -> Shortlists:
+    """Shortlists for a valid cohort (see `solver.validate`); CohortInvalid for bad options or too many pairs."""
+    options = options or ShortlistOptions()
+    problems = option_problems(options)
+    if problems:
+        raise CohortInvalid(problems)
+    started = time.monotonic()
+    stop = StopToken.of(options.stop).sooner(options.time_limit_s)
+    solve_options = SolveOptions(alternatives=1, time_limit_s=options.time_limit_s, seed=options.seed, stop=stop)
+    try:
+        result = solve(cohort, solve_options)
+    except Stopped:
+        if stop.cancelled:
+            raise
+        return _empty(cohort, None, options, started, ["the time limit passed before the optimum was found"])
+    notes = list(result.notes)
+    best = result.best
+    if best is None:
+        return _empty(cohort, result, options, started, [*notes, "no matching: no shortlists"])
+    if result.status is not SolveStatus.OPTIMAL:
+        notes.append("the optimum was not proven (time limit or cancellation): the lists hold the best matching "
+                     "found and nothing else, since costs against it would mean nothing")
+    if result.stats.candidate_pairs > MAX_PAIRS:
+        raise CohortInvalid([Problem(ProblemCode.TOO_LARGE, "", f"{result.stats.candidate_pairs} allowed pairs: "
+                                     f"shortlists compute a cost for every allowed pair, up to {MAX_PAIRS}")])
+    model, candidates = result.model, result.candidates
+    solved = candidates.cohort
+    sides = _sides(model, options.side)
+    pinned_set = set(model.pinned_rows.tolist())
+    pinned_mentee = np.zeros(len(solved.mentees), dtype=np.bool_)
+    pinned_mentee[model.mentee[model.pinned_rows]] = True
+    pinned_load = np.bincount(model.mentor[model.pinned_rows], minlength=len(solved.mentors))
+    if options.side is Side.MENTEE:
+        choices = [0 if pinned_mentee[i] else 1 for i in range(len(solved.mentees))]
+    else:
+        choices = [int(max(0, model.capacity[j] - pinned_load[j])) for j in range(len(solved.mentors))]
+    in_best = np.zeros(model.n_rows, dtype=np.bool_)
+    in_best[best.rows] = True
+    wanted = np.flatnonzero(~in_best & ~pinned_mentee[model.mentee]).astype(np.int64)
+    costs_started = time.monotonic()
+    if result.status is SolveStatus.OPTIMAL and len(wanted):
+        cost_stop = stop.sooner(max(0.0, stop.remaining() - ANSWER_RESERVE_S))
+        try:
+            costs = _forcing_costs(result, wanted, cost_stop, options)
+        except Stopped:
+            if stop.cancelled:
+                raise
+            costs = _Costs({}, False, 0, ["the time limit passed before any cost was computed"])
+    else:
+        costs = _Costs({}, result.status is SolveStatus.OPTIMAL, 0, [])
+    if stop.cancelled:
+        raise Stopped(StopReason.CANCELLED)
+    costs_s = time.monotonic() - costs_started
+    notes += costs.notes
+    further = _select(model, sides, best.rows, costs.forced, options.size, options.lists_cap, choices)
+    first: list[list[int]] = [[] for _ in range(sides.n_choosers)]
+    for r in best.rows.tolist():
+        first[int(sides.chooser_of_row[r])].append(r)
+    score = model.score
+    lists_rows = [sorted(f, key=lambda r: (-int(score[r]), int(sides.proposed_of_row[r])))
+                  + sorted(x, key=lambda r: (costs.forced[r].cost, -int(score[r]), int(sides.proposed_of_row[r])))
+                  for f, x in zip(first, further, strict=True)]
+    clashes = _clashes(model, sides, lists_rows, choices)
+    clash_of: dict[int, list[int]] = defaultdict(list)
+    clash_items: list[Clash] = []
+    for number, (kind, subject, limit, rows, taken) in enumerate(clashes, start=1):
+        people = sorted({_chooser_id(solved, sides, r) for r in rows})
+        pairs = tuple(sorted(_pair(solved, model, r) for r in rows))
+        clash_items.append(Clash(number, kind, subject, limit, pairs, tuple(people),
+                                 _clash_sentence(kind, subject, limit, people, taken)))
+        for r in rows:
+            clash_of[r].append(number)
+    all_rows = sorted({r for rows in lists_rows for r in rows})
+    explanations = dict(zip(all_rows, explain_pairs(candidates, np.array(all_rows, dtype=np.int64)), strict=True))
+    _check_answer(result, lists_rows, costs.forced)
+    listed = np.bincount([int(sides.proposed_of_row[r]) for rows in lists_rows for r in rows],
+                         minlength=sides.n_proposed)
+    in_optimum = np.bincount(sides.proposed_of_row[best.rows], minlength=sides.n_proposed)
+    full = listed >= np.maximum(options.lists_cap, in_optimum)
+    out_lists = []
+    for c, rows in enumerate(lists_rows):
+        person = (solved.mentees if options.side is Side.MENTEE else solved.mentors)[c]
+        proposals = []
+        for rank, r in enumerate(rows, start=1):
+            pair = _pair(solved, model, r)
+            lost: tuple[str, ...] = ()
+            if in_best[r]:
+                removed: tuple[tuple[str, str], ...] = ()
+                added: tuple[tuple[str, str], ...] = ()
+                cost = 0
+                sentence = (f"{pair[0]} with {pair[1]} (score {int(score[r])})"
+                            + (": pinned by the coordinator" if r in pinned_set else ": in the optimum, costs nothing"))
+            else:
+                found = costs.forced[r]
+                removed = tuple(sorted(_pair(solved, model, x) for x in found.removed))
+                added = tuple(sorted(_pair(solved, model, x) for x in found.added))
+                cost = found.cost
+                lost = tuple(sorted({a for a, _ in removed} - {a for a, _ in added}))
+                changes = _changes_sentence(solved, model, found.removed, found.added, cost)
+                sentence = (f"{pair[0]} with {pair[1]} (score {int(score[r])}): choosing it costs the cohort {cost} "
+                            "point(s)" + (f": {changes}" if changes else ""))
+            proposals.append(Proposal(rank, pair[0], pair[1], int(score[r]), bool(in_best[r]), r in pinned_set, cost,
+                                      removed, added, lost, tuple(clash_of.get(r, ())), explanations[r], sentence))
+        out_lists.append(PersonShortlist(person.id, options.side, choices[c], tuple(proposals),
+                                         _list_note(sides, c, rows, choices[c], options.size, costs.forced, full,
+                                                    costs.complete)))
+    evaluated = len(costs.forced)
+    stats = ShortlistStats(result.stats.candidate_pairs, evaluated, costs.resolves, time.monotonic() - started, costs_s)
+    return Shortlists(solved.name, result.status, options.side, options.size, options.lists_cap,
+                      costs.complete and result.status is SolveStatus.OPTIMAL, best.objective, tuple(out_lists),
+                      tuple(clash_items), stats, tuple(notes))
+
+
+def _pair(cohort: Cohort, model: AssignmentModel, row: int) -> tuple[str, str]:
+    return cohort.mentees[int(model.mentee[row])].id, cohort.mentors[int(model.mentor[row])].id
+
+
+def _chooser_id(cohort: Cohort, sides: _Sides, row: int) -> str:
+    people = cohort.mentees if sides.side is Side.MENTEE else cohort.mentors
+    return people[int(sides.chooser_of_row[row])].id
+
+
+def _list_note(sides: _Sides, chooser: int, rows: list[int], choices: int, size: int, forced: dict[int, _Forced],
+               full: BoolArray, complete: bool) -> str:
+    """Why a list is empty or shorter than `size`: the allowed partners it leaves out, by reason."""
+    if choices == 0:
+        return ("pinned by the coordinator: nothing to choose" if rows else
+                "no seat to offer (capacity 0, or every seat pinned)")
+    allowed = np.flatnonzero(sides.chooser_of_row == chooser).tolist()
+    if not allowed:
+        return "no allowed partner under the hard rules"
+    if len(rows) >= size:
+        return ""
+    left_out = [r for r in allowed if r not in set(rows)]
+    impossible = sum(1 for r in left_out if r not in forced)
+    crowded = sum(1 for r in left_out if r in forced and full[int(sides.proposed_of_row[r])])
+    parts = [f"{len(allowed)} allowed partner(s)"]
+    if crowded:
+        parts.append(f"{crowded} already on as many lists as allowed")
+    if impossible:
+        parts.append(f"{impossible} in no valid matching with this person (pins, seats, caps or quotas)" if complete
+                     else f"{impossible} in no valid matching with this person, or not costed in the time")
+    return "; ".join(parts)
+
+
+def _check_answer(result: SolveResult, lists_rows: list[list[int]], forced: dict[int, _Forced]) -> None:
+    """The independent re-check of the answer before it leaves: every proposal's pair against the hard rules and
+    its score (`solver.verify`'s rules, from the cohort's domain objects), and each matching a cost is measured
+    by against capacities, pins, organisation caps and quotas, worth exactly the optimum's value less the cost.
+
+    The optimum itself was verified by `solve`; a forced matching differs from it in a few pairs, so it is
+    checked by what those change (counts kept from the optimum), not re-checked whole."""
+    best = result.best
+    assert best is not None
+    candidates, model = result.candidates, result.model
+    cohort = candidates.cohort
+    rules = AnswerChecker(candidates).rules
+    broken: list[str] = []
+    mentees = {p.id: p for p in cohort.mentees}
+    mentors = {p.id: p for p in cohort.mentors}
+
+    def pair_of(row: int) -> tuple[str, str]:
+        return _pair(cohort, model, row)
+
+    def worth(row: int) -> int:
+        """The pair's part of the objective value: big x her priority + its score (checked against the rules)."""
+        a, b = pair_of(row)
+        failed, low, high = rules.check_pair(mentees[a], mentors[b])
+        score = int(model.score[row])
+        if failed or not low <= score <= high:
+            broken.append(f"pair {a}-{b} breaks {', '.join(failed) or f'its score ({score}, the rules give {low})'}")
+        return model.big * mentees[a].priority + score
+
+    base_pairs = [pair_of(r) for r in best.rows.tolist()]
+    partner = dict(base_pairs)
+    load = Counter(b for _, b in base_pairs)
+    seat_cost = max(cohort.rules.extra_seat_cost, 0)
+    caps = cohort.rules.organisation_cap_map
+    org_count = Counter(mentors[y].organisation for _, y in base_pairs)
+    gender_count = Counter(mentors[y].gender for _, y in base_pairs)
+    pins = set(cohort.rules.pins)
+    best_set = set(best.rows.tolist())
+    for rows in lists_rows:
+        for r in rows:
+            if r in best_set:
+                worth(r)
+                continue
+            found = forced[r]
+            removed, added = [pair_of(x) for x in found.removed], [pair_of(x) for x in found.added]
+            a, b = pair_of(r)
+            change = Counter(y for _, y in added)
+            change.subtract(y for _, y in removed)
+            after_load = {y: load[y] + n for y, n in change.items()}
+            gone = {x for x, _ in removed}
+            problems = [f"{x} is matched twice" for x, n in Counter(x for x, _ in added).items()
+                        if n > 1 or (x in partner and x not in gone)]
+            problems += [f"{y} takes {n}, capacity {mentors[y].capacity}" for y, n in after_load.items()
+                         if n > mentors[y].capacity]
+            problems += [f"pin {p} given up" for p in removed if p in pins]
+            problems += ["the pair itself is missing"] if (a, b) not in added else []
+            for org, cap in caps.items():
+                if org_count[org] + sum(n for y, n in change.items() if mentors[y].organisation == org) > cap:
+                    problems.append(f"organisation {org} over its cap")
+            for quota in cohort.rules.gender_quotas:
+                count = gender_count[quota.gender] + sum(n for y, n in change.items() if mentors[y].gender == quota.gender)
+                if count < quota.min_pairs or (quota.max_pairs is not None and count > quota.max_pairs):
+                    problems.append(f"gender quota {quota.gender} broken")
+            seats = seat_cost * sum(n * (n - 1) // 2 - load[y] * (load[y] - 1) // 2 for y, n in after_load.items())
+            value = best.objective.value - sum(worth(x) for x in found.removed) + sum(worth(x) for x in found.added) - seats
+            if value != best.objective.value - found.cost:
+                problems.append(f"worth {value}, not the optimum's {best.objective.value} less {found.cost}")
+            broken += [f"proposal {a}-{b}: {p}" for p in problems]
+    if broken:
+        raise AnswerCheckFailed(broken)
