@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from solver.compare import ScenarioChanges, apply_changes, compare_scenarios
+from solver.budget import MAX_CANDIDATE_PAIRS
+from solver.compare import ScenarioChanges, apply_changes, compare_scenarios, density_problem
 from solver.domain import Cohort
 from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.fileio import read_toml
@@ -205,25 +206,68 @@ def load_grid(path: str | Path) -> Grid:
 # Settings as scenarios -------------------------------------------------------------------------------------
 
 
-def _under(value_path: str, problem: Problem, where: str) -> Problem:
-    """A problem found applying a grid value (or a setting), placed at that value in the grid."""
+def _under(value_path: str, problem: Problem, where: str, rule: str = "") -> Problem:
+    """A problem found applying a grid value (or a setting), placed at that value in the grid: its path is the
+    value's and the problem's (`axes.field_depth[1].rules.field_depth`), its location the value as the grid file
+    has it (`grid.toml: axes.field_depth[1]`; `axes.weights[1].travel` for a weight; the problem's own path after
+    a comma when it is elsewhere: `axes.eligible_municipalities[0], rules.pins[0]`)."""
     inner = f"{value_path}.{problem.path}" if problem.path else value_path
-    return Problem(problem.code, inner, problem.message, f"{where} {inner}".strip())
+    own = f"rules.{rule}"
+    if not rule:
+        place = inner
+    elif not problem.path or problem.path == own:
+        place = value_path
+    elif problem.path.startswith((f"{own}.", f"{own}[")):
+        place = value_path + problem.path[len(own):]
+    else:
+        place = f"{value_path}, {problem.path}"
+    return Problem(problem.code, inner, problem.message, f"{where}: {place}" if where else place)
 
 
-def check_values(base: Cohort, grid: Grid, where: str = "") -> None:
-    """Apply each axis value alone to the base; CohortInvalid with every problem at its place in the grid
-    (`axes.field_depth[1].rules.field_depth`), once per value rather than once per setting. Values good alone
-    are good together (the pins they are checked against are checked rule by rule); what only a combination
-    shows (a cohort too dense to solve at the widest distance and field, say) makes that setting a failed row
-    with its problems (`solve_setting`)."""
+DENSITY_RULES = ("max_distance_km", "field_depth", "min_mentor_years", "max_travel_minutes", "eligible_municipalities",
+                 "eligible_tracks")
+"""The axes that change how many candidate pairs a setting makes (`solver.budget` counts the join of field group
+and distance cell among the eligible people); weights, caps, quotas and the language level do not."""
+
+
+def check_values(base: Cohort, grid: Grid, where: str | None = None, *, max_pairs: int = MAX_CANDIDATE_PAIRS) -> None:
+    """Every grid value checked before anything is solved; CohortInvalid with every problem at its place in the
+    grid (path `axes.field_depth[1].rules.field_depth`, location `grid.toml: axes.field_depth[1]`; `where` is the
+    grid file's name, by default its `source`'s).
+
+    Each axis value is applied alone to the base, so a bad value is reported once rather than once per setting;
+    values good alone are good together (the pins they are checked against are checked rule by rule). What only
+    a combination shows, a setting too dense to solve (more than `max_pairs` candidate pairs, at the widest
+    distance and the shallowest field, say), is counted for every combination of the axes that change the pairs
+    (`DENSITY_RULES`) and reported at those values (TOO_LARGE), also before anything is solved."""
+    where = where if where is not None else Path(grid.source).name if grid.source else ""
     problems: list[Problem] = []
     for axis in grid.axes:
         for value in axis.values:
             try:
                 apply_changes(base, value.changes, label=value.label, where=value.path)
             except CohortInvalid as invalid:
-                problems += [_under(value.path, p, where) for p in invalid.problems]
+                problems += [_under(value.path, p, where, axis.name) for p in invalid.problems]
+    if problems:
+        raise CohortInvalid(problems)
+    dense = [a for a in grid.axes if a.name in DENSITY_RULES]
+    for combination in itertools.product(*(a.values for a in dense)):
+        try:
+            cohort = apply_changes(base, Setting(0, combination).changes(), label="").cohort
+        except CohortInvalid:
+            continue  # a combination the values' own checks did not foresee: its settings fail with their problems
+        problem = density_problem(cohort, max_pairs)
+        if problem is None:
+            continue
+        if not combination:  # no axis changes the pairs: the base itself is too dense
+            problems.append(replace(problem, location=f"the base cohort: {problem.path}"))
+            continue
+        named = next((v for a, v in zip(dense, combination, strict=True) if problem.path == f"rules.{a.name}"),
+                     combination[0])
+        settings = "; ".join(v.label for v in combination)
+        places = ", ".join(v.path for v in combination)
+        problems.append(Problem(ProblemCode.TOO_LARGE, named.path, f"with {settings}: {problem.message}",
+                                f"{where}: {places}" if where else places))
     if problems:
         raise CohortInvalid(problems)
 

@@ -205,8 +205,10 @@ def scenarios_from_proto(base: Cohort, messages: Sequence[mpb.Scenario], *,
         if own or base_problems:
             continue
         dense = density_problem(scenario.cohort, max_pairs) if max_pairs is not None else None
-        if dense is not None:
-            found.problems.append(origins.problem(dense))
+        if dense is not None:  # at the rule the scenario sets, else at the scenario (naming the base's rule)
+            changed = dense.path == "rules" and msg.HasField("rules")
+            found.problems.append(problem_message(dense.code, f"{scope}.rules", dense.message) if changed
+                                  else origins.problem(dense))
             found.dense += 1
             continue
         found.scenarios.append(scenario)
