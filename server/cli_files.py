@@ -135,5 +135,6 @@ def write_current(path: Path, pairs: Iterable[PairRef | Any], inputs: InputFiles
     from solver.tables import frame, frame_bytes
 
     rows = [{"mentee_id": p.mentee_id, "mentor_id": p.mentor_id} for p in pairs]
-    data = frame_bytes({"current": frame(rows, ("mentee_id", "mentor_id"))}, ".csv")
+    # Read back by the next `rematch`: ids verbatim (no spreadsheet apostrophe, solver.cells).
+    data = frame_bytes({"current": frame(rows, ("mentee_id", "mentor_id"))}, ".csv", defuse=False)
     return write_atomic(path, data, inputs=inputs, field_path="--out-current")

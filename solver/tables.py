@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from solver.cells import defused
 from solver.errors import Problem, ProblemCode
 from solver.fileio import InputFiles, output_problems, write_atomic
 
@@ -58,10 +59,14 @@ def frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> pl.DataF
     return pl.DataFrame({c: [row[c] for row in rows] for c in columns}, strict=False)
 
 
-def frame_bytes(frames: Mapping[str, pl.DataFrame], suffix: str) -> bytes:
-    """One file's content: a single frame as CSV or Parquet, or every frame as a worksheet of one workbook."""
+def frame_bytes(frames: Mapping[str, pl.DataFrame], suffix: str, *, defuse: bool = True) -> bytes:
+    """One file's content: a single frame as CSV or Parquet, or every frame as a worksheet of one workbook. In CSV
+    and XLSX a text cell that a spreadsheet would run as a formula is written as text (`solver.cells`), unless
+    `defuse` is False (a file the tool reads back)."""
     buffer = io.BytesIO()
     suffix = suffix.lower()
+    if defuse and suffix in (".csv", ".xlsx"):
+        frames = {name: defused(data) for name, data in frames.items()}
     if suffix == ".xlsx":
         import xlsxwriter
 

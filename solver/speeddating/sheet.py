@@ -13,6 +13,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from solver.cells import defuse_cell
 from solver.errors import CohortInvalid
 from solver.fileio import InputFiles, output_problems, write_atomic
 from solver.report import html_page
@@ -75,7 +76,8 @@ def round_csv(plan: SpeedDatingPlan, round_number: int) -> str:
     writer.writerow(CSV_COLUMNS)
     for x in plan.meetings:
         if x.round == round_number:
-            writer.writerow((x.round, x.table, x.mentee_id, x.mentor_id, x.starts_min, x.ends_min))
+            writer.writerow((x.round, x.table, defuse_cell(x.mentee_id), defuse_cell(x.mentor_id), x.starts_min,
+                             x.ends_min))
     return out.getvalue()
 
 
