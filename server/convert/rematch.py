@@ -42,7 +42,7 @@ def rematch_inputs_from_proto(msg: mpb.RematchRequest) -> tuple[RematchInputs, l
     """
     problems = []
     if msg.HasField("penalty") and msg.penalty > MAX_PENALTY:
-        problems.append(problem_message(ProblemCode.NEGATIVE_VALUE, "penalty",
+        problems.append(problem_message(ProblemCode.OUT_OF_RANGE, "penalty",
                                          f"penalty {msg.penalty} is above {MAX_PENALTY}"))
     return RematchInputs(
         current=tuple(PairRef(p.mentee_id, p.mentor_id) for p in msg.current_pairs),
