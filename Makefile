@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint bench load proto proto-check clean tools lint-proto check-metrics fuzz oracle check-deploy
+.PHONY: setup demo test test-fast lint bench load proto proto-check clean tools lint-proto check-metrics fuzz oracle check-deploy clients
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ load: setup
 tools:
 	bash ci/install-tools.sh
 
+## Clients in other languages from the contract: Go (Debian's toolchain and protoc-gen-go via apt-get, code by
+## `buf generate` from buf.gen.yaml, built in GOPATH mode) and Node (`npm ci` in clients/node). The tests in
+## tests/test_other_language_clients.py call a live server with them.
+clients: tools
+	bash clients/build.sh
+
 ## The contract with buf: lint (STANDARD rules), and breaking changes against the latest release tag v*.
 lint-proto: tools
 	bash ci/check-proto.sh
@@ -67,4 +73,4 @@ proto: setup
 	$(PY) -m server.protogen
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build .build clients/node/node_modules *.egg-info .pytest_cache .mypy_cache .ruff_cache
