@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from ortools.sat.python import cp_model
 
+from solver import kbest
 from solver.candidates import IntArray
 from solver.cpsat import WORST, CpOutcome, CpSearch, ExtraConstraints, Stage, cp_stages
 from solver.domain import Cohort, ObjectiveMode
@@ -380,6 +381,8 @@ def _alternatives(run: _Run, matchings: list[Matching], options: SolveOptions) -
         run.notes.append(f"no alternatives searched: the best matching is not proven optimal ({best.status.value}, "
                          "time limit or cancellation)")
         return
+    if wanted > 1 and _ranked(run, matchings, wanted, min_difference):
+        return
     while len(matchings) < wanted:
         if (options.stop is not None and options.stop.is_set()) or time.monotonic() >= run.deadline:
             run.notes.append(f"stopped after {len(matchings)} matching(s): time limit or cancellation")
@@ -405,3 +408,25 @@ def _alternatives(run: _Run, matchings: list[Matching], options: SolveOptions) -
             run.notes.append(f"matching {len(matchings)} is not proven optimal (time limit or cancellation); "
                              "no further alternatives searched")
             return
+
+
+def _ranked(run: _Run, matchings: list[Matching], wanted: int, min_difference: int) -> bool:
+    """Alternatives by exact ranking without CP-SAT (`solver.kbest`) where the model is a pure assignment, appended
+    to `matchings`; True when nothing is left to search (all found, or proven that no further one exists)."""
+    weights = run.stages[0] if len(run.stages) == 1 else None
+    if weights is None or not kbest.applies(run.model, weights, extra=run.extra is not None):
+        return False
+    ranked = kbest.alternatives(run.model, weights, [matchings[0].rows], wanted - 1, min_difference,
+                                stop=run.options.stop, deadline=run.deadline)
+    run.use("k_best")
+    best = set(matchings[0].rows.tolist())
+    for rows in ranked.found:
+        run.progress_rank = len(matchings) + 1
+        value = run.model.weight(weights, rows)
+        run.report(value, value)
+        matchings.append(Matching(len(matchings) + 1, rows, evaluate(run.model, rows, run.options.mode),
+                                  SolveStatus.OPTIMAL, pairs_changed_vs_best=len(best - set(rows.tolist()))))
+    if ranked.exhausted:
+        run.notes.append(f"only {len(matchings)} matching(s) differ from each other in at least {min_difference} "
+                         "pair(s)")
+    return ranked.exhausted or len(matchings) >= wanted

@@ -1,0 +1,514 @@
+"""Exact ranked alternatives for a pure assignment: Lawler-Murty partitioning with Lagrangian bounds.
+
+Matching k is the best matching that differs from each better one in at least D of its pairs (README,
+Alternatives). For a model without side constraints beyond what a flow carries (capacities, pins, seat costs,
+organisation caps; no gender quotas, no stability, no extra CP-SAT constraints, one lexicographic stage), each
+alternative is found here without CP-SAT, by a best-first branch and bound over Murty's partition of the
+matchings:
+
+- A *node* is the set of matchings that contain its `include` rows (and every pin) and none of its `exclude`
+  rows. Its *priced optimum* is the best matching in it for the priced weights `w - sum_k lam_k [row in A_k]`,
+  where A_1.. are the matchings found so far and lam >= 0 their prices.
+- "Differs from A_k in at least D pairs" is |Y & A_k| <= |A_k| - D = h_k. For a Y that meets it,
+  w(Y) = P(Y) + sum_k lam_k |Y & A_k| <= P(X) + sum_k lam_k min(h_k, |A_k - exclude|): the node's bound, X its
+  priced optimum (Lagrangian duality, any lam >= 0). The prices only make the bounds tight; the search is exact
+  for every lam (lam = 0 is plain Murty ranking, skipping the matchings that are too close).
+- Nodes are taken best bound first. A priced optimum that differs enough is a candidate; every taken node is
+  split by Murty's rule on its optimum X (child i keeps X's first i free rows and leaves out the next one, so
+  the children partition the node less X), and children that already keep more than h_k rows of some A_k hold
+  nothing valid and are dropped. The search ends when no node's bound exceeds the best candidate's value: that
+  candidate is optimal. An empty queue with no candidate proves that no further matching differs enough.
+
+Each node is one dense assignment (scipy's `linear_sum_assignment`, a C++ shortest augmenting path) over the
+free mentees x their mentors' free seats (seat k of a mentor costs seat_cost x (k - 1) more, so the cheapest seats
+fill first, as in the flow), built by slicing one matrix made once per alternative: no Python loop per pair.
+Where an organisation cap binds (it then couples mentors), each node is a min-cost flow instead
+(`solver.flow.flow_optimum`, the node's includes as pins).
+
+Ties are broken by the search order alone (node creation order; rows in ascending order within a node), which
+depends on the canonical cohort only: the same input gives the same alternatives whatever the row order.
+The work is capped by a number of node evaluations fixed by the model's size, never by time, so the same input
+always takes the same path; past the cap the caller goes on with CP-SAT (`solver.solve`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from solver.arrays import FloatArray
+from solver.candidates import IntArray
+from solver.flow import flow_optimum
+from solver.model import AssignmentModel
+from solver.stop import Stopped, StopToken, check
+
+__all__ = ["KBest", "alternatives", "applies"]
+
+DENSE_CELL_LIMIT = 400_000
+"""Free mentees x seats up to which a node is a dense assignment; beyond, alternatives are CP-SAT's."""
+FLOW_ROW_LIMIT = 2_000
+"""Candidate rows up to which nodes may be min-cost flows (binding organisation caps)."""
+EVALUATION_CELLS = 6_000_000
+"""Node evaluations per alternative: this many matrix cells' worth (at least `MIN_EVALUATIONS`, at most
+`MAX_EVALUATIONS`); then CP-SAT carries on. Measured: 15 x 15 Lyngby needs ~20 per alternative, 80 x 80
+Copenhagen ~60."""
+MIN_EVALUATIONS = 200
+PRICE_FROM_DIFFERENCE = 3
+"""From this D on, the search is priced (`_Search.prices`); below, plain ranking skips the few matchings that are
+too close (measured, 15 x 15 with D = 2: 21 node evaluations unpriced, 23-42 priced, plus the pricing's own;
+80 x 80 with D = 8: 573 unpriced, 64 priced just below the breakpoint)."""
+MAX_EVALUATIONS = 2_000
+_EXACT_FLOAT = 2.0**52  # sums of the assignment's costs stay exact integers in float64 below this
+_NONE = -1
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class KBest:
+    found: list[IntArray]  # alternatives, best first, each proven optimal (sorted rows)
+    exhausted: bool  # no further matching differs enough from every one before it (proven)
+    evaluations: int  # node solves spent
+
+
+def applies(model: AssignmentModel, weights: IntArray | None, *, extra: bool) -> bool:
+    """Whether the alternatives of this model (one stage of `weights`) can be ranked here: no gender quota that
+    can bind, no extra constraints, a size the dense or the flow nodes take."""
+    if weights is None or extra:
+        return False
+    pair_gender = model.mentor_gender[model.mentor]
+    for gender, low, high in model.quotas:
+        if low > 0 or (high is not None and high < int((pair_gender == gender).sum())):
+            return False
+    if _caps_bind(model):
+        return model.n_rows <= FLOW_ROW_LIMIT
+    seats = int(np.minimum(model.capacity, np.bincount(model.mentor, minlength=len(model.capacity))).sum())
+    free = len(np.unique(model.mentee))
+    return free * max(seats, free) <= DENSE_CELL_LIMIT
+
+
+def _caps_bind(model: AssignmentModel) -> bool:
+    """Whether some organisation's cap is below what its mentors could take (then it couples them)."""
+    org = model.mentor_org
+    if not len(model.org_caps):
+        return False
+    seats = np.bincount(org[org >= 0], weights=model.capacity[org >= 0], minlength=len(model.org_caps))
+    return bool((model.org_caps < seats).any())
+
+
+# Node solvers ------------------------------------------------------------------------------------------------
+
+
+class _Dense:
+    """Priced optima of nodes as dense assignments: free mentees x free seats (+ padding so all rows fit).
+
+    Cell (i, c) holds the candidate row of mentee i with the mentor of seat c (or -1), and its value is the
+    row's priced weight less the seat's cost, clipped at 0 (0 = not matched: a forbidden cell, a padding seat,
+    or a pair not worth its seat). The matching is the chosen cells of positive value; seats of a mentor fill
+    cheapest first at an optimum, so its priced weight is exactly the assignment's value.
+    """
+
+    def __init__(self, model: AssignmentModel, weights: IntArray) -> None:
+        self.model = model
+        pins = model.pinned_rows
+        n_rows = model.n_rows
+        pinned_mentee = np.zeros(model.candidates.arrays.n_mentees, dtype=np.bool_)
+        pinned_mentee[model.mentee[pins]] = True
+        free = np.flatnonzero((weights > 0) & ~pinned_mentee[model.mentee]).astype(np.int64)
+        n_mentors = len(model.capacity)
+        pin_load = np.bincount(model.mentor[pins], minlength=n_mentors)
+        left = np.maximum(model.capacity - pin_load, 0)
+        seats = np.minimum(left, np.bincount(model.mentor[free], minlength=n_mentors))
+        free = free[seats[model.mentor[free]] > 0]
+        mentees = np.unique(model.mentee[free])
+        position = np.full(model.candidates.arrays.n_mentees, _NONE, dtype=np.int64)
+        position[mentees] = np.arange(len(mentees))
+        n_seats = int(seats.sum())
+        width = n_seats + max(0, len(mentees) - n_seats)
+        first_seat = np.cumsum(seats) - seats
+        col_mentor = np.full(width, n_mentors, dtype=np.int64)  # padding: an extra "mentor" with no load
+        col_mentor[:n_seats] = np.repeat(np.arange(n_mentors), seats)
+        col_seat = np.zeros(width, dtype=np.int64)
+        col_seat[:n_seats] = np.arange(n_seats) - first_seat[col_mentor[:n_seats]]
+        self.col_cost = np.zeros(width, dtype=np.int64)
+        self.col_cost[:n_seats] = model.seat_cost * (pin_load[col_mentor[:n_seats]] + col_seat[:n_seats])
+        self.col_mentor, self.col_seat = col_mentor, col_seat
+        # cell_row[i, c]: every free row fills the cells of its mentee with each seat of its mentor.
+        cell_row = np.full((len(mentees), width), _NONE, dtype=np.int64)
+        per_row = seats[model.mentor[free]]
+        starts = np.repeat(first_seat[model.mentor[free]] - np.cumsum(per_row) + per_row, per_row)
+        cols = starts + np.arange(int(per_row.sum()))
+        cell_row[np.repeat(position[model.mentee[free]], per_row), cols] = np.repeat(free, per_row)
+        self.cell_row = cell_row
+        self.allowed = cell_row >= 0
+        self.position = position
+        self.n_mentors = n_mentors
+        self.values = np.zeros(cell_row.shape, dtype=np.float64)
+        self.n_rows = n_rows
+        self.cells = max(1, cell_row.size)
+        self.all_rows = np.arange(len(mentees))
+        self.all_cols = np.arange(width)
+
+    def price(self, priced: IntArray) -> None:
+        """Cell values for these priced row weights."""
+        values = np.where(self.allowed, priced[self.cell_row] - self.col_cost, 0)
+        self.values = np.maximum(values, 0).astype(np.float64)
+
+    def _matrix(self, include: IntArray, exclude: IntArray) -> tuple[FloatArray, IntArray, IntArray, IntArray]:
+        """The node's assignment: values, cell rows, and which rows and columns of the whole matrix it keeps."""
+        model = self.model
+        rows_kept, cols_kept = self.all_rows, self.all_cols
+        if len(include):
+            keep = np.ones(len(self.all_rows), dtype=np.bool_)
+            keep[self.position[model.mentee[include]]] = False
+            rows_kept = np.flatnonzero(keep)
+            load = np.bincount(model.mentor[include], minlength=self.n_mentors + 1)
+            cols_kept = np.flatnonzero(self.col_seat >= load[self.col_mentor])
+            values = self.values[rows_kept[:, None], cols_kept]
+            cells = self.cell_row[rows_kept[:, None], cols_kept]
+        else:
+            values, cells = self.values.copy(), self.cell_row
+        if len(exclude):
+            out = np.zeros(self.n_rows + 1, dtype=np.bool_)  # index -1 (no row) stays False
+            out[exclude] = True
+            values[out[cells]] = 0.0
+        return values, cells, rows_kept, cols_kept
+
+    def solve(self, include: IntArray, exclude: IntArray) -> IntArray:
+        """The priced optimum's free rows in the node (pins and `include` rows not among them)."""
+        values, cells, _, _ = self._matrix(include, exclude)
+        r, c = linear_sum_assignment(values, maximize=True)
+        chosen = values[r, c] > 0
+        return cells[r[chosen], c[chosen]]
+
+    def drops(self, include: IntArray, exclude: IntArray, free: IntArray) -> tuple[FloatArray, FloatArray]:
+        """For each of the node optimum's free rows, least losses of the priced weight when a matching of the node
+        leaves that row out, from the assignment's LP duals: (move, refill). Zeros when the duals do not check out.
+
+        Duals of the optimum (every unmatched mentee on a virtual empty seat of value 0, dual 0): the seats'
+        duals v are shortest distances by Bellman-Ford over the optimum's residual graph, u = value - v on the
+        matched cells, and rc = u + v - value >= 0 on every cell; a matching of the node weighs the optimum less
+        the rc of its cells and the v of its empty seats. Leaving out row f (mentee i, mentor b, seat c) puts
+        mentee i elsewhere (`move`: the least rc of her cells with other mentors, or u_i for none) and leaves
+        seat c empty or to another mentee (`refill`: v_c or the least rc of the column). Moves of different rows
+        are different cells, so they add up; so do one row's move and refill.
+        """
+        model = self.model
+        values, _, rows_kept, cols_kept = self._matrix(include, exclude)
+        n, width = values.shape
+        node_row = np.full(len(self.all_rows), _NONE, dtype=np.int64)
+        node_row[rows_kept] = np.arange(n)
+        mentors = model.mentor[free]
+        col_mentor = self.col_mentor[cols_kept]
+        # Matched cells: each mentor's pairs on its first kept seats (the cheapest: where an optimum puts them).
+        order = np.lexsort((free, mentors))
+        by_mentor = mentors[order]
+        rank = np.arange(len(free)) - np.searchsorted(by_mentor, by_mentor)
+        seat = np.empty(len(free), dtype=np.int64)
+        seat[order] = np.searchsorted(col_mentor, by_mentor) + rank
+        row = node_row[self.position[model.mentee[free]]]
+        none = np.zeros(len(free)), np.zeros(len(free))
+        if (row < 0).any() or (seat >= width).any() or (col_mentor[np.minimum(seat, width - 1)] != mentors).any():
+            return none
+        matched = values[row, seat]
+        slack = matched[:, None] - values[row]  # v_seat(i) <= v_j + slack[i, j]
+        dist = np.zeros(width)
+        dist[seat] = matched  # from the virtual empty seat: v_seat(i) <= 0 + matched value
+        for _ in range(len(free) + 1):
+            relaxed = np.minimum(dist[seat], (dist[None, :] + slack).min(axis=1))
+            if np.array_equal(relaxed, dist[seat]):
+                break
+            dist[seat] = relaxed
+        else:
+            return none
+        u = np.zeros(n)
+        u[row] = matched - dist[seat]
+        reduced = u[:, None] + dist[None, :] - values
+        if reduced.min(initial=0.0) < -0.5 or dist.min(initial=0.0) < -0.5 or u.min(initial=0.0) < -0.5:
+            return none
+        elsewhere = np.where(col_mentor[None, :] == mentors[:, None], np.inf, reduced[row])
+        move = np.minimum(u[row], elsewhere.min(axis=1))
+        column = reduced[:, seat]
+        column[row, np.arange(len(free))] = np.inf
+        refill = np.minimum(dist[seat], column.min(axis=0, initial=np.inf))
+        return np.rint(move), np.rint(refill)
+
+
+class _Flows:
+    """Priced optima of nodes as min-cost flows (organisation caps bind): the node's includes as pins."""
+
+    def __init__(self, model: AssignmentModel, stop: StopToken | threading.Event | None) -> None:
+        self.model = model
+        self.stop = stop
+        self.priced = np.zeros(model.n_rows, dtype=np.int64)
+        self.cells = max(1, 4 * model.n_rows)
+
+    def price(self, priced: IntArray) -> None:
+        self.priced = priced
+
+    def solve(self, include: IntArray, exclude: IntArray) -> IntArray:
+        model = self.model
+        node = model if not len(include) else dataclasses.replace(
+            model, pinned_rows=np.sort(np.concatenate([model.pinned_rows, include])))
+        allowed = None
+        if len(exclude):
+            mask = np.ones(model.n_rows, dtype=np.bool_)
+            mask[exclude] = False
+            allowed = np.flatnonzero(mask)
+        rows = flow_optimum(node, self.priced, allowed, stop=self.stop)
+        free = np.ones(model.n_rows, dtype=np.bool_)
+        free[node.pinned_rows] = False
+        return rows[free[rows]]
+
+    def drops(self, include: IntArray, exclude: IntArray, free: IntArray) -> tuple[FloatArray, FloatArray]:
+        """No losses from a flow (its duals are not exposed): children keep their parent's bound."""
+        del include, exclude
+        return np.zeros(len(free)), np.zeros(len(free))
+
+
+# The search --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Node:
+    include: IntArray  # rows kept, pins not among them
+    exclude: IntArray
+    rows: IntArray | None = None  # the priced optimum, pins included, sorted
+    priced: int = 0  # its priced weight
+    free: IntArray | None = None  # its rows that are neither pins nor `include`, in the order children take them
+    move: FloatArray | None = None  # least losses when one of `free` is left out (`_Dense.drops`)
+    refill: FloatArray | None = None
+
+
+class _Search:
+    """One alternative: the best matching that differs enough from every one in `accepted`."""
+
+    def __init__(self, model: AssignmentModel, weights: IntArray, solver: _Dense | _Flows,
+                 accepted: list[IntArray], min_difference: int, budget: int,
+                 stop: StopToken | threading.Event | None) -> None:
+        self.model, self.weights, self.solver, self.stop = model, weights, solver, stop
+        n = model.n_rows
+        self.masks = np.zeros((len(accepted), n), dtype=np.bool_)
+        for k, rows in enumerate(accepted):
+            self.masks[k, rows] = True
+        self.size = np.array([len(a) for a in accepted], dtype=np.int64)
+        self.limit = self.size - min_difference  # h_k: rows of A_k a valid matching may keep
+        self.pins = model.pinned_rows
+        self.pin_kept = self.masks[:, self.pins].sum(axis=1)
+        self.budget = budget
+        self.evaluations = 0
+        self.lam = np.zeros(len(accepted), dtype=np.int64)
+        self.priced = weights
+
+    # --- prices ---
+
+    def set_prices(self, lam: IntArray) -> None:
+        self.lam = lam
+        self.priced = self.weights - lam @ self.masks.astype(np.int64) if lam.any() else self.weights
+        self.solver.price(self.priced)
+
+    def _root(self) -> IntArray:
+        """The priced optimum of all matchings."""
+        free = self.solver.solve(_EMPTY, _EMPTY)
+        self.evaluations += 1
+        return np.concatenate([self.pins, free])
+
+    def _kept(self, rows: IntArray) -> IntArray:
+        """How many rows of each A_k a matching keeps."""
+        return np.asarray(self.masks[:, rows].sum(axis=1), dtype=np.int64)
+
+    def breakpoint(self, k: int) -> int:
+        """The least price of A_k alone (the others' 0) at which the priced optimum keeps at most h_k of its rows,
+        to within 1/32 (raised by fours, then halving the gap); 0 when no price is needed."""
+        lam = np.zeros(len(self.size), dtype=np.int64)
+        top = 2 * int(np.abs(self.weights).max(initial=0)) + 1
+        lo, step, hi = 0, 1, 0
+        while True:
+            lam[k] = hi
+            self.set_prices(lam)
+            if self._kept(self._root())[k] <= self.limit[k]:
+                break
+            if hi > top:
+                return 0  # no price makes it (pins keep too many): nothing to price
+            lo, hi, step = hi, hi + step, step * 4
+        while hi - lo > max(1, hi // 32):
+            lam[k] = (lo + hi) // 2
+            self.set_prices(lam)
+            if self._kept(self._root())[k] <= self.limit[k]:
+                hi = int(lam[k])
+            else:
+                lo = int(lam[k])
+        return hi
+
+    def prices(self, breakpoints: list[int]) -> None:
+        """Prices from each constraint's own breakpoint: 3/5 of it, shared among the constraints. At the breakpoint
+        many matchings tie on the priced weight, and several prices add up on the rows the matchings found share;
+        measured on 80 x 80 with D = 8: 23 node evaluations at 3/5 of it for the second matching (48 at the
+        breakpoint, 208 unpriced), ~170 with two constraints at 3/10 (~750 at the breakpoints)."""
+        share = 5 * len(breakpoints)
+        self.set_prices(np.array([3 * b // share for b in breakpoints], dtype=np.int64))
+
+    # --- branch and bound ---
+
+    def run(self) -> tuple[IntArray | None, bool]:
+        """(the best valid matching or None, whether the search finished: False when the budget ran out)."""
+        if (self.limit < 0).any() or (self.pin_kept > self.limit).any():
+            return None, True  # keeps too many of some A_k whatever it adds
+        best: IntArray | None = None
+        best_value = -(2**62)
+        heap: list[tuple[int, int, _Node]] = [(-(2**62), 0, _Node(_EMPTY, _EMPTY))]
+        counter = 0
+        while heap:
+            negative, _, node = heapq.heappop(heap)
+            bound = -negative
+            if bound <= best_value:
+                break  # nothing left can beat the best valid one
+            if node.rows is None:
+                if self.evaluations >= self.budget:
+                    return None, False
+                if self.evaluations % 16 == 0:
+                    check(self.stop)
+                self._evaluate(node)
+                bound = min(bound, node.priced + self._room(node.exclude))
+            elif node.move is None:
+                # Before splitting it: the loss of leaving out as many rows of each A_k as its optimum keeps too many.
+                self._losses(node)
+                bound = min(bound, self._tightened(node))
+            else:
+                kept = self._kept(node.rows)
+                if (kept <= self.limit).all():
+                    value = self.model.weight(self.weights, node.rows)
+                    if value > best_value:
+                        best, best_value = node.rows, value
+                for child_bound, child in self._children(node, bound):
+                    if child_bound > best_value:
+                        counter += 1
+                        heapq.heappush(heap, (-child_bound, counter, child))
+                continue
+            if bound > best_value:
+                counter += 1
+                heapq.heappush(heap, (-bound, counter, node))
+        return best, True
+
+    def _evaluate(self, node: _Node) -> None:
+        free = self.solver.solve(node.include, node.exclude)
+        self.evaluations += 1
+        node.rows = np.sort(np.concatenate([self.pins, node.include, free]))
+        node.priced = self.model.weight(self.priced, node.rows)
+
+    def _room(self, exclude: IntArray) -> int:
+        """sum_k lam_k min(h_k, |A_k - exclude|): what the prices give back to a valid matching of a node."""
+        if not self.lam.any():
+            return 0
+        room = np.minimum(self.limit, self.size - self.masks[:, exclude].sum(axis=1))
+        return int(self.lam @ room)
+
+    def _losses(self, node: _Node) -> None:
+        assert node.rows is not None
+        taken = np.zeros(self.model.n_rows, dtype=np.bool_)
+        taken[self.pins] = True
+        taken[node.include] = True
+        free = node.rows[~taken[node.rows]]
+        # Rows of the matchings found so far first: the children that keep many of them hold nothing valid.
+        free = free[np.lexsort((free, -self.masks[:, free].sum(axis=0)))]
+        node.free = free
+        node.move, node.refill = self.solver.drops(node.include, node.exclude, free)
+
+    def _tightened(self, node: _Node) -> int:
+        """The node's bound with the least loss of leaving out the rows its optimum keeps too many of."""
+        assert node.rows is not None and node.free is not None and node.move is not None
+        need = self._kept(node.rows) - self.limit
+        loss = 0.0
+        for k in np.flatnonzero(need > 0).tolist():
+            moves = np.sort(node.move[self.masks[k, node.free]])
+            if len(moves) < need[k]:
+                return -(2**62)  # cannot leave out enough: nothing valid here
+            loss = max(loss, float(moves[: need[k]].sum()))
+        return node.priced - int(loss) + self._room(node.exclude)
+
+    def _children(self, node: _Node, bound: int) -> list[tuple[int, _Node]]:
+        """Murty's split of the node less its optimum, each child with its bound, without the children that hold
+        nothing valid. Child i keeps free[:i] and leaves out free[i]; a valid matching in it leaves out free[i]
+        and, of each A_k, enough of free[i+1:] to keep at most h_k: at least the least moves that add up to that."""
+        assert node.rows is not None and node.free is not None and node.move is not None and node.refill is not None
+        free, move = node.free, node.move
+        count = len(free)
+        if not count:
+            return []
+        in_found = self.masks[:, free]
+        kept_base = self.masks[:, self.pins].sum(axis=1) + self.masks[:, node.include].sum(axis=1)
+        # Child i keeps the node's includes and free[:i]: too many of some A_k from some i on.
+        kept_before = kept_base[:, None] + np.cumsum(in_found, axis=1) - in_found
+        ok = (kept_before <= self.limit[:, None]).all(axis=0)
+        if not ok.all():
+            count = int(np.argmin(ok))
+        loss = move[:count] + node.refill[:count]
+        need = self._kept(node.rows)[:, None] - self.limit[:, None] - in_found[:, :count]  # after free[i] is out
+        later = np.triu(np.ones((count, len(free)), dtype=np.bool_), 1)  # later[i, j]: j > i
+        for k in np.flatnonzero((need > 0).any(axis=1)).tolist():
+            pool = np.sort(np.where(later & in_found[k][None, :], move[None, :], np.inf), axis=1)
+            sums = np.concatenate([np.zeros((count, 1)), np.cumsum(pool, axis=1)], axis=1)
+            least = sums[np.arange(count), np.clip(need[k], 0, len(free))]
+            loss = np.maximum(loss, move[:count] + least)
+        bounds = node.priced - loss
+        if self.lam.any():
+            room = self.size - self.masks[:, node.exclude].sum(axis=1)
+            rooms = np.minimum(self.limit[:, None], room[:, None] - in_found[:, :count])
+            bounds = bounds + self.lam @ rooms
+        out = []
+        for i in np.flatnonzero(np.isfinite(bounds)).tolist():
+            out.append((min(bound, int(bounds[i])),
+                        _Node(np.concatenate([node.include, free[:i]]), np.append(node.exclude, free[i]))))
+        return out
+
+
+def evaluation_budget(cells: int) -> int:
+    return int(min(MAX_EVALUATIONS, max(MIN_EVALUATIONS, EVALUATION_CELLS // max(1, cells))))
+
+
+def alternatives(model: AssignmentModel, weights: IntArray, accepted: list[IntArray], wanted: int,
+                 min_difference: int, stop: StopToken | threading.Event | None = None,
+                 deadline: float | None = None) -> KBest:
+    """Up to `wanted` further matchings after `accepted` (the best first; each proven optimal in its turn),
+    maximising `weights` less seat costs, each differing from every earlier one in >= `min_difference` of its
+    pairs. `exhausted`: no further one exists. Returns early (not exhausted) with what it has when an alternative
+    takes more node evaluations than its budget, or when `stop` is set or `deadline` (time.monotonic()) passes."""
+    weights = np.asarray(weights, dtype=np.int64)
+    accepted = [np.asarray(a, dtype=np.int64) for a in accepted]
+    # Ties: among equally good alternatives, the one that keeps the most pairs of the best comes first. Scaled by
+    # more than any matching can keep, the weights (and seat costs) order matchings as before; one point per
+    # pair of the best breaks their ties.
+    scale = len(accepted[0]) + 1
+    span = (float(np.abs(weights).max(initial=0)) + float(model.max_seat_cost) + 1.0) * scale
+    if span * (model.candidates.arrays.n_mentees + 1) * 4 >= _EXACT_FLOAT:
+        return KBest([], False, 0)  # sums of the assignment's float64 costs might round: CP-SAT's
+    model = dataclasses.replace(model, seat_cost=model.seat_cost * scale, max_seat_cost=model.max_seat_cost * scale)
+    weights = weights * scale
+    weights[accepted[0]] += 1
+    solver: _Dense | _Flows = _Flows(model, stop) if _caps_bind(model) else _Dense(model, weights)
+    budget = evaluation_budget(solver.cells)
+    found: list[IntArray] = []
+    evaluations = 0
+    breakpoints: list[int] = []
+    while len(found) < wanted:
+        token = StopToken(StopToken.of(stop).event, deadline) if deadline is not None else stop
+        search = _Search(model, weights, solver, accepted + found, min_difference, budget, token)
+        if min_difference >= PRICE_FROM_DIFFERENCE:
+            while len(breakpoints) < len(accepted) + len(found):  # a constraint's own breakpoint stays as it is
+                breakpoints.append(search.breakpoint(len(breakpoints)))
+            search.prices(breakpoints)
+        else:
+            search.set_prices(np.zeros(len(accepted) + len(found), dtype=np.int64))
+        try:
+            rows, finished = search.run()
+        except Stopped:
+            return KBest(found, False, evaluations + search.evaluations)
+        evaluations += search.evaluations
+        if rows is None:
+            return KBest(found, finished, evaluations)
+        found.append(rows)
+    return KBest(found, False, evaluations)
