@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from google.rpc import error_details_pb2
@@ -17,6 +20,7 @@ from grpc_status import rpc_status
 from mentormatch.v1 import cohort_pb2 as pb
 from mentormatch.v1 import matching_pb2 as mpb
 from server import convert as mapping
+from server.replicas import names_replicas, service_config, single_server_config
 from solver.compare import ScenarioChanges
 from solver.domain import Cohort
 from solver.errors import CohortInvalid, Problem, ProblemCode
@@ -30,6 +34,30 @@ CA_ENV = "MENTORMATCH_TLS_CA"
 """`solve_remote` uses TLS with this CA certificate file (PEM) when the variable is set."""
 DEADLINE_SLACK_S = 10.0
 """A call's deadline is the solve's time limit plus this: the service answers with its best before then."""
+RETRYABLE = frozenset({grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE})
+"""Refusals the client calls again after the delay their RetryInfo asks for (busy, draining)."""
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How `MentormatchClient` answers a refusal that carries a `google.rpc.RetryInfo` (RESOURCE_EXHAUSTED
+    when every solve slot is busy, UNAVAILABLE when the server drains): it waits the delay the service asks
+    for, plus up to `jitter` of it at random (so that refused clients do not come back at the same instant),
+    and calls again; at most `max_attempts` calls in all, and never past the call's deadline (a delay that
+    would end after it is not waited: the refusal is raised at once). A refusal without a RetryInfo (a
+    message over the size cap, bad input) is raised as it comes. `RetryPolicy(max_attempts=1)`: no retries.
+
+    gRPC's own retryPolicy (the channel's service config, `server.replicas`) cannot do this: it does not
+    read RetryInfo, and gives up after at most 5 attempts within about a second."""
+
+    max_attempts: int = 8
+    jitter: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1 or not 0 <= self.jitter <= 1:
+            raise ValueError("max_attempts >= 1, 0 <= jitter <= 1")
 
 
 @dataclass
@@ -83,13 +111,26 @@ class MentormatchClient:
 
     `root_certificates` (PEM bytes or a file) turns on TLS; `client_cert` and `client_key` add a client
     certificate for mutual TLS; `token` is sent as `authorization: Bearer <token>` on every call.
+
+    Retries: a refusal with a `RetryInfo` is called again after the delay it asks for (`retry`, see
+    `RetryPolicy`; `match_future` excepted), within the call's timeout. The channel's gRPC service config
+    (`service_config`, by default chosen from the target) retries calls that failed UNAVAILABLE before the
+    service saw them; a target naming several replicas (`ipv4:a:1,b:2,c:3`, or `dns:///name:port`) gets
+    `server.replicas.service_config()`: round_robin over every healthy replica, and a refused call tried
+    again at once on another one.
     """
 
     def __init__(self, target: str, token: str | None = None, root_certificates: bytes | Path | str | None = None,
                  client_cert: bytes | Path | str | None = None, client_key: bytes | Path | str | None = None,
-                 *, max_message_bytes: int = 64 * 1024 * 1024) -> None:
+                 *, max_message_bytes: int = 64 * 1024 * 1024, retry: RetryPolicy | None = None,
+                 service_config: dict[str, Any] | None = None) -> None:
+        if service_config is None:
+            service_config = server_config_for(target)
+        self.retry = retry or RetryPolicy()
         options = [("grpc.max_receive_message_length", max_message_bytes),
-                   ("grpc.max_send_message_length", max_message_bytes)]
+                   ("grpc.max_send_message_length", max_message_bytes),
+                   ("grpc.service_config", json.dumps(service_config)), ("grpc.enable_retries", 1),
+                   ("grpc.service_config_disable_resolution", 1)]
         if root_certificates is not None or client_cert is not None:
             credentials = grpc.ssl_channel_credentials(root_certificates=_read(root_certificates),
                                                        private_key=_read(client_key),
@@ -135,11 +176,26 @@ class MentormatchClient:
         msg = cohort if isinstance(cohort, pb.Cohort) else mapping.cohort_to_proto(cohort)
         return msg, mapping.options_to_proto(options, level), options.time_limit_s + DEADLINE_SLACK_S
 
+    def _retrying(self, attempt: Callable[[float | None], T], timeout: float | None) -> T:
+        """`attempt(time left)` until it returns, or raises a `RemoteError` that `self.retry` does not retry."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for number in range(1, self.retry.max_attempts + 1):
+            left = None if deadline is None else deadline - time.monotonic()
+            try:
+                return attempt(left)
+            except grpc.RpcError as error:
+                failure = remote_error(error)
+            delay = failure.retry_delay_s
+            if failure.code not in RETRYABLE or delay is None or number == self.retry.max_attempts:
+                raise failure from None
+            delay *= 1 + random.uniform(0, self.retry.jitter)
+            if deadline is not None and time.monotonic() + delay >= deadline:
+                raise failure from None
+            time.sleep(delay)
+        raise AssertionError("unreachable")  # the last attempt returns or raises
+
     def _call(self, method: Any, request: Any, timeout: float | None) -> Any:
-        try:
-            return method(request, timeout=timeout, metadata=self._metadata)
-        except grpc.RpcError as error:
-            raise remote_error(error) from None
+        return self._retrying(lambda left: method(request, timeout=left, metadata=self._metadata), timeout)
 
     def match(self, cohort: Cohort | pb.Cohort, options: SolveOptions | None = None, *, explain: bool | str = False,
               label: str = "", validate_only: bool = False, timeout: float | None = None) -> mpb.MatchResponse:
@@ -151,7 +207,8 @@ class MentormatchClient:
 
     def match_future(self, cohort: Cohort | pb.Cohort, options: SolveOptions | None = None, *,
                      explain: bool | str = False, timeout: float | None = None) -> grpc.Future:
-        """Start a Match call without waiting (`.result()`, `.cancel()`); errors stay `grpc.RpcError`."""
+        """Start a Match call without waiting (`.result()`, `.cancel()`); errors stay `grpc.RpcError`, and a
+        refusal is not called again (only the channel's gRPC retries apply)."""
         msg, opts, default_timeout = self.request_fields(cohort, options, explain)
         return self._match.future(mpb.MatchRequest(cohort=msg, options=opts), timeout=timeout or default_timeout,
                                   metadata=self._metadata)
@@ -159,11 +216,21 @@ class MentormatchClient:
     def stream_match(self, cohort: Cohort | pb.Cohort, options: SolveOptions | None = None, *,
                      explain: bool | str = False, label: str = "", timeout: float | None = None
                      ) -> Iterator[mpb.StreamMatchResponse]:
-        """Progress messages while the solve runs, then one message with the full result."""
+        """Progress messages while the solve runs, then one message with the full result. A refusal is called
+        again as `match` does, until the first message has arrived (not after: the solve has begun)."""
         msg, opts, default_timeout = self.request_fields(cohort, options, explain)
         request = mpb.StreamMatchRequest(cohort=msg, options=opts, label=label)
+
+        def first(left: float | None) -> tuple[Any, mpb.StreamMatchResponse | None]:
+            stream = self._stream_match(request, timeout=left, metadata=self._metadata)
+            return stream, next(stream, None)
+
+        stream, head = self._retrying(first, timeout or default_timeout)
+        if head is None:
+            return
+        yield head
         try:
-            yield from self._stream_match(request, timeout=timeout or default_timeout, metadata=self._metadata)
+            yield from stream
         except grpc.RpcError as error:
             raise remote_error(error) from None
 
@@ -232,6 +299,12 @@ class MentormatchClient:
         """The serving status ("SERVING", "NOT_SERVING", ...) of the server ("") or one service."""
         response = self._call(self._health, health_pb2.HealthCheckRequest(service=service), timeout)
         return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
+
+
+def server_config_for(target: str) -> dict[str, Any]:
+    """The gRPC service config `MentormatchClient` uses for `target`: `server.replicas.service_config()` when it
+    names several replicas, `server.replicas.single_server_config()` otherwise."""
+    return service_config() if names_replicas(target) else single_server_config()
 
 
 def _pair_refs(pairs: Iterable[PairRef | tuple[str, str]]) -> list[pb.PairRef]:

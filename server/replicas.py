@@ -7,6 +7,11 @@ over them with `round_robin`, asks each replica's `grpc.health.v1` service so th
 refusing while it drains) or RESOURCE_EXHAUSTED (its solve slots busy) on another replica. Every RPC of
 the service is idempotent: each call carries the whole cohort and changes nothing on the server, so a call
 repeated gives the same answer (docs/service.md, "Replicas").
+
+gRPC's retryPolicy does not read the `RetryInfo` the service sends with a refusal (busy, draining), and
+gives up after at most 5 attempts within about a second: when every replica left is busy, that is too soon.
+`server.client.MentormatchClient` adds a loop that waits the delay each `RetryInfo` asks for, within the
+call's deadline; a client given several addresses uses this module's service config by itself.
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ from typing import Any
 
 import grpc
 
-from mentormatch.v1 import matching_pb2 as mpb
-from mentormatch.v1 import sweep_pb2 as spb
+from mentormatch.v1 import matching_pb2, shortlist_pb2, speeddating_pb2, sweep_pb2
 
-HEALTH_SERVICE = mpb.DESCRIPTOR.services_by_name["MatchingService"].full_name
+HEALTH_SERVICE = matching_pb2.DESCRIPTOR.services_by_name["MatchingService"].full_name
 """The name client-side health checks ask about: NOT_SERVING while a replica drains."""
-IDEMPOTENT_SERVICES: tuple[str, ...] = (HEALTH_SERVICE, spb.DESCRIPTOR.services_by_name["SweepService"].full_name)
+IDEMPOTENT_SERVICES: tuple[str, ...] = tuple(
+    service.full_name for module in (matching_pb2, sweep_pb2, speeddating_pb2, shortlist_pb2)
+    for service in module.DESCRIPTOR.services_by_name.values())
 """Every method of these services may be retried: none changes state, the same request gives the same answer."""
 RETRYABLE_CODES = ("UNAVAILABLE", "RESOURCE_EXHAUSTED")
 MAX_ATTEMPTS = 4  # gRPC caps it at 5; one replica gone and one busy still leave an attempt
@@ -39,6 +45,27 @@ def service_config(health_service: str = HEALTH_SERVICE, *, max_attempts: int = 
                             "backoffMultiplier": 2, "retryableStatusCodes": list(RETRYABLE_CODES)},
         }],
     }
+
+
+def single_server_config(*, max_attempts: int = MAX_ATTEMPTS) -> dict[str, Any]:
+    """The service config for one server (one address, or a proxy or virtual IP in front of several): gRPC
+    retries a call that failed UNAVAILABLE without reaching the service (the connection broke, or a draining
+    server refused it: through a proxy the retry gets another connection). The service's own refusals, which
+    carry a RetryInfo, are left to `server.client.MentormatchClient`'s loop: it waits the delay they ask for."""
+    return {
+        "methodConfig": [{
+            "name": [{"service": name} for name in IDEMPOTENT_SERVICES],
+            "retryPolicy": {"maxAttempts": max_attempts, "initialBackoff": "0.1s", "maxBackoff": "1s",
+                            "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]},
+        }],
+    }
+
+
+def names_replicas(target: str) -> bool:
+    """Whether `target` names several addresses (`ipv4:a:1,b:2`) or a DNS name that may resolve to several
+    (`dns:///name:port`): then the client balances with `service_config()` rather than `single_server_config()`."""
+    scheme, _, rest = target.partition(":")
+    return (scheme in ("ipv4", "ipv6") and "," in rest) or scheme == "dns"
 
 
 def replicas_target(addresses: Sequence[str]) -> str:

@@ -110,7 +110,7 @@ def test_promtool_accepts_the_metrics_after_every_kind_of_call(server_factory: S
         slow = client.match_future(slow_cohort(), slow_options(), timeout=30)
         assert wait_until(lambda: running.service.slots.active() == 1)
         with pytest.raises(RemoteError):
-            client.match(cohort)  # busy
+            client.match(cohort, timeout=0.4)  # busy: its RetryInfo's 0.5 s would pass the deadline, so no retry
         slow.cancel()
     with MentormatchClient(running.address) as anonymous, pytest.raises(RemoteError):
         anonymous.match(cohort)

@@ -21,7 +21,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from mentormatch.v1 import matching_pb2 as mpb
-from server.client import SERVICE_PATH, MentormatchClient
+from server.client import SERVICE_PATH, MentormatchClient, RemoteError
 from server.replicas import replica_channel, replicas_target
 from solver.solve import SolveOptions
 from tests.conftest import small_cohort
@@ -120,3 +120,55 @@ def test_three_replicas_lose_no_call_when_one_drains_and_one_is_killed(request: 
         assert len(expected) == 1  # every replica gives the same answer
         assert all(n > 0 for n in before_stops.values()), before_stops  # round_robin used all three
         assert sum(_calls(survivor).values()) > calls_on_survivor_at_kill  # the rest went to the survivor
+
+
+@pytest.mark.slow
+def test_two_of_three_replicas_stopped_every_call_goes_to_the_third(request: pytest.FixtureRequest) -> None:
+    """Issue 13, F10: one replica drained and one killed, the third carries every call, even with more calls at
+    once than it has slots. The typed client given the three addresses balances over the healthy ones, tries a
+    refused call at once on another replica (gRPC's retryPolicy), and when the survivor alone is left and busy,
+    waits the delay its RetryInfo asks for and calls again, within the call's deadline."""
+    summary = register_summary(request.config)
+    clients, calls_each = 6, 8  # six callers on a survivor with two slots
+    with ExitStack() as stack:
+        replicas = [stack.enter_context(serve_process("--max-concurrent", "2", "--grace", "5")) for _ in range(3)]
+        drained, killed, survivor = replicas
+        cohort = small_cohort(3, 40, 40)
+        options = SolveOptions(alternatives=2, time_limit_s=10)
+        with MentormatchClient(replicas_target([r.address for r in replicas])) as client:
+            expected = client.match(cohort, options).objective_value
+            drained.terminate()
+            os.kill(killed.pid, signal.SIGKILL)
+            assert drained.process.wait(20) == 0 and killed.process.wait(10) == -signal.SIGKILL
+            outcomes: Counter[str] = Counter()
+            answers: set[float] = set()
+            lock = threading.Lock()
+
+            def caller() -> None:
+                for _ in range(calls_each):
+                    try:
+                        answer = client.match(cohort, options, timeout=CALL_TIMEOUT_S)
+                        outcome = "OK"
+                    except RemoteError as error:
+                        outcome = f"{error.code.name} {error.reason}"
+                    with lock:
+                        outcomes[outcome] += 1
+                        if outcome == "OK":
+                            answers.add(answer.objective_value)
+
+            started = time.monotonic()
+            threads = [threading.Thread(target=caller, name=f"caller-{k}") for k in range(clients)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(clients * calls_each * CALL_TIMEOUT_S)
+            seconds = time.monotonic() - started
+        on_survivor = _calls(survivor)
+    figure = (f"{sum(outcomes.values())} calls from {clients} callers in {seconds:.1f} s on the one replica left "
+              f"of 3: {dict(outcomes)}; the survivor answered {on_survivor['OK']} and refused "
+              f"{on_survivor['SOLVER_BUSY']} as busy (each refusal waited out and called again)")
+    summary.figure("replica failover, two of three stopped", figure)
+    print(figure)
+    assert outcomes == Counter({"OK": clients * calls_each}), figure
+    assert answers == {expected}
+    assert on_survivor["OK"] >= clients * calls_each  # the survivor answered them all

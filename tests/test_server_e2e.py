@@ -24,7 +24,7 @@ from mentormatch.v1 import cohort_pb2 as pb
 from mentormatch.v1 import matching_pb2 as mpb
 from server.app import RunningServer
 from server.cli_explain import explain_result
-from server.client import MentormatchClient, RemoteError, solve_remote
+from server.client import MentormatchClient, RemoteError, RetryPolicy, solve_remote
 from server.convert import cohort_to_proto, match_response_from_result, plain, response_dict
 from solver.domain import Language, Mentee, ObjectiveMode
 from solver.explain import why_not
@@ -264,7 +264,7 @@ def test_a_cancelled_call_frees_its_slot(server_factory: ServerFactory) -> None:
 
 def test_beyond_the_concurrency_cap_calls_are_refused_fast(server_factory: ServerFactory) -> None:
     running = server_factory(max_concurrent=1)
-    with MentormatchClient(running.address) as client:
+    with MentormatchClient(running.address, retry=RetryPolicy(max_attempts=1)) as client:  # the refusals as such
         slow = _slow_call(client)
         assert wait_until(lambda: running.service.slots.active() == 1)
         started = time.monotonic()
