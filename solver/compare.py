@@ -196,7 +196,10 @@ def load_scenario(path: str | Path, bases: BaseCohorts | None = None) -> Scenari
             bad(key, "expected text")
         elif (problem := control_characters(key, value, key)) is not None:
             bad(key, problem.message)
-    if base is None:
+    if base is None:  # what needs no base is checked all the same: the rules' values, the added people's
+        _changed_rules(Cohort((), ()), changes, problems, [], where)
+        _add_validation(Cohort(changes.add_mentors, changes.add_mentees), {"mentors": 0, "mentees": 0}, problems,
+                        where, added_only=True)
         raise CohortInvalid(problems + base_problems)
     return _apply(base, changes, problems, label=str(label), source=str(path), description=str(description),
                   where=where)
@@ -325,15 +328,23 @@ def _apply(base: Cohort, changes: ScenarioChanges, problems: list[Problem], *, l
         rules=replace(staying.rules, pins=staying.rules.pins + changes.add_pins,
                       bans=staying.rules.bans + changes.add_bans),
     )
-    reported = [p.path for p in problems]
-    sizes = {"mentors": len(staying.mentors), "mentees": len(staying.mentees)}
-    for problem in validate(cohort):
-        own = _scenario_path(problem.path, sizes)  # an added person's problem at its place in the scenario
-        if not any(own == path or own.startswith((f"{path}.", f"{path}[")) for path in reported):
-            problems.append(replace(problem, location=f"{where}: {problem.location or own}"))
+    _add_validation(cohort, {"mentors": len(staying.mentors), "mentees": len(staying.mentees)}, problems, where)
     if problems:
         raise CohortInvalid(problems)
     return Scenario(label=label, cohort=cohort, source=source, description=description, changes=tuple(described))
+
+
+def _add_validation(cohort: Cohort, staying: Mapping[str, int], problems: list[Problem], where: str, *,
+                    added_only: bool = False) -> None:
+    """`validate(cohort)`'s problems added to `problems`, but none at a value already reported (an added mentor's
+    unreadable latitude); with `added_only` only those of the people a scenario adds."""
+    reported = [p.path for p in problems]
+    for problem in validate(cohort):
+        own = _scenario_path(problem.path, staying)  # an added person's problem at its place in the scenario
+        if added_only and not own.startswith("add_"):
+            continue
+        if not any(own == path or own.startswith((f"{path}.", f"{path}[")) for path in reported):
+            problems.append(replace(problem, location=f"{where}: {problem.location or own}"))
 
 
 def _scenario_path(path: str, staying: Mapping[str, int]) -> str:
