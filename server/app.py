@@ -34,6 +34,7 @@ from server.service import (
     method_handlers,
     refusing_undecodable,
 )
+from server.shortlist_rpc import SHORTLIST_SERVICE_NAME, ShortlistServicer, shortlist_handlers
 from server.slots import return_freed_memory
 from server.speeddating_rpc import SPEED_DATING_SERVICE_NAME, SpeedDatingServicer, speed_dating_handlers
 from server.status import ServiceLimits
@@ -205,11 +206,12 @@ def reflection_handlers(service: MatchingService, servicer: reflection.Reflectio
     })
 
 
-class Servicer(SweepingService, SpeedDatingServicer):
-    """MatchingService, SweepService and SpeedDatingService on one set of slots, limits and metrics."""
+class Servicer(SweepingService, SpeedDatingServicer, ShortlistServicer):
+    """MatchingService, SweepService, SpeedDatingService and ShortlistService on one set of slots, limits and
+    metrics."""
 
 
-SERVICE_NAMES = (SERVICE_NAME, SWEEP_SERVICE_NAME, SPEED_DATING_SERVICE_NAME)
+SERVICE_NAMES = (SERVICE_NAME, SWEEP_SERVICE_NAME, SPEED_DATING_SERVICE_NAME, SHORTLIST_SERVICE_NAME)
 """Every service this server answers: in health checks, reflection and the drain's open calls."""
 
 
@@ -239,7 +241,8 @@ def create_server(config: ServerConfig, logger: logging.Logger | None = None) ->
         # No `maximum_concurrent_rpcs`: gRPC's own refusal has no RetryInfo and is not counted. Calls wait for a
         # thread instead, and every call that would solve is refused in milliseconds when no slot is free.
     )
-    server.add_generic_rpc_handlers((method_handlers(service), sweep_handlers(service), speed_dating_handlers(service)))
+    server.add_generic_rpc_handlers((method_handlers(service), sweep_handlers(service), speed_dating_handlers(service),
+                                     shortlist_handlers(service)))
     health_servicer = health.HealthServicer(
         experimental_non_blocking=True,
         experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="mentormatch-health"))

@@ -63,8 +63,13 @@ MAX_SIZE = 10
 MAX_PAIRS = 250_000
 """Candidate pairs beyond which shortlists are refused before their costs are computed (TOO_LARGE): each pair's
 cost takes a shortest-path search in Python, about 10 microseconds per pair and mentor on 2 cores."""
-ANSWER_RESERVE_S = 0.25
-"""Of the time limit, what the costs leave for choosing the lists, explaining and checking the answer."""
+ANSWER_RESERVE_S = 0.05
+ANSWER_S_PER_PLACE = 6e-4
+ANSWER_SHARE = (0.25, 0.5)
+"""Of the time limit, what the solve and the costs leave for choosing the lists, explaining and checking the
+answer: this much plus this much per list place (people x size; measured: 0.2 s for kvinfo_network's 300 lists
+of 3 on a quiet machine, twice that on a loaded one), at least the first share of the limit and at most the
+second."""
 
 
 class ClashKind(StrEnum):
@@ -275,16 +280,19 @@ class _Residual:
         """For each target mentee -> row of her pair with mentor j (not in the base): the cheapest cycle through
         that pair, i.e. its cost of forcing and the rows it removes and adds."""
         source = self.n + j
+        size = self.size
         infinity = 1 << 62
-        dist = [infinity] * self.size
-        pred: list[tuple[int, int]] = [(-1, 0)] * self.size
-        done = [False] * self.size
+        dist = [infinity] * size
+        pred = [-1] * size
+        pred_code = [0] * size
+        done = [False] * size
         dist[source] = 0
-        heap = [(0, source)]
+        heap = [source]  # entries are distance x size + node: one int compares faster than a tuple
         left = set(targets)
         adjacency = self.adjacency
+        pop, push = heapq.heappop, heapq.heappush
         while heap and left:
-            d, u = heapq.heappop(heap)
+            d, u = divmod(pop(heap), size)
             if done[u]:
                 continue
             done[u] = True
@@ -293,8 +301,9 @@ class _Residual:
                 nd = d + c
                 if nd < dist[v]:
                     dist[v] = nd
-                    pred[v] = (u, code)
-                    heapq.heappush(heap, (nd, v))
+                    pred[v] = u
+                    pred_code[v] = code
+                    push(heap, nd * size + v)
         out: dict[int, _Forced] = {}
         potential = self.potential
         for i, row in targets.items():
@@ -303,7 +312,7 @@ class _Residual:
             removed, added = [], [row]
             v = i
             while v != source:
-                u, code = pred[v]
+                u, code = pred[v], pred_code[v]
                 if code > 0:
                     added.append(code - 1)
                 elif code < 0:
@@ -353,6 +362,9 @@ def _forcing_costs(result: SolveResult, rows_wanted: IntArray, stop: StopToken, 
     network = _Residual(model, base)
     shift = optimum_value - relaxed_value  # <= 0: what the quotas take from the flow optimum
     base_counts = _quota_counts(model, base)
+    # Per row, per quota: +1 when the pair's mentor has the quota's gender (a cycle's change of the counts).
+    row_gender = model.mentor_gender[model.mentor].tolist()
+    genders = [g for g, _, _ in model.quotas]
     by_mentor: dict[int, dict[int, int]] = defaultdict(dict)
     for row in rows_wanted.tolist():
         by_mentor[int(model.mentor[row])][int(model.mentee[row])] = row
@@ -360,26 +372,25 @@ def _forcing_costs(result: SolveResult, rows_wanted: IntArray, stop: StopToken, 
     to_resolve: list[tuple[int, int]] = []  # (lower bound on the cost, row)
     complete = True
     base_set, best_set = set(base.tolist()), set(best.rows.tolist())
+    same_base = base is best.rows
     for j in sorted(by_mentor):
         if stop.is_set():
             complete = False
             break
         for i, found in network.costs_from_mentor(j, by_mentor[j]).items():
             row = by_mentor[j][i]
-            cost = found.cost + shift
-            if model.quotas:
-                counts = list(base_counts)
-                for r, sign in [*((r, -1) for r in found.removed), *((r, 1) for r in found.added)]:
-                    for q, (g, _, _) in enumerate(model.quotas):
-                        counts[q] += sign * int(model.mentor_gender[model.mentor[r]] == g)
+            found.cost += shift
+            if genders:
+                counts = [c + sum(row_gender[r] == g for r in found.added) - sum(row_gender[r] == g for r in found.removed)
+                          for c, g in zip(base_counts, genders, strict=True)]
                 if not _meets_quotas(model, counts):
-                    to_resolve.append((cost, row))
+                    to_resolve.append((found.cost, row))
                     continue
-            if base is best.rows:  # removed rows are the optimum's, added ones are not: the diff as it is
-                forced[row] = replace(found, cost=cost)
+            if same_base:  # removed rows are the optimum's, added ones are not: the diff as it is
+                forced[row] = found
             else:
                 after = (base_set - set(found.removed)) | set(found.added)
-                forced[row] = _Forced(cost, tuple(sorted(best_set - after)), tuple(sorted(after - best_set)))
+                forced[row] = _Forced(found.cost, tuple(sorted(best_set - after)), tuple(sorted(after - best_set)))
     resolves = 0
     notes: list[str] = []
     cohort = model.candidates.cohort
@@ -434,14 +445,19 @@ def _select(model: AssignmentModel, sides: _Sides, best_rows: IntArray, costs: d
     first_count = np.bincount(sides.chooser_of_row[best_rows], minlength=sides.n_choosers)
     appearances = np.bincount(sides.proposed_of_row[best_rows], minlength=sides.n_proposed)
     room = np.maximum(lists_cap - appearances, 0)
-    rows = sorted((r for r in costs if choices[int(sides.chooser_of_row[r])] > 0),
-                  key=lambda r: (int(sides.chooser_of_row[r]), costs[r].cost, int(sides.proposed_of_row[r])))
+    can_choose = np.array(choices, dtype=np.int64) > 0
+    all_rows = np.fromiter(costs, dtype=np.int64, count=len(costs))
+    all_costs = np.fromiter((f.cost for f in costs.values()), dtype=np.int64, count=len(costs))
+    keep = can_choose[sides.chooser_of_row[all_rows]] if len(all_rows) else np.zeros(0, dtype=np.bool_)
+    all_rows, all_costs = all_rows[keep], all_costs[keep]
+    order = np.lexsort((sides.proposed_of_row[all_rows], all_costs, sides.chooser_of_row[all_rows]))
+    rows = all_rows[order].tolist()
     if not rows:
         return [[] for _ in range(sides.n_choosers)]
-    chooser = np.array([int(sides.chooser_of_row[r]) for r in rows], dtype=np.int64)
-    proposed = np.array([int(sides.proposed_of_row[r]) for r in rows], dtype=np.int64)
-    cost = np.array([costs[r].cost for r in rows], dtype=np.int64)
-    places = np.maximum(size - first_count, 0)
+    chooser = sides.chooser_of_row[all_rows[order]]
+    proposed = sides.proposed_of_row[all_rows[order]]
+    cost = all_costs[order]
+    places = np.where(can_choose, np.maximum(size - first_count, 0), 0)
     most = np.zeros(sides.n_choosers, dtype=np.int64)
     np.maximum.at(most, chooser, cost)
     # One more list place (anyone's) is worth more than any total cost of the proposals: lexicographic.
@@ -616,7 +632,13 @@ def shortlist(cohort: Cohort, options: ShortlistOptions | None = None) -> Shortl
         raise CohortInvalid(problems)
     started = time.monotonic()
     stop = StopToken.of(options.stop).sooner(options.time_limit_s)
-    solve_options = SolveOptions(alternatives=1, time_limit_s=options.time_limit_s, seed=options.seed, stop=stop)
+    places = (len(cohort.mentees) if options.side is Side.MENTEE else len(cohort.mentors)) * options.size
+    low, high = ANSWER_SHARE
+    reserve = min(high * options.time_limit_s,
+                  max(ANSWER_RESERVE_S + ANSWER_S_PER_PLACE * places, low * options.time_limit_s))
+    # The solve and the costs stop `reserve` before the end, which the answer needs.
+    work_stop = stop.sooner(max(0.0, stop.remaining() - reserve))
+    solve_options = SolveOptions(alternatives=1, time_limit_s=options.time_limit_s, seed=options.seed, stop=work_stop)
     try:
         result = solve(cohort, solve_options)
     except Stopped:
@@ -626,7 +648,9 @@ def shortlist(cohort: Cohort, options: ShortlistOptions | None = None) -> Shortl
     notes = list(result.notes)
     best = result.best
     if best is None:
-        return _empty(cohort, result, options, started, [*notes, "no matching: no shortlists"])
+        why = ("no valid matching: no shortlists" if result.status is SolveStatus.INFEASIBLE else
+               "the time limit passed before any matching was found")
+        return _empty(cohort, result, options, started, [*notes, why])
     if result.status is not SolveStatus.OPTIMAL:
         notes.append("the optimum was not proven (time limit or cancellation): the lists hold the best matching "
                      "found and nothing else, since costs against it would mean nothing")
@@ -649,9 +673,8 @@ def shortlist(cohort: Cohort, options: ShortlistOptions | None = None) -> Shortl
     wanted = np.flatnonzero(~in_best & ~pinned_mentee[model.mentee]).astype(np.int64)
     costs_started = time.monotonic()
     if result.status is SolveStatus.OPTIMAL and len(wanted):
-        cost_stop = stop.sooner(max(0.0, stop.remaining() - ANSWER_RESERVE_S))
         try:
-            costs = _forcing_costs(result, wanted, cost_stop, options)
+            costs = _forcing_costs(result, wanted, work_stop, options)
         except Stopped:
             if stop.cancelled:
                 raise
@@ -741,7 +764,8 @@ def _list_note(sides: _Sides, chooser: int, rows: list[int], choices: int, size:
         return "no allowed partner under the hard rules"
     if len(rows) >= size:
         return ""
-    left_out = [r for r in allowed if r not in set(rows)]
+    listed = set(rows)
+    left_out = [r for r in allowed if r not in listed]
     impossible = sum(1 for r in left_out if r not in forced)
     crowded = sum(1 for r in left_out if r in forced and full[int(sides.proposed_of_row[r])])
     parts = [f"{len(allowed)} allowed partner(s)"]
