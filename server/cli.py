@@ -403,7 +403,7 @@ def _register_optional() -> None:
     import importlib
 
     for name in ("server.cli_explain", "server.cli_workflows", "server.cli_service", "server.cli_scale",
-                 "server.cli_speeddating"):
+                 "server.cli_speeddating", "server.cli_shortlist"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as missing:
