@@ -1,26 +1,47 @@
 """Prometheus metrics of one server: a registry of its own, the gRPC interceptor that counts calls, the HTTP endpoint.
 
 Naming follows Prometheus' rules (base units, `_total` on counters) and the go-grpc-prometheus
-conventions dashboards already know (`grpc_server_handled_total{grpc_service,grpc_method,grpc_code}`).
-Labels carry method names, status codes and solve statuses only, never participant data.
+conventions dashboards already know (`grpc_server_handled_total{grpc_service,grpc_method,grpc_code}`,
+`grpc_server_msg_received_total`, `grpc_server_msg_sent_total`). Labels carry method names, status codes,
+solve statuses and the build's versions only, never participant data. No `*_created` series: they would
+double every counter's series and no query here needs them (prometheus-client's default is turned off when
+this module is imported, for every registry of the process).
 """
 
 from __future__ import annotations
 
+import platform
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 import grpc
+import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+prometheus_client.disable_created_metrics()
 
 # Handling times of quick calls (validation, health) and long solves alike, in seconds.
 _HANDLING_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 _PARTICIPANT_BUCKETS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000)
 _RATIO_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+
+
+def build_versions() -> dict[str, str]:
+    """The versions `mentormatch_build_info` reports: the package, Python and OR-Tools (read from the installed
+    distributions, without importing OR-Tools)."""
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "unknown"
+
+    return {"version": installed("mentormatch"), "python": platform.python_version(), "ortools": installed("ortools")}
 
 
 class ServiceMetrics:
@@ -41,6 +62,17 @@ class ServiceMetrics:
         self.handling = Histogram(
             "grpc_server_handling_seconds", "Time from the start of a gRPC call to its status, in seconds.",
             ["grpc_type", "grpc_service", "grpc_method"], buckets=_HANDLING_BUCKETS, registry=r)
+        self.msg_received = Counter(
+            "grpc_server_msg_received_total", "gRPC messages received by the server (a unary call's request is one).",
+            ["grpc_type", "grpc_service", "grpc_method"], registry=r)
+        self.msg_sent = Counter(
+            "grpc_server_msg_sent_total", "gRPC messages sent by the server (a unary call's answer is one).",
+            ["grpc_type", "grpc_service", "grpc_method"], registry=r)
+        versions = build_versions()
+        self.build_info = Gauge(
+            "mentormatch_build_info", "Always 1; its labels are the versions of the package, Python and OR-Tools.",
+            list(versions), registry=r, multiprocess_mode="max")
+        self.build_info.labels(**versions).set(1)
         self.solve_seconds = Histogram(
             "mentormatch_solve_seconds", "Wall time of one solve (all matchings), in seconds, by solve status.",
             ["status"], buckets=_HANDLING_BUCKETS, registry=r)
@@ -173,12 +205,28 @@ class MetricsInterceptor(grpc.ServerInterceptor):
             m.handled.labels(*labels, _code_name(context, failed)).inc()
             m.handling.labels(*labels).observe(time.perf_counter() - started)
 
+        received, sent = m.msg_received.labels(*labels), m.msg_sent.labels(*labels)
+        streamed_requests = kind in ("client_stream", "bidi_stream")
+
+        def requests_of(request: Any) -> Any:
+            """A unary request counted as it arrives; a request stream counted message by message."""
+            if not streamed_requests:
+                received.inc()
+                return request
+
+            def each(messages: Iterable[Any]) -> Iterator[Any]:
+                for message in messages:
+                    received.inc()
+                    yield message
+            return each(request)
+
         def unary(request: Any, context: grpc.ServicerContext) -> Any:
             started = begin(context)
             failed = True
             try:
-                response = inner(request, context)
+                response = inner(requests_of(request), context)
                 failed = False
+                sent.inc()
                 return response
             finally:
                 finish(context, started, failed)
@@ -187,7 +235,9 @@ class MetricsInterceptor(grpc.ServerInterceptor):
             started = begin(context)
             failed = True
             try:
-                yield from inner(request, context)
+                for message in inner(requests_of(request), context):
+                    yield message
+                    sent.inc()  # gRPC asks for the next message once this one is sent
                 failed = False
             except GeneratorExit:
                 failed = False  # the stream was closed early (the client went away): counted by its status
