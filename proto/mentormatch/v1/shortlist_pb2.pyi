@@ -86,8 +86,8 @@ class ShortlistRequest(_message.Message):
     or SIDE_MENTOR (each mentor gets mentees).
     """
     max_lists: _builtins.int
-    """Lists a proposed person appears on at most (beyond her lists in the
-    optimum), 1 or more; absent: `size`.
+    """Lists a proposed person appears on at most, 1 or more (or on as many as
+    the optimum puts her on, when that is more); absent: `size`.
     """
     seed: _builtins.int
     """Solver seed: the same request and seed give the same lists."""
@@ -374,7 +374,9 @@ class ShortlistResponse(_message.Message):
     size: _builtins.int
     """Proposals per list."""
     max_lists: _builtins.int
-    """Lists a proposed person appears on at most (beyond her lists in the optimum)."""
+    """Lists a proposed person appears on at most (or on as many as the optimum
+    puts her on, when that is more).
+    """
     complete: _builtins.bool
     """Every allowed pair's cost was computed: no time limit or cancellation cut
     the lists short.
