@@ -66,20 +66,36 @@ class CandidatePairs:
     table: pl.DataFrame  # columns: mentee, mentor (indices), distance_km, travel_minutes, field_digits,
     #                      mentee_rank, mentor_rank, shared_interests, points_<term>..., score
 
+    def column(self, name: str) -> npt.NDArray[np.generic]:
+        """A column of `table` as a read-only numpy array, converted once: a solve, its alternatives, the answer
+        check and the answer read the same columns many times (each conversion from polars costs ~10 us)."""
+        cache: dict[str, npt.NDArray[np.generic]] = self.__dict__.setdefault("_columns", {})
+        found = cache.get(name)
+        if found is None:
+            found = self.table[name].to_numpy()
+            if name in _INDEX_COLUMNS:
+                found = found.astype(np.int64)
+            found.setflags(write=False)
+            cache[name] = found
+        return found
+
     @property
     def mentee(self) -> IntArray:
-        return self.table["mentee"].to_numpy().astype(np.int64)
+        return self.column("mentee")  # type: ignore[return-value]
 
     @property
     def mentor(self) -> IntArray:
-        return self.table["mentor"].to_numpy().astype(np.int64)
+        return self.column("mentor")  # type: ignore[return-value]
 
     @property
     def score(self) -> IntArray:
-        return self.table["score"].to_numpy().astype(np.int64)
+        return self.column("score")  # type: ignore[return-value]
 
     def __len__(self) -> int:
         return self.table.height
+
+
+_INDEX_COLUMNS = frozenset({"mentee", "mentor", "score"})  # read as int64, whatever polars stores
 
 
 def rank_points(rank: npt.NDArray[np.int64]) -> IntArray:
