@@ -46,6 +46,8 @@ class _Rules:
     def __init__(self, cohort: Cohort) -> None:
         self._checked: dict[tuple[str, str], tuple[list[str], int, int]] = {}
         self.cohort = cohort
+        self.mentees = {p.id: p for p in cohort.mentees}
+        self.mentors = {p.id: p for p in cohort.mentors}
         self.rules = cohort.rules
         self.travel = {(t.mentee_id, t.mentor_id): t.minutes for t in self.rules.travel_times}
         self.bans = set(self.rules.bans)
@@ -252,8 +254,7 @@ def verify_matchings(candidates: CandidatePairs, matchings: Sequence[Matching], 
 def _check(rules: _Rules, pairs: list[tuple[str, str]], candidates: CandidatePairs, matching: Matching,
            stable: bool, big: int, check_scores: bool) -> list[str]:
     cohort = rules.cohort
-    mentees = {p.id: p for p in cohort.mentees}
-    mentors = {p.id: p for p in cohort.mentors}
+    mentees, mentors = rules.mentees, rules.mentors
     out: list[str] = []
     load = Counter(b for _, b in pairs)
     seen = Counter(a for a, _ in pairs)
