@@ -66,6 +66,12 @@ class ShortlistServicer(MatchingService):
                      else DEFAULT_TIME_LIMIT_S)
         options = shortlist_options_from_proto(request, requested)
         extra = [mapping.problem_to_proto(p, "") for p in option_problems(options) if p.path != "time_limit_s"]
+        if request.HasField("time_limit") and not (requested > 0 and 0 <= request.time_limit.nanos < 10**9):
+            extra.append(mpb.InputProblem(code=mpb.PROBLEM_CODE_BAD_VALUE, field_path="time_limit",
+                                          message="the time limit must be more than 0 s (leave it out for the default)"))
+        if request.side not in (mpb.SIDE_UNSPECIFIED, mpb.SIDE_MENTEE, mpb.SIDE_MENTOR):
+            extra.append(mpb.InputProblem(code=mpb.PROBLEM_CODE_BAD_VALUE, field_path="side",
+                                          message=f"{request.side} is no Side (SIDE_MENTEE or SIDE_MENTOR)"))
         checked = self._checked(call, request.cohort, request.HasField("cohort"), mpb.MatchOptions(), False, slot.stop,
                                 extra, "SHORTLIST_INVALID")
         # The time limit once the checks are done: what is left before the deadline, less the answer's margin.

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from google.protobuf import json_format
+from google.protobuf import duration_pb2, json_format
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
@@ -79,6 +79,40 @@ def test_bad_options_and_a_bad_cohort_are_invalid_argument_with_every_field(stub
             detail.Unpack(bad)
             fields |= {v.field for v in bad.field_violations}
     assert {"size", "max_lists", "cohort.mentors[0].capacity"} <= fields
+
+
+def test_undecodable_bytes_and_absurd_values_get_clean_statuses(channel: grpc.Channel) -> None:
+    raw = channel.unary_unary("/mentormatch.v1.ShortlistService/Shortlist", request_serializer=None,
+                              response_deserializer=None)
+    with pytest.raises(grpc.RpcError) as raised:
+        raw(b"\xff\x00\x13garbage", timeout=10)
+    assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    cohort = cohort_to_proto(load_cohort(SCENARIOS / "ibmp_2026_q1"))
+    stub = slgrpc.ShortlistServiceStub(channel)
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.Shortlist(slpb.ShortlistRequest(cohort=cohort, size=2**31 - 1, max_lists=-(2**31),
+                                             side=mpb.Side.ValueType(99), time_limit=duration_pb2.Duration(seconds=-5)),
+                       timeout=30)
+    assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert {"size", "max_lists", "side", "time_limit"} <= _violated_fields(raised.value)
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.Shortlist(slpb.ShortlistRequest(), timeout=30)
+    assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    # A list cap beyond the people is no cap: answered.
+    answer = stub.Shortlist(slpb.ShortlistRequest(cohort=cohort, max_lists=2**31 - 1), timeout=30)
+    assert answer.max_lists == 2**31 - 1 and answer.complete and answer.lists
+
+
+def _violated_fields(error: grpc.RpcError) -> set[str]:
+    status = rpc_status.from_call(error)
+    assert status is not None
+    fields = set()
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            fields |= {v.field for v in bad.field_violations}
+    return fields
 
 
 def test_options_alone_are_shortlist_invalid(stub: slgrpc.ShortlistServiceStub) -> None:
