@@ -43,6 +43,7 @@ from solver.rematch import (
     DEFAULT_PENALTY,
     BatchItem,
     RematchResult,
+    RematchSources,
     read_rematch_inputs,
     rematch,
 )
@@ -421,8 +422,10 @@ def _rematch_body(payload: bytes) -> mpb.RematchResponse:
     request = mpb.RematchRequest.FromString(payload)
     inputs, _ = convert.rematch_inputs_from_proto(request)
     options, _ = convert.options_from_proto(request.options)
+    # A batch directory's cohort: its problems placed in current.csv and changes.toml, as `rematch_directory` does.
     result = rematch(cohort_from_proto(request.cohort), inputs.current, left=inputs.left, joined=inputs.joined,
-                     keep=inputs.keep, penalty=inputs.penalty, max_changes=inputs.max_changes, options=options.solve)
+                     keep=inputs.keep, penalty=inputs.penalty, max_changes=inputs.max_changes, options=options.solve,
+                     sources=RematchSources.batch())
     return convert.rematch_response_from_result(result)
 
 
