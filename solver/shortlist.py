@@ -193,7 +193,7 @@ class _Residual:
     unmatched bypass.
     """
 
-    def __init__(self, model: AssignmentModel, base: IntArray) -> None:
+    def __init__(self, model: AssignmentModel, base: IntArray, stop: StopToken) -> None:
         arrays = model.candidates.arrays
         n, m = arrays.n_mentees, arrays.n_mentors
         k = len(model.org_caps)
@@ -252,7 +252,7 @@ class _Residual:
              np.zeros(int(back.sum()), dtype=np.int64))
         tail, head = np.concatenate(tails), np.concatenate(heads)
         cost, code = np.concatenate(costs), np.concatenate(codes)
-        potential = self._potentials(tail, head, cost)
+        potential = self._potentials(tail, head, cost, stop)
         reduced = cost + potential[tail] - potential[head]
         if len(reduced) and int(reduced.min()) < 0:
             raise AnswerCheckFailed(["the base matching of the shortlist is not optimal (a negative reduced cost)"])
@@ -264,11 +264,12 @@ class _Residual:
             self.adjacency[t].append((h, c, d))
         self.weights = weights
 
-    def _potentials(self, tail: IntArray, head: IntArray, cost: IntArray) -> IntArray:
+    def _potentials(self, tail: IntArray, head: IntArray, cost: IntArray, stop: StopToken) -> IntArray:
         """Shortest distances from a virtual source joined to every node at 0 (Bellman-Ford, vectorised): the
         flow is optimal, so there is no negative cycle and at most `size` rounds settle them."""
         potential = np.zeros(self.size, dtype=np.int64)
         for _ in range(self.size + 1):
+            stop.check()
             relaxed = potential.copy()
             np.minimum.at(relaxed, head, potential[tail] + cost)
             if np.array_equal(relaxed, potential):
@@ -359,7 +360,7 @@ def _forcing_costs(result: SolveResult, rows_wanted: IntArray, stop: StopToken, 
     relaxed = flow_optimum(model, weights, stop=stop)
     relaxed_value = model.weight(weights, relaxed)
     base = best.rows if model.weight(weights, best.rows) == relaxed_value else relaxed
-    network = _Residual(model, base)
+    network = _Residual(model, base, stop)
     shift = optimum_value - relaxed_value  # <= 0: what the quotas take from the flow optimum
     base_counts = _quota_counts(model, base)
     # Per row, per quota: +1 when the pair's mentor has the quota's gender (a cycle's change of the counts).
@@ -439,9 +440,10 @@ def _sides(model: AssignmentModel, side: Side) -> _Sides:
 
 
 def _select(model: AssignmentModel, sides: _Sides, best_rows: IntArray, costs: dict[int, _Forced], size: int,
-            lists_cap: int, choices: list[int]) -> list[list[int]]:
+            lists_cap: int, choices: list[int]) -> tuple[list[list[int]], int | None]:
     """Per chooser, the rows of her further proposals: one min-cost flow that fills the most list places,
-    each person's next place before anybody's later one, then at the least total cost of forcing."""
+    each person's next place before anybody's later one, then at the least total cost of forcing. Also the cost
+    above which costs counted alike (None: none did; only where int64 could not hold them all)."""
     first_count = np.bincount(sides.chooser_of_row[best_rows], minlength=sides.n_choosers)
     appearances = np.bincount(sides.proposed_of_row[best_rows], minlength=sides.n_proposed)
     room = np.maximum(lists_cap - appearances, 0)
@@ -453,16 +455,20 @@ def _select(model: AssignmentModel, sides: _Sides, best_rows: IntArray, costs: d
     order = np.lexsort((sides.proposed_of_row[all_rows], all_costs, sides.chooser_of_row[all_rows]))
     rows = all_rows[order].tolist()
     if not rows:
-        return [[] for _ in range(sides.n_choosers)]
+        return [[] for _ in range(sides.n_choosers)], None
     chooser = sides.chooser_of_row[all_rows[order]]
     proposed = sides.proposed_of_row[all_rows[order]]
     cost = all_costs[order]
     places = np.where(can_choose, np.maximum(size - first_count, 0), 0)
+    source, sink = sides.n_choosers + sides.n_proposed, sides.n_choosers + sides.n_proposed + 1
+    # One more list place (anyone's) is worth `unit`, more than any total cost of the proposals: lexicographic.
+    # The flow's costs times its nodes must stay within int64: beyond, costs above `clip` count alike.
+    clip = ((2**62 // (size * (sink + 2)) - 1) // max(1, int(places.sum())))
+    clipped = bool(len(cost)) and int(cost.max()) > clip
+    cost = np.minimum(cost, clip)
     most = np.zeros(sides.n_choosers, dtype=np.int64)
     np.maximum.at(most, chooser, cost)
-    # One more list place (anyone's) is worth more than any total cost of the proposals: lexicographic.
     unit = 1 + int((places * most).sum())
-    source, sink = sides.n_choosers + sides.n_proposed, sides.n_choosers + sides.n_proposed + 1
     tails, heads, caps, arc_costs = [], [], [], []
     for c in np.flatnonzero(places).tolist():
         for position in range(int(first_count[c]) + 1, size + 1):
@@ -485,8 +491,6 @@ def _select(model: AssignmentModel, sides: _Sides, best_rows: IntArray, costs: d
     heads.append(sink)
     caps.append(total)
     arc_costs.append(0)
-    if max(abs(c) for c in arc_costs) * (sink + 2) >= 2**62:
-        raise OverflowError("the shortlist's costs are too large for one exact flow")
     solver = min_cost_flow.SimpleMinCostFlow()
     solver.add_arcs_with_capacity_and_unit_cost(np.array(tails, dtype=np.int64), np.array(heads, dtype=np.int64),
                                                 np.array(caps, dtype=np.int64), np.array(arc_costs, dtype=np.int64))
@@ -500,7 +504,7 @@ def _select(model: AssignmentModel, sides: _Sides, best_rows: IntArray, costs: d
     chosen: list[list[int]] = [[] for _ in range(sides.n_choosers)]
     for k in np.flatnonzero(flows > 0).tolist():
         chosen[int(chooser[k])].append(rows[k])
-    return chosen
+    return chosen, clip if clipped else None
 
 
 def _changes_sentence(cohort: Cohort, model: AssignmentModel, removed: tuple[int, ...], added: tuple[int, ...],
@@ -685,7 +689,10 @@ def shortlist(cohort: Cohort, options: ShortlistOptions | None = None) -> Shortl
         raise Stopped(StopReason.CANCELLED)
     costs_s = time.monotonic() - costs_started
     notes += costs.notes
-    further = _select(model, sides, best.rows, costs.forced, options.size, options.lists_cap, choices)
+    further, clip = _select(model, sides, best.rows, costs.forced, options.size, options.lists_cap, choices)
+    if clip is not None:
+        notes.append(f"costs above {clip} counted alike when the lists were chosen (exact integers could not hold "
+                     "them all); the costs shown are exact")
     first: list[list[int]] = [[] for _ in range(sides.n_choosers)]
     for r in best.rows.tolist():
         first[int(sides.chooser_of_row[r])].append(r)
