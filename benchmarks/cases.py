@@ -33,13 +33,14 @@ class Sizes:
     small_warmup: int = 3
     throughput_clients: int = 4  # T: concurrent clients, each with its own channel
     throughput_seconds: float = 8.0  # T: how long the clients keep calling
+    server_cpu_calls: int = 300  # T-cpu: Match calls in process, after `small_warmup` warm-up calls
     sweep_quick: bool = False  # D: the first two axes of the grid only (8 settings)
 
 
 FULL = Sizes()
 QUICK = Sizes(large=300, xlarge=400, constrained=250, large_repeats=2, large_baseline_repeats=1, xlarge_repeats=1,
               xlarge_baseline_repeats=1, constrained_repeats=1, constrained_time_limit_s=10.0, small_calls=2, small_warmup=1,
-              throughput_clients=2, throughput_seconds=1.0, sweep_quick=True)
+              throughput_clients=2, throughput_seconds=1.0, server_cpu_calls=5, sweep_quick=True)
 
 
 def national(n: int, seed: int = SEED) -> Cohort:
