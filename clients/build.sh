@@ -43,7 +43,10 @@ rm -rf "$BUILD/gopath/src/mentormatch"
 "$BUF" generate
 echo "clients: buf generate: $(find "$BUILD/gopath/src/mentormatch" -name '*.go' | wc -l) Go files (buf.gen.yaml)"
 
-export GO111MODULE=off GOPATH="$PWD/$BUILD/gopath:/usr/share/gocode" GOCACHE="$PWD/$BUILD/gocache" GOFLAGS=
+export GO111MODULE=off GOPATH="$PWD/$BUILD/gopath:/usr/share/gocode" GOFLAGS=
+if [ -z "${GOCACHE:-}" ] && [ -z "${HOME:-}" ] && [ -z "${XDG_CACHE_HOME:-}" ]; then
+    export GOCACHE="$PWD/$BUILD/gocache"  # Go's own cache is under $HOME; without one, beside the build
+fi
 unformatted="$(gofmt -l clients/go)"
 if [ -n "$unformatted" ]; then
     echo "clients: gofmt would change: $unformatted" >&2
