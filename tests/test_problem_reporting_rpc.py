@@ -115,6 +115,17 @@ def test_one_scenarios_problems_come_together(client: MentormatchClient, town: C
     assert found["scenarios[0]"].startswith("PIN_BREAKS_RULE: cohort.rules.pins[0]:")
 
 
+def test_a_cohorts_pins_are_checked_beside_its_other_problems(client: MentormatchClient, town: Cohort) -> None:
+    msg = cohort_to_proto(town)
+    msg.rules.max_distance_km = 3.0  # the pin E5-M0 lies 5.5 km apart
+    msg.mentees[0].languages[0].code = "english"
+    msg.rules.pins.add(mentee_id="E0", mentor_id="M1")  # a pin of someone whose data is broken: not judged yet
+    answer = client.match(msg, validate_only=True)
+    found = {p.field_path: mpb.ProblemCode.Name(p.code) for p in answer.problems}
+    assert found == {"cohort.mentees[0].languages[0]": "PROBLEM_CODE_MALFORMED_LANGUAGE",
+                     "cohort.rules.pins[0]": "PROBLEM_CODE_PIN_BREAKS_RULE"}, found
+
+
 # --- undecodable bytes to health and reflection ------------------------------------------------------------------
 
 
