@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from solver.candidates import BoolArray, FloatArray, HardRule, IntArray, field_digits, pair_travel, rule_masks
 from solver.data import builtin_field_families
-from solver.domain import FieldFamily, Mentee, MenteeRules, Mentor
+from solver.domain import FieldFamily, Mentee, MenteeRules, Mentor, ObjectiveMode
 from solver.explain.codes import Side
+from solver.explain.relaxed import FULL_SCAN_PAIRS, Relaxer
 from solver.explain.types import ExplainOptions, NearMiss
-from solver.scores import score_pairs
-from solver.solve import Matching, SolveOptions, SolveResult
+from solver.reopt import Reoptimiser
+from solver.scores import MAX_POINTS, score_pairs
+from solver.solve import Matching, SolveOptions, SolveResult, SolveStatus
 
 # The context ------------------------------------------------------------------------------------------
 
@@ -66,6 +69,24 @@ class ExplainContext:
         self.by_mentor = np.argsort(self.table_mentor, kind="stable")
         self.mentor_sorted = self.table_mentor[self.by_mentor]
         self.near_misses: dict[tuple[Side, int], tuple[NearMiss, ...]] = {}
+        self._families: dict[tuple[str, ...], list[str]] = {}
+        self._reoptimiser: Reoptimiser | bool | None = False  # False: not built yet
+        self._relaxer: Relaxer | None = None
+        self.solved: dict[Hashable, Any] = {}  # full re-solves by the relaxation they solved (counterfactual.Resolved)
+
+    def reoptimiser(self) -> Reoptimiser | None:
+        """The best matching as an optimal flow that re-solves re-optimise (`solver.reopt`), built on first use;
+        None where the flow is not the whole model: another mode than score, stability, extra constraints, a
+        binding gender quota, or a best matching not proven optimal. Then every re-solve is a full solve."""
+        if self._reoptimiser is False:
+            self._reoptimiser = _build_reoptimiser(self)
+        return self._reoptimiser if isinstance(self._reoptimiser, Reoptimiser) else None
+
+    def relaxer(self) -> Relaxer:
+        """Relaxed cohorts read off this baseline as changes to the network (`relaxed.Relaxer`)."""
+        if self._relaxer is None:
+            self._relaxer = Relaxer(self)
+        return self._relaxer
 
     def rank(self, from_id: str, to_id: str) -> int:
         """How `from_id` ranked `to_id` at the speed-dating (1 = first choice); 0 when not ranked."""
@@ -78,8 +99,12 @@ class ExplainContext:
 
     def families_of(self, occupations: Sequence[str]) -> list[str]:
         """The field families (ids, in file order) that one of these occupations belongs to."""
-        return [f.id for f in self.field_families
-                if any(code.startswith(prefix) for code in occupations for prefix in f.prefixes)]
+        key = tuple(occupations)
+        found = self._families.get(key)
+        if found is None:
+            found = self._families[key] = [f.id for f in self.field_families if any(
+                code.startswith(prefix) for code in occupations for prefix in f.prefixes)]
+        return found
 
     def common_level(self, a: int, b: int, codes: Sequence[str] = ()) -> tuple[str, int]:
         """(code, level) of the pair's best common language, among `codes` when given; ("", 0) when none."""
@@ -102,6 +127,16 @@ class ExplainContext:
             found = self.table_keys[pos] == keys
             out[found] = self.table_scores[pos[found]]
         missing = np.flatnonzero(~found)
+        if len(missing) and self._relaxer is not None and self._relaxer.near.dense_score is not None:
+            out[missing] = self._relaxer.near.dense_score[mentee[missing], mentor[missing]]
+            return out
+        if len(missing) and self._relaxer is not None:  # pairs the re-solves examined: known already
+            near_keys, near_scores = self._relaxer.near.baseline_scores()
+            if len(near_keys):
+                pos = np.minimum(np.searchsorted(near_keys, keys[missing]), len(near_keys) - 1)
+                known = near_keys[pos] == keys[missing]
+                out[missing[known]] = near_scores[pos[known]]
+                missing = missing[~known]
         if len(missing):
             scored = score_pairs(self.cohort, self.arrays, mentee[missing], mentor[missing])
             out[missing] = scored["score"].to_numpy().astype(np.int64)
@@ -124,6 +159,15 @@ def _level_matrix(people: Sequence[Mentee | Mentor], codes: list[str]) -> npt.ND
         for lang in person.languages:
             levels[i, column[lang.code]] = max(levels[i, column[lang.code]], lang.level)
     return levels
+
+
+def _build_reoptimiser(ctx: ExplainContext) -> Reoptimiser | None:
+    options, best = ctx.result.options, ctx.result.best
+    if (options.mode is not ObjectiveMode.SCORE or options.stable or options.extra_constraints is not None
+            or options.synthetic_scores or best is None or best.status is not SolveStatus.OPTIMAL):
+        return None
+    weights = ctx.cohort.rules.weights.as_dict().values()
+    return Reoptimiser.build(ctx.result.model, best.rows, MAX_POINTS * sum(max(w, 0) for w in weights))
 
 
 def _resolve_options(options: SolveOptions) -> SolveOptions:
@@ -170,6 +214,8 @@ def person_view(ctx: ExplainContext, side: Side, index: int, *, scored: bool = T
         mentor = np.full(n, index, dtype=np.int64)
         partner = mentee
         person_id = ctx.cohort.mentors[index].id
+    if scored and ctx.reoptimiser() is not None and n * m <= FULL_SCAN_PAIRS:
+        ctx.relaxer().near.scan_all()  # re-solves come next: every pair scored once, for them and for this
     masks = rule_masks(ctx.arrays, mentee, mentor)
     allowed_mask = np.ones(len(mentee), dtype=np.bool_)
     for mask in masks.values():

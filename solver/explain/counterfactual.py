@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -28,7 +29,8 @@ from solver.explain.context import ExplainContext, MatchingState, PersonView
 from solver.explain.types import Counterfactual, Impact
 from solver.explain.unmatched import binding_side_constraints
 from solver.explain.wording import ceil_tenth, id_list
-from solver.solve import AssignmentModel, SolveResult, chain_constraints, solve
+from solver.reopt import FlowChange, Reoptimum
+from solver.solve import AssignmentModel, SolveResult, SolveStatus, chain_constraints, solve
 from solver.stop import StopToken
 
 # Re-solving -------------------------------------------------------------------------------------------
@@ -67,30 +69,95 @@ class ResolveBudget:
         self.slowest_s = max(self.slowest_s, seconds)
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """The best matching after a change: its status and pairs (indices of the explained cohort), or none."""
+
+    status: SolveStatus
+    mentee: IntArray | None  # None when there is no matching (infeasible, or stopped before one)
+    mentor: IntArray | None
+    reoptimised: bool  # from the baseline's optimal flow (`solver.reopt`), not a full solve
+
+
 def resolve_within_budget(ctx: ExplainContext, cohort: Cohort, budget: ResolveBudget,
-                          extra: ExtraConstraints | None = None) -> SolveResult | None:
+                          extra: ExtraConstraints | None = None, change: FlowChange | None = None,
+                          person: tuple[Side, int] | None = None, key: Hashable | None = None) -> Resolved | None:
+    """The best matching of `cohort` (the explained cohort changed; with `extra` constraints): re-optimised from the
+    baseline's optimal flow when `change` says what changed in its terms and the flow can answer exactly, else
+    solved in full. None when the budget is spent.
+
+    With `person`: when best matchings with and without a partner for this person tie, which one comes back is
+    the solver's choice; then it is solved in full, so that whether she is matched is what a full solve says.
+    A `key` naming the change (a relaxation asked about for several people) reuses its re-optimum and full solve.
+    """
     seconds = budget.take()
     if seconds is None:
         return None
-    options = replace(ctx.solve_options, time_limit_s=min(ctx.solve_options.time_limit_s, seconds))
-    if extra is not None:
-        options = replace(options, extra_constraints=chain_constraints(options.extra_constraints, extra))
     started = time.monotonic()
-    result = solve(cohort, options)
+    reoptimiser = ctx.reoptimiser() if change is not None else None
+    found = None
+    if reoptimiser is not None and change is not None:
+        found = reoptimiser.reoptimise(change, None if person is None else partial(_flip, person), key)
+        if found is not None and person is not None and found.feasible and _ties(found, person):
+            found = None
+    out: Resolved | None
+    if found is not None:
+        status = SolveStatus.OPTIMAL if found.feasible else SolveStatus.INFEASIBLE
+        out = Resolved(status, found.mentee if found.feasible else None, found.mentor if found.feasible else None,
+                       True)
+    else:
+        out = ctx.solved.get(key) if key is not None else None
+        if out is None:
+            options = replace(ctx.solve_options, time_limit_s=min(ctx.solve_options.time_limit_s, seconds))
+            if extra is not None:
+                options = replace(options, extra_constraints=chain_constraints(options.extra_constraints, extra))
+            out = resolved_from(ctx, solve(cohort, options))
+            if key is not None:
+                ctx.solved[key] = out
     budget.spent(time.monotonic() - started)
-    return result
+    return out
 
 
-def measure_impact(ctx: ExplainContext, after: SolveResult, person: tuple[Side, str] | None) -> Impact:
+def _matches(found: Reoptimum, person: tuple[Side, int]) -> bool:
+    side, index = person
+    return bool(((found.mentee if side is Side.MENTEE else found.mentor) == index).any())
+
+
+def _flip(person: tuple[Side, int], found: Reoptimum) -> FlowChange:
+    """The change that gives the person the other status: excluded when matched, forced in when not."""
+    side, index = person
+    if _matches(found, person):
+        return FlowChange(exclude_mentee=index) if side is Side.MENTEE else FlowChange(exclude_mentor=index)
+    return FlowChange(force_mentee=index) if side is Side.MENTEE else FlowChange(force_mentor=index)
+
+
+def _ties(found: Reoptimum, person: tuple[Side, int]) -> bool:
+    """Whether a best matching of the other status (the person matched, or not) is as good as `found`; also when
+    that cannot be told."""
+    other = found.then
+    return other is None or (other.feasible and other.value == found.value
+                             and _matches(other, person) != _matches(found, person))
+
+
+def resolved_from(ctx: ExplainContext, after: SolveResult) -> Resolved:
+    """A full solve's best matching, in the explained cohort's indices."""
     best = after.best
-    before = dict(matched_before=ctx.matched, total_score_before=ctx.total_score, objective_before=ctx.objective_value)
     if best is None:
+        return Resolved(after.status, None, None, False)
+    pairs = best.pairs(after.candidates)
+    return Resolved(best.status, np.array([ctx.mentee_index[a] for a, _ in pairs], dtype=np.int64),
+                    np.array([ctx.mentor_index[b] for _, b in pairs], dtype=np.int64), False)
+
+
+def measure_impact(ctx: ExplainContext, after: Resolved, person: tuple[Side, str] | None) -> Impact:
+    before = dict(matched_before=ctx.matched, total_score_before=ctx.total_score, objective_before=ctx.objective_value)
+    if after.mentee is None or after.mentor is None:
         return Impact(status=after.status, person_matched=None if person is None else False, partners=(),
                       matched_after=None, total_score_after=None, objective_after=None, pairs_removed=(),
                       pairs_added=(), **before)
-    pairs = best.pairs(after.candidates)
-    mentee = np.array([ctx.mentee_index[a] for a, _ in pairs], dtype=np.int64)
-    mentor = np.array([ctx.mentor_index[b] for _, b in pairs], dtype=np.int64)
+    mentee, mentor = after.mentee, after.mentor
+    mentee_ids, mentor_ids = ctx.cohort.mentees, ctx.cohort.mentors
+    pairs = [(mentee_ids[a].id, mentor_ids[b].id) for a, b in zip(mentee.tolist(), mentor.tolist(), strict=True)]
     total = int(ctx.scores(mentee, mentor).sum())
     matched_priority = int(ctx.priority[mentee].sum())
     after_set = set(pairs)
@@ -102,7 +169,7 @@ def measure_impact(ctx: ExplainContext, after: SolveResult, person: tuple[Side, 
                                 if (a if side is Side.MENTEE else b) == person_id))
         matched = bool(partners)
     return Impact(
-        status=best.status, person_matched=matched, partners=partners,
+        status=after.status, person_matched=matched, partners=partners,
         matched_after=len(pairs), total_score_after=total,
         objective_after=ctx.big * matched_priority + total - ctx.seat_costs(mentor),
         pairs_removed=tuple(sorted(ctx.best_pairs - after_set)), pairs_added=tuple(sorted(after_set - ctx.best_pairs)),
@@ -118,7 +185,8 @@ def force_in(ctx: ExplainContext, view: PersonView, budget: ResolveBudget) -> Im
         # A priority above everyone else's together puts her first, then the usual objective.
         top = int(ctx.priority.sum()) + 1
         mentees = tuple(replace(p, priority=top) if k == view.index else p for k, p in enumerate(ctx.cohort.mentees))
-        after = resolve_within_budget(ctx, replace(ctx.cohort, mentees=mentees), budget)
+        after = resolve_within_budget(ctx, replace(ctx.cohort, mentees=mentees), budget,
+                                      change=FlowChange(force_mentee=view.index))
     else:
         j = view.index
 
@@ -126,7 +194,7 @@ def force_in(ctx: ExplainContext, view: PersonView, budget: ResolveBudget) -> Im
             rows = np.flatnonzero(model.mentor == j).tolist()
             cp.add(cp_model.LinearExpr.sum([x[r] for r in rows]) >= 1)
 
-        after = resolve_within_budget(ctx, ctx.cohort, budget, extra=has_mentee)
+        after = resolve_within_budget(ctx, ctx.cohort, budget, extra=has_mentee, change=FlowChange(force_mentor=j))
     return None if after is None else measure_impact(ctx, after, (view.side, view.person_id))
 
 @dataclass(frozen=True)
@@ -353,6 +421,16 @@ def _usable_partners(cohort: Cohort, view: PersonView, pool: IntArray) -> set[st
     return {people[k].id for k in np.flatnonzero(ok).tolist()}
 
 
+def _new_partners(ctx: ExplainContext, view: PersonView, pool: IntArray, mentee: IntArray, mentor: IntArray
+                  ) -> set[str]:
+    """What `_usable_partners` says, from the pairs a relaxation allows anew (`relaxed.Relaxer.change`): the
+    person's new pairs with a partner in `pool`."""
+    mine, theirs = (mentee, mentor) if view.side is Side.MENTEE else (mentor, mentee)
+    partners = np.intersect1d(theirs[mine == view.index], view.partner[pool])
+    people = ctx.cohort.mentors if view.side is Side.MENTEE else ctx.cohort.mentees
+    return {people[k].id for k in partners.tolist()}
+
+
 def _whose(subject: str) -> str:
     return f"segment {subject}'s" if subject else "the programme's"
 
@@ -400,7 +478,11 @@ def _counterfactual(ctx: ExplainContext, view: PersonView, relaxation: Relaxatio
         if tried >= ctx.explain_options.values_per_relaxation:
             break
         relaxed = apply_relaxation(ctx.cohort, relaxation, step.subject_id, step.value)
-        new = tuple(sorted(_usable_partners(relaxed, view, pool)))
+        key = (relaxation, step.subject_id, step.value)  # the same relaxation for another person: the same cohort
+        read = ctx.relaxer().change(relaxed, key) if ctx.reoptimiser() is not None else None
+        change = None if read is None else read[0]
+        new = tuple(sorted(_usable_partners(relaxed, view, pool) if read is None
+                           else _new_partners(ctx, view, pool, read[1], read[2])))
         if relaxation is Relaxation.MENTOR_CAPACITY:
             new = (step.subject_id,)
         elif side_constraint:
@@ -410,7 +492,7 @@ def _counterfactual(ctx: ExplainContext, view: PersonView, relaxation: Relaxatio
         if matchable_at is None:
             matchable_at = step.value
         tried += 1
-        after = resolve_within_budget(ctx, relaxed, budget)
+        after = resolve_within_budget(ctx, relaxed, budget, change=change, person=(view.side, view.index), key=key)
         effect = None if after is None else measure_impact(ctx, after, (view.side, view.person_id))
         last = (step, new, effect)
         if effect is None or effect.person_matched:

@@ -13,6 +13,7 @@ from solver.explain.counterfactual import ResolveBudget, measure_impact, resolve
 from solver.explain.facts import explain_rows, pair_checks
 from solver.explain.types import ExplainOptions, Impact, PairVerdict
 from solver.explain.wording import id_list
+from solver.reopt import FlowChange
 from solver.scores import score_pairs
 from solver.solve import SolveOptions, SolveResult, solve
 
@@ -59,7 +60,8 @@ def why_not(cohort: Cohort, mentee_id: str, mentor_id: str, options: SolveOption
     else:
         pins = (*(p for p in cohort.rules.pins if p[0] != mentee_id), (mentee_id, mentor_id))
         budget = ResolveBudget(1, ctx.solve_options.time_limit_s, ctx.solve_options.time_limit_s)
-        after = resolve_within_budget(ctx, replace(cohort, rules=replace(cohort.rules, pins=pins)), budget)
+        after = resolve_within_budget(ctx, replace(cohort, rules=replace(cohort.rules, pins=pins)), budget,
+                                      change=FlowChange(pin=(a, b)))
         assert after is not None
         forced = measure_impact(ctx, after, None)
         if forced.objective_after is None:
