@@ -2,14 +2,20 @@
 
 Variable r of every model is the pair on row r of the candidate table; the worst-pair stage adds one integer
 variable after them. Models are written as one protobuf text rather than one Python object per variable.
+
+A big model (`CHILD_MIN_ROWS` pairs) is built and searched in a child process (`solver.stop.run_in_child`):
+CP-SAT's loading of a model is one C++ call that neither a time limit nor `stop_search` interrupts (4-7 s for
+1.6 million pairs, ~0.5 s for 200,000), and writing the model holds the interpreter lock. Stopped, the child is
+told to stop its search and answer with its best so far, and killed if it has not within `WIND_DOWN_S`.
 """
 
 from __future__ import annotations
 
+import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -17,7 +23,7 @@ from ortools.sat.python import cp_model
 
 from solver.candidates import IntArray
 from solver.model import AssignmentModel, SolveStatus
-from solver.stop import StopToken, check
+from solver.stop import Stopped, StopToken, check, run_in_child
 
 ExtraConstraints = Callable[[cp_model.CpModel, Sequence[cp_model.IntVar], AssignmentModel], None]
 Stage = IntArray | None
@@ -115,14 +121,71 @@ class CpSearch:
     presolve: bool = True
 
 
+CHILD_MIN_ROWS: int | None = 50_000
+"""Pairs from which a CP-SAT solve runs in a child process the stop kills (None: never). At 50,000 pairs CP-SAT's
+loading takes ~0.15 s that no stop interrupts; a fork costs ~3 ms."""
+WIND_DOWN_S = 0.1  # a stopped child's time to answer with its best so far before it is killed
+_PROGRESS = struct.Struct("<qq")
+_STATUSES = list(SolveStatus)
+
+
 def cp_stages(model: AssignmentModel, stages: list[Stage], search: CpSearch, *, distinct_from: list[IntArray],
               min_difference: int, hint: IntArray | None, allowed: npt.NDArray[np.bool_] | None = None
               ) -> CpOutcome:
     """Lexicographic CP-SAT: maximise each stage in turn, holding earlier stages at their optimum.
 
     `allowed` (a mask over rows) forbids the other rows; every constraint still sees all rows, so stability
-    constraints keep their blocking pairs whatever is allowed.
+    constraints keep their blocking pairs whatever is allowed. From `CHILD_MIN_ROWS` pairs in a child process.
     """
+    # Extra constraints (stability, re-matching, a counterfactual) may read the candidates' polars table, whose
+    # thread pool a forked child lacks: those models are built here.
+    if CHILD_MIN_ROWS is not None and model.n_rows >= CHILD_MIN_ROWS and search.extra_constraints is None:
+        outcome = _cp_stages_in_child(model, stages, search, distinct_from=distinct_from,
+                                      min_difference=min_difference, hint=hint, allowed=allowed)
+        if outcome is not None:
+            return outcome
+    return _cp_stages_here(model, stages, search, distinct_from=distinct_from, min_difference=min_difference,
+                           hint=hint, allowed=allowed)
+
+
+def _cp_stages_in_child(model: AssignmentModel, stages: list[Stage], search: CpSearch, *,
+                        distinct_from: list[IntArray], min_difference: int, hint: IntArray | None,
+                        allowed: npt.NDArray[np.bool_] | None) -> CpOutcome | None:
+    """`cp_stages` in a forked child: progress relayed as it comes, the outcome sent back; None when no process can
+    be forked. Stopped before the child answered (or while it wrote the model): UNKNOWN, as a search stopped before
+    its first solution, so that the caller answers with what it has (a priced matching, the flow optimum)."""
+    token = StopToken.of(search.stop)
+    report = search.report
+
+    def work(send: Callable[[bytes], None], stopping: threading.Event) -> bytes:
+        inside = replace(search, stop=StopToken(stopping, token.deadline),
+                         report=None if report is None else lambda value, bound: send(_PROGRESS.pack(value, bound)))
+        try:
+            outcome = _cp_stages_here(model, stages, inside, distinct_from=distinct_from,
+                                      min_difference=min_difference, hint=hint, allowed=allowed)
+        except Stopped:  # told to stop while the model was written
+            outcome = CpOutcome(None, SolveStatus.UNKNOWN, 0)
+        rows = b"" if outcome.rows is None else np.asarray(outcome.rows, dtype=np.int64).tobytes()
+        return struct.pack("<qqq", _STATUSES.index(outcome.status), outcome.bound, outcome.rows is not None) + rows
+
+    def relay(message: bytes) -> None:
+        if report is not None:
+            report(*_PROGRESS.unpack(message))
+
+    try:
+        answer = run_in_child(work, token, on_message=relay, deadline=search.deadline, wind_down_s=WIND_DOWN_S)
+    except Stopped:
+        return CpOutcome(None, SolveStatus.UNKNOWN, 0)
+    if answer is None:
+        return None
+    status, bound, has_rows = struct.unpack_from("<qqq", answer)
+    rows = np.frombuffer(answer, dtype=np.int64, offset=24).copy() if has_rows else None
+    return CpOutcome(rows, _STATUSES[status], bound)
+
+
+def _cp_stages_here(model: AssignmentModel, stages: list[Stage], search: CpSearch, *, distinct_from: list[IntArray],
+                    min_difference: int, hint: IntArray | None, allowed: npt.NDArray[np.bool_] | None = None
+                    ) -> CpOutcome:
     cp = cp_model.CpModel()
     n_rows = model.n_rows
     text = _ModelText(search.stop)

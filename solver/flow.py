@@ -1,18 +1,33 @@
-"""Exact min-cost flow for the pure assignment: capacities, pins and organisation caps (a layer of the network)."""
+"""Exact min-cost flow for the pure assignment: capacities, pins and organisation caps (a layer of the network).
+
+A big flow runs in a child process forked for it (`CHILD_MIN_ARCS`, `solver.stop.run_in_child`): OR-Tools' solve is
+one C++ call that holds the interpreter lock and never looks at a stop (2-3 s for 1.6 million arcs), so in-process
+it would freeze every other thread of a server (refusals, health checks, the drain) and outlive a cancelled call.
+The child shares the arrays copy-on-write, sends back the chosen arcs, and is killed at once when the stop is set:
+its CPU and memory end with it. The same solver on the same arcs gives the same answer in either process.
+"""
 
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 import numpy as np
 from ortools.graph.python import min_cost_flow
 
-from solver.candidates import IntArray
-from solver.model import AssignmentModel
-from solver.stop import StopToken, check
+from solver.stop import StopToken, check, run_in_child
+
+if TYPE_CHECKING:
+    from solver.candidates import IntArray
+    from solver.model import AssignmentModel
+
+    Arcs = tuple[IntArray, IntArray, IntArray, IntArray]  # tails, heads, capacities, unit costs
 
 SPLIT_MIN_ROWS = 50_000  # pairs from which solving the independent parts apart pays (measured)
-
+CHILD_MIN_ARCS = 40_000
+"""Arcs from which a flow runs in a forked child process: from here an in-process solve holds the interpreter lock
+for more than ~15 ms (about 12 ms at 47,000 arcs, 100 ms at 110,000, 2-3 s at 1.6 million), and a fork costs
+~3 ms whatever the process's size. None: never (every flow in-process)."""
 
 def _components(n_nodes: int, u: IntArray, v: IntArray) -> IntArray:
     """Connected-component labels (the smallest node of each component) of an undirected edge list.
@@ -79,7 +94,7 @@ def flow_optimum(model: AssignmentModel, weights: IntArray, allowed_rows: IntArr
     if len(free) < SPLIT_MIN_ROWS:  # small: one flow costs less than finding the parts
         nodes = n + m + n_orgs
         whole = _flow_part(model, weights, free, a, b, np.arange(nodes), nodes, n, m, capacity, mentor_org, org_left,
-                           pinned_load)
+                           pinned_load, stop)
         return np.sort(np.concatenate([whole, pinned]))
     u = np.concatenate([a, n + capped])
     v = np.concatenate([n + b, n + m + mentor_org[capped]])
@@ -99,13 +114,13 @@ def flow_optimum(model: AssignmentModel, weights: IntArray, allowed_rows: IntArr
         check(stop)
         chosen.append(_flow_part(model, weights, free[in_part], a[in_part], b[in_part], local,
                                  int(part_size[row_part[in_part[0]]]), n, m, capacity, mentor_org, org_left,
-                                 pinned_load))
+                                 pinned_load, stop))
     return np.sort(np.concatenate([*chosen, pinned]))
 
 
 def _flow_part(model: AssignmentModel, weights: IntArray, rows: IntArray, a: IntArray, b: IntArray,
                local: IntArray, size: int, n: int, m: int, capacity: IntArray, mentor_org: IntArray,
-               org_left: IntArray, pinned_load: IntArray) -> IntArray:
+               org_left: IntArray, pinned_load: IntArray, stop: StopToken | threading.Event | None) -> IntArray:
     """The rows chosen by the min-cost flow of one independent part (`local` numbers its nodes 0..size-1).
 
     With seat costs, a mentor drains through one arc per free seat, seat k costing seat_cost x (k - 1): convex
@@ -136,15 +151,29 @@ def _flow_part(model: AssignmentModel, weights: IntArray, rows: IntArray, a: Int
             np.ones(len(rows), dtype=np.int64), mentor_caps, np.maximum(org_left[orgs], 0)]
     costs = [np.zeros(len(active), dtype=np.int64), np.zeros(len(active), dtype=np.int64), -weights[rows],
              mentor_costs, np.zeros(len(orgs), dtype=np.int64)]
-    solver = min_cost_flow.SimpleMinCostFlow()
-    solver.add_arcs_with_capacity_and_unit_cost(
-        np.concatenate(tails), np.concatenate(heads), np.concatenate(caps), np.concatenate(costs))
     supplies = np.zeros(size + 2, dtype=np.int64)
     supplies[source], supplies[sink] = len(active), -len(active)
-    solver.set_nodes_supplies(np.arange(size + 2), supplies)
+    arcs = (np.concatenate(tails), np.concatenate(heads), np.concatenate(caps), np.concatenate(costs))
+    chosen = _solve_flow(arcs, supplies, 2 * len(active), len(rows), stop)
+    return rows[chosen]
+
+
+def _solve_flow(arcs: Arcs, supplies: IntArray, first: int, count: int,
+                stop: StopToken | threading.Event | None) -> IntArray:
+    """The positions (0..count-1) of the arcs first..first+count-1 that carry flow in a min-cost flow of `arcs`:
+    in a child process the stop kills from `CHILD_MIN_ARCS` arcs, else here."""
+    if CHILD_MIN_ARCS is not None and len(arcs[0]) >= CHILD_MIN_ARCS:
+        answer = run_in_child(lambda send, stopping: _solve_here(arcs, supplies, first, count).tobytes(), stop)
+        if answer is not None:
+            return np.frombuffer(answer, dtype=np.int64).copy()
+    return _solve_here(arcs, supplies, first, count)
+
+
+def _solve_here(arcs: Arcs, supplies: IntArray, first: int, count: int) -> IntArray:
+    solver = min_cost_flow.SimpleMinCostFlow()
+    solver.add_arcs_with_capacity_and_unit_cost(*arcs)
+    solver.set_nodes_supplies(np.arange(len(supplies)), supplies)
     status = solver.solve()
     if status != solver.OPTIMAL:
         raise RuntimeError(f"min-cost flow ended with status {status}")
-    first_pair_arc = 2 * len(active)
-    flows = solver.flows(np.arange(first_pair_arc, first_pair_arc + len(rows)))
-    return rows[flows > 0]
+    return np.flatnonzero(solver.flows(np.arange(first, first + count)) > 0).astype(np.int64)

@@ -66,7 +66,7 @@ def distinct_constraints(model: AssignmentModel, previous: list[IntArray], min_d
 
 def lagrangian(model: AssignmentModel, weights: IntArray, constraints: list[SideConstraint], deadline: float,
                 max_evaluations: int = 40, stop: threading.Event | StopToken | None = None,
-                allowed_rows: IntArray | None = None) -> Lagrangian:
+                allowed_rows: IntArray | None = None, relaxed: IntArray | None = None) -> Lagrangian:
     """Meet side constraints by pricing them into the min-cost flow: a bonus (or malus) on each constrained row.
 
     For prices lam (lam_k > 0 only for a minimum, < 0 only for a maximum), the flow optimum of the priced
@@ -75,7 +75,8 @@ def lagrangian(model: AssignmentModel, weights: IntArray, constraints: list[Side
     reaches the bound it is proven optimal. Each price is found by doubling and bisection, cycling over the
     constraints until all hold: a few flows, each far cheaper than a CP-SAT search, and CP-SAT, when still
     needed, starts from a near-optimal hint. `allowed_rows`, when given, are the only rows a matching may use
-    (pins always count).
+    (pins always count). `relaxed`, when given, is the flow optimum of `weights` on them, known already: the
+    first evaluation (no prices yet) is not solved again.
     """
     limit = 2 * (model.big * int(model.priority.max(initial=1)) + int(np.abs(weights).max(initial=0))) + 1
     masks = [c.rows for c in constraints]
@@ -89,7 +90,7 @@ def lagrangian(model: AssignmentModel, weights: IntArray, constraints: list[Side
         for mask, price in zip(masks, lam, strict=True):
             if price:
                 priced[mask] += price
-        rows = flow_optimum(model, priced, allowed_rows, stop=stop)
+        rows = relaxed if relaxed is not None and not any(lam) else flow_optimum(model, priced, allowed_rows, stop=stop)
         dual = model.weight(priced, rows)
         short = []
         for c, price in zip(constraints, lam, strict=True):

@@ -33,18 +33,45 @@ API (stable; other modules build on it):
 `Stopped` is raised to unwind: code that can answer with what it has (a solve's best matching so far, an
 explanation cut short) catches it where it can and says so; everything else lets it propagate to the
 caller (the service turns it into the call's cancellation, the command line into its interrupted exit).
+
+Work that cannot check a stop (one long C++ call: a big min-cost flow, CP-SAT loading a big model) runs in a child
+process the stop kills: `run_in_child(work, stop)` forks, runs `work(send, stopping)` in the child and returns
+the bytes it returns. The child shares the parent's memory copy-on-write (nothing is copied to start it: ~3 ms
+whatever the process's size), runs without the parent's interpreter lock (a server's other threads go on), and
+once the stop is set (or `deadline` passes) it is told to wind down (`stopping` is set in the child), given
+`wind_down_s` to answer, then killed and reaped: its CPU and memory end there, and `Stopped` is raised. `send`
+passes messages (progress) to the parent's `on_message` while the child works. The child blocks SIGINT and
+SIGTERM (its parent decides), dies with the thread that forked it, and runs no garbage collection (no finaliser
+of the parent's objects). `run_in_child` returns None where no process can be forked, or once a child has died
+without a word in this process (then do the work in-process, as before).
+
+Importing this module sets `GRPC_ENABLE_FORK_SUPPORT=0` unless it is set: gRPC's own fork handlers (on by default in
+grpcio) reset its event engine in every forked child, and that aborted children of a busy server (a failed check in
+ev_epoll1_linux.cc). A child of ours never calls gRPC; gRPC reads the variable when its first channel or server is
+made, which in this project comes after the solver is imported.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
+import gc
+import logging
 import math
+import os
+import select
+import signal
+import struct
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from enum import StrEnum
 from typing import TypeVar
 
 T = TypeVar("T")
+
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
 
 
 class StopReason(StrEnum):
@@ -159,3 +186,138 @@ def check(stop: StopToken | threading.Event | None) -> None:
         stop.check()
     elif stop.is_set():
         raise Stopped(StopReason.CANCELLED)
+
+
+# Work in a child process the stop kills --------------------------------------------------------------------------
+
+_FRAME = struct.Struct("<cQ")  # kind (b"m" message, b"r" result, b"e" error), payload length
+_POLL_MS = 10  # how often the parent looks at the stop while a child works
+_PR_SET_PDEATHSIG = 1
+_forking = {"works": hasattr(os, "fork")}  # False once a child died without a word: work in-process from then on
+ChildWork = Callable[[Callable[[bytes], None], threading.Event], bytes]
+
+
+def _die_with_parent() -> None:
+    """Linux: this process is killed when the thread that forked it ends (its process killed, say)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _child(work: ChildWork, out_fd: int, control_fd: int) -> None:
+    """The child's side of `run_in_child`: never returns."""
+    code = 1
+    try:
+        gc.disable()
+        _die_with_parent()
+        stopping = threading.Event()
+
+        def listen() -> None:  # a byte from the parent, or its end of the pipe closing: wind down
+            with contextlib.suppress(OSError):
+                os.read(control_fd, 1)
+            stopping.set()
+
+        threading.Thread(target=listen, daemon=True).start()
+
+        def send(kind: bytes, payload: bytes) -> None:
+            _write_all(out_fd, _FRAME.pack(kind, len(payload)) + payload)
+
+        try:
+            result = work(lambda payload: send(b"m", payload), stopping)
+        except BaseException as error:  # whatever it was, the parent hears of it
+            send(b"e", type(error).__name__.encode())
+        else:
+            send(b"r", result)
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def run_in_child(work: ChildWork, stop: StopToken | threading.Event | None, *,
+                 on_message: Callable[[bytes], None] | None = None, deadline: float | None = None,
+                 wind_down_s: float = 0.0) -> bytes | None:
+    """`work(send, stopping)` in a forked child; its result, or None when no process can be forked (or a child died).
+
+    Raises `Stopped` once `stop` is set or `deadline` (time.monotonic()) has passed and the child has not answered
+    within `wind_down_s` of being told (it is killed then); `RuntimeError` when the child failed.
+    """
+    if not _forking["works"]:
+        return None
+    token = StopToken.of(stop)
+    token.check()
+    out_r, out_w = os.pipe()
+    control_r, control_w = os.pipe()
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})  # kept in the child
+    try:
+        pid = os.fork()
+    except OSError:
+        pid = -1
+    if pid == 0:
+        os.close(out_r)
+        os.close(control_w)
+        _child(work, out_w, control_r)
+    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    os.close(out_w)
+    os.close(control_r)
+    if pid < 0:
+        os.close(out_r)
+        os.close(control_w)
+        return None
+    buffer = bytearray()
+    result: bytes | None = None
+    error: str | None = None
+    reaped = False
+    kill_at: float | None = None
+    reason = StopReason.DEADLINE
+    try:
+        poller = select.poll()
+        poller.register(out_r, select.POLLIN | select.POLLHUP)
+        while True:
+            now = time.monotonic()
+            if kill_at is None and (token.is_set() or (deadline is not None and now >= deadline)):
+                reason = token.reason() or StopReason.DEADLINE
+                with contextlib.suppress(OSError):
+                    os.write(control_w, b"x")
+                kill_at = now + wind_down_s
+            if kill_at is not None and now >= kill_at:
+                raise Stopped(reason)
+            if not poller.poll(_POLL_MS):
+                continue
+            data = os.read(out_r, 1 << 20)
+            if not data:
+                break
+            buffer += data
+            while len(buffer) >= _FRAME.size:
+                kind, size = _FRAME.unpack_from(buffer)
+                if len(buffer) < _FRAME.size + size:
+                    break
+                payload = bytes(buffer[_FRAME.size:_FRAME.size + size])
+                del buffer[:_FRAME.size + size]
+                if kind == b"m":
+                    if on_message is not None:
+                        on_message(payload)
+                elif kind == b"r":
+                    result = payload
+                else:
+                    error = payload.decode(errors="replace")
+        _, status = os.waitpid(pid, 0)
+        reaped = True
+    finally:
+        if not reaped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(out_r)
+        os.close(control_w)
+    if error is not None:
+        raise RuntimeError(f"the work failed in its child process ({error})")
+    if result is None:  # died without a word (a signal, a library's fork handler): in-process from now on
+        _forking["works"] = False
+        logging.getLogger(__name__).warning("child_process_died", extra={"fields": {
+            "exit_code": os.waitstatus_to_exitcode(status), "then": "working in-process from now on"}})
+    return result
