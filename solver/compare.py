@@ -419,6 +419,19 @@ def _changed_rules(base: Cohort, changes: ScenarioChanges, problems: list[Proble
 # Comparing -------------------------------------------------------------------------------------------
 
 
+DENSITY_RULES = ("max_distance_km", "no_distance_limit", "field_depth", "min_mentor_years", "max_travel_minutes",
+                 "eligible_municipalities", "eligible_tracks", "field_rule", "field_families", "field_families_file",
+                 "segments")
+"""The rules that change how many candidate pairs a cohort makes (`solver.budget` counts the join of field group
+and distance cell among the eligible people); weights, caps, quotas, pins and the language level do not."""
+
+
+def may_densify(changes: ScenarioChanges) -> bool:
+    """Whether a scenario can make more candidate pairs than its base: it adds people or changes a rule the pairs
+    depend on (removing people, or changing weights, caps or quotas, never does)."""
+    return bool(changes.add_mentors or changes.add_mentees or set(changes.rules) & set(DENSITY_RULES))
+
+
 def density_problem(cohort: Cohort, max_pairs: int = MAX_CANDIDATE_PAIRS) -> Problem | None:
     """The TOO_LARGE problem of a valid cohort that makes more than `max_pairs` candidate pairs (`solver.budget`,
     naming the rule that makes it so dense), found by counting before any pair is built; None when it fits."""

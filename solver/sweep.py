@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from solver.budget import MAX_CANDIDATE_PAIRS
-from solver.compare import ScenarioChanges, apply_changes, compare_scenarios, density_problem
+from solver.compare import DENSITY_RULES, ScenarioChanges, apply_changes, compare_scenarios, density_problem
 from solver.domain import Cohort
 from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.fileio import read_toml
@@ -222,12 +222,6 @@ def _under(value_path: str, problem: Problem, where: str, rule: str = "") -> Pro
     else:
         place = f"{value_path}, {problem.path}"
     return Problem(problem.code, inner, problem.message, f"{where}: {place}" if where else place)
-
-
-DENSITY_RULES = ("max_distance_km", "field_depth", "min_mentor_years", "max_travel_minutes", "eligible_municipalities",
-                 "eligible_tracks")
-"""The axes that change how many candidate pairs a setting makes (`solver.budget` counts the join of field group
-and distance cell among the eligible people); weights, caps, quotas and the language level do not."""
 
 
 def check_values(base: Cohort, grid: Grid, where: str | None = None, *, max_pairs: int = MAX_CANDIDATE_PAIRS) -> None:

@@ -29,6 +29,7 @@ from solver.compare import (
     ScenarioOutcome,
     apply_changes,
     density_problem,
+    may_densify,
 )
 from solver.domain import Cohort, Track
 from solver.errors import CohortInvalid, Problem, ProblemCode
@@ -204,7 +205,8 @@ def scenarios_from_proto(base: Cohort, messages: Sequence[mpb.Scenario], *,
             continue
         if own or base_problems:
             continue
-        dense = density_problem(scenario.cohort, max_pairs) if max_pairs is not None else None
+        # The base's pairs are counted already: only a scenario that can make more is counted again.
+        dense = density_problem(scenario.cohort, max_pairs) if max_pairs is not None and may_densify(changes) else None
         if dense is not None:  # at the rule the scenario sets, else at the scenario (naming the base's rule)
             changed = dense.path == "rules" and msg.HasField("rules")
             found.problems.append(problem_message(dense.code, f"{scope}.rules", dense.message) if changed
