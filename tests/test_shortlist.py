@@ -222,6 +222,26 @@ def test_lyngby_lists_hold_the_optimum_first_and_name_their_clashes() -> None:
         assert all(p.explanation.score == p.score and p.explanation.terms for p in person.proposals)
 
 
+def test_the_readme_walk_through_holds() -> None:
+    """README, Shortlists: the lyngby_career walk-through, figure for figure."""
+    cohort = load_cohort(SCENARIOS / "lyngby_career")
+    answer = shortlist(cohort, ShortlistOptions())
+    lists = {x.person_id: x for x in answer.lists}
+    assert [(p.mentor_id, p.score, p.cost) for p in lists["E0001"].proposals] == [
+        ("M0014", 585, 0), ("M0001", 770, 49), ("M0008", 529, 94)]
+    assert set(lists["E0001"].proposals[1].pairs_added) == {("E0001", "M0001"), ("E0004", "M0014")}
+    assert [(p.mentor_id, p.cost, p.pairs_removed) for p in lists["E0003"].proposals[1:2]] == [
+        ("M0006", 6, (("E0003", "M0004"),))]
+    sentences = {c.id: c.sentence for c in answer.clashes}
+    assert sentences[1] == ("mentor M0001 has 1 seat and is on the lists of E0001 and E0004: if both accept M0001, "
+                            "one of them goes to their next proposal")
+    assert answer.clashes[11].subject == "M0014" and answer.clashes[11].person_ids == ("E0001", "E0004", "E0014")
+    assert lists["E0012"].choices == 0 and not lists["E0009"].proposals and not lists["E0013"].proposals
+    assert sum(len(x.proposals) for x in answer.lists) == 37
+    capped = shortlist(cohort, ShortlistOptions(max_lists=2))
+    assert sum(len(x.proposals) for x in capped.lists) == 29
+
+
 def test_same_answer_whatever_the_row_order() -> None:
     cohort = dense_cohort(7, 6, 5)
     shuffled = replace(cohort, mentors=tuple(reversed(cohort.mentors)), mentees=tuple(reversed(cohort.mentees)),

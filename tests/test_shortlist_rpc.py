@@ -71,15 +71,7 @@ def test_bad_options_and_a_bad_cohort_are_invalid_argument_with_every_field(stub
     with pytest.raises(grpc.RpcError) as raised:
         stub.Shortlist(slpb.ShortlistRequest(cohort=cohort, size=11, max_lists=0), timeout=30)
     assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-    status = rpc_status.from_call(raised.value)
-    assert status is not None
-    fields = set()
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            fields |= {v.field for v in bad.field_violations}
-    assert {"size", "max_lists", "cohort.mentors[0].capacity"} <= fields
+    assert {"size", "max_lists", "cohort.mentors[0].capacity"} <= _details(raised.value)[0]
 
 
 def test_undecodable_bytes_and_absurd_values_get_clean_statuses(channel: grpc.Channel) -> None:
@@ -95,7 +87,7 @@ def test_undecodable_bytes_and_absurd_values_get_clean_statuses(channel: grpc.Ch
                                              side=mpb.Side.ValueType(99), time_limit=duration_pb2.Duration(seconds=-5)),
                        timeout=30)
     assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-    assert {"size", "max_lists", "side", "time_limit"} <= _violated_fields(raised.value)
+    assert {"size", "max_lists", "side", "time_limit"} <= _details(raised.value)[0]
     with pytest.raises(grpc.RpcError) as raised:
         stub.Shortlist(slpb.ShortlistRequest(), timeout=30)
     assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
@@ -104,16 +96,21 @@ def test_undecodable_bytes_and_absurd_values_get_clean_statuses(channel: grpc.Ch
     assert answer.max_lists == 2**31 - 1 and answer.complete and answer.lists
 
 
-def _violated_fields(error: grpc.RpcError) -> set[str]:
+def _details(error: grpc.RpcError) -> tuple[set[str], set[str]]:
+    """The fields of the status's BadRequest violations, and its ErrorInfo reasons."""
     status = rpc_status.from_call(error)
     assert status is not None
-    fields = set()
+    fields, reasons = set(), set()
     for detail in status.details:
         if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad = error_details_pb2.BadRequest()
             detail.Unpack(bad)
             fields |= {v.field for v in bad.field_violations}
-    return fields
+        elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reasons.add(info.reason)
+    return fields, reasons
 
 
 def test_options_alone_are_shortlist_invalid(stub: slgrpc.ShortlistServiceStub) -> None:
@@ -121,15 +118,7 @@ def test_options_alone_are_shortlist_invalid(stub: slgrpc.ShortlistServiceStub) 
     with pytest.raises(grpc.RpcError) as raised:
         stub.Shortlist(slpb.ShortlistRequest(cohort=cohort, size=-2), timeout=30)
     assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-    status = rpc_status.from_call(raised.value)
-    assert status is not None
-    reasons = set()
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            reasons.add(info.reason)
-    assert reasons == {"SHORTLIST_INVALID"}
+    assert _details(raised.value)[1] == {"SHORTLIST_INVALID"}
 
 
 def test_a_short_deadline_still_gets_an_answer(stub: slgrpc.ShortlistServiceStub) -> None:
