@@ -104,7 +104,6 @@ def matching_span(mentee: IntArray, n_mentees: int, weights: IntArray, max_seat_
 
 def build_model(candidates: CandidatePairs) -> AssignmentModel:
     cohort = candidates.cohort
-    table = candidates.table
     n = len(cohort.mentees)
     mentee, mentor = candidates.mentee, candidates.mentor
     keys = mentee * max(1, len(cohort.mentors)) + mentor
@@ -129,7 +128,7 @@ def build_model(candidates: CandidatePairs) -> AssignmentModel:
         mentee=mentee,
         mentor=mentor,
         score=candidates.score,
-        mentee_rank=table["mentee_rank"].to_numpy().astype(np.int64),
+        mentee_rank=candidates.column("mentee_rank").astype(np.int64),
         capacity=capacity,
         priority=np.array([m.priority for m in cohort.mentees], dtype=np.int64),
         pinned_rows=pinned_rows,

@@ -19,15 +19,14 @@ _FACT_COLUMNS = (*_REASON_COLUMNS, "travel_minutes")
 
 def _columns(candidates: CandidatePairs, rows: np.ndarray, names: tuple[str, ...]) -> dict[str, list[Any]]:
     """The given rows of some table columns, as Python lists: one slice per column, not one lookup per cell."""
-    table = candidates.table
-    return {name: table[name].to_numpy()[rows].tolist() for name in names}
+    return {name: candidates.column(name)[rows].tolist() for name in names}
 
 
 def _breakdowns(candidates: CandidatePairs, rows: np.ndarray) -> list[dict[str, int]]:
     """Weighted points per soft term (terms with weight 0 left out), for each of the given rows."""
     weights = candidates.cohort.rules.weights.as_dict()
     active = [(term.value, weights[term.weight_name], term.column) for term in TERMS if weights[term.weight_name]]
-    points = {value: (weight * candidates.table[column].to_numpy()[rows].astype(np.int64)).tolist()
+    points = {value: (weight * candidates.column(column)[rows].astype(np.int64)).tolist()
               for value, weight, column in active}
     return [{value: points[value][k] for value, _, _ in active} for k in range(len(rows))]
 
@@ -84,7 +83,6 @@ def objective_dict(objective: Objective) -> dict[str, Any]:
 def matching_dict(result: SolveResult, matching: Matching) -> dict[str, Any]:
     candidates = result.candidates
     cohort = candidates.cohort
-    table = candidates.table
     best = result.matchings[0]
     rows = np.asarray(matching.rows, dtype=np.int64)
     columns = _columns(candidates, rows, ("mentee", "mentor", "score", *_FACT_COLUMNS))
@@ -109,8 +107,8 @@ def matching_dict(result: SolveResult, matching: Matching) -> dict[str, Any]:
             "shared_interests": int(facts["shared_interests"]),
             "travel_minutes": minutes if math.isfinite(minutes) else None,
         })
-    matched = set(table["mentee"].to_numpy()[matching.rows].tolist())
-    load = np.bincount(table["mentor"].to_numpy()[matching.rows], minlength=len(cohort.mentors))
+    matched = set(candidates.mentee[matching.rows].tolist())
+    load = np.bincount(candidates.mentor[matching.rows], minlength=len(cohort.mentors))
     best_pairs = set(best.pairs(candidates))
     these = set(matching.pairs(candidates))
     return {
