@@ -380,14 +380,20 @@ class _Search:
                     check(self.stop)
                 self._evaluate(node)
                 bound = min(bound, node.priced + self._room(node.exclude))
-            elif node.move is None:
-                # Before splitting it: the loss of leaving out as many rows of each A_k as its optimum keeps too many.
-                self._losses(node)
-                bound = min(bound, self._tightened(node))
             else:
+                if node.move is None:
+                    # Before splitting it: the loss of leaving out as many rows of each A_k as its optimum keeps
+                    # too many. A lower bound goes back into the queue; an unchanged one is still the highest.
+                    self._losses(node)
+                    tightened = self._tightened(node)
+                    if tightened < bound:
+                        if tightened > best_value:
+                            counter += 1
+                            heapq.heappush(heap, (-tightened, counter, node))
+                        continue
                 kept = self._kept(node.rows)
                 if (kept <= self.limit).all():
-                    value = self.model.weight(self.weights, node.rows)
+                    value = self._weight(self.weights, node.rows)
                     if value > best_value:
                         best, best_value = node.rows, value
                 for child_bound, child in self._children(node, bound):
@@ -404,7 +410,15 @@ class _Search:
         free = self.solver.solve(node.include, node.exclude)
         self.evaluations += 1
         node.rows = np.sort(np.concatenate([self.pins, node.include, free]))
-        node.priced = self.model.weight(self.priced, node.rows)
+        node.priced = self._weight(self.priced, node.rows)
+
+    def _weight(self, weights: IntArray, rows: IntArray) -> int:
+        """`AssignmentModel.weight`, for rows known to be int64 indices."""
+        total = int(weights[rows].sum())
+        if self.model.seat_cost and len(rows):
+            load = np.bincount(self.model.mentor[rows])
+            total -= self.model.seat_cost * int((load * (load - 1)).sum()) // 2
+        return total
 
     def _room(self, exclude: IntArray) -> int:
         """sum_k lam_k min(h_k, |A_k - exclude|): what the prices give back to a valid matching of a node."""
