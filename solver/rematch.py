@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import polars as pl
 from ortools.sat.python import cp_model
 
 from solver.candidates import HardRule, rule_masks
@@ -294,8 +293,8 @@ def rematch(
     # The engine ranks the matched count above the score; here the penalty must be able to outweigh a
     # matched mentee, so the whole objective goes into the score and the engine's first tier is switched
     # off (priority 0 everywhere). Rows stay in the same order, so solutions map back one to one.
-    flat = replace(candidates, cohort=replace(staying, mentees=tuple(replace(m, priority=0) for m in staying.mentees)),
-                   table=candidates.table.with_columns(pl.Series("score", weights)))
+    flat = replace(candidates.with_scores(weights),
+                   cohort=replace(staying, mentees=tuple(replace(m, priority=0) for m in staying.mentees)))
     result = solve(flat, replace(options, extra_constraints=constraints, synthetic_scores=True))
     fresh = solve(candidates, options)
     best = result.best

@@ -7,8 +7,10 @@ pair with its facts (distance, shared field digits, ranks) and every term's poin
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -59,25 +61,37 @@ NO_LIMIT_TRAVEL_KM = 50.0  # with no distance limit, travel points fall to 0 at 
 
 @dataclass(frozen=True)
 class CandidatePairs:
-    """The allowed pairs of a cohort with facts, per-term points and the weighted score."""
+    """The allowed pairs of a cohort with facts, per-term points and the weighted score.
+
+    `columns` holds them as numpy arrays (one per column, aligned by row); `table` is the same as a polars
+    DataFrame, built on first use: a small solve never needs it (building it costs ~0.3 ms whatever the size).
+    """
 
     cohort: Cohort
     arrays: CohortArrays
-    table: pl.DataFrame  # columns: mentee, mentor (indices), distance_km, travel_minutes, field_digits,
-    #                      mentee_rank, mentor_rank, shared_interests, points_<term>..., score
+    columns: Mapping[str, npt.NDArray[np.generic]] = field(repr=False, compare=False)
+    # columns: mentee, mentor (indices), distance_km, travel_minutes, field_digits, mentee_rank, mentor_rank,
+    # shared_interests, points_<term>..., score
+
+    @cached_property
+    def table(self) -> pl.DataFrame:
+        return pl.DataFrame(dict(self.columns))
 
     def column(self, name: str) -> npt.NDArray[np.generic]:
-        """A column of `table` as a read-only numpy array, converted once: a solve, its alternatives, the answer
-        check and the answer read the same columns many times (each conversion from polars costs ~10 us)."""
+        """A column as a read-only numpy array (index columns as int64), made once: a solve, its alternatives,
+        the answer check and the answer read the same columns many times."""
         cache: dict[str, npt.NDArray[np.generic]] = self.__dict__.setdefault("_columns", {})
         found = cache.get(name)
         if found is None:
-            found = self.table[name].to_numpy()
-            if name in _INDEX_COLUMNS:
-                found = found.astype(np.int64)
+            found = np.asarray(self.columns[name])
+            found = found.astype(np.int64) if name in _INDEX_COLUMNS else found.copy()
             found.setflags(write=False)
             cache[name] = found
         return found
+
+    def with_scores(self, score: IntArray) -> CandidatePairs:
+        """The same pairs with other scores (re-matching's penalty weights), row for row."""
+        return replace(self, columns={**self.columns, "score": np.asarray(score, dtype=np.int64)})
 
     @property
     def mentee(self) -> IntArray:
@@ -92,7 +106,7 @@ class CandidatePairs:
         return self.column("score")  # type: ignore[return-value]
 
     def __len__(self) -> int:
-        return self.table.height
+        return len(self.columns["mentee"])
 
 
 _INDEX_COLUMNS = frozenset({"mentee", "mentor", "score"})  # read as int64, whatever polars stores
@@ -215,6 +229,14 @@ def score_pairs(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor: 
     `travel` ((km, minutes), as `pair_travel` gives) and `digits` (as `field_digits` gives) skip recomputing
     what the candidate builder already knows. `stop` is checked between the terms (raises `solver.stop.Stopped`).
     """
+    return pl.DataFrame(score_columns(cohort, arrays, mentee, mentor, travel=travel, digits=digits, stop=stop))
+
+
+def score_columns(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor: IntArray, *,
+                  travel: tuple[FloatArray, FloatArray] | None = None,
+                  digits: npt.NDArray[np.integer] | None = None,
+                  stop: StopToken | threading.Event | None = None) -> dict[str, npt.NDArray[np.generic]]:
+    """`score_pairs` as numpy columns."""
     weights = cohort.rules.weights.as_dict()
     km, minutes = travel if travel is not None else pair_travel(arrays, mentee, mentor)
     digits = (digits if digits is not None else field_digits(arrays, mentee, mentor)).astype(np.int64)
@@ -247,7 +269,7 @@ def score_pairs(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor: 
         Term.SENIORITY: 50 * leadership[mentor] + 2 * np.minimum(np.maximum(years[mentor], 0), 25),
         Term.RETURNING: 100 * returning[mentor],
     }
-    columns: dict[str, object] = {
+    columns: dict[str, npt.NDArray[np.generic]] = {
         "mentee": mentee.astype(np.int64),
         "mentor": mentor.astype(np.int64),
         "distance_km": km,
@@ -265,7 +287,7 @@ def score_pairs(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor: 
         score += weights[term.weight_name] * column
     columns["score"] = score
     check(stop)
-    return pl.DataFrame(columns)
+    return columns
 
 
 def candidate_pairs(cohort: Cohort, arrays: CohortArrays | None = None, *,
@@ -280,6 +302,6 @@ def candidate_pairs(cohort: Cohort, arrays: CohortArrays | None = None, *,
     arrays = arrays if arrays is not None else cohort_arrays(cohort, stop)
     estimate = check_pair_budget(arrays, max_pairs)
     facts = allowed_pair_facts(arrays, stop=stop, join=estimate.join)
-    table = score_pairs(cohort, arrays, facts.mentee, facts.mentor, travel=(facts.km, facts.minutes),
-                        digits=facts.digits, stop=stop)
-    return CandidatePairs(cohort, arrays, table)
+    columns = score_columns(cohort, arrays, facts.mentee, facts.mentor, travel=(facts.km, facts.minutes),
+                            digits=facts.digits, stop=stop)
+    return CandidatePairs(cohort, arrays, columns)
