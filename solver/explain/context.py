@@ -19,6 +19,10 @@ from solver.reopt import Reoptimiser
 from solver.scores import MAX_POINTS, score_pairs
 from solver.solve import Matching, SolveOptions, SolveResult, SolveStatus
 
+REOPT_MAX_ROWS = 500_000
+"""Up to this many candidate pairs, re-solves re-optimise the best matching's flow in process; beyond, they are full
+solves, whose big flows run in a child process the stop can end (`solver.flow`)."""
+
 # The context ------------------------------------------------------------------------------------------
 
 
@@ -56,14 +60,13 @@ class ExplainContext:
         self._ranks: dict[tuple[str, str], int] | None = None
 
         # The candidate table, keyed for lookups: allowed partners and their scores without rescoring.
-        table = self.candidates.table
+        candidates = self.candidates
         m = max(1, self.arrays.n_mentors)
-        table_mentee = table["mentee"].to_numpy().astype(np.int64)
-        table_mentor = table["mentor"].to_numpy().astype(np.int64)
+        table_mentee, table_mentor = candidates.mentee, candidates.mentor
         keys = table_mentee * m + table_mentor
         order = np.argsort(keys, kind="stable")
         self.table_keys = keys[order]
-        self.table_scores = table["score"].to_numpy().astype(np.int64)[order]
+        self.table_scores = candidates.score[order]
         self.table_mentee = table_mentee[order]
         self.table_mentor = table_mentor[order]
         self.by_mentor = np.argsort(self.table_mentor, kind="stable")
@@ -167,6 +170,8 @@ def _build_reoptimiser(ctx: ExplainContext) -> Reoptimiser | None:
             or options.synthetic_scores or best is None or best.status is not SolveStatus.OPTIMAL):
         return None
     weights = ctx.cohort.rules.weights.as_dict().values()
+    if ctx.result.model.n_rows > REOPT_MAX_ROWS:
+        return None
     return Reoptimiser.build(ctx.result.model, best.rows, MAX_POINTS * sum(max(w, 0) for w in weights))
 
 
@@ -242,11 +247,9 @@ class MatchingState:
 
 
 def matching_state(ctx: ExplainContext, matching: Matching) -> MatchingState:
-    table = ctx.candidates.table
+    candidates = ctx.candidates
     rows = matching.rows
-    mentee = table["mentee"].to_numpy().astype(np.int64)[rows]
-    mentor = table["mentor"].to_numpy().astype(np.int64)[rows]
-    score = table["score"].to_numpy().astype(np.int64)[rows]
+    mentee, mentor, score = candidates.mentee[rows], candidates.mentor[rows], candidates.score[rows]
     partner = np.full(ctx.arrays.n_mentees, -1, dtype=np.int64)
     partner[mentee] = mentor
     scores = np.zeros(ctx.arrays.n_mentees, dtype=np.int64)

@@ -30,6 +30,7 @@ from solver.explain.types import Counterfactual, Impact
 from solver.explain.unmatched import binding_side_constraints
 from solver.explain.wording import ceil_tenth, id_list
 from solver.reopt import FlowChange, Reoptimum
+from solver.scores import CandidatePairs
 from solver.solve import AssignmentModel, SolveResult, SolveStatus, chain_constraints, solve
 from solver.stop import StopToken
 
@@ -79,12 +80,12 @@ class Resolved:
     reoptimised: bool  # from the baseline's optimal flow (`solver.reopt`), not a full solve
 
 
-def resolve_within_budget(ctx: ExplainContext, cohort: Cohort, budget: ResolveBudget,
+def resolve_within_budget(ctx: ExplainContext, cohort: Cohort | CandidatePairs, budget: ResolveBudget,
                           extra: ExtraConstraints | None = None, change: FlowChange | None = None,
                           person: tuple[Side, int] | None = None, key: Hashable | None = None) -> Resolved | None:
-    """The best matching of `cohort` (the explained cohort changed; with `extra` constraints): re-optimised from the
-    baseline's optimal flow when `change` says what changed in its terms and the flow can answer exactly, else
-    solved in full. None when the budget is spent.
+    """The best matching of `cohort` (the explained cohort changed, or its candidate pairs; with `extra`
+    constraints): re-optimised from the baseline's optimal flow when `change` says what changed in its terms and
+    the flow can answer exactly, else solved in full. None when the budget is spent.
 
     With `person`: when best matchings with and without a partner for this person tie, which one comes back is
     the solver's choice; then it is solved in full, so that whether she is matched is what a full solve says.
@@ -480,9 +481,8 @@ def _counterfactual(ctx: ExplainContext, view: PersonView, relaxation: Relaxatio
         relaxed = apply_relaxation(ctx.cohort, relaxation, step.subject_id, step.value)
         key = (relaxation, step.subject_id, step.value)  # the same relaxation for another person: the same cohort
         read = ctx.relaxer().change(relaxed, key) if ctx.reoptimiser() is not None else None
-        change = None if read is None else read[0]
         new = tuple(sorted(_usable_partners(relaxed, view, pool) if read is None
-                           else _new_partners(ctx, view, pool, read[1], read[2])))
+                           else _new_partners(ctx, view, pool, read.change.new_mentee, read.change.new_mentor)))
         if relaxation is Relaxation.MENTOR_CAPACITY:
             new = (step.subject_id,)
         elif side_constraint:
@@ -492,7 +492,9 @@ def _counterfactual(ctx: ExplainContext, view: PersonView, relaxation: Relaxatio
         if matchable_at is None:
             matchable_at = step.value
         tried += 1
-        after = resolve_within_budget(ctx, relaxed, budget, change=change, person=(view.side, view.index), key=key)
+        after = resolve_within_budget(ctx, relaxed if read is None else read.candidates(ctx.candidates), budget,
+                                      change=None if read is None else read.change, person=(view.side, view.index),
+                                      key=key)
         effect = None if after is None else measure_impact(ctx, after, (view.side, view.person_id))
         last = (step, new, effect)
         if effect is None or effect.person_matched:

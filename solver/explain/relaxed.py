@@ -32,7 +32,7 @@ from solver.arrays import CohortArrays, cohort_arrays
 from solver.candidates import BoolArray, FloatArray, HardRule, IntArray, rule_masks
 from solver.domain import Cohort, FieldRule, Mentee, MenteeRules, Mentor, MutualChoice, Rules
 from solver.reopt import FlowChange
-from solver.scores import field_points, goal_points, score_pairs, travel_points
+from solver.scores import CandidatePairs, field_points, goal_points, score_pairs, travel_points
 from solver.stop import StopToken
 
 if TYPE_CHECKING:
@@ -74,6 +74,7 @@ class _Pairs:
     km: FloatArray
     minutes: FloatArray
     digits: IntArray
+    rank: IntArray  # how the mentee ranked the mentor (0 = not ranked), the model's `mentee_rank`
 
     def take(self, index: IntArray | BoolArray) -> _Pairs:
         return _Pairs(*(getattr(self, f.name)[index] for f in fields(self)))
@@ -85,7 +86,7 @@ def _concat(parts: list[_Pairs]) -> _Pairs:
 
 def _no_pairs() -> _Pairs:
     empty = np.zeros(0, dtype=np.int64)
-    return _Pairs(empty, empty, empty, empty, empty, empty, empty, np.zeros(0), np.zeros(0), empty)
+    return _Pairs(empty, empty, empty, empty, empty, empty, empty, np.zeros(0), np.zeros(0), empty, empty)
 
 
 class NearPairs:
@@ -118,7 +119,7 @@ class NearPairs:
         return _Pairs(mentee[near], mentor[near], np.argmin(masks[:, near], axis=0).astype(np.int64),
                       column("score"), column("points_travel"), column("points_field"), column("points_goal"),
                       column("distance_km", np.float64), column("travel_minutes", np.float64),
-                      column("field_digits"))
+                      column("field_digits"), column("mentee_rank"))
 
     def _room(self, pairs: int) -> bool:
         if self.examined + pairs > NEAR_MAX_PAIRS:
@@ -196,6 +197,32 @@ class NearPairs:
         return self._scores
 
 
+@dataclass(frozen=True)
+class Relaxed:
+    """A relaxed cohort read off the baseline: the change to the best matching's network, and what it takes to
+    build the relaxed cohort's candidate pairs without computing them."""
+
+    cohort: Cohort
+    arrays: CohortArrays  # the baseline's columns with the relaxed values of the people it touches
+    change: FlowChange
+    new_rank: IntArray  # `mentee_rank` of the pairs allowed anew
+
+    def candidates(self, baseline: CandidatePairs) -> CandidatePairs:
+        """The relaxed cohort's candidate pairs, as `candidate_pairs(cohort)` gives them (sorted by mentee, then
+        mentor) in the columns a solve reads: so `solve(candidates)` is `solve(cohort)`, ties and all."""
+        change = self.change
+        score = baseline.score.copy()
+        score[change.rescored_rows] = change.rescored
+        m = max(1, baseline.arrays.n_mentors)
+        mentee = np.concatenate([baseline.mentee, change.new_mentee])
+        mentor = np.concatenate([baseline.mentor, change.new_mentor])
+        order = np.argsort(mentee * m + mentor, kind="stable")
+        rank = np.concatenate([np.asarray(baseline.column("mentee_rank"), dtype=np.int64), self.new_rank])
+        columns = {"mentee": mentee[order], "mentor": mentor[order],
+                   "score": np.concatenate([score, change.new_score])[order], "mentee_rank": rank[order]}
+        return CandidatePairs(self.cohort, self.arrays, columns)
+
+
 # What changed ------------------------------------------------------------------------------------------
 
 
@@ -230,16 +257,16 @@ class Relaxer:
         self.language_bit = np.array([codes[c] for c in ctx.language_codes], dtype=np.int64) \
             if ctx.language_codes else np.zeros(0, dtype=np.int64)
         self._families: tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]] | None = None
-        table = ctx.candidates.table
-        self.row_travel = table["points_travel"].to_numpy().astype(np.int64)
-        self.row_field = table["points_field"].to_numpy().astype(np.int64)
-        self.row_goal = table["points_goal"].to_numpy().astype(np.int64)
-        self.row_km = table["distance_km"].to_numpy().astype(np.float64)
-        self.row_minutes = table["travel_minutes"].to_numpy().astype(np.float64)
-        self.row_digits = table["field_digits"].to_numpy().astype(np.int64)
+        column = ctx.candidates.column
+        self.row_travel = column("points_travel").astype(np.int64)
+        self.row_field = column("points_field").astype(np.int64)
+        self.row_goal = column("points_goal").astype(np.int64)
+        self.row_km = column("distance_km").astype(np.float64)
+        self.row_minutes = column("travel_minutes").astype(np.float64)
+        self.row_digits = column("field_digits").astype(np.int64)
         weights = cohort.rules.weights
         self.weights = (weights.travel, weights.field, weights.goal)
-        self._changes: dict[Hashable, tuple[FlowChange, IntArray, IntArray] | None] = {}
+        self._changes: dict[Hashable, Relaxed | None] = {}
 
     # The delta -----------------------------------------------------------------------------------------
 
@@ -405,10 +432,9 @@ class Relaxer:
 
     # The change ------------------------------------------------------------------------------------------
 
-    def change(self, relaxed: Cohort, key: Hashable | None = None) -> tuple[FlowChange, IntArray, IntArray] | None:
-        """The relaxed cohort as a change to the best matching's network, and the pairs it allows anew (mentee,
-        mentor); None when it cannot be read off here (then solve it in full). With a `key` naming the relaxation,
-        the answer is kept for the next person who asks."""
+    def change(self, relaxed: Cohort, key: Hashable | None = None) -> Relaxed | None:
+        """The relaxed cohort as a change to the best matching's network; None when it cannot be read off here (then
+        solve it in full). With a `key` naming the relaxation, the answer is kept for the next person who asks."""
         if key is not None and key in self._changes:
             return self._changes[key]
         found = self._change(relaxed)
@@ -416,13 +442,14 @@ class Relaxer:
             self._changes[key] = found
         return found
 
-    def _change(self, relaxed: Cohort) -> tuple[FlowChange, IntArray, IntArray] | None:
+    def _change(self, relaxed: Cohort) -> Relaxed | None:
         delta = self._delta(relaxed)
         if delta is None:
             return None
         ctx = self.ctx
         empty = np.zeros(0, dtype=np.int64)
-        new_mentee, new_mentor, new_score, rescored_rows, rescored = empty, empty, empty, empty, empty
+        new, new_score, rescored_rows, rescored = _no_pairs(), empty, empty, empty
+        arrays = ctx.arrays
         if len(delta.mentees) or len(delta.mentors):
             arrays = self.relaxed_arrays(relaxed, delta.mentees, delta.mentors)
             changed = _changed_columns(ctx.arrays, arrays)
@@ -430,7 +457,7 @@ class Relaxer:
             near = self.near.select(delta.mentees, delta.mentors, _rules_reading(changed))
             if near is None:
                 return None
-            near = near.take(_allowed(arrays, near.mentee, near.mentor))
+            new = near.take(_allowed(arrays, near.mentee, near.mentor))
             # Relaxations only loosen (`codes.apply_relaxation`): every pair allowed before still is; the scores of
             # those in a changed row or column move when her limits, her depth or his goals do.
             rescore_rows = len(changed & _TRAVEL_FIELD) > 0
@@ -443,14 +470,12 @@ class Relaxer:
                                    (self.row_km[rows], self.row_minutes[rows], self.row_digits[rows]), delta)
             moved = scores != model.score[rows]
             rescored_rows, rescored = rows[moved], scores[moved]
-            new_mentee, new_mentor = near.mentee, near.mentor
-            new_score = self._rescore(relaxed, arrays, near.mentee, near.mentor, near.score,
-                                      (near.travel, near.field, near.goal), (near.km, near.minutes, near.digits),
-                                      delta)
-        change = FlowChange(new_mentee=new_mentee, new_mentor=new_mentor, new_score=new_score,
+            new_score = self._rescore(relaxed, arrays, new.mentee, new.mentor, new.score,
+                                      (new.travel, new.field, new.goal), (new.km, new.minutes, new.digits), delta)
+        change = FlowChange(new_mentee=new.mentee, new_mentor=new.mentor, new_score=new_score,
                             rescored_rows=rescored_rows, rescored=rescored, capacity=delta.capacity,
                             org_caps=delta.org_caps, quotas=delta.quotas)
-        return change, new_mentee, new_mentor
+        return Relaxed(relaxed, arrays, change, new.rank)
 
     def _rows_of(self, mentees: IntArray, mentors: IntArray) -> IntArray:
         """Model rows (allowed pairs) in these mentees' rows or these mentors' columns."""
