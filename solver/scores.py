@@ -83,9 +83,8 @@ class CandidatePairs:
         cache: dict[str, npt.NDArray[np.generic]] = self.__dict__.setdefault("_columns", {})
         found = cache.get(name)
         if found is None:
-            found = np.asarray(self.columns[name])
-            found = found.astype(np.int64) if name in _INDEX_COLUMNS else found.copy()
-            found.setflags(write=False)
+            found = np.asarray(self.columns[name], dtype=np.int64 if name in _INDEX_COLUMNS else None).view()
+            found.setflags(write=False)  # a view: the column itself stays as it is, no copy
             cache[name] = found
         return found
 
