@@ -81,6 +81,8 @@ class _Rules:
 
     def her(self, mentee: Mentee, key: str) -> Any:
         """Her rules' value of a per-pair rule: her segment's override, else the programme's (README: Her rules)."""
+        if not self.rules.segments:  # everyone has the programme's rules
+            return () if key == "mentor_goals" else getattr(self.rules, key)
         segment = self.segment(mentee)
         if segment is not None:
             if key == "max_distance_km" and segment.no_distance_limit:
