@@ -122,8 +122,10 @@ class CpSearch:
 
 
 CHILD_MIN_ROWS: int | None = 50_000
-"""Pairs from which a CP-SAT solve runs in a child process the stop kills (None: never). At 50,000 pairs CP-SAT's
-loading takes ~0.15 s that no stop interrupts; a fork costs ~3 ms."""
+"""Pairs from which a CP-SAT solve with a stop runs in a child process the stop kills (None: never). At 50,000
+pairs CP-SAT's loading takes ~0.15 s that no stop interrupts; a child costs ~25 ms of CPU."""
+CHILD_MIN_ROWS_NO_STOP: int | None = 400_000
+"""The same for a solve without a stop (its time limit is all that ends it)."""
 WIND_DOWN_S = 0.1  # a stopped child's time to answer with its best so far before it is killed
 _PROGRESS = struct.Struct("<qq")
 _STATUSES = list(SolveStatus)
@@ -139,7 +141,8 @@ def cp_stages(model: AssignmentModel, stages: list[Stage], search: CpSearch, *, 
     """
     # Extra constraints (stability, re-matching, a counterfactual) may read the candidates' polars table, whose
     # thread pool a forked child lacks: those models are built here.
-    if CHILD_MIN_ROWS is not None and model.n_rows >= CHILD_MIN_ROWS and search.extra_constraints is None:
+    least = CHILD_MIN_ROWS if search.stop is not None else CHILD_MIN_ROWS_NO_STOP
+    if least is not None and model.n_rows >= least and search.extra_constraints is None:
         outcome = _cp_stages_in_child(model, stages, search, distinct_from=distinct_from,
                                       min_difference=min_difference, hint=hint, allowed=allowed)
         if outcome is not None:

@@ -24,10 +24,14 @@ if TYPE_CHECKING:
     Arcs = tuple[IntArray, IntArray, IntArray, IntArray]  # tails, heads, capacities, unit costs
 
 SPLIT_MIN_ROWS = 50_000  # pairs from which solving the independent parts apart pays (measured)
-CHILD_MIN_ARCS = 40_000
-"""Arcs from which a flow runs in a forked child process: from here an in-process solve holds the interpreter lock
-for more than ~15 ms (about 12 ms at 47,000 arcs, 100 ms at 110,000, 2-3 s at 1.6 million), and a fork costs
-~3 ms whatever the process's size. None: never (every flow in-process)."""
+CHILD_MIN_ARCS: int | None = 40_000
+"""Arcs from which a flow that a stop can end runs in a forked child process: from here an in-process solve holds
+the interpreter lock for more than ~15 ms (about 12 ms at 47,000 arcs, 100 ms at 110,000, 2-3 s at 1.6 million).
+A child costs ~25 ms of CPU (the fork, copy-on-write, its exit; 0.1 s more on 5,000 x 5,000's four big parts).
+None: never (every flow in-process)."""
+CHILD_MIN_ARCS_NO_STOP: int | None = 400_000
+"""The same without a stop (a library call with no stop and no time limit to keep): only flows that would hold the
+lock for ~0.5 s or more."""
 
 def _components(n_nodes: int, u: IntArray, v: IntArray) -> IntArray:
     """Connected-component labels (the smallest node of each component) of an undirected edge list.
@@ -161,8 +165,10 @@ def _flow_part(model: AssignmentModel, weights: IntArray, rows: IntArray, a: Int
 def _solve_flow(arcs: Arcs, supplies: IntArray, first: int, count: int,
                 stop: StopToken | threading.Event | None) -> IntArray:
     """The positions (0..count-1) of the arcs first..first+count-1 that carry flow in a min-cost flow of `arcs`:
-    in a child process the stop kills from `CHILD_MIN_ARCS` arcs, else here."""
-    if CHILD_MIN_ARCS is not None and len(arcs[0]) >= CHILD_MIN_ARCS:
+    in a child process the stop kills from `CHILD_MIN_ARCS` arcs (`CHILD_MIN_ARCS_NO_STOP` without a stop), else
+    here."""
+    least = CHILD_MIN_ARCS if stop is not None else CHILD_MIN_ARCS_NO_STOP
+    if least is not None and len(arcs[0]) >= least:
         answer = run_in_child(lambda send, stopping: _solve_here(arcs, supplies, first, count).tobytes(), stop)
         if answer is not None:
             return np.frombuffer(answer, dtype=np.int64).copy()
