@@ -23,13 +23,13 @@ in must have a mentee (a bonus above every objective on his first seat), else th
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 from ortools.graph.python import min_cost_flow
 from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import dijkstra
+from scipy.sparse.csgraph import breadth_first_order, dijkstra
 
 from solver.candidates import BoolArray, IntArray
 from solver.model import AssignmentModel
@@ -74,7 +74,7 @@ class Reoptimum:
     value: int  # big x matched priority + total score - seat costs, in the changed network's terms
     paths: int  # shortest paths used (0 when solved anew)
     anew: bool  # solved anew by the min-cost flow (too much changed for a few paths)
-    then: Reoptimum | None = None  # with `reoptimise(..., then=...)`: the best matching with that on top
+    ties: bool = False  # with `reoptimise(..., person=...)`: an optimum of the other status for them exists
 
 
 class Reoptimiser:
@@ -198,20 +198,19 @@ class Reoptimiser:
 
     # Re-optimising --------------------------------------------------------------------------------------
 
-    def reoptimise(self, change: FlowChange, then: Callable[[Reoptimum], FlowChange | None] | None = None,
-                   key: Hashable | None = None) -> Reoptimum | None:
+    def reoptimise(self, change: FlowChange, key: Hashable | None = None, person: tuple[bool, int] | None = None
+                   ) -> Reoptimum | None:
         """The best matching of the network with `change` applied, exactly; None when it cannot be told here (the
         re-optimum breaks a gender quota, or a new score is out of the bounds the network was built for).
 
-        `then`, given the re-optimum, may name a further change (forcing or excluding one person) to make on top of
-        it, from its own optimal flow: `Reoptimum.then` is the best matching of both changes together. With a
-        `key` naming the change, its re-optimum is kept and reused (`CACHED` of them at most).
+        With a `key` naming the change, its re-optimum is kept and reused (`CACHED` of them at most). With a
+        `person` (is a mentee, index), `Reoptimum.ties` says whether a best matching of the other status for them
+        (matched, or not) is as good as the one found: which of the two a solver returns is its own choice.
         """
         quotas = self.model.quotas if change.quotas is None else change.quotas
         cached = self._solved.get(key) if key is not None else None
         if cached is not None:
             found, net = cached
-            net = net.copy() if net is not None else None
         else:
             net = _Network(self)
             applied = self._apply(net, change)
@@ -224,20 +223,58 @@ class Reoptimiser:
                 potential = _potentials(net.nodes, net.tail, net.head, net.cap, net.cost, net.flow)
                 net.potential = potential if potential is not None else net.potential
                 net = net if potential is not None else None
+            if found is None or not found.feasible:
+                net = None
             if key is not None and len(self._solved) < CACHED:
-                self._solved[key] = found, (net.copy() if net is not None and found is not None
-                                            and found.feasible else None)
-        further = None if found is None or then is None or not found.feasible else then(found)
-        if found is None or further is None:
+                self._solved[key] = found, net
+        if found is None or person is None or not found.feasible:
             return found
+        return replace(found, ties=self._ties(net, change, found, person, quotas))
+
+    def _ties(self, net: _Network | None, change: FlowChange, found: Reoptimum, person: tuple[bool, int],
+              quotas: tuple[tuple[int, int, int | None], ...]) -> bool:
+        """Whether an optimum of the other status for the person exists (True also when it cannot be told)."""
         if net is None:
-            return None
-        net.anew, net.paths = False, 0
-        more = self._apply(net, further)
+            return True
+        is_mentee, index = person
+        matched = bool(((found.mentee if is_mentee else found.mentor) == index).any())
+        # Another optimum is the flow moved round a cycle of zero reduced cost: none through the person means none
+        # of the other status (quotas or not: they only take optima away). A cycle found is one when no quota can
+        # stand in its way; else the other status is solved for, below.
+        cycle = self._tight_cycle(net, found, is_mentee, index, matched)
+        if cycle is not None and (not cycle or not quotas):
+            return cycle
+        # Otherwise: the best matching with the other status, from this one's flow, and its value.
+        flip = (FlowChange(exclude_mentee=index) if is_mentee else FlowChange(exclude_mentor=index)) if matched \
+            else (FlowChange(force_mentee=index) if is_mentee else FlowChange(force_mentor=index))
+        net = net.copy()
+        more = self._apply(net, flip)
         if more is None:
+            return True
+        force_mentor = flip.force_mentor if flip.force_mentor is not None else change.force_mentor
+        other = self._read(net, quotas, force_mentor, more[0] and net.solve(more[1]))
+        return other is None or (other.feasible and other.value == found.value and bool(
+            ((other.mentee if is_mentee else other.mentor) == index).any()) != matched)
+
+    def _tight_cycle(self, net: _Network, found: Reoptimum, is_mentee: bool, index: int, matched: bool
+                     ) -> bool | None:
+        """Whether the residual graph has a cycle of reduced cost 0 that changes the person's status; None when
+        that is not told this way (a mentor with mentees: every one of them would have to go)."""
+        reach, sink = net.admissible_reach, self.sink
+        if is_mentee:
+            # Her arc to the sink, and the way back to her from her mentor (matched) or on to the sink (not).
+            if net.cost[index] + net.potential[index] - net.potential[sink] != 0:
+                return False
+            if matched:
+                return self.n + int(found.mentor[np.flatnonzero(found.mentee == index)[0]]) in reach(sink)
+            return sink in reach(index)
+        if matched:
             return None
-        force_mentor = further.force_mentor if further.force_mentor is not None else change.force_mentor
-        return replace(found, then=self._read(net, quotas, force_mentor, more[0] and net.solve(more[1])))
+        # A mentor without a mentee: a tight arc in from a mentee whom he reaches along tight residual edges.
+        node = self.n + index
+        arcs = np.flatnonzero((net.head == node) & (net.flow < net.cap))
+        arcs = arcs[net.cost[arcs] + net.potential[net.tail[arcs]] - net.potential[node] == 0]
+        return bool(len(arcs)) and bool(np.isin(net.tail[arcs], list(reach(node))).any())
 
     def _apply(self, net: _Network, change: FlowChange) -> tuple[bool, set[int]] | None:
         """Applies `change` to `net`: (whether a matching can still exist, the mentees whose arcs out changed);
@@ -356,6 +393,7 @@ class _Network:
         self.anew = False
         self.paths = 0
         self.new_pairs = _empty()  # the arcs of pairs added
+        self._edge_cache: tuple[IntArray, IntArray, BoolArray, IntArray] | None = None
         self._extra_keys, self._extra_arcs = _empty(), _empty()  # arcs added, by key (sorted)
 
     def copy(self) -> _Network:
@@ -370,6 +408,7 @@ class _Network:
         return self.nodes - 1
 
     def add(self, tail: IntArray, head: IntArray, cap: IntArray, cost: IntArray) -> None:
+        self._edge_cache = None
         start = len(self.tail)
         self.tail = np.concatenate([self.tail, tail])
         self.head = np.concatenate([self.head, head])
@@ -413,6 +452,29 @@ class _Network:
         target = np.where(forward, self.head[arc], self.tail[arc])
         return source, arc, forward, target
 
+    def _residual(self, tight: bool = False) -> tuple[csr_matrix, IntArray, BoolArray, IntArray, IntArray]:
+        """The residual graph weighted by reduced costs (only its edges of reduced cost 0 with `tight`), as a CSR
+        matrix, with each edge's arc, direction and target, and the row pointers."""
+        if self._edge_cache is None:
+            self._edge_cache = self._edges()
+        source, arc, forward, target = self._edge_cache
+        reduced = self.cost + self.potential[self.tail] - self.potential[self.head]
+        keep = np.where(forward, self.flow[arc] < self.cap[arc], self.flow[arc] > 0)
+        if tight:
+            keep &= reduced[arc] == 0
+        kept_arc, kept_forward, kept_target = arc[keep], forward[keep], target[keep]
+        weight = np.where(kept_forward, reduced[kept_arc], -reduced[kept_arc]).astype(np.float64)
+        indptr = np.zeros(self.nodes + 1, dtype=np.int64)
+        np.cumsum(np.bincount(source[keep], minlength=self.nodes), out=indptr[1:])
+        graph = csr_matrix((np.ones(len(weight)) if tight else weight, kept_target, indptr),
+                           shape=(self.nodes, self.nodes))
+        return graph, kept_arc, kept_forward, kept_target, indptr
+
+    def admissible_reach(self, node: int) -> set[int]:
+        """The nodes reachable from `node` along residual edges of reduced cost 0."""
+        graph = self._residual(tight=True)[0]
+        return set(breadth_first_order(graph, node, directed=True, return_predecessors=False).tolist())
+
     def solve(self, touched: set[int]) -> bool:
         """Repairs the flow to an optimum of this network; False when no feasible flow exists."""
         tail, head, cap, cost, flow, pi = self.tail, self.head, self.cap, self.cost, self.flow, self.potential
@@ -445,15 +507,8 @@ class _Network:
             return self._solve_anew()
         if units == 0:
             return True
-        source, arc, forward, target = self._edges()
         while units > 0:
-            reduced = cost + pi[tail] - pi[head]
-            keep = np.where(forward, flow[arc] < cap[arc], flow[arc] > 0)
-            kept_arc, kept_forward, kept_target = arc[keep], forward[keep], target[keep]
-            weight = np.where(kept_forward, reduced[kept_arc], -reduced[kept_arc]).astype(np.float64)
-            indptr = np.zeros(self.nodes + 1, dtype=np.int64)
-            np.cumsum(np.bincount(source[keep], minlength=self.nodes), out=indptr[1:])
-            graph = csr_matrix((weight, kept_target, indptr), shape=(self.nodes, self.nodes))
+            graph, kept_arc, kept_forward, kept_target, indptr = self._residual()
             dist, pred, _ = dijkstra(graph, directed=True, indices=np.flatnonzero(excess > 0),
                                      return_predecessors=True, min_only=True)
             sinks = np.flatnonzero((excess < 0) & np.isfinite(dist))

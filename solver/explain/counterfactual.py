@@ -7,7 +7,6 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
-from functools import partial
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -29,7 +28,7 @@ from solver.explain.context import ExplainContext, MatchingState, PersonView
 from solver.explain.types import Counterfactual, Impact
 from solver.explain.unmatched import binding_side_constraints
 from solver.explain.wording import ceil_tenth, id_list
-from solver.reopt import FlowChange, Reoptimum
+from solver.reopt import FlowChange
 from solver.scores import CandidatePairs
 from solver.solve import AssignmentModel, SolveResult, SolveStatus, chain_constraints, solve
 from solver.stop import StopToken
@@ -98,8 +97,8 @@ def resolve_within_budget(ctx: ExplainContext, cohort: Cohort | CandidatePairs, 
     reoptimiser = ctx.reoptimiser() if change is not None else None
     found = None
     if reoptimiser is not None and change is not None:
-        found = reoptimiser.reoptimise(change, None if person is None else partial(_flip, person), key)
-        if found is not None and person is not None and found.feasible and _ties(found, person):
+        found = reoptimiser.reoptimise(change, key, None if person is None else (person[0] is Side.MENTEE, person[1]))
+        if found is not None and found.ties:
             found = None
     out: Resolved | None
     if found is not None:
@@ -117,27 +116,6 @@ def resolve_within_budget(ctx: ExplainContext, cohort: Cohort | CandidatePairs, 
                 ctx.solved[key] = out
     budget.spent(time.monotonic() - started)
     return out
-
-
-def _matches(found: Reoptimum, person: tuple[Side, int]) -> bool:
-    side, index = person
-    return bool(((found.mentee if side is Side.MENTEE else found.mentor) == index).any())
-
-
-def _flip(person: tuple[Side, int], found: Reoptimum) -> FlowChange:
-    """The change that gives the person the other status: excluded when matched, forced in when not."""
-    side, index = person
-    if _matches(found, person):
-        return FlowChange(exclude_mentee=index) if side is Side.MENTEE else FlowChange(exclude_mentor=index)
-    return FlowChange(force_mentee=index) if side is Side.MENTEE else FlowChange(force_mentor=index)
-
-
-def _ties(found: Reoptimum, person: tuple[Side, int]) -> bool:
-    """Whether a best matching of the other status (the person matched, or not) is as good as `found`; also when
-    that cannot be told."""
-    other = found.then
-    return other is None or (other.feasible and other.value == found.value
-                             and _matches(other, person) != _matches(found, person))
 
 
 def resolved_from(ctx: ExplainContext, after: SolveResult) -> Resolved:

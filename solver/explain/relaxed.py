@@ -267,6 +267,10 @@ class Relaxer:
         weights = cohort.rules.weights
         self.weights = (weights.travel, weights.field, weights.goal)
         self._changes: dict[Hashable, Relaxed | None] = {}
+        # Each mentee's own values her rules' columns read (`_personal`), as arrays.
+        own = [_personal(p) for p in cohort.mentees]
+        self.personal = {name: np.array([o[name] for o in own], dtype=np.float64 if name.startswith("max")
+                                        else np.int64) for name in _PERSONAL}
 
     # The delta -----------------------------------------------------------------------------------------
 
@@ -354,7 +358,11 @@ class Relaxer:
         rules = relaxed.rules
         per_segment = [rules.for_mentee(relaxed.mentees[rep]) for rep in self.representative]
         seg = self.segment[mentees]
-        people = [relaxed.mentees[i] for i in mentees.tolist()]
+        own = {name: values[mentees] for name, values in self.personal.items()}
+        for k, i in enumerate(mentees.tolist()):
+            if relaxed.mentees[i] is not ctx.cohort.mentees[i]:  # her own values changed
+                for name, value in _personal(relaxed.mentees[i]).items():
+                    own[name][k] = value
 
         def by_segment(value: object, dtype: npt.DTypeLike) -> npt.NDArray[Any]:
             return np.array([getattr(r, str(value)) for r in per_segment], dtype=dtype)[seg]
@@ -362,11 +370,9 @@ class Relaxer:
         def limit(programme: str, personal: str) -> FloatArray:
             prog = np.array([math.inf if getattr(r, programme) is None else getattr(r, programme)
                              for r in per_segment], dtype=np.float64)[seg]
-            own = np.array([math.nan if getattr(p, personal) is None else getattr(p, personal) for p in people],
-                           dtype=np.float64)
-            has = ~np.isnan(own)
+            has = ~np.isnan(own[personal])
             extend = by_segment("personal_limits_extend", np.bool_)
-            return np.where(has & extend, own, np.minimum(prog, np.where(has, own, math.inf)))
+            return np.where(has & extend, own[personal], np.minimum(prog, np.where(has, own[personal], math.inf)))
 
         columns: dict[str, object] = {}
 
@@ -381,8 +387,7 @@ class Relaxer:
         level = by_segment("min_language_level", np.int64)
         put("mentee_language_level", np.clip(level, 1, 6))
         put("mentee_languages", self._language_bits(mentees, level, per_segment, seg))
-        put("mentee_requested_gender", np.array([_GENDER.get(p.requested_mentor_gender, 0) for p in people],
-                                                dtype=np.int64))
+        put("mentee_requested_gender", own["requested_mentor_gender"])
         put("mentee_field_depth", np.maximum(by_segment("field_depth", np.int64), 0))
         family = np.array([r.field_rule is FieldRule.FAMILY for r in per_segment], dtype=np.bool_)[seg]
         put("mentee_by_family", family)
@@ -390,12 +395,11 @@ class Relaxer:
             # The baseline built no family bits (nobody used the family rule): everyone's, once.
             columns["mentee_families"], columns["mentor_families"] = self._family_bits()
         put("mentee_min_years", by_segment("min_mentor_years", np.int64))
-        online = np.array([p.online for p in people], dtype=np.bool_) & by_segment("online_meetings", np.bool_)
-        put("mentee_online", online)
+        put("mentee_online", own["online"].astype(np.bool_) & by_segment("online_meetings", np.bool_))
         put("mentee_choice", np.array([_CHOICES.index(r.mutual_choice) for r in per_segment], dtype=np.int64)[seg])
         if not (_same(rules.eligible_municipalities, ctx.cohort.rules.eligible_municipalities)
                 and _same(rules.eligible_tracks, ctx.cohort.rules.eligible_tracks)):
-            put("mentee_eligible", _eligible(people, rules))
+            put("mentee_eligible", _eligible([relaxed.mentees[i] for i in mentees.tolist()], rules))
         return columns
 
     def _language_bits(self, mentees: IntArray, level: IntArray, per_segment: list[MenteeRules], seg: IntArray
@@ -540,6 +544,16 @@ def _equal(a: object, b: object) -> bool:
     if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
         return a.shape == b.shape and bool(np.array_equal(a, b))
     return a == b
+
+
+_PERSONAL = ("max_travel_km", "max_travel_minutes", "requested_mentor_gender", "online")
+
+
+def _personal(mentee: Mentee) -> dict[str, float | int]:
+    """Her own values that her rules' columns read: personal limits (NaN: none), gender request, online."""
+    return {"max_travel_km": math.nan if mentee.max_travel_km is None else mentee.max_travel_km,
+            "max_travel_minutes": math.nan if mentee.max_travel_minutes is None else mentee.max_travel_minutes,
+            "requested_mentor_gender": _GENDER.get(mentee.requested_mentor_gender, 0), "online": int(mentee.online)}
 
 
 def _changes_within(old: Mentee | Mentor, new: Mentee | Mentor, allowed: frozenset[str]) -> bool:
