@@ -73,6 +73,7 @@ class ExplainContext:
         self.mentor_sorted = self.table_mentor[self.by_mentor]
         self.near_misses: dict[tuple[Side, int], tuple[NearMiss, ...]] = {}
         self._families: dict[tuple[str, ...], list[str]] = {}
+        self._family_prefixes: dict[str, set[int]] | None = None
         self._reoptimiser: Reoptimiser | bool | None = False  # False: not built yet
         self._relaxer: Relaxer | None = None
         self.solved: dict[Hashable, Any] = {}  # full re-solves by the relaxation they solved (counterfactual.Resolved)
@@ -105,8 +106,16 @@ class ExplainContext:
         key = tuple(occupations)
         found = self._families.get(key)
         if found is None:
-            found = self._families[key] = [f.id for f in self.field_families if any(
-                code.startswith(prefix) for code in occupations for prefix in f.prefixes)]
+            if self._family_prefixes is None:  # prefix -> the families (by position) that list it
+                self._family_prefixes = {}
+                for k, family in enumerate(self.field_families):
+                    for prefix in family.prefixes:
+                        self._family_prefixes.setdefault(prefix, set()).add(k)
+            by_prefix, longest = self._family_prefixes, max(map(len, self._family_prefixes), default=0)
+            hits = {k for code in occupations for n in range(1, min(len(code), longest) + 1)
+                    for k in by_prefix.get(code[:n], ())}
+            hits |= {k for k, f in enumerate(self.field_families) if "" in f.prefixes}
+            found = self._families[key] = [self.field_families[k].id for k in sorted(hits)]
         return found
 
     def common_level(self, a: int, b: int, codes: Sequence[str] = ()) -> tuple[str, int]:
