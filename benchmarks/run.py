@@ -289,17 +289,28 @@ def worker_throughput(clients: int, seconds: float, alternatives: int = 3, worke
     options = SolveOptions(alternatives=alternatives)
     library = solve(cohort, options)
     expected, candidates = library.matchings[0].objective.value, library.stats.candidate_pairs
+    import tempfile
+
     from tests.hardening_support import serve_process
 
     outcomes: list[tuple[str, int]] = []
-    with serve_process("--workers", str(workers), "--max-concurrent", str(clients), "--log-level", "warning"
-                       ) as server:
-        start_at = time.time() + 5.0  # every client connected and warm by then
+    with (serve_process("--workers", str(workers), "--max-concurrent", str(clients), "--log-level", "warning")
+          as server, tempfile.TemporaryDirectory() as meeting):
+        # The clients start together once every one is connected and warm (on a busy machine a client's start
+        # takes seconds): each leaves a file here when ready, and all wait for the start time in `go`.
         spec = {"target": f"127.0.0.1:{server.port}", "seconds": seconds, "alternatives": alternatives,
-                "start_at": start_at}
+                "meeting": meeting}
         command = [sys.executable, "-m", "benchmarks.run", "--worker", json.dumps({"name": "clients", "kwargs": spec})]
         processes = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                      for _ in range(clients)]
+        waited = time.monotonic() + 300
+        while len(list(Path(meeting).glob("ready-*"))) < clients and time.monotonic() < waited:
+            if any(p.poll() is not None for p in processes):
+                break  # a client failed: its error is reported below
+            time.sleep(0.05)
+        write_go = Path(meeting) / "go.tmp"
+        write_go.write_text(repr(time.time() + 0.5))
+        write_go.rename(Path(meeting) / "go")
         for process in processes:
             out, err = process.communicate(timeout=seconds + 120)
             if process.returncode != 0:
@@ -316,8 +327,9 @@ def worker_throughput(clients: int, seconds: float, alternatives: int = 3, worke
             "peak_rss_mb": _peak_mb()}
 
 
-def worker_clients(target: str, seconds: float, alternatives: int, start_at: float) -> dict[str, Any]:
-    """One T client: connect, warm up, then call Match back to back from `start_at` for `seconds`."""
+def worker_clients(target: str, seconds: float, alternatives: int, meeting: str) -> dict[str, Any]:
+    """One T client: connect, warm up, say so in `meeting`, then call Match back to back for `seconds` from the
+    start time the parent writes there (`go`) once every client is ready."""
     from benchmarks.cases import small_programme
     from server.client import MentormatchClient, RemoteError
     from solver.cohort_proto import cohort_to_proto
@@ -328,6 +340,12 @@ def worker_clients(target: str, seconds: float, alternatives: int, start_at: flo
     outcomes: list[tuple[str, int]] = []
     with MentormatchClient(target) as client:
         client.match(message, options)
+        (Path(meeting) / f"ready-{os.getpid()}").touch()
+        go = Path(meeting) / "go"
+        waited = time.monotonic() + 300
+        while not go.exists() and time.monotonic() < waited:
+            time.sleep(0.01)
+        start_at = float(go.read_text())
         time.sleep(max(0.0, start_at - time.time()))
         deadline = start_at + seconds
         while time.time() < deadline:
