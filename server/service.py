@@ -52,6 +52,7 @@ from solver.rematch import rematch
 from solver.scores import CandidatePairs, candidate_pairs
 from solver.solve import Progress, SolveOptions, SolveResult, solve
 from solver.stop import Stopped, StopReason, StopToken
+from solver.validate import control_characters
 
 T = TypeVar("T")
 
@@ -325,7 +326,12 @@ class MatchingService:
     def _explain_pair(self, call: _Call, request: mpb.ExplainPairRequest, slot: Slot) -> mpb.ExplainPairResponse:
         checked = self._checked(call, request.cohort, request.HasField("cohort"), request.options, False, slot.stop)
         cohort = checked.cohort
-        missing = []
+        missing = [mapping.problem_to_proto(unsafe, "") for field_name, value in
+                   (("mentee_id", request.mentee_id), ("mentor_id", request.mentor_id))
+                   if (unsafe := control_characters(field_name, value, field_name, edges=True)) is not None]
+        if missing:  # an id that prints like another is named as such, not as an id the cohort lacks
+            raise invalid_argument(missing, reason="UNKNOWN_PARTICIPANT", max_violations=self.limits.max_violations,
+                                   max_bytes=self.limits.max_error_details_bytes)
         if request.mentee_id not in cohort.mentee_index():
             missing.append(mpb.InputProblem(code=mpb.PROBLEM_CODE_UNKNOWN_ID, field_path="mentee_id",
                                             message="no mentee of the cohort has this id"))

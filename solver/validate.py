@@ -57,34 +57,62 @@ def _languages(path: str, languages: tuple[Language, ...], out: list[Problem]) -
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 """Control characters: a terminal acts on them (escape sequences recolour or move the screen), so no id or label
 may hold one; every output prints data as text, and this keeps text from being a command to the terminal."""
-INVISIBLE = re.compile("[\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
-"""Characters that print as nothing or reorder what follows: zero-width spaces and joiners (U+200B..U+200D, U+2060,
-U+FEFF), direction marks, embeddings, overrides and isolates (U+200E, U+200F, U+061C, U+202A..U+202E,
-U+2066..U+2069), line and paragraph separators (U+2028, U+2029) and invisible operators (U+2061..U+2064). An id
-holding one looks like another id (`E1` and `E\u200b1`), or shows its text reversed; so no id or label may."""
+INVISIBLE_CATEGORIES = frozenset({"Cf", "Zl", "Zp", "Cs"})
+"""Unicode categories no id or label may hold anywhere: format characters (Cf: zero-width spaces and joiners,
+direction marks, embeddings, overrides and isolates, invisible operators, the soft hyphen U+00AD, U+180E, the tag
+characters U+E0000..U+E007F, the byte order mark), line and paragraph separators (Zl, Zp) and surrogates.
+Such a character prints as nothing, or reorders what follows, so an id holding one looks like another id (`E1` and `E\u200b1`) or shows its text reversed."""
+BLANK = frozenset("\u034f\u115f\u1160\u3164\uffa0\u2800") | frozenset(chr(c) for c in range(0xFE00, 0xFE10)) | \
+    frozenset(chr(c) for c in range(0xE0100, 0xE01F0))
+"""Characters of other categories that print as nothing: the combining grapheme joiner U+034F, the Hangul fillers
+U+115F, U+1160, U+3164 and U+FFA0, the braille blank U+2800 and the variation selectors U+FE00..U+FE0F and
+U+E0100..U+E01EF."""
 
 
-def control_characters(path: str, text: str, what: str) -> Problem | None:
-    """A problem when `text` holds a control character or an invisible or direction-changing one (each shown by
-    its code point, never printed as it is), else None."""
+def _named(char: str) -> str:
+    name = unicodedata.name(char, "")
+    return f"U+{ord(char):04X}{f' {name}' if name else ''}"
+
+
+def _printed_as_other(text: str, edges: bool) -> tuple[int, str, str] | None:
+    """The first character of `text` that makes it print as nothing or like another text, with why, or None."""
+    for position, char in enumerate(text):
+        category = unicodedata.category(char)
+        if category in INVISIBLE_CATEGORIES or char in BLANK:
+            return position, char, "an invisible or direction-changing character"
+    if not edges or not text:
+        return None
+    if text.isspace():
+        return 0, text[0], "only spaces"
+    if unicodedata.category(text[0]) in {"Mn", "Me"}:
+        return 0, text[0], "a combining mark at its start"
+    for position in (0, len(text) - 1):
+        if text[position].isspace() or unicodedata.category(text[position]) == "Zs":
+            return position, text[position], f"a space at its {'start' if position == 0 else 'end'}"
+    return None
+
+
+def control_characters(path: str, text: str, what: str, *, edges: bool = False) -> Problem | None:
+    """A problem when `text` holds a control character or one that prints as nothing or reorders the text (by
+    Unicode category: Cf, Zl, Zp, unassigned, and the blank fillers and variation selectors of `BLANK`), each
+    shown by its code point, never printed as it is; else None. With `edges` (ids), also a space at either end
+    or a combining mark at the start, and a text of spaces only."""
     found = CONTROL.search(text)
     if found is not None:
         return Problem(ProblemCode.BAD_VALUE, path, f"the {what} holds a control character ({found.group()!r}); "
                        "ids and labels are printed to terminals and files, so they must be plain text")
-    found = INVISIBLE.search(text)
-    if found is not None:
-        char = found.group()
-        name = unicodedata.name(char, "")
-        return Problem(ProblemCode.BAD_VALUE, path, f"the {what} holds an invisible or direction-changing character "
-                       f"(U+{ord(char):04X}{f' {name}' if name else ''}) at position {found.start() + 1}: it would "
-                       "print like another text, so ids and labels must be plain text")
+    odd = _printed_as_other(text, edges)
+    if odd is not None:
+        position, char, why = odd
+        return Problem(ProblemCode.BAD_VALUE, path, f"the {what} holds {why} ({_named(char)}) at position "
+                       f"{position + 1}: it would print like another text, so ids and labels must be plain text")
     return None
 
 
 def _person(path: str, id_: str, lat: float, lon: float, occupations: tuple[str, ...], out: list[Problem]) -> None:
     if not id_:
         out.append(Problem(ProblemCode.EMPTY_ID, f"{path}.id", "the id is empty"))
-    bad_id = control_characters(f"{path}.id", id_, "id")
+    bad_id = control_characters(f"{path}.id", id_, "id", edges=True)
     if bad_id is not None:
         out.append(bad_id)
     if not (_finite(lat) and -90 <= lat <= 90):
@@ -302,7 +330,8 @@ def _validate_programme_rules(rules: Rules) -> list[Problem]:
         if family.id in seen:
             out.append(Problem(ProblemCode.INVALID_RULE, f"rules.field_families[{k}].id",
                                f"family '{family.id}' is also rules.field_families[{seen[family.id]}]"))
-        if (unsafe := control_characters(f"rules.field_families[{k}].id", family.id, "family id")) is not None:
+        unsafe = control_characters(f"rules.field_families[{k}].id", family.id, "family id", edges=True)
+        if unsafe is not None:
             out.append(unsafe)
         seen.setdefault(family.id, k)
     seen = {}
@@ -314,7 +343,7 @@ def _validate_programme_rules(rules: Rules) -> list[Problem]:
             out.append(Problem(ProblemCode.INVALID_RULE, f"{path}.id",
                                f"segment '{segment.id}' is also rules.segments[{seen[segment.id]}]"))
         seen.setdefault(segment.id, k)
-        if (unsafe := control_characters(f"{path}.id", segment.id, "segment id")) is not None:
+        if (unsafe := control_characters(f"{path}.id", segment.id, "segment id", edges=True)) is not None:
             out.append(unsafe)
         if segment.field_depth is not None and not 0 <= segment.field_depth <= 4:
             out.append(Problem(ProblemCode.INVALID_RULE, f"{path}.field_depth",
