@@ -15,6 +15,7 @@ from solver.explain.types import (
     Explanation,
     Impact,
     MatchingExplanation,
+    PairExplanation,
     RecruitmentAdvice,
     TakenBy,
     UnmatchedExplanation,
@@ -145,10 +146,14 @@ def explain(result: SolveResult, options: ExplainOptions | None = None) -> Expla
     recruitment: tuple[RecruitmentAdvice, ...] = ()
     truncated: StopReason | None = None
     wanted = result.matchings if options.matchings is None else result.matchings[:options.matchings]
+    explained_rows: dict[int, PairExplanation] = {}  # alternatives share most of their pairs: each explained once
     try:
         for matching in wanted:
             stop.check()
-            pairs = tuple(explain_pairs(ctx.candidates, matching.rows, stop))
+            rows = matching.rows.tolist()
+            missing = [r for r in rows if r not in explained_rows]
+            explained_rows.update(zip(missing, explain_pairs(ctx.candidates, missing, stop), strict=True))
+            pairs = tuple(explained_rows[r] for r in rows)
             stop.check()
             mentees: tuple[UnmatchedExplanation, ...] = ()
             mentors: tuple[UnmatchedExplanation, ...] = ()
