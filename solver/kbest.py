@@ -309,6 +309,23 @@ class _Search:
         # with prices (measured: 15 x 15, D = 2: 22 evaluations with them, 34 without, and 10 % faster without;
         # 80 x 80, D = 8: a third of the evaluations).
         self.duals = min_difference >= PRICE_FROM_DIFFERENCE or solver.cells >= DUAL_CELLS
+        self.min_difference = min_difference
+        # What a search leaves for the next alternative when it is not priced (node bounds then hold whatever is
+        # found later): the queue, with every node, and the valid matchings found that were not the best.
+        self.heap: list[tuple[int, int, _Node]] = [(-(2**62), 0, _Node(_EMPTY, _EMPTY))]
+        self.counter = 0
+        self.found: list[tuple[int, IntArray]] = []
+        self.keep = False
+
+    def accept(self, rows: IntArray) -> None:
+        """A further matching found: the next one must differ from it too."""
+        mask = np.zeros((1, self.model.n_rows), dtype=np.bool_)
+        mask[0, rows] = True
+        self.masks = np.vstack([self.masks, mask])
+        self.size = np.append(self.size, len(rows))
+        self.limit = self.size - self.min_difference
+        self.pin_kept = self.masks[:, self.pins].sum(axis=1)
+        self.lam = np.append(self.lam, 0)
 
     # --- prices ---
 
@@ -366,15 +383,16 @@ class _Search:
             return None, True  # keeps too many of some A_k whatever it adds
         best: IntArray | None = None
         best_value = -(2**62)
-        heap: list[tuple[int, int, _Node]] = [(-(2**62), 0, _Node(_EMPTY, _EMPTY))]
-        counter = 0
-        while heap:
+        for value, rows in self.found:  # found by an earlier search, valid still
+            if value > best_value and (self._kept(rows) <= self.limit).all():
+                best, best_value = rows, value
+        heap = self.heap
+        while heap and -heap[0][0] > best_value:  # else nothing left can beat the best valid one
             negative, _, node = heapq.heappop(heap)
             bound = -negative
-            if bound <= best_value:
-                break  # nothing left can beat the best valid one
             if node.rows is None:
                 if self.evaluations >= self.budget:
+                    self._push(bound, node)
                     return None, False
                 if self.evaluations % 16 == 0:
                     check(self.stop)
@@ -387,24 +405,28 @@ class _Search:
                     self._losses(node)
                     tightened = self._tightened(node)
                     if tightened < bound:
-                        if tightened > best_value:
-                            counter += 1
-                            heapq.heappush(heap, (-tightened, counter, node))
+                        if tightened > best_value or self.keep:
+                            self._push(tightened, node)
                         continue
                 kept = self._kept(node.rows)
                 if (kept <= self.limit).all():
                     value = self._weight(self.weights, node.rows)
+                    self.found.append((value, node.rows))
                     if value > best_value:
                         best, best_value = node.rows, value
                 for child_bound, child in self._children(node, bound):
-                    if child_bound > best_value:
-                        counter += 1
-                        heapq.heappush(heap, (-child_bound, counter, child))
+                    if child_bound > best_value or self.keep:
+                        self._push(child_bound, child)
                 continue
-            if bound > best_value:
-                counter += 1
-                heapq.heappush(heap, (-bound, counter, node))
+            if bound > best_value or self.keep:
+                self._push(bound, node)
+        if best is not None:
+            self.found = [(value, rows) for value, rows in self.found if rows is not best]
         return best, True
+
+    def _push(self, bound: int, node: _Node) -> None:
+        self.counter += 1
+        heapq.heappush(self.heap, (-bound, self.counter, node))
 
     def _evaluate(self, node: _Node) -> None:
         free = self.solver.solve(node.include, node.exclude)
@@ -521,21 +543,29 @@ def alternatives(model: AssignmentModel, weights: IntArray, accepted: list[IntAr
     found: list[IntArray] = []
     evaluations = 0
     breakpoints: list[int] = []
+    token = StopToken(StopToken.of(stop).event, deadline) if deadline is not None else stop
+    priced = min_difference >= PRICE_FROM_DIFFERENCE
+    search = _Search(model, weights, solver, accepted, min_difference, budget, token)
+    search.keep = not priced  # unpriced, one search goes on from one alternative to the next
+    if not priced:
+        search.set_prices(np.zeros(len(accepted), dtype=np.int64))
     while len(found) < wanted:
-        token = StopToken(StopToken.of(stop).event, deadline) if deadline is not None else stop
-        search = _Search(model, weights, solver, accepted + found, min_difference, budget, token)
-        if min_difference >= PRICE_FROM_DIFFERENCE:
+        if found and priced:  # the prices change with every matching found: a fresh search
+            evaluations += search.evaluations
+            search = _Search(model, weights, solver, accepted + found, min_difference, budget, token)
+        elif found:
+            search.accept(found[-1])
+            search.budget = search.evaluations + budget
+        if priced:
             while len(breakpoints) < len(accepted) + len(found):  # a constraint's own breakpoint stays as it is
                 breakpoints.append(search.breakpoint(len(breakpoints)))
             search.prices(breakpoints)
-        else:
-            search.set_prices(np.zeros(len(accepted) + len(found), dtype=np.int64))
         try:
             rows, finished = search.run()
         except Stopped:
             return KBest(found, False, evaluations + search.evaluations)
-        evaluations += search.evaluations
         if rows is None:
-            return KBest(found, finished, evaluations)
-        found.append(rows)
+            return KBest(found, finished, evaluations + search.evaluations)
+        found.append(np.sort(rows))
+    evaluations += search.evaluations
     return KBest(found, False, evaluations)
