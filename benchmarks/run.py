@@ -12,6 +12,7 @@ Cases (see benchmarks/README.md):
   T   15 x 15 programme, Match throughput with several concurrent clients
   D   the 64-setting sweep of kvinfo_network, sequential vs a 2-process Dask LocalCluster (benchmarks/sweep.py)
   SD  the speed-dating kick-off planned: Lyngby 15 + 15 in 6 rounds, 80 + 80 in 8 (benchmarks/speeddating.py)
+  R   10^6 mentee rows read from CSV and checked, vs polars.read_csv alone (benchmarks/ingest_bench.py)
 
 Each measurement runs in a fresh worker process (`--worker`), so its peak resident memory (ru_maxrss of
 the worker: imports, the cohort and the solve) is its own, and one case cannot warm another's caches.
@@ -39,12 +40,13 @@ if str(ROOT) not in sys.path:  # `python benchmarks/run.py` as well as `python -
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.cases import FULL, QUICK, Sizes  # noqa: E402
+from benchmarks.ingest_bench import case_read, worker_read  # noqa: E402
 from benchmarks.speeddating import run_case as case_speeddating  # noqa: E402
 from benchmarks.speeddating import worker_speeddating  # noqa: E402
 from benchmarks.sweep import case_sweep, describe, worker_sweep  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
-CASES = ("L", "XL", "C", "S", "T", "D", "SD")
+CASES = ("L", "XL", "C", "S", "T", "D", "SD", "R")
 GAP = 0.005  # "within 0.5 % of optimal"
 TARGETS = {
     "L": "ratio <= 1.0, same objective",
@@ -56,6 +58,7 @@ TARGETS = {
     "D": ">= 1.7x faster on a 2-process LocalCluster than sequential, identical outcomes",
     "SD-15": "< 1 s, proven optimal, the CP-SAT reference agrees",
     "SD-80": "< 10 s, proven optimal, the CP-SAT reference agrees",
+    "R": "10^6 mentee rows read and checked in <= 5 s, peak RSS <= 1 GB",
 }
 
 
@@ -367,6 +370,7 @@ WORKERS: dict[str, Callable[..., dict[str, Any]]] = {
     "clients": worker_clients,
     "sweep": worker_sweep,
     "speeddating": worker_speeddating,
+    "read": worker_read,
 }
 
 
@@ -518,6 +522,8 @@ def run_cases(cases: list[str], sizes: Sizes, log: Any = print) -> list[dict[str
             log(f"  {describe(produced[0])}")
         elif case == "SD":
             produced = case_speeddating(_in_worker, sizes is QUICK, log)
+        elif case == "R":
+            produced = [case_read(_in_worker, sizes is QUICK, log)]
         else:
             raise ValueError(f"unknown case {case!r}; known: {', '.join(CASES)}")
         for result in produced:

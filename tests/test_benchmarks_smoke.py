@@ -16,7 +16,7 @@ def test_every_case_runs_and_agrees_with_its_baseline(tmp_path: Path) -> None:
     code = run.main(["--quick", "--out", str(out)])
     document = json.loads(out.read_text())
     cases = {c["case"]: c for c in document["cases"]}
-    assert set(cases) == {"L", "XL", "C", "S", "S-plain", "S-full", "T", "T-1", "T-w1", "T-cpu", "D", "SD-15", "SD-80"}
+    assert set(cases) == {"L", "XL", "C", "S", "S-plain", "S-full", "T", "T-1", "T-w1", "T-cpu", "D", "SD-15", "SD-80", "R"}
     for case in cases.values():
         assert case["objectives_agree"], case["case"]
     assert code == 0
