@@ -42,6 +42,94 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _Outcome:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _OutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Outcome.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    OUTCOME_UNSPECIFIED: _Outcome.ValueType  # 0
+    """Not recorded (yet)."""
+    OUTCOME_JOB: _Outcome.ValueType  # 1
+    """The mentee found a job."""
+    OUTCOME_EDUCATION: _Outcome.ValueType  # 2
+    """The mentee entered education."""
+    OUTCOME_OWN_BUSINESS: _Outcome.ValueType  # 3
+    """The mentee started her own business."""
+    OUTCOME_DROPPED_OUT: _Outcome.ValueType  # 4
+    """The pair ended early (pregnancy, moving away, ...)."""
+    OUTCOME_COMPLETED: _Outcome.ValueType  # 5
+    """The programme ended without one of the above."""
+
+class Outcome(_Outcome, metaclass=_OutcomeEnumTypeWrapper):
+    """How a pair of an earlier round ended."""
+
+OUTCOME_UNSPECIFIED: Outcome.ValueType  # 0
+"""Not recorded (yet)."""
+OUTCOME_JOB: Outcome.ValueType  # 1
+"""The mentee found a job."""
+OUTCOME_EDUCATION: Outcome.ValueType  # 2
+"""The mentee entered education."""
+OUTCOME_OWN_BUSINESS: Outcome.ValueType  # 3
+"""The mentee started her own business."""
+OUTCOME_DROPPED_OUT: Outcome.ValueType  # 4
+"""The pair ended early (pregnancy, moving away, ...)."""
+OUTCOME_COMPLETED: Outcome.ValueType  # 5
+"""The programme ended without one of the above."""
+Global___Outcome: _TypeAlias = Outcome  # noqa: Y015
+
+class _Verdict:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _VerdictEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Verdict.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    VERDICT_UNSPECIFIED: _Verdict.ValueType  # 0
+    """Not given (invalid)."""
+    VERDICT_ACCEPTED: _Verdict.ValueType  # 1
+    """The pair is accepted: it is fixed in every matching."""
+    VERDICT_DECLINED: _Verdict.ValueType  # 2
+    """The pair is declined: it is never proposed again."""
+
+class Verdict(_Verdict, metaclass=_VerdictEnumTypeWrapper):
+    """What a person said to a proposed pair."""
+
+VERDICT_UNSPECIFIED: Verdict.ValueType  # 0
+"""Not given (invalid)."""
+VERDICT_ACCEPTED: Verdict.ValueType  # 1
+"""The pair is accepted: it is fixed in every matching."""
+VERDICT_DECLINED: Verdict.ValueType  # 2
+"""The pair is declined: it is never proposed again."""
+Global___Verdict: _TypeAlias = Verdict  # noqa: Y015
+
+class _DecidedBy:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DecidedByEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DecidedBy.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DECIDED_BY_UNSPECIFIED: _DecidedBy.ValueType  # 0
+    """Not given (invalid)."""
+    DECIDED_BY_MENTEE: _DecidedBy.ValueType  # 1
+    """The mentee."""
+    DECIDED_BY_MENTOR: _DecidedBy.ValueType  # 2
+    """The mentor."""
+    DECIDED_BY_COORDINATOR: _DecidedBy.ValueType  # 3
+    """The coordinator."""
+
+class DecidedBy(_DecidedBy, metaclass=_DecidedByEnumTypeWrapper):
+    """Who gave a decision."""
+
+DECIDED_BY_UNSPECIFIED: DecidedBy.ValueType  # 0
+"""Not given (invalid)."""
+DECIDED_BY_MENTEE: DecidedBy.ValueType  # 1
+"""The mentee."""
+DECIDED_BY_MENTOR: DecidedBy.ValueType  # 2
+"""The mentor."""
+DECIDED_BY_COORDINATOR: DecidedBy.ValueType  # 3
+"""The coordinator."""
+Global___DecidedBy: _TypeAlias = DecidedBy  # noqa: Y015
+
 class _CefrLevel:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -247,6 +335,8 @@ class Cohort(_message.Message):
     MENTEES_FIELD_NUMBER: _builtins.int
     RANKINGS_FIELD_NUMBER: _builtins.int
     RULES_FIELD_NUMBER: _builtins.int
+    HISTORY_FIELD_NUMBER: _builtins.int
+    DECISIONS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """A label for the cohort, echoed back in results and reports ("Lyngby 2016
     spring"). The cohort's name, never a person's. Optional; may be empty.
@@ -269,6 +359,19 @@ class Cohort(_message.Message):
     def rules(self) -> Global___Rules:
         """The programme's rules. Absent means every rule at its documented default."""
 
+    @_builtins.property
+    def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___HistoryEntry]:
+        """Pairs of earlier rounds: the service keeps no state, so the platform sends the
+        history with the snapshot. A finished pair is never matched again (unless
+        `Intake.allow_repeat_pairs`); a mentor with a pair here counts as returning. Optional.
+        """
+
+    @_builtins.property
+    def decisions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Decision]:
+        """Answers to proposed pairs: an accepted pair is fixed like a pin, a declined one
+        ruled out like a ban (a pair with any DECLINED entry is declined). Optional.
+        """
+
     def __init__(
         self,
         *,
@@ -277,14 +380,132 @@ class Cohort(_message.Message):
         mentees: _abc.Iterable[Global___Mentee] | None = ...,
         rankings: _abc.Iterable[Global___Ranking] | None = ...,
         rules: Global___Rules | None = ...,
+        history: _abc.Iterable[Global___HistoryEntry] | None = ...,
+        decisions: _abc.Iterable[Global___Decision] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["rules", b"rules"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["mentees", b"mentees", "mentors", b"mentors", "name", b"name", "rankings", b"rankings", "rules", b"rules"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decisions", b"decisions", "history", b"history", "mentees", b"mentees", "mentors", b"mentors", "name", b"name", "rankings", b"rankings", "rules", b"rules"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Cohort: _TypeAlias = Cohort  # noqa: Y015
+
+@_typing.final
+class HistoryEntry(_message.Message):
+    """One pair of an earlier round. Dates are ISO 8601 calendar dates ("2026-03-31")."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MENTEE_ID_FIELD_NUMBER: _builtins.int
+    MENTOR_ID_FIELD_NUMBER: _builtins.int
+    STARTED_FIELD_NUMBER: _builtins.int
+    ENDED_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    PROGRAMME_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    TERM_POINTS_FIELD_NUMBER: _builtins.int
+    mentee_id: _builtins.str
+    """The mentee's ID (she need not be in this cohort any more)."""
+    mentor_id: _builtins.str
+    """The mentor's ID (he need not be in this cohort any more)."""
+    started: _builtins.str
+    """When the pair started. Empty means not given."""
+    ended: _builtins.str
+    """When the pair ended. Empty means it is still running (a current pair)."""
+    outcome: Global___Outcome.ValueType
+    """How it ended. UNSPECIFIED means not recorded; a recorded outcome needs `ended`."""
+    programme: _builtins.str
+    """The programme (or intake) it was matched in. Optional."""
+    score: _builtins.int
+    """The pair's score when it was matched, when recorded."""
+    @_builtins.property
+    def term_points(self) -> _containers.RepeatedCompositeFieldContainer[Global___RecordedPoints]:
+        """The pair's points on the soft terms when it was matched, when recorded. Used by
+        the outcomes report.
+        """
+
+    def __init__(
+        self,
+        *,
+        mentee_id: _builtins.str = ...,
+        mentor_id: _builtins.str = ...,
+        started: _builtins.str = ...,
+        ended: _builtins.str = ...,
+        outcome: Global___Outcome.ValueType = ...,
+        programme: _builtins.str = ...,
+        score: _builtins.int | None = ...,
+        term_points: _abc.Iterable[Global___RecordedPoints] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_score", b"_score", "score", b"score"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_score", b"_score", "ended", b"ended", "mentee_id", b"mentee_id", "mentor_id", b"mentor_id", "outcome", b"outcome", "programme", b"programme", "score", b"score", "started", b"started", "term_points", b"term_points"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__score: _TypeAlias = _typing.Literal["score"]  # noqa: Y015
+    _WhichOneofArgType__score: _TypeAlias = _typing.Literal["_score", b"_score"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__score) -> _WhichOneofReturnType__score | None: ...
+
+Global___HistoryEntry: _TypeAlias = HistoryEntry  # noqa: Y015
+
+@_typing.final
+class RecordedPoints(_message.Message):
+    """The points (0 to 100, before weighting) a pair got on one soft term when it was matched."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TERM_FIELD_NUMBER: _builtins.int
+    POINTS_FIELD_NUMBER: _builtins.int
+    term: _builtins.str
+    """The term's code, as in `ScoreTerm` without its prefix ("INTERESTS")."""
+    points: _builtins.int
+    """The term's points, 0 to 100."""
+    def __init__(
+        self,
+        *,
+        term: _builtins.str = ...,
+        points: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["points", b"points", "term", b"term"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordedPoints: _TypeAlias = RecordedPoints  # noqa: Y015
+
+@_typing.final
+class Decision(_message.Message):
+    """An answer to a proposed pair. Both IDs must be in the cohort."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MENTEE_ID_FIELD_NUMBER: _builtins.int
+    MENTOR_ID_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
+    BY_FIELD_NUMBER: _builtins.int
+    mentee_id: _builtins.str
+    """The mentee's ID."""
+    mentor_id: _builtins.str
+    """The mentor's ID."""
+    decision: Global___Verdict.ValueType
+    """Accepted or declined. Required."""
+    by: Global___DecidedBy.ValueType
+    """Who decided. Required."""
+    def __init__(
+        self,
+        *,
+        mentee_id: _builtins.str = ...,
+        mentor_id: _builtins.str = ...,
+        decision: Global___Verdict.ValueType = ...,
+        by: Global___DecidedBy.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by", b"by", "decision", b"decision", "mentee_id", b"mentee_id", "mentor_id", b"mentor_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Decision: _TypeAlias = Decision  # noqa: Y015
 
 @_typing.final
 class Location(_message.Message):
@@ -358,6 +579,8 @@ class Mentor(_message.Message):
     RETURNING_FIELD_NUMBER: _builtins.int
     GOALS_FIELD_NUMBER: _builtins.int
     ONLINE_FIELD_NUMBER: _builtins.int
+    AVAILABLE_FROM_FIELD_NUMBER: _builtins.int
+    AVAILABLE_UNTIL_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Opaque, stable identifier, unique in the cohort (among mentors and mentees).
     Must not be, or contain, a name, e-mail address or phone number.
@@ -382,6 +605,14 @@ class Mentor(_message.Message):
     online: _builtins.bool
     """True when the mentor accepts meeting online; counts where the programme (or the
     mentee's segment) allows online meetings (`Rules.online_meetings`). Default false.
+    """
+    available_from: _builtins.str
+    """Not available before this date (ISO 8601, "2026-05-01"); checked against
+    `Intake.start_date`. Empty means no such limit.
+    """
+    available_until: _builtins.str
+    """Not available after this date (ISO 8601); checked against `Intake.start_date`.
+    Empty means no such limit.
     """
     @_builtins.property
     def location(self) -> Global___Location:
@@ -424,10 +655,12 @@ class Mentor(_message.Message):
         returning: _builtins.bool = ...,
         goals: _abc.Iterable[Global___Goal.ValueType] | None = ...,
         online: _builtins.bool = ...,
+        available_from: _builtins.str = ...,
+        available_until: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_capacity", b"_capacity", "capacity", b"capacity", "location", b"location"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_capacity", b"_capacity", "capacity", b"capacity", "gender", b"gender", "goals", b"goals", "id", b"id", "interests", b"interests", "languages", b"languages", "leadership", b"leadership", "location", b"location", "markets", b"markets", "occupations", b"occupations", "online", b"online", "organisation", b"organisation", "returning", b"returning", "years_experience", b"years_experience"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_capacity", b"_capacity", "available_from", b"available_from", "available_until", b"available_until", "capacity", b"capacity", "gender", b"gender", "goals", b"goals", "id", b"id", "interests", b"interests", "languages", b"languages", "leadership", b"leadership", "location", b"location", "markets", b"markets", "occupations", b"occupations", "online", b"online", "organisation", b"organisation", "returning", b"returning", "years_experience", b"years_experience"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__capacity: _TypeAlias = _typing.Literal["capacity"]  # noqa: Y015
     _WhichOneofArgType__capacity: _TypeAlias = _typing.Literal["_capacity", b"_capacity"]  # noqa: Y015
@@ -459,6 +692,7 @@ class Mentee(_message.Message):
     ONLINE_FIELD_NUMBER: _builtins.int
     TAGS_FIELD_NUMBER: _builtins.int
     AVOID_ORGANISATIONS_FIELD_NUMBER: _builtins.int
+    WAITING_SINCE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Opaque, stable identifier, unique in the cohort (among mentors and mentees).
     Must not be, or contain, a name, e-mail address or phone number.
@@ -496,6 +730,11 @@ class Mentee(_message.Message):
     """
     online: _builtins.bool
     """True when the mentee accepts meeting online (see `Mentor.online`). Default false."""
+    waiting_since: _builtins.str
+    """Waiting for a mentor since this date (ISO 8601, "2025-11-01"): her priority
+    grows by `Intake.waiting_priority_per_month` per whole month to `Intake.start_date`.
+    Empty means not given.
+    """
     @_builtins.property
     def location(self) -> Global___Location:
         """Where the mentee lives (a neighbourhood centroid is enough). Required."""
@@ -543,10 +782,11 @@ class Mentee(_message.Message):
         online: _builtins.bool = ...,
         tags: _abc.Iterable[_builtins.str] | None = ...,
         avoid_organisations: _abc.Iterable[_builtins.str] | None = ...,
+        waiting_since: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_max_travel_km", b"_max_travel_km", "_max_travel_minutes", b"_max_travel_minutes", "location", b"location", "max_travel_km", b"max_travel_km", "max_travel_minutes", b"max_travel_minutes"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_travel_km", b"_max_travel_km", "_max_travel_minutes", b"_max_travel_minutes", "avoid_organisations", b"avoid_organisations", "country_of_origin", b"country_of_origin", "first_language", b"first_language", "gender", b"gender", "goal", b"goal", "id", b"id", "interests", b"interests", "languages", b"languages", "location", b"location", "max_travel_km", b"max_travel_km", "max_travel_minutes", b"max_travel_minutes", "municipality", b"municipality", "occupations", b"occupations", "online", b"online", "priority", b"priority", "requested_mentor_gender", b"requested_mentor_gender", "tags", b"tags", "track", b"track"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_travel_km", b"_max_travel_km", "_max_travel_minutes", b"_max_travel_minutes", "avoid_organisations", b"avoid_organisations", "country_of_origin", b"country_of_origin", "first_language", b"first_language", "gender", b"gender", "goal", b"goal", "id", b"id", "interests", b"interests", "languages", b"languages", "location", b"location", "max_travel_km", b"max_travel_km", "max_travel_minutes", b"max_travel_minutes", "municipality", b"municipality", "occupations", b"occupations", "online", b"online", "priority", b"priority", "requested_mentor_gender", b"requested_mentor_gender", "tags", b"tags", "track", b"track", "waiting_since", b"waiting_since"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max_travel_km: _TypeAlias = _typing.Literal["max_travel_km"]  # noqa: Y015
     _WhichOneofArgType__max_travel_km: _TypeAlias = _typing.Literal["_max_travel_km", b"_max_travel_km"]  # noqa: Y015
@@ -849,6 +1089,7 @@ class Rules(_message.Message):
     MUTUAL_CHOICE_FIELD_NUMBER: _builtins.int
     EXTRA_SEAT_COST_FIELD_NUMBER: _builtins.int
     SEGMENTS_FIELD_NUMBER: _builtins.int
+    INTAKE_FIELD_NUMBER: _builtins.int
     max_distance_km: _builtins.float
     """The longest straight-line distance in kilometres between a mentee's home and
     the mentor's workplace, 0 or more. Absent means 30 km. For no distance limit at
@@ -942,6 +1183,12 @@ class Rules(_message.Message):
     def segments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Segment]:
         """Rules for groups of mentees; the first segment that selects a mentee applies to her."""
 
+    @_builtins.property
+    def intake(self) -> Global___Intake:
+        """The intake this cohort is matched for. Absent means no start date (no waiting
+        priority, no availability check), repeats not allowed.
+        """
+
     def __init__(
         self,
         *,
@@ -968,10 +1215,11 @@ class Rules(_message.Message):
         mutual_choice: Global___MutualChoice.ValueType = ...,
         extra_seat_cost: _builtins.int | None = ...,
         segments: _abc.Iterable[Global___Segment] | None = ...,
+        intake: Global___Intake | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_extra_seat_cost", b"_extra_seat_cost", "_field_depth", b"_field_depth", "_gender_requests_hard", b"_gender_requests_hard", "_max_distance_km", b"_max_distance_km", "_max_travel_minutes", b"_max_travel_minutes", "_min_language_level", b"_min_language_level", "extra_seat_cost", b"extra_seat_cost", "field_depth", b"field_depth", "gender_requests_hard", b"gender_requests_hard", "max_distance_km", b"max_distance_km", "max_travel_minutes", b"max_travel_minutes", "min_language_level", b"min_language_level", "weights", b"weights"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_extra_seat_cost", b"_extra_seat_cost", "_field_depth", b"_field_depth", "_gender_requests_hard", b"_gender_requests_hard", "_max_distance_km", b"_max_distance_km", "_max_travel_minutes", b"_max_travel_minutes", "_min_language_level", b"_min_language_level", "extra_seat_cost", b"extra_seat_cost", "field_depth", b"field_depth", "gender_requests_hard", b"gender_requests_hard", "intake", b"intake", "max_distance_km", b"max_distance_km", "max_travel_minutes", b"max_travel_minutes", "min_language_level", b"min_language_level", "weights", b"weights"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_extra_seat_cost", b"_extra_seat_cost", "_field_depth", b"_field_depth", "_gender_requests_hard", b"_gender_requests_hard", "_max_distance_km", b"_max_distance_km", "_max_travel_minutes", b"_max_travel_minutes", "_min_language_level", b"_min_language_level", "bans", b"bans", "eligible_municipalities", b"eligible_municipalities", "eligible_tracks", b"eligible_tracks", "extra_seat_cost", b"extra_seat_cost", "field_depth", b"field_depth", "field_families", b"field_families", "field_rule", b"field_rule", "gender_quotas", b"gender_quotas", "gender_requests_hard", b"gender_requests_hard", "max_distance_km", b"max_distance_km", "max_travel_minutes", b"max_travel_minutes", "min_language_level", b"min_language_level", "min_mentor_years", b"min_mentor_years", "mutual_choice", b"mutual_choice", "no_distance_limit", b"no_distance_limit", "online_meetings", b"online_meetings", "organisation_caps", b"organisation_caps", "personal_limits_extend", b"personal_limits_extend", "pins", b"pins", "programme_languages", b"programme_languages", "segments", b"segments", "travel_times", b"travel_times", "weights", b"weights"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_extra_seat_cost", b"_extra_seat_cost", "_field_depth", b"_field_depth", "_gender_requests_hard", b"_gender_requests_hard", "_max_distance_km", b"_max_distance_km", "_max_travel_minutes", b"_max_travel_minutes", "_min_language_level", b"_min_language_level", "bans", b"bans", "eligible_municipalities", b"eligible_municipalities", "eligible_tracks", b"eligible_tracks", "extra_seat_cost", b"extra_seat_cost", "field_depth", b"field_depth", "field_families", b"field_families", "field_rule", b"field_rule", "gender_quotas", b"gender_quotas", "gender_requests_hard", b"gender_requests_hard", "intake", b"intake", "max_distance_km", b"max_distance_km", "max_travel_minutes", b"max_travel_minutes", "min_language_level", b"min_language_level", "min_mentor_years", b"min_mentor_years", "mutual_choice", b"mutual_choice", "no_distance_limit", b"no_distance_limit", "online_meetings", b"online_meetings", "organisation_caps", b"organisation_caps", "personal_limits_extend", b"personal_limits_extend", "pins", b"pins", "programme_languages", b"programme_languages", "segments", b"segments", "travel_times", b"travel_times", "weights", b"weights"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__extra_seat_cost: _TypeAlias = _typing.Literal["extra_seat_cost"]  # noqa: Y015
     _WhichOneofArgType__extra_seat_cost: _TypeAlias = _typing.Literal["_extra_seat_cost", b"_extra_seat_cost"]  # noqa: Y015
@@ -999,6 +1247,46 @@ class Rules(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__min_language_level) -> _WhichOneofReturnType__min_language_level | None: ...
 
 Global___Rules: _TypeAlias = Rules  # noqa: Y015
+
+@_typing.final
+class Intake(_message.Message):
+    """The intake a cohort is matched for."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_DATE_FIELD_NUMBER: _builtins.int
+    WAITING_PRIORITY_PER_MONTH_FIELD_NUMBER: _builtins.int
+    ALLOW_REPEAT_PAIRS_FIELD_NUMBER: _builtins.int
+    PROGRAMME_FIELD_NUMBER: _builtins.int
+    start_date: _builtins.str
+    """The intake's start date (ISO 8601, "2026-04-15"). Empty means not given."""
+    waiting_priority_per_month: _builtins.int
+    """Priority a mentee gains per whole month from `Mentee.waiting_since` to
+    `start_date`, 0 or more. Absent means 1.
+    """
+    allow_repeat_pairs: _builtins.bool
+    """True: pairs that met in an earlier round (`Cohort.history`) may be matched again.
+    Default false.
+    """
+    programme: _builtins.str
+    """The programme's name, recorded in the history written for the next intake. Optional."""
+    def __init__(
+        self,
+        *,
+        start_date: _builtins.str = ...,
+        waiting_priority_per_month: _builtins.int | None = ...,
+        allow_repeat_pairs: _builtins.bool = ...,
+        programme: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_waiting_priority_per_month", b"_waiting_priority_per_month", "waiting_priority_per_month", b"waiting_priority_per_month"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_waiting_priority_per_month", b"_waiting_priority_per_month", "allow_repeat_pairs", b"allow_repeat_pairs", "programme", b"programme", "start_date", b"start_date", "waiting_priority_per_month", b"waiting_priority_per_month"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__waiting_priority_per_month: _TypeAlias = _typing.Literal["waiting_priority_per_month"]  # noqa: Y015
+    _WhichOneofArgType__waiting_priority_per_month: _TypeAlias = _typing.Literal["_waiting_priority_per_month", b"_waiting_priority_per_month"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__waiting_priority_per_month) -> _WhichOneofReturnType__waiting_priority_per_month | None: ...
+
+Global___Intake: _TypeAlias = Intake  # noqa: Y015
 
 @_typing.final
 class FieldFamily(_message.Message):

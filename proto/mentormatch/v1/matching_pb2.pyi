@@ -224,6 +224,10 @@ class _HardRuleEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_HardRule.Val
     """Mutual choice: the pair has the speed-dating rankings the programme requires."""
     HARD_RULE_CONFLICT: _HardRule.ValueType  # 9
     """The mentor's organisation is not one the mentee must avoid (a conflict of interest)."""
+    HARD_RULE_AVAILABILITY: _HardRule.ValueType  # 10
+    """The mentor is available at the intake's start date (`Mentor.available_from`, `available_until`)."""
+    HARD_RULE_REPEAT: _HardRule.ValueType  # 11
+    """The pair has not met in an earlier round (`Cohort.history`), unless repeats are allowed."""
 
 class HardRule(_HardRule, metaclass=_HardRuleEnumTypeWrapper):
     """A hard rule: a pair that breaks one is not allowed."""
@@ -248,6 +252,10 @@ HARD_RULE_CHOICE: HardRule.ValueType  # 8
 """Mutual choice: the pair has the speed-dating rankings the programme requires."""
 HARD_RULE_CONFLICT: HardRule.ValueType  # 9
 """The mentor's organisation is not one the mentee must avoid (a conflict of interest)."""
+HARD_RULE_AVAILABILITY: HardRule.ValueType  # 10
+"""The mentor is available at the intake's start date (`Mentor.available_from`, `available_until`)."""
+HARD_RULE_REPEAT: HardRule.ValueType  # 11
+"""The pair has not met in an earlier round (`Cohort.history`), unless repeats are allowed."""
 Global___HardRule: _TypeAlias = HardRule  # noqa: Y015
 
 class _UnmatchedReason:
@@ -298,6 +306,10 @@ class _UnmatchedReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Unmat
     """Either side: no partner left has the rankings mutual choice requires (funnel ends at CHOICE)."""
     UNMATCHED_REASON_CONFLICT_OF_INTEREST: _UnmatchedReason.ValueType  # 20
     """Either side: every partner left is in an organisation the mentee must avoid (funnel ends at CONFLICT)."""
+    UNMATCHED_REASON_NOT_AVAILABLE: _UnmatchedReason.ValueType  # 21
+    """Either side: no partner left is available at the intake's start date (funnel ends at AVAILABILITY)."""
+    UNMATCHED_REASON_PAIR_MET_BEFORE: _UnmatchedReason.ValueType  # 22
+    """Either side: every partner left was paired with this person in an earlier round (funnel ends at REPEAT)."""
 
 class UnmatchedReason(_UnmatchedReason, metaclass=_UnmatchedReasonEnumTypeWrapper):
     """Why a participant has no partner (a fixed list: codes keep their meaning).
@@ -346,6 +358,10 @@ UNMATCHED_REASON_NOT_CHOSEN: UnmatchedReason.ValueType  # 19
 """Either side: no partner left has the rankings mutual choice requires (funnel ends at CHOICE)."""
 UNMATCHED_REASON_CONFLICT_OF_INTEREST: UnmatchedReason.ValueType  # 20
 """Either side: every partner left is in an organisation the mentee must avoid (funnel ends at CONFLICT)."""
+UNMATCHED_REASON_NOT_AVAILABLE: UnmatchedReason.ValueType  # 21
+"""Either side: no partner left is available at the intake's start date (funnel ends at AVAILABILITY)."""
+UNMATCHED_REASON_PAIR_MET_BEFORE: UnmatchedReason.ValueType  # 22
+"""Either side: every partner left was paired with this person in an earlier round (funnel ends at REPEAT)."""
 Global___UnmatchedReason: _TypeAlias = UnmatchedReason  # noqa: Y015
 
 class _Relaxation:
