@@ -275,15 +275,37 @@ class _Flows:
 # The search --------------------------------------------------------------------------------------------------
 
 
-@dataclass
 class _Node:
-    include: IntArray  # rows kept, pins not among them
-    exclude: IntArray
-    rows: IntArray | None = None  # the priced optimum, pins included, sorted
-    priced: int = 0  # its priced weight
-    free: IntArray | None = None  # its rows that are neither pins nor `include`, in the order children take them
-    move: FloatArray | None = None  # least losses when one of `free` is left out (`_Dense.drops`)
-    refill: FloatArray | None = None
+    """A node of the search: the matchings that keep its `include` rows (and the pins) and none of its `exclude`
+    rows. A child keeps its parent's includes and the first `index` of its free rows, and leaves out the next
+    one: made when it is first read (many children are never solved)."""
+
+    __slots__ = ("_exclude", "_include", "free", "index", "move", "parent", "priced", "refill", "rows")
+
+    def __init__(self, include: IntArray | None = None, exclude: IntArray | None = None,
+                 parent: _Node | None = None, index: int = 0) -> None:
+        self._include, self._exclude, self.parent, self.index = include, exclude, parent, index
+        self.rows: IntArray | None = None  # the priced optimum, pins included, sorted
+        self.priced = 0  # its priced weight
+        self.free: IntArray | None = None  # rows neither pins nor `include`, in the order children take them
+        self.move: FloatArray | None = None  # least losses when one of `free` is left out (`_Dense.drops`)
+        self.refill: FloatArray | None = None
+
+    @property
+    def include(self) -> IntArray:
+        if self._include is None:
+            parent = self.parent
+            assert parent is not None and parent.free is not None
+            self._include = np.concatenate([parent.include, parent.free[:self.index]])
+        return self._include
+
+    @property
+    def exclude(self) -> IntArray:
+        if self._exclude is None:
+            parent = self.parent
+            assert parent is not None and parent.free is not None
+            self._exclude = np.concatenate([parent.exclude, parent.free[self.index:self.index + 1]])
+        return self._exclude
 
 
 class _Search:
@@ -403,7 +425,7 @@ class _Search:
                     # Before splitting it: the loss of leaving out as many rows of each A_k as its optimum keeps
                     # too many. A lower bound goes back into the queue; an unchanged one is still the highest.
                     self._losses(node)
-                    tightened = self._tightened(node)
+                    tightened = self._tightened(node) if self.duals else bound
                     if tightened < bound:
                         if tightened > best_value or self.keep:
                             self._push(tightened, node)
@@ -508,11 +530,8 @@ class _Search:
             room = self.size - self.masks[:, node.exclude].sum(axis=1)
             rooms = np.minimum(self.limit[:, None], room[:, None] - in_found[:, :count])
             bounds = bounds + self.lam @ rooms
-        out = []
-        for i in np.flatnonzero(np.isfinite(bounds)).tolist():
-            out.append((min(bound, int(bounds[i])),
-                        _Node(np.concatenate([node.include, free[:i]]), np.concatenate([node.exclude, free[i:i + 1]]))))
-        return out
+        return [(min(bound, int(bounds[i])), _Node(parent=node, index=i))
+                for i in np.flatnonzero(np.isfinite(bounds)).tolist()]
 
 
 def evaluation_budget(cells: int) -> int:
