@@ -83,6 +83,9 @@ MAX_LIST_ENTRIES: dict[str, int] = {
     "rules.bans": 100_000,
     "rules.segments": 100,
     "rules.field_families": 1_000,
+    "history": 200_000,  # pairs of earlier rounds: ten years of a large programme
+    "history.term_points": 2_500_000,  # recorded points, one per soft term and pair at most
+    "decisions": 100_000,
 }
 """Entries a cohort's lists may hold: counted, like the participants, before any of the cohort is read (a small
 message can hold a million rankings, and reading and checking them costs seconds of CPU outside any slot)."""
@@ -95,7 +98,9 @@ def too_large(cohort_msg: pb.Cohort, limits: ServiceLimits) -> ServiceError | No
     counts = {"rankings": len(cohort_msg.rankings), "rules.travel_times": len(cohort_msg.rules.travel_times),
               "rules.pins": len(cohort_msg.rules.pins), "rules.bans": len(cohort_msg.rules.bans),
               "rules.segments": len(cohort_msg.rules.segments),
-              "rules.field_families": len(cohort_msg.rules.field_families)}
+              "rules.field_families": len(cohort_msg.rules.field_families), "history": len(cohort_msg.history),
+              "history.term_points": sum(len(h.term_points) for h in cohort_msg.history[:MAX_LIST_ENTRIES["history"]]),
+              "decisions": len(cohort_msg.decisions)}
     problems = []
     if participants > limits.max_participants:
         problems.append(mpb.InputProblem(

@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 from solver.data import builtin_field_families
 from solver.domain import Cohort, FieldFamily, FieldRule, Goal, Language, MutualChoice
+from solver.history import available_mentors, finished_pair_keys
 from solver.stop import StopToken, check
 
 IntArray = npt.NDArray[np.int64]
@@ -62,6 +63,8 @@ class CohortArrays:
     mentor_org: IntArray  # organisation code per mentor, -1 = none
     avoid_keys: IntArray  # sorted mentee * n_orgs + organisation code she must avoid
     n_orgs: int
+    repeat_keys: IntArray  # sorted mentee * n_mentors + mentor: paired in a finished earlier round (REPEAT)
+    mentor_available: BoolArray  # available at the intake's start date (AVAILABILITY)
     # The loosest rules over all mentees, for the joins that narrow the pairs before the masks decide.
     field_depth: int  # the fewest digits any mentee's rules require (0 with a family rule anywhere)
     max_distance_km: float | None  # the longest km limit; None when some pair may have none (online, no limit)
@@ -235,6 +238,8 @@ def cohort_arrays(cohort: Cohort, stop: StopToken | threading.Event | None = Non
         mentor_org=np.array([org_code.get(q.organisation, -1) for q in mentors], dtype=np.int64),
         avoid_keys=np.array(avoid, dtype=np.int64),
         n_orgs=max(1, len(organisations)),
+        repeat_keys=finished_pair_keys(cohort, mentee_index, mentor_index),
+        mentor_available=available_mentors(cohort),
         field_depth=min(depths) if n else max(rules.field_depth, 0),
         max_distance_km=join_km,
     )

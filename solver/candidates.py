@@ -30,6 +30,7 @@ class HardRule(StrEnum):
     """Hard rules in funnel order: each removes partners that survived the ones before it."""
 
     ELIGIBILITY = "ELIGIBILITY"  # mentee municipality / track; mentor years of experience
+    AVAILABILITY = "AVAILABILITY"  # the mentor is available at the intake's start date
     FIELD = "FIELD"  # shared ISCO-08 prefix of the programme's depth
     DISTANCE = "DISTANCE"  # within the programme's and the mentee's own limit (km or minutes)
     LANGUAGE = "LANGUAGE"  # a common language at the minimum CEFR level
@@ -37,6 +38,7 @@ class HardRule(StrEnum):
     GOAL = "GOAL"  # the mentee's segment allows only mentors supporting some goals
     CHOICE = "CHOICE"  # mutual choice: the pair needs speed-dating rankings (mentee's, mentor's, either or both)
     CONFLICT = "CONFLICT"  # the mentor's organisation is one the mentee must avoid (a conflict of interest)
+    REPEAT = "REPEAT"  # the pair met in a finished earlier round (the history), unless repeats are allowed
     BAN = "BAN"  # the coordinator ruled the pair out
 
 
@@ -190,6 +192,14 @@ def _ban_rule(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> BoolA
     return ~_in_keys(mentee * arrays.n_mentors + mentor, arrays.banned_keys)
 
 
+def _availability_rule(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> BoolArray:
+    return arrays.mentor_available[mentor]
+
+
+def _repeat_rule(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> BoolArray:
+    return ~_in_keys(mentee * arrays.n_mentors + mentor, arrays.repeat_keys)
+
+
 def _field_rule(arrays: CohortArrays, mentee: IntArray, mentor: IntArray, digits: npt.NDArray[np.int8]) -> BoolArray:
     depth = arrays.mentee_field_depth[mentee]
     ok = (depth <= 0) | (digits >= depth)
@@ -206,6 +216,7 @@ def rule_masks(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> dict
     return {
         HardRule.ELIGIBILITY: arrays.mentee_eligible[mentee]
         & (arrays.mentor_years[mentor] >= arrays.mentee_min_years[mentee]),
+        HardRule.AVAILABILITY: _availability_rule(arrays, mentee, mentor),
         HardRule.FIELD: _field_rule(arrays, mentee, mentor, field_digits(arrays, mentee, mentor)),
         HardRule.DISTANCE: within,
         HardRule.LANGUAGE: _language_rule(arrays, mentee, mentor),
@@ -213,6 +224,7 @@ def rule_masks(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> dict
         HardRule.GOAL: _goal_rule(arrays, mentee, mentor),
         HardRule.CHOICE: _choice_rule(arrays, mentee, mentor),
         HardRule.CONFLICT: _conflict_rule(arrays, mentee, mentor),
+        HardRule.REPEAT: _repeat_rule(arrays, mentee, mentor),
         HardRule.BAN: _ban_rule(arrays, mentee, mentor),
     }
 
@@ -352,8 +364,8 @@ class PairFacts:
 
 def _filter(arrays: CohortArrays, a: IntArray, b: IntArray, stop: StopToken | threading.Event | None) -> PairFacts:
     """The pairs among (a, b), all of eligible people, that every hard rule allows: `allowed`, cheapest rules first."""
-    ok = arrays.mentor_years[b] >= arrays.mentee_min_years[a]
-    for rule in (_language_rule, _gender_rule, _goal_rule, _choice_rule, _conflict_rule, _ban_rule):
+    ok = (arrays.mentor_years[b] >= arrays.mentee_min_years[a]) & arrays.mentor_available[b]
+    for rule in (_language_rule, _gender_rule, _goal_rule, _choice_rule, _conflict_rule, _repeat_rule, _ban_rule):
         a, b = a[ok], b[ok]
         ok = rule(arrays, a, b)
     a, b = a[ok], b[ok]
@@ -374,7 +386,7 @@ def allowed_pair_facts(arrays: CohortArrays, *, stop: StopToken | threading.Even
     people when the caller has it already (`solver.budget` counts it before anything is built).
     """
     mentees = np.flatnonzero(arrays.mentee_eligible).astype(np.int64)
-    mentors = np.flatnonzero(arrays.mentor_eligible).astype(np.int64)
+    mentors = np.flatnonzero(arrays.mentor_eligible & arrays.mentor_available).astype(np.int64)
     if len(mentees) == 0 or len(mentors) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return PairFacts(empty, empty, np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int8))

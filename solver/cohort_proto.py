@@ -31,6 +31,7 @@ from solver.domain import (
     Weights,
 )
 from solver.errors import Problem, ProblemCode
+from solver.history import year_from_proto, year_to_proto
 
 # --- enums ----------------------------------------------------------------------------------------
 
@@ -225,13 +226,14 @@ def cohort_to_proto(cohort: Cohort) -> pb.Cohort:
     Raises ValueError for a value the contract cannot carry: a gender other than "", "f", "m", "x"
     (or "?N", an unknown enum number read from protobuf), or an integer outside int32.
     """
-    return pb.Cohort(
+    msg = pb.Cohort(
         name=cohort.name,
         mentors=[mentor_to_proto(m, f"mentors[{i}]") for i, m in enumerate(cohort.mentors)],
         mentees=[mentee_to_proto(m, f"mentees[{i}]") for i, m in enumerate(cohort.mentees)],
         rankings=[pb.Ranking(from_id=r.from_id, to_id=r.to_id, rank=r.rank) for r in cohort.rankings],
         rules=_rules_to_proto(cohort.rules),
     )
+    return year_to_proto(cohort, msg)  # dates, the intake, history and decisions (solver.history)
 
 
 # --- proto -> domain ------------------------------------------------------------------------------
@@ -427,13 +429,14 @@ class ProtoReader:
         )
 
     def cohort(self, msg: pb.Cohort) -> Cohort:
-        return Cohort(
+        cohort = Cohort(
             mentors=tuple(self.mentor(m, f"mentors[{i}]") for i, m in enumerate(msg.mentors)),
             mentees=tuple(self.mentee(m, f"mentees[{i}]") for i, m in enumerate(msg.mentees)),
             rankings=tuple(Ranking(from_id=r.from_id, to_id=r.to_id, rank=r.rank) for r in msg.rankings),
             rules=self.rules(msg.rules) if msg.HasField("rules") else Rules(),
             name=msg.name,
         )
+        return year_from_proto(msg, cohort, self.bad)  # dates, intake, history, decisions applied
 
 
 def cohort_from_proto_checked(msg: pb.Cohort) -> tuple[Cohort, list[Problem]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date
 from enum import StrEnum
 from itertools import pairwise
 from typing import Any
@@ -97,6 +98,8 @@ class Mentor:
     returning: bool = False
     goals: tuple[Goal, ...] = ()  # goals the mentor can support; empty = any
     online: bool = False  # accepts meeting online (counts where the programme allows online meetings)
+    available_from: date | None = None  # not available before this date (checked against the intake's start)
+    available_until: date | None = None  # not available after this date
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +123,7 @@ class Mentee:
     online: bool = False  # accepts meeting online (counts where the programme allows online meetings)
     tags: tuple[str, ...] = ()  # free labels a programme's segments can select on (e.g. "social")
     avoid_organisations: tuple[str, ...] = ()  # mentor organisations she must not be matched into (conflicts)
+    waiting_since: date | None = None  # waiting for a mentor since: priority grows per month waited (`Intake`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +236,82 @@ class MenteeRules:
     mentor_goals: tuple[Goal, ...]  # empty = any
 
 
+MAX_PRIORITY = 1000
+"""The highest priority a mentee has, waiting included."""
+
+
+def months_between(earlier: date, later: date) -> int:
+    """Whole calendar months from `earlier` to `later` (2026-01-31 -> 2026-02-28 is 0, -> 2026-03-01 is 1); 0 when
+    `later` is not after `earlier`."""
+    months = (later.year - earlier.year) * 12 + later.month - earlier.month - (later.day < earlier.day)
+    return max(0, months)
+
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    """The intake a cohort is matched for (rules.toml `[intake]`): its start date, the priority people gain per
+    month they waited, and whether pairs that met in an earlier round may meet again."""
+
+    start_date: date | None = None  # None: no waiting priority, no availability check
+    waiting_priority_per_month: int = 1  # priority gained per whole month from `waiting_since` to `start_date`
+    allow_repeat_pairs: bool = False  # True: pairs in the history may be matched again
+    programme: str = ""  # the programme's name, recorded in the history written for the next intake
+
+
+class Outcome(StrEnum):
+    """How a pair of an earlier round ended (history.csv `outcome`)."""
+
+    UNSPECIFIED = ""  # not recorded (yet)
+    JOB = "job"  # the mentee found a job
+    EDUCATION = "education"  # the mentee entered education
+    OWN_BUSINESS = "own_business"  # the mentee started her own business
+    DROPPED_OUT = "dropped_out"  # the pair ended early (pregnancy, moving away, ...)
+    COMPLETED = "completed"  # the programme ended without one of the above
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One pair of an earlier round, sent with the snapshot: the service itself keeps no state."""
+
+    mentee_id: str
+    mentor_id: str
+    started: date | None = None
+    ended: date | None = None  # None: still running (a current pair); a date: the pair is over
+    outcome: Outcome = Outcome.UNSPECIFIED
+    programme: str = ""  # the programme (or intake) it was matched in
+    score: int | None = None  # the pair's score when it was matched, when recorded
+    term_points: tuple[tuple[str, int], ...] = ()  # (term code, 0..100 points) when it was matched, when recorded
+
+    @property
+    def finished(self) -> bool:
+        return self.ended is not None
+
+
+class Verdict(StrEnum):
+    """What a person said to a proposed pair (decisions.csv `decision`)."""
+
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+
+
+class DecidedBy(StrEnum):
+    """Who decided (decisions.csv `by`)."""
+
+    MENTEE = "mentee"
+    MENTOR = "mentor"
+    COORDINATOR = "coordinator"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """An answer to a proposal: an accepted pair becomes a pin, a declined one a ban (`solver.decisions`)."""
+
+    mentee_id: str
+    mentor_id: str
+    decision: Verdict
+    by: DecidedBy
+
+
 @dataclass(frozen=True, slots=True)
 class Rules:
     """A programme's rules: hard constraints, and the weights of the soft terms."""
@@ -258,6 +338,7 @@ class Rules:
     mutual_choice: MutualChoice = MutualChoice.NONE
     extra_seat_cost: int = 100  # points a mentor's k-th seat costs, times k - 1 (k >= 2): every volunteer used
     segments: tuple[Segment, ...] = ()
+    intake: Intake = field(default_factory=Intake)
 
     @property
     def organisation_cap_map(self) -> Mapping[str, int]:
@@ -298,6 +379,23 @@ class Cohort:
     rankings: tuple[Ranking, ...] = ()
     rules: Rules = field(default_factory=Rules)
     name: str = ""
+    history: tuple[HistoryEntry, ...] = ()  # pairs of earlier rounds (history.csv)
+    decisions: tuple[Decision, ...] = ()  # answers to proposals (decisions.csv); pins and bans once read
+
+    def priorities(self) -> tuple[int, ...]:
+        """Each mentee's weight in the matched count: her `priority`, plus `waiting_priority_per_month` for each
+        whole month from her `waiting_since` to the intake's `start_date` (both given), at most `MAX_PRIORITY`."""
+        intake = self.rules.intake
+        start, step = intake.start_date, intake.waiting_priority_per_month
+        if start is None or not step:
+            return tuple(m.priority for m in self.mentees)
+        return tuple(m.priority if m.waiting_since is None
+                     else min(MAX_PRIORITY, m.priority + step * months_between(m.waiting_since, start))
+                     for m in self.mentees)
+
+    def returning_mentors(self) -> frozenset[str]:
+        """Ids of the mentors who count as returning: `returning = true`, or a pair in the history."""
+        return frozenset(m.id for m in self.mentors if m.returning) | {h.mentor_id for h in self.history}
 
     def mentor_index(self) -> dict[str, int]:
         return {m.id: i for i, m in enumerate(self.mentors)}

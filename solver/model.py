@@ -130,7 +130,7 @@ def build_model(candidates: CandidatePairs) -> AssignmentModel:
         score=candidates.score,
         mentee_rank=candidates.column("mentee_rank").astype(np.int64),
         capacity=capacity,
-        priority=np.array([m.priority for m in cohort.mentees], dtype=np.int64),
+        priority=np.array(cohort.priorities(), dtype=np.int64),  # waiting included
         pinned_rows=pinned_rows,
         mentor_org=np.array([org_code.get(m.organisation, -1) for m in cohort.mentors], dtype=np.int64),
         org_caps=np.array([caps[o] for o in orgs], dtype=np.int64),

@@ -23,13 +23,14 @@ from solver.domain import (
 )
 from solver.errors import CohortInvalid, Problem, ProblemCode, did_you_mean
 from solver.fileio import read_toml
+from solver.history import intake_from_toml, intake_toml_lines
 
 RULE_KEYS = (
     "max_distance_km", "field_depth", "min_language_level", "min_mentor_years", "eligible_municipalities",
     "eligible_tracks", "organisation_caps", "gender_quotas", "pins", "bans", "gender_requests_hard",
     "weights", "max_travel_minutes", "no_distance_limit", "online_meetings", "personal_limits_extend",
     "programme_languages", "field_rule", "field_families", "field_families_file", "mutual_choice",
-    "extra_seat_cost", "segments",
+    "extra_seat_cost", "segments", "intake",
 )  # fmt: skip
 SEGMENT_KEYS = (
     "id", "goals", "tracks", "municipalities", "tags", "field_depth", "field_rule", "max_distance_km",
@@ -147,6 +148,7 @@ def rules_from_mapping(data: Mapping[str, Any], problems: list[Problem],
         mutual_choice=_choice(MutualChoice, data.get("mutual_choice"), "mutual_choice", bad) or defaults.mutual_choice,
         extra_seat_cost=get("extra_seat_cost", int, defaults.extra_seat_cost),
         segments=tuple(_segment(raw, k, bad) for k, raw in enumerate(get("segments", list, []))),
+        intake=intake_from_toml(data.get("intake"), bad),
     )
 
 
@@ -352,6 +354,7 @@ def rules_to_toml(rules: Rules) -> str:
                   f"source = {_toml_str(family.source)}"]
     for segment in rules.segments:
         lines += ["", "[[segments]]", *_segment_lines(segment)]
+    lines += intake_toml_lines(rules.intake)
     return "\n".join(lines) + "\n"
 
 

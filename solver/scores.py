@@ -254,7 +254,8 @@ def score_columns(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor
     check(stop)
     years = np.array([p.years_experience for p in mentors], dtype=np.int64)
     leadership = np.array([p.leadership for p in mentors], dtype=np.int64)
-    returning = np.array([p.returning for p in mentors], dtype=np.int64)
+    back = cohort.returning_mentors()  # `returning`, or a pair in the history
+    returning = np.array([p.id in back for p in mentors], dtype=np.int64)
     points = {
         Term.MUTUAL_RANK: mutual_points(mentee_rank, mentor_rank),
         Term.MENTEE_RANK: rank_points(mentee_rank),

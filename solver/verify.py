@@ -51,6 +51,11 @@ class _Rules:
         self.rules = cohort.rules
         self.travel = {(t.mentee_id, t.mentor_id): t.minutes for t in self.rules.travel_times}
         self.bans = set(self.rules.bans)
+        intake = self.rules.intake
+        self.start = intake.start_date  # README, Availability
+        self.met_before = set() if intake.allow_repeat_pairs else {  # README, Repeat: finished earlier rounds
+            (h.mentee_id, h.mentor_id) for h in cohort.history if h.ended is not None}
+        self.returning = {m.id for m in cohort.mentors if m.returning} | {h.mentor_id for h in cohort.history}
         self.field_families = self.rules.field_families or builtin_field_families()
         self.segments: dict[str, Segment | None] = {}
         self.mentee_rank: dict[tuple[str, str], int] = {}
@@ -177,6 +182,11 @@ class _Rules:
             out.append("mutual choice")
         if mentor.organisation and mentor.organisation in mentee.avoid_organisations:
             out.append("conflict of interest")
+        if self.start is not None and ((mentor.available_from is not None and mentor.available_from > self.start)
+                                       or (mentor.available_until is not None and mentor.available_until < self.start)):
+            out.append("mentor not available at the intake's start")
+        if (mentee.id, mentor.id) in self.met_before:
+            out.append("paired in an earlier round")
         if (mentee.id, mentor.id) in self.bans:
             out.append("banned")
         low, high = self._score_range(mentee, mentor, digits, reach)
@@ -208,7 +218,7 @@ class _Rules:
         if mentee.first_language and any(lang.code == mentee.first_language for lang in mentor.languages):
             fixed += weights.first_language * 100
         fixed += weights.seniority * ((50 if mentor.leadership else 0) + 2 * min(mentor.years_experience, 25))
-        if mentor.returning:
+        if mentor.id in self.returning:
             fixed += weights.returning * 100
         if reach is None:
             return fixed, fixed
@@ -289,7 +299,8 @@ def _check(rules: _Rules, pairs: list[tuple[str, str]], candidates: CandidatePai
     objective = matching.objective
     profile_len = len(objective.rank_profile)
     ranks = Counter(rules.mentee_rank.get(p) for p in pairs)
-    matched_priority = sum(mentees[a].priority for a, _ in pairs)
+    priorities = dict(zip((m.id for m in cohort.mentees), cohort.priorities(), strict=True))
+    matched_priority = sum(priorities[a] for a, _ in pairs)
     expected: dict[str, object] = {
         "matched": len(pairs),
         "matched_priority": matched_priority,

@@ -185,6 +185,7 @@ def without_people(cohort: Cohort, gone: set[str]) -> Cohort:
             bans=tuple(p for p in rules.bans if not gone & set(p)),
             travel_times=tuple(t for t in rules.travel_times if not gone & {t.mentee_id, t.mentor_id}),
         ),
+        decisions=tuple(d for d in cohort.decisions if not gone & {d.mentee_id, d.mentor_id}),
     )
 
 

@@ -16,6 +16,7 @@ import tomllib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from datetime import date
 from functools import cache
 from itertools import pairwise
 from pathlib import Path
@@ -37,8 +38,8 @@ from solver.domain import (
 
 EARTH_RADIUS_KM = 6371.0088  # README, Distance: the mean earth radius
 NO_LIMIT_SCALE = 50.0  # README, TRAVEL: L when the mentee has no limit (km, or minutes with a table)
-HARD_RULES = ("ELIGIBILITY", "FIELD", "DISTANCE", "LANGUAGE", "GENDER", "GOAL", "CHOICE", "CONFLICT",
-              "BAN")  # README's order
+HARD_RULES = ("ELIGIBILITY", "AVAILABILITY", "FIELD", "DISTANCE", "LANGUAGE", "GENDER", "GOAL", "CHOICE",
+              "CONFLICT", "REPEAT", "BAN")  # README's order
 BUILTIN_FAMILIES_FILE = Path(__file__).resolve().parent.parent / "solver" / "data" / "field_families.toml"
 
 Pair = tuple[str, str]  # (mentee id, mentor id)
@@ -201,6 +202,10 @@ def failed_rules(cohort: Cohort, mentee: Mentee, mentor: Mentor, ranks: Ranks | 
             or (rules.eligible_tracks and mentee.track not in rules.eligible_tracks)
             or mentor.years_experience < her.min_mentor_years):
         failed.append("ELIGIBILITY")
+    start = rules.intake.start_date  # README, Availability: checked only against a start date
+    if start is not None and ((mentor.available_from is not None and start < mentor.available_from)
+                              or (mentor.available_until is not None and mentor.available_until < start)):
+        failed.append("AVAILABILITY")
     if her.field_depth > 0 and shared_digits(mentee, mentor) < her.field_depth and not (
             her.field_rule == FieldRule.FAMILY and share_a_family(rules, mentee, mentor)):
         failed.append("FIELD")
@@ -224,6 +229,9 @@ def failed_rules(cohort: Cohort, mentee: Mentee, mentor: Mentor, ranks: Ranks | 
         failed.append("CHOICE")
     if mentor.organisation in mentee.avoid_organisations:
         failed.append("CONFLICT")
+    if not rules.intake.allow_repeat_pairs and any(  # README, Repeat: a finished pair of an earlier round
+            h.mentee_id == mentee.id and h.mentor_id == mentor.id and h.ended is not None for h in cohort.history):
+        failed.append("REPEAT")
     if key in set(rules.bans):
         failed.append("BAN")
     return failed
@@ -295,8 +303,26 @@ def term_points(cohort: Cohort, mentee: Mentee, mentor: Mentor, mentee_rank: int
         "first_language": (100 if mentee.first_language
                            and mentee.first_language in {x.code for x in mentor.languages} else 0),
         "seniority": 50 * int(mentor.leadership) + 2 * min(mentor.years_experience, 25),
-        "returning": 100 * int(mentor.returning),
+        "returning": 100 * int(mentor.returning or any(h.mentor_id == mentor.id for h in cohort.history)),
     }
+
+
+def months_waited(since: date, start: date) -> int:
+    """README, Waiting: whole calendar months from `since` to `start` (a month is whole once the day of the month is
+    reached again), 0 when `start` is not later."""
+    months = 12 * (start.year - since.year) + (start.month - since.month)
+    if start.day < since.day:
+        months -= 1
+    return max(months, 0)
+
+
+def priority(cohort: Cohort, mentee: Mentee) -> int:
+    """README, Waiting: her priority plus waiting_priority_per_month per whole month waited, at most 1000."""
+    intake = cohort.rules.intake
+    if intake.start_date is None or mentee.waiting_since is None:
+        return mentee.priority
+    return min(1000, mentee.priority + intake.waiting_priority_per_month * months_waited(mentee.waiting_since,
+                                                                                       intake.start_date))
 
 
 def seat_cost(cohort: Cohort, pairs: Iterable[Pair]) -> int:
@@ -444,7 +470,7 @@ class RulesOracle:
         pairs = list(pairs)
         scores = [self.pairs[p].score for p in pairs]
         ranks = Counter(self.pairs[p].mentee_rank for p in pairs)
-        matched_priority = sum(self.mentees[a].priority for a, _ in pairs)
+        matched_priority = sum(priority(self.cohort, self.mentees[a]) for a, _ in pairs)
         seats = seat_cost(self.cohort, pairs)
         return Parts(
             matched=len(pairs),
@@ -522,7 +548,7 @@ class RulesOracle:
     def _stages(self, cp: cp_model.CpModel, x: dict[Pair, cp_model.IntVar], mode: ObjectiveMode
                 ) -> list[cp_model.LinearExprT]:
         """One linear expression per criterion of the mode's tuple, in order."""
-        matched = sum(self.mentees[p[0]].priority * x[p] for p in x)
+        matched = sum(priority(self.cohort, self.mentees[p[0]]) * x[p] for p in x)
         order = list(x)
         total = (cp_model.LinearExpr.weighted_sum([x[p] for p in order], [self.pairs[p].score for p in order])
                  - self._seat_cost(cp, x))

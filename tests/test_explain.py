@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +17,12 @@ from solver.candidates import KM_PER_DEGREE, HardRule, haversine_km
 from solver.domain import (
     Cohort,
     Goal,
+    HistoryEntry,
+    Intake,
     Language,
     Mentor,
     MutualChoice,
+    Outcome,
     Ranking,
     Rules,
     Segment,
@@ -66,6 +70,11 @@ GOAL_UNMET = Cohort((mentor("M1", goals=(Goal.JOB,)),), (mentee("T1", goal=Goal.
 NOT_RANKED_BY_BOTH = Cohort((mentor("M1"),), (mentee("T1"),), (Ranking("M1", "T1", 1),),
                             rules=Rules(mutual_choice=MutualChoice.BOTH))
 SPOUSES_EMPLOYER = Cohort((mentor("M1", organisation="Acme"),), (mentee("T1", avoid_organisations=("Acme",)),))
+# The programme year: a mentor available only after the intake starts; a pair that met in an earlier round.
+NOT_YET_AVAILABLE = Cohort((replace(mentor("M1"), available_from=date(2026, 5, 1)),), (mentee("T1"),),
+                           rules=Rules(intake=Intake(start_date=date(2026, 4, 15))))
+MET_BEFORE = Cohort((mentor("M1"),), (mentee("T1"),), history=(
+    HistoryEntry("T1", "M1", date(2026, 1, 15), date(2026, 3, 31), Outcome.DROPPED_OUT),))
 
 REASON_CASES: dict[UnmatchedReason, tuple[Side, str, Cohort]] = {
     UnmatchedReason.NOT_ELIGIBLE: (Side.MENTEE, "T1", Cohort(
@@ -102,6 +111,8 @@ REASON_CASES: dict[UnmatchedReason, tuple[Side, str, Cohort]] = {
     UnmatchedReason.NO_PARTNER_FOR_GOAL: (Side.MENTEE, "T1", GOAL_UNMET),
     UnmatchedReason.NOT_CHOSEN: (Side.MENTEE, "T1", NOT_RANKED_BY_BOTH),
     UnmatchedReason.CONFLICT_OF_INTEREST: (Side.MENTEE, "T1", SPOUSES_EMPLOYER),
+    UnmatchedReason.NOT_AVAILABLE: (Side.MENTEE, "T1", NOT_YET_AVAILABLE),
+    UnmatchedReason.PAIR_MET_BEFORE: (Side.MENTEE, "T1", MET_BEFORE),
 }
 # The same shared codes on the mentor side.
 MENTOR_SHARED_CASES: dict[UnmatchedReason, Cohort] = {
@@ -113,6 +124,8 @@ MENTOR_SHARED_CASES: dict[UnmatchedReason, Cohort] = {
     UnmatchedReason.NO_PARTNER_FOR_GOAL: GOAL_UNMET,
     UnmatchedReason.NOT_CHOSEN: NOT_RANKED_BY_BOTH,
     UnmatchedReason.CONFLICT_OF_INTEREST: SPOUSES_EMPLOYER,
+    UnmatchedReason.NOT_AVAILABLE: NOT_YET_AVAILABLE,
+    UnmatchedReason.PAIR_MET_BEFORE: MET_BEFORE,
 }
 
 
@@ -136,7 +149,8 @@ FUNNEL_END: dict[UnmatchedReason, str] = {
     UnmatchedReason.NO_MENTEE_WITHIN_DISTANCE: "DISTANCE", UnmatchedReason.NO_MENTEE_WITH_COMMON_LANGUAGE: "LANGUAGE",
     UnmatchedReason.NO_MENTEE_ACCEPTS_GENDER: "GENDER", UnmatchedReason.NO_PARTNER_FOR_GOAL: "GOAL",
     UnmatchedReason.NOT_CHOSEN: "CHOICE", UnmatchedReason.CONFLICT_OF_INTEREST: "CONFLICT",
-    UnmatchedReason.ALL_BANNED: "BAN",
+    UnmatchedReason.ALL_BANNED: "BAN", UnmatchedReason.NOT_AVAILABLE: "AVAILABILITY",
+    UnmatchedReason.PAIR_MET_BEFORE: "REPEAT",
 }
 FUNNEL_CASES = [(code, person_id, cohort) for code, (_, person_id, cohort) in REASON_CASES.items() if code in FUNNEL_END] \
     + [(code, "M1", cohort) for code, cohort in MENTOR_SHARED_CASES.items() if code in FUNNEL_END]
@@ -166,9 +180,9 @@ def test_reason_is_the_rule_where_the_funnel_ends() -> None:
     assert explained.reasons[0].code is UnmatchedReason.NO_MENTOR_WITHIN_DISTANCE
     assert explained.reasons[0].rule is HardRule.DISTANCE
     assert [(s.rule, s.removed, s.remaining) for s in explained.funnel.steps] == [
-        (HardRule.ELIGIBILITY, 0, 2), (HardRule.FIELD, 1, 1), (HardRule.DISTANCE, 1, 0),
-        (HardRule.LANGUAGE, 0, 0), (HardRule.GENDER, 0, 0), (HardRule.GOAL, 0, 0), (HardRule.CHOICE, 0, 0),
-        (HardRule.CONFLICT, 0, 0), (HardRule.BAN, 0, 0)]
+        (HardRule.ELIGIBILITY, 0, 2), (HardRule.AVAILABILITY, 0, 2), (HardRule.FIELD, 1, 1),
+        (HardRule.DISTANCE, 1, 0), (HardRule.LANGUAGE, 0, 0), (HardRule.GENDER, 0, 0), (HardRule.GOAL, 0, 0),
+        (HardRule.CHOICE, 0, 0), (HardRule.CONFLICT, 0, 0), (HardRule.REPEAT, 0, 0), (HardRule.BAN, 0, 0)]
     assert explained.funnel.partners == 2 and explained.funnel.allowed == 0
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from solver.candidates import HardRule
-from solver.domain import Cohort, Goal, MutualChoice, Ranking, Rules, Segment
+from solver.domain import Cohort, Goal, HistoryEntry, Intake, MutualChoice, Outcome, Ranking, Rules, Segment
 from solver.errors import CohortInvalid, ProblemCode
 from solver.explain import ExplainOptions, explain, why_not
 from solver.scores import candidate_pairs
@@ -37,6 +39,11 @@ FORBIDDEN: dict[HardRule, Cohort] = {
                             rules=Rules(mutual_choice=MutualChoice.MENTEE)),
     HardRule.CONFLICT: Cohort((mentor("M1", organisation="Acme"),), (mentee("T1", avoid_organisations=("Acme",)),)),
     HardRule.BAN: Cohort((mentor("M1"),), (mentee("T1"),), rules=Rules(bans=(("T1", "M1"),))),
+    # The programme year: M1 is available only after the intake starts; T1 and M1 met in an earlier round.
+    HardRule.AVAILABILITY: Cohort((replace(mentor("M1"), available_until=date(2026, 3, 31)),), (mentee("T1"),),
+                                  rules=Rules(intake=Intake(start_date=date(2026, 4, 15)))),
+    HardRule.REPEAT: Cohort((mentor("M1"),), (mentee("T1"),), history=(
+        HistoryEntry("T1", "M1", date(2025, 10, 1), date(2026, 3, 31), Outcome.COMPLETED),)),
 }
 
 
@@ -177,7 +184,7 @@ def test_why_not_command(tmp_path: Path) -> None:
     assert run.exit_code == 0, run.output
     data = json.loads(run.output)
     assert (data["allowed"], data["failed_rules"]) == (False, ["DISTANCE"])
-    assert data["checks"][2]["shortfall"]["unit"] == "km"
+    assert next(c for c in data["checks"] if c["rule"] == "DISTANCE")["shortfall"]["unit"] == "km"
     text = runner.invoke(cli.app, ["why-not", str(directory), "T1", "M1"])
     assert text.exit_code == 0 and "forbidden" in text.output and "DISTANCE" in text.output
     missing = runner.invoke(cli.app, ["why-not", str(directory), "T1", "NOBODY"])

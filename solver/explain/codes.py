@@ -47,11 +47,15 @@ class UnmatchedReason(StrEnum):
     NO_PARTNER_FOR_GOAL = "NO_PARTNER_FOR_GOAL"  # funnel ends at GOAL
     NOT_CHOSEN = "NOT_CHOSEN"  # funnel ends at CHOICE
     CONFLICT_OF_INTEREST = "CONFLICT_OF_INTEREST"  # funnel ends at CONFLICT
+    # Either side, the programme year: availability at the intake's start, pairs of earlier rounds.
+    NOT_AVAILABLE = "NOT_AVAILABLE"  # funnel ends at AVAILABILITY
+    PAIR_MET_BEFORE = "PAIR_MET_BEFORE"  # funnel ends at REPEAT: every partner left was paired with them before
 
 
 RULE_REASON: dict[Side, dict[HardRule, UnmatchedReason]] = {
     Side.MENTEE: {
         HardRule.ELIGIBILITY: UnmatchedReason.NOT_ELIGIBLE,
+        HardRule.AVAILABILITY: UnmatchedReason.NOT_AVAILABLE,
         HardRule.FIELD: UnmatchedReason.NO_SHARED_FIELD,
         HardRule.DISTANCE: UnmatchedReason.NO_MENTOR_WITHIN_DISTANCE,
         HardRule.LANGUAGE: UnmatchedReason.NO_COMMON_LANGUAGE,
@@ -59,10 +63,12 @@ RULE_REASON: dict[Side, dict[HardRule, UnmatchedReason]] = {
         HardRule.GOAL: UnmatchedReason.NO_PARTNER_FOR_GOAL,
         HardRule.CHOICE: UnmatchedReason.NOT_CHOSEN,
         HardRule.CONFLICT: UnmatchedReason.CONFLICT_OF_INTEREST,
+        HardRule.REPEAT: UnmatchedReason.PAIR_MET_BEFORE,
         HardRule.BAN: UnmatchedReason.ALL_BANNED,
     },
     Side.MENTOR: {
         HardRule.ELIGIBILITY: UnmatchedReason.NOT_ELIGIBLE,
+        HardRule.AVAILABILITY: UnmatchedReason.NOT_AVAILABLE,
         HardRule.FIELD: UnmatchedReason.NO_MENTEE_IN_FIELD,
         HardRule.DISTANCE: UnmatchedReason.NO_MENTEE_WITHIN_DISTANCE,
         HardRule.LANGUAGE: UnmatchedReason.NO_MENTEE_WITH_COMMON_LANGUAGE,
@@ -70,6 +76,7 @@ RULE_REASON: dict[Side, dict[HardRule, UnmatchedReason]] = {
         HardRule.GOAL: UnmatchedReason.NO_PARTNER_FOR_GOAL,
         HardRule.CHOICE: UnmatchedReason.NOT_CHOSEN,
         HardRule.CONFLICT: UnmatchedReason.CONFLICT_OF_INTEREST,
+        HardRule.REPEAT: UnmatchedReason.PAIR_MET_BEFORE,
         HardRule.BAN: UnmatchedReason.ALL_BANNED,
     },
 }

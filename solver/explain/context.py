@@ -46,7 +46,7 @@ class ExplainContext:
         self.mentee_index = self.cohort.mentee_index()
         self.mentor_index = self.cohort.mentor_index()
         self.capacity = np.array([max(p.capacity, 0) for p in self.cohort.mentors], dtype=np.int64)
-        self.priority = np.array([p.priority for p in self.cohort.mentees], dtype=np.int64)
+        self.priority = np.array(self.cohort.priorities(), dtype=np.int64)
         self.years = np.array([p.years_experience for p in self.cohort.mentors], dtype=np.float64)
         people: list[Mentee | Mentor] = [*self.cohort.mentees, *self.cohort.mentors]
         codes = sorted({lang.code for p in people for lang in p.languages})

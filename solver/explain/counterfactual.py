@@ -28,6 +28,7 @@ from solver.explain.context import ExplainContext, MatchingState, PersonView
 from solver.explain.types import Counterfactual, Impact
 from solver.explain.unmatched import binding_side_constraints
 from solver.explain.wording import ceil_tenth, id_list
+from solver.history import decline_text
 from solver.reopt import FlowChange
 from solver.scores import CandidatePairs
 from solver.solve import AssignmentModel, SolveResult, SolveStatus, chain_constraints, solve
@@ -347,6 +348,8 @@ def _choice_steps(ctx: ExplainContext, view: PersonView, k: int, mentee: Mentee,
 
 def _ban_steps(ctx: ExplainContext, view: PersonView, k: int, mentee: Mentee, mentor: Mentor,
                rules: MenteeRules, add: _Add) -> None:
+    if decline_text(ctx.cohort, mentee.id, mentor.id):
+        return  # a person declined the pair: lifting that is not the coordinator's to propose
     add(Relaxation.LIFT_BAN, (-float(view.score[k]),), mentee.id, mentor.id, "banned")
 
 

@@ -15,6 +15,7 @@ from solver.domain import Cohort, FieldRule, Goal, MenteeRules, MutualChoice, ce
 from solver.explain.context import ExplainContext
 from solver.explain.types import PairExplanation, RuleCheck, Shortfall, TermPoints
 from solver.explain.wording import km_text, languages_text, minutes_text, ordinal, shared_prefix
+from solver.history import availability_fact, decline_text, repeat_fact, returning_fact
 from solver.scores import TERMS, CandidatePairs, Term
 from solver.stop import StopToken, check
 
@@ -85,7 +86,7 @@ def _term_facts(cohort: Cohort, arrays: CohortArrays, row: dict[str, Any]) -> di
     if mentor.leadership:
         seniority.insert(0, "leadership experience")
     facts[Term.SENIORITY] = tuple(seniority)
-    facts[Term.RETURNING] = ("returning mentor",) if mentor.returning else ("first time as a mentor",)
+    facts[Term.RETURNING] = (returning_fact(cohort, mentor),)
     return facts
 
 
@@ -280,10 +281,21 @@ def _check(ctx: ExplainContext, a: int, b: int, rule: HardRule, passed: bool) ->
         if not passed:
             shortfall = Shortfall(rule, None, "", f"mentor works for {mentor.organisation}, which {mentee.id} must "
                                                   "avoid (a conflict of interest)")
-    else:
-        facts.append("the coordinator ruled this pair out" if not passed else "not banned")
+    elif rule is HardRule.AVAILABILITY:
+        fact, short = availability_fact(ctx.cohort, mentor)
+        facts.append(fact)
         if not passed:
-            shortfall = Shortfall(rule, None, "", "banned by the coordinator")
+            shortfall = Shortfall(rule, None, "", short)
+    elif rule is HardRule.REPEAT:
+        fact, short = repeat_fact(ctx.cohort, mentee.id, mentor.id)
+        facts.append(fact)
+        if not passed:
+            shortfall = Shortfall(rule, None, "", short)
+    else:
+        declined = decline_text(ctx.cohort, mentee.id, mentor.id)
+        facts.append((declined or "the coordinator ruled this pair out") if not passed else "not banned")
+        if not passed:
+            shortfall = Shortfall(rule, None, "", declined or "banned by the coordinator")
     return RuleCheck(rule, passed, tuple(facts), shortfall)
 
 

@@ -94,7 +94,7 @@ def explain_matching_people(ctx: ExplainContext, matching: Matching, deep: bool,
     state = matching_state(ctx, matching)
     cohort = ctx.cohort
     mentees = [i for i in range(len(cohort.mentees)) if state.partner_of_mentee[i] < 0]
-    mentees.sort(key=lambda i: (-cohort.mentees[i].priority, i))
+    mentees.sort(key=lambda i: (-int(ctx.priority[i]), i))
     mentors = [j for j in range(len(cohort.mentors)) if state.load[j] == 0]
     people = [(Side.MENTEE, i) for i in mentees] + [(Side.MENTOR, j) for j in mentors]
     limit = ctx.explain_options.max_people

@@ -510,6 +510,7 @@ class Relaxer:
 # The columns each hard rule reads (`solver.candidates.rule_masks`), by rule index in HardRule order.
 _RULE_COLUMNS: dict[HardRule, tuple[str, ...]] = {
     HardRule.ELIGIBILITY: ("mentee_eligible", "mentee_min_years", "mentor_years"),
+    HardRule.AVAILABILITY: ("mentor_available",),
     HardRule.FIELD: ("mentee_field_depth", "mentee_by_family", "mentee_families", "mentor_families",
                      "mentee_occupations", "mentor_occupations"),
     HardRule.DISTANCE: ("mentee_limit_km", "mentee_limit_minutes", "mentee_online", "mentor_online",
@@ -519,6 +520,7 @@ _RULE_COLUMNS: dict[HardRule, tuple[str, ...]] = {
     HardRule.GOAL: ("mentee_goal_bits", "mentor_goal_bits"),
     HardRule.CHOICE: ("mentee_choice", "mentee_ranked_keys", "mentor_ranked_keys"),
     HardRule.CONFLICT: ("mentor_org", "avoid_keys"),
+    HardRule.REPEAT: ("repeat_keys",),
     HardRule.BAN: ("banned_keys",),
 }
 _READ = frozenset(name for names in _RULE_COLUMNS.values() for name in names)

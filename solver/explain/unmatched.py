@@ -14,6 +14,7 @@ from solver.explain.context import ExplainContext, MatchingState, PersonView, pe
 from solver.explain.facts import pair_checks
 from solver.explain.types import Funnel, FunnelStep, NearMiss, Reason, TakenBy
 from solver.explain.wording import id_list, km_text, minutes_text
+from solver.history import availability_fact, declined_pairs
 from solver.stop import StopToken
 
 
@@ -107,7 +108,14 @@ def _mentee_message(ctx: ExplainContext, index: int, rule: HardRule, before: int
     if rule is HardRule.CONFLICT:
         return (f"all {before} otherwise suitable mentors work for organisations she must avoid "
                 f"({', '.join(mentee.avoid_organisations)}): a conflict of interest")
-    return f"all {before} otherwise suitable mentors are banned for this mentee"
+    if rule is HardRule.AVAILABILITY:
+        start = ctx.cohort.rules.intake.start_date
+        return (f"none of the {before} eligible mentors is available at the intake's start "
+                f"{start.isoformat() if start else ''} (their available_from / available_until)")
+    if rule is HardRule.REPEAT:
+        return (f"all {before} otherwise suitable mentors were paired with her in an earlier round, and pairs do not "
+                "meet again ([intake] allow_repeat_pairs)")
+    return f"all {before} otherwise suitable mentors are banned for this mentee" + _declines(ctx, Side.MENTEE, index)
 
 
 _CHOICE_TEXT = {
@@ -148,7 +156,22 @@ def _mentor_message(ctx: ExplainContext, index: int, rule: HardRule, before: int
     if rule is HardRule.CONFLICT:
         return (f"all {before} otherwise suitable mentees must avoid the mentor's organisation "
                 f"{mentor.organisation}: a conflict of interest")
-    return f"all {before} otherwise suitable mentees are banned for this mentor"
+    if rule is HardRule.AVAILABILITY:
+        return availability_fact(ctx.cohort, mentor)[1] or "the mentor is not available at the intake's start"
+    if rule is HardRule.REPEAT:
+        return (f"all {before} otherwise suitable mentees were paired with him in an earlier round, and pairs do not "
+                "meet again ([intake] allow_repeat_pairs)")
+    return f"all {before} otherwise suitable mentees are banned for this mentor" + _declines(ctx, Side.MENTOR, index)
+
+
+def _declines(ctx: ExplainContext, side: Side, index: int) -> str:
+    """Who declined which of the person's pairs (decisions), to follow the banned message; "" when none."""
+    cohort = ctx.cohort
+    person = (cohort.mentees if side is Side.MENTEE else cohort.mentors)[index].id
+    declined = declined_pairs(cohort.decisions)
+    told = [f"{b if side is Side.MENTEE else a} by the {by.value}" for (a, b), by in sorted(declined.items())
+            if (a if side is Side.MENTEE else b) == person]
+    return f" (declined: {', '.join(told)})" if told else ""
 
 # Side constraints --------------------------------------------------------------------------------------
 
