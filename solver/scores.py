@@ -159,25 +159,31 @@ def _rank_lookup(cohort: Cohort, mentee: IntArray, mentor: IntArray) -> tuple[In
 
 def _set_overlap(left: list[frozenset[str]], right: list[frozenset[str]], mentee: IntArray, mentor: IntArray
                  ) -> IntArray:
-    """Per pair, how many tags the two sets share, via bit masks over the cohort's tag vocabulary."""
+    """Per pair, how many tags the two sets share, via bit masks over the cohort's tag vocabulary: one pass over
+    the tags, then one bitwise OR over all of them (a Python bit set per person cost ~0.1 s on 10,000 people)."""
     vocabulary: dict[str, int] = {}
-    for tags in (*left, *right):
-        for tag in tags:
-            vocabulary.setdefault(tag, len(vocabulary))
+
+    def flatten(sets: list[frozenset[str]]) -> tuple[list[int], list[int]]:
+        person, code = [], []
+        for i, tags in enumerate(sets):
+            for tag in tags:
+                person.append(i)
+                code.append(vocabulary.setdefault(tag, len(vocabulary)))
+        return person, code
+
+    left_tags, right_tags = flatten(left), flatten(right)
     if not vocabulary:
         return np.zeros(len(mentee), dtype=np.int64)
     words = (len(vocabulary) + 63) // 64
 
-    def bits(sets: list[frozenset[str]]) -> npt.NDArray[np.uint64]:
-        # Bit sets as Python ints first: numpy scalar operations per person are ~10x slower.
-        masks = [sum(1 << vocabulary[tag] for tag in tags) for tags in sets]
-        out = np.zeros((len(sets), words), dtype=np.uint64)
-        low = (1 << 64) - 1
-        for w in range(words):
-            out[:, w] = np.array([(mask >> (64 * w)) & low for mask in masks], dtype=np.uint64)
+    def bits(count: int, tags: tuple[list[int], list[int]]) -> npt.NDArray[np.uint64]:
+        out = np.zeros((count, words), dtype=np.uint64)
+        code = np.array(tags[1], dtype=np.int64)
+        np.bitwise_or.at(out, (np.array(tags[0], dtype=np.int64), code // 64),
+                         np.left_shift(np.uint64(1), (code % 64).astype(np.uint64)))
         return out
 
-    shared = bits(left)[mentee] & bits(right)[mentor]
+    shared = bits(len(left), left_tags)[mentee] & bits(len(right), right_tags)[mentor]
     return np.bitwise_count(shared).sum(axis=1).astype(np.int64)
 
 
