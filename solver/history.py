@@ -168,11 +168,37 @@ def read_history(reader: RowReader, directory: Path) -> tuple[HistoryEntry, ...]
     return history_from_rows(reader, rows or [])
 
 
-def year_files(reader: RowReader, directory: Path, cohort: Cohort, mentor_rows: Sequence[Mapping[str, str]] | None,
-               mentee_rows: Sequence[Mapping[str, str]] | None) -> Cohort:
-    """The cohort read from a directory with its year: the date columns, history.csv and decisions.csv (applied:
-    accepted pairs pinned, declined ones banned); problems go to `reader`."""
-    mentors, mentees = dated_people(reader, mentor_rows, mentee_rows, cohort.mentors, cohort.mentees)
+def _has_columns(directory: Path, stem: str, names: Iterable[str]) -> bool:
+    """Whether `stem`.csv's first row (or `stem`.parquet's schema) names one of `names`: a look at the header only."""
+    csv, parquet = directory / f"{stem}.csv", directory / f"{stem}.parquet"
+    wanted = tuple(names)
+    if csv.is_file():
+        with csv.open("rb") as file:
+            head = file.read(1 << 16).replace(b"\x00", b"")  # UTF-16 text becomes its ASCII letters
+        first = head.split(b"\n", 1)[0]
+        return any(name.encode("ascii") in first for name in wanted)
+    if parquet.is_file():
+        import polars as pl
+
+        try:
+            return any(name in pl.read_parquet_schema(parquet) for name in wanted)
+        except Exception:  # an unreadable file is the people reader's to report
+            return False
+    return False
+
+
+def year_files(reader: RowReader, directory: Path, cohort: Cohort, mentor_columns: Sequence[str],
+               mentee_columns: Sequence[str]) -> Cohort:
+    """The cohort read from a directory with its year: the date columns of mentors.csv and mentees.csv (read apart,
+    and only when their header names one: `mentor_columns` and `mentee_columns` are the tables' known columns),
+    history.csv and decisions.csv (applied: accepted pairs pinned, declined ones banned); problems go to `reader`
+    (a table's own header problems are the people reader's, reported once)."""
+    rows: list[list[dict[str, str]] | None] = [None, None]
+    for k, (stem, dates, known) in enumerate((("mentors", MENTOR_DATE_COLUMNS, mentor_columns),
+                                               ("mentees", MENTEE_DATE_COLUMNS, mentee_columns))):
+        if _has_columns(directory, stem, dates):
+            rows[k] = type(reader)().table(directory, stem, ("id",), known)
+    mentors, mentees = dated_people(reader, rows[0], rows[1], cohort.mentors, cohort.mentees)
     history = read_history(reader, directory)
     decisions = read_decisions(reader, directory)
     if not (history or decisions) and mentors == cohort.mentors and mentees == cohort.mentees:
