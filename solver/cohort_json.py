@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from collections.abc import Callable
 from os import PathLike
@@ -20,6 +21,7 @@ from solver.cohort_proto import cohort_from_proto_checked, cohort_to_proto
 from solver.domain import Cohort
 from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.fileio import TABLE_LIMIT_BYTES, read_input
+from solver.validate import validate
 
 
 def cohort_to_json_text(cohort: Cohort) -> str:
@@ -53,16 +55,82 @@ def _parse_error_message(error: Exception) -> str:
     return text.rstrip(".") or "invalid value"
 
 
-def _json_problems(value: Any, descriptor: Descriptor, path: str) -> list[tuple[str, str]]:
-    """Every (field path, message) in a JSON value that does not fit `descriptor`, found field by field."""
+_INTEGER_RANGES = {FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1), FieldDescriptor.TYPE_SINT32: (-(2**31), 2**31 - 1),
+                   FieldDescriptor.TYPE_SFIXED32: (-(2**31), 2**31 - 1), FieldDescriptor.TYPE_UINT32: (0, 2**32 - 1),
+                   FieldDescriptor.TYPE_FIXED32: (0, 2**32 - 1), FieldDescriptor.TYPE_INT64: (-(2**63), 2**63 - 1),
+                   FieldDescriptor.TYPE_SINT64: (-(2**63), 2**63 - 1), FieldDescriptor.TYPE_SFIXED64: (-(2**63), 2**63 - 1),
+                   FieldDescriptor.TYPE_UINT64: (0, 2**64 - 1), FieldDescriptor.TYPE_FIXED64: (0, 2**64 - 1)}
+
+
+def _shown(value: Any) -> str:
+    """A JSON value for a message: its type and, for a scalar, the value itself (escaped, at most 40 characters)."""
+    kind = _json_type(value)
+    if isinstance(value, (dict, list)) or value is None:
+        return kind
+    text = json.dumps(value)
+    return f"{kind} ({text if len(text) <= 40 else text[:37] + '...'})"
+
+
+def _whole(value: Any) -> int | None:
+    """The whole number a JSON value stands for in the JSON mapping (a number or a string of one), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value) if any(c in value for c in ".eE") else int(value.strip(), 10)
+        except ValueError:
+            return None
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and value.is_integer() else None
+    return value if isinstance(value, int) else None
+
+
+def _plain_message(fd: FieldDescriptor, value: Any) -> str:
+    """What a field expected, in words, when protobuf's JSON parser refused `value` for it."""
+    if fd.type in _INTEGER_RANGES:
+        low, high = _INTEGER_RANGES[fd.type]
+        number = _whole(value)
+        if number is not None and not low <= number <= high:
+            return f"{number} is out of range: expected a whole number in {low}..{high}"
+        return f"expected a whole number, got {_shown(value)}"
+    if fd.type in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
+        return f'expected a number (or "NaN", "Infinity", "-Infinity"), got {_shown(value)}'
+    if fd.type == FieldDescriptor.TYPE_BOOL:
+        return f"expected true or false, got {_shown(value)}"
+    if fd.type == FieldDescriptor.TYPE_STRING:
+        return f"expected a string, got {_shown(value)}"
+    if fd.type == FieldDescriptor.TYPE_BYTES:
+        return f"expected base64 text, got {_shown(value)}"
+    if fd.enum_type is not None:
+        names = ", ".join(v.name for v in fd.enum_type.values)
+        return f"expected one of {names} (or its number), got {_shown(value)}"
+    return f"expected a JSON object, got {_shown(value)}"
+
+
+def _default(fd: FieldDescriptor) -> Any:
+    """A JSON value of the field's type that protobuf reads: what stands in for a wrong value, so that the rest
+    of the cohort can still be checked (problems under the wrong value's path are not reported again)."""
+    if fd.message_type is not None:
+        return {}
+    if fd.type == FieldDescriptor.TYPE_STRING or fd.type == FieldDescriptor.TYPE_BYTES:
+        return ""
+    if fd.type == FieldDescriptor.TYPE_BOOL:
+        return False
+    return 0
+
+
+def _json_problems(value: Any, descriptor: Descriptor, path: str) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+    """Every (field path, message) in a JSON value that does not fit `descriptor`, found field by field, and the
+    value with each wrong part replaced by its type's default (unknown and repeated keys dropped)."""
     if not isinstance(value, dict):
-        return [(path or "<root>", f"expected a JSON object, got {_json_type(value)}")]
+        return [(path or "<root>", f"expected a JSON object, got {_shown(value)}")], {}
     by_name: dict[str, FieldDescriptor] = {}
     for fd in descriptor.fields:
         by_name[fd.name] = fd
         by_name[fd.json_name] = fd
     message_class: Callable[[], Message] = GetMessageClass(descriptor)
     found: list[tuple[str, str]] = []
+    cleaned: dict[str, Any] = {}
     seen: dict[str, str] = {}
     for key, item in value.items():
         fd = by_name.get(key)
@@ -78,28 +146,42 @@ def _json_problems(value: Any, descriptor: Descriptor, path: str) -> list[tuple[
             continue
         repeated = fd.is_repeated
         if repeated and not isinstance(item, list):
-            found.append((fpath, f"expected a JSON array, got {_json_type(item)}"))
-        elif fd.message_type is not None and repeated:
-            for j, element in enumerate(item):
-                found.extend(_json_problems(element, fd.message_type, f"{fpath}[{j}]"))
-        elif fd.message_type is not None:
-            found.extend(_json_problems(item, fd.message_type, fpath))
-        elif repeated:
-            for j, element in enumerate(item):
-                error = _scalar_error(message_class, key, [element])
-                if error:
-                    found.append((f"{fpath}[{j}]", error))
-        else:
-            error = _scalar_error(message_class, key, item)
+            found.append((fpath, f"expected a JSON array, got {_shown(item)}"))
+        elif fd.message_type is not None and fd.message_type.full_name.startswith("google.protobuf."):
+            error = _scalar_error(message_class, key, item)  # well-known types have JSON forms of their own
             if error:
                 found.append((fpath, error))
-    return found
+            else:
+                cleaned[fd.name] = item
+        elif fd.message_type is not None and repeated:
+            elements = []
+            for j, element in enumerate(item):
+                more, clean = _json_problems(element, fd.message_type, f"{fpath}[{j}]")
+                found.extend(more)
+                elements.append(clean)
+            cleaned[fd.name] = elements
+        elif fd.message_type is not None:
+            more, cleaned[fd.name] = _json_problems(item, fd.message_type, fpath)
+            found.extend(more)
+        elif repeated:
+            elements = []
+            for j, element in enumerate(item):
+                if _scalar_error(message_class, key, [element]):
+                    found.append((f"{fpath}[{j}]", _plain_message(fd, element)))
+                    element = _default(fd)
+                elements.append(element)
+            cleaned[fd.name] = elements
+        elif _scalar_error(message_class, key, item):
+            found.append((fpath, _plain_message(fd, item)))
+        else:
+            cleaned[fd.name] = item
+    return found, cleaned
 
 
 def _scalar_error(message_class: Callable[[], Message], key: str, value: Any) -> str | None:
     try:
         json_format.ParseDict({key: value}, message_class())
-    except (json_format.ParseError, ValueError, TypeError) as error:
+    except (json_format.ParseError, ValueError, TypeError, RecursionError) as error:
         return _parse_error_message(error)
     return None
 
@@ -138,23 +220,39 @@ def cohort_from_json_text(text: str, source: str = "<json>") -> Cohort:
         raise CohortInvalid(
             [Problem(ProblemCode.BAD_VALUE, source, f"expected a JSON object, got {_json_type(data)}", location=source)]
         )
+    try:
+        located, cleaned = _json_problems(data, pb.Cohort.DESCRIPTOR, "")
+    except RecursionError:
+        raise CohortInvalid([Problem(ProblemCode.BAD_VALUE, source, "nested too deeply", location=source)]) from None
     msg = pb.Cohort()
     try:
-        json_format.ParseDict(data, msg)
-    except Exception as error:  # ParseError mostly; whatever it is, the caller gets problems, not a traceback
-        try:
-            located = _json_problems(data, pb.Cohort.DESCRIPTOR, "")
-        except RecursionError:
-            located = []
-        if not located:
-            located = [(source, _parse_error_message(error))]
+        json_format.ParseDict(cleaned, msg)
+    except Exception as error:  # not expected once cleaned; whatever it is, the caller gets problems, not a traceback
+        located = located or [(source, _parse_error_message(error))]
         raise CohortInvalid(
             [Problem(ProblemCode.BAD_VALUE, path, message, location=_at(source, path)) for path, message in located]
         ) from None
-    cohort, problems = cohort_from_proto_checked(msg)
+    cohort, mapping_problems = cohort_from_proto_checked(msg)
+    problems = [Problem(ProblemCode.BAD_VALUE, path, message) for path, message in located] + mapping_problems
     if problems:
+        # Every problem at once, as the service's validate_only lists them: the cohort's own checks too, except
+        # those under a path already reported (a wrong or missing value stands in as its default).
+        reported = {p.path for p in problems}
+        problems += [p for p in validate(cohort) if not _under(_proto_path(p.path), reported)]
         raise CohortInvalid([dataclasses.replace(p, location=_at(source, p.path)) for p in problems])
     return cohort
+
+
+_LOCATED = re.compile(r"^(mentors|mentees)\[(\d+)\]\.(lat|lon)$")
+
+
+def _proto_path(path: str) -> str:
+    """A domain problem's path as the JSON's field path (`mentors[2].lat` -> `mentors[2].location.lat`)."""
+    return _LOCATED.sub(r"\1[\2].location.\3", path)
+
+
+def _under(path: str, parents: set[str]) -> bool:
+    return any(path == parent or path.startswith((parent + ".", parent + "[")) for parent in parents)
 
 
 def load_cohort_json(path: str | PathLike[str]) -> Cohort:

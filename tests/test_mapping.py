@@ -443,6 +443,9 @@ def test_unknown_fields_and_wrong_types_are_all_reported_with_paths() -> None:
         (ProblemCode.BAD_VALUE, "mentees[0].occupations[1]"),
         (ProblemCode.BAD_VALUE, "rules.max_distance_km"),
         (ProblemCode.BAD_VALUE, "surprise"),
+        # and the cohort's own problems with them, all at once (the wrong values are not reported twice)
+        (ProblemCode.BAD_VALUE, "mentors[1].location"),
+        (ProblemCode.BAD_VALUE, "mentees[0].location"),
     }
     assert all(p.location.startswith("cohort.json, ") for p in caught.value.problems)
     assert "a@b.dk" not in str(caught.value)
