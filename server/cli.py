@@ -315,6 +315,9 @@ def solve_command(
     stable: Annotated[bool, typer.Option("--stable/--no-stable", help="only matchings with no blocking pair")] = False,
     as_json: JsonFlag = False,
     output: OutputOption = None,
+    out_current: Annotated[Path | None, typer.Option(
+        help="also write the best matching's pairs as the next current.csv (mentee_id,mentor_id); never over an "
+             "input")] = None,
     server: Annotated[str | None, typer.Option(help="HOST:PORT of a mentormatch server to solve on")] = None,
 ) -> None:
     """The best matching and ranked alternatives, as a table or JSON."""
@@ -331,6 +334,10 @@ def solve_command(
         from server.cli_files import output_file_problems
 
         refuse_outputs(output_file_problems(output, inputs))
+    if out_current is not None:
+        from solver.fileio import output_problems
+
+        refuse_outputs(output_problems(out_current, inputs, "--out-current"))
     interrupted = False
     explanation: mpb.Explanation | None = None
     if server is not None:
@@ -357,6 +364,11 @@ def solve_command(
             if explain and explanation is not None:
                 response.explanation.CopyFrom(explanation)
     written = write_match_files(output, response, explanation, inputs)
+    if out_current is not None and not interrupted:
+        from server.cli_files import write_current
+
+        best = list(response.matchings[0].pairs) if response.matchings else []
+        written += write_or_exit(lambda: [write_current(out_current, best, inputs)])
     if as_json:
         print(response_json(response))
     else:
@@ -403,7 +415,7 @@ def _register_optional() -> None:
     import importlib
 
     for name in ("server.cli_explain", "server.cli_workflows", "server.cli_service", "server.cli_scale",
-                 "server.cli_speeddating", "server.cli_shortlist"):
+                 "server.cli_speeddating", "server.cli_shortlist", "server.cli_year"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as missing:
