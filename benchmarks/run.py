@@ -13,6 +13,8 @@ Cases (see benchmarks/README.md):
   D   the 64-setting sweep of kvinfo_network, sequential vs a 2-process Dask LocalCluster (benchmarks/sweep.py)
   SD  the speed-dating kick-off planned: Lyngby 15 + 15 in 6 rounds, 80 + 80 in 8 (benchmarks/speeddating.py)
   R   10^6 mentee rows read from CSV and checked, vs polars.read_csv alone (benchmarks/ingest_bench.py)
+  E   explanations with re-solves: S-full (80 x 80, FULL, server side) and K-explain (the kvinfo_network
+      `solve --explain` command from a fresh process) (benchmarks/explain.py)
 
 Each measurement runs in a fresh worker process (`--worker`), so its peak resident memory (ru_maxrss of
 the worker: imports, the cohort and the solve) is its own, and one case cannot warm another's caches.
@@ -40,13 +42,16 @@ if str(ROOT) not in sys.path:  # `python benchmarks/run.py` as well as `python -
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.cases import FULL, QUICK, Sizes  # noqa: E402
+from benchmarks.explain import TARGETS as EXPLAIN_TARGETS  # noqa: E402
+from benchmarks.explain import run_case as case_explain  # noqa: E402
+from benchmarks.explain import worker_cli_explain  # noqa: E402
 from benchmarks.ingest_bench import case_read, worker_read  # noqa: E402
 from benchmarks.speeddating import run_case as case_speeddating  # noqa: E402
 from benchmarks.speeddating import worker_speeddating  # noqa: E402
 from benchmarks.sweep import case_sweep, describe, worker_sweep  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
-CASES = ("L", "XL", "C", "S", "T", "D", "SD", "R")
+CASES = ("L", "XL", "C", "S", "T", "D", "SD", "R", "E")
 GAP = 0.005  # "within 0.5 % of optimal"
 TARGETS = {
     "L": "ratio <= 1.0, same objective",
@@ -59,6 +64,7 @@ TARGETS = {
     "SD-15": "< 1 s, proven optimal, the CP-SAT reference agrees",
     "SD-80": "< 10 s, proven optimal, the CP-SAT reference agrees",
     "R": "10^6 mentee rows read and checked in <= 5 s, peak RSS <= 1 GB",
+    **EXPLAIN_TARGETS,
 }
 
 
@@ -371,6 +377,7 @@ WORKERS: dict[str, Callable[..., dict[str, Any]]] = {
     "sweep": worker_sweep,
     "speeddating": worker_speeddating,
     "read": worker_read,
+    "cli_explain": worker_cli_explain,
 }
 
 
@@ -447,10 +454,9 @@ def case_constrained(n: int, repeats: int, time_limit_s: float) -> dict[str, Any
 
 def case_small(calls: int, warmup: int) -> list[dict[str, Any]]:
     out = []
-    # S as the target reads it; S-plain: alternatives by plain CP-SAT (what the pricing buys); S-full: with
-    # every unmatched person's counterfactual re-solves too (EXPLAIN_LEVEL_FULL).
-    variants = (("S", "PAIRS", True, calls), ("S-plain", "PAIRS", False, calls),
-                ("S-full", "FULL", True, max(1, calls // 5)))
+    # S as the target reads it; S-plain: alternatives by plain CP-SAT (what the pricing buys). S-full (with every
+    # unmatched person's re-solves, EXPLAIN_LEVEL_FULL) is case E's.
+    variants = (("S", "PAIRS", True, calls), ("S-plain", "PAIRS", False, calls))
     for name, explain, fast, n_calls in variants:
         run = _in_worker("small", calls=n_calls, warmup=warmup, explain=explain, fast_alternatives=fast)
         server_s = _median(run["server_s"])
@@ -524,11 +530,13 @@ def run_cases(cases: list[str], sizes: Sizes, log: Any = print) -> list[dict[str
             produced = case_speeddating(_in_worker, sizes is QUICK, log)
         elif case == "R":
             produced = [case_read(_in_worker, sizes is QUICK, log)]
+        elif case == "E":
+            produced = case_explain(_in_worker, sizes.small_calls, sizes.small_warmup, sizes is QUICK, log)
         else:
             raise ValueError(f"unknown case {case!r}; known: {', '.join(CASES)}")
         for result in produced:
             result["target"] = TARGETS.get(result["case"], "")
-            if not result["target"]:  # a variant shown beside its case (S-plain, S-full, T-1): no target of its own
+            if not result["target"]:  # a variant shown beside its case (S-plain, T-1): no target of its own
                 result["target_met"] = None
             result["load_average_before"] = load
             result["case_wall_s"] = time.perf_counter() - started

@@ -16,7 +16,8 @@ def test_every_case_runs_and_agrees_with_its_baseline(tmp_path: Path) -> None:
     code = run.main(["--quick", "--out", str(out)])
     document = json.loads(out.read_text())
     cases = {c["case"]: c for c in document["cases"]}
-    assert set(cases) == {"L", "XL", "C", "S", "S-plain", "S-full", "T", "T-1", "T-w1", "T-cpu", "D", "SD-15", "SD-80", "R"}
+    assert set(cases) == {"L", "XL", "C", "S", "S-plain", "S-full", "T", "T-1", "T-w1", "T-cpu", "D", "SD-15", "SD-80", "R",
+                          "K-explain"}
     for case in cases.values():
         assert case["objectives_agree"], case["case"]
     assert code == 0
@@ -32,6 +33,8 @@ def test_every_case_runs_and_agrees_with_its_baseline(tmp_path: Path) -> None:
     # S / T: the service answers what the library answers, with 3 matchings.
     assert cases["S"]["matchings"] == cases["S-plain"]["matchings"] == cases["S-full"]["matchings"] == 3
     assert cases["T"]["ok_calls"] > 0
+    # E: the explain command from a fresh process prints the library's objective and a whole explanation.
+    assert cases["K-explain"]["explanation_whole"] and cases["K-explain"]["counterfactuals"] > 0
     assert cases["T-cpu"]["ours_s"] > 0 and cases["T-cpu"]["matchings"] == 3
     # D: the sweep on a LocalCluster gives the sequential outcomes, and the overhead was measured.
     assert cases["D"]["tasks"] == 8 and cases["D"]["noop_task_s"] > 0 and cases["D"]["cluster_startup_s"] > 0
