@@ -168,13 +168,14 @@ def why_not_command(
     seed: Annotated[int, typer.Option(help="solver seed")] = 0,
 ) -> None:
     """Why not these two: the rules that forbid the pair, or what forcing it would cost the cohort."""
+    from server.cli_workflows import interruptibly
     from solver.explain import why_not
     from solver.solve import SolveOptions
 
     data = read_or_exit(cohort)
     options = SolveOptions(mode=mode, alternatives=1, time_limit_s=time_limit, seed=seed, stable=stable)
     try:
-        verdict = why_not(data, mentee, mentor, options)
+        verdict = interruptibly(lambda: why_not(data, mentee, mentor, options), "why-not check")
     except CohortInvalid as invalid:
         print_problems(invalid.problems)
         raise typer.Exit(EXIT_INVALID) from None

@@ -6,14 +6,19 @@ The engine, polars and Dask are imported inside the commands, so that `mentormat
 from __future__ import annotations
 
 import json
+import signal
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from server.cli import (
+    EXIT_INTERRUPTED,
     EXIT_INVALID,
     JsonFlag,
     OutputOption,
@@ -42,6 +47,54 @@ if TYPE_CHECKING:
     from solver.compare import Comparison
     from solver.rematch import BatchItem, RematchResult
     from solver.workflows import PairRef
+
+
+T = TypeVar("T")
+
+
+def interruptibly(work: Callable[[], T], what: str) -> T:
+    """`work()` on a worker thread, stopped by Ctrl-C: the first Ctrl-C sets the stop every solve inside it checks
+    (`solver.stop.stopping_with`: candidates, flows, CP-SAT, explanations' re-solves), the work ends within a
+    fraction of a second, and the command says it was interrupted and exits 130 with nothing printed or written.
+    A second Ctrl-C gives up at once (KeyboardInterrupt: the same exit).
+
+    On a worker thread because a Python signal handler runs only while the main thread runs Python: with the work
+    on the main thread, Ctrl-C waited for a CP-SAT search to return (up to its time limit).
+    """
+    from solver.stop import stopping_with
+
+    if threading.current_thread() is not threading.main_thread():  # signal handlers belong to the main thread
+        return work()
+    stop = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            with stopping_with(stop):
+                outcome["value"] = work()
+        except BaseException as error:  # handed to the main thread, which reports it as any other error
+            outcome["error"] = error
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        errors.print(f"interrupted: stopping the {what} (Ctrl-C again to quit at once)", style="yellow")
+
+    worker = threading.Thread(target=run, name="mentormatch-work", daemon=True)
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.1)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if stop.is_set():
+        errors.print(f"interrupted (Ctrl-C): the {what} was stopped; nothing was printed or written", style="yellow")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def _pairs(text: str | None) -> list[PairRef]:
@@ -149,8 +202,9 @@ def register(app: typer.Typer) -> None:
             cluster = cluster_options(scheduler, workers, sequential).resolve(len(loaded))
             with cluster_errors(), progress_bar(f"solving {cluster.describe()}", len(loaded), transient=True
                                                 ) as advance:
-                comparison = compare_on_cluster(loaded, SolveOptions(time_limit_s=time_limit, seed=seed), cluster,
-                                                counterfactuals=deep, explain_people=explain_people, on_done=advance)
+                comparison = interruptibly(lambda: compare_on_cluster(
+                    loaded, SolveOptions(time_limit_s=time_limit, seed=seed), cluster, counterfactuals=deep,
+                    explain_people=explain_people, on_done=advance), "comparison")
         except CohortInvalid as invalid:
             print_problems(invalid.problems)
             raise typer.Exit(EXIT_INVALID) from None
@@ -207,9 +261,9 @@ def register(app: typer.Typer) -> None:
             refuse_outputs(refused + rematch_problems(data, current_pairs, left=split_list(left),
                                                       joined=split_list(joined), keep=kept, penalty=penalty,
                                                       max_changes=max_changes, sources=sources))
-            result = rematch(data, current_pairs, left=split_list(left), joined=split_list(joined),
-                             keep=kept, penalty=penalty, max_changes=max_changes,
-                             options=SolveOptions(time_limit_s=time_limit), sources=sources)
+            result = interruptibly(lambda: rematch(
+                data, current_pairs, left=split_list(left), joined=split_list(joined), keep=kept, penalty=penalty,
+                max_changes=max_changes, options=SolveOptions(time_limit_s=time_limit), sources=sources), "re-match")
         except CohortInvalid as invalid:
             print_problems(invalid.problems)
             raise typer.Exit(EXIT_INVALID) from None

@@ -15,7 +15,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -41,7 +41,7 @@ from solver.model import (
 from solver.pricing import Lagrangian, distinct_constraints, lagrangian, meets, quota_constraints
 from solver.scores import CandidatePairs, candidate_pairs
 from solver.stability import add_stability_constraints
-from solver.stop import Stopped, StopToken
+from solver.stop import Stopped, StopToken, ambient
 from solver.verify import AnswerChecker, verify_matchings
 
 __all__ = [
@@ -336,6 +336,8 @@ def default_min_difference(n_pairs: int) -> int:
 def solve(source: Cohort | CandidatePairs, options: SolveOptions | None = None) -> SolveResult:
     """The best matching and up to `options.alternatives - 1` ranked alternatives."""
     options = options or SolveOptions()
+    if options.stop is None and ambient() is not None:  # a command line's Ctrl-C, however deep this solve is
+        options = replace(options, stop=ambient())
     started = time.monotonic()
     deadline = started + options.time_limit_s
     if isinstance(options.stop, StopToken) and options.stop.deadline is not None:

@@ -29,6 +29,10 @@ API (stable; other modules build on it):
   from now: a phase's share of the time (an explanation's budget) that the call's cancellation still stops.
 - `.each(items)`: iterate `items`, checking before each one.
 - `check(stop)`: `.check()` for a token, an event (set: CANCELLED) or None (never stops).
+- `stopping_with(stop)`: a context in which every solve that has no stop of its own (`SolveOptions.stop` None)
+  stops with `stop`, however deep it is called (a what-if's solve inside a batch task, an explanation's re-solve);
+  `ambient()` reads it. It holds for the thread (and context) that entered it: the command line runs a command's
+  work on a thread inside one, and its Ctrl-C sets it.
 
 `Stopped` is raised to unwind: code that can answer with what it has (a solve's best matching so far, an
 explanation cut short) catches it where it can and says so; everything else lets it propagate to the
@@ -54,6 +58,7 @@ made, which in this project comes after the solver is imported.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import ctypes
 import ctypes.util
 import gc
@@ -66,6 +71,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import TypeVar
 
@@ -176,6 +182,25 @@ class StopToken:
     def __repr__(self) -> str:
         left = self.remaining()
         return f"StopToken(cancelled={self.cancelled}, remaining={'none' if math.isinf(left) else f'{left:.3f}s'})"
+
+
+_AMBIENT: contextvars.ContextVar[StopToken | None] = contextvars.ContextVar("mentormatch_stop", default=None)
+
+
+@contextmanager
+def stopping_with(stop: StopToken | threading.Event) -> Iterator[StopToken]:
+    """Within this context every solve without a stop of its own stops with `stop` (see `ambient`)."""
+    token = StopToken.of(stop)
+    reset = _AMBIENT.set(token)
+    try:
+        yield token
+    finally:
+        _AMBIENT.reset(reset)
+
+
+def ambient() -> StopToken | None:
+    """The stop of the innermost `stopping_with` around this call, if any."""
+    return _AMBIENT.get()
 
 
 def check(stop: StopToken | threading.Event | None) -> None:
