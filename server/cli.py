@@ -48,6 +48,7 @@ INTERRUPTED_NOTE = ("interrupted (Ctrl-C): the search stopped early; this is wha
                     "bound say how good), and explanations were not computed")
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def split_list(text: str | None) -> list[str]:
@@ -204,26 +205,39 @@ def render_response(response: mpb.MatchResponse, title: str) -> None:
 
 def solve_interruptibly(cohort: Cohort, options: SolveOptions) -> tuple[SolveResult | None, bool]:
     """Solve, the first Ctrl-C stopping the search: (result, interrupted); result None when stopped before
-    there was any matching. A second Ctrl-C gives up at once (KeyboardInterrupt).
-
-    The solve runs on a worker thread because a Python signal handler runs only when the main thread runs
-    Python: while the main thread is inside the flow or CP-SAT, Ctrl-C would wait for them to finish. Here
-    the main thread only waits, so the handler runs at once and sets the solve's stop event; the solver then
-    returns the best matching found so far.
-    """
+    there was any matching. A second Ctrl-C gives up at once (KeyboardInterrupt)."""
     import dataclasses
 
     from solver.solve import solve
+
+    return run_interruptibly(lambda stop: solve(cohort, dataclasses.replace(options, stop=stop)),
+                             "interrupted: stopping the search; the best matching found so far follows "
+                             "(Ctrl-C again to quit without it)")
+
+
+def run_interruptibly(work: Callable[[threading.Event], T], message: str) -> tuple[T | None, bool]:
+    """`work(stop)` on a worker thread, the first Ctrl-C setting `stop` (and printing `message`): (its value, None
+    when it raised `solver.stop.Stopped` or failed after the Ctrl-C; whether it was interrupted). A second Ctrl-C
+    gives up at once (KeyboardInterrupt).
+
+    The work runs on a worker thread because a Python signal handler runs only when the main thread runs
+    Python: while the main thread is inside the flow or CP-SAT, Ctrl-C would wait for them to finish. Here
+    the main thread only waits, so the handler runs at once and sets the stop; the work then ends at its next
+    check (a solve returns the best matching found so far).
+    """
     from solver.stop import Stopped
 
-    if threading.current_thread() is not threading.main_thread():  # signal handlers belong to the main thread
-        return solve(cohort, options), False
     stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():  # signal handlers belong to the main thread
+        try:
+            return work(stop), False
+        except Stopped:
+            return None, False
     outcome: dict[str, Any] = {}
 
-    def work() -> None:
+    def run() -> None:
         try:
-            outcome["result"] = solve(cohort, dataclasses.replace(options, stop=stop))
+            outcome["result"] = work(stop)
         except Stopped:
             outcome["result"] = None
         except BaseException as error:  # handed to the main thread, which reports it as any other error
@@ -233,10 +247,9 @@ def solve_interruptibly(cohort: Cohort, options: SolveOptions) -> tuple[SolveRes
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
-        errors.print("interrupted: stopping the search; the best matching found so far follows "
-                     "(Ctrl-C again to quit without it)", style="yellow")
+        errors.print(message, style="yellow")
 
-    worker = threading.Thread(target=work, name="mentormatch-solve", daemon=True)
+    worker = threading.Thread(target=run, name="mentormatch-work", daemon=True)
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         worker.start()
@@ -244,9 +257,9 @@ def solve_interruptibly(cohort: Cohort, options: SolveOptions) -> tuple[SolveRes
             worker.join(0.1)
     finally:
         signal.signal(signal.SIGINT, previous)
-    if "error" in outcome:
+    if "error" in outcome and not stop.is_set():  # after a Ctrl-C a failure is the interruption's: not reported
         raise outcome["error"]
-    return outcome["result"], stop.is_set()
+    return outcome.get("result"), stop.is_set()
 
 
 EXPLAINERS: list[Callable[[SolveResult, int], mpb.Explanation]] = []

@@ -6,11 +6,9 @@ The engine, polars and Dask are imported inside the commands, so that `mentormat
 from __future__ import annotations
 
 import json
-import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -27,6 +25,7 @@ from server.cli import (
     print_problems,
     problem_text,
     refuse_outputs,
+    run_interruptibly,
     split_list,
     write_or_exit,
 )
@@ -53,48 +52,23 @@ T = TypeVar("T")
 
 
 def interruptibly(work: Callable[[], T], what: str) -> T:
-    """`work()` on a worker thread, stopped by Ctrl-C: the first Ctrl-C sets the stop every solve inside it checks
+    """`work()` stopped by Ctrl-C: the first Ctrl-C sets the stop every solve inside it checks
     (`solver.stop.stopping_with`: candidates, flows, CP-SAT, explanations' re-solves), the work ends within a
     fraction of a second, and the command says it was interrupted and exits 130 with nothing printed or written.
-    A second Ctrl-C gives up at once (KeyboardInterrupt: the same exit).
-
-    On a worker thread because a Python signal handler runs only while the main thread runs Python: with the work
-    on the main thread, Ctrl-C waited for a CP-SAT search to return (up to its time limit).
+    A second Ctrl-C gives up at once (KeyboardInterrupt: the same exit). On a worker thread
+    (`server.cli.run_interruptibly`): with the work on the main thread, Ctrl-C waited for a CP-SAT search to return.
     """
     from solver.stop import stopping_with
 
-    if threading.current_thread() is not threading.main_thread():  # signal handlers belong to the main thread
-        return work()
-    stop = threading.Event()
-    outcome: dict[str, Any] = {}
+    def within(stop: threading.Event) -> T:
+        with stopping_with(stop):
+            return work()
 
-    def run() -> None:
-        try:
-            with stopping_with(stop):
-                outcome["value"] = work()
-        except BaseException as error:  # handed to the main thread, which reports it as any other error
-            outcome["error"] = error
-
-    def on_sigint(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        errors.print(f"interrupted: stopping the {what} (Ctrl-C again to quit at once)", style="yellow")
-
-    worker = threading.Thread(target=run, name="mentormatch-work", daemon=True)
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        worker.start()
-        while worker.is_alive():
-            worker.join(0.1)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if stop.is_set():
+    value, interrupted = run_interruptibly(within, f"interrupted: stopping the {what} (Ctrl-C again to quit at once)")
+    if interrupted or value is None:
         errors.print(f"interrupted (Ctrl-C): the {what} was stopped; nothing was printed or written", style="yellow")
         raise typer.Exit(EXIT_INTERRUPTED)
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
+    return value
 
 
 def _pairs(text: str | None) -> list[PairRef]:
