@@ -1,39 +1,48 @@
 """Reading and writing cohorts as files: a directory of CSV or Parquet tables plus rules.toml, or one JSON file.
 
-Parsing problems are collected, never raised one at a time: `load_cohort` raises `CohortInvalid`
-with every problem found in every file, each with its file, row and column. Rows are numbered as a
-spreadsheet shows them: the header is row 1, so the first person is row 2. CSV as spreadsheets save it
-is read too: ';' or tab separators, decimal commas, cp1252 / latin-1 or UTF-16 text (a note says how).
+Parsing problems are collected, never raised one at a time: `load_cohort` raises `CohortInvalid` with every
+problem found in every file, each with its file, row and column. Rows are numbered as a spreadsheet shows
+them: the header is row 1, so the first person is row 2. CSV as spreadsheets save it is read too: ';' or tab
+separators, decimal commas, cp1252 / latin-1 or UTF-16 text (a note says how).
+
+A table is read by polars as text and turned into typed columns a column at a time (`solver.columns`): no
+Python dict or parser call per row, problems made for the failing rows only. A file whose header is wrong is
+still read for what it can give: an unknown column is reported and the rest read; a missing required column is
+reported once and its cells left empty (their checks, and the checks that need them, wait); a file that is no
+table at all, or lacks its ids, is one problem, and the checks that need its people (ids named in rankings,
+travel times, pins and bans) wait until it can be read. Every other problem of every file is reported at once.
 """
 
 from __future__ import annotations
 
+import codecs
 import io
-import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
-from solver.domain import (
-    CEFR_LEVELS,
-    Cohort,
-    Goal,
-    Language,
-    Mentee,
-    Mentor,
-    Ranking,
-    Rules,
-    Track,
-    TravelTime,
-    cefr_level,
-    cefr_name,
+from solver.columns import (
+    WHITESPACE,
+    Cells,
+    Columns,
+    cell_place,
+    mentee_columns,
+    mentor_columns,
+    people_problems,
+    rankings_from,
+    row_text,
+    travel_from,
 )
+from solver.domain import Cohort, Language, Mentee, Mentor, Rules, TravelTime, cefr_name
 from solver.errors import CohortInvalid, Problem, ProblemCode, did_you_mean, nearest_known
 from solver.fileio import TABLE_LIMIT_BYTES, read_input, read_toml, reading_note, write_atomic
 from solver.rules_toml import format_bool, format_float, rules_from_mapping, rules_to_toml
+
+__all__ = ["cell_place", "row_text"]  # re-exported: where a cell is, as problems say it
 
 MENTOR_COLUMNS = (
     "id", "lat", "lon", "occupations", "languages", "years_experience", "capacity", "leadership",
@@ -48,32 +57,37 @@ MENTEE_COLUMNS = (
 MENTEE_REQUIRED = ("id", "lat", "lon", "occupations", "languages")
 RANKING_COLUMNS = ("from_id", "to_id", "rank")
 TRAVEL_COLUMNS = ("mentee_id", "mentor_id", "minutes")
+PEOPLE = ("mentors", "mentees")
 
-_TRUE = {"true", "1", "yes", "y", "t"}
-_FALSE = {"false", "0", "no", "n", "f", ""}
 HEADER_ROW = 1  # a data row's number is its index + 2: the header is the spreadsheet's row 1
 SEPARATORS = {",": "','", ";": "';'", "\t": "tab"}
 NUMBER_COLUMNS = ("lat", "lon", "max_travel_km", "max_travel_minutes", "minutes")
 """Columns that hold decimals: where a spreadsheet in a comma-decimal locale writes 55,68 for 55.68."""
 _DECIMAL_COMMA = re.compile(r"-?\d+,\d+")
+T = TypeVar("T")
 
 
-def decode_table(raw: bytes, name: str) -> tuple[str, str]:
-    """The text of a table file and the encoding it was read in: UTF-8 (with or without a byte-order mark),
-    UTF-16 with a byte-order mark (Excel's "Unicode text"), else cp1252 (Windows in Western Europe, as
-    Danish Excel saves CSV), else latin-1. Raises ValueError for binary data or an empty file."""
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16"), "UTF-16"
-    if b"\x00" in raw or not raw.strip():
+def utf8_table(raw: bytes, name: str) -> tuple[bytes, str]:
+    """A table file's bytes as UTF-8 without a byte-order mark, and the encoding it was read in ("" for UTF-8):
+    UTF-8 (with or without a byte-order mark), UTF-16 with a byte-order mark (Excel's "Unicode text"), else
+    cp1252 (Windows in Western Europe, as Danish Excel saves CSV), else latin-1. UTF-8 is checked, not copied.
+    Raises ValueError for binary data or an empty file."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return raw.decode("utf-16").encode("utf-8"), "UTF-16"
+    if b"\x00" in raw or not raw or raw.isspace():
         raise ValueError(f"{name} is empty or binary data, not a table")
+    if raw.isascii():
+        return raw, ""
+    body = raw[len(codecs.BOM_UTF8):] if raw.startswith(codecs.BOM_UTF8) else raw
     try:
-        return raw.decode("utf-8-sig"), ""
+        body.decode("utf-8")
+        return body, ""
     except UnicodeDecodeError:
         pass
     try:
-        return raw.decode("cp1252"), "cp1252"
+        return raw.decode("cp1252").encode("utf-8"), "cp1252"
     except UnicodeDecodeError:  # one of the five bytes cp1252 leaves undefined
-        return raw.decode("latin-1"), "latin-1"
+        return raw.decode("latin-1").encode("utf-8"), "latin-1"
 
 
 def _separator(header: str, known: Iterable[str]) -> str:
@@ -87,14 +101,15 @@ def _separator(header: str, known: Iterable[str]) -> str:
 
 
 def read_csv_text(raw: bytes, name: str, known: Iterable[str]) -> pl.DataFrame:
-    """A CSV table as text columns, read the way a spreadsheet wrote it (see `decode_table`; the separator that
+    """A CSV table as text columns, read the way a spreadsheet wrote it (see `utf8_table`; the separator that
     makes the header name most `known` columns; decimal commas in `NUMBER_COLUMNS` with ';' or tab), with one
     note (`solver.fileio.reading_note`) when it was not plain UTF-8, comma-separated and decimal points. Raises
     ValueError or polars' errors for what cannot be read as a table."""
-    text, encoding = decode_table(raw, name)
-    header = text.split("\n", 1)[0]
-    separator = _separator(header, known)
-    frame = pl.read_csv(text.encode("utf-8"), separator=separator, infer_schema=False)
+    data, encoding = utf8_table(raw, name)
+    end = data.find(b"\n")
+    separator = _separator(data[: end if end >= 0 else len(data)].decode("utf-8"), known)
+    frame = pl.read_csv(data, separator=separator, infer_schema=False)
+    del data
     decimal_commas = False
     if separator != ",":
         for column in frame.columns:
@@ -112,16 +127,6 @@ def read_csv_text(raw: bytes, name: str, known: Iterable[str]) -> pl.DataFrame:
     if how:
         reading_note(f"{name}: {', '.join(how)}")
     return frame
-
-
-def row_text(index: int, first_row: int = HEADER_ROW + 1) -> str:
-    """The row a person or pair at `index` (from 0) is on, as the spreadsheet numbers it."""
-    return f"row {index + first_row}"
-
-
-def cell_place(stem: str, index: int, column: str, first_row: int = HEADER_ROW + 1) -> str:
-    """Where a cell is, for people: "mentees.csv row 5, column lat" for the mentee at index 3."""
-    return f"{stem}.csv {row_text(index, first_row)}, column {column}"
 
 
 def load_cohort(path: str | Path, *, warnings: list[Problem] | None = None) -> Cohort:
@@ -151,11 +156,39 @@ def load_cohort(path: str | Path, *, warnings: list[Problem] | None = None) -> C
     return read_cohort_dir(path, warnings=warnings)
 
 
+@dataclass(frozen=True)
+class Header:
+    """What a table's first row allows: `readable` (some known column, none twice); `missing`: required columns
+    it lacks (a misspelt one included); `unknown`: columns that are no known one (nor a misspelt required one)."""
+
+    readable: bool
+    missing: tuple[str, ...] = ()
+    unknown: tuple[str, ...] = ()
+
+
+@dataclass
+class Table:
+    """A table file as text cells (as written: `solver.columns` trims them), with every known column (those the
+    file lacks are empty)."""
+
+    stem: str
+    frame: pl.DataFrame
+    missing: tuple[str, ...]  # required columns the file lacks (reported): their cells are empty
+    unknown: tuple[str, ...]  # columns that are no known one (reported), not read
+    present: tuple[str, ...]  # the known columns the file has, in its order
+
+    def take_columns(self) -> Columns:
+        """The text columns by name, given up by the table (whoever takes them out frees them)."""
+        frame, self.frame = self.frame, pl.DataFrame()
+        return dict(zip(frame.columns, frame.get_columns(), strict=True))
+
+
 class RowReader:
-    """Collects problems while turning table cells into typed values.
+    """Collects problems while reading tables into typed values.
 
     `first_row` is the number a problem gives the first row: 2 for a file with a header (the spreadsheet's
-    numbering), 1 for a list of inline tables. `failed` is set when a file could not be read as a table."""
+    numbering), 1 for a list of inline tables. `failed` is set when a file could not be read as a table (or, by
+    `table`, when its header has a problem)."""
 
     def __init__(self, first_row: int = HEADER_ROW + 1) -> None:
         self.problems: list[Problem] = []
@@ -168,9 +201,10 @@ class RowReader:
     def problem(self, code: ProblemCode, path: str, message: str, location: str = "") -> None:
         self.problems.append(Problem(code, path, message, location))
 
-    def table(self, directory: Path, stem: str, required: Iterable[str], known: Iterable[str],
-              optional: bool = False) -> list[dict[str, str]] | None:
-        """Rows of `stem`.csv or `stem`.parquet as dicts of text; None when absent or unreadable."""
+    def text_table(self, directory: Path, stem: str, required: Sequence[str], known: Sequence[str],
+                   optional: bool = False) -> Table | None:
+        """`stem`.csv or `stem`.parquet as text cells; None when absent or unreadable (binary, no known
+        column, a column twice). A header with unknown or missing columns is reported and the table still read."""
         csv, parquet = directory / f"{stem}.csv", directory / f"{stem}.parquet"
         source = csv if csv.exists() else parquet if parquet.exists() else None
         if source is None:
@@ -194,104 +228,70 @@ class RowReader:
                          source.name)
             self.failed = True
             return None
+        del raw
         columns = [c.strip() for c in frame.columns]
-        if not self.columns_ok(stem, source.name, columns, required, known):
+        header = self.header(stem, source.name, columns, required, known)
+        if not header.readable:
             self.failed = True
             return None
         frame.columns = columns
-        return [{k: (v or "").strip() for k, v in row.items()} for row in frame.fill_null("").iter_rows(named=True)]
+        present = tuple(c for c in columns if c in known)
+        cells = [pl.col(c).fill_null("") if c in present else pl.lit("").alias(c) for c in known]
+        return Table(stem, frame.select(cells), header.missing, header.unknown, present)
 
-    def columns_ok(self, stem: str, where: str, columns: list[str], required: Iterable[str],
-                   known: Iterable[str], *, others_allowed: bool = False) -> bool:
-        """Whether a header holds every required column and only known ones (any others too, with
-        `others_allowed`), once each; each problem reported once: a misspelt required column is one problem with
-        the name it is probably meant to be."""
+    def table(self, directory: Path, stem: str, required: Iterable[str], known: Iterable[str],
+              optional: bool = False) -> list[dict[str, str]] | None:
+        """Rows of `stem`.csv or `stem`.parquet as dicts of trimmed text (the file's columns); None when absent,
+        unreadable, or its header has a problem (reported)."""
+        required, known = tuple(required), tuple(known)
+        table = self.text_table(directory, stem, required, known, optional)
+        if table is None:
+            return None
+        if table.missing or table.unknown:
+            self.failed = True
+            return None
+        return table.frame.select(pl.col(c).str.strip_chars(WHITESPACE) for c in table.present).to_dicts()
+
+    def header(self, stem: str, where: str, columns: list[str], required: Iterable[str], known: Iterable[str],
+               *, others_allowed: bool = False) -> Header:
+        """Check a header: every required column and only known ones (any others too, with `others_allowed`),
+        once each; each problem reported once: a misspelt required column is one problem with the name it is
+        probably meant to be."""
         known = tuple(known)
         if columns and not any(c in known or nearest_known(c, known) for c in columns):
             shown = ", ".join(columns[:5]) + (", ..." if len(columns) > 5 else "")
             self.problem(ProblemCode.MISSING_COLUMN, stem, f"no known column in the first row ({shown}): the first "
                          f"row must be the header, with columns such as {', '.join(tuple(required)[:4])}", where)
-            return False
-        for column in sorted({c for c in columns if columns.count(c) > 1}):  # " id" and "id" after stripping
+            return Header(False)
+        twice = sorted({c for c in columns if columns.count(c) > 1})
+        for column in twice:  # " id" and "id" after stripping
             self.problem(ProblemCode.MISSING_COLUMN, f"{stem}.{column}", f"column '{column}' appears twice", where)
         missing = [c for c in required if c not in columns]
-        unknown = [c for c in columns if c not in set(known)]
-        renamed = []
-        for column in unknown:
+        renamed: list[str] = []
+        others: list[str] = []
+        for column in [c for c in columns if c not in set(known)]:
             nearest = nearest_known(column, [k for k in known if k not in columns])
-            if nearest in missing:
-                missing.remove(nearest)
-                renamed.append(column)
+            if nearest in missing and nearest not in renamed:
+                renamed.append(nearest)
                 self.problem(ProblemCode.MISSING_COLUMN, f"{stem}.{nearest}", f"required column '{nearest}' is "
                              f"missing; is '{column}' meant to be '{nearest}'?", where)
-            elif not others_allowed:
-                self.problem(ProblemCode.MISSING_COLUMN, f"{stem}.{column}", f"unknown column '{column}'"
-                             f"{did_you_mean(column, known)} (known: {', '.join(known)})", where)
+            else:
+                others.append(column)
+                if not others_allowed:
+                    self.problem(ProblemCode.MISSING_COLUMN, f"{stem}.{column}", f"unknown column '{column}'"
+                                 f"{did_you_mean(column, known)} (known: {', '.join(known)})", where)
         for column in missing:
-            self.problem(ProblemCode.MISSING_COLUMN, f"{stem}.{column}",
-                         f"required column '{column}' is missing (columns: {', '.join(columns)})", where)
-        return not (missing or renamed or (unknown and not others_allowed) or len(set(columns)) < len(columns))
+            if column not in renamed:
+                self.problem(ProblemCode.MISSING_COLUMN, f"{stem}.{column}",
+                             f"required column '{column}' is missing (columns: {', '.join(columns)})", where)
+        return Header(not twice, tuple(missing), tuple(others))
 
-    # Cell parsers: each reports its own problem and returns a value the validator can still see.
-
-    def number(self, text: str, path: str, where: str, default: float | None = None) -> float | None:
-        if text == "":
-            return default
-        try:
-            return float(text)
-        except ValueError:
-            self.problem(ProblemCode.BAD_VALUE, path, f"'{text}' is not a number", where)
-            return math.nan if default is None else default
-
-    def coordinate(self, text: str, path: str, where: str) -> float:
-        """A missing or unreadable coordinate becomes NaN, which the validator reports as out of range."""
-        value = self.number(text, path, where, math.nan)
-        return math.nan if value is None else value
-
-    def integer(self, text: str, path: str, where: str, default: int) -> int:
-        if text == "":
-            return default
-        try:
-            value = float(text)
-            if value != int(value):
-                raise ValueError
-            return int(value)
-        except (ValueError, OverflowError):
-            self.problem(ProblemCode.BAD_VALUE, path, f"'{text}' is not a whole number", where)
-            return default
-
-    def boolean(self, text: str, path: str, where: str) -> bool:
-        lowered = text.lower()
-        if lowered in _TRUE:
-            return True
-        if lowered not in _FALSE:
-            self.problem(ProblemCode.BAD_VALUE, path, f"'{text}' is not true/false", where)
-        return False
-
-    def languages(self, text: str, path: str, where: str) -> tuple[Language, ...]:
-        skills = []
-        for i, item in enumerate(_split(text)):
-            code, sep, level = item.partition(":")
-            if not sep:
-                self.problem(ProblemCode.MALFORMED_LANGUAGE, f"{path}[{i}]",
-                             f"'{item}' is not code:level (e.g. da:C1)", where)
-                continue
-            parsed = cefr_level(level)
-            if parsed == 0:
-                self.problem(ProblemCode.MALFORMED_CEFR, f"{path}[{i}].level", f"'{level}' is not a CEFR level"
-                             f"{did_you_mean(level, CEFR_LEVELS)} ({', '.join(CEFR_LEVELS)})", where)
-                parsed = -1  # keeps the entry visible but never valid; reported once here
-            skills.append(Language(code.strip().lower(), parsed))
-        return tuple(skills)
-
-    def enum(self, kind: type[Goal] | type[Track], text: str, path: str, where: str) -> Any:
-        try:
-            return kind(text.lower())
-        except ValueError:
-            allowed = [v.value for v in kind if v.value]
-            self.problem(ProblemCode.BAD_VALUE, path, f"'{text}' is not one of: {', '.join(allowed)}"
-                         f"{did_you_mean(text, allowed)}", where)
-            return kind("")
+    def columns_ok(self, stem: str, where: str, columns: list[str], required: Iterable[str],
+                   known: Iterable[str], *, others_allowed: bool = False) -> bool:
+        """Whether a header holds every required column and only known ones (any others too, with
+        `others_allowed`), once each (see `header`; each problem reported)."""
+        header = self.header(stem, where, columns, required, known, others_allowed=others_allowed)
+        return header.readable and not header.missing and (others_allowed or not header.unknown)
 
 
 def _parquet_as_text(frame: pl.DataFrame) -> pl.DataFrame:
@@ -306,54 +306,83 @@ def _parquet_as_text(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(columns)
 
 
-def _split(text: str) -> list[str]:
-    return [part.strip() for part in text.split(";") if part.strip()]
-
-
 def _short(error: Exception) -> str:
     return str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
 
 
 def read_cohort_dir(directory: str | Path, *, warnings: list[Problem] | None = None) -> Cohort:
-    """Read mentors, mentees, rankings, travel times and rules; raise CohortInvalid with every problem.
-    Coordinate warnings, located in the files, are appended to `warnings` when it is given."""
+    """Read mentors, mentees, rankings, travel times and rules; raise CohortInvalid with every problem of every
+    file at once (see the module's note on files that cannot be read whole). Coordinate warnings, located in the
+    files, are appended to `warnings` when it is given."""
     directory = Path(directory)
     reader = RowReader()
     if not directory.is_dir():
         raise CohortInvalid([Problem(ProblemCode.MISSING_FILE, "", f"no cohort directory or .json file at {directory}",
                                      str(directory))])
-    mentor_rows = reader.table(directory, "mentors", MENTOR_REQUIRED, MENTOR_COLUMNS)
-    mentee_rows = reader.table(directory, "mentees", MENTEE_REQUIRED, MENTEE_COLUMNS)
-    ranking_rows = reader.table(directory, "rankings", RANKING_COLUMNS, RANKING_COLUMNS, optional=True)
-    travel_rows = reader.table(directory, "travel_times", TRAVEL_COLUMNS, TRAVEL_COLUMNS, optional=True)
-    mentors = tuple(mentor_from_row(reader, row, i) for i, row in enumerate(mentor_rows or []))
-    mentees = tuple(mentee_from_row(reader, row, i) for i, row in enumerate(mentee_rows or []))
-    rankings = tuple(
-        Ranking(row["from_id"], row["to_id"],
-                reader.integer(row["rank"], f"rankings[{i}].rank", reader.where("rankings", i, "rank"), 0))
-        for i, row in enumerate(ranking_rows or [])
-    )
-    travel = tuple(
-        TravelTime(row["mentee_id"], row["mentor_id"],
-                   reader.coordinate(row["minutes"], f"travel_times[{i}].minutes",
-                                     reader.where("travel_times", i, "minutes")))
-        for i, row in enumerate(travel_rows or [])
-    )
+    tables = {
+        "mentors": reader.text_table(directory, "mentors", MENTOR_REQUIRED, MENTOR_COLUMNS),
+        "mentees": reader.text_table(directory, "mentees", MENTEE_REQUIRED, MENTEE_COLUMNS),
+        "rankings": reader.text_table(directory, "rankings", RANKING_COLUMNS, RANKING_COLUMNS, optional=True),
+        "travel_times": reader.text_table(directory, "travel_times", TRAVEL_COLUMNS, TRAVEL_COLUMNS, optional=True),
+    }
+    # A table without its ids (or no table at all) gives nobody; one without another required column gives
+    # everybody with that column empty, and the checks of that column are left to its problem.
+    usable = {stem: table for stem, table in tables.items()
+              if table is not None and not (table.missing if stem not in PEOPLE else "id" in table.missing)}
+    unread = {stem for stem in PEOPLE if stem not in usable}
+    missing = {stem: table.missing for stem, table in usable.items() if table.missing}
+    tables.clear()  # each table's text goes once its values are made
+    mentor_values = _values(reader, usable.pop("mentors", None), mentor_columns)
+    mentors = mentor_values.build() if mentor_values else []
+    mentee_values = _values(reader, usable.pop("mentees", None), mentee_columns)
+    mentees = mentee_values.build() if mentee_values else []
+    rankings = _values(reader, usable.pop("rankings", None), rankings_from) or []
+    travel = tuple(_values(reader, usable.pop("travel_times", None), travel_from) or [])
     rules = _rules(reader, directory / "rules.toml", travel)
-    if reader.failed:
-        # A file that could not be read as a table is the one problem to fix: checking the rest against it
-        # would only add a cascade (every ranking of a mentor in an unread mentors.csv an unknown id).
-        raise CohortInvalid(reader.problems)
-    cohort = Cohort(mentors, mentees, rankings, rules, name=directory.name)
-    # Value checks (ranges, codes, ids, pins against the hard rules) are the validator's, shared with gRPC input.
+    cohort = Cohort(tuple(mentors), tuple(mentees), tuple(rankings), rules, name=directory.name)
+    del mentors, mentees, rankings
+    # Value checks (ranges, codes, ids, pins against the hard rules) are the validator's, shared with gRPC input;
+    # the participants' own values are checked by columns first, the validator judging the rows that need it.
     from solver.validate import cohort_warnings, validate
 
-    problems = reader.problems + [_locate(p) for p in validate(cohort)]
+    people = people_problems(cohort.mentors, cohort.mentees, mentor_values, mentee_values)
+    del mentor_values, mentee_values
+    checked = validate(cohort, people=people)
+    problems = reader.problems + [_locate(p) for p in checked if not _waits(p, unread, missing)]
     if warnings is not None:  # rows are the files' rows
-        warnings += [_locate(w) for w in cohort_warnings(cohort)]
+        warnings += [_locate(w) for w in cohort_warnings(cohort) if not _waits(w, unread, missing)]
     if problems:
         raise CohortInvalid(problems)
     return cohort
+
+
+def _values(reader: RowReader, table: Table | None, read: Callable[[Columns, Cells], T]) -> T | None:
+    """What `read` makes of a table's columns (None without a table), the cells' problems into `reader`. The
+    table gives its columns up, so that each goes as it is read."""
+    if table is None:
+        return None
+    cells = Cells(table.stem, table.frame.columns)
+    values = read(table.take_columns(), cells)
+    reader.problems += cells.problems()
+    return values
+
+
+_ITEM = re.compile(r"^(mentors|mentees|rankings|travel_times)\[\d+\]\.?([a-z_]*)")
+
+
+def _waits(problem: Problem, unread: set[str], missing: Mapping[str, tuple[str, ...]]) -> bool:
+    """Whether a problem only follows from a file or a column that could not be read (and is reported as such):
+    a cell of a missing column, an id of an unread file's side, a pin checked against people read in part."""
+    item = _ITEM.match(problem.path)
+    if item is not None and item.group(2) in missing.get(item.group(1), ()):
+        return True
+    if problem.code is ProblemCode.UNKNOWN_ID:
+        side = ({"mentors"} if problem.path.endswith(".mentor_id") else {"mentees"}
+                if problem.path.endswith(".mentee_id") else set(PEOPLE))
+        return bool(side & unread)
+    if problem.code in (ProblemCode.PIN_BREAKS_RULE, ProblemCode.PINS_EXCEED_CAPACITY):
+        return bool(unread) or any(stem in missing for stem in PEOPLE)
+    return False
 
 
 def _locate(problem: Problem) -> Problem:
@@ -371,59 +400,31 @@ def _locate(problem: Problem) -> Problem:
     return Problem(problem.code, problem.path, problem.message, cell_place(stem, row, column))
 
 
-def mentor_from_row(reader: RowReader, row: Mapping[str, str], i: int) -> Mentor:
-    def where(column: str) -> str:
-        return reader.where("mentors", i, column)
+def people_from_rows(reader: RowReader, rows: Sequence[Mapping[str, str]], mentors: bool,
+                     first_index: int = 0) -> list[Mentor] | list[Mentee]:
+    """Mentors (or mentees) from rows of text cells keyed by column (a column a row lacks is empty), the cells'
+    problems into `reader` at the paths `mentors[first_index + k]...`."""
+    columns = MENTOR_COLUMNS if mentors else MENTEE_COLUMNS
+    stem = "mentors" if mentors else "mentees"
+    text = {c: pl.Series(c, [row.get(c, "") for row in rows], dtype=pl.String) for c in columns}
+    cells = Cells(stem, columns, first_index=first_index, first_row=reader.first_row)
+    people = (mentor_columns if mentors else mentee_columns)(text, cells).build()
+    reader.problems += cells.problems()
+    return people
 
-    path = f"mentors[{i}]"
-    return Mentor(
-        id=row["id"],
-        lat=reader.coordinate(row["lat"], f"{path}.lat", where("lat")),
-        lon=reader.coordinate(row["lon"], f"{path}.lon", where("lon")),
-        occupations=tuple(_split(row["occupations"])),
-        languages=reader.languages(row["languages"], f"{path}.languages", where("languages")),
-        years_experience=reader.integer(row["years_experience"], f"{path}.years_experience",
-                                        where("years_experience"), 0),
-        capacity=reader.integer(row["capacity"], f"{path}.capacity", where("capacity"), 1),
-        leadership=reader.boolean(row.get("leadership", ""), f"{path}.leadership", where("leadership")),
-        gender=row.get("gender", "").lower(),
-        interests=tuple(t.lower() for t in _split(row.get("interests", ""))),
-        organisation=row.get("organisation", ""),
-        markets=tuple(c.upper() for c in _split(row.get("markets", ""))),
-        returning=reader.boolean(row.get("returning", ""), f"{path}.returning", where("returning")),
-        goals=tuple(reader.enum(Goal, g, f"{path}.goals[{k}]", where("goals"))
-                    for k, g in enumerate(_split(row.get("goals", "")))),
-        online=reader.boolean(row.get("online", ""), f"{path}.online", where("online")),
-    )
+
+def mentor_from_row(reader: RowReader, row: Mapping[str, str], i: int) -> Mentor:
+    """One mentor from a row of text cells (see `people_from_rows`, which reads many at once)."""
+    (mentor,) = people_from_rows(reader, [row], True, i)
+    assert isinstance(mentor, Mentor)
+    return mentor
 
 
 def mentee_from_row(reader: RowReader, row: Mapping[str, str], i: int) -> Mentee:
-    def where(column: str) -> str:
-        return reader.where("mentees", i, column)
-
-    path = f"mentees[{i}]"
-    return Mentee(
-        id=row["id"],
-        lat=reader.coordinate(row["lat"], f"{path}.lat", where("lat")),
-        lon=reader.coordinate(row["lon"], f"{path}.lon", where("lon")),
-        occupations=tuple(_split(row["occupations"])),
-        languages=reader.languages(row["languages"], f"{path}.languages", where("languages")),
-        max_travel_km=reader.number(row.get("max_travel_km", ""), f"{path}.max_travel_km", where("max_travel_km")),
-        max_travel_minutes=reader.number(row.get("max_travel_minutes", ""), f"{path}.max_travel_minutes",
-                                         where("max_travel_minutes")),
-        interests=tuple(t.lower() for t in _split(row.get("interests", ""))),
-        goal=reader.enum(Goal, row.get("goal", ""), f"{path}.goal", where("goal")),
-        gender=row.get("gender", "").lower(),
-        requested_mentor_gender=row.get("requested_mentor_gender", "").lower(),
-        country_of_origin=row.get("country_of_origin", "").upper(),
-        first_language=row.get("first_language", "").lower(),
-        municipality=row.get("municipality", ""),
-        track=reader.enum(Track, row.get("track", ""), f"{path}.track", where("track")),
-        priority=reader.integer(row.get("priority", ""), f"{path}.priority", where("priority"), 1),
-        online=reader.boolean(row.get("online", ""), f"{path}.online", where("online")),
-        tags=tuple(t.lower() for t in _split(row.get("tags", ""))),
-        avoid_organisations=tuple(_split(row.get("avoid_organisations", ""))),
-    )
+    """One mentee from a row of text cells (see `people_from_rows`, which reads many at once)."""
+    (mentee,) = people_from_rows(reader, [row], False, i)
+    assert isinstance(mentee, Mentee)
+    return mentee
 
 
 def _rules(reader: RowReader, path: Path, travel: tuple[TravelTime, ...]) -> Rules:
