@@ -124,16 +124,22 @@ def _split_method(full_method: str) -> tuple[str, str]:
     return service, method
 
 
+DEADLINE_SLACK_S = 0.05
+"""A call that ended this close to its deadline ended because of it: gRPC's core ends it at the deadline by its own
+clock, and `time_remaining()` (the deadline less Python's `time.time()`) can still read a few milliseconds then."""
+
+
 def _code_name(context: grpc.ServicerContext, failed: bool) -> str:
     code = context.code()
     if code is not None and isinstance(code, grpc.StatusCode):
         return str(code.name)
+    if not context.is_active():
+        # The call ended before the handler answered: the client cancelled, or its deadline passed. A handler that
+        # raised then (a request stream ending under it as the client went away) failed because of that.
+        remaining = context.time_remaining()
+        return "DEADLINE_EXCEEDED" if remaining is not None and remaining <= DEADLINE_SLACK_S else "CANCELLED"
     if failed:
         return "UNKNOWN"
-    if not context.is_active():
-        # The call ended before the handler answered: the client cancelled, or its deadline passed.
-        remaining = context.time_remaining()
-        return "DEADLINE_EXCEEDED" if remaining is not None and remaining <= 0 else "CANCELLED"
     return "OK"
 
 

@@ -513,6 +513,7 @@ def refusing_undecodable(service: MatchingService, name: str, method: Callable[[
                 field="", description=f"UNDECODABLE: {text}", reason="UNDECODABLE")])
             error = ServiceError(error_status(code_pb2.INVALID_ARGUMENT, text, bad, error_info("REQUEST_UNDECODABLE")),
                                  "REQUEST_UNDECODABLE")
+            service.metrics.rejected.labels("invalid").inc()
             service._fail(_Call(name), context, error)
         return method(request, context)
 

@@ -48,7 +48,7 @@ def _go() -> Runner:
         _missing(f"{GO_CLIENT.relative_to(ROOT)} is not built (make clients)")
 
     def run(target: str, cohort: Path, *flags: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        flags_go = [f"-{f.removeprefix('--')}" for f in flags]  # Go's flag package: -name value
+        flags_go = [f"-{f.removeprefix('--')}" if f.startswith("--") else f for f in flags]  # Go's flag: -name value
         return subprocess.run([str(GO_CLIENT), *flags_go, target, str(cohort)], capture_output=True, text=True,
                               timeout=timeout, check=False)
     return run
@@ -172,3 +172,39 @@ def _wait_busy(running: RunningServer) -> bool:
 
     return wait_until(lambda: scrape(running.metrics_port, "mentormatch_solves_in_flight") >= 1, timeout=10)
 
+
+
+def test_other_language_client_reads_snake_case_and_camel_case_alike(other_client: Runner,
+                                                                     shared_server: RunningServer,
+                                                                     tmp_path: Path) -> None:
+    """The protobuf JSON mapping takes a field by its lowerCamelCase name or its .proto name: the same cohort in
+    either spelling gets the Python client's matching (a client that dropped the snake_case keys would solve a
+    cohort without rules, languages or capacities)."""
+    message = convert.cohort_to_proto(small_cohort(5, 14, 10, side_constraints=False))
+    message.rules.max_distance_km = 25.0  # a rule that changes the matching when it is dropped
+    with MentormatchClient(shared_server.address) as client:
+        expected = client.match(message, SolveOptions(alternatives=1, time_limit_s=10))
+    want = {(p.mentee_id, p.mentor_id) for p in expected.matchings[0].pairs}
+    for spelling, proto_names in (("camel", False), ("snake", True)):
+        path = tmp_path / f"{spelling}.json"
+        path.write_text(json_format.MessageToJson(message, preserving_proto_field_name=proto_names))
+        assert ("max_distance_km" in path.read_text()) is proto_names
+        answer = _answer(other_client(shared_server.address, path))
+        assert answer["objectiveValue"] == expected.objective_value, spelling
+        assert _pairs(answer["matchings"][0]) == want, spelling
+
+
+def test_node_client_refuses_a_cohort_that_does_not_fit_the_contract(tmp_path: Path) -> None:
+    """Wrong types and unknown fields are listed at their paths (exit 2) before any call, never sent as zeros."""
+    run = _node()
+    data = json_format.MessageToDict(convert.cohort_to_proto(small_cohort(3, 4, 4)), preserving_proto_field_name=True)
+    data["mentors"][0]["capacity"] = "three"
+    data["mentees"][1]["surprise"] = 1
+    data["rules"]["max_distance_km"] = [1]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    done = run(f"127.0.0.1:{free_port()}", path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert 'mentors[0].capacity: expected a whole number, got a string ("three")' in done.stderr
+    assert 'mentees[1].surprise: unknown field "surprise"' in done.stderr
+    assert "rules.max_distance_km: expected a number" in done.stderr

@@ -29,7 +29,7 @@ const LOAD_OPTIONS = {includeDirs: INCLUDE_DIRS, longs: String, enums: String, d
 const SERVICE_CONFIG = {
   methodConfig: [{
     name: [{service: "mentormatch.v1.MatchingService"}, {service: "mentormatch.v1.SweepService"},
-           {service: "mentormatch.v1.SpeedDatingService"}],
+           {service: "mentormatch.v1.SpeedDatingService"}, {service: "mentormatch.v1.ShortlistService"}],
     retryPolicy: {maxAttempts: 4, initialBackoff: "0.1s", maxBackoff: "1s", backoffMultiplier: 2,
                   retryableStatusCodes: ["UNAVAILABLE"]},
   }],
@@ -40,6 +40,181 @@ const RETRYABLE = new Set([grpc.status.RESOURCE_EXHAUSTED, grpc.status.UNAVAILAB
 function loadService() {
   const definition = loader.loadSync(["mentormatch/v1/matching.proto"], LOAD_OPTIONS);
   return grpc.loadPackageDefinition(definition).mentormatch.v1;
+}
+
+// The cohort file in the protobuf JSON mapping, read as the mapping says (as Go's protojson and Python's
+// json_format read it): each field by its lowerCamelCase JSON name or its .proto name; 64-bit integers as numbers
+// or strings; enums by name or number; doubles as numbers or "NaN", "Infinity", "-Infinity"; Durations as "1.5s";
+// null as the default; an unknown field or a value of the wrong type is an error at its path. proto-loader would
+// silently drop the snake_case keys (and solve a different cohort), so the file is converted here first.
+let contractRoot = null;
+function contract() {
+  if (contractRoot === null) {
+    const root = new protobuf.Root({});
+    root.resolvePath = (origin, target) => {
+      for (const dir of INCLUDE_DIRS) {
+        const candidate = path.join(dir, target);
+        if (fs.existsSync(candidate)) return candidate;
+      }
+      return target;
+    };
+    contractRoot = root.loadSync(["mentormatch/v1/matching.proto"], {keepCase: true});
+    contractRoot.resolveAll();
+  }
+  return contractRoot;
+}
+
+// protoc's JSON name of a field: underscores dropped, the letter after one upper-cased.
+function jsonName(protoName) {
+  return protoName.replace(/_+([a-zA-Z0-9])/g, (_, c) => c.toUpperCase());
+}
+// proto-loader's (protobufjs') name of a field when it does not keep the case.
+function loaderName(protoName) {
+  return protobuf.util.camelCase(protoName);
+}
+
+const INT_RANGES = {int32: [-(2 ** 31), 2 ** 31 - 1], sint32: [-(2 ** 31), 2 ** 31 - 1], sfixed32: [-(2 ** 31), 2 ** 31 - 1],
+                    uint32: [0, 2 ** 32 - 1], fixed32: [0, 2 ** 32 - 1]};
+const LONGS = new Set(["int64", "sint64", "sfixed64", "uint64", "fixed64"]);
+
+function shown(value) {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "object") return "an object";
+  const text = JSON.stringify(value);
+  return `${typeof value === "string" ? "a string" : typeof value === "boolean" ? "a boolean" : "a number"} (${text.length > 40 ? text.slice(0, 37) + "..." : text})`;
+}
+
+function scalarFromJson(field, value, where, problems) {
+  const type = field.type;
+  if (field.resolvedType instanceof protobuf.Enum) {
+    const values = field.resolvedType.values;
+    if (typeof value === "string" && Object.prototype.hasOwnProperty.call(values, value)) return value;
+    if (typeof value === "number" && Number.isInteger(value) && value >= INT_RANGES.int32[0] && value <= INT_RANGES.int32[1]) return value;
+    problems.push({field: where, description: `expected one of ${Object.keys(values).join(", ")} (or its number), got ${shown(value)}`});
+    return undefined;
+  }
+  if (type in INT_RANGES || LONGS.has(type)) {
+    const text = typeof value === "string" ? value.trim() : value;
+    const ok = (typeof value === "number" && Number.isInteger(value)) ||
+               (typeof value === "string" && /^-?\d+(\.0*)?([eE]\+?\d+)?$/.test(text));
+    if (!ok) {
+      problems.push({field: where, description: `expected a whole number, got ${shown(value)}`});
+      return undefined;
+    }
+    if (LONGS.has(type)) return String(typeof value === "number" || /[.eE]/.test(text) ? BigInt(Number(text)) : BigInt(text));
+    const number = Number(text);
+    const [low, high] = INT_RANGES[type];
+    if (!(number >= low && number <= high)) {
+      problems.push({field: where, description: `${text} is out of range: expected a whole number in ${low}..${high}`});
+      return undefined;
+    }
+    return number;
+  }
+  if (type === "double" || type === "float") {
+    if (typeof value === "number") return value;
+    if (value === "NaN" || value === "Infinity" || value === "-Infinity") return Number(value);
+    if (typeof value === "string" && value.trim() !== "" && Number.isFinite(Number(value))) return Number(value);
+    problems.push({field: where, description: `expected a number (or "NaN", "Infinity", "-Infinity"), got ${shown(value)}`});
+    return undefined;
+  }
+  if (type === "bool") {
+    if (typeof value === "boolean") return value;
+    problems.push({field: where, description: `expected true or false, got ${shown(value)}`});
+    return undefined;
+  }
+  if (type === "string") {
+    if (typeof value === "string") return value;
+    problems.push({field: where, description: `expected a string, got ${shown(value)}`});
+    return undefined;
+  }
+  if (type === "bytes") {
+    if (typeof value === "string") return Buffer.from(value, "base64");
+    problems.push({field: where, description: `expected base64 text, got ${shown(value)}`});
+    return undefined;
+  }
+  problems.push({field: where, description: `unsupported field type ${type}`});
+  return undefined;
+}
+
+function durationFromJson(value, where, problems) {
+  const match = typeof value === "string" ? /^(-)?(\d+)(?:\.(\d{1,9}))?s$/.exec(value) : null;
+  if (!match) {
+    problems.push({field: where, description: `expected a duration such as "1.5s", got ${shown(value)}`});
+    return undefined;
+  }
+  const sign = match[1] ? -1 : 1;
+  return {seconds: String(sign * Number(match[2])), nanos: sign * Number((match[3] || "").padEnd(9, "0"))};
+}
+
+function messageFromJson(type, value, where, problems) {
+  if (type.fullName === ".google.protobuf.Duration") return durationFromJson(value, where, problems);
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    problems.push({field: where || "<root>", description: `expected a JSON object, got ${shown(value)}`});
+    return undefined;
+  }
+  const byName = new Map();
+  for (const field of type.fieldsArray) {
+    byName.set(field.name, field);
+    byName.set(jsonName(field.name), field);
+  }
+  const out = {};
+  const seen = new Map();
+  for (const [key, item] of Object.entries(value)) {
+    const field = byName.get(key);
+    const at = (name) => (where ? `${where}.${name}` : name);
+    if (!field) {
+      problems.push({field: at(key), description: `unknown field ${JSON.stringify(key)}`});
+      continue;
+    }
+    const here = at(field.name);
+    if (seen.has(field.name)) {
+      problems.push({field: here, description: `given twice, as ${JSON.stringify(seen.get(field.name))} and as ${JSON.stringify(key)}`});
+      continue;
+    }
+    seen.set(field.name, key);
+    if (item === null) continue;  // the default
+    const one = (element, elementWhere) => (field.resolvedType instanceof protobuf.Type
+      ? messageFromJson(field.resolvedType, element, elementWhere, problems)
+      : scalarFromJson(field, element, elementWhere, problems));
+    if (field.map) {
+      if (typeof item !== "object" || Array.isArray(item)) {
+        problems.push({field: here, description: `expected a JSON object, got ${shown(item)}`});
+        continue;
+      }
+      out[loaderName(field.name)] = Object.fromEntries(Object.entries(item).map(([k, v]) => [k, one(v, `${here}[${JSON.stringify(k)}]`)]));
+    } else if (field.repeated) {
+      if (!Array.isArray(item)) {
+        problems.push({field: here, description: `expected a JSON array, got ${shown(item)}`});
+        continue;
+      }
+      out[loaderName(field.name)] = item.map((element, j) => one(element, `${here}[${j}]`));
+    } else {
+      const converted = one(item, here);
+      if (converted !== undefined) out[loaderName(field.name)] = converted;
+    }
+  }
+  return out;
+}
+
+// A `mentormatch.v1.Cohort` from its protobuf-JSON text, as proto-loader's request object; throws an Error
+// listing every problem ("field: description") when the text does not fit the contract.
+function cohortFromJson(text) {
+  let data;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`not valid JSON: ${error.message}`);
+  }
+  const problems = [];
+  const cohort = messageFromJson(contract().lookupType("mentormatch.v1.Cohort"), data, "", problems);
+  if (problems.length) {
+    const error = new Error(`the cohort does not fit mentormatch.v1.Cohort (${problems.length} problem(s)):\n` +
+                            problems.map((p) => `  ${p.field}: ${p.description}`).join("\n"));
+    error.violations = problems;
+    throw error;
+  }
+  return cohort;
 }
 
 let errorTypes = null;
@@ -137,7 +312,13 @@ function main() {
     process.stderr.write(`${error.message}\n`);
     process.exit(2);
   }
-  const cohort = JSON.parse(fs.readFileSync(args.cohortFile, "utf8"));
+  let cohort;
+  try {
+    cohort = cohortFromJson(fs.readFileSync(args.cohortFile, "utf8").replace(/^\uFEFF/, ""));
+  } catch (error) {
+    process.stderr.write(`${args.cohortFile}: ${error.message}\n`);
+    process.exit(2);
+  }
   const whole = Math.floor(args.timeLimit);
   const request = {
     cohort, label: args.label, validateOnly: args.validateOnly,
@@ -157,6 +338,6 @@ function main() {
   });
 }
 
-module.exports = {createClient, decodeError, withRetryInfo, SERVICE_CONFIG};
+module.exports = {createClient, cohortFromJson, decodeError, withRetryInfo, SERVICE_CONFIG};
 
 if (require.main === module) main();
