@@ -127,7 +127,10 @@ def _person(path: str, id_: str, lat: float, lon: float, occupations: tuple[str,
 
 
 def _gender(path: str, value: str, out: list[Problem]) -> None:
-    if value and value not in GENDERS:
+    if value.startswith("?") and value[1:].lstrip("-").isdigit():  # an unknown enum number from the contract
+        out.append(Problem(ProblemCode.MALFORMED_GENDER, path, f"unknown gender value {value[1:]}: expected "
+                           "GENDER_UNSPECIFIED, GENDER_FEMALE, GENDER_MALE or GENDER_OTHER (f, m, x in files)"))
+    elif value and value not in GENDERS:
         out.append(Problem(ProblemCode.MALFORMED_GENDER, path, f"'{value}' is not one of f, m, x (or empty)"))
 
 

@@ -77,3 +77,14 @@ def test_values_of_the_wrong_type_are_told_plainly_with_the_cohorts_problems(tmp
     assert len(listed) == 7, listed  # nothing reported twice for a value already reported
     for _, message in listed.values():
         assert "int()" not in message and "bytes-like" not in message and "Couldn't parse" not in message
+
+
+def test_an_unknown_gender_number_is_told_as_such(tmp_path: Path) -> None:
+    data = _base()
+    data["mentors"][0]["gender"] = 99
+    path = tmp_path / "cohort.json"
+    path.write_text(json.dumps(data))
+    listed = {field: (code, message) for field, code, message in _listed(path)}
+    code, message = listed["mentors[0].gender"]
+    assert code == "MALFORMED_GENDER" and message.startswith("unknown gender value 99: expected GENDER_UNSPECIFIED")
+    assert "?99" not in message
