@@ -3,8 +3,8 @@
 It is `MatchingService` with one more method, so a sweep shares the server's solve slots, limits, metrics,
 drain and error statuses: a sweep takes one slot for all its settings (as CompareScenarios does for its
 scenarios), solves them one after another on the slot's thread, and streams each outcome as it is ready;
-the summary with the Pareto frontier comes last. The grid and its settings are checked before anything is
-solved, every problem at its request path (`axes[0].values[1].rules.field_depth`).
+the summary with the Pareto frontier comes last. The cohort, the grid and its values are checked before anything
+is solved, every problem at once at its request path (`axes[0].values[1].rules.field_depth`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from server import convert as mapping
 from server.distributed import sweep_outcome_to_proto
 from server.service import MatchingService, lenient_parser, refusing_undecodable
 from server.slots import Slot
+from solver.domain import Cohort
 from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.sweep import MAX_SETTINGS, AxisValue, Grid, GridAxis, check_values, finish, solve_setting
 
@@ -58,6 +59,19 @@ def _request_path(problem: Problem) -> Problem:
     return dataclasses.replace(problem, path=problem.path.replace(".rules.weights", ".weights", 1))
 
 
+def _value_problems(cohort: Cohort, grid: Grid, grid_problems: list[Problem]) -> list[Problem]:
+    """Every axis value's problems, beside the grid's own: the whole grid's checks (combinations too dense
+    included) when the grid is sound, else each axis alone (a grid too large is not multiplied out)."""
+    grids = [grid] if not grid_problems else [Grid((axis,)) for axis in grid.axes]
+    problems: list[Problem] = []
+    for each in grids:
+        try:
+            check_values(cohort, each)
+        except CohortInvalid as invalid:
+            problems += invalid.problems
+    return problems
+
+
 class SweepingService(MatchingService):
     """`MatchingService` and `SweepService.Sweep` on one set of slots (the server registers both)."""
 
@@ -79,15 +93,14 @@ class SweepingService(MatchingService):
     def _sweep(self, call: Any, context: grpc.ServicerContext, request: spb.SweepRequest, slot: Slot,
                emit: Callable[[tuple[str, Any]], None]) -> spb.SweepSummary:
         grid, grid_problems = grid_from_proto(request.axes)
-        extra = [mapping.problem_to_proto(p, "") for p in grid_problems]
-        checked = self._checked(call, request.cohort, request.HasField("cohort"), request.options, False, slot.stop,
-                                extra, "SWEEP_INVALID")
-        try:
-            check_values(checked.cohort, grid)
-        except CohortInvalid as invalid:
-            problems = [mapping.problem_to_proto(_request_path(p), "") for p in invalid.problems]
-            call.fields["problems"] = len(problems)
-            raise self._reject(problems, "SWEEP_INVALID") from None
+        checked = self._checked(call, request.cohort, request.HasField("cohort"), request.options, True, slot.stop)
+        cohort_problems = list(checked.problems)
+        value_problems = _value_problems(checked.cohort, grid, grid_problems) if not cohort_problems else []
+        problems = cohort_problems + [mapping.problem_to_proto(_request_path(p), "")
+                                      for p in grid_problems + value_problems]
+        call.fields["problems"] = len(problems)
+        if problems:
+            raise self._reject(problems, "COHORT_INVALID" if cohort_problems else "SWEEP_INVALID")
         settings = grid.settings()
         call.fields["settings"] = len(settings)
         limit = self._share(context, checked.options.solve.time_limit_s, len(settings))
