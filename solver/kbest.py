@@ -52,6 +52,9 @@ __all__ = ["KBest", "alternatives", "applies"]
 DENSE_CELL_LIMIT = 400_000
 """Free mentees x seats up to which a node is a dense assignment; beyond, alternatives are CP-SAT's."""
 FLOW_ROW_LIMIT = 2_000
+FLOW_EVALUATIONS = 100
+"""Node flows per alternative where an organisation cap binds (each ~0.5-2 ms: about what CP-SAT takes for an
+alternative of such a model, so an alternative the ranking cannot finish costs at most about twice)."""
 """Candidate rows up to which nodes may be min-cost flows (binding organisation caps)."""
 EVALUATION_CELLS = 6_000_000
 """Node evaluations per alternative: this many matrix cells' worth (at least `MIN_EVALUATIONS`, at most
@@ -330,7 +333,8 @@ class _Search:
         # Child bounds from the duals cost a few assignments' worth per split: they pay on larger matrices and
         # with prices (measured: 15 x 15, D = 2: 22 evaluations with them, 34 without, and 10 % faster without;
         # 80 x 80, D = 8: a third of the evaluations).
-        self.duals = min_difference >= PRICE_FROM_DIFFERENCE or solver.cells >= DUAL_CELLS
+        self.duals = isinstance(solver, _Dense) and (min_difference >= PRICE_FROM_DIFFERENCE
+                                                     or solver.cells >= DUAL_CELLS)
         self.min_difference = min_difference
         # What a search leaves for the next alternative when it is not priced (node bounds then hold whatever is
         # found later): the queue, with every node, and the valid matchings found that were not the best.
@@ -558,12 +562,15 @@ def alternatives(model: AssignmentModel, weights: IntArray, accepted: list[IntAr
     weights = weights * scale
     weights[accepted[0]] += 1
     solver: _Dense | _Flows = _Flows(model, stop) if _caps_bind(model) else _Dense(model, weights)
-    budget = evaluation_budget(solver.cells)
+    flows = isinstance(solver, _Flows)
+    budget = FLOW_EVALUATIONS if flows else evaluation_budget(solver.cells)
     found: list[IntArray] = []
     evaluations = 0
     breakpoints: list[int] = []
     token = StopToken(StopToken.of(stop).event, deadline) if deadline is not None else stop
-    priced = min_difference >= PRICE_FROM_DIFFERENCE
+    # Prices pay with the duals' child bounds, which flows do not give (measured, 40 x 44 Copenhagen career with a
+    # binding cap, D = 4: 77 flows unpriced, 114 priced).
+    priced = min_difference >= PRICE_FROM_DIFFERENCE and not flows
     search = _Search(model, weights, solver, accepted, min_difference, budget, token)
     search.keep = not priced  # unpriced, one search goes on from one alternative to the next
     if not priced:
