@@ -23,6 +23,7 @@ in must have a mentee (a bonus above every objective on his first seat), else th
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
 
@@ -33,6 +34,7 @@ from scipy.sparse.csgraph import breadth_first_order, dijkstra
 
 from solver.candidates import BoolArray, IntArray
 from solver.model import AssignmentModel
+from solver.stop import StopToken, check
 
 EXACT_FLOAT = 2**52  # Dijkstra's distances are doubles: every path cost stays below this, so they are exact
 MAX_PATHS = 12  # units of imbalance repaired by shortest paths; beyond, the changed network is solved anew
@@ -109,11 +111,13 @@ class Reoptimiser:
     # Building -------------------------------------------------------------------------------------------
 
     @staticmethod
-    def build(model: AssignmentModel, rows: IntArray, max_score: int, spare_seats: int = 1) -> Reoptimiser | None:
+    def build(model: AssignmentModel, rows: IntArray, max_score: int, spare_seats: int = 1,
+              stop: StopToken | threading.Event | None = None) -> Reoptimiser | None:
         """The network of `model` carrying the matching `rows`, with potentials proving it optimal; None when it is
         not an optimal flow (a side constraint the flow does not know, e.g. a binding gender quota, shaped it) or
         when the numbers are too large to re-optimise exactly. `max_score` bounds any pair's score, before and after
-        changes; a change may add up to `spare_seats` seats per mentor."""
+        changes; a change may add up to `spare_seats` seats per mentor. `stop` is checked between the rounds that
+        find the potentials (raises `solver.stop.Stopped`)."""
         n, m = model.candidates.arrays.n_mentees, model.candidates.arrays.n_mentors
         if model.n_rows and int(model.score.max()) > max_score:
             return None
@@ -191,7 +195,7 @@ class Reoptimiser:
         supply = np.zeros(nodes, dtype=np.int64)
         supply[:n] = 1
         supply[sink] = -n
-        potential = _potentials(nodes, tail, head, cap, cost, flow)
+        potential = _potentials(nodes, tail, head, cap, cost, flow, stop)
         if potential is None:
             return None
         return Reoptimiser(model, max_score, big, force, tail, head, cap, cost, flow, supply, seats, seat_heads, potential)
@@ -549,8 +553,8 @@ class _Network:
         return True
 
 
-def _potentials(nodes: int, tail: IntArray, head: IntArray, cap: IntArray, cost: IntArray, flow: IntArray
-                ) -> IntArray | None:
+def _potentials(nodes: int, tail: IntArray, head: IntArray, cap: IntArray, cost: IntArray, flow: IntArray,
+                stop: StopToken | threading.Event | None = None) -> IntArray | None:
     """Potentials under which every residual arc has a non-negative reduced cost (cost + pi[tail] - pi[head]):
     shortest distances from a virtual root over the residual graph, by rounds of vectorised Bellman-Ford. None when
     a round limit passes (a negative cycle: the flow is not optimal)."""
@@ -566,6 +570,7 @@ def _potentials(nodes: int, tail: IntArray, head: IntArray, cap: IntArray, cost:
     heads = v[starts]
     dist = np.zeros(nodes, dtype=np.int64)
     for _ in range(nodes + 1):
+        check(stop)
         best = np.minimum.reduceat(dist[u] + w, starts)
         better = best < dist[heads]
         if not better.any():

@@ -181,7 +181,8 @@ def _build_reoptimiser(ctx: ExplainContext) -> Reoptimiser | None:
     weights = ctx.cohort.rules.weights.as_dict().values()
     if ctx.result.model.n_rows > REOPT_MAX_ROWS:
         return None
-    return Reoptimiser.build(ctx.result.model, best.rows, MAX_POINTS * sum(max(w, 0) for w in weights))
+    return Reoptimiser.build(ctx.result.model, best.rows, MAX_POINTS * sum(max(w, 0) for w in weights),
+                             stop=ctx.explain_options.stop)
 
 
 def _resolve_options(options: SolveOptions) -> SolveOptions:
