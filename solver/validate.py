@@ -8,6 +8,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from operator import attrgetter
 
 import numpy as np
 import numpy.typing as npt
@@ -220,8 +221,10 @@ def validate(cohort: Cohort, *, max_participants: int | None = None,
         return [Problem(ProblemCode.TOO_LARGE, "", f"{len(cohort.mentors) + len(cohort.mentees)} participants; "
                         f"this service takes at most {max_participants}")]
     out = people_problems(cohort) if people is None else list(people)
-    mentor_ids = {m.id for m in cohort.mentors}
-    mentee_ids = {m.id for m in cohort.mentees}
+    rules = cohort.rules
+    named = cohort.rankings or rules.pins or rules.bans or rules.travel_times  # else no id is looked up
+    mentor_ids = {m.id for m in cohort.mentors} if named else set()
+    mentee_ids = {m.id for m in cohort.mentees} if named else set()
     everyone = mentor_ids | mentee_ids
     ranked: set[tuple[str, str]] = set()
     for i, r in enumerate(cohort.rankings):
@@ -472,29 +475,25 @@ class _Places:
 def _coordinates(people: Sequence[Mentor | Mentee]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Everyone's latitude and longitude as arrays (NaN for a value that is no finite number)."""
     try:
-        return (np.fromiter((p.lat for p in people), dtype=np.float64, count=len(people)),
-                np.fromiter((p.lon for p in people), dtype=np.float64, count=len(people)))
+        return (np.fromiter(map(attrgetter("lat"), people), dtype=np.float64, count=len(people)),
+                np.fromiter(map(attrgetter("lon"), people), dtype=np.float64, count=len(people)))
     except (TypeError, ValueError):  # a value that is no number at all (the validator reports it)
         return (np.array([p.lat if _finite(p.lat) else math.nan for p in people], dtype=np.float64),
                 np.array([p.lon if _finite(p.lon) else math.nan for p in people], dtype=np.float64))
 
 
-def _places(cohort: Cohort, *sides: str) -> _Places:
-    """Where the people of `sides` are, in side order, each side in its order (by arrays: a million people take
-    a fraction of a second)."""
-    groups: dict[str, Sequence[Mentor | Mentee]] = {"mentors": cohort.mentors, "mentees": cohort.mentees}
-    names: list[str] = []
-    index, lats, lons = [], [], []
-    for side in sides:
-        lat, lon = _coordinates(groups[side])
-        with np.errstate(invalid="ignore"):
-            on_earth = np.flatnonzero(np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180))
-        names += [side] * len(on_earth)
-        index.append(on_earth)
-        lats.append(lat[on_earth])
-        lons.append(lon[on_earth])
-    return _Places(names, np.concatenate(index) if index else np.zeros(0, dtype=np.int64),
-                   np.concatenate(lats) if lats else np.zeros(0), np.concatenate(lons) if lons else np.zeros(0))
+def _places(people: Sequence[Mentor | Mentee], side: str) -> _Places:
+    """Where the people of one side are (by arrays: a million people take a fraction of a second)."""
+    lat, lon = _coordinates(people)
+    with np.errstate(invalid="ignore"):
+        on_earth = np.flatnonzero(np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180))
+    return _Places([side] * len(on_earth), on_earth, lat[on_earth], lon[on_earth])
+
+
+def _both(mentors: _Places, mentees: _Places) -> _Places:
+    """The places of both sides, mentors first."""
+    return _Places(mentors.side + mentees.side, np.concatenate([mentors.index, mentees.index]),
+                   np.concatenate([mentors.lat, mentees.lat]), np.concatenate([mentors.lon, mentees.lon]))
 
 
 def _middle(places: _Places) -> tuple[float, float, np.ndarray, float]:
@@ -526,7 +525,8 @@ def coordinate_warnings(cohort: Cohort) -> list[Problem]:
     compared the same way (path `mentors` or `mentees`: the side whose exchanged middle would meet the
     other's). Longitudes are not wrapped at ±180 (no programme spans the antimeridian).
     """
-    places = _places(cohort, "mentors", "mentees")
+    sides = {"mentors": _places(cohort.mentors, "mentors"), "mentees": _places(cohort.mentees, "mentees")}
+    places = _both(sides["mentors"], sides["mentees"])
     if len(places.side) < 3:
         return []  # two people make no area to be outside of
     middle_lat, middle_lon, distance, reach = _middle(places)
@@ -543,12 +543,11 @@ def coordinate_warnings(cohort: Cohort) -> list[Problem]:
                                "it: are latitude and longitude swapped?"))
         else:
             out.append(Problem(ProblemCode.COORDINATE_OUTLIER, f"{side}[{i}].lat", f"{here}: check the coordinates"))
-    return _side_warnings(cohort) + out  # the file-wide warning first: it explains the per-person ones
+    return _side_warnings(sides) + out  # the file-wide warning first: it explains the per-person ones
 
 
-def _side_warnings(cohort: Cohort) -> list[Problem]:
+def _side_warnings(sides: dict[str, _Places]) -> list[Problem]:
     """A warning when the mentors' area and the mentees' area lie far apart (a whole file swapped)."""
-    sides = {side: _places(cohort, side) for side in ("mentors", "mentees")}
     if not all(places.side for places in sides.values()):
         return []
     middles = {side: _middle(places) for side, places in sides.items()}
