@@ -49,18 +49,21 @@ from solver.stop import Stopped, StopToken, check
 
 __all__ = ["KBest", "alternatives", "applies"]
 
-DENSE_CELL_LIMIT = 400_000
-"""Free mentees x seats up to which a node is a dense assignment; beyond, alternatives are CP-SAT's."""
+DENSE_CELL_LIMIT = 20_000
+"""Free mentees x seats up to which alternatives are ranked here; beyond, CP-SAT's (after the pricing flows). On
+larger cohorts the default D (a tenth of the pairs) lets far more matchings lie close to each better one than a
+ranking can skip, while the pricing often proves them at once (measured: 200 x 200 national pool, D = 13, 273
+node solves for one alternative; 500 x 500, D = 38: none in 200; 80 x 80 Copenhagen, D = 8: 217 for two)."""
 FLOW_ROW_LIMIT = 2_000
 FLOW_EVALUATIONS = 100
 """Node flows per alternative where an organisation cap binds (each ~0.5-2 ms: about what CP-SAT takes for an
 alternative of such a model, so an alternative the ranking cannot finish costs at most about twice)."""
 """Candidate rows up to which nodes may be min-cost flows (binding organisation caps)."""
-EVALUATION_CELLS = 6_000_000
+EVALUATION_CELLS = 4_000_000
 """Node evaluations per alternative: this many matrix cells' worth (at least `MIN_EVALUATIONS`, at most
-`MAX_EVALUATIONS`); then CP-SAT carries on. Measured: 15 x 15 Lyngby needs ~20 per alternative, 80 x 80
-Copenhagen ~60."""
-MIN_EVALUATIONS = 200
+`MAX_EVALUATIONS`); then CP-SAT carries on. Measured: 15 x 15 Lyngby needs ~14 per alternative (168 cells),
+80 x 80 Copenhagen 38 and 179 (6,660 cells: the budget is 600)."""
+MIN_EVALUATIONS = 100
 DUAL_CELLS = 1_000
 """Matrix cells from which children get bounds from the node's duals even without prices."""
 PRICE_FROM_DIFFERENCE = 3
