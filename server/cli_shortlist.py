@@ -7,6 +7,7 @@ The engine is imported inside the command, so that `mentormatch --help` does not
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -22,13 +23,12 @@ from server.cli import (
     enum_word,
     note_text,
     print_problems,
-    read_with_warnings,
-    refuse_outputs,
+    print_warnings,
     whole,
     write_or_exit,
 )
-from server.cli_params import finite_seconds
-from solver.errors import CohortInvalid
+from server.cli_params import MAX_SECONDS
+from solver.errors import CohortInvalid, Problem, ProblemCode
 
 if TYPE_CHECKING:
     from mentormatch.v1 import shortlist_pb2 as slpb
@@ -133,13 +133,13 @@ def write_shortlist_files(output: Path, response: slpb.ShortlistResponse, inputs
 def shortlist_command(
     cohort: Annotated[Path, typer.Argument(help="cohort directory or .json file")],
     size: Annotated[int, typer.Option(help="proposals per list, the optimum's partner included (1..10)")] = 3,
-    side: Annotated[ListSide, typer.Option(help="whose lists: each mentee's mentors, or each mentor's mentees")] = (
-        ListSide.mentee),
+    side: Annotated[str, typer.Option(help="whose lists: 'mentee' (each mentee's mentors) or 'mentor' (each "
+                                           "mentor's mentees)")] = ListSide.mentee.value,
     max_lists: Annotated[int | None, typer.Option(
         "--max-lists", "--max-lists-per-mentor", "--max-lists-per-mentee",
         help="lists a proposed person appears on at most, or on as many as the optimum puts her on, when more "
              "(default: --size)")] = None,
-    time_limit: Annotated[float, typer.Option(callback=finite_seconds, help="seconds for the whole shortlist")] = 30.0,
+    time_limit: Annotated[float, typer.Option(help="seconds for the whole shortlist")] = 30.0,
     seed: Annotated[int, typer.Option(help="solver seed (same input and seed, same lists)")] = 0,
     as_json: JsonFlag = False,
     output: Annotated[Path | None, typer.Option(
@@ -155,18 +155,35 @@ def shortlist_command(
     from server.shortlist_rpc import shortlists_to_proto
     from solver.explain.codes import Side
     from solver.fileio import record_inputs
+    from solver.ingest import load_cohort
     from solver.shortlist import ShortlistOptions, option_problems, shortlist
     from solver.tables import output_table_problems
 
-    options = ShortlistOptions(size=size, side=Side(side.value), max_lists=max_lists, time_limit_s=time_limit,
-                               seed=seed)
-    # Each option's problem at the option's name (`--size: BAD_VALUE: ...`).
+    # Every problem at once, exit 2: the options' (each at the option's name, `--size: BAD_VALUE: ...`), the
+    # cohort's and the outputs'. The options are checked here rather than by click, whose first error would hide
+    # the others.
+    side_problems = [] if side in ListSide.__members__ else [Problem(
+        ProblemCode.BAD_VALUE, "side", f"'{side}' is not one of: {', '.join(ListSide.__members__)}", "--side")]
+    seconds = [] if math.isfinite(time_limit) and 0 < time_limit <= MAX_SECONDS else [Problem(
+        ProblemCode.BAD_VALUE, "time_limit_s", f"{time_limit} is not a number of seconds in (0, {MAX_SECONDS:g}]",
+        "--time-limit")]
+    options = ShortlistOptions(size=size, side=Side(side if not side_problems else ListSide.mentee.value),
+                               max_lists=max_lists, time_limit_s=time_limit if not seconds else 1.0, seed=seed)
     problems = [replace(p, location=f"--{p.path.replace('_', '-')}") for p in option_problems(options)]
+    problems = side_problems + problems + seconds
+    warnings: list[Problem] = []
     with record_inputs() as inputs:
-        data, warnings = read_with_warnings(cohort)
+        try:
+            data = load_cohort(cohort, warnings=warnings)
+        except CohortInvalid as invalid:
+            problems += invalid.problems
     if output is not None:
         problems += output_table_problems(output, SHEETS, inputs, "--output")
-    refuse_outputs(problems)
+    if problems:
+        print_problems(problems)
+        print_warnings(warnings)
+        raise typer.Exit(EXIT_INVALID)
+    print_warnings(warnings)
     try:
         lists = shortlist(data, options)
     except CohortInvalid as invalid:

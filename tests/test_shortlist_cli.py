@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import grpc
@@ -79,3 +80,22 @@ def test_bad_options_and_unwritable_outputs_are_exit_2_with_every_problem(tmp_pa
     assert "Traceback" not in done.stderr and not done.stdout
     done = run_cli("shortlist", LYNGBY, "-o", tmp_path / "lists.txt")
     assert done.returncode == 2 and "tables are written as" in done.stderr
+
+
+def test_option_and_cohort_problems_are_listed_together(tmp_path: Path) -> None:
+    """A cohort with a problem and every kind of bad option (beyond the maximum, below one, a zero time limit, an
+    unknown side): one report with all of them, exit 2, as the Shortlist RPC lists the request's problems."""
+    broken = tmp_path / "cohort"
+    shutil.copytree(LYNGBY, broken)
+    mentors = (broken / "mentors.csv").read_text(encoding="utf-8").splitlines()
+    header = mentors[0].split(",")
+    row = mentors[1].split(",")
+    row[header.index("capacity")] = "-3"
+    (broken / "mentors.csv").write_text("\n".join([mentors[0], ",".join(row), *mentors[2:]]) + "\n",
+                                        encoding="utf-8")
+    done = run_cli("shortlist", broken, "--size", "11", "--max-lists", "0", "--time-limit", "0", "--side", "both")
+    assert done.returncode == 2, done.stderr
+    for problem in ("--size: BAD_VALUE", "--max-lists: BAD_VALUE", "--time-limit: BAD_VALUE", "--side: BAD_VALUE",
+                    "capacity"):
+        assert problem in done.stderr, (problem, done.stderr)
+    assert "Traceback" not in done.stderr and "Usage:" not in done.stderr and not done.stdout
