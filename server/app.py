@@ -186,10 +186,17 @@ def health_handlers(service: MatchingService, servicer: health.HealthServicer) -
     })
 
 
-def reflection_handlers(service: MatchingService, servicer: reflection.ReflectionServicer) -> grpc.GenericRpcHandler:
-    """Server reflection as `enable_server_reflection` adds it, reading requests with `lenient_parser`: a stream that
-    sends bytes that are no ServerReflectionRequest ends at once with INVALID_ARGUMENT, rather than with gRPC's
-    INTERNAL, after which a client that keeps its side open held a drain for ever."""
+REFLECTION_V1_SERVICE_NAME = "grpc.reflection.v1.ServerReflection"
+"""Server reflection's stable name: grpcio-reflection ships only `grpc.reflection.v1alpha`, whose messages are the
+v1 ones on the wire, so the same handler answers under both names (newer grpcurl and Postman ask v1 first)."""
+
+
+def reflection_handlers(service: MatchingService, servicer: reflection.ReflectionServicer
+                        ) -> tuple[grpc.GenericRpcHandler, grpc.GenericRpcHandler]:
+    """Server reflection as `enable_server_reflection` adds it, under `grpc.reflection.v1alpha` and
+    `grpc.reflection.v1`, reading requests with `lenient_parser`: a stream that sends bytes that are no
+    ServerReflectionRequest ends at once with INVALID_ARGUMENT, rather than with gRPC's INTERNAL, after which a
+    client that keeps its side open held a drain for ever."""
     def info(requests: Iterator[object], context: grpc.ServicerContext) -> Iterator[object]:
         def readable() -> Iterator[object]:
             for request in requests:
@@ -199,11 +206,11 @@ def reflection_handlers(service: MatchingService, servicer: reflection.Reflectio
 
         yield from servicer.ServerReflectionInfo(readable(), context)
 
-    return grpc.method_handlers_generic_handler(reflection.SERVICE_NAME, {
-        "ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(
-            info, lenient_parser(reflection_pb2.ServerReflectionRequest),
-            reflection_pb2.ServerReflectionResponse.SerializeToString),
-    })
+    methods = {"ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(
+        info, lenient_parser(reflection_pb2.ServerReflectionRequest),
+        reflection_pb2.ServerReflectionResponse.SerializeToString)}
+    return grpc.method_handlers_generic_handler(reflection.SERVICE_NAME, methods), \
+        grpc.method_handlers_generic_handler(REFLECTION_V1_SERVICE_NAME, methods)
 
 
 class Servicer(SweepingService, SpeedDatingServicer, ShortlistServicer):
@@ -246,9 +253,10 @@ def create_server(config: ServerConfig, logger: logging.Logger | None = None) ->
     health_servicer = health.HealthServicer(
         experimental_non_blocking=True,
         experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="mentormatch-health"))
-    reflected = (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
+    reflected = (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME,
+                 REFLECTION_V1_SERVICE_NAME)
     server.add_generic_rpc_handlers((health_handlers(service, health_servicer),
-                                     reflection_handlers(service, reflection.ReflectionServicer(reflected))))
+                                     *reflection_handlers(service, reflection.ReflectionServicer(reflected))))
     address = f"{config.host}:{config.port}"
     try:
         if config.tls_cert is not None and config.tls_key is not None:
