@@ -188,33 +188,39 @@ def _by_distinct(column: pl.Series, distinct: pl.Series, parse: Callable[[str], 
 
 def shared_tuples(parts: pl.Series, item: Callable[[str], Any] | None = None,
                   clean: Callable[[pl.Series], pl.Series] | None = None) -> list[tuple[Any, ...]]:
-    """Each list of `parts` (a cell's texts split on ';') as a tuple: each item cleaned by `clean` (on all items at
-    once), empty items left out, equal items one shared object (`item` makes it from the text; by default the
-    text). Made by arrays and `zip`, without a Python step per row: a vocabulary of codes costs its size once."""
+    """Each list of `parts` (a cell's texts split on ';') as a tuple: each item cleaned by `clean` (a Series of
+    texts at once; applied to the distinct items only), empty items left out, equal items one shared object
+    (`item` makes it from the cleaned text; by default the text). Made by arrays and `zip`, without a Python step
+    per row: a vocabulary of codes costs its size once, not once per mention."""
     counts = parts.list.len().fill_null(0).to_numpy().astype(np.int64)
     flat = parts.explode()
     if (counts == 0).any() or flat.len() != int(counts.sum()):  # not what splitting texts makes
         return [tuple(item(t) if item else t for t in items if t) for items in parts.to_list()]
-    if clean is not None:
-        flat = clean(flat)
-    keep = (flat != "").fill_null(False).to_numpy()
-    lengths = np.add.reduceat(keep.astype(np.int64), np.cumsum(counts) - counts) if len(counts) else counts
-    flat = flat.filter(keep)
-    if flat.len() == 0:
-        return [()] * len(counts)
     vocabulary = flat.unique()
-    objects = np.empty(len(vocabulary), dtype=object)
-    for k, text in enumerate(vocabulary.to_list()):
-        objects[k] = text if item is None else item(text)
-    items = objects[flat.replace_strict(vocabulary, np.arange(len(vocabulary)), return_dtype=pl.UInt32).to_numpy()]
+    codes = flat.replace_strict(vocabulary, np.arange(len(vocabulary)), return_dtype=pl.UInt32).to_numpy()
+    del flat
+    texts = (clean(vocabulary) if clean is not None else vocabulary).to_list()
+    shared: dict[str, Any] = {}  # cleaning may make two raw items one ("Chess", "chess ")
+    objects = np.empty(len(texts), dtype=object)
+    for k, text in enumerate(texts):
+        if text:
+            if text not in shared:
+                shared[text] = text if item is None else item(text)
+            objects[k] = shared[text]
+    kept = np.fromiter((bool(text) for text in texts), dtype=np.bool_, count=len(texts))[codes]
+    lengths = np.add.reduceat(kept.astype(np.int64), np.cumsum(counts) - counts) if len(counts) else counts
+    items = objects[codes[kept]]
+    if len(items) == 0:
+        return [()] * len(counts)
     starts = np.cumsum(lengths) - lengths
     out = np.empty(len(lengths), dtype=object)
     sizes, how_many = np.unique(lengths, return_counts=True)
     flat_items: list[Any] | None = None
     for size, rows in zip(sizes.tolist(), how_many.tolist(), strict=True):
         chosen = np.flatnonzero(lengths == size)
+        made: Iterable[tuple[Any, ...]]
         if size == 0:
-            made: Iterable[tuple[Any, ...]] = repeat((), rows)
+            made = repeat((), rows)
         elif rows >= 64:  # rows of one length: their k-th items as a column each, zipped into tuples
             at = starts[chosen]
             made = zip(*(items[at + k].tolist() for k in range(size)), strict=True)
