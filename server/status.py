@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -45,13 +46,28 @@ class ServiceError(Exception):
         self.reason = reason  # for the log: an ErrorInfo reason or a short code, no input values
 
 
+RETRY_PUSHBACK_KEY = "grpc-retry-pushback-ms"
+"""Trailing metadata gRPC's own retries read (gRFC A6): wait this many milliseconds before the next attempt."""
+
+
+class _Status(collections.namedtuple("_Status", ("code", "details", "trailing_metadata")), grpc.Status):
+    """A status to abort a call with (grpc.Status is an interface)."""
+
+
 def error_status(code: int, message: str, *details: Any) -> grpc.Status:
+    """The status with its details (google.rpc.Status in `grpc-status-details-bin`); a RetryInfo's delay also as
+    `grpc-retry-pushback-ms`, so that a client's built-in retry policy (any language) waits it out too."""
     packed = []
     for detail in details:
         holder = any_pb2.Any()
         holder.Pack(detail)
         packed.append(holder)
-    return rpc_status.to_status(status_pb2.Status(code=code, message=message, details=packed))
+    status = rpc_status.to_status(status_pb2.Status(code=code, message=message, details=packed))
+    delays = [d.retry_delay.ToMilliseconds() for d in details if isinstance(d, error_details_pb2.RetryInfo)]
+    if not delays:
+        return status
+    return _Status(status.code, status.details,
+                   (*status.trailing_metadata, (RETRY_PUSHBACK_KEY, str(max(delays)))))
 
 
 def error_info(reason: str, **metadata: object) -> error_details_pb2.ErrorInfo:
