@@ -40,6 +40,16 @@ from solver.columns import (
 from solver.domain import Cohort, Language, Mentee, Mentor, Rules, TravelTime, cefr_name
 from solver.errors import CohortInvalid, Problem, ProblemCode, did_you_mean, nearest_known
 from solver.fileio import TABLE_LIMIT_BYTES, read_input, read_toml, reading_note, write_atomic
+from solver.history import (
+    MENTEE_DATE_COLUMNS,
+    MENTEE_DATE_FORMAT,
+    MENTOR_DATE_COLUMNS,
+    MENTOR_DATE_FORMAT,
+    dated,
+    without_decisions,
+    write_year_files,
+    year_files,
+)
 from solver.rules_toml import format_bool, format_float, rules_from_mapping, rules_to_toml
 
 __all__ = ["cell_place", "row_text"]  # re-exported: where a cell is, as problems say it
@@ -55,6 +65,8 @@ MENTEE_COLUMNS = (
     "track", "priority", "online", "tags", "avoid_organisations",
 )  # fmt: skip
 MENTEE_REQUIRED = ("id", "lat", "lon", "occupations", "languages")
+MENTOR_FILE_COLUMNS = (*MENTOR_COLUMNS, *MENTOR_DATE_COLUMNS)  # mentors.csv may hold the year's dates too
+MENTEE_FILE_COLUMNS = (*MENTEE_COLUMNS, *MENTEE_DATE_COLUMNS)  # (read by solver.history)
 RANKING_COLUMNS = ("from_id", "to_id", "rank")
 TRAVEL_COLUMNS = ("mentee_id", "mentor_id", "minutes")
 PEOPLE = ("mentors", "mentees")
@@ -320,8 +332,8 @@ def read_cohort_dir(directory: str | Path, *, warnings: list[Problem] | None = N
         raise CohortInvalid([Problem(ProblemCode.MISSING_FILE, "", f"no cohort directory or .json file at {directory}",
                                      str(directory))])
     tables = {
-        "mentors": reader.text_table(directory, "mentors", MENTOR_REQUIRED, MENTOR_COLUMNS),
-        "mentees": reader.text_table(directory, "mentees", MENTEE_REQUIRED, MENTEE_COLUMNS),
+        "mentors": reader.text_table(directory, "mentors", MENTOR_REQUIRED, MENTOR_FILE_COLUMNS),
+        "mentees": reader.text_table(directory, "mentees", MENTEE_REQUIRED, MENTEE_FILE_COLUMNS),
         "rankings": reader.text_table(directory, "rankings", RANKING_COLUMNS, RANKING_COLUMNS, optional=True),
         "travel_times": reader.text_table(directory, "travel_times", TRAVEL_COLUMNS, TRAVEL_COLUMNS, optional=True),
     }
@@ -340,6 +352,8 @@ def read_cohort_dir(directory: str | Path, *, warnings: list[Problem] | None = N
     travel = tuple(_values(reader, usable.pop("travel_times", None), travel_from) or [])
     rules = _rules(reader, directory / "rules.toml", travel)
     cohort = Cohort(tuple(mentors), tuple(mentees), tuple(rankings), rules, name=directory.name)
+    # The year (solver.history): the date columns, history.csv, decisions.csv (applied: pins and bans).
+    cohort = year_files(reader, directory, cohort, MENTOR_FILE_COLUMNS, MENTEE_FILE_COLUMNS)
     del mentors, mentees, rankings
     # Value checks (ranges, codes, ids, pins against the hard rules) are the validator's, shared with gRPC input;
     # the participants' own values are checked by columns first, the validator judging the rows that need it.
@@ -389,7 +403,7 @@ def _locate(problem: Problem) -> Problem:
     """Give a validator problem on `mentees[3].languages[1]` its place in the files as well."""
     head, _, rest = problem.path.partition(".")
     stem, bracket, index = head.partition("[")
-    if not bracket or stem not in ("mentors", "mentees", "rankings", "travel_times"):
+    if not bracket or stem not in ("mentors", "mentees", "rankings", "travel_times", "history", "decisions"):
         if problem.path.startswith("rules"):
             return Problem(problem.code, problem.path, problem.message, f"rules.toml {problem.path[6:] or ''}".strip())
         return problem
@@ -507,8 +521,9 @@ def write_cohort_dir(cohort: Cohort, directory: str | Path, *, parquet: bool = F
             blank = [pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)).alias(c) for c in frame.columns]
             write_atomic(directory / f"{stem}.csv", frame.select(blank).write_csv())
 
-    save(_frame(cohort.mentors, MENTOR_FORMAT), "mentors")
-    save(_frame(cohort.mentees, MENTEE_FORMAT), "mentees")
+    # The date columns (solver.history) only when someone has a date: older files stay as they were.
+    save(_frame(cohort.mentors, {**MENTOR_FORMAT, **dated(cohort.mentors, MENTOR_DATE_FORMAT)}), "mentors")
+    save(_frame(cohort.mentees, {**MENTEE_FORMAT, **dated(cohort.mentees, MENTEE_DATE_FORMAT)}), "mentees")
     if cohort.rankings:
         save(pl.DataFrame({"from_id": [r.from_id for r in cohort.rankings],
                            "to_id": [r.to_id for r in cohort.rankings],
@@ -517,7 +532,8 @@ def write_cohort_dir(cohort: Cohort, directory: str | Path, *, parquet: bool = F
         save(pl.DataFrame({"mentee_id": [t.mentee_id for t in cohort.rules.travel_times],
                            "mentor_id": [t.mentor_id for t in cohort.rules.travel_times],
                            "minutes": [format_float(t.minutes) for t in cohort.rules.travel_times]}), "travel_times")
-    write_atomic(directory / "rules.toml", rules_to_toml(cohort.rules))
+    write_year_files(cohort, directory, save)  # history.csv and decisions.csv, when the cohort has them
+    write_atomic(directory / "rules.toml", rules_to_toml(without_decisions(cohort).rules))
     return directory
 
 
