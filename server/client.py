@@ -1,4 +1,5 @@
-"""A small typed Python client of `mentormatch.v1.MatchingService`, and `solve_remote` for `mentormatch solve --server`."""
+"""A small typed Python client of the mentormatch services (MatchingService, ShortlistService, SweepService,
+SpeedDatingService), and `solve_remote` for `mentormatch solve --server`."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ from grpc_status import rpc_status
 
 from mentormatch.v1 import cohort_pb2 as pb
 from mentormatch.v1 import matching_pb2 as mpb
+from mentormatch.v1 import shortlist_pb2 as slpb
+from mentormatch.v1 import speeddating_pb2 as sdpb
+from mentormatch.v1 import sweep_pb2 as spb
 from server import convert as mapping
 from server.replicas import names_replicas, service_config, single_server_config
 from solver.compare import ScenarioChanges
@@ -28,6 +32,9 @@ from solver.solve import SolveOptions
 from solver.workflows import PairRef
 
 SERVICE_PATH = "/mentormatch.v1.MatchingService/"
+SHORTLIST_PATH = "/mentormatch.v1.ShortlistService/Shortlist"
+SWEEP_PATH = "/mentormatch.v1.SweepService/Sweep"
+SPEED_DATING_PATH = "/mentormatch.v1.SpeedDatingService/PlanSpeedDating"
 TOKEN_ENV = "MENTORMATCH_TOKEN"
 """`solve_remote` reads the bearer token from this environment variable when none is given."""
 CA_ENV = "MENTORMATCH_TLS_CA"
@@ -153,6 +160,13 @@ class MentormatchClient:
                               response_deserializer=mpb.CompareScenariosResponse.FromString)
         self._rematch = unary(SERVICE_PATH + "Rematch", request_serializer=mpb.RematchRequest.SerializeToString,
                               response_deserializer=mpb.RematchResponse.FromString)
+        self._shortlist = unary(SHORTLIST_PATH, request_serializer=slpb.ShortlistRequest.SerializeToString,
+                                response_deserializer=slpb.ShortlistResponse.FromString)
+        self._sweep = stream(SWEEP_PATH, request_serializer=spb.SweepRequest.SerializeToString,
+                             response_deserializer=spb.SweepResponse.FromString)
+        self._plan_speed_dating = unary(SPEED_DATING_PATH,
+                                        request_serializer=sdpb.PlanSpeedDatingRequest.SerializeToString,
+                                        response_deserializer=sdpb.PlanSpeedDatingResponse.FromString)
         self._health = unary("/grpc.health.v1.Health/Check",
                              request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
                              response_deserializer=health_pb2.HealthCheckResponse.FromString)
@@ -173,8 +187,7 @@ class MentormatchClient:
         """The cohort and options as messages, and the call's timeout (the time limit plus slack)."""
         options = options or SolveOptions()
         level = ("FULL" if explain else "NONE") if isinstance(explain, bool) else explain.upper()
-        msg = cohort if isinstance(cohort, pb.Cohort) else mapping.cohort_to_proto(cohort)
-        return msg, mapping.options_to_proto(options, level), options.time_limit_s + DEADLINE_SLACK_S
+        return _cohort_message(cohort), mapping.options_to_proto(options, level), options.time_limit_s + DEADLINE_SLACK_S
 
     def _retrying(self, attempt: Callable[[float | None], T], timeout: float | None) -> T:
         """`attempt(time left)` until it returns, or raises a `RemoteError` that `self.retry` does not retry."""
@@ -220,12 +233,16 @@ class MentormatchClient:
         again as `match` does, until the first message has arrived (not after: the solve has begun)."""
         msg, opts, default_timeout = self.request_fields(cohort, options, explain)
         request = mpb.StreamMatchRequest(cohort=msg, options=opts, label=label)
+        yield from self._streamed(self._stream_match, request, timeout or default_timeout)
 
-        def first(left: float | None) -> tuple[Any, mpb.StreamMatchResponse | None]:
-            stream = self._stream_match(request, timeout=left, metadata=self._metadata)
+    def _streamed(self, method: Any, request: Any, timeout: float | None) -> Iterator[Any]:
+        """A server stream's messages; a refusal is called again until the first message has arrived."""
+
+        def first(left: float | None) -> tuple[Any, Any]:
+            stream = method(request, timeout=left, metadata=self._metadata)
             return stream, next(stream, None)
 
-        stream, head = self._retrying(first, timeout or default_timeout)
+        stream, head = self._retrying(first, timeout)
         if head is None:
             return
         yield head
@@ -263,8 +280,7 @@ class MentormatchClient:
                 scenarios=[s if isinstance(s, mpb.Scenario) else mapping.scenario_to_proto(s[0], s[1])
                            for s in scenarios])
         if timeout is None:
-            per_solve = (request.options.time_limit.ToNanoseconds() / 1e9 if request.options.HasField("time_limit")
-                         else mapping.DEFAULT_TIME_LIMIT_S)
+            per_solve = _time_limit_s(request.options)
             solves = (1 + len(request.scenarios)) * (2 if request.counterfactuals else 1)
             timeout = per_solve * solves + DEADLINE_SLACK_S
         response: mpb.CompareScenariosResponse = self._call(self._compare, request, timeout)
@@ -289,10 +305,78 @@ class MentormatchClient:
                 cohort=msg, options=opts, label=label, current_pairs=_pair_refs(current_pairs), left_ids=list(left),
                 joined_ids=list(joined), keep_pairs=_pair_refs(keep), penalty=penalty, max_changes=max_changes)
         if timeout is None:
-            per_solve = (request.options.time_limit.ToNanoseconds() / 1e9 if request.options.HasField("time_limit")
-                         else mapping.DEFAULT_TIME_LIMIT_S)
+            per_solve = _time_limit_s(request.options)
             timeout = 2 * per_solve + DEADLINE_SLACK_S
         response: mpb.RematchResponse = self._call(self._rematch, request, timeout)
+        return response
+
+    def shortlist(self, cohort: Cohort | pb.Cohort | slpb.ShortlistRequest, *, size: int = 0,
+                  side: str | int = "mentee", max_lists: int | None = None, seed: int = 0,
+                  time_limit_s: float | None = None, label: str = "", timeout: float | None = None
+                  ) -> slpb.ShortlistResponse:
+        """Shortlists (ShortlistService.Shortlist): each person's partner in the optimum first, then proposals
+        with what choosing them costs the cohort, and the clashes. `size` 0 is the service's default (3);
+        `side` "mentee" (each mentee's mentors) or "mentor", or an `mpb.Side` value; `max_lists` None: `size`.
+
+        A ready `ShortlistRequest` may be passed instead of the cohort (the other arguments then do not apply).
+        The default timeout is the time limit (30 s when absent) plus slack."""
+        if isinstance(cohort, slpb.ShortlistRequest):
+            request = cohort
+        else:
+            request = slpb.ShortlistRequest(cohort=_cohort_message(cohort), size=size, side=_side(side),
+                                            max_lists=max_lists, seed=seed, label=label)
+            if time_limit_s is not None:
+                request.time_limit.FromNanoseconds(round(time_limit_s * 1e9))
+        response: slpb.ShortlistResponse = self._call(
+            self._shortlist, request, timeout or _time_limit_s(request) + DEADLINE_SLACK_S)
+        return response
+
+    def sweep(self, cohort: Cohort | pb.Cohort | spb.SweepRequest,
+              axes: Sequence[spb.SweepAxis | tuple[str, Sequence[mpb.Scenario | tuple[str, ScenarioChanges]]]] = (),
+              options: SolveOptions | None = None, *, label: str = "", timeout: float | None = None
+              ) -> Iterator[spb.SweepResponse]:
+        """A grid of rule settings (SweepService.Sweep), streamed: one message per setting's outcome, in grid
+        order, then one with the summary and its Pareto frontier. An axis is a `SweepAxis` or (rule, values),
+        each value a `Scenario` message or (label, `solver.compare.ScenarioChanges`). A refusal is called again
+        as `match` does, until the first message has arrived.
+
+        A ready `SweepRequest` may be passed instead of the cohort (the other arguments then do not apply).
+        The default timeout gives every setting its time limit plus slack."""
+        if isinstance(cohort, spb.SweepRequest):
+            request = cohort
+        else:
+            msg, opts, _ = self.request_fields(cohort, options, False)
+            request = spb.SweepRequest(cohort=msg, options=opts, label=label, axes=[
+                a if isinstance(a, spb.SweepAxis) else spb.SweepAxis(rule=a[0], values=[
+                    v if isinstance(v, mpb.Scenario) else mapping.scenario_to_proto(v[0], v[1]) for v in a[1]])
+                for a in axes])
+        if timeout is None:
+            settings = 1
+            for axis in request.axes:
+                settings *= max(1, len(axis.values))
+            timeout = _time_limit_s(request.options) * settings + DEADLINE_SLACK_S
+        yield from self._streamed(self._sweep, request, timeout)
+
+    def plan_speed_dating(self, cohort: Cohort | pb.Cohort | sdpb.PlanSpeedDatingRequest, *, rounds: int = 6,
+                          minutes: int = 8, tables: int | None = None, max_breaks: int | None = None,
+                          alternatives: int = 0, seed: int = 0, time_limit_s: float | None = None,
+                          label: str = "", timeout: float | None = None) -> sdpb.PlanSpeedDatingResponse:
+        """A kick-off's speed-dating rounds (SpeedDatingService.PlanSpeedDating): `rounds` of `minutes` each,
+        at most `tables` meetings a round (None: no limit), `max_breaks` rounds a person may sit out (None: no
+        limit), covering the pairs of `alternatives` matchings (0: the service's default, 3).
+
+        A ready `PlanSpeedDatingRequest` may be passed instead of the cohort (the other arguments then do not
+        apply). The default timeout is the time limit (30 s when absent) plus slack."""
+        if isinstance(cohort, sdpb.PlanSpeedDatingRequest):
+            request = cohort
+        else:
+            request = sdpb.PlanSpeedDatingRequest(cohort=_cohort_message(cohort), rounds=rounds, minutes=minutes,
+                                                  tables=tables, max_breaks=max_breaks, alternatives=alternatives,
+                                                  seed=seed, label=label)
+            if time_limit_s is not None:
+                request.time_limit.FromNanoseconds(round(time_limit_s * 1e9))
+        response: sdpb.PlanSpeedDatingResponse = self._call(
+            self._plan_speed_dating, request, timeout or _time_limit_s(request) + DEADLINE_SLACK_S)
         return response
 
     def health(self, service: str = "", *, timeout: float = 5.0) -> str:
@@ -305,6 +389,24 @@ def server_config_for(target: str) -> dict[str, Any]:
     """The gRPC service config `MentormatchClient` uses for `target`: `server.replicas.service_config()` when it
     names several replicas, `server.replicas.single_server_config()` otherwise."""
     return service_config() if names_replicas(target) else single_server_config()
+
+
+def _cohort_message(cohort: Cohort | pb.Cohort) -> pb.Cohort:
+    return cohort if isinstance(cohort, pb.Cohort) else mapping.cohort_to_proto(cohort)
+
+
+def _side(side: str | int) -> mpb.Side.ValueType:
+    """A `Side` value from "mentee"/"mentor" (any case) or the enum's number."""
+    if isinstance(side, int):
+        return mpb.Side.ValueType(side)
+    return mpb.Side.Value(f"SIDE_{side.upper()}")
+
+
+def _time_limit_s(message: Any) -> float:
+    """A request's (or options') `time_limit` in seconds; the service's default when absent."""
+    if message.HasField("time_limit"):
+        return float(message.time_limit.ToNanoseconds() / 1e9)
+    return float(mapping.DEFAULT_TIME_LIMIT_S)
 
 
 def _pair_refs(pairs: Iterable[PairRef | tuple[str, str]]) -> list[pb.PairRef]:
