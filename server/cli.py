@@ -428,7 +428,7 @@ def _register_optional() -> None:
     import importlib
 
     for name in ("server.cli_explain", "server.cli_workflows", "server.cli_service", "server.cli_scale",
-                 "server.cli_speeddating", "server.cli_shortlist", "server.cli_year"):
+                 "server.cli_speeddating", "server.cli_shortlist", "server.cli_year", "server.cli_export"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as missing:
