@@ -17,6 +17,7 @@ from solver.arrays import cohort_arrays
 from solver.candidates import HardRule, haversine_km, rule_masks
 from solver.domain import GENDERS, Cohort, Language, Mentee, Mentor, Rules, cefr_name
 from solver.errors import Problem, ProblemCode
+from solver.history import year_problems
 
 ISCO = re.compile(r"^\d{4}$")
 LANGUAGE = re.compile(r"^[a-z]{2}$")
@@ -244,6 +245,7 @@ def validate(cohort: Cohort, *, max_participants: int | None = None,
             out.append(Problem(ProblemCode.INVALID_RANK, path, f"'{r.from_id}' ranks '{r.to_id}' more than once"))
         ranked.add((r.from_id, r.to_id))
     out += _validate_rules(cohort, mentee_ids, mentor_ids)
+    out += year_problems(cohort, control_characters)  # history, intake, availability dates, decisions
     out += _validate_pins(cohort, out)
     return out
 
@@ -400,6 +402,7 @@ def cohort_warnings(cohort: Cohort) -> list[Problem]:
 
 _RULE_TEXT = {
     HardRule.ELIGIBILITY: "one of them is not eligible (municipality, track or mentor years)",
+    HardRule.AVAILABILITY: "the mentor is not available at the intake's start date",
     HardRule.FIELD: "they share no professional field at the required ISCO depth",
     HardRule.DISTANCE: "the mentee lives too far from the mentor's workplace",
     HardRule.LANGUAGE: "they have no common language at the required level",
@@ -407,6 +410,7 @@ _RULE_TEXT = {
     HardRule.GOAL: "the mentor supports none of the goals the mentee's segment requires",
     HardRule.CHOICE: "the pair lacks the speed-dating rankings mutual choice requires",
     HardRule.CONFLICT: "the mentor's organisation is one the mentee must avoid",
+    HardRule.REPEAT: "they were paired in an earlier round",
     HardRule.BAN: "the pair is banned",
 }
 
