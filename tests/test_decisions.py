@@ -1,0 +1,149 @@
+"""Decisions fed back: accepted pairs fixed, declined ones ruled out (saying who declined), the next matching for
+the people still open; the loop ends when everyone is matched or explained, under random answers."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from solver.decisions import DecideResult, accepted_pairs, add_decisions, decide, declined_pairs
+from solver.domain import Cohort, DecidedBy, Decision, Verdict
+from solver.errors import CohortInvalid, ProblemCode
+from solver.explain import UnmatchedReason
+from solver.ingest import load_cohort
+from solver.scores import candidate_pairs
+from tests.conftest import mentee, mentor
+from tests.oracle import random_cohort
+
+ROOT = Path(__file__).resolve().parent.parent
+Q2 = ROOT / "scenarios" / "ibmp_year" / "q2"
+CLI = str(Path(sys.executable).parent / "mentormatch")
+
+
+def test_a_pair_declined_by_anyone_is_declined_and_an_accepted_one_is_fixed() -> None:
+    decisions = (Decision("T1", "M1", Verdict.ACCEPTED, DecidedBy.MENTEE),
+                 Decision("T1", "M1", Verdict.DECLINED, DecidedBy.MENTOR),
+                 Decision("T2", "M2", Verdict.ACCEPTED, DecidedBy.COORDINATOR))
+    assert declined_pairs(decisions) == {("T1", "M1"): DecidedBy.MENTOR}
+    assert accepted_pairs(decisions) == {("T2", "M2"): DecidedBy.COORDINATOR}
+    cohort = Cohort((mentor("M1"), mentor("M2", km_north=20)), (mentee("T1"), mentee("T2")))
+    merged, result, _ = decide(cohort, decisions)
+    assert merged.rules.pins == (("T2", "M2"),) and merged.rules.bans == (("T1", "M1"),)
+    assert [(p.mentee_id, p.mentor_id) for p in result.accepted] == [("T2", "M2")]
+    assert result.proposed == [] and result.done  # T1's only other mentor is taken by the accepted pair
+    assert result.declined == [("T1", "M1", "mentor")]
+    assert [(u.mentee_id, u.reason) for u in result.unmatched] == [("T1", "CANDIDATES_ALL_TAKEN")]
+    # Applying the same decisions again changes nothing.
+    assert add_decisions(merged, ()) == merged
+
+
+def test_decisions_about_unknown_people_are_problems() -> None:
+    cohort = Cohort((mentor("M1"),), (mentee("T1"),))
+    with pytest.raises(CohortInvalid) as caught:
+        decide(cohort, (Decision("T1", "M9", Verdict.DECLINED, DecidedBy.MENTEE),
+                        Decision("M1", "T1", Verdict.ACCEPTED, DecidedBy.MENTOR)))
+    assert sorted((p.code, p.path) for p in caught.value.problems) == [
+        (ProblemCode.UNKNOWN_ID, "decisions[0].mentor_id"), (ProblemCode.UNKNOWN_ID, "decisions[1].mentee_id"),
+        (ProblemCode.UNKNOWN_ID, "decisions[1].mentor_id")]
+
+
+def simulate(cohort: Cohort, seed: int, accept: float = 0.55) -> tuple[list[tuple[DecideResult, Cohort]], Cohort]:
+    """People answer each proposal at random (seeded): both accept, or the mentee, the mentor or the coordinator
+    declines. Rounds until nothing is left to answer; each round with the cohort (and decisions) it was solved on."""
+    rng = random.Random(seed)
+    allowed = len(candidate_pairs(cohort))
+    rounds: list[tuple[DecideResult, Cohort]] = []
+    answers: tuple[Decision, ...] = ()
+    for _ in range(allowed + len(cohort.mentees) + 2):  # each round pins or bans at least one pair for good
+        cohort, result, _ = decide(cohort, answers)
+        rounds.append((result, cohort))
+        if result.done:
+            return rounds, cohort
+        answers = ()
+        for p in result.proposed:
+            if rng.random() < accept:
+                answers += (Decision(p.mentee_id, p.mentor_id, Verdict.ACCEPTED, DecidedBy.MENTEE),
+                            Decision(p.mentee_id, p.mentor_id, Verdict.ACCEPTED, DecidedBy.MENTOR))
+            else:
+                by = rng.choice([DecidedBy.MENTEE, DecidedBy.MENTEE, DecidedBy.MENTOR, DecidedBy.COORDINATOR])
+                answers += (Decision(p.mentee_id, p.mentor_id, Verdict.DECLINED, by),)
+    raise AssertionError(f"no end after {len(rounds)} rounds")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_loop_ends_with_everyone_matched_or_explained(seed: int) -> None:
+    cohort = random_cohort(random.Random(seed), 12, 10)
+    rounds, final = simulate(cohort, seed)
+    last = rounds[-1][0]
+    assert last.done and last.proposed == []
+    accepted = accepted_pairs(final.decisions)
+    # Every matched pair is one both accepted; every mentee left has a reason.
+    assert {(p.mentee_id, p.mentor_id) for p in last.accepted} == set(accepted)
+    matched = {p.mentee_id for p in last.accepted}
+    assert {u.mentee_id for u in last.unmatched} == {m.id for m in final.mentees} - matched
+    assert all(u.reason in {r.value for r in UnmatchedReason} and u.message for u in last.unmatched)
+    # A pair declined so far is never proposed again; one accepted so far is in the matching of every round.
+    for result, solved_on in rounds:
+        shown = {(p.mentee_id, p.mentor_id) for p in [*result.accepted, *result.proposed]}
+        assert not shown & set(declined_pairs(solved_on.decisions))
+        assert set(accepted_pairs(solved_on.decisions)) <= shown
+    assert len(rounds) >= 2  # at least the proposals and the round that finds nothing left to answer
+    # Same seed, same rounds.
+    again, _ = simulate(cohort, seed)
+    assert [(r.accepted, r.proposed, r.declined) for r, _ in again] == [(r.accepted, r.proposed, r.declined)
+                                                                         for r, _ in rounds]
+
+
+def test_declines_pile_up_until_a_mentee_is_explained_by_them() -> None:
+    """Everybody declines: the loop ends with nobody matched and every mentee ALL_BANNED, saying who declined."""
+    cohort = Cohort(tuple(mentor(f"M{j}", km_north=j) for j in range(3)),
+                    tuple(mentee(f"T{i}", km_north=i / 2) for i in range(4)))
+    rounds, final = simulate(cohort, 7, accept=0.0)
+    last = rounds[-1][0]
+    assert last.accepted == [] and len(rounds) == 5  # 3 proposals a round, 12 allowed pairs: 3, 3, 3, 3, none
+    banned = [u for u in last.unmatched if u.reason == "ALL_BANNED"]
+    assert banned and all("declined:" in u.message for u in banned)
+    assert len(declined_pairs(final.decisions)) == sum(len(r.proposed) for r, _ in rounds)
+
+
+def test_decide_keeps_the_running_pairs_of_a_rolling_intake() -> None:
+    q2 = load_cohort(Q2)
+    _, result, _ = decide(q2)
+    running = {(h.mentee_id, h.mentor_id) for h in q2.history if not h.finished}
+    kept = {(p.mentee_id, p.mentor_id) for p in result.running}
+    assert kept == running - {("E0005", "M0004")}  # his availability ended: that pair is not kept
+    assert ("E0023", "M0013") in {(p.mentee_id, p.mentor_id) for p in result.accepted}
+    assert ("E0022", "M0027") not in {(p.mentee_id, p.mentor_id) for p in result.proposed}
+
+
+def test_decide_on_the_command_line_writes_the_next_round(tmp_path: Path) -> None:
+    q2 = shutil.copytree(Q2, tmp_path / "q2")
+    answers = tmp_path / "answers.csv"
+    answers.write_text("mentee_id,mentor_id,decision,by\nE0024,M0006,declined,mentor\nE0001,M0021,accepted,mentee\n")
+    done = subprocess.run([CLI, "decide", str(q2), "--decisions", str(answers), "--out", str(tmp_path / "round2"),
+                           "--out-current", str(tmp_path / "accepted.csv"), "--json"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert ["E0024", "M0006", "mentor"] in data["declined"]
+    assert {(p["mentee_id"], p["mentor_id"]) for p in data["accepted"]} == {("E0023", "M0013"), ("E0001", "M0021")}
+    written = (tmp_path / "round2" / "decisions.csv").read_text().splitlines()
+    assert written == ["mentee_id,mentor_id,decision,by", "E0022,M0027,declined,mentee",
+                       "E0023,M0013,accepted,coordinator", "E0024,M0006,declined,mentor", "E0001,M0021,accepted,mentee"]
+    assert (tmp_path / "accepted.csv").read_text().splitlines()[1:] == ["E0001,M0021", "E0023,M0013"]
+    nxt = load_cohort(tmp_path / "round2")
+    assert ("E0024", "M0006") in nxt.rules.bans and nxt.history == load_cohort(q2).history
+    # The cohort's own files are never written over.
+    refused = subprocess.run([CLI, "decide", str(q2), "--out", str(q2)], capture_output=True, text=True, check=False)
+    assert refused.returncode == 2 and "OVERWRITES_INPUT" in refused.stderr
+    broken = tmp_path / "broken.csv"
+    broken.write_text("mentee_id,mentor_id,decision,by\nE0024,M0006,maybe,mentor\n")
+    bad = subprocess.run([CLI, "decide", str(q2), "--decisions", str(broken)], capture_output=True, text=True,
+                         check=False)
+    assert bad.returncode == 2 and "broken.csv row 2, column decision" in bad.stderr
