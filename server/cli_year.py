@@ -8,7 +8,7 @@ pairs for whoever is still open; `outcomes` reads the history back. The engine i
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -117,6 +117,16 @@ def render_outcomes(report: OutcomesReport) -> None:
         console.print(note, style="dim")
 
 
+def _show(as_json: bool, answer: Any, render: Callable[[Any], None], written: Sequence[Path]) -> None:
+    """The answer as JSON, or rendered for people with the files written."""
+    if as_json:
+        _print_json(answer.to_dict())
+        return
+    render(answer)
+    for path in written:
+        console.print(f"written to {path}")
+
+
 def _cohort_dir_problems(directory: Path, inputs: InputFiles) -> list[Problem]:
     """A cohort directory to write: none of its files may be an input (the cohort read, the decisions read)."""
     problems = output_problems(directory, None, "--out") if directory.exists() and not directory.is_dir() else []
@@ -172,12 +182,7 @@ def register(app: typer.Typer) -> None:
         if out_history is not None:
             written += write_or_exit(lambda: [write_atomic(out_history, history_csv(outcome.next_history),
                                                            inputs=inputs, field_path="--out-history")])
-        if as_json:
-            _print_json(outcome.to_dict())
-        else:
-            render_intake(outcome)
-            for path in written:
-                console.print(f"written to {path}")
+        _show(as_json, outcome, render_intake, written)
 
     @app.command("decide")
     def decide_command(
@@ -229,12 +234,7 @@ def register(app: typer.Typer) -> None:
         if out_current is not None:
             accepted = [PairRef(p.mentee_id, p.mentor_id) for p in result.accepted]
             written += write_or_exit(lambda: [write_current(out_current, accepted, inputs)])
-        if as_json:
-            _print_json(result.to_dict())
-        else:
-            render_decide(result)
-            for path in written:
-                console.print(f"written to {path}")
+        _show(as_json, result, render_decide, written)
 
     @app.command("outcomes")
     def outcomes_command(
@@ -261,9 +261,4 @@ def register(app: typer.Typer) -> None:
         if report is not None:
             written += write_or_exit(lambda: [write_atomic(report, report_html(result), inputs=inputs,
                                                            field_path="--report")])
-        if as_json:
-            _print_json(result.to_dict())
-        else:
-            render_outcomes(result)
-            for path in written:
-                console.print(f"written to {path}")
+        _show(as_json, result, render_outcomes, written)
