@@ -38,7 +38,8 @@ from solver.stop import StopToken, check
 
 EXACT_FLOAT = 2**52  # Dijkstra's distances are doubles: every path cost stays below this, so they are exact
 MAX_PATHS = 12  # units of imbalance repaired by shortest paths; beyond, the changed network is solved anew
-CACHED = 48  # re-optima kept per reoptimiser, by key (a relaxation asked about for several people)
+CACHED = 48  # re-optima kept per reoptimiser, by key (a relaxation asked about for several people) ...
+CACHED_ARCS = 4_000_000  # ... and at most this many arcs' flows in all (each keeps its network's arrays)
 _KEY = 1 << 31  # arc keys: tail * _KEY + head
 
 
@@ -207,7 +208,8 @@ class Reoptimiser:
         """The best matching of the network with `change` applied, exactly; None when it cannot be told here (the
         re-optimum breaks a gender quota, or a new score is out of the bounds the network was built for).
 
-        With a `key` naming the change, its re-optimum is kept and reused (`CACHED` of them at most). With a
+        With a `key` naming the change, its re-optimum is kept and reused (`CACHED` of them at most, fewer for a
+        large network: `CACHED_ARCS`). With a
         `person` (is a mentee, index), `Reoptimum.ties` says whether a best matching of the other status for them
         (matched, or not) is as good as the one found: which of the two a solver returns is its own choice.
         """
@@ -229,7 +231,7 @@ class Reoptimiser:
                 net = net if potential is not None else None
             if found is None or not found.feasible:
                 net = None
-            if key is not None and len(self._solved) < CACHED:
+            if key is not None and len(self._solved) < min(CACHED, max(1, CACHED_ARCS // len(self.tail))):
                 self._solved[key] = found, net
         if found is None or person is None or not found.feasible:
             return found

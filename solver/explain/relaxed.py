@@ -38,7 +38,7 @@ from solver.stop import StopToken
 if TYPE_CHECKING:
     from solver.explain.context import ExplainContext
 
-NEAR_MAX_PAIRS = 3_000_000  # pairs examined for near pairs per explanation; beyond, rule changes are solved in full
+NEAR_MAX_PAIRS = 1_500_000  # pairs examined for near pairs per explanation; beyond, rule changes are solved in full
 FULL_SCAN_PAIRS = 400_000  # up to this many pairs in all, every row is scanned at the first need (one scoring call)
 _CHUNK = 200_000  # pairs whose rules are checked at once
 
