@@ -25,10 +25,16 @@ fill first, as in the flow), built by slicing one matrix made once per alternati
 Where an organisation cap binds (it then couples mentors), each node is a min-cost flow instead
 (`solver.flow.flow_optimum`, the node's includes as pins).
 
-Ties are broken by the search order alone (node creation order; rows in ascending order within a node), which
-depends on the canonical cohort only: the same input gives the same alternatives whatever the row order.
-The work is capped by a number of node evaluations fixed by the model's size, never by time, so the same input
-always takes the same path; past the cap the caller goes on with CP-SAT (`solver.solve`).
+Without prices the node bounds hold whatever is found later, so one search (its queue, and the valid matchings
+it met that were not the best) goes on from one alternative to the next; with prices, which change with every
+matching found, each alternative is a fresh search.
+
+Ties: among equally good matchings, the one that keeps the most pairs of the best comes first (the weights are
+scaled by more than a matching's pairs, plus one point per pair of the best); then the search order (node
+creation order, rows ascending), which depends on the canonical cohort only: the same input gives the same
+alternatives whatever the row order. The work is capped by a number of node evaluations fixed by the model's
+size, never by time, so the same input always takes the same path; past the cap the caller goes on with CP-SAT
+(`solver.solve`).
 """
 
 from __future__ import annotations
@@ -55,10 +61,10 @@ larger cohorts the default D (a tenth of the pairs) lets far more matchings lie 
 ranking can skip, while the pricing often proves them at once (measured: 200 x 200 national pool, D = 13, 273
 node solves for one alternative; 500 x 500, D = 38: none in 200; 80 x 80 Copenhagen, D = 8: 217 for two)."""
 FLOW_ROW_LIMIT = 2_000
+"""Candidate rows up to which nodes may be min-cost flows (binding organisation caps)."""
 FLOW_EVALUATIONS = 100
 """Node flows per alternative where an organisation cap binds (each ~0.5-2 ms: about what CP-SAT takes for an
 alternative of such a model, so an alternative the ranking cannot finish costs at most about twice)."""
-"""Candidate rows up to which nodes may be min-cost flows (binding organisation caps)."""
 EVALUATION_CELLS = 4_000_000
 """Node evaluations per alternative: this many matrix cells' worth (at least `MIN_EVALUATIONS`, at most
 `MAX_EVALUATIONS`); then CP-SAT carries on. Measured: 15 x 15 Lyngby needs ~14 per alternative (168 cells),
