@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,10 +18,10 @@ from solver.ingest import load_cohort
 from solver.scores import candidate_pairs
 from tests.conftest import mentee, mentor
 from tests.oracle import random_cohort
+from tests.test_year import run
 
 ROOT = Path(__file__).resolve().parent.parent
 Q2 = ROOT / "scenarios" / "ibmp_year" / "q2"
-CLI = str(Path(sys.executable).parent / "mentormatch")
 
 
 def test_a_pair_declined_by_anyone_is_declined_and_an_accepted_one_is_fixed() -> None:
@@ -126,9 +124,8 @@ def test_decide_on_the_command_line_writes_the_next_round(tmp_path: Path) -> Non
     q2 = shutil.copytree(Q2, tmp_path / "q2")
     answers = tmp_path / "answers.csv"
     answers.write_text("mentee_id,mentor_id,decision,by\nE0024,M0006,declined,mentor\nE0001,M0021,accepted,mentee\n")
-    done = subprocess.run([CLI, "decide", str(q2), "--decisions", str(answers), "--out", str(tmp_path / "round2"),
-                           "--out-current", str(tmp_path / "accepted.csv"), "--json"],
-                          capture_output=True, text=True, check=False)
+    done = run("decide", q2, "--decisions", answers, "--out", tmp_path / "round2", "--out-current",
+               tmp_path / "accepted.csv", "--json")
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert ["E0024", "M0006", "mentor"] in data["declined"]
@@ -140,10 +137,9 @@ def test_decide_on_the_command_line_writes_the_next_round(tmp_path: Path) -> Non
     nxt = load_cohort(tmp_path / "round2")
     assert ("E0024", "M0006") in nxt.rules.bans and nxt.history == load_cohort(q2).history
     # The cohort's own files are never written over.
-    refused = subprocess.run([CLI, "decide", str(q2), "--out", str(q2)], capture_output=True, text=True, check=False)
+    refused = run("decide", q2, "--out", q2)
     assert refused.returncode == 2 and "OVERWRITES_INPUT" in refused.stderr
     broken = tmp_path / "broken.csv"
     broken.write_text("mentee_id,mentor_id,decision,by\nE0024,M0006,maybe,mentor\n")
-    bad = subprocess.run([CLI, "decide", str(q2), "--decisions", str(broken)], capture_output=True, text=True,
-                         check=False)
+    bad = run("decide", q2, "--decisions", broken)
     assert bad.returncode == 2 and "broken.csv row 2, column decision" in bad.stderr

@@ -10,9 +10,11 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from scenarios.year import EARLIER_FILE, build, earlier_years
 from solver.ingest import load_cohort
@@ -23,7 +25,26 @@ YEAR = ROOT / "scenarios" / "ibmp_year"
 CLI = str(Path(sys.executable).parent / "mentormatch")
 
 
-def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+@dataclass(frozen=True)
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(*args: str | Path) -> Run:
+    """`mentormatch ARGS` in process: the real command line (typer, every command registered), without a new
+    interpreter's start-up; an exception that escapes a command fails the test (it would be a traceback)."""
+    from server import cli
+
+    if not any(c.name == "intake" for c in cli.app.registered_commands):
+        cli._register_optional()
+    result = CliRunner(env={"COLUMNS": "250"}).invoke(cli.app, [str(a) for a in args], catch_exceptions=False)
+    return Run(result.exit_code, result.stdout, result.stderr)
+
+
+def run_process(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """`mentormatch ARGS` as a coordinator runs it: a new process through the installed entry point."""
     done = subprocess.run([CLI, *map(str, args)], capture_output=True, text=True, timeout=300, check=False,
                           env={**os.environ, "COLUMNS": "250"})
     assert "Traceback" not in done.stderr, done.stderr
@@ -159,14 +180,15 @@ def test_outcomes_of_the_year_say_the_data_are_too_few(year: dict[str, object]) 
     assert table.returncode == 0 and "too few data" in table.stdout
 
 
+@pytest.mark.slow  # three commands, each a new process as a coordinator runs them
 def test_solve_and_rematch_write_the_same_next_current(tmp_path: Path) -> None:
     q1 = shutil.copytree(YEAR / "q1", tmp_path / "q1")
-    solved = run("solve", q1, "-k", "1", "--out-current", tmp_path / "current.csv")
+    solved = run_process("solve", q1, "-k", "1", "--out-current", tmp_path / "current.csv")
     assert solved.returncode == 0, solved.stderr
-    again = run("rematch", q1, tmp_path / "current.csv", "--out-current", tmp_path / "next.csv")
+    again = run_process("rematch", q1, tmp_path / "current.csv", "--out-current", tmp_path / "next.csv")
     assert again.returncode == 0, again.stderr
     assert pairs_of(tmp_path / "current.csv") == pairs_of(tmp_path / "next.csv")
     assert len(pairs_of(tmp_path / "current.csv")) == 17
-    over = run("solve", q1, "--out-current", q1 / "mentors.csv")
+    over = run_process("solve", q1, "--out-current", q1 / "mentors.csv")
     assert over.returncode == 2 and "OVERWRITES_INPUT" in over.stderr
     assert (q1 / "mentors.csv").read_bytes() == (YEAR / "q1" / "mentors.csv").read_bytes()
