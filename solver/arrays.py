@@ -72,8 +72,11 @@ class CohortArrays:
     cache: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
 
+_GENDER_CODE = {"f": 1, "m": 2, "x": 3}
+
+
 def _gender_code(gender: str) -> int:
-    return {"f": 1, "m": 2, "x": 3}.get(gender, 0)
+    return _GENDER_CODE.get(gender, 0)
 
 
 def _occupation_matrix(occupations: list[tuple[str, ...]], pad: int) -> IntArray:
@@ -98,6 +101,8 @@ def _language_mask(languages: tuple[Language, ...], codes: dict[str, int], min_l
 
 def _bit_words(masks: list[int], words: int) -> npt.NDArray[np.uint64]:
     """Python-int bit sets as a [len, words] uint64 matrix (bit k in word k // 64)."""
+    if words == 1:  # every bit set fits one word (the usual case: fewer than 64 languages or families)
+        return np.array(masks, dtype=np.uint64).reshape(len(masks), 1)
     bits = np.zeros((len(masks), words), dtype=np.uint64)
     low = (1 << 64) - 1
     for w in range(words):
