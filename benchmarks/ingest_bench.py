@@ -11,9 +11,12 @@ from a seeded generator whose cells vary the way a real intake does (1-3 occupat
 
 from __future__ import annotations
 
+import json
 import resource
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +25,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+ROOT = Path(__file__).resolve().parent.parent
 SEED = 2026
 ROWS = 1_000_000
 QUICK_ROWS = 5_000
@@ -129,11 +133,10 @@ def worker_read(directory: str, baseline: bool) -> dict[str, Any]:
         frame = pl.read_csv(Path(directory) / "mentees.csv")
         rows, problems, warnings = frame.height, 0, 0
     else:
-        from solver.errors import CohortInvalid
-        from solver.errors import Problem as _Problem
+        from solver.errors import CohortInvalid, Problem
         from solver.ingest import load_cohort
 
-        found: list[_Problem] = []
+        found: list[Problem] = []
         try:
             cohort = load_cohort(directory, warnings=found)
             rows, problems = len(cohort.mentees), 0
@@ -144,16 +147,27 @@ def worker_read(directory: str, baseline: bool) -> dict[str, Any]:
             "problems": problems, "warnings": warnings, "peak_rss_mb": _peak_mb()}
 
 
-def case_read(in_worker: Any, quick: bool, log: Any) -> dict[str, Any]:
-    """R: the files written once, then ours and the baseline each in a fresh process (ours twice: the median)."""
+def _fresh(**kwargs: Any) -> dict[str, Any]:
+    """`worker_read` in a fresh interpreter that imports only this module (as light as `mentormatch validate`:
+    not the rest of the bench, whose imports would count in the peak)."""
+    command = [sys.executable, "-m", "benchmarks.ingest_bench", "--worker", json.dumps(kwargs)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"read worker failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def case_read(quick: bool, log: Any) -> dict[str, Any]:
+    """R: the files written once, then ours (twice: the median) and the baseline, each in a fresh process."""
     rows = QUICK_ROWS if quick else ROWS
     with tempfile.TemporaryDirectory(prefix="bench-read-") as tmp:
         started = time.perf_counter()
         directory = write(Path(tmp) / "cohort", rows)
         size_mb = (directory / "mentees.csv").stat().st_size / 2**20
         log(f"  R: wrote {rows:,} mentees ({size_mb:.0f} MB of CSV) in {time.perf_counter() - started:.1f} s")
-        ours = [in_worker("read", directory=str(directory), baseline=False) for _ in range(1 if quick else 2)]
-        base = in_worker("read", directory=str(directory), baseline=True)
+        ours = [_fresh(directory=str(directory), baseline=False) for _ in range(1 if quick else 2)]
+        base = _fresh(directory=str(directory), baseline=True)
         shutil.rmtree(directory)
     ours_s = float(statistics.median(r["seconds"] for r in ours))
     peak = max(r["peak_rss_mb"] for r in ours)
@@ -168,3 +182,11 @@ def case_read(in_worker: Any, quick: bool, log: Any) -> dict[str, Any]:
         "repeats": {"ours": len(ours), "baseline": 1}, "ours": ours, "baseline_detail": base,
         "target_met": ours_s <= TARGET_S and peak <= TARGET_MB and agree,
     }
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
+        print(json.dumps(worker_read(**json.loads(sys.argv[2]))))
+    else:
+        sys.exit("usage: python -m benchmarks.ingest_bench --worker '{\"directory\": ..., \"baseline\": false}'"
+                 " (make bench runs case R through benchmarks.run)")

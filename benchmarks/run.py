@@ -45,7 +45,7 @@ from benchmarks.cases import FULL, QUICK, Sizes  # noqa: E402
 from benchmarks.explain import TARGETS as EXPLAIN_TARGETS  # noqa: E402
 from benchmarks.explain import run_case as case_explain  # noqa: E402
 from benchmarks.explain import worker_cli_explain  # noqa: E402
-from benchmarks.ingest_bench import case_read, worker_read  # noqa: E402
+from benchmarks.ingest_bench import case_read  # noqa: E402
 from benchmarks.speeddating import run_case as case_speeddating  # noqa: E402
 from benchmarks.speeddating import worker_speeddating  # noqa: E402
 from benchmarks.sweep import case_sweep, describe, worker_sweep  # noqa: E402
@@ -376,7 +376,6 @@ WORKERS: dict[str, Callable[..., dict[str, Any]]] = {
     "clients": worker_clients,
     "sweep": worker_sweep,
     "speeddating": worker_speeddating,
-    "read": worker_read,
     "cli_explain": worker_cli_explain,
 }
 
@@ -529,7 +528,7 @@ def run_cases(cases: list[str], sizes: Sizes, log: Any = print) -> list[dict[str
         elif case == "SD":
             produced = case_speeddating(_in_worker, sizes is QUICK, log)
         elif case == "R":
-            produced = [case_read(_in_worker, sizes is QUICK, log)]
+            produced = [case_read(sizes is QUICK, log)]  # its own light worker processes
         elif case == "E":
             produced = case_explain(_in_worker, sizes.small_calls, sizes.small_warmup, sizes is QUICK, log)
         else:
