@@ -395,7 +395,7 @@ class Cohort:
 
     def returning_mentors(self) -> frozenset[str]:
         """Ids of the mentors who count as returning: `returning = true`, or a pair in the history."""
-        return frozenset(m.id for m in self.mentors if m.returning) | {h.mentor_id for h in self.history}
+        return frozenset(m.id for m in self.mentors if m.returning) | _history_mentors(self.history)
 
     def mentor_index(self) -> dict[str, int]:
         return {m.id: i for i, m in enumerate(self.mentors)}
@@ -427,6 +427,21 @@ class Cohort:
 
     def mentee_index(self) -> dict[str, int]:
         return {m.id: i for i, m in enumerate(self.mentees)}
+
+
+_HISTORY_MENTORS: dict[int, tuple[tuple[HistoryEntry, ...], frozenset[str]]] = {}
+
+
+def _history_mentors(history: tuple[HistoryEntry, ...]) -> frozenset[str]:
+    """The mentors of a history, once per history (scores ask for them on every re-solve of a cohort)."""
+    held = _HISTORY_MENTORS.get(id(history))
+    if held is not None and held[0] is history:
+        return held[1]
+    mentors = frozenset(h.mentor_id for h in history)
+    if len(_HISTORY_MENTORS) >= 8:
+        _HISTORY_MENTORS.clear()
+    _HISTORY_MENTORS[id(history)] = (history, mentors)  # the history is held, so its id is not reused meanwhile
+    return mentors
 
 
 def _ranking_key(r: Ranking) -> tuple[str, str, int]:

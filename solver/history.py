@@ -558,9 +558,39 @@ def finished_pair_keys(cohort: Cohort, mentee_index: Mapping[str, int], mentor_i
     if cohort.rules.intake.allow_repeat_pairs or not cohort.history:
         return np.zeros(0, dtype=np.int64)
     m = len(cohort.mentors)
-    keys = {mentee_index[h.mentee_id] * m + mentor_index[h.mentor_id] for h in cohort.history
-            if h.finished and h.mentee_id in mentee_index and h.mentor_id in mentor_index}
+    met = _finished_by_mentee(cohort.history)
+    keys = {mentee_index[a] * m + mentor_index[b] for a in mentee_index for b in met.get(a, ()) if b in mentor_index}
     return np.array(sorted(keys), dtype=np.int64)
+
+
+def _finished_by_mentee(history: tuple[HistoryEntry, ...]) -> dict[str, tuple[str, ...]]:
+    """Per mentee, the mentors of her finished pairs; built once per history, so that the arrays of a small part of
+    a cohort (explanations build many) cost their people, not the whole history."""
+    def build() -> dict[str, tuple[str, ...]]:
+        index: dict[str, list[str]] = {}
+        for entry in history:
+            if entry.finished:
+                index.setdefault(entry.mentee_id, []).append(entry.mentor_id)
+        return {mentee: tuple(mentors) for mentee, mentors in index.items()}
+
+    return _per_history("finished", history, build)
+
+
+_INDEXES: dict[tuple[str, int], tuple[tuple[HistoryEntry, ...], Any]] = {}
+_I = TypeVar("_I")
+
+
+def _per_history(kind: str, history: tuple[HistoryEntry, ...], build: Callable[[], _I]) -> _I:
+    """An index of a history, built once per history object (a few are kept): rules, scores and explanations ask
+    about one pair or person at a time."""
+    held = _INDEXES.get((kind, id(history)))
+    if held is not None and held[0] is history:
+        return held[1]
+    index = build()
+    if len(_INDEXES) >= 16:
+        _INDEXES.clear()
+    _INDEXES[(kind, id(history))] = (history, index)  # the history is held, so its id is not reused meanwhile
+    return index
 
 
 def mentor_available(mentor: Mentor, start: date | None) -> bool:
@@ -634,8 +664,16 @@ def year_problems(cohort: Cohort, control: Callable[[str, str, str], Problem | N
 
 def earlier_rounds(cohort: Cohort, mentee_id: str, mentor_id: str) -> list[HistoryEntry]:
     """The history entries of the pair, finished ones first."""
-    return sorted((h for h in cohort.history if h.mentee_id == mentee_id and h.mentor_id == mentor_id),
-                  key=lambda h: (not h.finished, h.started or date.min))
+    history = cohort.history
+
+    def build() -> dict[tuple[str, str], list[HistoryEntry]]:
+        index: dict[tuple[str, str], list[HistoryEntry]] = {}
+        for entry in history:
+            index.setdefault((entry.mentee_id, entry.mentor_id), []).append(entry)
+        return index
+
+    rounds = _per_history("pairs", history, build).get((mentee_id, mentor_id), ())
+    return sorted(rounds, key=lambda h: (not h.finished, h.started or date.min))
 
 
 def round_text(entry: HistoryEntry) -> str:
@@ -675,21 +713,15 @@ def availability_fact(cohort: Cohort, mentor: Mentor) -> tuple[str, str]:
             f"mentor {mentor.id} is available {window}, not at the intake's start {start.isoformat()}")
 
 
-_ROUNDS_BY_MENTOR: dict[int, tuple[tuple[HistoryEntry, ...], dict[str, list[HistoryEntry]]]] = {}
-
-
 def _rounds_by_mentor(history: tuple[HistoryEntry, ...]) -> dict[str, list[HistoryEntry]]:
-    """The history's entries per mentor, built once per history (explanations ask per pair)."""
-    held = _ROUNDS_BY_MENTOR.get(id(history))
-    if held is not None and held[0] is history:
-        return held[1]
-    index: dict[str, list[HistoryEntry]] = {}
-    for entry in history:
-        index.setdefault(entry.mentor_id, []).append(entry)
-    if len(_ROUNDS_BY_MENTOR) >= 8:
-        _ROUNDS_BY_MENTOR.clear()
-    _ROUNDS_BY_MENTOR[id(history)] = (history, index)  # the history is held, so its id is not reused meanwhile
-    return index
+    """The history's entries per mentor."""
+    def build() -> dict[str, list[HistoryEntry]]:
+        index: dict[str, list[HistoryEntry]] = {}
+        for entry in history:
+            index.setdefault(entry.mentor_id, []).append(entry)
+        return index
+
+    return _per_history("mentors", history, build)
 
 
 def returning_fact(cohort: Cohort, mentor: Mentor) -> str:
