@@ -186,6 +186,11 @@ def worker_small(calls: int, warmup: int, explain: str, fast_alternatives: bool 
     from solver.solve import SolveOptions, solve
 
     solver.solve.FAST_ALTERNATIVES = fast_alternatives
+    if not fast_alternatives:  # S-plain: neither the k-best ranking nor the pricing, CP-SAT alone
+        import solver.kbest
+
+        solver.kbest.DENSE_CELL_LIMIT = 0
+        solver.kbest.FLOW_ROW_LIMIT = -1
 
     cohort = programme()
     options = SolveOptions(alternatives=3)
@@ -453,7 +458,7 @@ def case_constrained(n: int, repeats: int, time_limit_s: float) -> dict[str, Any
 
 def case_small(calls: int, warmup: int) -> list[dict[str, Any]]:
     out = []
-    # S as the target reads it; S-plain: alternatives by plain CP-SAT (what the pricing buys). S-full (with every
+    # S as the target reads it; S-plain: alternatives by plain CP-SAT (what k-best and the pricing buy). S-full (with every
     # unmatched person's re-solves, EXPLAIN_LEVEL_FULL) is case E's.
     variants = (("S", "PAIRS", True, calls), ("S-plain", "PAIRS", False, calls))
     for name, explain, fast, n_calls in variants:
