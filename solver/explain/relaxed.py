@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+import polars as pl
 
 from solver.arrays import CohortArrays, cohort_arrays
 from solver.candidates import BoolArray, FloatArray, HardRule, IntArray, rule_masks
@@ -38,7 +39,8 @@ from solver.stop import StopToken
 if TYPE_CHECKING:
     from solver.explain.context import ExplainContext
 
-NEAR_MAX_PAIRS = 1_500_000  # pairs examined for near pairs per explanation; beyond, rule changes are solved in full
+NEAR_MAX_PAIRS = 6_000_000  # pairs examined for near pairs per explanation; beyond, rule changes are solved in full
+NEAR_MAX_KEPT = 1_500_000  # near pairs kept (about 90 bytes each); beyond, too
 FULL_SCAN_PAIRS = 400_000  # up to this many pairs in all, every row is scanned at the first need (one scoring call)
 _CHUNK = 200_000  # pairs whose rules are checked at once
 
@@ -103,22 +105,30 @@ class NearPairs:
         self.examined = 0
 
     def _found(self, mentee: IntArray, mentor: IntArray, keep_scores: bool = False) -> _Pairs:
-        masks = np.stack(list(rule_masks(self.ctx.arrays, mentee, mentor).values()))
-        near = (~masks).sum(axis=0) == 1
+        near, rule = self._near(mentee, mentor)
         if keep_scores:  # every pair scored once: any pair's baseline score is then a lookup
             table = score_pairs(self.ctx.cohort, self.ctx.arrays, mentee, mentor, stop=self.ctx.explain_options.stop)
             shape = self.ctx.arrays.n_mentees, self.ctx.arrays.n_mentors
             self.dense_score = table["score"].to_numpy().astype(np.int64).reshape(shape)
-            table = table.filter(near)
-        else:
-            table = score_pairs(self.ctx.cohort, self.ctx.arrays, mentee[near], mentor[near])
+            return self._scored(mentee[near], mentor[near], rule, table.filter(near))
+        return self._scored(mentee[near], mentor[near], rule)
+
+    def _near(self, mentee: IntArray, mentor: IntArray) -> tuple[BoolArray, IntArray]:
+        """Which pairs fail exactly one hard rule, and that rule (index in HardRule order) for each of them."""
+        masks = np.stack(list(rule_masks(self.ctx.arrays, mentee, mentor).values()))
+        near = (~masks).sum(axis=0) == 1
+        return near, np.argmin(masks[:, near], axis=0).astype(np.int64)
+
+    def _scored(self, mentee: IntArray, mentor: IntArray, rule: IntArray, table: pl.DataFrame | None = None
+                ) -> _Pairs:
+        if table is None:
+            table = score_pairs(self.ctx.cohort, self.ctx.arrays, mentee, mentor, stop=self.ctx.explain_options.stop)
 
         def column(name: str, dtype: npt.DTypeLike = np.int64) -> npt.NDArray[Any]:
             return table[name].to_numpy().astype(dtype)
 
-        return _Pairs(mentee[near], mentor[near], np.argmin(masks[:, near], axis=0).astype(np.int64),
-                      column("score"), column("points_travel"), column("points_field"), column("points_goal"),
-                      column("distance_km", np.float64), column("travel_minutes", np.float64),
+        return _Pairs(mentee, mentor, rule, column("score"), column("points_travel"), column("points_field"),
+                      column("points_goal"), column("distance_km", np.float64), column("travel_minutes", np.float64),
                       column("field_digits"), column("mentee_rank"))
 
     def _room(self, pairs: int) -> bool:
@@ -150,12 +160,25 @@ class NearPairs:
             return False
         stop = StopToken.of(self.ctx.explain_options.stop)
         step = max(1, _CHUNK // max(others, 1))
-        parts = [self.by_row if rows else self.by_column]
+        kept = len(self.by_row.mentee) + len(self.by_column.mentee)
+        found: list[tuple[IntArray, IntArray, IntArray]] = []
         for start in range(0, len(missing), step):
             stop.check()
             chunk = missing[start:start + step]
             mine, theirs = np.repeat(chunk, others), np.tile(np.arange(others, dtype=np.int64), len(chunk))
-            parts.append(self._found(mine, theirs) if rows else self._found(theirs, mine))
+            mentee, mentor = (mine, theirs) if rows else (theirs, mine)
+            near, rule = self._near(mentee, mentor)
+            found.append((mentee[near], mentor[near], rule))
+            kept += len(rule)
+            if kept > NEAR_MAX_KEPT:
+                self.examined = NEAR_MAX_PAIRS  # no more: what is found would be too much to keep
+                return False
+        # Scored together (a scoring call costs a pass over everyone besides its pairs), in blocks.
+        mentee, mentor, rule = (np.concatenate([f[k] for f in found]) for k in range(3))
+        parts = [self.by_row if rows else self.by_column]
+        for start in range(0, len(rule), _CHUNK):
+            block = slice(start, start + _CHUNK)
+            parts.append(self._scored(mentee[block], mentor[block], rule[block]))
         if rows:
             self.by_row = _concat(parts)
         else:
@@ -166,7 +189,8 @@ class NearPairs:
 
     def select(self, mentees: IntArray, mentors: IntArray, rules: IntArray) -> _Pairs | None:
         """The near pairs in these mentees' rows or these mentors' columns that fail one of `rules` (indices in
-        HardRule order), each once; None beyond `NEAR_MAX_PAIRS`. A small cohort is scanned whole at once."""
+        HardRule order), each once; None beyond `NEAR_MAX_PAIRS` or `NEAR_MAX_KEPT`. A small cohort is scanned whole
+        at once."""
         n, m = self.ctx.arrays.n_mentees, self.ctx.arrays.n_mentors
         if n * m <= FULL_SCAN_PAIRS:
             scanned = self.scan_all()  # every column is in the rows then
