@@ -19,12 +19,12 @@ from __future__ import annotations
 import gc
 import math
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from contextlib import contextmanager
 from dataclasses import MISSING, dataclass, field, fields
 from functools import partial
 from itertools import repeat
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import polars as pl
@@ -334,9 +334,10 @@ def trimmed(column: pl.Series) -> pl.Series:
 
 
 @contextmanager
-def _no_collection() -> Iterator[None]:
+def no_collection() -> Iterator[None]:
     """The cyclic garbage collector off while a million new objects (which form no cycles) are made: it would
-    otherwise walk the growing heap again and again."""
+    otherwise walk the growing heap again and again (each 700 new tuples or objects start a collection). Nested
+    uses are fine: the outermost turns it back on."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -346,37 +347,50 @@ def _no_collection() -> Iterator[None]:
             gc.enable()
 
 
-def build(kind: type[T], n: int, columns: dict[str, Sequence[Any]]) -> list[T]:
-    """`n` instances of the frozen slotted dataclass `kind`, field by field from `columns` (a field without a column
-    takes its default): each slot set through its descriptor, a column at a time, without a constructor call per
-    object. Equal to `kind(**row)` for each row (the tests compare); `kind` must do nothing in `__post_init__`.
-    `columns` is emptied as the fields are set, so that each column's list goes as soon as it is used."""
-    assert not hasattr(kind, "__post_init__"), f"{kind.__name__} checks its values: build it row by row"
-    with _no_collection():
-        objects: list[T] = list(map(object.__new__, repeat(kind, n)))
-        for spec in fields(kind):  # type: ignore[arg-type]
-            values: Iterable[Any]
-            if spec.name in columns:
-                values = columns.pop(spec.name)
-                if len(values) != n:
-                    raise ValueError(f"column {spec.name} has {len(values)} values, not {n}")
-            elif spec.default is not MISSING:
-                values = repeat(spec.default, n)
+class Builder(Generic[T]):
+    """`n` instances of the frozen slotted dataclass `kind`, made empty and then filled a field at a time
+    (`builder[name] = values`: each slot set through its descriptor, without a constructor call per object), so
+    that each column's list can go as soon as it is set. `done` gives them, a field never given set to its
+    default. Equal to `kind(**row)` for each row (the tests compare); `kind` must do nothing in `__post_init__`."""
+
+    def __init__(self, kind: type[T], n: int) -> None:
+        assert not hasattr(kind, "__post_init__"), f"{kind.__name__} checks its values: build it row by row"
+        self.kind, self.n = kind, n
+        self.unset = {spec.name: spec for spec in fields(kind)}  # type: ignore[arg-type]
+        with no_collection():
+            self.objects: list[T] = list(map(object.__new__, repeat(kind, n)))
+
+    def __setitem__(self, name: str, values: Iterable[Any]) -> None:
+        if self.unset.pop(name, None) is None:
+            raise ValueError(f"{self.kind.__name__} has no field {name} (or it is set already)")
+        if isinstance(values, Sized) and len(values) != self.n:
+            raise ValueError(f"column {name} has {len(values)} values, not {self.n}")
+        with no_collection():
+            deque(map(getattr(self.kind, name).__set__, self.objects, values), maxlen=0)
+
+    def done(self) -> list[T]:
+        for name, spec in list(self.unset.items()):
+            if spec.default is not MISSING:
+                self[name] = repeat(spec.default, self.n)
             elif spec.default_factory is not MISSING:
-                values = (spec.default_factory() for _ in range(n))
+                self[name] = (spec.default_factory() for _ in range(self.n))
             else:
-                raise ValueError(f"{kind.__name__}.{spec.name} has no column and no default")
-            deque(map(getattr(kind, spec.name).__set__, objects, values), maxlen=0)
-            del values
-        if columns:
-            raise ValueError(f"{kind.__name__} has no field {', '.join(columns)}")
-    return objects
+                raise ValueError(f"{self.kind.__name__}.{name} has no column and no default")
+        return self.objects
+
+
+def build(kind: type[T], n: int, columns: Mapping[str, Iterable[Any]]) -> list[T]:
+    """`n` instances of `kind` from its columns (see `Builder`; a field without a column takes its default)."""
+    builder = Builder(kind, n)
+    for name, values in columns.items():
+        builder[name] = values
+    return builder.done()
 
 
 @dataclass
 class People:
-    """Mentors or mentees as columns, before they are built (`build`): the values of each field, which rows are
-    plainly valid (the validator need not look at them), and the ids as polars has them."""
+    """Mentors or mentees as columns (`build` makes the objects, and lets each column go once it is set), which
+    rows are plainly valid (the validator need not look at them), and the ids as polars has them."""
 
     kind: type[Mentor] | type[Mentee]
     n: int
@@ -385,7 +399,11 @@ class People:
     ids: pl.Series
 
     def build(self) -> list[Any]:
-        return build(self.kind, self.n, self.values)
+        builder = Builder(self.kind, self.n)
+        while self.values:
+            name = next(iter(self.values))
+            builder[name] = self.values.pop(name)
+        return builder.done()
 
 
 # --- tables -------------------------------------------------------------------------------------------------------
@@ -438,10 +456,12 @@ before the next is made, as long as nothing else holds the table's frame."""
 class _Taking:
     """A table's text columns, taken out one by one; and which rows are plainly valid so far."""
 
-    def __init__(self, columns: Columns) -> None:
+    def __init__(self, columns: Columns, kind: type[Mentor] | type[Mentee]) -> None:
         self.n = next(iter(columns.values())).len()
         self.columns = columns
         self.plain = np.ones(self.n, dtype=np.bool_)
+        self.kind = kind
+        self.values: dict[str, Sequence[Any]] = {}  # built into objects once the text columns are gone
 
     def take(self, name: str) -> pl.Series:
         return self.columns.pop(name)
@@ -455,7 +475,8 @@ def _person_columns(taking: _Taking, cells: Cells) -> dict[str, Sequence[Any]]:
     ids = trimmed(id_text := taking.take("id"))
     taking.check(id_text.str.contains(PLAIN_ID))
     del id_text
-    values: dict[str, Sequence[Any]] = {"id": ids.to_list()}
+    values = taking.values
+    values["id"] = ids.to_list()
     taking.columns["id"] = ids  # kept (trimmed) for the ids used twice
     for name, low, high in (("lat", -90, 90), ("lon", -180, 180)):
         number, problems = floats(taking.take(name), empty=math.nan)
@@ -478,14 +499,14 @@ def _person_columns(taking: _Taking, cells: Cells) -> dict[str, Sequence[Any]]:
     return values
 
 
-def _people(kind: type[Mentor] | type[Mentee], taking: _Taking, values: dict[str, Sequence[Any]]) -> People:
-    return People(kind, taking.n, values, taking.plain, taking.take("id"))
+def _people(taking: _Taking) -> People:
+    return People(taking.kind, taking.n, taking.values, taking.plain, taking.take("id"))
 
 
 def mentor_columns(columns: Columns, cells: Cells) -> People:
     """Mentors as columns from text columns (every mentor column; taken out of `columns` as they are read), cell
     problems into `cells`."""
-    taking = _Taking(columns)
+    taking = _Taking(columns, Mentor)
     values = _person_columns(taking, cells)
     for name, default, high in (("years_experience", 0, MAX_YEARS), ("capacity", 1, MAX_CAPACITY)):
         values[name], number, problems = integers(taking.take(name), default)
@@ -500,13 +521,13 @@ def mentor_columns(columns: Columns, cells: Cells) -> People:
     values["markets"] = text_lists(text, "upper")
     values["goals"], problems = by_text(taking.take("goals"), parse_goals)
     cells.add("goals", problems)
-    return _people(Mentor, taking, values)
+    return _people(taking)
 
 
 def mentee_columns(columns: Columns, cells: Cells) -> People:
     """Mentees as columns from text columns (every mentee column; taken out of `columns` as they are read), cell
     problems into `cells`."""
-    taking = _Taking(columns)
+    taking = _Taking(columns, Mentee)
     values = _person_columns(taking, cells)
     for name in ("max_travel_km", "max_travel_minutes"):
         number, problems = floats(taking.take(name), empty=None)
@@ -529,7 +550,7 @@ def mentee_columns(columns: Columns, cells: Cells) -> People:
     values["municipality"] = texts(taking.take("municipality"))
     values["tags"] = text_lists(taking.take("tags"), "lower")
     values["avoid_organisations"] = text_lists(taking.take("avoid_organisations"))
-    return _people(Mentee, taking, values)
+    return _people(taking)
 
 
 def rankings_from(columns: Columns, cells: Cells) -> list[Ranking]:

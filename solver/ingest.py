@@ -32,6 +32,7 @@ from solver.columns import (
     cell_place,
     mentee_columns,
     mentor_columns,
+    no_collection,
     people_problems,
     rankings_from,
     row_text,
@@ -344,12 +345,13 @@ def read_cohort_dir(directory: str | Path, *, warnings: list[Problem] | None = N
     unread = {stem for stem in PEOPLE if stem not in usable}
     missing = {stem: table.missing for stem, table in usable.items() if table.missing}
     tables.clear()  # each table's text goes once its values are made
-    mentor_values = _values(reader, usable.pop("mentors", None), mentor_columns)
-    mentors = mentor_values.build() if mentor_values else []
-    mentee_values = _values(reader, usable.pop("mentees", None), mentee_columns)
-    mentees = mentee_values.build() if mentee_values else []
-    rankings = _values(reader, usable.pop("rankings", None), rankings_from) or []
-    travel = tuple(_values(reader, usable.pop("travel_times", None), travel_from) or [])
+    with no_collection():  # millions of tuples and objects, no cycles among them
+        mentor_values = _values(reader, usable.pop("mentors", None), mentor_columns)
+        mentors = mentor_values.build() if mentor_values else []
+        mentee_values = _values(reader, usable.pop("mentees", None), mentee_columns)
+        mentees = mentee_values.build() if mentee_values else []
+        rankings = _values(reader, usable.pop("rankings", None), rankings_from) or []
+        travel = tuple(_values(reader, usable.pop("travel_times", None), travel_from) or [])
     rules = _rules(reader, directory / "rules.toml", travel)
     cohort = Cohort(tuple(mentors), tuple(mentees), tuple(rankings), rules, name=directory.name)
     # The year (solver.history): the date columns, history.csv, decisions.csv (applied: pins and bans).
