@@ -40,8 +40,9 @@ class Slot:
         self._owner._give_back(self)
 
     def cancel(self) -> None:
-        """Ask the work to stop (the client went away); the slot is given back when the work has ended."""
-        self.stop.set()
+        """Ask the work to stop (the client went away); the slot is given back when the work has ended. Nobody will
+        read its answer: it is abandoned (`StopToken.abandon`), so no answer is checked or assembled after the end."""
+        self.stop.abandon()
 
 
 MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024

@@ -126,7 +126,7 @@ CHILD_MIN_ROWS: int | None = 50_000
 pairs CP-SAT's loading takes ~0.15 s that no stop interrupts; a child costs ~25 ms of CPU."""
 CHILD_MIN_ROWS_NO_STOP: int | None = 400_000
 """The same for a solve without a stop (its time limit is all that ends it)."""
-WIND_DOWN_S = 0.1  # a stopped child's time to answer with its best so far before it is killed
+WIND_DOWN_S = 0.05  # a stopped child's time to answer with its best so far before it is killed
 _PROGRESS = struct.Struct("<qq")
 _STATUSES = list(SolveStatus)
 

@@ -18,6 +18,10 @@ API (stable; other modules build on it):
   by itself from None: so a function may accept any of the three.
 - `.event`, `.deadline`: the wrapped event and the deadline, read-only.
 - `.set()`: cancel (sets the event; every token sharing it stops). `.cancelled`, `.expired`: which of the two.
+- `.abandon()`: cancel, and say that nobody will use what the work has so far (the client has gone): work that
+  would still check or assemble an answer after a stop (a solve's final answer check) gives up instead (raises
+  `Stopped`). `.abandoned` reads it. A drain or Ctrl-C only sets: they want the best so far.
+- `.until(deadline)`: a token on the same event (and abandonment) with the earlier of the two deadlines.
 - `.is_set()`: cancelled or expired. With `.set()` and `.wait(timeout)` this is the part of the
   `threading.Event` interface the solver uses, so a token can stand where an event is expected.
 - `.check()`: raise `Stopped` (its `.reason` a `StopReason`: CANCELLED or DEADLINE) when `.is_set()`;
@@ -43,7 +47,8 @@ process the stop kills: `run_in_child(work, stop)` forks, runs `work(send, stopp
 the bytes it returns. The child shares the parent's memory copy-on-write (nothing is copied to start it: ~3 ms
 whatever the process's size), runs without the parent's interpreter lock (a server's other threads go on), and
 once the stop is set (or `deadline` passes) it is told to wind down (`stopping` is set in the child), given
-`wind_down_s` to answer, then killed and reaped: its CPU and memory end there, and `Stopped` is raised. `send`
+`wind_down_s` to answer (none once abandoned), then killed and reaped: its CPU and memory end there (its exit
+takes 0.05-0.15 s of the kernel's time after a big model), and `Stopped` is raised. `send`
 passes messages (progress) to the parent's `on_message` while the child works. The child blocks SIGINT and
 SIGTERM (its parent decides), dies with the thread that forked it, and runs no garbage collection (no finaliser
 of the parent's objects). `run_in_child` returns None where no process can be forked, or once a child has died
@@ -96,11 +101,13 @@ class Stopped(Exception):
 class StopToken:
     """A cancellation event and an optional monotonic deadline; see the module docstring for the API."""
 
-    __slots__ = ("_deadline", "_event")
+    __slots__ = ("_abandoned", "_deadline", "_event")
 
-    def __init__(self, event: threading.Event | None = None, deadline: float | None = None) -> None:
+    def __init__(self, event: threading.Event | None = None, deadline: float | None = None,
+                 abandoned: threading.Event | None = None) -> None:
         self._event = event if event is not None else threading.Event()
         self._deadline = deadline
+        self._abandoned = abandoned if abandoned is not None else threading.Event()
 
     @classmethod
     def within(cls, seconds: float | None, event: threading.Event | None = None) -> StopToken:
@@ -125,6 +132,21 @@ class StopToken:
     def set(self) -> None:
         """Cancel: every token sharing this event stops."""
         self._event.set()
+
+    def abandon(self) -> None:
+        """Cancel, nobody waiting for an answer: work gives up rather than finish one (see the module docstring)."""
+        self._abandoned.set()
+        self._event.set()
+
+    @property
+    def abandoned(self) -> bool:
+        return self._abandoned.is_set()
+
+    def until(self, deadline: float | None) -> StopToken:
+        """A token on the same event and abandonment, with the earlier of this deadline and `deadline`."""
+        if deadline is None or (self._deadline is not None and self._deadline <= deadline):
+            deadline = self._deadline
+        return StopToken(self._event, deadline, self._abandoned)
 
     @property
     def cancelled(self) -> bool:
@@ -168,10 +190,7 @@ class StopToken:
 
     def sooner(self, seconds: float) -> StopToken:
         """A token on the same event, with the earlier of this deadline and `seconds` from now."""
-        deadline = time.monotonic() + max(0.0, seconds)
-        if self._deadline is not None:
-            deadline = min(deadline, self._deadline)
-        return StopToken(self._event, deadline)
+        return self.until(time.monotonic() + max(0.0, seconds))
 
     def each(self, items: Iterable[T]) -> Iterator[T]:
         """`items`, checking the stop before each one."""
@@ -308,7 +327,7 @@ def run_in_child(work: ChildWork, stop: StopToken | threading.Event | None, *,
                 reason = token.reason() or StopReason.DEADLINE
                 with contextlib.suppress(OSError):
                     os.write(control_w, b"x")
-                kill_at = now + wind_down_s
+                kill_at = now + (0.0 if token.abandoned else wind_down_s)  # abandoned: nobody wants its best
             if kill_at is not None and now >= kill_at:
                 raise Stopped(reason)
             if not poller.poll(_POLL_MS):
