@@ -101,9 +101,18 @@ def rss_kib(pid: int | str = "self") -> int:
 
 
 def cpu_seconds(pid: int | str = "self") -> float:
-    """CPU time (user + system, all threads) a process has used so far, from /proc/PID/stat."""
+    """CPU time (user + system, all threads) a process has used so far, its child processes' included (the solver
+    forks big flows and CP-SAT models: those ended and reaped, and those still running), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = sum(int(fields[k]) for k in (11, 12, 13, 14))  # utime, stime, cutime, cstime
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in task.read_text().split():
+            try:
+                child_fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # ended meanwhile: in cutime/cstime once reaped
+                continue
+            ticks += int(child_fields[11]) + int(child_fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_kib(pid: int | str = "self") -> int:
