@@ -163,14 +163,16 @@ def test_a_dense_call_answers_by_its_deadline_and_costs_at_most_200_ms_of_cpu_af
 # --- F3: a drain with dense solves in flight -----------------------------------------------------------------
 
 
+DRAINS = [(signal.SIGTERM, 1), (signal.SIGTERM, 2), (signal.SIGINT, 1), (signal.SIGINT, 2)]
+
+
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("workers", [1, 2])
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize(("signum", "workers"), DRAINS, ids=[f"{s.name}-workers{w}" for s, w in DRAINS])
 def test_a_drain_with_dense_solves_in_flight_ends_within_the_grace_and_answers_every_call(
         signum: signal.Signals, workers: int) -> None:
     grace = 3.0
-    with serve_process("--grace", str(grace), "--max-concurrent", "2", "--workers", str(workers)) as server, \
-            grpc.insecure_channel(server.address) as channel:
+    options = ("--grace", str(grace), "--max-concurrent", "2", "--workers", str(workers))
+    with serve_process(*options) as server, grpc.insecure_channel(server.address) as channel:
         match = _match_stub(channel)
         calls = [match.future(dense_request(), timeout=60) for _ in range(2)]
         assert wait_until(lambda: scrape(server.metrics_port, "mentormatch_solves_in_flight") == 2, timeout=15)
