@@ -389,21 +389,15 @@ def build(kind: type[T], n: int, columns: Mapping[str, Iterable[Any]]) -> list[T
 
 @dataclass
 class People:
-    """Mentors or mentees as columns (`build` makes the objects, and lets each column go once it is set), which
-    rows are plainly valid (the validator need not look at them), and the ids as polars has them."""
+    """Mentors or mentees being built from their columns (`build` gives them), which rows are plainly valid (the
+    validator need not look at them), and the ids as polars has them."""
 
-    kind: type[Mentor] | type[Mentee]
-    n: int
-    values: dict[str, Sequence[Any]]
+    builder: Builder[Any]
     plain: np.ndarray
     ids: pl.Series
 
     def build(self) -> list[Any]:
-        builder = Builder(self.kind, self.n)
-        while self.values:
-            name = next(iter(self.values))
-            builder[name] = self.values.pop(name)
-        return builder.done()
+        return self.builder.done()
 
 
 # --- tables -------------------------------------------------------------------------------------------------------
@@ -461,7 +455,17 @@ class _Taking:
         self.columns = columns
         self.plain = np.ones(self.n, dtype=np.bool_)
         self.kind = kind
-        self.values: dict[str, Sequence[Any]] = {}  # built into objects once the text columns are gone
+        self.values: dict[str, Sequence[Any]] = {}  # until the objects are made
+        self.builder: Builder[Any] | None = None
+
+    def start_building(self) -> Builder[Any]:
+        """The objects, made now (the columns read so far set into them): from here on each column is set as
+        soon as it is read, and its list goes."""
+        self.builder = Builder(self.kind, self.n)
+        while self.values:
+            name = next(iter(self.values))
+            self.builder[name] = self.values.pop(name)
+        return self.builder
 
     def take(self, name: str) -> pl.Series:
         return self.columns.pop(name)
@@ -470,12 +474,19 @@ class _Taking:
         self.plain &= mask.fill_null(False).to_numpy()
 
 
-def _person_columns(taking: _Taking, cells: Cells) -> dict[str, Sequence[Any]]:
-    """The columns mentors and mentees share, taken from `taking`."""
+def _person_columns(taking: _Taking, cells: Cells) -> None:
+    """The columns mentors and mentees share, taken from `taking` after their own: the ones that make many new
+    Python objects come last, when the text of the others has gone (the memory polars frees returns to the
+    system about a second later)."""
+    values = taking.start_building()
+    text = taking.take("gender")
+    taking.check(text.str.contains(PLAIN_GENDER))
+    values["gender"] = texts(text, "lower")
+    values["online"], problems = booleans(taking.take("online"))
+    cells.add("online", problems)
     ids = trimmed(id_text := taking.take("id"))
     taking.check(id_text.str.contains(PLAIN_ID))
     del id_text
-    values = taking.values
     values["id"] = ids.to_list()
     taking.columns["id"] = ids  # kept (trimmed) for the ids used twice
     for name, low, high in (("lat", -90, 90), ("lon", -180, 180)):
@@ -490,24 +501,18 @@ def _person_columns(taking: _Taking, cells: Cells) -> dict[str, Sequence[Any]]:
     taking.check(text.str.contains(PLAIN_LANGUAGES))
     values["languages"], problems = languages(text)
     cells.add("languages", problems)
-    text = taking.take("gender")
-    taking.check(text.str.contains(PLAIN_GENDER))
-    values["gender"] = texts(text, "lower")
     values["interests"] = text_lists(taking.take("interests"), "lower")
-    values["online"], problems = booleans(taking.take("online"))
-    cells.add("online", problems)
-    return values
 
 
 def _people(taking: _Taking) -> People:
-    return People(taking.kind, taking.n, taking.values, taking.plain, taking.take("id"))
+    return People(taking.builder or taking.start_building(), taking.plain, taking.take("id"))
 
 
 def mentor_columns(columns: Columns, cells: Cells) -> People:
     """Mentors as columns from text columns (every mentor column; taken out of `columns` as they are read), cell
     problems into `cells`."""
     taking = _Taking(columns, Mentor)
-    values = _person_columns(taking, cells)
+    values = taking.values
     for name, default, high in (("years_experience", 0, MAX_YEARS), ("capacity", 1, MAX_CAPACITY)):
         values[name], number, problems = integers(taking.take(name), default)
         cells.add(name, problems)
@@ -521,6 +526,7 @@ def mentor_columns(columns: Columns, cells: Cells) -> People:
     values["markets"] = text_lists(text, "upper")
     values["goals"], problems = by_text(taking.take("goals"), parse_goals)
     cells.add("goals", problems)
+    _person_columns(taking, cells)
     return _people(taking)
 
 
@@ -528,7 +534,7 @@ def mentee_columns(columns: Columns, cells: Cells) -> People:
     """Mentees as columns from text columns (every mentee column; taken out of `columns` as they are read), cell
     problems into `cells`."""
     taking = _Taking(columns, Mentee)
-    values = _person_columns(taking, cells)
+    values = taking.values
     for name in ("max_travel_km", "max_travel_minutes"):
         number, problems = floats(taking.take(name), empty=None)
         cells.add(name, problems)
@@ -550,6 +556,7 @@ def mentee_columns(columns: Columns, cells: Cells) -> People:
     values["municipality"] = texts(taking.take("municipality"))
     values["tags"] = text_lists(taking.take("tags"), "lower")
     values["avoid_organisations"] = text_lists(taking.take("avoid_organisations"))
+    _person_columns(taking, cells)
     return _people(taking)
 
 
