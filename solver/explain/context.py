@@ -72,6 +72,7 @@ class ExplainContext:
         self.by_mentor = np.argsort(self.table_mentor, kind="stable")
         self.mentor_sorted = self.table_mentor[self.by_mentor]
         self.near_misses: dict[tuple[Side, int], tuple[NearMiss, ...]] = {}
+        self.views: dict[tuple[Side, int], PersonView] = {}  # unscored, by person (`person_view`)
         self._families: dict[tuple[str, ...], list[str]] = {}
         self._family_prefixes: dict[str, set[int]] | None = None
         self._reoptimiser: Reoptimiser | bool | None = False  # False: not built yet
@@ -219,31 +220,35 @@ class PersonView:
 
 def person_view(ctx: ExplainContext, side: Side, index: int, *, scored: bool = True) -> PersonView:
     n, m = ctx.arrays.n_mentees, ctx.arrays.n_mentors
-    if side is Side.MENTEE:
-        mentor = np.arange(m, dtype=np.int64)
-        mentee = np.full(m, index, dtype=np.int64)
-        partner = mentor
-        person_id = ctx.cohort.mentees[index].id
-    else:
-        mentee = np.arange(n, dtype=np.int64)
-        mentor = np.full(n, index, dtype=np.int64)
-        partner = mentee
-        person_id = ctx.cohort.mentors[index].id
     if scored and ctx.reoptimiser() is not None and n * m <= FULL_SCAN_PAIRS:
         ctx.relaxer().near.scan_all()  # re-solves come next: every pair scored once, for them and for this
-    masks = rule_masks(ctx.arrays, mentee, mentor)
-    allowed_mask = np.ones(len(mentee), dtype=np.bool_)
-    for mask in masks.values():
-        allowed_mask &= mask
-    km, minutes = pair_travel(ctx.arrays, mentee, mentor)
-    language = (np.minimum(ctx.mentee_levels[mentee], ctx.mentor_levels[mentor]).max(axis=1)
-                if len(mentee) else np.zeros(0, dtype=np.int64))
-    return PersonView(
-        side=side, index=index, person_id=person_id, mentee=mentee, mentor=mentor, partner=partner,
-        masks=masks, allowed=allowed_mask, room=ctx.capacity[mentor] > 0, km=km, minutes=minutes,
-        digits=field_digits(ctx.arrays, mentee, mentor).astype(np.int64), language=language.astype(np.int64),
-        score=ctx.scores(mentee, mentor) if scored else np.zeros(len(mentee), dtype=np.int64),
-    )
+    view = ctx.views.get((side, index))
+    if view is None:  # the rules of one row or column, once per explanation (every matching asks again)
+        if side is Side.MENTEE:
+            mentor = np.arange(m, dtype=np.int64)
+            mentee = np.full(m, index, dtype=np.int64)
+            partner = mentor
+            person_id = ctx.cohort.mentees[index].id
+        else:
+            mentee = np.arange(n, dtype=np.int64)
+            mentor = np.full(n, index, dtype=np.int64)
+            partner = mentee
+            person_id = ctx.cohort.mentors[index].id
+        masks = rule_masks(ctx.arrays, mentee, mentor)
+        allowed_mask = np.ones(len(mentee), dtype=np.bool_)
+        for mask in masks.values():
+            allowed_mask &= mask
+        km, minutes = pair_travel(ctx.arrays, mentee, mentor)
+        language = (np.minimum(ctx.mentee_levels[mentee], ctx.mentor_levels[mentor]).max(axis=1)
+                    if len(mentee) else np.zeros(0, dtype=np.int64))
+        view = PersonView(
+            side=side, index=index, person_id=person_id, mentee=mentee, mentor=mentor, partner=partner,
+            masks=masks, allowed=allowed_mask, room=ctx.capacity[mentor] > 0, km=km, minutes=minutes,
+            digits=field_digits(ctx.arrays, mentee, mentor).astype(np.int64), language=language.astype(np.int64),
+            score=np.zeros(len(mentee), dtype=np.int64))
+        if n * m <= FULL_SCAN_PAIRS:  # kept in a small cohort only: a view holds a whole row
+            ctx.views[(side, index)] = view
+    return replace(view, score=ctx.scores(view.mentee, view.mentor)) if scored else view
 
 
 @dataclass(frozen=True)
