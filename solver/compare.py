@@ -25,8 +25,7 @@ from solver.ingest import (
     MENTOR_REQUIRED,
     RowReader,
     load_cohort,
-    mentee_from_row,
-    mentor_from_row,
+    people_from_rows,
 )
 from solver.rules_toml import RULE_KEYS, rules_from_mapping
 from solver.solve import SolveOptions, solve
@@ -255,7 +254,7 @@ def _people(data: Mapping[str, Any], key: str, path: Path, problems: list[Proble
         problems.append(Problem(ProblemCode.BAD_VALUE, key, "expected an array of tables or a .csv path",
                                 f"{path.name} {key}"))
         return []
-    people = [(mentor_from_row if mentors else mentee_from_row)(reader, row, i) for i, row in enumerate(rows or [])]
+    people = people_from_rows(reader, rows or [], mentors)  # all rows at once, by columns
     for problem in reader.problems:
         location = problem.location.replace(f"{stem}.csv", file_name, 1) if problem.location else file_name
         path_in_file = key + problem.path[len(stem):] if problem.path.startswith(f"{stem}[") else problem.path
