@@ -429,20 +429,6 @@ def people_from_rows(reader: RowReader, rows: Sequence[Mapping[str, str]], mento
     return people
 
 
-def mentor_from_row(reader: RowReader, row: Mapping[str, str], i: int) -> Mentor:
-    """One mentor from a row of text cells (see `people_from_rows`, which reads many at once)."""
-    (mentor,) = people_from_rows(reader, [row], True, i)
-    assert isinstance(mentor, Mentor)
-    return mentor
-
-
-def mentee_from_row(reader: RowReader, row: Mapping[str, str], i: int) -> Mentee:
-    """One mentee from a row of text cells (see `people_from_rows`, which reads many at once)."""
-    (mentee,) = people_from_rows(reader, [row], False, i)
-    assert isinstance(mentee, Mentee)
-    return mentee
-
-
 def _rules(reader: RowReader, path: Path, travel: tuple[TravelTime, ...]) -> Rules:
     if not path.exists():
         return Rules(travel_times=travel)  # the defaults are documented in the README
