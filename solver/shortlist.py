@@ -799,18 +799,21 @@ def _check_answer(result: SolveResult, lists_rows: list[list[int]], forced: dict
     broken: list[str] = []
     mentees = {p.id: p for p in cohort.mentees}
     mentors = {p.id: p for p in cohort.mentors}
+    # Her weight in the matched count, waiting priority included (from the cohort, not from the model's arrays).
+    weight = dict(zip(mentees, cohort.priorities(), strict=True))
 
     def pair_of(row: int) -> tuple[str, str]:
         return _pair(cohort, model, row)
 
     def worth(row: int) -> int:
-        """The pair's part of the objective value: big x her priority + its score (checked against the rules)."""
+        """The pair's part of the objective value: big x her priority (waiting included) + its score (checked against
+        the rules)."""
         a, b = pair_of(row)
         failed, low, high = rules.check_pair(mentees[a], mentors[b])
         score = int(model.score[row])
         if failed or not low <= score <= high:
             broken.append(f"pair {a}-{b} breaks {', '.join(failed) or f'its score ({score}, the rules give {low})'}")
-        return model.big * mentees[a].priority + score
+        return model.big * weight[a] + score
 
     base_pairs = [pair_of(r) for r in best.rows.tolist()]
     partner = dict(base_pairs)

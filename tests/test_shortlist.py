@@ -184,10 +184,11 @@ def test_binding_quota_costs_are_exact(seed: int) -> None:
     check_against_brute_force(replace(cohort, rules=rules), ShortlistOptions(size=3))
 
 
-@pytest.mark.parametrize("name", ["lyngby_career", "copenhagen_career"])
+@pytest.mark.parametrize("name", ["lyngby_career", "copenhagen_career", "ibmp_year/q2"])
 def test_costs_equal_a_resolve_with_the_pair_pinned(name: str) -> None:
-    """On bundled cohorts (a pin, a ban, speed-dating ranks; organisation caps): every cost is what `solve`
-    says when the pair is pinned."""
+    """On bundled cohorts (a pin, a ban, speed-dating ranks; organisation caps; ibmp_year/q2: waiting priority
+    from `[intake]`, which weighs mentees in the matched count): every cost is what `solve` says when the pair is
+    pinned."""
     cohort = load_cohort(SCENARIOS / name)
     answer = shortlist(cohort, ShortlistOptions(size=3))
     assert answer.objective is not None and answer.complete
