@@ -194,7 +194,8 @@ def register(app: typer.Typer) -> None:
             help="write the cohort with every decision (decisions.csv merged) to this directory, for the next "
                  "round; never over an input")] = None,
         out_current: Annotated[Path | None, typer.Option(
-            help="also write the accepted pairs as the next current.csv; never over an input")] = None,
+            help="also write every pair running after the decisions (the running pairs kept and the accepted "
+                 "ones) as the next current.csv; never over an input")] = None,
         as_json: JsonFlag = False,
         time_limit: TimeLimit = 30.0,
     ) -> None:
@@ -232,8 +233,9 @@ def register(app: typer.Typer) -> None:
         if out is not None:
             written += write_or_exit(lambda: [write_cohort_dir(merged, out)])
         if out_current is not None:
-            accepted = [PairRef(p.mentee_id, p.mentor_id) for p in result.accepted]
-            written += write_or_exit(lambda: [write_current(out_current, accepted, inputs)])
+            running = [PairRef(a, b) for a, b in sorted((p.mentee_id, p.mentor_id)
+                                                        for p in [*result.running, *result.accepted])]
+            written += write_or_exit(lambda: [write_current(out_current, running, inputs)])
         _show(as_json, result, render_decide, written)
 
     @app.command("outcomes")

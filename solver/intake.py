@@ -86,10 +86,38 @@ def current_pairs_for(cohort: Cohort, directory: Path | None, current_path: Path
     return running, "history" if running else ""
 
 
-def _history_problems(cohort: Cohort, source: str, left: set[str]) -> list[Problem]:
+def merged_current(cohort: Cohort, current: Sequence[PairRef], source: str, left: set[str]
+                   ) -> tuple[list[PairRef], list[Problem]]:
+    """The current pairs of a file together with the history's running pairs, which the file cannot end (an end is
+    recorded in history.csv): the file's pairs, then the running pairs it does not list. A person in two different
+    pairs of the two (a mentee twice, or a pair the file lists while the history runs another for that mentee) is a
+    problem naming both pairs: the next history would hold two running pairs for one person."""
+    if source == "history":
+        return list(current), []
+    listed = {(p.mentee_id, p.mentor_id) for p in current}
+    extra = [p for p in running_pairs(cohort) if (p.mentee_id, p.mentor_id) not in listed]
+    merged = [*current, *extra]
+    by_mentee: dict[str, list[PairRef]] = {}
+    for p in merged:
+        if p.mentee_id not in left and p.mentor_id not in left and p not in by_mentee.get(p.mentee_id, []):
+            by_mentee.setdefault(p.mentee_id, []).append(p)
+    running = {(p.mentee_id, p.mentor_id) for p in running_pairs(cohort)}
+
+    def where(p: PairRef) -> str:
+        return " and ".join(([source or "the current pairs"] if (p.mentee_id, p.mentor_id) in listed else [])
+                            + (["history.csv (running)"] if (p.mentee_id, p.mentor_id) in running else []))
+
+    problems = [Problem(ProblemCode.CONFLICTING_PINS, "current",
+                        f"mentee {mentee} is in {len(pairs)} running pairs: "
+                        + "; ".join(f"{p.mentee_id}-{p.mentor_id} in {where(p)}" for p in pairs)
+                        + ": record the end of the pair that is over in history.csv (ended, outcome), or give "
+                          "the current pairs that agree with it")
+                for mentee, pairs in sorted(by_mentee.items()) if len(pairs) > 1]
+    return merged, problems
+
+
+def _history_problems(cohort: Cohort, left: set[str]) -> list[Problem]:
     """A running pair of the history whose mentee or mentor is gone must have its end recorded first."""
-    if source != "history":
-        return []
     ids = {m.id for m in cohort.mentees} | {m.id for m in cohort.mentors}
     out = []
     for k, entry in enumerate(cohort.history):
@@ -124,7 +152,8 @@ def rolling_intake(cohort: Cohort, current: Sequence[PairRef] = (), *, current_f
     someone who is gone, the cohort's own problems).
     """
     gone = set(left)
-    problems = _history_problems(cohort, current_from, gone)
+    current, problems = merged_current(cohort, current, current_from, gone)
+    problems = [*_history_problems(cohort, gone), *problems]
     if problems:
         raise CohortInvalid(problems)
     present = ({m.id for m in cohort.mentees}, {m.id for m in cohort.mentors})
@@ -163,12 +192,17 @@ def next_history(cohort: Cohort, changes: Sequence[PairChange], start: date | No
     ended = {(c.mentee_id, c.mentor_id) for c in changes if c.kind == ChangeKind.ENDED}
     history = tuple(replace(h, ended=start or h.ended) if not h.finished and (h.mentee_id, h.mentor_id) in ended
                     else h for h in cohort.history)
+    running = {(h.mentee_id, h.mentor_id) for h in cohort.history if not h.finished}
+    # A kept pair the history does not hold (from current.csv, e.g. one accepted in `decide`) runs on: recorded
+    # as running, its start unknown, so that the next intake reads it from the history too.
+    kept = tuple(HistoryEntry(c.mentee_id, c.mentor_id, score=c.score) for c in changes
+                 if c.kind == ChangeKind.KEPT and (c.mentee_id, c.mentor_id) not in running)
     new = [c for c in changes if c.kind == ChangeKind.NEW]
     points = term_points(cohort, [(c.mentee_id, c.mentor_id) for c in new])
     programme = cohort.rules.intake.programme or cohort.name
     added = tuple(HistoryEntry(c.mentee_id, c.mentor_id, started=start, programme=programme, score=c.score,
                                term_points=points[k]) for k, c in enumerate(new))
-    return history + added
+    return history + kept + added
 
 
 def term_points(cohort: Cohort, pairs: Sequence[tuple[str, str]]) -> list[tuple[tuple[str, int], ...]]:

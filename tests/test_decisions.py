@@ -133,7 +133,10 @@ def test_decide_on_the_command_line_writes_the_next_round(tmp_path: Path) -> Non
     written = (tmp_path / "round2" / "decisions.csv").read_text().splitlines()
     assert written == ["mentee_id,mentor_id,decision,by", "E0022,M0027,declined,mentee",
                        "E0023,M0013,accepted,coordinator", "E0024,M0006,declined,mentor", "E0001,M0021,accepted,mentee"]
-    assert (tmp_path / "accepted.csv").read_text().splitlines()[1:] == ["E0001,M0021", "E0023,M0013"]
+    # --out-current: every pair running after the decisions, the history's running pairs kept and the accepted.
+    running = {tuple(line.split(",")) for line in (tmp_path / "accepted.csv").read_text().splitlines()[1:]}
+    kept = {(p["mentee_id"], p["mentor_id"]) for p in data["running"]}
+    assert kept and running == kept | {("E0023", "M0013"), ("E0001", "M0021")}
     nxt = load_cohort(tmp_path / "round2")
     assert ("E0024", "M0006") in nxt.rules.bans and nxt.history == load_cohort(q2).history
     # The cohort's own files are never written over.
@@ -143,3 +146,57 @@ def test_decide_on_the_command_line_writes_the_next_round(tmp_path: Path) -> Non
     broken.write_text("mentee_id,mentor_id,decision,by\nE0024,M0006,maybe,mentor\n")
     bad = run("decide", q2, "--decisions", broken)
     assert bad.returncode == 2 and "broken.csv row 2, column decision" in bad.stderr
+
+
+def running_by_mentee(history_csv: Path) -> dict[str, list[str]]:
+    import csv
+
+    out: dict[str, list[str]] = {}
+    with history_csv.open(encoding="utf-8", newline="") as file:
+        for row in csv.DictReader(file):
+            if not row["ended"]:
+                out.setdefault(row["mentee_id"], []).append(row["mentor_id"])
+    return out
+
+
+def test_decide_then_intake_from_files_keeps_one_running_pair_per_person(tmp_path: Path) -> None:
+    """decide --out-current, then intake --current with that file and the same history: the running pairs stay
+    (none is matched again as new), the accepted ones are recorded as running, and the history written holds one
+    running pair per mentee, which the next intake reads without a problem."""
+    q2 = shutil.copytree(Q2, tmp_path / "q2")
+    answers = tmp_path / "answers.csv"
+    answers.write_text("mentee_id,mentor_id,decision,by\nE0001,M0021,accepted,mentee\n")
+    done = run("decide", q2, "--decisions", answers, "--out", tmp_path / "round2", "--out-current",
+               tmp_path / "cur.csv", "--json")
+    assert done.returncode == 0, done.stderr
+    before = running_by_mentee(q2 / "history.csv")
+    nxt = run("intake", tmp_path / "round2", "--current", tmp_path / "cur.csv", "--out-history", tmp_path / "h.csv",
+              "--out-current", tmp_path / "c2.csv", "--json")
+    assert nxt.returncode == 0, nxt.stderr
+    changes = json.loads(nxt.stdout)["result"]["changes"]
+    new = {c["mentee_id"] for c in changes if c["kind"] == "NEW"}
+    kept = {(c["mentee_id"], c["mentor_id"]) for c in changes if c["kind"] == "KEPT"}
+    assert not new & {m for m in before if m != "E0005"}  # E0005's mentor is no longer available: matched again
+    assert ("E0001", "M0021") in kept and ("E0023", "M0013") in kept
+    after = running_by_mentee(tmp_path / "h.csv")
+    assert all(len(mentors) == 1 for mentors in after.values()), after
+    written = {tuple(line.split(",")) for line in (tmp_path / "c2.csv").read_text().splitlines()[1:]}
+    assert written == {(a, b[0]) for a, b in after.items()}
+    shutil.copy(tmp_path / "h.csv", tmp_path / "round2" / "history.csv")
+    again = run("intake", tmp_path / "round2")
+    assert again.returncode == 0, again.stderr
+
+
+def test_intake_refuses_a_current_file_that_contradicts_the_history(tmp_path: Path) -> None:
+    """A --current file giving a mentee another mentor than her running pair in history.csv: exit 2, both pairs
+    named, nothing written."""
+    q2 = shutil.copytree(Q2, tmp_path / "q2")
+    mentee_id, mentor_id = next((a, b[0]) for a, b in running_by_mentee(q2 / "history.csv").items())
+    other = "M0021" if mentor_id != "M0021" else "M0022"
+    current = tmp_path / "cur.csv"
+    current.write_text(f"mentee_id,mentor_id\n{mentee_id},{other}\n")
+    done = run("intake", q2, "--current", current, "--out-history", tmp_path / "h.csv")
+    assert done.returncode == 2
+    text = " ".join(done.stderr.split())
+    assert f"{mentee_id}-{other} in cur.csv" in text and f"{mentee_id}-{mentor_id} in history.csv" in text
+    assert not (tmp_path / "h.csv").exists()
