@@ -8,7 +8,7 @@ pairs for whoever is still open; `outcomes` reads the history back. The engine i
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -27,7 +27,7 @@ from server.cli import (
     write_or_exit,
 )
 from server.cli_params import finite_seconds
-from solver.errors import CohortInvalid, Problem
+from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.fileio import output_problems, record_inputs
 
 if TYPE_CHECKING:
@@ -135,6 +135,24 @@ def _cohort_dir_problems(directory: Path, inputs: InputFiles) -> list[Problem]:
     return problems
 
 
+def _same_output_problems(outputs: Mapping[str, Path | None]) -> list[Problem]:
+    """Two outputs given the same path (one would write over the other): refused."""
+    import os
+
+    first: dict[str, str] = {}
+    problems = []
+    for flag, path in outputs.items():
+        if path is None:
+            continue
+        key = os.path.realpath(path)
+        if key in first:
+            problems.append(Problem(ProblemCode.BAD_VALUE, flag, f"{path} is also given to {first[key]}: one "
+                                    "would write over the other; choose another path", flag))
+        else:
+            first[key] = flag
+    return problems
+
+
 def register(app: typer.Typer) -> None:
     """Add the year's commands to the `mentormatch` app."""
 
@@ -161,13 +179,20 @@ def register(app: typer.Typer) -> None:
         from solver.intake import read_intake, rolling_intake
         from solver.solve import SolveOptions
 
-        try:
-            with record_inputs() as inputs:
+        problems: list[Problem] = []
+        with record_inputs() as inputs:
+            try:
                 data, pairs, source = read_intake(cohort, current)
-            refused = output_file_problems(output, inputs) if output is not None else []
-            refused += output_problems(out_current, inputs, "--out-current") if out_current is not None else []
-            refused += output_problems(out_history, inputs, "--out-history") if out_history is not None else []
-            refuse_outputs(refused)
+            except CohortInvalid as invalid:
+                problems += invalid.problems
+        # The outputs refused with the data's problems, all at once.
+        problems += output_file_problems(output, inputs) if output is not None else []
+        problems += output_problems(out_current, inputs, "--out-current") if out_current is not None else []
+        problems += output_problems(out_history, inputs, "--out-history") if out_history is not None else []
+        problems += _same_output_problems({"--output": output, "--out-current": out_current,
+                                           "--out-history": out_history})
+        refuse_outputs(problems)
+        try:
             outcome = rolling_intake(data, pairs, current_from=source, left=split_list(left),
                                      options=SolveOptions(time_limit_s=time_limit))
         except CohortInvalid as invalid:
@@ -218,12 +243,12 @@ def register(app: typer.Typer) -> None:
                     new = read_decisions_file(decisions)
                 except CohortInvalid as invalid:
                     problems += invalid.problems
-        if problems:
-            print_problems(problems)
-            raise typer.Exit(EXIT_INVALID)
-        refused = _cohort_dir_problems(out, inputs) if out is not None else []
-        refused += output_problems(out_current, inputs, "--out-current") if out_current is not None else []
-        refuse_outputs(refused)
+        problems += _cohort_dir_problems(out, inputs) if out is not None else []
+        problems += output_problems(out_current, inputs, "--out-current") if out_current is not None else []
+        if out is not None and out_current is not None:
+            problems += _same_output_problems({f"--out ({name})": out / name for name in COHORT_FILE_NAMES}
+                                              | {"--out-current": out_current})
+        refuse_outputs(problems)
         try:
             merged, result, _ = decide(data, new, SolveOptions(time_limit_s=time_limit))
         except CohortInvalid as invalid:
@@ -251,13 +276,13 @@ def register(app: typer.Typer) -> None:
         from solver.fileio import write_atomic
         from solver.outcomes import outcomes_report, read_sources, report_html
 
-        try:
-            with record_inputs() as inputs:
+        problems: list[Problem] = []
+        with record_inputs() as inputs:
+            try:
                 found = read_sources(sources)
-            refuse_outputs(output_problems(report, inputs, "--report") if report is not None else [])
-        except CohortInvalid as invalid:
-            print_problems(invalid.problems)
-            raise typer.Exit(EXIT_INVALID) from None
+            except CohortInvalid as invalid:
+                problems += invalid.problems
+        refuse_outputs(problems + (output_problems(report, inputs, "--report") if report is not None else []))
         result = outcomes_report(found)
         written = []
         if report is not None:

@@ -200,3 +200,22 @@ def test_intake_refuses_a_current_file_that_contradicts_the_history(tmp_path: Pa
     text = " ".join(done.stderr.split())
     assert f"{mentee_id}-{other} in cur.csv" in text and f"{mentee_id}-{mentor_id} in history.csv" in text
     assert not (tmp_path / "h.csv").exists()
+
+
+def test_outputs_refused_with_the_data_problems_at_once(tmp_path: Path) -> None:
+    """An output over an input (or two outputs on one path) is reported together with the data's problems, not
+    after they are fixed."""
+    q2 = shutil.copytree(Q2, tmp_path / "q2")
+    history = q2 / "history.csv"
+    lines = history.read_text().splitlines()
+    lines[1] = lines[1].replace("dropped_out", "bogus", 1)
+    history.write_text("\n".join(lines) + "\n")
+    intake = run("intake", q2, "--out-history", history)
+    text = " ".join(intake.stderr.split())
+    assert intake.returncode == 2 and "OVERWRITES_INPUT" in text and "bogus" in text, text
+    outcomes = run("outcomes", q2, "--report", history)
+    text = " ".join(outcomes.stderr.split())
+    assert outcomes.returncode == 2 and "OVERWRITES_INPUT" in text and "bogus" in text, text
+    same = run("intake", tmp_path / "q2", "--out-current", tmp_path / "x.csv", "--out-history", tmp_path / "x.csv")
+    assert same.returncode == 2 and "also given to --out-current" in " ".join(same.stderr.split())
+    assert not (tmp_path / "x.csv").exists()
