@@ -102,13 +102,15 @@ def read_or_exit(path: Path) -> Cohort:
     return read_with_warnings(path)[0]
 
 
-def read_with_warnings(path: Path) -> tuple[Cohort, list[Problem]]:
-    """`read_or_exit`, also returning the warnings it printed (for answers that carry them: `solve --json`)."""
+def read_with_warnings(path: Path, checks: Callable[[Cohort], list[Problem]] | None = None
+                       ) -> tuple[Cohort, list[Problem]]:
+    """`read_or_exit`, also returning the warnings it printed (for answers that carry them: `solve --json`);
+    `checks`: a command's own checks, reported with the cohort's problems."""
     from solver.ingest import load_cohort
 
     warnings: list[Problem] = []
     try:
-        cohort = load_cohort(path, warnings=warnings)
+        cohort = load_cohort(path, warnings=warnings, checks=checks)
     except CohortInvalid as invalid:
         print_problems(invalid.problems)
         print_warnings(warnings)  # "swapped coordinates?" explains pins that break the distance rule
@@ -143,7 +145,10 @@ def bundled_scenarios() -> list[Path]:
 @app.command()
 def validate(cohort: Annotated[Path, typer.Argument(help="cohort directory or .json file")]) -> None:
     """Check a cohort: every problem at once (exit 2), or a one-line summary (exit 0)."""
-    data = read_or_exit(cohort)
+    from solver.history import running_pair_problems
+
+    # As `intake` checks it: a running pair of history.csv naming someone not in the cohort.
+    data = read_with_warnings(cohort, running_pair_problems)[0]
     rules = data.rules
     console.print(
         f"{data.name}: valid: {len(data.mentees)} mentees, {len(data.mentors)} mentors "

@@ -182,7 +182,7 @@ def register(app: typer.Typer) -> None:
         problems: list[Problem] = []
         with record_inputs() as inputs:
             try:
-                data, pairs, source = read_intake(cohort, current)
+                data, pairs, source = read_intake(cohort, current, split_list(left))
             except CohortInvalid as invalid:
                 problems += invalid.problems
         # The outputs refused with the data's problems, all at once.

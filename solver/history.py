@@ -659,6 +659,24 @@ def year_problems(cohort: Cohort, control: Callable[[str, str, str], Problem | N
     return out + decision_problems(cohort)
 
 
+def running_pair_problems(cohort: Cohort, left: Iterable[str] = ()) -> list[Problem]:
+    """A running pair of the history (no `ended`) naming a mentee or mentor who is not in the cohort: its end must
+    be recorded first (or the person listed as left, `intake --left`). `intake` and `validate` check this; a
+    fresh `solve` does not need the history's running pairs."""
+    ids = {m.id for m in cohort.mentees} | {m.id for m in cohort.mentors} | set(left)
+    out = []
+    for k, entry in enumerate(cohort.history):
+        if entry.finished:
+            continue
+        for name, who in (("mentee_id", entry.mentee_id), ("mentor_id", entry.mentor_id)):
+            if who and who not in ids:
+                out.append(Problem(ProblemCode.UNKNOWN_ID, f"history[{k}].{name}",
+                                   f"the running pair {entry.mentee_id}-{entry.mentor_id} names {who}, who is not "
+                                   "in the cohort: record when the pair ended (ended, outcome) or list them as "
+                                   "left (intake --left)"))
+    return out
+
+
 # Explanations ------------------------------------------------------------------------------------------
 
 

@@ -142,13 +142,15 @@ def read_csv_text(raw: bytes, name: str, known: Iterable[str]) -> pl.DataFrame:
     return frame
 
 
-def load_cohort(path: str | Path, *, warnings: list[Problem] | None = None) -> Cohort:
+def load_cohort(path: str | Path, *, warnings: list[Problem] | None = None,
+                checks: Callable[[Cohort], list[Problem]] | None = None) -> Cohort:
     """A cohort from a directory (CSV or Parquet tables + rules.toml) or a single protobuf-JSON file.
 
     Warnings (`solver.validate.cohort_warnings`: people far outside the cohort's area, mentees without a
     programme language), located in the
     files, are appended to `warnings` when it is given, also when the cohort has problems (a swapped file
     shows as pins that break the distance rule: the warning says why); they do not stop a valid cohort.
+    `checks` adds a command's own checks of the cohort read (paths as the validator's), reported with the rest.
     """
     path = Path(path)
     if path.suffix.lower() == ".json" and not path.is_dir():
@@ -158,7 +160,7 @@ def load_cohort(path: str | Path, *, warnings: list[Problem] | None = None) -> C
 
         cohort = load_cohort_json(path)
         # Value checks as for a directory: the JSON mapping reports only what the domain types cannot hold.
-        problems = validate(cohort)
+        problems = validate(cohort) + (checks(cohort) if checks is not None else [])
         if warnings is not None:  # paths are JSON indices
             warnings += [Problem(w.code, w.path, w.message, f"{path}, {w.path}")
                          for w in cohort_warnings(cohort)]
@@ -166,7 +168,7 @@ def load_cohort(path: str | Path, *, warnings: list[Problem] | None = None) -> C
             raise CohortInvalid([Problem(p.code, p.path, p.message, f"{path}, {p.path}" if p.path else str(path))
                                  for p in problems])
         return cohort
-    return read_cohort_dir(path, warnings=warnings)
+    return read_cohort_dir(path, warnings=warnings, checks=checks)
 
 
 @dataclass(frozen=True)
@@ -323,7 +325,8 @@ def _short(error: Exception) -> str:
     return str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
 
 
-def read_cohort_dir(directory: str | Path, *, warnings: list[Problem] | None = None) -> Cohort:
+def read_cohort_dir(directory: str | Path, *, warnings: list[Problem] | None = None,
+                    checks: Callable[[Cohort], list[Problem]] | None = None) -> Cohort:
     """Read mentors, mentees, rankings, travel times and rules; raise CohortInvalid with every problem of every
     file at once (see the module's note on files that cannot be read whole). Coordinate warnings, located in the
     files, are appended to `warnings` when it is given."""
@@ -363,7 +366,7 @@ def read_cohort_dir(directory: str | Path, *, warnings: list[Problem] | None = N
 
     people = people_problems(cohort.mentors, cohort.mentees, mentor_values, mentee_values)
     del mentor_values, mentee_values
-    checked = validate(cohort, people=people)
+    checked = validate(cohort, people=people) + (checks(cohort) if checks is not None else [])
     problems = reader.problems + [_locate(p) for p in checked if not _waits(p, unread, missing)]
     if warnings is not None:  # rows are the files' rows
         warnings += [_locate(w) for w in cohort_warnings(cohort) if not _waits(w, unread, missing)]

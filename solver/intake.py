@@ -20,7 +20,7 @@ import numpy as np
 
 from solver.domain import Cohort, HistoryEntry, months_between
 from solver.errors import CohortInvalid, Problem, ProblemCode
-from solver.history import date_text
+from solver.history import date_text, running_pair_problems
 from solver.rematch import ChangeKind, PairChange, RematchResult, read_current_pairs, rematch
 from solver.solve import SolveOptions
 from solver.workflows import PairRef
@@ -116,20 +116,6 @@ def merged_current(cohort: Cohort, current: Sequence[PairRef], source: str, left
     return merged, problems
 
 
-def _history_problems(cohort: Cohort, left: set[str]) -> list[Problem]:
-    """A running pair of the history whose mentee or mentor is gone must have its end recorded first."""
-    ids = {m.id for m in cohort.mentees} | {m.id for m in cohort.mentors}
-    out = []
-    for k, entry in enumerate(cohort.history):
-        missing = [who for who in (entry.mentee_id, entry.mentor_id) if who not in ids and who not in left]
-        if missing and not entry.finished:
-            out.append(Problem(ProblemCode.UNKNOWN_ID, f"history[{k}]",
-                               f"the running pair {entry.mentee_id}-{entry.mentor_id} names {', '.join(missing)}, "
-                               "who is not in the cohort: record when the pair ended (ended, outcome) or list them "
-                               "as left"))
-    return out
-
-
 def allowed_pairs(cohort: Cohort, pairs: Sequence[PairRef]) -> list[bool]:
     """Whether every hard rule allows each pair (both people in the cohort)."""
     from solver.arrays import cohort_arrays
@@ -153,7 +139,7 @@ def rolling_intake(cohort: Cohort, current: Sequence[PairRef] = (), *, current_f
     """
     gone = set(left)
     current, problems = merged_current(cohort, current, current_from, gone)
-    problems = [*_history_problems(cohort, gone), *problems]
+    problems = [*running_pair_problems(cohort, gone), *problems]
     if problems:
         raise CohortInvalid(problems)
     present = ({m.id for m in cohort.mentees}, {m.id for m in cohort.mentors})
@@ -220,14 +206,16 @@ def term_points(cohort: Cohort, pairs: Sequence[tuple[str, str]]) -> list[tuple[
     return [tuple((term, int(values[k])) for term, values in columns.items()) for k in range(len(pairs))]
 
 
-def read_intake(cohort_path: Path, current_path: Path | None = None) -> tuple[Cohort, list[PairRef], str]:
-    """The cohort and its current pairs (see `current_pairs_for`), every problem of both at once."""
+def read_intake(cohort_path: Path, current_path: Path | None = None, left: Sequence[str] = ()
+                ) -> tuple[Cohort, list[PairRef], str]:
+    """The cohort and its current pairs (see `current_pairs_for`), every problem of both at once: the running
+    pairs naming someone not in the cohort (nor in `left`) with the cohort's own."""
     from solver.ingest import load_cohort
 
     problems: list[Problem] = []
     cohort: Cohort | None = None
     try:
-        cohort = load_cohort(cohort_path)
+        cohort = load_cohort(cohort_path, checks=lambda read: running_pair_problems(read, left))
     except CohortInvalid as invalid:
         problems += invalid.problems
     current: list[PairRef] = []

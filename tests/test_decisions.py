@@ -219,3 +219,26 @@ def test_outputs_refused_with_the_data_problems_at_once(tmp_path: Path) -> None:
     same = run("intake", tmp_path / "q2", "--out-current", tmp_path / "x.csv", "--out-history", tmp_path / "x.csv")
     assert same.returncode == 2 and "also given to --out-current" in " ".join(same.stderr.split())
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_a_running_pair_naming_someone_gone_is_found_with_the_other_problems_by_intake_and_validate(
+        tmp_path: Path) -> None:
+    """history.csv with a bad outcome and a running pair naming a mentee not in the cohort: `intake` and `validate`
+    report both at once, at their history.csv rows (as the spreadsheet numbers them); `--left` lets intake go."""
+    q2 = shutil.copytree(Q2, tmp_path / "q2")
+    history = q2 / "history.csv"
+    lines = history.read_text().splitlines()
+    lines[1] = lines[1].replace("dropped_out", "bogus", 1)
+    row = next(k for k, line in enumerate(lines) if k and line.split(",")[3] == "")  # a running pair
+    gone = lines[row].split(",")[0]
+    lines[row] = "E9999" + lines[row][len(gone):]
+    history.write_text("\n".join(lines) + "\n")
+    for command in ("intake", "validate"):
+        done = run(command, q2)
+        text = " ".join(done.stderr.split())
+        assert done.returncode == 2, text
+        assert "history.csv row 2, column outcome" in text, text
+        assert f"history.csv row {row + 1}, column mentee_id: UNKNOWN_ID" in text and "E9999" in text, text
+    lines[1] = lines[1].replace("bogus", "dropped_out", 1)
+    history.write_text("\n".join(lines) + "\n")
+    assert run("intake", q2, "--left", "E9999").returncode == 0
