@@ -226,23 +226,24 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Apply answers (accepted pairs fixed, declined ones ruled out) and propose pairs for the people still open."""
         from server.cli_files import write_current
-        from solver.decisions import decide, read_decisions_file
+        from solver.decisions import decide, new_decision_problems, read_decisions_rows
         from solver.ingest import load_cohort, write_cohort_dir
         from solver.solve import SolveOptions
         from solver.workflows import PairRef
 
         problems: list[Problem] = []
         new: tuple[Decision, ...] = ()
+        data = None
         with record_inputs() as inputs:
             try:
                 data = load_cohort(cohort)
             except CohortInvalid as invalid:
                 problems += invalid.problems
             if decisions is not None:
-                try:
-                    new = read_decisions_file(decisions)
-                except CohortInvalid as invalid:
-                    problems += invalid.problems
+                new, cells = read_decisions_rows(decisions)
+                problems += cells
+                if cells and data is not None:  # else `decide` checks them, with what the pins they make break
+                    problems += new_decision_problems(data, new, decisions.name)
         problems += _cohort_dir_problems(out, inputs) if out is not None else []
         problems += output_problems(out_current, inputs, "--out-current") if out_current is not None else []
         if out is not None and out_current is not None:
@@ -250,7 +251,10 @@ def register(app: typer.Typer) -> None:
                                               | {"--out-current": out_current})
         refuse_outputs(problems)
         try:
-            merged, result, _ = decide(data, new, SolveOptions(time_limit_s=time_limit))
+            assert data is not None
+            merged, result, _ = decide(data, new, SolveOptions(time_limit_s=time_limit),
+                                       new_source=decisions.name if decisions is not None else "",
+                                       own_source="decisions.csv" if cohort.is_dir() else f"{cohort}, decisions")
         except CohortInvalid as invalid:
             print_problems(invalid.problems)
             raise typer.Exit(EXIT_INVALID) from None

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from solver.domain import Cohort, Decision
+from solver.domain import Cohort, Decision, Verdict
 from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.history import (
     DECISION_COLUMNS,
@@ -56,17 +56,72 @@ __all__ = [
 def read_decisions_file(path: Path) -> tuple[Decision, ...]:
     """A decisions CSV given on the command line; raises CohortInvalid with every problem (ids are checked against
     the cohort when the decisions are applied)."""
+    found, problems = read_decisions_rows(path)
+    if problems:
+        raise CohortInvalid(problems)
+    return found
+
+
+def read_decisions_rows(path: Path) -> tuple[tuple[Decision, ...], list[Problem]]:
+    """A decisions CSV given on the command line, one decision per row (a bad cell read as its first choice), and
+    the problems of its cells, so that the ids can be checked against the cohort at the same time."""
     from solver.ingest import RowReader
 
     reader = RowReader()
     if not path.exists():
-        raise CohortInvalid([Problem(ProblemCode.MISSING_FILE, "decisions", f"{path} is missing", str(path))])
+        return (), [Problem(ProblemCode.MISSING_FILE, "decisions", f"{path} is missing", str(path))]
     stem = path.name.removesuffix(".csv").removesuffix(".parquet")
     rows = reader.table(path.parent, stem, DECISION_COLUMNS, DECISION_COLUMNS)
-    found = decisions_from_rows(reader, rows or [], stem)
-    if reader.problems:
-        raise CohortInvalid(reader.problems)
-    return found
+    return decisions_from_rows(reader, rows or [], stem), list(reader.problems)
+
+
+def decision_place(index: int, own: int, new_source: str, own_source: str = "decisions.csv") -> str:
+    """Where the decision at `index` of the merged list is: the row of the file it came from (the cohort's own
+    `own` decisions first, then the new file's), as the spreadsheet numbers it."""
+    return f"{own_source} row {index + 2}" if index < own else f"{new_source} row {index - own + 2}"
+
+
+def located_decision_problems(merged: Cohort, problems: Sequence[Problem], own: int, new_source: str,
+                              own_source: str = "decisions.csv") -> list[Problem]:
+    """The merged cohort's problems with decisions and the pins accepted decisions made placed at the decision's
+    row in its file (`rules.pins[1]` of an accepted pair is the decisions file's row that accepted it)."""
+    import re
+
+    accepted_at: dict[tuple[str, str], int] = {}
+    for k, d in enumerate(merged.decisions):
+        if d.decision == Verdict.ACCEPTED:
+            accepted_at[(d.mentee_id, d.mentor_id)] = k
+    pin_place = {i: decision_place(accepted_at[p], own, new_source, own_source)
+                 for i, p in enumerate(merged.rules.pins) if p in accepted_at}
+
+    def pins_named(text: str) -> str:
+        return re.sub(r"rules\.pins\[(\d+)\]",
+                      lambda m: pin_place.get(int(m.group(1)), m.group(0)), text)
+
+    out = []
+    for p in problems:
+        found = re.fullmatch(r"decisions\[(\d+)\](?:\.(\w+))?", p.path)
+        pin = re.fullmatch(r"rules\.pins\[(\d+)\].*", p.path)
+        if found:
+            column = found.group(2) or "mentee_id"
+            location = f"{decision_place(int(found.group(1)), own, new_source, own_source)}, column {column}"
+            out.append(Problem(p.code, p.path, p.message, location))
+        elif pin and int(pin.group(1)) in pin_place:
+            out.append(Problem(p.code, p.path, pins_named(p.message), pin_place[int(pin.group(1))]))
+        else:
+            out.append(Problem(p.code, p.path, pins_named(p.message), p.location))
+    return out
+
+
+def new_decision_problems(cohort: Cohort, new: Sequence[Decision], new_source: str) -> list[Problem]:
+    """The new decisions' ids checked against the cohort, at their rows in `new_source` (reported with the file's
+    other problems, before the decisions can be applied)."""
+    from solver.history import decision_problems
+
+    own = len(cohort.decisions)
+    merged = replace(cohort, decisions=(*cohort.decisions, *new))
+    found = [p for p in decision_problems(merged) if int(p.path.split("[")[1].split("]")[0]) >= own]
+    return located_decision_problems(merged, found, own, new_source)
 
 
 # Writing -----------------------------------------------------------------------------------------------
@@ -107,13 +162,15 @@ class DecideResult:
         return asdict(self)
 
 
-def decide(cohort: Cohort, new: Sequence[Decision] = (), options: SolveOptions | None = None
+def decide(cohort: Cohort, new: Sequence[Decision] = (), options: SolveOptions | None = None, *,
+           new_source: str = "the new decisions", own_source: str = "decisions.csv"
            ) -> tuple[Cohort, DecideResult, SolveResult]:
     """Apply `new` decisions to the cohort (after its own) and solve for the people still open; the running pairs of
     the history that the rules still allow stay as they are (as in a rolling intake).
 
     Returns the cohort with every decision (to write for the next round), the result for people, and the solve.
-    Raises CohortInvalid for decisions that name unknown people or fix pairs the rules do not allow.
+    Raises CohortInvalid for decisions that name unknown people or fix pairs the rules do not allow, each at its
+    row: of the cohort's own decisions (`own_source`) or of the new ones (`new_source`, a file's name).
     """
     from solver.intake import locked_running_pairs
     from solver.solve import SolveOptions, solve
@@ -123,7 +180,8 @@ def decide(cohort: Cohort, new: Sequence[Decision] = (), options: SolveOptions |
     merged = add_decisions(cohort, new)
     problems = validate(merged)
     if problems:
-        raise CohortInvalid(problems)
+        raise CohortInvalid(located_decision_problems(merged, problems, len(cohort.decisions), new_source,
+                                                      own_source))
     running = {(p.mentee_id, p.mentor_id) for p in locked_running_pairs(merged)}
     pins = tuple(dict.fromkeys((*merged.rules.pins, *sorted(running))))
     result = solve(replace(merged, rules=replace(merged.rules, pins=pins)), replace(options or SolveOptions(),

@@ -242,3 +242,31 @@ def test_a_running_pair_naming_someone_gone_is_found_with_the_other_problems_by_
     lines[1] = lines[1].replace("bogus", "dropped_out", 1)
     history.write_text("\n".join(lines) + "\n")
     assert run("intake", q2, "--left", "E9999").returncode == 0
+
+
+def test_decision_problems_come_at_once_at_the_rows_of_the_users_file(tmp_path: Path) -> None:
+    """A typo in one row and an unknown mentee in another are reported together, at their rows of the file given;
+    an accepted pair the rules forbid (met in an earlier round) and a mentee accepted twice are reported at the rows
+    that accepted them, not at the pins they became."""
+    answers = tmp_path / "answers.csv"
+    answers.write_text("mentee_id,mentor_id,decision,by\nE0001,M0021,acepted,mentee\nE9999,M0005,accepted,mentee\n")
+    done = run("decide", Q2, "--decisions", answers)
+    text = " ".join(done.stderr.split())
+    assert done.returncode == 2 and "answers.csv row 2, column decision" in text, text
+    assert "answers.csv row 3, column mentee_id: UNKNOWN_ID" in text, text
+    answers.write_text("mentee_id,mentor_id,decision,by\nE0001,M0021,accepted,mentee\nE9999,M0005,accepted,mentee\n")
+    done = run("decide", Q2, "--decisions", answers)
+    text = " ".join(done.stderr.split())
+    assert done.returncode == 2 and "answers.csv row 3, column mentee_id: UNKNOWN_ID" in text, text
+    q2 = load_cohort(Q2)
+    present = {m.id for m in q2.mentees} | {m.id for m in q2.mentors}
+    earlier = next((h.mentee_id, h.mentor_id) for h in q2.history
+                   if h.finished and {h.mentee_id, h.mentor_id} <= present and h.mentee_id != "E0026")
+    answers.write_text("mentee_id,mentor_id,decision,by\n"
+                       f"{earlier[0]},{earlier[1]},accepted,coordinator\nE0026,M0018,accepted,mentee\n"
+                       "E0026,M0014,accepted,mentee\n")
+    done = run("decide", Q2, "--decisions", answers)
+    text = " ".join(done.stderr.split())
+    assert done.returncode == 2 and "rules.pins" not in text, text
+    assert "answers.csv row 2: PIN_BREAKS_RULE" in text, text
+    assert "answers.csv row 4: CONFLICTING_PINS" in text and "pinned by answers.csv row 3" in text, text
