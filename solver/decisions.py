@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from solver.domain import Cohort, Decision, Verdict
+from solver.domain import Cohort, Decision
 from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.history import (
     DECISION_COLUMNS,
@@ -29,6 +29,7 @@ from solver.history import (
     add_decisions,
     decisions_from_rows,
     declined_pairs,
+    located_decision_problems,
     with_decisions,
     without_decisions,
 )
@@ -73,44 +74,6 @@ def read_decisions_rows(path: Path) -> tuple[tuple[Decision, ...], list[Problem]
     stem = path.name.removesuffix(".csv").removesuffix(".parquet")
     rows = reader.table(path.parent, stem, DECISION_COLUMNS, DECISION_COLUMNS)
     return decisions_from_rows(reader, rows or [], stem), list(reader.problems)
-
-
-def decision_place(index: int, own: int, new_source: str, own_source: str = "decisions.csv") -> str:
-    """Where the decision at `index` of the merged list is: the row of the file it came from (the cohort's own
-    `own` decisions first, then the new file's), as the spreadsheet numbers it."""
-    return f"{own_source} row {index + 2}" if index < own else f"{new_source} row {index - own + 2}"
-
-
-def located_decision_problems(merged: Cohort, problems: Sequence[Problem], own: int, new_source: str,
-                              own_source: str = "decisions.csv") -> list[Problem]:
-    """The merged cohort's problems with decisions and the pins accepted decisions made placed at the decision's
-    row in its file (`rules.pins[1]` of an accepted pair is the decisions file's row that accepted it)."""
-    import re
-
-    accepted_at: dict[tuple[str, str], int] = {}
-    for k, d in enumerate(merged.decisions):
-        if d.decision == Verdict.ACCEPTED:
-            accepted_at[(d.mentee_id, d.mentor_id)] = k
-    pin_place = {i: decision_place(accepted_at[p], own, new_source, own_source)
-                 for i, p in enumerate(merged.rules.pins) if p in accepted_at}
-
-    def pins_named(text: str) -> str:
-        return re.sub(r"rules\.pins\[(\d+)\]",
-                      lambda m: pin_place.get(int(m.group(1)), m.group(0)), text)
-
-    out = []
-    for p in problems:
-        found = re.fullmatch(r"decisions\[(\d+)\](?:\.(\w+))?", p.path)
-        pin = re.fullmatch(r"rules\.pins\[(\d+)\].*", p.path)
-        if found:
-            column = found.group(2) or "mentee_id"
-            location = f"{decision_place(int(found.group(1)), own, new_source, own_source)}, column {column}"
-            out.append(Problem(p.code, p.path, p.message, location))
-        elif pin and int(pin.group(1)) in pin_place:
-            out.append(Problem(p.code, p.path, pins_named(p.message), pin_place[int(pin.group(1))]))
-        else:
-            out.append(Problem(p.code, p.path, pins_named(p.message), p.location))
-    return out
 
 
 def new_decision_problems(cohort: Cohort, new: Sequence[Decision], new_source: str) -> list[Problem]:

@@ -368,6 +368,10 @@ def read_cohort_dir(directory: str | Path, *, warnings: list[Problem] | None = N
     del mentor_values, mentee_values
     checked = validate(cohort, people=people) + (checks(cohort) if checks is not None else [])
     problems = reader.problems + [_locate(p) for p in checked if not _waits(p, unread, missing)]
+    if cohort.decisions:  # a pin that decisions.csv accepted: at that row, not at a rules.toml pin
+        from solver.history import located_decision_problems
+
+        problems = located_decision_problems(cohort, problems, len(cohort.decisions), "")
     if warnings is not None:  # rows are the files' rows
         warnings += [_locate(w) for w in cohort_warnings(cohort) if not _waits(w, unread, missing)]
     if problems:

@@ -270,3 +270,17 @@ def test_decision_problems_come_at_once_at_the_rows_of_the_users_file(tmp_path: 
     assert done.returncode == 2 and "rules.pins" not in text, text
     assert "answers.csv row 2: PIN_BREAKS_RULE" in text, text
     assert "answers.csv row 4: CONFLICTING_PINS" in text and "pinned by answers.csv row 3" in text, text
+
+
+def test_an_impossible_accept_in_the_cohorts_own_decisions_is_reported_at_its_row(tmp_path: Path) -> None:
+    q2 = shutil.copytree(Q2, tmp_path / "q2")
+    cohort = load_cohort(q2)
+    present = {m.id for m in cohort.mentees} | {m.id for m in cohort.mentors}
+    a, b = next((h.mentee_id, h.mentor_id) for h in cohort.history
+                if h.finished and {h.mentee_id, h.mentor_id} <= present)
+    with (q2 / "decisions.csv").open("a", encoding="utf-8") as file:
+        file.write(f"{a},{b},accepted,coordinator\n")
+    row = len((q2 / "decisions.csv").read_text().splitlines())
+    done = run("validate", q2)
+    text = " ".join(done.stderr.split())
+    assert done.returncode == 2 and f"decisions.csv row {row}: PIN_BREAKS_RULE" in text and "pins[" not in text, text
