@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -37,7 +37,41 @@ from solver.scores import CandidatePairs, field_points, goal_points, score_pairs
 from solver.stop import StopToken
 
 if TYPE_CHECKING:
-    from solver.explain.context import ExplainContext
+    from collections.abc import Mapping
+
+    from solver.domain import FieldFamily
+    from solver.explain.types import ExplainOptions
+    from solver.solve import SolveResult
+
+
+class ExplainContext(Protocol):
+    """What a relaxation reads of its explanation's baseline (`solver.explain.context.ExplainContext` has it).
+
+    A protocol here rather than an import of the context, which builds its `Relaxer`: no import circle."""
+
+    @property
+    def result(self) -> SolveResult: ...
+    @property
+    def candidates(self) -> CandidatePairs: ...
+    @property
+    def cohort(self) -> Cohort: ...
+    @property
+    def arrays(self) -> CohortArrays: ...
+    @property
+    def explain_options(self) -> ExplainOptions: ...
+    @property
+    def mentee_rules(self) -> Sequence[MenteeRules]: ...
+    @property
+    def language_codes(self) -> Sequence[str]: ...
+    @property
+    def mentee_levels(self) -> npt.NDArray[Any]: ...
+    @property
+    def mentee_index(self) -> Mapping[str, int]: ...
+    @property
+    def mentor_index(self) -> Mapping[str, int]: ...
+    @property
+    def field_families(self) -> Sequence[FieldFamily]: ...
+    def families_of(self, occupations: Sequence[str]) -> list[str]: ...
 
 NEAR_MAX_PAIRS = 6_000_000  # pairs examined for near pairs per explanation; beyond, rule changes are solved in full
 NEAR_MAX_KEPT = 1_500_000  # near pairs kept (about 90 bytes each); beyond, too
