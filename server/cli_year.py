@@ -78,11 +78,7 @@ def render_intake(outcome: IntakeResult) -> None:
                ("mentee", "waiting since", "months", "priority", "mentor now"),
                [(w.mentee_id, w.waiting_since, str(w.months), str(w.priority), w.mentor_id or "still waiting")
                 for w in outcome.waiting], ("months", "priority"))
-    if result.unmatched:
-        _table(f"Unmatched mentees ({len(result.unmatched)})", ("mentee", "reason", "why", "what would help"),
-               [(u.mentee_id, u.reason, u.message, "; ".join(u.would_help)) for u in result.unmatched])
-    for note in result.notes:
-        console.print(note, style="dim")
+    _unmatched_and_notes(result.unmatched, result.notes)
 
 
 def render_decide(result: DecideResult) -> None:
@@ -97,10 +93,15 @@ def render_decide(result: DecideResult) -> None:
     _table("Pairs", ("mentee", "mentor", "score", "state", "top reasons"), rows, ("score",))
     if result.declined:
         _table("Declined", ("mentee", "mentor", "declined by"), [tuple(d) for d in result.declined])
-    if result.unmatched:
-        _table(f"Unmatched mentees ({len(result.unmatched)})", ("mentee", "reason", "why", "what would help"),
-               [(u.mentee_id, u.reason, u.message, "; ".join(u.would_help)) for u in result.unmatched])
-    for note in result.notes:
+    _unmatched_and_notes(result.unmatched, result.notes)
+
+
+def _unmatched_and_notes(unmatched: Sequence[Any], notes: Sequence[str]) -> None:
+    """The unmatched mentees' table and the notes, as `intake` and `decide` end."""
+    if unmatched:
+        _table(f"Unmatched mentees ({len(unmatched)})", ("mentee", "reason", "why", "what would help"),
+               [(u.mentee_id, u.reason, u.message, "; ".join(u.would_help)) for u in unmatched])
+    for note in notes:
         console.print(note, style="dim")
 
 
