@@ -85,6 +85,8 @@ REASON_WORDS: dict[str, str] = {
     "NO_PARTNER_FOR_GOAL": "no partner for the goal",
     "NOT_CHOSEN": "not chosen at speed-dating",
     "CONFLICT_OF_INTEREST": "conflict of interest",
+    "NOT_AVAILABLE": "mentor not available at the start",
+    "PAIR_MET_BEFORE": "every partner left met before",
 }
 """Each `UnmatchedReason` code in a few plain words, short enough for a table cell, for tables, reports and files
 people read (the message beside it says the rest; programs read the code)."""
