@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint bench load proto proto-check clean tools lint-proto check-metrics fuzz oracle check-deploy clients
+.PHONY: setup demo test test-fast campaign lint bench load proto proto-check clean tools lint-proto check-metrics fuzz oracle check-deploy clients
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,11 @@ demo: setup
 
 ## Every test (slow suites included). CI runs this.
 test: setup
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -m "not campaign" --durations=15
+
+## The long promise campaigns on dense 3,000 x 3,000 cohorts against real servers (CI runs them too).
+campaign: setup
+	$(PY) -m pytest -q -p no:cacheprovider -m campaign
 
 ## The fast tests only (skips suites marked slow).
 test-fast: setup

@@ -52,7 +52,7 @@ from tests.hardening_support import (
 )
 from tests.test_service_promises import CPU_AFTER_END_S, QUIET_WINDOW_S, _burst
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.campaign]
 
 
 @pytest.fixture(autouse=True, scope="module")
