@@ -8,9 +8,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from benchmarks import run
 
 
+@pytest.mark.campaign  # every bench case at tiny size: minutes; `make campaign` (CI) runs it
 def test_every_case_runs_and_agrees_with_its_baseline(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     code = run.main(["--quick", "--out", str(out)])

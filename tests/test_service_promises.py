@@ -262,6 +262,7 @@ def test_a_cancelled_slot_is_held_until_its_work_ends() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.campaign
 @pytest.mark.timeout(240)
 def test_six_abandoned_dense_stream_matches_never_run_more_than_max_concurrent_solves() -> None:
     # 1.44 million candidate pairs: a solve of ~10 s and ~0.7 GB; six of them at once were the old gigabytes.
