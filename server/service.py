@@ -56,8 +56,37 @@ from solver.validate import control_characters
 
 T = TypeVar("T")
 
+BUSY_RETRY_DELAY_NS = 500_000_000
+"""The RetryInfo of a SOLVER_BUSY refusal: 0.5 s (docs/service.md)."""
+
 
 # The servicer ------------------------------------------------------------------------------------------
+
+
+BUSY_LOG_INTERVAL_S = 1.0
+"""Busy refusals are logged at most once per this many seconds (each line says how many were not logged since
+the one before); every one is counted in the metrics. A line per refusal made the log the bottleneck of a burst."""
+
+
+class LogSampler:
+    """At most one log line per `interval_s` seconds for a kind of event that can come in bursts."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self._lock = threading.Lock()
+        self._next = 0.0
+        self._skipped = 0
+
+    def sample(self) -> int | None:
+        """None: do not log this one; otherwise log it, with this many of the kind left unlogged before it."""
+        now = time.monotonic()
+        with self._lock:
+            if now < self._next:
+                self._skipped += 1
+                return None
+            self._next = now + self.interval_s
+            skipped, self._skipped = self._skipped, 0
+            return skipped
 
 
 @dataclass
@@ -78,6 +107,14 @@ class MatchingService:
         self.slots = SolveSlots(limits.max_concurrent, metrics)
         self.log = logger
         self._draining = False
+        self._refused_busy = metrics.rejected.labels("busy")
+        self._busy_log = LogSampler(BUSY_LOG_INTERVAL_S)
+        # One status for every busy refusal, built once: under overload the refusals are the hot path.
+        self._busy = ServiceError(error_status(
+            code_pb2.RESOURCE_EXHAUSTED,
+            f"the service is busy ({limits.max_concurrent} solve(s) running); retry with backoff",
+            error_info("SOLVER_BUSY", max_concurrent=limits.max_concurrent),
+            error_details_pb2.RetryInfo(retry_delay={"nanos": BUSY_RETRY_DELAY_NS})), "SOLVER_BUSY")
 
     def start_call(self, method: str) -> _Call:
         """The bookkeeping of one call (its log line), for handlers of services built on this one."""
@@ -127,8 +164,13 @@ class MatchingService:
         return ServiceError(error_status(code_pb2.CANCELLED, "the call was cancelled"), "CANCELLED")
 
     def _log_call(self, call: _Call, outcome: str, level: int = logging.INFO) -> None:
-        fields = {"method": call.method, "outcome": outcome,
-                  "duration_s": round(time.perf_counter() - call.started, 4), **call.fields}
+        fields: dict[str, object] = {"method": call.method, "outcome": outcome,
+                                     "duration_s": round(time.perf_counter() - call.started, 4), **call.fields}
+        if outcome == "SOLVER_BUSY":
+            unlogged = self._busy_log.sample()
+            if unlogged is None:
+                return
+            fields["refusals_not_logged"] = unlogged
         self.log.log(level, "call", extra={"fields": fields})
 
     def _unary(self, method: str, context: grpc.ServicerContext, body: Callable[[_Call], T]) -> T:
@@ -151,16 +193,19 @@ class MatchingService:
             raise self._stopped(Stopped(StopReason.DEADLINE))
         slot = self.slots.try_take(None if remaining is None else time.monotonic() + remaining)
         if slot is None:
-            self.metrics.rejected.labels("busy").inc()
-            raise ServiceError(error_status(
-                code_pb2.RESOURCE_EXHAUSTED,
-                f"the service is busy ({self.limits.max_concurrent} solve(s) running); retry with backoff",
-                error_info("SOLVER_BUSY", max_concurrent=self.limits.max_concurrent),
-                error_details_pb2.RetryInfo(retry_delay={"nanos": 500_000_000})), "SOLVER_BUSY")
+            self._refused_busy.inc()
+            raise self._busy
         # On cancellation the callback stops the work; its end (not the callback) gives the slot back.
         if not context.add_callback(slot.cancel):
             slot.cancel()
         return slot
+
+    def refuse_if_busy(self, method: str, context: grpc.ServicerContext) -> None:
+        """RESOURCE_EXHAUSTED (SOLVER_BUSY, with RetryInfo) at once when every slot is taken, before the request is
+        even parsed (a cohort takes 0.1 ms and more to parse: under a burst of calls that is most of a refusal)."""
+        if self.slots.full():
+            self._refused_busy.inc()
+            self._fail(_Call(method), context, self._busy)
 
     def _in_slot(self, slot: Slot, work: Callable[[], T]) -> T:
         """Run a call's work on the slot's thread and wait for it: the slot is held until the work has ended."""
@@ -520,23 +565,89 @@ def refusing_undecodable(service: MatchingService, name: str, method: Callable[[
     return handle
 
 
+MAX_TOP_LEVEL_FIELDS = 64
+"""Top-level fields `sets_top_level_flag` reads before it gives up: a request has a handful; a hostile one with
+millions of one-byte fields must not cost more than a parse would."""
+
+
+def sets_top_level_flag(data: bytes, field_number: int) -> bool | None:
+    """Whether the serialized message `data` sets its top-level bool field `field_number` (the last value on the
+    wire wins, as in a parse), read from the wire format without parsing the fields' contents: a cohort is skipped
+    by its length. None when that cannot be told cheaply (malformed bytes, a field group, too many fields)."""
+    position, end, value = 0, len(data), False
+    for _ in range(MAX_TOP_LEVEL_FIELDS):
+        if position == end:
+            return value
+        tag, position = _varint(data, position)
+        if tag is None:
+            return None
+        wire_type, number = tag & 7, tag >> 3
+        if wire_type == 0:
+            scalar, position = _varint(data, position)
+            if scalar is None:
+                return None
+            if number == field_number:
+                value = scalar != 0
+        elif wire_type == 2:
+            length, position = _varint(data, position)
+            if length is None or position + length > end:
+                return None
+            position += length
+        elif wire_type in (1, 5):
+            position += 8 if wire_type == 1 else 4
+            if position > end:
+                return None
+        else:
+            return None
+    return None if position != end else value
+
+
+def _varint(data: bytes, position: int) -> tuple[int | None, int]:
+    """The base-128 varint at `position` and the position after it; (None, position) when malformed."""
+    result, shift = 0, 0
+    while position < len(data) and shift < 64:
+        byte = data[position]
+        position += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, position
+        shift += 7
+    return None, position
+
+
+def solving_method(service: MatchingService, name: str, method: Callable[[Any, grpc.ServicerContext], T],
+                   message: Any) -> tuple[Callable[[bytes, grpc.ServicerContext], T], None]:
+    """The behaviour and request deserializer (none: the handler gets the bytes) of a method that takes a solve
+    slot. When every slot is taken, the call is refused SOLVER_BUSY before its request is parsed, unless it asks
+    for `validate_only` (which needs no slot); otherwise the request is parsed as `lenient_parser` does and goes to
+    `method`, undecodable bytes answered as `refusing_undecodable` does."""
+    parse = lenient_parser(message)
+    fields = message.DESCRIPTOR.fields_by_name
+    flag = fields["validate_only"].number if "validate_only" in fields else None
+    handle = refusing_undecodable(service, name, method)
+
+    def behaviour(data: bytes, context: grpc.ServicerContext) -> T:
+        if flag is None or sets_top_level_flag(data, flag) is False:
+            service.refuse_if_busy(name, context)
+        return handle(parse(data), context)
+
+    return behaviour, None
+
+
 def method_handlers(service: MatchingService) -> grpc.GenericRpcHandler:
     """The service's methods for `grpc.Server.add_generic_rpc_handlers` (what the generated `_pb2_grpc` would add)."""
     unary, stream = grpc.unary_unary_rpc_method_handler, grpc.unary_stream_rpc_method_handler
 
-    def guard(name: str, method: Callable[[Any, grpc.ServicerContext], T]) -> Callable[[Any, grpc.ServicerContext], T]:
-        return refusing_undecodable(service, name, method)
-
     return grpc.method_handlers_generic_handler(SERVICE_NAME, {
-        "Match": unary(guard("Match", service.Match), lenient_parser(mpb.MatchRequest),
+        "Match": unary(*solving_method(service, "Match", service.Match, mpb.MatchRequest),
                        mpb.MatchResponse.SerializeToString),
-        "StreamMatch": stream(guard("StreamMatch", service.StreamMatch), lenient_parser(mpb.StreamMatchRequest),
+        "StreamMatch": stream(*solving_method(service, "StreamMatch", service.StreamMatch, mpb.StreamMatchRequest),
                               mpb.StreamMatchResponse.SerializeToString),
-        "ExplainPair": unary(guard("ExplainPair", service.ExplainPair), lenient_parser(mpb.ExplainPairRequest),
+        "ExplainPair": unary(*solving_method(service, "ExplainPair", service.ExplainPair, mpb.ExplainPairRequest),
                              mpb.ExplainPairResponse.SerializeToString),
-        "CompareScenarios": unary(guard("CompareScenarios", service.CompareScenarios),
-                                  lenient_parser(mpb.CompareScenariosRequest),
+        "CompareScenarios": unary(*solving_method(service, "CompareScenarios", service.CompareScenarios,
+                                                  mpb.CompareScenariosRequest),
                                   mpb.CompareScenariosResponse.SerializeToString),
-        "Rematch": unary(guard("Rematch", service.Rematch), lenient_parser(mpb.RematchRequest),
+        "Rematch": unary(*solving_method(service, "Rematch", service.Rematch, mpb.RematchRequest),
                          mpb.RematchResponse.SerializeToString),
     })

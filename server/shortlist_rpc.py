@@ -18,7 +18,7 @@ from mentormatch.v1 import matching_pb2 as mpb
 from mentormatch.v1 import shortlist_pb2 as slpb
 from server import convert as mapping
 from server.checks import bounded_time_limit
-from server.service import MatchingService, lenient_parser, refusing_undecodable
+from server.service import MatchingService, solving_method
 from server.slots import Slot
 from solver.explain.codes import Side
 from solver.shortlist import DEFAULT_SIZE, ShortlistOptions, Shortlists, option_problems, shortlist
@@ -87,6 +87,6 @@ def shortlist_handlers(service: ShortlistServicer) -> grpc.GenericRpcHandler:
     """The ShortlistService's method for `grpc.Server.add_generic_rpc_handlers`."""
     return grpc.method_handlers_generic_handler(SHORTLIST_SERVICE_NAME, {
         "Shortlist": grpc.unary_unary_rpc_method_handler(
-            refusing_undecodable(service, "Shortlist", service.Shortlist),
-            lenient_parser(slpb.ShortlistRequest), slpb.ShortlistResponse.SerializeToString),
+            *solving_method(service, "Shortlist", service.Shortlist, slpb.ShortlistRequest),
+            slpb.ShortlistResponse.SerializeToString),
     })

@@ -97,6 +97,7 @@ class SolveSlots:
     def __init__(self, capacity: int, metrics: ServiceMetrics) -> None:
         if capacity < 1:
             raise ValueError("max_concurrent must be 1 or more")
+        self.capacity = capacity
         self._semaphore = threading.BoundedSemaphore(capacity)
         self._active: set[Slot] = set()
         self._lock = threading.Lock()
@@ -143,6 +144,11 @@ class SolveSlots:
             self._active.discard(slot)
         self._metrics.solves_in_flight.dec()
         self._semaphore.release()
+
+    def full(self) -> bool:
+        """Whether every slot is taken, read without a lock: a hint for refusing before a request is even read (the
+        call that finds a slot still takes it with `try_take`, which is exact)."""
+        return len(self._active) >= self.capacity
 
     def active(self) -> int:
         with self._lock:

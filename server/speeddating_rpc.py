@@ -17,7 +17,7 @@ from mentormatch.v1 import matching_pb2 as mpb
 from mentormatch.v1 import speeddating_pb2 as sdpb
 from server import convert as mapping
 from server.checks import bounded_time_limit
-from server.service import MatchingService, lenient_parser, refusing_undecodable
+from server.service import MatchingService, solving_method
 from server.slots import Slot
 from solver.speeddating import PlanOptions, SpeedDatingPlan, option_problems, plan_speed_dating
 
@@ -101,6 +101,6 @@ def speed_dating_handlers(service: SpeedDatingServicer) -> grpc.GenericRpcHandle
     """The SpeedDatingService's method for `grpc.Server.add_generic_rpc_handlers`."""
     return grpc.method_handlers_generic_handler(SPEED_DATING_SERVICE_NAME, {
         "PlanSpeedDating": grpc.unary_unary_rpc_method_handler(
-            refusing_undecodable(service, "PlanSpeedDating", service.PlanSpeedDating),
-            lenient_parser(sdpb.PlanSpeedDatingRequest), sdpb.PlanSpeedDatingResponse.SerializeToString),
+            *solving_method(service, "PlanSpeedDating", service.PlanSpeedDating, sdpb.PlanSpeedDatingRequest),
+            sdpb.PlanSpeedDatingResponse.SerializeToString),
     })

@@ -20,7 +20,7 @@ import grpc
 from mentormatch.v1 import sweep_pb2 as spb
 from server import convert as mapping
 from server.distributed import sweep_outcome_to_proto
-from server.service import MatchingService, lenient_parser, refusing_undecodable
+from server.service import MatchingService, solving_method
 from server.slots import Slot
 from solver.domain import Cohort
 from solver.errors import CohortInvalid, Problem, ProblemCode
@@ -128,8 +128,7 @@ class SweepingService(MatchingService):
 def sweep_handlers(service: SweepingService) -> grpc.GenericRpcHandler:
     """The SweepService's method for `grpc.Server.add_generic_rpc_handlers`."""
     return grpc.method_handlers_generic_handler(SWEEP_SERVICE_NAME, {
-        "Sweep": grpc.unary_stream_rpc_method_handler(refusing_undecodable(service, "Sweep", service.Sweep),
-                                                      lenient_parser(spb.SweepRequest),
+        "Sweep": grpc.unary_stream_rpc_method_handler(*solving_method(service, "Sweep", service.Sweep, spb.SweepRequest),
                                                       spb.SweepResponse.SerializeToString),
     })
 
