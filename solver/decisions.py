@@ -20,9 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from solver.domain import Cohort, Decision
-from solver.errors import CohortInvalid, Problem, ProblemCode
-from solver.history import (
+from solver.decision_rows import (
     DECISION_COLUMNS,
     DECISIONS_FILE,
     accepted_pairs,
@@ -33,6 +31,8 @@ from solver.history import (
     with_decisions,
     without_decisions,
 )
+from solver.domain import Cohort, Decision
+from solver.errors import CohortInvalid, Problem, ProblemCode
 
 if TYPE_CHECKING:
     from solver.solve import SolveOptions, SolveResult
@@ -79,7 +79,7 @@ def read_decisions_rows(path: Path) -> tuple[tuple[Decision, ...], list[Problem]
 def new_decision_problems(cohort: Cohort, new: Sequence[Decision], new_source: str) -> list[Problem]:
     """The new decisions' ids checked against the cohort, at their rows in `new_source` (reported with the file's
     other problems, before the decisions can be applied)."""
-    from solver.history import decision_problems
+    from solver.decision_rows import decision_problems
 
     own = len(cohort.decisions)
     merged = replace(cohort, decisions=(*cohort.decisions, *new))

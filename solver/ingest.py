@@ -38,6 +38,7 @@ from solver.columns import (
     row_text,
     travel_from,
 )
+from solver.decision_rows import without_decisions
 from solver.domain import Cohort, Language, Mentee, Mentor, Rules, TravelTime, cefr_name
 from solver.errors import CohortInvalid, Problem, ProblemCode, did_you_mean, nearest_known
 from solver.fileio import TABLE_LIMIT_BYTES, read_input, read_toml, reading_note, write_atomic
@@ -47,7 +48,6 @@ from solver.history import (
     MENTOR_DATE_COLUMNS,
     MENTOR_DATE_FORMAT,
     dated,
-    without_decisions,
     write_year_files,
     year_files,
 )
@@ -369,7 +369,7 @@ def read_cohort_dir(directory: str | Path, *, warnings: list[Problem] | None = N
     checked = validate(cohort, people=people) + (checks(cohort) if checks is not None else [])
     problems = reader.problems + [_locate(p) for p in checked if not _waits(p, unread, missing)]
     if cohort.decisions:  # a pin that decisions.csv accepted: at that row, not at a rules.toml pin
-        from solver.history import located_decision_problems
+        from solver.decision_rows import located_decision_problems
 
         problems = located_decision_problems(cohort, problems, len(cohort.decisions), "")
     if warnings is not None:  # rows are the files' rows

@@ -14,6 +14,7 @@ from ortools.sat.python import cp_model
 from solver.arrays import cohort_arrays
 from solver.candidates import HardRule, IntArray, rule_masks
 from solver.cpsat import ExtraConstraints
+from solver.decision_rows import decline_text
 from solver.domain import Cohort, FieldRule, Mentee, MenteeRules, Mentor, Track, cefr_name
 from solver.explain.codes import (
     MUTUAL_CHOICE_STRENGTH,
@@ -28,7 +29,6 @@ from solver.explain.context import ExplainContext, MatchingState, PersonView
 from solver.explain.types import Counterfactual, Impact
 from solver.explain.unmatched import binding_side_constraints
 from solver.explain.wording import ceil_tenth, id_list
-from solver.history import decline_text
 from solver.reopt import FlowChange
 from solver.scores import CandidatePairs
 from solver.solve import AssignmentModel, SolveResult, SolveStatus, chain_constraints, solve

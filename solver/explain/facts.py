@@ -11,11 +11,12 @@ import numpy as np
 import polars as pl
 
 from solver.candidates import CohortArrays, HardRule, IntArray, field_digits, pair_travel, rule_masks
+from solver.decision_rows import decline_text
 from solver.domain import Cohort, FieldRule, Goal, MenteeRules, MutualChoice, cefr_name
 from solver.explain.context import ExplainContext
 from solver.explain.types import PairExplanation, RuleCheck, Shortfall, TermPoints
 from solver.explain.wording import km_text, languages_text, minutes_text, ordinal, shared_prefix
-from solver.history import availability_fact, decline_text, repeat_fact, returning_fact
+from solver.history import availability_fact, repeat_fact, returning_fact
 from solver.scores import TERMS, CandidatePairs, Term
 from solver.stop import StopToken, check
 

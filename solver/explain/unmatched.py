@@ -8,13 +8,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from solver.candidates import FloatArray, HardRule, IntArray, funnel
+from solver.decision_rows import declined_pairs
 from solver.domain import FieldRule, MutualChoice, cefr_name
 from solver.explain.codes import RULE_REASON, Relaxation, Side, UnmatchedReason
 from solver.explain.context import ExplainContext, MatchingState, PersonView, person_view
 from solver.explain.facts import pair_checks
 from solver.explain.types import Funnel, FunnelStep, NearMiss, Reason, TakenBy
 from solver.explain.wording import id_list, km_text, minutes_text
-from solver.history import availability_fact, declined_pairs
+from solver.history import availability_fact
 from solver.stop import StopToken
 
 
