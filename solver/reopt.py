@@ -196,7 +196,7 @@ class Reoptimiser:
         supply = np.zeros(nodes, dtype=np.int64)
         supply[:n] = 1
         supply[sink] = -n
-        potential = _potentials(nodes, tail, head, cap, cost, flow, stop)
+        potential = residual_potentials(nodes, tail, head, cap, cost, flow, stop)
         if potential is None:
             return None
         return Reoptimiser(model, max_score, big, force, tail, head, cap, cost, flow, supply, seats, seat_heads, potential)
@@ -226,7 +226,7 @@ class Reoptimiser:
             found = self._read(net, quotas, change.force_mentor, feasible and net.solve(touched))
             if found is not None and found.feasible and net.anew:
                 # Solved from scratch: potentials for the flow found, to go on from it.
-                potential = _potentials(net.nodes, net.tail, net.head, net.cap, net.cost, net.flow)
+                potential = residual_potentials(net.nodes, net.tail, net.head, net.cap, net.cost, net.flow)
                 net.potential = potential if potential is not None else net.potential
                 net = net if potential is not None else None
             if found is None or not found.feasible:
@@ -555,7 +555,7 @@ class _Network:
         return True
 
 
-def _potentials(nodes: int, tail: IntArray, head: IntArray, cap: IntArray, cost: IntArray, flow: IntArray,
+def residual_potentials(nodes: int, tail: IntArray, head: IntArray, cap: IntArray, cost: IntArray, flow: IntArray,
                 stop: StopToken | threading.Event | None = None) -> IntArray | None:
     """Potentials under which every residual arc has a non-negative reduced cost (cost + pi[tail] - pi[head]):
     shortest distances from a virtual root over the residual graph, by rounds of vectorised Bellman-Ford. None when

@@ -48,6 +48,7 @@ from solver.explain.types import PairExplanation
 from solver.explain.wording import id_list
 from solver.flow import flow_optimum
 from solver.model import AssignmentModel, Objective, SolveStatus
+from solver.reopt import residual_potentials
 from solver.scores import CandidatePairs
 from solver.solve import SolveOptions, SolveResult, primary_weights, solve
 from solver.stop import Stopped, StopReason, StopToken
@@ -252,7 +253,11 @@ class _Residual:
              np.zeros(int(back.sum()), dtype=np.int64))
         tail, head = np.concatenate(tails), np.concatenate(heads)
         cost, code = np.concatenate(costs), np.concatenate(codes)
-        potential = self._potentials(tail, head, cost, stop)
+        # Shortest distances from a virtual source joined to every node at 0: every arc here is residual (one unit).
+        potential = residual_potentials(self.size, tail, head, np.ones(len(tail), dtype=np.int64), cost,
+                                        np.zeros(len(tail), dtype=np.int64), stop)
+        if potential is None:
+            raise AnswerCheckFailed(["the base matching of the shortlist is not optimal (a negative cycle)"])
         reduced = cost + potential[tail] - potential[head]
         if len(reduced) and int(reduced.min()) < 0:
             raise AnswerCheckFailed(["the base matching of the shortlist is not optimal (a negative reduced cost)"])
@@ -263,19 +268,6 @@ class _Residual:
                               code[order].tolist(), strict=True):
             self.adjacency[t].append((h, c, d))
         self.weights = weights
-
-    def _potentials(self, tail: IntArray, head: IntArray, cost: IntArray, stop: StopToken) -> IntArray:
-        """Shortest distances from a virtual source joined to every node at 0 (Bellman-Ford, vectorised): the
-        flow is optimal, so there is no negative cycle and at most `size` rounds settle them."""
-        potential = np.zeros(self.size, dtype=np.int64)
-        for _ in range(self.size + 1):
-            stop.check()
-            relaxed = potential.copy()
-            np.minimum.at(relaxed, head, potential[tail] + cost)
-            if np.array_equal(relaxed, potential):
-                return potential
-            potential = relaxed
-        raise AnswerCheckFailed(["the base matching of the shortlist is not optimal (a negative cycle)"])
 
     def costs_from_mentor(self, j: int, targets: dict[int, int]) -> dict[int, _Forced]:
         """For each target mentee -> row of her pair with mentor j (not in the base): the cheapest cycle through
