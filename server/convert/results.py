@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from mentormatch.v1 import cohort_pb2 as pb
 from mentormatch.v1 import matching_pb2 as mpb
 from server.convert.options import MODE_TO_PROTO, duration
+from server.convert.protojson import json_text, message_dict
 from solver.output import result_dict
 from solver.scores import Term
 from solver.solve import SolveResult, SolveStatus
@@ -29,15 +29,15 @@ EXACT_LIMIT = 2**53
 def response_json(message: Message) -> str:
     """A message in the protobuf JSON mapping, as the command line prints it: proto field names (snake_case, as
     in the cohort's JSON form), enum names, every field even at its default (absent only where the field has
-    presence and is not set), 2-space indents, UTF-8 text."""
-    return json_format.MessageToJson(message, preserving_proto_field_name=True,
-                                     always_print_fields_with_no_presence=True, indent=2, ensure_ascii=False)
+    presence and is not set), 2-space indents, UTF-8 text. The same text as `json_format.MessageToJson` with
+    those options, written several times faster (`server.convert.protojson`)."""
+    return json_text(message_dict(message))
 
 
 def response_dict(message: Message) -> dict[str, Any]:
     """`response_json` as Python data."""
-    return json_format.MessageToDict(message, preserving_proto_field_name=True,
-                                     always_print_fields_with_no_presence=True)
+    data: dict[str, Any] = message_dict(message)
+    return data
 
 
 def _breakdown_to_proto(breakdown: Mapping[str, int]) -> list[mpb.TermPoints]:

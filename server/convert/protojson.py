@@ -1,0 +1,241 @@
+"""The protobuf JSON mapping of a message, as `json_format.MessageToJson` gives it, several times faster.
+
+`json_format` converts a message field by field through a chain of generic checks, then `json.dumps(indent=2)`
+lays the result out in pure Python (CPython's C encoder knows no indent). On `kvinfo_network`'s explained
+answer (5.5 MB of JSON) the two took 0.5-0.6 s and 0.45-0.8 s. Here each message type gets, once, a plan of
+per-field converters, and the layout is written by one recursive function that appends to a list, with
+CPython's C string encoder for every string. The text is the same, byte for byte: the same keys in the same order
+(set fields in field-number order, then the fields without presence left at their defaults), the same values
+(int64 as strings, enum names, `NaN`/`Infinity` as strings, Duration and the other well-known types by
+`json_format` itself) and the same layout (`indent=2`, `": "`, UTF-8 text: `ensure_ascii=False`).
+Only the options the service uses are offered: proto field names, every field without presence printed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Callable, Iterable
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]  # C where CPython has them
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+
+# json_format's own printer, for the well-known types, float32 values and defaults: not part of its public API,
+# typed as Any (protobuf is pinned; tests/test_protojson.py compares the two on every field kind).
+_JSON_FORMAT: Any = json_format
+_PRINTER: Any = _JSON_FORMAT._Printer(preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+_WELL_KNOWN = frozenset(_JSON_FORMAT._WKTJSONMETHODS)
+_INFINITY, _NEG_INFINITY, _NAN = "Infinity", "-Infinity", "NaN"  # json_format's strings for them
+
+Convert = Callable[[Any], Any]
+# Plans by descriptor (upb hands out one descriptor object per field and message type).
+_FIELDS: dict[Any, tuple[str, Convert]] = {}
+_DEFAULTS: dict[Any, tuple[tuple[str, Any, bool], ...]] = {}
+_SPECIAL: dict[Any, bool] = {}
+
+
+def message_dict(message: Message) -> dict[str, Any] | Any:
+    """`json_format.MessageToDict(message, preserving_proto_field_name=True,
+    always_print_fields_with_no_presence=True)`."""
+    descriptor = message.DESCRIPTOR
+    special = _SPECIAL.get(descriptor)
+    if special is None:
+        special = _SPECIAL[descriptor] = (descriptor.file.name == "google/protobuf/wrappers.proto"
+                                          or descriptor.full_name in _WELL_KNOWN)
+    if special:
+        return _PRINTER._MessageToJsonObject(message)
+    js: dict[str, Any] = {}
+    fields = _FIELDS
+    for field, value in message.ListFields():
+        plan = fields.get(field)
+        if plan is None:
+            plan = fields[field] = _field_plan(field)
+        js[plan[0]] = plan[1](value)
+    defaults = _DEFAULTS.get(descriptor)
+    if defaults is None:
+        defaults = _DEFAULTS[descriptor] = _default_plan(descriptor)
+    for name, default, fresh in defaults:
+        if name not in js:
+            js[name] = default() if fresh else default
+    return js
+
+
+def _field_plan(field: FieldDescriptor) -> tuple[str, Convert]:
+    name = f"[{field.full_name}]" if field.is_extension else field.name
+    if field.message_type is not None and field.message_type.GetOptions().map_entry:
+        convert_value = _value_converter(field.message_type.fields_by_name["value"])
+
+        def convert_map(value: Any) -> dict[str, Any]:
+            return {("true" if key else "false") if isinstance(key, bool) else str(key): convert_value(value[key])
+                    for key in value}
+        return name, convert_map
+    convert = _value_converter(field)
+    if field.is_repeated:
+        return name, lambda values: [convert(v) for v in values]
+    return name, convert
+
+
+def _value_converter(field: FieldDescriptor) -> Convert:
+    """One value of the field, as `json_format._Printer._FieldToJsonObject` converts it."""
+    cpp = field.cpp_type
+    if cpp == FieldDescriptor.CPPTYPE_MESSAGE:
+        return message_dict
+    if cpp == FieldDescriptor.CPPTYPE_ENUM:
+        enum_type = field.enum_type
+        if enum_type.full_name == "google.protobuf.NullValue":
+            return lambda value: None
+        names = {number: value.name for number, value in enum_type.values_by_number.items()}
+        closed = enum_type.is_closed
+
+        def convert_enum(value: int) -> str | int:
+            name = names.get(value)
+            if name is not None:
+                return name
+            if closed:
+                raise json_format.SerializeToJsonError(
+                    "Enum field contains an integer value which can not mapped to an enum value.")
+            return value
+        return convert_enum
+    if cpp == FieldDescriptor.CPPTYPE_STRING:
+        if field.type == FieldDescriptor.TYPE_BYTES:
+            return lambda value: base64.b64encode(value).decode("utf-8")
+        return str
+    if cpp == FieldDescriptor.CPPTYPE_BOOL:
+        return bool
+    if cpp in (FieldDescriptor.CPPTYPE_INT64, FieldDescriptor.CPPTYPE_UINT64):
+        return str
+    if cpp in (FieldDescriptor.CPPTYPE_DOUBLE, FieldDescriptor.CPPTYPE_FLOAT):
+        as_float = cpp == FieldDescriptor.CPPTYPE_FLOAT
+
+        def convert_float(value: float) -> float | str:
+            if math.isinf(value):
+                return _NEG_INFINITY if value < 0.0 else _INFINITY
+            if math.isnan(value):
+                return _NAN
+            return _PRINTER._FieldToJsonObject(field, value) if as_float else value
+        return convert_float
+    return _same
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _default_plan(descriptor: Any) -> tuple[tuple[str, Any, bool], ...]:
+    """(name, default or its factory, whether it is a factory) of each field without presence."""
+    plan: list[tuple[str, Any, bool]] = []
+    for field in descriptor.fields:
+        if field.has_presence:
+            continue
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            plan.append((field.name, dict, True))
+        elif field.is_repeated:
+            plan.append((field.name, list, True))
+        else:
+            plan.append((field.name, _PRINTER._FieldToJsonObject(field, field.default_value), False))
+    return tuple(plan)
+
+
+def json_text(data: Any) -> str:
+    """`json.dumps(data, indent=2, ensure_ascii=False)` for JSON data (dicts with string keys, lists, strings,
+    numbers, booleans, None), as the protobuf mapping gives it."""
+    out: list[str] = []
+    _write(data, "\n", out.append)
+    return "".join(out)
+
+
+_CONTAINERS = (dict, list, tuple)
+_LEAF_ENCODERS: dict[str, Callable[[Any], str]] = {}
+
+
+def _leaf_encoder(inner: str) -> Callable[[Any], str]:
+    """CPython's C encoder with the item separator of one depth: it lays out a container of scalars as
+    `indent=2` does, but for the line break after the opening bracket and before the closing one."""
+    encode = _LEAF_ENCODERS.get(inner)
+    if encode is None:
+        if c_make_encoder is None:  # no C encoder: the pure-Python one, same text
+            encode = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=("," + inner, ": ")).encode
+        else:
+            chunks = c_make_encoder(None, _not_json, encode_basestring, None, ": ", "," + inner, False, False, True)
+
+            def encode(value: Any) -> str:
+                return "".join(chunks(value, 0))
+        _LEAF_ENCODERS[inner] = encode
+    return encode
+
+
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _write(value: Any, newline: str, emit: Callable[[str], None]) -> None:
+    """`value` laid out as `json.dumps(indent=2)` does, `newline` being the line break and indent it sits at.
+    A string never holds a raw line break (the encoder escapes it), so the brackets can be cut off and put back."""
+    if isinstance(value, dict):
+        if not value:
+            emit("{}")
+            return
+        inner = newline + "  "
+        children: Iterable[Any] = value.values()
+    elif isinstance(value, (list, tuple)):
+        if not value:
+            emit("[]")
+            return
+        inner = newline + "  "
+        children = value
+    else:
+        emit(_leaf_encoder(newline)(value))
+        return
+    for child in children:
+        if isinstance(child, _CONTAINERS) and child:
+            break
+    else:  # scalars (and empty containers) only: one call of the C encoder
+        text = _leaf_encoder(inner)(value)
+        emit(text[0] + inner + text[1:-1] + newline + text[-1])
+        return
+    if isinstance(value, dict):
+        sep = "{" + inner
+        for key, item in value.items():
+            if isinstance(item, _CONTAINERS) and item:
+                emit(sep + encode_basestring(key) + ": ")
+                _write(item, inner, emit)
+            else:
+                emit(sep + encode_basestring(key) + ": " + _scalar(item))
+            sep = "," + inner
+        emit(newline + "}")
+    else:
+        sep = "[" + inner
+        for item in value:
+            emit(sep)
+            _write(item, inner, emit)
+            sep = "," + inner
+        emit(newline + "]")
+
+
+def _scalar(value: Any) -> str:
+    """One string, number, boolean or None as `json.dumps` writes it."""
+    if isinstance(value, str):
+        return encode_basestring(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        if value != value:
+            return "NaN"
+        if value == math.inf:
+            return "Infinity"
+        if value == -math.inf:
+            return "-Infinity"
+        return float.__repr__(value)
+    if isinstance(value, (dict, list, tuple)):  # empty: the only containers written as scalars
+        return "{}" if isinstance(value, dict) else "[]"
+    return _not_json(value)
