@@ -54,8 +54,17 @@ def check_request(cohort_msg: pb.Cohort, has_cohort: bool, options_msg: mpb.Matc
         problems.append(Problem(ProblemCode.BAD_VALUE, "", "the cohort is required"))
     problems += mapping_problems
     reported = {p.path for p in mapping_problems}
+    built: list[tuple[Cohort, CohortArrays]] = []  # the canonical cohort's arrays, once the pin check built them
+
+    def arrays_of(clean: Cohort) -> tuple[Cohort, CohortArrays]:
+        if clean is not cohort:  # some people left out (they have problems): this cohort is not solved
+            return clean, cohort_arrays(clean)
+        canonical = cohort.canonical()
+        built.append((canonical, cohort_arrays(canonical)))
+        return built[-1]
+
     # A problem the mapping found (a missing location) is not reported again by validation (its lat/lon).
-    problems += [p for p in validate(cohort, max_participants=limits.max_participants)
+    problems += [p for p in validate(cohort, max_participants=limits.max_participants, arrays_of=arrays_of)
                  if not _under(mapping.proto_field_path(p.path, ""), reported)]
     if options.solve.stable and importlib.util.find_spec("solver.stability") is None:
         problems.append(Problem(ProblemCode.BAD_VALUE, "options.stable",
@@ -66,8 +75,12 @@ def check_request(cohort_msg: pb.Cohort, has_cohort: bool, options_msg: mpb.Matc
     arrays = None
     if not any(not p.path.startswith("options.") for p in problems):
         # Once valid, participants in id order: the order of the request's rows decides no tie (README).
-        cohort = cohort.canonical()
-        arrays = cohort_arrays(cohort)
+        # The pins were checked with the canonical cohort's arrays: the same arrays, not built again.
+        if built:
+            cohort, arrays = built[-1]
+        else:
+            cohort = cohort.canonical()
+            arrays = cohort_arrays(cohort)
         dense = too_dense(arrays, estimate_pairs(arrays), limits.max_candidate_pairs)
         if dense is not None:
             problems.append(dense)

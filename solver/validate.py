@@ -6,14 +6,14 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from operator import attrgetter
 
 import numpy as np
 import numpy.typing as npt
 
-from solver.arrays import cohort_arrays
+from solver.arrays import CohortArrays, cohort_arrays
 from solver.candidates import HardRule, haversine_km, rule_masks
 from solver.domain import GENDERS, Cohort, Language, Mentee, Mentor, Rules, cefr_name
 from solver.errors import Problem, ProblemCode
@@ -99,6 +99,8 @@ def control_characters(path: str, text: str, what: str, *, edges: bool = False) 
     Unicode category: Cf, Zl, Zp, unassigned, and the blank fillers and variation selectors of `BLANK`), each
     shown by its code point, never printed as it is; else None. With `edges` (ids), also a space at either end
     or a combining mark at the start, and a text of spaces only."""
+    if text.isascii() and text.isprintable() and not (edges and text and (text[0] == " " or text[-1] == " ")):
+        return None  # printable ASCII holds none of the characters below (the common case: one test, no loop)
     found = CONTROL.search(text)
     if found is not None:
         return Problem(ProblemCode.BAD_VALUE, path, f"the {what} holds a control character ({found.group()!r}); "
@@ -213,11 +215,21 @@ def people_problems(cohort: Cohort) -> list[Problem]:
     return out
 
 
+ArraysOf = Callable[[Cohort], tuple[Cohort, CohortArrays]]
+"""The arrays the pins are checked with, of a cohort or of the same people in another order (its canonical one):
+returns that cohort and its arrays. The service passes one that builds the canonical cohort's arrays once, for the
+pins and then for the candidate pairs."""
+
+
+def _own_arrays(cohort: Cohort) -> tuple[Cohort, CohortArrays]:
+    return cohort, cohort_arrays(cohort)
+
+
 def validate(cohort: Cohort, *, max_participants: int | None = None,
-             people: Sequence[Problem] | None = None) -> list[Problem]:
+             people: Sequence[Problem] | None = None, arrays_of: ArraysOf = _own_arrays) -> list[Problem]:
     """Every problem in the cohort; an empty list means it can be solved. `people`: the participants' own problems
     (`people_problems`) when the caller has found them already (the file reader does, by columns:
-    `solver.columns`); they are not looked for again."""
+    `solver.columns`); they are not looked for again. `arrays_of`: see `ArraysOf`."""
     if max_participants is not None and len(cohort.mentors) + len(cohort.mentees) > max_participants:
         return [Problem(ProblemCode.TOO_LARGE, "", f"{len(cohort.mentors) + len(cohort.mentees)} participants; "
                         f"this service takes at most {max_participants}")]
@@ -229,6 +241,11 @@ def validate(cohort: Cohort, *, max_participants: int | None = None,
     everyone = mentor_ids | mentee_ids
     ranked: set[tuple[str, str]] = set()
     for i, r in enumerate(cohort.rankings):
+        key = (r.from_id, r.to_id)
+        if (((r.from_id in mentee_ids and r.to_id in mentor_ids) or (r.from_id in mentor_ids and r.to_id in mentee_ids))
+                and 1 <= r.rank <= MAX_RANK and key not in ranked):
+            ranked.add(key)  # from one side to the other, once, in range (the usual ranking): nothing to report
+            continue
         path = f"rankings[{i}]"
         for name, value in (("from_id", r.from_id), ("to_id", r.to_id)):
             if value not in mentor_ids and value not in mentee_ids:
@@ -246,7 +263,7 @@ def validate(cohort: Cohort, *, max_participants: int | None = None,
         ranked.add((r.from_id, r.to_id))
     out += _validate_rules(cohort, mentee_ids, mentor_ids)
     out += year_problems(cohort, control_characters)  # history, intake, availability dates, decisions
-    out += _validate_pins(cohort, out)
+    out += _validate_pins(cohort, out, arrays_of)
     return out
 
 
@@ -421,7 +438,7 @@ _PIN_INDEPENDENT_RULES = ("rules.pins", "rules.bans", "rules.weights", "rules.or
 _ITEM = re.compile(r"^(mentors|mentees|rankings|travel_times)\[(\d+)\]")
 
 
-def _validate_pins(cohort: Cohort, found: Sequence[Problem]) -> list[Problem]:
+def _validate_pins(cohort: Cohort, found: Sequence[Problem], arrays_of: ArraysOf = _own_arrays) -> list[Problem]:
     """A pin must satisfy every hard rule (bans are reported as PIN_BANNED already).
 
     Checked together with every other problem (`found`), not after they are fixed: each pin between two people
@@ -447,11 +464,12 @@ def _validate_pins(cohort: Cohort, found: Sequence[Problem]) -> list[Problem]:
         travel = tuple(t for i, t in enumerate(cohort.rules.travel_times)
                        if i not in broken["travel_times"] and {t.mentee_id, t.mentor_id} <= ids)
         clean = Cohort(mentors, mentees, rankings, replace(cohort.rules, travel_times=travel), name=cohort.name)
-    mentee_index, mentor_index = clean.mentee_index(), clean.mentor_index()
-    checked = [(k, a, b) for k, (a, b) in enumerate(cohort.rules.pins) if a in mentee_index and b in mentor_index]
+    mentee_ids, mentor_ids = {p.id for p in clean.mentees}, {p.id for p in clean.mentors}
+    checked = [(k, a, b) for k, (a, b) in enumerate(cohort.rules.pins) if a in mentee_ids and b in mentor_ids]
     if not checked:
         return []
-    arrays = cohort_arrays(clean)
+    ordered, arrays = arrays_of(clean)  # the same people, perhaps in another order: pins name them by id
+    mentee_index, mentor_index = ordered.mentee_index(), ordered.mentor_index()
     mentee = np.array([mentee_index[a] for _, a, _ in checked], dtype=np.int64)
     mentor = np.array([mentor_index[b] for _, _, b in checked], dtype=np.int64)
     masks = rule_masks(arrays, mentee, mentor)
@@ -500,13 +518,25 @@ def _both(mentors: _Places, mentees: _Places) -> _Places:
                    np.concatenate([mentors.lat, mentees.lat]), np.concatenate([mentors.lon, mentees.lon]))
 
 
-def _middle(places: _Places) -> tuple[float, float, np.ndarray, float]:
+def _median(values: npt.NDArray[np.float64]) -> float:
+    """`np.median` of a non-empty array, to the bit (the mean of the middle two of an even count), without its
+    generic machinery (a tenth of the time on a small cohort, where it ran seven times per call)."""
+    ordered = np.sort(values)
+    half = len(ordered) // 2
+    if np.isnan(ordered[-1]):  # NaN sorts last; np.median's answer then is NaN
+        return math.nan
+    return float(ordered[half]) if len(ordered) % 2 else float((ordered[half - 1] + ordered[half]) / 2)
+
+
+def _middle(places: _Places) -> tuple[float, float, np.ndarray, float, float]:
     """The median latitude and longitude of the places (a few wrong ones cannot move them), each place's
-    distance in km from there, and how far from there the places reach before one is "far outside"."""
+    distance in km from there, how far from there the places reach before one is "far outside", and the
+    median distance."""
     lat, lon = places.lat, places.lon
-    middle_lat, middle_lon = float(np.median(lat)), float(np.median(lon))
+    middle_lat, middle_lon = _median(lat), _median(lon)
     distance = haversine_km(np.full_like(lat, middle_lat), np.full_like(lon, middle_lon), lat, lon)
-    return middle_lat, middle_lon, distance, max(OUTLIER_MIN_KM, OUTLIER_SPREAD * float(np.median(distance)))
+    median = _median(distance)
+    return middle_lat, middle_lon, distance, max(OUTLIER_MIN_KM, OUTLIER_SPREAD * median), median
 
 
 def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -533,9 +563,9 @@ def coordinate_warnings(cohort: Cohort) -> list[Problem]:
     places = _both(sides["mentors"], sides["mentees"])
     if len(places.side) < 3:
         return []  # two people make no area to be outside of
-    middle_lat, middle_lon, distance, reach = _middle(places)
+    middle_lat, middle_lon, distance, reach, median = _middle(places)
     where = (f"the middle of the cohort (lat {middle_lat:.3f}, lon {middle_lon:.3f}), where half the participants "
-             f"are within {float(np.median(distance)):,.0f} km")
+             f"are within {median:,.0f} km")
     out: list[Problem] = []
     for k in np.flatnonzero(distance > reach).tolist():
         side, i, lat, lon = places.side[k], int(places.index[k]), float(places.lat[k]), float(places.lon[k])
@@ -555,7 +585,7 @@ def _side_warnings(sides: dict[str, _Places]) -> list[Problem]:
     if not all(places.side for places in sides.values()):
         return []
     middles = {side: _middle(places) for side, places in sides.items()}
-    (mentor_lat, mentor_lon, _, mentor_reach), (mentee_lat, mentee_lon, _, mentee_reach) = middles.values()
+    (mentor_lat, mentor_lon, _, mentor_reach, _), (mentee_lat, mentee_lon, _, mentee_reach, _) = middles.values()
     reach = max(mentor_reach, mentee_reach)
     apart = _km(mentor_lat, mentor_lon, mentee_lat, mentee_lon)
     if apart <= reach:
@@ -563,8 +593,8 @@ def _side_warnings(sides: dict[str, _Places]) -> list[Problem]:
     text = (f"the middle of the mentors (lat {mentor_lat:.3f}, lon {mentor_lon:.3f}) lies {apart:,.0f} km from the "
             f"middle of the mentees (lat {mentee_lat:.3f}, lon {mentee_lon:.3f})")
     for side, other in (("mentors", "mentees"), ("mentees", "mentors")):
-        lat, lon, _, _ = middles[side]
-        other_lat, other_lon, _, _ = middles[other]
+        lat, lon, _, _, _ = middles[side]
+        other_lat, other_lon, _, _, _ = middles[other]
         if _exchanged_km(other_lat, other_lon, lat, lon) <= reach:
             return [Problem(ProblemCode.COORDINATES_SWAPPED, side,
                             f"{text}; with latitude and longitude exchanged the {side} would be within {reach:,.0f} "
