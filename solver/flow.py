@@ -10,6 +10,7 @@ its CPU and memory end with it. The same solver on the same arcs gives the same 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,6 +19,8 @@ from ortools.graph.python import min_cost_flow
 from solver.stop import StopToken, check, run_in_child
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from solver.candidates import IntArray
     from solver.model import AssignmentModel
 
@@ -102,8 +105,8 @@ def flow_optimum(model: AssignmentModel, weights: IntArray, allowed_rows: IntArr
     capped = np.flatnonzero((mentor_org >= 0) & has_rows)
     if len(free) < SPLIT_MIN_ROWS:  # small: one flow costs less than finding the parts
         nodes = n + m + n_orgs
-        whole = _flow_part(model, weights, free, a, b, np.arange(nodes), nodes, n, m, capacity, mentor_org, org_left,
-                           pinned_load, stop)
+        whole = _flowed(_flow_part(model, weights, free, a, b, np.arange(nodes), nodes, n, m, capacity, mentor_org,
+                                   org_left, pinned_load, stop))
         return np.sort(np.concatenate([whole, pinned]))
     u = np.concatenate([a, n + capped])
     v = np.concatenate([n + b, n + m + mentor_org[capped]])
@@ -123,19 +126,120 @@ def flow_optimum(model: AssignmentModel, weights: IntArray, allowed_rows: IntArr
     chosen: list[IntArray] = []
     for in_part in part_rows:
         check(stop)
-        chosen.append(_flow_part(model, weights, free[in_part], a[in_part], b[in_part], local,
-                                 int(part_size[row_part[in_part[0]]]), n, m, capacity, mentor_org, org_left,
-                                 pinned_load, stop))
+        chosen.append(_flowed(_flow_part(model, weights, free[in_part], a[in_part], b[in_part], local,
+                                         int(part_size[row_part[in_part[0]]]), n, m, capacity, mentor_org, org_left,
+                                         pinned_load, stop)))
     return np.sort(np.concatenate([*chosen, pinned]))
+
+
+def _flowed(rows: IntArray | None) -> IntArray:
+    """A flow without lower bounds always routes every unit (each mentee has an arc to the sink)."""
+    if rows is None:
+        raise RuntimeError("min-cost flow without lower bounds found infeasible")
+    return rows
+
+
+@dataclass(frozen=True)
+class QuotaGroups:
+    """Gender quotas as a layer of the flow: the mentors of a gender with a quota drain through its group node,
+    whose arc to the sink carries [low, high] pairs. Exact where the groupings nest (`quota_groups`)."""
+
+    group: IntArray  # per mentor: the index of its gender's group, -1 = a gender without a quota
+    low: IntArray  # per group: the fewest pairs (pins included)
+    high: IntArray  # per group: the most pairs (pins included), -1 = no maximum
+
+
+def quota_groups(model: AssignmentModel) -> QuotaGroups | None:
+    """The model's gender quotas as flow groups, or None: no quota that bounds anything, or the groupings are not
+    laminar (an organisation whose cap binds has mentors of more than one group, so its node cannot drain into
+    one group node). Several quotas on one gender combine: the largest minimum, the smallest maximum."""
+    genders = sorted({g for g, low, high in model.quotas if low > 0 or high is not None})
+    if not genders:
+        return None
+    low = np.array([max(lo for g, lo, _ in model.quotas if g == gender) for gender in genders], dtype=np.int64)
+    high = np.array([min((hi for g, _, hi in model.quotas if g == gender and hi is not None), default=-1)
+                     for gender in genders], dtype=np.int64)
+    code = np.full(max([*genders, int(model.mentor_gender.max(initial=0))]) + 1, -1, dtype=np.int64)
+    code[genders] = np.arange(len(genders))
+    group = code[model.mentor_gender]
+    org = model.mentor_org
+    if len(model.org_caps):
+        seats = np.bincount(org[org >= 0], weights=model.capacity[org >= 0], minlength=len(model.org_caps))
+        for k in np.flatnonzero(model.org_caps < seats).tolist():  # a binding cap couples its mentors
+            if len(np.unique(group[(org == k) & (model.capacity > 0)])) > 1:
+                return None
+    return QuotaGroups(group, low, high)
+
+
+def quota_flow_optimum(model: AssignmentModel, weights: IntArray, groups: QuotaGroups,
+                       allowed_rows: IntArray | None = None, stop: StopToken | threading.Event | None = None
+                       ) -> IntArray | None:
+    """`flow_optimum` that also meets the gender quotas of `groups` (from `quota_groups`), exactly; None when no
+    matching on the allowed rows (pins always) meets them with capacities and caps. Pins must fit capacities and
+    caps (the caller checks).
+
+    A group's [low, high] arc takes its low pairs as a lower bound (the standard transformation: low units of
+    demand at the group node, low fewer at the sink; the flow is infeasible when it cannot route them). A row of
+    weight <= 0 may be needed to reach a minimum, so the rows of groups with a minimum are all in the flow; an
+    optimum never needs one elsewhere (leaving it out keeps every bound) nor beyond a minimum, where such rows
+    are left out afterwards.
+    """
+    check(stop)
+    rows = np.arange(model.n_rows, dtype=np.int64) if allowed_rows is None else np.asarray(allowed_rows)
+    n, m = model.candidates.arrays.n_mentees, model.candidates.arrays.n_mentors
+    pinned = model.pinned_rows
+    pinned_load = np.bincount(model.mentor[pinned], minlength=m)
+    capacity = np.maximum(model.capacity - pinned_load, 0)
+    org_left = model.org_caps.copy()
+    for org in model.mentor_org[model.mentor[pinned]].tolist():
+        if org >= 0:
+            org_left[org] -= 1
+    n_groups = len(groups.low)
+    pinned_groups = groups.group[model.mentor[pinned]]
+    pinned_count = np.bincount(pinned_groups[pinned_groups >= 0], minlength=n_groups)
+    low = np.maximum(groups.low - pinned_count, 0)
+    high = np.where(groups.high >= 0, groups.high - pinned_count, n)
+    if (high < low).any():
+        return None
+    row_group = groups.group[model.mentor[rows]]
+    keep = (weights[rows] > 0) | ((row_group >= 0) & (low[np.maximum(row_group, 0)] > 0))
+    if len(pinned):
+        keep &= ~np.isin(model.mentee[rows], model.mentee[pinned])
+    free = rows[keep]
+    n_orgs = len(org_left)
+    org = model.mentor_org
+    org_capacity = np.bincount(org[org >= 0], weights=capacity[org >= 0], minlength=n_orgs)
+    binding = np.append(np.maximum(org_left, 0) < org_capacity, False)
+    mentor_org = np.where(binding[org], org, -1)
+    nodes = n + m + n_orgs + n_groups
+    chosen = _flow_part(model, weights, free, model.mentee[free], model.mentor[free], np.arange(nodes), nodes, n,
+                        m, capacity, mentor_org, org_left, pinned_load, stop, (groups.group, low, high))
+    if chosen is None:
+        return None
+    # Rows of weight <= 0 beyond a group's minimum add nothing (ties with leaving them out): left out.
+    surplus = np.bincount(groups.group[model.mentor[chosen]][groups.group[model.mentor[chosen]] >= 0],
+                          minlength=n_groups) - low
+    drop = np.zeros(len(chosen), dtype=np.bool_)
+    for k in np.flatnonzero(weights[chosen] <= 0).tolist():
+        g = int(groups.group[model.mentor[chosen[k]]])
+        if g < 0 or surplus[g] > 0:
+            drop[k] = True
+            if g >= 0:
+                surplus[g] -= 1
+    return np.sort(np.concatenate([chosen[~drop], pinned]))
 
 
 def _flow_part(model: AssignmentModel, weights: IntArray, rows: IntArray, a: IntArray, b: IntArray,
                local: IntArray, size: int, n: int, m: int, capacity: IntArray, mentor_org: IntArray,
-               org_left: IntArray, pinned_load: IntArray, stop: StopToken | threading.Event | None) -> IntArray:
+               org_left: IntArray, pinned_load: IntArray, stop: StopToken | threading.Event | None,
+               quota: tuple[IntArray, IntArray, IntArray] | None = None) -> IntArray | None:
     """The rows chosen by the min-cost flow of one independent part (`local` numbers its nodes 0..size-1).
 
     With seat costs, a mentor drains through one arc per free seat, seat k costing seat_cost x (k - 1): convex
-    costs, so the flow fills a mentor's cheaper seats first and the optimum is exact.
+    costs, so the flow fills a mentor's cheaper seats first and the optimum is exact. With `quota` (per mentor its
+    group or -1, per group its low and high pairs, pins not counted; the group nodes follow the organisations'),
+    mentors and their organisations' nodes drain through their group's node and its [low, high] arc: returns
+    None when the flow cannot meet the lows (only then).
     """
     source, sink = size, size + 1
     # np.unique's sort or hash took ~0.1-0.2 s at 1.6 million rows; counting is the same sorted set in milliseconds.
@@ -147,6 +251,20 @@ def _flow_part(model: AssignmentModel, weights: IntArray, rows: IntArray, a: Int
     # Mentors of a binding organisation drain through that organisation's node, which holds the cap.
     their_org = mentor_org[mentors]
     mentor_head = np.full(len(mentors), sink, dtype=np.int64)
+    org_head = np.full(len(orgs), sink, dtype=np.int64)
+    group_tails, group_heads = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    group_caps = np.zeros(0, dtype=np.int64)
+    if quota is not None:  # mentors, and organisations (one group each), drain through their group's node
+        mentor_group, low, high = quota
+        group_node = local[n + m + len(org_left) + np.arange(len(low))]
+        their_group = mentor_group[mentors]
+        mentor_head[their_group >= 0] = group_node[their_group[their_group >= 0]]
+        if len(orgs):
+            org_group = np.full(len(org_left), -1, dtype=np.int64)
+            seated = (their_org >= 0) & (capacity[mentors] > 0)  # one group each (`quota_groups`)
+            org_group[mentor_org[mentors[seated]]] = their_group[seated]
+            org_head[org_group[orgs] >= 0] = group_node[org_group[orgs][org_group[orgs] >= 0]]
+        group_tails, group_heads, group_caps = group_node, np.full(len(low), sink, dtype=np.int64), high - low
     mentor_head[their_org >= 0] = local[n + m + their_org[their_org >= 0]]
     if model.seat_cost:
         seats = capacity[mentors]
@@ -158,38 +276,50 @@ def _flow_part(model: AssignmentModel, weights: IntArray, rows: IntArray, a: Int
     else:
         mentor_tails, mentor_heads = local[n + mentors], mentor_head
         mentor_caps, mentor_costs = capacity[mentors], np.zeros(len(mentors), dtype=np.int64)
-    tails = [np.full(len(active), source), local[active], local[a], mentor_tails, local[n + m + orgs]]
-    heads = [local[active], np.full(len(active), sink), local[n + b], mentor_heads, np.full(len(orgs), sink)]
+    tails = [np.full(len(active), source), local[active], local[a], mentor_tails, local[n + m + orgs], group_tails]
+    heads = [local[active], np.full(len(active), sink), local[n + b], mentor_heads, org_head, group_heads]
     caps = [np.ones(len(active), dtype=np.int64), np.ones(len(active), dtype=np.int64),
-            np.ones(len(rows), dtype=np.int64), mentor_caps, np.maximum(org_left[orgs], 0)]
+            np.ones(len(rows), dtype=np.int64), mentor_caps, np.maximum(org_left[orgs], 0), group_caps]
     costs = [np.zeros(len(active), dtype=np.int64), np.zeros(len(active), dtype=np.int64), -weights[rows],
-             mentor_costs, np.zeros(len(orgs), dtype=np.int64)]
+             mentor_costs, np.zeros(len(orgs), dtype=np.int64), np.zeros(len(group_caps), dtype=np.int64)]
     supplies = np.zeros(size + 2, dtype=np.int64)
     supplies[source], supplies[sink] = len(active), -len(active)
+    if quota is not None:  # each low as a lower bound: its units must reach the group node
+        supplies[group_tails] -= quota[1]
+        supplies[sink] += int(quota[1].sum())
     check(stop)
     arcs = (np.concatenate(tails), np.concatenate(heads), np.concatenate(caps), np.concatenate(costs))
     chosen = _solve_flow(arcs, supplies, 2 * len(active), len(rows), stop)
-    return rows[chosen]
+    return None if chosen is None else rows[chosen]
+
+
+_INFEASIBLE = b"-"  # a child's answer when the supplies cannot be met (never an array's bytes: not 8 long)
 
 
 def _solve_flow(arcs: Arcs, supplies: IntArray, first: int, count: int,
-                stop: StopToken | threading.Event | None) -> IntArray:
-    """The positions (0..count-1) of the arcs first..first+count-1 that carry flow in a min-cost flow of `arcs`:
-    in a child process the stop kills from `CHILD_MIN_ARCS` arcs (`CHILD_MIN_ARCS_NO_STOP` without a stop), else
-    here."""
+                stop: StopToken | threading.Event | None) -> IntArray | None:
+    """The positions (0..count-1) of the arcs first..first+count-1 that carry flow in a min-cost flow of `arcs`
+    (None: the supplies cannot be met): in a child process the stop kills from `CHILD_MIN_ARCS` arcs
+    (`CHILD_MIN_ARCS_NO_STOP` without a stop), else here."""
     least = CHILD_MIN_ARCS if stop is not None else CHILD_MIN_ARCS_NO_STOP
     if least is not None and len(arcs[0]) >= least:
-        answer = run_in_child(lambda send, stopping: _solve_here(arcs, supplies, first, count).tobytes(), stop)
+        def work(send: Callable[[bytes], None], stopping: threading.Event) -> bytes:
+            found = _solve_here(arcs, supplies, first, count)
+            return _INFEASIBLE if found is None else found.tobytes()
+
+        answer = run_in_child(work, stop)
         if answer is not None:
-            return np.frombuffer(answer, dtype=np.int64).copy()
+            return None if answer == _INFEASIBLE else np.frombuffer(answer, dtype=np.int64).copy()
     return _solve_here(arcs, supplies, first, count)
 
 
-def _solve_here(arcs: Arcs, supplies: IntArray, first: int, count: int) -> IntArray:
+def _solve_here(arcs: Arcs, supplies: IntArray, first: int, count: int) -> IntArray | None:
     solver = min_cost_flow.SimpleMinCostFlow()
     solver.add_arcs_with_capacity_and_unit_cost(*arcs)
     solver.set_nodes_supplies(np.arange(len(supplies)), supplies)
     status = solver.solve()
+    if status == solver.INFEASIBLE:
+        return None
     if status != solver.OPTIMAL:
         raise RuntimeError(f"min-cost flow ended with status {status}")
     return np.flatnonzero(solver.flows(np.arange(first, first + count)) > 0).astype(np.int64)

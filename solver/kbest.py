@@ -2,7 +2,8 @@
 
 Matching k is the best matching that differs from each better one in at least D of its pairs (README,
 Alternatives). For a model without side constraints beyond what a flow carries (capacities, pins, seat costs,
-organisation caps; no gender quotas, no stability, no extra CP-SAT constraints, one lexicographic stage), each
+organisation caps, gender quotas where the groupings nest (`solver.flow.quota_groups`); no stability, no extra
+CP-SAT constraints, one lexicographic stage), each
 alternative is found here without CP-SAT, by a best-first branch and bound over Murty's partition of the
 matchings:
 
@@ -23,7 +24,8 @@ Each node is one dense assignment (scipy's `linear_sum_assignment`, a C++ shorte
 free mentees x their mentors' free seats (seat k of a mentor costs seat_cost x (k - 1) more, so the cheapest seats
 fill first, as in the flow), built by slicing one matrix made once per alternative: no Python loop per pair.
 Where an organisation cap binds (it then couples mentors), each node is a min-cost flow instead
-(`solver.flow.flow_optimum`, the node's includes as pins).
+(`solver.flow.flow_optimum`, the node's includes as pins); where a gender quota binds, a flow with the quota's
+group arcs (`solver.flow.quota_flow_optimum`), and a node in which no matching meets the quotas is dropped.
 
 Without prices the node bounds hold whatever is found later, so one search (its queue, and the valid matchings
 it met that were not the best) goes on from one alternative to the next; with prices, which change with every
@@ -49,7 +51,7 @@ from scipy.optimize import linear_sum_assignment
 
 from solver.arrays import FloatArray
 from solver.candidates import IntArray
-from solver.flow import flow_optimum
+from solver.flow import QuotaGroups, flow_optimum, quota_flow_optimum, quota_groups
 from solver.model import AssignmentModel
 from solver.stop import Stopped, StopToken, check
 
@@ -94,15 +96,21 @@ def applies(model: AssignmentModel, weights: IntArray | None, *, extra: bool) ->
     can bind, no extra constraints, a size the dense or the flow nodes take."""
     if weights is None or extra:
         return False
-    pair_gender = model.mentor_gender[model.mentor]
-    for gender, low, high in model.quotas:
-        if low > 0 or (high is not None and high < int((pair_gender == gender).sum())):
-            return False
+    if _quotas_bind(model):
+        # Quotas on nested groupings are a layer of the flow (`solver.flow.quota_groups`): flow nodes.
+        return quota_groups(model) is not None and model.n_rows <= FLOW_ROW_LIMIT
     if _caps_bind(model):
         return model.n_rows <= FLOW_ROW_LIMIT
     seats = int(np.minimum(model.capacity, np.bincount(model.mentor, minlength=len(model.capacity))).sum())
     free = len(np.unique(model.mentee))
     return free * max(seats, free) <= DENSE_CELL_LIMIT
+
+
+def _quotas_bind(model: AssignmentModel) -> bool:
+    """Whether some gender quota can bind: a minimum, or a maximum below its gender's candidate pairs."""
+    pair_gender = model.mentor_gender[model.mentor]
+    return any(low > 0 or (high is not None and high < int((pair_gender == gender).sum()))
+               for gender, low, high in model.quotas)
 
 
 def _caps_bind(model: AssignmentModel) -> bool:
@@ -253,18 +261,22 @@ class _Dense:
 
 
 class _Flows:
-    """Priced optima of nodes as min-cost flows (organisation caps bind): the node's includes as pins."""
+    """Priced optima of nodes as min-cost flows (organisation caps or gender quotas bind): the node's includes as
+    pins; with `groups`, the quotas' group arcs (`solver.flow.quota_flow_optimum`), and a node where they cannot
+    hold has no matching (None)."""
 
-    def __init__(self, model: AssignmentModel, stop: StopToken | threading.Event | None) -> None:
+    def __init__(self, model: AssignmentModel, stop: StopToken | threading.Event | None,
+                 groups: QuotaGroups | None = None) -> None:
         self.model = model
         self.stop = stop
+        self.groups = groups
         self.priced = np.zeros(model.n_rows, dtype=np.int64)
         self.cells = max(1, 4 * model.n_rows)
 
     def price(self, priced: IntArray) -> None:
         self.priced = priced
 
-    def solve(self, include: IntArray, exclude: IntArray) -> IntArray:
+    def solve(self, include: IntArray, exclude: IntArray) -> IntArray | None:
         model = self.model
         node = model if not len(include) else dataclasses.replace(
             model, pinned_rows=np.sort(np.concatenate([model.pinned_rows, include])))
@@ -273,7 +285,13 @@ class _Flows:
             mask = np.ones(model.n_rows, dtype=np.bool_)
             mask[exclude] = False
             allowed = np.flatnonzero(mask)
-        rows = flow_optimum(node, self.priced, allowed, stop=self.stop)
+        if self.groups is None:
+            rows = flow_optimum(node, self.priced, allowed, stop=self.stop)
+        else:
+            found = quota_flow_optimum(node, self.priced, self.groups, allowed, stop=self.stop)
+            if found is None:
+                return None
+            rows = found
         free = np.ones(model.n_rows, dtype=np.bool_)
         free[node.pinned_rows] = False
         return rows[free[rows]]
@@ -373,7 +391,7 @@ class _Search:
         """The priced optimum of all matchings."""
         free = self.solver.solve(_EMPTY, _EMPTY)
         self.evaluations += 1
-        return np.concatenate([self.pins, free])
+        return np.concatenate([self.pins, _EMPTY if free is None else free])
 
     def _kept(self, rows: IntArray) -> IntArray:
         """How many rows of each A_k a matching keeps."""
@@ -431,7 +449,8 @@ class _Search:
                     return None, False
                 if self.evaluations % 16 == 0:
                     check(self.stop)
-                self._evaluate(node)
+                if not self._evaluate(node):
+                    continue  # no matching meets the quotas in this node
                 bound = min(bound, node.priced + self._room(node.exclude))
             else:
                 if node.move is None:
@@ -463,11 +482,15 @@ class _Search:
         self.counter += 1
         heapq.heappush(self.heap, (-bound, self.counter, node))
 
-    def _evaluate(self, node: _Node) -> None:
+    def _evaluate(self, node: _Node) -> bool:
+        """The node's priced optimum; False when the node holds no matching."""
         free = self.solver.solve(node.include, node.exclude)
         self.evaluations += 1
+        if free is None:
+            return False
         node.rows = np.sort(np.concatenate([self.pins, node.include, free]))
         node.priced = self._weight(self.priced, node.rows)
+        return True
 
     def _weight(self, weights: IntArray, rows: IntArray) -> int:
         """`AssignmentModel.weight`, for rows known to be int64 indices."""
@@ -570,7 +593,9 @@ def alternatives(model: AssignmentModel, weights: IntArray, accepted: list[IntAr
     model = dataclasses.replace(model, seat_cost=model.seat_cost * scale, max_seat_cost=model.max_seat_cost * scale)
     weights = weights * scale
     weights[accepted[0]] += 1
-    solver: _Dense | _Flows = _Flows(model, stop) if _caps_bind(model) else _Dense(model, weights)
+    groups = quota_groups(model) if _quotas_bind(model) else None
+    solver: _Dense | _Flows = (_Flows(model, stop, groups) if groups is not None or _caps_bind(model)
+                               else _Dense(model, weights))
     flows = isinstance(solver, _Flows)
     budget = FLOW_EVALUATIONS if flows else evaluation_budget(solver.cells)
     found: list[IntArray] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,14 @@ from solver.model import AssignmentModel
 from solver.stop import Stopped, StopToken
 
 _NO_BOUND = 2**62  # no bound proven yet
+
+PricingFlow = Callable[[IntArray, IntArray | None, StopToken], IntArray | None]
+"""(priced weights, allowed rows or None, stop) -> the optimum's rows, or None when no matching exists."""
+
+
+class _NoMatching(Exception):
+    """A pricing flow found no matching at all."""
+
 
 @dataclass(frozen=True)
 class SideConstraint:
@@ -66,7 +75,8 @@ def distinct_constraints(model: AssignmentModel, previous: list[IntArray], min_d
 
 def lagrangian(model: AssignmentModel, weights: IntArray, constraints: list[SideConstraint], deadline: float,
                 max_evaluations: int = 40, stop: threading.Event | StopToken | None = None,
-                allowed_rows: IntArray | None = None, relaxed: IntArray | None = None) -> Lagrangian:
+                allowed_rows: IntArray | None = None, relaxed: IntArray | None = None,
+                flow: PricingFlow | None = None) -> Lagrangian:
     """Meet side constraints by pricing them into the min-cost flow: a bonus (or malus) on each constrained row.
 
     For prices lam (lam_k > 0 only for a minimum, < 0 only for a maximum), the flow optimum of the priced
@@ -76,7 +86,9 @@ def lagrangian(model: AssignmentModel, weights: IntArray, constraints: list[Side
     constraints until all hold: a few flows, each far cheaper than a CP-SAT search, and CP-SAT, when still
     needed, starts from a near-optimal hint. `allowed_rows`, when given, are the only rows a matching may use
     (pins always count). `relaxed`, when given, is the flow optimum of `weights` on them, known already: the
-    first evaluation (no prices yet) is not solved again.
+    first evaluation (no prices yet) is not solved again. `flow`, when given, replaces `flow_optimum` (e.g. the
+    flow that also meets the gender quotas exactly: then its constraints are not among `constraints`); its None
+    (no matching) ends the pricing with what it has.
     """
     limit = 2 * (model.big * int(model.priority.max(initial=1)) + int(np.abs(weights).max(initial=0))) + 1
     masks = [c.rows for c in constraints]
@@ -90,7 +102,15 @@ def lagrangian(model: AssignmentModel, weights: IntArray, constraints: list[Side
         for mask, price in zip(masks, lam, strict=True):
             if price:
                 priced[mask] += price
-        rows = relaxed if relaxed is not None and not any(lam) else flow_optimum(model, priced, allowed_rows, stop=stop)
+        if relaxed is not None and not any(lam):
+            rows = relaxed
+        elif flow is None:
+            rows = flow_optimum(model, priced, allowed_rows, stop=stop)
+        else:
+            found = flow(priced, allowed_rows, StopToken.of(stop))
+            if found is None:
+                raise _NoMatching
+            rows = found
         dual = model.weight(priced, rows)
         short = []
         for c, price in zip(constraints, lam, strict=True):
@@ -151,8 +171,8 @@ def lagrangian(model: AssignmentModel, weights: IntArray, constraints: list[Side
                         best_rows, best_value = rows, value
                     if best_value >= best_bound:
                         break
-    except Stopped:
-        pass  # a flow was stopped: what was found so far stands, as far as it is proven
+    except (Stopped, _NoMatching):
+        pass  # a flow was stopped (or found nothing): what was found so far stands, as far as it is proven
     return Lagrangian(best_rows, best_value, best_bound, evaluations)
 
 

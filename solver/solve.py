@@ -3,8 +3,9 @@
 Every mode is lexicographic (`solver.model.mode_key`): first the priority-weighted number of matched mentees,
 then the mode's own criteria. A pure capacitated assignment (organisation caps included: each mentor belongs
 to one organisation, so they nest as a flow layer) is solved exactly by min-cost flow (`solver.flow`); the
-fairness mode by a threshold search over flows. Gender quotas and distinctness are priced into the flow first
-(`solver.pricing`); CP-SAT (`solver.cpsat`) carries the rest (stages that cannot be folded into one weight, the
+fairness mode by a threshold search over flows. Gender quotas whose groupings nest (no binding organisation cap
+spans two quota groups) are a layer of that flow too (`solver.flow.quota_flow_optimum`: exact, infeasibility
+included). Other gender quotas and distinctness are priced into the flow first (`solver.pricing`); CP-SAT (`solver.cpsat`) carries the rest (stages that cannot be folded into one weight, the
 worst pair under side constraints, stability, extra constraints), hinted from and bounded by the flows.
 Every matching that leaves here has been re-checked against the rules by `solver.verify`.
 """
@@ -24,7 +25,7 @@ from solver import kbest
 from solver.candidates import IntArray
 from solver.cpsat import WORST, CpOutcome, CpSearch, ExtraConstraints, Stage, cp_stages
 from solver.domain import Cohort, ObjectiveMode
-from solver.flow import flow_optimum
+from solver.flow import QuotaGroups, flow_optimum, quota_flow_optimum, quota_groups
 from solver.infeasibility import diagnose_infeasible
 from solver.model import (
     AssignmentModel,
@@ -177,12 +178,25 @@ class _Run:
     notes: list[str]
     progress_rank: int = 1
     flows: list[tuple[IntArray, IntArray | None, IntArray]] = field(default_factory=list)
+    quota_flows: list[tuple[IntArray, IntArray | None, IntArray | None]] = field(default_factory=list)
 
     @property
     def limit(self) -> StopToken:
         """The stop of the work after the first flow: the caller's (cancellation, its deadline) and the time limit.
         A big flow or CP-SAT search it stops is killed (`solver.stop.run_in_child`): the solve returns on time."""
         return StopToken.of(self.options.stop).until(self.deadline)
+
+    def quota_flow(self, weights: IntArray, allowed: IntArray | None, groups: QuotaGroups) -> IntArray | None:
+        """`quota_flow_optimum` of `weights` on the `allowed` rows, each computed once per solve (None: the quotas
+        cannot hold there); stops with the time limit (raises `solver.stop.Stopped`)."""
+        for known_weights, known_allowed, rows in self.quota_flows:
+            same_rows = known_allowed is None if allowed is None else (
+                known_allowed is not None and np.array_equal(known_allowed, allowed))
+            if same_rows and np.array_equal(known_weights, weights):
+                return rows
+        found = quota_flow_optimum(self.model, weights, groups, allowed, stop=self.limit)
+        self.quota_flows = [*self.quota_flows[-3:], (weights, allowed, found)]
+        return found
 
     def flow(self, weights: IntArray, allowed: IntArray | None = None, *, first: bool = False) -> IntArray:
         """`flow_optimum` of `weights` on the `allowed` rows, each computed once per solve: the best matching's
@@ -226,6 +240,22 @@ def _exact(run: _Run, weights: IntArray, allowed: IntArray | None, previous: lis
         if report:
             run.report(relaxed_value, relaxed_value)
         return CpOutcome(relaxed, SolveStatus.OPTIMAL, relaxed_value)
+    groups = quota_groups(model) if run.extra is None and flow_kept else None
+    pricing_flow = None
+    if groups is not None:
+        # Laminar quotas: the flow with each quota's [min, max] on its group's arc is exact (`solver.flow`).
+        in_quota = run.quota_flow(weights, allowed, groups)
+        if in_quota is None:
+            return CpOutcome(None, SolveStatus.INFEASIBLE, relaxed_value)
+        relaxed, relaxed_value = in_quota, model.weight(weights, in_quota)
+        constraints = distinct_constraints(model, previous, min_difference)
+        if meets(relaxed, constraints):
+            if report:
+                run.report(relaxed_value, relaxed_value)
+            return CpOutcome(relaxed, SolveStatus.OPTIMAL, relaxed_value)
+
+        def pricing_flow(priced: IntArray, rows: IntArray | None, stop: StopToken) -> IntArray | None:
+            return quota_flow_optimum(model, priced, groups, rows, stop=stop)
     priced: Lagrangian | None = None
     small = FAST_ALTERNATIVES and bool(previous) and model.n_rows < SMALL_MODEL_ROWS
     if run.extra is None and flow_kept and not small and (FAST_ALTERNATIVES or not previous):
@@ -233,7 +263,7 @@ def _exact(run: _Run, weights: IntArray, allowed: IntArray | None, previous: lis
         # CP-SAT; otherwise a valid near-optimal hint and a tight bound for it.
         priced = lagrangian(model, weights, constraints, run.deadline,
                             max_evaluations=ALTERNATIVE_EVALUATIONS if previous else 40, stop=run.limit,
-                            allowed_rows=allowed, relaxed=relaxed)
+                            allowed_rows=allowed, relaxed=relaxed, flow=pricing_flow)
         run.use("lagrangian")
         if priced.rows is not None:
             if report:
