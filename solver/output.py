@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -31,23 +32,26 @@ def _breakdowns(candidates: CandidatePairs, rows: np.ndarray) -> list[dict[str, 
     return [{value: points[value][k] for value, _, _ in active} for k in range(len(rows))]
 
 
+_PHRASES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "MUTUAL_RANK": lambda facts: "ranked each other",
+    "MENTEE_RANK": lambda facts: f"mentee ranked mentor #{facts['mentee_rank']}",
+    "MENTOR_RANK": lambda facts: f"mentor ranked mentee #{facts['mentor_rank']}",
+    "INTERESTS": lambda facts: f"{facts['shared_interests']} shared interest(s)",
+    "FIELD": lambda facts: f"{facts['field_digits']} ISCO digits in common",
+    # Full points when the mentor lists her goal, half when he lists none (open to any goal).
+    "GOAL": lambda facts: "supports her goal" if facts[Term.GOAL.column] >= 100 else "open to any goal",
+    "TRAVEL": lambda facts: km_text(facts["distance_km"]),
+    "HOME_MARKET": lambda facts: "knows the home market",
+    "FIRST_LANGUAGE": lambda facts: "speaks the first language",
+    "SENIORITY": lambda facts: "seniority",
+    "RETURNING": lambda facts: "returning mentor",
+}
+"""Each soft term's short phrase, from the pair's facts: written only for the terms a pair's reasons name."""
+
+
 def _reasons(breakdown: dict[str, int], facts: dict[str, Any], k: int) -> list[str]:
-    phrases = {
-        "MUTUAL_RANK": "ranked each other",
-        "MENTEE_RANK": f"mentee ranked mentor #{facts['mentee_rank']}",
-        "MENTOR_RANK": f"mentor ranked mentee #{facts['mentor_rank']}",
-        "INTERESTS": f"{facts['shared_interests']} shared interest(s)",
-        "FIELD": f"{facts['field_digits']} ISCO digits in common",
-        # Full points when the mentor lists her goal, half when he lists none (open to any goal).
-        "GOAL": "supports her goal" if facts[Term.GOAL.column] >= 100 else "open to any goal",
-        "TRAVEL": km_text(facts["distance_km"]),
-        "HOME_MARKET": "knows the home market",
-        "FIRST_LANGUAGE": "speaks the first language",
-        "SENIORITY": "seniority",
-        "RETURNING": "returning mentor",
-    }
     ranked = sorted(((points, term) for term, points in breakdown.items() if points > 0), reverse=True)[:k]
-    return [phrases[term] for _, term in ranked]
+    return [_PHRASES[term](facts) for _, term in ranked]
 
 
 def pair_breakdowns(candidates: CandidatePairs, rows: np.ndarray) -> list[dict[str, int]]:
@@ -80,11 +84,9 @@ def objective_dict(objective: Objective) -> dict[str, Any]:
     }
 
 
-def matching_dict(result: SolveResult, matching: Matching) -> dict[str, Any]:
-    candidates = result.candidates
+def _pair_dicts(candidates: CandidatePairs, rows: np.ndarray) -> list[dict[str, Any]]:
+    """Each row's pair as plain data: the ids, score, facts, points per term and top reasons."""
     cohort = candidates.cohort
-    best = result.matchings[0]
-    rows = np.asarray(matching.rows, dtype=np.int64)
     columns = _columns(candidates, rows, ("mentee", "mentor", "score", *_FACT_COLUMNS))
     breakdowns = _breakdowns(candidates, rows)
     pins = set(cohort.rules.pins)
@@ -107,6 +109,26 @@ def matching_dict(result: SolveResult, matching: Matching) -> dict[str, Any]:
             "shared_interests": int(facts["shared_interests"]),
             "travel_minutes": minutes if math.isfinite(minutes) else None,
         })
+    return pairs
+
+
+def _copied(pair: dict[str, Any]) -> dict[str, Any]:
+    """A pair's data of its own (alternatives share most pairs: each matching gets its copy)."""
+    return {**pair, "breakdown": dict(pair["breakdown"]), "reasons": list(pair["reasons"])}
+
+
+def matching_dict(result: SolveResult, matching: Matching,
+                  pairs_by_row: Mapping[int, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One matching as plain data. `pairs_by_row`: the pairs' data by candidate row, made once for every
+    matching of the result (`result_dict`); else made here."""
+    candidates = result.candidates
+    cohort = candidates.cohort
+    best = result.matchings[0]
+    rows = np.asarray(matching.rows, dtype=np.int64)
+    if pairs_by_row is None:
+        pairs = _pair_dicts(candidates, rows)
+    else:
+        pairs = [_copied(pairs_by_row[row]) for row in rows.tolist()]
     matched = set(candidates.mentee[matching.rows].tolist())
     load = np.bincount(candidates.mentor[matching.rows], minlength=len(cohort.mentors))
     best_pairs = set(best.pairs(candidates))
@@ -137,6 +159,10 @@ def result_dict(result: SolveResult) -> dict[str, Any]:
     the service print."""
     cohort = result.candidates.cohort
     rules = cohort.rules
+    # Alternatives share most of their pairs: each pair's data is made once, from one slice per column.
+    rows = (np.unique(np.concatenate([np.asarray(m.rows, dtype=np.int64) for m in result.matchings]))
+            if result.matchings else np.zeros(0, dtype=np.int64))
+    pairs_by_row = dict(zip(rows.tolist(), _pair_dicts(result.candidates, rows), strict=True))
     return {
         "cohort": cohort.name,
         "status": result.status.value,
@@ -156,7 +182,7 @@ def result_dict(result: SolveResult) -> dict[str, Any]:
             "min_difference": result.stats.min_difference,
         },
         "notes": list(result.notes),
-        "matchings": [matching_dict(result, m) for m in result.matchings],
+        "matchings": [matching_dict(result, m, pairs_by_row) for m in result.matchings],
     }
 
 
