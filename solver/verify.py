@@ -10,6 +10,7 @@ internal error instead of a wrong answer. Its cost is linear in the matched pair
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -68,6 +69,11 @@ class _Rules:
             else:
                 key = (r.to_id, r.from_id)
                 self.mentor_rank[key] = min(r.rank, self.mentor_rank.get(key, r.rank))
+
+    @functools.cached_property
+    def priorities(self) -> dict[str, int]:
+        """Each mentee's priority, by id (README: Waiting priority), for every matching checked."""
+        return dict(zip((m.id for m in self.cohort.mentees), self.cohort.priorities(), strict=True))
 
     def segment(self, mentee: Mentee) -> Segment | None:
         """Her segment: the first whose every given selector matches her (README: Segments); looked up once."""
@@ -177,7 +183,8 @@ class _Rules:
         by_mentee = (mentee.id, mentor.id) in self.mentee_rank
         by_mentor = (mentee.id, mentor.id) in self.mentor_rank
         choice = self.her(mentee, "mutual_choice")
-        if not {MutualChoice.NONE: True, MutualChoice.MENTEE: by_mentee, MutualChoice.MENTOR: by_mentor,
+        if choice is not MutualChoice.NONE and not {
+                MutualChoice.MENTEE: by_mentee, MutualChoice.MENTOR: by_mentor,
                 MutualChoice.EITHER: by_mentee or by_mentor, MutualChoice.BOTH: by_mentee and by_mentor}[choice]:
             out.append("mutual choice")
         if mentor.organisation and mentor.organisation in mentee.avoid_organisations:
@@ -284,8 +291,7 @@ def _check(rules: _Rules, pairs: list[tuple[str, str]], candidates: CandidatePai
         if taken < quota.min_pairs or (quota.max_pairs is not None and taken > quota.max_pairs):
             out.append(f"gender quota {quota.gender}: {taken} pairs, allowed {quota.min_pairs}..{quota.max_pairs}")
     scores: list[int] = []
-    reported = dict(zip(matching.pairs(candidates),
-                        candidates.score[matching.rows].tolist(), strict=True))
+    reported = dict(zip(pairs, candidates.score[matching.rows].tolist(), strict=True))  # pairs: the matching's rows
     for a, b in pairs:
         broken, low, high = rules.check_pair(mentees[a], mentors[b])
         if broken:
@@ -299,8 +305,7 @@ def _check(rules: _Rules, pairs: list[tuple[str, str]], candidates: CandidatePai
     objective = matching.objective
     profile_len = len(objective.rank_profile)
     ranks = Counter(rules.mentee_rank.get(p) for p in pairs)
-    priorities = dict(zip((m.id for m in cohort.mentees), cohort.priorities(), strict=True))
-    matched_priority = sum(priorities[a] for a, _ in pairs)
+    matched_priority = sum(rules.priorities[a] for a, _ in pairs)
     expected: dict[str, object] = {
         "matched": len(pairs),
         "matched_priority": matched_priority,
