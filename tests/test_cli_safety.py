@@ -183,7 +183,8 @@ def test_a_report_over_an_input_is_refused_before_solving(tmp_path: Path, target
 
 
 def test_ctrl_c_prints_the_matching_so_far_marked_interrupted_and_exits_130(tmp_path: Path) -> None:
-    # Rank-maximal on the slow cohort finds a first matching within a second, then searches for the whole limit.
+    # Rank-maximal on the slow cohort, 3 matchings: the best is found (and, its gender quota nesting in the flow,
+    # proven) within a second; the alternatives then search for the whole limit.
     cohort = write_cohort_dir(slow_cohort(), tmp_path / "slow")
     out, err = tmp_path / "stdout", tmp_path / "stderr"
     with out.open("w") as stdout, err.open("w") as stderr:  # files, not pipes: a full pipe would block the answer
@@ -202,4 +203,5 @@ def test_ctrl_c_prints_the_matching_so_far_marked_interrupted_and_exits_130(tmp_
     assert "Traceback" not in err.read_text() and "interrupted" in err.read_text()
     answer = json.loads(out.read_text())  # the MatchResponse so far: marked by its note and the exit code 130
     assert any("interrupted (Ctrl-C)" in note for note in answer["notes"])
-    assert answer["status"] == "SOLVE_STATUS_FEASIBLE" and answer["matchings"][0]["pairs"]
+    # The status is the best matching's: proven (OPTIMAL) or not (FEASIBLE); either way the matching so far is there.
+    assert answer["status"] in ("SOLVE_STATUS_OPTIMAL", "SOLVE_STATUS_FEASIBLE") and answer["matchings"][0]["pairs"]
