@@ -162,15 +162,17 @@ def mentor_problems(i: int, mentor: Mentor) -> list[Problem]:
     path = f"mentors[{i}]"
     _person(path, mentor.id, mentor.lat, mentor.lon, mentor.occupations, out)
     _languages(path, mentor.languages, out)
-    _gender(f"{path}.gender", mentor.gender, out)
+    if mentor.gender != "" and mentor.gender not in GENDERS:  # (the paths and messages only when needed)
+        _gender(f"{path}.gender", mentor.gender, out)
     if mentor.capacity < 0:
         out.append(Problem(ProblemCode.NEGATIVE_CAPACITY, f"{path}.capacity",
                            f"capacity {mentor.capacity} is negative"))
     elif mentor.capacity > MAX_CAPACITY:
         out.append(Problem(ProblemCode.OUT_OF_RANGE, f"{path}.capacity",
                            f"capacity {mentor.capacity} is above {MAX_CAPACITY}"))
-    _in_range(f"{path}.years_experience", mentor.years_experience, 0, MAX_YEARS,
-              f"{mentor.years_experience} years is not in 0..{MAX_YEARS}", out)
+    if not 0 <= mentor.years_experience <= MAX_YEARS:
+        _in_range(f"{path}.years_experience", mentor.years_experience, 0, MAX_YEARS,
+                  f"{mentor.years_experience} years is not in 0..{MAX_YEARS}", out)
     for k, market in enumerate(mentor.markets):
         if not COUNTRY.match(market):
             out.append(Problem(ProblemCode.MALFORMED_COUNTRY, f"{path}.markets[{k}]",
@@ -184,18 +186,23 @@ def mentee_problems(i: int, mentee: Mentee) -> list[Problem]:
     path = f"mentees[{i}]"
     _person(path, mentee.id, mentee.lat, mentee.lon, mentee.occupations, out)
     _languages(path, mentee.languages, out)
-    _gender(f"{path}.gender", mentee.gender, out)
-    _gender(f"{path}.requested_mentor_gender", mentee.requested_mentor_gender, out)
-    _limit(f"{path}.max_travel_km", mentee.max_travel_km, out)
-    _limit(f"{path}.max_travel_minutes", mentee.max_travel_minutes, out)
+    if mentee.gender != "" and mentee.gender not in GENDERS:  # (the paths and messages only when needed)
+        _gender(f"{path}.gender", mentee.gender, out)
+    if mentee.requested_mentor_gender != "" and mentee.requested_mentor_gender not in GENDERS:
+        _gender(f"{path}.requested_mentor_gender", mentee.requested_mentor_gender, out)
+    if mentee.max_travel_km is not None:
+        _limit(f"{path}.max_travel_km", mentee.max_travel_km, out)
+    if mentee.max_travel_minutes is not None:
+        _limit(f"{path}.max_travel_minutes", mentee.max_travel_minutes, out)
     if mentee.country_of_origin and not COUNTRY.match(mentee.country_of_origin):
         out.append(Problem(ProblemCode.MALFORMED_COUNTRY, f"{path}.country_of_origin",
                            f"'{mentee.country_of_origin}' is not an ISO 3166-1 alpha-2 code (e.g. SY)"))
     if mentee.first_language and not LANGUAGE.match(mentee.first_language):
         out.append(Problem(ProblemCode.MALFORMED_LANGUAGE, f"{path}.first_language",
                            f"'{mentee.first_language}' is not an ISO 639-1 code"))
-    _in_range(f"{path}.priority", mentee.priority, 1, MAX_PRIORITY,
-              f"priority {mentee.priority} is not in 1..{MAX_PRIORITY}", out)
+    if not 1 <= mentee.priority <= MAX_PRIORITY:
+        _in_range(f"{path}.priority", mentee.priority, 1, MAX_PRIORITY,
+                  f"priority {mentee.priority} is not in 1..{MAX_PRIORITY}", out)
     return out
 
 
