@@ -88,6 +88,10 @@ class ServerConfig:
             raise ConfigError("--max-time-limit must be more than 0")
 
 
+GIVE_UP_BEFORE_GRACE_END_S = 0.2
+"""A drain's calls whose work has not answered this long before the grace ends answer SERVER_STOPPING themselves."""
+
+
 class RunningServer:
     """A started server: its ports, its health servicer and metrics, and `stop(grace)`."""
 
@@ -137,12 +141,19 @@ class RunningServer:
         self.service.begin_drain()
         self.health.enter_graceful_shutdown()
         done = self.server.stop(grace)  # refuses new calls from now on; cancels every call still open after `grace`
-        solves_told_at = started + (grace - max(0.5, 0.2 * grace) if grace > 0 else 0.0)
+        # Solves are told to stop and answer with what they have halfway through a short grace (2 s before the end of
+        # a long one): answering a large cohort (its check, its message) can take a second. Calls whose work has
+        # still not answered 0.2 s before the end answer UNAVAILABLE SERVER_STOPPING themselves.
+        solves_told_at = started + (grace - max(0.5, min(2.0, 0.5 * grace)) if grace > 0 else 0.0)
+        give_up_at = started + max(0.0, grace - GIVE_UP_BEFORE_GRACE_END_S)
 
         def finish() -> None:
             if not self.open_calls.wait_closed(solves_told_at - time.monotonic()):
                 self.service.slots.stop_all()  # answer with the best matching so far
+                if not self.open_calls.wait_closed(give_up_at - time.monotonic()):
+                    self.service.give_up_waiting()
                 self.open_calls.wait_closed(started + grace - time.monotonic())
+            self.service.log_unlogged_refusals()
             self.server.stop(0)  # nothing of ours is left (or the grace is over): cancel the rest now
             self.clean = done.wait(CLOSE_WAIT_S)
             if self._endpoint is not None:

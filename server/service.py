@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -56,6 +57,9 @@ from solver.validate import control_characters
 
 T = TypeVar("T")
 
+WAIT_POLL_S = 0.05
+"""How often a call waiting for its work looks whether a drain has given up waiting."""
+
 BUSY_RETRY_DELAY_NS = 500_000_000
 """The RetryInfo of a SOLVER_BUSY refusal: 0.5 s (docs/service.md)."""
 
@@ -88,6 +92,12 @@ class LogSampler:
             skipped, self._skipped = self._skipped, 0
             return skipped
 
+    def take_skipped(self) -> int:
+        """The events not logged since the last line, now counted as logged."""
+        with self._lock:
+            skipped, self._skipped = self._skipped, 0
+            return skipped
+
 
 @dataclass
 class _Call:
@@ -107,10 +117,14 @@ class MatchingService:
         self.slots = SolveSlots(limits.max_concurrent, metrics)
         self.log = logger
         self._draining = False
+        # Set shortly before a drain's grace ends: calls whose work has not answered by then stop waiting for it and
+        # answer UNAVAILABLE (SERVER_STOPPING, with a RetryInfo) themselves, before gRPC cancels them bare.
+        self._given_up = threading.Event()
         self._refused_busy = metrics.rejected.labels("busy")
         self._busy_log = LogSampler(BUSY_LOG_INTERVAL_S)
-        # One status for every busy refusal, built once: under overload the refusals are the hot path.
-        self._busy = ServiceError(error_status(
+        # One status for every busy refusal, built once: under overload the refusals are the hot path. (The status,
+        # not the exception: an exception raised again keeps every earlier raise's frames, and so their requests.)
+        self._busy_status = (error_status(
             code_pb2.RESOURCE_EXHAUSTED,
             f"the service is busy ({limits.max_concurrent} solve(s) running); retry with backoff",
             error_info("SOLVER_BUSY", max_concurrent=limits.max_concurrent),
@@ -124,6 +138,16 @@ class MatchingService:
         """The server is stopping: a call whose work the drain stops before it has an answer gets UNAVAILABLE (call
         again: another replica answers), not CANCELLED."""
         self._draining = True
+
+    def log_unlogged_refusals(self) -> None:
+        """At the end of a drain: one line with the busy refusals no line has counted yet (the tail of the last burst)."""
+        unlogged = self._busy_log.take_skipped()
+        if unlogged:
+            self.log.info("refusals", extra={"fields": {"outcome": "SOLVER_BUSY", "refusals_not_logged": unlogged}})
+
+    def give_up_waiting(self) -> None:
+        """The drain's grace is nearly over: calls still waiting for their work answer SERVER_STOPPING now."""
+        self._given_up.set()
 
     # --- the one place where failures become statuses ---
 
@@ -194,7 +218,7 @@ class MatchingService:
         slot = self.slots.try_take(None if remaining is None else time.monotonic() + remaining)
         if slot is None:
             self._refused_busy.inc()
-            raise self._busy
+            raise ServiceError(*self._busy_status)
         # On cancellation the callback stops the work; its end (not the callback) gives the slot back.
         if not context.add_callback(slot.cancel):
             slot.cancel()
@@ -205,11 +229,18 @@ class MatchingService:
         even parsed (a cohort takes 0.1 ms and more to parse: under a burst of calls that is most of a refusal)."""
         if self.slots.full():
             self._refused_busy.inc()
-            self._fail(_Call(method), context, self._busy)
+            self._fail(_Call(method), context, ServiceError(*self._busy_status))
 
     def _in_slot(self, slot: Slot, work: Callable[[], T]) -> T:
-        """Run a call's work on the slot's thread and wait for it: the slot is held until the work has ended."""
-        return self.slots.run(slot, work).result()
+        """Run a call's work on the slot's thread and wait for it: the slot is held until the work has ended. A drain
+        whose grace is nearly over stops the wait (the work, already told to stop, ends on its own)."""
+        running = self.slots.run(slot, work)
+        while True:
+            try:
+                return running.result(timeout=WAIT_POLL_S)
+            except futures.TimeoutError:
+                if self._given_up.is_set():
+                    raise self._stopped(Stopped(StopReason.CANCELLED)) from None
 
     def _refuse_too_large(self, call: _Call, cohort_msg: pb.Cohort) -> None:
         """Cohorts above the size cap are refused before anything else is read, and counted."""
@@ -348,6 +379,8 @@ class MatchingService:
                 try:
                     kind, value = events.get(timeout=0.25)
                 except queue.Empty:
+                    if self._given_up.is_set():
+                        raise self._stopped(Stopped(StopReason.CANCELLED)) from None
                     if context.is_active():
                         continue
                     break
@@ -566,14 +599,16 @@ def refusing_undecodable(service: MatchingService, name: str, method: Callable[[
 
 
 MAX_TOP_LEVEL_FIELDS = 64
-"""Top-level fields `sets_top_level_flag` reads before it gives up: a request has a handful; a hostile one with
-millions of one-byte fields must not cost more than a parse would."""
+"""Top-level fields `sets_top_level_flag` reads: a Match or StreamMatch request has four at most (cohort, options,
+validate_only, label); one with more is taken as not asking for validation only, so that a hostile one with millions
+of one-byte fields is refused as busy unread, not parsed for seconds while the service is busy."""
 
 
 def sets_top_level_flag(data: bytes, field_number: int) -> bool | None:
     """Whether the serialized message `data` sets its top-level bool field `field_number` (the last value on the
     wire wins, as in a parse), read from the wire format without parsing the fields' contents: a cohort is skipped
-    by its length. None when that cannot be told cheaply (malformed bytes, a field group, too many fields)."""
+    by its length. False beyond `MAX_TOP_LEVEL_FIELDS` fields; None for bytes it cannot walk (malformed, a field
+    group), which are then parsed: undecodable ones are answered so at once, busy or not."""
     position, end, value = 0, len(data), False
     for _ in range(MAX_TOP_LEVEL_FIELDS):
         if position == end:
@@ -599,7 +634,7 @@ def sets_top_level_flag(data: bytes, field_number: int) -> bool | None:
                 return None
         else:
             return None
-    return None if position != end else value
+    return value if position == end else False
 
 
 def _varint(data: bytes, position: int) -> tuple[int | None, int]:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from mentormatch.v1 import cohort_pb2 as pb
-    from solver.history import RowReader
+    from solver.row_reader import RowReader
 
 DECISIONS_FILE = "decisions.csv"
 DECISION_COLUMNS = ("mentee_id", "mentor_id", "decision", "by")

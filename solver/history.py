@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -44,22 +44,12 @@ from solver.domain import (
     Weights,
 )
 from solver.errors import Problem, ProblemCode, did_you_mean
+from solver.row_reader import RowReader
 
 if TYPE_CHECKING:
     import polars as pl
 
     from mentormatch.v1 import cohort_pb2 as pb
-
-
-class RowReader(Protocol):
-    """What these readers need of `solver.ingest.RowReader` (which sits above: it reads through them)."""
-
-    def where(self, stem: str, index: int, column: str) -> str: ...
-
-    def problem(self, code: ProblemCode, path: str, message: str, location: str = "") -> None: ...
-
-    def table(self, directory: Path, stem: str, required: Iterable[str], known: Iterable[str],
-              optional: bool = False) -> list[dict[str, str]] | None: ...
 
 
 HISTORY_FILE = "history.csv"

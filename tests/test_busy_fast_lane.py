@@ -73,9 +73,13 @@ def test_the_peek_never_invents_a_flag_in_bytes_protobuf_reads_otherwise(data: b
 
 
 def test_a_request_of_a_million_tiny_fields_is_not_walked_to_its_end() -> None:
-    flood = _unknown_field(99, 0, b"\x01") * 1_000_000 + mpb.MatchRequest(validate_only=True).SerializeToString()
-    assert sets_top_level_flag(flood, VALIDATE_ONLY) is None  # cannot tell cheaply: the request is parsed instead
-    assert sets_top_level_flag(_unknown_field(99, 0, b"\x01") * (MAX_TOP_LEVEL_FIELDS - 1), VALIDATE_ONLY) is False
+    # No client sends more than four top-level fields to Match: beyond 64 the request counts as not validate_only
+    # (refused as busy, unread, while every slot is taken), wherever its flag is.
+    flag = mpb.MatchRequest(validate_only=True).SerializeToString()
+    tiny = _unknown_field(99, 0, b"\x01")
+    assert sets_top_level_flag(tiny * 1_000_000 + flag, VALIDATE_ONLY) is False
+    assert sets_top_level_flag(tiny * (MAX_TOP_LEVEL_FIELDS - 1) + flag, VALIDATE_ONLY) is True
+    assert sets_top_level_flag(tiny * MAX_TOP_LEVEL_FIELDS + flag, VALIDATE_ONLY) is False
 
 
 class _Lines(logging.Handler):
@@ -155,3 +159,27 @@ def test_while_busy_any_body_is_refused_as_busy_validation_is_answered_and_refus
     assert len(busy) <= 3 + seconds
     assert wait_until(lambda: running.metrics.registry.get_sample_value(
         "mentormatch_requests_rejected_total", {"reason": "busy"}) == refusals)
+
+
+def test_refusals_of_requests_too_odd_to_peek_at_keep_no_memory(
+        busy_server: tuple[RunningServer, MentormatchClient, _Lines]) -> None:
+    # A field group at the top level cannot be walked by the peek, so such a request is parsed before it is refused.
+    # Found from outside: a refusal kept its request (~134 MB for a 60 MB body); the server grew by gigabytes.
+    import psutil
+
+    running, _client, _lines = busy_server
+    group = bytes([9 << 3 | 3, 9 << 3 | 4])  # the start and end of an empty group, field 9
+    body = group + _unknown_field(98, 0, b"\x01") * 100_000 + mpb.MatchRequest(label="odd").SerializeToString()
+    process = psutil.Process()
+    with grpc.insecure_channel(running.address) as channel:
+        raw = channel.unary_unary(SERVICE_PATH + "Match", request_serializer=None, response_deserializer=None)
+        for _ in range(20):  # warm: allocator pools and gRPC buffers reach their size
+            with pytest.raises(grpc.RpcError):
+                raw(body, timeout=10)
+        before = process.memory_info().rss
+        for _ in range(200):  # 40 MB of requests: kept, they would be ~100 MB and more
+            with pytest.raises(grpc.RpcError) as caught:
+                raw(body, timeout=10)
+            assert remote_error(caught.value).reason == "SOLVER_BUSY"
+        grown = process.memory_info().rss - before
+    assert grown < 30 * 2**20, f"the server grew by {grown / 2**20:.0f} MiB over 200 refusals"

@@ -236,11 +236,18 @@ def test_a_deadline_shorter_than_the_solve_returns_the_best_so_far(client: Mento
     started = time.monotonic()
     response = client.match(slow_cohort(), slow_options(), timeout=1.5)
     elapsed = time.monotonic() - started
-    assert response.status == mpb.SOLVE_STATUS_FEASIBLE
-    assert response.matchings and response.matchings[0].status == mpb.SOLVE_STATUS_FEASIBLE
-    assert response.objective_value < response.objective_bound
     assert elapsed < 1.5
     assert response.statistics.time_limit.ToNanoseconds() < 1.5e9
+    # Three matchings take the slow cohort far longer than 1.5 s: the answer holds what was found by then. Its best
+    # is proven at once since gender quotas that nest are a layer of the flow; the alternatives' search is what the
+    # deadline cuts, and the last matching found is then not proven and a note says so.
+    statuses = [m.status for m in response.matchings]
+    assert statuses and response.matchings[0].pairs
+    proven = statuses.count(mpb.SOLVE_STATUS_OPTIMAL)
+    assert statuses[:proven] == [mpb.SOLVE_STATUS_OPTIMAL] * proven  # the proven ones come first
+    assert len(statuses) < 3 or statuses[-1] == mpb.SOLVE_STATUS_FEASIBLE
+    assert any("not proven optimal" in note for note in response.notes)
+    assert response.status == statuses[0] and response.objective_value <= response.objective_bound
 
 
 def _slow_call(client: MentormatchClient) -> grpc.Future:
