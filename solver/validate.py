@@ -292,9 +292,15 @@ def _validate_rules(cohort: Cohort, mentee_ids: set[str], mentor_ids: set[str]) 
     _in_range("rules.min_mentor_years", rules.min_mentor_years, 0, MAX_YEARS,
               f"{rules.min_mentor_years} is not in 0..{MAX_YEARS}", out)
     for k, (org, cap) in enumerate(rules.organisation_caps):
+        if not org.strip():
+            out.append(Problem(ProblemCode.INVALID_RULE, f"rules.organisation_caps[{k}].organisation",
+                               "an organisation cap names no organisation (mentors' `organisation`)"))
         _in_range(f"rules.organisation_caps[{k}]", cap, 0, MAX_INT32, f"cap {cap} for '{org}' is not in 0..{MAX_INT32}",
                   out)
     for k, quota in enumerate(rules.gender_quotas):
+        if not quota.gender:
+            out.append(Problem(ProblemCode.INVALID_RULE, f"rules.gender_quotas[{k}].gender",
+                               "a gender quota names no gender: f, m or x (GENDER_FEMALE, GENDER_MALE, GENDER_OTHER)"))
         _gender(f"rules.gender_quotas[{k}].gender", quota.gender, out)
         top = MAX_INT32 if quota.max_pairs is None else quota.max_pairs
         if not 0 <= quota.min_pairs <= top <= MAX_INT32:
