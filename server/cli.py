@@ -119,6 +119,33 @@ def read_with_warnings(path: Path, checks: Callable[[Cohort], list[Problem]] | N
     return cohort, warnings
 
 
+def read_checked(path: Path, problems: list[Problem], outputs: Callable[[InputFiles], list[Problem]] | None = None
+                 ) -> tuple[Cohort, list[Problem], InputFiles]:
+    """The cohort read with its files recorded as inputs, for commands that write files: `problems` found before
+    (the command's options), the cohort's and the outputs' (`outputs(inputs)`: over an input, an unknown format)
+    reported all at once and exit 2; else the warnings printed on stderr. Returns the cohort, its warnings and the
+    inputs (for atomic writes that may replace none of them)."""
+    from solver.fileio import record_inputs
+    from solver.ingest import load_cohort
+
+    warnings: list[Problem] = []
+    problems = list(problems)
+    cohort = None
+    with record_inputs() as inputs:
+        try:
+            cohort = load_cohort(path, warnings=warnings)
+        except CohortInvalid as invalid:
+            problems += invalid.problems
+    if outputs is not None:
+        problems += outputs(inputs)
+    if problems or cohort is None:
+        print_problems(problems)
+        print_warnings(warnings)
+        raise typer.Exit(EXIT_INVALID)
+    print_warnings(warnings)
+    return cohort, warnings, inputs
+
+
 def refuse_outputs(problems: list[Problem]) -> None:
     """Outputs that may not be written (over an input, a directory, an unknown format): listed, exit 2, before
     anything is solved."""

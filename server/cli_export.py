@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from server.cli import EXIT_INVALID, console, print_problems, print_warnings, write_or_exit
+from server.cli import console, read_checked, write_or_exit
 
 
 def export_json_command(
@@ -21,24 +21,10 @@ def export_json_command(
 ) -> None:
     """Write a cohort as protobuf JSON (mentormatch.v1.Cohort): what the Go/Node clients and grpcurl send."""
     from solver.cohort_json import cohort_to_json_text
-    from solver.errors import CohortInvalid, Problem
-    from solver.fileio import output_problems, record_inputs, write_atomic
-    from solver.ingest import load_cohort
+    from solver.fileio import output_problems, write_atomic
 
-    warnings: list[Problem] = []
-    problems: list[Problem] = []
-    with record_inputs() as inputs:
-        try:
-            data = load_cohort(cohort, warnings=warnings)
-        except CohortInvalid as invalid:
-            problems += invalid.problems
-    if output is not None:
-        problems += output_problems(output, inputs, "--output")
-    if problems:
-        print_problems(problems)
-        print_warnings(warnings)
-        raise typer.Exit(EXIT_INVALID)
-    print_warnings(warnings)
+    data, _, inputs = read_checked(
+        cohort, [], None if output is None else lambda inputs: output_problems(output, inputs, "--output"))
     text = cohort_to_json_text(data)
     if output is None:
         print(text, end="")

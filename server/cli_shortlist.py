@@ -23,7 +23,7 @@ from server.cli import (
     enum_word,
     note_text,
     print_problems,
-    print_warnings,
+    read_checked,
     whole,
     write_or_exit,
 )
@@ -154,8 +154,6 @@ def shortlist_command(
     from server.convert.results import response_json
     from server.shortlist_rpc import shortlists_to_proto
     from solver.explain.codes import Side
-    from solver.fileio import record_inputs
-    from solver.ingest import load_cohort
     from solver.shortlist import ShortlistOptions, option_problems, shortlist
     from solver.tables import output_table_problems
 
@@ -171,19 +169,9 @@ def shortlist_command(
                                max_lists=max_lists, time_limit_s=time_limit if not seconds else 1.0, seed=seed)
     problems = [replace(p, location=f"--{p.path.replace('_', '-')}") for p in option_problems(options)]
     problems = side_problems + problems + seconds
-    warnings: list[Problem] = []
-    with record_inputs() as inputs:
-        try:
-            data = load_cohort(cohort, warnings=warnings)
-        except CohortInvalid as invalid:
-            problems += invalid.problems
-    if output is not None:
-        problems += output_table_problems(output, SHEETS, inputs, "--output")
-    if problems:
-        print_problems(problems)
-        print_warnings(warnings)
-        raise typer.Exit(EXIT_INVALID)
-    print_warnings(warnings)
+    data, warnings, inputs = read_checked(
+        cohort, problems, None if output is None else lambda inputs: output_table_problems(output, SHEETS, inputs,
+                                                                                             "--output"))
     try:
         lists = shortlist(data, options)
     except CohortInvalid as invalid:
