@@ -220,13 +220,13 @@ def test_compare_bad_input_is_invalid_argument_with_paths(client: MentormatchCli
 
 
 def test_compare_answers_within_the_deadline(client: MentormatchClient) -> None:
-    """The deadline is shared among the scenarios: each is cut short and answers with its best so far."""
+    """The deadline is shared among the scenarios: each answers within it, with its best so far or proven best (the
+    slow cohort's best is proven at once since its gender quota is a layer of the flow; it took ~3 s before)."""
     cohort = slow_cohort()
     started = time.monotonic()
     response = client.compare_scenarios(cohort, [mpb.Scenario(label="wider", rules=mpb.RuleChanges(max_distance_km=9))],
                                         slow_options(), timeout=4.0)
     assert time.monotonic() - started < 4.0  # an answer, not DEADLINE_EXCEEDED
-    assert response.base.status == mpb.SOLVE_STATUS_FEASIBLE  # proving the best takes ~3 s alone
     for outcome in (response.base, *response.scenarios):
         assert outcome.status in (mpb.SOLVE_STATUS_FEASIBLE, mpb.SOLVE_STATUS_OPTIMAL) and outcome.matched > 0
 
