@@ -255,7 +255,6 @@ def test_refusals_while_a_dense_flow_runs_take_milliseconds() -> None:
 @pytest.fixture(scope="module")
 def slow_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("ctrl-c")
-    write_cohort_dir(slow_cohort(), folder / "slow")
     write_cohort_dir(slow_cohort(400, 380), folder / "slow400")
     (folder / "current.csv").write_text("mentee_id,mentor_id\n" + "".join(f"E{i},M{i}\n" for i in range(0, 300, 2)))
     (folder / "wider.toml").write_text('label = "wider"\ncohort = "slow400"\n[rules]\nmax_distance_km = 50\n')
