@@ -7,6 +7,7 @@ import json
 import random
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -120,14 +121,20 @@ def test_decide_keeps_the_running_pairs_of_a_rolling_intake() -> None:
     assert ("E0022", "M0027") not in {(p.mentee_id, p.mentor_id) for p in result.proposed}
 
 
-def test_decide_on_the_command_line_writes_the_next_round(tmp_path: Path) -> None:
+def _decide_round2(tmp_path: Path, answer_rows: str, out_current: str) -> tuple[Path, dict[str, Any]]:
+    """A copy of the q2 cohort, `decide` on it with these decisions.csv rows, the next round written to
+    tmp_path/round2 and the running pairs to tmp_path/out_current; the copy and the answer (--json)."""
     q2 = shutil.copytree(Q2, tmp_path / "q2")
     answers = tmp_path / "answers.csv"
-    answers.write_text("mentee_id,mentor_id,decision,by\nE0024,M0006,declined,mentor\nE0001,M0021,accepted,mentee\n")
+    answers.write_text("mentee_id,mentor_id,decision,by\n" + answer_rows)
     done = run("decide", q2, "--decisions", answers, "--out", tmp_path / "round2", "--out-current",
-               tmp_path / "accepted.csv", "--json")
+               tmp_path / out_current, "--json")
     assert done.returncode == 0, done.stderr
-    data = json.loads(done.stdout)
+    return q2, json.loads(done.stdout)
+
+
+def test_decide_on_the_command_line_writes_the_next_round(tmp_path: Path) -> None:
+    q2, data = _decide_round2(tmp_path, "E0024,M0006,declined,mentor\nE0001,M0021,accepted,mentee\n", "accepted.csv")
     assert ["E0024", "M0006", "mentor"] in data["declined"]
     assert {(p["mentee_id"], p["mentor_id"]) for p in data["accepted"]} == {("E0023", "M0013"), ("E0001", "M0021")}
     written = (tmp_path / "round2" / "decisions.csv").read_text().splitlines()
@@ -163,12 +170,7 @@ def test_decide_then_intake_from_files_keeps_one_running_pair_per_person(tmp_pat
     """decide --out-current, then intake --current with that file and the same history: the running pairs stay
     (none is matched again as new), the accepted ones are recorded as running, and the history written holds one
     running pair per mentee, which the next intake reads without a problem."""
-    q2 = shutil.copytree(Q2, tmp_path / "q2")
-    answers = tmp_path / "answers.csv"
-    answers.write_text("mentee_id,mentor_id,decision,by\nE0001,M0021,accepted,mentee\n")
-    done = run("decide", q2, "--decisions", answers, "--out", tmp_path / "round2", "--out-current",
-               tmp_path / "cur.csv", "--json")
-    assert done.returncode == 0, done.stderr
+    q2, _ = _decide_round2(tmp_path, "E0001,M0021,accepted,mentee\n", "cur.csv")
     before = running_by_mentee(q2 / "history.csv")
     nxt = run("intake", tmp_path / "round2", "--current", tmp_path / "cur.csv", "--out-history", tmp_path / "h.csv",
               "--out-current", tmp_path / "c2.csv", "--json")
