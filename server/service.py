@@ -217,8 +217,7 @@ class MatchingService:
             raise self._stopped(Stopped(StopReason.DEADLINE))
         slot = self.slots.try_take(None if remaining is None else time.monotonic() + remaining)
         if slot is None:
-            self._refused_busy.inc()
-            raise ServiceError(*self._busy_status)
+            raise self._busy()
         # On cancellation the callback stops the work; its end (not the callback) gives the slot back.
         if not context.add_callback(slot.cancel):
             slot.cancel()
@@ -228,8 +227,12 @@ class MatchingService:
         """RESOURCE_EXHAUSTED (SOLVER_BUSY, with RetryInfo) at once when every slot is taken, before the request is
         even parsed (a cohort takes 0.1 ms and more to parse: under a burst of calls that is most of a refusal)."""
         if self.slots.full():
-            self._refused_busy.inc()
-            self._fail(_Call(method), context, ServiceError(*self._busy_status))
+            self._fail(_Call(method), context, self._busy())
+
+    def _busy(self) -> ServiceError:
+        """A busy refusal, counted: a new error each time (see `_busy_status`)."""
+        self._refused_busy.inc()
+        return ServiceError(*self._busy_status)
 
     def _in_slot(self, slot: Slot, work: Callable[[], T]) -> T:
         """Run a call's work on the slot's thread and wait for it: the slot is held until the work has ended. A drain
@@ -377,7 +380,7 @@ class MatchingService:
         try:
             while True:
                 try:
-                    kind, value = events.get(timeout=0.25)
+                    kind, value = events.get(timeout=WAIT_POLL_S)
                 except queue.Empty:
                     if self._given_up.is_set():
                         raise self._stopped(Stopped(StopReason.CANCELLED)) from None
