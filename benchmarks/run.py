@@ -15,6 +15,7 @@ Cases (see benchmarks/README.md):
   R   10^6 mentee rows read from CSV and checked, vs polars.read_csv alone (benchmarks/ingest_bench.py)
   E   explanations with re-solves: S-full (80 x 80, FULL, server side) and K-explain (the kvinfo_network
       `solve --explain` command from a fresh process) (benchmarks/explain.py)
+  H   `mentormatch --help` from a fresh process, CPU, vs `python -c pass` (benchmarks/cli_start.py)
 
 Each measurement runs in a fresh worker process (`--worker`), so its peak resident memory (ru_maxrss of
 the worker: imports, the cohort and the solve) is its own, and one case cannot warm another's caches.
@@ -42,6 +43,8 @@ if str(ROOT) not in sys.path:  # `python benchmarks/run.py` as well as `python -
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.cases import FULL, QUICK, Sizes  # noqa: E402
+from benchmarks.cli_start import TARGETS as HELP_TARGETS  # noqa: E402
+from benchmarks.cli_start import case_help  # noqa: E402
 from benchmarks.explain import TARGETS as EXPLAIN_TARGETS  # noqa: E402
 from benchmarks.explain import run_case as case_explain  # noqa: E402
 from benchmarks.explain import worker_cli_explain  # noqa: E402
@@ -51,7 +54,7 @@ from benchmarks.speeddating import worker_speeddating  # noqa: E402
 from benchmarks.sweep import case_sweep, describe, worker_sweep  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
-CASES = ("L", "XL", "C", "S", "T", "D", "SD", "R", "E")
+CASES = ("L", "XL", "C", "S", "T", "D", "SD", "R", "E", "H")
 GAP = 0.005  # "within 0.5 % of optimal"
 TARGETS = {
     "L": "ratio <= 1.0, same objective",
@@ -65,6 +68,7 @@ TARGETS = {
     "SD-80": "< 10 s, proven optimal, the CP-SAT reference agrees",
     "R": "10^6 mentee rows read and checked in <= 5 s, peak RSS <= 1 GB",
     **EXPLAIN_TARGETS,
+    **HELP_TARGETS,
 }
 
 
@@ -536,6 +540,8 @@ def run_cases(cases: list[str], sizes: Sizes, log: Any = print) -> list[dict[str
             produced = [case_read(sizes is QUICK, log)]  # its own light worker processes
         elif case == "E":
             produced = case_explain(_in_worker, sizes.small_calls, sizes.small_warmup, sizes is QUICK, log)
+        elif case == "H":
+            produced = [case_help(sizes is QUICK)]  # fresh `mentormatch` processes of its own
         else:
             raise ValueError(f"unknown case {case!r}; known: {', '.join(CASES)}")
         for result in produced:

@@ -20,7 +20,7 @@ def test_every_case_runs_and_agrees_with_its_baseline(tmp_path: Path) -> None:
     document = json.loads(out.read_text())
     cases = {c["case"]: c for c in document["cases"]}
     assert set(cases) == {"L", "XL", "C", "S", "S-plain", "S-full", "T", "T-1", "T-w1", "T-cpu", "D", "SD-15", "SD-80", "R",
-                          "K-explain"}
+                          "K-explain", "H"}
     for case in cases.values():
         assert case["objectives_agree"], case["case"]
     assert code == 0
@@ -41,4 +41,6 @@ def test_every_case_runs_and_agrees_with_its_baseline(tmp_path: Path) -> None:
     assert cases["T-cpu"]["ours_s"] > 0 and cases["T-cpu"]["matchings"] == 3
     # D: the sweep on a LocalCluster gives the sequential outcomes, and the overhead was measured.
     assert cases["D"]["tasks"] == 8 and cases["D"]["noop_task_s"] > 0 and cases["D"]["cluster_startup_s"] > 0
+    # H: `--help` was timed against the interpreter's own start, both in CPU seconds.
+    assert cases["H"]["ours_s"] > cases["H"]["baseline_s"] > 0
     assert "| case" in run.table(document["cases"])
