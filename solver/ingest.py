@@ -399,6 +399,8 @@ def _waits(problem: Problem, unread: set[str], missing: Mapping[str, tuple[str, 
     item = _ITEM.match(problem.path)
     if item is not None and item.group(2) in missing.get(item.group(1), ()):
         return True
+    if problem.code is ProblemCode.EMPTY_SIDE:  # nobody on a side whose file could not be read: that file's problem
+        return problem.path in unread
     if problem.code is ProblemCode.UNKNOWN_ID:
         side = ({"mentors"} if problem.path.endswith(".mentor_id") else {"mentees"}
                 if problem.path.endswith(".mentee_id") else set(PEOPLE))
