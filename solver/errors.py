@@ -41,6 +41,9 @@ class ProblemCode(StrEnum):
     COORDINATE_OUTLIER = "COORDINATE_OUTLIER"  # a person far outside the area where the rest of the cohort is
     COORDINATES_SWAPPED = "COORDINATES_SWAPPED"  # ... and latitude and longitude exchanged would bring them in
     NO_PROGRAMME_LANGUAGE = "NO_PROGRAMME_LANGUAGE"  # a warning: a mentee speaks none of the programme languages
+    # A side (mentors or mentees) with nobody: a warning (nobody can be matched), or a problem in place of the
+    # UNKNOWN_ID of every ranking, pin, ban or travel time that names someone of that side.
+    EMPTY_SIDE = "EMPTY_SIDE"
 
 
 @dataclass(frozen=True, slots=True)

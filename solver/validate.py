@@ -271,7 +271,50 @@ def validate(cohort: Cohort, *, max_participants: int | None = None,
     out += _validate_rules(cohort, mentee_ids, mentor_ids)
     out += year_problems(cohort, control_characters)  # history, intake, availability dates, decisions
     out += _validate_pins(cohort, out, arrays_of)
-    return out
+    return _empty_sides(cohort, out)
+
+
+def _empty_sides(cohort: Cohort, found: list[Problem]) -> list[Problem]:
+    """With nobody on a side, every ranking, pin, ban or travel time naming someone of that side names an unknown
+    id: one EMPTY_SIDE problem per side says so, in place of an UNKNOWN_ID per reference (a mentors.csv saved
+    without its rows gives one line, not hundreds). An unknown id that cannot belong to the empty side stays."""
+    empty = [side for side, people in (("mentors", cohort.mentors), ("mentees", cohort.mentees)) if not people]
+    if not empty:
+        return found
+    known = {m.id for m in cohort.mentors} | {m.id for m in cohort.mentees}
+    references = dict.fromkeys(empty, 0)
+    kept = []
+    for problem in found:
+        side = _side_named(problem, empty, cohort, known)
+        if side is None:
+            kept.append(problem)
+        else:
+            references[side] += 1
+    singular = {"mentors": "mentor", "mentees": "mentee"}
+    return kept + [Problem(ProblemCode.EMPTY_SIDE, side, f"there are no {side} at all, yet {count} "
+                           f"reference{'s' if count > 1 else ''} (rankings, pins, bans, travel times, history) name a "
+                           f"{singular[side]}: add the {side}, or remove what names them")
+                   for side, count in references.items() if count]
+
+
+_RANKING_ID = re.compile(r"^rankings\[(\d+)\]\.(from_id|to_id)$")
+
+
+def _side_named(problem: Problem, empty: list[str], cohort: Cohort, known: set[str]) -> str | None:
+    """The empty side an UNKNOWN_ID problem follows from, or None when it may be a wrong id of a side with people."""
+    if problem.code is not ProblemCode.UNKNOWN_ID:
+        return None
+    for side in empty:
+        if problem.path.endswith(f".{side[:-1]}_id"):  # pins, bans, travel times, history: the path names the side
+            return side
+    ranking = _RANKING_ID.match(problem.path)
+    if ranking is None:
+        return None
+    r = cohort.rankings[int(ranking.group(1))]
+    other = r.to_id if ranking.group(2) == "from_id" else r.from_id
+    # A ranking joins a mentee and a mentor: beside someone known (of the side with people), the unknown id is of
+    # the empty side; with both sides empty, every id is.
+    return empty[0] if other in known or len(empty) == 2 else None
 
 
 def _validate_rules(cohort: Cohort, mentee_ids: set[str], mentor_ids: set[str]) -> list[Problem]:
@@ -425,9 +468,20 @@ def language_warnings(cohort: Cohort) -> list[Problem]:
 
 
 def cohort_warnings(cohort: Cohort) -> list[Problem]:
-    """Everything that is valid but probably not meant: people far off the map, mentees without a programme
-    language."""
-    return coordinate_warnings(cohort) + language_warnings(cohort)
+    """Everything that is valid but probably not meant: a side with nobody, people far off the map, mentees without
+    a programme language."""
+    return empty_side_warnings(cohort) + coordinate_warnings(cohort) + language_warnings(cohort)
+
+
+def empty_side_warnings(cohort: Cohort) -> list[Problem]:
+    """A side (mentors or mentees) with nobody: the cohort can be solved, but nobody can be matched. When rankings,
+    pins, bans or travel times exist, each names someone of that side, and the validator's EMPTY_SIDE problem (or
+    the ranking's own) says it instead."""
+    rules = cohort.rules
+    if cohort.rankings or rules.pins or rules.bans or rules.travel_times:
+        return []
+    return [Problem(ProblemCode.EMPTY_SIDE, side, f"there are no {side}: nobody can be matched")
+            for side, people in (("mentors", cohort.mentors), ("mentees", cohort.mentees)) if not people]
 
 
 _RULE_TEXT = {

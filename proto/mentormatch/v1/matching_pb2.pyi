@@ -567,6 +567,12 @@ class _ProblemCodeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ProblemCo
     """A warning: a mentee who speaks none of her rules' programme languages at the level they
     require, so no mentor can be hers. The path is her `languages`.
     """
+    PROBLEM_CODE_EMPTY_SIDE: _ProblemCode.ValueType  # 27
+    """A side of the cohort (path `cohort.mentors` or `cohort.mentees`) with nobody on it. A
+    warning when nothing names anyone of that side: the cohort is solved, and nobody can be
+    matched. A problem when rankings, pins, bans, travel times or history name people of that
+    side: one problem in place of an UNKNOWN_ID per reference.
+    """
 
 class ProblemCode(_ProblemCode, metaclass=_ProblemCodeEnumTypeWrapper):
     """The stable code of an input problem (mirrors the service's error taxonomy)."""
@@ -639,6 +645,12 @@ participant (or a whole side: path `cohort.mentors`) within reach: probably swap
 PROBLEM_CODE_NO_PROGRAMME_LANGUAGE: ProblemCode.ValueType  # 26
 """A warning: a mentee who speaks none of her rules' programme languages at the level they
 require, so no mentor can be hers. The path is her `languages`.
+"""
+PROBLEM_CODE_EMPTY_SIDE: ProblemCode.ValueType  # 27
+"""A side of the cohort (path `cohort.mentors` or `cohort.mentees`) with nobody on it. A
+warning when nothing names anyone of that side: the cohort is solved, and nobody can be
+matched. A problem when rankings, pins, bans, travel times or history name people of that
+side: one problem in place of an UNKNOWN_ID per reference.
 """
 Global___ProblemCode: _TypeAlias = ProblemCode  # noqa: Y015
 
