@@ -23,6 +23,7 @@ matchings:
 Each node is one dense assignment (scipy's `linear_sum_assignment`, a C++ shortest augmenting path) over the
 free mentees x their mentors' free seats (seat k of a mentor costs seat_cost x (k - 1) more, so the cheapest seats
 fill first, as in the flow), built by slicing one matrix made once per alternative: no Python loop per pair.
+On small matrices (`ZEROED_CELLS`) a child's matrix is its parent's with a few rows, seats and cells zeroed.
 Where an organisation cap binds (it then couples mentors), each node is a min-cost flow instead
 (`solver.flow.flow_optimum`, the node's includes as pins); where a gender quota binds, a flow with the quota's
 group arcs (`solver.flow.quota_flow_optimum`), and a node in which no matching meets the quotas is dropped.
@@ -47,7 +48,6 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from solver.arrays import FloatArray
 from solver.candidates import IntArray
@@ -79,6 +79,12 @@ PRICE_FROM_DIFFERENCE = 3
 too close (measured, 15 x 15 with D = 2: 21 node evaluations unpriced, 23-42 priced, plus the pricing's own;
 80 x 80 with D = 8: 573 unpriced, 64 priced just below the breakpoint)."""
 MAX_EVALUATIONS = 2_000
+ZEROED_CELLS = 1_000
+"""Matrix cells up to which a child node's assignment is its parent's matrix with the child's new includes' rows
+and seats and its left-out row's cells set to 0 (`_Dense.cut`), rather than the node's submatrix cut out of the
+whole by index: on small matrices numpy's per-call cost, not the assignment, is most of a node (15 x 15: ~10 of
+a node's ~30 us is the assignment). Both give the same optimum: a zeroed row takes a zeroed seat at no loss,
+and every other cell is the submatrix's. Each node keeps its matrix (at most budget x cells x 8 bytes: 16 MB)."""
 _EXACT_FLOAT = 2.0**52  # sums of the assignment's costs stay exact integers in float64 below this
 _NONE = -1
 _EMPTY = np.zeros(0, dtype=np.int64)
@@ -174,6 +180,15 @@ class _Dense:
         self.cells = max(1, cell_row.size)
         self.all_rows = np.arange(len(mentees))
         self.all_cols = np.arange(width)
+        # Imported here, not at the top: scipy.optimize is 0.6-0.8 s of import on the command line's path.
+        from scipy.optimize import linear_sum_assignment
+
+        self.lsa = linear_sum_assignment
+        self.zeroed = self.cells <= ZEROED_CELLS
+        self.row_position = np.full(n_rows, _NONE, dtype=np.int64)
+        self.row_position[free] = position[model.mentee[free]]
+        self.first_seat = first_seat
+        self.last_seat = first_seat + seats
 
     def price(self, priced: IntArray) -> None:
         """Cell values for these priced row weights."""
@@ -203,9 +218,31 @@ class _Dense:
     def solve(self, include: IntArray, exclude: IntArray) -> IntArray:
         """The priced optimum's free rows in the node (pins and `include` rows not among them)."""
         values, cells, _, _ = self._matrix(include, exclude)
-        r, c = linear_sum_assignment(values, maximize=True)
+        r, c = self.lsa(values, maximize=True)
         chosen = values[r, c] > 0
         return cells[r[chosen], c[chosen]]
+
+    def solve_matrix(self, values: FloatArray) -> tuple[IntArray, int]:
+        """A zeroed matrix's optimum (`ZEROED_CELLS`): its rows, and its value (exact: whole numbers below 2^52)."""
+        r, c = self.lsa(values, maximize=True)
+        chosen = values[r, c]
+        return self.cell_row[r, c][chosen > 0], round(float(chosen.sum()))
+
+    def cut(self, include: IntArray, free: IntArray, priced: IntArray) -> _Cut:
+        """What the children of a node split on `free` (its optimum's rows beside `include`) change in its matrix:
+        child i also keeps free[:i], each on its mentor's next seat after those of `include` and of the free rows
+        before it, and leaves out free[i]; with the priced weight the kept rows add (seat costs included)."""
+        mentors = self.model.mentor[free]
+        load = np.bincount(self.model.mentor[include], minlength=self.n_mentors)
+        order = np.argsort(mentors, kind="stable")
+        by_mentor = mentors[order]
+        earlier = np.empty(len(free), dtype=np.int64)
+        earlier[order] = np.arange(len(free)) - np.searchsorted(by_mentor, by_mentor)
+        seats = self.first_seat[mentors] + load[mentors] + earlier
+        rows = self.row_position[free]
+        gained = np.concatenate([[0], np.cumsum(priced[free] - self.col_cost[seats])])
+        return _Cut(rows, seats, gained.tolist(), list(zip(rows.tolist(), self.first_seat[mentors].tolist(),
+                                                           self.last_seat[mentors].tolist(), strict=True)))
 
     def drops(self, include: IntArray, exclude: IntArray, free: IntArray) -> tuple[FloatArray, FloatArray]:
         """For each of the node optimum's free rows, least losses of the priced weight when a matching of the node
@@ -260,6 +297,17 @@ class _Dense:
         return np.rint(move), np.rint(refill)
 
 
+@dataclass(frozen=True)
+class _Cut:
+    """`_Dense.cut`: the matrix rows and seats of a node's free rows, the priced weight of free[:i] on those seats,
+    and each free row's cells (matrix row, its mentor's seats from, to)."""
+
+    rows: IntArray
+    seats: IntArray
+    gained: list[int]
+    cells: list[tuple[int, int, int]]
+
+
 class _Flows:
     """Priced optima of nodes as min-cost flows (organisation caps or gender quotas bind): the node's includes as
     pins; with `groups`, the quotas' group arcs (`solver.flow.quota_flow_optimum`), and a node where they cannot
@@ -310,7 +358,8 @@ class _Node:
     rows. A child keeps its parent's includes and the first `index` of its free rows, and leaves out the next
     one: made when it is first read (many children are never solved)."""
 
-    __slots__ = ("_exclude", "_include", "free", "index", "move", "parent", "priced", "refill", "rows")
+    __slots__ = ("_exclude", "_include", "base", "cut", "found", "free", "index", "matrix", "move", "parent", "priced",
+                 "refill", "rows")
 
     def __init__(self, include: IntArray | None = None, exclude: IntArray | None = None,
                  parent: _Node | None = None, index: int = 0) -> None:
@@ -320,6 +369,11 @@ class _Node:
         self.free: IntArray | None = None  # rows neither pins nor `include`, in the order children take them
         self.move: FloatArray | None = None  # least losses when one of `free` is left out (`_Dense.drops`)
         self.refill: FloatArray | None = None
+        self.found: IntArray | None = None  # the priced optimum's rows beside the pins and `include`: once solved
+        # Zeroed matrices (`ZEROED_CELLS`): the node's matrix, the priced weight of its pins and includes, its split.
+        self.matrix: FloatArray | None = None
+        self.base = 0
+        self.cut: _Cut | None = None
 
     @property
     def include(self) -> IntArray:
@@ -443,7 +497,7 @@ class _Search:
         while heap and -heap[0][0] > best_value:  # else nothing left can beat the best valid one
             negative, _, node = heapq.heappop(heap)
             bound = -negative
-            if node.rows is None:
+            if node.found is None:
                 if self.evaluations >= self.budget:
                     self._push(bound, node)
                     return None, False
@@ -453,6 +507,8 @@ class _Search:
                     continue  # no matching meets the quotas in this node
                 bound = min(bound, node.priced + self._room(node.exclude))
             else:
+                if node.rows is None:
+                    node.rows = np.sort(np.concatenate([self.pins, node.include, node.found]))
                 if node.move is None:
                     # Before splitting it: the loss of leaving out as many rows of each A_k as its optimum keeps
                     # too many. A lower bound goes back into the queue; an unchanged one is still the highest.
@@ -484,10 +540,29 @@ class _Search:
 
     def _evaluate(self, node: _Node) -> bool:
         """The node's priced optimum; False when the node holds no matching."""
-        free = self.solver.solve(node.include, node.exclude)
+        solver = self.solver
         self.evaluations += 1
+        if isinstance(solver, _Dense) and solver.zeroed:
+            parent = node.parent
+            if parent is None:
+                node.matrix, node.base = solver.values, self._weight(self.priced, self.pins)
+            else:
+                assert parent.matrix is not None and parent.cut is not None
+                i, cut = node.index, parent.cut
+                node.matrix = parent.matrix.copy()
+                if i:
+                    node.matrix[cut.rows[:i]] = 0.0
+                    node.matrix[:, cut.seats[:i]] = 0.0
+                row, first, last = cut.cells[i]
+                node.matrix[row, first:last] = 0.0
+                node.base = parent.base + cut.gained[i]
+            node.found, value = solver.solve_matrix(node.matrix)
+            node.priced = node.base + value
+            return True
+        free = solver.solve(node.include, node.exclude)
         if free is None:
             return False
+        node.found = free
         node.rows = np.sort(np.concatenate([self.pins, node.include, free]))
         node.priced = self._weight(self.priced, node.rows)
         return True
@@ -508,14 +583,13 @@ class _Search:
         return int(self.lam @ room)
 
     def _losses(self, node: _Node) -> None:
-        assert node.rows is not None
-        taken = np.zeros(self.model.n_rows, dtype=np.bool_)
-        taken[self.pins] = True
-        taken[node.include] = True
-        free = node.rows[~taken[node.rows]]
+        assert node.found is not None
+        free = np.sort(node.found)
         # Rows of the matchings found so far first: the children that keep many of them hold nothing valid.
         free = free[np.lexsort((free, -self.masks[:, free].sum(axis=0)))]
         node.free = free
+        if isinstance(self.solver, _Dense) and self.solver.zeroed:
+            node.cut = self.solver.cut(node.include, free, self.priced)
         if self.duals:
             node.move, node.refill = self.solver.drops(node.include, node.exclude, free)
         else:
