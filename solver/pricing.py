@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import numpy.typing as npt
@@ -17,12 +20,25 @@ from solver.stop import Stopped, StopToken
 
 _NO_BOUND = 2**62  # no bound proven yet
 
-PricingFlow = Callable[[IntArray, IntArray | None, StopToken], IntArray | None]
-"""(priced weights, allowed rows or None, stop) -> the optimum's rows, or None when no matching exists."""
+PricingFlow = Callable[[AssignmentModel, IntArray, IntArray | None, StopToken], IntArray | None]
+"""(model, priced weights, allowed rows or None, stop) -> the optimum's rows, or None when no matching exists. The
+model is the caller's, or a copy of it with its seat costs scaled as the weights are (`exact_distinct`)."""
 
 
 class _NoMatching(Exception):
     """A pricing flow found no matching at all."""
+
+
+def _optimum(model: AssignmentModel, priced: IntArray, allowed_rows: IntArray | None,
+             stop: threading.Event | StopToken | None, flow: PricingFlow | None) -> IntArray:
+    """The flow optimum of the `priced` weights: `flow` when given (raises `_NoMatching` for its None), else
+    `flow_optimum`."""
+    if flow is None:
+        return flow_optimum(model, priced, allowed_rows, stop=stop)
+    found = flow(model, priced, allowed_rows, StopToken.of(stop))
+    if found is None:
+        raise _NoMatching
+    return found
 
 
 @dataclass(frozen=True)
@@ -102,15 +118,7 @@ def lagrangian(model: AssignmentModel, weights: IntArray, constraints: list[Side
         for mask, price in zip(masks, lam, strict=True):
             if price:
                 priced[mask] += price
-        if relaxed is not None and not any(lam):
-            rows = relaxed
-        elif flow is None:
-            rows = flow_optimum(model, priced, allowed_rows, stop=stop)
-        else:
-            found = flow(priced, allowed_rows, StopToken.of(stop))
-            if found is None:
-                raise _NoMatching
-            rows = found
+        rows = relaxed if relaxed is not None and not any(lam) else _optimum(model, priced, allowed_rows, stop, flow)
         dual = model.weight(priced, rows)
         short = []
         for c, price in zip(constraints, lam, strict=True):
@@ -179,3 +187,95 @@ def lagrangian(model: AssignmentModel, weights: IntArray, constraints: list[Side
 def meets(rows: IntArray, constraints: list[SideConstraint]) -> bool:
     """Whether a matching (its rows) meets every side constraint."""
     return not any(c.shortfall(rows) for c in constraints)
+
+
+_PRICE_LIMIT = 2**58
+"""A scaled weight (weight x the price's denominator) times the flow's nodes stays below this: the min-cost flow's
+cost scaling stays exact in int64."""
+
+
+@dataclass(frozen=True)
+class _Priced:
+    rows: IntArray
+    value: int  # the matching's weight, unpriced
+    count: int  # its rows among the constraint's
+
+
+def exact_distinct(model: AssignmentModel, weights: IntArray, constraints: list[SideConstraint], deadline: float,
+                   *, max_evaluations: int = 40, stop: threading.Event | StopToken | None = None,
+                   allowed_rows: IntArray | None = None, relaxed: IntArray | None = None,
+                   flow: PricingFlow | None = None) -> Lagrangian:
+    """Upper-bounded constraints ("differ from a better matching in at least D pairs": at most h of its rows) each
+    priced at the exact minimum of its own Lagrangian dual, with a rational price.
+
+    For one constraint count(x) <= h and a price lam >= 0, L(lam) = max_x w(x) - lam (count(x) - h) bounds every
+    matching that meets it (and so every matching that meets all). L is convex and piecewise linear, each priced
+    optimum x a line of it (intercept w(x), slope h - count(x)): from a line that breaks the constraint and one that
+    keeps it, their crossing is the next price (Newton's method for a parametric problem); when the optimum there
+    lies on both lines, that price is the minimum L*. A price p/q is the flow of q x weights - p on the
+    constraint's rows (seat costs x q), exact in integers. The weights are integers, so no matching meeting the
+    constraints weighs more than floor(min over the constraints of L*): the bound. Every priced optimum met on the
+    way that meets all constraints is a candidate; `proven` when the best reaches the bound. `relaxed`, when given,
+    is the unpriced optimum (price 0). `flow` as in `lagrangian`.
+    """
+    nodes = model.candidates.arrays.n_mentees + model.candidates.arrays.n_mentors + len(model.org_caps) + 4
+    top = int(np.abs(weights).max(initial=1)) + 1
+    limit = _PRICE_LIMIT // nodes
+    evaluations = 0
+    best_rows: IntArray | None = None
+    best_value = -1
+    bound = Fraction(_NO_BOUND)
+
+    def solve_priced(mask: npt.NDArray[np.bool_], p: int, q: int) -> _Priced:
+        nonlocal evaluations, best_rows, best_value
+        evaluations += 1
+        priced = weights * q
+        priced[mask] -= p
+        scaled = model if q == 1 or not model.seat_cost else dataclasses.replace(
+            model, seat_cost=model.seat_cost * q, max_seat_cost=model.max_seat_cost * q)
+        rows = relaxed if p == 0 and relaxed is not None else _optimum(scaled, priced, allowed_rows, stop, flow)
+        value = model.weight(weights, rows)
+        if value > best_value and meets(rows, constraints):
+            best_rows, best_value = rows, value
+        return _Priced(rows, value, int(mask[rows].sum()))
+
+    def out_of_budget() -> bool:
+        return (evaluations >= max_evaluations or time.monotonic() >= deadline
+                or (stop is not None and stop.is_set()))
+
+    try:
+        for c in constraints:
+            if c.high is None or c.low > 0 or out_of_budget():
+                continue
+            high = c.high
+            over = solve_priced(c.rows, 0, 1)
+            bound = min(bound, Fraction(over.value))
+            if over.count <= high:
+                continue  # this constraint does not bind: L* is the unpriced optimum
+            price = 1
+            keeps: _Priced | None = None
+            while keeps is None and price * nodes < limit and not out_of_budget():
+                found = solve_priced(c.rows, price, 1)
+                bound = min(bound, found.value - Fraction(price * (found.count - high)))
+                if found.count <= high:
+                    keeps = found
+                else:
+                    over, price = found, price * 4
+            while keeps is not None and not out_of_budget():
+                # The crossing of the two lines: w_o - lam (n_o - h) = w_k - lam (n_k - h), n_o > h >= n_k.
+                lam = Fraction(over.value - keeps.value, over.count - keeps.count)
+                if lam < 0 or top * lam.denominator + lam.numerator >= limit:
+                    break  # not optimal flows (cannot happen), or beyond exact integers: the bound so far stands
+                crossing = over.value - lam * (over.count - high)
+                found = solve_priced(c.rows, lam.numerator, lam.denominator)
+                at = found.value - lam * (found.count - high)
+                bound = min(bound, at)
+                if at <= crossing:
+                    break  # the priced optimum is on both lines: lam minimises L, bound = L*
+                if found.count > high:
+                    over = found
+                else:
+                    keeps = found
+    except (Stopped, _NoMatching):
+        pass  # a flow was stopped (or found nothing): what was found so far stands, as far as it is proven
+    return Lagrangian(best_rows, best_value, math.floor(bound), evaluations)

@@ -39,7 +39,14 @@ from solver.model import (
     matching_span,
     mode_key,
 )
-from solver.pricing import Lagrangian, distinct_constraints, lagrangian, meets, quota_constraints
+from solver.pricing import (
+    Lagrangian,
+    distinct_constraints,
+    exact_distinct,
+    lagrangian,
+    meets,
+    quota_constraints,
+)
 from solver.scores import CandidatePairs, candidate_pairs
 from solver.stability import add_stability_constraints
 from solver.stop import Stopped, StopToken, ambient
@@ -97,6 +104,9 @@ class SolveResult:
 
 
 ALTERNATIVE_EVALUATIONS = 16  # flows spent pricing an alternative before CP-SAT takes over
+DISTINCT_EVALUATIONS = 24
+"""Flows spent on the exact duals of "differs from each better matching" (`solver.pricing.exact_distinct`) per
+alternative: measured 6 for the second and 11 for the third on kvinfo_network (300 x 280)."""
 FAST_ALTERNATIVES = True
 """Alternatives (matchings 2, 3, ...) by pricing "differ from each better matching" into the flow, and a
 presolve-free CP-SAT search from that hint when the pricing does not prove optimality. Measured with
@@ -254,16 +264,25 @@ def _exact(run: _Run, weights: IntArray, allowed: IntArray | None, previous: lis
                 run.report(relaxed_value, relaxed_value)
             return CpOutcome(relaxed, SolveStatus.OPTIMAL, relaxed_value)
 
-        def pricing_flow(priced: IntArray, rows: IntArray | None, stop: StopToken) -> IntArray | None:
-            return quota_flow_optimum(model, priced, groups, rows, stop=stop)
+        def pricing_flow(priced_model: AssignmentModel, priced: IntArray, rows: IntArray | None, stop: StopToken
+                         ) -> IntArray | None:
+            return quota_flow_optimum(priced_model, priced, groups, rows, stop=stop)
     priced: Lagrangian | None = None
     small = FAST_ALTERNATIVES and bool(previous) and model.n_rows < SMALL_MODEL_ROWS
     if run.extra is None and flow_kept and not small and (FAST_ALTERNATIVES or not previous):
         # Quotas and distinctness priced into the flow: often a matching that meets its own bound, proven without
         # CP-SAT; otherwise a valid near-optimal hint and a tight bound for it.
-        priced = lagrangian(model, weights, constraints, run.deadline,
-                            max_evaluations=ALTERNATIVE_EVALUATIONS if previous else 40, stop=run.limit,
-                            allowed_rows=allowed, relaxed=relaxed, flow=pricing_flow)
+        if previous:
+            # "Differs from each of `previous`" at its exact dual: the bound CP-SAT's root LP would reach, often
+            # with a priced matching that meets it (OPTIMAL here, no CP-SAT).
+            priced = exact_distinct(model, weights, constraints, run.deadline, max_evaluations=DISTINCT_EVALUATIONS,
+                                    stop=run.limit, allowed_rows=allowed, relaxed=relaxed, flow=pricing_flow)
+        if priced is None or priced.rows is None:
+            found = lagrangian(model, weights, constraints, run.deadline,
+                               max_evaluations=ALTERNATIVE_EVALUATIONS if previous else 40, stop=run.limit,
+                               allowed_rows=allowed, relaxed=relaxed, flow=pricing_flow)
+            priced = found if priced is None else Lagrangian(found.rows, found.value, min(found.bound, priced.bound),
+                                                             priced.evaluations + found.evaluations)
         run.use("lagrangian")
         if priced.rows is not None:
             if report:
@@ -284,8 +303,13 @@ def _exact(run: _Run, weights: IntArray, allowed: IntArray | None, previous: lis
     # 8 s proof without on 2,000 x 2,000, and half the time on 80 x 80 alternatives; on small models the search
     # is cheaper than presolve.
     presolve = (priced is None or priced.rows is None) and not small
+    within = None
+    if priced is not None and priced.rows is not None:
+        # The optimum lies between the priced matching and the proven bound: CP-SAT looks there only, and ends
+        # as soon as it meets the bound.
+        within = (priced.value, min(priced.bound, relaxed_value))
     outcome = cp_stages(model, [weights], run.search(presolve=presolve, report=report), distinct_from=previous,
-                        min_difference=min_difference, hint=hint, allowed=mask)
+                        min_difference=min_difference, hint=hint, allowed=mask, within=within)
     bound = min(outcome.bound, relaxed_value) if outcome.rows is not None else relaxed_value
     if priced is not None:
         bound = min(bound, priced.bound)

@@ -1,0 +1,144 @@
+"""Alternatives through the exact dual of "differs from each better matching" (solver.pricing.exact_distinct),
+against brute force over every valid matching and against CP-SAT without the dual's range.
+
+README, Alternatives: matching k is the best valid matching that differs from each better matching M in at least
+D pairs. Small cohorts are ranked by k-best or go straight to CP-SAT; here both are switched off (their size
+settings) so that every alternative takes the path a large cohort takes: the dual's bound and priced matching
+(OPTIMAL at once when the matching reaches the bound), else CP-SAT from that matching within [its value, bound].
+The oracle enumerates every valid matching (tests/oracle.py, from the README's rules), so every value is checked
+for the matchings the engine actually chose before (ties may be broken otherwise than the ranking would).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+import solver.kbest
+import solver.solve
+from solver.cpsat import CpSearch, cp_stages
+from solver.domain import Cohort
+from solver.flow import quota_flow_optimum, quota_groups
+from solver.model import AssignmentModel
+from solver.pricing import PricingFlow, distinct_constraints, exact_distinct, meets, quota_constraints
+from solver.scores import CandidatePairs, candidate_pairs
+from solver.solve import SolveOptions, SolveStatus, build_model, primary_weights, solve
+from tests.oracle import all_matchings_by_brute_force, score_key
+from tests.test_kbest import _cohort as _caps_cohort
+from tests.test_kbest import _scores
+from tests.test_quota_flow import _cohort as _quota_cohort
+
+
+@pytest.fixture
+def priced_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every alternative through the dual and, when unproven, CP-SAT: no ranking, no small-model shortcut."""
+    monkeypatch.setattr(solver.kbest, "DENSE_CELL_LIMIT", 0)
+    monkeypatch.setattr(solver.kbest, "FLOW_ROW_LIMIT", 0)
+    monkeypatch.setattr(solver.solve, "SMALL_MODEL_ROWS", 0)
+
+
+def _cohorts() -> list[tuple[str, Cohort]]:
+    """Seat costs, pins, binding organisation caps (test_kbest's), and gender quotas, nested or not (test_quota_flow's)."""
+    out = [(f"caps-{seed}", _caps_cohort(seed)) for seed in range(12)]
+    out += [(f"quotas-{seed}", _quota_cohort(seed)) for seed in range(12)]
+    out += [(f"quotas-across-{seed}", _quota_cohort(seed, laminar=False)) for seed in range(6)]
+    return out
+
+
+COHORTS = _cohorts()
+
+
+def _rows(candidates: CandidatePairs, pairs: set[tuple[str, str]]) -> np.ndarray:
+    cohort = candidates.cohort
+    index = {(cohort.mentees[int(a)].id, cohort.mentors[int(b)].id): r
+             for r, (a, b) in enumerate(zip(candidates.mentee.tolist(), candidates.mentor.tolist(), strict=True))}
+    return np.array(sorted(index[p] for p in pairs), dtype=np.int64)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 4])
+@pytest.mark.parametrize(("name", "cohort"), COHORTS, ids=[name for name, _ in COHORTS])
+def test_each_alternative_is_the_best_that_differs_enough_from_the_ones_chosen(
+        name: str, cohort: Cohort, d: int, priced_path: None) -> None:
+    scores = _scores(cohort)
+    everything = all_matchings_by_brute_force(cohort, scores)
+    result = solve(cohort, SolveOptions(alternatives=4, min_difference=d))
+    if not everything:
+        assert result.matchings == []
+        return
+    chosen: list[set[tuple[str, str]]] = []
+    for matching in result.matchings:
+        allowed = [key for key, pairs in everything if all(len(before - pairs) >= d for before in chosen)]
+        assert allowed, f"matching {matching.rank} should not exist"
+        pairs = set(matching.pairs(result.candidates))
+        assert all(len(before - pairs) >= d for before in chosen)
+        assert matching.status is SolveStatus.OPTIMAL
+        assert score_key(cohort, scores, pairs) == allowed[0], f"matching {matching.rank} is not the best allowed"
+        chosen.append(pairs)
+    if len(result.matchings) < 4:  # none further exists
+        assert not [p for _, p in everything if all(len(before - p) >= d for before in chosen)]
+
+
+def _flow(model: AssignmentModel) -> PricingFlow | None:
+    groups = quota_groups(model)
+    if groups is None:
+        return None
+    return lambda priced_model, priced, rows, stop: quota_flow_optimum(priced_model, priced, groups, rows, stop=stop)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 4])
+@pytest.mark.parametrize(("name", "cohort"), COHORTS, ids=[name for name, _ in COHORTS])
+def test_the_dual_bounds_every_valid_matching_and_proves_only_the_optimum(name: str, cohort: Cohort, d: int) -> None:
+    """For the best matching (and then the best two) as the earlier ones: the dual's bound is at least the brute-force
+    optimum of the alternative; a priced matching meets every constraint; proven means it is the optimum; CP-SAT
+    within [priced, bound] and CP-SAT alone both reach the brute-force optimum."""
+    scores = _scores(cohort)
+    everything = all_matchings_by_brute_force(cohort, scores)
+    if not everything:
+        pytest.skip("no valid matching")
+    candidates = candidate_pairs(cohort.canonical())
+    model = build_model(candidates)
+    weights = primary_weights(model)
+    flow = _flow(model)
+    if flow is None and model.quotas:
+        return  # quotas priced with the distinctness: `lagrangian`'s, covered by the solve test above
+    earlier = [everything[0][1]]
+    for _ in range(2):
+        allowed = [(key, pairs) for key, pairs in everything if all(len(b - pairs) >= d for b in earlier)]
+        previous = [_rows(candidates, pairs) for pairs in earlier]
+        constraints = distinct_constraints(model, previous, d)
+        dual = exact_distinct(model, weights, constraints, time.monotonic() + 30, flow=flow)
+        if not allowed:
+            assert dual.rows is None
+            return
+        optimum = model.weight(weights, _rows(candidates, allowed[0][1]))
+        assert dual.bound >= optimum
+        if dual.rows is not None:
+            assert meets(dual.rows, constraints + quota_constraints(model))
+            assert model.weight(weights, dual.rows) == dual.value <= optimum
+        if dual.proven:
+            assert dual.value == optimum
+        for within in ([(dual.value, dual.bound)] if dual.rows is not None else []) + [None]:
+            outcome = cp_stages(model, [weights], CpSearch(time.monotonic() + 30, presolve=within is None),
+                                distinct_from=previous, min_difference=d, hint=dual.rows, within=within)
+            assert outcome.status is SolveStatus.OPTIMAL and outcome.rows is not None
+            assert model.weight(weights, outcome.rows) == optimum
+        earlier.append(allowed[0][1])
+
+
+def test_the_dual_proves_some_alternatives_without_cp_sat_and_not_others() -> None:
+    """Both outcomes occur on the cohorts above: a priced matching that reaches the bound, and a gap CP-SAT closes."""
+    proven = unproven = 0
+    for _, cohort in COHORTS[:12]:
+        candidates = candidate_pairs(cohort.canonical())
+        model = build_model(candidates)
+        weights = primary_weights(model)
+        best = solve(cohort, SolveOptions(alternatives=1)).best
+        if best is None:
+            continue
+        for d in (1, 2, 3):
+            dual = exact_distinct(model, weights, distinct_constraints(model, [best.rows], d), time.monotonic() + 30)
+            proven += dual.proven
+            unproven += dual.rows is not None and not dual.proven
+    assert proven and unproven
