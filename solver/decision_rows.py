@@ -115,6 +115,8 @@ def add_decisions(cohort: Cohort, new: Sequence[Decision]) -> Cohort:
 
 def decision_problems(cohort: Cohort) -> list[Problem]:
     """Decisions naming people not in the cohort (or the wrong side), and empty ids."""
+    if not cohort.decisions:  # (the sets of ids cost 0.2 s for a million people)
+        return []
     mentees, mentors = {m.id for m in cohort.mentees}, {m.id for m in cohort.mentors}
     out: list[Problem] = []
     for k, d in enumerate(cohort.decisions):
