@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+import math
 import threading
 from dataclasses import dataclass
 
@@ -505,7 +506,7 @@ class _Search:
                     check(self.stop)
                 if not self._evaluate(node):
                     continue  # no matching meets the quotas in this node
-                bound = min(bound, node.priced + self._room(node.exclude))
+                bound = min(bound, node.priced + (self._room(node.exclude) if self.lam.any() else 0))
             else:
                 if node.rows is None:
                     node.rows = np.sort(np.concatenate([self.pins, node.include, node.found]))
@@ -617,15 +618,16 @@ class _Search:
         if not count:
             return []
         in_found = self.masks[:, free]
-        kept_base = self.masks[:, self.pins].sum(axis=1) + self.masks[:, node.include].sum(axis=1)
+        running: IntArray = np.cumsum(in_found, axis=1)
+        kept_base = self.pin_kept + self.masks[:, node.include].sum(axis=1)  # rows: pins, includes, free apart
         # Child i keeps the node's includes and free[:i]: too many of some A_k from some i on.
-        kept_before = kept_base[:, None] + np.cumsum(in_found, axis=1) - in_found
-        ok = (kept_before <= self.limit[:, None]).all(axis=0)
+        ok = (kept_base[:, None] + running - in_found <= self.limit[:, None]).all(axis=0)
         if not ok.all():
             count = int(np.argmin(ok))
         # need[k, i]: rows of A_k a valid matching of child i must still leave out among free[i+1:].
-        need = self._kept(node.rows)[:, None] - self.limit[:, None] - in_found[:, :count]
-        after = in_found.sum(axis=1)[:, None] - np.cumsum(in_found, axis=1)[:, :count]  # of A_k in free[i+1:]
+        total: IntArray = running[:, -1:]
+        need = (kept_base[:, None] + total) - self.limit[:, None] - in_found[:, :count]
+        after = total - running[:, :count]  # of A_k in free[i+1:]
         loss = np.where((need > after).any(axis=0), np.inf, 0.0)  # cannot leave out enough: nothing valid
         if self.duals:
             loss = loss + move[:count] + node.refill[:count]
@@ -640,8 +642,8 @@ class _Search:
             room = self.size - self.masks[:, node.exclude].sum(axis=1)
             rooms = np.minimum(self.limit[:, None], room[:, None] - in_found[:, :count])
             bounds = bounds + self.lam @ rooms
-        return [(min(bound, int(bounds[i])), _Node(parent=node, index=i))
-                for i in np.flatnonzero(np.isfinite(bounds)).tolist()]
+        return [(min(bound, int(value)), _Node(None, None, node, i))
+                for i, value in enumerate(bounds.tolist()) if math.isfinite(value)]
 
 
 def evaluation_budget(cells: int) -> int:
