@@ -100,16 +100,24 @@ def field_digits(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> np
     lookup = _field_lookup(arrays) if len(mentee) >= 4096 or "field" in arrays.cache else None
     if lookup is not None:
         return lookup.table[lookup.mentee_profile[mentee] * lookup.width + lookup.mentor_profile[mentor]]
-    best = np.zeros(len(mentee), dtype=np.int8)
-    a = arrays.mentee_occupations[mentee]  # [p, ka]
-    b = arrays.mentor_occupations[mentor]  # [p, kb]
-    # Padding (negative) must never match, not even padding against padding after division.
-    both_real = (a[:, :, None] >= 0) & (b[:, None, :] >= 0)
-    for digits in (1, 2, 3, 4):
-        divisor = 10 ** (4 - digits)
-        shared = (((a[:, :, None] // divisor) == (b[:, None, :] // divisor)) & both_real).any(axis=(1, 2))
-        best = np.where(shared, np.int8(digits), best)
-    return best
+    mentee_prefixes, mentor_prefixes = _prefixes(arrays)
+    # Prefixes agree from the first digit up to where they part: how many agree is how many leading digits match.
+    agree = (mentee_prefixes[mentee][:, :, None, :] == mentor_prefixes[mentor][:, None, :, :]).sum(axis=3)
+    return np.asarray(agree.max(axis=(1, 2), initial=0), dtype=np.int8)
+
+
+_DIVISORS = np.array([1000, 100, 10, 1], dtype=np.int64)
+
+
+def _prefixes(arrays: CohortArrays) -> tuple[IntArray, IntArray]:
+    """Each person's occupations' 1- to 4-digit prefixes, [people, occupations, 4], once per cohort; padding
+    (negative codes) is -1 for mentees and -2 for mentors at every length, so it never matches anything."""
+    found = arrays.cache.get("prefixes")
+    if found is None:
+        found = tuple(np.where(codes[:, :, None] >= 0, codes[:, :, None] // _DIVISORS, pad)
+                      for codes, pad in ((arrays.mentee_occupations, -1), (arrays.mentor_occupations, -2)))
+        arrays.cache["prefixes"] = found
+    return found  # type: ignore[return-value]
 
 
 def _pair_km(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> FloatArray:
