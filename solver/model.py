@@ -148,7 +148,8 @@ def evaluate(model: AssignmentModel, rows: IntArray, mode: ObjectiveMode = Objec
     score = model.score[rows]
     ranks = model.mentee_rank[rows]
     top = int(model.mentee_rank.max()) if model.n_rows else 0
-    profile = tuple(int((ranks == r).sum()) for r in range(1, top + 1))
+    # Ranks are 0 (unranked) or 1..top: one count per rank.
+    profile = tuple(np.bincount(ranks, minlength=top + 1)[1:top + 1].tolist()) if top > 0 else ()
     matched_priority = int(model.priority[model.mentee[rows]].sum())
     worst = int(score.min()) if len(rows) else 0
     seats = model.seat_costs(rows)
