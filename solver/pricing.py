@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import threading
 import time
@@ -194,88 +195,270 @@ _PRICE_LIMIT = 2**58
 cost scaling stays exact in int64."""
 
 
+MAX_SWAPS = 8  # swaps `_swapped` applies to bring a priced matching within the constraints
+
+
 @dataclass(frozen=True)
 class _Priced:
-    rows: IntArray
-    value: int  # the matching's weight, unpriced
-    count: int  # its rows among the constraint's
+    rows: IntArray  # the flow optimum at the prices `lam`
+    value: int  # its weight, unpriced
+    counts: tuple[int, ...]  # its rows among each constraint's
+    lam: tuple[Fraction, ...]
 
 
 def exact_distinct(model: AssignmentModel, weights: IntArray, constraints: list[SideConstraint], deadline: float,
                    *, max_evaluations: int = 40, stop: threading.Event | StopToken | None = None,
                    allowed_rows: IntArray | None = None, relaxed: IntArray | None = None,
                    flow: PricingFlow | None = None) -> Lagrangian:
-    """Upper-bounded constraints ("differ from a better matching in at least D pairs": at most h of its rows) each
-    priced at the exact minimum of its own Lagrangian dual, with a rational price.
+    """Upper-bounded constraints ("differ from a better matching in at least D pairs": at most h of its rows)
+    priced at the minimum of their Lagrangian dual, with rational prices, and a matching that meets them.
 
-    For one constraint count(x) <= h and a price lam >= 0, L(lam) = max_x w(x) - lam (count(x) - h) bounds every
-    matching that meets it (and so every matching that meets all). L is convex and piecewise linear, each priced
-    optimum x a line of it (intercept w(x), slope h - count(x)): from a line that breaks the constraint and one that
-    keeps it, their crossing is the next price (Newton's method for a parametric problem); when the optimum there
-    lies on both lines, that price is the minimum L*. A price p/q is the flow of q x weights - p on the
-    constraint's rows (seat costs x q), exact in integers. The weights are integers, so no matching meeting the
-    constraints weighs more than floor(min over the constraints of L*): the bound. Every priced optimum met on the
-    way that meets all constraints is a candidate; `proven` when the best reaches the bound. `relaxed`, when given,
-    is the unpriced optimum (price 0). `flow` as in `lagrangian`.
+    For prices lam >= 0, L(lam) = max_x w(x) - sum_k lam_k (count_k(x) - h_k) bounds every matching that meets
+    them. L is convex and piecewise linear; along one price, each priced optimum x is a line (slope
+    h_k - count_k(x)): from a line that breaks the constraint and one that keeps it, their crossing is the next
+    price (Newton's method for a parametric problem), and when the optimum there lies on both lines that price
+    minimises L along it. Each price is so minimised once, in turn (with one constraint that is the exact minimum);
+    with several, the next prices are the lowest point of all lines met so far (Kelley's cutting planes, `_lowest`)
+    until that brings nothing new. Prices p/q are the flow of q x weights - p on the constraint's rows (seat
+    costs x q), exact in integers. The weights are integers, so no matching that meets the constraints weighs more
+    than floor(L): the bound. Candidates: every priced optimum met on the way that meets them, and breaking ones
+    brought within them by swapping mentors between their mentees (`_Swaps`); `proven` when the best reaches the
+    bound. Constraints with a minimum (quotas) are not priced, only kept by the candidates. `relaxed`, when given,
+    is the unpriced optimum. `flow` as in `lagrangian`.
     """
     nodes = model.candidates.arrays.n_mentees + model.candidates.arrays.n_mentors + len(model.org_caps) + 4
     top = int(np.abs(weights).max(initial=1)) + 1
     limit = _PRICE_LIMIT // nodes
+    priced_ks = [k for k, c in enumerate(constraints) if c.high is not None and c.low == 0]
+    high = [c.high if c.high is not None else 0 for c in constraints]
     evaluations = 0
     best_rows: IntArray | None = None
     best_value = -1
     bound = Fraction(_NO_BOUND)
+    swaps = _Swaps(model, weights, allowed_rows)
 
-    def solve_priced(mask: npt.NDArray[np.bool_], p: int, q: int) -> _Priced:
-        nonlocal evaluations, best_rows, best_value
-        evaluations += 1
-        priced = weights * q
-        priced[mask] -= p
-        scaled = model if q == 1 or not model.seat_cost else dataclasses.replace(
-            model, seat_cost=model.seat_cost * q, max_seat_cost=model.max_seat_cost * q)
-        rows = relaxed if p == 0 and relaxed is not None else _optimum(scaled, priced, allowed_rows, stop, flow)
+    def dual(x: _Priced) -> Fraction:
+        return x.value - sum((x.lam[k] * (x.counts[k] - high[k]) for k in priced_ks), Fraction(0))
+
+    def candidate(rows: IntArray) -> None:
+        nonlocal best_rows, best_value
         value = model.weight(weights, rows)
         if value > best_value and meets(rows, constraints):
             best_rows, best_value = rows, value
-        return _Priced(rows, value, int(mask[rows].sum()))
+
+    def solve_at(lam: tuple[Fraction, ...]) -> _Priced | None:
+        """The priced optimum at `lam`; None when the prices leave exact integers."""
+        nonlocal evaluations, bound
+        q = math.lcm(*(price.denominator for price in lam))
+        numerators = [int(price * q) for price in lam]
+        if top * q + sum(numerators) >= limit:
+            return None
+        evaluations += 1
+        priced = weights * q
+        for c, p in zip(constraints, numerators, strict=True):
+            if p:
+                priced[c.rows] -= p
+        scaled = model if q == 1 or not model.seat_cost else dataclasses.replace(
+            model, seat_cost=model.seat_cost * q, max_seat_cost=model.max_seat_cost * q)
+        if not any(numerators) and relaxed is not None:
+            rows = relaxed
+        else:
+            rows = _optimum(scaled, priced, allowed_rows, stop, flow)
+        x = _Priced(rows, model.weight(weights, rows), tuple(int(c.rows[rows].sum()) for c in constraints), lam)
+        bound = min(bound, dual(x))
+        candidate(rows)
+        return x
 
     def out_of_budget() -> bool:
         return (evaluations >= max_evaluations or time.monotonic() >= deadline
                 or (stop is not None and stop.is_set()))
 
+    def line(x: _Priced, k: int) -> tuple[Fraction, int]:
+        """x's line along price k, the others held: (its value at price 0, its slope)."""
+        return dual(x) + x.lam[k] * (x.counts[k] - high[k]), high[k] - x.counts[k]
+
+    def at(x: _Priced, k: int, price: Fraction) -> tuple[Fraction, ...]:
+        return (*x.lam[:k], price, *x.lam[k + 1:])
+
+    def along(k: int, x: _Priced) -> _Priced:
+        """Minimise L along price k from x, the optimum at the current prices; returns the optimum at the new ones."""
+        breaks: _Priced | None = x if x.counts[k] > high[k] else None
+        keeps: _Priced | None = x if x.counts[k] <= high[k] else None
+        if breaks is not None:
+            step = 1
+            while keeps is None and not out_of_budget():
+                found = solve_at(at(x, k, x.lam[k] + step))
+                if found is None:
+                    return breaks
+                if found.counts[k] <= high[k]:
+                    keeps = found
+                else:
+                    breaks, step = found, step * 4
+        if breaks is None or keeps is None:
+            return x if breaks is None else breaks
+        last = keeps
+        while not out_of_budget():
+            (a_b, s_b), (a_k, s_k) = line(breaks, k), line(keeps, k)
+            price = (a_b - a_k) / (s_k - s_b)  # where the breaking and the keeping line cross
+            if price < 0:
+                break  # not optimal flows (cannot happen): the bound so far stands
+            found = solve_at(at(x, k, price))
+            if found is None:
+                break
+            last = found
+            if dual(found) <= a_b + price * s_b:
+                break  # the optimum there lies on both lines: this price minimises L along k
+            if found.counts[k] > high[k]:
+                breaks = found
+            else:
+                keeps = found
+        if out_of_budget() or best_value < math.floor(bound):
+            swapped = swaps.within(breaks.rows, constraints)
+            if swapped is not None:
+                candidate(swapped)
+        return last
+
+    def proven() -> bool:
+        return best_value >= math.floor(bound)
+
     try:
-        for c in constraints:
-            if c.high is None or c.low > 0 or out_of_budget():
-                continue
-            high = c.high
-            over = solve_priced(c.rows, 0, 1)
-            bound = min(bound, Fraction(over.value))
-            if over.count <= high:
-                continue  # this constraint does not bind: L* is the unpriced optimum
-            price = 1
-            keeps: _Priced | None = None
-            while keeps is None and price * nodes < limit and not out_of_budget():
-                found = solve_priced(c.rows, price, 1)
-                bound = min(bound, found.value - Fraction(price * (found.count - high)))
-                if found.count <= high:
-                    keeps = found
-                else:
-                    over, price = found, price * 4
-            while keeps is not None and not out_of_budget():
-                # The crossing of the two lines: w_o - lam (n_o - h) = w_k - lam (n_k - h), n_o > h >= n_k.
-                lam = Fraction(over.value - keeps.value, over.count - keeps.count)
-                if lam < 0 or top * lam.denominator + lam.numerator >= limit:
-                    break  # not optimal flows (cannot happen), or beyond exact integers: the bound so far stands
-                crossing = over.value - lam * (over.count - high)
-                found = solve_priced(c.rows, lam.numerator, lam.denominator)
-                at = found.value - lam * (found.count - high)
-                bound = min(bound, at)
-                if at <= crossing:
-                    break  # the priced optimum is on both lines: lam minimises L, bound = L*
-                if found.count > high:
-                    over = found
-                else:
-                    keeps = found
+        x = solve_at(tuple(Fraction(0) for _ in constraints))
+        planes: list[tuple[int, tuple[int, ...]]] = []
+        for k in priced_ks:
+            if x is None or proven() or out_of_budget():
+                break
+            x = along(k, x)
+            planes.append((x.value, x.counts))
+        while best_rows is not None and len(priced_ks) > 1 and not proven() and not out_of_budget():
+            # Several prices: the lowest point of the lines met so far (Kelley's cutting planes) is the next price.
+            planes.append((best_value, tuple(int(c.rows[best_rows].sum()) for c in constraints)))
+            lam = _lowest(planes, priced_ks, high, len(constraints))
+            if lam is None:
+                break
+            x = solve_at(lam)
+            if x is None:
+                break
+            if (x.value, x.counts) in planes:
+                break  # nothing new: the bound is as low as the lines can bring it
+            planes.append((x.value, x.counts))
+            if x.counts[priced_ks[0]] > high[priced_ks[0]] or not meets(x.rows, constraints):
+                swapped = swaps.within(x.rows, constraints)
+                if swapped is not None:
+                    candidate(swapped)
     except (Stopped, _NoMatching):
         pass  # a flow was stopped (or found nothing): what was found so far stands, as far as it is proven
     return Lagrangian(best_rows, best_value, math.floor(bound), evaluations)
+
+
+def _lowest(planes: list[tuple[int, tuple[int, ...]]], priced: list[int], high: list[int], n: int
+            ) -> tuple[Fraction, ...] | None:
+    """The prices (for the `priced` constraints; 0 for the others) at the lowest point over lam >= 0 of the upper
+    envelope of the lines w + sum_k lam_k (h_k - count_k) of the matchings in `planes`, from the vertices where as
+    many of them and of the faces lam_k = 0 meet as there are unknowns (floating point, then the nearest simple
+    fractions: any prices give a valid bound). None when there is none (too many lines to enumerate)."""
+    recent = list(dict.fromkeys(planes))[-_PLANES:]
+    dims = len(priced)
+    # Each row: [coefficients of lam..., -1] . (lam, t) = -w for a line; [unit, 0] . (lam, t) = 0 for a face.
+    rows = [[float(high[k] - counts[k]) for k in priced] + [-1.0] for _, counts in recent]
+    rhs = [-float(value) for value, _ in recent]
+    for d in range(dims):
+        rows.append([1.0 if e == d else 0.0 for e in range(dims)] + [0.0])
+        rhs.append(0.0)
+    a, b = np.array(rows), np.array(rhs)
+    combos = np.array(list(itertools.combinations(range(len(rows)), dims + 1)), dtype=np.int64)
+    if len(combos) == 0 or len(combos) > 50_000:
+        return None
+    systems = a[combos]
+    determinants = np.linalg.det(systems)
+    solvable = np.abs(determinants) > 1e-9
+    if not solvable.any():
+        return None
+    points = np.linalg.solve(systems[solvable], b[combos[solvable]][..., None])[..., 0]
+    lam, t = points[:, :dims], points[:, dims]
+    lines = a[: len(recent)]
+    envelope = (lam @ lines[:, :dims].T + np.array([float(v) for v, _ in recent])).max(axis=1)
+    scale = 1e-9 * max(1.0, float(np.abs(b).max()))
+    inside = (lam >= -1e-9).all(axis=1) & (envelope <= t + scale)
+    if not inside.any():
+        return None
+    best = int(np.flatnonzero(inside)[np.argmin(envelope[inside])])
+    prices = [Fraction(0)] * n
+    for d, k in enumerate(priced):
+        prices[k] = Fraction(max(0.0, float(lam[best, d]))).limit_denominator(_DENOMINATOR)
+    return tuple(prices)
+
+
+_PLANES = 24  # lines `_lowest` takes (the latest ones)
+_DENOMINATOR = 100_000  # of the prices `_lowest` returns
+
+
+class _Swaps:
+    """Matchings near a priced optimum: two of its mentees exchange mentors (every load, so seat costs, caps and
+    quotas, stays as it was)."""
+
+    def __init__(self, model: AssignmentModel, weights: IntArray, allowed_rows: IntArray | None) -> None:
+        self.model, self.weights = model, weights
+        self.n_mentors = model.candidates.arrays.n_mentors
+        keys = model.mentee * self.n_mentors + model.mentor
+        self.order = np.argsort(keys, kind="stable")
+        self.keys = keys[self.order]
+        self.usable = np.ones(model.n_rows, dtype=np.bool_)
+        if allowed_rows is not None:
+            self.usable[:] = False
+            self.usable[allowed_rows] = True
+        self.usable[model.pinned_rows] = False
+
+    def within(self, rows: IntArray, constraints: list[SideConstraint]) -> IntArray | None:
+        """`rows` with up to `MAX_SWAPS` swaps, each the best gain among those that lower the total excess over the
+        constraints' maxima, until none is left; None when that is not reached."""
+        model, weights = self.model, self.weights
+        upper = [c for c in constraints if c.high is not None]
+        highs = np.array([c.high for c in upper], dtype=np.int64)
+        rows = np.asarray(rows, dtype=np.int64).copy()
+        if int((np.array([int(c.rows[rows].sum()) for c in upper], dtype=np.int64) - highs).max(initial=0)
+               ) > 2 * MAX_SWAPS:
+            return None  # a swap lowers each constraint's count by 2 at most
+        # cross[i, j]: the row of (position i's mentee, position j's mentor), -1 where no candidate; a swap of two
+        # positions exchanges their mentors, so their columns.
+        cross = self._row(model.mentee[rows][:, None], model.mentor[rows][None, :])
+        known = cross >= 0
+        cross = np.where(known, cross, 0)
+        known &= self.usable[cross] & (model.mentor[rows][:, None] != model.mentor[rows][None, :])
+        cross_weight = weights[cross]
+        in_upper = [c.rows[cross] for c in upper]
+        movable = np.flatnonzero(self.usable[rows])
+        for done in range(MAX_SWAPS + 1):
+            counts = np.array([int(c.rows[rows].sum()) for c in upper], dtype=np.int64)
+            excess = np.maximum(counts - highs, 0)
+            if not excess.any():
+                return np.sort(rows)
+            if int(excess.max()) > 2 * (MAX_SWAPS - done):
+                return None  # a swap lowers each constraint's count by 2 at most
+            over = movable[np.any([c.rows[rows[movable]] for c, e in zip(upper, excess, strict=True) if e], axis=0)]
+            if len(over) == 0:
+                return None
+            there, back = np.ix_(over, movable), np.ix_(movable, over)
+            valid = known[there] & known[back].T
+            own = weights[rows]
+            after = np.zeros(valid.shape, dtype=np.int64)
+            for c, inside, count, most in zip(upper, in_upper, counts.tolist(), highs.tolist(), strict=True):
+                held = c.rows[rows].astype(np.int64)
+                change = inside[there].astype(np.int64) + inside[back].T - held[over][:, None] - held[movable][None, :]
+                after += np.maximum(count + change - most, 0)
+            valid &= after < int(excess.sum())
+            if not valid.any():
+                return None
+            gain = np.where(valid, cross_weight[there] + cross_weight[back].T - own[over][:, None]
+                            - own[movable][None, :], np.iinfo(np.int64).min)
+            a, b = np.unravel_index(int(np.argmax(gain)), gain.shape)
+            p, q = int(over[a]), int(movable[b])
+            rows[p], rows[q] = cross[p, q], cross[q, p]
+            for matrix in (cross, known, cross_weight, *in_upper):  # p and q exchanged their mentors
+                matrix[:, [p, q]] = matrix[:, [q, p]]
+        return None
+
+    def _row(self, mentee: IntArray, mentor: IntArray) -> IntArray:
+        """The row of each (mentee, mentor), -1 where it is no candidate."""
+        keys = mentee * self.n_mentors + mentor
+        at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        return np.where(self.keys[at] == keys, self.order[at], -1)

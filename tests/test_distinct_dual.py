@@ -19,16 +19,18 @@ import pytest
 import solver.kbest
 import solver.solve
 from solver.cpsat import CpSearch, cp_stages
-from solver.domain import Cohort
+from solver.domain import Cohort, ObjectiveMode
 from solver.flow import quota_flow_optimum, quota_groups
 from solver.model import AssignmentModel
-from solver.pricing import PricingFlow, distinct_constraints, exact_distinct, meets, quota_constraints
+from solver.pricing import PricingFlow, distinct_constraints, exact_distinct
 from solver.scores import CandidatePairs, candidate_pairs
 from solver.solve import SolveOptions, SolveStatus, build_model, primary_weights, solve
 from tests.oracle import all_matchings_by_brute_force, score_key
+from tests.rules_oracle import RulesOracle
 from tests.test_kbest import _cohort as _caps_cohort
 from tests.test_kbest import _scores
 from tests.test_quota_flow import _cohort as _quota_cohort
+from tests.test_quota_flow import _valid
 
 
 @pytest.fixture
@@ -80,11 +82,38 @@ def test_each_alternative_is_the_best_that_differs_enough_from_the_ones_chosen(
         assert not [p for _, p in everything if all(len(before - p) >= d for before in chosen)]
 
 
+@pytest.mark.parametrize("d", [1, 2, 3])
+@pytest.mark.parametrize(("name", "cohort"), COHORTS[::3], ids=[name for name, _ in COHORTS[::3]])
+def test_fairness_alternatives_through_the_dual_equal_a_second_solver(
+        name: str, cohort: Cohort, d: int, priced_path: None) -> None:
+    """Fairness probes solve on the pairs above a threshold only (the dual's allowed rows): each alternative's
+    (priority matched, worst pair, total) is the rules oracle's optimum (its own CP-SAT model) given the matchings the
+    engine chose before; fewer than asked only when the oracle finds none further."""
+    oracle = RulesOracle(cohort)
+    result = solve(cohort, SolveOptions(mode=ObjectiveMode.FAIRNESS, alternatives=3, min_difference=d))
+    chosen: list[set[tuple[str, str]]] = []
+    for matching in result.matchings:
+        expected = oracle.best(ObjectiveMode.FAIRNESS, differ_from=chosen, min_difference=d)
+        assert expected is not None, f"matching {matching.rank} should not exist"
+        pairs = set(matching.pairs(result.candidates))
+        assert matching.status is SolveStatus.OPTIMAL
+        assert oracle.solution(pairs, ObjectiveMode.FAIRNESS).key == expected.key
+        chosen.append(pairs)
+    if chosen and len(result.matchings) < 3:
+        assert oracle.best(ObjectiveMode.FAIRNESS, differ_from=chosen, min_difference=d) is None
+
+
 def _flow(model: AssignmentModel) -> PricingFlow | None:
     groups = quota_groups(model)
     if groups is None:
         return None
     return lambda priced_model, priced, rows, stop: quota_flow_optimum(priced_model, priced, groups, rows, stop=stop)
+
+
+def _pairs(candidates: CandidatePairs, rows: np.ndarray) -> set[tuple[str, str]]:
+    cohort = candidates.cohort
+    return {(cohort.mentees[int(candidates.mentee[r])].id, cohort.mentors[int(candidates.mentor[r])].id)
+            for r in rows.tolist()}
 
 
 @pytest.mark.parametrize("d", [1, 2, 3, 4])
@@ -114,8 +143,9 @@ def test_the_dual_bounds_every_valid_matching_and_proves_only_the_optimum(name: 
             return
         optimum = model.weight(weights, _rows(candidates, allowed[0][1]))
         assert dual.bound >= optimum
-        if dual.rows is not None:
-            assert meets(dual.rows, constraints + quota_constraints(model))
+        if dual.rows is not None:  # a valid matching (README's hard side), different enough from each earlier one
+            assert _valid(model, tuple(dual.rows.tolist()))
+            assert all(len(pairs - _pairs(candidates, dual.rows)) >= d for pairs in earlier)
             assert model.weight(weights, dual.rows) == dual.value <= optimum
         if dual.proven:
             assert dual.value == optimum
