@@ -30,6 +30,7 @@ from solver.columns import (
     Cells,
     Columns,
     cell_place,
+    keep_out_of_collections,
     mentee_columns,
     mentor_columns,
     no_collection,
@@ -329,8 +330,19 @@ def read_cohort_dir(directory: str | Path, *, warnings: list[Problem] | None = N
                     checks: Callable[[Cohort], list[Problem]] | None = None) -> Cohort:
     """Read mentors, mentees, rankings, travel times and rules; raise CohortInvalid with every problem of every
     file at once (see the module's note on files that cannot be read whole). Coordinate warnings, located in the
-    files, are appended to `warnings` when it is given."""
-    directory = Path(directory)
+    files, are appended to `warnings` when it is given.
+
+    The cyclic garbage collector stays off while the files are read and checked (millions of new tuples and
+    objects, no cycles among them), and a large cohort's objects are kept out of its later passes
+    (`solver.columns.keep_out_of_collections`)."""
+    with no_collection():
+        cohort = _read_cohort_dir(Path(directory), warnings, checks)
+        keep_out_of_collections(len(cohort.mentors) + len(cohort.mentees))
+    return cohort
+
+
+def _read_cohort_dir(directory: Path, warnings: list[Problem] | None,
+                     checks: Callable[[Cohort], list[Problem]] | None) -> Cohort:
     reader = RowReader()
     if not directory.is_dir():
         raise CohortInvalid([Problem(ProblemCode.MISSING_FILE, "", f"no cohort directory or .json file at {directory}",
@@ -348,13 +360,12 @@ def read_cohort_dir(directory: str | Path, *, warnings: list[Problem] | None = N
     unread = {stem for stem in PEOPLE if stem not in usable}
     missing = {stem: table.missing for stem, table in usable.items() if table.missing}
     tables.clear()  # each table's text goes once its values are made
-    with no_collection():  # millions of tuples and objects, no cycles among them
-        mentor_values = _values(reader, usable.pop("mentors", None), mentor_columns)
-        mentors = mentor_values.build() if mentor_values else []
-        mentee_values = _values(reader, usable.pop("mentees", None), mentee_columns)
-        mentees = mentee_values.build() if mentee_values else []
-        rankings = _values(reader, usable.pop("rankings", None), rankings_from) or []
-        travel = tuple(_values(reader, usable.pop("travel_times", None), travel_from) or [])
+    mentor_values = _values(reader, usable.pop("mentors", None), mentor_columns)
+    mentors = mentor_values.build() if mentor_values else []
+    mentee_values = _values(reader, usable.pop("mentees", None), mentee_columns)
+    mentees = mentee_values.build() if mentee_values else []
+    rankings = _values(reader, usable.pop("rankings", None), rankings_from) or []
+    travel = tuple(_values(reader, usable.pop("travel_times", None), travel_from) or [])
     rules = _rules(reader, directory / "rules.toml", travel)
     cohort = Cohort(tuple(mentors), tuple(mentees), tuple(rankings), rules, name=directory.name)
     # The year (solver.history): the date columns, history.csv, decisions.csv (applied: pins and bans).
