@@ -108,6 +108,7 @@ class Reoptimiser:
         self.edge_source = source[edges]
         self.edge_arc = np.where(edges < len(tail), edges, edges - len(tail)).astype(np.int64)
         self.edge_forward = edges < len(tail)
+        self.edge_cache: tuple[IntArray, IntArray, BoolArray, IntArray, IntArray, IntArray] | None = None
 
     # Building -------------------------------------------------------------------------------------------
 
@@ -399,7 +400,7 @@ class _Network:
         self.anew = False
         self.paths = 0
         self.new_pairs = _empty()  # the arcs of pairs added
-        self._edge_cache: tuple[IntArray, IntArray, BoolArray, IntArray] | None = None
+        self._edge_cache: tuple[IntArray, IntArray, BoolArray, IntArray, IntArray, IntArray] | None = None
         self._extra_keys, self._extra_arcs = _empty(), _empty()  # arcs added, by key (sorted)
 
     def copy(self) -> _Network:
@@ -409,6 +410,7 @@ class _Network:
         return out
 
     def new_node(self, potential: int) -> int:
+        self._edge_cache = None
         self.nodes += 1
         self.potential = np.append(self.potential, potential)
         return self.nodes - 1
@@ -440,9 +442,10 @@ class _Network:
         out[:len(self.base.supply)] = self.base.supply
         return out
 
-    def _edges(self) -> tuple[IntArray, IntArray, BoolArray, IntArray]:
-        """(source, arc, forward, target) of every possible residual edge, ordered by source: the base network's,
-        with the added arcs' merged in."""
+    def _edges(self) -> tuple[IntArray, IntArray, BoolArray, IntArray, IntArray, IntArray]:
+        """(source, arc, forward, target, edge, row pointers) of every possible residual edge, ordered by source: the
+        base network's, with the added arcs' merged in. `edge` numbers an edge in [forward arcs, backward arcs] (an
+        arc's forward edge is the arc, its backward edge the arc + the number of arcs)."""
         base = self.base
         source, arc, forward = base.edge_source, base.edge_arc, base.edge_forward
         added = np.arange(len(base.tail), len(self.tail), dtype=np.int64)
@@ -456,24 +459,34 @@ class _Network:
             arc = np.insert(arc, at, more_arc[order])
             forward = np.insert(forward, at, more_forward[order])
         target = np.where(forward, self.head[arc], self.tail[arc])
-        return source, arc, forward, target
+        edge = np.where(forward, arc, arc + len(self.tail))
+        starts = np.searchsorted(source, np.arange(self.nodes + 1, dtype=np.int64))
+        return source, arc, forward, target, edge, starts
 
     def _residual(self, tight: bool = False) -> tuple[csr_matrix, IntArray, BoolArray, IntArray, IntArray]:
         """The residual graph weighted by reduced costs (only its edges of reduced cost 0 with `tight`), as a CSR
         matrix, with each edge's arc, direction and target, and the row pointers."""
         if self._edge_cache is None:
-            self._edge_cache = self._edges()
-        source, arc, forward, target = self._edge_cache
+            if len(self.tail) == len(self.base.tail) and self.nodes == len(self.base.supply):
+                if self.base.edge_cache is None:  # the base network's, shared by every change adding no arc
+                    self.base.edge_cache = self._edges()
+                self._edge_cache = self.base.edge_cache
+            else:
+                self._edge_cache = self._edges()
+        _, arc, forward, target, edge, starts = self._edge_cache
         reduced = self.cost + self.potential[self.tail] - self.potential[self.head]
-        keep = np.where(forward, self.flow[arc] < self.cap[arc], self.flow[arc] > 0)
+        residual = np.concatenate([self.flow < self.cap, self.flow > 0])
         if tight:
-            keep &= reduced[arc] == 0
-        kept_arc, kept_forward, kept_target = arc[keep], forward[keep], target[keep]
-        weight = np.where(kept_forward, reduced[kept_arc], -reduced[kept_arc]).astype(np.float64)
-        indptr = np.zeros(self.nodes + 1, dtype=np.int64)
-        np.cumsum(np.bincount(source[keep], minlength=self.nodes), out=indptr[1:])
-        graph = csr_matrix((np.ones(len(weight)) if tight else weight, kept_target, indptr),
-                           shape=(self.nodes, self.nodes))
+            zero = reduced == 0
+            residual &= np.concatenate([zero, zero])
+        keep = residual[edge]
+        kept = np.flatnonzero(keep)
+        kept_arc, kept_forward, kept_target = arc[kept], forward[kept], target[kept]
+        counts = np.zeros(len(keep) + 1, dtype=np.int64)
+        np.cumsum(keep, out=counts[1:])
+        indptr = counts[starts]  # kept edges before each node's first
+        weight = np.ones(len(kept)) if tight else np.concatenate([reduced, -reduced])[edge[kept]].astype(np.float64)
+        graph = csr_matrix((weight, kept_target, indptr), shape=(self.nodes, self.nodes))
         return graph, kept_arc, kept_forward, kept_target, indptr
 
     def admissible_reach(self, node: int) -> set[int]:
@@ -556,7 +569,7 @@ class _Network:
 
 
 def residual_potentials(nodes: int, tail: IntArray, head: IntArray, cap: IntArray, cost: IntArray, flow: IntArray,
-                stop: StopToken | threading.Event | None = None) -> IntArray | None:
+                        stop: StopToken | threading.Event | None = None) -> IntArray | None:
     """Potentials under which every residual arc has a non-negative reduced cost (cost + pi[tail] - pi[head]):
     shortest distances from a virtual root over the residual graph, by rounds of vectorised Bellman-Ford. None when
     a round limit passes (a negative cycle: the flow is not optimal)."""

@@ -63,16 +63,16 @@ _SCALAR: dict[int, Callable[[Any], Any]] = {
 }
 
 
-def _fill(message: Message, value: Any) -> None:
+def _fill(message: Message, value: Any, made: dict[int, tuple[Any, Message]]) -> None:
     if message.DESCRIPTOR.full_name == "mentormatch.v1.PairRef" and isinstance(value, tuple):
         message.mentee_id, message.mentor_id = value  # type: ignore[attr-defined]
         return
     if isinstance(value, StabilityAudit):
         listed = value.pairs[:STABILITY_PAIRS_LISTED]
-        to_message(dataclasses.replace(value, pairs=listed), message)
+        _to_message(dataclasses.replace(value, pairs=listed), message, made)
         message.pairs_left_out = value.count - len(listed)  # type: ignore[attr-defined]
         return
-    to_message(value, message)
+    _to_message(value, message, made)
 
 
 _MESSAGE, _ENUM, _SCALAR_KIND = 0, 1, 2
@@ -81,7 +81,8 @@ _MESSAGE, _ENUM, _SCALAR_KIND = 0, 1, 2
 @functools.cache
 def _plan(message_type: Descriptor, value_type: Any) -> tuple[tuple[str, bool, int, Any], ...]:
     """How to copy a dataclass into a message, worked out once per pair of types: for each field both have,
-    (name, repeated, kind, converter): a message, an enum (its descriptor) or a scalar (its Python type)."""
+    (name, repeated, kind, converter): a message (its full name), an enum (its descriptor) or a scalar (its Python
+    type)."""
     fields_by_name = message_type.fields_by_name
     plan: list[tuple[str, bool, int, Any]] = []
     for f in dataclasses.fields(value_type):
@@ -89,7 +90,7 @@ def _plan(message_type: Descriptor, value_type: Any) -> tuple[tuple[str, bool, i
         if fd is None:
             continue
         if fd.message_type is not None:
-            plan.append((f.name, fd.is_repeated, _MESSAGE, None))
+            plan.append((f.name, fd.is_repeated, _MESSAGE, fd.message_type.full_name))
         elif fd.enum_type is not None:
             plan.append((f.name, fd.is_repeated, _ENUM, fd.enum_type))
         else:
@@ -99,6 +100,13 @@ def _plan(message_type: Descriptor, value_type: Any) -> tuple[tuple[str, bool, i
 
 def to_message(value: Any, message: _M) -> _M:
     """Fill `message` from a dataclass whose fields it mirrors by name (fields it lacks are left out)."""
+    return _to_message(value, message, {})
+
+
+def _to_message(value: Any, message: _M, made: dict[int, tuple[Any, Message]]) -> _M:
+    """`to_message`; `made` holds the message made for each frozen dataclass of a repeated field, by identity: one
+    shared by several places (alternative matchings share most of their pairs' explanations) is made once, then
+    copied (in C)."""
     value_type: Any = type(value)  # a class: hashable, as the plan cache needs
     for name, repeated, kind, convert in _plan(message.DESCRIPTOR, value_type):
         item = getattr(value, name)
@@ -106,20 +114,40 @@ def to_message(value: Any, message: _M) -> _M:
             continue
         if repeated:
             target = getattr(message, name)
-            if kind == _MESSAGE:
+            if kind == _MESSAGE and convert == "mentormatch.v1.PairRef":
                 for element in item:
-                    _fill(target.add(), element)
+                    if isinstance(element, tuple):
+                        target.add(mentee_id=element[0], mentor_id=element[1])
+                    else:
+                        _fill(target.add(), element, made)
+            elif kind == _MESSAGE:
+                for element in item:
+                    known = made.get(id(element))
+                    if known is not None:
+                        target.add().CopyFrom(known[1])
+                        continue
+                    added = target.add()
+                    _fill(added, element, made)
+                    element_type: Any = type(element)  # a class: hashable
+                    if _frozen(element_type):
+                        made[id(element)] = (element, added)  # the element kept: its id stays its own
             elif kind == _ENUM:
                 target.extend(_enum_number(convert, element) for element in item)
             else:
                 target.extend(convert(element) for element in item)
         elif kind == _MESSAGE:
-            _fill(getattr(message, name), item)
+            _fill(getattr(message, name), item, made)
         elif kind == _ENUM:
             setattr(message, name, _enum_number(convert, item))
         else:
             setattr(message, name, convert(item))
     return message
+
+
+@functools.cache
+def _frozen(value_type: Any) -> bool:
+    params = getattr(value_type, "__dataclass_params__", None)
+    return bool(params is not None and params.frozen)
 
 
 def _plain_scalar(fd: FieldDescriptor, value: Any) -> Any:

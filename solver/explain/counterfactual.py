@@ -136,23 +136,34 @@ def measure_impact(ctx: ExplainContext, after: Resolved, person: tuple[Side, str
                       matched_after=None, total_score_after=None, objective_after=None, pairs_removed=(),
                       pairs_added=(), **before)
     mentee, mentor = after.mentee, after.mentor
-    mentee_ids, mentor_ids = ctx.cohort.mentees, ctx.cohort.mentors
-    pairs = [(mentee_ids[a].id, mentor_ids[b].id) for a, b in zip(mentee.tolist(), mentor.tolist(), strict=True)]
+    mentees, mentors = ctx.cohort.mentees, ctx.cohort.mentors
     total = int(ctx.scores(mentee, mentor).sum())
     matched_priority = int(ctx.priority[mentee].sum())
-    after_set = set(pairs)
+    # The pairs that differ from the best matching's, by index keys; ids only for those (a re-solve moves few).
+    keys = mentee * max(1, len(mentors)) + mentor
+    best_keys = ctx.best_keys()
+    gone = np.setdiff1d(best_keys, keys, assume_unique=True)
+    new = np.isin(keys, best_keys, assume_unique=True, invert=True)
+    removed = sorted((mentees[k // max(1, len(mentors))].id, mentors[k % max(1, len(mentors))].id)
+                     for k in gone.tolist())
+    added = sorted((mentees[a].id, mentors[b].id) for a, b in zip(mentee[new].tolist(), mentor[new].tolist(),
+                                                                  strict=True))
     partners: tuple[str, ...] = ()
     matched: bool | None = None
     if person is not None:
         side, person_id = person
-        partners = tuple(sorted(b if side is Side.MENTEE else a for a, b in pairs
-                                if (a if side is Side.MENTEE else b) == person_id))
+        if side is Side.MENTEE:
+            mine = mentor[mentee == ctx.mentee_index[person_id]]
+            partners = tuple(sorted(mentors[b].id for b in mine.tolist()))
+        else:
+            mine = mentee[mentor == ctx.mentor_index[person_id]]
+            partners = tuple(sorted(mentees[a].id for a in mine.tolist()))
         matched = bool(partners)
     return Impact(
         status=after.status, person_matched=matched, partners=partners,
-        matched_after=len(pairs), total_score_after=total,
+        matched_after=len(mentee), total_score_after=total,
         objective_after=ctx.big * matched_priority + total - ctx.seat_costs(mentor),
-        pairs_removed=tuple(sorted(ctx.best_pairs - after_set)), pairs_added=tuple(sorted(after_set - ctx.best_pairs)),
+        pairs_removed=tuple(removed), pairs_added=tuple(added),
         **before,
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -94,13 +94,20 @@ def _term_facts(cohort: Cohort, arrays: CohortArrays, row: dict[str, Any]) -> di
 _ROWS_PER_CHECK = 512  # pairs explained between two looks at the stop (~70 ms)
 
 
-def explain_rows(cohort: Cohort, arrays: CohortArrays, table: pl.DataFrame, allowed_pairs: bool,
-                 stop: StopToken | threading.Event | None = None) -> list[PairExplanation]:
-    """Explanations of the rows of a scored table (from `score_pairs` or the candidate table); `stop` is checked
-    every few hundred rows (raises `solver.stop.Stopped`)."""
+def _named_rows(table: pl.DataFrame | Mapping[str, list[Any]]) -> Iterator[dict[str, Any]]:
+    if isinstance(table, pl.DataFrame):
+        return table.iter_rows(named=True)
+    names = list(table)
+    return (dict(zip(names, values, strict=True)) for values in zip(*(table[n] for n in names), strict=True))
+
+
+def explain_rows(cohort: Cohort, arrays: CohortArrays, table: pl.DataFrame | Mapping[str, list[Any]],
+                 allowed_pairs: bool, stop: StopToken | threading.Event | None = None) -> list[PairExplanation]:
+    """Explanations of the rows of a scored table (from `score_pairs` or the candidate table, or its columns as
+    lists); `stop` is checked every few hundred rows (raises `solver.stop.Stopped`)."""
     weights = cohort.rules.weights.as_dict()
     out = []
-    for k, row in enumerate(table.iter_rows(named=True)):
+    for k, row in enumerate(_named_rows(table)):
         if k % _ROWS_PER_CHECK == 0:
             check(stop)
         a = int(row["mentee"])
@@ -131,10 +138,12 @@ def explain_pair(candidates: CandidatePairs, row: int) -> PairExplanation:
 def explain_pairs(candidates: CandidatePairs, rows: IntArray | Sequence[int],
                   stop: StopToken | threading.Event | None = None) -> list[PairExplanation]:
     """Why each pair of a matching (rows of the candidate table) scores what it does, in row order."""
-    rows = [int(r) for r in np.asarray(rows, dtype=np.int64).tolist()]
-    if not rows:
+    index = np.asarray(rows, dtype=np.int64)
+    if not len(index):
         return []
-    return explain_rows(candidates.cohort, candidates.arrays, candidates.table[rows], True, stop)
+    # The rows' values straight from the candidate columns (no polars table built, no row gather).
+    table = {name: candidates.column(name)[index].tolist() for name in candidates.columns}
+    return explain_rows(candidates.cohort, candidates.arrays, table, True, stop)
 
 # Hard-rule checks --------------------------------------------------------------------------------------
 
