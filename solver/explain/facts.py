@@ -316,6 +316,13 @@ _CHOICE_NEEDS = {
 }
 
 
+def shortfalls(ctx: ExplainContext, a: int, b: int, failed: Sequence[HardRule]) -> tuple[Shortfall, ...]:
+    """The shortfalls of the pair on the hard rules it fails (`failed`, in `HardRule` order), as `pair_checks`
+    gives them, without checking the rules again."""
+    checks = (_check(ctx, a, b, rule, False) for rule in failed)
+    return tuple(c.shortfall for c in checks if c.shortfall is not None)
+
+
 def pair_checks(ctx: ExplainContext, a: int, b: int) -> tuple[RuleCheck, ...]:
     masks = rule_masks(ctx.arrays, np.array([a], dtype=np.int64), np.array([b], dtype=np.int64))
     return tuple(_check(ctx, a, b, rule, bool(masks[rule][0])) for rule in HardRule)

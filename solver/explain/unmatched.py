@@ -12,7 +12,7 @@ from solver.decision_rows import declined_pairs
 from solver.domain import FieldRule, MutualChoice, cefr_name
 from solver.explain.codes import RULE_REASON, Relaxation, Side, UnmatchedReason
 from solver.explain.context import ExplainContext, MatchingState, PersonView, person_view
-from solver.explain.facts import pair_checks
+from solver.explain.facts import shortfalls
 from solver.explain.types import Funnel, FunnelStep, NearMiss, Reason, TakenBy
 from solver.explain.wording import id_list, km_text, minutes_text
 from solver.history import availability_fact
@@ -292,10 +292,12 @@ def fill_nearest_misses(ctx: ExplainContext, people: Sequence[tuple[Side, int]],
         best = np.lexsort((view.partner[pool], -score, gap, failed))[:k]
         out = []
         for j in best.tolist():
-            a, b = int(view.mentee[pool[j]]), int(view.mentor[pool[j]])
-            checks = pair_checks(ctx, a, b)
-            out.append(NearMiss(view.partner_id(ctx, int(pool[j])),
-                                tuple(c.shortfall for c in checks if c.shortfall is not None), int(score[j])))
+            at = int(pool[j])
+            a, b = int(view.mentee[at]), int(view.mentor[at])
+            # The rules it fails, read off the view's masks (`rule_masks` of the same pairs): only a failed rule
+            # has a shortfall.
+            failed_rules = [rule for rule in HardRule if not view.masks[rule][at]]
+            out.append(NearMiss(view.partner_id(ctx, at), shortfalls(ctx, a, b, failed_rules), int(score[j])))
         ctx.near_misses[person] = tuple(out)
 
 
