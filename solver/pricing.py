@@ -329,33 +329,43 @@ def exact_distinct(model: AssignmentModel, weights: IntArray, constraints: list[
                 break
             x = along(k, x)
             planes.append((x.value, x.counts))
+        nearest: tuple[int, int, IntArray] | None = None  # (excess, -value, rows) of the nearest breaking optimum
         while best_rows is not None and len(priced_ks) > 1 and not proven() and not out_of_budget():
             # Several prices: the lowest point of the lines met so far (Kelley's cutting planes) is the next price.
             planes.append((best_value, tuple(int(c.rows[best_rows].sum()) for c in constraints)))
-            lam = _lowest(planes, priced_ks, high, len(constraints))
-            if lam is None:
-                break
+            lowest = _lowest(planes, priced_ks, high, len(constraints))
+            if lowest is None or math.floor(lowest[1]) >= math.floor(bound):
+                break  # L is nowhere below the lines' lowest point: no price brings the bound to a lower integer
+            lam = lowest[0]
             x = solve_at(lam)
             if x is None:
                 break
             if (x.value, x.counts) in planes:
                 break  # nothing new: the bound is as low as the lines can bring it
             planes.append((x.value, x.counts))
-            if x.counts[priced_ks[0]] > high[priced_ks[0]] or not meets(x.rows, constraints):
+            excess = sum(max(0, x.counts[k] - high[k]) for k in priced_ks)
+            if excess <= 2:  # one swap may do: try it now, it may end the search
                 swapped = swaps.within(x.rows, constraints)
                 if swapped is not None:
                     candidate(swapped)
+            elif nearest is None or (excess, -x.value) < nearest[:2]:
+                nearest = (excess, -x.value, x.rows)
+        if nearest is not None and not proven():
+            swapped = swaps.within(nearest[2], constraints)
+            if swapped is not None:
+                candidate(swapped)
     except (Stopped, _NoMatching):
         pass  # a flow was stopped (or found nothing): what was found so far stands, as far as it is proven
     return Lagrangian(best_rows, best_value, math.floor(bound), evaluations)
 
 
 def _lowest(planes: list[tuple[int, tuple[int, ...]]], priced: list[int], high: list[int], n: int
-            ) -> tuple[Fraction, ...] | None:
+            ) -> tuple[tuple[Fraction, ...], float] | None:
     """The prices (for the `priced` constraints; 0 for the others) at the lowest point over lam >= 0 of the upper
-    envelope of the lines w + sum_k lam_k (h_k - count_k) of the matchings in `planes`, from the vertices where as
-    many of them and of the faces lam_k = 0 meet as there are unknowns (floating point, then the nearest simple
-    fractions: any prices give a valid bound). None when there is none (too many lines to enumerate)."""
+    envelope of the lines w + sum_k lam_k (h_k - count_k) of the matchings in `planes`, and that lowest value (L is
+    nowhere lower), from the vertices where as many of them and of the faces lam_k = 0 meet as there are unknowns
+    (floating point, then the nearest simple fractions: any prices give a valid bound). None when there is none
+    (too many lines to enumerate)."""
     recent = list(dict.fromkeys(planes))[-_PLANES:]
     dims = len(priced)
     # Each row: [coefficients of lam..., -1] . (lam, t) = -w for a line; [unit, 0] . (lam, t) = 0 for a face.
@@ -385,7 +395,7 @@ def _lowest(planes: list[tuple[int, tuple[int, ...]]], priced: list[int], high: 
     prices = [Fraction(0)] * n
     for d, k in enumerate(priced):
         prices[k] = Fraction(max(0.0, float(lam[best, d]))).limit_denominator(_DENOMINATOR)
-    return tuple(prices)
+    return tuple(prices), float(envelope[best])
 
 
 _PLANES = 24  # lines `_lowest` takes (the latest ones)
