@@ -16,16 +16,22 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from ortools.sat.python import cp_model
 
 from solver.candidates import IntArray
 from solver.model import AssignmentModel, SolveStatus
 from solver.stop import Stopped, StopToken, check, run_in_child
 
-ExtraConstraints = Callable[[cp_model.CpModel, Sequence[cp_model.IntVar], AssignmentModel], None]
+# OR-Tools' CP-SAT module takes ~0.4 s to import: only a solve that runs CP-SAT imports it (`_cp_model`).
+if TYPE_CHECKING:
+    from ortools.sat.python import cp_model
+
+    ExtraConstraints = Callable[[cp_model.CpModel, Sequence[cp_model.IntVar], AssignmentModel], None]
+else:
+    ExtraConstraints = Callable[[Any, Sequence[Any], AssignmentModel], None]
 Stage = IntArray | None
 """A lexicographic stage: weights per row to maximise, or None for the worst matched pair's score (fairness)."""
 WORST: Stage = None
@@ -37,13 +43,22 @@ class CpOutcome:
     bound: int  # bound of the first stage
 
 
-class _Progress(cp_model.CpSolverSolutionCallback):
-    def __init__(self, report: Callable[[int, int], None]) -> None:
-        super().__init__()
-        self._report = report
+def _cp_model() -> Any:
+    """`ortools.sat.python.cp_model`, imported on first use."""
+    from ortools.sat.python import cp_model
 
-    def on_solution_callback(self) -> None:
-        self._report(int(self.objective_value), int(self.best_objective_bound))
+    return cp_model
+
+
+def _progress(report: Callable[[int, int], None]) -> cp_model.CpSolverSolutionCallback:
+    """A solution callback that reports (objective, bound) of each improving solution."""
+    sat = _cp_model()
+
+    class Progress(sat.CpSolverSolutionCallback):  # type: ignore[name-defined]
+        def on_solution_callback(self) -> None:
+            report(int(self.objective_value), int(self.best_objective_bound))
+
+    return Progress()
 
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -195,6 +210,7 @@ def _cp_stages_in_child(model: AssignmentModel, stages: list[Stage], search: CpS
 def _cp_stages_here(model: AssignmentModel, stages: list[Stage], search: CpSearch, *, distinct_from: list[IntArray],
                     min_difference: int, hint: IntArray | None, allowed: npt.NDArray[np.bool_] | None = None,
                     within: tuple[int, int] | None = None) -> CpOutcome:
+    cp_model = _cp_model()
     cp = cp_model.CpModel()
     n_rows = model.n_rows
     text = _ModelText(search.stop)
@@ -282,7 +298,7 @@ def _cp_stages_here(model: AssignmentModel, stages: list[Stage], search: CpSearc
             return CpOutcome(rows_out, SolveStatus.UNKNOWN if rows_out is None else SolveStatus.FEASIBLE,
                              first_bound)
         watcher = watch(search.stop, solver)
-        callback = _Progress(search.report) if (search.report is not None and index == 0) else None
+        callback = _progress(search.report) if (search.report is not None and index == 0) else None
         try:
             code = solver.solve(cp, callback) if callback else solver.solve(cp)
         finally:

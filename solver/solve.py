@@ -17,16 +17,15 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
-from ortools.sat.python import cp_model
 
 from solver import kbest
 from solver.candidates import IntArray
 from solver.cpsat import WORST, CpOutcome, CpSearch, ExtraConstraints, Stage, cp_stages
 from solver.domain import Cohort, ObjectiveMode
 from solver.flow import QuotaGroups, flow_optimum, quota_flow_optimum, quota_groups
-from solver.infeasibility import diagnose_infeasible
 from solver.model import (
     AssignmentModel,
     Matching,
@@ -48,9 +47,11 @@ from solver.pricing import (
     quota_constraints,
 )
 from solver.scores import CandidatePairs, candidate_pairs
-from solver.stability import add_stability_constraints
 from solver.stop import Stopped, StopToken, ambient
 from solver.verify import AnswerChecker, verify_matchings
+
+if TYPE_CHECKING:
+    from ortools.sat.python import cp_model
 
 __all__ = [
     "AssignmentModel", "Matching", "Objective", "Progress", "SolveOptions", "SolveResult", "SolveStats",
@@ -401,6 +402,9 @@ def solve(source: Cohort | CandidatePairs, options: SolveOptions | None = None) 
     candidates = source if isinstance(source, CandidatePairs) else candidate_pairs(source.canonical(), stop=options.stop)
     extra = options.extra_constraints
     if options.stable:
+        # Stability imports CP-SAT's module (~0.4 s): only where it is needed.
+        from solver.stability import add_stability_constraints
+
         extra = chain_constraints(extra, add_stability_constraints)
     model = build_model(candidates)
     built = time.monotonic()
@@ -428,6 +432,9 @@ def solve(source: Cohort | CandidatePairs, options: SolveOptions | None = None) 
             run.notes.append(f"the side constraints ({what}) cannot all hold")
             # Which of them conflict and what is attainable instead, exactly, in the time left: every answer (the
             # command line, every RPC) says so, with or without explanations.
+            # It imports CP-SAT's module (~0.4 s): only where it is needed.
+            from solver.infeasibility import diagnose_infeasible
+
             run.notes.extend(diagnose_infeasible(model, stable=options.stable, stop=options.stop,
                                                  time_limit_s=max(0.0, deadline - time.monotonic())))
             bound = 0
