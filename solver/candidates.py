@@ -245,12 +245,15 @@ def allowed(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> BoolArr
     return result
 
 
-def funnel(arrays: CohortArrays, *, mentee: int | None = None, mentor: int | None = None
-           ) -> list[tuple[HardRule, int]]:
-    """For one participant, how many partners each rule removed, in funnel order, from all on the other side."""
+def funnel(arrays: CohortArrays, *, mentee: int | None = None, mentor: int | None = None,
+           masks: dict[HardRule, BoolArray] | None = None) -> list[tuple[HardRule, int]]:
+    """For one participant, how many partners each rule removed, in funnel order, from all on the other side.
+    `masks`: the participant's `rule_masks` against everyone on the other side (in index order), when known."""
     if (mentee is None) == (mentor is None):
         raise ValueError("give exactly one of mentee or mentor")
-    if mentee is not None:
+    if masks is not None:
+        others = np.arange(arrays.n_mentors if mentee is not None else arrays.n_mentees, dtype=np.int64)
+    elif mentee is not None:
         others = np.arange(arrays.n_mentors, dtype=np.int64)
         masks = rule_masks(arrays, np.full(len(others), mentee, dtype=np.int64), others)
     else:

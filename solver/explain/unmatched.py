@@ -22,13 +22,14 @@ from solver.stop import StopToken
 def person_funnel(ctx: ExplainContext, side: Side, index: int, state: MatchingState) -> Funnel:
     """The elimination funnel (`solver.candidates.funnel`) and what is left of it in this matching."""
     partners, _ = ctx.allowed_partners(side, index)
+    masks = person_view(ctx, side, index, scored=False).masks  # this person against everyone, as the funnel reads
     if side is Side.MENTEE:
-        steps = funnel(ctx.arrays, mentee=index)
+        steps = funnel(ctx.arrays, mentee=index, masks=masks)
         total = ctx.arrays.n_mentors
         room = ctx.capacity[partners] > 0
         free = room & (state.load[partners] < ctx.capacity[partners])
     else:
-        steps = funnel(ctx.arrays, mentor=index)
+        steps = funnel(ctx.arrays, mentor=index, masks=masks)
         total = ctx.arrays.n_mentees
         room = np.ones(len(partners), dtype=np.bool_)
         free = state.partner_of_mentee[partners] < 0
