@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from ortools.sat.python import cp_model
 
 from solver.candidates import CohortArrays, IntArray, allowed
 from solver.domain import Cohort
 from solver.scores import NO_RANK, CandidatePairs
+
+if TYPE_CHECKING:  # CP-SAT takes ~0.2-0.4 s to import: the audit (explanations) does not need it
+    from ortools.sat.python import cp_model
 
 UNRANKED = 1 << 30  # the rank an unranked partner (or no partner) has when comparing preferences
 
@@ -185,6 +187,8 @@ def add_stability_constraints(cp: cp_model.CpModel, x: Sequence[cp_model.IntVar]
 
     i.e. the mentee is matched at least as well, or the mentor is full of mentees at least as good.
     """
+    from ortools.sat.python import cp_model
+
     for _, _, cap, mentee_side, mentor_side in stability_terms(x, model):
         cp.add(cap * cp_model.LinearExpr.sum(mentee_side) + cp_model.LinearExpr.sum(mentor_side) >= cap)
 

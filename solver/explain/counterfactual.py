@@ -7,9 +7,9 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
-from ortools.sat.python import cp_model
 
 from solver.arrays import cohort_arrays
 from solver.candidates import HardRule, IntArray, rule_masks
@@ -33,6 +33,9 @@ from solver.reopt import FlowChange
 from solver.scores import CandidatePairs
 from solver.solve import AssignmentModel, SolveResult, SolveStatus, chain_constraints, solve
 from solver.stop import StopToken
+
+if TYPE_CHECKING:
+    from ortools.sat.python import cp_model
 
 # Re-solving -------------------------------------------------------------------------------------------
 
@@ -182,6 +185,9 @@ def force_in(ctx: ExplainContext, view: PersonView, budget: ResolveBudget) -> Im
         j = view.index
 
         def has_mentee(cp: cp_model.CpModel, x: Sequence[cp_model.IntVar], model: AssignmentModel) -> None:
+            # Imported here: only a full solve by CP-SAT calls this (the module takes ~0.2-0.4 s to import).
+            from ortools.sat.python import cp_model
+
             rows = np.flatnonzero(model.mentor == j).tolist()
             cp.add(cp_model.LinearExpr.sum([x[r] for r in rows]) >= 1)
 
