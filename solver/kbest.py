@@ -46,6 +46,7 @@ import dataclasses
 import heapq
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -181,10 +182,7 @@ class _Dense:
         self.cells = max(1, cell_row.size)
         self.all_rows = np.arange(len(mentees))
         self.all_cols = np.arange(width)
-        # Imported here, not at the top: scipy.optimize is 0.6-0.8 s of import on the command line's path.
-        from scipy.optimize import linear_sum_assignment
-
-        self.lsa = linear_sum_assignment
+        self.lsa = _assignment()
         self.zeroed = self.cells <= ZEROED_CELLS
         self.row_position = np.full(n_rows, _NONE, dtype=np.int64)
         self.row_position[free] = position[model.mentee[free]]
@@ -226,8 +224,9 @@ class _Dense:
     def solve_matrix(self, values: FloatArray) -> tuple[IntArray, int]:
         """A zeroed matrix's optimum (`ZEROED_CELLS`): its rows, and its value (exact: whole numbers below 2^52)."""
         r, c = self.lsa(values, maximize=True)
-        chosen = values[r, c]
-        return self.cell_row[r, c][chosen > 0], round(float(chosen.sum()))
+        cells = r * values.shape[1] + c
+        chosen = values.take(cells)
+        return self.cell_row.take(cells)[chosen > 0], round(float(chosen.sum()))
 
     def cut(self, include: IntArray, free: IntArray, priced: IntArray) -> _Cut:
         """What the children of a node split on `free` (its optimum's rows beside `include`) change in its matrix:
@@ -296,6 +295,19 @@ class _Dense:
         column[row, np.arange(len(free))] = np.inf
         refill = np.minimum(dist[seat], column.min(axis=0, initial=np.inf))
         return np.rint(move), np.rint(refill)
+
+
+_ASSIGNMENT: list[Callable[..., tuple[IntArray, IntArray]]] = []
+
+
+def _assignment() -> Callable[..., tuple[IntArray, IntArray]]:
+    """scipy's `linear_sum_assignment`, imported on first use, not with this module: scipy.optimize is 0.3-0.8 s of
+    import on the command line's path, where most commands never rank alternatives this way."""
+    if not _ASSIGNMENT:
+        from scipy.optimize import linear_sum_assignment
+
+        _ASSIGNMENT.append(linear_sum_assignment)
+    return _ASSIGNMENT[0]
 
 
 @dataclass(frozen=True)
@@ -411,6 +423,7 @@ class _Search:
         self.budget = budget
         self.evaluations = 0
         self.lam = np.zeros(len(accepted), dtype=np.int64)
+        self.any_price = False  # whether some price of `lam` is positive (asked at every node)
         self.priced = weights
         # Child bounds from the duals cost a few assignments' worth per split: they pay on larger matrices and
         # with prices (measured: 15 x 15, D = 2: 22 evaluations with them, 34 without, and 10 % faster without;
@@ -439,7 +452,8 @@ class _Search:
 
     def set_prices(self, lam: IntArray) -> None:
         self.lam = lam
-        self.priced = self.weights - lam @ self.masks.astype(np.int64) if lam.any() else self.weights
+        self.any_price = bool(lam.any())
+        self.priced = self.weights - lam @ self.masks.astype(np.int64) if self.any_price else self.weights
         self.solver.price(self.priced)
 
     def _root(self) -> IntArray:
@@ -506,7 +520,7 @@ class _Search:
                     check(self.stop)
                 if not self._evaluate(node):
                     continue  # no matching meets the quotas in this node
-                bound = min(bound, node.priced + (self._room(node.exclude) if self.lam.any() else 0))
+                bound = min(bound, node.priced + (self._room(node.exclude) if self.any_price else 0))
             else:
                 if node.rows is None:
                     node.rows = np.sort(np.concatenate([self.pins, node.include, node.found]))
@@ -578,7 +592,7 @@ class _Search:
 
     def _room(self, exclude: IntArray) -> int:
         """sum_k lam_k min(h_k, |A_k - exclude|): what the prices give back to a valid matching of a node."""
-        if not self.lam.any():
+        if not self.any_price:
             return 0
         room = np.minimum(self.limit, self.size - self.masks[:, exclude].sum(axis=1))
         return int(self.lam @ room)
@@ -638,7 +652,7 @@ class _Search:
                 least = sums[np.arange(count), np.clip(need[k], 0, len(free))]
                 loss = np.maximum(loss, move[:count] + least)
         bounds = node.priced - loss
-        if self.lam.any():
+        if self.any_price:
             room = self.size - self.masks[:, node.exclude].sum(axis=1)
             rooms = np.minimum(self.limit[:, None], room[:, None] - in_found[:, :count])
             bounds = bounds + self.lam @ rooms
