@@ -21,6 +21,7 @@ import gc
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import MISSING, dataclass, field, fields
 from functools import cache, partial
@@ -190,47 +191,69 @@ Item = Callable[[str], tuple[Any, ItemStatus]]
 """A `;`-list item's value (None: left out) and status, from its text as split (untrimmed)."""
 
 
-def item_lists(column: pl.Series, item: Item) -> tuple[list[tuple[Any, ...]], np.ndarray]:
-    """A `;`-list column as tuples of the values `item` makes (called once per distinct item text, equal values
-    one shared object), and each row's status: the highest of its items' (`PLAIN` for a row without items). A
-    column of few distinct texts is read once per distinct text."""
-    n = column.len()
-    if n == 0:
-        return [], np.zeros(0, dtype=np.int8)
-    distinct = _distinct_texts(column)
-    if distinct is None:
-        return shared_tuples(column.str.split(";"), item)
-    values, status = shared_tuples(distinct.str.split(";"), item)
-    if len(distinct) == 1:
-        return values * n, np.repeat(status, n)
-    codes = _codes(column, distinct)
-    return np.fromiter(values, dtype=object, count=len(values))[codes].tolist(), status[codes]
+@dataclass
+class SplitLists:
+    """A `;`-list column as polars splits it (`split_lists`): the lists of its distinct texts (or of every row, in
+    a column of mostly distinct texts) as codes into a vocabulary of item texts; what `item_lists` makes tuples of.
+    All of it polars and numpy, so it can be made on another thread while Python makes the objects of others."""
+
+    texts: pl.Series  # the column's texts
+    row_codes: np.ndarray | None  # each row's index among the lists below (None: the lists are the rows)
+    counts: np.ndarray  # items per list
+    item_codes: np.ndarray  # each item's index in `vocabulary`, list after list
+    vocabulary: list[str]
+    irregular: list[list[str]] | None = None  # the lists themselves, when not what splitting texts makes
 
 
-def shared_tuples(parts: pl.Series, item: Item) -> tuple[list[tuple[Any, ...]], np.ndarray]:
-    """Each list of `parts` (a cell's texts split on ';') as a tuple of the values `item` makes of its texts
-    (`item_lists`), and each row's status. Made by arrays and `zip`, without a Python step per row: a vocabulary
-    of codes costs its size once, not once per mention."""
+def split_lists(column: pl.Series) -> SplitLists:
+    """A `;`-list column split (see `SplitLists`); a column of few distinct texts is split once per distinct text."""
+    distinct = _distinct_texts(column) if column.len() else None
+    row_codes = None if distinct is None else _codes(column, distinct)
+    parts = (column if distinct is None else distinct).str.split(";")
     counts = parts.list.len().fill_null(0).to_numpy().astype(np.int64)
     flat = parts.explode()
     if (counts == 0).any() or flat.len() != int(counts.sum()):  # not what splitting texts makes
-        return _tuples_row_by_row(parts, item)
+        return SplitLists(column, row_codes, counts, np.zeros(0, dtype=np.uint32), [], parts.to_list())
     vocabulary = flat.unique()
-    codes = _codes(flat, vocabulary)
-    del flat
+    return SplitLists(column, row_codes, counts, _codes(flat, vocabulary), vocabulary.to_list())
+
+
+def item_lists(column: pl.Series | SplitLists, item: Item) -> tuple[list[tuple[Any, ...]], np.ndarray]:
+    """A `;`-list column (or the column split) as tuples of the values `item` makes (called once per distinct
+    item text, equal values one shared object), and each row's status: the highest of its items' (`PLAIN` for a
+    row without items)."""
+    split = column if isinstance(column, SplitLists) else split_lists(column)
+    values, status = shared_tuples(split, item)
+    if split.row_codes is None:
+        return values, status
+    table = np.fromiter(values, dtype=object, count=len(values))
+    return table[split.row_codes].tolist(), status[split.row_codes]
+
+
+def shared_tuples(split: SplitLists, item: Item) -> tuple[list[tuple[Any, ...]], np.ndarray]:
+    """The lists of `split` as tuples of the values `item` makes of their texts (`item_lists`), and each list's
+    status. Made by arrays and `zip`, without a Python step per list: a vocabulary of codes costs its size once,
+    not once per mention."""
+    if split.irregular is not None:
+        return _tuples_one_by_one(split.irregular, item)
+    counts, codes = split.counts, split.item_codes
     shared: dict[Any, Any] = {}  # two texts may make one value ("Chess", "chess ")
-    objects = np.empty(len(vocabulary), dtype=object)
-    statuses = np.zeros(len(vocabulary), dtype=np.int8)
-    for k, text in enumerate(vocabulary.to_list()):
+    objects = np.empty(len(split.vocabulary), dtype=object)
+    statuses = np.zeros(len(split.vocabulary), dtype=np.int8)
+    for k, text in enumerate(split.vocabulary):
         value, statuses[k] = item(text)
         if value is not None:
             objects[k] = shared.setdefault(value, value)
     starts = np.cumsum(counts) - counts
-    row_status = np.maximum.reduceat(statuses[codes], starts) if len(counts) else np.zeros(0, dtype=np.int8)
+    row_status = (np.maximum.reduceat(statuses[codes], starts) if len(counts) and statuses.any()
+                  else np.zeros(len(counts), dtype=np.int8))
     kept_texts = np.fromiter((value is not None for value in objects), dtype=np.bool_, count=len(objects))
-    kept = kept_texts[codes]
-    lengths = np.add.reduceat(kept.astype(np.int64), starts) if len(counts) else counts
-    items = objects[codes[kept]]
+    if kept_texts.all():
+        lengths, items = counts, objects[codes]
+    else:
+        kept = kept_texts[codes]
+        lengths = np.add.reduceat(kept.astype(np.int64), starts) if len(counts) else counts
+        items = objects[codes[kept]]
     if len(items) == 0:
         return [()] * len(counts), row_status
     starts = np.cumsum(lengths) - lengths
@@ -252,10 +275,10 @@ def shared_tuples(parts: pl.Series, item: Item) -> tuple[list[tuple[Any, ...]], 
     return out.tolist(), row_status
 
 
-def _tuples_row_by_row(parts: pl.Series, item: Item) -> tuple[list[tuple[Any, ...]], np.ndarray]:
+def _tuples_one_by_one(lists: list[list[str]], item: Item) -> tuple[list[tuple[Any, ...]], np.ndarray]:
     made: dict[str, tuple[Any, ItemStatus]] = {}
-    values, status = [], np.zeros(parts.len(), dtype=np.int8)
-    for row, texts in enumerate(parts.to_list()):
+    values, status = [], np.zeros(len(lists), dtype=np.int8)
+    for row, texts in enumerate(lists):
         found = [made[t] if t in made else made.setdefault(t, item(t)) for t in texts or ()]
         values.append(tuple(value for value, _ in found if value is not None))
         status[row] = max((s for _, s in found), default=PLAIN)
@@ -265,8 +288,9 @@ def _tuples_row_by_row(parts: pl.Series, item: Item) -> tuple[list[tuple[Any, ..
 _CASES: dict[str, Callable[[str], str]] = {"lower": str.lower, "upper": str.upper, "": str}
 
 
-def text_lists(column: pl.Series, case: str = "", plain: str | None = None) -> tuple[list[tuple[str, ...]], np.ndarray]:
-    """A `;`-list column as tuples of texts (each trimmed as `str.strip` does, empty ones left out), lower- or
+def text_lists(column: pl.Series | SplitLists, case: str = "", plain: str | None = None
+               ) -> tuple[list[tuple[str, ...]], np.ndarray]:
+    """A `;`-list column (or the column split) as tuples of texts (each trimmed as `str.strip` does, empty ones left out), lower- or
     upper-cased as Python does (`case`); and which rows are plain: every item a full match of the pattern `plain`
     (all rows without one)."""
     change, pattern = _CASES[case], re.compile(plain) if plain is not None else None
@@ -302,13 +326,14 @@ def _language_item(text: str) -> tuple[Language | None, ItemStatus]:
     return language, PLAIN if TWO_LETTERS.fullmatch(language.code) else CHECK
 
 
-def languages(column: pl.Series) -> tuple[list[tuple[Language, ...]], RowProblems, np.ndarray]:
-    """`code:level` lists as Languages, the problems of the rows that have some (read whole by
-    `parse_languages`), and which rows are plain (valid codes and levels: the validator need not look)."""
-    values, status = item_lists(column, _language_item)
+def languages(column: pl.Series | SplitLists) -> tuple[list[tuple[Language, ...]], RowProblems, np.ndarray]:
+    """`code:level` lists (or their column split) as Languages, the problems of the rows that have some (read
+    whole by `parse_languages`), and which rows are plain (valid codes and levels: the validator need not look)."""
+    split = column if isinstance(column, SplitLists) else split_lists(column)
+    values, status = item_lists(split, _language_item)
     problems: RowProblems = {}
     failed = np.flatnonzero(status == FAILED)
-    for row, text in zip(failed.tolist(), column.gather(failed).to_list(), strict=True):
+    for row, text in zip(failed.tolist(), split.texts.gather(failed).to_list(), strict=True):
         values[row], found = parse_languages(text.strip())
         if found:
             problems[row] = found
@@ -526,8 +551,20 @@ Columns = dict[str, pl.Series]
 before the next is made, as long as nothing else holds the table's frame."""
 
 
+AHEAD_ROWS = 50_000
+"""From this many rows, the polars side of some columns is read ahead on another thread (`_Taking`)."""
+
+
+def _ahead() -> dict[str, Callable[[pl.Series], Any]]:
+    return {"lat": partial(floats, empty=math.nan), "lon": partial(floats, empty=math.nan),
+            "occupations": split_lists, "languages": split_lists, "interests": split_lists}
+
+
 class _Taking:
-    """A table's text columns, taken out one by one; and which rows are plainly valid so far."""
+    """A table's text columns, taken out one by one; and which rows are plainly valid so far. In a large table the
+    columns that are mostly polars' work (numbers, `;`-lists split) are read ahead on a second thread, while this
+    one makes Python objects of the others (polars leaves the interpreter's lock while it works); `read` gives
+    them. A context manager: the thread ends with it."""
 
     def __init__(self, columns: Columns, kind: type[Mentor] | type[Mentee]) -> None:
         self.n = next(iter(columns.values())).len()
@@ -535,9 +572,26 @@ class _Taking:
         self.plain = np.ones(self.n, dtype=np.bool_)
         self.kind = kind
         self.values: Builder[Any] = Builder(kind, self.n)
+        self.readers = _ahead()
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="columns-ahead") if self.n >= AHEAD_ROWS else None
+        self.ahead: dict[str, Future[Any]] = {}
+        if self.pool is not None:
+            self.ahead = {name: self.pool.submit(read, columns.pop(name)) for name, read in self.readers.items()}
+
+    def __enter__(self) -> _Taking:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
 
     def take(self, name: str) -> pl.Series:
         return self.columns.pop(name)
+
+    def read(self, name: str) -> Any:
+        """What the column's reader of `_ahead` makes of it: read ahead, or now."""
+        future = self.ahead.pop(name, None)
+        return future.result() if future is not None else self.readers[name](self.take(name))
 
     def check(self, mask: pl.Series) -> None:
         self.plain &= mask.fill_null(False).to_numpy()
@@ -558,16 +612,16 @@ def _person_columns(taking: _Taking, cells: Cells) -> None:
     values["id"] = ids.to_list()
     taking.columns["id"] = ids  # kept (trimmed) for the ids used twice
     for name, low, high in (("lat", -90, 90), ("lon", -180, 180)):
-        number, problems = floats(taking.take(name), empty=math.nan)
+        number, problems = taking.read(name)
         cells.add(name, problems)
         taking.check(_within(number, low, high))
         values[name] = number.to_list()
-    values["occupations"], plain = text_lists(taking.take("occupations"), plain="[0-9]{4}")
+    values["occupations"], plain = text_lists(taking.read("occupations"), plain="[0-9]{4}")
     taking.plain &= plain
-    values["languages"], problems, plain = languages(taking.take("languages"))
+    values["languages"], problems, plain = languages(taking.read("languages"))
     cells.add("languages", problems)
     taking.plain &= plain
-    values["interests"], _ = text_lists(taking.take("interests"), "lower")
+    values["interests"], _ = text_lists(taking.read("interests"), "lower")
 
 
 def _people(taking: _Taking) -> People:
@@ -577,52 +631,52 @@ def _people(taking: _Taking) -> People:
 def mentor_columns(columns: Columns, cells: Cells) -> People:
     """Mentors as columns from text columns (every mentor column; taken out of `columns` as they are read), cell
     problems into `cells`."""
-    taking = _Taking(columns, Mentor)
-    values = taking.values
-    for name, default, high in (("years_experience", 0, MAX_YEARS), ("capacity", 1, MAX_CAPACITY)):
-        values[name], number, problems = integers(taking.take(name), default)
-        cells.add(name, problems)
-        taking.check(_within(number, 0, high))
-    for name in ("leadership", "returning"):
-        values[name], problems = booleans(taking.take(name))
-        cells.add(name, problems)
-    values["organisation"] = texts(taking.take("organisation"))
-    values["markets"], plain = text_lists(taking.take("markets"), "upper", plain="[A-Z]{2}")
-    taking.plain &= plain
-    values["goals"], problems = by_text(taking.take("goals"), parse_goals)
-    cells.add("goals", problems)
-    _person_columns(taking, cells)
-    return _people(taking)
+    with _Taking(columns, Mentor) as taking:
+        values = taking.values
+        for name, default, high in (("years_experience", 0, MAX_YEARS), ("capacity", 1, MAX_CAPACITY)):
+            values[name], number, problems = integers(taking.take(name), default)
+            cells.add(name, problems)
+            taking.check(_within(number, 0, high))
+        for name in ("leadership", "returning"):
+            values[name], problems = booleans(taking.take(name))
+            cells.add(name, problems)
+        values["organisation"] = texts(taking.take("organisation"))
+        values["markets"], plain = text_lists(taking.take("markets"), "upper", plain="[A-Z]{2}")
+        taking.plain &= plain
+        values["goals"], problems = by_text(taking.take("goals"), parse_goals)
+        cells.add("goals", problems)
+        _person_columns(taking, cells)
+        return _people(taking)
 
 
 def mentee_columns(columns: Columns, cells: Cells) -> People:
     """Mentees as columns from text columns (every mentee column; taken out of `columns` as they are read), cell
     problems into `cells`."""
-    taking = _Taking(columns, Mentee)
-    values = taking.values
-    for name in ("max_travel_km", "max_travel_minutes"):
-        number, problems = floats(taking.take(name), empty=None)
-        cells.add(name, problems)
-        taking.check((number.is_finite() & (number >= 0)).fill_null(True))
-        values[name] = number.to_list()
-    for name, kind in (("goal", Goal), ("track", Track)):
-        values[name], problems = by_text(taking.take(name), partial(parse_enum, kind))
-        cells.add(name, problems)
-    values["priority"], number, problems = integers(taking.take("priority"), 1)
-    cells.add("priority", problems)
-    taking.check(_within(number, 1, MAX_PRIORITY))
-    text = taking.take("requested_mentor_gender")
-    taking.check(text.str.contains(PLAIN_GENDER))
-    values["requested_mentor_gender"] = texts(text, "lower")
-    for name, case in (("country_of_origin", "upper"), ("first_language", "lower")):
-        text = taking.take(name)
-        taking.check(text.str.contains(PLAIN_CODE))
-        values[name] = texts(text, case)
-    values["municipality"] = texts(taking.take("municipality"))
-    values["tags"], _ = text_lists(taking.take("tags"), "lower")
-    values["avoid_organisations"], _ = text_lists(taking.take("avoid_organisations"))
-    _person_columns(taking, cells)
-    return _people(taking)
+    with _Taking(columns, Mentee) as taking:
+        values = taking.values
+        for name in ("max_travel_km", "max_travel_minutes"):
+            number, problems = floats(taking.take(name), empty=None)
+            cells.add(name, problems)
+            taking.check((number.is_finite() & (number >= 0)).fill_null(True))
+            values[name] = number.to_list()
+        for name, kind in (("goal", Goal), ("track", Track)):
+            values[name], problems = by_text(taking.take(name), partial(parse_enum, kind))
+            cells.add(name, problems)
+        values["priority"], number, problems = integers(taking.take("priority"), 1)
+        cells.add("priority", problems)
+        taking.check(_within(number, 1, MAX_PRIORITY))
+        text = taking.take("requested_mentor_gender")
+        taking.check(text.str.contains(PLAIN_GENDER))
+        values["requested_mentor_gender"] = texts(text, "lower")
+        for name, case in (("country_of_origin", "upper"), ("first_language", "lower")):
+            text = taking.take(name)
+            taking.check(text.str.contains(PLAIN_CODE))
+            values[name] = texts(text, case)
+        values["municipality"] = texts(taking.take("municipality"))
+        values["tags"], _ = text_lists(taking.take("tags"), "lower")
+        values["avoid_organisations"], _ = text_lists(taking.take("avoid_organisations"))
+        _person_columns(taking, cells)
+        return _people(taking)
 
 
 def rankings_from(columns: Columns, cells: Cells) -> list[Ranking]:
