@@ -26,15 +26,17 @@ import copy
 import threading
 from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 from ortools.graph.python import min_cost_flow
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import breadth_first_order, dijkstra
 
 from solver.candidates import BoolArray, IntArray
 from solver.model import AssignmentModel
 from solver.stop import StopToken, check
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
 
 EXACT_FLOAT = 2**52  # Dijkstra's distances are doubles: every path cost stays below this, so they are exact
 MAX_PATHS = 12  # units of imbalance repaired by shortest paths; beyond, the changed network is solved anew
@@ -486,11 +488,16 @@ class _Network:
         np.cumsum(keep, out=counts[1:])
         indptr = counts[starts]  # kept edges before each node's first
         weight = np.ones(len(kept)) if tight else np.concatenate([reduced, -reduced])[edge[kept]].astype(np.float64)
+        # scipy (~0.4 s to import) is loaded by the first re-solve: explaining without re-solves does not need it.
+        from scipy.sparse import csr_matrix
+
         graph = csr_matrix((weight, kept_target, indptr), shape=(self.nodes, self.nodes))
         return graph, kept_arc, kept_forward, kept_target, indptr
 
     def admissible_reach(self, node: int) -> set[int]:
         """The nodes reachable from `node` along residual edges of reduced cost 0."""
+        from scipy.sparse.csgraph import breadth_first_order
+
         graph = self._residual(tight=True)[0]
         return set(breadth_first_order(graph, node, directed=True, return_predecessors=False).tolist())
 
@@ -526,6 +533,8 @@ class _Network:
             return self._solve_anew()
         if units == 0:
             return True
+        from scipy.sparse.csgraph import dijkstra
+
         while units > 0:
             graph, kept_arc, kept_forward, kept_target, indptr = self._residual()
             dist, pred, _ = dijkstra(graph, directed=True, indices=np.flatnonzero(excess > 0),
