@@ -345,6 +345,8 @@ def floats(column: pl.Series, *, empty: float | None, failed: float = math.nan, 
     """Numbers as Python's `float` reads them; an empty cell is `empty` (None: null), one that is no number
     `failed`, with a problem unless `quiet`."""
     plain = column.str.contains(PLAIN_NUMBER)
+    if plain.all():  # (coordinates, as a rule)
+        return column.cast(pl.Float64, strict=False), {}
     values = pl.select(pl.when(plain).then(column.cast(pl.Float64, strict=False)).otherwise(
         pl.lit(empty, dtype=pl.Float64)).alias(column.name)).to_series()
     other = (~plain & (column != "")).to_numpy()
