@@ -195,7 +195,10 @@ _PRICE_LIMIT = 2**58
 cost scaling stays exact in int64."""
 
 
-MAX_SWAPS = 8  # swaps `_swapped` applies to bring a priced matching within the constraints
+MAX_SWAPS = 8  # swaps `_Swaps.within` applies to bring a priced matching within the constraints
+SWAP_CELLS = 1_000_000
+"""Pairs of a matching's positions `_Swaps.within` weighs at most (a matching of up to 1,000 pairs; ~30 MB of
+matrices); a larger one is left to CP-SAT."""
 
 
 @dataclass(frozen=True)
@@ -227,7 +230,7 @@ def exact_distinct(model: AssignmentModel, weights: IntArray, constraints: list[
     is the unpriced optimum. `flow` as in `lagrangian`.
     """
     nodes = model.candidates.arrays.n_mentees + model.candidates.arrays.n_mentors + len(model.org_caps) + 4
-    top = int(np.abs(weights).max(initial=1)) + 1
+    top = int(np.abs(weights).max(initial=1)) + model.max_seat_cost + 1
     limit = _PRICE_LIMIT // nodes
     priced_ks = [k for k, c in enumerate(constraints) if c.high is not None and c.low == 0]
     high = [c.high if c.high is not None else 0 for c in constraints]
@@ -379,11 +382,13 @@ def _lowest(planes: list[tuple[int, tuple[int, ...]]], priced: list[int], high: 
     if len(combos) == 0 or len(combos) > 50_000:
         return None
     systems = a[combos]
-    determinants = np.linalg.det(systems)
-    solvable = np.abs(determinants) > 1e-9
+    solvable = np.abs(np.linalg.det(systems)) > 1e-9
     if not solvable.any():
         return None
-    points = np.linalg.solve(systems[solvable], b[combos[solvable]][..., None])[..., 0]
+    try:
+        points = np.linalg.solve(systems[solvable], b[combos[solvable]][..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        return None
     lam, t = points[:, :dims], points[:, dims]
     lines = a[: len(recent)]
     envelope = (lam @ lines[:, :dims].T + np.array([float(v) for v, _ in recent])).max(axis=1)
@@ -407,15 +412,21 @@ class _Swaps:
     quotas, stays as it was)."""
 
     def __init__(self, model: AssignmentModel, weights: IntArray, allowed_rows: IntArray | None) -> None:
-        self.model, self.weights = model, weights
+        self.model, self.weights, self.allowed_rows = model, weights, allowed_rows
         self.n_mentors = model.candidates.arrays.n_mentors
+        self.order: IntArray | None = None  # rows by (mentee, mentor), made on first use
+        self.keys: IntArray | None = None
+        self.usable = np.zeros(0, dtype=np.bool_)
+
+    def _prepare(self) -> None:
+        model = self.model
         keys = model.mentee * self.n_mentors + model.mentor
         self.order = np.argsort(keys, kind="stable")
         self.keys = keys[self.order]
         self.usable = np.ones(model.n_rows, dtype=np.bool_)
-        if allowed_rows is not None:
+        if self.allowed_rows is not None:
             self.usable[:] = False
-            self.usable[allowed_rows] = True
+            self.usable[self.allowed_rows] = True
         self.usable[model.pinned_rows] = False
 
     def within(self, rows: IntArray, constraints: list[SideConstraint]) -> IntArray | None:
@@ -425,6 +436,10 @@ class _Swaps:
         upper = [c for c in constraints if c.high is not None]
         highs = np.array([c.high for c in upper], dtype=np.int64)
         rows = np.asarray(rows, dtype=np.int64).copy()
+        if len(rows) ** 2 > SWAP_CELLS:
+            return None
+        if self.order is None:
+            self._prepare()
         if int((np.array([int(c.rows[rows].sum()) for c in upper], dtype=np.int64) - highs).max(initial=0)
                ) > 2 * MAX_SWAPS:
             return None  # a swap lowers each constraint's count by 2 at most
@@ -469,6 +484,7 @@ class _Swaps:
 
     def _row(self, mentee: IntArray, mentor: IntArray) -> IntArray:
         """The row of each (mentee, mentor), -1 where it is no candidate."""
+        assert self.keys is not None and self.order is not None
         keys = mentee * self.n_mentors + mentor
         at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
-        return np.where(self.keys[at] == keys, self.order[at], -1)
+        return np.where(self.keys[at] == keys, self.order[at], -1).astype(np.int32)

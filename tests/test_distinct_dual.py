@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import solver.kbest
+import solver.pricing
 import solver.solve
 from solver.cpsat import CpSearch, cp_stages
 from solver.domain import Cohort, ObjectiveMode
@@ -63,6 +64,23 @@ def _rows(candidates: CandidatePairs, pairs: set[tuple[str, str]]) -> np.ndarray
 @pytest.mark.parametrize(("name", "cohort"), COHORTS, ids=[name for name, _ in COHORTS])
 def test_each_alternative_is_the_best_that_differs_enough_from_the_ones_chosen(
         name: str, cohort: Cohort, d: int, priced_path: None) -> None:
+    _check_against_brute_force(cohort, d)
+
+
+@pytest.mark.parametrize("d", [2, 3])
+@pytest.mark.parametrize(("name", "cohort"), COHORTS[::2], ids=[name for name, _ in COHORTS[::2]])
+def test_cut_short_the_dual_hands_over_to_cp_sat_and_stays_exact(
+        name: str, cohort: Cohort, d: int, priced_path: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One flow for the dual, one for the old pricing, no swaps: CP-SAT finds what they could not, the same values."""
+    monkeypatch.setattr(solver.solve, "DISTINCT_EVALUATIONS", 1)
+    monkeypatch.setattr(solver.solve, "ALTERNATIVE_EVALUATIONS", 1)
+    monkeypatch.setattr(solver.pricing, "SWAP_CELLS", 0)
+    _check_against_brute_force(cohort, d)
+
+
+def _check_against_brute_force(cohort: Cohort, d: int) -> None:
+    """Four matchings with D = d: each OPTIMAL and the brute-force best among the valid matchings that differ enough
+    from the ones the engine chose before; fewer only when none further exists."""
     scores = _scores(cohort)
     everything = all_matchings_by_brute_force(cohort, scores)
     result = solve(cohort, SolveOptions(alternatives=4, min_difference=d))
