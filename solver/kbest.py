@@ -86,7 +86,10 @@ ZEROED_CELLS = 1_000
 and seats and its left-out row's cells set to 0 (`_Dense.cut`), rather than the node's submatrix cut out of the
 whole by index: on small matrices numpy's per-call cost, not the assignment, is most of a node (15 x 15: ~10 of
 a node's ~30 us is the assignment). Both give the same optimum: a zeroed row takes a zeroed seat at no loss,
-and every other cell is the submatrix's. Each node keeps its matrix (at most budget x cells x 8 bytes: 16 MB)."""
+and every other cell is the submatrix's. Each node keeps its matrix for its children, up to `ZEROED_MEMORY_CELLS`."""
+ZEROED_MEMORY_CELLS = 2_000_000
+"""Cells of the nodes' matrices a search keeps at most (16 MB; many alternatives of a 1,000-cell matrix could
+otherwise keep ~100,000 nodes' worth): past it, the children of a node solved from then on are cut out by index."""
 _EXACT_FLOAT = 2.0**52  # sums of the assignment's costs stay exact integers in float64 below this
 _NONE = -1
 _EMPTY = np.zeros(0, dtype=np.int64)
@@ -424,6 +427,7 @@ class _Search:
         self.evaluations = 0
         self.lam = np.zeros(len(accepted), dtype=np.int64)
         self.any_price = False  # whether some price of `lam` is positive (asked at every node)
+        self.matrix_cells = 0  # of the matrices its nodes keep (`ZEROED_MEMORY_CELLS`)
         self.priced = weights
         # Child bounds from the duals cost a few assignments' worth per split: they pay on larger matrices and
         # with prices (measured: 15 x 15, D = 2: 22 evaluations with them, 34 without, and 10 % faster without;
@@ -557,8 +561,8 @@ class _Search:
         """The node's priced optimum; False when the node holds no matching."""
         solver = self.solver
         self.evaluations += 1
-        if isinstance(solver, _Dense) and solver.zeroed:
-            parent = node.parent
+        parent = node.parent
+        if isinstance(solver, _Dense) and solver.zeroed and (parent is None or parent.cut is not None):
             if parent is None:
                 node.matrix, node.base = solver.values, self._weight(self.priced, self.pins)
             else:
@@ -573,6 +577,11 @@ class _Search:
                 node.base = parent.base + cut.gained[i]
             node.found, value = solver.solve_matrix(node.matrix)
             node.priced = node.base + value
+            if parent is not None:
+                if self.matrix_cells + node.matrix.size > ZEROED_MEMORY_CELLS:
+                    node.matrix = None  # not kept: its children are cut out of the whole matrix by index
+                else:
+                    self.matrix_cells += node.matrix.size
             return True
         free = solver.solve(node.include, node.exclude)
         if free is None:
@@ -603,7 +612,7 @@ class _Search:
         # Rows of the matchings found so far first: the children that keep many of them hold nothing valid.
         free = free[np.lexsort((free, -self.masks[:, free].sum(axis=0)))]
         node.free = free
-        if isinstance(self.solver, _Dense) and self.solver.zeroed:
+        if node.matrix is not None and isinstance(self.solver, _Dense):
             node.cut = self.solver.cut(node.include, free, self.priced)
         if self.duals:
             node.move, node.refill = self.solver.drops(node.include, node.exclude, free)
