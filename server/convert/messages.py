@@ -81,7 +81,7 @@ _MESSAGE, _ENUM, _SCALAR_KIND = 0, 1, 2
 @functools.cache
 def _plan(message_type: Descriptor, value_type: Any) -> tuple[tuple[str, bool, int, Any], ...]:
     """How to copy a dataclass into a message, worked out once per pair of types: for each field both have,
-    (name, repeated, kind, converter): a message (its full name), an enum (its descriptor) or a scalar (its Python
+    (name, repeated, kind, converter): a message (its descriptor), an enum (its descriptor) or a scalar (its Python
     type)."""
     fields_by_name = message_type.fields_by_name
     plan: list[tuple[str, bool, int, Any]] = []
@@ -90,7 +90,7 @@ def _plan(message_type: Descriptor, value_type: Any) -> tuple[tuple[str, bool, i
         if fd is None:
             continue
         if fd.message_type is not None:
-            plan.append((f.name, fd.is_repeated, _MESSAGE, fd.message_type.full_name))
+            plan.append((f.name, fd.is_repeated, _MESSAGE, fd.message_type))
         elif fd.enum_type is not None:
             plan.append((f.name, fd.is_repeated, _ENUM, fd.enum_type))
         else:
@@ -114,7 +114,7 @@ def _to_message(value: Any, message: _M, made: dict[int, tuple[Any, Message]]) -
             continue
         if repeated:
             target = getattr(message, name)
-            if kind == _MESSAGE and convert == "mentormatch.v1.PairRef":
+            if kind == _MESSAGE and convert.full_name == "mentormatch.v1.PairRef":
                 for element in item:
                     if isinstance(element, tuple):
                         target.add(mentee_id=element[0], mentor_id=element[1])
@@ -126,9 +126,13 @@ def _to_message(value: Any, message: _M, made: dict[int, tuple[Any, Message]]) -
                     if known is not None:
                         target.add().CopyFrom(known[1])
                         continue
-                    added = target.add()
-                    _fill(added, element, made)
                     element_type: Any = type(element)  # a class: hashable
+                    leaf = _leaf_plan(convert, element_type)
+                    if leaf is not None:  # scalars only: the message made by its constructor, in C
+                        added = target.add(**_leaf_values(leaf, element))
+                    else:
+                        added = target.add()
+                        _fill(added, element, made)
                     if _frozen(element_type):
                         made[id(element)] = (element, added)  # the element kept: its id stays its own
             elif kind == _ENUM:
@@ -142,6 +146,34 @@ def _to_message(value: Any, message: _M, made: dict[int, tuple[Any, Message]]) -
         else:
             setattr(message, name, convert(item))
     return message
+
+
+@functools.cache
+def _leaf_plan(message_type: Descriptor, value_type: Any) -> tuple[tuple[str, bool, int, Any], ...] | None:
+    """`_plan` of a dataclass none of whose fields the message holds as a message; None for any other value."""
+    if message_type.full_name == "mentormatch.v1.PairRef" or not dataclasses.is_dataclass(value_type):
+        return None
+    plan = _plan(message_type, _as_class(value_type))
+    return None if any(kind == _MESSAGE for _, _, kind, _ in plan) else plan
+
+
+def _as_class(value_type: Any) -> Any:
+    """The class as it came (a dataclass check narrows its static type to one the plan cache cannot hash)."""
+    return value_type
+
+
+def _leaf_values(plan: tuple[tuple[str, bool, int, Any], ...], value: Any) -> dict[str, Any]:
+    """The keyword arguments of a message's constructor, as `_to_message` would set them one by one."""
+    out: dict[str, Any] = {}
+    for name, repeated, kind, convert in plan:
+        item = getattr(value, name)
+        if item is None:
+            continue
+        if kind == _ENUM:
+            out[name] = [_enum_number(convert, e) for e in item] if repeated else _enum_number(convert, item)
+        else:
+            out[name] = [convert(e) for e in item] if repeated else convert(item)
+    return out
 
 
 @functools.cache
