@@ -496,11 +496,13 @@ def build(kind: type[T], n: int, columns: Mapping[str, Iterable[Any]]) -> list[T
 @dataclass
 class People:
     """Mentors or mentees being built from their columns (`build` gives them), which rows are plainly valid (the
-    validator need not look at them), and the ids as polars has them."""
+    validator need not look at them), the ids as polars has them (trimmed), and which rows repeat an id of an
+    earlier row of the same side (not counting empty ids)."""
 
     builder: Builder[Any]
     plain: np.ndarray
     ids: pl.Series
+    repeated: np.ndarray
 
     def build(self) -> list[Any]:
         return self.builder.done()
@@ -557,8 +559,18 @@ AHEAD_ROWS = 50_000
 """From this many rows, the polars side of some columns is read ahead on another thread (`_Taking`)."""
 
 
+def _ids(column: pl.Series) -> tuple[pl.Series, np.ndarray, np.ndarray]:
+    """Ids trimmed, which are plainly valid, and which repeat an earlier row's (not counting empty ones)."""
+    ids = trimmed(column)
+    return ids, _mask(column.str.contains(PLAIN_ID)), _mask(~ids.is_first_distinct() & (ids != ""))
+
+
+def _mask(values: pl.Series) -> np.ndarray:
+    return values.fill_null(False).to_numpy()
+
+
 def _ahead() -> dict[str, Callable[[pl.Series], Any]]:
-    return {"lat": partial(floats, empty=math.nan), "lon": partial(floats, empty=math.nan),
+    return {"id": _ids, "lat": partial(floats, empty=math.nan), "lon": partial(floats, empty=math.nan),
             "occupations": split_lists, "languages": split_lists, "interests": split_lists}
 
 
@@ -574,6 +586,7 @@ class _Taking:
         self.plain = np.ones(self.n, dtype=np.bool_)
         self.kind = kind
         self.values: Builder[Any] = Builder(kind, self.n)
+        self.repeated = np.zeros(self.n, dtype=np.bool_)
         self.readers = _ahead()
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="columns-ahead") if self.n >= AHEAD_ROWS else None
         self.ahead: dict[str, Future[Any]] = {}
@@ -596,7 +609,7 @@ class _Taking:
         return future.result() if future is not None else self.readers[name](self.take(name))
 
     def check(self, mask: pl.Series) -> None:
-        self.plain &= mask.fill_null(False).to_numpy()
+        self.plain &= _mask(mask)
 
 
 def _person_columns(taking: _Taking, cells: Cells) -> None:
@@ -608,9 +621,8 @@ def _person_columns(taking: _Taking, cells: Cells) -> None:
     values["gender"] = texts(text, "lower")
     values["online"], problems = booleans(taking.take("online"))
     cells.add("online", problems)
-    ids = trimmed(id_text := taking.take("id"))
-    taking.check(id_text.str.contains(PLAIN_ID))
-    del id_text
+    ids, plain, taking.repeated = taking.read("id")
+    taking.plain &= plain
     values["id"] = ids.to_list()
     taking.columns["id"] = ids  # kept (trimmed) for the ids used twice
     for name, low, high in (("lat", -90, 90), ("lon", -180, 180)):
@@ -627,7 +639,7 @@ def _person_columns(taking: _Taking, cells: Cells) -> None:
 
 
 def _people(taking: _Taking) -> People:
-    return People(taking.values, taking.plain, taking.take("id"))
+    return People(taking.values, taking.plain, taking.take("id"), taking.repeated)
 
 
 def mentor_columns(columns: Columns, cells: Cells) -> People:
@@ -703,11 +715,16 @@ def people_problems(mentors: Sequence[Mentor], mentees: Sequence[Mentee], mentor
     """What `solver.validate.people_problems` finds (the same problems in the same order), with the validator's
     per-person checks run only on the rows the columns do not show plainly valid, and ids used twice found by
     polars. A side without columns has nobody."""
-    nobody = pl.Series([], dtype=pl.String)
-    ids = pl.concat([mentor_columns.ids if mentor_columns else nobody, mentee_columns.ids if mentee_columns else nobody])
-    again = np.flatnonzero((~ids.is_first_distinct() & (ids != "")).to_numpy()).tolist()
-    out = [duplicate_id(f"mentors[{k}].id" if k < len(mentors) else f"mentees[{k - len(mentors)}].id", ids[k])
-           for k in again]
+    out: list[Problem] = []
+    for side, people in (("mentors", mentor_columns), ("mentees", mentee_columns)):
+        if people is None:
+            continue
+        repeated = people.repeated
+        if side == "mentees" and mentor_columns is not None and len(mentor_columns.ids):  # a mentor's id too
+            repeated = repeated | _mask(people.ids.is_in(mentor_columns.ids.unique().implode()) & (people.ids != ""))
+        again = np.flatnonzero(repeated)
+        out += [duplicate_id(f"{side}[{k}].id", id_)
+                for k, id_ in zip(again.tolist(), people.ids.gather(again).to_list(), strict=True)]
     if mentor_columns is not None:
         for i in np.flatnonzero(~mentor_columns.plain).tolist():
             out += mentor_problems(i, mentors[i])

@@ -37,7 +37,8 @@ def test_bad_cells_read_ahead_are_each_reported_at_their_row(tmp_path: Path) -> 
     directory = write(tmp_path / "bench", 1_500)
     frame = pl.read_csv(directory / "mentees.csv", infer_schema=False)
     bad = {17: ("lon", "east"), 300: ("languages", "da;en:B2"), 301: ("languages", "fa:Z9"),
-           999: ("occupations", "2512;x"), 1_200: ("interests", " Chess ; ;FILM")}
+           999: ("occupations", "2512;x"), 1_200: ("interests", " Chess ; ;FILM"),
+           400: ("id", "M0000005"), 401: ("id", frame["id"][3])}  # a mentor's id; an earlier mentee's
     for row, (column, text) in bad.items():
         frame = frame.with_columns(frame[column].scatter(row, text))
     frame.write_csv(directory / "mentees.csv")
@@ -49,7 +50,9 @@ def test_bad_cells_read_ahead_are_each_reported_at_their_row(tmp_path: Path) -> 
         ("COORDINATE_OUT_OF_RANGE", "mentees[17].lon", "mentees.csv row 19, column lon"),
         ("MALFORMED_LANGUAGE", "mentees[300].languages[0]", "mentees.csv row 302, column languages"),
         ("MALFORMED_CEFR", "mentees[301].languages[0].level", "mentees.csv row 303, column languages"),
-        ("MALFORMED_ISCO", "mentees[999].occupations[1]", "mentees.csv row 1001, column occupations")}
+        ("MALFORMED_ISCO", "mentees[999].occupations[1]", "mentees.csv row 1001, column occupations"),
+        ("DUPLICATE_ID", "mentees[400].id", "mentees.csv row 402, column id"),
+        ("DUPLICATE_ID", "mentees[401].id", "mentees.csv row 403, column id")}
 
 
 def test_a_read_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) -> None:
