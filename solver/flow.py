@@ -9,6 +9,7 @@ its CPU and memory end with it. The same solver on the same arcs gives the same 
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from ortools.graph.python import min_cost_flow
 
-from solver.stop import StopToken, check, run_in_child
+from solver.stop import StopToken, _forking, check, run_in_child
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -123,13 +124,95 @@ def flow_optimum(model: AssignmentModel, weights: IntArray, allowed_rows: IntArr
     row_order = np.argsort(row_part, kind="stable")
     check(stop)
     part_rows = np.split(row_order, np.flatnonzero(np.diff(row_part[row_order])) + 1)
-    chosen: list[IntArray] = []
-    for in_part in part_rows:
-        check(stop)
-        chosen.append(_flowed(_flow_part(model, weights, free[in_part], a[in_part], b[in_part], local,
-                                         int(part_size[row_part[in_part[0]]]), n, m, capacity, mentor_org, org_left,
-                                         pinned_load, stop)))
+
+    def part(in_part: IntArray, in_child: bool) -> IntArray:  # in a child: in-process there, no stop to check
+        return _flowed(_flow_part(model, weights, free[in_part], a[in_part], b[in_part], local,
+                                  int(part_size[row_part[in_part[0]]]), n, m, capacity, mentor_org, org_left,
+                                  pinned_load, None if in_child else stop, in_child=in_child))
+
+    here, aside = _share_parts(part_rows)
+    beside = _Beside(aside, part, stop)  # solved in a child process while this one solves `here`
+    try:
+        chosen: list[IntArray] = []
+        for in_part in here:
+            check(stop)
+            chosen.append(part(in_part, False))
+        chosen += beside.result()
+    finally:
+        beside.close()
     return np.sort(np.concatenate([*chosen, pinned]))
+
+
+PARALLEL_MIN_ROWS: int | None = 400_000
+"""Pairs from which a flow of several independent parts solves about half of them (by pairs) in a forked child
+while this process solves the rest, on a machine with two cores or more: a child costs ~25-50 ms (the fork of a
+large process, its exit), 10,000 x 10,000's flow takes seconds. None: never."""
+
+
+def _share_parts(parts: list[IntArray]) -> tuple[list[IntArray], list[IntArray]]:
+    """The parts this process solves, and those a child solves beside it: the largest first, each to the side
+    with fewer pairs so far (both sides about equal); none aside below `PARALLEL_MIN_ROWS`, on one core, or
+    where no process can be forked."""
+    rows = sum(len(p) for p in parts)
+    if (PARALLEL_MIN_ROWS is None or rows < PARALLEL_MIN_ROWS or len(parts) < 2 or _cores() < 2
+            or not _forking["works"]):
+        return parts, []
+    here: list[IntArray] = []
+    aside: list[IntArray] = []
+    load = [0, 0]
+    for p in sorted(parts, key=len, reverse=True):
+        side = 0 if load[0] <= load[1] else 1
+        (here if side == 0 else aside).append(p)
+        load[side] += len(p)
+    return here, aside
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class _Beside:
+    """`solve(part)` of each of `parts` (in order) in one forked child, started at once from a thread of its own
+    (the thread waits in `poll`, without the interpreter lock): the child shares the arrays copy-on-write, solves
+    its parts in-process and sends back the chosen rows. `result()` waits for them. A stop kills the child
+    (`solver.stop.run_in_child`); `close()` waits for the thread, so no child outlives the flow. Where no child
+    can be forked, `result()` solves the parts here."""
+
+    def __init__(self, parts: list[IntArray], solve: Callable[[IntArray, bool], IntArray],
+                 stop: StopToken | threading.Event | None) -> None:
+        self.parts, self.solve, self.stop = parts, solve, StopToken.of(stop)
+        self.answer: bytes | None = None
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+        if parts:
+            self.thread = threading.Thread(target=self._run, name="flow-beside", daemon=True)
+            self.thread.start()
+
+    def _run(self) -> None:
+        def work(send: Callable[[bytes], None], stopping: threading.Event) -> bytes:
+            return b"".join(self.solve(p, True).tobytes() for p in self.parts)
+
+        try:
+            self.answer = run_in_child(work, self.stop)
+        except BaseException as error:  # handed to result()
+            self.error = error
+
+    def result(self) -> list[IntArray]:
+        if self.thread is None:
+            return []
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        if self.answer is None:  # no child could be forked: solved here
+            return [self.solve(p, False) for p in self.parts]
+        return [np.frombuffer(self.answer, dtype=np.int64).copy()]
+
+    def close(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
 
 
 def _flowed(rows: IntArray | None) -> IntArray:
@@ -232,7 +315,8 @@ def quota_flow_optimum(model: AssignmentModel, weights: IntArray, groups: QuotaG
 def _flow_part(model: AssignmentModel, weights: IntArray, rows: IntArray, a: IntArray, b: IntArray,
                local: IntArray, size: int, n: int, m: int, capacity: IntArray, mentor_org: IntArray,
                org_left: IntArray, pinned_load: IntArray, stop: StopToken | threading.Event | None,
-               quota: tuple[IntArray, IntArray, IntArray] | None = None) -> IntArray | None:
+               quota: tuple[IntArray, IntArray, IntArray] | None = None, *, in_child: bool = False
+               ) -> IntArray | None:
     """The rows chosen by the min-cost flow of one independent part (`local` numbers its nodes 0..size-1).
 
     With seat costs, a mentor drains through one arc per free seat, seat k costing seat_cost x (k - 1): convex
@@ -289,7 +373,8 @@ def _flow_part(model: AssignmentModel, weights: IntArray, rows: IntArray, a: Int
         supplies[sink] += int(quota[1].sum())
     check(stop)
     arcs = (np.concatenate(tails), np.concatenate(heads), np.concatenate(caps), np.concatenate(costs))
-    chosen = _solve_flow(arcs, supplies, 2 * len(active), len(rows), stop)
+    first, count = 2 * len(active), len(rows)
+    chosen = _solve_here(arcs, supplies, first, count) if in_child else _solve_flow(arcs, supplies, first, count, stop)
     return None if chosen is None else rows[chosen]
 
 
