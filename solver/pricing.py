@@ -239,6 +239,8 @@ def exact_distinct(model: AssignmentModel, weights: IntArray, constraints: list[
     best_value = -1
     bound = Fraction(_NO_BOUND)
     swaps = _Swaps(model, weights, allowed_rows)
+    planes: list[tuple[int, tuple[int, ...]]] = []  # (weight, counts) of every priced optimum: its line of L
+    repeated: list[tuple[int, tuple[int, ...]]] = []
 
     def dual(x: _Priced) -> Fraction:
         return x.value - sum((x.lam[k] * (x.counts[k] - high[k]) for k in priced_ks), Fraction(0))
@@ -268,6 +270,11 @@ def exact_distinct(model: AssignmentModel, weights: IntArray, constraints: list[
         else:
             rows = _optimum(scaled, priced, allowed_rows, stop, flow)
         x = _Priced(rows, model.weight(weights, rows), tuple(int(c.rows[rows].sum()) for c in constraints), lam)
+        seen = (x.value, x.counts)
+        if seen in planes:
+            repeated.append(seen)
+        else:
+            planes.append(seen)
         bound = min(bound, dual(x))
         candidate(rows)
         return x
@@ -326,26 +333,22 @@ def exact_distinct(model: AssignmentModel, weights: IntArray, constraints: list[
 
     try:
         x = solve_at(tuple(Fraction(0) for _ in constraints))
-        planes: list[tuple[int, tuple[int, ...]]] = []
         for k in priced_ks:
             if x is None or proven() or out_of_budget():
                 break
             x = along(k, x)
-            planes.append((x.value, x.counts))
         nearest: tuple[int, int, IntArray] | None = None  # (excess, -value, rows) of the nearest breaking optimum
         while best_rows is not None and len(priced_ks) > 1 and not proven() and not out_of_budget():
             # Several prices: the lowest point of the lines met so far (Kelley's cutting planes) is the next price.
-            planes.append((best_value, tuple(int(c.rows[best_rows].sum()) for c in constraints)))
-            lowest = _lowest(planes, priced_ks, high, len(constraints))
+            lowest = _lowest([*planes, (best_value, tuple(int(c.rows[best_rows].sum()) for c in constraints))],
+                             priced_ks, high, len(constraints))
             if lowest is None or math.floor(lowest[1]) >= math.floor(bound):
                 break  # L is nowhere below the lines' lowest point: no price brings the bound to a lower integer
             lam = lowest[0]
+            known = len(repeated)
             x = solve_at(lam)
-            if x is None:
-                break
-            if (x.value, x.counts) in planes:
+            if x is None or len(repeated) > known:
                 break  # nothing new: the bound is as low as the lines can bring it
-            planes.append((x.value, x.counts))
             excess = sum(max(0, x.counts[k] - high[k]) for k in priced_ks)
             if excess <= 2:  # one swap may do: try it now, it may end the search
                 swapped = swaps.within(x.rows, constraints)
