@@ -50,20 +50,23 @@ def haversine_km(lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: Flo
 
 
 FIELD_TABLE_LIMIT = 4096  # distinct ISCO codes up to which shared digits come from a code x code table
-PROFILE_TABLE_LIMIT = 16_000_000  # mentee x mentor occupation profiles up to which one table holds every pair
+PERSON_TABLE_LIMIT = 16_000_000  # people x codes up to which one table holds each person's best digits per code
+FIELD_LOOKUP_MIN_PAIRS = 4096  # pairs from which the table pays; below, the direct comparison is cheaper
 
 
 @dataclass(frozen=True)
 class _FieldLookup:
-    """Shared leading digits for any mentee x mentor pair as one table lookup.
+    """Shared leading digits for any mentee x mentor pair as a few table lookups.
 
-    Each person's occupations are a *profile* (the row of their code indices); `table[pa * width + pb]` is the
-    most leading digits any code of profile pa shares with any code of profile pb (padding never shares).
+    `best[person * width + code]` is the most leading digits `code` shares with any occupation of one person of
+    the table's side (`mentor_side`: mentors, else mentees); a pair's digits are the most of that over the codes
+    of its other person (`codes`, [occupations, people of the other side]; padding is code width - 1, which
+    shares nothing).
     """
 
-    mentee_profile: IntArray
-    mentor_profile: IntArray
-    table: npt.NDArray[np.int8]  # flattened [mentee profiles, mentor profiles]
+    mentor_side: bool
+    codes: IntArray
+    best: npt.NDArray[np.int8]  # flattened [people of the table's side, width]
     width: int
 
 
@@ -74,32 +77,34 @@ def _field_lookup(arrays: CohortArrays) -> _FieldLookup | None:
     codes = np.unique(np.concatenate([a[a >= 0], b[b >= 0]]))
     u = len(codes)
     lookup = None
-    if u <= FIELD_TABLE_LIMIT:
+    # The table on the side with more occupations a person: a pair then looks up the other side's few codes.
+    mentor_side = b.shape[1] >= a.shape[1]
+    table_side, other = (b, a) if mentor_side else (a, b)
+    if u <= FIELD_TABLE_LIMIT and len(table_side) * (u + 1) <= PERSON_TABLE_LIMIT:
         shared = np.zeros((u + 1, u + 1), dtype=np.int8)  # index u = padding, shares nothing
         for digits in (1, 2, 3, 4):
             prefix = codes // 10 ** (4 - digits)
             shared[:u, :u] = np.where(prefix[:, None] == prefix[None, :], np.int8(digits), shared[:u, :u])
-        a_codes = np.where(a >= 0, np.searchsorted(codes, a), u)
-        b_codes = np.where(b >= 0, np.searchsorted(codes, b), u)
-        a_rows, a_profile = np.unique(a_codes, axis=0, return_inverse=True)
-        b_rows, b_profile = np.unique(b_codes, axis=0, return_inverse=True)
-        if len(a_rows) * len(b_rows) <= PROFILE_TABLE_LIMIT:
-            table = np.zeros((len(a_rows), len(b_rows)), dtype=np.int8)
-            for i in range(a_rows.shape[1]):
-                for j in range(b_rows.shape[1]):
-                    np.maximum(table, shared[a_rows[:, i][:, None], b_rows[:, j][None, :]], out=table)
-            lookup = _FieldLookup(a_profile.reshape(-1).astype(np.int64), b_profile.reshape(-1).astype(np.int64),
-                                  table.reshape(-1), len(b_rows))
+        table_codes = np.where(table_side >= 0, np.searchsorted(codes, table_side), u)
+        best = np.zeros((len(table_side), u + 1), dtype=np.int8)
+        for j in range(table_codes.shape[1]):
+            np.maximum(best, shared[table_codes[:, j]], out=best)
+        other_codes = np.ascontiguousarray(np.where(other >= 0, np.searchsorted(codes, other), u).T, dtype=np.int64)
+        lookup = _FieldLookup(mentor_side, other_codes, best.reshape(-1), u + 1)
     arrays.cache["field"] = lookup
     return lookup
 
 
 def field_digits(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> npt.NDArray[np.int8]:
     """Per pair, the most leading ISCO digits any occupation of the mentee shares with one of the mentor."""
-    # The lookup table pays from a few thousand pairs on; below, the direct comparison is cheaper.
-    lookup = _field_lookup(arrays) if len(mentee) >= 4096 or "field" in arrays.cache else None
+    lookup = _field_lookup(arrays) if len(mentee) >= FIELD_LOOKUP_MIN_PAIRS or "field" in arrays.cache else None
     if lookup is not None:
-        return lookup.table[lookup.mentee_profile[mentee] * lookup.width + lookup.mentor_profile[mentor]]
+        person, other = (mentor, mentee) if lookup.mentor_side else (mentee, mentor)
+        digits = np.zeros(len(mentee), dtype=np.int8)
+        row = person * lookup.width if len(lookup.codes) else person
+        for codes in lookup.codes:
+            np.maximum(digits, lookup.best[row + codes[other]], out=digits)
+        return digits
     mentee_prefixes, mentor_prefixes = _prefixes(arrays)
     # Prefixes agree from the first digit up to where they part: how many agree is how many leading digits match.
     agree = (mentee_prefixes[mentee][:, :, None, :] == mentor_prefixes[mentor][:, None, :, :]).sum(axis=3)
