@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
+from itertools import chain, repeat
 
 import numpy as np
 import numpy.typing as npt
@@ -157,34 +158,55 @@ def _rank_lookup(cohort: Cohort, mentee: IntArray, mentor: IntArray) -> tuple[In
     return out[0], out[1]
 
 
-def _set_overlap(left: list[frozenset[str]], right: list[frozenset[str]], mentee: IntArray, mentor: IntArray
+def _tag_bits(tags: list[tuple[str, ...]], vocabulary: dict[str, int], *, empty_is_tag: bool = True
+              ) -> npt.NDArray[np.uint64]:
+    """Each person's tags as bits over `vocabulary` ([people, words], or [people] with one word), new tags added to
+    it (the empty text only with `empty_is_tag`). One pass over the tags in C (chain, map), then one bitwise OR over all of them
+    (a Python set per person cost ~0.1 s on 10,000 people)."""
+    flat = list(chain.from_iterable(tags))
+    for tag in dict.fromkeys(flat):  # the distinct tags, in order of appearance
+        if (tag or empty_is_tag) and tag not in vocabulary:
+            vocabulary[tag] = len(vocabulary)
+    return _bits(tags, flat, vocabulary)
+
+
+def _bits(tags: list[tuple[str, ...]], flat: list[str], vocabulary: dict[str, int]) -> npt.NDArray[np.uint64]:
+    """`_tag_bits` of tags already in the vocabulary, or not in it (those set no bit)."""
+    words = max(1, (len(vocabulary) + 63) // 64)
+    code = np.fromiter(map(vocabulary.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
+    person = np.repeat(np.arange(len(tags), dtype=np.int64), np.fromiter(map(len, tags), dtype=np.int64,
+                                                                           count=len(tags)))
+    known = code >= 0
+    person, code = person[known], code[known]
+    out = np.zeros((len(tags), words), dtype=np.uint64)
+    np.bitwise_or.at(out, (person, code // 64), np.left_shift(np.uint64(1), (code % 64).astype(np.uint64)))
+    return out[:, 0].copy() if words == 1 else out
+
+
+def _set_overlap(left: list[tuple[str, ...]], right: list[tuple[str, ...]], mentee: IntArray, mentor: IntArray
                  ) -> IntArray:
-    """Per pair, how many tags the two sets share, via bit masks over the cohort's tag vocabulary: one pass over
-    the tags, then one bitwise OR over all of them (a Python bit set per person cost ~0.1 s on 10,000 people)."""
+    """Per pair, how many distinct tags the mentee's and the mentor's share."""
     vocabulary: dict[str, int] = {}
-
-    def flatten(sets: list[frozenset[str]]) -> tuple[list[int], list[int]]:
-        person, code = [], []
-        for i, tags in enumerate(sets):
-            for tag in tags:
-                person.append(i)
-                code.append(vocabulary.setdefault(tag, len(vocabulary)))
-        return person, code
-
-    left_tags, right_tags = flatten(left), flatten(right)
+    right_bits = _tag_bits(right, vocabulary)
     if not vocabulary:
         return np.zeros(len(mentee), dtype=np.int64)
-    words = (len(vocabulary) + 63) // 64
+    left_bits = _bits(left, list(chain.from_iterable(left)), vocabulary)  # a tag only she has shares nothing
+    shared = np.bitwise_count(left_bits[mentee] & right_bits[mentor])
+    return (shared if shared.ndim == 1 else shared.sum(axis=1)).astype(np.int64)
 
-    def bits(count: int, tags: tuple[list[int], list[int]]) -> npt.NDArray[np.uint64]:
-        out = np.zeros((count, words), dtype=np.uint64)
-        code = np.array(tags[1], dtype=np.int64)
-        np.bitwise_or.at(out, (np.array(tags[0], dtype=np.int64), code // 64),
-                         np.left_shift(np.uint64(1), (code % 64).astype(np.uint64)))
-        return out
 
-    shared = bits(len(left), left_tags)[mentee] & bits(len(right), right_tags)[mentor]
-    return np.bitwise_count(shared).sum(axis=1).astype(np.int64)
+def _has_tag(left: list[str], right: list[tuple[str, ...]], mentee: IntArray, mentor: IntArray) -> IntArray:
+    """Per pair, 1 when the mentee's one tag (the empty text: none) is among the mentor's tags, else 0."""
+    vocabulary: dict[str, int] = {}
+    right_bits = _tag_bits(right, vocabulary, empty_is_tag=False)
+    if not vocabulary:
+        return np.zeros(len(mentee), dtype=np.int64)
+    code = np.fromiter(map(vocabulary.get, left, repeat(-1)), dtype=np.int64, count=len(left))[mentee]
+    known = code >= 0
+    code = np.maximum(code, 0)
+    word = right_bits[mentor] if right_bits.ndim == 1 else right_bits[mentor, code // 64]
+    bit = (word >> (code % 64).astype(np.uint64)) & np.uint64(1)
+    return np.where(known, bit, 0).astype(np.int64)
 
 
 # The terms that her rules or the mentor's goals decide (a relaxation can move them); the others depend on the
@@ -208,9 +230,14 @@ def travel_points(arrays: CohortArrays, mentee: IntArray, km: FloatArray, minute
 
 def field_points(arrays: CohortArrays, mentee: IntArray, digits: npt.NDArray[np.integer]) -> IntArray:
     """FIELD: the ISCO digits shared beyond her rules' depth (a segment may set its own), 0..100."""
-    depth = arrays.mentee_field_depth[mentee]
-    shared = np.asarray(digits, dtype=np.int64)
-    return np.where(depth < 4, 100 * np.clip(shared - depth, 0, 4) // np.maximum(4 - depth, 1), 0).astype(np.int64)
+    shared = np.asarray(digits)
+    if len(shared) and (int(shared.min()) < 0 or int(shared.max()) > 4):
+        raise ValueError("shared ISCO digits lie in 0..4")
+    # Per mentee, her points for 0..4 shared digits: a pair's are one look-up in it.
+    depth = arrays.mentee_field_depth[:, None]
+    table = np.where(depth < 4, 100 * np.clip(np.arange(5) - depth, 0, 4) // np.maximum(4 - depth, 1), 0)
+    return np.asarray(table.astype(np.int64).reshape(-1)[np.asarray(mentee, dtype=np.int64) * 5 + shared],
+                      dtype=np.int64)
 
 
 def goal_points(cohort: Cohort, mentee: IntArray, mentor: IntArray) -> IntArray:
@@ -218,11 +245,13 @@ def goal_points(cohort: Cohort, mentee: IntArray, mentor: IntArray) -> IntArray:
     goal_codes = {g: k for k, g in enumerate(Goal)}
     mentee_goal = np.array([goal_codes[p.goal] for p in cohort.mentees], dtype=np.int64)
     mentor_goals = np.array([sum(1 << goal_codes[g] for g in p.goals) for p in cohort.mentors], dtype=np.int64)
-    goal_of_pair = mentee_goal[mentee]
-    goals_of_mentor = mentor_goals[mentor]
-    return np.where(goal_of_pair == goal_codes[Goal.UNSPECIFIED], 0,
-                    np.where(goals_of_mentor == 0, 50,
-                             np.where((goals_of_mentor >> goal_of_pair) & 1 == 1, 100, 0))).astype(np.int64)
+    # Per goal and mentor, the points: a pair's are one look-up in it.
+    goal = np.arange(len(goal_codes), dtype=np.int64)[:, None]
+    table = np.where(goal == goal_codes[Goal.UNSPECIFIED], 0,
+                     np.where(mentor_goals[None, :] == 0, 50,
+                              np.where((mentor_goals[None, :] >> goal) & 1 == 1, 100, 0))).astype(np.int64)
+    m = len(cohort.mentors)
+    return np.asarray(table.reshape(-1)[mentee_goal[mentee] * m + mentor], dtype=np.int64)
 
 
 def score_pairs(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor: IntArray, *,
@@ -249,19 +278,18 @@ def score_columns(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor
     mentee_rank, mentor_rank = _rank_lookup(cohort, mentee, mentor)
     check(stop)
     mentees, mentors = cohort.mentees, cohort.mentors
-    shared_interests = _set_overlap([frozenset(p.interests) for p in mentees],
-                                    [frozenset(p.interests) for p in mentors], mentee, mentor)
+    shared_interests = _set_overlap([p.interests for p in mentees], [p.interests for p in mentors], mentee, mentor)
     check(stop)
-    market = _set_overlap([frozenset([p.country_of_origin]) - {""} for p in mentees],
-                          [frozenset(p.markets) for p in mentors], mentee, mentor)
+    market = _has_tag([p.country_of_origin for p in mentees], [p.markets for p in mentors], mentee, mentor)
     check(stop)
-    first_language = _set_overlap([frozenset([p.first_language]) - {""} for p in mentees],
-                                  [frozenset(lang.code for lang in p.languages) for p in mentors], mentee, mentor)
+    first_language = _has_tag([p.first_language for p in mentees],
+                              [tuple(lang.code for lang in p.languages) for p in mentors], mentee, mentor)
     check(stop)
     years = np.array([p.years_experience for p in mentors], dtype=np.int64)
     leadership = np.array([p.leadership for p in mentors], dtype=np.int64)
+    seniority = 50 * leadership + 2 * np.minimum(np.maximum(years, 0), 25)  # per mentor, then per pair
     back = cohort.returning_mentors()  # `returning`, or a pair in the history
-    returning = np.array([p.id in back for p in mentors], dtype=np.int64)
+    returning = 100 * np.array([p.id in back for p in mentors], dtype=np.int64)
     points = {
         Term.MUTUAL_RANK: mutual_points(mentee_rank, mentor_rank),
         Term.MENTEE_RANK: rank_points(mentee_rank),
@@ -272,8 +300,8 @@ def score_columns(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor
         Term.TRAVEL: travel_points(arrays, mentee, km, minutes),
         Term.HOME_MARKET: 100 * np.minimum(market, 1),
         Term.FIRST_LANGUAGE: 100 * np.minimum(first_language, 1),
-        Term.SENIORITY: 50 * leadership[mentor] + 2 * np.minimum(np.maximum(years[mentor], 0), 25),
-        Term.RETURNING: 100 * returning[mentor],
+        Term.SENIORITY: seniority[mentor],
+        Term.RETURNING: returning[mentor],
     }
     columns: dict[str, npt.NDArray[np.generic]] = {
         "mentee": mentee.astype(np.int64),
