@@ -170,8 +170,12 @@ def _in_keys(keys: IntArray, sorted_keys: IntArray) -> BoolArray:
 
 
 def _language_rule(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> BoolArray:
-    spoken = arrays.mentor_languages_by_level[arrays.mentee_language_level[mentee], mentor]
-    return np.asarray((arrays.mentee_languages[mentee] & spoken).any(axis=1), dtype=np.bool_)
+    by_level, hers = arrays.mentor_languages_by_level, arrays.mentee_languages
+    if hers.shape[1] == 1:  # up to 64 languages: one word a person, one-dimensional look-ups
+        spoken = by_level[:, :, 0][arrays.mentee_language_level[mentee], mentor]
+        return np.asarray((hers[:, 0][mentee] & spoken) != 0, dtype=np.bool_)
+    spoken = by_level[arrays.mentee_language_level[mentee], mentor]
+    return np.asarray((hers[mentee] & spoken).any(axis=1), dtype=np.bool_)
 
 
 def _gender_rule(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> BoolArray:
@@ -379,12 +383,24 @@ class PairFacts:
 
 
 def _filter(arrays: CohortArrays, a: IntArray, b: IntArray, stop: StopToken | threading.Event | None) -> PairFacts:
-    """The pairs among (a, b), all of eligible people, that every hard rule allows: `allowed`, cheapest rules first."""
+    """The pairs among (a, b), all of eligible people, that every hard rule allows: `allowed`, cheapest rules first.
+
+    The rules that read per-person arrays make one mask, applied once; a rule that cannot remove a pair of this
+    cohort (no hard gender requests, no mentor goals asked, no rankings required, no organisations to avoid, no
+    history, no bans) is not evaluated at all (it would allow every pair).
+    """
     ok = (arrays.mentor_years[b] >= arrays.mentee_min_years[a]) & arrays.mentor_available[b]
-    for rule in (_language_rule, _gender_rule, _goal_rule, _choice_rule, _conflict_rule, _repeat_rule, _ban_rule):
-        a, b = a[ok], b[ok]
-        ok = rule(arrays, a, b)
+    ok &= _language_rule(arrays, a, b)
+    if arrays.gender_requests_hard:
+        ok &= _gender_rule(arrays, a, b)
+    if arrays.mentee_goal_bits.any():
+        ok &= _goal_rule(arrays, a, b)
     a, b = a[ok], b[ok]
+    for rule, needed in ((_choice_rule, arrays.mentee_choice.any()), (_conflict_rule, len(arrays.avoid_keys)),
+                         (_repeat_rule, len(arrays.repeat_keys)), (_ban_rule, len(arrays.banned_keys))):
+        if needed:
+            ok = rule(arrays, a, b)
+            a, b = a[ok], b[ok]
     check(stop)
     km, minutes, within = _reach(arrays, a, b)
     a, b, km, minutes = a[within], b[within], km[within], minutes[within]
