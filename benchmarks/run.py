@@ -617,8 +617,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default=",".join(CASES), help="comma-separated cases (default: all)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (the smoke test)")
-    parser.add_argument("--out", type=Path, default=None, help=f"results file (default: {RESULTS.name} for a full "
-                                                              "run, none for --quick)")
+    parser.add_argument("--out", type=Path, default=None, help=f"results file (default: {RESULTS.name} for a run of "
+                                                              "every case, none for --only or --quick)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -649,7 +649,9 @@ def main(argv: list[str] | None = None) -> int:
         ],
         "cases": results,
     }
-    out = args.out if args.out is not None else (None if args.quick else RESULTS)
+    # results.json holds one whole run: a run of some cases (`--only`) writes it only when asked (`--out`).
+    whole = not args.quick and set(cases) == set(CASES)
+    out = args.out if args.out is not None else (RESULTS if whole else None)
     if out is not None:
         from solver.fileio import write_atomic  # whole or not at all, as every file the project writes
 
