@@ -283,7 +283,10 @@ class Reoptimiser:
         node = self.n + index
         arcs = np.flatnonzero((net.head == node) & (net.flow < net.cap))
         arcs = arcs[net.cost[arcs] + net.potential[net.tail[arcs]] - net.potential[node] == 0]
-        return bool(len(arcs)) and bool(np.isin(net.tail[arcs], list(reach(node))).any())
+        if not len(arcs):
+            return False
+        reached = reach(node)
+        return any(tail in reached for tail in net.tail[arcs].tolist())
 
     def _apply(self, net: _Network, change: FlowChange) -> tuple[bool, set[int]] | None:
         """Applies `change` to `net`: (whether a matching can still exist, the mentees whose arcs out changed);
@@ -514,7 +517,9 @@ class _Network:
             # Each touched mentee gives up her unit (she has no arc in, so her potential can then be chosen to
             # make every arc out of her non-negative): one path puts her unit back where it is best.
             mentees = np.fromiter(touched, dtype=np.int64)
-            out = np.isin(tail, mentees)
+            mark = np.zeros(self.nodes, dtype=np.bool_)
+            mark[mentees] = True
+            out = mark[tail]  # the arcs out of them
             flow[out] = 0
             usable = out & (cap > 0)
             best = np.full(self.nodes, np.iinfo(np.int64).min, dtype=np.int64)

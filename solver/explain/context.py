@@ -77,7 +77,7 @@ class ExplainContext:
         self._family_prefixes: dict[str, set[int]] | None = None
         self._reoptimiser: Reoptimiser | bool | None = False  # False: not built yet
         self._relaxer: Relaxer | None = None
-        self._best_keys: IntArray | None = None
+        self._best_keys: frozenset[int] | None = None
         self.solved: dict[Hashable, Any] = {}  # full re-solves by the relaxation they solved (counterfactual.Resolved)
 
     def reoptimiser(self) -> Reoptimiser | None:
@@ -88,13 +88,13 @@ class ExplainContext:
             self._reoptimiser = _build_reoptimiser(self)
         return self._reoptimiser if isinstance(self._reoptimiser, Reoptimiser) else None
 
-    def best_keys(self) -> IntArray:
-        """The best matching's pairs as sorted keys mentee x max(1, mentors) + mentor (indices of the cohort)."""
+    def best_keys(self) -> frozenset[int]:
+        """The best matching's pairs as keys mentee x max(1, mentors) + mentor (indices of the cohort)."""
         if self._best_keys is None:
             best, m = self.result.best, max(1, self.arrays.n_mentors)
             rows = best.rows if best is not None else np.zeros(0, dtype=np.int64)
-            self._best_keys = np.unique(self.candidates.mentee[rows].astype(np.int64) * m
-                                        + self.candidates.mentor[rows].astype(np.int64))
+            self._best_keys = frozenset((self.candidates.mentee[rows].astype(np.int64) * m
+                                         + self.candidates.mentor[rows].astype(np.int64)).tolist())
         return self._best_keys
 
     def relaxer(self) -> Relaxer:

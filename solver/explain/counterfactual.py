@@ -143,14 +143,11 @@ def measure_impact(ctx: ExplainContext, after: Resolved, person: tuple[Side, str
     total = int(ctx.scores(mentee, mentor).sum())
     matched_priority = int(ctx.priority[mentee].sum())
     # The pairs that differ from the best matching's, by index keys; ids only for those (a re-solve moves few).
-    keys = mentee * max(1, len(mentors)) + mentor
+    m = max(1, len(mentors))
+    keys = set((mentee * m + mentor).tolist())
     best_keys = ctx.best_keys()
-    gone = np.setdiff1d(best_keys, keys, assume_unique=True)
-    new = np.isin(keys, best_keys, assume_unique=True, invert=True)
-    removed = sorted((mentees[k // max(1, len(mentors))].id, mentors[k % max(1, len(mentors))].id)
-                     for k in gone.tolist())
-    added = sorted((mentees[a].id, mentors[b].id) for a, b in zip(mentee[new].tolist(), mentor[new].tolist(),
-                                                                  strict=True))
+    removed = sorted((mentees[k // m].id, mentors[k % m].id) for k in best_keys - keys)
+    added = sorted((mentees[k // m].id, mentors[k % m].id) for k in keys - best_keys)
     partners: tuple[str, ...] = ()
     matched: bool | None = None
     if person is not None:
@@ -425,9 +422,9 @@ def _new_partners(ctx: ExplainContext, view: PersonView, pool: IntArray, mentee:
     """What `_usable_partners` says, from the pairs a relaxation allows anew (`relaxed.Relaxer.change`): the
     person's new pairs with a partner in `pool`."""
     mine, theirs = (mentee, mentor) if view.side is Side.MENTEE else (mentor, mentee)
-    partners = np.intersect1d(theirs[mine == view.index], view.partner[pool])
+    partners = set(theirs[mine == view.index].tolist()) & set(view.partner[pool].tolist())
     people = ctx.cohort.mentors if view.side is Side.MENTEE else ctx.cohort.mentees
-    return {people[k].id for k in partners.tolist()}
+    return {people[k].id for k in partners}
 
 
 def _whose(subject: str) -> str:

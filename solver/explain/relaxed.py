@@ -541,8 +541,8 @@ class Relaxer:
 
     def _rows_of(self, mentees: IntArray, mentors: IntArray) -> IntArray:
         """Model rows (allowed pairs) in these mentees' rows or these mentors' columns."""
-        model = self.ctx.result.model
-        touched = np.isin(model.mentee, mentees) | np.isin(model.mentor, mentors)
+        model, arrays = self.ctx.result.model, self.ctx.arrays
+        touched = _marks(arrays.n_mentees, mentees)[model.mentee] | _marks(arrays.n_mentors, mentors)[model.mentor]
         return np.flatnonzero(touched).astype(np.int64)
 
     def _rescore(self, relaxed: Cohort, arrays: CohortArrays, mentee: IntArray, mentor: IntArray, score: IntArray,
@@ -553,12 +553,12 @@ class Relaxer:
         travel, field, goal = points
         km, minutes, digits = facts
         score = score.copy()
-        in_rows = np.isin(mentee, delta.mentees)
+        in_rows = _marks(arrays.n_mentees, delta.mentees)[mentee]
         if in_rows.any():
             a = mentee[in_rows]
             score[in_rows] += (w_travel * (travel_points(arrays, a, km[in_rows], minutes[in_rows]) - travel[in_rows])
                                + w_field * (field_points(arrays, a, digits[in_rows]) - field[in_rows]))
-        in_columns = np.isin(mentor, delta.mentors)
+        in_columns = _marks(arrays.n_mentors, delta.mentors)[mentor]
         if in_columns.any():
             score[in_columns] += w_goal * (goal_points(relaxed, mentee[in_columns], mentor[in_columns])
                                            - goal[in_columns])
@@ -624,6 +624,13 @@ def _eligible(people: list[Mentee] | tuple[Mentee, ...], rules: Rules) -> BoolAr
     municipalities, tracks = set(rules.eligible_municipalities), set(rules.eligible_tracks)
     return np.array([(not municipalities or p.municipality in municipalities) and (not tracks or p.track in tracks)
                      for p in people], dtype=np.bool_)
+
+
+def _marks(size: int, people: IntArray) -> BoolArray:
+    """Which of `size` people are among `people` (a lookup table: `np.isin` sorts both sides each time)."""
+    out = np.zeros(size, dtype=np.bool_)
+    out[people] = True
+    return out
 
 
 def _allowed(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> BoolArray:
