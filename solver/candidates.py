@@ -441,13 +441,15 @@ def allowed_pair_facts(arrays: CohortArrays, *, stop: StopToken | threading.Even
         return facts
     # Sort by mentee then mentor and drop repeats (pairs sharing several field groups). The join yields runs
     # that are already sorted, which the stable sort (timsort) exploits.
-    key = facts.mentee * max(1, arrays.n_mentors) + facts.mentor
+    width = max(1, arrays.n_mentors)
+    key = facts.mentee * width + facts.mentor
     order = np.argsort(key, kind="stable")
     key = key[order]
     first = np.ones(len(key), dtype=np.bool_)
     first[1:] = key[1:] != key[:-1]
     keep = order[first]
-    return PairFacts(facts.mentee[keep], facts.mentor[keep], facts.km[keep], facts.minutes[keep], facts.digits[keep])
+    mentee, mentor = np.divmod(key[first], width)  # from the sorted keys: no gather in random order
+    return PairFacts(mentee, mentor, facts.km[keep], facts.minutes[keep], facts.digits[keep])
 
 
 def candidate_pair_indices(arrays: CohortArrays) -> tuple[IntArray, IntArray]:

@@ -215,14 +215,11 @@ def _has_tag(left: list[str], right: list[tuple[str, ...]], mentee: IntArray, me
 
 def travel_points(arrays: CohortArrays, mentee: IntArray, km: FloatArray, minutes: FloatArray) -> IntArray:
     """TRAVEL: 100 at the door, falling linearly to 0 at her limit (at NO_LIMIT_TRAVEL_KM without one)."""
-    if arrays.uses_travel_times:
-        limit = arrays.mentee_limit_minutes[mentee]
-        travelled = minutes
-    else:
-        limit = arrays.mentee_limit_km[mentee]
-        travelled = km
+    limits = arrays.mentee_limit_minutes if arrays.uses_travel_times else arrays.mentee_limit_km
+    travelled = minutes if arrays.uses_travel_times else km
+    limit = limits[mentee]
     distance = np.nan_to_num(travelled, nan=np.inf)
-    scale = np.where(np.isfinite(limit) & (limit > 0), limit, NO_LIMIT_TRAVEL_KM)
+    scale = np.where(np.isfinite(limits) & (limits > 0), limits, NO_LIMIT_TRAVEL_KM)[mentee]  # per mentee, then pair
     points = np.clip(np.floor(100.0 * (1.0 - distance / scale)), 0, 100)
     # Beyond her limit only an online pair is allowed at all, and it gets no travel points (README: TRAVEL).
     return np.where(distance > limit, 0, points).astype(np.int64)
