@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from ortools.graph.python import min_cost_flow
 
-from solver.stop import StopToken, _forking, check, run_in_child
+from solver.stop import StopToken, check, forking_works, run_in_child
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -159,7 +159,7 @@ def _share_parts(parts: list[IntArray]) -> tuple[list[IntArray], list[IntArray]]
     where no process can be forked."""
     rows = sum(len(p) for p in parts)
     if (PARALLEL_MIN_ROWS is None or rows < PARALLEL_MIN_ROWS or len(parts) < 2 or _cores() < 2
-            or not _forking["works"]):
+            or not forking_works()):
         return parts, []
     here: list[IntArray] = []
     aside: list[IntArray] = []

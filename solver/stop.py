@@ -241,6 +241,11 @@ _forking = {"works": hasattr(os, "fork")}  # False once a child died without a w
 ChildWork = Callable[[Callable[[bytes], None], threading.Event], bytes]
 
 
+def forking_works() -> bool:
+    """Whether `run_in_child` can fork (False without fork, or once a child died without a word)."""
+    return _forking["works"]
+
+
 def _die_with_parent() -> None:
     """Linux: this process is killed when the thread that forked it ends (its process killed, say)."""
     with contextlib.suppress(OSError, AttributeError):
