@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 from ortools.graph.python import min_cost_flow
 
 from solver.candidates import BoolArray, IntArray
@@ -43,6 +44,7 @@ MAX_PATHS = 12  # units of imbalance repaired by shortest paths; beyond, the cha
 CACHED = 48  # re-optima kept per reoptimiser, by key (a relaxation asked about for several people) ...
 CACHED_ARCS = 4_000_000  # ... and at most this many arcs' flows in all (each keeps its network's arrays)
 _KEY = 1 << 31  # arc keys: tail * _KEY + head
+Int32Array = npt.NDArray[np.int32]
 
 
 def _empty() -> IntArray:
@@ -110,7 +112,7 @@ class Reoptimiser:
         self.edge_source = source[edges]
         self.edge_arc = np.where(edges < len(tail), edges, edges - len(tail)).astype(np.int64)
         self.edge_forward = edges < len(tail)
-        self.edge_cache: tuple[IntArray, IntArray, BoolArray, IntArray, IntArray, IntArray] | None = None
+        self.edge_cache: tuple[IntArray, IntArray, BoolArray, Int32Array, IntArray, IntArray] | None = None
 
     # Building -------------------------------------------------------------------------------------------
 
@@ -405,7 +407,7 @@ class _Network:
         self.anew = False
         self.paths = 0
         self.new_pairs = _empty()  # the arcs of pairs added
-        self._edge_cache: tuple[IntArray, IntArray, BoolArray, IntArray, IntArray, IntArray] | None = None
+        self._edge_cache: tuple[IntArray, IntArray, BoolArray, Int32Array, IntArray, IntArray] | None = None
         self._extra_keys, self._extra_arcs = _empty(), _empty()  # arcs added, by key (sorted)
 
     def copy(self) -> _Network:
@@ -447,7 +449,7 @@ class _Network:
         out[:len(self.base.supply)] = self.base.supply
         return out
 
-    def _edges(self) -> tuple[IntArray, IntArray, BoolArray, IntArray, IntArray, IntArray]:
+    def _edges(self) -> tuple[IntArray, IntArray, BoolArray, Int32Array, IntArray, IntArray]:
         """(source, arc, forward, target, edge, row pointers) of every possible residual edge, ordered by source: the
         base network's, with the added arcs' merged in. `edge` numbers an edge in [forward arcs, backward arcs] (an
         arc's forward edge is the arc, its backward edge the arc + the number of arcs)."""
@@ -463,12 +465,13 @@ class _Network:
             source = np.insert(source, at, more_source[order])
             arc = np.insert(arc, at, more_arc[order])
             forward = np.insert(forward, at, more_forward[order])
-        target = np.where(forward, self.head[arc], self.tail[arc])
+        # Targets and row pointers as int32, the index type of scipy's sparse matrices: built without a scan or copy.
+        target = np.where(forward, self.head[arc], self.tail[arc]).astype(np.int32)
         edge = np.where(forward, arc, arc + len(self.tail))
         starts = np.searchsorted(source, np.arange(self.nodes + 1, dtype=np.int64))
         return source, arc, forward, target, edge, starts
 
-    def _residual(self, tight: bool = False) -> tuple[csr_matrix, IntArray, BoolArray, IntArray, IntArray]:
+    def _residual(self, tight: bool = False) -> tuple[csr_matrix, IntArray, BoolArray, Int32Array, Int32Array]:
         """The residual graph weighted by reduced costs (only its edges of reduced cost 0 with `tight`), as a CSR
         matrix, with each edge's arc, direction and target, and the row pointers."""
         if self._edge_cache is None:
@@ -487,7 +490,7 @@ class _Network:
         keep = residual[edge]
         kept = np.flatnonzero(keep)
         kept_arc, kept_forward, kept_target = arc[kept], forward[kept], target[kept]
-        counts = np.zeros(len(keep) + 1, dtype=np.int64)
+        counts = np.zeros(len(keep) + 1, dtype=np.int32)
         np.cumsum(keep, out=counts[1:])
         indptr = counts[starts]  # kept edges before each node's first
         weight = np.ones(len(kept)) if tight else np.concatenate([reduced, -reduced])[edge[kept]].astype(np.float64)
