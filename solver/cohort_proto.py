@@ -9,10 +9,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from mentormatch.v1 import cohort_pb2 as pb
+from solver.columns import build
 from solver.domain import (
     Cohort,
     FieldFamily,
@@ -238,6 +239,28 @@ def cohort_to_proto(cohort: Cohort) -> pb.Cohort:
 
 # --- proto -> domain ------------------------------------------------------------------------------
 
+_LANGUAGES: dict[tuple[str, int], Language] = {}
+"""The skills read so far, shared (a skill is an immutable value): only codes of two lower-case ASCII letters with
+a level 0..6 are kept, so the table holds at most 26 * 26 * 7 entries whatever the requests hold."""
+_LANGUAGE_CODE = re.compile(r"[a-z]{2}")
+
+
+def _language(code: str, level: int) -> Language:
+    """The skill; a negative level becomes -1, the domain's "reported already" (`ProtoReader.languages` reports it)."""
+    if level < 0:
+        return Language(code=code, level=-1)
+    skill = Language(code=code, level=level)
+    if level <= 6 and _LANGUAGE_CODE.fullmatch(code):
+        _LANGUAGES[code, level] = skill
+    return skill
+
+
+def _enums(table: Mapping[int, _E], numbers: Any) -> tuple[_E, ...] | None:
+    """The values of `numbers`, or None when the table lacks one (that person is read again, to report it)."""
+    values = tuple(map(table.get, numbers))
+    return None if None in values else values  # type: ignore[return-value]
+
+
 
 class ProtoReader:
     """Maps one message to domain types, collecting problems the domain types cannot hold."""
@@ -428,11 +451,103 @@ class ProtoReader:
                                for j, x in enumerate(g.mentor_goals)),
         )
 
+    # A side's people at once: each field read as one column over the messages, the objects made from the columns
+    # (`solver.columns.build`). A person the columns do not map plainly (no location, a negative CEFR level, an
+    # unknown enum number) is read again by `mentor` / `mentee`, which report its problems in the order they
+    # always have: the same objects and the same problems as reading person by person, in a third of the time.
+
+    def _skills(self, people: list[Any], odd: set[int]) -> list[tuple[Language, ...]]:
+        """Each person's languages; a person with a skill of negative level goes into `odd`."""
+        out: list[tuple[Language, ...]] = []
+        known = _LANGUAGES
+        for i, m in enumerate(people):
+            skills = m.languages
+            if not skills:
+                out.append(())
+                continue
+            pairs = [(s.code, s.level) for s in skills]
+            try:
+                out.append(tuple([known[pair] for pair in pairs]))
+            except KeyError:
+                if any(level < 0 for _, level in pairs):
+                    odd.add(i)
+                out.append(tuple(_language(code, level) for code, level in pairs))
+        return out
+
+    @staticmethod
+    def _odd_numbers(numbers: list[Any], odd: set[int]) -> None:
+        """The people whose value is None (an enum number the table lacks) go into `odd`."""
+        if None in numbers:
+            odd.update(i for i, value in enumerate(numbers) if value is None)
+
+    def _again(self, people: list[Any], built: list[Any], odd: set[int], side: str,
+               read: Callable[[Any, str], Any]) -> tuple[Any, ...]:
+        for i in sorted(odd):
+            built[i] = read(people[i], f"{side}[{i}]")
+        return tuple(built)
+
+    def mentors(self, people: list[pb.Mentor]) -> tuple[Mentor, ...]:
+        """`mentor` of each message, `mentors[i]` the path of the i-th."""
+        odd = {i for i, m in enumerate(people) if not m.HasField("location")}
+        locations = [m.location for m in people]
+        genders = [_GENDER_FROM_PROTO.get(m.gender) for m in people]
+        goals = [_enums(_GOAL_FROM_PROTO, gls) if (gls := m.goals) else () for m in people]
+        self._odd_numbers(genders, odd)
+        self._odd_numbers(goals, odd)
+        columns: dict[str, list[Any]] = {
+            "id": [m.id for m in people], "lat": [p.lat for p in locations], "lon": [p.lon for p in locations],
+            "occupations": [tuple(occ) if (occ := m.occupations) else () for m in people],
+            "languages": self._skills(people, odd),
+            "years_experience": [m.years_experience for m in people],
+            "capacity": [m.capacity if m.HasField("capacity") else _MENTOR_CAPACITY_DEFAULT for m in people],
+            "leadership": [m.leadership for m in people], "gender": genders,
+            "interests": [tuple(ints) if (ints := m.interests) else () for m in people],
+            "organisation": [m.organisation for m in people],
+            "markets": [tuple(mks) if (mks := m.markets) else () for m in people],
+            "returning": [m.returning for m in people], "online": [m.online for m in people], "goals": goals,
+        }
+        return self._again(people, build(Mentor, len(people), columns), odd, "mentors", self.mentor)
+
+    def mentees(self, people: list[pb.Mentee]) -> tuple[Mentee, ...]:
+        """`mentee` of each message, `mentees[i]` the path of the i-th."""
+        odd = {i for i, m in enumerate(people) if not m.HasField("location")}
+        locations = [m.location for m in people]
+        genders = [_GENDER_FROM_PROTO.get(m.gender) for m in people]
+        requested = [_GENDER_FROM_PROTO.get(m.requested_mentor_gender) for m in people]
+        goals = [_GOAL_FROM_PROTO.get(m.goal) for m in people]
+        tracks = [TRACK_FROM_PROTO.get(m.track) for m in people]
+        for column in (genders, requested, goals, tracks):
+            self._odd_numbers(column, odd)
+        columns: dict[str, list[Any]] = {
+            "id": [m.id for m in people], "lat": [p.lat for p in locations], "lon": [p.lon for p in locations],
+            "occupations": [tuple(occ) if (occ := m.occupations) else () for m in people],
+            "languages": self._skills(people, odd),
+            "max_travel_km": [m.max_travel_km if m.HasField("max_travel_km") else None for m in people],
+            "max_travel_minutes": [m.max_travel_minutes if m.HasField("max_travel_minutes") else None
+                                   for m in people],
+            "interests": [tuple(ints) if (ints := m.interests) else () for m in people],
+            "goal": goals, "gender": genders, "requested_mentor_gender": requested,
+            "country_of_origin": [m.country_of_origin for m in people],
+            "first_language": [m.first_language for m in people],
+            "municipality": [m.municipality for m in people], "track": tracks,
+            "priority": [m.priority or _MENTEE_PRIORITY_DEFAULT for m in people],
+            "online": [m.online for m in people],
+            "tags": [tuple(tgs) if (tgs := m.tags) else () for m in people],
+            "avoid_organisations": [tuple(avo) if (avo := m.avoid_organisations) else () for m in people],
+        }
+        return self._again(people, build(Mentee, len(people), columns), odd, "mentees", self.mentee)
+
+    @staticmethod
+    def rankings(entries: list[pb.Ranking]) -> tuple[Ranking, ...]:
+        return tuple(build(Ranking, len(entries), {"from_id": [r.from_id for r in entries],
+                                                    "to_id": [r.to_id for r in entries],
+                                                    "rank": [r.rank for r in entries]}))
+
     def cohort(self, msg: pb.Cohort) -> Cohort:
         cohort = Cohort(
-            mentors=tuple(self.mentor(m, f"mentors[{i}]") for i, m in enumerate(msg.mentors)),
-            mentees=tuple(self.mentee(m, f"mentees[{i}]") for i, m in enumerate(msg.mentees)),
-            rankings=tuple(Ranking(from_id=r.from_id, to_id=r.to_id, rank=r.rank) for r in msg.rankings),
+            mentors=self.mentors(list(msg.mentors)),
+            mentees=self.mentees(list(msg.mentees)),
+            rankings=self.rankings(list(msg.rankings)),
             rules=self.rules(msg.rules) if msg.HasField("rules") else Rules(),
             name=msg.name,
         )
