@@ -40,6 +40,7 @@ from solver.model import (
 )
 from solver.pricing import (
     Lagrangian,
+    PricedMemo,
     distinct_constraints,
     exact_distinct,
     lagrangian,
@@ -190,6 +191,7 @@ class _Run:
     progress_rank: int = 1
     flows: list[tuple[IntArray, IntArray | None, IntArray]] = field(default_factory=list)
     quota_flows: list[tuple[IntArray, IntArray | None, IntArray | None]] = field(default_factory=list)
+    priced_memos: list[tuple[IntArray, IntArray | None, bool, PricedMemo]] = field(default_factory=list)
 
     @property
     def limit(self) -> StopToken:
@@ -222,6 +224,18 @@ class _Run:
         rows = flow_optimum(self.model, weights, allowed, stop=self.options.stop if first else self.limit)
         self.flows = [*self.flows[-3:], (weights, allowed, rows)]
         return rows
+
+    def priced_memo(self, weights: IntArray, allowed: IntArray | None, quotas: bool) -> PricedMemo:
+        """The priced optima met so far for `weights` on the `allowed` rows (by the flow with the `quotas` or
+        without): the alternatives of one solve share them, so each walks its predecessors' prices for free."""
+        for known_weights, known_allowed, known_quotas, memo in self.priced_memos:
+            same_rows = known_allowed is None if allowed is None else (
+                known_allowed is not None and np.array_equal(known_allowed, allowed))
+            if same_rows and known_quotas == quotas and np.array_equal(known_weights, weights):
+                return memo
+        memo = PricedMemo()
+        self.priced_memos = [*self.priced_memos[-3:], (weights, allowed, quotas, memo)]
+        return memo
 
     def report(self, value: int, bound: int) -> None:
         if self.options.on_progress is not None:
@@ -277,7 +291,8 @@ def _exact(run: _Run, weights: IntArray, allowed: IntArray | None, previous: lis
             # "Differs from each of `previous`" at its exact dual: the bound CP-SAT's root LP would reach, often
             # with a priced matching that meets it (OPTIMAL here, no CP-SAT).
             priced = exact_distinct(model, weights, constraints, run.deadline, max_evaluations=DISTINCT_EVALUATIONS,
-                                    stop=run.limit, allowed_rows=allowed, relaxed=relaxed, flow=pricing_flow)
+                                    stop=run.limit, allowed_rows=allowed, relaxed=relaxed, flow=pricing_flow,
+                                    memo=run.priced_memo(weights, allowed, pricing_flow is not None))
         if priced is None or priced.rows is None:
             found = lagrangian(model, weights, constraints, run.deadline,
                                max_evaluations=ALTERNATIVE_EVALUATIONS if previous else 40, stop=run.limit,

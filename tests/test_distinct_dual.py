@@ -130,6 +130,17 @@ def _flow(model: AssignmentModel) -> PricingFlow | None:
     return lambda priced_model, priced, rows, stop: quota_flow_optimum(priced_model, priced, groups, rows, stop=stop)
 
 
+def _brute_force_and_model(cohort: Cohort) -> tuple[list[tuple[tuple[int, int], set[tuple[str, str]]]], CandidatePairs,
+                                                    AssignmentModel, np.ndarray, PricingFlow | None]:
+    """Every valid matching, best first (skips the test when there is none), and the engine's model, weights and
+    pricing flow of the cohort."""
+    everything = all_matchings_by_brute_force(cohort, _scores(cohort))
+    if not everything:
+        pytest.skip("no valid matching")
+    model = build_model(candidate_pairs(cohort.canonical()))
+    return everything, model.candidates, model, primary_weights(model), _flow(model)
+
+
 def _pairs(candidates: CandidatePairs, rows: np.ndarray) -> set[tuple[str, str]]:
     cohort = candidates.cohort
     return {(cohort.mentees[int(candidates.mentee[r])].id, cohort.mentors[int(candidates.mentor[r])].id)
@@ -142,14 +153,7 @@ def test_the_dual_bounds_every_valid_matching_and_proves_only_the_optimum(name: 
     """For the best matching (and then the best two) as the earlier ones: the dual's bound is at least the brute-force
     optimum of the alternative; a priced matching meets every constraint; proven means it is the optimum; CP-SAT
     within [priced, bound] and CP-SAT alone both reach the brute-force optimum."""
-    scores = _scores(cohort)
-    everything = all_matchings_by_brute_force(cohort, scores)
-    if not everything:
-        pytest.skip("no valid matching")
-    candidates = candidate_pairs(cohort.canonical())
-    model = build_model(candidates)
-    weights = primary_weights(model)
-    flow = _flow(model)
+    everything, candidates, model, weights, flow = _brute_force_and_model(cohort)
     if flow is None and model.quotas:
         return  # quotas priced with the distinctness: `lagrangian`'s, covered by the solve test above
     earlier = [everything[0][1]]
@@ -207,3 +211,34 @@ def test_the_same_cohort_in_another_row_order_gets_the_same_alternatives(seed: i
     first, second = solve(cohort, options), solve(other, options)
     assert [m.pairs(first.candidates) for m in first.matchings] == [m.pairs(second.candidates)
                                                                       for m in second.matchings]
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+@pytest.mark.parametrize(("name", "cohort"), COHORTS[::2], ids=[name for name, _ in COHORTS[::2]])
+def test_optima_remembered_from_earlier_alternatives_keep_the_dual_exact(name: str, cohort: Cohort, d: int) -> None:
+    """One solve's alternatives share their priced optima (solver.pricing.PricedMemo): the third matching's dual,
+    walking the second's prices again from memory, still bounds the brute-force optimum and proves only it; asked
+    again, it spends no flow and says the same."""
+    everything, candidates, model, weights, flow = _brute_force_and_model(cohort)
+    if flow is None and model.quotas:
+        pytest.skip("quotas priced with the distinctness: `lagrangian`'s")
+    memo = solver.pricing.PricedMemo()
+    earlier = [everything[0][1]]
+    for _ in range(2):
+        allowed = [pairs for _, pairs in everything if all(len(b - pairs) >= d for b in earlier)]
+        constraints = distinct_constraints(model, [_rows(candidates, pairs) for pairs in earlier], d)
+        dual = exact_distinct(model, weights, constraints, time.monotonic() + 30, flow=flow, memo=memo)
+        again = exact_distinct(model, weights, constraints, time.monotonic() + 30, flow=flow, memo=memo)
+        assert again.evaluations == 0 and (again.value, again.bound) == (dual.value, dual.bound)
+        if not allowed:
+            assert dual.rows is None
+            return
+        optimum = model.weight(weights, _rows(candidates, allowed[0]))
+        assert dual.bound >= optimum
+        if dual.rows is not None:
+            assert _valid(model, tuple(dual.rows.tolist()))
+            assert all(len(pairs - _pairs(candidates, dual.rows)) >= d for pairs in earlier)
+            assert model.weight(weights, dual.rows) == dual.value <= optimum
+        if dual.proven:
+            assert dual.value == optimum
+        earlier.append(allowed[0])
