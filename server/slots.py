@@ -1,13 +1,16 @@
 """Concurrency slots: a bounded pool of solves, each held until its work has really ended, on the slots' own
-threads at a lower CPU priority, with freed memory given back to the system when a slot's work ends."""
+threads at a lower CPU priority, with freed memory given back to the system when a slot's long work ends (short
+work: at most once a second)."""
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
 import ctypes.util
+import math
 import os
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from concurrent import futures
@@ -79,6 +82,14 @@ def _trim_freed_memory() -> None:
             _LIBC.malloc_trim(0)
 
 
+TRIM_AFTER_S = 0.05
+"""Work that ran this long (wall time) gives the heap's free pages back as it ends (`_trim_freed_memory`)."""
+TRIM_EVERY_S = 1.0
+"""Shorter work gives them back only when the last trim is this long ago: a trim costs 0.06-0.13 ms on a small
+call's heap (a tenth of a 15 x 15 call's CPU), and what a call of under 50 ms leaves free is little and is reused
+by the next; a stream of such calls still trims once a second."""
+
+
 SOLVE_NICENESS = 10
 """Niceness of the solve threads (and of CP-SAT's, which inherit it): when solves keep every core busy, the
 gRPC threads still answer health checks and refuse overload in milliseconds, ahead of the solves."""
@@ -106,6 +117,7 @@ class SolveSlots:
         self._pool = futures.ThreadPoolExecutor(max_workers=capacity, thread_name_prefix="mentormatch-solve",
                                                 initializer=_lower_priority)
         metrics.solve_slots.set(capacity)
+        self._trimmed = -math.inf  # when freed memory was last given back (time.monotonic())
 
     def try_take(self, deadline: float | None = None) -> Slot | None:
         """A slot whose work must end by `deadline` (time.monotonic(); None: no deadline), or None when all are busy."""
@@ -121,6 +133,7 @@ class SolveSlots:
         """Run `work` on the slots' pool; the slot is released when it returns or raises, not before."""
 
         def job() -> T:
+            started = time.monotonic()
             try:
                 return work()
             except BaseException as error:
@@ -130,7 +143,7 @@ class SolveSlots:
                 traceback.clear_frames(error.__traceback__)
                 raise
             finally:
-                _trim_freed_memory()  # before the slot is free: the next solve starts from a heap given back
+                self._trim_after(started)  # before the slot is free: the next solve starts from a heap given back
                 slot.release()
 
         try:
@@ -138,6 +151,14 @@ class SolveSlots:
         except BaseException:
             slot.release()
             raise
+
+    def _trim_after(self, started: float) -> None:
+        """Give freed memory back after work that began at `started`: always after long work (`TRIM_AFTER_S`),
+        after short work only when no trim ran for `TRIM_EVERY_S`."""
+        now = time.monotonic()
+        if now - started >= TRIM_AFTER_S or now - self._trimmed >= TRIM_EVERY_S:
+            self._trimmed = now
+            _trim_freed_memory()
 
     def _give_back(self, slot: Slot) -> None:
         with self._lock:
