@@ -5,6 +5,7 @@ one C++ call that holds the interpreter lock and never looks at a stop (2-3 s fo
 it would freeze every other thread of a server (refusals, health checks, the drain) and outlive a cancelled call.
 The child shares the arrays copy-on-write, sends back the chosen arcs, and is killed at once when the stop is set:
 its CPU and memory end with it. The same solver on the same arcs gives the same answer in either process.
+A flow of many independent parts (`PARALLEL_MIN_ROWS`) solves about half of them in one child beside this process.
 """
 
 from __future__ import annotations
@@ -327,7 +328,8 @@ def _flow_part(model: AssignmentModel, weights: IntArray, rows: IntArray, a: Int
     costs, so the flow fills a mentor's cheaper seats first and the optimum is exact. With `quota` (per mentor its
     group or -1, per group its low and high pairs, pins not counted; the group nodes follow the organisations'),
     mentors and their organisations' nodes drain through their group's node and its [low, high] arc: returns
-    None when the flow cannot meet the lows (only then).
+    None when the flow cannot meet the lows (only then). `in_child`: this already runs in a child process
+    (`_Beside`), so the flow is solved here, never in a child of its own.
     """
     source, sink = size, size + 1
     # np.unique's sort or hash took ~0.1-0.2 s at 1.6 million rows; counting is the same sorted set in milliseconds.
