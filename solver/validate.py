@@ -8,7 +8,9 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from operator import attrgetter
+from itertools import chain, repeat
+from operator import attrgetter, le
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -207,19 +209,115 @@ def mentee_problems(i: int, mentee: Mentee) -> list[Problem]:
 
 
 def people_problems(cohort: Cohort) -> list[Problem]:
-    """The participants' own problems: ids used twice, then each mentor's values, then each mentee's."""
+    """The participants' own problems: ids used twice, then each mentor's values, then each mentee's. Only the
+    people `_odd_mentors` / `_odd_mentees` find by columns are looked at one by one."""
     out: list[Problem] = []
-    seen: Counter[str] = Counter()
-    for side, ids in (("mentors", [p.id for p in cohort.mentors]), ("mentees", [p.id for p in cohort.mentees])):
-        for i, id_ in enumerate(ids):
-            if id_ and seen[id_]:
-                out.append(duplicate_id(f"{side}[{i}].id", id_))
-            seen[id_] += 1
-    for i, mentor in enumerate(cohort.mentors):
-        out += mentor_problems(i, mentor)
-    for i, mentee in enumerate(cohort.mentees):
-        out += mentee_problems(i, mentee)
+    mentor_ids, mentee_ids = list(map(_ID, cohort.mentors)), list(map(_ID, cohort.mentees))
+    if len(set(mentor_ids).union(mentee_ids)) < len(mentor_ids) + len(mentee_ids):  # some id is used twice
+        seen: Counter[str] = Counter()
+        for side, ids in (("mentors", mentor_ids), ("mentees", mentee_ids)):
+            for i, id_ in enumerate(ids):
+                if id_ and seen[id_]:
+                    out.append(duplicate_id(f"{side}[{i}].id", id_))
+                seen[id_] += 1
+    for i in _odd_mentors(cohort.mentors, mentor_ids):
+        out += mentor_problems(i, cohort.mentors[i])
+    for i in _odd_mentees(cohort.mentees, mentee_ids):
+        out += mentee_problems(i, cohort.mentees[i])
     return out
+
+
+# --- people by columns: the values of a side are checked a column at a time with a few C-level passes; where a
+# column is not plainly valid, its people are checked one by one (a superset of those with a problem: whoever is
+# left out has none). `mentor_problems` / `mentee_problems` then word the problems of the people found.
+
+_ID, _LAT, _LON, _OCCUPATIONS, _LANGUAGES, _GENDER = (attrgetter(name) for name in (
+    "id", "lat", "lon", "occupations", "languages", "gender"))
+_CODE, _LEVEL = attrgetter("code"), attrgetter("level")
+_REAL = frozenset({float, int})
+_WHOLE = frozenset({int})
+_PLAIN_LEVELS = frozenset({-1, 1, 2, 3, 4, 5, 6})  # -1: reported by the reader already
+_PLAIN_GENDERS = frozenset({"", *GENDERS})
+
+
+def _plain_ids(ids: Sequence[str]) -> bool:
+    """Every id non-empty, of printable ASCII, without a space at either end (what `_person` reports nothing of)."""
+    text = "".join(ids)
+    if not (text.isascii() and text.isprintable()):
+        return False
+    marked = "\x1f" + "\x1f".join(ids) + "\x1f"  # (no printable id holds U+001F)
+    return "\x1f\x1f" not in marked and "\x1f " not in marked and " \x1f" not in marked
+
+
+def _plain_isco(codes: Sequence[str]) -> bool:
+    return not codes or (set(map(len, codes)) == {4} and (text := "".join(codes)).isascii() and text.isdigit())
+
+
+def _plain_letters(codes: Sequence[str], upper: bool) -> bool:
+    """Every code two ASCII letters, all upper case (countries) or all lower case (languages)."""
+    if not codes:
+        return True
+    text = "".join(codes)
+    return (set(map(len, codes)) == {2} and text.isascii() and text.isalpha()
+            and (text.isupper() if upper else text.islower()))
+
+
+def _plain_skills(skills: Sequence[Language]) -> bool:
+    return _plain_letters(list(map(_CODE, skills)), upper=False) and set(map(_LEVEL, skills)) <= _PLAIN_LEVELS
+
+
+def _within(values: Sequence[Any], low: float, high: float, types: frozenset[type] = _REAL) -> bool:
+    """Every value a number of `types` in low..high (NaN is not)."""
+    return (set(map(type, values)) <= types and all(map(le, repeat(low), values))
+            and all(map(le, values, repeat(high))))
+
+
+def _odd_in(column: Sequence[Any], plain: Callable[[Sequence[Any]], bool], odd: set[int]) -> None:
+    """Add to `odd` the people whose value in `column` is not `plain` (each value looked at only when some is not)."""
+    if not plain(column):
+        odd.update(i for i, value in enumerate(column) if not plain([value]))
+
+
+def _odd_lists_in(column: Sequence[Sequence[Any]], plain: Callable[[Sequence[Any]], bool], odd: set[int]) -> None:
+    """Add to `odd` the people with an element of their list in `column` that is not `plain`."""
+    if not plain(list(chain.from_iterable(column))):
+        odd.update(i for i, values in enumerate(column) if not plain(values))
+
+
+def _odd_people(people: Sequence[Mentor | Mentee], ids: list[str]) -> set[int]:
+    """The people whose id, coordinates, occupations, languages or gender may have a problem."""
+    odd: set[int] = set()
+    _odd_in(ids, _plain_ids, odd)
+    _odd_in(list(map(_LAT, people)), lambda v: _within(v, -90, 90), odd)
+    _odd_in(list(map(_LON, people)), lambda v: _within(v, -180, 180), odd)
+    _odd_lists_in(list(map(_OCCUPATIONS, people)), _plain_isco, odd)
+    _odd_lists_in(list(map(_LANGUAGES, people)), _plain_skills, odd)
+    _odd_in(list(map(_GENDER, people)), lambda v: set(v) <= _PLAIN_GENDERS, odd)
+    return odd
+
+
+def _odd_mentors(mentors: Sequence[Mentor], ids: list[str]) -> list[int]:
+    """The mentors that may have a problem (`mentor_problems` says), in order."""
+    odd = _odd_people(mentors, ids)
+    _odd_in([m.capacity for m in mentors], lambda v: _within(v, 0, MAX_CAPACITY, _WHOLE), odd)
+    _odd_in([m.years_experience for m in mentors], lambda v: _within(v, 0, MAX_YEARS, _WHOLE), odd)
+    _odd_lists_in([m.markets for m in mentors], lambda v: _plain_letters(v, upper=True), odd)
+    return sorted(odd)
+
+
+def _odd_mentees(mentees: Sequence[Mentee], ids: list[str]) -> list[int]:
+    """The mentees that may have a problem (`mentee_problems` says), in order."""
+    odd = _odd_people(mentees, ids)
+    _odd_in([m.requested_mentor_gender for m in mentees], lambda v: set(v) <= _PLAIN_GENDERS, odd)
+    for name in ("max_travel_km", "max_travel_minutes"):
+        _odd_in([getattr(m, name) for m in mentees],
+                lambda v: _within([x for x in v if x is not None], 0, math.inf) and math.inf not in v, odd)
+    _odd_lists_in([(m.country_of_origin,) if m.country_of_origin else () for m in mentees],
+                  lambda v: _plain_letters(v, upper=True), odd)
+    _odd_lists_in([(m.first_language,) if m.first_language else () for m in mentees],
+                  lambda v: _plain_letters(v, upper=False), odd)
+    _odd_in([m.priority for m in mentees], lambda v: _within(v, 1, MAX_PRIORITY, _WHOLE), odd)
+    return sorted(odd)
 
 
 ArraysOf = Callable[[Cohort], tuple[Cohort, CohortArrays]]
