@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from itertools import chain, repeat
-from operator import attrgetter, le
+from itertools import chain
+from operator import attrgetter, mul
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ import numpy.typing as npt
 
 from solver.arrays import CohortArrays, cohort_arrays
 from solver.candidates import HardRule, haversine_km, rule_masks
-from solver.domain import GENDERS, Cohort, Language, Mentee, Mentor, Rules, cefr_name
+from solver.domain import GENDERS, Cohort, Language, Mentee, Mentor, Ranking, Rules, cefr_name
 from solver.errors import Problem, ProblemCode
 from solver.history import year_problems
 
@@ -234,6 +235,7 @@ def people_problems(cohort: Cohort) -> list[Problem]:
 _ID, _LAT, _LON, _OCCUPATIONS, _LANGUAGES, _GENDER = (attrgetter(name) for name in (
     "id", "lat", "lon", "occupations", "languages", "gender"))
 _CODE, _LEVEL = attrgetter("code"), attrgetter("level")
+_FROM, _TO, _RANK = attrgetter("from_id"), attrgetter("to_id"), attrgetter("rank")
 _REAL = frozenset({float, int})
 _WHOLE = frozenset({int})
 _PLAIN_LEVELS = frozenset({-1, 1, 2, 3, 4, 5, 6})  # -1: reported by the reader already
@@ -267,9 +269,19 @@ def _plain_skills(skills: Sequence[Language]) -> bool:
 
 
 def _within(values: Sequence[Any], low: float, high: float, types: frozenset[type] = _REAL) -> bool:
-    """Every value a number of `types` in low..high (NaN is not)."""
-    return (set(map(type, values)) <= types and all(map(le, repeat(low), values))
-            and all(map(le, values, repeat(high))))
+    """Every value a number of `types` in low..high (NaN is not). A finite sum has no NaN or infinity in it, and
+    then the least and the greatest value say it."""
+    if not values:
+        return True
+    kinds = set(map(type, values))
+    if not kinds <= types:
+        return False
+    try:
+        if float in kinds and not math.isfinite(sum(values)):
+            return False
+    except OverflowError:  # an integer beyond any float beside floats
+        return False
+    return low <= min(values) and max(values) <= high
 
 
 def _odd_in(column: Sequence[Any], plain: Callable[[Sequence[Any]], bool], odd: set[int]) -> None:
@@ -345,7 +357,8 @@ def validate(cohort: Cohort, *, max_participants: int | None = None,
     mentee_ids = {m.id for m in cohort.mentees} if named else set()
     everyone = mentor_ids | mentee_ids
     ranked: set[tuple[str, str]] = set()
-    for i, r in enumerate(cohort.rankings):
+    plain = _plain_rankings(cohort.rankings, mentor_ids, mentee_ids)
+    for i, r in enumerate(() if plain else cohort.rankings):
         key = (r.from_id, r.to_id)
         if (((r.from_id in mentee_ids and r.to_id in mentor_ids) or (r.from_id in mentor_ids and r.to_id in mentee_ids))
                 and 1 <= r.rank <= MAX_RANK and key not in ranked):
@@ -370,6 +383,21 @@ def validate(cohort: Cohort, *, max_participants: int | None = None,
     out += year_problems(cohort, control_characters)  # history, intake, availability dates, decisions
     out += _validate_pins(cohort, out, arrays_of)
     return _empty_sides(cohort, out)
+
+
+def _plain_rankings(rankings: Sequence[Ranking], mentor_ids: set[str], mentee_ids: set[str]) -> bool:
+    """Whether every ranking goes from one side to the other, once, at a rank in range (nothing to report): checked
+    by columns, without a Python step per ranking."""
+    if not rankings or not mentor_ids.isdisjoint(mentee_ids):
+        return not rankings
+    froms, tos = list(map(_FROM, rankings)), list(map(_TO, rankings))
+    side = dict.fromkeys(mentor_ids, 1) | dict.fromkeys(mentee_ids, 2)  # a product of 2: a mentor and a mentee
+    try:
+        across = set(map(mul, map(side.get, froms), map(side.get, tos))) == {2}
+    except TypeError:  # an id of nobody (None)
+        return False
+    return (across and _within(list(map(_RANK, rankings)), 1, MAX_RANK, _WHOLE)
+            and len(set(zip(froms, tos, strict=True))) == len(froms))
 
 
 def _empty_sides(cohort: Cohort, found: list[Problem]) -> list[Problem]:
@@ -648,60 +676,36 @@ def _validate_pins(cohort: Cohort, found: Sequence[Problem], arrays_of: ArraysOf
     return out
 
 
-@dataclass(frozen=True)
-class _Places:
-    """Where the people of some sides are, one entry per person placed: `side` (mentors / mentees), the index on
-    that side, latitude and longitude. Coordinates out of range are `validate`'s to report, not placed here."""
-
-    side: list[str]
-    index: npt.NDArray[np.int64]
-    lat: npt.NDArray[np.float64]
-    lon: npt.NDArray[np.float64]
-
-
 def _coordinates(people: Sequence[Mentor | Mentee]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Everyone's latitude and longitude as arrays (NaN for a value that is no finite number)."""
     try:
-        return (np.fromiter(map(attrgetter("lat"), people), dtype=np.float64, count=len(people)),
-                np.fromiter(map(attrgetter("lon"), people), dtype=np.float64, count=len(people)))
+        return (np.fromiter(map(_LAT, people), dtype=np.float64, count=len(people)),
+                np.fromiter(map(_LON, people), dtype=np.float64, count=len(people)))
     except (TypeError, ValueError):  # a value that is no number at all (the validator reports it)
         return (np.array([p.lat if _finite(p.lat) else math.nan for p in people], dtype=np.float64),
                 np.array([p.lon if _finite(p.lon) else math.nan for p in people], dtype=np.float64))
 
 
-def _places(people: Sequence[Mentor | Mentee], side: str) -> _Places:
-    """Where the people of one side are (by arrays: a million people take a fraction of a second)."""
-    lat, lon = _coordinates(people)
-    with np.errstate(invalid="ignore"):
-        on_earth = np.flatnonzero(np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180))
-    return _Places([side] * len(on_earth), on_earth, lat[on_earth], lon[on_earth])
-
-
-def _both(mentors: _Places, mentees: _Places) -> _Places:
-    """The places of both sides, mentors first."""
-    return _Places(mentors.side + mentees.side, np.concatenate([mentors.index, mentees.index]),
-                   np.concatenate([mentors.lat, mentees.lat]), np.concatenate([mentors.lon, mentees.lon]))
-
-
-def _median(values: npt.NDArray[np.float64]) -> float:
-    """`np.median` of a non-empty array, to the bit (the mean of the middle two of an even count), without its
-    generic machinery (a tenth of the time on a small cohort, where it ran seven times per call)."""
-    ordered = np.sort(values)
+def _median(values: list[float]) -> float:
+    """`np.median` of a non-empty list of numbers (no NaN), to the bit: the mean of the middle two of an even count."""
+    ordered = sorted(values)
     half = len(ordered) // 2
-    if np.isnan(ordered[-1]):  # NaN sorts last; np.median's answer then is NaN
-        return math.nan
-    return float(ordered[half]) if len(ordered) % 2 else float((ordered[half - 1] + ordered[half]) / 2)
+    return ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
 
 
-def _middle(places: _Places) -> tuple[float, float, np.ndarray, float, float]:
-    """The median latitude and longitude of the places (a few wrong ones cannot move them), each place's
-    distance in km from there, how far from there the places reach before one is "far outside", and the
-    median distance."""
-    lat, lon = places.lat, places.lon
-    middle_lat, middle_lon = _median(lat), _median(lon)
-    distance = haversine_km(np.full_like(lat, middle_lat), np.full_like(lon, middle_lon), lat, lon)
-    median = _median(distance)
-    return middle_lat, middle_lon, distance, max(OUTLIER_MIN_KM, OUTLIER_SPREAD * median), median
+@dataclass(frozen=True)
+class _Middle:
+    """The median latitude and longitude of some places (a few wrong ones cannot move them), the median distance of
+    the places from there, and how far from there they reach before one is "far outside"."""
+
+    lat: float
+    lon: float
+    median_km: float = math.nan
+    reach_km: float = math.nan
+
+    def of(self, distances: list[float]) -> _Middle:
+        median = _median(distances)
+        return _Middle(self.lat, self.lon, median, max(OUTLIER_MIN_KM, OUTLIER_SPREAD * median))
 
 
 def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -723,44 +727,71 @@ def coordinate_warnings(cohort: Cohort) -> list[Problem]:
     A whole file swapped moves the middle itself, so the middles of the mentors and of the mentees are
     compared the same way (path `mentors` or `mentees`: the side whose exchanged middle would meet the
     other's). Longitudes are not wrapped at ±180 (no programme spans the antimeridian).
+
+    Coordinates out of range are `validate`'s to report: only the people on the map count. Every distance (of
+    everyone from the cohort's middle, of each side from its own, between the sides' middles) comes from one
+    haversine over arrays.
     """
-    sides = {"mentors": _places(cohort.mentors, "mentors"), "mentees": _places(cohort.mentees, "mentees")}
-    places = _both(sides["mentors"], sides["mentees"])
-    if len(places.side) < 3:
+    people: tuple[Mentor | Mentee, ...] = (*cohort.mentors, *cohort.mentees)
+    n_mentors = len(cohort.mentors)
+    lats, lons = list(map(_LAT, people)), list(map(_LON, people))
+    if _within(lats, -90, 90) and _within(lons, -180, 180):
+        index = list(range(len(people)))  # everyone is on the map (as a rule)
+    else:
+        lat, lon = _coordinates(people)
+        with np.errstate(invalid="ignore"):
+            placed = np.flatnonzero(np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180))
+        index, lats, lons = placed.tolist(), lat[placed].tolist(), lon[placed].tolist()
+    if len(index) < 3:
         return []  # two people make no area to be outside of
-    middle_lat, middle_lon, distance, reach, median = _middle(places)
-    where = (f"the middle of the cohort (lat {middle_lat:.3f}, lon {middle_lon:.3f}), where half the participants "
-             f"are within {median:,.0f} km")
+    split = bisect_left(index, n_mentors)  # the placed mentors (mentors come first), then the placed mentees
+    cohort_middle = _Middle(_median(lats), _median(lons))
+    sides = 0 < split < len(index)  # both sides placed: their middles are compared too
+    middles = [cohort_middle]
+    if sides:
+        middles += [_Middle(_median(lats[:split]), _median(lons[:split])),
+                    _Middle(_median(lats[split:]), _median(lons[split:]))]
+    counts = [len(index), split, len(index) - split][:len(middles)]
+    from_lat = [m.lat for m, count in zip(middles, counts, strict=True) for _ in range(count)]
+    from_lon = [m.lon for m, count in zip(middles, counts, strict=True) for _ in range(count)]
+    to_lat, to_lon = (lats + lats, lons + lons) if sides else (lats, lons)
+    if sides:  # and the mentors' middle to the mentees'
+        from_lat, from_lon = [*from_lat, middles[1].lat], [*from_lon, middles[1].lon]
+        to_lat, to_lon = [*to_lat, middles[2].lat], [*to_lon, middles[2].lon]
+    km = haversine_km(*(np.array(values, dtype=np.float64) for values in (from_lat, from_lon, to_lat, to_lon))).tolist()
+    distance = km[:len(index)]
+    middle = cohort_middle.of(distance)
     out: list[Problem] = []
-    for k in np.flatnonzero(distance > reach).tolist():
-        side, i, lat, lon = places.side[k], int(places.index[k]), float(places.lat[k]), float(places.lon[k])
-        here = f"lat {lat:g}, lon {lon:g} lies {distance[k]:,.0f} km from {where}"
-        exchanged = _exchanged_km(middle_lat, middle_lon, lat, lon)
+    if sides:
+        out += _side_warnings(middles[1].of(km[len(index):len(index) + split]),
+                              middles[2].of(km[len(index) + split:2 * len(index)]), km[-1])
+    where = (f"the middle of the cohort (lat {middle.lat:.3f}, lon {middle.lon:.3f}), where half the participants "
+             f"are within {middle.median_km:,.0f} km")
+    reach = middle.reach_km
+    for k in [k for k, d in enumerate(distance) if d > reach]:
+        side, i = ("mentors", index[k]) if k < split else ("mentees", index[k] - n_mentors)
+        here = f"lat {lats[k]:g}, lon {lons[k]:g} lies {distance[k]:,.0f} km from {where}"
+        exchanged = _exchanged_km(middle.lat, middle.lon, lats[k], lons[k])
         if exchanged <= reach:
             out.append(Problem(ProblemCode.COORDINATES_SWAPPED, f"{side}[{i}].lat",
-                               f"{here}; exchanged (lat {lon:g}, lon {lat:g}) it would lie {exchanged:,.0f} km from "
-                               "it: are latitude and longitude swapped?"))
+                               f"{here}; exchanged (lat {lons[k]:g}, lon {lats[k]:g}) it would lie {exchanged:,.0f} "
+                               "km from it: are latitude and longitude swapped?"))
         else:
             out.append(Problem(ProblemCode.COORDINATE_OUTLIER, f"{side}[{i}].lat", f"{here}: check the coordinates"))
-    return _side_warnings(sides) + out  # the file-wide warning first: it explains the per-person ones
+    return out  # the file-wide warning first: it explains the per-person ones
 
 
-def _side_warnings(sides: dict[str, _Places]) -> list[Problem]:
-    """A warning when the mentors' area and the mentees' area lie far apart (a whole file swapped)."""
-    if not all(places.side for places in sides.values()):
-        return []
-    middles = {side: _middle(places) for side, places in sides.items()}
-    (mentor_lat, mentor_lon, _, mentor_reach, _), (mentee_lat, mentee_lon, _, mentee_reach, _) = middles.values()
-    reach = max(mentor_reach, mentee_reach)
-    apart = _km(mentor_lat, mentor_lon, mentee_lat, mentee_lon)
+def _side_warnings(mentors: _Middle, mentees: _Middle, apart: float) -> list[Problem]:
+    """A warning when the mentors' area and the mentees' area (their middles `apart` km) lie far apart (a whole
+    file swapped)."""
+    reach = max(mentors.reach_km, mentees.reach_km)
     if apart <= reach:
         return []
-    text = (f"the middle of the mentors (lat {mentor_lat:.3f}, lon {mentor_lon:.3f}) lies {apart:,.0f} km from the "
-            f"middle of the mentees (lat {mentee_lat:.3f}, lon {mentee_lon:.3f})")
+    text = (f"the middle of the mentors (lat {mentors.lat:.3f}, lon {mentors.lon:.3f}) lies {apart:,.0f} km from the "
+            f"middle of the mentees (lat {mentees.lat:.3f}, lon {mentees.lon:.3f})")
+    middles = {"mentors": mentors, "mentees": mentees}
     for side, other in (("mentors", "mentees"), ("mentees", "mentors")):
-        lat, lon, _, _, _ = middles[side]
-        other_lat, other_lon, _, _, _ = middles[other]
-        if _exchanged_km(other_lat, other_lon, lat, lon) <= reach:
+        if _exchanged_km(middles[other].lat, middles[other].lon, middles[side].lat, middles[side].lon) <= reach:
             return [Problem(ProblemCode.COORDINATES_SWAPPED, side,
                             f"{text}; with latitude and longitude exchanged the {side} would be within {reach:,.0f} "
                             f"km of the {other}: are they swapped for every one of the {side}?")]
