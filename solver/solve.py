@@ -108,7 +108,8 @@ class SolveResult:
 ALTERNATIVE_EVALUATIONS = 16  # flows spent pricing an alternative before CP-SAT takes over
 DISTINCT_EVALUATIONS = 24
 """Flows spent on the exact duals of "differs from each better matching" (`solver.pricing.exact_distinct`) per
-alternative: measured 6 for the second and 11 for the third on kvinfo_network (300 x 280)."""
+alternative: measured 5 for the second and 7 for the third on kvinfo_network (300 x 280; the third walks the
+second's prices again from `_Run.priced_memo` without flows, 13 before)."""
 FAST_ALTERNATIVES = True
 """Alternatives (matchings 2, 3, ...) by pricing "differ from each better matching" into the flow, and a
 presolve-free CP-SAT search from that hint when the pricing does not prove optimality. Measured with
