@@ -471,10 +471,10 @@ class _Swaps:
         rows = np.asarray(rows, dtype=np.int64).copy()
         if len(rows) ** 2 > SWAP_CELLS:
             return None
-        most = int((np.array([int(c.rows[rows].sum()) for c in upper], dtype=np.int64) - highs).max(initial=0))
-        if most > 2 * MAX_SWAPS:
+        worst = int((np.array([int(c.rows[rows].sum()) for c in upper], dtype=np.int64) - highs).max(initial=0))
+        if worst > 2 * MAX_SWAPS:
             return None  # a swap lowers each constraint's count by 2 at most
-        if most <= 0:
+        if worst <= 0:
             return np.sort(rows)  # within them already: no matrices to weigh
         if not len(self.usable):
             self._prepare()
