@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -487,6 +488,7 @@ class _Swaps:
         cross_weight = weights[cross]
         in_upper = [c.rows[cross] for c in upper]
         movable = np.flatnonzero(self.usable[rows])
+        everyone = len(movable) == len(rows)
         for done in range(MAX_SWAPS + 1):
             counts = np.array([int(c.rows[rows].sum()) for c in upper], dtype=np.int64)
             excess = np.maximum(counts - highs, 0)
@@ -497,18 +499,36 @@ class _Swaps:
             over = movable[np.any([c.rows[rows[movable]] for c, e in zip(upper, excess, strict=True) if e], axis=0)]
             if len(over) == 0:
                 return None
-            there, back = np.ix_(over, movable), np.ix_(movable, over)
-            valid = known[there] & known[back].T
+
+            def there(matrix: npt.NDArray[Any], over: IntArray = over) -> npt.NDArray[Any]:
+                """[a, b]: the cell of (over[a]'s mentee, movable[b]'s mentor)."""
+                return matrix[over] if everyone else matrix[np.ix_(over, movable)]
+
+            def back(matrix: npt.NDArray[Any], over: IntArray = over) -> npt.NDArray[Any]:
+                """[a, b]: the cell of (movable[b]'s mentee, over[a]'s mentor)."""
+                return (matrix[:, over] if everyone else matrix[np.ix_(movable, over)]).T
+
+            valid = there(known) & back(known)
             own = weights[rows]
-            after = np.zeros(valid.shape, dtype=np.int64)
+            # The excess over the maxima after each swap, less what the constraints far over add whatever the swap.
+            after = np.zeros(valid.shape, dtype=np.int32)
+            fixed = 0
             for c, inside, count, most in zip(upper, in_upper, counts.tolist(), highs.tolist(), strict=True):
-                held = c.rows[rows].astype(np.int64)
-                change = inside[there].astype(np.int64) + inside[back].T - held[over][:, None] - held[movable][None, :]
-                after += np.maximum(count + change - most, 0)
-            valid &= after < int(excess.sum())
+                slack = count - most
+                if slack <= -3:
+                    continue  # a swap changes the count by 2 at most: within either way
+                held = c.rows[rows].view(np.int8)
+                change = (there(inside).view(np.int8) + back(inside).view(np.int8) - held[over][:, None]
+                          - held[movable][None, :])  # -2 .. 2
+                if slack >= 2:
+                    after += change
+                    fixed += slack
+                else:
+                    after += np.maximum(change + np.int8(slack), 0)
+            valid &= after < int(excess.sum()) - fixed
             if not valid.any():
                 return None
-            gain = np.where(valid, cross_weight[there] + cross_weight[back].T - own[over][:, None]
+            gain = np.where(valid, there(cross_weight) + back(cross_weight) - own[over][:, None]
                             - own[movable][None, :], np.iinfo(np.int64).min)
             a, b = np.unravel_index(int(np.argmax(gain)), gain.shape)
             p, q = int(over[a]), int(movable[b])
