@@ -279,7 +279,7 @@ def exact_distinct(model: AssignmentModel, weights: IntArray, constraints: list[
             scaled = model if q == 1 or not model.seat_cost else dataclasses.replace(
                 model, seat_cost=model.seat_cost * q, max_seat_cost=model.max_seat_cost * q)
             rows = _optimum(scaled, priced, allowed_rows, stop, flow)
-            remembered.optima[key] = rows
+            remembered.keep(key, rows)
         x = _Priced(rows, model.weight(weights, rows), tuple(int(c.rows[rows].sum()) for c in constraints), lam)
         seen = (x.value, x.counts)
         if seen in planes:
@@ -376,6 +376,11 @@ def exact_distinct(model: AssignmentModel, weights: IntArray, constraints: list[
     return Lagrangian(best_rows, best_value, math.floor(bound), evaluations)
 
 
+MEMO_CELLS = 2_000_000
+"""Rows a `PricedMemo` holds at most (16 MB of int64): ~80 optima of 25,000 pairs; a solve with many alternatives of a
+large cohort remembers the first ones and flows the rest."""
+
+
 class PricedMemo:
     """The flow optima `exact_distinct` met, by their prices (each constraint's rows named by content), for later
     calls on the same model, weights, allowed rows and flow: one solve's alternatives. Any optimum at given prices
@@ -385,6 +390,13 @@ class PricedMemo:
         self.masks: dict[bytes, int] = {}  # a constraint's rows (packed) -> its name
         self.optima: dict[tuple[tuple[int, Fraction], ...], IntArray] = {}
         self.swaps: _Swaps | None = None  # with its look-up table, made on first use
+        self.cells = 0  # rows held in `optima`
+
+    def keep(self, key: tuple[tuple[int, Fraction], ...], rows: IntArray) -> None:
+        """Remembers an optimum while the memory allows (`MEMO_CELLS`): the first prices met, replayed first."""
+        if self.cells + len(rows) <= MEMO_CELLS:
+            self.optima[key] = rows
+            self.cells += len(rows)
 
     def name(self, rows: npt.NDArray[np.bool_]) -> int:
         return self.masks.setdefault(np.packbits(rows).tobytes(), len(self.masks))

@@ -235,7 +235,7 @@ class _Run:
             if same_rows and known_quotas == quotas and np.array_equal(known_weights, weights):
                 return memo
         memo = PricedMemo()
-        self.priced_memos = [*self.priced_memos[-3:], (weights, allowed, quotas, memo)]
+        self.priced_memos = [*self.priced_memos[-1:], (weights, allowed, quotas, memo)]  # 2 at most: 2 x 16 MB
         return memo
 
     def report(self, value: int, bound: int) -> None:

@@ -80,6 +80,14 @@ def test_cut_short_the_dual_hands_over_to_cp_sat_and_stays_exact(
     _check_against_brute_force(cohort, d)
 
 
+@pytest.mark.parametrize(("name", "cohort"), COHORTS[1::3], ids=[name for name, _ in COHORTS[1::3]])
+def test_alternatives_stay_exact_when_the_memory_of_priced_optima_is_full(
+        name: str, cohort: Cohort, priced_path: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past `MEMO_CELLS` no optimum is remembered: every price is a flow again, the same best matchings."""
+    monkeypatch.setattr(solver.pricing, "MEMO_CELLS", 0)
+    _check_against_brute_force(cohort, 2)
+
+
 def _check_against_brute_force(cohort: Cohort, d: int) -> None:
     """Four matchings with D = d: each OPTIMAL and the brute-force best among the valid matchings that differ enough
     from the ones the engine chose before; fewer only when none further exists."""
