@@ -686,8 +686,14 @@ def _coordinates(people: Sequence[Mentor | Mentee]) -> tuple[npt.NDArray[np.floa
                 np.array([p.lon if _finite(p.lon) else math.nan for p in people], dtype=np.float64))
 
 
-def _median(values: list[float]) -> float:
+MEDIAN_IN_PYTHON = 2_000
+"""Up to this many values a median is sorted in Python (no array to make: small requests); above, numpy's."""
+
+
+def _median(values: list[float] | npt.NDArray[np.float64]) -> float:
     """`np.median` of a non-empty list of numbers (no NaN), to the bit: the mean of the middle two of an even count."""
+    if len(values) > MEDIAN_IN_PYTHON:  # a million people: numpy's partition, not a sort of Python floats (~0.5 s)
+        return float(np.median(np.asarray(values, dtype=np.float64)))
     ordered = sorted(values)
     half = len(ordered) // 2
     return ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
@@ -703,7 +709,7 @@ class _Middle:
     median_km: float = math.nan
     reach_km: float = math.nan
 
-    def of(self, distances: list[float]) -> _Middle:
+    def of(self, distances: list[float] | npt.NDArray[np.float64]) -> _Middle:
         median = _median(distances)
         return _Middle(self.lat, self.lon, median, max(OUTLIER_MIN_KM, OUTLIER_SPREAD * median))
 
@@ -734,14 +740,24 @@ def coordinate_warnings(cohort: Cohort) -> list[Problem]:
     """
     people: tuple[Mentor | Mentee, ...] = (*cohort.mentors, *cohort.mentees)
     n_mentors = len(cohort.mentors)
-    lats, lons = list(map(_LAT, people)), list(map(_LON, people))
-    if _within(lats, -90, 90) and _within(lons, -180, 180):
-        index = list(range(len(people)))  # everyone is on the map (as a rule)
-    else:
+    lats: list[float] | npt.NDArray[np.float64]
+    lons: list[float] | npt.NDArray[np.float64]
+    if len(people) > MEDIAN_IN_PYTHON:  # a large cohort: arrays throughout (Python lists cost seconds at 10^6)
         lat, lon = _coordinates(people)
         with np.errstate(invalid="ignore"):
             placed = np.flatnonzero(np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180))
-        index, lats, lons = placed.tolist(), lat[placed].tolist(), lon[placed].tolist()
+        index, lats, lons = placed.tolist(), lat[placed], lon[placed]
+    else:
+        lat_list, lon_list = list(map(_LAT, people)), list(map(_LON, people))
+        lats, lons = lat_list, lon_list
+        if _within(lat_list, -90, 90) and _within(lon_list, -180, 180):
+            index = list(range(len(people)))  # everyone is on the map (as a rule)
+        else:
+            lat, lon = _coordinates(people)
+            with np.errstate(invalid="ignore"):
+                placed = np.flatnonzero(np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90)
+                                        & (np.abs(lon) <= 180))
+            index, lats, lons = placed.tolist(), lat[placed].tolist(), lon[placed].tolist()
     if len(index) < 3:
         return []  # two people make no area to be outside of
     split = bisect_left(index, n_mentors)  # the placed mentors (mentors come first), then the placed mentees
@@ -752,13 +768,18 @@ def coordinate_warnings(cohort: Cohort) -> list[Problem]:
         middles += [_Middle(_median(lats[:split]), _median(lons[:split])),
                     _Middle(_median(lats[split:]), _median(lons[split:]))]
     counts = [len(index), split, len(index) - split][:len(middles)]
-    from_lat = [m.lat for m, count in zip(middles, counts, strict=True) for _ in range(count)]
-    from_lon = [m.lon for m, count in zip(middles, counts, strict=True) for _ in range(count)]
-    to_lat, to_lon = (lats + lats, lons + lons) if sides else (lats, lons)
-    if sides:  # and the mentors' middle to the mentees'
-        from_lat, from_lon = [*from_lat, middles[1].lat], [*from_lon, middles[1].lon]
-        to_lat, to_lon = [*to_lat, middles[2].lat], [*to_lon, middles[2].lon]
-    km = haversine_km(*(np.array(values, dtype=np.float64) for values in (from_lat, from_lon, to_lat, to_lon))).tolist()
+    # From each middle to its people (everyone from the cohort's, then each side from its own), then the mentors'
+    # middle to the mentees': one haversine over arrays.
+    from_lat = np.repeat([m.lat for m in middles], counts)
+    from_lon = np.repeat([m.lon for m in middles], counts)
+    to_lat = np.concatenate([np.asarray(lats, dtype=np.float64)] * (2 if sides else 1))
+    to_lon = np.concatenate([np.asarray(lons, dtype=np.float64)] * (2 if sides else 1))
+    if sides:
+        from_lat, from_lon = np.append(from_lat, middles[1].lat), np.append(from_lon, middles[1].lon)
+        to_lat, to_lon = np.append(to_lat, middles[2].lat), np.append(to_lon, middles[2].lon)
+    km = haversine_km(from_lat, from_lon, to_lat, to_lon)
+    if len(people) <= MEDIAN_IN_PYTHON:
+        km = km.tolist()
     distance = km[:len(index)]
     middle = cohort_middle.of(distance)
     out: list[Problem] = []
@@ -768,7 +789,9 @@ def coordinate_warnings(cohort: Cohort) -> list[Problem]:
     where = (f"the middle of the cohort (lat {middle.lat:.3f}, lon {middle.lon:.3f}), where half the participants "
              f"are within {middle.median_km:,.0f} km")
     reach = middle.reach_km
-    for k in [k for k, d in enumerate(distance) if d > reach]:
+    far = (np.flatnonzero(distance > reach).tolist() if isinstance(distance, np.ndarray)
+           else [k for k, d in enumerate(distance) if d > reach])
+    for k in far:
         side, i = ("mentors", index[k]) if k < split else ("mentees", index[k] - n_mentors)
         here = f"lat {lats[k]:g}, lon {lons[k]:g} lies {distance[k]:,.0f} km from {where}"
         exchanged = _exchanged_km(middle.lat, middle.lon, lats[k], lons[k])

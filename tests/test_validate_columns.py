@@ -18,6 +18,7 @@ from solver.candidates import haversine_km
 from solver.domain import Cohort, Language
 from solver.errors import Problem
 from solver.validate import (
+    MEDIAN_IN_PYTHON,
     coordinate_warnings,
     duplicate_id,
     mentee_problems,
@@ -200,3 +201,33 @@ def test_coordinate_warnings_are_those_of_the_documented_rule(seed: int) -> None
         assert [(w.code.value, w.path) for w in coordinate_warnings(cohort)] == expected
         warned += bool(expected)
     assert warned > 50
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_coordinate_warnings_of_a_large_cohort_are_those_of_the_documented_rule(seed: int) -> None:
+    """Above `MEDIAN_IN_PYTHON` people the warnings are found over arrays (a million people in under a second, not
+    seconds of Python lists): the same rule, the same warnings."""
+    rng = random.Random(seed)
+    base = lyngby_career()
+    copies = MEDIAN_IN_PYTHON // (len(base.mentors) + len(base.mentees)) + 2
+
+    def jittered(people: tuple[Any, ...], copy: int) -> list[Any]:
+        return [dataclasses.replace(p, id=f"{p.id}-{copy}", lat=p.lat + rng.uniform(-0.05, 0.05),
+                                    lon=p.lon + rng.uniform(-0.05, 0.05)) for p in people]
+
+    mentors = [p for copy in range(copies) for p in jittered(base.mentors, copy)]
+    mentees = [p for copy in range(copies) for p in jittered(base.mentees, copy)]
+    for people in (mentors, mentees):
+        for k in rng.sample(range(len(people)), 12):
+            p = people[k]
+            people[k] = rng.choice([dataclasses.replace(p, lat=p.lon, lon=p.lat), dataclasses.replace(p, lat=-p.lat),
+                                    dataclasses.replace(p, lat=math.nan), dataclasses.replace(p, lon=500.0)])
+    cohort = dataclasses.replace(base, mentors=tuple(mentors), mentees=tuple(mentees), rankings=())
+    assert len(mentors) + len(mentees) > MEDIAN_IN_PYTHON
+    expected = _warning_oracle(cohort)
+    assert len(expected) >= 10
+    warnings = coordinate_warnings(cohort)
+    assert [(w.code.value, w.path) for w in warnings] == expected
+    placed = [p for p in (*cohort.mentors, *cohort.mentees) if -90 <= p.lat <= 90 and -180 <= p.lon <= 180]
+    middle = f"(lat {np.median([p.lat for p in placed]):.3f}, lon {np.median([p.lon for p in placed]):.3f})"
+    assert all(middle in w.message for w in warnings if w.path.endswith(".lat"))  # the median, said as such
