@@ -436,11 +436,12 @@ def _side_named(problem: Problem, empty: list[str], cohort: Cohort, known: set[s
     ranking = _RANKING_ID.match(problem.path)
     if ranking is None:
         return None
+    if len(empty) == 2:  # a ranking joins a mentee and a mentor: one reference to each side, whichever ranks
+        return "mentors" if ranking.group(2) == "from_id" else "mentees"
     r = cohort.rankings[int(ranking.group(1))]
     other = r.to_id if ranking.group(2) == "from_id" else r.from_id
-    # A ranking joins a mentee and a mentor: beside someone known (of the side with people), the unknown id is of
-    # the empty side; with both sides empty, every id is.
-    return empty[0] if other in known or len(empty) == 2 else None
+    # Beside someone known (of the side with people), the unknown id is of the empty side.
+    return empty[0] if other in known else None
 
 
 def _validate_rules(cohort: Cohort, mentee_ids: set[str], mentor_ids: set[str]) -> list[Problem]:

@@ -80,3 +80,13 @@ def test_a_mentors_file_without_rows_gives_one_line(tmp_path: Path) -> None:
     assert solved.returncode == 0, solved.stderr
     assert "warning: mentors: EMPTY_SIDE: there are no mentors: nobody can be matched" in solved.stderr
     assert "0/4 matched" in solved.stdout
+
+
+def test_with_both_sides_empty_each_side_counts_its_own_references(client: MentormatchClient) -> None:
+    named = _named_mentors(_mentees_only())  # 8 rankings, a pin and a ban: each names one mentee and one mentor
+    nobody = Cohort((), (), named.rankings, rules=named.rules)
+    with pytest.raises(RemoteError) as caught:
+        client.match(nobody, ONE)
+    found = dict(caught.value.violations)
+    assert set(found) == {"cohort.mentors", "cohort.mentees"}
+    assert "10 references" in found["cohort.mentors"] and "10 references" in found["cohort.mentees"]
