@@ -378,7 +378,11 @@ def _read_cohort_dir(directory: Path, warnings: list[Problem] | None,
     people = people_problems(cohort.mentors, cohort.mentees, mentor_values, mentee_values)
     del mentor_values, mentee_values
     checked = validate(cohort, people=people) + (checks(cohort) if checks is not None else [])
-    problems = reader.problems + [_locate(p) for p in checked if not _waits(p, unread, missing)]
+    # A cell that could not be read is one problem: what the checks then find at its path follows from the
+    # placeholder it was read as (`latitude nan`, `rank 0`), a value the file does not hold.
+    unreadable = {p.path for p in reader.problems if p.path}
+    problems = reader.problems + [_locate(p) for p in checked
+                                  if not _waits(p, unread, missing) and p.path not in unreadable]
     if cohort.decisions:  # a pin that decisions.csv accepted: at that row, not at a rules.toml pin
         from solver.decision_rows import located_decision_problems
 
