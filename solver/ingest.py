@@ -279,8 +279,10 @@ class RowReader:
             self.problem(ProblemCode.MISSING_COLUMN, stem, f"no known column in the first row ({shown}): the first "
                          f"row must be the header, with columns such as {', '.join(tuple(required)[:4])}", where)
             return Header(False)
+        # polars names a header's second 'gender' 'gender_duplicated_0': it is 'gender' twice, as the file says.
+        columns = [_POLARS_DUPLICATE.sub("", c) if _POLARS_DUPLICATE.sub("", c) in columns else c for c in columns]
         twice = sorted({c for c in columns if columns.count(c) > 1})
-        for column in twice:  # " id" and "id" after stripping
+        for column in twice:  # " id" and "id" after stripping, or the same name twice
             self.problem(ProblemCode.MISSING_COLUMN, f"{stem}.{column}", f"column '{column}' appears twice", where)
         missing = [c for c in required if c not in columns]
         renamed: list[str] = []
@@ -405,6 +407,7 @@ def _values(reader: RowReader, table: Table | None, read: Callable[[Columns, Cel
     return values
 
 
+_POLARS_DUPLICATE = re.compile(r"_duplicated_\d+$")
 _ITEM = re.compile(r"^(mentors|mentees|rankings|travel_times)\[\d+\]\.?([a-z_]*)")
 
 

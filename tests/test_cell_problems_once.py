@@ -38,3 +38,17 @@ def test_an_unreadable_cell_is_one_problem_and_a_bad_readable_one_is_still_repor
                      ("mentees.csv row 6, column lat", "COORDINATE_OUT_OF_RANGE"),
                      ("rankings.csv row 3, column rank", "BAD_VALUE")]
     assert not any("nan" in p.message or "rank 0" in p.message for p in caught.value.problems)
+
+
+def test_a_column_twice_is_one_problem_in_the_files_own_words(tmp_path: Path) -> None:
+    directory = tmp_path / "cohort"
+    shutil.copytree(SCENARIOS / "lyngby_career", directory)
+    with (directory / "mentors.csv").open(newline="") as f:
+        rows = list(csv.reader(f))
+    at = rows[0].index("gender")
+    with (directory / "mentors.csv").open("w", newline="") as f:
+        csv.writer(f).writerows([*row, row[at]] for row in rows)  # the gender column once more, at the end
+    with pytest.raises(CohortInvalid) as caught:
+        load_cohort(directory)
+    (only,) = caught.value.problems  # not an unknown 'gender_duplicated_0', and no cascade from unread mentors
+    assert only.location == "mentors.csv" and "column 'gender' appears twice" in only.message
