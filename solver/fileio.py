@@ -230,18 +230,20 @@ def _too_deep(text: str) -> tuple[int, str] | None:
 
 
 def _out_of_range(data: dict[str, Any], prefix: str) -> list[tuple[str, int]]:
-    """(field path, digits) of every integer outside TOML's 64 bits, walked without recursion."""
+    """(field path, digits) of every integer outside TOML's 64 bits, in the file's order, walked without recursion;
+    each is clamped in place to the nearest 64-bit value, so checks that read the table after go on with the rest."""
     found = []
-    stack: list[tuple[str, Any]] = [(prefix, data)]
+    stack: list[tuple[str, Any, Any, Any]] = [(prefix, data, None, None)]  # path, value, its container, its key
     low, high = TOML_INT_RANGE
     while stack:
-        path, value = stack.pop()
+        path, value, container, key = stack.pop()
         if isinstance(value, dict):
-            stack += [(_join(path, str(k)), v) for k, v in reversed(value.items())]
+            stack += [(_join(path, str(k)), v, value, k) for k, v in reversed(value.items())]
         elif isinstance(value, list):
-            stack += [(f"{path}[{k}]", v) for k, v in reversed(list(enumerate(value)))]
+            stack += [(f"{path}[{k}]", v, value, k) for k, v in reversed(list(enumerate(value)))]
         elif isinstance(value, int) and not isinstance(value, bool) and not low <= value <= high:
             found.append((path, len(str(abs(value)))))
+            container[key] = min(max(value, low), high)
     return found
 
 
@@ -249,6 +251,16 @@ def read_toml(path: Path, *, field_path: str = "", location: str = "") -> dict[s
     """A TOML file's table, or CohortInvalid listing every problem: unreadable, not UTF-8, bad syntax,
     nested too deep, integers out of range. `field_path` prefixes the key paths ("rules" for rules.toml);
     `location` is the file's name in messages (default: the file name)."""
+    data, problems = read_toml_checked(path, field_path=field_path, location=location)
+    if problems:
+        raise CohortInvalid(problems)
+    return data
+
+
+def read_toml_checked(path: Path, *, field_path: str = "", location: str = "") -> tuple[dict[str, Any], list[Problem]]:
+    """`read_toml`, but an integer outside TOML's 64 bits is a problem beside the table (its value clamped), so the
+    caller checks the rest of the file too and reports everything at once; CohortInvalid for a file that cannot be
+    read as TOML at all."""
     where = location or path.name
     raw = read_input(path, limit=TOML_LIMIT_BYTES, field_path=field_path, location=where)
     try:
@@ -274,9 +286,7 @@ def read_toml(path: Path, *, field_path: str = "", location: str = "") -> dict[s
     problems = [Problem(ProblemCode.BAD_VALUE, key, f"a {digits}-digit integer is out of range: TOML integers are "
                         "64-bit (-2^63 to 2^63-1)", f"{where} {key.removeprefix(field_path).lstrip('.')}".strip())
                 for key, digits in _out_of_range(data, field_path)]
-    if problems:
-        raise CohortInvalid(problems)
-    return data
+    return data, problems
 
 
 # Writing ----------------------------------------------------------------------------------------------

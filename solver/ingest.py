@@ -42,7 +42,7 @@ from solver.columns import (
 from solver.decision_rows import without_decisions
 from solver.domain import Cohort, Language, Mentee, Mentor, Rules, TravelTime, cefr_name
 from solver.errors import CohortInvalid, Problem, ProblemCode, did_you_mean, nearest_known
-from solver.fileio import TABLE_LIMIT_BYTES, read_input, read_toml, reading_note, write_atomic
+from solver.fileio import TABLE_LIMIT_BYTES, read_input, read_toml_checked, reading_note, write_atomic
 from solver.history import (
     MENTEE_DATE_COLUMNS,
     MENTEE_DATE_FORMAT,
@@ -460,11 +460,18 @@ def _rules(reader: RowReader, path: Path, travel: tuple[TravelTime, ...]) -> Rul
     if not path.exists():
         return Rules(travel_times=travel)  # the defaults are documented in the README
     try:
-        data = read_toml(path, field_path="rules", location="rules.toml")
+        data, out_of_range = read_toml_checked(path, field_path="rules", location="rules.toml")
     except CohortInvalid as unreadable:
         reader.problems += unreadable.problems
         return Rules(travel_times=travel)
-    return rules_from_mapping(data, reader.problems, travel, directory=path.parent)
+    # An integer beyond 64 bits is one problem at its key; the rest of the file is still checked, and what the
+    # checks would say of the clamped value it was read as (a value the file does not hold) is left out.
+    checked: list[Problem] = []
+    rules = rules_from_mapping(data, checked, travel, directory=path.parent)
+    reported = {problem.path for problem in out_of_range}
+    reader.problems += out_of_range
+    reader.problems += [p for p in checked if p.path not in reported]
+    return rules
 
 
 # Writing ---------------------------------------------------------------------------------------------

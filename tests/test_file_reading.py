@@ -94,6 +94,19 @@ def test_a_400_digit_number_is_a_problem_at_its_field(cohort: Path) -> None:
     assert "rules.toml weights.travel: BAD_VALUE: a 30-digit integer is out of range" in stderr
 
 
+def test_a_number_beyond_64_bits_hides_no_other_rules_problem(cohort: Path) -> None:
+    """Every problem of rules.toml at once: an integer out of TOML's range is one problem at its key, and the
+    file's other mistakes (a wrong type, an unknown weight, a negative value) are still reported beside it."""
+    (cohort / "rules.toml").write_text(f"min_mentor_years = -{'9' * 23}\nfield_depth = \"deep\"\n"
+                                       "[weights]\ntravel = 2\ntrvel = 1\n")
+    stderr = refused(cohort)
+    assert "rules.toml min_mentor_years: BAD_VALUE: a 23-digit integer is out of range" in stderr
+    assert "rules.toml field_depth: BAD_VALUE" in stderr
+    assert "rules.toml weights.trvel: BAD_VALUE: unknown weight 'trvel'" in stderr
+    assert stderr.count("min_mentor_years") == 1  # not also a complaint about the value it was clamped to
+    assert "3 problem(s)" in stderr
+
+
 def test_a_number_too_long_for_python_is_a_problem_too(cohort: Path) -> None:
     (cohort / "rules.toml").write_text(f"max_distance_km = {'9' * 5000}\n")
     assert "NOT_CSV: cannot read rules.toml as TOML: an integer has thousands of digits" in refused(cohort)
