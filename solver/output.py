@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,34 +25,41 @@ def _columns(candidates: CandidatePairs, rows: np.ndarray, names: tuple[str, ...
 
 
 def _breakdowns(candidates: CandidatePairs, rows: np.ndarray) -> list[dict[str, int]]:
-    """Weighted points per soft term (terms with weight 0 left out), for each of the given rows."""
+    """Weighted points per soft term (terms with weight 0 left out), for each of the given rows: one slice per
+    term, the rows' dicts zipped from them."""
     weights = candidates.cohort.rules.weights.as_dict()
     active = [(term.value, weights[term.weight_name], term.column) for term in TERMS if weights[term.weight_name]]
-    points = {value: (weight * candidates.column(column)[rows].astype(np.int64)).tolist()
-              for value, weight, column in active}
-    return [{value: points[value][k] for value, _, _ in active} for k in range(len(rows))]
+    if not active:
+        return [{} for _ in range(len(rows))]
+    names = [value for value, _, _ in active]
+    points = [[weight * n for n in candidates.column(column)[rows].tolist()] for _, weight, column in active]
+    return [dict(zip(names, values, strict=True)) for values in zip(*points, strict=True)]
 
 
-_PHRASES: dict[str, Callable[[dict[str, Any]], str]] = {
-    "MUTUAL_RANK": lambda facts: "ranked each other",
-    "MENTEE_RANK": lambda facts: f"mentee ranked mentor #{facts['mentee_rank']}",
-    "MENTOR_RANK": lambda facts: f"mentor ranked mentee #{facts['mentor_rank']}",
-    "INTERESTS": lambda facts: f"{facts['shared_interests']} shared interest(s)",
-    "FIELD": lambda facts: f"{facts['field_digits']} ISCO digits in common",
+Facts = Mapping[str, list[Any]]
+"""Fact columns of some rows (`_columns`): a pair's fact is `facts[name][k]`, k its place among the rows."""
+
+_PHRASES: dict[str, Callable[[Facts, int], str]] = {
+    "MUTUAL_RANK": lambda facts, k: "ranked each other",
+    "MENTEE_RANK": lambda facts, k: f"mentee ranked mentor #{facts['mentee_rank'][k]}",
+    "MENTOR_RANK": lambda facts, k: f"mentor ranked mentee #{facts['mentor_rank'][k]}",
+    "INTERESTS": lambda facts, k: f"{facts['shared_interests'][k]} shared interest(s)",
+    "FIELD": lambda facts, k: f"{facts['field_digits'][k]} ISCO digits in common",
     # Full points when the mentor lists her goal, half when he lists none (open to any goal).
-    "GOAL": lambda facts: "supports her goal" if facts[Term.GOAL.column] >= 100 else "open to any goal",
-    "TRAVEL": lambda facts: km_text(facts["distance_km"]),
-    "HOME_MARKET": lambda facts: "knows the home market",
-    "FIRST_LANGUAGE": lambda facts: "speaks the first language",
-    "SENIORITY": lambda facts: "seniority",
-    "RETURNING": lambda facts: "returning mentor",
+    "GOAL": lambda facts, k: "supports her goal" if facts[Term.GOAL.column][k] >= 100 else "open to any goal",
+    "TRAVEL": lambda facts, k: km_text(facts["distance_km"][k]),
+    "HOME_MARKET": lambda facts, k: "knows the home market",
+    "FIRST_LANGUAGE": lambda facts, k: "speaks the first language",
+    "SENIORITY": lambda facts, k: "seniority",
+    "RETURNING": lambda facts, k: "returning mentor",
 }
 """Each soft term's short phrase, from the pair's facts: written only for the terms a pair's reasons name."""
 
 
-def _reasons(breakdown: dict[str, int], facts: dict[str, Any], k: int) -> list[str]:
-    ranked = sorted(((points, term) for term, points in breakdown.items() if points > 0), reverse=True)[:k]
-    return [_PHRASES[term](facts) for _, term in ranked]
+def _reasons(breakdown: dict[str, int], facts: Facts, row: int, k: int) -> list[str]:
+    """The k terms that gave the pair at place `row` of `facts` most points, as short phrases."""
+    ranked = sorted([(points, term) for term, points in breakdown.items() if points > 0], reverse=True)[:k]
+    return [_PHRASES[term](facts, row) for _, term in ranked]
 
 
 def pair_breakdowns(candidates: CandidatePairs, rows: np.ndarray) -> list[dict[str, int]]:
@@ -63,13 +71,51 @@ def reasons_of(candidates: CandidatePairs, rows: np.ndarray, k: int = 3) -> list
     """For each row, the k terms that gave the pair most points, as short phrases."""
     rows = np.asarray(rows, dtype=np.int64)
     facts = _columns(candidates, rows, _REASON_COLUMNS)
-    return [_reasons(breakdown, {name: values[i] for name, values in facts.items()}, k)
-            for i, breakdown in enumerate(_breakdowns(candidates, rows))]
+    return [_reasons(breakdown, facts, i, k) for i, breakdown in enumerate(_breakdowns(candidates, rows))]
 
 
 def top_reasons(candidates: CandidatePairs, row: int, k: int = 3) -> list[str]:
     """The k terms that gave the pair most points, as short phrases."""
     return reasons_of(candidates, np.array([row], dtype=np.int64), k)[0]
+
+
+@dataclass(frozen=True)
+class AnswerPairs:
+    """What the answer says of some candidate rows' pairs, a list per field (row k's pair: each list's k-th):
+    the ids, score, facts, weighted points per term and top reasons."""
+
+    mentee: list[str]
+    mentor: list[str]
+    score: list[int]
+    distance_km: list[float]  # rounded as the answer shows it
+    breakdown: list[dict[str, int]]
+    reasons: list[list[str]]
+    pinned: list[bool]
+    mentee_rank: list[int]
+    mentor_rank: list[int]
+    field_digits: list[int]
+    shared_interests: list[int]
+    travel_minutes: list[float | None]  # None: no travel-time table
+
+
+def answer_pairs(candidates: CandidatePairs, rows: np.ndarray) -> AnswerPairs:
+    """`AnswerPairs` of the given rows: one slice per column, the ids by index, the reasons from the points."""
+    rows = np.asarray(rows, dtype=np.int64)
+    cohort = candidates.cohort
+    facts = _columns(candidates, rows, ("mentee", "mentor", "score", *_FACT_COLUMNS))
+    breakdowns = _breakdowns(candidates, rows)
+    mentees, mentors = cohort.mentees, cohort.mentors
+    mentee_ids = [mentees[i].id for i in facts["mentee"]]
+    mentor_ids = [mentors[j].id for j in facts["mentor"]]
+    pins = set(cohort.rules.pins)
+    return AnswerPairs(
+        mentee=mentee_ids, mentor=mentor_ids, score=facts["score"],
+        distance_km=[round_km(km) for km in facts["distance_km"]], breakdown=breakdowns,
+        reasons=[_reasons(breakdown, facts, k, 3) for k, breakdown in enumerate(breakdowns)],
+        pinned=[pair in pins for pair in zip(mentee_ids, mentor_ids, strict=True)] if pins else [False] * len(rows),
+        mentee_rank=facts["mentee_rank"], mentor_rank=facts["mentor_rank"], field_digits=facts["field_digits"],
+        shared_interests=facts["shared_interests"],
+        travel_minutes=[minutes if math.isfinite(minutes) else None for minutes in facts["travel_minutes"]])
 
 
 def objective_dict(objective: Objective) -> dict[str, Any]:
@@ -86,30 +132,13 @@ def objective_dict(objective: Objective) -> dict[str, Any]:
 
 def _pair_dicts(candidates: CandidatePairs, rows: np.ndarray) -> list[dict[str, Any]]:
     """Each row's pair as plain data: the ids, score, facts, points per term and top reasons."""
-    cohort = candidates.cohort
-    columns = _columns(candidates, rows, ("mentee", "mentor", "score", *_FACT_COLUMNS))
-    breakdowns = _breakdowns(candidates, rows)
-    pins = set(cohort.rules.pins)
-    pairs = []
-    for k, breakdown in enumerate(breakdowns):
-        facts = {name: values[k] for name, values in columns.items()}
-        mentee_id, mentor_id = cohort.mentees[int(facts["mentee"])].id, cohort.mentors[int(facts["mentor"])].id
-        minutes = float(facts["travel_minutes"])
-        pairs.append({
-            "mentee": mentee_id,
-            "mentor": mentor_id,
-            "score": int(facts["score"]),
-            "distance_km": round_km(facts["distance_km"]),
-            "breakdown": breakdown,
-            "reasons": _reasons(breakdown, facts, 3),
-            "pinned": (mentee_id, mentor_id) in pins,
-            "mentee_rank": int(facts["mentee_rank"]),
-            "mentor_rank": int(facts["mentor_rank"]),
-            "field_digits": int(facts["field_digits"]),
-            "shared_interests": int(facts["shared_interests"]),
-            "travel_minutes": minutes if math.isfinite(minutes) else None,
-        })
-    return pairs
+    p = answer_pairs(candidates, rows)
+    return [{"mentee": a, "mentor": b, "score": score, "distance_km": km, "breakdown": breakdown, "reasons": reasons,
+             "pinned": pinned, "mentee_rank": mentee_rank, "mentor_rank": mentor_rank, "field_digits": digits,
+             "shared_interests": shared, "travel_minutes": minutes}
+            for a, b, score, km, breakdown, reasons, pinned, mentee_rank, mentor_rank, digits, shared, minutes
+            in zip(p.mentee, p.mentor, p.score, p.distance_km, p.breakdown, p.reasons, p.pinned, p.mentee_rank,
+                   p.mentor_rank, p.field_digits, p.shared_interests, p.travel_minutes, strict=True)]
 
 
 def _copied(pair: dict[str, Any]) -> dict[str, Any]:
@@ -117,22 +146,63 @@ def _copied(pair: dict[str, Any]) -> dict[str, Any]:
     return {**pair, "breakdown": dict(pair["breakdown"]), "reasons": list(pair["reasons"])}
 
 
+def answer_rows(result: SolveResult) -> np.ndarray:
+    """Every candidate row some matching of the result holds, once, in row order: alternatives share most of their
+    pairs, so each pair's data is made once, from one slice per column."""
+    if not result.matchings:
+        return np.zeros(0, dtype=np.int64)
+    return np.unique(np.concatenate([np.asarray(m.rows, dtype=np.int64) for m in result.matchings]))
+
+
+def pair_dicts(candidates: CandidatePairs, rows: np.ndarray) -> list[dict[str, Any]]:
+    """Each row's pair as plain data (`_pair_dicts`): the ids, score, facts, points per term and top reasons."""
+    return _pair_dicts(candidates, np.asarray(rows, dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class MatchingFacts:
+    """What a matching's answer says besides its pairs: who is left, who has seats left, and how it differs from
+    the best matching (pairs by ids, sorted)."""
+
+    unmatched: list[str]
+    free: list[tuple[str, int]]  # (mentor id, free seats), mentors in cohort order
+    kept: int
+    removed: list[tuple[str, str]]
+    added: list[tuple[str, str]]
+
+
+def matching_facts(result: SolveResult, matching: Matching) -> MatchingFacts:
+    """`MatchingFacts` of one matching of the result. A pair is one candidate row, so the difference from the best
+    is taken over rows (sets of ints), and only the differing rows are named."""
+    candidates = result.candidates
+    cohort = candidates.cohort
+    mentee, mentor = candidates.mentee, candidates.mentor
+    rows = np.asarray(matching.rows, dtype=np.int64)
+    matched = set(mentee[rows].tolist())
+    load = np.bincount(mentor[rows], minlength=len(cohort.mentors)).tolist()
+    these, best = set(rows.tolist()), set(np.asarray(result.matchings[0].rows, dtype=np.int64).tolist())
+
+    def named(chosen: set[int]) -> list[tuple[str, str]]:
+        return sorted((cohort.mentees[int(mentee[r])].id, cohort.mentors[int(mentor[r])].id) for r in chosen)
+
+    return MatchingFacts(
+        unmatched=[p.id for i, p in enumerate(cohort.mentees) if i not in matched],
+        free=[(p.id, p.capacity - n) for p, n in zip(cohort.mentors, load, strict=True) if p.capacity - n > 0],
+        kept=len(best & these), removed=named(best - these), added=named(these - best))
+
+
 def matching_dict(result: SolveResult, matching: Matching,
                   pairs_by_row: Mapping[int, dict[str, Any]] | None = None) -> dict[str, Any]:
     """One matching as plain data. `pairs_by_row`: the pairs' data by candidate row, made once for every
     matching of the result (`result_dict`); else made here."""
     candidates = result.candidates
-    cohort = candidates.cohort
     best = result.matchings[0]
     rows = np.asarray(matching.rows, dtype=np.int64)
     if pairs_by_row is None:
         pairs = _pair_dicts(candidates, rows)
     else:
         pairs = [_copied(pairs_by_row[row]) for row in rows.tolist()]
-    matched = set(candidates.mentee[matching.rows].tolist())
-    load = np.bincount(candidates.mentor[matching.rows], minlength=len(cohort.mentors))
-    best_pairs = set(best.pairs(candidates))
-    these = set(matching.pairs(candidates))
+    facts = matching_facts(result, matching)
     return {
         "rank": matching.rank,
         "status": matching.status.value,
@@ -140,15 +210,12 @@ def matching_dict(result: SolveResult, matching: Matching,
         "objective_parts": objective_dict(matching.objective),
         "gap_to_best": best.objective.value - matching.objective.value,
         "pairs": pairs,
-        "unmatched": [{"id": p.id} for i, p in enumerate(cohort.mentees) if i not in matched],
-        "mentors_with_free_capacity": [
-            {"id": p.id, "free": int(p.capacity - load[j])} for j, p in enumerate(cohort.mentors)
-            if p.capacity - load[j] > 0
-        ],
+        "unmatched": [{"id": i} for i in facts.unmatched],
+        "mentors_with_free_capacity": [{"id": i, "free": free} for i, free in facts.free],
         "diff_vs_best": {
-            "kept": len(best_pairs & these),
-            "removed": sorted([list(p) for p in best_pairs - these]),
-            "added": sorted([list(p) for p in these - best_pairs]),
+            "kept": facts.kept,
+            "removed": [list(p) for p in facts.removed],
+            "added": [list(p) for p in facts.added],
         },
     }
 
@@ -159,9 +226,7 @@ def result_dict(result: SolveResult) -> dict[str, Any]:
     the service print."""
     cohort = result.candidates.cohort
     rules = cohort.rules
-    # Alternatives share most of their pairs: each pair's data is made once, from one slice per column.
-    rows = (np.unique(np.concatenate([np.asarray(m.rows, dtype=np.int64) for m in result.matchings]))
-            if result.matchings else np.zeros(0, dtype=np.int64))
+    rows = answer_rows(result)
     pairs_by_row = dict(zip(rows.tolist(), _pair_dicts(result.candidates, rows), strict=True))
     return {
         "cohort": cohort.name,

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from google.protobuf.message import Message
 
-from mentormatch.v1 import cohort_pb2 as pb
 from mentormatch.v1 import matching_pb2 as mpb
 from server.convert.options import MODE_TO_PROTO, duration
 from server.convert.protojson import json_text, message_dict
-from solver.output import result_dict
+from solver.model import Matching
+from solver.output import AnswerPairs, answer_pairs, answer_rows, matching_facts
 from solver.scores import Term
 from solver.solve import SolveResult, SolveStatus
 
@@ -40,73 +41,61 @@ def response_dict(message: Message) -> dict[str, Any]:
     return data
 
 
-def _breakdown_to_proto(breakdown: Mapping[str, int]) -> list[Any]:
-    """The points per term as the constructor's dicts (it builds each `TermPoints` in C: twice as fast; the type
-    stubs name only messages, hence Any)."""
-    return [{"term": _TERM_TO_PROTO[term], "points": points} for term, points in breakdown.items()]
-
-
-def _pair_to_proto(p: Mapping[str, Any]) -> mpb.MatchedPair:
-    pair = mpb.MatchedPair(
-        mentee_id=p["mentee"], mentor_id=p["mentor"], score=p["score"], distance_km=p["distance_km"],
-        breakdown=_breakdown_to_proto(p["breakdown"]), reasons=p["reasons"], pinned=p["pinned"],
-        mentee_rank=p["mentee_rank"], mentor_rank=p["mentor_rank"], field_digits=p["field_digits"],
-        shared_interests=p["shared_interests"])
-    if p["travel_minutes"] is not None:
-        pair.travel_minutes = p["travel_minutes"]
-    return pair
-
-
-def _pairs_to_proto(pairs: list[Mapping[str, Any]], made: dict[tuple[str, str], mpb.MatchedPair]
-                    ) -> list[mpb.MatchedPair]:
-    """The pairs' messages; `made`: those of the answer's earlier matchings (a pair's data is the same in every
-    matching that holds it, and each matching's message gets its own copy)."""
+def _pairs_to_proto(p: AnswerPairs) -> list[mpb.MatchedPair]:
+    """The pairs' messages, one per row of `p`; the points per term as the constructor's dicts (it builds each
+    `TermPoints` in C: twice as fast)."""
     out = []
-    for p in pairs:
-        key = (p["mentee"], p["mentor"])
-        message = made.get(key)
-        if message is None:
-            message = made[key] = _pair_to_proto(p)
-        out.append(message)
+    for a, b, score, km, breakdown, reasons, pinned, mentee_rank, mentor_rank, digits, shared, minutes in zip(
+            p.mentee, p.mentor, p.score, p.distance_km, p.breakdown, p.reasons, p.pinned, p.mentee_rank,
+            p.mentor_rank, p.field_digits, p.shared_interests, p.travel_minutes, strict=True):
+        points: list[Any] = [{"term": _TERM_TO_PROTO[term], "points": n} for term, n in breakdown.items()]
+        pair = mpb.MatchedPair(mentee_id=a, mentor_id=b, score=score, distance_km=km, breakdown=points,
+                               reasons=reasons, pinned=pinned, mentee_rank=mentee_rank, mentor_rank=mentor_rank,
+                               field_digits=digits, shared_interests=shared)
+        if minutes is not None:
+            pair.travel_minutes = minutes
+        out.append(pair)
     return out
 
 
-def _matching_to_proto(data: Mapping[str, Any], made: dict[tuple[str, str], mpb.MatchedPair] | None = None
+def _matching_to_proto(result: SolveResult, matching: Matching, pair_of: Mapping[int, mpb.MatchedPair]
                        ) -> mpb.Matching:
-    parts = data["objective_parts"]
-    diff = data["diff_vs_best"]
+    """One matching's message; `pair_of`: the pairs' messages by candidate row, made once for the whole answer (a
+    pair's data is the same in every matching that holds it; each matching's message gets its own copy)."""
+    objective = matching.objective
+    facts = matching_facts(result, matching)
+    # Sub-messages as the constructor's dicts (built in C; the type stubs name only messages, hence Any).
+    free: list[Any] = [{"mentor_id": i, "free": n} for i, n in facts.free]
+    removed: list[Any] = [{"mentee_id": a, "mentor_id": b} for a, b in facts.removed]
+    added: list[Any] = [{"mentee_id": a, "mentor_id": b} for a, b in facts.added]
     return mpb.Matching(
-        rank=data["rank"],
-        status=_STATUS_TO_PROTO[data["status"]],
+        rank=matching.rank,
+        status=_STATUS_TO_PROTO[matching.status.value],
         objective=mpb.Objective(
-            value=parts["value"], matched=parts["matched"], matched_priority=parts["matched_priority"],
-            total_score=parts["total_score"], worst_score=parts["worst_score"], rank_profile=parts["rank_profile"],
-            seat_cost=parts["seat_cost"],
+            value=objective.value, matched=objective.matched, matched_priority=objective.matched_priority,
+            total_score=objective.total_score, worst_score=objective.worst_score,
+            rank_profile=objective.rank_profile, seat_cost=objective.seat_cost,
         ),
-        gap_to_best=data["gap_to_best"],
-        pairs=_pairs_to_proto(data["pairs"], {} if made is None else made),
-        unmatched_mentee_ids=[u["id"] for u in data["unmatched"]],
-        mentors_with_free_capacity=[
-            mpb.MentorFreeCapacity(mentor_id=m["id"], free=m["free"]) for m in data["mentors_with_free_capacity"]
-        ],
-        diff_vs_best=mpb.MatchingDiff(
-            kept=diff["kept"],
-            removed=[pb.PairRef(mentee_id=a, mentor_id=b) for a, b in diff["removed"]],
-            added=[pb.PairRef(mentee_id=a, mentor_id=b) for a, b in diff["added"]],
-        ),
+        gap_to_best=result.matchings[0].objective.value - objective.value,
+        pairs=[pair_of[row] for row in np.asarray(matching.rows, dtype=np.int64).tolist()],
+        unmatched_mentee_ids=facts.unmatched,
+        mentors_with_free_capacity=free,
+        diff_vs_best=mpb.MatchingDiff(kept=facts.kept, removed=removed, added=added),
     )
 
 
 def match_response_from_result(result: SolveResult, *, label: str = "", time_limit_s: float | None = None
                                ) -> mpb.MatchResponse:
-    """The `MatchResponse` of a solve (explanations are added apart: `explanation_to_proto`)."""
-    data = result_dict(result)
+    """The `MatchResponse` of a solve (explanations are added apart: `explanation_to_proto`): the messages made
+    from the result directly (what `solver.output.result_dict` says, without its dicts of every matching)."""
     best = result.best
-    made: dict[tuple[str, str], mpb.MatchedPair] = {}
+    cohort = result.candidates.cohort
+    rows = answer_rows(result)
+    pair_of = dict(zip(rows.tolist(), _pairs_to_proto(answer_pairs(result.candidates, rows)), strict=True))
     response = mpb.MatchResponse(
         label=label,
-        status=_STATUS_TO_PROTO[data["status"]],
-        matchings=[_matching_to_proto(m, made) for m in data["matchings"]],
+        status=_STATUS_TO_PROTO[result.status.value],
+        matchings=[_matching_to_proto(result, m, pair_of) for m in result.matchings],
         statistics=mpb.SolveStatistics(
             backend=result.stats.backend,
             candidate_pairs=result.stats.candidate_pairs,
@@ -115,15 +104,15 @@ def match_response_from_result(result: SolveResult, *, label: str = "", time_lim
             min_difference=result.stats.min_difference,
             time_limit=duration(result.options.time_limit_s if time_limit_s is None else time_limit_s),
         ),
-        notes=data["notes"],
+        notes=result.notes,
         mode=MODE_TO_PROTO[result.options.mode],
-        mentee_count=data["mentees"],
-        mentor_count=data["mentors"],
+        mentee_count=len(cohort.mentees),
+        mentor_count=len(cohort.mentors),
     )
     if best is not None:
         response.objective_value = best.objective.value
     if result.status is not SolveStatus.INFEASIBLE:  # no matching meets the rules: nothing to bound
-        response.objective_bound = data["bound"]
+        response.objective_bound = result.bound
     if max([abs(result.bound), *(abs(m.objective.value) for m in result.matchings)]) > EXACT_LIMIT:
         response.notes.append("objective values above 2^53 are rounded to the nearest double in this answer "
                               "(the matchings themselves are exact)")
