@@ -23,7 +23,9 @@ matchings:
 Each node is one dense assignment (scipy's `linear_sum_assignment`, a C++ shortest augmenting path) over the
 free mentees x their mentors' free seats (seat k of a mentor costs seat_cost x (k - 1) more, so the cheapest seats
 fill first, as in the flow), built by slicing one matrix made once per alternative: no Python loop per pair.
-On small matrices (`ZEROED_CELLS`) a child's matrix is its parent's with a few rows, seats and cells zeroed.
+On small matrices (`ZEROED_CELLS`) a child's matrix is its parent's with a few rows, seats and cells zeroed; on
+larger ones, its parent's (the parent's left-out cells at 0) with its own left-out row's cells zeroed and its kept
+rows and seats taken out (two `take`s), the parent's matrix made once, when it is split.
 Where an organisation cap binds (it then couples mentors), each node is a min-cost flow instead
 (`solver.flow.flow_optimum`, the node's includes as pins); where a gender quota binds, a flow with the quota's
 group arcs (`solver.flow.quota_flow_optimum`), and a node in which no matching meets the quotas is dropped.
@@ -43,6 +45,7 @@ size, never by time, so the same input always takes the same path; past the cap 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import heapq
 import math
 import threading
@@ -86,7 +89,9 @@ ZEROED_CELLS = 1_000
 and seats and its left-out row's cells set to 0 (`_Dense.cut`), rather than the node's submatrix cut out of the
 whole by index: on small matrices numpy's per-call cost, not the assignment, is most of a node (15 x 15: ~10 of
 a node's ~30 us is the assignment). Both give the same optimum: a zeroed row takes a zeroed seat at no loss,
-and every other cell is the submatrix's. Each node keeps its matrix for its children, up to `ZEROED_MEMORY_CELLS`."""
+and every other cell is the submatrix's. Each node keeps its matrix for its children, up to `ZEROED_MEMORY_CELLS`.
+Larger matrices: the submatrix, cut from the parent's matrix (`_Search._split_matrices`; 80 x 80, D = 8: ~20 %
+less CPU than cutting each node out of the whole matrix with its includes' and excludes' rows looked up anew)."""
 ZEROED_MEMORY_CELLS = 2_000_000
 """Cells of the nodes' matrices a search keeps at most (16 MB; many alternatives of a 1,000-cell matrix could
 otherwise keep ~100,000 nodes' worth): past it, the children of a node solved from then on are cut out by index."""
@@ -181,6 +186,7 @@ class _Dense:
         self.position = position
         self.n_mentors = n_mentors
         self.values = np.zeros(cell_row.shape, dtype=np.float64)
+        self.costs = self.values
         self.n_rows = n_rows
         self.cells = max(1, cell_row.size)
         self.all_rows = np.arange(len(mentees))
@@ -193,12 +199,17 @@ class _Dense:
         self.last_seat = first_seat + seats
 
     def price(self, priced: IntArray) -> None:
-        """Cell values for these priced row weights."""
+        """Cell values for these priced row weights, and their negatives (`costs`: what the assignment minimises;
+        scipy's `maximize` would negate a copy at every node)."""
         values = np.where(self.allowed, priced[self.cell_row] - self.col_cost, 0)
         self.values = np.maximum(values, 0).astype(np.float64)
+        self.costs = -self.values
 
-    def _matrix(self, include: IntArray, exclude: IntArray) -> tuple[FloatArray, IntArray, IntArray, IntArray]:
-        """The node's assignment: values, cell rows, and which rows and columns of the whole matrix it keeps."""
+    def _matrix(self, include: IntArray, exclude: IntArray, costs: FloatArray) -> tuple[FloatArray, IntArray, IntArray]:
+        """The node's assignment cut out of `costs` (the whole matrix's costs or values): its cells, and which rows and
+        columns of the whole matrix it keeps. The left-out rows' cells are set to 0 (each is its mentee's matrix row
+        by its mentor's seats, a run of columns), then the kept rows and columns taken (two `take`s: a third of the
+        time of an open-mesh index)."""
         model = self.model
         rows_kept, cols_kept = self.all_rows, self.all_cols
         if len(include):
@@ -207,29 +218,55 @@ class _Dense:
             rows_kept = np.flatnonzero(keep)
             load = np.bincount(model.mentor[include], minlength=self.n_mentors + 1)
             cols_kept = np.flatnonzero(self.col_seat >= load[self.col_mentor])
-            values = self.values[rows_kept[:, None], cols_kept]
-            cells = self.cell_row[rows_kept[:, None], cols_kept]
-        else:
-            values, cells = self.values.copy(), self.cell_row
-        if len(exclude):
-            out = np.zeros(self.n_rows + 1, dtype=np.bool_)  # index -1 (no row) stays False
-            out[exclude] = True
-            values[out[cells]] = 0.0
-        return values, cells, rows_kept, cols_kept
+            matrix = costs.take(rows_kept, axis=0)
+            if len(exclude):
+                at = self.row_position[exclude]
+                there = keep[at]  # a left-out row whose mentee is kept elsewhere has no cells here
+                self._zero(matrix, exclude[there], (np.cumsum(keep) - 1)[at[there]])
+            return matrix.take(cols_kept, axis=1), rows_kept, cols_kept
+        if not len(exclude):
+            return costs, rows_kept, cols_kept
+        matrix = costs.copy()
+        self._zero(matrix, exclude, self.row_position[exclude])
+        return matrix, rows_kept, cols_kept
+
+    def _zero(self, matrix: FloatArray, rows: IntArray, at: IntArray) -> None:
+        """Set the cells of candidate `rows` (at these rows of `matrix`, whose columns are the whole matrix's) to 0."""
+        mentors = self.model.mentor[rows]
+        first = self.first_seat[mentors]
+        count = self.last_seat[mentors] - first
+        starts = at * matrix.shape[1] + first
+        flat = np.repeat(starts - np.cumsum(count) + count, count) + np.arange(int(count.sum()))
+        matrix.ravel()[flat] = 0.0
 
     def solve(self, include: IntArray, exclude: IntArray) -> IntArray:
         """The priced optimum's free rows in the node (pins and `include` rows not among them)."""
-        values, cells, _, _ = self._matrix(include, exclude)
-        r, c = self.lsa(values, maximize=True)
-        chosen = values[r, c] > 0
-        return cells[r[chosen], c[chosen]]
+        costs, rows_kept, cols_kept = self._matrix(include, exclude, self.costs)
+        r, c = self.lsa(costs)
+        chosen = costs[r, c] < 0
+        return self.cell_row[rows_kept[r[chosen]], cols_kept[c[chosen]]]
 
-    def solve_matrix(self, values: FloatArray) -> tuple[IntArray, int]:
-        """A zeroed matrix's optimum (`ZEROED_CELLS`): its rows, and its value (exact: whole numbers below 2^52)."""
-        r, c = self.lsa(values, maximize=True)
-        cells = r * values.shape[1] + c
-        chosen = values.take(cells)
-        return self.cell_row.take(cells)[chosen > 0], round(float(chosen.sum()))
+    def solve_cut(self, costs: FloatArray, rows_at: IntArray, cols_at: IntArray, row: int, first: int, last: int
+                  ) -> tuple[IntArray, int]:
+        """A node's optimum from its parent's matrix (`costs`, the whole matrix's shape, the parent's left-out cells at
+        0): its rows `rows_at` and columns `cols_at`, with the cells first:last of its row `row` (among `rows_at`; -1
+        for none) left out. Its rows and its value, as `solve_matrix`."""
+        matrix = costs.take(rows_at, axis=0)
+        if row >= 0:
+            matrix[row, first:last] = 0.0
+        matrix = matrix.take(cols_at, axis=1)
+        r, c = self.lsa(matrix)
+        chosen = matrix[r, c]
+        taken = chosen < 0
+        return self.cell_row[rows_at[r[taken]], cols_at[c[taken]]], -round(float(chosen.sum()))
+
+    def solve_matrix(self, costs: FloatArray) -> tuple[IntArray, int]:
+        """A zeroed matrix's optimum (`ZEROED_CELLS`; `costs` negated values): its rows, and its value (exact: whole
+        numbers below 2^52)."""
+        r, c = self.lsa(costs)
+        cells = r * costs.shape[1] + c
+        chosen = costs.take(cells)
+        return self.cell_row.take(cells)[chosen < 0], -round(float(chosen.sum()))
 
     def cut(self, include: IntArray, free: IntArray, priced: IntArray) -> _Cut:
         """What the children of a node split on `free` (its optimum's rows beside `include`) change in its matrix:
@@ -247,7 +284,8 @@ class _Dense:
         return _Cut(rows, seats, gained.tolist(), list(zip(rows.tolist(), self.first_seat[mentors].tolist(),
                                                            self.last_seat[mentors].tolist(), strict=True)))
 
-    def drops(self, include: IntArray, exclude: IntArray, free: IntArray) -> tuple[FloatArray, FloatArray]:
+    def drops(self, include: IntArray, exclude: IntArray, free: IntArray,
+              matrix: tuple[FloatArray, IntArray, IntArray] | None) -> tuple[FloatArray, FloatArray]:
         """For each of the node optimum's free rows, least losses of the priced weight when a matching of the node
         leaves that row out, from the assignment's LP duals: (move, refill). Zeros when the duals do not check out.
 
@@ -260,7 +298,7 @@ class _Dense:
         are different cells, so they add up; so do one row's move and refill.
         """
         model = self.model
-        values, _, rows_kept, cols_kept = self._matrix(include, exclude)
+        values, rows_kept, cols_kept = matrix or self._matrix(include, exclude, self.values)  # the node's values
         n, width = values.shape
         node_row = np.full(len(self.all_rows), _NONE, dtype=np.int64)
         node_row[rows_kept] = np.arange(n)
@@ -360,9 +398,10 @@ class _Flows:
         free[node.pinned_rows] = False
         return rows[free[rows]]
 
-    def drops(self, include: IntArray, exclude: IntArray, free: IntArray) -> tuple[FloatArray, FloatArray]:
+    def drops(self, include: IntArray, exclude: IntArray, free: IntArray,
+              matrix: tuple[FloatArray, IntArray, IntArray] | None) -> tuple[FloatArray, FloatArray]:
         """No losses from a flow (its duals are not exposed): children keep their parent's bound."""
-        del include, exclude
+        del include, exclude, matrix
         return np.zeros(len(free)), np.zeros(len(free))
 
 
@@ -374,8 +413,8 @@ class _Node:
     rows. A child keeps its parent's includes and the first `index` of its free rows, and leaves out the next
     one: made when it is first read (many children are never solved)."""
 
-    __slots__ = ("_exclude", "_include", "base", "cut", "found", "free", "index", "matrix", "move", "parent", "priced",
-                 "refill", "rows")
+    __slots__ = ("_exclude", "_include", "base", "child_cols", "child_rows", "cols_at", "cut", "found", "free", "index",
+                 "matrix", "move", "parent", "priced", "refill", "room", "rows", "rows_at")
 
     def __init__(self, include: IntArray | None = None, exclude: IntArray | None = None,
                  parent: _Node | None = None, index: int = 0) -> None:
@@ -390,6 +429,13 @@ class _Node:
         self.matrix: FloatArray | None = None
         self.base = 0
         self.cut: _Cut | None = None
+        # Larger matrices: the whole matrix's rows and columns the node keeps (its includes' mentees and seats
+        # out), and once split, its children's (`_Search._split_matrices`).
+        self.rows_at: IntArray | None = None
+        self.cols_at: IntArray | None = None
+        self.child_rows: np.ndarray | None = None
+        self.child_cols: np.ndarray | None = None
+        self.room: int | None = None  # `_Search._room` of its excludes, when its parent's split gave it
 
     @property
     def include(self) -> IntArray:
@@ -524,7 +570,7 @@ class _Search:
                     check(self.stop)
                 if not self._evaluate(node):
                     continue  # no matching meets the quotas in this node
-                bound = min(bound, node.priced + (self._room(node.exclude) if self.any_price else 0))
+                bound = min(bound, node.priced + self._node_room(node))
             else:
                 if node.rows is None:
                     node.rows = np.sort(np.concatenate([self.pins, node.include, node.found]))
@@ -562,9 +608,25 @@ class _Search:
         solver = self.solver
         self.evaluations += 1
         parent = node.parent
+        if isinstance(solver, _Dense) and not solver.zeroed and (parent is None or parent.cut is not None):
+            if parent is None:
+                node.base, node.rows_at, node.cols_at = self._weight(self.priced, self.pins), solver.all_rows, \
+                    solver.all_cols
+                node.found, value = solver.solve_cut(solver.costs, node.rows_at, node.cols_at, -1, 0, 0)
+            else:
+                assert parent.matrix is not None and parent.cut is not None and parent.child_rows is not None
+                assert parent.child_cols is not None
+                i, cut = node.index, parent.cut
+                node.base = parent.base + cut.gained[i]
+                node.rows_at, node.cols_at = np.flatnonzero(parent.child_rows[i]), np.flatnonzero(parent.child_cols[i])
+                row, first, last = cut.cells[i]
+                node.found, value = solver.solve_cut(parent.matrix, node.rows_at, node.cols_at,
+                                                     int(np.searchsorted(node.rows_at, row)), first, last)
+            node.priced = node.base + value
+            return True
         if isinstance(solver, _Dense) and solver.zeroed and (parent is None or parent.cut is not None):
             if parent is None:
-                node.matrix, node.base = solver.values, self._weight(self.priced, self.pins)
+                node.matrix, node.base = solver.costs, self._weight(self.priced, self.pins)
             else:
                 assert parent.matrix is not None and parent.cut is not None
                 i, cut = node.index, parent.cut
@@ -599,6 +661,14 @@ class _Search:
             total -= self.model.seat_cost * int((load * (load - 1)).sum()) // 2
         return total
 
+    def _node_room(self, node: _Node) -> int:
+        """`_room` of the node's excludes (its parent's split gave it, or found now)."""
+        if not self.any_price:
+            return 0
+        if node.room is None:
+            node.room = self._room(node.exclude)
+        return node.room
+
     def _room(self, exclude: IntArray) -> int:
         """sum_k lam_k min(h_k, |A_k - exclude|): what the prices give back to a valid matching of a node."""
         if not self.any_price:
@@ -612,12 +682,47 @@ class _Search:
         # Rows of the matchings found so far first: the children that keep many of them hold nothing valid.
         free = free[np.lexsort((free, -self.masks[:, free].sum(axis=0)))]
         node.free = free
-        if node.matrix is not None and isinstance(self.solver, _Dense):
-            node.cut = self.solver.cut(node.include, free, self.priced)
+        solver = self.solver
+        values: tuple[FloatArray, IntArray, IntArray] | None = None
+        if node.rows_at is not None and isinstance(solver, _Dense):
+            self._split_matrices(node, solver, free)
+            if self.duals and node.matrix is not None and node.cols_at is not None:
+                values = (-node.matrix.take(node.rows_at, axis=0).take(node.cols_at, axis=1), node.rows_at,
+                          node.cols_at)
+        elif node.matrix is not None and isinstance(solver, _Dense):
+            node.cut = solver.cut(node.include, free, self.priced)
         if self.duals:
-            node.move, node.refill = self.solver.drops(node.include, node.exclude, free)
+            node.move, node.refill = solver.drops(node.include, node.exclude, free, values)
         else:
             node.move = node.refill = np.zeros(len(free))
+
+    def _split_matrices(self, node: _Node, solver: _Dense, free: IntArray) -> None:
+        """A larger matrix's node about to be split (`ZEROED_CELLS`): its matrix (the whole matrix's shape, its
+        left-out cells at 0; its parent's with one more row's cells out), and each child's kept rows and columns
+        (child i: the node's, less the rows and seats of free[:i]). Not kept past `ZEROED_MEMORY_CELLS`: then its
+        children are cut out of the whole matrix by index."""
+        assert node.rows_at is not None and node.cols_at is not None
+        parent = node.parent
+        if parent is None:
+            node.matrix = solver.costs
+        else:
+            assert parent.matrix is not None and parent.cut is not None
+            if self.matrix_cells + parent.matrix.size > ZEROED_MEMORY_CELLS:
+                return
+            self.matrix_cells += parent.matrix.size
+            node.matrix = parent.matrix.copy()
+            row, first, last = parent.cut.cells[node.index]
+            node.matrix[row, first:last] = 0.0
+        cut = node.cut = solver.cut(node.include, free, self.priced)
+        count = len(free)
+        later, earlier = _earlier(count)  # child `later` keeps the row of `earlier`: not in its matrix
+        rows = np.zeros((count, node.matrix.shape[0]), dtype=np.bool_)
+        rows[:, node.rows_at] = True
+        rows[later, cut.rows[earlier]] = False
+        cols = np.zeros((count, node.matrix.shape[1]), dtype=np.bool_)
+        cols[:, node.cols_at] = True
+        cols[later, cut.seats[earlier]] = False
+        node.child_rows, node.child_cols = rows, cols
 
     def _tightened(self, node: _Node) -> int:
         """The node's bound with the least loss of leaving out the rows its optimum keeps too many of."""
@@ -629,7 +734,7 @@ class _Search:
             if len(moves) < need[k]:
                 return -(2**62)  # cannot leave out enough: nothing valid here
             loss = max(loss, float(moves[: need[k]].sum()))
-        return node.priced - int(loss) + self._room(node.exclude)
+        return node.priced - int(loss) + self._node_room(node)
 
     def _children(self, node: _Node, bound: int) -> list[tuple[int, _Node]]:
         """Murty's split of the node less its optimum, each child with its bound, without the children that hold
@@ -654,19 +759,41 @@ class _Search:
         loss = np.where((need > after).any(axis=0), np.inf, 0.0)  # cannot leave out enough: nothing valid
         if self.duals:
             loss = loss + move[:count] + node.refill[:count]
-            later = np.triu(np.ones((count, len(free)), dtype=np.bool_), 1)  # later[i, j]: j > i
+            later = _later(len(free))[:count]  # later[i, j]: j > i
             for k in np.flatnonzero((need > 0).any(axis=1)).tolist():
                 pool = np.sort(np.where(later & in_found[k][None, :], move[None, :], np.inf), axis=1)
                 sums = np.concatenate([np.zeros((count, 1)), np.cumsum(pool, axis=1)], axis=1)
                 least = sums[np.arange(count), np.clip(need[k], 0, len(free))]
                 loss = np.maximum(loss, move[:count] + least)
         bounds = node.priced - loss
+        children = []
         if self.any_price:
             room = self.size - self.masks[:, node.exclude].sum(axis=1)
-            rooms = np.minimum(self.limit[:, None], room[:, None] - in_found[:, :count])
-            bounds = bounds + self.lam @ rooms
+            rooms = self.lam @ np.minimum(self.limit[:, None], room[:, None] - in_found[:, :count])  # each child's _room
+            for i, (value, child_room) in enumerate(zip((bounds + rooms).tolist(), rooms.tolist(), strict=True)):
+                if math.isfinite(value):
+                    child = _Node(None, None, node, i)
+                    child.room = int(child_room)
+                    children.append((min(bound, int(value)), child))
+            return children
         return [(min(bound, int(value)), _Node(None, None, node, i))
                 for i, value in enumerate(bounds.tolist()) if math.isfinite(value)]
+
+
+@functools.lru_cache(maxsize=64)
+def _earlier(count: int) -> tuple[IntArray, IntArray]:
+    """(i, j) for every j < i < count (numpy's `tril_indices`, made once per size: ~20 us each time)."""
+    later, earlier = np.tril_indices(count, -1)
+    later.flags.writeable = earlier.flags.writeable = False
+    return later, earlier
+
+
+@functools.lru_cache(maxsize=64)
+def _later(count: int) -> np.ndarray:
+    """later[i, j]: j > i, for i, j < count (made once per size)."""
+    later = np.triu(np.ones((count, count), dtype=np.bool_), 1)
+    later.flags.writeable = False
+    return later
 
 
 def evaluation_budget(cells: int) -> int:
