@@ -487,13 +487,14 @@ class _Network:
         if tight:
             zero = reduced == 0
             residual &= np.concatenate([zero, zero])
-        keep = residual[edge]
-        kept = np.flatnonzero(keep)
+        kept = np.flatnonzero(residual[edge])
         kept_arc, kept_forward, kept_target = arc[kept], forward[kept], target[kept]
-        counts = np.zeros(len(keep) + 1, dtype=np.int32)
-        np.cumsum(keep, out=counts[1:])
-        indptr = counts[starts]  # kept edges before each node's first
-        weight = np.ones(len(kept)) if tight else np.concatenate([reduced, -reduced])[edge[kept]].astype(np.float64)
+        indptr = np.searchsorted(kept, starts).astype(np.int32)  # kept edges before each node's first
+        if tight:
+            weight = np.ones(len(kept))
+        else:
+            weight = reduced[kept_arc]
+            weight = np.where(kept_forward, weight, -weight).astype(np.float64)
         # scipy (~0.4 s to import) is loaded by the first re-solve: explaining without re-solves does not need it.
         from scipy.sparse import csr_matrix
 
