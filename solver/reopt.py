@@ -493,8 +493,8 @@ class _Network:
         if tight:
             weight = np.ones(len(kept))
         else:
-            weight = reduced[kept_arc]
-            weight = np.where(kept_forward, weight, -weight).astype(np.float64)
+            kept_reduced = reduced[kept_arc]
+            weight = np.where(kept_forward, kept_reduced, -kept_reduced).astype(np.float64)
         # scipy (~0.4 s to import) is loaded by the first re-solve: explaining without re-solves does not need it.
         from scipy.sparse import csr_matrix
 
