@@ -113,6 +113,8 @@ class _Pairs:
     rank: IntArray  # how the mentee ranked the mentor (0 = not ranked), the model's `mentee_rank`
 
     def take(self, index: IntArray | BoolArray) -> _Pairs:
+        if index.dtype == np.bool_:  # positions once, not a pass over the mask per column
+            index = np.flatnonzero(index)
         return _Pairs(*(getattr(self, f.name)[index] for f in fields(self)))
 
 
