@@ -170,9 +170,25 @@ def _tag_bits(tags: list[tuple[str, ...]], vocabulary: dict[str, int], *, empty_
     return _bits(tags, flat, vocabulary)
 
 
+SMALL_TAG_PEOPLE = 256
+"""Up to this many people, with a vocabulary of at most 64 tags, each person's bits are made as a Python int (a
+few operations per tag): the arrays' way costs some 15 numpy calls whatever the size, most of a small call's."""
+
+
 def _bits(tags: list[tuple[str, ...]], flat: list[str], vocabulary: dict[str, int]) -> npt.NDArray[np.uint64]:
     """`_tag_bits` of tags already in the vocabulary, or not in it (those set no bit)."""
     words = max(1, (len(vocabulary) + 63) // 64)
+    if words == 1 and len(tags) <= SMALL_TAG_PEOPLE:
+        get = vocabulary.get
+        masks = []
+        for own in tags:
+            mask = 0
+            for tag in own:
+                at = get(tag)
+                if at is not None:
+                    mask |= 1 << at
+            masks.append(mask)
+        return np.array(masks, dtype=np.uint64)
     code = np.fromiter(map(vocabulary.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
     person = np.repeat(np.arange(len(tags), dtype=np.int64), np.fromiter(map(len, tags), dtype=np.int64,
                                                                            count=len(tags)))
@@ -237,9 +253,12 @@ def field_points(arrays: CohortArrays, mentee: IntArray, digits: npt.NDArray[np.
                       dtype=np.int64)
 
 
+_GOAL_CODES: dict[Goal, int] = {g: k for k, g in enumerate(Goal)}
+
+
 def goal_points(cohort: Cohort, mentee: IntArray, mentor: IntArray) -> IntArray:
     """GOAL: 100 when the mentor supports her goal, 50 when he lists no goals, 0 otherwise or without a goal."""
-    goal_codes = {g: k for k, g in enumerate(Goal)}
+    goal_codes = _GOAL_CODES
     mentee_goal = np.array([goal_codes[p.goal] for p in cohort.mentees], dtype=np.int64)
     mentor_goals = np.array([sum(1 << goal_codes[g] for g in p.goals) for p in cohort.mentors], dtype=np.int64)
     # Per goal and mentor, the points: a pair's are one look-up in it.
