@@ -14,12 +14,13 @@ import functools
 import math
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 
 from solver.data import builtin_field_families
-from solver.domain import Cohort, FieldRule, Mentee, Mentor, MutualChoice, ObjectiveMode, Segment
+from solver.domain import Cohort, FieldRule, Goal, Mentee, Mentor, MutualChoice, ObjectiveMode, Segment
 from solver.errors import AnswerCheckFailed
 from solver.model import Matching, mode_key
 from solver.scores import CandidatePairs
@@ -41,6 +42,26 @@ def _smaller(*limits: float | None) -> float | None:
     return min(given) if given else None
 
 
+@dataclass(frozen=True, slots=True)
+class _Her:
+    """A mentee's per-pair rules (README: Her rules): her segment's overrides over the programme's."""
+
+    field_depth: int
+    field_rule: FieldRule
+    max_distance_km: float | None
+    max_travel_minutes: float | None
+    min_language_level: int
+    min_mentor_years: int
+    programme_languages: tuple[str, ...]
+    online_meetings: bool
+    personal_limits_extend: bool
+    mutual_choice: MutualChoice
+    mentor_goals: tuple[Goal, ...]
+
+
+_HER_KEYS = tuple(f.name for f in fields(_Her))
+
+
 class _Rules:
     """The cohort's rules as the README states them, per pair."""
 
@@ -59,6 +80,7 @@ class _Rules:
         self.returning = {m.id for m in cohort.mentors if m.returning} | {h.mentor_id for h in cohort.history}
         self.field_families = self.rules.field_families or builtin_field_families()
         self.segments: dict[str, Segment | None] = {}
+        self._her: dict[int, _Her] = {}  # by id() of her segment (None: the programme's rules)
         self.mentee_rank: dict[tuple[str, str], int] = {}
         self.mentor_rank: dict[tuple[str, str], int] = {}
         mentees = {p.id for p in cohort.mentees}
@@ -104,22 +126,31 @@ class _Rules:
                 return getattr(segment, key)
         return () if key == "mentor_goals" else getattr(self.rules, key)
 
-    def reach(self, mentee: Mentee, mentor: Mentor) -> tuple[float, float | None] | None:
+    def her_rules(self, mentee: Mentee) -> _Her:
+        """Every per-pair rule's value for her (`her`), read once per segment: they depend on her segment alone."""
+        segment = self.segment(mentee) if self.rules.segments else None
+        found = self._her.get(id(segment))
+        if found is None:
+            found = self._her[id(segment)] = _Her(**{key: self.her(mentee, key) for key in _HER_KEYS})
+        return found
+
+    def reach(self, mentee: Mentee, mentor: Mentor, her: _Her | None = None) -> tuple[float, float | None] | None:
         """(distance travelled, the mentee's limit) in km or, with a travel-time table, minutes; None: no route."""
-        extend = self.her(mentee, "personal_limits_extend")
+        her = her or self.her_rules(mentee)
+        extend = her.personal_limits_extend
         if self.rules.travel_times:
             minutes = self.travel.get((mentee.id, mentor.id))
             if minutes is None:
                 return None
             own = mentee.max_travel_minutes
-            return minutes, own if extend and own is not None else _smaller(self.her(mentee, "max_travel_minutes"), own)
+            return minutes, own if extend and own is not None else _smaller(her.max_travel_minutes, own)
         own_km = mentee.max_travel_km
         return _km(mentee, mentor), (own_km if extend and own_km is not None
-                                     else _smaller(self.her(mentee, "max_distance_km"), own_km))
+                                     else _smaller(her.max_distance_km, own_km))
 
-    def online(self, mentee: Mentee, mentor: Mentor) -> bool:
+    def online(self, mentee: Mentee, mentor: Mentor, her: _Her | None = None) -> bool:
         """Both accept online meetings and her rules allow them: distance does not bind."""
-        return bool(self.her(mentee, "online_meetings") and mentee.online and mentor.online)
+        return bool((her or self.her_rules(mentee)).online_meetings and mentee.online and mentor.online)
 
     def families(self, occupations: tuple[str, ...]) -> set[str]:
         return {f.id for f in self.field_families
@@ -149,27 +180,28 @@ class _Rules:
 
     def _check_pair(self, mentee: Mentee, mentor: Mentor) -> tuple[list[str], int, int]:
         rules, out = self.rules, []
+        her = self.her_rules(mentee)
         digits = self.shared_digits(mentee, mentor)
-        reach = self.reach(mentee, mentor)
+        reach = self.reach(mentee, mentor, her)
         if rules.eligible_municipalities and mentee.municipality not in rules.eligible_municipalities:
             out.append("municipality not eligible")
         if rules.eligible_tracks and mentee.track not in rules.eligible_tracks:
             out.append("track not eligible")
-        if mentor.years_experience < self.her(mentee, "min_mentor_years"):
+        if mentor.years_experience < her.min_mentor_years:
             out.append("mentor years")
-        depth = self.her(mentee, "field_depth")
+        depth = her.field_depth
         if depth > 0 and digits < depth and not (
-                self.her(mentee, "field_rule") is FieldRule.FAMILY
+                her.field_rule is FieldRule.FAMILY
                 and self.families(mentee.occupations) & self.families(mentor.occupations)):
             out.append("field")
-        if self.online(mentee, mentor):
+        if self.online(mentee, mentor, her):
             pass  # an online pair is not bound by distance and needs no travel-time row
         elif reach is None:
             out.append("no travel-time entry")
         elif reach[1] is not None and reach[0] > reach[1] * (1 + _SLACK) + _SLACK:
             out.append(f"distance {reach[0]:.3f} over the limit {reach[1]}")
-        level = self.her(mentee, "min_language_level")
-        only = self.her(mentee, "programme_languages")
+        level = her.min_language_level
+        only = her.programme_languages
         theirs = {lang.code for lang in mentor.languages if lang.level >= level}
         if not any(lang.level >= level and lang.code in theirs and (not only or lang.code in only)
                    for lang in mentee.languages):
@@ -177,12 +209,12 @@ class _Rules:
         if rules.gender_requests_hard and mentee.requested_mentor_gender and \
                 mentor.gender != mentee.requested_mentor_gender:
             out.append("gender request")
-        wanted = self.her(mentee, "mentor_goals")
+        wanted = her.mentor_goals
         if wanted and mentor.goals and not set(wanted) & set(mentor.goals):
             out.append("mentor goals")
         by_mentee = (mentee.id, mentor.id) in self.mentee_rank
         by_mentor = (mentee.id, mentor.id) in self.mentor_rank
-        choice = self.her(mentee, "mutual_choice")
+        choice = her.mutual_choice
         if choice is not MutualChoice.NONE and not {
                 MutualChoice.MENTEE: by_mentee, MutualChoice.MENTOR: by_mentor,
                 MutualChoice.EITHER: by_mentee or by_mentor, MutualChoice.BOTH: by_mentee and by_mentor}[choice]:
@@ -196,15 +228,15 @@ class _Rules:
             out.append("paired in an earlier round")
         if (mentee.id, mentor.id) in self.bans:
             out.append("banned")
-        low, high = self._score_range(mentee, mentor, digits, reach)
+        low, high = self._score_range(mentee, mentor, digits, reach, her)
         return out, low, high
 
     def allowed(self, mentee: Mentee, mentor: Mentor) -> bool:
         return not self.check_pair(mentee, mentor)[0]
 
-    def _score_range(self, mentee: Mentee, mentor: Mentor, digits: int, reach: tuple[float, float | None] | None
-                     ) -> tuple[int, int]:
-        weights, depth = self.rules.weights, self.her(mentee, "field_depth")
+    def _score_range(self, mentee: Mentee, mentor: Mentor, digits: int, reach: tuple[float, float | None] | None,
+                     her: _Her) -> tuple[int, int]:
+        weights, depth = self.rules.weights, her.field_depth
         a = self.mentee_rank.get((mentee.id, mentor.id))
         b = self.mentor_rank.get((mentee.id, mentor.id))
         fixed = 0
@@ -253,8 +285,11 @@ def verify_matchings(candidates: CandidatePairs, matchings: Sequence[Matching], 
     failures: list[str] = []
     pair_sets: list[set[tuple[str, str]]] = []
     big = _big(candidates) if matchings else 0
+    cohort = candidates.cohort
     for matching in matchings:
-        pairs = matching.pairs(candidates)
+        # The matching's pairs by id (`Matching.pairs`), its rows read as Python ints at once.
+        pairs = [(cohort.mentees[a].id, cohort.mentors[b].id) for a, b in
+                 zip(candidates.mentee[matching.rows].tolist(), candidates.mentor[matching.rows].tolist(), strict=True)]
         pair_sets.append(set(pairs))
         failures += [f"matching {matching.rank}: {f}"
                      for f in _check(rules, pairs, candidates, matching, stable, big, scores)]
