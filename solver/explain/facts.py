@@ -101,24 +101,26 @@ def _named_rows(table: pl.DataFrame | Mapping[str, list[Any]]) -> Iterator[dict[
     return (dict(zip(names, values, strict=True)) for values in zip(*(table[n] for n in names), strict=True))
 
 
+def _less_points(term: TermPoints) -> int:
+    return -term.points
+
+
 def explain_rows(cohort: Cohort, arrays: CohortArrays, table: pl.DataFrame | Mapping[str, list[Any]],
                  allowed_pairs: bool, stop: StopToken | threading.Event | None = None) -> list[PairExplanation]:
     """Explanations of the rows of a scored table (from `score_pairs` or the candidate table, or its columns as
     lists); `stop` is checked every few hundred rows (raises `solver.stop.Stopped`)."""
     weights = cohort.rules.weights.as_dict()
+    # The weighted terms in TERMS order, looked up once: a stable sort by points then keeps ties in that order.
+    weighted = [(term, weights[term.weight_name], term.column) for term in TERMS if weights[term.weight_name]]
     out = []
     for k, row in enumerate(_named_rows(table)):
         if k % _ROWS_PER_CHECK == 0:
             check(stop)
         a = int(row["mentee"])
         facts = _term_facts(cohort, arrays, row)
-        terms = []
-        for term in TERMS:
-            weight = weights[term.weight_name]
-            if weight:
-                raw = int(row[term.column])
-                terms.append(TermPoints(term, weight * raw, raw, weight, facts[term]))
-        terms.sort(key=lambda t: (-t.points, TERMS.index(t.term)))
+        terms = [TermPoints(term, weight * raw, raw, weight, facts[term])
+                 for term, weight, column in weighted for raw in (int(row[column]),)]
+        terms.sort(key=_less_points)  # largest first; ties in TERMS order
         mentee_id, mentor_id = cohort.mentees[a].id, cohort.mentors[int(row["mentor"])].id
         score = int(row["score"])
         positive = [f"{', '.join(t.facts)} (+{t.points})" for t in terms if t.points > 0]
