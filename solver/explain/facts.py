@@ -112,14 +112,21 @@ def explain_rows(cohort: Cohort, arrays: CohortArrays, table: pl.DataFrame | Map
     weights = cohort.rules.weights.as_dict()
     # The weighted terms in TERMS order, looked up once: a stable sort by points then keeps ties in that order.
     weighted = [(term, weights[term.weight_name], term.column) for term in TERMS if weights[term.weight_name]]
+    # Pairs share many terms' points and facts ("no shared interests", a mentor's seniority): each made once.
+    made: dict[tuple[Term, int, tuple[str, ...]], TermPoints] = {}
     out = []
     for k, row in enumerate(_named_rows(table)):
         if k % _ROWS_PER_CHECK == 0:
             check(stop)
         a = int(row["mentee"])
         facts = _term_facts(cohort, arrays, row)
-        terms = [TermPoints(term, weight * raw, raw, weight, facts[term])
-                 for term, weight, column in weighted for raw in (int(row[column]),)]
+        terms = []
+        for term, weight, column in weighted:
+            raw, said = int(row[column]), facts[term]
+            points = made.get((term, raw, said))
+            if points is None:
+                points = made[term, raw, said] = TermPoints(term, weight * raw, raw, weight, said)
+            terms.append(points)
         terms.sort(key=_less_points)  # largest first; ties in TERMS order
         mentee_id, mentor_id = cohort.mentees[a].id, cohort.mentors[int(row["mentor"])].id
         score = int(row["score"])
