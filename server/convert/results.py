@@ -58,29 +58,27 @@ def _pairs_to_proto(p: AnswerPairs) -> list[mpb.MatchedPair]:
     return out
 
 
-def _matching_to_proto(result: SolveResult, matching: Matching, pair_of: Mapping[int, mpb.MatchedPair]
-                       ) -> mpb.Matching:
-    """One matching's message; `pair_of`: the pairs' messages by candidate row, made once for the whole answer (a
-    pair's data is the same in every matching that holds it; each matching's message gets its own copy)."""
+def _add_matching(response: mpb.MatchResponse, result: SolveResult, matching: Matching,
+                  pair_of: Mapping[int, mpb.MatchedPair]) -> None:
+    """One matching's message, made in place in `response` (a message made apart would be copied in once more);
+    `pair_of`: the pairs' messages by candidate row, made once for the whole answer (a pair's data is the same in
+    every matching that holds it; each matching's message gets its own copy)."""
     objective = matching.objective
     facts = matching_facts(result, matching)
-    # Sub-messages as the constructor's dicts (built in C; the type stubs name only messages, hence Any).
-    free: list[Any] = [{"mentor_id": i, "free": n} for i, n in facts.free]
-    removed: list[Any] = [{"mentee_id": a, "mentor_id": b} for a, b in facts.removed]
-    added: list[Any] = [{"mentee_id": a, "mentor_id": b} for a, b in facts.added]
-    return mpb.Matching(
+    # Sub-messages as the constructor's dicts: built in C, in place.
+    response.matchings.add(
         rank=matching.rank,
         status=_STATUS_TO_PROTO[matching.status.value],
-        objective=mpb.Objective(
-            value=objective.value, matched=objective.matched, matched_priority=objective.matched_priority,
-            total_score=objective.total_score, worst_score=objective.worst_score,
-            rank_profile=objective.rank_profile, seat_cost=objective.seat_cost,
-        ),
+        objective={"value": objective.value, "matched": objective.matched,
+                   "matched_priority": objective.matched_priority, "total_score": objective.total_score,
+                   "worst_score": objective.worst_score, "rank_profile": objective.rank_profile,
+                   "seat_cost": objective.seat_cost},
         gap_to_best=result.matchings[0].objective.value - objective.value,
         pairs=[pair_of[row] for row in np.asarray(matching.rows, dtype=np.int64).tolist()],
         unmatched_mentee_ids=facts.unmatched,
-        mentors_with_free_capacity=free,
-        diff_vs_best=mpb.MatchingDiff(kept=facts.kept, removed=removed, added=added),
+        mentors_with_free_capacity=[{"mentor_id": i, "free": n} for i, n in facts.free],
+        diff_vs_best={"kept": facts.kept, "removed": [{"mentee_id": a, "mentor_id": b} for a, b in facts.removed],
+                      "added": [{"mentee_id": a, "mentor_id": b} for a, b in facts.added]},
     )
 
 
@@ -95,7 +93,6 @@ def match_response_from_result(result: SolveResult, *, label: str = "", time_lim
     response = mpb.MatchResponse(
         label=label,
         status=_STATUS_TO_PROTO[result.status.value],
-        matchings=[_matching_to_proto(result, m, pair_of) for m in result.matchings],
         statistics=mpb.SolveStatistics(
             backend=result.stats.backend,
             candidate_pairs=result.stats.candidate_pairs,
@@ -109,6 +106,8 @@ def match_response_from_result(result: SolveResult, *, label: str = "", time_lim
         mentee_count=len(cohort.mentees),
         mentor_count=len(cohort.mentors),
     )
+    for matching in result.matchings:
+        _add_matching(response, result, matching, pair_of)
     if best is not None:
         response.objective_value = best.objective.value
     if result.status is not SolveStatus.INFEASIBLE:  # no matching meets the rules: nothing to bound
