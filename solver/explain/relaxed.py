@@ -223,10 +223,11 @@ class NearPairs:
         self._scores = None
         return True
 
-    def select(self, mentees: IntArray, mentors: IntArray, rules: IntArray) -> _Pairs | None:
+    def select(self, mentees: IntArray, mentors: IntArray, rules: IntArray) -> list[tuple[_Pairs, IntArray]] | None:
         """The near pairs in these mentees' rows or these mentors' columns that fail one of `rules` (indices in
-        HardRule order), each once; None beyond `NEAR_MAX_PAIRS` or `NEAR_MAX_KEPT`. A small cohort is scanned whole
-        at once."""
+        HardRule order), each once, as positions in the pairs found by rows, then in those found by columns (not
+        copied out: most of them are dropped next); None beyond `NEAR_MAX_PAIRS` or `NEAR_MAX_KEPT`. A small cohort
+        is scanned whole at once."""
         n, m = self.ctx.arrays.n_mentees, self.ctx.arrays.n_mentors
         if n * m <= FULL_SCAN_PAIRS:
             scanned = self.scan_all()  # every column is in the rows then
@@ -241,10 +242,10 @@ class NearPairs:
         columns = np.zeros(m, dtype=np.bool_)
         columns[mentors] = True
         by_row, by_column = self.by_row, self.by_column
-        found = by_row.take(rule_ok[by_row.rule] & (rows[by_row.mentee] | columns[by_row.mentor]))
+        found = [(by_row, np.flatnonzero(rule_ok[by_row.rule] & (rows[by_row.mentee] | columns[by_row.mentor])))]
         if len(by_column.mentee) and len(mentors):  # from the columns, the pairs of rows not scanned
-            found = _concat([found, by_column.take(rule_ok[by_column.rule] & columns[by_column.mentor]
-                                                   & ~self.row_done[by_column.mentee])])
+            found.append((by_column, np.flatnonzero(rule_ok[by_column.rule] & columns[by_column.mentor]
+                                                    & ~self.row_done[by_column.mentee])))
         return found
 
     def baseline_scores(self) -> tuple[IntArray, IntArray]:
@@ -521,7 +522,12 @@ class Relaxer:
             near = self.near.select(delta.mentees, delta.mentors, _rules_reading(changed))
             if near is None:
                 return None
-            new = near.take(_allowed(arrays, near.mentee, near.mentor))
+            # Allowed now: read from the pairs' people alone, then only those pairs taken out whole.
+            allowed = _allowed(arrays, np.concatenate([pairs.mentee[at] for pairs, at in near]),
+                               np.concatenate([pairs.mentor[at] for pairs, at in near]))
+            bounds = np.cumsum([0] + [len(at) for _, at in near])
+            new = _concat([pairs.take(at[allowed[lo:hi]]) for (pairs, at), lo, hi
+                           in zip(near, bounds[:-1], bounds[1:], strict=True)])
             # Relaxations only loosen (`codes.apply_relaxation`): every pair allowed before still is; the scores of
             # those in a changed row or column move when her limits, her depth or his goals do.
             rescore_rows = len(changed & _TRAVEL_FIELD) > 0
