@@ -111,12 +111,27 @@ def _bit_words(masks: list[int], words: int) -> npt.NDArray[np.uint64]:
     return bits
 
 
+SMALL_LANGUAGE_PEOPLE = 256
+"""Up to this many people (with at most 64 languages) `_languages_by_level` sets the bits in Python."""
+
+
 def _languages_by_level(languages: list[tuple[Language, ...]], codes: dict[str, int], words: int
                         ) -> npt.NDArray[np.uint64]:
     """[7, people, words]: bit per language each person speaks at the index's level or better (index 0 unused).
 
     One pass over the people's languages, then a bitwise OR per level over all of them at once (a bit set per
     person and level in Python cost six passes: ~0.2 s on 10,000 mentors)."""
+    if words == 1 and len(languages) <= SMALL_LANGUAGE_PEOPLE:
+        # A few people: each one's bits per level as Python ints (the arrays' way is ~25 numpy calls whatever the size).
+        rows = []
+        for spoken in languages:
+            masks = [0] * 7
+            for lang in spoken:
+                flag = 1 << codes[lang.code]
+                for at_least in range(1, min(lang.level, 6) + 1):
+                    masks[at_least] |= flag
+            rows.append(masks)
+        return np.array(rows, dtype=np.uint64).reshape(len(languages), 7).T.reshape(7, len(languages), 1).copy()
     out = np.zeros((7, len(languages), words), dtype=np.uint64)
     person, code, level = [], [], []
     for i, spoken in enumerate(languages):
@@ -165,7 +180,9 @@ def cohort_arrays(cohort: Cohort, stop: StopToken | threading.Event | None = Non
     n, m = len(mentees), len(mentors)
     uses_travel_times = bool(rules.travel_times)
     check(stop)
-    per_mentee = [rules.for_mentee(p) for p in mentees]
+    # Without segments everyone has the programme's rules: one (frozen) object for all, not one per mentee.
+    per_mentee = ([rules.for_mentee(p) for p in mentees] if rules.segments
+                  else [rules.for_mentee(mentees[0])] * n if n else [])
     municipalities = set(rules.eligible_municipalities)
     tracks = set(rules.eligible_tracks)
     language_codes: dict[str, int] = {}
