@@ -7,7 +7,6 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
-from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -84,14 +83,12 @@ class Resolved:
     reoptimised: bool  # from the baseline's optimal flow (`solver.reopt`), not a full solve
 
 
-def resolve_within_budget(ctx: ExplainContext, cohort: Cohort | CandidatePairs | Callable[[], Cohort | CandidatePairs],
-                          budget: ResolveBudget, extra: ExtraConstraints | None = None,
-                          change: FlowChange | None = None, person: tuple[Side, int] | None = None,
-                          key: Hashable | None = None) -> Resolved | None:
-    """The best matching of `cohort` (the explained cohort changed, or its candidate pairs, or a function making
-    either, called only when a full solve needs it; with `extra` constraints): re-optimised from the baseline's
-    optimal flow when `change` says what changed in its terms and the flow can answer exactly, else solved in
-    full. None when the budget is spent.
+def resolve_within_budget(ctx: ExplainContext, cohort: Cohort | CandidatePairs, budget: ResolveBudget,
+                          extra: ExtraConstraints | None = None, change: FlowChange | None = None,
+                          person: tuple[Side, int] | None = None, key: Hashable | None = None) -> Resolved | None:
+    """The best matching of `cohort` (the explained cohort changed, or its candidate pairs; with `extra`
+    constraints): re-optimised from the baseline's optimal flow when `change` says what changed in its terms and
+    the flow can answer exactly, else solved in full. None when the budget is spent.
 
     With `person`: when best matchings with and without a partner for this person tie, which one comes back is
     the solver's choice; then it is solved in full, so that whether she is matched is what a full solve says.
@@ -118,7 +115,7 @@ def resolve_within_budget(ctx: ExplainContext, cohort: Cohort | CandidatePairs |
             options = replace(ctx.solve_options, time_limit_s=min(ctx.solve_options.time_limit_s, seconds))
             if extra is not None:
                 options = replace(options, extra_constraints=chain_constraints(options.extra_constraints, extra))
-            out = resolved_from(ctx, solve(cohort() if callable(cohort) else cohort, options))
+            out = resolved_from(ctx, solve(cohort, options))
             if key is not None:
                 ctx.solved[key] = out
     budget.spent(time.monotonic() - started)
@@ -178,12 +175,9 @@ def force_in(ctx: ExplainContext, view: PersonView, budget: ResolveBudget) -> Im
     if view.side is Side.MENTEE:
         # A priority above everyone else's together puts her first, then the usual objective.
         top = int(ctx.priority.sum()) + 1
-
-        def prioritised() -> Cohort:  # built only for a full solve
-            mentees = tuple(replace(p, priority=top) if k == view.index else p
-                            for k, p in enumerate(ctx.cohort.mentees))
-            return replace(ctx.cohort, mentees=mentees)
-        after = resolve_within_budget(ctx, prioritised, budget, change=FlowChange(force_mentee=view.index))
+        mentees = tuple(replace(p, priority=top) if k == view.index else p for k, p in enumerate(ctx.cohort.mentees))
+        after = resolve_within_budget(ctx, replace(ctx.cohort, mentees=mentees), budget,
+                                      change=FlowChange(force_mentee=view.index))
     else:
         j = view.index
 
@@ -493,7 +487,7 @@ def _counterfactual(ctx: ExplainContext, view: PersonView, relaxation: Relaxatio
         if matchable_at is None:
             matchable_at = step.value
         tried += 1
-        after = resolve_within_budget(ctx, relaxed if read is None else partial(read.candidates, ctx.candidates), budget,
+        after = resolve_within_budget(ctx, relaxed if read is None else read.candidates(ctx.candidates), budget,
                                       change=None if read is None else read.change, person=(view.side, view.index),
                                       key=key)
         effect = None if after is None else measure_impact(ctx, after, (view.side, view.person_id))
