@@ -35,3 +35,13 @@ def test_many_distinct_keys_are_written_as_json_dumps_writes_them() -> None:
     data = {"people": {f"E{k:05d}\"": {"partners": [k, {"id": f"M{k}"}]} for k in range(6000)}}
     assert json_text(data) == json.dumps(data, indent=2, ensure_ascii=False)
     assert json_text(data) == json.dumps(data, indent=2, ensure_ascii=False)
+
+
+def test_lists_of_records_are_laid_out_as_json_dumps_indent_2() -> None:
+    # A list of dicts of scalars is written by one C-encoder call and its separators put right: values that look
+    # like those separators ("},", "{", a line break and spaces) stay what they are.
+    tricky = ["},\n    {", "}, {", "}", "{", "},", "\\", "\u2028"]
+    records = [{"mentee_id": t, "mentor_id": f"M{k}", "empty": [], "none": {}, "n": k} for k, t in enumerate(tricky)]
+    for data in ([records[0]], records, {"pairs": records, "more": [records, [records[1]]]},
+                 [records[0], {}], [records[0], [1]], [{"only": 1}, {"only": "},\n{"}]):
+        assert json_text(data) == json.dumps(data, indent=2, ensure_ascii=False)

@@ -208,6 +208,14 @@ def _write_nested(value: Any, newline: str, emit: Callable[[str], None]) -> None
     inner = newline + "  "
     deeper = inner + "  "
     leaf = _leaf_encoder(deeper)
+    if not isinstance(value, dict) and _records(value):
+        # One call of the C encoder for the whole list, its items' separator put right: between two of its dicts
+        # the text is "}," + the dicts' line break + "{" (a separator inside a dict is followed by a key's quote,
+        # and no string holds a raw line break).
+        text = leaf(value)
+        emit("[" + inner + "{" + deeper + text[2:-2].replace("}," + deeper + "{", inner + "}," + inner + "{" + deeper)
+             + inner + "}" + newline + "]")
+        return
     keys = _KEYS
     if isinstance(value, dict):
         sep = "{" + inner
@@ -244,6 +252,11 @@ def _write_nested(value: Any, newline: str, emit: Callable[[str], None]) -> None
                 emit(sep + _scalar(item))
             sep = "," + inner
         emit(newline + "]")
+
+
+def _records(value: Any) -> bool:
+    """Whether a list holds non-empty dicts of scalars (and empty containers) only."""
+    return all(type(item) is dict and item and _is_leaf(item) for item in value)
 
 
 _KEYS: dict[str, str] = {}  # a key as written before its value: the field names, encoded once ...
