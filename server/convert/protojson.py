@@ -76,7 +76,9 @@ def _field_plan(field: FieldDescriptor) -> tuple[str, Convert]:
         return name, convert_map
     convert = _value_converter(field)
     if field.is_repeated:
-        return name, lambda values: [convert(v) for v in values]
+        if convert is _same or (convert is str and field.type == FieldDescriptor.TYPE_STRING):
+            return name, list  # the values as they are (upb gives strings and 32-bit numbers as Python's own)
+        return name, lambda values: list(map(convert, values))
     return name, convert
 
 
