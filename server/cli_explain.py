@@ -44,7 +44,7 @@ def explain_result(result: SolveResult, explain_people: int = EXPLAIN_PEOPLE) ->
     from server.convert import STABILITY_PAIRS_LISTED, explanation_to_proto
     from solver.explain import ExplainOptions, explain
 
-    options = ExplainOptions(max_people=explain_people, stability_pairs_listed=STABILITY_PAIRS_LISTED)
+    options = ExplainOptions(max_people=explain_people, stability_pairs_listed=STABILITY_PAIRS_LISTED, processes=2)
     return explanation_to_proto(explain(result, options))
 
 

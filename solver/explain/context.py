@@ -16,7 +16,7 @@ from solver.explain.codes import Side
 from solver.explain.relaxed import FULL_SCAN_PAIRS, Relaxer
 from solver.explain.types import ExplainOptions, NearMiss
 from solver.reopt import Reoptimiser
-from solver.scores import MAX_POINTS, score_pairs
+from solver.scores import MAX_POINTS, score_columns
 from solver.solve import Matching, SolveOptions, SolveResult, SolveStatus
 
 REOPT_MAX_ROWS = 500_000
@@ -161,8 +161,8 @@ class ExplainContext:
                 out[missing[known]] = near_scores[pos[known]]
                 missing = missing[~known]
         if len(missing):
-            scored = score_pairs(self.cohort, self.arrays, mentee[missing], mentor[missing])
-            out[missing] = scored["score"].to_numpy().astype(np.int64)
+            scored = score_columns(self.cohort, self.arrays, mentee[missing], mentor[missing])  # numpy: see relaxed
+            out[missing] = np.asarray(scored["score"]).astype(np.int64)
         return out
 
     def allowed_partners(self, side: Side, index: int) -> tuple[IntArray, IntArray]:

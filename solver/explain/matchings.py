@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
+from collections.abc import Callable
 from dataclasses import replace
 
 from solver.explain.codes import Side, UnmatchedReason
@@ -23,13 +27,24 @@ from solver.explain.types import (
 from solver.explain.unmatched import fill_nearest_misses, partners_taken, person_funnel, primary_reason
 from solver.solve import Matching, SolveResult
 from solver.stability import audit
-from solver.stop import Stopped, StopReason, StopToken
+from solver.stop import Stopped, StopReason, StopToken, forking_works, run_in_child
 
 # Whole results ----------------------------------------------------------------------------------------
 
 
+Resolves = tuple[Impact | None, tuple[Counterfactual, ...]]
+"""A person's re-solves: the cost of forcing her in, and her counterfactuals."""
+
+
+def resolve_person(ctx: ExplainContext, side: Side, index: int, state: MatchingState,
+                   budget: ResolveBudget) -> Resolves:
+    view = person_view(ctx, side, index)
+    forced = force_in(ctx, view, budget)
+    return forced, find_counterfactuals(ctx, view, state, budget)
+
+
 def explain_person(ctx: ExplainContext, side: Side, index: int, state: MatchingState, deep: bool,
-                   budget: ResolveBudget) -> UnmatchedExplanation:
+                   budget: ResolveBudget, resolved: Resolves | None = None) -> UnmatchedExplanation:
     found = person_funnel(ctx, side, index, state)
     reason = primary_reason(ctx, side, index, found, state)
     person_id = (ctx.cohort.mentees if side is Side.MENTEE else ctx.cohort.mentors)[index].id
@@ -41,9 +56,7 @@ def explain_person(ctx: ExplainContext, side: Side, index: int, state: MatchingS
     counterfactuals: tuple[Counterfactual, ...] = ()
     notes: list[str] = []
     if deep:
-        view = person_view(ctx, side, index)
-        forced = force_in(ctx, view, budget)
-        counterfactuals = find_counterfactuals(ctx, view, state, budget)
+        forced, counterfactuals = resolved if resolved is not None else resolve_person(ctx, side, index, state, budget)
         if not counterfactuals:
             notes.append("no single relaxation of the rules or of one participant gives a new allowed partner")
     if reason.code is UnmatchedReason.CONFLICT_OF_INTEREST:
@@ -102,12 +115,16 @@ def explain_matching_people(ctx: ExplainContext, matching: Matching, deep: bool,
     stop = StopToken.of(ctx.explain_options.stop)
     notes = []
     stopped: Stopped | None = None
+    resolved: dict[int, Resolves] = {}
     try:
         for k, (side, index) in enumerate(people):
             stop.check()
             if k % _BATCH == 0:
                 fill_nearest_misses(ctx, people[k:k + _BATCH], ctx.explain_options.nearest_misses)
-            explained[side].append(explain_person(ctx, side, index, state, deep and k < limit, budget))
+            if k == 0 and deep:
+                resolved = resolve_beside(ctx, people[:limit], state, budget)
+            explained[side].append(explain_person(ctx, side, index, state, deep and k < limit, budget,
+                                                  resolved.get(k)))
     except Stopped as error:
         stopped = error
         done = sum(len(e) for e in explained.values())
@@ -127,6 +144,75 @@ def explain_matching_people(ctx: ExplainContext, matching: Matching, deep: bool,
     if stopped is not None:
         raise _PartlyExplained(stopped.reason, *out)
     return out
+
+
+PARALLEL_MIN_PEOPLE = 4
+"""Deep people from whom their re-solves are shared with a forked child (`ExplainOptions.processes`): a child costs
+~30-60 ms (the fork of the process, its exit); one person's re-solves take ~10-100 ms."""
+
+
+def resolve_beside(ctx: ExplainContext, deep: list[tuple[Side, int]], state: MatchingState, budget: ResolveBudget
+                   ) -> dict[int, Resolves]:
+    """The re-solves of the `deep` people (by their place in the list), every other one of them made in a forked
+    child while this process makes the rest (`ExplainOptions.processes`); {} where that does not apply, and the
+    caller re-solves each person in turn.
+
+    The same answer as one after another: each person's re-solves depend on the explained result alone (a shared
+    re-optimum is a cache, the same whoever asks first), and on the budget only when it runs out. So both halves
+    count what they took: when the budget would have run out (or the time), or the child failed, everything after
+    the first person is thrown away and those people are re-solved in turn from the budget as it was."""
+    if (ctx.explain_options.processes < 2 or len(deep) < PARALLEL_MIN_PEOPLE or budget.exhausted or _cores() < 2
+            or not forking_works()):
+        return {}
+    import pickle
+
+    # The first person here, before the fork: her re-solves build what every later one reads (the re-optimiser's
+    # network, the near pairs, scipy's graphs imported), which the child then has from the start.
+    first = {0: resolve_person(ctx, *deep[0], state, budget)}
+    aside = list(range(1, len(deep), 2))
+    here = list(range(2, len(deep), 2))
+    before = (budget.left, budget.slowest_s, budget.exhausted, budget.out_of_time)
+    answer: list[bytes | None] = [None]
+
+    forked = threading.Event()
+
+    def work(send: Callable[[bytes], None], stopping: threading.Event) -> bytes:
+        del stopping
+        send(b"")  # forked: this process may go on (a lock it held at the fork would stay held in the child)
+        made = {k: resolve_person(ctx, *deep[k], state, budget) for k in aside}
+        return pickle.dumps((made, budget.left, budget.slowest_s, budget.exhausted), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def run() -> None:
+        # A stop, the budget's time running out or a failed child leave no answer: the people are then re-solved
+        # in turn below, which meets the stop or the end of the time as one after another would.
+        with contextlib.suppress(Exception):
+            answer[0] = run_in_child(work, budget.stop, on_message=lambda _: forked.set())
+        forked.set()
+
+    thread = threading.Thread(target=run, name="explain-beside", daemon=True)
+    thread.start()
+    forked.wait()
+    try:
+        made = first | {k: resolve_person(ctx, *deep[k], state, budget) for k in here}
+    finally:
+        thread.join()
+    if answer[0] is not None and not budget.exhausted:
+        theirs, left, slowest, exhausted = pickle.loads(answer[0])  # our own child's bytes
+        taken = before[0] - left
+        if not exhausted and budget.left - taken >= 0:
+            budget.left -= taken
+            budget.slowest_s = max(budget.slowest_s, slowest)
+            made.update(theirs)
+            return made
+    budget.left, budget.slowest_s, budget.exhausted, budget.out_of_time = before
+    return first
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def explain(result: SolveResult, options: ExplainOptions | None = None) -> Explanation:

@@ -27,13 +27,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
-import polars as pl
 
 from solver.arrays import CohortArrays, cohort_arrays
 from solver.candidates import BoolArray, FloatArray, HardRule, IntArray, rule_masks
 from solver.domain import Cohort, FieldRule, Mentee, MenteeRules, Mentor, MutualChoice, Rules
 from solver.reopt import FlowChange
-from solver.scores import CandidatePairs, field_points, goal_points, score_pairs, travel_points
+from solver.scores import CandidatePairs, field_points, goal_points, score_columns, travel_points
 from solver.stop import StopToken
 
 if TYPE_CHECKING:
@@ -143,10 +142,10 @@ class NearPairs:
     def _found(self, mentee: IntArray, mentor: IntArray, keep_scores: bool = False) -> _Pairs:
         near, rule = self._near(mentee, mentor)
         if keep_scores:  # every pair scored once: any pair's baseline score is then a lookup
-            table = score_pairs(self.ctx.cohort, self.ctx.arrays, mentee, mentor, stop=self.ctx.explain_options.stop)
+            table = score_columns(self.ctx.cohort, self.ctx.arrays, mentee, mentor, stop=self.ctx.explain_options.stop)
             shape = self.ctx.arrays.n_mentees, self.ctx.arrays.n_mentors
-            self.dense_score = table["score"].to_numpy().astype(np.int64).reshape(shape)
-            return self._scored(mentee[near], mentor[near], rule, table.filter(near))
+            self.dense_score = np.asarray(table["score"]).astype(np.int64).reshape(shape)
+            return self._scored(mentee[near], mentor[near], rule, {name: values[near] for name, values in table.items()})
         return self._scored(mentee[near], mentor[near], rule)
 
     def _near(self, mentee: IntArray, mentor: IntArray) -> tuple[BoolArray, IntArray]:
@@ -155,13 +154,15 @@ class NearPairs:
         near = (~masks).sum(axis=0) == 1
         return near, np.argmin(masks[:, near], axis=0).astype(np.int64)
 
-    def _scored(self, mentee: IntArray, mentor: IntArray, rule: IntArray, table: pl.DataFrame | None = None
-                ) -> _Pairs:
+    def _scored(self, mentee: IntArray, mentor: IntArray, rule: IntArray,
+                table: Mapping[str, npt.NDArray[np.generic]] | None = None) -> _Pairs:
+        # Numpy columns, not a polars table: these re-solves may run in a forked child (`ExplainOptions.processes`),
+        # where polars' thread pool is not there to answer.
         if table is None:
-            table = score_pairs(self.ctx.cohort, self.ctx.arrays, mentee, mentor, stop=self.ctx.explain_options.stop)
+            table = score_columns(self.ctx.cohort, self.ctx.arrays, mentee, mentor, stop=self.ctx.explain_options.stop)
 
         def column(name: str, dtype: npt.DTypeLike = np.int64) -> npt.NDArray[Any]:
-            return table[name].to_numpy().astype(dtype)
+            return np.asarray(table[name]).astype(dtype)
 
         return _Pairs(mentee, mentor, rule, column("score"), column("points_travel"), column("points_field"),
                       column("points_goal"), column("distance_km", np.float64), column("travel_minutes", np.float64),
