@@ -159,18 +159,19 @@ def resolve_beside(ctx: ExplainContext, deep: list[tuple[Side, int]], state: Mat
 
     The same answer as one after another: each person's re-solves depend on the explained result alone (a shared
     re-optimum is a cache, the same whoever asks first), and on the budget only when it runs out. So both halves
-    count what they took: when the budget would have run out (or the time), or the child failed, everything after
-    the first person is thrown away and those people are re-solved in turn from the budget as it was."""
+    count what they took: when the budget would have run out (or the time), or the child failed, everything is
+    thrown away and the people are re-solved in turn from the budget as it was."""
     if (ctx.explain_options.processes < 2 or len(deep) < PARALLEL_MIN_PEOPLE or budget.exhausted or _cores() < 2
             or not forking_works()):
         return {}
     import pickle
 
-    # The first person here, before the fork: her re-solves build what every later one reads (the re-optimiser's
-    # network, the near pairs, scipy's graphs imported), which the child then has from the start.
-    first = {0: resolve_person(ctx, *deep[0], state, budget)}
+    # Forked before anyone's re-solves: what they all read (the re-optimiser's network, the near pairs, scipy's
+    # graphs imported) is then built on both sides at once (measured on kvinfo: 0.90-0.99 s against 1.0-1.19 s with
+    # the first person made here before the fork, 1.16-1.39 s one process).
+    first: dict[int, Resolves] = {}
     aside = list(range(1, len(deep), 2))
-    here = list(range(2, len(deep), 2))
+    here = list(range(0, len(deep), 2))
     before = (budget.left, budget.slowest_s, budget.exhausted, budget.out_of_time)
     answer: list[bytes | None] = [None]
 
