@@ -4,6 +4,7 @@ the explanation is the one made person after person, whatever the budget, and th
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -68,3 +69,15 @@ def test_one_process_where_asked_for_one(kvinfo: SolveResult, tmp_path: Path, mo
     _pids_of_resolves(monkeypatch, log)
     explain(kvinfo, ExplainOptions(max_people=6))
     assert set(log.read_text().split()) == {str(os.getpid())}
+
+
+def test_a_deadline_mid_way_ends_both_sides(kvinfo: SolveResult) -> None:
+    """A stop's deadline that passes while the people are re-solved: the explanation comes back cut short, as
+    one process would give it, and no child is left behind."""
+    from solver.stop import StopReason, StopToken
+
+    cut = explain(kvinfo, ExplainOptions(max_people=20, processes=2, stop=StopToken.within(0.25)))
+    assert cut.truncated is StopReason.DEADLINE
+    assert any("cut short" in note for note in cut.notes)
+    # The thread that waits for the child ends once the child is reaped (`solver.stop.run_in_child`).
+    assert not [t for t in threading.enumerate() if t.name == "explain-beside"]

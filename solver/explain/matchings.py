@@ -187,16 +187,25 @@ def resolve_beside(ctx: ExplainContext, deep: list[tuple[Side, int]], state: Mat
         # A stop, the budget's time running out or a failed child leave no answer: the people are then re-solved
         # in turn below, which meets the stop or the end of the time as one after another would.
         with contextlib.suppress(Exception):
-            answer[0] = run_in_child(work, budget.stop, on_message=lambda _: forked.set())
+            answer[0] = run_in_child(work, child_stop, on_message=lambda _: forked.set())
         forked.set()
 
+    # The child stops with the budget's stop or deadline, and as soon as this side fails (a Ctrl-C, a stop): it is
+    # not waited for then.
+    child_stop = StopToken(threading.Event(), budget.stop.deadline)
     thread = threading.Thread(target=run, name="explain-beside", daemon=True)
     thread.start()
     forked.wait()
     try:
         made = first | {k: resolve_person(ctx, *deep[k], state, budget) for k in here}
-    finally:
+    except BaseException:
+        child_stop.abandon()
         thread.join()
+        raise
+    while thread.is_alive():
+        thread.join(0.05)
+        if budget.stop.is_set():
+            child_stop.abandon()
     if answer[0] is not None and not budget.exhausted:
         theirs, left, slowest, exhausted = pickle.loads(answer[0])  # our own child's bytes
         taken = before[0] - left
