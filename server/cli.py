@@ -494,14 +494,12 @@ def _modules_for(args: list[str]) -> tuple[str, ...]:
     """The command modules a command line needs: for a command of this file (`solve`, `validate`, `demo`) only the
     hooks, so that it neither imports the other modules nor has typer build their commands (0.1-0.15 s of every
     start on 2 cores); for the others, `--help` and anything unknown, all of them (the help lists them all)."""
-    command = next((arg for arg in args if not arg.startswith("-")), None)
+    from server.entry import command_of
+
+    command = command_of(args)
     own = {info.name or (info.callback.__name__.replace("_", "-") if info.callback else "")
            for info in app.registered_commands}
     return HOOK_MODULES if command in own else COMMAND_MODULES
-
-
-LINGERING_COMMANDS = frozenset({"serve"})
-"""Commands whose process ends the usual way (its exit handlers run): a server's, which has its own shutdown."""
 
 
 def main() -> None:
@@ -511,7 +509,9 @@ def main() -> None:
     try:
         _main()
     except SystemExit as done:
-        if next((a for a in sys.argv[1:] if not a.startswith("-")), None) in LINGERING_COMMANDS:
+        from server.entry import LINGERING_COMMANDS, command_of
+
+        if command_of(sys.argv[1:]) in LINGERING_COMMANDS:
             raise
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
         if not isinstance(done.code, int | None):
