@@ -126,16 +126,18 @@ def _as_preference(rank: IntArray) -> IntArray:
     return np.where(rank == NO_RANK, UNRANKED, rank).astype(np.int64)
 
 
-def blocking_pairs(candidates: CandidatePairs, rows: IntArray | Sequence[int]) -> list[BlockingPair]:
-    """Every blocking pair of the matching given as rows of the candidate table, by mentee then mentor."""
+def blocking_pairs(candidates: CandidatePairs, rows: IntArray | Sequence[int],
+                   mutual: tuple[IntArray, IntArray, IntArray, IntArray] | None = None) -> list[BlockingPair]:
+    """Every blocking pair of the matching given as rows of the candidate table, by mentee then mentor (`mutual`:
+    `mutual_candidate_pairs` of its cohort, when the caller has them)."""
     cohort = candidates.cohort
     n, m = len(cohort.mentees), len(cohort.mentors)
     rows = np.asarray(rows, dtype=np.int64)
-    table = candidates.table
-    assigned_mentee = table["mentee"].to_numpy().astype(np.int64)[rows]
-    assigned_mentor = table["mentor"].to_numpy().astype(np.int64)[rows]
-    assigned_mentee_rank = table["mentee_rank"].to_numpy().astype(np.int64)[rows]
-    assigned_mentor_rank = table["mentor_rank"].to_numpy().astype(np.int64)[rows]
+    # The candidate columns as numpy (`CandidatePairs.column`): no polars table built for four columns' rows.
+    assigned_mentee = candidates.mentee[rows]
+    assigned_mentor = candidates.mentor[rows]
+    assigned_mentee_rank = candidates.column("mentee_rank")[rows].astype(np.int64)
+    assigned_mentor_rank = candidates.column("mentor_rank")[rows].astype(np.int64)
     partner = np.full(n, -1, dtype=np.int64)
     partner[assigned_mentee] = assigned_mentor
     partner_rank = np.full(n, NO_RANK, dtype=np.int64)
@@ -150,7 +152,7 @@ def blocking_pairs(candidates: CandidatePairs, rows: IntArray | Sequence[int]) -
         j = int(assigned_mentor[k])
         if worst[j] < 0:
             worst[j], worst_value[j] = assigned_mentee[k], preference[k]
-    mentee, mentor, mentee_rank, mentor_rank = mutual_candidate_pairs(cohort, candidates.arrays)
+    mentee, mentor, mentee_rank, mentor_rank = mutual or mutual_candidate_pairs(cohort, candidates.arrays)
     mentee_prefers = mentee_rank < _as_preference(partner_rank)[mentee]
     free = capacity[mentor] - load[mentor]
     mentor_takes = (capacity[mentor] > 0) & ((free > 0) | ((load[mentor] > 0) & (mentor_rank < worst_value[mentor])))
@@ -175,8 +177,9 @@ def blocking_pairs(candidates: CandidatePairs, rows: IntArray | Sequence[int]) -
 
 def audit(candidates: CandidatePairs, rows: IntArray | Sequence[int]) -> StabilityAudit:
     """The blocking pairs of a matching with their count."""
-    pairs = blocking_pairs(candidates, rows)
-    ranked = len(mutual_candidate_pairs(candidates.cohort, candidates.arrays)[0])
+    mutual = mutual_candidate_pairs(candidates.cohort, candidates.arrays)
+    pairs = blocking_pairs(candidates, rows, mutual)
+    ranked = len(mutual[0])
     return StabilityAudit(count=len(pairs), pairs=tuple(pairs), ranked_pairs=ranked)
 
 
@@ -203,7 +206,7 @@ def stability_terms(x: Sequence[cp_model.IntVar], model: StabilityRows
     row_mentee = np.asarray(model.mentee, dtype=np.int64)
     row_mentor = np.asarray(model.mentor, dtype=np.int64)
     row_mentee_rank = np.asarray(model.mentee_rank, dtype=np.int64)
-    row_mentor_rank = candidates.table["mentor_rank"].to_numpy().astype(np.int64)
+    row_mentor_rank = candidates.column("mentor_rank").astype(np.int64)
     capacity = np.asarray(model.capacity, dtype=np.int64)
     mentee, mentor, mentee_rank, mentor_rank = mutual_candidate_pairs(cohort, candidates.arrays)
     if len(mentee) == 0:
