@@ -1,0 +1,127 @@
+"""The small-size paths of the solve's fixed per-call work, against independent answers and the general paths.
+
+A 15 x 15 call spends most of its time in numpy's per-call cost, not in arithmetic, so a few steps take a Python
+path below a size switch: the min-cost flow's network (`solver.flow.SMALL_FLOW_ROWS`), the pinned rows of the
+model, the objective of a matching (`solver.model.SMALL_ROWS`), reading the year's fields of a request. Each must
+give what the rules say (brute force over every matching; the pins by their ids) and exactly what the general
+path gives: the same arcs, so the same optimum among ties.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import solver.flow
+import solver.model
+from solver.domain import Cohort
+from solver.flow import flow_optimum
+from solver.model import AssignmentModel, build_model
+from solver.scores import candidate_pairs
+from tests.oracle import random_cohort
+
+
+def _cohort(seed: int) -> Cohort:
+    """A small cohort with loose rules: pins on some, organisation caps on some, seat costs 0 or not."""
+    rng = random.Random(47_000 + seed)
+    cohort = random_cohort(rng, rng.randint(2, 7), rng.randint(2, 5), pins=seed % 3 != 0,
+                           rankings=seed % 2 == 0)
+    rules = replace(cohort.rules, max_distance_km=None, field_depth=1, min_language_level=1, min_mentor_years=0,
+                    eligible_municipalities=(), extra_seat_cost=rng.choice([0, 0, 40, 400]))
+    if seed % 4 == 1:
+        rules = replace(rules, organisation_caps=(("O1", rng.randint(0, 2)), ("O2", rng.randint(0, 1))))
+    return replace(cohort, rules=rules)
+
+
+def _model(cohort: Cohort) -> AssignmentModel:
+    return build_model(candidate_pairs(cohort.canonical()))
+
+
+def _best_value(model: AssignmentModel, weights: list[int], allowed: set[int]) -> int:
+    """The most sum(weights) less seat costs over every matching of the allowed rows (pins always in) that keeps
+    each mentee at most once, each mentor within capacity and each organisation within its cap (README), by
+    enumerating every matching."""
+    mentee, mentor = model.mentee.tolist(), model.mentor.tolist()
+    capacity, org, caps = model.capacity.tolist(), model.mentor_org.tolist(), model.org_caps.tolist()
+    pins = model.pinned_rows.tolist()
+    choices: dict[int, list[int]] = {}
+    for r in sorted(allowed | set(pins)):
+        choices.setdefault(mentee[r], []).append(r)
+    for r in pins:
+        choices[mentee[r]] = [r]
+    people = sorted(choices)
+    best = -(10**30)
+
+    def walk(k: int, rows: list[int]) -> None:
+        nonlocal best
+        if k == len(people):
+            load = [0] * len(capacity)
+            for r in rows:
+                load[mentor[r]] += 1
+            per_org = [0] * len(caps)
+            for r in rows:
+                if org[mentor[r]] >= 0:
+                    per_org[org[mentor[r]]] += 1
+            if any(x > c for x, c in zip(load, capacity, strict=True)) or any(
+                    x > c for x, c in zip(per_org, caps, strict=True)):
+                return
+            value = sum(weights[r] for r in rows) - model.seat_cost * sum(x * (x - 1) // 2 for x in load)
+            best = max(best, value)
+            return
+        if choices[people[k]][0] not in pins:
+            walk(k + 1, rows)  # this mentee unmatched
+        for r in choices[people[k]]:
+            walk(k + 1, [*rows, r])
+
+    walk(0, [])
+    return best
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_the_small_flow_is_the_brute_force_optimum_and_the_general_paths_answer(seed: int,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    cohort = _cohort(seed)
+    model = _model(cohort)
+    if model.n_rows == 0:
+        return
+    rng = random.Random(seed)
+    primary = np.asarray(model.big * model.priority[model.mentee] + model.score, dtype=np.int64)
+    # The k-best and pricing flows use shifted weights, some of them <= 0, and subsets of the rows.
+    shifted = primary - rng.randint(0, int(primary.max()))
+    subset = np.sort(np.array(rng.sample(range(model.n_rows), rng.randint(0, model.n_rows)), dtype=np.int64))
+    for weights, allowed in ((primary, None), (shifted, None), (primary, subset), (shifted, subset)):
+        monkeypatch.setattr(solver.flow, "SMALL_FLOW_ROWS", 10**9)
+        small = flow_optimum(model, weights, allowed)
+        monkeypatch.setattr(solver.flow, "SMALL_FLOW_ROWS", -1)
+        general = flow_optimum(model, weights, allowed)
+        assert small.dtype == general.dtype == np.int64
+        assert small.tolist() == general.tolist()
+        rows = set(range(model.n_rows)) if allowed is None else set(allowed.tolist())
+        assert set(small.tolist()) <= rows | set(model.pinned_rows.tolist())
+        assert model.weight(weights, small) == _best_value(model, weights.tolist(), rows)
+
+
+def test_the_small_and_general_flows_lay_out_the_same_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same arcs in the same order with the same numbers: OR-Tools then picks the same optimum among ties."""
+    networks: list[list[tuple[list[int], ...]]] = [[], []]
+    solve_flow = solver.flow._solve_flow
+    seen = 0
+    for seed in range(40):
+        model = _model(_cohort(seed))
+        if model.n_rows == 0:
+            continue
+        weights = np.asarray(model.big * model.priority[model.mentee] + model.score, dtype=np.int64)
+        for side, limit in ((0, 10**9), (1, -1)):
+            monkeypatch.setattr(solver.flow, "SMALL_FLOW_ROWS", limit)
+            def recorded(arcs: tuple[np.ndarray, ...], supplies: np.ndarray, first: int, count: int,
+                         stop: object, side: int = side) -> np.ndarray | None:
+                networks[side].append((*(a.tolist() for a in arcs), supplies.tolist(), [first, count]))
+                return solve_flow(arcs, supplies, first, count, stop)  # type: ignore[arg-type]
+
+            monkeypatch.setattr(solver.flow, "_solve_flow", recorded)
+            flow_optimum(model, weights)
+        seen += 1
+    assert seen >= 30 and networks[0] == networks[1]
