@@ -68,6 +68,40 @@ class AssignmentModel:
         """A matching's total of per-row `weights`, less its seat costs: what every solver maximises."""
         return int(weights[np.asarray(rows, dtype=np.int64)].sum()) - self.seat_costs(rows)
 
+    def lists(self) -> ModelLists:
+        """The columns a matching's objective reads, as Python lists, made once per model (`SMALL_ROWS`): `evaluate`
+        reads them for each matching a solve returns."""
+        found: ModelLists | None = self.__dict__.get("_lists")
+        if found is None:
+            found = ModelLists(self.mentee.tolist(), self.mentor.tolist(), self.score.tolist(),
+                               self.mentee_rank.tolist(), self.priority.tolist(),
+                               int(self.mentee_rank.max()) if self.n_rows else 0)
+            self.__dict__["_lists"] = found
+        return found
+
+
+SMALL_ROWS = 64
+"""Pairs of a matching up to which its objective is summed in Python over the model's columns as
+lists (`AssignmentModel.lists`): numpy's ~1-2 us per call, ~20 calls per objective, is most of a small matching's
+(15 pairs: ~15 us by numpy, ~4 us by lists; each solve evaluates every matching it returns)."""
+
+
+@dataclass(frozen=True)
+class ModelLists:
+    mentee: list[int]
+    mentor: list[int]
+    score: list[int]
+    mentee_rank: list[int]
+    priority: list[int]  # per mentee
+    top_rank: int  # the largest rank given (0: none)
+
+
+def _listed_seat_costs(seat_cost: int, mentors: list[int]) -> int:
+    load: dict[int, int] = {}
+    for b in mentors:
+        load[b] = load.get(b, 0) + 1
+    return seat_cost * sum(k * (k - 1) // 2 for k in load.values())
+
 
 @dataclass(frozen=True)
 class Objective:
@@ -102,18 +136,31 @@ def matching_span(mentee: IntArray, n_mentees: int, weights: IntArray, max_seat_
     return int(best.sum()) + 1 + max_seat_cost
 
 
+_NO_ROWS = np.zeros(0, dtype=np.int64)
+_NO_ROWS.setflags(write=False)
+_FEW_PINS = 8
+
+
 def build_model(candidates: CandidatePairs) -> AssignmentModel:
     cohort = candidates.cohort
     n = len(cohort.mentees)
     mentee, mentor = candidates.mentee, candidates.mentor
-    keys = mentee * max(1, len(cohort.mentors)) + mentor
-    mentee_index, mentor_index = cohort.mentee_index(), cohort.mentor_index()
-    pin_keys = np.array([mentee_index[a] * max(1, len(cohort.mentors)) + mentor_index[b]
-                         for a, b in cohort.rules.pins], dtype=np.int64)
-    pinned_rows = np.flatnonzero(np.isin(keys, pin_keys)).astype(np.int64)
-    if len(pinned_rows) != len(np.unique(pin_keys)):
-        # Validation refuses a pin that breaks a hard rule, so a pin missing here is an engine fault: never drop it.
-        raise RuntimeError("a pinned pair is missing from the candidate pairs")
+    pinned_rows, pins = _NO_ROWS, cohort.rules.pins
+    if pins:
+        keys = mentee * max(1, len(cohort.mentors)) + mentor
+        mentee_index, mentor_index = cohort.mentee_index(), cohort.mentor_index()
+        pin_keys = {mentee_index[a] * max(1, len(cohort.mentors)) + mentor_index[b] for a, b in pins}
+        if len(pin_keys) <= _FEW_PINS:  # one comparison per pin: np.isin's own cost is ~20 us
+            pinned = np.zeros(len(keys), dtype=np.bool_)
+            for key in pin_keys:
+                pinned |= keys == key
+        else:
+            pinned = np.isin(keys, np.array(sorted(pin_keys), dtype=np.int64))
+        pinned_rows = np.flatnonzero(pinned).astype(np.int64)
+        if len(pinned_rows) != len(pin_keys):
+            # Validation refuses a pin that breaks a hard rule, so a pin missing here is an engine fault: never
+            # drop it.
+            raise RuntimeError("a pinned pair is missing from the candidate pairs")
     caps = cohort.rules.organisation_cap_map
     orgs = sorted(caps)
     org_code = {org: k for k, org in enumerate(orgs)}
@@ -145,6 +192,8 @@ def build_model(candidates: CandidatePairs) -> AssignmentModel:
 def evaluate(model: AssignmentModel, rows: IntArray, mode: ObjectiveMode = ObjectiveMode.SCORE) -> Objective:
     """The objective parts of any set of candidate rows (a matching)."""
     rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) <= SMALL_ROWS:
+        return _listed_objective(model, rows.tolist())
     score = model.score[rows]
     ranks = model.mentee_rank[rows]
     top = int(model.mentee_rank.max()) if model.n_rows else 0
@@ -162,6 +211,25 @@ def evaluate(model: AssignmentModel, rows: IntArray, mode: ObjectiveMode = Objec
         value=model.big * matched_priority + int(score.sum()) - seats,
         seat_cost=seats,
     )
+
+
+def _listed_objective(model: AssignmentModel, rows: list[int]) -> Objective:
+    """`evaluate` of a small matching (`SMALL_ROWS`) over the model's columns as lists: the same sums."""
+    lists = model.lists()
+    score = [lists.score[r] for r in rows]
+    profile: tuple[int, ...] = ()
+    if lists.top_rank > 0:
+        counts = [0] * (lists.top_rank + 1)
+        for r in rows:
+            counts[lists.mentee_rank[r]] += 1
+        profile = tuple(counts[1:])
+    priority, mentee = lists.priority, lists.mentee
+    matched_priority = sum(priority[mentee[r]] for r in rows)
+    seats = _listed_seat_costs(model.seat_cost, [lists.mentor[r] for r in rows]) if model.seat_cost else 0
+    total = sum(score)
+    return Objective(matched=len(rows), matched_priority=matched_priority, total_score=total,
+                     worst_score=min(score) if rows else 0, rank_profile=profile,
+                     value=model.big * matched_priority + total - seats, seat_cost=seats)
 
 
 def check_matching(model: AssignmentModel, rows: IntArray) -> list[str]:

@@ -17,9 +17,9 @@ import pytest
 
 import solver.flow
 import solver.model
-from solver.domain import Cohort
+from solver.domain import Cohort, ObjectiveMode
 from solver.flow import flow_optimum
-from solver.model import AssignmentModel, build_model
+from solver.model import AssignmentModel, build_model, evaluate
 from solver.scores import candidate_pairs
 from tests.oracle import random_cohort
 
@@ -125,3 +125,52 @@ def test_the_small_and_general_flows_lay_out_the_same_network(monkeypatch: pytes
             flow_optimum(model, weights)
         seen += 1
     assert seen >= 30 and networks[0] == networks[1]
+
+
+def test_every_pin_is_a_pinned_row_of_the_model_few_or_many() -> None:
+    for seed in range(12):
+        cohort = _cohort(seed)
+        candidates = candidate_pairs(cohort.canonical())
+        ids = [(candidates.cohort.mentees[a].id, candidates.cohort.mentors[b].id)
+               for a, b in zip(candidates.mentee.tolist(), candidates.mentor.tolist(), strict=True)]
+        for count in (0, 1, 3, 12):  # 12: more than the few pins compared one by one
+            pins = tuple(sorted(random.Random(seed).sample(ids, min(count, len(ids)))))
+            model = build_model(candidate_pairs(replace(cohort, rules=replace(cohort.rules, pins=pins)).canonical()))
+            pinned = [(model.candidates.cohort.mentees[model.mentee[r]].id,
+                       model.candidates.cohort.mentors[model.mentor[r]].id) for r in model.pinned_rows.tolist()]
+            assert sorted(pinned) == sorted(pins)
+            assert model.pinned_rows.dtype == np.int64
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_objective_of_a_matching_is_the_readme_sum_of_its_pairs_either_way(seed: int,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _model(_cohort(seed))
+    rng = random.Random(seed)
+    mentee, mentor = model.mentee.tolist(), model.mentor.tolist()
+    score, rank, priority = model.score.tolist(), model.mentee_rank.tolist(), model.priority.tolist()
+    top = max(rank, default=0)
+    weights = np.asarray(model.big * model.priority[model.mentee] + model.score, dtype=np.int64)
+    matchings = [flow_optimum(model, weights), np.zeros(0, dtype=np.int64)]
+    for _ in range(5):  # any set of rows has an objective (one row per mentee here)
+        by_mentee: dict[int, int] = {}
+        for r in rng.sample(range(model.n_rows), rng.randint(0, model.n_rows)):
+            by_mentee.setdefault(mentee[r], r)
+        matchings.append(np.array(sorted(by_mentee.values()), dtype=np.int64))
+    for rows in matchings:
+        chosen = rows.tolist()
+        theirs = [mentor[r] for r in chosen]
+        load = [theirs.count(b) for b in set(theirs)]
+        seats = model.seat_cost * sum(k * (k - 1) // 2 for k in load)
+        matched_priority = sum(priority[mentee[r]] for r in chosen)
+        total = sum(score[r] for r in chosen)
+        expected = (len(chosen), matched_priority, total, min((score[r] for r in chosen), default=0),
+                    tuple(sum(1 for r in chosen if rank[r] == k) for k in range(1, top + 1)),
+                    model.big * matched_priority + total - seats, seats)
+        for limit in (10**9, -1):  # the lists' way and numpy's
+            monkeypatch.setattr(solver.model, "SMALL_ROWS", limit)
+            got = evaluate(AssignmentModel(**{f: getattr(model, f) for f in model.__dataclass_fields__}), rows,
+                           ObjectiveMode.SCORE)
+            assert (got.matched, got.matched_priority, got.total_score, got.worst_score, got.rank_profile,
+                    got.value, got.seat_cost) == expected
+            assert model.weight(weights, rows) == int(weights[rows].sum()) - seats
