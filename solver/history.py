@@ -358,14 +358,25 @@ def year_from_proto(msg: pb.Cohort, cohort: Cohort, bad: Callable[[str, str], No
             bad(path, f"'{text}' is not a date YYYY-MM-DD (e.g. 2026-04-15)")
             return None
 
-    mentors = tuple(
-        replace(m, available_from=day(p.available_from, f"mentors[{i}].available_from"),
-                available_until=day(p.available_until, f"mentors[{i}].available_until"))
-        if p.available_from or p.available_until else m
-        for i, (m, p) in enumerate(zip(cohort.mentors, msg.mentors, strict=True)))
-    mentees = tuple(replace(m, waiting_since=day(p.waiting_since, f"mentees[{i}].waiting_since"))
-                    if p.waiting_since else m
-                    for i, (m, p) in enumerate(zip(cohort.mentees, msg.mentees, strict=True)))
+    # Only the people with dates are copied; the rest (most, in a call without a year) stay as they are.
+    mentors, mentees = cohort.mentors, cohort.mentees
+    if len(msg.mentors) != len(mentors) or len(msg.mentees) != len(mentees):
+        raise ValueError("the cohort and its message have different people")
+    dated_mentors = [(i, p) for i, p in enumerate(msg.mentors) if p.available_from or p.available_until]
+    if dated_mentors:
+        changed_mentors = list(mentors)
+        for i, p in dated_mentors:
+            changed_mentors[i] = replace(changed_mentors[i],
+                                         available_from=day(p.available_from, f"mentors[{i}].available_from"),
+                                         available_until=day(p.available_until, f"mentors[{i}].available_until"))
+        mentors = tuple(changed_mentors)
+    waiting = [(i, q) for i, q in enumerate(msg.mentees) if q.waiting_since]
+    if waiting:
+        changed_mentees = list(mentees)
+        for i, q in waiting:
+            changed_mentees[i] = replace(changed_mentees[i],
+                                         waiting_since=day(q.waiting_since, f"mentees[{i}].waiting_since"))
+        mentees = tuple(changed_mentees)
     intake = Intake()
     if msg.rules.HasField("intake"):
         given = msg.rules.intake
@@ -373,19 +384,27 @@ def year_from_proto(msg: pb.Cohort, cohort: Cohort, bad: Callable[[str, str], No
                         (given.waiting_priority_per_month if given.HasField("waiting_priority_per_month")
                          else intake.waiting_priority_per_month),
                         given.allow_repeat_pairs, given.programme)
-    outcomes = {pb.Outcome.Value(name): o for o, name in _OUTCOME_TO_PROTO.items()}
     history = []
-    for k, h in enumerate(msg.history):
-        outcome = outcomes.get(h.outcome)
-        if outcome is None:
-            bad(f"history[{k}].outcome", f"unknown outcome number {h.outcome} (known: {', '.join(map(str, outcomes))})")
-            outcome = Outcome.UNSPECIFIED
-        history.append(HistoryEntry(h.mentee_id, h.mentor_id, day(h.started, f"history[{k}].started"),
-                                    day(h.ended, f"history[{k}].ended"), outcome, h.programme,
-                                    h.score if h.HasField("score") else None,
-                                    tuple((p.term, p.points) for p in h.term_points)))
-    year = replace(cohort, mentors=mentors, mentees=mentees, rules=replace(cohort.rules, intake=intake),
-                   history=tuple(history), decisions=decisions_from_proto(msg, bad))
+    if len(msg.history):
+        outcomes = {pb.Outcome.Value(name): o for o, name in _OUTCOME_TO_PROTO.items()}
+        for k, h in enumerate(msg.history):
+            outcome = outcomes.get(h.outcome)
+            if outcome is None:
+                bad(f"history[{k}].outcome",
+                    f"unknown outcome number {h.outcome} (known: {', '.join(map(str, outcomes))})")
+                outcome = Outcome.UNSPECIFIED
+            history.append(HistoryEntry(h.mentee_id, h.mentor_id, day(h.started, f"history[{k}].started"),
+                                        day(h.ended, f"history[{k}].ended"), outcome, h.programme,
+                                        h.score if h.HasField("score") else None,
+                                        tuple((p.term, p.points) for p in h.term_points)))
+    decisions = decisions_from_proto(msg, bad) if len(msg.decisions) else ()
+    rules = cohort.rules if intake == cohort.rules.intake else replace(cohort.rules, intake=intake)
+    year = cohort
+    if (mentors is not cohort.mentors or mentees is not cohort.mentees or rules is not cohort.rules
+            or tuple(history) != cohort.history or decisions != cohort.decisions):
+        # Rules and the cohort are copied only when the year changes them (a copy is ~10 us).
+        year = replace(cohort, mentors=mentors, mentees=mentees, rules=rules, history=tuple(history),
+                       decisions=decisions)
     return with_decisions(year)
 
 

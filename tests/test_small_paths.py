@@ -17,6 +17,8 @@ import pytest
 
 import solver.flow
 import solver.model
+from mentormatch.v1 import cohort_pb2 as pb
+from solver.cohort_proto import cohort_from_proto_checked, cohort_to_proto
 from solver.domain import Cohort, ObjectiveMode
 from solver.flow import flow_optimum
 from solver.model import AssignmentModel, build_model, evaluate
@@ -140,6 +142,22 @@ def test_every_pin_is_a_pinned_row_of_the_model_few_or_many() -> None:
                        model.candidates.cohort.mentors[model.mentor[r]].id) for r in model.pinned_rows.tolist()]
             assert sorted(pinned) == sorted(pins)
             assert model.pinned_rows.dtype == np.int64
+
+
+def test_a_request_without_the_year_reads_as_its_cohort_and_bad_dates_are_named_where_they_are() -> None:
+    cohort = _cohort(5)
+    assert cohort_from_proto_checked(cohort_to_proto(cohort)) == (cohort, [])
+    message = cohort_to_proto(cohort)
+    message.mentors[1].available_until = "2026-13-01"
+    message.mentors[0].available_from = "soon"
+    message.mentees[1].waiting_since = "yesterday"
+    message.rules.intake.CopyFrom(pb.Intake(start_date="2026-04-15"))
+    read, problems = cohort_from_proto_checked(message)
+    assert [p.path for p in problems] == ["mentors[0].available_from", "mentors[1].available_until",
+                                          "mentees[1].waiting_since"]
+    assert all("is not a date YYYY-MM-DD" in p.message for p in problems)
+    assert read.mentors[2:] == cohort.mentors[2:] and read.mentees[2:] == cohort.mentees[2:]
+    assert read.rules.intake.start_date is not None and read.rules.intake.start_date.isoformat() == "2026-04-15"
 
 
 @pytest.mark.parametrize("seed", range(20))
