@@ -574,22 +574,22 @@ class _Search:
             else:
                 if node.rows is None:
                     node.rows = np.sort(np.concatenate([self.pins, node.include, node.found]))
+                kept = self._kept(node.rows)
                 if node.move is None:
                     # Before splitting it: the loss of leaving out as many rows of each A_k as its optimum keeps
                     # too many. A lower bound goes back into the queue; an unchanged one is still the highest.
                     self._losses(node)
-                    tightened = self._tightened(node) if self.duals else bound
+                    tightened = self._tightened(node, kept) if self.duals else bound
                     if tightened < bound:
                         if tightened > best_value or self.keep:
                             self._push(tightened, node)
                         continue
-                kept = self._kept(node.rows)
                 if (kept <= self.limit).all():
                     value = self._weight(self.weights, node.rows)
                     self.found.append((value, node.rows))
                     if value > best_value:
                         best, best_value = node.rows, value
-                for child_bound, child in self._children(node, bound):
+                for child_bound, child in self._children(node, bound, kept):
                     if child_bound > best_value or self.keep:
                         self._push(child_bound, child)
                 continue
@@ -724,10 +724,11 @@ class _Search:
         cols[later, cut.seats[earlier]] = False
         node.child_rows, node.child_cols = rows, cols
 
-    def _tightened(self, node: _Node) -> int:
-        """The node's bound with the least loss of leaving out the rows its optimum keeps too many of."""
+    def _tightened(self, node: _Node, kept: IntArray) -> int:
+        """The node's bound with the least loss of leaving out the rows its optimum keeps too many of (`kept`: of
+        each A_k, by its optimum)."""
         assert node.rows is not None and node.free is not None and node.move is not None
-        need = self._kept(node.rows) - self.limit
+        need = kept - self.limit
         loss = 0.0
         for k in np.flatnonzero(need > 0).tolist():
             moves = np.sort(node.move[self.masks[k, node.free]])
@@ -736,7 +737,7 @@ class _Search:
             loss = max(loss, float(moves[: need[k]].sum()))
         return node.priced - int(loss) + self._node_room(node)
 
-    def _children(self, node: _Node, bound: int) -> list[tuple[int, _Node]]:
+    def _children(self, node: _Node, bound: int, kept: IntArray) -> list[tuple[int, _Node]]:
         """Murty's split of the node less its optimum, each child with its bound, without the children that hold
         nothing valid. Child i keeps free[:i] and leaves out free[i]; a valid matching in it leaves out free[i]
         and, of each A_k, enough of free[i+1:] to keep at most h_k: at least the least moves that add up to that."""
@@ -747,7 +748,7 @@ class _Search:
             return []
         in_found = self.masks[:, free]
         running: IntArray = np.cumsum(in_found, axis=1)
-        kept_base = self.pin_kept + self.masks[:, node.include].sum(axis=1)  # rows: pins, includes, free apart
+        kept_base = kept - running[:, -1]  # of each A_k by the pins and includes (`kept`: by the node's optimum)
         # Child i keeps the node's includes and free[:i]: too many of some A_k from some i on.
         ok = (kept_base[:, None] + running - in_found <= self.limit[:, None]).all(axis=0)
         if not ok.all():
