@@ -236,6 +236,8 @@ def check_matching(model: AssignmentModel, rows: IntArray) -> list[str]:
     """Violations of the hard side of the model by a set of rows; empty when the matching is valid."""
     out = []
     rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) <= SMALL_ROWS:
+        return _listed_violations(model, rows.tolist())
     mentees = model.mentee[rows]
     if len(np.unique(mentees)) != len(mentees):
         out.append("a mentee is matched twice")
@@ -251,6 +253,35 @@ def check_matching(model: AssignmentModel, rows: IntArray) -> list[str]:
         count = int((model.mentor_gender[model.mentor[rows]] == gender).sum())
         if count < low or (high is not None and count > high):
             out.append(f"gender quota {gender} not met ({count})")
+    return out
+
+
+def _listed_violations(model: AssignmentModel, rows: list[int]) -> list[str]:
+    """`check_matching` of a small set of rows (`SMALL_ROWS`) over the model's columns as lists: the same checks."""
+    out = []
+    lists = model.lists()
+    if len({lists.mentee[r] for r in rows}) != len(rows):
+        out.append("a mentee is matched twice")
+    mentors = [lists.mentor[r] for r in rows]
+    capacity = model.capacity.tolist()
+    load = [0] * len(capacity)
+    for b in mentors:
+        load[b] += 1
+    if any(x > c for x, c in zip(load, capacity, strict=True)):
+        out.append("a mentor is over capacity")
+    if not set(model.pinned_rows.tolist()) <= set(rows):
+        out.append("a pinned pair is missing")
+    if len(model.org_caps):
+        org = model.mentor_org.tolist()
+        for k, cap in enumerate(model.org_caps.tolist()):
+            if sum(1 for b in mentors if org[b] == k) > cap:
+                out.append(f"organisation cap {k} exceeded")
+    if model.quotas:
+        gender_of = model.mentor_gender.tolist()
+        for gender, low, high in model.quotas:
+            count = sum(1 for b in mentors if gender_of[b] == gender)
+            if count < low or (high is not None and count > high):
+                out.append(f"gender quota {gender} not met ({count})")
     return out
 
 

@@ -2,7 +2,7 @@
 
 A 15 x 15 call spends most of its time in numpy's per-call cost, not in arithmetic, so a few steps take a Python
 path below a size switch: the min-cost flow's network (`solver.flow.SMALL_FLOW_ROWS`), the pinned rows of the
-model, the objective of a matching (`solver.model.SMALL_ROWS`), reading the year's fields of a request. Each must
+model, the objective and the violations of a matching (`solver.model.SMALL_ROWS`), reading the year's fields of a request. Each must
 give what the rules say (brute force over every matching; the pins by their ids) and exactly what the general
 path gives: the same arcs, so the same optimum among ties.
 """
@@ -19,9 +19,9 @@ import solver.flow
 import solver.model
 from mentormatch.v1 import cohort_pb2 as pb
 from solver.cohort_proto import cohort_from_proto_checked, cohort_to_proto
-from solver.domain import Cohort, ObjectiveMode
+from solver.domain import Cohort, GenderQuota, ObjectiveMode
 from solver.flow import flow_optimum
-from solver.model import AssignmentModel, build_model, evaluate
+from solver.model import AssignmentModel, build_model, check_matching, evaluate
 from solver.scores import candidate_pairs
 from tests.oracle import random_cohort
 
@@ -192,3 +192,38 @@ def test_the_objective_of_a_matching_is_the_readme_sum_of_its_pairs_either_way(s
             assert (got.matched, got.matched_priority, got.total_score, got.worst_score, got.rank_profile,
                     got.value, got.seat_cost) == expected
             assert model.weight(weights, rows) == int(weights[rows].sum()) - seats
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_matchings_violations_are_the_rules_it_breaks_either_way(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    cohort = _cohort(seed)
+    cohort = replace(cohort, rules=replace(cohort.rules, organisation_caps=(("O1", 1), ("O3", 0)),
+                                           gender_quotas=(GenderQuota("f", 1, 2), GenderQuota("m", 0, None))))
+    model = _model(cohort)
+    rng = random.Random(seed)
+    mentee, mentor = model.mentee.tolist(), model.mentor.tolist()
+    orgs = sorted(cohort.rules.organisation_cap_map)
+    people = {b.id: b for b in cohort.mentors}
+    for _ in range(12):  # any rows, a mentee twice and over-full mentors included
+        rows = np.array(sorted(rng.sample(range(model.n_rows), rng.randint(0, min(model.n_rows, 9)))),
+                        dtype=np.int64)
+        chosen = rows.tolist()
+        theirs = [model.candidates.cohort.mentors[mentor[r]] for r in chosen]
+        expected = []
+        if len({mentee[r] for r in chosen}) < len(chosen):
+            expected.append("a mentee is matched twice")
+        if any(sum(1 for b in theirs if b.id == m.id) > min(m.capacity, len(cohort.mentees)) for m in theirs):
+            expected.append("a mentor is over capacity")
+        if not set(model.pinned_rows.tolist()) <= set(chosen):
+            expected.append("a pinned pair is missing")
+        for k, name in enumerate(orgs):
+            if sum(1 for b in theirs if b.organisation == name) > cohort.rules.organisation_cap_map[name]:
+                expected.append(f"organisation cap {k} exceeded")
+        for quota, code in zip(cohort.rules.gender_quotas, (1, 2), strict=True):
+            count = sum(1 for b in theirs if people[b.id].gender == quota.gender)
+            if count < quota.min_pairs or (quota.max_pairs is not None and count > quota.max_pairs):
+                expected.append(f"gender quota {code} not met ({count})")
+        for limit in (10**9, -1):  # the lists' way and numpy's
+            monkeypatch.setattr(solver.model, "SMALL_ROWS", limit)
+            fresh = AssignmentModel(**{f: getattr(model, f) for f in model.__dataclass_fields__})
+            assert check_matching(fresh, rows) == expected
