@@ -195,9 +195,10 @@ def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
-def _at(source: str, path: str) -> str:
-    """Where a problem is: "cohort.json, mentors[2].capacity"."""
-    return source if path in ("", source) else f"{source}, {path}"
+def json_location(source: str, path: str) -> str:
+    """Where a problem is, at the JSON's own field path: "cohort.json, mentors[2].capacity", "cohort.json,
+    mentees[4].location.lat" (the domain's `mentees[4].lat`), as the service's field paths say it."""
+    return source if path in ("", source) else f"{source}, {_proto_path(path)}"
 
 
 def cohort_from_json_text(text: str, source: str = "<json>") -> Cohort:
@@ -230,7 +231,8 @@ def cohort_from_json_text(text: str, source: str = "<json>") -> Cohort:
     except Exception as error:  # not expected once cleaned; whatever it is, the caller gets problems, not a traceback
         located = located or [(source, _parse_error_message(error))]
         raise CohortInvalid(
-            [Problem(ProblemCode.BAD_VALUE, path, message, location=_at(source, path)) for path, message in located]
+            [Problem(ProblemCode.BAD_VALUE, path, message, location=json_location(source, path))
+             for path, message in located]
         ) from None
     cohort, mapping_problems = cohort_from_proto_checked(msg)
     problems = [Problem(ProblemCode.BAD_VALUE, path, message) for path, message in located] + mapping_problems
@@ -239,7 +241,7 @@ def cohort_from_json_text(text: str, source: str = "<json>") -> Cohort:
         # those under a path already reported (a wrong or missing value stands in as its default).
         reported = {p.path for p in problems}
         problems += [p for p in validate(cohort) if not _under(_proto_path(p.path), reported)]
-        raise CohortInvalid([dataclasses.replace(p, location=_at(source, p.path)) for p in problems])
+        raise CohortInvalid([dataclasses.replace(p, location=json_location(source, p.path)) for p in problems])
     return cohort
 
 

@@ -45,8 +45,9 @@ from solver.validate import (
 WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
               "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
 """What Python's `str.strip()` removes (every character whose `isspace()` is true); polars' own strip knows fewer."""
-TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t"})
-FALSE_WORDS = frozenset({"false", "0", "no", "n", "f", ""})
+TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t", "sand", "ja"})
+FALSE_WORDS = frozenset({"false", "0", "no", "n", "f", "falsk", "nej", ""})
+"""Booleans in any case: English words, 1/0, and Danish as Danish Excel writes TRUE/FALSE (SAND/FALSK) and ja/nej."""
 PLAIN_NUMBER = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 """Decimal numbers that polars' cast and Python's `float` read to the same double (both round correctly); other
 texts ("1_000", "inf", Arabic-Indic digits, words) go to `float` itself."""
@@ -366,6 +367,19 @@ def floats(column: pl.Series, *, empty: float | None, failed: float = math.nan, 
     return values, problems
 
 
+def coordinates(column: pl.Series, what: str) -> tuple[pl.Series, RowProblems]:
+    """A required coordinate column as `floats` reads it (an empty cell NaN), with one problem for each empty cell
+    (the validator's "latitude nan" would name a value the file does not hold)."""
+    values, problems = floats(column, empty=math.nan)
+    missing = values.is_nan().fill_null(True).to_numpy()
+    if missing.any():  # (NaN also from the text "nan", which the file does hold: the validator's to judge)
+        rows = np.flatnonzero(missing)
+        for row, text in zip(rows.tolist(), column.gather(rows).to_list(), strict=True):
+            if text is None or not text.strip():
+                problems[row] = (CellProblem(ProblemCode.BAD_VALUE, "", f"the {what} is empty (it is required)"),)
+    return values, problems
+
+
 def integers(column: pl.Series, default: int) -> tuple[list[int], pl.Series, RowProblems]:
     """Whole numbers as `float` reads them ("3", "3.0", "1e3"); empty: `default`; anything else a problem and
     `default`. Also returns the values as a Float64 Series (NaN where no whole number), for range checks."""
@@ -570,7 +584,7 @@ def _mask(values: pl.Series) -> np.ndarray:
 
 
 def _ahead() -> dict[str, Callable[[pl.Series], Any]]:
-    return {"id": _ids, "lat": partial(floats, empty=math.nan), "lon": partial(floats, empty=math.nan),
+    return {"id": _ids, "lat": partial(coordinates, what="latitude"), "lon": partial(coordinates, what="longitude"),
             "occupations": split_lists, "languages": split_lists, "interests": split_lists}
 
 

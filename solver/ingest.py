@@ -16,6 +16,7 @@ travel times, pins and bans) wait until it can be read. Every other problem of e
 from __future__ import annotations
 
 import codecs
+import csv
 import io
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -156,18 +157,18 @@ def load_cohort(path: str | Path, *, warnings: list[Problem] | None = None,
     path = Path(path)
     if path.suffix.lower() == ".json" and not path.is_dir():
         # The JSON form is the protobuf JSON mapping, so the one proto <-> domain mapping reads it.
-        from solver.cohort_json import load_cohort_json
+        from solver.cohort_json import json_location, load_cohort_json
         from solver.validate import cohort_warnings, validate
 
         cohort = load_cohort_json(path)
         # Value checks as for a directory: the JSON mapping reports only what the domain types cannot hold.
         problems = validate(cohort) + (checks(cohort) if checks is not None else [])
         if warnings is not None:  # paths are JSON indices
-            warnings += [Problem(w.code, w.path, w.message, f"{path}, {w.path}")
+            warnings += [Problem(w.code, w.path, w.message, json_location(str(path), w.path))
                          for w in cohort_warnings(cohort)]
         if problems:
-            raise CohortInvalid([Problem(p.code, p.path, p.message, f"{path}, {p.path}" if p.path else str(path))
-                                 for p in problems])
+            raise CohortInvalid([Problem(p.code, p.path, p.message, json_location(str(path), p.path) if p.path
+                                         else str(path)) for p in problems])
         return cohort
     return read_cohort_dir(path, warnings=warnings, checks=checks)
 
@@ -192,6 +193,8 @@ class Table:
     missing: tuple[str, ...]  # required columns the file lacks (reported): their cells are empty
     unknown: tuple[str, ...]  # columns that are no known one (reported), not read
     present: tuple[str, ...]  # the known columns the file has, in its order
+    blank: tuple[int, ...] = ()  # rows (indices) whose every cell is empty: reported once, their checks left out
+    source: Path | None = None  # the file read
 
     def take_columns(self) -> Columns:
         """The text columns by name, given up by the table (whoever takes them out frees them)."""
@@ -208,6 +211,7 @@ class RowReader:
 
     def __init__(self, first_row: int = HEADER_ROW + 1) -> None:
         self.problems: list[Problem] = []
+        self.blank: list[Problem] = []  # one per run of blank rows (`text_table`): kept when their rows' go
         self.first_row = first_row
         self.failed = False
 
@@ -240,8 +244,9 @@ class RowReader:
             else:
                 frame = _parquet_as_text(pl.read_parquet(io.BytesIO(raw)))
         except Exception as error:  # polars raises many types for malformed files
-            self.problem(ProblemCode.NOT_CSV, stem, f"cannot read {source.name} as a table: {_short(error)}",
-                         source.name)
+            shapes = row_shapes(raw, source.name, known) if source.suffix == ".csv" else []
+            for message in shapes or [f"cannot read {source.name} as a table: {_short(error)}"]:
+                self.problem(ProblemCode.NOT_CSV, stem, message, source.name)
             self.failed = True
             return None
         del raw
@@ -252,8 +257,15 @@ class RowReader:
             return None
         frame.columns = columns
         present = tuple(c for c in columns if c in known)
+        blank = blank_rows(frame)
+        for first, last in _runs(blank):
+            rows = f"row {first + self.first_row}" if first == last else \
+                f"rows {first + self.first_row}-{last + self.first_row}"
+            self.problem(ProblemCode.BAD_VALUE, f"{stem}[{first}]", f"the {'row is' if first == last else 'rows are'}"
+                         " empty (every cell blank, as a spreadsheet's empty row): delete it", f"{source.name} {rows}")
+            self.blank.append(self.problems[-1])
         cells = [pl.col(c).fill_null("") if c in present else pl.lit("").alias(c) for c in known]
-        return Table(stem, frame.select(cells), header.missing, header.unknown, present)
+        return Table(stem, frame.select(cells), header.missing, header.unknown, present, blank, source)
 
     def table(self, directory: Path, stem: str, required: Iterable[str], known: Iterable[str],
               optional: bool = False) -> list[dict[str, str]] | None:
@@ -312,6 +324,75 @@ class RowReader:
         return header.readable and not header.missing and (others_allowed or not header.unknown)
 
 
+def blank_rows(frame: pl.DataFrame) -> tuple[int, ...]:
+    """The rows (indices) whose every cell is empty or blank: a spreadsheet's empty row, or a row of separators
+    only. Only the rows whose first cell is empty are looked at (polars' nulls: free for a million rows, where
+    none is; a row whose first cell holds spaces is read as a row, its empty id a problem)."""
+    if not frame.width or not frame.height:
+        return ()
+    empty_first = frame.to_series(0).is_null().arg_true()
+    if empty_first.len() == 0:
+        return ()
+    empty = pl.all_horizontal(pl.col(c).fill_null("").str.strip_chars(WHITESPACE) == "" for c in frame.columns)
+    return tuple(empty_first.filter(frame[empty_first.to_list()].select(empty).to_series()).to_list())
+
+
+def _runs(rows: Sequence[int]) -> list[tuple[int, int]]:
+    """Consecutive rows as (first, last) runs."""
+    runs: list[tuple[int, int]] = []
+    for row in rows:
+        if runs and runs[-1][1] == row - 1:
+            runs[-1] = (runs[-1][0], row)
+        else:
+            runs.append((row, row))
+    return runs
+
+
+def _ranges(rows: Sequence[int], first_row: int, shown: int = 4) -> str:
+    """Row numbers as ranges, "2-40, 42, 44-131", the first `shown` runs and a count of the others."""
+    runs = _runs(rows)
+    text = ", ".join(f"{a + first_row}" if a == b else f"{a + first_row}-{b + first_row}" for a, b in runs[:shown])
+    return text + (f" and {len(runs) - shown} more runs" if len(runs) > shown else "")
+
+
+def cells_per_row(raw: bytes, name: str, known: Iterable[str]) -> tuple[int, list[int]] | None:
+    """The header's cell count and each data row's (a blank line: 0), as the csv module splits the file read as
+    `read_csv_text` reads it; None when it cannot be read so."""
+    try:
+        data, _ = utf8_table(raw, name)
+        text = data.decode("utf-8")
+        end = text.find("\n")
+        separator = _separator(text[: end if end >= 0 else len(text)], known)
+        rows = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
+        header = next(rows, None)
+        counts = [len(row) if any(cell.strip() for cell in row) else 0 for row in rows]
+    except (ValueError, csv.Error):
+        return None
+    return (len(header), counts) if header else None
+
+
+def row_shapes(raw: bytes, name: str, known: Iterable[str], rows: Iterable[int] | None = None,
+               first_row: int = HEADER_ROW + 1) -> list[str]:
+    """One problem per row shape: which rows have more cells than the header names columns (or fewer), e.g.
+    "mentors.csv rows 2-131 have 13 cells, the header names 15 columns"; blank rows are left out (their own
+    problem). With `rows`, only shapes that some of those rows (indices) have. [] when every row fits."""
+    counted = cells_per_row(raw, name, known)
+    if counted is None:
+        return []
+    width, counts = counted
+    by_count: dict[int, list[int]] = {}
+    for k, count in enumerate(counts):
+        if count != width and count > 0:
+            by_count.setdefault(count, []).append(k)
+    if rows is not None:
+        wanted = set(rows)
+        by_count = {count: at for count, at in by_count.items() if wanted.intersection(at)}
+    return [f"{'row' if len(at) == 1 else 'rows'} {_ranges(at, first_row)} "
+            f"{'has' if len(at) == 1 else 'have'} {count} cells, the header names {width} columns: "
+            f"a column {'added' if count > width else 'left out'} in the rows but not in the header (or the other way "
+            "round)?" for count, at in sorted(by_count.items(), key=lambda shape: shape[1][0])]
+
+
 def _parquet_as_text(frame: pl.DataFrame) -> pl.DataFrame:
     """Parquet may carry typed columns (numbers, lists); read them as the same text a CSV holds."""
     columns = []
@@ -361,6 +442,7 @@ def _read_cohort_dir(directory: Path, warnings: list[Problem] | None,
               if table is not None and not (table.missing if stem not in PEOPLE else "id" in table.missing)}
     unread = {stem for stem in PEOPLE if stem not in usable}
     missing = {stem: table.missing for stem, table in usable.items() if table.missing}
+    read = {stem: (table.source, tuple(table.frame.columns), table.blank) for stem, table in usable.items()}
     tables.clear()  # each table's text goes once its values are made
     mentor_values = _values(reader, usable.pop("mentors", None), mentor_columns)
     mentors = mentor_values.build() if mentor_values else []
@@ -383,17 +465,70 @@ def _read_cohort_dir(directory: Path, warnings: list[Problem] | None,
     # A cell that could not be read is one problem: what the checks then find at its path follows from the
     # placeholder it was read as (`latitude nan`, `rank 0`), a value the file does not hold.
     unreadable = {p.path for p in reader.problems if p.path}
-    problems = reader.problems + [_locate(p) for p in checked
-                                  if not _waits(p, unread, missing) and p.path not in unreadable]
+    problems = [p for p in reader.problems if not _in_missing(p, missing)]  # (an empty lat of no lat column)
+    problems += [_locate(p) for p in checked if not _waits(p, unread, missing) and p.path not in unreadable]
+    # A blank row is one problem; what the checks find in it (an empty id, no coordinates) says nothing more.
+    # Rows with fewer cells than the header are read with their last cells empty (as a spreadsheet may write
+    # trailing empty cells), unless they have problems: then one problem per row shape, and nothing of the file.
+    problems, shaped = _row_problems(reader, problems, read)
+    if shaped:
+        unread |= shaped & set(PEOPLE)
+        problems = [p for p in problems if not _waits(p, unread, missing)]
     if cohort.decisions:  # a pin that decisions.csv accepted: at that row, not at a rules.toml pin
         from solver.decision_rows import located_decision_problems
 
         problems = located_decision_problems(cohort, problems, len(cohort.decisions), "")
     if warnings is not None:  # rows are the files' rows
-        warnings += [_locate(w) for w in cohort_warnings(cohort) if not _waits(w, unread, missing)]
+        warnings += [_locate(w) for w in cohort_warnings(cohort) if not _waits(w, unread, missing)
+                     and not _in_rows(w, read, shaped)]
     if problems:
         raise CohortInvalid(problems)
     return cohort
+
+
+ReadTables = Mapping[str, tuple[Path | None, tuple[str, ...], tuple[int, ...]]]
+"""Each table read: its file, columns and blank rows."""
+
+
+def _row_of(problem: Problem) -> tuple[str, int] | None:
+    """The table and row index (from 0) a problem's path is in: `mentees[3].lat` -> ("mentees", 3)."""
+    match = _ROW.match(problem.path)
+    return (match.group(1), int(match.group(2))) if match else None
+
+
+def _in_rows(problem: Problem, read: ReadTables, shaped: set[str]) -> bool:
+    """Whether a problem is in a blank row or a file that is one problem per row shape (`_row_problems`)."""
+    row = _row_of(problem)
+    return row is not None and (row[0] in shaped or (row[0] in read and row[1] in read[row[0]][2]))
+
+
+def _row_problems(reader: RowReader, problems: list[Problem], read: ReadTables) -> tuple[list[Problem], set[str]]:
+    """`problems` without those of blank rows (each run of them is one problem, kept), and with the row problems
+    of a CSV file whose rows with problems have more or fewer cells than the header names columns replaced by
+    one problem per row shape; and the tables so replaced."""
+    rows: dict[str, set[int]] = {}
+    for problem in problems:
+        row = _row_of(problem)
+        if row is not None and row[0] in read and row[1] not in read[row[0]][2]:
+            rows.setdefault(row[0], set()).add(row[1])
+    shaped: dict[str, list[str]] = {}
+    for stem, at in rows.items():
+        source, columns, _ = read[stem]
+        if source is None or source.suffix != ".csv":
+            continue
+        try:
+            raw = read_input(source, limit=TABLE_LIMIT_BYTES, field_path=stem, location=source.name)
+        except CohortInvalid:
+            continue
+        found = row_shapes(raw, source.name, columns, at)
+        if found:
+            shaped[stem] = found
+    blank = set(map(id, reader.blank))
+    kept = [p for p in problems if id(p) in blank or not _in_rows(p, read, set(shaped))]
+    for stem, messages in shaped.items():
+        source = read[stem][0]
+        kept += [Problem(ProblemCode.NOT_CSV, stem, message, source.name if source else stem) for message in messages]
+    return kept, set(shaped)
 
 
 def _values(reader: RowReader, table: Table | None, read: Callable[[Columns, Cells], T]) -> T | None:
@@ -408,14 +543,20 @@ def _values(reader: RowReader, table: Table | None, read: Callable[[Columns, Cel
 
 
 _POLARS_DUPLICATE = re.compile(r"_duplicated_\d+$")
+_ROW = re.compile(r"^(mentors|mentees|rankings|travel_times)\[(\d+)\]")
 _ITEM = re.compile(r"^(mentors|mentees|rankings|travel_times)\[\d+\]\.?([a-z_]*)")
+
+
+def _in_missing(problem: Problem, missing: Mapping[str, tuple[str, ...]]) -> bool:
+    """Whether a problem is at a cell of a column its file lacks (reported once as missing)."""
+    item = _ITEM.match(problem.path)
+    return item is not None and item.group(2) in missing.get(item.group(1), ())
 
 
 def _waits(problem: Problem, unread: set[str], missing: Mapping[str, tuple[str, ...]]) -> bool:
     """Whether a problem only follows from a file or a column that could not be read (and is reported as such):
     a cell of a missing column, an id of an unread file's side, a pin checked against people read in part."""
-    item = _ITEM.match(problem.path)
-    if item is not None and item.group(2) in missing.get(item.group(1), ()):
+    if _in_missing(problem, missing):
         return True
     if problem.code is ProblemCode.EMPTY_SIDE:  # nobody on a side whose file could not be read: that file's problem
         return problem.path in unread

@@ -66,6 +66,12 @@ class Row:
             self.add(ProblemCode.BAD_VALUE, column, "", f"'{text}' is not a number")
             return math.nan
 
+    def coordinate(self, column: str, what: str) -> float:
+        """A required coordinate (README: an empty one is one problem, never "latitude nan")."""
+        if not self.cell(column):
+            self.add(ProblemCode.BAD_VALUE, column, "", f"the {what} is empty (it is required)")
+        return self.number(column, math.nan)  # type: ignore[return-value]
+
     def whole(self, column: str, default: int) -> int:
         text = self.cell(column)
         if not text:
@@ -81,9 +87,9 @@ class Row:
 
     def boolean(self, column: str) -> bool:
         text = self.cell(column)
-        if text.lower() in ("true", "1", "yes", "y", "t"):
+        if text.lower() in ("true", "1", "yes", "y", "t", "sand", "ja"):  # README: also as Danish Excel writes them
             return True
-        if text.lower() not in ("false", "0", "no", "n", "f", ""):
+        if text.lower() not in ("false", "0", "no", "n", "f", "falsk", "nej", ""):
             self.add(ProblemCode.BAD_VALUE, column, "", f"'{text}' is not true/false")
         return False
 
@@ -117,7 +123,7 @@ class Row:
 def oracle_mentor(index: int, row: dict[str, str]) -> tuple[Mentor, list[tuple[str, str, str, str]]]:
     r = Row("mentors", index, row)
     mentor = Mentor(
-        id=r.cell("id"), lat=r.number("lat", math.nan), lon=r.number("lon", math.nan),  # type: ignore[arg-type]
+        id=r.cell("id"), lat=r.coordinate("lat", "latitude"), lon=r.coordinate("lon", "longitude"),
         occupations=tuple(r.items("occupations")), languages=r.languages(),
         years_experience=r.whole("years_experience", 0), capacity=r.whole("capacity", 1),
         leadership=r.boolean("leadership"), gender=r.cell("gender").lower(),
@@ -131,7 +137,7 @@ def oracle_mentor(index: int, row: dict[str, str]) -> tuple[Mentor, list[tuple[s
 def oracle_mentee(index: int, row: dict[str, str]) -> tuple[Mentee, list[tuple[str, str, str, str]]]:
     r = Row("mentees", index, row)
     mentee = Mentee(
-        id=r.cell("id"), lat=r.number("lat", math.nan), lon=r.number("lon", math.nan),  # type: ignore[arg-type]
+        id=r.cell("id"), lat=r.coordinate("lat", "latitude"), lon=r.coordinate("lon", "longitude"),
         occupations=tuple(r.items("occupations")), languages=r.languages(),
         max_travel_km=r.number("max_travel_km", None), max_travel_minutes=r.number("max_travel_minutes", None),
         interests=tuple(t.lower() for t in r.items("interests")), goal=r.named(Goal, r.cell("goal"), "goal"),
