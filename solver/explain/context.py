@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +25,29 @@ solves, whose big flows run in a child process the stop can end (`solver.flow`).
 
 # The context ------------------------------------------------------------------------------------------
 
+_T = TypeVar("_T")
+
+
+class _once(Generic[_T]):
+    """A property computed on first read and then kept in the instance: `functools.cached_property` without its lock
+    (in Python 3.11 one per property, shared by every instance: a fork for shared re-solves could copy it held by
+    another thread)."""
+
+    def __init__(self, func: Callable[[Any], _T]) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> _once[_T]: ...
+    @overload
+    def __get__(self, instance: object, owner: type[Any] | None = None) -> _T: ...
+    def __get__(self, instance: object | None, owner: type[Any] | None = None) -> _once[_T] | _T:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.func(instance)
+        return value
+
 
 class ExplainContext:
     """What explaining one solve result needs, computed once."""
@@ -37,7 +60,6 @@ class ExplainContext:
         self.explain_options = options
         self.solve_options = _resolve_options(result.options)
         best = result.best
-        self.best_pairs = frozenset(best.pairs(self.candidates)) if best is not None else frozenset()
         self.objective_value = best.objective.value if best is not None else 0
         self.matched = best.objective.matched if best is not None else 0
         self.total_score = best.objective.total_score if best is not None else 0
@@ -45,18 +67,8 @@ class ExplainContext:
         self.seat_costs = result.model.mentor_seat_costs
         self.mentee_index = self.cohort.mentee_index()
         self.mentor_index = self.cohort.mentor_index()
-        self.capacity = np.array([max(p.capacity, 0) for p in self.cohort.mentors], dtype=np.int64)
-        self.priority = np.array(self.cohort.priorities(), dtype=np.int64)
-        self.years = np.array([p.years_experience for p in self.cohort.mentors], dtype=np.float64)
-        people: list[Mentee | Mentor] = [*self.cohort.mentees, *self.cohort.mentors]
-        codes = sorted({lang.code for p in people for lang in p.languages})
-        self.language_codes = codes
-        self.mentee_levels = _level_matrix(self.cohort.mentees, codes)
-        self.mentor_levels = _level_matrix(self.cohort.mentors, codes)
-        rules = self.cohort.rules
-        # Her rules: the programme's with her segment's overrides (README: Her rules).
-        self.mentee_rules: list[MenteeRules] = [rules.for_mentee(p) for p in self.cohort.mentees]
-        self.field_families: tuple[FieldFamily, ...] = rules.field_families or builtin_field_families()
+        # Per person (capacities, priorities, years, languages by level, her rules): made on first use (the
+        # cached properties below), since pair explanations alone (PAIRS) read none of them.
         self._ranks: dict[tuple[str, str], int] | None = None
 
         # The candidate table, keyed for lookups: allowed partners and their scores without rescoring.
@@ -79,6 +91,48 @@ class ExplainContext:
         self._relaxer: Relaxer | None = None
         self._best_keys: frozenset[int] | None = None
         self.solved: dict[Hashable, Any] = {}  # full re-solves by the relaxation they solved (counterfactual.Resolved)
+
+    @_once
+    def best_pairs(self) -> frozenset[tuple[str, str]]:
+        """The best matching's pairs as (mentee id, mentor id)."""
+        best = self.result.best
+        return frozenset(best.pairs(self.candidates)) if best is not None else frozenset()
+
+    @_once
+    def capacity(self) -> IntArray:
+        return np.array([max(p.capacity, 0) for p in self.cohort.mentors], dtype=np.int64)
+
+    @_once
+    def priority(self) -> IntArray:
+        return np.array(self.cohort.priorities(), dtype=np.int64)
+
+    @_once
+    def years(self) -> FloatArray:
+        return np.array([p.years_experience for p in self.cohort.mentors], dtype=np.float64)
+
+    @_once
+    def language_codes(self) -> list[str]:
+        """Every language code anyone gives, sorted: the columns of `mentee_levels` and `mentor_levels`."""
+        people: list[Mentee | Mentor] = [*self.cohort.mentees, *self.cohort.mentors]
+        return sorted({lang.code for p in people for lang in p.languages})
+
+    @_once
+    def mentee_levels(self) -> npt.NDArray[np.int64]:
+        return _level_matrix(self.cohort.mentees, self.language_codes)
+
+    @_once
+    def mentor_levels(self) -> npt.NDArray[np.int64]:
+        return _level_matrix(self.cohort.mentors, self.language_codes)
+
+    @_once
+    def mentee_rules(self) -> list[MenteeRules]:
+        """Her rules: the programme's with her segment's overrides (README: Her rules)."""
+        rules = self.cohort.rules
+        return [rules.for_mentee(p) for p in self.cohort.mentees]
+
+    @_once
+    def field_families(self) -> tuple[FieldFamily, ...]:
+        return self.cohort.rules.field_families or builtin_field_families()
 
     def reoptimiser(self) -> Reoptimiser | None:
         """The best matching as an optimal flow that re-solves re-optimise (`solver.reopt`), built on first use;
