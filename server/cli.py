@@ -521,12 +521,18 @@ def main() -> None:
 
 
 def _exit_now(code: int) -> None:
-    """Flush what was written and end the process at once (`os._exit`)."""
+    """Flush what was written and end the process at once (`os._exit`). Output that cannot be written (a full disk,
+    a reader gone) ends it with 120, as the interpreter's own exit does, and a line on stderr."""
     import logging
 
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):  # a closed pipe: nothing more can reach the reader anyway
-            stream.flush()
+    try:
+        sys.stdout.flush()
+    except Exception as error:
+        with contextlib.suppress(Exception):
+            sys.stderr.write(f"error: the output could not be written: {type(error).__name__}: {error}\n")
+        code = code or 120
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
     logging.shutdown()
     os._exit(code)
 
