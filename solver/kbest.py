@@ -215,14 +215,14 @@ class _Dense:
         if len(include):
             keep = np.ones(len(self.all_rows), dtype=np.bool_)
             keep[self.position[model.mentee[include]]] = False
-            rows_kept = np.flatnonzero(keep)
+            rows_kept = keep.nonzero()[0]
             load = np.bincount(model.mentor[include], minlength=self.n_mentors + 1)
-            cols_kept = np.flatnonzero(self.col_seat >= load[self.col_mentor])
+            cols_kept = (self.col_seat >= load[self.col_mentor]).nonzero()[0]
             matrix = costs.take(rows_kept, axis=0)
             if len(exclude):
                 at = self.row_position[exclude]
                 there = keep[at]  # a left-out row whose mentee is kept elsewhere has no cells here
-                self._zero(matrix, exclude[there], (np.cumsum(keep) - 1)[at[there]])
+                self._zero(matrix, exclude[there], (keep.cumsum() - 1)[at[there]])
             return matrix.take(cols_kept, axis=1), rows_kept, cols_kept
         if not len(exclude):
             return costs, rows_kept, cols_kept
@@ -236,7 +236,7 @@ class _Dense:
         first = self.first_seat[mentors]
         count = self.last_seat[mentors] - first
         starts = at * matrix.shape[1] + first
-        flat = np.repeat(starts - np.cumsum(count) + count, count) + np.arange(int(count.sum()))
+        flat = np.repeat(starts - count.cumsum() + count, count) + np.arange(int(count.sum()))
         matrix.ravel()[flat] = 0.0
 
     def solve(self, include: IntArray, exclude: IntArray) -> IntArray:
@@ -258,7 +258,7 @@ class _Dense:
         r, c = self.lsa(matrix)
         chosen = matrix[r, c]
         taken = chosen < 0
-        return self.cell_row[rows_at[r[taken]], cols_at[c[taken]]], -round(float(chosen.sum()))
+        return self.cell_row[rows_at[r[taken]], cols_at[c[taken]]], -round(float(_add(chosen)))
 
     def solve_matrix(self, costs: FloatArray) -> tuple[IntArray, int]:
         """A zeroed matrix's optimum (`ZEROED_CELLS`; `costs` negated values): its rows, and its value (exact: whole
@@ -274,13 +274,13 @@ class _Dense:
         before it, and leaves out free[i]; with the priced weight the kept rows add (seat costs included)."""
         mentors = self.model.mentor[free]
         load = np.bincount(self.model.mentor[include], minlength=self.n_mentors)
-        order = np.argsort(mentors, kind="stable")
+        order = mentors.argsort(kind="stable")
         by_mentor = mentors[order]
         earlier = np.empty(len(free), dtype=np.int64)
-        earlier[order] = np.arange(len(free)) - np.searchsorted(by_mentor, by_mentor)
+        earlier[order] = np.arange(len(free)) - by_mentor.searchsorted(by_mentor)
         seats = self.first_seat[mentors] + load[mentors] + earlier
         rows = self.row_position[free]
-        gained = np.concatenate([[0], np.cumsum(priced[free] - self.col_cost[seats])])
+        gained = np.concatenate([[0], (priced[free] - self.col_cost[seats]).cumsum()])
         return _Cut(rows, seats, gained.tolist(), list(zip(rows.tolist(), self.first_seat[mentors].tolist(),
                                                            self.last_seat[mentors].tolist(), strict=True)))
 
@@ -307,20 +307,21 @@ class _Dense:
         # Matched cells: each mentor's pairs on its first kept seats (the cheapest: where an optimum puts them).
         order = np.lexsort((free, mentors))
         by_mentor = mentors[order]
-        rank = np.arange(len(free)) - np.searchsorted(by_mentor, by_mentor)
+        rank = np.arange(len(free)) - by_mentor.searchsorted(by_mentor)
         seat = np.empty(len(free), dtype=np.int64)
-        seat[order] = np.searchsorted(col_mentor, by_mentor) + rank
+        seat[order] = col_mentor.searchsorted(by_mentor) + rank
         row = node_row[self.position[model.mentee[free]]]
         none = np.zeros(len(free)), np.zeros(len(free))
-        if (row < 0).any() or (seat >= width).any() or (col_mentor[np.minimum(seat, width - 1)] != mentors).any():
+        if _any(row < 0) or _any(seat >= width) or _any(col_mentor[np.minimum(seat, width - 1)] != mentors):
             return none
         matched = values[row, seat]
         slack = matched[:, None] - values[row]  # v_seat(i) <= v_j + slack[i, j]
         dist = np.zeros(width)
         dist[seat] = matched  # from the virtual empty seat: v_seat(i) <= 0 + matched value
         for _ in range(len(free) + 1):
-            relaxed = np.minimum(dist[seat], (dist[None, :] + slack).min(axis=1))
-            if np.array_equal(relaxed, dist[seat]):
+            current = dist[seat]
+            relaxed = np.minimum(current, _least(dist[None, :] + slack, axis=1))
+            if _all(relaxed == current):
                 break
             dist[seat] = relaxed
         else:
@@ -328,15 +329,23 @@ class _Dense:
         u = np.zeros(n)
         u[row] = matched - dist[seat]
         reduced = u[:, None] + dist[None, :] - values
-        if reduced.min(initial=0.0) < -0.5 or dist.min(initial=0.0) < -0.5 or u.min(initial=0.0) < -0.5:
+        if (_least(reduced, axis=None, initial=0.0) < -0.5 or _least(dist, axis=None, initial=0.0) < -0.5
+                or _least(u, axis=None, initial=0.0) < -0.5):
             return none
         elsewhere = np.where(col_mentor[None, :] == mentors[:, None], np.inf, reduced[row])
-        move = np.minimum(u[row], elsewhere.min(axis=1))
+        move = np.minimum(u[row], _least(elsewhere, axis=1))
         column = reduced[:, seat]
         column[row, np.arange(len(free))] = np.inf
-        refill = np.minimum(dist[seat], column.min(axis=0, initial=np.inf))
+        refill = np.minimum(dist[seat], _least(column, axis=0, initial=np.inf))
         return np.rint(move), np.rint(refill)
 
+
+# numpy's reductions called on their ufuncs: `ndarray.min`, `.any`, `.all`, `.sum` and `np.array_equal` each go
+# through a Python wrapper first (~1-3 us: thousands of small arrays per k-best search). The same results.
+_least = np.minimum.reduce
+_any = np.logical_or.reduce
+_all = np.logical_and.reduce
+_add = np.add.reduce
 
 _ASSIGNMENT: list[Callable[..., tuple[IntArray, IntArray]]] = []
 
@@ -573,7 +582,8 @@ class _Search:
                 bound = min(bound, node.priced + self._node_room(node))
             else:
                 if node.rows is None:
-                    node.rows = np.sort(np.concatenate([self.pins, node.include, node.found]))
+                    node.rows = np.concatenate([self.pins, node.include, node.found])
+                    node.rows.sort()
                 kept = self._kept(node.rows)
                 if node.move is None:
                     # Before splitting it: the loss of leaving out as many rows of each A_k as its optimum keeps
@@ -618,10 +628,10 @@ class _Search:
                 assert parent.child_cols is not None
                 i, cut = node.index, parent.cut
                 node.base = parent.base + cut.gained[i]
-                node.rows_at, node.cols_at = np.flatnonzero(parent.child_rows[i]), np.flatnonzero(parent.child_cols[i])
+                node.rows_at, node.cols_at = parent.child_rows[i].nonzero()[0], parent.child_cols[i].nonzero()[0]
                 row, first, last = cut.cells[i]
                 node.found, value = solver.solve_cut(parent.matrix, node.rows_at, node.cols_at,
-                                                     int(np.searchsorted(node.rows_at, row)), first, last)
+                                                     int(node.rows_at.searchsorted(row)), first, last)
             node.priced = node.base + value
             return True
         if isinstance(solver, _Dense) and solver.zeroed and (parent is None or parent.cut is not None):
@@ -649,7 +659,8 @@ class _Search:
         if free is None:
             return False
         node.found = free
-        node.rows = np.sort(np.concatenate([self.pins, node.include, free]))
+        node.rows = np.concatenate([self.pins, node.include, free])
+        node.rows.sort()
         node.priced = self._weight(self.priced, node.rows)
         return True
 
@@ -678,7 +689,8 @@ class _Search:
 
     def _losses(self, node: _Node) -> None:
         assert node.found is not None
-        free = np.sort(node.found)
+        free = node.found.copy()
+        free.sort()
         # Rows of the matchings found so far first: the children that keep many of them hold nothing valid.
         free = free[np.lexsort((free, -self.masks[:, free].sum(axis=0)))]
         node.free = free
@@ -730,8 +742,9 @@ class _Search:
         assert node.rows is not None and node.free is not None and node.move is not None
         need = kept - self.limit
         loss = 0.0
-        for k in np.flatnonzero(need > 0).tolist():
-            moves = np.sort(node.move[self.masks[k, node.free]])
+        for k in (need > 0).nonzero()[0].tolist():
+            moves = node.move[self.masks[k, node.free]]
+            moves.sort()
             if len(moves) < need[k]:
                 return -(2**62)  # cannot leave out enough: nothing valid here
             loss = max(loss, float(moves[: need[k]].sum()))
@@ -747,24 +760,25 @@ class _Search:
         if not count:
             return []
         in_found = self.masks[:, free]
-        running: IntArray = np.cumsum(in_found, axis=1)
+        running: IntArray = in_found.cumsum(axis=1)
         kept_base = kept - running[:, -1]  # of each A_k by the pins and includes (`kept`: by the node's optimum)
         # Child i keeps the node's includes and free[:i]: too many of some A_k from some i on.
-        ok = (kept_base[:, None] + running - in_found <= self.limit[:, None]).all(axis=0)
-        if not ok.all():
-            count = int(np.argmin(ok))
+        ok = _all(kept_base[:, None] + running - in_found <= self.limit[:, None], axis=0)
+        if not _all(ok):
+            count = int(ok.argmin())
         # need[k, i]: rows of A_k a valid matching of child i must still leave out among free[i+1:].
         total: IntArray = running[:, -1:]
         need = (kept_base[:, None] + total) - self.limit[:, None] - in_found[:, :count]
         after = total - running[:, :count]  # of A_k in free[i+1:]
-        loss = np.where((need > after).any(axis=0), np.inf, 0.0)  # cannot leave out enough: nothing valid
+        loss = np.where(_any(need > after, axis=0), np.inf, 0.0)  # cannot leave out enough: nothing valid
         if self.duals:
             loss = loss + move[:count] + node.refill[:count]
             later = _later(len(free))[:count]  # later[i, j]: j > i
-            for k in np.flatnonzero((need > 0).any(axis=1)).tolist():
-                pool = np.sort(np.where(later & in_found[k][None, :], move[None, :], np.inf), axis=1)
-                sums = np.concatenate([np.zeros((count, 1)), np.cumsum(pool, axis=1)], axis=1)
-                least = sums[np.arange(count), np.clip(need[k], 0, len(free))]
+            for k in np.logical_or.reduce(need > 0, axis=1).nonzero()[0].tolist():
+                pool = np.where(later & in_found[k][None, :], move[None, :], np.inf)
+                pool.sort(axis=1)
+                sums = np.concatenate([np.zeros((count, 1)), pool.cumsum(axis=1)], axis=1)
+                least = sums[np.arange(count), np.minimum(np.maximum(need[k], 0), len(free))]
                 loss = np.maximum(loss, move[:count] + least)
         bounds = node.priced - loss
         children = []
