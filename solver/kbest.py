@@ -266,7 +266,7 @@ class _Dense:
         r, c = self.lsa(costs)
         cells = r * costs.shape[1] + c
         chosen = costs.take(cells)
-        return self.cell_row.take(cells)[chosen < 0], -round(float(chosen.sum()))
+        return self.cell_row.take(cells)[chosen < 0], -round(float(_add(chosen)))
 
     def cut(self, include: IntArray, free: IntArray, priced: IntArray) -> _Cut:
         """What the children of a node split on `free` (its optimum's rows beside `include`) change in its matrix:
@@ -523,7 +523,7 @@ class _Search:
 
     def _kept(self, rows: IntArray) -> IntArray:
         """How many rows of each A_k a matching keeps."""
-        return np.asarray(self.masks[:, rows].sum(axis=1), dtype=np.int64)
+        return np.asarray(_add(self.masks[:, rows], axis=1), dtype=np.int64)
 
     def breakpoint(self, k: int) -> int:
         """The least price of A_k alone (the others' 0) at which the priced optimum keeps at most h_k of its rows,
@@ -565,7 +565,7 @@ class _Search:
         best: IntArray | None = None
         best_value = -(2**62)
         for value, rows in self.found:  # found by an earlier search, valid still
-            if value > best_value and (self._kept(rows) <= self.limit).all():
+            if value > best_value and _all(self._kept(rows) <= self.limit):
                 best, best_value = rows, value
         heap = self.heap
         while heap and -heap[0][0] > best_value:  # else nothing left can beat the best valid one
@@ -594,7 +594,7 @@ class _Search:
                         if tightened > best_value or self.keep:
                             self._push(tightened, node)
                         continue
-                if (kept <= self.limit).all():
+                if _all(kept <= self.limit):
                     value = self._weight(self.weights, node.rows)
                     self.found.append((value, node.rows))
                     if value > best_value:
@@ -666,10 +666,10 @@ class _Search:
 
     def _weight(self, weights: IntArray, rows: IntArray) -> int:
         """`AssignmentModel.weight`, for rows known to be int64 indices."""
-        total = int(weights[rows].sum())
+        total = int(_add(weights[rows]))
         if self.model.seat_cost and len(rows):
             load = np.bincount(self.model.mentor[rows])
-            total -= self.model.seat_cost * int((load * (load - 1)).sum()) // 2
+            total -= self.model.seat_cost * int(_add(load * (load - 1))) // 2
         return total
 
     def _node_room(self, node: _Node) -> int:
@@ -684,7 +684,7 @@ class _Search:
         """sum_k lam_k min(h_k, |A_k - exclude|): what the prices give back to a valid matching of a node."""
         if not self.any_price:
             return 0
-        room = np.minimum(self.limit, self.size - self.masks[:, exclude].sum(axis=1))
+        room = np.minimum(self.limit, self.size - _add(self.masks[:, exclude], axis=1))
         return int(self.lam @ room)
 
     def _losses(self, node: _Node) -> None:
@@ -692,7 +692,7 @@ class _Search:
         free = node.found.copy()
         free.sort()
         # Rows of the matchings found so far first: the children that keep many of them hold nothing valid.
-        free = free[np.lexsort((free, -self.masks[:, free].sum(axis=0)))]
+        free = free[np.lexsort((free, -_add(self.masks[:, free], axis=0)))]
         node.free = free
         solver = self.solver
         values: tuple[FloatArray, IntArray, IntArray] | None = None
@@ -747,7 +747,7 @@ class _Search:
             moves.sort()
             if len(moves) < need[k]:
                 return -(2**62)  # cannot leave out enough: nothing valid here
-            loss = max(loss, float(moves[: need[k]].sum()))
+            loss = max(loss, float(_add(moves[: need[k]])))
         return node.priced - int(loss) + self._node_room(node)
 
     def _children(self, node: _Node, bound: int, kept: IntArray) -> list[tuple[int, _Node]]:
@@ -783,7 +783,7 @@ class _Search:
         bounds = node.priced - loss
         children = []
         if self.any_price:
-            room = self.size - self.masks[:, node.exclude].sum(axis=1)
+            room = self.size - _add(self.masks[:, node.exclude], axis=1)
             rooms = self.lam @ np.minimum(self.limit[:, None], room[:, None] - in_found[:, :count])  # each child's _room
             for i, (value, child_room) in enumerate(zip((bounds + rooms).tolist(), rooms.tolist(), strict=True)):
                 if math.isfinite(value):
