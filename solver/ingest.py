@@ -193,7 +193,6 @@ class Table:
     missing: tuple[str, ...]  # required columns the file lacks (reported): their cells are empty
     unknown: tuple[str, ...]  # columns that are no known one (reported), not read
     present: tuple[str, ...]  # the known columns the file has, in its order
-    blank: tuple[int, ...] = ()  # rows (indices) whose every cell is empty: reported once, their checks left out
     source: Path | None = None  # the file read
 
     def take_columns(self) -> Columns:
@@ -212,6 +211,7 @@ class RowReader:
     def __init__(self, first_row: int = HEADER_ROW + 1) -> None:
         self.problems: list[Problem] = []
         self.blank: list[Problem] = []  # one per run of blank rows (`text_table`): kept when their rows' go
+        self.blank_rows: dict[str, set[int]] = {}  # the blank rows (indices) of each table read
         self.first_row = first_row
         self.failed = False
 
@@ -258,6 +258,7 @@ class RowReader:
         frame.columns = columns
         present = tuple(c for c in columns if c in known)
         blank = blank_rows(frame)
+        self.blank_rows.setdefault(stem, set()).update(blank)
         for first, last in _runs(blank):
             rows = f"row {first + self.first_row}" if first == last else \
                 f"rows {first + self.first_row}-{last + self.first_row}"
@@ -265,7 +266,7 @@ class RowReader:
                          " empty (every cell blank, as a spreadsheet's empty row): delete it", f"{source.name} {rows}")
             self.blank.append(self.problems[-1])
         cells = [pl.col(c).fill_null("") if c in present else pl.lit("").alias(c) for c in known]
-        return Table(stem, frame.select(cells), header.missing, header.unknown, present, blank, source)
+        return Table(stem, frame.select(cells), header.missing, header.unknown, present, source)
 
     def table(self, directory: Path, stem: str, required: Iterable[str], known: Iterable[str],
               optional: bool = False) -> list[dict[str, str]] | None:
@@ -442,7 +443,7 @@ def _read_cohort_dir(directory: Path, warnings: list[Problem] | None,
               if table is not None and not (table.missing if stem not in PEOPLE else "id" in table.missing)}
     unread = {stem for stem in PEOPLE if stem not in usable}
     missing = {stem: table.missing for stem, table in usable.items() if table.missing}
-    read = {stem: (table.source, tuple(table.frame.columns), table.blank) for stem, table in usable.items()}
+    read = {stem: (table.source, tuple(table.frame.columns)) for stem, table in usable.items()}
     tables.clear()  # each table's text goes once its values are made
     mentor_values = _values(reader, usable.pop("mentors", None), mentor_columns)
     mentors = mentor_values.build() if mentor_values else []
@@ -480,14 +481,14 @@ def _read_cohort_dir(directory: Path, warnings: list[Problem] | None,
         problems = located_decision_problems(cohort, problems, len(cohort.decisions), "")
     if warnings is not None:  # rows are the files' rows
         warnings += [_locate(w) for w in cohort_warnings(cohort) if not _waits(w, unread, missing)
-                     and not _in_rows(w, read, shaped)]
+                     and not _in_rows(w, reader.blank_rows, shaped)]
     if problems:
         raise CohortInvalid(problems)
     return cohort
 
 
-ReadTables = Mapping[str, tuple[Path | None, tuple[str, ...], tuple[int, ...]]]
-"""Each table read: its file, columns and blank rows."""
+ReadTables = Mapping[str, tuple[Path | None, tuple[str, ...]]]
+"""Each table of people, rankings or travel times read: its file and columns."""
 
 
 def _row_of(problem: Problem) -> tuple[str, int] | None:
@@ -496,10 +497,10 @@ def _row_of(problem: Problem) -> tuple[str, int] | None:
     return (match.group(1), int(match.group(2))) if match else None
 
 
-def _in_rows(problem: Problem, read: ReadTables, shaped: set[str]) -> bool:
+def _in_rows(problem: Problem, blank: Mapping[str, set[int]], shaped: set[str]) -> bool:
     """Whether a problem is in a blank row or a file that is one problem per row shape (`_row_problems`)."""
     row = _row_of(problem)
-    return row is not None and (row[0] in shaped or (row[0] in read and row[1] in read[row[0]][2]))
+    return row is not None and (row[0] in shaped or row[1] in blank.get(row[0], ()))
 
 
 def _row_problems(reader: RowReader, problems: list[Problem], read: ReadTables) -> tuple[list[Problem], set[str]]:
@@ -509,11 +510,11 @@ def _row_problems(reader: RowReader, problems: list[Problem], read: ReadTables) 
     rows: dict[str, set[int]] = {}
     for problem in problems:
         row = _row_of(problem)
-        if row is not None and row[0] in read and row[1] not in read[row[0]][2]:
+        if row is not None and row[0] in read and row[1] not in reader.blank_rows.get(row[0], ()):
             rows.setdefault(row[0], set()).add(row[1])
     shaped: dict[str, list[str]] = {}
     for stem, at in rows.items():
-        source, columns, _ = read[stem]
+        source, columns = read[stem]
         if source is None or source.suffix != ".csv":
             continue
         try:
@@ -524,7 +525,7 @@ def _row_problems(reader: RowReader, problems: list[Problem], read: ReadTables) 
         if found:
             shaped[stem] = found
     blank = set(map(id, reader.blank))
-    kept = [p for p in problems if id(p) in blank or not _in_rows(p, read, set(shaped))]
+    kept = [p for p in problems if id(p) in blank or not _in_rows(p, reader.blank_rows, set(shaped))]
     for stem, messages in shaped.items():
         source = read[stem][0]
         kept += [Problem(ProblemCode.NOT_CSV, stem, message, source.name if source else stem) for message in messages]
@@ -543,7 +544,7 @@ def _values(reader: RowReader, table: Table | None, read: Callable[[Columns, Cel
 
 
 _POLARS_DUPLICATE = re.compile(r"_duplicated_\d+$")
-_ROW = re.compile(r"^(mentors|mentees|rankings|travel_times)\[(\d+)\]")
+_ROW = re.compile(r"^(mentors|mentees|rankings|travel_times|history|decisions)\[(\d+)\]")
 _ITEM = re.compile(r"^(mentors|mentees|rankings|travel_times)\[\d+\]\.?([a-z_]*)")
 
 

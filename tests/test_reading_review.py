@@ -62,6 +62,17 @@ def test_a_blank_row_is_one_line_and_never_a_value_the_file_does_not_hold(tmp_pa
     assert len(warned) == 1 and "mentees.csv row 26, column languages" in warned[0]
 
 
+def test_blank_rows_of_rankings_and_history_are_one_line_each_too(tmp_path: Path) -> None:
+    directory = cohort_copy(tmp_path, "lyngby_career")
+    rows = lines(directory / "rankings.csv")
+    rows[3:3] = [",,"]
+    write_lines(directory / "rankings.csv", rows)
+    write_lines(directory / "history.csv", ["mentee_id,mentor_id,started,ended,outcome", ",,,,",
+                                            "E0001,M0014,2025-01-01,2025-06-01,completed"])
+    assert [(code, where) for code, where, _ in problems_of(directory)] == [
+        ("BAD_VALUE", "rankings.csv row 4"), ("BAD_VALUE", "history.csv row 2")]
+
+
 def test_an_empty_coordinate_is_one_clear_problem(tmp_path: Path) -> None:
     directory = cohort_copy(tmp_path)
     rows = lines(directory / "mentees.csv")
