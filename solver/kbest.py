@@ -118,7 +118,7 @@ def applies(model: AssignmentModel, weights: IntArray | None, *, extra: bool) ->
     if _caps_bind(model):
         return model.n_rows <= FLOW_ROW_LIMIT
     seats = int(np.minimum(model.capacity, np.bincount(model.mentor, minlength=len(model.capacity))).sum())
-    free = len(np.unique(model.mentee))
+    free = int(np.count_nonzero(np.bincount(model.mentee)))  # mentees with a pair
     return free * max(seats, free) <= DENSE_CELL_LIMIT
 
 
@@ -162,7 +162,7 @@ class _Dense:
         left = np.maximum(model.capacity - pin_load, 0)
         seats = np.minimum(left, np.bincount(model.mentor[free], minlength=n_mentors))
         free = free[seats[model.mentor[free]] > 0]
-        mentees = np.unique(model.mentee[free])
+        mentees = np.flatnonzero(np.bincount(model.mentee[free], minlength=len(pinned_mentee)))  # sorted, unique
         position = np.full(model.candidates.arrays.n_mentees, _NONE, dtype=np.int64)
         position[mentees] = np.arange(len(mentees))
         n_seats = int(seats.sum())
