@@ -594,7 +594,9 @@ def people_from_rows(reader: RowReader, rows: Sequence[Mapping[str, str]], mento
     text = {c: pl.Series(c, [row.get(c, "") for row in rows], dtype=pl.String) for c in columns}
     cells = Cells(stem, columns, first_index=first_index, first_row=reader.first_row)
     people = (mentor_columns if mentors else mentee_columns)(text, cells).build()
-    reader.problems += cells.problems()
+    # A cell the caller already reported (a required key missing from an inline table) is not also empty.
+    reported = {p.path.partition("[")[2] for p in reader.problems if "[" in p.path}
+    reader.problems += [p for p in cells.problems() if p.path.partition("[")[2] not in reported]
     return people
 
 

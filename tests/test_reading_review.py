@@ -182,3 +182,16 @@ def test_a_json_cohort_names_coordinates_at_the_jsons_own_field_path(tmp_path: P
     assert solved.returncode == 0, solved.stderr
     assert ("PROBLEM_CODE_COORDINATE_OUTLIER", "cohort.mentees[4].location.lat") in {
         (w["code"], w["field_path"]) for w in json.loads(solved.stdout)["warnings"]}
+
+
+def test_a_what_if_mentor_without_a_latitude_is_one_problem_and_an_empty_one_is_named_empty(tmp_path: Path) -> None:
+    what_if = tmp_path / "what_if.toml"
+    what_if.write_text(f'cohort = "{SCENARIOS / "ibm_refugees"}"\n'
+                       '[[add_mentors]]\nid = "M99"\nlon = 12.5\noccupations = "2512"\nlanguages = "en:C1"\n'
+                       '[[add_mentors]]\nid = "M98"\nlat = ""\nlon = 12.5\noccupations = "2512"\nlanguages = "en:C1"\n',
+                       encoding="utf-8")
+    result = run_cli("compare", what_if)
+    assert result.returncode == 2, result.stderr
+    assert printed_problems(result.stderr) == [
+        "what_if.toml add_mentors: MISSING_COLUMN: required column 'lat' is missing",
+        "what_if.toml add_mentors row 2, column lat: BAD_VALUE: the latitude is empty (it is required)"]
