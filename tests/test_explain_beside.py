@@ -47,7 +47,7 @@ def test_shared_with_a_child_the_explanation_is_the_one_made_in_turn(kvinfo: Sol
     assert shared == alone
     pids = log.read_text().split()
     assert len(pids) == 20  # each of the 20 deep people re-solved once, in one process or the other
-    assert len(set(pids)) == 2 and pids.count(str(os.getpid())) == 10  # the first and every other one here
+    assert len(set(pids)) == 2  # both sides took people from the queue (each takes the next one left)
     best = shared.matchings[0]
     people = best.unmatched_mentees + best.mentors_without_mentee
     assert sum(len(p.counterfactuals) for p in people) > 0 and any(p.forced_in is not None for p in people)

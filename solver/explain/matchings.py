@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 from solver.explain.codes import Side, UnmatchedReason
@@ -153,9 +153,10 @@ PARALLEL_MIN_PEOPLE = 4
 
 def resolve_beside(ctx: ExplainContext, deep: list[tuple[Side, int]], state: MatchingState, budget: ResolveBudget
                    ) -> dict[int, Resolves]:
-    """The re-solves of the `deep` people (by their place in the list), every other one of them made in a forked
-    child while this process makes the rest (`ExplainOptions.processes`); {} where that does not apply, and the
-    caller re-solves each person in turn.
+    """The re-solves of the `deep` people (by their place in the list), shared with a forked child
+    (`ExplainOptions.processes`): each side takes the next person from one queue (a pipe both read, two bytes a
+    person) until none is left, so the side with the cheaper people takes more; {} where that does not apply,
+    and the caller re-solves each person in turn.
 
     The same answer as one after another: each person's re-solves depend on the explained result alone (a shared
     re-optimum is a cache, the same whoever asks first), and on the budget only when it runs out. So both halves
@@ -170,8 +171,14 @@ def resolve_beside(ctx: ExplainContext, deep: list[tuple[Side, int]], state: Mat
     # graphs imported) is then built on both sides at once (measured on kvinfo: 0.90-0.99 s against 1.0-1.19 s with
     # the first person made here before the fork, 1.16-1.39 s one process).
     first: dict[int, Resolves] = {}
-    aside = list(range(1, len(deep), 2))
-    here = list(range(0, len(deep), 2))
+    queue, fill = os.pipe()
+    os.write(fill, b"".join(k.to_bytes(2, "big") for k in range(len(deep))))  # far below a pipe's 64 KiB
+    os.close(fill)  # both sides read to the end: nobody writes after
+
+    def queued() -> Iterator[int]:
+        while len(item := os.read(queue, 2)) == 2:  # two bytes are read at once: all were written before
+            yield int.from_bytes(item, "big")
+
     before = (budget.left, budget.slowest_s, budget.exhausted, budget.out_of_time)
     answer: list[bytes | None] = [None]
 
@@ -180,7 +187,7 @@ def resolve_beside(ctx: ExplainContext, deep: list[tuple[Side, int]], state: Mat
     def work(send: Callable[[bytes], None], stopping: threading.Event) -> bytes:
         del stopping
         send(b"")  # forked: this process may go on (a lock it held at the fork would stay held in the child)
-        made = {k: resolve_person(ctx, *deep[k], state, budget) for k in aside}
+        made = {k: resolve_person(ctx, *deep[k], state, budget) for k in queued()}
         return pickle.dumps((made, budget.left, budget.slowest_s, budget.exhausted), protocol=pickle.HIGHEST_PROTOCOL)
 
     def run() -> None:
@@ -197,11 +204,13 @@ def resolve_beside(ctx: ExplainContext, deep: list[tuple[Side, int]], state: Mat
     thread.start()
     forked.wait()
     try:
-        made = first | {k: resolve_person(ctx, *deep[k], state, budget) for k in here}
+        made = first | {k: resolve_person(ctx, *deep[k], state, budget) for k in queued()}
     except BaseException:
         child_stop.abandon()
         thread.join()
         raise
+    finally:
+        os.close(queue)
     while thread.is_alive():
         thread.join(0.05)
         if budget.stop.is_set():
