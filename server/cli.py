@@ -47,6 +47,8 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command ended by Ctrl
 WARNINGS_SHOWN = 20  # a whole file of swapped coordinates would otherwise print a line per person
 INTERRUPTED_NOTE = ("interrupted (Ctrl-C): the search stopped early; this is what it had found (its status and "
                     "bound say how good), and explanations were not computed")
+EXPLANATION_INTERRUPTED_NOTE = ("interrupted (Ctrl-C) while explaining: the matchings are as solved (their status "
+                                "says how good), the explanations were left out")
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -295,16 +297,26 @@ def run_interruptibly(work: Callable[[threading.Event], T], message: str) -> tup
     return outcome.get("result"), stop.is_set()
 
 
-EXPLAINERS: list[Callable[[SolveResult, int], mpb.Explanation]] = []
-"""Explain a solve: (result, unmatched people per matching who get re-solves) -> the `Explanation` message the
-service sends. `server.cli_explain` registers the one explainer."""
+EXPLAINERS: list[Callable[[SolveResult, int, threading.Event | None], mpb.Explanation]] = []
+"""Explain a solve: (result, unmatched people per matching who get re-solves, a stop) -> the `Explanation` message
+the service sends. `server.cli_explain` registers the one explainer."""
 EXPLAIN_PEOPLE = 20
 RENDER_HOOKS: list[Callable[[mpb.MatchResponse], None]] = []
 """Called to render the explanation of an answer for people."""
 
 
-def explanation_of(result: SolveResult, explain_people: int) -> mpb.Explanation | None:
-    return EXPLAINERS[0](result, explain_people) if EXPLAINERS else None
+def explanation_of(result: SolveResult, explain_people: int, stop: threading.Event | None = None
+                   ) -> mpb.Explanation | None:
+    return EXPLAINERS[0](result, explain_people, stop) if EXPLAINERS else None
+
+
+def explain_interruptibly(result: SolveResult, explain_people: int) -> tuple[mpb.Explanation | None, bool]:
+    """The explanation, the first Ctrl-C stopping it: (it, or None when interrupted; whether it was). The matchings
+    are then printed without it, marked; a second Ctrl-C quits at once."""
+    explanation, interrupted = run_interruptibly(
+        lambda stop: explanation_of(result, explain_people, stop),
+        "interrupted: stopping the explanation; the matchings follow without it (Ctrl-C again to quit without them)")
+    return (None if interrupted else explanation), interrupted
 
 
 def solve_remotely(server: str, cohort: Cohort, options: SolveOptions, explain: bool) -> mpb.MatchResponse:
@@ -406,8 +418,10 @@ def solve_command(
             response.notes.append(INTERRUPTED_NOTE)
         if not interrupted and (explain or output is not None):
             # Without --explain the file's reasons come without re-solves (funnels and nearest misses are cheap).
-            explanation = explanation_of(result, explain_people if explain else 0)
-            if explain and explanation is not None:
+            explanation, interrupted = explain_interruptibly(result, explain_people if explain else 0)
+            if interrupted:
+                response.notes.append(EXPLANATION_INTERRUPTED_NOTE)
+            elif explain and explanation is not None:
                 response.explanation.CopyFrom(explanation)
     written = write_match_files(output, response, explanation, inputs)
     if out_current is not None and not interrupted:
@@ -537,6 +551,14 @@ def _exit_now(code: int) -> None:
     os._exit(code)
 
 
+def _output_failed(error: OSError) -> bool:
+    """Whether an error that reached the top is the output's (a closed pipe, a full disk, an I/O error): files
+    are read and written by code that reports its own errors, so what is left is printing to stdout."""
+    import errno
+
+    return isinstance(error, BrokenPipeError) or error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
+
+
 def _main() -> None:
     _register_optional(_modules_for(sys.argv[1:]))
     try:
@@ -551,6 +573,15 @@ def _main() -> None:
     except KeyboardInterrupt:
         errors.print("interrupted (Ctrl-C)", style="yellow")
         sys.exit(EXIT_INTERRUPTED)
+    except OSError as error:
+        if not _output_failed(error):
+            raise
+        # The answer could not all be printed (a reader gone, a full disk): said as such, exit 1, never "internal".
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (what is still buffered has nowhere to go)
+        why = "the reader closed the pipe" if isinstance(error, BrokenPipeError) else (error.strerror or str(error))
+        errors.print(f"error: the output could not be written: {why}", style="red")
+        sys.exit(1)
     except Exception as error:  # the last line of defence: a message, never a traceback
         if os.environ.get("MENTORMATCH_DEBUG"):
             raise

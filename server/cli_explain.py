@@ -7,6 +7,7 @@ prints), and the tables are drawn from that message, so a local and a remote `so
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -38,13 +39,16 @@ if TYPE_CHECKING:
 SENTENCES_SHOWN = 30  # pair sentences printed for people; the JSON has all of them
 
 
-def explain_result(result: SolveResult, explain_people: int = EXPLAIN_PEOPLE) -> mpb.Explanation:
+def explain_result(result: SolveResult, explain_people: int = EXPLAIN_PEOPLE,
+                   stop: threading.Event | None = None) -> mpb.Explanation:
     """Reasons, funnels, nearest misses, counterfactuals, pair explanations and blocking pairs, as the `Explanation`
-    message; re-solves (counterfactuals, the cost of matching them) for at most `explain_people` unmatched people."""
+    message; re-solves (counterfactuals, the cost of matching them) for at most `explain_people` unmatched people.
+    `stop` cuts it short (see `solver.explain.explain`)."""
     from server.convert import STABILITY_PAIRS_LISTED, explanation_to_proto
     from solver.explain import ExplainOptions, explain
 
-    options = ExplainOptions(max_people=explain_people, stability_pairs_listed=STABILITY_PAIRS_LISTED, processes=2)
+    options = ExplainOptions(max_people=explain_people, stability_pairs_listed=STABILITY_PAIRS_LISTED, processes=2,
+                             stop=stop)
     return explanation_to_proto(explain(result, options))
 
 
