@@ -230,7 +230,7 @@ class RowReader:
         if source is None:
             if not optional:
                 self.problem(ProblemCode.MISSING_FILE, stem, f"{stem}.csv (or {stem}.parquet) is missing",
-                             f"{directory.name}/{stem}.csv")
+                             f"{stem}.csv")
             return None
         try:
             raw = read_input(source, limit=TABLE_LIMIT_BYTES, field_path=stem, location=source.name)
@@ -244,7 +244,7 @@ class RowReader:
             else:
                 frame = _parquet_as_text(pl.read_parquet(io.BytesIO(raw)))
         except Exception as error:  # polars raises many types for malformed files
-            shapes = row_shapes(raw, source.name, known) if source.suffix == ".csv" else []
+            shapes = row_shapes(raw, source.name, known, unread=True) if source.suffix == ".csv" else []
             for message in shapes or [f"cannot read {source.name} as a table: {_short(error)}"]:
                 self.problem(ProblemCode.NOT_CSV, stem, message, source.name)
             self.failed = True
@@ -262,8 +262,10 @@ class RowReader:
         for first, last in _runs(blank):
             rows = f"row {first + self.first_row}" if first == last else \
                 f"rows {first + self.first_row}-{last + self.first_row}"
-            self.problem(ProblemCode.BAD_VALUE, f"{stem}[{first}]", f"the {'row is' if first == last else 'rows are'}"
-                         " empty (every cell blank, as a spreadsheet's empty row): delete it", f"{source.name} {rows}")
+            one = first == last
+            self.problem(ProblemCode.BAD_VALUE, f"{stem}[{first}]", f"the {'row is' if one else 'rows are'} empty "
+                         f"(every cell blank, as a spreadsheet's empty row): delete {'it' if one else 'them'}",
+                         f"{source.name} {rows}")
             self.blank.append(self.problems[-1])
         cells = [pl.col(c).fill_null("") if c in present else pl.lit("").alias(c) for c in known]
         return Table(stem, frame.select(cells), header.missing, header.unknown, present, source)
@@ -373,10 +375,13 @@ def cells_per_row(raw: bytes, name: str, known: Iterable[str]) -> tuple[int, lis
 
 
 def row_shapes(raw: bytes, name: str, known: Iterable[str], rows: Iterable[int] | None = None,
-               first_row: int = HEADER_ROW + 1) -> list[str]:
+               first_row: int = HEADER_ROW + 1, *, unread: bool = False) -> list[str]:
     """One problem per row shape: which rows have more cells than the header names columns (or fewer), e.g.
     "mentors.csv rows 2-131 have 13 cells, the header names 15 columns"; blank rows are left out (their own
-    problem). With `rows`, only shapes that some of those rows (indices) have. [] when every row fits."""
+    problem). With `rows`, only shapes that some of those rows (indices) have. With `unread` (the file could not
+    be read as a table), only the rows with more cells, when there are any: those are the ones that cannot be
+    read; a row short of trailing cells is read with them empty, and is judged by its values once the file reads.
+    [] when every row fits."""
     counted = cells_per_row(raw, name, known)
     if counted is None:
         return []
@@ -385,6 +390,8 @@ def row_shapes(raw: bytes, name: str, known: Iterable[str], rows: Iterable[int] 
     for k, count in enumerate(counts):
         if count != width and count > 0:
             by_count.setdefault(count, []).append(k)
+    if unread and any(count > width for count in by_count):
+        by_count = {count: at for count, at in by_count.items() if count > width}
     if rows is not None:
         wanted = set(rows)
         by_count = {count: at for count, at in by_count.items() if wanted.intersection(at)}
@@ -467,7 +474,11 @@ def _read_cohort_dir(directory: Path, warnings: list[Problem] | None,
     # placeholder it was read as (`latitude nan`, `rank 0`), a value the file does not hold.
     unreadable = {p.path for p in reader.problems if p.path}
     problems = [p for p in reader.problems if not _in_missing(p, missing)]  # (an empty lat of no lat column)
-    problems += [_locate(p) for p in checked if not _waits(p, unread, missing) and p.path not in unreadable]
+    # A pin is checked against the rules' values: with a rule broken it would be checked against the default the
+    # broken value fell back to, a problem the file does not have (that rule's own problem says what to fix).
+    rules_broken = any(_rule_dependent(p.path) for p in reader.problems)
+    problems += [_locate(p) for p in checked if not _waits(p, unread, missing, rules_broken)
+                 and p.path not in unreadable]
     # A blank row is one problem; what the checks find in it (an empty id, no coordinates) says nothing more.
     # Rows with fewer cells than the header are read with their last cells empty (as a spreadsheet may write
     # trailing empty cells), unless they have problems: then one problem per row shape, and nothing of the file.
@@ -483,8 +494,26 @@ def _read_cohort_dir(directory: Path, warnings: list[Problem] | None,
         warnings += [_locate(w) for w in cohort_warnings(cohort) if not _waits(w, unread, missing)
                      and not _in_rows(w, reader.blank_rows, shaped)]
     if problems:
-        raise CohortInvalid(problems)
+        raise CohortInvalid(_by_file(problems))
     return cohort
+
+
+_ROW_NUMBER = re.compile(r" rows? (\d+)")
+
+
+def _by_file(problems: list[Problem]) -> list[Problem]:
+    """The problems of each file together (the files in the order they are read: the people, rankings, travel
+    times, rules.toml, then the year's files), a file's own first (no row: its header, its shape), then by row;
+    problems of one row keep their order (by column, as read)."""
+    files = {stem: k for k, stem in enumerate((*PEOPLE, "rankings", "travel_times", "rules"))}
+    for problem in problems:
+        files.setdefault(problem.location.split(" ")[0].partition(".")[0], len(files))
+
+    def key(problem: Problem) -> tuple[int, int]:
+        row = _ROW_NUMBER.search(problem.location)
+        return files[problem.location.split(" ")[0].partition(".")[0]], int(row.group(1)) if row else -1
+
+    return sorted(problems, key=key)
 
 
 ReadTables = Mapping[str, tuple[Path | None, tuple[str, ...]]]
@@ -554,9 +583,21 @@ def _in_missing(problem: Problem, missing: Mapping[str, tuple[str, ...]]) -> boo
     return item is not None and item.group(2) in missing.get(item.group(1), ())
 
 
-def _waits(problem: Problem, unread: set[str], missing: Mapping[str, tuple[str, ...]]) -> bool:
-    """Whether a problem only follows from a file or a column that could not be read (and is reported as such):
-    a cell of a missing column, an id of an unread file's side, a pin checked against people read in part."""
+def _rule_dependent(path: str) -> bool:
+    """Whether a problem at `path` is one of a rule that pins are checked against (rules.toml unreadable, or a key
+    other than the pins, bans, weights and the like: `solver.validate.PIN_INDEPENDENT_RULES`)."""
+    from solver.validate import PIN_INDEPENDENT_RULES
+
+    return (path == "rules" or path.startswith("rules.")) and not path.startswith(PIN_INDEPENDENT_RULES)
+
+
+def _waits(problem: Problem, unread: set[str], missing: Mapping[str, tuple[str, ...]],
+           rules_broken: bool = False) -> bool:
+    """Whether a problem only follows from a file, a column or a rule that could not be read (and is reported as
+    such): a cell of a missing column, an id of an unread file's side, a pin checked against people read in part
+    or against a broken rule."""
+    if rules_broken and problem.code is ProblemCode.PIN_BREAKS_RULE:
+        return True
     if _in_missing(problem, missing):
         return True
     if problem.code is ProblemCode.EMPTY_SIDE:  # nobody on a side whose file could not be read: that file's problem

@@ -626,7 +626,7 @@ _RULE_TEXT = {
 }
 
 
-_PIN_INDEPENDENT_RULES = ("rules.pins", "rules.bans", "rules.weights", "rules.organisation_caps",
+PIN_INDEPENDENT_RULES = ("rules.pins", "rules.bans", "rules.weights", "rules.organisation_caps",
                           "rules.gender_quotas", "rules.extra_seat_cost")
 """Rules whose problems leave the hard rules a pin is checked against intact."""
 _ITEM = re.compile(r"^(mentors|mentees|rankings|travel_times)\[(\d+)\]")
@@ -641,7 +641,7 @@ def _validate_pins(cohort: Cohort, found: Sequence[Problem], arrays_of: ArraysOf
     checked once that is fixed."""
     if not cohort.rules.pins:
         return []
-    if any(p.path.startswith("rules.") and not p.path.startswith(_PIN_INDEPENDENT_RULES) for p in found):
+    if any(p.path.startswith("rules.") and not p.path.startswith(PIN_INDEPENDENT_RULES) for p in found):
         return []
     broken: dict[str, set[int]] = {"mentors": set(), "mentees": set(), "rankings": set(), "travel_times": set()}
     for problem in found:
