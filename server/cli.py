@@ -508,7 +508,7 @@ def _modules_for(args: list[str]) -> tuple[str, ...]:
     """The command modules a command line needs: for a command of this file (`solve`, `validate`, `demo`) only the
     hooks, so that it neither imports the other modules nor has typer build their commands (0.1-0.15 s of every
     start on 2 cores); for the others, `--help` and anything unknown, all of them (the help lists them all)."""
-    from server.entry import command_of
+    from server.argv import command_of
 
     command = command_of(args)
     own = {info.name or (info.callback.__name__.replace("_", "-") if info.callback else "")
@@ -523,7 +523,7 @@ def main() -> None:
     try:
         _main()
     except SystemExit as done:
-        from server.entry import LINGERING_COMMANDS, command_of
+        from server.argv import LINGERING_COMMANDS, command_of
 
         if command_of(sys.argv[1:]) in LINGERING_COMMANDS:
             raise

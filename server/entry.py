@@ -9,18 +9,10 @@ from __future__ import annotations
 
 import gc
 import sys
-from collections.abc import Sequence
 
-LINGERING_COMMANDS = frozenset({"serve"})
-"""Commands whose process ends the usual way (its exit handlers run, the collector as Python sets it): a server's,
-which has its own shutdown."""
+from server.argv import LINGERING_COMMANDS, command_of
 
 COMMAND_GC_THRESHOLD = (50_000, 20, 10)
-
-
-def command_of(args: Sequence[str]) -> str | None:
-    """The command named in the arguments (the first that is not an option)."""
-    return next((arg for arg in args if not arg.startswith("-")), None)
 
 
 def main() -> None:
