@@ -543,12 +543,19 @@ def _exit_now(code: int) -> None:
         sys.stdout.flush()
     except Exception as error:
         with contextlib.suppress(Exception):
-            sys.stderr.write(f"error: the output could not be written: {type(error).__name__}: {error}\n")
+            sys.stderr.write(_output_lost(error) + "\n")
         code = code or 120
     with contextlib.suppress(Exception):
         sys.stderr.flush()
     logging.shutdown()
     os._exit(code)
+
+
+def _output_lost(error: BaseException) -> str:
+    """What the user reads when the answer could not all be printed."""
+    why = ("the reader closed the pipe" if isinstance(error, BrokenPipeError)
+           else (error.strerror or str(error)) if isinstance(error, OSError) else f"{type(error).__name__}: {error}")
+    return f"error: the output could not be written: {why}"
 
 
 def _output_failed(error: OSError) -> bool:
@@ -579,8 +586,7 @@ def _main() -> None:
         # The answer could not all be printed (a reader gone, a full disk): said as such, exit 1, never "internal".
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (what is still buffered has nowhere to go)
-        why = "the reader closed the pipe" if isinstance(error, BrokenPipeError) else (error.strerror or str(error))
-        errors.print(f"error: the output could not be written: {why}", style="red")
+        errors.print(_output_lost(error), style="red")
         sys.exit(1)
     except Exception as error:  # the last line of defence: a message, never a traceback
         if os.environ.get("MENTORMATCH_DEBUG"):

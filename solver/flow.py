@@ -10,7 +10,6 @@ A flow of many independent parts (`PARALLEL_MIN_ROWS`) solves about half of them
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from ortools.graph.python import min_cost_flow
 
-from solver.stop import StopToken, check, forking_works, run_in_child
+from solver.stop import StopToken, check, cores, forking_works, run_in_child
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -234,7 +233,7 @@ def _share_parts(parts: list[IntArray]) -> tuple[list[IntArray], list[IntArray]]
     with fewer pairs so far (both sides about equal); none aside below `PARALLEL_MIN_ROWS`, on one core, or
     where no process can be forked."""
     rows = sum(len(p) for p in parts)
-    if (PARALLEL_MIN_ROWS is None or rows < PARALLEL_MIN_ROWS or len(parts) < 2 or _cores() < 2
+    if (PARALLEL_MIN_ROWS is None or rows < PARALLEL_MIN_ROWS or len(parts) < 2 or cores() < 2
             or not forking_works()):
         return parts, []
     here: list[IntArray] = []
@@ -245,13 +244,6 @@ def _share_parts(parts: list[IntArray]) -> tuple[list[IntArray], list[IntArray]]
         (here if side == 0 else aside).append(p)
         load[side] += len(p)
     return here, aside
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 class _Beside:

@@ -241,6 +241,15 @@ _forking = {"works": hasattr(os, "fork")}  # False once a child died without a w
 ChildWork = Callable[[Callable[[bytes], None], threading.Event], bytes]
 
 
+def cores() -> int:
+    """The cores this process may run on (its affinity where the system tells it), for work shared with a forked
+    child beside it (`run_in_child`)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def forking_works() -> bool:
     """Whether `run_in_child` can fork (False without fork, or once a child died without a word)."""
     return _forking["works"]

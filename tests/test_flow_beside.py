@@ -35,7 +35,7 @@ def beside(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Parts apart and a child beside from the first pair; the list counts the children forked for it."""
     monkeypatch.setattr(solver.flow, "SPLIT_MIN_ROWS", 0)
     monkeypatch.setattr(solver.flow, "PARALLEL_MIN_ROWS", 0)
-    monkeypatch.setattr(solver.flow, "_cores", lambda: 2)
+    monkeypatch.setattr(solver.flow, "cores", lambda: 2)
     forked: list[int] = []
     run = solver.flow.run_in_child
 
@@ -66,7 +66,7 @@ def test_parts_beside_choose_the_rows_of_parts_one_after_another(name: str, coho
     monkeypatch.setattr(solver.flow, "SPLIT_MIN_ROWS", 0)
     one_after_another = flow_optimum(model, weights)
     monkeypatch.setattr(solver.flow, "PARALLEL_MIN_ROWS", 0)
-    monkeypatch.setattr(solver.flow, "_cores", lambda: 2)
+    monkeypatch.setattr(solver.flow, "cores", lambda: 2)
     assert flow_optimum(model, weights, stop=threading.Event()).tolist() == one_after_another.tolist()
 
 

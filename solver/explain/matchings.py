@@ -27,7 +27,7 @@ from solver.explain.types import (
 from solver.explain.unmatched import fill_nearest_misses, partners_taken, person_funnel, primary_reason
 from solver.solve import Matching, SolveResult
 from solver.stability import audit
-from solver.stop import Stopped, StopReason, StopToken, forking_works, run_in_child
+from solver.stop import Stopped, StopReason, StopToken, cores, forking_works, run_in_child
 
 # Whole results ----------------------------------------------------------------------------------------
 
@@ -162,7 +162,7 @@ def resolve_beside(ctx: ExplainContext, deep: list[tuple[Side, int]], state: Mat
     re-optimum is a cache, the same whoever asks first), and on the budget only when it runs out. So both halves
     count what they took: when the budget would have run out (or the time), or the child failed, everything is
     thrown away and the people are re-solved in turn from the budget as it was."""
-    if (ctx.explain_options.processes < 2 or len(deep) < PARALLEL_MIN_PEOPLE or budget.exhausted or _cores() < 2
+    if (ctx.explain_options.processes < 2 or len(deep) < PARALLEL_MIN_PEOPLE or budget.exhausted or cores() < 2
             or not forking_works()):
         return {}
     import pickle
@@ -170,7 +170,6 @@ def resolve_beside(ctx: ExplainContext, deep: list[tuple[Side, int]], state: Mat
     # Forked before anyone's re-solves: what they all read (the re-optimiser's network, the near pairs, scipy's
     # graphs imported) is then built on both sides at once (measured on kvinfo: 0.90-0.99 s against 1.0-1.19 s with
     # the first person made here before the fork, 1.16-1.39 s one process).
-    first: dict[int, Resolves] = {}
     queue, fill = os.pipe()
     os.write(fill, b"".join(k.to_bytes(2, "big") for k in range(len(deep))))  # far below a pipe's 64 KiB
     os.close(fill)  # both sides read to the end: nobody writes after
@@ -204,7 +203,7 @@ def resolve_beside(ctx: ExplainContext, deep: list[tuple[Side, int]], state: Mat
     thread.start()
     forked.wait()
     try:
-        made = first | {k: resolve_person(ctx, *deep[k], state, budget) for k in queued()}
+        made = {k: resolve_person(ctx, *deep[k], state, budget) for k in queued()}
     except BaseException:
         child_stop.abandon()
         thread.join()
@@ -224,14 +223,7 @@ def resolve_beside(ctx: ExplainContext, deep: list[tuple[Side, int]], state: Mat
             made.update(theirs)
             return made
     budget.left, budget.slowest_s, budget.exhausted, budget.out_of_time = before
-    return first
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    return {}
 
 
 def explain(result: SolveResult, options: ExplainOptions | None = None) -> Explanation:

@@ -314,9 +314,9 @@ class ExplainOptions:
     matchings: int | None = None  # explain the first k matchings; None = all
     unmatched: bool = True  # False: the pairs and blocking pairs only (no unmatched people, no recruiting advice)
     stability_pairs_listed: int | None = None  # blocking pairs kept per matching (the count stays complete)
-    # Processes for the re-solves of the unmatched people (forced in, counterfactuals): with 2 or more, about half
-    # of those people are re-solved in a forked child beside this process, on a machine with two cores or more
-    # (the command line's choice; the service keeps 1: its cores are its solve slots). The same explanation.
+    # Processes for the re-solves of the unmatched people (forced in, counterfactuals): with 2 or more, those people
+    # are shared with a forked child beside this process, on a machine with two cores or more (the command line's
+    # choice; the service keeps 1: its cores are its solve slots). The same explanation.
     processes: int = 1
     # Checked between matchings and people: once it is set (or its deadline passes), the explanation stops where
     # it is and comes back truncated (`Explanation.truncated`); re-solves are bounded by its deadline too.
