@@ -12,12 +12,13 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from solver.candidates import HardRule, rule_masks
+from solver.csv_text import read_csv_text
 from solver.defaults import DEFAULT_PENALTY
 from solver.domain import Cohort, ObjectiveMode
 from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.explain import ExtraConstraints
 from solver.fileio import TABLE_LIMIT_BYTES, read_input, read_toml
-from solver.ingest import RowReader, load_cohort, read_csv_text, row_text
+from solver.ingest import RowReader, load_cohort, row_text
 from solver.scores import CandidatePairs, candidate_pairs
 from solver.solve import (
     AssignmentModel,
