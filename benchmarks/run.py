@@ -255,12 +255,12 @@ def worker_server_cpu(calls: int, warmup: int, alternatives: int = 3, explain: s
     """T-cpu: the server's CPU per Match call, in this process: the request read from its bytes, the servicer
     (`MatchingService.Match`, its checks, slot thread, solve, answer check and answer), the answer written to
     bytes; what gRPC's transport adds is not counted. CPU seconds of the whole process (every thread), per call,
-    calls one after another."""
-    import gc
+    calls one after another, in a process prepared as `mentormatch serve` prepares its own (`settle_heap`)."""
     import logging
 
     from benchmarks.cases import programme, small_programme
     from mentormatch.v1 import matching_pb2 as mpb
+    from server.app import settle_heap
     from server.client import MentormatchClient
     from server.metrics import ServiceMetrics
     from server.service import MatchingService
@@ -277,7 +277,7 @@ def worker_server_cpu(calls: int, warmup: int, alternatives: int = 3, explain: s
     cpu: list[float] = []
     wall: list[float] = []
     answers: set[tuple[int, int]] = set()
-    gc.collect()
+    settle_heap()  # as `mentormatch serve` does before it serves (server.app.settle_heap)
     for _ in range(calls + warmup):
         started, started_wall = time.process_time(), time.perf_counter()
         response = service.Match(mpb.MatchRequest.FromString(payload), _LocalContext(timeout))
