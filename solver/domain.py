@@ -404,24 +404,21 @@ class Cohort:
         """The same cohort with participants in id order and every list sorted, so that the order of the rows
         in the input decides nothing: ties between equally good pairs are broken by this canonical order."""
         rules = self.rules
+        # Each list sorted once: the sorted list both tells whether it is in order and is the canonical one.
+        rankings = sorted(self.rankings, key=_ranking_key)
+        travel_times = sorted(rules.travel_times, key=_travel_key)
+        pins, bans, caps = sorted(rules.pins), sorted(rules.bans), sorted(rules.organisation_caps)
         if (all(a.id < b.id for a, b in pairwise(self.mentors)) and all(a.id < b.id for a, b in pairwise(self.mentees))
-                and list(self.rankings) == sorted(self.rankings, key=_ranking_key)
-                and list(rules.travel_times) == sorted(rules.travel_times, key=_travel_key)
-                and list(rules.pins) == sorted(rules.pins) and list(rules.bans) == sorted(rules.bans)
-                and list(rules.organisation_caps) == sorted(rules.organisation_caps)):
+                and list(self.rankings) == rankings and list(rules.travel_times) == travel_times
+                and list(rules.pins) == pins and list(rules.bans) == bans and list(rules.organisation_caps) == caps):
             return self  # already canonical: the same object
-        canonical_rules = replace(
-            rules,
-            pins=tuple(sorted(rules.pins)),
-            bans=tuple(sorted(rules.bans)),
-            organisation_caps=tuple(sorted(rules.organisation_caps)),
-            travel_times=tuple(sorted(rules.travel_times, key=_travel_key)),
-        )
+        canonical_rules = replace(rules, pins=tuple(pins), bans=tuple(bans), organisation_caps=tuple(caps),
+                                  travel_times=tuple(travel_times))
         return replace(
             self,
             mentors=tuple(sorted(self.mentors, key=lambda m: m.id)),
             mentees=tuple(sorted(self.mentees, key=lambda m: m.id)),
-            rankings=tuple(sorted(self.rankings, key=_ranking_key)),
+            rankings=tuple(rankings),
             rules=canonical_rules,
         )
 
