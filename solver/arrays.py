@@ -149,6 +149,50 @@ def _languages_by_level(languages: list[tuple[Language, ...]], codes: dict[str, 
     return out
 
 
+@dataclass(frozen=True, eq=False)
+class RankedPairs:
+    """The cohort's rankings as pair keys (mentee * n_mentors + mentor), sorted, each with the best (lowest) rank
+    given for it: the mentees' of mentors, and the mentors' of mentees. Made of `rankings`, `mentees` and
+    `mentors` (kept to tell whose they are: `of`)."""
+
+    rankings: tuple[object, ...]
+    mentees: tuple[object, ...]
+    mentors: tuple[object, ...]
+    mentee_keys: IntArray
+    mentee_ranks: IntArray
+    mentor_keys: IntArray
+    mentor_ranks: IntArray
+    dense: dict[str, IntArray] = field(default_factory=dict, repr=False)  # the scores' per-pair tables, on use
+
+    def of(self, cohort: Cohort) -> bool:
+        """Made of this cohort's rankings and people (the same objects: the same keys and ranks)."""
+        return (self.rankings is cohort.rankings and self.mentees is cohort.mentees
+                and self.mentors is cohort.mentors)
+
+
+def ranked_pairs(cohort: Cohort, mentee_index: dict[str, int], mentor_index: dict[str, int]) -> RankedPairs:
+    """`RankedPairs` of the cohort (its people numbered by the indices given); a ranking naming someone not in the
+    cohort, or two people of one side, counts for nothing."""
+    m = len(cohort.mentors)
+    by_mentee: dict[int, int] = {}
+    by_mentor: dict[int, int] = {}
+    for ranking in cohort.rankings:  # `in` and subscripts: ~2x faster than dict.get's calls here
+        giver, taker = ranking.from_id, ranking.to_id
+        if giver in mentee_index and taker in mentor_index:
+            key, table = mentee_index[giver] * m + mentor_index[taker], by_mentee
+        elif giver in mentor_index and taker in mentee_index:
+            key, table = mentee_index[taker] * m + mentor_index[giver], by_mentor
+        else:
+            continue
+        rank = ranking.rank
+        if key not in table or rank < table[key]:
+            table[key] = rank
+    keys = [sorted(by_mentee), sorted(by_mentor)]
+    return RankedPairs(cohort.rankings, cohort.mentees, cohort.mentors,
+                       np.array(keys[0], dtype=np.int64), np.array([by_mentee[k] for k in keys[0]], dtype=np.int64),
+                       np.array(keys[1], dtype=np.int64), np.array([by_mentor[k] for k in keys[1]], dtype=np.int64))
+
+
 _CHOICES = tuple(MutualChoice)  # index 0 = NONE
 _GOAL_BIT: dict[Goal, int] = {goal: 1 << k for k, goal in enumerate(g for g in Goal if g is not Goal.UNSPECIFIED)}
 
@@ -224,13 +268,7 @@ def cohort_arrays(cohort: Cohort, stop: StopToken | threading.Event | None = Non
     avoid = sorted({i * max(1, len(organisations)) + org_code[org] for i, p in enumerate(mentees)
                     for org in p.avoid_organisations if org in org_code})
     check(stop)
-    mentee_ranked: set[int] = set()
-    mentor_ranked: set[int] = set()
-    for ranking in cohort.rankings:
-        if ranking.from_id in mentee_index and ranking.to_id in mentor_index:
-            mentee_ranked.add(mentee_index[ranking.from_id] * m + mentor_index[ranking.to_id])
-        elif ranking.from_id in mentor_index and ranking.to_id in mentee_index:
-            mentor_ranked.add(mentee_index[ranking.to_id] * m + mentor_index[ranking.from_id])
+    ranked = ranked_pairs(cohort, mentee_index, mentor_index)  # the scores' ranks too: one pass for both
     depths = [0 if r.field_rule is FieldRule.FAMILY else max(r.field_depth, 0) for r in per_mentee]
     min_years = np.array([r.min_mentor_years for r in per_mentee], dtype=np.int64)
     mentor_years = np.array([q.years_experience for q in mentors], dtype=np.int64)
@@ -276,8 +314,8 @@ def cohort_arrays(cohort: Cohort, stop: StopToken | threading.Event | None = Non
         mentee_goal_bits=np.array([_goal_bits(r.mentor_goals) for r in per_mentee], dtype=np.int64),
         mentor_goal_bits=np.array([_goal_bits(q.goals) for q in mentors], dtype=np.int64),
         mentee_choice=np.array([_CHOICES.index(r.mutual_choice) for r in per_mentee], dtype=np.int64),
-        mentee_ranked_keys=np.array(sorted(mentee_ranked), dtype=np.int64),
-        mentor_ranked_keys=np.array(sorted(mentor_ranked), dtype=np.int64),
+        mentee_ranked_keys=ranked.mentee_keys,
+        mentor_ranked_keys=ranked.mentor_keys,
         mentor_org=np.array([org_code.get(q.organisation, -1) for q in mentors], dtype=np.int64),
         avoid_keys=np.array(avoid, dtype=np.int64),
         n_orgs=max(1, len(organisations)),
@@ -285,4 +323,5 @@ def cohort_arrays(cohort: Cohort, stop: StopToken | threading.Event | None = Non
         mentor_available=available_mentors(cohort),
         field_depth=min(depths) if n else max(rules.field_depth, 0),
         max_distance_km=join_km,
+        cache={"ranks": ranked},
     )

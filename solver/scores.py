@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from solver.arrays import CohortArrays, FloatArray, IntArray, cohort_arrays
+from solver.arrays import CohortArrays, FloatArray, IntArray, RankedPairs, cohort_arrays, ranked_pairs
 from solver.budget import MAX_CANDIDATE_PAIRS, check_pair_budget
 from solver.candidates import allowed_pair_facts, field_digits, pair_travel
 from solver.domain import Cohort, Goal
@@ -130,29 +130,35 @@ def mutual_points(mentee_rank: IntArray, mentor_rank: IntArray) -> IntArray:
     return np.where(both, points, 0).astype(np.int64)
 
 
-def _rank_lookup(cohort: Cohort, mentee: IntArray, mentor: IntArray) -> tuple[IntArray, IntArray]:
+DENSE_RANK_PAIRS = 1 << 16
+"""Mentees x mentors up to which a pair's ranks are looked up in a table over every pair (two gathers; made once per
+cohort), above it by binary search in the ranked pairs' keys (~7 numpy calls a side)."""
+
+
+def _rank_lookup(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> tuple[IntArray, IntArray]:
     """Per pair: the mentee's rank of the mentor and the mentor's rank of the mentee (0 = unranked)."""
     if not cohort.rankings:
         return np.zeros(len(mentee), dtype=np.int64), np.zeros(len(mentee), dtype=np.int64)
-    mentee_index, mentor_index = cohort.mentee_index(), cohort.mentor_index()
+    ranked = arrays.cache.get("ranks")  # `cohort_arrays` made them when it read the rankings
+    if not (isinstance(ranked, RankedPairs) and ranked.of(cohort)):
+        ranked = ranked_pairs(cohort, cohort.mentee_index(), cohort.mentor_index())
     m = len(cohort.mentors)
-    by_mentee: dict[int, int] = {}
-    by_mentor: dict[int, int] = {}
-    for r in cohort.rankings:
-        if r.from_id in mentee_index and r.to_id in mentor_index:
-            key = mentee_index[r.from_id] * m + mentor_index[r.to_id]
-            by_mentee[key] = min(by_mentee.get(key, r.rank), r.rank)
-        elif r.from_id in mentor_index and r.to_id in mentee_index:
-            key = mentee_index[r.to_id] * m + mentor_index[r.from_id]
-            by_mentor[key] = min(by_mentor.get(key, r.rank), r.rank)
     keys = mentee * m + mentor
+    pairs = len(cohort.mentees) * m
+    if pairs <= DENSE_RANK_PAIRS:
+        tables = ranked.dense
+        if not tables:
+            for side, sorted_keys, values in (("mentee", ranked.mentee_keys, ranked.mentee_ranks),
+                                              ("mentor", ranked.mentor_keys, ranked.mentor_ranks)):
+                table = np.zeros(pairs, dtype=np.int64)  # NO_RANK
+                table[sorted_keys] = values
+                tables[side] = table
+        return tables["mentee"][keys], tables["mentor"][keys]
     out = []
-    for table in (by_mentee, by_mentor):
-        if not table:
+    for sorted_keys, values in ((ranked.mentee_keys, ranked.mentee_ranks), (ranked.mentor_keys, ranked.mentor_ranks)):
+        if not len(sorted_keys):
             out.append(np.zeros(len(keys), dtype=np.int64))
             continue
-        sorted_keys = np.array(sorted(table), dtype=np.int64)
-        values = np.array([table[k] for k in sorted_keys.tolist()], dtype=np.int64)
         pos = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
         out.append(np.where(sorted_keys[pos] == keys, values[pos], NO_RANK).astype(np.int64))
     return out[0], out[1]
@@ -291,7 +297,7 @@ def score_columns(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor
     km, minutes = travel if travel is not None else pair_travel(arrays, mentee, mentor)
     digits = (digits if digits is not None else field_digits(arrays, mentee, mentor)).astype(np.int64)
     check(stop)
-    mentee_rank, mentor_rank = _rank_lookup(cohort, mentee, mentor)
+    mentee_rank, mentor_rank = _rank_lookup(cohort, arrays, mentee, mentor)
     check(stop)
     mentees, mentors = cohort.mentees, cohort.mentors
     shared_interests = _set_overlap([p.interests for p in mentees], [p.interests for p in mentors], mentee, mentor)
