@@ -191,12 +191,16 @@ class _Dense:
         self.cells = max(1, cell_row.size)
         self.all_rows = np.arange(len(mentees))
         self.all_cols = np.arange(width)
+        self.offsets = self.all_rows * width  # flat index of each matrix row's first cell
+        self.stride = width + len(mentees)  # of `_Cut.zero`: the cells one kept row zeroes
         self.lsa = _assignment()
         self.zeroed = self.cells <= ZEROED_CELLS
         self.row_position = np.full(n_rows, _NONE, dtype=np.int64)
         self.row_position[free] = position[model.mentee[free]]
         self.first_seat = first_seat
         self.last_seat = first_seat + seats
+        self.seat_lists: tuple[list[int], list[int], list[int]] = (first_seat.tolist(), self.last_seat.tolist(),
+                                                                   self.col_cost.tolist())
 
     def price(self, priced: IntArray) -> None:
         """Cell values for these priced row weights, and their negatives (`costs`: what the assignment minimises;
@@ -260,29 +264,54 @@ class _Dense:
         taken = chosen < 0
         return self.cell_row[rows_at[r[taken]], cols_at[c[taken]]], -round(float(_add(chosen)))
 
-    def solve_matrix(self, costs: FloatArray) -> tuple[IntArray, int]:
-        """A zeroed matrix's optimum (`ZEROED_CELLS`; `costs` negated values): its rows, and its value (exact: whole
-        numbers below 2^52)."""
-        r, c = self.lsa(costs)
-        cells = r * costs.shape[1] + c
+    def solve_matrix(self, costs: FloatArray) -> tuple[IntArray, FloatArray, int]:
+        """A zeroed matrix's optimum (`ZEROED_CELLS`; `costs` negated values, the whole matrix's shape): its cells (flat
+        indices, one per matrix row: there are no more rows than columns, so the assignment's rows are all of them,
+        in order), their costs, and its value (exact: whole numbers below 2^52, whatever order they add up in). Its
+        rows, from `chosen_rows`, only when it is split: most nodes never are."""
+        cells = self.offsets + self.lsa(costs)[1]
         chosen = costs.take(cells)
-        return self.cell_row.take(cells)[chosen < 0], -round(float(_add(chosen)))
+        return cells, chosen, -int(sum(chosen.tolist()))
 
-    def cut(self, include: IntArray, free: IntArray, priced: IntArray) -> _Cut:
+    def chosen_rows(self, cells: IntArray, chosen: FloatArray) -> IntArray:
+        """The candidate rows of a `solve_matrix` optimum's cells of positive value."""
+        return self.cell_row.take(cells[chosen < 0])
+
+    def cut(self, include: IntArray, free: IntArray, priced: IntArray, zeroed: bool = False) -> _Cut:
         """What the children of a node split on `free` (its optimum's rows beside `include`) change in its matrix:
         child i also keeps free[:i], each on its mentor's next seat after those of `include` and of the free rows
-        before it, and leaves out free[i]; with the priced weight the kept rows add (seat costs included)."""
-        mentors = self.model.mentor[free]
-        load = np.bincount(self.model.mentor[include], minlength=self.n_mentors)
-        order = mentors.argsort(kind="stable")
-        by_mentor = mentors[order]
-        earlier = np.empty(len(free), dtype=np.int64)
-        earlier[order] = np.arange(len(free)) - by_mentor.searchsorted(by_mentor)
-        seats = self.first_seat[mentors] + load[mentors] + earlier
+        before it, and leaves out free[i]; with the priced weight the kept rows add (seat costs included). With
+        `zeroed` (`ZEROED_CELLS`), the flat indices of the cells child i zeroes for its kept rows: the first
+        i x (width + height) of `_Cut.zero`."""
+        # One pass in Python over the node's few free rows (a dozen numpy calls on arrays of a dozen cost more).
+        first_seat, last_seat, col_cost = self.seat_lists
+        load: dict[int, int] = {}  # each mentor's rows kept so far: the includes', then free[:i]'s
+        for mentor in self.model.mentor[include].tolist():
+            load[mentor] = load.get(mentor, 0) + 1
+        seat_list: list[int] = []
+        cells: list[tuple[int, int, int]] = []
+        gained = [0]
+        total = 0
         rows = self.row_position[free]
-        gained = np.concatenate([[0], (priced[free] - self.col_cost[seats]).cumsum()])
-        return _Cut(rows, seats, gained.tolist(), list(zip(rows.tolist(), self.first_seat[mentors].tolist(),
-                                                           self.last_seat[mentors].tolist(), strict=True)))
+        for row, mentor, weight in zip(rows.tolist(), self.model.mentor[free].tolist(), priced[free].tolist(),
+                                       strict=True):
+            kept = load.get(mentor, 0)
+            load[mentor] = kept + 1
+            seat = first_seat[mentor] + kept
+            seat_list.append(seat)
+            total += weight - col_cost[seat]
+            gained.append(total)
+            cells.append((row, first_seat[mentor], last_seat[mentor]))
+        seats = np.array(seat_list, dtype=np.int64)
+        zero = None
+        if zeroed:
+            # Kept row j: its matrix row and its seat's column, one block each; child i takes the first i blocks
+            # (one `put` on a copy of its parent's matrix, not a fancy-indexed row and column assignment each).
+            # int32: the cells of a zeroed matrix fit, at half the memory (a split node keeps these beside its
+            # matrix: at most its matrix's bytes again).
+            zero = np.concatenate([rows[:-1, None] * len(self.all_cols) + self.all_cols,
+                                   seats[:-1, None] + self.offsets], axis=1).astype(np.int32).ravel()
+        return _Cut(rows, seats, gained, cells, zero)
 
     def drops(self, include: IntArray, exclude: IntArray, free: IntArray,
               matrix: tuple[FloatArray, IntArray, IntArray] | None) -> tuple[FloatArray, FloatArray]:
@@ -369,6 +398,7 @@ class _Cut:
     seats: IntArray
     gained: list[int]
     cells: list[tuple[int, int, int]]
+    zero: np.ndarray | None = None  # zeroed matrices: what child i zeroes is zero[:i * (width + height)]
 
 
 class _Flows:
@@ -422,8 +452,8 @@ class _Node:
     rows. A child keeps its parent's includes and the first `index` of its free rows, and leaves out the next
     one: made when it is first read (many children are never solved)."""
 
-    __slots__ = ("_exclude", "_include", "base", "child_cols", "child_rows", "cols_at", "cut", "found", "free", "index",
-                 "matrix", "move", "parent", "priced", "refill", "room", "rows", "rows_at")
+    __slots__ = ("_exclude", "_include", "base", "cells", "child_cols", "child_rows", "chosen", "cols_at", "cut", "found",
+                 "free", "index", "matrix", "move", "parent", "priced", "refill", "room", "rows", "rows_at", "solved")
 
     def __init__(self, include: IntArray | None = None, exclude: IntArray | None = None,
                  parent: _Node | None = None, index: int = 0) -> None:
@@ -433,9 +463,13 @@ class _Node:
         self.free: IntArray | None = None  # rows neither pins nor `include`, in the order children take them
         self.move: FloatArray | None = None  # least losses when one of `free` is left out (`_Dense.drops`)
         self.refill: FloatArray | None = None
-        self.found: IntArray | None = None  # the priced optimum's rows beside the pins and `include`: once solved
-        # Zeroed matrices (`ZEROED_CELLS`): the node's matrix, the priced weight of its pins and includes, its split.
+        self.solved = False  # its priced optimum found (`_Search._evaluate`)
+        self.found: IntArray | None = None  # the priced optimum's rows beside the pins and `include`
+        # Zeroed matrices (`ZEROED_CELLS`): the node's matrix, the priced weight of its pins and includes, its split;
+        # the optimum's cells and their costs (`_Dense.solve_matrix`), read as `found` when it is split.
         self.matrix: FloatArray | None = None
+        self.cells: IntArray | None = None
+        self.chosen: FloatArray | None = None
         self.base = 0
         self.cut: _Cut | None = None
         # Larger matrices: the whole matrix's rows and columns the node keeps (its includes' mentees and seats
@@ -567,11 +601,12 @@ class _Search:
         for value, rows in self.found:  # found by an earlier search, valid still
             if value > best_value and _all(self._kept(rows) <= self.limit):
                 best, best_value = rows, value
-        heap = self.heap
+        heap, solver = self.heap, self.solver
+        heappop, heappush = heapq.heappop, heapq.heappush
         while heap and -heap[0][0] > best_value:  # else nothing left can beat the best valid one
-            negative, _, node = heapq.heappop(heap)
+            negative, _, node = heappop(heap)
             bound = -negative
-            if node.found is None:
+            if not node.solved:
                 if self.evaluations >= self.budget:
                     self._push(bound, node)
                     return None, False
@@ -579,9 +614,14 @@ class _Search:
                     check(self.stop)
                 if not self._evaluate(node):
                     continue  # no matching meets the quotas in this node
-                bound = min(bound, node.priced + self._node_room(node))
+                value = node.priced + self._node_room(node) if self.any_price else node.priced
+                if value < bound:
+                    bound = value
             else:
                 if node.rows is None:
+                    if node.found is None:
+                        assert node.cells is not None and node.chosen is not None and isinstance(solver, _Dense)
+                        node.found = solver.chosen_rows(node.cells, node.chosen)
                     node.rows = np.concatenate([self.pins, node.include, node.found])
                     node.rows.sort()
                 kept = self._kept(node.rows)
@@ -601,10 +641,12 @@ class _Search:
                         best, best_value = node.rows, value
                 for child_bound, child in self._children(node, bound, kept):
                     if child_bound > best_value or self.keep:
-                        self._push(child_bound, child)
+                        self.counter += 1
+                        heappush(heap, (-child_bound, self.counter, child))
                 continue
             if bound > best_value or self.keep:
-                self._push(bound, node)
+                self.counter += 1
+                heappush(heap, (-bound, self.counter, node))
         if best is not None:
             self.found = [(value, rows) for value, rows in self.found if rows is not best]
         return best, True
@@ -618,7 +660,30 @@ class _Search:
         solver = self.solver
         self.evaluations += 1
         parent = node.parent
-        if isinstance(solver, _Dense) and not solver.zeroed and (parent is None or parent.cut is not None):
+        if isinstance(solver, _Dense) and (parent is None or parent.cut is not None):
+            node.solved = True
+            if solver.zeroed:
+                if parent is None:
+                    matrix, node.base = solver.costs, self._weight(self.priced, self.pins)
+                else:
+                    assert parent.matrix is not None and parent.cut is not None
+                    i, cut = node.index, parent.cut
+                    matrix = parent.matrix.copy()
+                    if i:
+                        assert cut.zero is not None
+                        matrix.put(cut.zero[:i * solver.stride], 0.0)  # the rows and seats of free[:i]
+                    row, first, last = cut.cells[i]
+                    matrix[row, first:last] = 0.0
+                    node.base = parent.base + cut.gained[i]
+                node.cells, node.chosen, value = solver.solve_matrix(matrix)
+                node.priced = node.base + value
+                if parent is None:
+                    node.matrix = matrix
+                elif self.matrix_cells + matrix.size <= ZEROED_MEMORY_CELLS:
+                    node.matrix = matrix
+                    self.matrix_cells += matrix.size
+                # else not kept: its children are cut out of the whole matrix by index
+                return True
             if parent is None:
                 node.base, node.rows_at, node.cols_at = self._weight(self.priced, self.pins), solver.all_rows, \
                     solver.all_cols
@@ -634,30 +699,10 @@ class _Search:
                                                      int(node.rows_at.searchsorted(row)), first, last)
             node.priced = node.base + value
             return True
-        if isinstance(solver, _Dense) and solver.zeroed and (parent is None or parent.cut is not None):
-            if parent is None:
-                node.matrix, node.base = solver.costs, self._weight(self.priced, self.pins)
-            else:
-                assert parent.matrix is not None and parent.cut is not None
-                i, cut = node.index, parent.cut
-                node.matrix = parent.matrix.copy()
-                if i:
-                    node.matrix[cut.rows[:i]] = 0.0
-                    node.matrix[:, cut.seats[:i]] = 0.0
-                row, first, last = cut.cells[i]
-                node.matrix[row, first:last] = 0.0
-                node.base = parent.base + cut.gained[i]
-            node.found, value = solver.solve_matrix(node.matrix)
-            node.priced = node.base + value
-            if parent is not None:
-                if self.matrix_cells + node.matrix.size > ZEROED_MEMORY_CELLS:
-                    node.matrix = None  # not kept: its children are cut out of the whole matrix by index
-                else:
-                    self.matrix_cells += node.matrix.size
-            return True
         free = solver.solve(node.include, node.exclude)
         if free is None:
             return False
+        node.solved = True
         node.found = free
         node.rows = np.concatenate([self.pins, node.include, free])
         node.rows.sort()
@@ -702,7 +747,7 @@ class _Search:
                 values = (-node.matrix.take(node.rows_at, axis=0).take(node.cols_at, axis=1), node.rows_at,
                           node.cols_at)
         elif node.matrix is not None and isinstance(solver, _Dense):
-            node.cut = solver.cut(node.include, free, self.priced)
+            node.cut = solver.cut(node.include, free, self.priced, zeroed=True)
         if self.duals:
             node.move, node.refill = solver.drops(node.include, node.exclude, free, values)
         else:
@@ -759,6 +804,8 @@ class _Search:
         count = len(free)
         if not count:
             return []
+        if not self.duals and not self.any_price:
+            return self._plain_children(node, min(bound, node.priced), kept)
         in_found = self.masks[:, free]
         running: IntArray = in_found.cumsum(axis=1)
         kept_base = kept - running[:, -1]  # of each A_k by the pins and includes (`kept`: by the node's optimum)
@@ -793,6 +840,33 @@ class _Search:
             return children
         return [(min(bound, int(value)), _Node(None, None, node, i))
                 for i, value in enumerate(bounds.tolist()) if math.isfinite(value)]
+
+    def _plain_children(self, node: _Node, bound: int, kept: IntArray) -> list[tuple[int, _Node]]:
+        """`_children` without duals or prices (small matrices, `DUAL_CELLS`): every child keeps its parent's bound,
+        and only which children hold nothing valid is asked; in plain Python over the few rows of a small node (a
+        dozen numpy calls on arrays of a dozen cells cost more). The same children: child i keeps too many of
+        A_k when the includes' rows of it and those of free[:i] exceed h_k (then so do all later children), and
+        holds nothing valid when it cannot leave out enough of A_k among free[i+1:]."""
+        assert node.free is not None
+        free = node.free
+        count = len(free)
+        valid = [True] * count
+        for in_found, kept_k, limit in zip(self.masks[:, free].tolist(), kept.tolist(), self.limit.tolist(),
+                                           strict=True):
+            total = sum(in_found)
+            base = kept_k - total  # of A_k by the pins and includes
+            need = kept_k - limit  # of A_k child i must leave out among free[i:] (free[i] is left out)
+            running = 0  # of A_k in free[:i + 1]
+            for i, row_in in enumerate(in_found):
+                if i >= count:
+                    break
+                if base + running > limit:  # child i keeps free[:i]: too many
+                    count = i
+                    break
+                running += row_in
+                if need - row_in > total - running:
+                    valid[i] = False
+        return [(bound, _Node(None, None, node, i)) for i in range(count) if valid[i]]
 
 
 @functools.lru_cache(maxsize=64)
