@@ -10,9 +10,7 @@ internal error instead of a wrong answer. Its cost is linear in the matched pair
 
 from __future__ import annotations
 
-import functools
 import math
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -70,32 +68,36 @@ class _Rules:
         self.cohort = cohort
         self.mentees = {p.id: p for p in cohort.mentees}
         self.mentors = {p.id: p for p in cohort.mentors}
-        self.rules = cohort.rules
-        self.travel = {(t.mentee_id, t.mentor_id): t.minutes for t in self.rules.travel_times}
-        self.bans = set(self.rules.bans)
-        intake = self.rules.intake
+        self.rules = rules = cohort.rules
+        self.travel = {(t.mentee_id, t.mentor_id): t.minutes for t in rules.travel_times}
+        self.bans = set(rules.bans)
+        intake = rules.intake
         self.start = intake.start_date  # README, Availability
         self.met_before = set() if intake.allow_repeat_pairs else {  # README, Repeat: finished earlier rounds
             (h.mentee_id, h.mentor_id) for h in cohort.history if h.ended is not None}
         self.returning = {m.id for m in cohort.mentors if m.returning} | {h.mentor_id for h in cohort.history}
-        self.field_families = self.rules.field_families or builtin_field_families()
+        self._families = rules.field_families  # empty: the built-in ones, read on a family rule's first use
+        self._priorities: dict[str, int] | None = None
         self.segments: dict[str, Segment | None] = {}
         self._her: dict[int, _Her] = {}  # by id() of her segment (None: the programme's rules)
         self.mentee_rank: dict[tuple[str, str], int] = {}
         self.mentor_rank: dict[tuple[str, str], int] = {}
-        mentees = {p.id for p in cohort.mentees}
-        for r in cohort.rankings:
+        mentees = self.mentees
+        for r in cohort.rankings:  # each pair's best (lowest) rank, by (mentee, mentor)
             if r.from_id in mentees:
-                key = (r.from_id, r.to_id)
-                self.mentee_rank[key] = min(r.rank, self.mentee_rank.get(key, r.rank))
+                key, ranks = (r.from_id, r.to_id), self.mentee_rank
             else:
-                key = (r.to_id, r.from_id)
-                self.mentor_rank[key] = min(r.rank, self.mentor_rank.get(key, r.rank))
+                key, ranks = (r.to_id, r.from_id), self.mentor_rank
+            known = ranks.get(key)
+            if known is None or r.rank < known:
+                ranks[key] = r.rank
 
-    @functools.cached_property
+    @property
     def priorities(self) -> dict[str, int]:
         """Each mentee's priority, by id (README: Waiting priority), for every matching checked."""
-        return dict(zip((m.id for m in self.cohort.mentees), self.cohort.priorities(), strict=True))
+        if self._priorities is None:
+            self._priorities = dict(zip((m.id for m in self.cohort.mentees), self.cohort.priorities(), strict=True))
+        return self._priorities
 
     def segment(self, mentee: Mentee) -> Segment | None:
         """Her segment: the first whose every given selector matches her (README: Segments); looked up once."""
@@ -153,20 +155,26 @@ class _Rules:
         return bool((her or self.her_rules(mentee)).online_meetings and mentee.online and mentor.online)
 
     def families(self, occupations: tuple[str, ...]) -> set[str]:
-        return {f.id for f in self.field_families
+        if not self._families:
+            self._families = builtin_field_families()
+        return {f.id for f in self._families
                 if any(code.startswith(prefix) for code in occupations for prefix in f.prefixes)}
 
     @staticmethod
     def shared_digits(mentee: Mentee, mentor: Mentor) -> int:
-        """The most leading digits in which any occupation of the mentee agrees with any of the mentor."""
+        """The most leading digits in which any occupation of the mentee agrees with any of the mentor (0 unless
+        both are four-digit ISCO codes)."""
         best = 0
         for a in mentee.occupations:
+            if len(a) != 4:
+                continue
             for b in mentor.occupations:
-                if len(a) == 4 == len(b) and a[0] == b[0]:
+                if len(b) == 4 and a[0] == b[0]:
                     k = 1
                     while k < 4 and a[k] == b[k]:
                         k += 1
-                    best = max(best, k if (a.isdigit() and b.isdigit()) else 0)
+                    if k > best and a.isdigit() and b.isdigit():
+                        best = k
         return best
 
     def check_pair(self, mentee: Mentee, mentor: Mentor) -> tuple[list[str], int, int]:
@@ -181,6 +189,7 @@ class _Rules:
     def _check_pair(self, mentee: Mentee, mentor: Mentor) -> tuple[list[str], int, int]:
         rules, out = self.rules, []
         her = self.her_rules(mentee)
+        key = (mentee.id, mentor.id)
         digits = self.shared_digits(mentee, mentor)
         reach = self.reach(mentee, mentor, her)
         if rules.eligible_municipalities and mentee.municipality not in rules.eligible_municipalities:
@@ -194,17 +203,13 @@ class _Rules:
                 her.field_rule is FieldRule.FAMILY
                 and self.families(mentee.occupations) & self.families(mentor.occupations)):
             out.append("field")
-        if self.online(mentee, mentor, her):
-            pass  # an online pair is not bound by distance and needs no travel-time row
+        if her.online_meetings and mentee.online and mentor.online:
+            pass  # an online pair is not bound by distance and needs no travel-time row (`online`)
         elif reach is None:
             out.append("no travel-time entry")
         elif reach[1] is not None and reach[0] > reach[1] * (1 + _SLACK) + _SLACK:
             out.append(f"distance {reach[0]:.3f} over the limit {reach[1]}")
-        level = her.min_language_level
-        only = her.programme_languages
-        theirs = {lang.code for lang in mentor.languages if lang.level >= level}
-        if not any(lang.level >= level and lang.code in theirs and (not only or lang.code in only)
-                   for lang in mentee.languages):
+        if not _common_language(mentee, mentor, her.min_language_level, her.programme_languages):
             out.append("no common language")
         if rules.gender_requests_hard and mentee.requested_mentor_gender and \
                 mentor.gender != mentee.requested_mentor_gender:
@@ -212,33 +217,34 @@ class _Rules:
         wanted = her.mentor_goals
         if wanted and mentor.goals and not set(wanted) & set(mentor.goals):
             out.append("mentor goals")
-        by_mentee = (mentee.id, mentor.id) in self.mentee_rank
-        by_mentor = (mentee.id, mentor.id) in self.mentor_rank
+        by_mentee = self.mentee_rank.get(key)
+        by_mentor = self.mentor_rank.get(key)
         choice = her.mutual_choice
         if choice is not MutualChoice.NONE and not {
-                MutualChoice.MENTEE: by_mentee, MutualChoice.MENTOR: by_mentor,
-                MutualChoice.EITHER: by_mentee or by_mentor, MutualChoice.BOTH: by_mentee and by_mentor}[choice]:
+                MutualChoice.MENTEE: by_mentee is not None, MutualChoice.MENTOR: by_mentor is not None,
+                MutualChoice.EITHER: by_mentee is not None or by_mentor is not None,
+                MutualChoice.BOTH: by_mentee is not None and by_mentor is not None}[choice]:
             out.append("mutual choice")
         if mentor.organisation and mentor.organisation in mentee.avoid_organisations:
             out.append("conflict of interest")
         if self.start is not None and ((mentor.available_from is not None and mentor.available_from > self.start)
                                        or (mentor.available_until is not None and mentor.available_until < self.start)):
             out.append("mentor not available at the intake's start")
-        if (mentee.id, mentor.id) in self.met_before:
+        if key in self.met_before:
             out.append("paired in an earlier round")
-        if (mentee.id, mentor.id) in self.bans:
+        if key in self.bans:
             out.append("banned")
-        low, high = self._score_range(mentee, mentor, digits, reach, her)
+        low, high = self._score_range(mentee, mentor, digits, reach, her, by_mentee, by_mentor)
         return out, low, high
 
     def allowed(self, mentee: Mentee, mentor: Mentor) -> bool:
         return not self.check_pair(mentee, mentor)[0]
 
     def _score_range(self, mentee: Mentee, mentor: Mentor, digits: int, reach: tuple[float, float | None] | None,
-                     her: _Her) -> tuple[int, int]:
+                     her: _Her, a: int | None, b: int | None) -> tuple[int, int]:
+        """The pair's score, term by term (README: Scores); `a`, `b`: the mentee's and the mentor's rank of the
+        other (None: not ranked)."""
         weights, depth = self.rules.weights, her.field_depth
-        a = self.mentee_rank.get((mentee.id, mentor.id))
-        b = self.mentor_rank.get((mentee.id, mentor.id))
         fixed = 0
         if a and b:
             fixed += weights.mutual_rank * max(20, 100 - 10 * (a + b - 2))
@@ -247,15 +253,19 @@ class _Rules:
         if b:
             fixed += weights.mentor_rank * max(10, 100 - 20 * (b - 1))
         if mentee.interests and mentor.interests:
-            fixed += weights.interests * min(100, 34 * len(set(mentee.interests) & set(mentor.interests)))
+            fixed += weights.interests * min(100, 34 * len(set(mentee.interests).intersection(mentor.interests)))
         if depth < 4:
             fixed += weights.field * (100 * max(0, digits - depth) // (4 - depth))
         if mentee.goal:
             fixed += weights.goal * (100 if mentee.goal in mentor.goals else 50 if not mentor.goals else 0)
         if mentee.country_of_origin and mentee.country_of_origin in mentor.markets:
             fixed += weights.home_market * 100
-        if mentee.first_language and any(lang.code == mentee.first_language for lang in mentor.languages):
-            fixed += weights.first_language * 100
+        first = mentee.first_language
+        if first:
+            for lang in mentor.languages:
+                if lang.code == first:
+                    fixed += weights.first_language * 100
+                    break
         fixed += weights.seniority * ((50 if mentor.leadership else 0) + 2 * min(mentor.years_experience, 25))
         if mentor.id in self.returning:
             fixed += weights.returning * 100
@@ -263,12 +273,23 @@ class _Rules:
             return fixed, fixed
         travelled, limit = reach
         scale = limit if limit is not None and limit > 0 else _NO_LIMIT
-
-        def points(t: float) -> int:  # beyond her limit (an online pair): no travel points
-            return 0 if limit is not None and t > limit else min(100, max(0, math.floor(100.0 * (1.0 - t / scale))))
-
-        low, high = (points(t) for t in (travelled * (1 + _SLACK) + _SLACK, max(0.0, travelled * (1 - _SLACK) - _SLACK)))
+        # The travel points at the farthest and the nearest a last-bit difference could put her; beyond her limit
+        # (an online pair): no travel points.
+        far, near = travelled * (1 + _SLACK) + _SLACK, max(0.0, travelled * (1 - _SLACK) - _SLACK)
+        low = 0 if limit is not None and far > limit else min(100, max(0, math.floor(100.0 * (1.0 - far / scale))))
+        high = 0 if limit is not None and near > limit else min(100, max(0, math.floor(100.0 * (1.0 - near / scale))))
         return fixed + weights.travel * low, fixed + weights.travel * high
+
+
+def _common_language(mentee: Mentee, mentor: Mentor, level: int, only: tuple[str, ...]) -> bool:
+    """A language both speak at `level` or better, one of the programme's `only` if it names any."""
+    for lang in mentee.languages:
+        if lang.level >= level and (not only or lang.code in only):
+            code = lang.code
+            for theirs in mentor.languages:
+                if theirs.code == code and theirs.level >= level:
+                    return True
+    return False
 
 
 def verify_matchings(candidates: CandidatePairs, matchings: Sequence[Matching], mode: ObjectiveMode, *,
@@ -284,15 +305,17 @@ def verify_matchings(candidates: CandidatePairs, matchings: Sequence[Matching], 
     rules = (checker or AnswerChecker(candidates)).rules
     failures: list[str] = []
     pair_sets: list[set[tuple[str, str]]] = []
-    big = _big(candidates) if matchings else 0
-    cohort = candidates.cohort
+    big = _big(candidates) if matchings and scores else 0
+    mentees, mentors = candidates.cohort.mentees, candidates.cohort.mentors
     for matching in matchings:
-        # The matching's pairs by id (`Matching.pairs`), its rows read as Python ints at once.
-        pairs = [(cohort.mentees[a].id, cohort.mentors[b].id) for a, b in
-                 zip(candidates.mentee[matching.rows].tolist(), candidates.mentor[matching.rows].tolist(), strict=True)]
-        pair_sets.append(set(pairs))
-        failures += [f"matching {matching.rank}: {f}"
-                     for f in _check(rules, pairs, candidates, matching, stable, big, scores)]
+        # The matching's pairs by id (`Matching.pairs`) and their reported scores, its rows read as Python ints at once.
+        rows = matching.rows
+        pairs = [(mentees[a].id, mentors[b].id) for a, b in
+                 zip(candidates.mentee[rows].tolist(), candidates.mentor[rows].tolist(), strict=True)]
+        chosen = set(pairs)
+        pair_sets.append(chosen)
+        failures += [f"matching {matching.rank}: {f}" for f in
+                     _check(rules, pairs, chosen, candidates.score[rows].tolist(), matching, stable, big, scores)]
     for k, later in enumerate(pair_sets[1:], start=1):
         for j in range(k):
             dropped = len(pair_sets[j] - later)
@@ -305,17 +328,33 @@ def verify_matchings(candidates: CandidatePairs, matchings: Sequence[Matching], 
         raise AnswerCheckFailed(failures)
 
 
-def _check(rules: _Rules, pairs: list[tuple[str, str]], candidates: CandidatePairs, matching: Matching,
-           stable: bool, big: int, check_scores: bool) -> list[str]:
+def _check(rules: _Rules, pairs: list[tuple[str, str]], chosen: set[tuple[str, str]], reported: list[int],
+           matching: Matching, stable: bool, big: int, check_scores: bool) -> list[str]:
+    """What one matching (its `pairs`, their set `chosen` and their `reported` scores, in its rows' order) breaks."""
     cohort = rules.cohort
     mentees, mentors = rules.mentees, rules.mentors
-    out: list[str] = []
-    load = Counter(b for _, b in pairs)
-    seen = Counter(a for a, _ in pairs)
-    out += [f"mentee {a} has {n} mentors" for a, n in seen.items() if n > 1]
+    check_pair = rules.check_pair
+    load: dict[str, int] = {}  # pairs per mentor
+    seen: dict[str, int] = {}  # pairs per mentee
+    seats = 0  # the pairs beyond each mentor's first: sum of n (n - 1) / 2 over the mentors' n pairs
+    total, worst = 0, None
+    pair_out: list[str] = []
+    for (a, b), score in zip(pairs, reported, strict=True):
+        seen[a] = seen.get(a, 0) + 1
+        taken = load.get(b, 0)
+        load[b] = taken + 1
+        seats += taken
+        broken, low, high = check_pair(mentees[a], mentors[b])
+        if broken:
+            pair_out.append(f"pair {a}-{b} breaks: {', '.join(broken)}")
+        if check_scores and not low <= score <= high:
+            pair_out.append(f"pair {a}-{b} scores {score}, the rules give {low}" + (f"..{high}" if high != low else ""))
+        total += score
+        if worst is None or score < worst:
+            worst = score
+    out = [f"mentee {a} has {n} mentors" for a, n in seen.items() if n > 1]
     out += [f"mentor {b} takes {n}, capacity {max(mentors[b].capacity, 0)}" for b, n in load.items()
             if n > max(mentors[b].capacity, 0)]
-    chosen = set(pairs)
     out += [f"pinned pair {a}-{b} is missing" for a, b in cohort.rules.pins if (a, b) not in chosen]
     for organisation, cap in cohort.rules.organisation_caps:
         taken = sum(1 for _, b in pairs if mentors[b].organisation == organisation)
@@ -325,37 +364,33 @@ def _check(rules: _Rules, pairs: list[tuple[str, str]], candidates: CandidatePai
         taken = sum(1 for _, b in pairs if mentors[b].gender == quota.gender)
         if taken < quota.min_pairs or (quota.max_pairs is not None and taken > quota.max_pairs):
             out.append(f"gender quota {quota.gender}: {taken} pairs, allowed {quota.min_pairs}..{quota.max_pairs}")
-    scores: list[int] = []
-    reported = dict(zip(pairs, candidates.score[matching.rows].tolist(), strict=True))  # pairs: the matching's rows
-    for a, b in pairs:
-        broken, low, high = rules.check_pair(mentees[a], mentors[b])
-        if broken:
-            out.append(f"pair {a}-{b} breaks: {', '.join(broken)}")
-        score = int(reported[(a, b)])
-        if check_scores and not low <= score <= high:
-            out.append(f"pair {a}-{b} scores {score}, the rules give {low}" + (f"..{high}" if high != low else ""))
-        scores.append(score)
+    out += pair_out
     if not check_scores:
         return out + ([f"blocking pair {a}-{b}" for a, b in _blocking(rules, pairs, mentees, mentors)] if stable else [])
     objective = matching.objective
     profile_len = len(objective.rank_profile)
-    ranks = Counter(rules.mentee_rank.get(p) for p in pairs)
-    matched_priority = sum(rules.priorities[a] for a, _ in pairs)
+    mentee_rank, priorities = rules.mentee_rank, rules.priorities
+    ranks: dict[int | None, int] = {}  # pairs by the mentee's rank of her mentor (None: not ranked)
+    matched_priority = 0
+    for pair in pairs:
+        rank = mentee_rank.get(pair)
+        ranks[rank] = ranks.get(rank, 0) + 1
+        matched_priority += priorities[pair[0]]
+    seat_cost = max(cohort.rules.extra_seat_cost, 0) * seats
     expected: dict[str, object] = {
         "matched": len(pairs),
         "matched_priority": matched_priority,
-        "total_score": sum(scores),
-        "worst_score": min(scores, default=0),
+        "total_score": total,
+        "worst_score": 0 if worst is None else worst,
         "rank_profile": tuple(ranks.get(r, 0) for r in range(1, profile_len + 1)),
+        "seat_cost": seat_cost,
     }
-    seat_cost = max(cohort.rules.extra_seat_cost, 0) * sum(n * (n - 1) // 2 for n in load.values())
-    expected["seat_cost"] = seat_cost
     for name, value in expected.items():
         if getattr(objective, name) != value:
             out.append(f"{name} is reported as {getattr(objective, name)}, the pairs give {value}")
     if any(r is not None and r > profile_len for r in ranks):
         out.append("a pair's rank lies beyond the reported rank profile")
-    if objective.value != big * matched_priority + sum(scores) - seat_cost:
+    if objective.value != big * matched_priority + total - seat_cost:
         out.append("the objective value is not big x matched priority + total score - seat costs")
     if stable:
         out += [f"blocking pair {a}-{b}" for a, b in _blocking(rules, pairs, mentees, mentors)]
