@@ -112,10 +112,15 @@ class CandidatePairs:
 _INDEX_COLUMNS = frozenset({"mentee", "mentor", "score"})  # read as int64, whatever polars stores
 
 
+_RANK_POINTS = np.array([0, 100, 80, 60, 40, 20, 10], dtype=np.int64)  # by rank 0 (unranked) .. 6 and lower
+
+
 def rank_points(rank: npt.NDArray[np.int64]) -> IntArray:
     """1st choice 100, 2nd 80, 3rd 60, 4th 40, 5th 20, lower 10; unranked 0."""
     if not rank.any():  # nobody ranked: all unranked
         return np.zeros(len(rank), dtype=np.int64)
+    if np.minimum.reduce(rank) >= 0:  # the usual ranks: one look-up, not ten numpy calls
+        return _RANK_POINTS[np.minimum(rank, 6)]
     points = np.where(rank == 1, 100, np.maximum(10, 100 - 20 * (rank - 1)))
     return np.where(rank == NO_RANK, 0, points).astype(np.int64)
 
@@ -240,23 +245,36 @@ def travel_points(arrays: CohortArrays, mentee: IntArray, km: FloatArray, minute
     limits = arrays.mentee_limit_minutes if arrays.uses_travel_times else arrays.mentee_limit_km
     travelled = minutes if arrays.uses_travel_times else km
     limit = limits[mentee]
-    distance = np.nan_to_num(travelled, nan=np.inf)
+    # No travel known is infinitely far (np.nan_to_num's wrapper, ~10 us, only where some distance is infinite).
+    infinite = np.isinf(travelled).any()
+    distance = np.nan_to_num(travelled, nan=np.inf) if infinite else np.where(np.isnan(travelled), np.inf, travelled)
     scale = np.where(np.isfinite(limits) & (limits > 0), limits, NO_LIMIT_TRAVEL_KM)[mentee]  # per mentee, then pair
-    points = np.clip(np.floor(100.0 * (1.0 - distance / scale)), 0, 100)
+    points = np.minimum(np.maximum(np.floor(100.0 * (1.0 - distance / scale)), 0), 100)  # np.clip, wrapper-free
     # Beyond her limit only an online pair is allowed at all, and it gets no travel points (README: TRAVEL).
     return np.where(distance > limit, 0, points).astype(np.int64)
+
+
+def _field_points_table(depth: IntArray) -> IntArray:
+    """Points for 0..4 shared digits at each depth, [depth * 5 + digits]: 100 x the digits beyond the depth over
+    the digits there are beyond it; none at depth 4 or more (the field rule takes them all)."""
+    depth = depth[:, None]
+    return np.asarray(np.where(depth < 4, 100 * np.clip(np.arange(5) - depth, 0, 4) // np.maximum(4 - depth, 1), 0)
+                      .astype(np.int64).reshape(-1), dtype=np.int64)
+
+
+_FIELD_POINTS = _field_points_table(np.arange(5, dtype=np.int64))
 
 
 def field_points(arrays: CohortArrays, mentee: IntArray, digits: npt.NDArray[np.integer]) -> IntArray:
     """FIELD: the ISCO digits shared beyond her rules' depth (a segment may set its own), 0..100."""
     shared = np.asarray(digits)
-    if len(shared) and (int(shared.min()) < 0 or int(shared.max()) > 4):
+    if len(shared) and (int(np.minimum.reduce(shared)) < 0 or int(np.maximum.reduce(shared)) > 4):
         raise ValueError("shared ISCO digits lie in 0..4")
+    depths = arrays.mentee_field_depth
+    if len(depths) and np.minimum.reduce(depths) >= 0:  # depths 0..4 and beyond (none then): a fixed table
+        return _FIELD_POINTS[np.minimum(depths, 4)[mentee] * 5 + shared]
     # Per mentee, her points for 0..4 shared digits: a pair's are one look-up in it.
-    depth = arrays.mentee_field_depth[:, None]
-    table = np.where(depth < 4, 100 * np.clip(np.arange(5) - depth, 0, 4) // np.maximum(4 - depth, 1), 0)
-    return np.asarray(table.astype(np.int64).reshape(-1)[np.asarray(mentee, dtype=np.int64) * 5 + shared],
-                      dtype=np.int64)
+    return _field_points_table(depths)[np.asarray(mentee, dtype=np.int64) * 5 + shared]
 
 
 _GOAL_CODES: dict[Goal, int] = {g: k for k, g in enumerate(Goal)}
@@ -266,7 +284,8 @@ def goal_points(cohort: Cohort, mentee: IntArray, mentor: IntArray) -> IntArray:
     """GOAL: 100 when the mentor supports her goal, 50 when he lists no goals, 0 otherwise or without a goal."""
     goal_codes = _GOAL_CODES
     mentee_goal = np.array([goal_codes[p.goal] for p in cohort.mentees], dtype=np.int64)
-    mentor_goals = np.array([sum(1 << goal_codes[g] for g in p.goals) for p in cohort.mentors], dtype=np.int64)
+    mentor_goals = np.array([sum(1 << goal_codes[g] for g in p.goals) if p.goals else 0 for p in cohort.mentors],
+                            dtype=np.int64)
     # Per goal and mentor, the points: a pair's are one look-up in it.
     goal = np.arange(len(goal_codes), dtype=np.int64)[:, None]
     table = np.where(goal == goal_codes[Goal.UNSPECIFIED], 0,
@@ -286,6 +305,12 @@ def score_pairs(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor: 
     what the candidate builder already knows. `stop` is checked between the terms (raises `solver.stop.Stopped`).
     """
     return pl.DataFrame(score_columns(cohort, arrays, mentee, mentor, travel=travel, digits=digits, stop=stop))
+
+
+SMALL_SCORE_ROWS = 4096
+"""Pairs up to which `score_columns` keeps the terms' points as the rows of one matrix (a copy of each) and makes the
+score as one product with the weights; above, each term's column as it comes and the score summed term by term
+(no copy of every term's points at millions of pairs)."""
 
 
 def score_columns(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor: IntArray, *,
@@ -335,6 +360,17 @@ def score_columns(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor
         "mentor_rank": mentor_rank,
         "shared_interests": shared_interests,
     }
+    weight = np.array([weights[term.weight_name] for term in points])
+    if len(mentee) <= SMALL_SCORE_ROWS and weight.dtype == np.int64:
+        # The terms as rows of one matrix, the score one product with the weights: not three numpy calls a term.
+        stacked = np.empty((len(points), len(mentee)), dtype=np.int64)
+        for k, (term, values) in enumerate(points.items()):
+            check(stop)
+            stacked[k] = values
+            columns[term.column] = stacked[k]
+        columns["score"] = weight @ stacked
+        check(stop)
+        return columns
     score = np.zeros(len(mentee), dtype=np.int64)
     for term, values in points.items():
         check(stop)

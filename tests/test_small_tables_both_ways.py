@@ -15,6 +15,7 @@ from solver import candidates, scores
 from solver.arrays import cohort_arrays
 from solver.domain import Ranking
 from solver.scores import score_columns
+from tests import rules_oracle
 from tests import test_field_digits as digits
 from tests.oracle import random_cohort
 
@@ -51,3 +52,30 @@ def test_ranks_per_pair_either_way(monkeypatch: pytest.MonkeyPatch, seed: int, d
         columns = score_columns(scored, arrays, mentee, mentor)
         assert columns["mentee_rank"].tolist() == [her_rank.get(p, 0) for p in pairs]
         assert columns["mentor_rank"].tolist() == [his_rank.get(p, 0) for p in pairs]
+
+
+@pytest.mark.parametrize("small_rows", [0, 1 << 40], ids=["term-by-term", "one-matrix"])
+@pytest.mark.parametrize("seed", range(8))
+def test_terms_and_score_per_pair_either_way(monkeypatch: pytest.MonkeyPatch, seed: int, small_rows: int) -> None:
+    """Every term's points and the weighted score of every pair (allowed or not), against the README's table
+    (`rules_oracle.term_points`), with the score's matrix product forced on or off."""
+    monkeypatch.setattr(scores, "SMALL_SCORE_ROWS", small_rows)
+    rng = random.Random(9600 + seed)
+    cohort = random_cohort(rng, rng.randint(1, 12), rng.randint(1, 12), rankings=True)
+    mentee, mentor = np.divmod(np.arange(len(cohort.mentees) * len(cohort.mentors)), len(cohort.mentors))
+    columns = score_columns(cohort, cohort_arrays(cohort), mentee, mentor)
+    her, his = rules_oracle.rankings(cohort)
+    weights = cohort.rules.weights.as_dict()
+    for row, (a, b) in enumerate(zip(mentee.tolist(), mentor.tolist(), strict=True)):
+        p, q = cohort.mentees[a], cohort.mentors[b]
+        expected = rules_oracle.term_points(cohort, p, q, her.get((p.id, q.id)), his.get((p.id, q.id)))
+        got = {term.weight_name: int(columns[term.column][row]) for term in scores.TERMS}
+        assert got == expected, (p.id, q.id)
+        assert int(columns["score"][row]) == sum(weights[name] * points for name, points in expected.items())
+
+
+def test_rank_points_of_any_rank() -> None:
+    """MENTEE_RANK / MENTOR_RANK of ranks 0 (unranked) to 9, and of ranks below 0 (no valid input, the formula)."""
+    for ranks in ([0, 1, 2, 3, 4, 5, 6, 7, 9], [3, -1, 0, -4, 1]):
+        got = scores.rank_points(np.array(ranks, dtype=np.int64)).tolist()
+        assert got == [0 if r == 0 else max(10, 100 - 20 * (r - 1)) for r in ranks]
