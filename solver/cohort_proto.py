@@ -60,6 +60,8 @@ _UNKNOWN_GENDER = re.compile(r"\?(-?\d+)")
 _RULES_DEFAULT = Rules()
 WEIGHTS_DEFAULT = Weights()
 WEIGHT_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Weights))
+_WEIGHT_DEFAULTS: tuple[tuple[str, int], ...] = tuple((name, getattr(WEIGHTS_DEFAULT, name)) for name in WEIGHT_NAMES)
+"""Each weight's name and default, in the order of `Weights`' fields."""
 
 
 def field_default(cls: type[Any], name: str) -> Any:
@@ -358,8 +360,9 @@ class ProtoReader:
 
     @staticmethod
     def weights(w: pb.Weights) -> Weights:
-        given = {name: getattr(w, name) for name in WEIGHT_NAMES if w.HasField(name)}  # type: ignore[arg-type]
-        return dataclasses.replace(WEIGHTS_DEFAULT, **given)
+        """The weights given, the default for each one not given (made at once, not as a copy of the defaults)."""
+        return Weights(*[getattr(w, name) if w.HasField(name) else default  # type: ignore[arg-type]
+                         for name, default in _WEIGHT_DEFAULTS])
 
     def rules(self, r: pb.Rules) -> Rules:
         max_distance_km: float | None
@@ -379,7 +382,7 @@ class ProtoReader:
                 self.level(r.min_language_level) if r.HasField("min_language_level") else d.min_language_level
             ),
             min_mentor_years=r.min_mentor_years,
-            eligible_municipalities=tuple(r.eligible_municipalities),
+            eligible_municipalities=tuple(r.eligible_municipalities[:]),
             eligible_tracks=tuple(
                 self.enum(TRACK_FROM_PROTO, t, Track.UNSPECIFIED, f"rules.eligible_tracks[{j}]", "track")
                 for j, t in enumerate(r.eligible_tracks)
@@ -393,19 +396,19 @@ class ProtoReader:
                 )
                 for q in r.gender_quotas
             ),
-            pins=tuple((p.mentee_id, p.mentor_id) for p in r.pins),
-            bans=tuple((p.mentee_id, p.mentor_id) for p in r.bans),
+            pins=tuple([(p.mentee_id, p.mentor_id) for p in r.pins[:]]),
+            bans=tuple([(p.mentee_id, p.mentor_id) for p in r.bans[:]]),
             gender_requests_hard=(
                 r.gender_requests_hard if r.HasField("gender_requests_hard") else d.gender_requests_hard
             ),
             weights=self.weights(r.weights) if r.HasField("weights") else WEIGHTS_DEFAULT,
             travel_times=tuple(
-                TravelTime(mentee_id=t.mentee_id, mentor_id=t.mentor_id, minutes=t.minutes) for t in r.travel_times
+                TravelTime(mentee_id=t.mentee_id, mentor_id=t.mentor_id, minutes=t.minutes) for t in r.travel_times[:]
             ),
             max_travel_minutes=r.max_travel_minutes if r.HasField("max_travel_minutes") else d.max_travel_minutes,
             online_meetings=r.online_meetings,
             personal_limits_extend=r.personal_limits_extend,
-            programme_languages=tuple(r.programme_languages),
+            programme_languages=tuple(r.programme_languages[:]),
             field_rule=self.field_rule(r.field_rule, "rules.field_rule") or d.field_rule,
             field_families=tuple(FieldFamily(f.id, tuple(f.prefixes), f.source) for f in r.field_families),
             mutual_choice=self.mutual_choice(r.mutual_choice, "rules.mutual_choice") or d.mutual_choice,
@@ -455,13 +458,19 @@ class ProtoReader:
     # (`solver.columns.build`). A person the columns do not map plainly (no location, a negative CEFR level, an
     # unknown enum number) is read again by `mentor` / `mentee`, which report its problems in the order they
     # always have: the same objects and the same problems as reading person by person, in a third of the time.
+    # Repeated fields are read by slice (`m.interests[:]`, `msg.mentors[:]`): upb makes that list in one step, where
+    # iterating the field (`tuple(m.interests)`) costs a step per element (about three times as long).
 
     def _skills(self, people: list[Any], odd: set[int]) -> list[tuple[Language, ...]]:
         """Each person's languages; a person with a skill of negative level goes into `odd`."""
-        out: list[tuple[Language, ...]] = []
         known = _LANGUAGES
+        try:  # as a rule every skill has been read before (the table holds at most 26 * 26 * 7): one pass
+            return [tuple([known[s.code, s.level] for s in m.languages[:]]) for m in people]
+        except KeyError:
+            pass
+        out: list[tuple[Language, ...]] = []
         for i, m in enumerate(people):
-            skills = m.languages
+            skills = m.languages[:]
             if not skills:
                 out.append(())
                 continue
@@ -491,19 +500,19 @@ class ProtoReader:
         odd = {i for i, m in enumerate(people) if not m.HasField("location")}
         locations = [m.location for m in people]
         genders = [_GENDER_FROM_PROTO.get(m.gender) for m in people]
-        goals = [_enums(_GOAL_FROM_PROTO, gls) if (gls := m.goals) else () for m in people]
+        goals = [_enums(_GOAL_FROM_PROTO, gls[:]) if (gls := m.goals) else () for m in people]
         self._odd_numbers(genders, odd)
         self._odd_numbers(goals, odd)
         columns: dict[str, list[Any]] = {
             "id": [m.id for m in people], "lat": [p.lat for p in locations], "lon": [p.lon for p in locations],
-            "occupations": [tuple(occ) if (occ := m.occupations) else () for m in people],
+            "occupations": [tuple(m.occupations[:]) for m in people],
             "languages": self._skills(people, odd),
             "years_experience": [m.years_experience for m in people],
             "capacity": [m.capacity if m.HasField("capacity") else _MENTOR_CAPACITY_DEFAULT for m in people],
             "leadership": [m.leadership for m in people], "gender": genders,
-            "interests": [tuple(ints) if (ints := m.interests) else () for m in people],
+            "interests": [tuple(m.interests[:]) for m in people],
             "organisation": [m.organisation for m in people],
-            "markets": [tuple(mks) if (mks := m.markets) else () for m in people],
+            "markets": [tuple(m.markets[:]) for m in people],
             "returning": [m.returning for m in people], "online": [m.online for m in people], "goals": goals,
         }
         return self._again(people, build(Mentor, len(people), columns), odd, "mentors", self.mentor)
@@ -520,20 +529,20 @@ class ProtoReader:
             self._odd_numbers(column, odd)
         columns: dict[str, list[Any]] = {
             "id": [m.id for m in people], "lat": [p.lat for p in locations], "lon": [p.lon for p in locations],
-            "occupations": [tuple(occ) if (occ := m.occupations) else () for m in people],
+            "occupations": [tuple(m.occupations[:]) for m in people],
             "languages": self._skills(people, odd),
             "max_travel_km": [m.max_travel_km if m.HasField("max_travel_km") else None for m in people],
             "max_travel_minutes": [m.max_travel_minutes if m.HasField("max_travel_minutes") else None
                                    for m in people],
-            "interests": [tuple(ints) if (ints := m.interests) else () for m in people],
+            "interests": [tuple(m.interests[:]) for m in people],
             "goal": goals, "gender": genders, "requested_mentor_gender": requested,
             "country_of_origin": [m.country_of_origin for m in people],
             "first_language": [m.first_language for m in people],
             "municipality": [m.municipality for m in people], "track": tracks,
             "priority": [m.priority or _MENTEE_PRIORITY_DEFAULT for m in people],
             "online": [m.online for m in people],
-            "tags": [tuple(tgs) if (tgs := m.tags) else () for m in people],
-            "avoid_organisations": [tuple(avo) if (avo := m.avoid_organisations) else () for m in people],
+            "tags": [tuple(m.tags[:]) for m in people],
+            "avoid_organisations": [tuple(m.avoid_organisations[:]) for m in people],
         }
         return self._again(people, build(Mentee, len(people), columns), odd, "mentees", self.mentee)
 
@@ -545,9 +554,9 @@ class ProtoReader:
 
     def cohort(self, msg: pb.Cohort) -> Cohort:
         cohort = Cohort(
-            mentors=self.mentors(list(msg.mentors)),
-            mentees=self.mentees(list(msg.mentees)),
-            rankings=self.rankings(list(msg.rankings)),
+            mentors=self.mentors(msg.mentors[:]),
+            mentees=self.mentees(msg.mentees[:]),
+            rankings=self.rankings(msg.rankings[:]),
             rules=self.rules(msg.rules) if msg.HasField("rules") else Rules(),
             name=msg.name,
         )
