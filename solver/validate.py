@@ -459,8 +459,9 @@ def _validate_rules(cohort: Cohort, mentee_ids: set[str], mentor_ids: set[str]) 
     if not 1 <= rules.min_language_level <= 6:
         out.append(Problem(ProblemCode.INVALID_RULE, "rules.min_language_level",
                            f"{rules.min_language_level} is not a CEFR level 1..6 (A1..C2)"))
-    _in_range("rules.min_mentor_years", rules.min_mentor_years, 0, MAX_YEARS,
-              f"{rules.min_mentor_years} is not in 0..{MAX_YEARS}", out)
+    if not 0 <= rules.min_mentor_years <= MAX_YEARS:  # (the path and message worded only when needed)
+        _in_range("rules.min_mentor_years", rules.min_mentor_years, 0, MAX_YEARS,
+                  f"{rules.min_mentor_years} is not in 0..{MAX_YEARS}", out)
     for k, (org, cap) in enumerate(rules.organisation_caps):
         if not org.strip():
             out.append(Problem(ProblemCode.INVALID_RULE, f"rules.organisation_caps[{k}].organisation",
@@ -477,7 +478,8 @@ def _validate_rules(cohort: Cohort, mentee_ids: set[str], mentor_ids: set[str]) 
             out.append(Problem(ProblemCode.INVALID_RULE, f"rules.gender_quotas[{k}]",
                                f"bounds {quota.min_pairs}..{quota.max_pairs} are not 0 <= min <= max <= {MAX_INT32}"))
     for name, value in rules.weights.as_dict().items():
-        _in_range(f"rules.weights.{name}", value, 0, MAX_WEIGHT, f"weight {value} is not in 0..{MAX_WEIGHT}", out)
+        if not 0 <= value <= MAX_WEIGHT:
+            _in_range(f"rules.weights.{name}", value, 0, MAX_WEIGHT, f"weight {value} is not in 0..{MAX_WEIGHT}", out)
     for key, pairs in (("pins", rules.pins), ("bans", rules.bans)):
         for k, (mentee, mentor) in enumerate(pairs):
             if mentee not in mentee_ids:
@@ -510,7 +512,7 @@ def _validate_rules(cohort: Cohort, mentee_ids: set[str], mentor_ids: set[str]) 
                                f"mentee '{pin[0]}' is already pinned by rules.pins[{pinned_mentee[pin[0]]}]"))
         pinned_mentee.setdefault(pin[0], k)
         pins_per_mentor[pin[1]] += 1
-    capacity = {m.id: m.capacity for m in cohort.mentors}
+    capacity = {m.id: m.capacity for m in cohort.mentors} if pins_per_mentor else {}
     for mentor, count in sorted(pins_per_mentor.items()):
         if mentor in capacity and count > capacity[mentor]:
             out.append(Problem(ProblemCode.PINS_EXCEED_CAPACITY, "rules.pins",
@@ -524,8 +526,9 @@ MAX_SEAT_COST = 100_000  # points a second seat may cost: beyond it a second sea
 def _validate_programme_rules(rules: Rules) -> list[Problem]:
     """Segments, families, programme languages and the seat cost: each value in its range, ids unique."""
     out: list[Problem] = []
-    _in_range("rules.extra_seat_cost", rules.extra_seat_cost, 0, MAX_SEAT_COST,
-              f"{rules.extra_seat_cost} is not in 0..{MAX_SEAT_COST} points", out)
+    if not 0 <= rules.extra_seat_cost <= MAX_SEAT_COST:
+        _in_range("rules.extra_seat_cost", rules.extra_seat_cost, 0, MAX_SEAT_COST,
+                  f"{rules.extra_seat_cost} is not in 0..{MAX_SEAT_COST} points", out)
     for k, code in enumerate(rules.programme_languages):
         if not (len(code) == 2 and code.isalpha()):
             out.append(Problem(ProblemCode.MALFORMED_LANGUAGE, f"rules.programme_languages[{k}]",
@@ -724,6 +727,17 @@ def _exchanged_km(middle_lat: float, middle_lon: float, lat: float, lon: float) 
     return _km(middle_lat, middle_lon, lon, lat) if abs(lon) <= 90 else math.inf
 
 
+def _middle_ends(middles: list[_Middle], placed: int, split: int, sides: bool, values: list[float], name: str,
+                 ) -> tuple[list[float], list[float]]:
+    """One coordinate (`name`) of both ends of `coordinate_warnings`' distances, as lists: from the cohort's middle
+    to everyone placed, from each side's middle to its people, from the mentors' middle to the mentees'."""
+    start = [getattr(middles[0], name)] * placed
+    if not sides:
+        return start, values
+    mentors, mentees = getattr(middles[1], name), getattr(middles[2], name)
+    return start + [mentors] * split + [mentees] * (placed - split) + [mentors], values + values + [mentees]
+
+
 def coordinate_warnings(cohort: Cohort) -> list[Problem]:
     """Warnings, not problems (a valid cohort is still solved), for coordinates that look wrong.
 
@@ -768,19 +782,24 @@ def coordinate_warnings(cohort: Cohort) -> list[Problem]:
     if sides:
         middles += [_Middle(_median(lats[:split]), _median(lons[:split])),
                     _Middle(_median(lats[split:]), _median(lons[split:]))]
-    counts = [len(index), split, len(index) - split][:len(middles)]
     # From each middle to its people (everyone from the cohort's, then each side from its own), then the mentors'
     # middle to the mentees': one haversine over arrays.
-    from_lat = np.repeat([m.lat for m in middles], counts)
-    from_lon = np.repeat([m.lon for m in middles], counts)
-    to_lat = np.concatenate([np.asarray(lats, dtype=np.float64)] * (2 if sides else 1))
-    to_lon = np.concatenate([np.asarray(lons, dtype=np.float64)] * (2 if sides else 1))
-    if sides:
-        from_lat, from_lon = np.append(from_lat, middles[1].lat), np.append(from_lon, middles[1].lon)
-        to_lat, to_lon = np.append(to_lat, middles[2].lat), np.append(to_lon, middles[2].lon)
-    km = haversine_km(from_lat, from_lon, to_lat, to_lon)
-    if len(people) <= MEDIAN_IN_PYTHON:
-        km = km.tolist()
+    if len(people) <= MEDIAN_IN_PYTHON:  # the same arrays from Python lists (a few numpy calls fewer per request)
+        assert isinstance(lats, list) and isinstance(lons, list)  # (Python lists up to MEDIAN_IN_PYTHON people)
+        lat_ends = _middle_ends(middles, len(index), split, sides, lats, "lat")
+        lon_ends = _middle_ends(middles, len(index), split, sides, lons, "lon")
+        km = haversine_km(np.array(lat_ends[0], dtype=np.float64), np.array(lon_ends[0], dtype=np.float64),
+                          np.array(lat_ends[1], dtype=np.float64), np.array(lon_ends[1], dtype=np.float64)).tolist()
+    else:
+        counts = [len(index), split, len(index) - split][:len(middles)]
+        from_lat = np.repeat([m.lat for m in middles], counts)
+        from_lon = np.repeat([m.lon for m in middles], counts)
+        to_lat = np.concatenate([np.asarray(lats, dtype=np.float64)] * (2 if sides else 1))
+        to_lon = np.concatenate([np.asarray(lons, dtype=np.float64)] * (2 if sides else 1))
+        if sides:
+            from_lat, from_lon = np.append(from_lat, middles[1].lat), np.append(from_lon, middles[1].lon)
+            to_lat, to_lon = np.append(to_lat, middles[2].lat), np.append(to_lon, middles[2].lon)
+        km = haversine_km(from_lat, from_lon, to_lat, to_lon)
     distance = km[:len(index)]
     middle = cohort_middle.of(distance)
     out: list[Problem] = []
