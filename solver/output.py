@@ -17,6 +17,8 @@ from solver.solve import Matching, Objective, SolveResult
 _REASON_COLUMNS = ("mentee_rank", "mentor_rank", "shared_interests", "field_digits", "distance_km",
                    Term.GOAL.column)
 _FACT_COLUMNS = (*_REASON_COLUMNS, "travel_minutes")
+_TERM_FIELDS: tuple[tuple[str, str, str], ...] = tuple((term.value, term.weight_name, term.column) for term in TERMS)
+"""Each term's code, weight name and points column, in the fixed term order: read once, not per answer."""
 
 
 def _columns(candidates: CandidatePairs, rows: np.ndarray, names: tuple[str, ...]) -> dict[str, list[Any]]:
@@ -28,7 +30,7 @@ def _breakdowns(candidates: CandidatePairs, rows: np.ndarray) -> list[dict[str, 
     """Weighted points per soft term (terms with weight 0 left out), for each of the given rows: one slice per
     term, the rows' dicts zipped from them."""
     weights = candidates.cohort.rules.weights.as_dict()
-    active = [(term.value, weights[term.weight_name], term.column) for term in TERMS if weights[term.weight_name]]
+    active = [(value, weights[name], column) for value, name, column in _TERM_FIELDS if weights[name]]
     if not active:
         return [{} for _ in range(len(rows))]
     names = [value for value, _, _ in active]
@@ -56,10 +58,17 @@ _PHRASES: dict[str, Callable[[Facts, int], str]] = {
 """Each soft term's short phrase, from the pair's facts: written only for the terms a pair's reasons name."""
 
 
-def _reasons(breakdown: dict[str, int], facts: Facts, row: int, k: int) -> list[str]:
-    """The k terms that gave the pair at place `row` of `facts` most points, as short phrases."""
-    ranked = sorted([(points, term) for term, points in breakdown.items() if points > 0], reverse=True)[:k]
-    return [_PHRASES[term](facts, row) for _, term in ranked]
+def _reasons(breakdowns: list[dict[str, int]], facts: Facts, k: int) -> list[list[str]]:
+    """For each pair (its place in `facts`, its points per term), the k terms that gave it most points (ties: the
+    later term name first), as short phrases. Every breakdown names the same terms: they are put in name order once,
+    then each pair's are sorted by its points alone (a stable sort keeps that order among equal points)."""
+    if not breakdowns:
+        return []
+    by_name = sorted(breakdowns[0], reverse=True)
+    phrases = _PHRASES
+    return [[phrases[term](facts, row) for term in sorted(by_name, key=breakdown.__getitem__, reverse=True)[:k]
+             if breakdown[term] > 0]
+            for row, breakdown in enumerate(breakdowns)]
 
 
 def pair_breakdowns(candidates: CandidatePairs, rows: np.ndarray) -> list[dict[str, int]]:
@@ -70,8 +79,7 @@ def pair_breakdowns(candidates: CandidatePairs, rows: np.ndarray) -> list[dict[s
 def reasons_of(candidates: CandidatePairs, rows: np.ndarray, k: int = 3) -> list[list[str]]:
     """For each row, the k terms that gave the pair most points, as short phrases."""
     rows = np.asarray(rows, dtype=np.int64)
-    facts = _columns(candidates, rows, _REASON_COLUMNS)
-    return [_reasons(breakdown, facts, i, k) for i, breakdown in enumerate(_breakdowns(candidates, rows))]
+    return _reasons(_breakdowns(candidates, rows), _columns(candidates, rows, _REASON_COLUMNS), k)
 
 
 def top_reasons(candidates: CandidatePairs, row: int, k: int = 3) -> list[str]:
@@ -111,7 +119,7 @@ def answer_pairs(candidates: CandidatePairs, rows: np.ndarray) -> AnswerPairs:
     return AnswerPairs(
         mentee=mentee_ids, mentor=mentor_ids, score=facts["score"],
         distance_km=[round_km(km) for km in facts["distance_km"]], breakdown=breakdowns,
-        reasons=[_reasons(breakdown, facts, k, 3) for k, breakdown in enumerate(breakdowns)],
+        reasons=_reasons(breakdowns, facts, 3),
         pinned=[pair in pins for pair in zip(mentee_ids, mentor_ids, strict=True)] if pins else [False] * len(rows),
         mentee_rank=facts["mentee_rank"], mentor_rank=facts["mentor_rank"], field_digits=facts["field_digits"],
         shared_interests=facts["shared_interests"],
@@ -171,30 +179,39 @@ class MatchingFacts:
     added: list[tuple[str, str]]
 
 
-def matching_facts(result: SolveResult, matching: Matching) -> MatchingFacts:
-    """`MatchingFacts` of one matching of the result. A pair is one candidate row, so the difference from the best
-    is taken over rows (sets of ints), and only the differing rows are named."""
+def answer_facts(result: SolveResult) -> list[MatchingFacts]:
+    """`MatchingFacts` of each matching of the result, in order; what they share (the ids, the seats, the best
+    matching's rows) read once. A pair is one candidate row, so the difference from the best is taken over rows (sets
+    of ints), and only the differing rows are named."""
+    if not result.matchings:
+        return []
     candidates = result.candidates
     cohort = candidates.cohort
     mentee, mentor = candidates.mentee, candidates.mentor
-    rows = np.asarray(matching.rows, dtype=np.int64)
-    matched = set(mentee[rows].tolist())
-    load = np.bincount(mentor[rows], minlength=len(cohort.mentors)).tolist()
-    these, best = set(rows.tolist()), set(np.asarray(result.matchings[0].rows, dtype=np.int64).tolist())
+    mentee_ids = [p.id for p in cohort.mentees]
+    mentor_seats = [(p.id, p.capacity) for p in cohort.mentors]
+    rows_of = [np.asarray(m.rows, dtype=np.int64) for m in result.matchings]
+    best = set(rows_of[0].tolist())
 
     def named(chosen: set[int]) -> list[tuple[str, str]]:
-        return sorted((cohort.mentees[int(mentee[r])].id, cohort.mentors[int(mentor[r])].id) for r in chosen)
+        return sorted((mentee_ids[int(mentee[r])], mentor_seats[int(mentor[r])][0]) for r in chosen)
 
-    return MatchingFacts(
-        unmatched=[p.id for i, p in enumerate(cohort.mentees) if i not in matched],
-        free=[(p.id, p.capacity - n) for p, n in zip(cohort.mentors, load, strict=True) if p.capacity - n > 0],
-        kept=len(best & these), removed=named(best - these), added=named(these - best))
+    out = []
+    for rows in rows_of:
+        matched = set(mentee[rows].tolist())
+        load = np.bincount(mentor[rows], minlength=len(mentor_seats)).tolist()
+        these = set(rows.tolist())
+        out.append(MatchingFacts(
+            unmatched=[i for k, i in enumerate(mentee_ids) if k not in matched],
+            free=[(i, seats - n) for (i, seats), n in zip(mentor_seats, load, strict=True) if seats > n],
+            kept=len(best & these), removed=named(best - these), added=named(these - best)))
+    return out
 
 
-def matching_dict(result: SolveResult, matching: Matching,
+def matching_dict(result: SolveResult, matching: Matching, facts: MatchingFacts,
                   pairs_by_row: Mapping[int, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """One matching as plain data. `pairs_by_row`: the pairs' data by candidate row, made once for every
-    matching of the result (`result_dict`); else made here."""
+    """One matching as plain data, with its `facts` (`answer_facts`). `pairs_by_row`: the pairs' data by candidate
+    row, made once for every matching of the result (`result_dict`); else made here."""
     candidates = result.candidates
     best = result.matchings[0]
     rows = np.asarray(matching.rows, dtype=np.int64)
@@ -202,7 +219,6 @@ def matching_dict(result: SolveResult, matching: Matching,
         pairs = _pair_dicts(candidates, rows)
     else:
         pairs = [_copied(pairs_by_row[row]) for row in rows.tolist()]
-    facts = matching_facts(result, matching)
     return {
         "rank": matching.rank,
         "status": matching.status.value,
@@ -247,7 +263,8 @@ def result_dict(result: SolveResult) -> dict[str, Any]:
             "min_difference": result.stats.min_difference,
         },
         "notes": list(result.notes),
-        "matchings": [matching_dict(result, m, pairs_by_row) for m in result.matchings],
+        "matchings": [matching_dict(result, m, facts, pairs_by_row)
+                      for m, facts in zip(result.matchings, answer_facts(result), strict=True)],
     }
 
 
