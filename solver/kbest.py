@@ -117,13 +117,15 @@ def applies(model: AssignmentModel, weights: IntArray | None, *, extra: bool) ->
         return quota_groups(model) is not None and model.n_rows <= FLOW_ROW_LIMIT
     if _caps_bind(model):
         return model.n_rows <= FLOW_ROW_LIMIT
-    seats = int(np.minimum(model.capacity, np.bincount(model.mentor, minlength=len(model.capacity))).sum())
+    seats = int(_add(np.minimum(model.capacity, np.bincount(model.mentor, minlength=len(model.capacity)))))
     free = int(np.count_nonzero(np.bincount(model.mentee)))  # mentees with a pair
     return free * max(seats, free) <= DENSE_CELL_LIMIT
 
 
 def _quotas_bind(model: AssignmentModel) -> bool:
     """Whether some gender quota can bind: a minimum, or a maximum below its gender's candidate pairs."""
+    if not model.quotas:
+        return False
     pair_gender = model.mentor_gender[model.mentor]
     return any(low > 0 or (high is not None and high < int((pair_gender == gender).sum()))
                for gender, low, high in model.quotas)
@@ -151,36 +153,40 @@ class _Dense:
     """
 
     def __init__(self, model: AssignmentModel, weights: IntArray) -> None:
+        # Once per call, ~40 numpy calls on arrays of a few hundred: the methods, not the wrappers (np.cumsum,
+        # np.repeat, np.flatnonzero each go through Python first), and each row's mentor and mentee read once.
         self.model = model
-        pins = model.pinned_rows
-        n_rows = model.n_rows
-        pinned_mentee = np.zeros(model.candidates.arrays.n_mentees, dtype=np.bool_)
-        pinned_mentee[model.mentee[pins]] = True
-        free = np.flatnonzero((weights > 0) & ~pinned_mentee[model.mentee]).astype(np.int64)
-        n_mentors = len(model.capacity)
-        pin_load = np.bincount(model.mentor[pins], minlength=n_mentors)
+        pins, mentor, mentee = model.pinned_rows, model.mentor, model.mentee
+        n_rows, n_mentees, n_mentors = model.n_rows, model.candidates.arrays.n_mentees, len(model.capacity)
+        pinned_mentee = np.zeros(n_mentees, dtype=np.bool_)
+        pinned_mentee[mentee[pins]] = True
+        free = ((weights > 0) & ~pinned_mentee[mentee]).nonzero()[0].astype(np.int64, copy=False)
+        pin_load = np.bincount(mentor[pins], minlength=n_mentors)
         left = np.maximum(model.capacity - pin_load, 0)
-        seats = np.minimum(left, np.bincount(model.mentor[free], minlength=n_mentors))
-        free = free[seats[model.mentor[free]] > 0]
-        mentees = np.flatnonzero(np.bincount(model.mentee[free], minlength=len(pinned_mentee)))  # sorted, unique
-        position = np.full(model.candidates.arrays.n_mentees, _NONE, dtype=np.int64)
+        seats = np.minimum(left, np.bincount(mentor[free], minlength=n_mentors))
+        free = free[seats[mentor[free]] > 0]
+        free_mentor, free_mentee = mentor[free], mentee[free]
+        mentees = np.bincount(free_mentee, minlength=n_mentees).nonzero()[0]  # sorted, unique
+        position = np.full(n_mentees, _NONE, dtype=np.int64)
         position[mentees] = np.arange(len(mentees))
-        n_seats = int(seats.sum())
+        last_seat = seats.cumsum()
+        n_seats = int(last_seat[-1]) if n_mentors else 0
         width = n_seats + max(0, len(mentees) - n_seats)
-        first_seat = np.cumsum(seats) - seats
+        first_seat = last_seat - seats
         col_mentor = np.full(width, n_mentors, dtype=np.int64)  # padding: an extra "mentor" with no load
-        col_mentor[:n_seats] = np.repeat(np.arange(n_mentors), seats)
+        col_mentor[:n_seats] = np.arange(n_mentors).repeat(seats)
         col_seat = np.zeros(width, dtype=np.int64)
-        col_seat[:n_seats] = np.arange(n_seats) - first_seat[col_mentor[:n_seats]]
+        col_seat[:n_seats] = np.arange(n_seats) - first_seat.repeat(seats)
         self.col_cost = np.zeros(width, dtype=np.int64)
-        self.col_cost[:n_seats] = model.seat_cost * (pin_load[col_mentor[:n_seats]] + col_seat[:n_seats])
+        self.col_cost[:n_seats] = model.seat_cost * (pin_load.repeat(seats) + col_seat[:n_seats])
         self.col_mentor, self.col_seat = col_mentor, col_seat
-        # cell_row[i, c]: every free row fills the cells of its mentee with each seat of its mentor.
+        # cell_row[i, c]: every free row fills the cells of its mentee with each seat of its mentor (flat indices:
+        # its mentee's matrix row, from its mentor's first seat on).
         cell_row = np.full((len(mentees), width), _NONE, dtype=np.int64)
-        per_row = seats[model.mentor[free]]
-        starts = np.repeat(first_seat[model.mentor[free]] - np.cumsum(per_row) + per_row, per_row)
-        cols = starts + np.arange(int(per_row.sum()))
-        cell_row[np.repeat(position[model.mentee[free]], per_row), cols] = np.repeat(free, per_row)
+        per_row = seats[free_mentor]
+        ends = per_row.cumsum()
+        starts = position[free_mentee] * width + first_seat[free_mentor] - ends + per_row
+        cell_row.put(starts.repeat(per_row) + np.arange(int(ends[-1]) if len(ends) else 0), free.repeat(per_row))
         self.cell_row = cell_row
         self.allowed = cell_row >= 0
         self.position = position
@@ -195,11 +201,17 @@ class _Dense:
         self.stride = width + len(mentees)  # of `_Cut.zero`: the cells one kept row zeroes
         self.lsa = _assignment()
         self.zeroed = self.cells <= ZEROED_CELLS
+        # Zeroed matrices: the flat indices of each row's cells and of each column's (`cut`).
+        self.row_cells: np.ndarray | None = None
+        self.col_cells: np.ndarray | None = None
+        if self.zeroed:
+            self.row_cells = np.arange(cell_row.size, dtype=np.int32).reshape(cell_row.shape)
+            self.col_cells = self.row_cells.T.copy()
         self.row_position = np.full(n_rows, _NONE, dtype=np.int64)
-        self.row_position[free] = position[model.mentee[free]]
+        self.row_position[free] = position[free_mentee]
         self.first_seat = first_seat
-        self.last_seat = first_seat + seats
-        self.seat_lists: tuple[list[int], list[int], list[int]] = (first_seat.tolist(), self.last_seat.tolist(),
+        self.last_seat = last_seat
+        self.seat_lists: tuple[list[int], list[int], list[int]] = (first_seat.tolist(), last_seat.tolist(),
                                                                    self.col_cost.tolist())
 
     def price(self, priced: IntArray) -> None:
@@ -309,8 +321,9 @@ class _Dense:
             # (one `put` on a copy of its parent's matrix, not a fancy-indexed row and column assignment each).
             # int32: the cells of a zeroed matrix fit, at half the memory (a split node keeps these beside its
             # matrix: at most its matrix's bytes again).
-            zero = np.concatenate([rows[:-1, None] * len(self.all_cols) + self.all_cols,
-                                   seats[:-1, None] + self.offsets], axis=1).astype(np.int32).ravel()
+            assert self.row_cells is not None and self.col_cells is not None
+            zero = np.concatenate((self.row_cells.take(rows[:-1], axis=0), self.col_cells.take(seats[:-1], axis=0)),
+                                  axis=1).ravel()
         return _Cut(rows, seats, gained, cells, zero)
 
     def drops(self, include: IntArray, exclude: IntArray, free: IntArray,
@@ -511,7 +524,7 @@ class _Search:
         self.size = np.array([len(a) for a in accepted], dtype=np.int64)
         self.limit = self.size - min_difference  # h_k: rows of A_k a valid matching may keep
         self.pins = model.pinned_rows
-        self.pin_kept = self.masks[:, self.pins].sum(axis=1)
+        self.pin_kept = _add(self.masks[:, self.pins], axis=1)
         self.budget = budget
         self.evaluations = 0
         self.lam = np.zeros(len(accepted), dtype=np.int64)
@@ -535,17 +548,17 @@ class _Search:
         """A further matching found: the next one must differ from it too."""
         mask = np.zeros((1, self.model.n_rows), dtype=np.bool_)
         mask[0, rows] = True
-        self.masks = np.vstack([self.masks, mask])
-        self.size = np.append(self.size, len(rows))
+        self.masks = np.concatenate((self.masks, mask))
+        self.size = np.concatenate((self.size, [len(rows)]))
         self.limit = self.size - self.min_difference
-        self.pin_kept = self.masks[:, self.pins].sum(axis=1)
-        self.lam = np.append(self.lam, 0)
+        self.pin_kept = _add(self.masks[:, self.pins], axis=1)
+        self.lam = np.concatenate((self.lam, [0]))
 
     # --- prices ---
 
     def set_prices(self, lam: IntArray) -> None:
         self.lam = lam
-        self.any_price = bool(lam.any())
+        self.any_price = bool(_any(lam))
         self.priced = self.weights - lam @ self.masks.astype(np.int64) if self.any_price else self.weights
         self.solver.price(self.priced)
 
@@ -737,7 +750,7 @@ class _Search:
         free = node.found.copy()
         free.sort()
         # Rows of the matchings found so far first: the children that keep many of them hold nothing valid.
-        free = free[np.lexsort((free, -_add(self.masks[:, free], axis=0)))]
+        free = free[(-_add(self.masks[:, free], axis=0)).argsort(kind="stable")]  # then rows ascending
         node.free = free
         solver = self.solver
         values: tuple[FloatArray, IntArray, IntArray] | None = None
@@ -902,7 +915,7 @@ def alternatives(model: AssignmentModel, weights: IntArray, accepted: list[IntAr
     # more than any matching can keep, the weights (and seat costs) order matchings as before; one point per
     # pair of the best breaks their ties.
     scale = len(accepted[0]) + 1
-    span = (float(np.abs(weights).max(initial=0)) + float(model.max_seat_cost) + 1.0) * scale
+    span = (float(np.maximum.reduce(np.abs(weights), initial=0)) + float(model.max_seat_cost) + 1.0) * scale
     if span * (model.candidates.arrays.n_mentees + 1) * 4 >= _EXACT_FLOAT:
         return KBest([], False, 0)  # sums of the assignment's float64 costs might round: CP-SAT's
     model = dataclasses.replace(model, seat_cost=model.seat_cost * scale, max_seat_cost=model.max_seat_cost * scale)
