@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from itertools import chain
-from operator import attrgetter, mul
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -235,6 +235,9 @@ def people_problems(cohort: Cohort) -> list[Problem]:
 _ID, _LAT, _LON, _OCCUPATIONS, _LANGUAGES, _GENDER = (attrgetter(name) for name in (
     "id", "lat", "lon", "occupations", "languages", "gender"))
 _CODE, _LEVEL = attrgetter("code"), attrgetter("level")
+_REQUESTED, _TRAVEL_KM, _TRAVEL_MINUTES, _COUNTRY, _FIRST_LANGUAGE, _PRIORITY = (attrgetter(name) for name in (
+    "requested_mentor_gender", "max_travel_km", "max_travel_minutes", "country_of_origin", "first_language",
+    "priority"))
 _FROM, _TO, _RANK = attrgetter("from_id"), attrgetter("to_id"), attrgetter("rank")
 _REAL = frozenset({float, int})
 _WHOLE = frozenset({int})
@@ -296,6 +299,12 @@ def _odd_lists_in(column: Sequence[Sequence[Any]], plain: Callable[[Sequence[Any
         odd.update(i for i, values in enumerate(column) if not plain(values))
 
 
+def _odd_codes(codes: list[str], upper: bool, odd: set[int]) -> None:
+    """Add to `odd` the people whose code (a country, a language; empty: none given) is not two letters."""
+    if not _plain_letters([code for code in codes if code], upper):
+        odd.update(i for i, code in enumerate(codes) if code and not _plain_letters([code], upper))
+
+
 def _odd_people(people: Sequence[Mentor | Mentee], ids: list[str]) -> set[int]:
     """The people whose id, coordinates, occupations, languages or gender may have a problem."""
     odd: set[int] = set()
@@ -320,15 +329,14 @@ def _odd_mentors(mentors: Sequence[Mentor], ids: list[str]) -> list[int]:
 def _odd_mentees(mentees: Sequence[Mentee], ids: list[str]) -> list[int]:
     """The mentees that may have a problem (`mentee_problems` says), in order."""
     odd = _odd_people(mentees, ids)
-    _odd_in([m.requested_mentor_gender for m in mentees], lambda v: set(v) <= _PLAIN_GENDERS, odd)
-    for name in ("max_travel_km", "max_travel_minutes"):
-        _odd_in([getattr(m, name) for m in mentees],
-                lambda v: _within([x for x in v if x is not None], 0, math.inf) and math.inf not in v, odd)
-    _odd_lists_in([(m.country_of_origin,) if m.country_of_origin else () for m in mentees],
-                  lambda v: _plain_letters(v, upper=True), odd)
-    _odd_lists_in([(m.first_language,) if m.first_language else () for m in mentees],
-                  lambda v: _plain_letters(v, upper=False), odd)
-    _odd_in([m.priority for m in mentees], lambda v: _within(v, 1, MAX_PRIORITY, _WHOLE), odd)
+    _odd_in(list(map(_REQUESTED, mentees)), lambda v: set(v) <= _PLAIN_GENDERS, odd)
+    for limit in (_TRAVEL_KM, _TRAVEL_MINUTES):
+        column = list(map(limit, mentees))
+        if column.count(None) < len(column):  # (as a rule nobody has a personal limit)
+            _odd_in(column, lambda v: _within([x for x in v if x is not None], 0, math.inf) and math.inf not in v, odd)
+    _odd_codes(list(map(_COUNTRY, mentees)), True, odd)
+    _odd_codes(list(map(_FIRST_LANGUAGE, mentees)), False, odd)
+    _odd_in(list(map(_PRIORITY, mentees)), lambda v: _within(v, 1, MAX_PRIORITY, _WHOLE), odd)
     return sorted(odd)
 
 
@@ -385,16 +393,19 @@ def validate(cohort: Cohort, *, max_participants: int | None = None,
     return _empty_sides(cohort, out)
 
 
+_OTHER_SIDE = str.maketrans("12", "21")
+
+
 def _plain_rankings(rankings: Sequence[Ranking], mentor_ids: set[str], mentee_ids: set[str]) -> bool:
     """Whether every ranking goes from one side to the other, once, at a rank in range (nothing to report): checked
     by columns, without a Python step per ranking."""
     if not rankings or not mentor_ids.isdisjoint(mentee_ids):
         return not rankings
     froms, tos = list(map(_FROM, rankings)), list(map(_TO, rankings))
-    side = dict.fromkeys(mentor_ids, 1) | dict.fromkeys(mentee_ids, 2)  # a product of 2: a mentor and a mentee
-    try:
-        across = set(map(mul, map(side.get, froms), map(side.get, tos))) == {2}
-    except TypeError:  # an id of nobody (None)
+    side = dict.fromkeys(mentor_ids, "1") | dict.fromkeys(mentee_ids, "2")
+    try:  # the sides of the rankers as a text of 1s (mentors) and 2s (mentees), exchanged: the sides of the ranked
+        across = "".join(map(side.__getitem__, froms)).translate(_OTHER_SIDE) == "".join(map(side.__getitem__, tos))
+    except KeyError:  # an id of nobody
         return False
     return (across and _within(list(map(_RANK, rankings)), 1, MAX_RANK, _WHOLE)
             and len(set(zip(froms, tos, strict=True))) == len(froms))
