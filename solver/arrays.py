@@ -75,10 +75,6 @@ class CohortArrays:
 _GENDER_CODE = {"f": 1, "m": 2, "x": 3}
 
 
-def _gender_code(gender: str) -> int:
-    return _GENDER_CODE.get(gender, 0)
-
-
 def _occupation_matrix(occupations: list[tuple[str, ...]], pad: int) -> IntArray:
     width = max((len(o) for o in occupations), default=0) or 1
     matrix = np.full((len(occupations), width), pad, dtype=np.int64)
@@ -125,12 +121,13 @@ def _languages_by_level(languages: list[tuple[Language, ...]], codes: dict[str, 
         # A few people: each one's bits per level as Python ints (the arrays' way is ~25 numpy calls whatever the size).
         rows = []
         for spoken in languages:
-            masks = [0] * 7
+            masks = [0] * 8  # first each language at its own level (C2 and above at 6), then every lower level too
             for lang in spoken:
-                flag = 1 << codes[lang.code]
-                for at_least in range(1, min(lang.level, 6) + 1):
-                    masks[at_least] |= flag
-            rows.append(masks)
+                if lang.level >= 1:
+                    masks[6 if lang.level > 6 else lang.level] |= 1 << codes[lang.code]
+            for at_least in range(5, 0, -1):
+                masks[at_least] |= masks[at_least + 1]
+            rows.append(masks[:7])
         return np.array(rows, dtype=np.uint64).reshape(len(languages), 7).T.reshape(7, len(languages), 1).copy()
     out = np.zeros((7, len(languages), words), dtype=np.uint64)
     person, code, level = [], [], []
@@ -249,11 +246,21 @@ def cohort_arrays(cohort: Cohort, stop: StopToken | threading.Event | None = Non
         return min(math.inf if programme is None else programme, math.inf if personal is None else personal)
 
     # A travel-time table replaces straight-line distance: then no km limit applies, programme or personal.
-    limit_km = np.array([math.inf if uses_travel_times else limit(r.max_distance_km, p.max_travel_km,
-                                                                    r.personal_limits_extend)
-                         for p, r in zip(mentees, per_mentee, strict=True)], dtype=np.float64)
-    limit_minutes = np.array([limit(r.max_travel_minutes, p.max_travel_minutes, r.personal_limits_extend)
-                              for p, r in zip(mentees, per_mentee, strict=True)], dtype=np.float64)
+    if rules.segments or not n:
+        limit_km = np.array([math.inf if uses_travel_times else limit(r.max_distance_km, p.max_travel_km,
+                                                                        r.personal_limits_extend)
+                             for p, r in zip(mentees, per_mentee, strict=True)], dtype=np.float64)
+        limit_minutes = np.array([limit(r.max_travel_minutes, p.max_travel_minutes, r.personal_limits_extend)
+                                  for p, r in zip(mentees, per_mentee, strict=True)], dtype=np.float64)
+    else:  # everyone has the programme's rules: her limit is the programme's unless she has her own
+        r = per_mentee[0]
+        km, extend = math.inf if uses_travel_times else limit(r.max_distance_km, None, False), r.personal_limits_extend
+        minutes = limit(r.max_travel_minutes, None, False)
+        limit_km = np.array([km if uses_travel_times or p.max_travel_km is None
+                             else limit(r.max_distance_km, p.max_travel_km, extend) for p in mentees], dtype=np.float64)
+        limit_minutes = np.array([minutes if p.max_travel_minutes is None
+                                  else limit(r.max_travel_minutes, p.max_travel_minutes, extend) for p in mentees],
+                                 dtype=np.float64)
     check(stop)
     mentee_languages = [_language_mask(p.languages, language_codes, r.min_language_level, r.programme_languages)
                         for p, r in zip(mentees, per_mentee, strict=True)]
@@ -296,8 +303,9 @@ def cohort_arrays(cohort: Cohort, stop: StopToken | threading.Event | None = Non
         mentee_languages=_bit_words(mentee_languages, words),
         mentor_languages_by_level=by_level,
         mentee_language_level=np.array([min(max(r.min_language_level, 1), 6) for r in per_mentee], dtype=np.int64),
-        mentee_requested_gender=np.array([_gender_code(p.requested_mentor_gender) for p in mentees], dtype=np.int64),
-        mentor_gender=np.array([_gender_code(p.gender) for p in mentors], dtype=np.int64),
+        mentee_requested_gender=np.array([_GENDER_CODE.get(p.requested_mentor_gender, 0) for p in mentees],
+                                         dtype=np.int64),
+        mentor_gender=np.array([_GENDER_CODE.get(p.gender, 0) for p in mentors], dtype=np.int64),
         banned_keys=np.array(bans, dtype=np.int64),
         travel_keys=travel_keys,
         travel_minutes=np.array([travel[k] for k in travel_keys.tolist()], dtype=np.float64),
