@@ -543,8 +543,9 @@ def _ranked(run: _Run, matchings: list[Matching], wanted: int, min_difference: i
     best = set(matchings[0].rows.tolist())
     for rows in ranked.found:
         run.progress_rank = len(matchings) + 1
-        value = run.model.weight(weights, rows)
-        run.report(value, value)
+        if run.options.on_progress is not None:  # the value only for a listener (the answer's is `evaluate`'s)
+            value = run.model.weight(weights, rows)
+            run.report(value, value)
         matchings.append(Matching(len(matchings) + 1, rows, evaluate(run.model, rows, run.options.mode),
                                   SolveStatus.OPTIMAL, pairs_changed_vs_best=len(best - set(rows.tolist()))))
     if ranked.exhausted:
