@@ -8,10 +8,10 @@ import unicodedata
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from itertools import chain
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -714,8 +714,7 @@ def _median(values: list[float] | npt.NDArray[np.float64]) -> float:
     return ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
 
 
-@dataclass(frozen=True)
-class _Middle:
+class _Middle(NamedTuple):  # (a tuple: six are made per request, a frozen dataclass costs four times as long)
     """The median latitude and longitude of some places (a few wrong ones cannot move them), the median distance of
     the places from there, and how far from there they reach before one is "far outside"."""
 
@@ -817,11 +816,11 @@ def coordinate_warnings(cohort: Cohort) -> list[Problem]:
     if sides:
         out += _side_warnings(middles[1].of(km[len(index):len(index) + split]),
                               middles[2].of(km[len(index) + split:2 * len(index)]), km[-1])
-    where = (f"the middle of the cohort (lat {middle.lat:.3f}, lon {middle.lon:.3f}), where half the participants "
-             f"are within {middle.median_km:,.0f} km")
     reach = middle.reach_km
     far = (np.flatnonzero(distance > reach).tolist() if isinstance(distance, np.ndarray)
            else [k for k, d in enumerate(distance) if d > reach])
+    where = (f"the middle of the cohort (lat {middle.lat:.3f}, lon {middle.lon:.3f}), where half the participants "
+             f"are within {middle.median_km:,.0f} km") if far else ""
     for k in far:
         side, i = ("mentors", index[k]) if k < split else ("mentees", index[k] - n_mentors)
         here = f"lat {lats[k]:g}, lon {lons[k]:g} lies {distance[k]:,.0f} km from {where}"
