@@ -26,16 +26,20 @@ def _columns(candidates: CandidatePairs, rows: np.ndarray, names: tuple[str, ...
     return {name: candidates.column(name)[rows].tolist() for name in names}
 
 
-def _breakdowns(candidates: CandidatePairs, rows: np.ndarray) -> list[dict[str, int]]:
-    """Weighted points per soft term (terms with weight 0 left out), for each of the given rows: one slice per
-    term, the rows' dicts zipped from them."""
+def _term_points(candidates: CandidatePairs, rows: np.ndarray) -> dict[str, list[int]]:
+    """The given rows' weighted points per soft term (terms with weight 0 left out), in the fixed term order: one
+    slice per term."""
     weights = candidates.cohort.rules.weights.as_dict()
-    active = [(value, weights[name], column) for value, name, column in _TERM_FIELDS if weights[name]]
-    if not active:
-        return [{} for _ in range(len(rows))]
-    names = [value for value, _, _ in active]
-    points = [[weight * n for n in candidates.column(column)[rows].tolist()] for _, weight, column in active]
-    return [dict(zip(names, values, strict=True)) for values in zip(*points, strict=True)]
+    return {value: [weight * n for n in candidates.column(column)[rows].tolist()]
+            for value, name, column in _TERM_FIELDS if (weight := weights[name])}
+
+
+def _breakdowns(points: Mapping[str, list[int]], count: int) -> list[dict[str, int]]:
+    """Each of `count` rows' points per term (`_term_points`) as a dict in the fixed term order."""
+    if not points:
+        return [{} for _ in range(count)]
+    names = list(points)
+    return [dict(zip(names, values, strict=True)) for values in zip(*points.values(), strict=True)]
 
 
 Facts = Mapping[str, list[Any]]
@@ -58,28 +62,28 @@ _PHRASES: dict[str, Callable[[Facts, int], str]] = {
 """Each soft term's short phrase, from the pair's facts: written only for the terms a pair's reasons name."""
 
 
-def _reasons(breakdowns: list[dict[str, int]], facts: Facts, k: int) -> list[list[str]]:
-    """For each pair (its place in `facts`, its points per term), the k terms that gave it most points (ties: the
-    later term name first), as short phrases. Every breakdown names the same terms: they are put in name order once,
-    then each pair's are sorted by its points alone (a stable sort keeps that order among equal points)."""
-    if not breakdowns:
-        return []
-    by_name = sorted(breakdowns[0], reverse=True)
-    phrases = _PHRASES
-    return [[phrases[term](facts, row) for term in sorted(by_name, key=breakdown.__getitem__, reverse=True)[:k]
-             if breakdown[term] > 0]
-            for row, breakdown in enumerate(breakdowns)]
+def _reasons(points: Mapping[str, list[int]], count: int, facts: Facts, k: int) -> list[list[str]]:
+    """For each of `count` pairs (its place in `facts`, its points per term as `_term_points` gives them), the k
+    terms that gave it most points (ties: the later term name first), as short phrases. The terms are put in name
+    order once; a stable sort of each pair's by its points alone keeps that order among equal points."""
+    if not points:
+        return [[] for _ in range(count)]
+    phrases = [_PHRASES[term] for term in points]
+    by_name = sorted(range(len(phrases)), key=list(points).__getitem__, reverse=True)
+    return [[phrases[j](facts, row) for j in sorted(by_name, key=values.__getitem__, reverse=True)[:k] if values[j] > 0]
+            for row, values in enumerate(zip(*points.values(), strict=True))]
 
 
 def pair_breakdowns(candidates: CandidatePairs, rows: np.ndarray) -> list[dict[str, int]]:
     """Weighted points per soft term (terms with weight 0 left out) for each of the given candidate rows."""
-    return _breakdowns(candidates, np.asarray(rows, dtype=np.int64))
+    rows = np.asarray(rows, dtype=np.int64)
+    return _breakdowns(_term_points(candidates, rows), len(rows))
 
 
 def reasons_of(candidates: CandidatePairs, rows: np.ndarray, k: int = 3) -> list[list[str]]:
     """For each row, the k terms that gave the pair most points, as short phrases."""
     rows = np.asarray(rows, dtype=np.int64)
-    return _reasons(_breakdowns(candidates, rows), _columns(candidates, rows, _REASON_COLUMNS), k)
+    return _reasons(_term_points(candidates, rows), len(rows), _columns(candidates, rows, _REASON_COLUMNS), k)
 
 
 def top_reasons(candidates: CandidatePairs, row: int, k: int = 3) -> list[str]:
@@ -90,13 +94,13 @@ def top_reasons(candidates: CandidatePairs, row: int, k: int = 3) -> list[str]:
 @dataclass(frozen=True)
 class AnswerPairs:
     """What the answer says of some candidate rows' pairs, a list per field (row k's pair: each list's k-th):
-    the ids, score, facts, weighted points per term and top reasons."""
+    the ids, score, facts, weighted points per term (a list per term, over the rows) and top reasons."""
 
     mentee: list[str]
     mentor: list[str]
     score: list[int]
     distance_km: list[float]  # rounded as the answer shows it
-    breakdown: list[dict[str, int]]
+    points: dict[str, list[int]]  # terms with a weight, in the fixed term order (`_term_points`)
     reasons: list[list[str]]
     pinned: list[bool]
     mentee_rank: list[int]
@@ -111,15 +115,15 @@ def answer_pairs(candidates: CandidatePairs, rows: np.ndarray) -> AnswerPairs:
     rows = np.asarray(rows, dtype=np.int64)
     cohort = candidates.cohort
     facts = _columns(candidates, rows, ("mentee", "mentor", "score", *_FACT_COLUMNS))
-    breakdowns = _breakdowns(candidates, rows)
+    points = _term_points(candidates, rows)
     mentees, mentors = cohort.mentees, cohort.mentors
     mentee_ids = [mentees[i].id for i in facts["mentee"]]
     mentor_ids = [mentors[j].id for j in facts["mentor"]]
     pins = set(cohort.rules.pins)
     return AnswerPairs(
         mentee=mentee_ids, mentor=mentor_ids, score=facts["score"],
-        distance_km=[round_km(km) for km in facts["distance_km"]], breakdown=breakdowns,
-        reasons=_reasons(breakdowns, facts, 3),
+        distance_km=[round_km(km) for km in facts["distance_km"]], points=points,
+        reasons=_reasons(points, len(rows), facts, 3),
         pinned=[pair in pins for pair in zip(mentee_ids, mentor_ids, strict=True)] if pins else [False] * len(rows),
         mentee_rank=facts["mentee_rank"], mentor_rank=facts["mentor_rank"], field_digits=facts["field_digits"],
         shared_interests=facts["shared_interests"],
@@ -145,8 +149,9 @@ def _pair_dicts(candidates: CandidatePairs, rows: np.ndarray) -> list[dict[str, 
              "pinned": pinned, "mentee_rank": mentee_rank, "mentor_rank": mentor_rank, "field_digits": digits,
              "shared_interests": shared, "travel_minutes": minutes}
             for a, b, score, km, breakdown, reasons, pinned, mentee_rank, mentor_rank, digits, shared, minutes
-            in zip(p.mentee, p.mentor, p.score, p.distance_km, p.breakdown, p.reasons, p.pinned, p.mentee_rank,
-                   p.mentor_rank, p.field_digits, p.shared_interests, p.travel_minutes, strict=True)]
+            in zip(p.mentee, p.mentor, p.score, p.distance_km, _breakdowns(p.points, len(p.mentee)), p.reasons,
+                   p.pinned, p.mentee_rank, p.mentor_rank, p.field_digits, p.shared_interests, p.travel_minutes,
+                   strict=True)]
 
 
 def _copied(pair: dict[str, Any]) -> dict[str, Any]:
@@ -194,7 +199,7 @@ def answer_facts(result: SolveResult) -> list[MatchingFacts]:
     best = set(rows_of[0].tolist())
 
     def named(chosen: set[int]) -> list[tuple[str, str]]:
-        return sorted((mentee_ids[int(mentee[r])], mentor_seats[int(mentor[r])][0]) for r in chosen)
+        return sorted([(mentee_ids[mentee.item(r)], mentor_seats[mentor.item(r)][0]) for r in chosen])
 
     out = []
     for rows in rows_of:

@@ -59,20 +59,31 @@ def _points_entry(term: str, points: int) -> bytes:
     return entry
 
 
+def _breakdown_bytes(points: Mapping[str, list[int]], count: int) -> list[bytes]:
+    """Each of `count` rows' `breakdown` entries joined (`_POINTS_ENTRIES`), from its points per term (in the fixed
+    term order, a list over the rows per term): each term's entries looked up in one pass."""
+    if not points:
+        return [b""] * count
+    columns = []
+    for term, values in points.items():
+        entries = list(map(_POINTS_ENTRIES[term].get, values))
+        if None in entries:
+            entries = [entry or _points_entry(term, n) for entry, n in zip(entries, values, strict=True)]
+        columns.append(entries)
+    return [b"".join(entries) for entries in zip(*columns, strict=True)]
+
+
 def _pairs_to_proto(p: AnswerPairs) -> list[mpb.MatchedPair]:
     """The pairs' messages, one per row of `p`; the points per term read from their entries' bytes
-    (`_POINTS_ENTRIES`)."""
+    (`_breakdown_bytes`): appended to the empty `breakdown`, in the fixed term order."""
     out = []
-    entries = _POINTS_ENTRIES
     for a, b, score, km, breakdown, reasons, pinned, mentee_rank, mentor_rank, digits, shared, minutes in zip(
-            p.mentee, p.mentor, p.score, p.distance_km, p.breakdown, p.reasons, p.pinned, p.mentee_rank,
-            p.mentor_rank, p.field_digits, p.shared_interests, p.travel_minutes, strict=True):
+            p.mentee, p.mentor, p.score, p.distance_km, _breakdown_bytes(p.points, len(p.mentee)), p.reasons,
+            p.pinned, p.mentee_rank, p.mentor_rank, p.field_digits, p.shared_interests, p.travel_minutes, strict=True):
         pair = mpb.MatchedPair(mentee_id=a, mentor_id=b, score=score, distance_km=km, reasons=reasons, pinned=pinned,
                                mentee_rank=mentee_rank, mentor_rank=mentor_rank, field_digits=digits,
                                shared_interests=shared)
-        # Appended to the empty `breakdown` in the dict's (the fixed term) order.
-        pair.MergeFromString(b"".join([entries[term].get(n) or _points_entry(term, n)
-                                       for term, n in breakdown.items()]))
+        pair.MergeFromString(breakdown)
         if minutes is not None:
             pair.travel_minutes = minutes
         out.append(pair)
