@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -35,9 +36,9 @@ def _km(mentee: Mentee, mentor: Mentor) -> float:
     return 2 * _RADIUS_KM * math.asin(math.sqrt(min(1.0, max(0.0, a))))
 
 
-def _smaller(*limits: float | None) -> float | None:
-    given = [x for x in limits if x is not None]
-    return min(given) if given else None
+def _smaller(limit: float | None, own: float | None) -> float | None:
+    """The smaller of two limits, either of which may be absent (None)."""
+    return own if limit is None else limit if own is None else min(limit, own)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,17 +81,15 @@ class _Rules:
         self._priorities: dict[str, int] | None = None
         self.segments: dict[str, Segment | None] = {}
         self._her: dict[int, _Her] = {}  # by id() of her segment (None: the programme's rules)
-        self.mentee_rank: dict[tuple[str, str], int] = {}
-        self.mentor_rank: dict[tuple[str, str], int] = {}
+        # Each pair's best (lowest) rank by each side, by (mentee, mentor).
         mentees = self.mentees
-        for r in cohort.rankings:  # each pair's best (lowest) rank, by (mentee, mentor)
-            if r.from_id in mentees:
-                key, ranks = (r.from_id, r.to_id), self.mentee_rank
-            else:
-                key, ranks = (r.to_id, r.from_id), self.mentor_rank
-            known = ranks.get(key)
-            if known is None or r.rank < known:
-                ranks[key] = r.rank
+        self.mentee_rank = {(r.from_id, r.to_id): r.rank for r in cohort.rankings if r.from_id in mentees}
+        self.mentor_rank = {(r.to_id, r.from_id): r.rank for r in cohort.rankings if r.from_id not in mentees}
+        if len(self.mentee_rank) + len(self.mentor_rank) < len(cohort.rankings):  # a pair ranked twice: its best
+            for r in cohort.rankings:
+                key, ranks = ((r.from_id, r.to_id), self.mentee_rank) if r.from_id in mentees else \
+                    ((r.to_id, r.from_id), self.mentor_rank)
+                ranks[key] = min(ranks[key], r.rank)
 
     @property
     def priorities(self) -> dict[str, int]:
@@ -275,10 +274,16 @@ class _Rules:
         scale = limit if limit is not None and limit > 0 else _NO_LIMIT
         # The travel points at the farthest and the nearest a last-bit difference could put her; beyond her limit
         # (an online pair): no travel points.
-        far, near = travelled * (1 + _SLACK) + _SLACK, max(0.0, travelled * (1 - _SLACK) - _SLACK)
-        low = 0 if limit is not None and far > limit else min(100, max(0, math.floor(100.0 * (1.0 - far / scale))))
-        high = 0 if limit is not None and near > limit else min(100, max(0, math.floor(100.0 * (1.0 - near / scale))))
+        far, near = travelled * (1 + _SLACK) + _SLACK, travelled * (1 - _SLACK) - _SLACK
+        low = 0 if limit is not None and far > limit else _percent(math.floor(100.0 * (1.0 - far / scale)))
+        near = near if near > 0.0 else 0.0
+        high = 0 if limit is not None and near > limit else _percent(math.floor(100.0 * (1.0 - near / scale)))
         return fixed + weights.travel * low, fixed + weights.travel * high
+
+
+def _percent(points: int) -> int:
+    """Points clipped to 0..100."""
+    return points if 0 <= points <= 100 else 0 if points < 0 else 100
 
 
 def _common_language(mentee: Mentee, mentor: Mentor, level: int, only: tuple[str, ...]) -> bool:
@@ -307,15 +312,16 @@ def verify_matchings(candidates: CandidatePairs, matchings: Sequence[Matching], 
     pair_sets: list[set[tuple[str, str]]] = []
     big = _big(candidates) if matchings and scores else 0
     mentees, mentors = candidates.cohort.mentees, candidates.cohort.mentors
+    mentee, mentor, score = candidates.mentee, candidates.mentor, candidates.score
     for matching in matchings:
         # The matching's pairs by id (`Matching.pairs`) and their reported scores, its rows read as Python ints at once.
         rows = matching.rows
         pairs = [(mentees[a].id, mentors[b].id) for a, b in
-                 zip(candidates.mentee[rows].tolist(), candidates.mentor[rows].tolist(), strict=True)]
+                 zip(mentee[rows].tolist(), mentor[rows].tolist(), strict=True)]
         chosen = set(pairs)
         pair_sets.append(chosen)
         failures += [f"matching {matching.rank}: {f}" for f in
-                     _check(rules, pairs, chosen, candidates.score[rows].tolist(), matching, stable, big, scores)]
+                     _check(rules, pairs, chosen, score[rows].tolist(), matching, stable, big, scores)]
     for k, later in enumerate(pair_sets[1:], start=1):
         for j in range(k):
             dropped = len(pair_sets[j] - later)
@@ -333,18 +339,19 @@ def _check(rules: _Rules, pairs: list[tuple[str, str]], chosen: set[tuple[str, s
     """What one matching (its `pairs`, their set `chosen` and their `reported` scores, in its rows' order) breaks."""
     cohort = rules.cohort
     mentees, mentors = rules.mentees, rules.mentors
-    check_pair = rules.check_pair
+    checked, check_pair = rules._checked, rules.check_pair
     load: dict[str, int] = {}  # pairs per mentor
     seen: dict[str, int] = {}  # pairs per mentee
     seats = 0  # the pairs beyond each mentor's first: sum of n (n - 1) / 2 over the mentors' n pairs
     total, worst = 0, None
     pair_out: list[str] = []
-    for (a, b), score in zip(pairs, reported, strict=True):
+    for pair, score in zip(pairs, reported, strict=True):
+        a, b = pair
         seen[a] = seen.get(a, 0) + 1
         taken = load.get(b, 0)
         load[b] = taken + 1
         seats += taken
-        broken, low, high = check_pair(mentees[a], mentors[b])
+        broken, low, high = checked.get(pair) or check_pair(mentees[a], mentors[b])
         if broken:
             pair_out.append(f"pair {a}-{b} breaks: {', '.join(broken)}")
         if check_scores and not low <= score <= high:
@@ -354,7 +361,7 @@ def _check(rules: _Rules, pairs: list[tuple[str, str]], chosen: set[tuple[str, s
             worst = score
     out = [f"mentee {a} has {n} mentors" for a, n in seen.items() if n > 1]
     out += [f"mentor {b} takes {n}, capacity {max(mentors[b].capacity, 0)}" for b, n in load.items()
-            if n > max(mentors[b].capacity, 0)]
+            if n > mentors[b].capacity]  # n >= 1: over a negative capacity as over 0
     out += [f"pinned pair {a}-{b} is missing" for a, b in cohort.rules.pins if (a, b) not in chosen]
     for organisation, cap in cohort.rules.organisation_caps:
         taken = sum(1 for _, b in pairs if mentors[b].organisation == organisation)
@@ -406,9 +413,10 @@ def _big(candidates: CandidatePairs) -> int:
     cost = max(cohort.rules.extra_seat_cost, 0)
     if not cost:
         return int(best.sum()) + 1
+    # Each mentor's most pairs: his capacity, the mentees, his candidate pairs; two or more cost seats.
     pairs = np.bincount(candidates.mentor, minlength=len(cohort.mentors)).tolist()
-    most = [min(max(p.capacity, 0), len(cohort.mentees), k) for p, k in zip(cohort.mentors, pairs, strict=True)]
-    return int(best.sum()) + 1 + cost * sum(k * (k - 1) // 2 for k in most)
+    most = map(min, [p.capacity for p in cohort.mentors], repeat(len(cohort.mentees)), pairs)
+    return int(best.sum()) + 1 + cost * sum(k * (k - 1) // 2 for k in most if k > 1)
 
 
 def _blocking(rules: _Rules, pairs: list[tuple[str, str]], mentees: dict[str, Mentee], mentors: dict[str, Mentor]
