@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -97,10 +99,9 @@ class ModelLists:
 
 
 def _listed_seat_costs(seat_cost: int, mentors: list[int]) -> int:
-    load: dict[int, int] = {}
-    for b in mentors:
-        load[b] = load.get(b, 0) + 1
-    return seat_cost * sum(k * (k - 1) // 2 for k in load.values())
+    if len(set(mentors)) == len(mentors):  # one seat each (the usual matching): nothing beyond first seats
+        return 0
+    return seat_cost * sum(k * (k - 1) // 2 for k in Counter(mentors).values())  # counted in C
 
 
 @dataclass(frozen=True)
@@ -216,16 +217,16 @@ def evaluate(model: AssignmentModel, rows: IntArray, mode: ObjectiveMode = Objec
 def _listed_objective(model: AssignmentModel, rows: list[int]) -> Objective:
     """`evaluate` of a small matching (`SMALL_ROWS`) over the model's columns as lists: the same sums."""
     lists = model.lists()
-    score = [lists.score[r] for r in rows]
+    score = list(map(lists.score.__getitem__, rows))  # the rows' values by C-level maps, no Python frame a row
     profile: tuple[int, ...] = ()
     if lists.top_rank > 0:
         counts = [0] * (lists.top_rank + 1)
-        for r in rows:
-            counts[lists.mentee_rank[r]] += 1
+        for rank in map(lists.mentee_rank.__getitem__, rows):
+            counts[rank] += 1
         profile = tuple(counts[1:])
-    priority, mentee = lists.priority, lists.mentee
-    matched_priority = sum(priority[mentee[r]] for r in rows)
-    seats = _listed_seat_costs(model.seat_cost, [lists.mentor[r] for r in rows]) if model.seat_cost else 0
+    matched_priority = sum(map(lists.priority.__getitem__, map(lists.mentee.__getitem__, rows)))
+    seats = (_listed_seat_costs(model.seat_cost, list(map(lists.mentor.__getitem__, rows))) if model.seat_cost
+             else 0)
     total = sum(score)
     return Objective(matched=len(rows), matched_priority=matched_priority, total_score=total,
                      worst_score=min(score) if rows else 0, rank_profile=profile,
@@ -260,14 +261,14 @@ def _listed_violations(model: AssignmentModel, rows: list[int]) -> list[str]:
     """`check_matching` of a small set of rows (`SMALL_ROWS`) over the model's columns as lists: the same checks."""
     out = []
     lists = model.lists()
-    if len({lists.mentee[r] for r in rows}) != len(rows):
+    if len(set(map(lists.mentee.__getitem__, rows))) != len(rows):
         out.append("a mentee is matched twice")
-    mentors = [lists.mentor[r] for r in rows]
+    mentors = list(map(lists.mentor.__getitem__, rows))
     capacity = model.capacity.tolist()
     load = [0] * len(capacity)
     for b in mentors:
         load[b] += 1
-    if any(x > c for x, c in zip(load, capacity, strict=True)):
+    if any(map(operator.gt, load, capacity)):  # load and capacity: one per mentor
         out.append("a mentor is over capacity")
     if not set(model.pinned_rows.tolist()) <= set(rows):
         out.append("a pinned pair is missing")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
 from itertools import chain, repeat
+from operator import attrgetter
 
 import numpy as np
 import numpy.typing as npt
@@ -81,12 +82,14 @@ class CandidatePairs:
     def column(self, name: str) -> npt.NDArray[np.generic]:
         """A column as a read-only numpy array (index columns as int64), made once: a solve, its alternatives,
         the answer check and the answer read the same columns many times."""
+        try:  # ~40 reads a small call: the made column by two subscripts, no method call
+            return self.__dict__["_columns"][name]
+        except KeyError:
+            pass
         cache: dict[str, npt.NDArray[np.generic]] = self.__dict__.setdefault("_columns", {})
-        found = cache.get(name)
-        if found is None:
-            found = np.asarray(self.columns[name], dtype=np.int64 if name in _INDEX_COLUMNS else None).view()
-            found.setflags(write=False)  # a view: the column itself stays as it is, no copy
-            cache[name] = found
+        found = np.asarray(self.columns[name], dtype=np.int64 if name in _INDEX_COLUMNS else None).view()
+        found.setflags(write=False)  # a view: the column itself stays as it is, no copy
+        cache[name] = found
         return found
 
     def with_scores(self, score: IntArray) -> CandidatePairs:
@@ -125,11 +128,18 @@ def rank_points(rank: npt.NDArray[np.int64]) -> IntArray:
     return np.where(rank == NO_RANK, 0, points).astype(np.int64)
 
 
+# By the sum of two ranks of 1 or more (2: both first choices), capped at 10: 100, 90, 80, ..., at least 20.
+_MUTUAL_POINTS = np.array([0, 0, 100, 90, 80, 70, 60, 50, 40, 30, 20], dtype=np.int64)
+
+
 def mutual_points(mentee_rank: IntArray, mentor_rank: IntArray) -> IntArray:
     """Both ranked each other: 100 for mutual first choices, falling with the sum of the ranks, at least 20."""
     both = (mentee_rank != NO_RANK) & (mentor_rank != NO_RANK)
     if not both.any():
         return np.zeros(len(both), dtype=np.int64)
+    ranks = mentee_rank + mentor_rank
+    if np.minimum.reduce(mentee_rank) >= 0 and np.minimum.reduce(mentor_rank) >= 0:  # the usual ranks: a look-up
+        return np.where(both, _MUTUAL_POINTS[np.minimum(ranks, 10)], 0)
     points = np.where((mentee_rank == 1) & (mentor_rank == 1), 100,
                       np.maximum(20, 90 - 10 * (mentee_rank + mentor_rank - 3)))
     return np.where(both, points, 0).astype(np.int64)
@@ -278,6 +288,7 @@ def field_points(arrays: CohortArrays, mentee: IntArray, digits: npt.NDArray[np.
 
 
 _GOAL_CODES: dict[Goal, int] = {g: k for k, g in enumerate(Goal)}
+_GOAL_COLUMN = np.arange(len(_GOAL_CODES), dtype=np.int64)[:, None]  # each goal's code, down a table's rows
 
 
 def goal_points(cohort: Cohort, mentee: IntArray, mentor: IntArray) -> IntArray:
@@ -286,13 +297,15 @@ def goal_points(cohort: Cohort, mentee: IntArray, mentor: IntArray) -> IntArray:
     mentee_goal = np.array([goal_codes[p.goal] for p in cohort.mentees], dtype=np.int64)
     mentor_goals = np.array([sum(1 << goal_codes[g] for g in p.goals) if p.goals else 0 for p in cohort.mentors],
                             dtype=np.int64)
-    # Per goal and mentor, the points: a pair's are one look-up in it.
-    goal = np.arange(len(goal_codes), dtype=np.int64)[:, None]
-    table = np.where(goal == goal_codes[Goal.UNSPECIFIED], 0,
-                     np.where(mentor_goals[None, :] == 0, 50,
-                              np.where((mentor_goals[None, :] >> goal) & 1 == 1, 100, 0))).astype(np.int64)
+    # Per goal and mentor, the points: a pair's are one look-up in it. 100 where he supports the goal, 50 where he
+    # lists none, 0 for no goal (UNSPECIFIED).
+    table = np.where(mentor_goals == 0, 50, 100 * ((mentor_goals >> _GOAL_COLUMN) & 1))
+    table[goal_codes[Goal.UNSPECIFIED]] = 0
     m = len(cohort.mentors)
     return np.asarray(table.reshape(-1)[mentee_goal[mentee] * m + mentor], dtype=np.int64)
+
+
+_CODE = attrgetter("code")
 
 
 def score_pairs(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor: IntArray, *,
@@ -330,7 +343,7 @@ def score_columns(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor
     market = _has_tag([p.country_of_origin for p in mentees], [p.markets for p in mentors], mentee, mentor)
     check(stop)
     first_language = _has_tag([p.first_language for p in mentees],
-                              [tuple(lang.code for lang in p.languages) for p in mentors], mentee, mentor)
+                              [tuple(map(_CODE, p.languages)) for p in mentors], mentee, mentor)
     check(stop)
     years = np.array([p.years_experience for p in mentors], dtype=np.int64)
     leadership = np.array([p.leadership for p in mentors], dtype=np.int64)
