@@ -87,14 +87,16 @@ MAX_EVALUATIONS = 2_000
 ZEROED_CELLS = 1_000
 """Matrix cells up to which a child node's assignment is its parent's matrix with the child's new includes' rows
 and seats and its left-out row's cells set to 0 (`_Dense.cut`), rather than the node's submatrix cut out of the
-whole by index: on small matrices numpy's per-call cost, not the assignment, is most of a node (15 x 15: ~10 of
-a node's ~30 us is the assignment). Both give the same optimum: a zeroed row takes a zeroed seat at no loss,
-and every other cell is the submatrix's. Each node keeps its matrix for its children, up to `ZEROED_MEMORY_CELLS`.
+whole by index: on small matrices numpy's per-call cost weighs as much as the assignment (15 x 15: the assignment
+is about half of a node; a copy, one `put` and one slice make the child's matrix). Both give the same
+optimum: a zeroed row takes a zeroed seat at no loss, and every other cell is the submatrix's. Each node keeps its
+matrix for its children, up to `ZEROED_MEMORY_CELLS`.
 Larger matrices: the submatrix, cut from the parent's matrix (`_Search._split_matrices`; 80 x 80, D = 8: ~20 %
 less CPU than cutting each node out of the whole matrix with its includes' and excludes' rows looked up anew)."""
 ZEROED_MEMORY_CELLS = 2_000_000
 """Cells of the nodes' matrices a search keeps at most (16 MB; many alternatives of a 1,000-cell matrix could
-otherwise keep ~100,000 nodes' worth): past it, the children of a node solved from then on are cut out by index."""
+otherwise keep ~100,000 nodes' worth): past it, the children of a node solved from then on are cut out by index.
+A split node's children's zeroing indices (`_Cut.zero`, int32) are at most its matrix's bytes again: 32 MB in all."""
 _EXACT_FLOAT = 2.0**52  # sums of the assignment's costs stay exact integers in float64 below this
 _NONE = -1
 _EMPTY = np.zeros(0, dtype=np.int64)
@@ -167,13 +169,13 @@ class _Dense:
         free = free[seats[mentor[free]] > 0]
         free_mentor, free_mentee = mentor[free], mentee[free]
         mentees = np.bincount(free_mentee, minlength=n_mentees).nonzero()[0]  # sorted, unique
-        position = np.full(n_mentees, _NONE, dtype=np.int64)
+        position = _filled(n_mentees, _NONE)
         position[mentees] = np.arange(len(mentees))
         last_seat = seats.cumsum()
         n_seats = int(last_seat[-1]) if n_mentors else 0
         width = n_seats + max(0, len(mentees) - n_seats)
         first_seat = last_seat - seats
-        col_mentor = np.full(width, n_mentors, dtype=np.int64)  # padding: an extra "mentor" with no load
+        col_mentor = _filled(width, n_mentors)  # padding: an extra "mentor" with no load
         col_mentor[:n_seats] = np.arange(n_mentors).repeat(seats)
         col_seat = np.zeros(width, dtype=np.int64)
         col_seat[:n_seats] = np.arange(n_seats) - first_seat.repeat(seats)
@@ -182,7 +184,7 @@ class _Dense:
         self.col_mentor, self.col_seat = col_mentor, col_seat
         # cell_row[i, c]: every free row fills the cells of its mentee with each seat of its mentor (flat indices:
         # its mentee's matrix row, from its mentor's first seat on).
-        cell_row = np.full((len(mentees), width), _NONE, dtype=np.int64)
+        cell_row = _filled((len(mentees), width), _NONE)
         per_row = seats[free_mentor]
         ends = per_row.cumsum()
         starts = position[free_mentee] * width + first_seat[free_mentor] - ends + per_row
@@ -207,7 +209,7 @@ class _Dense:
         if self.zeroed:
             self.row_cells = np.arange(cell_row.size, dtype=np.int32).reshape(cell_row.shape)
             self.col_cells = self.row_cells.T.copy()
-        self.row_position = np.full(n_rows, _NONE, dtype=np.int64)
+        self.row_position = _filled(n_rows, _NONE)
         self.row_position[free] = position[free_mentee]
         self.first_seat = first_seat
         self.last_seat = last_seat
@@ -380,6 +382,13 @@ class _Dense:
         column[row, np.arange(len(free))] = np.inf
         refill = np.minimum(dist[seat], _least(column, axis=0, initial=np.inf))
         return np.rint(move), np.rint(refill)
+
+
+def _filled(shape: int | tuple[int, int], value: int) -> IntArray:
+    """`np.full` of int64 without its Python wrapper (~1 us a call, four per `_Dense`)."""
+    array = np.empty(shape, dtype=np.int64)
+    array.fill(value)
+    return array
 
 
 # numpy's reductions called on their ufuncs: `ndarray.min`, `.any`, `.all`, `.sum` and `np.array_equal` each go
