@@ -389,7 +389,7 @@ def validate(cohort: Cohort, *, max_participants: int | None = None,
         ranked.add((r.from_id, r.to_id))
     out += _validate_rules(cohort, mentee_ids, mentor_ids)
     out += year_problems(cohort, control_characters)  # history, intake, availability dates, decisions
-    out += _validate_pins(cohort, out, arrays_of)
+    out += _validate_pins(cohort, out, arrays_of, (mentee_ids, mentor_ids))
     return _empty_sides(cohort, out)
 
 
@@ -646,8 +646,10 @@ PIN_INDEPENDENT_RULES = ("rules.pins", "rules.bans", "rules.weights", "rules.org
 _ITEM = re.compile(r"^(mentors|mentees|rankings|travel_times)\[(\d+)\]")
 
 
-def _validate_pins(cohort: Cohort, found: Sequence[Problem], arrays_of: ArraysOf = _own_arrays) -> list[Problem]:
-    """A pin must satisfy every hard rule (bans are reported as PIN_BANNED already).
+def _validate_pins(cohort: Cohort, found: Sequence[Problem], arrays_of: ArraysOf = _own_arrays,
+                   cohort_ids: tuple[set[str], set[str]] | None = None) -> list[Problem]:
+    """A pin must satisfy every hard rule (bans are reported as PIN_BANNED already). `cohort_ids`: the cohort's
+    mentees' and mentors' ids, when the caller has them.
 
     Checked together with every other problem (`found`), not after they are fixed: each pin between two people
     without a problem of their own is checked among them, as long as the rules it is checked against have none
@@ -672,7 +674,8 @@ def _validate_pins(cohort: Cohort, found: Sequence[Problem], arrays_of: ArraysOf
         travel = tuple(t for i, t in enumerate(cohort.rules.travel_times)
                        if i not in broken["travel_times"] and {t.mentee_id, t.mentor_id} <= ids)
         clean = Cohort(mentors, mentees, rankings, replace(cohort.rules, travel_times=travel), name=cohort.name)
-    mentee_ids, mentor_ids = {p.id for p in clean.mentees}, {p.id for p in clean.mentors}
+    mentee_ids, mentor_ids = (cohort_ids if cohort_ids is not None and clean is cohort
+                              else ({p.id for p in clean.mentees}, {p.id for p in clean.mentors}))
     checked = [(k, a, b) for k, (a, b) in enumerate(cohort.rules.pins) if a in mentee_ids and b in mentor_ids]
     if not checked:
         return []
