@@ -76,13 +76,16 @@ _GENDER_CODE = {"f": 1, "m": 2, "x": 3}
 
 
 def _occupation_matrix(occupations: list[tuple[str, ...]], pad: int) -> IntArray:
-    width = max((len(o) for o in occupations), default=0) or 1
-    matrix = np.full((len(occupations), width), pad, dtype=np.int64)
-    for i, codes in enumerate(occupations):
-        for k, code in enumerate(codes):
-            if len(code) == 4 and code.isdigit():
-                matrix[i, k] = int(code)
-    return matrix
+    """[people, most occupations] ISCO codes as ints; `pad` for a code that is not four digits and after the last.
+    Every cell's code in one flat list (short rows filled with ""), then one array: no numpy call a cell."""
+    width = max(map(len, occupations), default=0) or 1
+    flat: list[str] = []
+    for codes in occupations:
+        flat += codes
+        if len(codes) < width:
+            flat += ("",) * (width - len(codes))
+    return np.array([int(code) if len(code) == 4 and code.isdigit() else pad for code in flat],
+                    dtype=np.int64).reshape(len(occupations), width)
 
 
 def _language_mask(languages: tuple[Language, ...], codes: dict[str, int], min_level: int,
@@ -313,8 +316,10 @@ def cohort_arrays(cohort: Cohort, stop: StopToken | threading.Event | None = Non
         gender_requests_hard=rules.gender_requests_hard,
         mentee_field_depth=np.array([max(r.field_depth, 0) for r in per_mentee], dtype=np.int64),
         mentee_by_family=np.array(by_family, dtype=np.bool_),
-        mentee_families=_bit_words(_family_masks([p.occupations for p in mentees], families), family_words),
-        mentor_families=_bit_words(_family_masks([q.occupations for q in mentors], families), family_words),
+        mentee_families=(_bit_words(_family_masks([p.occupations for p in mentees], families), family_words)
+                         if families else np.zeros((n, 1), dtype=np.uint64)),  # no family: no bit
+        mentor_families=(_bit_words(_family_masks([q.occupations for q in mentors], families), family_words)
+                         if families else np.zeros((m, 1), dtype=np.uint64)),
         mentee_min_years=min_years,
         mentor_years=mentor_years,
         mentee_online=online,

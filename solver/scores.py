@@ -20,7 +20,7 @@ import polars as pl
 
 from solver.arrays import CohortArrays, FloatArray, IntArray, RankedPairs, cohort_arrays, ranked_pairs
 from solver.budget import MAX_CANDIDATE_PAIRS, check_pair_budget
-from solver.candidates import allowed_pair_facts, field_digits, pair_travel
+from solver.candidates import allowed_pair_facts, clip, field_digits, pair_travel
 from solver.domain import Cohort, Goal
 from solver.stop import StopToken, check
 
@@ -259,7 +259,7 @@ def travel_points(arrays: CohortArrays, mentee: IntArray, km: FloatArray, minute
     infinite = np.isinf(travelled).any()
     distance = np.nan_to_num(travelled, nan=np.inf) if infinite else np.where(np.isnan(travelled), np.inf, travelled)
     scale = np.where(np.isfinite(limits) & (limits > 0), limits, NO_LIMIT_TRAVEL_KM)[mentee]  # per mentee, then pair
-    points = np.minimum(np.maximum(np.floor(100.0 * (1.0 - distance / scale)), 0), 100)  # np.clip, wrapper-free
+    points = clip(np.floor(100.0 * (1.0 - distance / scale)), 0, 100)
     # Beyond her limit only an online pair is allowed at all, and it gets no travel points (README: TRAVEL).
     return np.where(distance > limit, 0, points).astype(np.int64)
 
