@@ -108,11 +108,12 @@ def too_large(cohort_msg: pb.Cohort, limits: ServiceLimits) -> ServiceError | No
     """Refuse a cohort above the size caps before reading any of it (INVALID_ARGUMENT, reason COHORT_TOO_LARGE):
     the participants, and the entries of every list (`MAX_LIST_ENTRIES`), all reported at once."""
     participants = len(cohort_msg.mentors) + len(cohort_msg.mentees)
-    counts = {"rankings": len(cohort_msg.rankings), "rules.travel_times": len(cohort_msg.rules.travel_times),
-              "rules.pins": len(cohort_msg.rules.pins), "rules.bans": len(cohort_msg.rules.bans),
-              "rules.segments": len(cohort_msg.rules.segments),
-              "rules.field_families": len(cohort_msg.rules.field_families), "history": len(cohort_msg.history),
-              "history.term_points": sum(len(h.term_points) for h in cohort_msg.history[:MAX_LIST_ENTRIES["history"]]),
+    rules, history = cohort_msg.rules, cohort_msg.history
+    counts = {"rankings": len(cohort_msg.rankings), "rules.travel_times": len(rules.travel_times),
+              "rules.pins": len(rules.pins), "rules.bans": len(rules.bans), "rules.segments": len(rules.segments),
+              "rules.field_families": len(rules.field_families), "history": len(history),
+              "history.term_points": (sum(len(h.term_points) for h in history[:MAX_LIST_ENTRIES["history"]])
+                                      if len(history) else 0),
               "decisions": len(cohort_msg.decisions)}
     problems = []
     if participants > limits.max_participants:
