@@ -411,10 +411,11 @@ def _assignment() -> Callable[..., tuple[IntArray, IntArray]]:
     return _ASSIGNMENT[0]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Cut:
-    """`_Dense.cut`: the matrix rows and seats of a node's free rows, the priced weight of free[:i] on those seats,
-    and each free row's cells (matrix row, its mentor's seats from, to)."""
+    """`_Dense.cut` (once per split; not frozen, so made by plain slot stores): the matrix rows and seats of a node's
+    free rows, the priced weight of free[:i] on those seats, and each free row's cells (matrix row, its mentor's
+    seats from, to)."""
 
     rows: IntArray
     seats: IntArray
@@ -477,29 +478,34 @@ class _Node:
     __slots__ = ("_exclude", "_include", "base", "cells", "child_cols", "child_rows", "chosen", "cols_at", "cut", "found",
                  "free", "index", "matrix", "move", "parent", "priced", "refill", "room", "rows", "rows_at", "solved")
 
+    # Set once the node is solved or split, before anything reads them (not made for each of the many children
+    # that are never solved: ~40 nodes of a 15 x 15 call, each a few hundred ns of attribute stores less).
+    priced: int  # its priced weight (`_Search._evaluate`)
+    free: IntArray | None  # rows neither pins nor `include`, in the order children take them (`_Search._losses`)
+    refill: FloatArray | None  # with `move`
+    # Zeroed matrices (`ZEROED_CELLS`): the priced weight of its pins and includes (larger matrices too), and the
+    # optimum's cells and their costs (`_Dense.solve_matrix`), read as `found` when it is split.
+    base: int
+    cells: IntArray | None
+    chosen: FloatArray | None
+    # Larger matrices: the whole matrix's columns the node keeps (with `rows_at`), and once split, its children's
+    # rows and columns (`_Search._split_matrices`).
+    cols_at: IntArray | None
+    child_rows: np.ndarray | None
+    child_cols: np.ndarray | None
+
     def __init__(self, include: IntArray | None = None, exclude: IntArray | None = None,
                  parent: _Node | None = None, index: int = 0) -> None:
         self._include, self._exclude, self.parent, self.index = include, exclude, parent, index
-        self.rows: IntArray | None = None  # the priced optimum, pins included, sorted
-        self.priced = 0  # its priced weight
-        self.free: IntArray | None = None  # rows neither pins nor `include`, in the order children take them
-        self.move: FloatArray | None = None  # least losses when one of `free` is left out (`_Dense.drops`)
-        self.refill: FloatArray | None = None
         self.solved = False  # its priced optimum found (`_Search._evaluate`)
+        self.rows: IntArray | None = None  # the priced optimum, pins included, sorted
         self.found: IntArray | None = None  # the priced optimum's rows beside the pins and `include`
-        # Zeroed matrices (`ZEROED_CELLS`): the node's matrix, the priced weight of its pins and includes, its split;
-        # the optimum's cells and their costs (`_Dense.solve_matrix`), read as `found` when it is split.
+        self.move: FloatArray | None = None  # least losses when one of `free` is left out (`_Dense.drops`): once split
+        # Zeroed matrices: the node's matrix (None: not kept, `ZEROED_MEMORY_CELLS`) and its split.
         self.matrix: FloatArray | None = None
-        self.cells: IntArray | None = None
-        self.chosen: FloatArray | None = None
-        self.base = 0
         self.cut: _Cut | None = None
-        # Larger matrices: the whole matrix's rows and columns the node keeps (its includes' mentees and seats
-        # out), and once split, its children's (`_Search._split_matrices`).
+        # Larger matrices: the whole matrix's rows the node keeps (its includes' mentees out).
         self.rows_at: IntArray | None = None
-        self.cols_at: IntArray | None = None
-        self.child_rows: np.ndarray | None = None
-        self.child_cols: np.ndarray | None = None
         self.room: int | None = None  # `_Search._room` of its excludes, when its parent's split gave it
 
     @property
