@@ -540,6 +540,7 @@ class _Search:
         self.limit = self.size - min_difference  # h_k: rows of A_k a valid matching may keep
         self.pins = model.pinned_rows
         self.pin_kept = _add(self.masks[:, self.pins], axis=1)
+        self.row_counts: list[int] = _add(self.masks, axis=0).tolist()  # of the A_k each row is in
         self.budget = budget
         self.evaluations = 0
         self.lam = np.zeros(len(accepted), dtype=np.int64)
@@ -567,6 +568,7 @@ class _Search:
         self.size = np.concatenate((self.size, [len(rows)]))
         self.limit = self.size - self.min_difference
         self.pin_kept = _add(self.masks[:, self.pins], axis=1)
+        self.row_counts = _add(self.masks, axis=0).tolist()
         self.lam = np.concatenate((self.lam, [0]))
 
     # --- prices ---
@@ -622,7 +624,7 @@ class _Search:
 
     def run(self) -> tuple[IntArray | None, bool]:
         """(the best valid matching or None, whether the search finished: False when the budget ran out)."""
-        if (self.limit < 0).any() or (self.pin_kept > self.limit).any():
+        if _any(self.limit < 0) or _any(self.pin_kept > self.limit):
             return None, True  # keeps too many of some A_k whatever it adds
         best: IntArray | None = None
         best_value = -(2**62)
@@ -762,10 +764,11 @@ class _Search:
 
     def _losses(self, node: _Node) -> None:
         assert node.found is not None
-        free = node.found.copy()
-        free.sort()
-        # Rows of the matchings found so far first: the children that keep many of them hold nothing valid.
-        free = free[(-_add(self.masks[:, free], axis=0)).argsort(kind="stable")]  # then rows ascending
+        # Rows of the matchings found so far first: the children that keep many of them hold nothing valid; then rows
+        # ascending (a stable sort, also when reversed). In Python: a dozen rows, not five numpy calls.
+        order = sorted(node.found.tolist())
+        order.sort(key=self.row_counts.__getitem__, reverse=True)
+        free = np.array(order, dtype=np.int64)
         node.free = free
         solver = self.solver
         values: tuple[FloatArray, IntArray, IntArray] | None = None
