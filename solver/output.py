@@ -30,8 +30,13 @@ def _term_points(candidates: CandidatePairs, rows: np.ndarray) -> dict[str, list
     """The given rows' weighted points per soft term (terms with weight 0 left out), in the fixed term order: one
     slice per term."""
     weights = candidates.cohort.rules.weights.as_dict()
-    return {value: [weight * n for n in candidates.column(column)[rows].tolist()]
-            for value, name, column in _TERM_FIELDS if (weight := weights[name])}
+    points = {}
+    for value, name, column in _TERM_FIELDS:
+        weight = weights[name]
+        if weight:
+            raw: list[int] = candidates.column(column)[rows].tolist()
+            points[value] = raw if weight == 1 else [weight * n for n in raw]  # most weights are 1
+    return points
 
 
 def _breakdowns(points: Mapping[str, list[int]], count: int) -> list[dict[str, int]]:
