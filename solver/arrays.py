@@ -4,8 +4,11 @@ her own rules (the programme's with her segment's overrides), built in one pass 
 from __future__ import annotations
 
 import math
+import sys
 import threading
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import attrgetter
 
 import numpy as np
 import numpy.typing as npt
@@ -73,6 +76,7 @@ class CohortArrays:
 
 
 _GENDER_CODE = {"f": 1, "m": 2, "x": 3}
+_CODE, _LANGUAGES = attrgetter("code"), attrgetter("languages")
 
 
 def _occupation_matrix(occupations: list[tuple[str, ...]], pad: int) -> IntArray:
@@ -110,6 +114,9 @@ def _bit_words(masks: list[int], words: int) -> npt.NDArray[np.uint64]:
     return bits
 
 
+_LEVELS_UP_TO = [sum(1 << (64 * level) for level in range(1, top + 1)) for top in range(7)]
+"""Bit 0 of the 64-bit words 1..top, for top 0..6: a language of level `top` (code c) is this shifted by c."""
+
 SMALL_LANGUAGE_PEOPLE = 256
 """Up to this many people (with at most 64 languages) `_languages_by_level` sets the bits in Python."""
 
@@ -121,17 +128,18 @@ def _languages_by_level(languages: list[tuple[Language, ...]], codes: dict[str, 
     One pass over the people's languages, then a bitwise OR per level over all of them at once (a bit set per
     person and level in Python cost six passes: ~0.2 s on 10,000 mentors)."""
     if words == 1 and len(languages) <= SMALL_LANGUAGE_PEOPLE:
-        # A few people: each one's bits per level as Python ints (the arrays' way is ~25 numpy calls whatever the size).
+        # A few people: each one's bits per level in Python (the arrays' way is ~25 numpy calls whatever the size),
+        # her seven words as one int of 7 x 64 bits (word k: levels >= k), a language's bit set in the words of its
+        # level and below by one shift of a constant, then all people's bytes as one array.
         rows = []
         for spoken in languages:
-            masks = [0] * 8  # first each language at its own level (C2 and above at 6), then every lower level too
+            packed = 0
             for lang in spoken:
                 if lang.level >= 1:
-                    masks[6 if lang.level > 6 else lang.level] |= 1 << codes[lang.code]
-            for at_least in range(5, 0, -1):
-                masks[at_least] |= masks[at_least + 1]
-            rows.append(masks[:7])
-        return np.array(rows, dtype=np.uint64).reshape(len(languages), 7).T.reshape(7, len(languages), 1).copy()
+                    packed |= _LEVELS_UP_TO[6 if lang.level > 6 else lang.level] << codes[lang.code]
+            rows.append(packed.to_bytes(56, sys.byteorder))
+        words_by_person = np.frombuffer(b"".join(rows), dtype=np.uint64).reshape(len(languages), 7)
+        return words_by_person.T.reshape(7, len(languages), 1).copy()
     out = np.zeros((7, len(languages), words), dtype=np.uint64)
     person, code, level = [], [], []
     for i, spoken in enumerate(languages):
@@ -229,10 +237,9 @@ def cohort_arrays(cohort: Cohort, stop: StopToken | threading.Event | None = Non
                   else [rules.for_mentee(mentees[0])] * n if n else [])
     municipalities = set(rules.eligible_municipalities)
     tracks = set(rules.eligible_tracks)
-    language_codes: dict[str, int] = {}
-    for languages in [p.languages for p in mentees] + [p.languages for p in mentors]:
-        for lang in languages:
-            language_codes.setdefault(lang.code, len(language_codes))
+    # Every language code, numbered in order of first appearance (mentees', then mentors'), by C-level iteration.
+    spoken = dict.fromkeys(map(_CODE, chain.from_iterable(chain(map(_LANGUAGES, mentees), map(_LANGUAGES, mentors)))))
+    language_codes = dict(zip(spoken, range(len(spoken)), strict=True))
     words = max(1, (len(language_codes) + 63) // 64)
     mentee_index, mentor_index = cohort.mentee_index(), cohort.mentor_index()
     bans = sorted({mentee_index[a] * m + mentor_index[b] for a, b in rules.bans

@@ -281,8 +281,9 @@ def field_points(arrays: CohortArrays, mentee: IntArray, digits: npt.NDArray[np.
     if len(shared) and (int(np.minimum.reduce(shared)) < 0 or int(np.maximum.reduce(shared)) > 4):
         raise ValueError("shared ISCO digits lie in 0..4")
     depths = arrays.mentee_field_depth
-    if len(depths) and np.minimum.reduce(depths) >= 0:  # depths 0..4 and beyond (none then): a fixed table
-        return _FIELD_POINTS[np.minimum(depths, 4)[mentee] * 5 + shared]
+    if len(depths) and np.minimum.reduce(depths) >= 0:  # depths 0..4 and beyond (none then): rows of a fixed table
+        return _FIELD_POINTS.reshape(5, 5)[np.minimum(depths, 4)].reshape(-1)[np.asarray(mentee, dtype=np.int64) * 5
+                                                                             + shared]
     # Per mentee, her points for 0..4 shared digits: a pair's are one look-up in it.
     return _field_points_table(depths)[np.asarray(mentee, dtype=np.int64) * 5 + shared]
 
