@@ -154,7 +154,7 @@ class _Dense:
     cheapest first at an optimum, so its priced weight is exactly the assignment's value.
     """
 
-    def __init__(self, model: AssignmentModel, weights: IntArray) -> None:
+    def __init__(self, model: AssignmentModel, weights: IntArray, seat_cost: int) -> None:
         # Once per call, ~40 numpy calls on arrays of a few hundred: the methods, not the wrappers (np.cumsum,
         # np.repeat, np.flatnonzero each go through Python first), and each row's mentor and mentee read once.
         self.model = model
@@ -180,7 +180,8 @@ class _Dense:
         col_seat = np.zeros(width, dtype=np.int64)
         col_seat[:n_seats] = np.arange(n_seats) - first_seat.repeat(seats)
         self.col_cost = np.zeros(width, dtype=np.int64)
-        self.col_cost[:n_seats] = model.seat_cost * (pin_load.repeat(seats) + col_seat[:n_seats])
+        self.col_cost[:n_seats] = seat_cost * (pin_load.repeat(seats) + col_seat[:n_seats])
+        self.seat_cost = seat_cost
         self.col_mentor, self.col_seat = col_mentor, col_seat
         # cell_row[i, c]: every free row fills the cells of its mentee with each seat of its mentor (flat indices:
         # its mentee's matrix row, from its mentor's first seat on).
@@ -436,6 +437,7 @@ class _Flows:
         self.groups = groups
         self.priced = np.zeros(model.n_rows, dtype=np.int64)
         self.cells = max(1, 4 * model.n_rows)
+        self.seat_cost = model.seat_cost
 
     def price(self, priced: IntArray) -> None:
         self.priced = priced
@@ -532,6 +534,7 @@ class _Search:
                  accepted: list[IntArray], min_difference: int, budget: int,
                  stop: StopToken | threading.Event | None) -> None:
         self.model, self.weights, self.solver, self.stop = model, weights, solver, stop
+        self.seat_cost = solver.seat_cost  # scaled as the weights are (`alternatives`)
         n = model.n_rows
         self.masks = np.zeros((len(accepted), n), dtype=np.bool_)
         for k, rows in enumerate(accepted):
@@ -742,9 +745,9 @@ class _Search:
     def _weight(self, weights: IntArray, rows: IntArray) -> int:
         """`AssignmentModel.weight`, for rows known to be int64 indices."""
         total = int(_add(weights[rows]))
-        if self.model.seat_cost and len(rows):
+        if self.seat_cost and len(rows):
             load = np.bincount(self.model.mentor[rows])
-            total -= self.model.seat_cost * int(_add(load * (load - 1))) // 2
+            total -= self.seat_cost * int(_add(load * (load - 1))) // 2
         return total
 
     def _node_room(self, node: _Node) -> int:
@@ -936,12 +939,18 @@ def alternatives(model: AssignmentModel, weights: IntArray, accepted: list[IntAr
     span = (float(np.maximum.reduce(np.abs(weights), initial=0)) + float(model.max_seat_cost) + 1.0) * scale
     if span * (model.candidates.arrays.n_mentees + 1) * 4 >= _EXACT_FLOAT:
         return KBest([], False, 0)  # sums of the assignment's float64 costs might round: CP-SAT's
-    model = dataclasses.replace(model, seat_cost=model.seat_cost * scale, max_seat_cost=model.max_seat_cost * scale)
+    seat_cost = model.seat_cost * scale
     weights = weights * scale
     weights[accepted[0]] += 1
     groups = quota_groups(model) if _quotas_bind(model) else None
-    solver: _Dense | _Flows = (_Flows(model, stop, groups) if groups is not None or _caps_bind(model)
-                               else _Dense(model, weights))
+    solver: _Dense | _Flows
+    if groups is not None or _caps_bind(model):
+        # The flows read the seat cost from the model: a scaled copy (the dense nodes take it as it is: a
+        # dataclasses.replace of the model is ~10 us of a small call).
+        model = dataclasses.replace(model, seat_cost=seat_cost, max_seat_cost=model.max_seat_cost * scale)
+        solver = _Flows(model, stop, groups)
+    else:
+        solver = _Dense(model, weights, seat_cost)
     flows = isinstance(solver, _Flows)
     budget = FLOW_EVALUATIONS if flows else evaluation_budget(solver.cells)
     found: list[IntArray] = []
