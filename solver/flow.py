@@ -176,7 +176,7 @@ def _small_flow_optimum(model: AssignmentModel, weights: IntArray, allowed_rows:
         blocked = np.zeros(n, dtype=np.bool_)
         blocked[model.mentee[pinned_rows]] = True
         keep &= ~blocked[model.mentee if rows is None else model.mentee[rows]]
-    free = np.flatnonzero(keep) if rows is None else rows[keep]
+    free = keep.nonzero()[0] if rows is None else rows[keep]
     if len(free) == 0:
         return np.sort(pinned_rows)
     capacity = [max(c - p, 0) for c, p in zip(model.capacity.tolist(), pinned_load, strict=True)]
@@ -219,7 +219,9 @@ def _small_flow_optimum(model: AssignmentModel, weights: IntArray, allowed_rows:
     supplies = np.zeros(sink + 1, dtype=np.int64)
     supplies[source], supplies[sink] = k, -k
     chosen = _flowed(_solve_flow((tails, heads, caps, costs), supplies, 2 * k, count, stop))
-    return np.sort(np.concatenate([free[chosen], pinned_rows]))
+    found = np.concatenate([free[chosen], pinned_rows])
+    found.sort()  # in place: np.sort's wrapper and copy, for a fresh array
+    return found
 
 
 PARALLEL_MIN_ROWS: int | None = 400_000
@@ -480,4 +482,4 @@ def _solve_here(arcs: Arcs, supplies: IntArray, first: int, count: int) -> IntAr
         return None
     if status != solver.OPTIMAL:
         raise RuntimeError(f"min-cost flow ended with status {status}")
-    return np.flatnonzero(solver.flows(np.arange(first, first + count)) > 0).astype(np.int64)
+    return (solver.flows(np.arange(first, first + count)) > 0).nonzero()[0].astype(np.int64, copy=False)
