@@ -6,15 +6,18 @@ from __future__ import annotations
 import math
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import chain
 from operator import attrgetter
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from solver.data import builtin_field_families
-from solver.domain import Cohort, FieldFamily, FieldRule, Goal, Language, MutualChoice
+from solver.domain import Cohort, FieldFamily, FieldRule, Goal, Language, MenteeRules, MutualChoice
 from solver.history import available_mentors, finished_pair_keys
 from solver.stop import StopToken, check
 
@@ -201,6 +204,16 @@ def ranked_pairs(cohort: Cohort, mentee_index: dict[str, int], mentor_index: dic
                        np.array(keys[1], dtype=np.int64), np.array([by_mentor[k] for k in keys[1]], dtype=np.int64))
 
 
+T = TypeVar("T")
+
+
+def _by_rules(per_mentee: list[MenteeRules], shared: bool, value: Callable[[MenteeRules], T]) -> list[T]:
+    """Each mentee's `value` of her rules (`per_mentee`), computed once when they are one `shared` object."""
+    if shared and per_mentee:
+        return [value(per_mentee[0])] * len(per_mentee)
+    return [value(r) for r in per_mentee]
+
+
 _CHOICES = tuple(MutualChoice)  # index 0 = NONE
 _GOAL_BIT: dict[Goal, int] = {goal: 1 << k for k, goal in enumerate(g for g in Goal if g is not Goal.UNSPECIFIED)}
 
@@ -235,6 +248,7 @@ def cohort_arrays(cohort: Cohort, stop: StopToken | threading.Event | None = Non
     # Without segments everyone has the programme's rules: one (frozen) object for all, not one per mentee.
     per_mentee = ([rules.for_mentee(p) for p in mentees] if rules.segments
                   else [rules.for_mentee(mentees[0])] * n if n else [])
+    each = partial(_by_rules, per_mentee, not rules.segments)  # without segments one MenteeRules object for all
     municipalities = set(rules.eligible_municipalities)
     tracks = set(rules.eligible_tracks)
     # Every language code, numbered in order of first appearance (mentees', then mentors'), by C-level iteration.
@@ -277,7 +291,7 @@ def cohort_arrays(cohort: Cohort, stop: StopToken | threading.Event | None = Non
     check(stop)
     by_level = _languages_by_level([q.languages for q in mentors], language_codes, words)
     # Family masks cost a pass over everyone's occupations per family: only when some mentee's rules use them.
-    by_family = [r.field_rule is FieldRule.FAMILY for r in per_mentee]
+    by_family = each(lambda r: r.field_rule is FieldRule.FAMILY)
     families = (rules.field_families or builtin_field_families()) if any(by_family) else ()
     family_words = max(1, (len(families) + 63) // 64)
     organisations = sorted({q.organisation for q in mentors if q.organisation})
@@ -286,8 +300,8 @@ def cohort_arrays(cohort: Cohort, stop: StopToken | threading.Event | None = Non
                     for org in p.avoid_organisations if org in org_code})
     check(stop)
     ranked = ranked_pairs(cohort, mentee_index, mentor_index)  # the scores' ranks too: one pass for both
-    depths = [0 if r.field_rule is FieldRule.FAMILY else max(r.field_depth, 0) for r in per_mentee]
-    min_years = np.array([r.min_mentor_years for r in per_mentee], dtype=np.int64)
+    depths = each(lambda r: 0 if r.field_rule is FieldRule.FAMILY else max(r.field_depth, 0))
+    min_years = np.array(each(lambda r: r.min_mentor_years), dtype=np.int64)
     mentor_years = np.array([q.years_experience for q in mentors], dtype=np.int64)
     online = np.array([p.online and r.online_meetings for p, r in zip(mentees, per_mentee, strict=True)],
                       dtype=np.bool_)
@@ -312,7 +326,7 @@ def cohort_arrays(cohort: Cohort, stop: StopToken | threading.Event | None = Non
         mentor_occupations=_occupation_matrix([p.occupations for p in mentors], -2),
         mentee_languages=_bit_words(mentee_languages, words),
         mentor_languages_by_level=by_level,
-        mentee_language_level=np.array([min(max(r.min_language_level, 1), 6) for r in per_mentee], dtype=np.int64),
+        mentee_language_level=np.array(each(lambda r: min(max(r.min_language_level, 1), 6)), dtype=np.int64),
         mentee_requested_gender=np.array([_GENDER_CODE.get(p.requested_mentor_gender, 0) for p in mentees],
                                          dtype=np.int64),
         mentor_gender=np.array([_GENDER_CODE.get(p.gender, 0) for p in mentors], dtype=np.int64),
@@ -321,7 +335,7 @@ def cohort_arrays(cohort: Cohort, stop: StopToken | threading.Event | None = Non
         travel_minutes=np.array([travel[k] for k in travel_keys.tolist()], dtype=np.float64),
         uses_travel_times=uses_travel_times,
         gender_requests_hard=rules.gender_requests_hard,
-        mentee_field_depth=np.array([max(r.field_depth, 0) for r in per_mentee], dtype=np.int64),
+        mentee_field_depth=np.array(each(lambda r: max(r.field_depth, 0)), dtype=np.int64),
         mentee_by_family=np.array(by_family, dtype=np.bool_),
         mentee_families=(_bit_words(_family_masks([p.occupations for p in mentees], families), family_words)
                          if families else np.zeros((n, 1), dtype=np.uint64)),  # no family: no bit
@@ -331,9 +345,9 @@ def cohort_arrays(cohort: Cohort, stop: StopToken | threading.Event | None = Non
         mentor_years=mentor_years,
         mentee_online=online,
         mentor_online=mentor_online,
-        mentee_goal_bits=np.array([_goal_bits(r.mentor_goals) for r in per_mentee], dtype=np.int64),
+        mentee_goal_bits=np.array(each(lambda r: _goal_bits(r.mentor_goals)), dtype=np.int64),
         mentor_goal_bits=np.array([_goal_bits(q.goals) for q in mentors], dtype=np.int64),
-        mentee_choice=np.array([_CHOICES.index(r.mutual_choice) for r in per_mentee], dtype=np.int64),
+        mentee_choice=np.array(each(lambda r: _CHOICES.index(r.mutual_choice)), dtype=np.int64),
         mentee_ranked_keys=ranked.mentee_keys,
         mentor_ranked_keys=ranked.mentor_keys,
         mentor_org=np.array([org_code.get(q.organisation, -1) for q in mentors], dtype=np.int64),
