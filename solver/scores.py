@@ -220,9 +220,43 @@ def _bits(tags: list[tuple[str, ...]], flat: list[str], vocabulary: dict[str, in
     return out[:, 0].copy() if words == 1 else out
 
 
+def _small_tag_bits(tags: list[tuple[str, ...]], empty_is_tag: bool) -> tuple[dict[str, int], list[int]] | None:
+    """A small side's tags (`SMALL_TAG_PEOPLE`, at most 64 distinct) as each tag's bit and each person's OR of
+    them, as Python ints, in one pass over the tags (the empty text a tag only with `empty_is_tag`); None for a
+    larger side, which `_tag_bits` makes."""
+    if len(tags) > SMALL_TAG_PEOPLE:
+        return None
+    bit: dict[str, int] = {}
+    masks = []
+    for own in tags:
+        mask = 0
+        for tag in own:
+            flag = bit.get(tag)
+            if flag is None:
+                if not (tag or empty_is_tag):
+                    continue
+                flag = bit[tag] = 1 << len(bit)
+            mask |= flag
+        masks.append(mask)
+    return (bit, masks) if len(bit) <= 64 else None
+
+
 def _set_overlap(left: list[tuple[str, ...]], right: list[tuple[str, ...]], mentee: IntArray, mentor: IntArray
                  ) -> IntArray:
     """Per pair, how many distinct tags the mentee's and the mentor's share."""
+    small = _small_tag_bits(right, True) if len(left) <= SMALL_TAG_PEOPLE else None
+    if small is not None:
+        flags, his = small
+        if not flags:
+            return np.zeros(len(mentee), dtype=np.int64)
+        known, hers = flags.get, []
+        for own in left:
+            mask = 0
+            for tag in own:
+                mask |= known(tag, 0)  # a tag only she has shares nothing
+            hers.append(mask)
+        return np.bitwise_count(np.array(hers, dtype=np.uint64)[mentee]
+                                & np.array(his, dtype=np.uint64)[mentor]).astype(np.int64)
     vocabulary: dict[str, int] = {}
     right_bits = _tag_bits(right, vocabulary)
     if not vocabulary:
@@ -234,6 +268,13 @@ def _set_overlap(left: list[tuple[str, ...]], right: list[tuple[str, ...]], ment
 
 def _has_tag(left: list[str], right: list[tuple[str, ...]], mentee: IntArray, mentor: IntArray) -> IntArray:
     """Per pair, 1 when the mentee's one tag (the empty text: none) is among the mentor's tags, else 0."""
+    small = _small_tag_bits(right, False)
+    if small is not None:
+        flags, his = small
+        if not flags:
+            return np.zeros(len(mentee), dtype=np.int64)
+        hers = np.array([flags.get(tag, 0) for tag in left], dtype=np.uint64)
+        return ((hers[mentee] & np.array(his, dtype=np.uint64)[mentor]) != 0).astype(np.int64)
     vocabulary: dict[str, int] = {}
     right_bits = _tag_bits(right, vocabulary, empty_is_tag=False)
     if not vocabulary:
