@@ -173,6 +173,7 @@ class RankedPairs:
     mentee_ranks: IntArray
     mentor_keys: IntArray
     mentor_ranks: IntArray
+    least: int  # the lowest rank of either side's (0 without any): below 0 only in input no check has passed
     dense: dict[str, IntArray] = field(default_factory=dict, repr=False)  # the scores' per-pair tables, on use
 
     def of(self, cohort: Cohort) -> bool:
@@ -201,7 +202,8 @@ def ranked_pairs(cohort: Cohort, mentee_index: dict[str, int], mentor_index: dic
     keys = [sorted(by_mentee), sorted(by_mentor)]
     return RankedPairs(cohort.rankings, cohort.mentees, cohort.mentors,
                        np.array(keys[0], dtype=np.int64), np.array([by_mentee[k] for k in keys[0]], dtype=np.int64),
-                       np.array(keys[1], dtype=np.int64), np.array([by_mentor[k] for k in keys[1]], dtype=np.int64))
+                       np.array(keys[1], dtype=np.int64), np.array([by_mentor[k] for k in keys[1]], dtype=np.int64),
+                       min(min(by_mentee.values(), default=0), min(by_mentor.values(), default=0)))
 
 
 T = TypeVar("T")

@@ -145,18 +145,44 @@ def mutual_points(mentee_rank: IntArray, mentor_rank: IntArray) -> IntArray:
     return np.where(both, points, 0).astype(np.int64)
 
 
+# Points of a pair by its two ranks, each capped at 10 (the same points beyond): [her rank * 11 + his rank].
+_HER_RANK, _HIS_RANK = np.divmod(np.arange(121, dtype=np.int64), 11)
+_RANK_TERMS = {Term.MUTUAL_RANK: mutual_points(_HER_RANK, _HIS_RANK), Term.MENTEE_RANK: rank_points(_HER_RANK),
+               Term.MENTOR_RANK: rank_points(_HIS_RANK)}
+
+
+def _rank_terms(mentee_rank: IntArray, mentor_rank: IntArray, plain: bool, ranked: bool) -> dict[Term, IntArray]:
+    """MUTUAL_RANK, MENTEE_RANK and MENTOR_RANK of the pairs: with ranks of 0 or more (`plain`), three look-ups
+    by the two ranks (7 numpy calls, not ~20); none without rankings (`ranked`)."""
+    if not ranked:
+        return {term: np.zeros(len(mentee_rank), dtype=np.int64) for term in _RANK_TERMS}
+    if plain:
+        at = np.minimum(mentee_rank, 10) * 11 + np.minimum(mentor_rank, 10)
+        return {term: table[at] for term, table in _RANK_TERMS.items()}
+    return {Term.MUTUAL_RANK: mutual_points(mentee_rank, mentor_rank), Term.MENTEE_RANK: rank_points(mentee_rank),
+            Term.MENTOR_RANK: rank_points(mentor_rank)}
+
+
 DENSE_RANK_PAIRS = 1 << 16
 """Mentees x mentors up to which a pair's ranks are looked up in a table over every pair (two gathers; made once per
 cohort), above it by binary search in the ranked pairs' keys (~7 numpy calls a side)."""
 
 
-def _rank_lookup(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> tuple[IntArray, IntArray]:
-    """Per pair: the mentee's rank of the mentor and the mentor's rank of the mentee (0 = unranked)."""
+def _rank_lookup(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor: IntArray
+                 ) -> tuple[IntArray, IntArray, bool]:
+    """Per pair: the mentee's rank of the mentor and the mentor's rank of the mentee (0 = unranked); and whether
+    every rank is 0 or more (any valid input's)."""
     if not cohort.rankings:
-        return np.zeros(len(mentee), dtype=np.int64), np.zeros(len(mentee), dtype=np.int64)
+        return np.zeros(len(mentee), dtype=np.int64), np.zeros(len(mentee), dtype=np.int64), True
     ranked = arrays.cache.get("ranks")  # `cohort_arrays` made them when it read the rankings
     if not (isinstance(ranked, RankedPairs) and ranked.of(cohort)):
         ranked = ranked_pairs(cohort, cohort.mentee_index(), cohort.mentor_index())
+    her, his = _ranks_of(ranked, cohort, mentee, mentor)
+    return her, his, ranked.least >= 0
+
+
+def _ranks_of(ranked: RankedPairs, cohort: Cohort, mentee: IntArray, mentor: IntArray) -> tuple[IntArray, IntArray]:
+    """The pairs' ranks from the ranked pairs: a table over every pair (small cohorts), else binary search."""
     m = len(cohort.mentors)
     keys = mentee * m + mentor
     pairs = len(cohort.mentees) * m
@@ -377,7 +403,7 @@ def score_columns(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor
     km, minutes = travel if travel is not None else pair_travel(arrays, mentee, mentor)
     digits = (digits if digits is not None else field_digits(arrays, mentee, mentor)).astype(np.int64)
     check(stop)
-    mentee_rank, mentor_rank = _rank_lookup(cohort, arrays, mentee, mentor)
+    mentee_rank, mentor_rank, plain = _rank_lookup(cohort, arrays, mentee, mentor)
     check(stop)
     mentees, mentors = cohort.mentees, cohort.mentors
     shared_interests = _set_overlap([p.interests for p in mentees], [p.interests for p in mentors], mentee, mentor)
@@ -393,9 +419,7 @@ def score_columns(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor
     back = cohort.returning_mentors()  # `returning`, or a pair in the history
     returning = 100 * np.array([p.id in back for p in mentors], dtype=np.int64)
     points = {
-        Term.MUTUAL_RANK: mutual_points(mentee_rank, mentor_rank),
-        Term.MENTEE_RANK: rank_points(mentee_rank),
-        Term.MENTOR_RANK: rank_points(mentor_rank),
+        **_rank_terms(mentee_rank, mentor_rank, plain, bool(cohort.rankings)),
         Term.INTERESTS: np.minimum(100, 34 * shared_interests),
         Term.FIELD: field_points(arrays, mentee, digits),
         Term.GOAL: goal_points(cohort, mentee, mentor),

@@ -54,14 +54,20 @@ def test_ranks_per_pair_either_way(monkeypatch: pytest.MonkeyPatch, seed: int, d
         assert columns["mentor_rank"].tolist() == [his_rank.get(p, 0) for p in pairs]
 
 
+@pytest.mark.parametrize("negative", [False, True], ids=["ranks", "ranks-below-0"])
 @pytest.mark.parametrize("small_rows", [0, 1 << 40], ids=["term-by-term", "one-matrix"])
 @pytest.mark.parametrize("seed", range(8))
-def test_terms_and_score_per_pair_either_way(monkeypatch: pytest.MonkeyPatch, seed: int, small_rows: int) -> None:
+def test_terms_and_score_per_pair_either_way(monkeypatch: pytest.MonkeyPatch, seed: int, small_rows: int,
+                                             negative: bool) -> None:
     """Every term's points and the weighted score of every pair (allowed or not), against the README's table
-    (`rules_oracle.term_points`), with the score's matrix product forced on or off."""
+    (`rules_oracle.term_points`), with the score's matrix product forced on or off; also with some ranks below 0
+    (no valid input: the rank terms' formulas, not their look-up tables)."""
     monkeypatch.setattr(scores, "SMALL_SCORE_ROWS", small_rows)
     rng = random.Random(9600 + seed)
     cohort = random_cohort(rng, rng.randint(1, 12), rng.randint(1, 12), rankings=True)
+    if negative:
+        cohort = replace(cohort, rankings=tuple(replace(r, rank=-rng.randint(1, 3)) if rng.random() < 0.3 else r
+                                                for r in cohort.rankings))
     mentee, mentor = np.divmod(np.arange(len(cohort.mentees) * len(cohort.mentors)), len(cohort.mentors))
     columns = score_columns(cohort, cohort_arrays(cohort), mentee, mentor)
     her, his = rules_oracle.rankings(cohort)
