@@ -174,7 +174,8 @@ class RankedPairs:
     mentor_keys: IntArray
     mentor_ranks: IntArray
     least: int  # the lowest rank of either side's (0 without any): below 0 only in input no check has passed
-    dense: dict[str, IntArray] = field(default_factory=dict, repr=False)  # the scores' per-pair tables, on use
+    dense: dict[str, tuple[IntArray, IntArray]] = field(default_factory=dict, repr=False)  # the scores' per-pair
+    # tables of both sides' ranks, made on first use
 
     def of(self, cohort: Cohort) -> bool:
         """Made of this cohort's rankings and people (the same objects: the same keys and ranks)."""

@@ -187,14 +187,12 @@ def _ranks_of(ranked: RankedPairs, cohort: Cohort, mentee: IntArray, mentor: Int
     keys = mentee * m + mentor
     pairs = len(cohort.mentees) * m
     if pairs <= DENSE_RANK_PAIRS:
-        tables = ranked.dense
-        if not tables:
-            for side, sorted_keys, values in (("mentee", ranked.mentee_keys, ranked.mentee_ranks),
-                                              ("mentor", ranked.mentor_keys, ranked.mentor_ranks)):
-                table = np.zeros(pairs, dtype=np.int64)  # NO_RANK
-                table[sorted_keys] = values
-                tables[side] = table
-        return tables["mentee"][keys], tables["mentor"][keys]
+        tables = ranked.dense.get("both")
+        if tables is None:
+            her, his = np.zeros(pairs, dtype=np.int64), np.zeros(pairs, dtype=np.int64)  # NO_RANK
+            her[ranked.mentee_keys], his[ranked.mentor_keys] = ranked.mentee_ranks, ranked.mentor_ranks
+            tables = ranked.dense["both"] = (her, his)  # one assignment: a thread reading beside sees both or none
+        return tables[0][keys], tables[1][keys]
     out = []
     for sorted_keys, values in ((ranked.mentee_keys, ranked.mentee_ranks), (ranked.mentor_keys, ranked.mentor_ranks)):
         if not len(sorted_keys):
