@@ -222,7 +222,7 @@ def _reach(arrays: CohortArrays, mentee: IntArray, mentor: IntArray
 def _in_keys(keys: IntArray, sorted_keys: IntArray) -> BoolArray:
     if len(sorted_keys) == 0:
         return np.zeros(len(keys), dtype=np.bool_)
-    pos = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    pos = np.minimum(sorted_keys.searchsorted(keys), len(sorted_keys) - 1)  # the method: np.searchsorted's wrapper
     return np.asarray(sorted_keys[pos] == keys, dtype=np.bool_)
 
 
@@ -258,11 +258,15 @@ def _choice_rule(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> Bo
 
 
 def _conflict_rule(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> BoolArray:
+    if not len(arrays.avoid_keys):  # nobody avoids an organisation: every pair passes (one call, not six)
+        return np.ones(len(mentee), dtype=np.bool_)
     org = arrays.mentor_org[mentor]
     return ~((org >= 0) & _in_keys(mentee * arrays.n_orgs + org, arrays.avoid_keys))
 
 
 def _ban_rule(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> BoolArray:
+    if not len(arrays.banned_keys):  # no bans: every pair passes
+        return np.ones(len(mentee), dtype=np.bool_)
     return ~_in_keys(mentee * arrays.n_mentors + mentor, arrays.banned_keys)
 
 
@@ -271,6 +275,8 @@ def _availability_rule(arrays: CohortArrays, mentee: IntArray, mentor: IntArray)
 
 
 def _repeat_rule(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> BoolArray:
+    if not len(arrays.repeat_keys):  # no earlier round: every pair passes
+        return np.ones(len(mentee), dtype=np.bool_)
     return ~_in_keys(mentee * arrays.n_mentors + mentor, arrays.repeat_keys)
 
 
