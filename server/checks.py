@@ -14,11 +14,12 @@ from server.status import ServiceError, ServiceLimits, error_info, error_status
 from solver import explain
 from solver.arrays import CohortArrays, cohort_arrays
 from solver.budget import estimate_pairs, too_dense
+from solver.cohort_warnings import cohort_warnings
 from solver.domain import Cohort
 from solver.errors import Problem, ProblemCode
 from solver.solve import SolveResult
 from solver.stop import StopToken
-from solver.validate import cohort_warnings, validate
+from solver.validate import validate
 
 
 def _under(path: str, parents: set[str]) -> bool:
@@ -41,7 +42,7 @@ def check_request(cohort_msg: pb.Cohort, has_cohort: bool, options_msg: mpb.Matc
                   limits: ServiceLimits, stop: StopToken | None = None) -> Checked:
     """Every problem of a request's cohort and options at once, with field paths relative to the request; for a
     valid cohort also the candidate-pair budget (`solver.budget`: a cohort too dense is a TOO_LARGE problem).
-    The cohort's warnings (`solver.validate.cohort_warnings`: people far outside its area, swapped coordinates,
+    The cohort's warnings (`solver.cohort_warnings.cohort_warnings`: people far outside its area, swapped coordinates,
     mentees without a programme language) come with it, valid or not: they may explain a problem (a swapped
     file shows as pins that break the distance rule). `stop` is checked between the steps (raises `Stopped`)."""
     stop = stop if stop is not None else StopToken()

@@ -80,7 +80,7 @@ def load_cohort(path: str | Path, *, warnings: list[Problem] | None = None,
                 checks: Callable[[Cohort], list[Problem]] | None = None) -> Cohort:
     """A cohort from a directory (CSV or Parquet tables + rules.toml) or a single protobuf-JSON file.
 
-    Warnings (`solver.validate.cohort_warnings`: people far outside the cohort's area, mentees without a
+    Warnings (`solver.cohort_warnings.cohort_warnings`: people far outside the cohort's area, mentees without a
     programme language), located in the
     files, are appended to `warnings` when it is given, also when the cohort has problems (a swapped file
     shows as pins that break the distance rule: the warning says why); they do not stop a valid cohort.
@@ -90,7 +90,8 @@ def load_cohort(path: str | Path, *, warnings: list[Problem] | None = None,
     if path.suffix.lower() == ".json" and not path.is_dir():
         # The JSON form is the protobuf JSON mapping, so the one proto <-> domain mapping reads it.
         from solver.cohort_json import json_location, load_cohort_json
-        from solver.validate import cohort_warnings, validate
+        from solver.cohort_warnings import cohort_warnings
+        from solver.validate import validate
 
         cohort = load_cohort_json(path)
         # Value checks as for a directory: the JSON mapping reports only what the domain types cannot hold.
@@ -323,7 +324,8 @@ def _read_cohort_dir(directory: Path, warnings: list[Problem] | None,
     del mentors, mentees, rankings
     # Value checks (ranges, codes, ids, pins against the hard rules) are the validator's, shared with gRPC input;
     # the participants' own values are checked by columns first, the validator judging the rows that need it.
-    from solver.validate import cohort_warnings, validate
+    from solver.cohort_warnings import cohort_warnings
+    from solver.validate import validate
 
     people = people_problems(cohort.mentors, cohort.mentees, mentor_values, mentee_values)
     del mentor_values, mentee_values

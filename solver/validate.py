@@ -1,24 +1,23 @@
-"""Validation of a cohort: every problem at once, each with a stable code and a field path; and warnings."""
+"""Validation of a cohort: every problem at once, each with a stable code and a field path (its warnings are
+`solver.cohort_warnings`')."""
 
 from __future__ import annotations
 
 import math
 import re
 import unicodedata
-from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from itertools import chain
 from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from solver.arrays import CohortArrays, cohort_arrays
-from solver.candidates import HardRule, haversine_km, rule_masks
-from solver.domain import GENDERS, Cohort, Language, Mentee, Mentor, Ranking, Rules, cefr_name
+from solver.candidates import HardRule, rule_masks
+from solver.domain import GENDERS, Cohort, Language, Mentee, Mentor, Ranking, Rules
 from solver.errors import Problem, ProblemCode
 from solver.history import year_problems
 
@@ -31,16 +30,9 @@ MAX_CAPACITY = 100_000
 MAX_YEARS = 80
 MAX_RANK = 1000  # a speed-dating position; the solver's rank profile is as long as the largest rank
 MAX_INT32 = 2**31 - 1  # what the protobuf contract carries; files are held to the same bound
-OUTLIER_MIN_KM = 200.0
-"""A person is "far outside the cohort's area" only beyond this distance from its middle (see
-`coordinate_warnings`): farther than a regional programme's people travel, nearer than the thousands of
-km a swapped or sign-flipped coordinate moves someone."""
-OUTLIER_SPREAD = 5.0
-"""... and beyond this many times the median distance of everyone from the middle, so that a programme
-spread over a whole country or continent warns about nobody who belongs to it."""
 
 
-def _finite(value: float) -> bool:
+def finite_number(value: float) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
 
 
@@ -122,9 +114,9 @@ def _person(path: str, id_: str, lat: float, lon: float, occupations: tuple[str,
     bad_id = control_characters(f"{path}.id", id_, "id", edges=True)
     if bad_id is not None:
         out.append(bad_id)
-    if not (_finite(lat) and -90 <= lat <= 90):
+    if not (finite_number(lat) and -90 <= lat <= 90):
         out.append(Problem(ProblemCode.COORDINATE_OUT_OF_RANGE, f"{path}.lat", f"latitude {lat} is not in -90..90"))
-    if not (_finite(lon) and -180 <= lon <= 180):
+    if not (finite_number(lon) and -180 <= lon <= 180):
         out.append(Problem(ProblemCode.COORDINATE_OUT_OF_RANGE, f"{path}.lon",
                            f"longitude {lon} is not in -180..180"))
     for k, code in enumerate(occupations):
@@ -142,7 +134,7 @@ def _gender(path: str, value: str, out: list[Problem]) -> None:
 
 
 def _limit(path: str, value: float | None, out: list[Problem]) -> None:
-    if value is not None and not (_finite(value) and value >= 0):
+    if value is not None and not (finite_number(value) and value >= 0):
         out.append(Problem(ProblemCode.NEGATIVE_VALUE, path, f"{value} is not a non-negative number"))
 
 
@@ -271,7 +263,7 @@ def _plain_skills(skills: Sequence[Language]) -> bool:
     return _plain_letters(list(map(_CODE, skills)), upper=False) and set(map(_LEVEL, skills)) <= _PLAIN_LEVELS
 
 
-def _within(values: Sequence[Any], low: float, high: float, types: frozenset[type] = _REAL) -> bool:
+def all_within(values: Sequence[Any], low: float, high: float, types: frozenset[type] = _REAL) -> bool:
     """Every value a number of `types` in low..high (NaN is not). A finite sum has no NaN or infinity in it, and
     then the least and the greatest value say it."""
     if not values:
@@ -309,8 +301,8 @@ def _odd_people(people: Sequence[Mentor | Mentee], ids: list[str]) -> set[int]:
     """The people whose id, coordinates, occupations, languages or gender may have a problem."""
     odd: set[int] = set()
     _odd_in(ids, _plain_ids, odd)
-    _odd_in(list(map(_LAT, people)), lambda v: _within(v, -90, 90), odd)
-    _odd_in(list(map(_LON, people)), lambda v: _within(v, -180, 180), odd)
+    _odd_in(list(map(_LAT, people)), lambda v: all_within(v, -90, 90), odd)
+    _odd_in(list(map(_LON, people)), lambda v: all_within(v, -180, 180), odd)
     _odd_lists_in(list(map(_OCCUPATIONS, people)), _plain_isco, odd)
     _odd_lists_in(list(map(_LANGUAGES, people)), _plain_skills, odd)
     _odd_in(list(map(_GENDER, people)), lambda v: set(v) <= _PLAIN_GENDERS, odd)
@@ -320,8 +312,8 @@ def _odd_people(people: Sequence[Mentor | Mentee], ids: list[str]) -> set[int]:
 def _odd_mentors(mentors: Sequence[Mentor], ids: list[str]) -> list[int]:
     """The mentors that may have a problem (`mentor_problems` says), in order."""
     odd = _odd_people(mentors, ids)
-    _odd_in([m.capacity for m in mentors], lambda v: _within(v, 0, MAX_CAPACITY, _WHOLE), odd)
-    _odd_in([m.years_experience for m in mentors], lambda v: _within(v, 0, MAX_YEARS, _WHOLE), odd)
+    _odd_in([m.capacity for m in mentors], lambda v: all_within(v, 0, MAX_CAPACITY, _WHOLE), odd)
+    _odd_in([m.years_experience for m in mentors], lambda v: all_within(v, 0, MAX_YEARS, _WHOLE), odd)
     _odd_lists_in([m.markets for m in mentors], lambda v: _plain_letters(v, upper=True), odd)
     return sorted(odd)
 
@@ -333,10 +325,10 @@ def _odd_mentees(mentees: Sequence[Mentee], ids: list[str]) -> list[int]:
     for limit in (_TRAVEL_KM, _TRAVEL_MINUTES):
         column = list(map(limit, mentees))
         if column.count(None) < len(column):  # (as a rule nobody has a personal limit)
-            _odd_in(column, lambda v: _within([x for x in v if x is not None], 0, math.inf) and math.inf not in v, odd)
+            _odd_in(column, lambda v: all_within([x for x in v if x is not None], 0, math.inf) and math.inf not in v, odd)
     _odd_codes(list(map(_COUNTRY, mentees)), True, odd)
     _odd_codes(list(map(_FIRST_LANGUAGE, mentees)), False, odd)
-    _odd_in(list(map(_PRIORITY, mentees)), lambda v: _within(v, 1, MAX_PRIORITY, _WHOLE), odd)
+    _odd_in(list(map(_PRIORITY, mentees)), lambda v: all_within(v, 1, MAX_PRIORITY, _WHOLE), odd)
     return sorted(odd)
 
 
@@ -407,7 +399,7 @@ def _plain_rankings(rankings: Sequence[Ranking], mentor_ids: set[str], mentee_id
         across = "".join(map(side.__getitem__, froms)).translate(_OTHER_SIDE) == "".join(map(side.__getitem__, tos))
     except KeyError:  # an id of nobody
         return False
-    return (across and _within(list(map(_RANK, rankings)), 1, MAX_RANK, _WHOLE)
+    return (across and all_within(list(map(_RANK, rankings)), 1, MAX_RANK, _WHOLE)
             and len(set(zip(froms, tos, strict=True))) == len(froms))
 
 
@@ -458,10 +450,10 @@ def _side_named(problem: Problem, empty: list[str], cohort: Cohort, known: set[s
 def _validate_rules(cohort: Cohort, mentee_ids: set[str], mentor_ids: set[str]) -> list[Problem]:
     rules = cohort.rules
     out: list[Problem] = []
-    if rules.max_distance_km is not None and not (_finite(rules.max_distance_km) and rules.max_distance_km > 0):
+    if rules.max_distance_km is not None and not (finite_number(rules.max_distance_km) and rules.max_distance_km > 0):
         out.append(Problem(ProblemCode.INVALID_RULE, "rules.max_distance_km",
                            f"{rules.max_distance_km} km is not a positive distance (for no limit: no_distance_limit = true)"))
-    if rules.max_travel_minutes is not None and not (_finite(rules.max_travel_minutes) and rules.max_travel_minutes > 0):
+    if rules.max_travel_minutes is not None and not (finite_number(rules.max_travel_minutes) and rules.max_travel_minutes > 0):
         out.append(Problem(ProblemCode.INVALID_RULE, "rules.max_travel_minutes",
                            f"{rules.max_travel_minutes} is not a positive number of minutes"))
     if not 0 <= rules.field_depth <= 4:
@@ -507,7 +499,7 @@ def _validate_rules(cohort: Cohort, mentee_ids: set[str], mentor_ids: set[str]) 
             out.append(Problem(ProblemCode.UNKNOWN_ID, f"travel_times[{k}].mentee_id", f"'{t.mentee_id}' is no mentee"))
         if t.mentor_id not in mentor_ids:
             out.append(Problem(ProblemCode.UNKNOWN_ID, f"travel_times[{k}].mentor_id", f"'{t.mentor_id}' is no mentor"))
-        if not (_finite(t.minutes) and t.minutes >= 0):
+        if not (finite_number(t.minutes) and t.minutes >= 0):
             out.append(Problem(ProblemCode.NEGATIVE_VALUE, f"travel_times[{k}].minutes",
                                f"{t.minutes} is not a non-negative number of minutes"))
     out += _validate_programme_rules(rules)
@@ -578,7 +570,7 @@ def _validate_programme_rules(rules: Rules) -> list[Problem]:
                       f"{segment.min_mentor_years} is not in 0..{MAX_YEARS}", out)
         for key, value in (("max_distance_km", segment.max_distance_km),
                            ("max_travel_minutes", segment.max_travel_minutes)):
-            if value is not None and not (_finite(value) and value > 0):
+            if value is not None and not (finite_number(value) and value > 0):
                 out.append(Problem(ProblemCode.INVALID_RULE, f"{path}.{key}", f"{value} is not a positive number"))
         if segment.no_distance_limit and segment.max_distance_km is not None:
             out.append(Problem(ProblemCode.INVALID_RULE, f"{path}.no_distance_limit",
@@ -588,41 +580,6 @@ def _validate_programme_rules(rules: Rules) -> list[Problem]:
                 out.append(Problem(ProblemCode.MALFORMED_LANGUAGE, f"{path}.programme_languages[{j}]",
                                    f"'{code}' is not an ISO 639-1 code (two letters, e.g. da)"))
     return out
-
-
-def language_warnings(cohort: Cohort) -> list[Problem]:
-    """Mentees who speak none of their rules' programme languages at the level required: no mentor can be theirs."""
-    if not cohort.rules.programme_languages and not any(s.programme_languages for s in cohort.rules.segments):
-        return []  # no rules name a programme language (a million mentees need not be asked)
-    out = []
-    for i, mentee in enumerate(cohort.mentees):
-        rules = cohort.rules.for_mentee(mentee)
-        if not rules.programme_languages:
-            continue
-        if not any(lang.code in rules.programme_languages and lang.level >= rules.min_language_level
-                   for lang in mentee.languages):
-            wanted = " or ".join(rules.programme_languages)
-            out.append(Problem(ProblemCode.NO_PROGRAMME_LANGUAGE, f"mentees[{i}].languages",
-                               f"'{mentee.id}' speaks no programme language ({wanted}) at "
-                               f"{cefr_name(rules.min_language_level)} or better, so no mentor can be hers"))
-    return out
-
-
-def cohort_warnings(cohort: Cohort) -> list[Problem]:
-    """Everything that is valid but probably not meant: a side with nobody, people far off the map, mentees without
-    a programme language."""
-    return empty_side_warnings(cohort) + coordinate_warnings(cohort) + language_warnings(cohort)
-
-
-def empty_side_warnings(cohort: Cohort) -> list[Problem]:
-    """A side (mentors or mentees) with nobody: the cohort can be solved, but nobody can be matched. When rankings,
-    pins, bans or travel times exist, each names someone of that side, and the validator's EMPTY_SIDE problem (or
-    the ranking's own) says it instead."""
-    rules = cohort.rules
-    if cohort.rankings or rules.pins or rules.bans or rules.travel_times:
-        return []
-    return [Problem(ProblemCode.EMPTY_SIDE, side, f"there are no {side}: nobody can be matched")
-            for side, people in (("mentors", cohort.mentors), ("mentees", cohort.mentees)) if not people]
 
 
 _RULE_TEXT = {
@@ -692,163 +649,3 @@ def _validate_pins(cohort: Cohort, found: Sequence[Problem], arrays_of: ArraysOf
                                f"'{a}' and '{b}' cannot be pinned: "
                                + "; ".join(f"{_RULE_TEXT[r]} ({r.value})" for r in failed)))
     return out
-
-
-def _coordinates(people: Sequence[Mentor | Mentee]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Everyone's latitude and longitude as arrays (NaN for a value that is no finite number)."""
-    try:
-        return (np.fromiter(map(_LAT, people), dtype=np.float64, count=len(people)),
-                np.fromiter(map(_LON, people), dtype=np.float64, count=len(people)))
-    except (TypeError, ValueError):  # a value that is no number at all (the validator reports it)
-        return (np.array([p.lat if _finite(p.lat) else math.nan for p in people], dtype=np.float64),
-                np.array([p.lon if _finite(p.lon) else math.nan for p in people], dtype=np.float64))
-
-
-MEDIAN_IN_PYTHON = 2_000
-"""Up to this many values a median is sorted in Python (no array to make: small requests); above, numpy's."""
-
-
-def _median(values: list[float] | npt.NDArray[np.float64]) -> float:
-    """`np.median` of a non-empty list of numbers (no NaN), to the bit: the mean of the middle two of an even count."""
-    if len(values) > MEDIAN_IN_PYTHON:  # a million people: numpy's partition, not a sort of Python floats (~0.5 s)
-        return float(np.median(np.asarray(values, dtype=np.float64)))
-    ordered = sorted(values)
-    half = len(ordered) // 2
-    return ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
-
-
-class _Middle(NamedTuple):  # (a tuple: six are made per request, a frozen dataclass costs four times as long)
-    """The median latitude and longitude of some places (a few wrong ones cannot move them), the median distance of
-    the places from there, and how far from there they reach before one is "far outside"."""
-
-    lat: float
-    lon: float
-    median_km: float = math.nan
-    reach_km: float = math.nan
-
-    def of(self, distances: list[float] | npt.NDArray[np.float64]) -> _Middle:
-        median = _median(distances)
-        return _Middle(self.lat, self.lon, median, max(OUTLIER_MIN_KM, OUTLIER_SPREAD * median))
-
-
-def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    return float(haversine_km(np.array([lat1]), np.array([lon1]), np.array([lat2]), np.array([lon2]))[0])
-
-
-def _exchanged_km(middle_lat: float, middle_lon: float, lat: float, lon: float) -> float:
-    """How far from the middle the point would be with its latitude and longitude exchanged."""
-    return _km(middle_lat, middle_lon, lon, lat) if abs(lon) <= 90 else math.inf
-
-
-def _middle_ends(middles: list[_Middle], placed: int, split: int, sides: bool, values: list[float], name: str,
-                 ) -> tuple[list[float], list[float]]:
-    """One coordinate (`name`) of both ends of `coordinate_warnings`' distances, as lists: from the cohort's middle
-    to everyone placed, from each side's middle to its people, from the mentors' middle to the mentees'."""
-    start = [getattr(middles[0], name)] * placed
-    if not sides:
-        return start, values
-    mentors, mentees = getattr(middles[1], name), getattr(middles[2], name)
-    return start + [mentors] * split + [mentees] * (placed - split) + [mentors], values + values + [mentees]
-
-
-def coordinate_warnings(cohort: Cohort) -> list[Problem]:
-    """Warnings, not problems (a valid cohort is still solved), for coordinates that look wrong.
-
-    The cohort's middle is the median latitude and median longitude of everyone; a person is far outside
-    the cohort's area when farther from it than both `OUTLIER_MIN_KM` and `OUTLIER_SPREAD` times the median
-    distance of everyone from it (COORDINATE_OUTLIER, at the path of their `lat`). When latitude and
-    longitude exchanged would bring the person within that reach, the warning says so (COORDINATES_SWAPPED).
-    A whole file swapped moves the middle itself, so the middles of the mentors and of the mentees are
-    compared the same way (path `mentors` or `mentees`: the side whose exchanged middle would meet the
-    other's). Longitudes are not wrapped at ±180 (no programme spans the antimeridian).
-
-    Coordinates out of range are `validate`'s to report: only the people on the map count. Every distance (of
-    everyone from the cohort's middle, of each side from its own, between the sides' middles) comes from one
-    haversine over arrays.
-    """
-    people: tuple[Mentor | Mentee, ...] = (*cohort.mentors, *cohort.mentees)
-    n_mentors = len(cohort.mentors)
-    lats: list[float] | npt.NDArray[np.float64]
-    lons: list[float] | npt.NDArray[np.float64]
-    if len(people) > MEDIAN_IN_PYTHON:  # a large cohort: arrays throughout (Python lists cost seconds at 10^6)
-        lat, lon = _coordinates(people)
-        with np.errstate(invalid="ignore"):
-            placed = np.flatnonzero(np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180))
-        index, lats, lons = placed.tolist(), lat[placed], lon[placed]
-    else:
-        lat_list, lon_list = list(map(_LAT, people)), list(map(_LON, people))
-        lats, lons = lat_list, lon_list
-        if _within(lat_list, -90, 90) and _within(lon_list, -180, 180):
-            index = list(range(len(people)))  # everyone is on the map (as a rule)
-        else:
-            lat, lon = _coordinates(people)
-            with np.errstate(invalid="ignore"):
-                placed = np.flatnonzero(np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90)
-                                        & (np.abs(lon) <= 180))
-            index, lats, lons = placed.tolist(), lat[placed].tolist(), lon[placed].tolist()
-    if len(index) < 3:
-        return []  # two people make no area to be outside of
-    split = bisect_left(index, n_mentors)  # the placed mentors (mentors come first), then the placed mentees
-    cohort_middle = _Middle(_median(lats), _median(lons))
-    sides = 0 < split < len(index)  # both sides placed: their middles are compared too
-    middles = [cohort_middle]
-    if sides:
-        middles += [_Middle(_median(lats[:split]), _median(lons[:split])),
-                    _Middle(_median(lats[split:]), _median(lons[split:]))]
-    # From each middle to its people (everyone from the cohort's, then each side from its own), then the mentors'
-    # middle to the mentees': one haversine over arrays.
-    if len(people) <= MEDIAN_IN_PYTHON:  # the same arrays from Python lists (a few numpy calls fewer per request)
-        assert isinstance(lats, list) and isinstance(lons, list)  # (Python lists up to MEDIAN_IN_PYTHON people)
-        lat_ends = _middle_ends(middles, len(index), split, sides, lats, "lat")
-        lon_ends = _middle_ends(middles, len(index), split, sides, lons, "lon")
-        km = haversine_km(np.array(lat_ends[0], dtype=np.float64), np.array(lon_ends[0], dtype=np.float64),
-                          np.array(lat_ends[1], dtype=np.float64), np.array(lon_ends[1], dtype=np.float64)).tolist()
-    else:
-        counts = [len(index), split, len(index) - split][:len(middles)]
-        from_lat = np.repeat([m.lat for m in middles], counts)
-        from_lon = np.repeat([m.lon for m in middles], counts)
-        to_lat = np.concatenate([np.asarray(lats, dtype=np.float64)] * (2 if sides else 1))
-        to_lon = np.concatenate([np.asarray(lons, dtype=np.float64)] * (2 if sides else 1))
-        if sides:
-            from_lat, from_lon = np.append(from_lat, middles[1].lat), np.append(from_lon, middles[1].lon)
-            to_lat, to_lon = np.append(to_lat, middles[2].lat), np.append(to_lon, middles[2].lon)
-        km = haversine_km(from_lat, from_lon, to_lat, to_lon)
-    distance = km[:len(index)]
-    middle = cohort_middle.of(distance)
-    out: list[Problem] = []
-    if sides:
-        out += _side_warnings(middles[1].of(km[len(index):len(index) + split]),
-                              middles[2].of(km[len(index) + split:2 * len(index)]), km[-1])
-    reach = middle.reach_km
-    far = (np.flatnonzero(distance > reach).tolist() if isinstance(distance, np.ndarray)
-           else [k for k, d in enumerate(distance) if d > reach])
-    where = (f"the middle of the cohort (lat {middle.lat:.3f}, lon {middle.lon:.3f}), where half the participants "
-             f"are within {middle.median_km:,.0f} km") if far else ""
-    for k in far:
-        side, i = ("mentors", index[k]) if k < split else ("mentees", index[k] - n_mentors)
-        here = f"lat {lats[k]:g}, lon {lons[k]:g} lies {distance[k]:,.0f} km from {where}"
-        exchanged = _exchanged_km(middle.lat, middle.lon, lats[k], lons[k])
-        if exchanged <= reach:
-            out.append(Problem(ProblemCode.COORDINATES_SWAPPED, f"{side}[{i}].lat",
-                               f"{here}; exchanged (lat {lons[k]:g}, lon {lats[k]:g}) it would lie {exchanged:,.0f} "
-                               "km from it: are latitude and longitude swapped?"))
-        else:
-            out.append(Problem(ProblemCode.COORDINATE_OUTLIER, f"{side}[{i}].lat", f"{here}: check the coordinates"))
-    return out  # the file-wide warning first: it explains the per-person ones
-
-
-def _side_warnings(mentors: _Middle, mentees: _Middle, apart: float) -> list[Problem]:
-    """A warning when the mentors' area and the mentees' area (their middles `apart` km) lie far apart (a whole
-    file swapped)."""
-    reach = max(mentors.reach_km, mentees.reach_km)
-    if apart <= reach:
-        return []
-    text = (f"the middle of the mentors (lat {mentors.lat:.3f}, lon {mentors.lon:.3f}) lies {apart:,.0f} km from the "
-            f"middle of the mentees (lat {mentees.lat:.3f}, lon {mentees.lon:.3f})")
-    middles = {"mentors": mentors, "mentees": mentees}
-    for side, other in (("mentors", "mentees"), ("mentees", "mentors")):
-        if _exchanged_km(middles[other].lat, middles[other].lon, middles[side].lat, middles[side].lon) <= reach:
-            return [Problem(ProblemCode.COORDINATES_SWAPPED, side,
-                            f"{text}; with latitude and longitude exchanged the {side} would be within {reach:,.0f} "
-                            f"km of the {other}: are they swapped for every one of the {side}?")]
-    return [Problem(ProblemCode.COORDINATE_OUTLIER, "", f"{text}: check the coordinates of one side")]

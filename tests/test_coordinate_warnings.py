@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from solver.cohort_warnings import coordinate_warnings
 from solver.errors import ProblemCode
 from solver.ingest import load_cohort
-from solver.validate import coordinate_warnings
 from tests.cli_support import run_cli
 from tests.conftest import BUNDLED, SCENARIOS
 

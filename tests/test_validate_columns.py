@@ -15,11 +15,10 @@ import pytest
 
 from scenarios.generate import lyngby_career
 from solver.candidates import haversine_km
+from solver.cohort_warnings import MEDIAN_IN_PYTHON, coordinate_warnings
 from solver.domain import Cohort, Language
 from solver.errors import Problem
 from solver.validate import (
-    MEDIAN_IN_PYTHON,
-    coordinate_warnings,
     duplicate_id,
     mentee_problems,
     mentor_problems,

@@ -22,6 +22,7 @@ from solver.cohort_proto import (
     mentee_to_proto,
     mentor_to_proto,
 )
+from solver.cohort_warnings import cohort_warnings
 from solver.compare import (
     Comparison,
     Scenario,
@@ -35,7 +36,6 @@ from solver.domain import Cohort, Track
 from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.rules_toml import RULE_KEYS, rules_from_mapping
 from solver.stop import StopToken
-from solver.validate import cohort_warnings
 
 MAX_SCENARIOS = 20
 """What-if scenarios one CompareScenarios call takes (the base not counted)."""
