@@ -512,10 +512,28 @@ def case_server_cpu(calls: int, warmup: int) -> dict[str, Any]:
     }
 
 
+PROBE_LOOPS = 300_000
+
+
+def machine_probe_ms() -> float:
+    """CPU milliseconds of a fixed pure-Python loop, the least of three: how fast this machine runs the
+    interpreter just now. The same code's times move with it (this machine's speed swings by up to 2x from one
+    minute to the next on an idle system), so each case records the probe taken right before it."""
+    best = math.inf
+    for _ in range(3):
+        started = time.process_time()
+        total = 0
+        for i in range(PROBE_LOOPS):
+            total += i
+        best = min(best, time.process_time() - started)
+    return best * 1000
+
+
 def run_cases(cases: list[str], sizes: Sizes, log: Any = print) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     for case in cases:
         load = os.getloadavg()[0]
+        probe = machine_probe_ms()
         started = time.perf_counter()
         if case == "L":
             produced = [case_pool("L", sizes.large, sizes.large_repeats, sizes.large_baseline_repeats)]
@@ -549,8 +567,9 @@ def run_cases(cases: list[str], sizes: Sizes, log: Any = print) -> list[dict[str
             if not result["target"]:  # a variant shown beside its case (S-plain, T-1): no target of its own
                 result["target_met"] = None
             result["load_average_before"] = load
+            result["machine_probe_ms"] = probe
             result["case_wall_s"] = time.perf_counter() - started
-            log(f"  {_row(result)}")
+            log(f"  {_row(result)} (load {load:.2f}, probe {probe:.1f} ms)")
         results.extend(produced)
     return results
 
@@ -635,6 +654,10 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     total = time.perf_counter() - started
     print(f"\n{len(results)} result(s) in {total:.0f} s")
+    probes = [r["machine_probe_ms"] for r in results]
+    if probes:
+        print(f"machine probe before each case ({PROBE_LOOPS:,} Python loop steps, CPU; lower is faster): "
+              f"{min(probes):.1f}-{max(probes):.1f} ms")
     document = {
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "quick": args.quick, "total_s": total, "cpus": os.cpu_count(), "load_average_after": os.getloadavg()[0],
@@ -646,6 +669,7 @@ def main(argv: list[str] | None = None) -> int:
             "   baseline_s = time until plain CP-SAT first reached 0.5 % of our optimum, or its limit (lower bound);",
             "S: server-side time (grpc_server_handling_seconds of each call), median; T: OK calls per second;",
             "peak RSS: ru_maxrss of the worker process (interpreter, imports, cohort and solve included).",
+            "machine_probe_ms: CPU of a fixed pure-Python loop right before the case (this machine's speed then).",
         ],
         "cases": results,
     }
