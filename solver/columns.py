@@ -458,30 +458,69 @@ class Builder(Generic[T]):
         if hasattr(kind, "__post_init__"):  # it would be skipped: such a class must be built row by row
             raise TypeError(f"{kind.__name__} has a __post_init__, which building by columns would skip")
         self.kind, self.n = kind, n
-        self.unset = {spec.name: spec for spec in fields(kind)}  # type: ignore[arg-type]
+        self.unset = dict(_field_specs(kind))  # type: ignore[arg-type]
         self.columns: dict[str, Iterable[Any]] = {}
 
     def __setitem__(self, name: str, values: Iterable[Any]) -> None:
         if self.unset.pop(name, None) is None:
             raise ValueError(f"{self.kind.__name__} has no field {name} (or it is set already)")
-        if isinstance(values, Sized) and len(values) != self.n:
-            raise ValueError(f"column {name} has {len(values)} values, not {self.n}")
+        _check_length(name, values, self.n)
         self.columns[name] = values
 
     def done(self) -> list[T]:
-        constants: dict[str, Any] = {}
-        for name, spec in list(self.unset.items()):
-            if spec.default is not MISSING:
-                constants[name] = spec.default
-            elif spec.default_factory is not MISSING:
-                self[name] = (spec.default_factory() for _ in range(self.n))
-            else:
-                raise ValueError(f"{self.kind.__name__}.{name} has no column and no default")
         kind: Any = self.kind  # (a class, hashable)
-        make: Callable[..., T] = _rows_class(kind, tuple(self.columns), tuple(constants.items()))
+        make, factories = _plan(kind, tuple(self.columns))
+        for name, _ in factories:
+            self.unset.pop(name)
         columns, self.columns = self.columns, {}
-        with no_collection():
-            return list(map(make, *columns.values())) if columns else [make() for _ in range(self.n)]
+        return _made(make, factories, columns, self.n)
+
+
+FEW_ROWS = 700
+"""Up to this many objects (the collector's first threshold) are made with the collector left as it is: turning it
+off and on costs more than the pass it might save."""
+
+
+def _made(make: Callable[..., T], factories: tuple[tuple[str, Callable[[], Any]], ...],
+          columns: dict[str, Iterable[Any]], n: int) -> list[T]:
+    for name, factory in factories:
+        columns[name] = (factory() for _ in range(n))
+    if n <= FEW_ROWS:
+        return list(map(make, *columns.values())) if columns else [make() for _ in range(n)]
+    with no_collection():
+        return list(map(make, *columns.values())) if columns else [make() for _ in range(n)]
+
+
+def _check_length(name: str, values: Iterable[Any], n: int) -> None:
+    if (type(values) is list or isinstance(values, Sized)) and len(values) != n:
+        raise ValueError(f"column {name} has {len(values)} values, not {n}")
+
+
+@cache
+def _field_specs(kind: Any) -> tuple[tuple[str, Any], ...]:
+    return tuple((spec.name, spec) for spec in fields(kind))
+
+
+@cache
+def _plan(kind: Any, given: tuple[str, ...]) -> tuple[Callable[..., Any], tuple[tuple[str, Callable[[], Any]], ...]]:
+    """How `kind`'s objects are made from the columns `given` (in that order): the maker (`_rows_class`), and the
+    fields without a column whose default comes from a factory (a column each, after the given ones). Raises for a
+    field `kind` lacks, or one without a column and without a default."""
+    specs = dict(_field_specs(kind))
+    for name in given:
+        if specs.pop(name, None) is None:
+            raise ValueError(f"{kind.__name__} has no field {name} (or it is set already)")
+    constants: dict[str, Any] = {}
+    factories: list[tuple[str, Callable[[], Any]]] = []
+    for name, spec in specs.items():
+        if spec.default is not MISSING:
+            constants[name] = spec.default
+        elif spec.default_factory is not MISSING:
+            factories.append((name, spec.default_factory))
+        else:
+            raise ValueError(f"{kind.__name__}.{name} has no column and no default")
+    make = _rows_class(kind, given + tuple(name for name, _ in factories), tuple(constants.items()))
+    return make, tuple(factories)
 
 
 @cache
@@ -501,10 +540,12 @@ def _rows_class(kind: Any, given: tuple[str, ...], constants: tuple[tuple[str, A
 
 def build(kind: type[T], n: int, columns: Mapping[str, Iterable[Any]]) -> list[T]:
     """`n` instances of `kind` from its columns (see `Builder`; a field without a column takes its default)."""
-    builder = Builder(kind, n)
+    if hasattr(kind, "__post_init__"):
+        raise TypeError(f"{kind.__name__} has a __post_init__, which building by columns would skip")
     for name, values in columns.items():
-        builder[name] = values
-    return builder.done()
+        _check_length(name, values, n)
+    make, factories = _plan(kind, tuple(columns))  # type: ignore[arg-type]  # the names checked once per kind and set of columns
+    return _made(make, factories, dict(columns), n)
 
 
 @dataclass
