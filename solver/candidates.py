@@ -290,8 +290,15 @@ def _field_rule(arrays: CohortArrays, mentee: IntArray, mentor: IntArray, digits
     return ok
 
 
+FEW_PAIRS = 4
+"""Pairs up to which `rule_masks` reads each pair's values one by one in Python (`_few_rule_masks`: a request's
+pins, an explanation's pair): ~55 numpy calls of ~1-2 us each, whatever the size, cost more than the look-ups."""
+
+
 def rule_masks(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> dict[HardRule, BoolArray]:
     """For each hard rule, which of the given pairs pass it (independently of the other rules)."""
+    if len(mentee) <= FEW_PAIRS:
+        return _few_rule_masks(arrays, mentee, mentor)
     _, _, within = _reach(arrays, mentee, mentor)
     return {
         HardRule.ELIGIBILITY: arrays.mentee_eligible[mentee]
@@ -306,6 +313,76 @@ def rule_masks(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> dict
         HardRule.CONFLICT: _conflict_rule(arrays, mentee, mentor),
         HardRule.REPEAT: _repeat_rule(arrays, mentee, mentor),
         HardRule.BAN: _ban_rule(arrays, mentee, mentor),
+    }
+
+
+_NEAR_LIMIT = 1e-9
+"""Relative distance from a pair's km limit within which `_few_within` leaves the call to numpy's formula (its
+sines may differ from the math module's in the last bit: ~1e-15 relative, far inside this)."""
+
+
+def _few_within(arrays: CohortArrays, a: int, b: int) -> bool | None:
+    """`_reach`'s verdict on one pair by the math module (the same haversine formula), or None where numpy's must
+    decide: travel times, or a distance within `_NEAR_LIMIT` of the limit."""
+    if arrays.uses_travel_times:
+        return None
+    if arrays.mentee_online[a] and arrays.mentor_online[b]:
+        return True
+    limit = float(arrays.mentee_limit_km[a])
+    p1, p2 = math.radians(float(arrays.mentee_lat[a])), math.radians(float(arrays.mentor_lat[b]))
+    dl = math.radians(float(arrays.mentor_lon[b]) - float(arrays.mentee_lon[a]))
+    h = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    if math.isnan(h) or math.isnan(limit):
+        return None
+    km = 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(max(h, 0.0), 1.0)))
+    if abs(km - limit) <= _NEAR_LIMIT * max(1.0, abs(km)):
+        return None
+    return km <= limit
+
+
+def _few_rule_masks(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) -> dict[HardRule, BoolArray]:
+    """`rule_masks` of a few pairs (`FEW_PAIRS`), each pair's values read one by one: the same masks. The rules that
+    search sorted keys (choice, conflict, repeat, ban) take their vectorised masks when the cohort has such keys,
+    the distance too when a pair needs numpy's formula (`_few_within`), and the shared field digits are
+    `field_digits`' own."""
+    pairs = list(zip(mentee.tolist(), mentor.tolist(), strict=True))
+    digits = field_digits(arrays, mentee, mentor).tolist()
+    gender_hard = arrays.gender_requests_hard
+    one_word = arrays.mentee_languages.shape[1] == 1
+    eligible, available, field, language, gender, goal = [], [], [], [], [], []
+    for (a, b), shared in zip(pairs, digits, strict=True):
+        eligible.append(bool(arrays.mentee_eligible[a]) and int(arrays.mentor_years[b]) >= int(arrays.mentee_min_years[a]))
+        available.append(bool(arrays.mentor_available[b]))
+        depth = int(arrays.mentee_field_depth[a])
+        ok = depth <= 0 or shared >= depth
+        if not ok and arrays.mentee_by_family[a]:
+            ok = bool((arrays.mentee_families[a] & arrays.mentor_families[b]).any())
+        field.append(ok)
+        level = int(arrays.mentee_language_level[a])
+        if one_word:
+            language.append(int(arrays.mentee_languages[a, 0]) & int(arrays.mentor_languages_by_level[level, b, 0]) != 0)
+        else:
+            language.append(bool((arrays.mentee_languages[a] & arrays.mentor_languages_by_level[level, b]).any()))
+        requested = int(arrays.mentee_requested_gender[a])
+        gender.append(requested == 0 or requested == int(arrays.mentor_gender[b]) or not gender_hard)
+        wanted, offered = int(arrays.mentee_goal_bits[a]), int(arrays.mentor_goal_bits[b])
+        goal.append(wanted == 0 or offered == 0 or (wanted & offered) != 0)
+    verdicts = [_few_within(arrays, a, b) for a, b in pairs]
+    within = _reach(arrays, mentee, mentor)[2] if None in verdicts else np.array(verdicts, dtype=np.bool_)
+    passes = np.ones(len(pairs), dtype=np.bool_)
+    return {
+        HardRule.ELIGIBILITY: np.array(eligible, dtype=np.bool_),
+        HardRule.AVAILABILITY: np.array(available, dtype=np.bool_),
+        HardRule.FIELD: np.array(field, dtype=np.bool_),
+        HardRule.DISTANCE: within,
+        HardRule.LANGUAGE: np.array(language, dtype=np.bool_),
+        HardRule.GENDER: np.array(gender, dtype=np.bool_),
+        HardRule.GOAL: np.array(goal, dtype=np.bool_),
+        HardRule.CHOICE: (_choice_rule(arrays, mentee, mentor) if any(int(arrays.mentee_choice[a]) for a, _ in pairs)
+                          else passes.copy()),
+        HardRule.CONFLICT: _conflict_rule(arrays, mentee, mentor) if len(arrays.avoid_keys) else passes.copy(),
+        HardRule.REPEAT: _repeat_rule(arrays, mentee, mentor) if len(arrays.repeat_keys) else passes.copy(),
+        HardRule.BAN: _ban_rule(arrays, mentee, mentor) if len(arrays.banned_keys) else passes,
     }
 
 
