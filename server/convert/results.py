@@ -73,9 +73,35 @@ def _breakdown_bytes(points: Mapping[str, list[int]], count: int) -> list[bytes]
     return [b"".join(entries) for entries in zip(*columns, strict=True)]
 
 
-def _pairs_to_proto(p: AnswerPairs) -> list[mpb.MatchedPair]:
-    """The pairs' messages, one per row of `p`; the points per term read from their entries' bytes
-    (`_breakdown_bytes`): appended to the empty `breakdown`, in the fixed term order."""
+def _varint(n: int) -> bytes:
+    """A non-negative int in protobuf's varint encoding."""
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _field_tag(message: type[Message], name: str) -> bytes:
+    """The tag of a length-delimited field (a message, a string) of `message`."""
+    return _varint(message.DESCRIPTOR.fields_by_name[name].number << 3 | 2)
+
+
+_PAIR_TAG = _field_tag(mpb.Matching, "pairs")
+_MATCHING: Any = mpb.Matching  # made with dicts for its sub-messages (built in C), which its stubs do not type
+_MATCHING_TAG = _field_tag(mpb.MatchResponse, "matchings")
+
+
+def _entry(tag: bytes, body: bytes) -> bytes:
+    """One length-delimited field: its tag, the body's length, the body."""
+    return tag + _varint(len(body)) + body
+
+
+def _pair_entries(p: AnswerPairs) -> list[bytes]:
+    """Each row's pair as a `Matching.pairs` entry (tag, length, message bytes), one per row of `p`: its fields
+    written by the constructor, its points per term joined from their entries' bytes (`_breakdown_bytes`). A pair
+    is written once for the whole answer and its bytes shared by every matching that holds it."""
     out = []
     for a, b, score, km, breakdown, reasons, pinned, mentee_rank, mentor_rank, digits, shared, minutes in zip(
             p.mentee, p.mentor, p.score, p.distance_km, _breakdown_bytes(p.points, len(p.mentee)), p.reasons,
@@ -83,21 +109,20 @@ def _pairs_to_proto(p: AnswerPairs) -> list[mpb.MatchedPair]:
         pair = mpb.MatchedPair(mentee_id=a, mentor_id=b, score=score, distance_km=km, reasons=reasons, pinned=pinned,
                                mentee_rank=mentee_rank, mentor_rank=mentor_rank, field_digits=digits,
                                shared_interests=shared)
-        pair.MergeFromString(breakdown)
         if minutes is not None:
             pair.travel_minutes = minutes
-        out.append(pair)
+        out.append(_entry(_PAIR_TAG, pair.SerializeToString() + breakdown))
     return out
 
 
-def _add_matching(response: mpb.MatchResponse, result: SolveResult, matching: Matching, facts: MatchingFacts,
-                  pair_of: Mapping[int, mpb.MatchedPair]) -> None:
-    """One matching's message, made in place in `response` (a message made apart would be copied in once more);
-    `pair_of`: the pairs' messages by candidate row, made once for the whole answer (a pair's data is the same in
-    every matching that holds it; each matching's message gets its own copy)."""
+def _matching_entry(result: SolveResult, matching: Matching, facts: MatchingFacts, pair_of: Mapping[int, bytes]
+                    ) -> bytes:
+    """One matching as a `MatchResponse.matchings` entry: its own fields written by the constructor (sub-messages
+    as its dicts, built in C), then its pairs' entries (`_pair_entries`, made once for the whole answer: a pair's
+    data is the same in every matching that holds it). The answer reads every matching's bytes at once, in C: one
+    parse instead of a copy of each pair's message into each matching."""
     objective = matching.objective
-    # Sub-messages as the constructor's dicts: built in C, in place.
-    response.matchings.add(
+    own = _MATCHING(
         rank=matching.rank,
         status=_STATUS_TO_PROTO[matching.status.value],
         objective={"value": objective.value, "matched": objective.matched,
@@ -105,12 +130,13 @@ def _add_matching(response: mpb.MatchResponse, result: SolveResult, matching: Ma
                    "worst_score": objective.worst_score, "rank_profile": objective.rank_profile,
                    "seat_cost": objective.seat_cost},
         gap_to_best=result.matchings[0].objective.value - objective.value,
-        pairs=[pair_of[row] for row in np.asarray(matching.rows, dtype=np.int64).tolist()],
         unmatched_mentee_ids=facts.unmatched,
         mentors_with_free_capacity=[{"mentor_id": i, "free": n} for i, n in facts.free],
         diff_vs_best={"kept": facts.kept, "removed": [{"mentee_id": a, "mentor_id": b} for a, b in facts.removed],
                       "added": [{"mentee_id": a, "mentor_id": b} for a, b in facts.added]},
-    )
+    ).SerializeToString()
+    rows = np.asarray(matching.rows, dtype=np.int64).tolist()
+    return _entry(_MATCHING_TAG, b"".join([own, *map(pair_of.__getitem__, rows)]))
 
 
 def match_response_from_result(result: SolveResult, *, label: str = "", time_limit_s: float | None = None
@@ -120,7 +146,7 @@ def match_response_from_result(result: SolveResult, *, label: str = "", time_lim
     best = result.best
     cohort = result.candidates.cohort
     rows = answer_rows(result)
-    pair_of = dict(zip(rows.tolist(), _pairs_to_proto(answer_pairs(result.candidates, rows)), strict=True))
+    pair_of = dict(zip(rows.tolist(), _pair_entries(answer_pairs(result.candidates, rows)), strict=True))
     response = mpb.MatchResponse(
         label=label,
         status=_STATUS_TO_PROTO[result.status.value],
@@ -137,8 +163,8 @@ def match_response_from_result(result: SolveResult, *, label: str = "", time_lim
         mentee_count=len(cohort.mentees),
         mentor_count=len(cohort.mentors),
     )
-    for matching, facts in zip(result.matchings, answer_facts(result), strict=True):
-        _add_matching(response, result, matching, facts, pair_of)
+    response.MergeFromString(b"".join([_matching_entry(result, matching, facts, pair_of) for matching, facts
+                                       in zip(result.matchings, answer_facts(result), strict=True)]))
     if best is not None:
         response.objective_value = best.objective.value
     if result.status is not SolveStatus.INFEASIBLE:  # no matching meets the rules: nothing to bound
