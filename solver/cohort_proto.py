@@ -553,14 +553,15 @@ class ProtoReader:
                                                     "rank": [r.rank for r in entries]}))
 
     def cohort(self, msg: pb.Cohort) -> Cohort:
+        mentors, mentees = msg.mentors[:], msg.mentees[:]
         cohort = Cohort(
-            mentors=self.mentors(msg.mentors[:]),
-            mentees=self.mentees(msg.mentees[:]),
+            mentors=self.mentors(mentors),
+            mentees=self.mentees(mentees),
             rankings=self.rankings(msg.rankings[:]),
             rules=self.rules(msg.rules) if msg.HasField("rules") else Rules(),
             name=msg.name,
         )
-        return year_from_proto(msg, cohort, self.bad)  # dates, intake, history, decisions applied
+        return year_from_proto(msg, cohort, self.bad, (mentors, mentees))  # dates, intake, history, decisions
 
 
 def cohort_from_proto_checked(msg: pb.Cohort) -> tuple[Cohort, list[Problem]]:

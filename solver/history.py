@@ -346,10 +346,11 @@ def year_to_proto(cohort: Cohort, msg: pb.Cohort) -> pb.Cohort:
     return msg
 
 
-def year_from_proto(msg: pb.Cohort, cohort: Cohort, bad: Callable[[str, str], None]) -> Cohort:
+def year_from_proto(msg: pb.Cohort, cohort: Cohort, bad: Callable[[str, str], None],
+                    people: tuple[Sequence[pb.Mentor], Sequence[pb.Mentee]] | None = None) -> Cohort:
     """The cohort with the year's fields of the message read (dates, intake, history, decisions, the decisions
-    folded into pins and bans); what the domain cannot hold is reported through `bad(path, message)`."""
-    from mentormatch.v1 import cohort_pb2 as pb
+    folded into pins and bans); what the domain cannot hold is reported through `bad(path, message)`. `people`:
+    the message's mentors and mentees as lists, when the caller has them."""
 
     def day(text: str, path: str) -> date | None:
         try:
@@ -359,10 +360,12 @@ def year_from_proto(msg: pb.Cohort, cohort: Cohort, bad: Callable[[str, str], No
             return None
 
     # Only the people with dates are copied; the rest (most, in a call without a year) stay as they are.
+    # The repeated fields read by slice: upb makes the list in one step, where iterating costs one per element.
     mentors, mentees = cohort.mentors, cohort.mentees
-    if len(msg.mentors) != len(mentors) or len(msg.mentees) != len(mentees):
+    mentor_msgs, mentee_msgs = people if people is not None else (msg.mentors[:], msg.mentees[:])
+    if len(mentor_msgs) != len(mentors) or len(mentee_msgs) != len(mentees):
         raise ValueError("the cohort and its message have different people")
-    dated_mentors = [(i, p) for i, p in enumerate(msg.mentors) if p.available_from or p.available_until]
+    dated_mentors = [(i, p) for i, p in enumerate(mentor_msgs) if p.available_from or p.available_until]
     if dated_mentors:
         changed_mentors = list(mentors)
         for i, p in dated_mentors:
@@ -370,7 +373,7 @@ def year_from_proto(msg: pb.Cohort, cohort: Cohort, bad: Callable[[str, str], No
                                          available_from=day(p.available_from, f"mentors[{i}].available_from"),
                                          available_until=day(p.available_until, f"mentors[{i}].available_until"))
         mentors = tuple(changed_mentors)
-    waiting = [(i, q) for i, q in enumerate(msg.mentees) if q.waiting_since]
+    waiting = [(i, q) for i, q in enumerate(mentee_msgs) if q.waiting_since]
     if waiting:
         changed_mentees = list(mentees)
         for i, q in waiting:
@@ -378,7 +381,7 @@ def year_from_proto(msg: pb.Cohort, cohort: Cohort, bad: Callable[[str, str], No
                                          waiting_since=day(q.waiting_since, f"mentees[{i}].waiting_since"))
         mentees = tuple(changed_mentees)
     intake = Intake()
-    if msg.rules.HasField("intake"):
+    if msg.HasField("rules") and msg.rules.HasField("intake"):
         given = msg.rules.intake
         intake = Intake(day(given.start_date, "rules.intake.start_date"),
                         (given.waiting_priority_per_month if given.HasField("waiting_priority_per_month")
@@ -386,6 +389,8 @@ def year_from_proto(msg: pb.Cohort, cohort: Cohort, bad: Callable[[str, str], No
                         given.allow_repeat_pairs, given.programme)
     history = []
     if len(msg.history):
+        from mentormatch.v1 import cohort_pb2 as pb
+
         outcomes = {pb.Outcome.Value(name): o for o, name in _OUTCOME_TO_PROTO.items()}
         for k, h in enumerate(msg.history):
             outcome = outcomes.get(h.outcome)
