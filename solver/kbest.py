@@ -956,7 +956,8 @@ def alternatives(model: AssignmentModel, weights: IntArray, accepted: list[IntAr
     found: list[IntArray] = []
     evaluations = 0
     breakpoints: list[int] = []
-    token = StopToken(StopToken.of(stop).event, deadline) if deadline is not None else stop
+    # The caller's token with the deadline (its own event and abandonment: no new event made for a small call).
+    token = StopToken.of(stop).until(deadline) if deadline is not None else stop
     # Prices pay with the duals' child bounds, which flows do not give (measured, 40 x 44 Copenhagen career with a
     # binding cap, D = 4: 77 flows unpriced, 114 priced).
     priced = min_difference >= PRICE_FROM_DIFFERENCE and not flows

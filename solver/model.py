@@ -142,6 +142,13 @@ _NO_ROWS.setflags(write=False)
 _FEW_PINS = 8
 
 
+def _none_of(count: int) -> IntArray:
+    """-1 for each of `count` mentors: no capped organisation (np.full's wrapper costs more at a few dozen)."""
+    found = np.empty(count, dtype=np.int64)
+    found.fill(-1)
+    return found
+
+
 def build_model(candidates: CandidatePairs) -> AssignmentModel:
     cohort = candidates.cohort
     n = len(cohort.mentees)
@@ -180,7 +187,8 @@ def build_model(candidates: CandidatePairs) -> AssignmentModel:
         capacity=capacity,
         priority=np.array(cohort.priorities(), dtype=np.int64),  # waiting included
         pinned_rows=pinned_rows,
-        mentor_org=np.array([org_code.get(m.organisation, -1) for m in cohort.mentors], dtype=np.int64),
+        mentor_org=(np.array([org_code.get(m.organisation, -1) for m in cohort.mentors], dtype=np.int64) if caps
+                    else _none_of(len(cohort.mentors))),
         org_caps=np.array([caps[o] for o in orgs], dtype=np.int64),
         mentor_gender=np.array([gender_code.get(m.gender, 0) for m in cohort.mentors], dtype=np.int64),
         quotas=tuple((gender_code.get(q.gender, 0), q.min_pairs, q.max_pairs) for q in cohort.rules.gender_quotas),

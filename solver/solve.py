@@ -220,7 +220,7 @@ class _Run:
         for known_weights, known_allowed, rows in self.flows:
             same_rows = known_allowed is None if allowed is None else (
                 known_allowed is not None and np.array_equal(known_allowed, allowed))
-            if same_rows and np.array_equal(known_weights, weights):
+            if same_rows and (known_weights is weights or np.array_equal(known_weights, weights)):
                 return rows
         rows = flow_optimum(self.model, weights, allowed, stop=self.options.stop if first else self.limit)
         self.flows = [*self.flows[-3:], (weights, allowed, rows)]
@@ -425,7 +425,9 @@ def solve(source: Cohort | CandidatePairs, options: SolveOptions | None = None) 
     model = build_model(candidates)
     built = time.monotonic()
     run = _Run(model, options, _mode_stages(model, options.mode), extra, deadline, started, ["min_cost_flow"], [])
-    primary = primary_weights(model)
+    # The score mode's one stage is the primary weight: the same array, so `_exact` finds this flow by identity.
+    stage = run.stages[0]
+    primary = stage if options.mode is ObjectiveMode.SCORE and stage is not None else primary_weights(model)
     relaxed = run.flow(primary, first=True)
     # The flow optimum without quotas and extra constraints bounds every valid matching's value.
     bound = model.weight(primary, relaxed)
