@@ -398,7 +398,8 @@ class Cohort:
         return frozenset(m.id for m in self.mentors if m.returning) | _history_mentors(self.history)
 
     def mentor_index(self) -> dict[str, int]:
-        return {m.id: i for i, m in enumerate(self.mentors)}
+        """Each mentor's position by id. Not to be changed: a small cohort's is made once and shared (`_index`)."""
+        return _index(self.mentors)
 
     def canonical(self) -> Cohort:
         """The same cohort with participants in id order and every list sorted, so that the order of the rows
@@ -423,7 +424,29 @@ class Cohort:
         )
 
     def mentee_index(self) -> dict[str, int]:
-        return {m.id: i for i, m in enumerate(self.mentees)}
+        """Each mentee's position by id. Not to be changed: a small cohort's is made once and shared (`_index`)."""
+        return _index(self.mentees)
+
+
+SHARED_INDEXES = 1024
+"""Sides of up to this many people keep their id index (`Cohort.mentee_index`, `mentor_index`) for the next caller:
+a small call asks for them some three times a side (checks, arrays, scores, model; through copies of the cohort
+that share its people), and at this size making one costs more than looking it up. Larger sides make theirs on
+each call (a small part of their work), so that no large cohort's people are held beyond their use."""
+_INDEXES: dict[int, tuple[tuple[Any, ...], dict[str, int]]] = {}
+
+
+def _index(people: tuple[Mentee | Mentor, ...]) -> dict[str, int]:
+    """The people's positions by id (shared: not to be changed); a small side's made once."""
+    held = _INDEXES.get(id(people))
+    if held is not None and held[0] is people:
+        return held[1]
+    index = {p.id: i for i, p in enumerate(people)}
+    if len(people) <= SHARED_INDEXES:
+        if len(_INDEXES) >= 8:
+            _INDEXES.clear()
+        _INDEXES[id(people)] = (people, index)  # the people are held, so their tuple's id is not reused meanwhile
+    return index
 
 
 _HISTORY_MENTORS: dict[int, tuple[tuple[HistoryEntry, ...], frozenset[str]]] = {}
