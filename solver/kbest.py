@@ -119,6 +119,9 @@ def applies(model: AssignmentModel, weights: IntArray | None, *, extra: bool) ->
         return quota_groups(model) is not None and model.n_rows <= FLOW_ROW_LIMIT
     if _caps_bind(model):
         return model.n_rows <= FLOW_ROW_LIMIT
+    n_mentees = model.candidates.arrays.n_mentees
+    if n_mentees * max(model.n_rows, n_mentees) <= DENSE_CELL_LIMIT:  # more than the cells can be: no counting
+        return True
     seats = int(_add(np.minimum(model.capacity, np.bincount(model.mentor, minlength=len(model.capacity)))))
     free = int(np.count_nonzero(np.bincount(model.mentee)))  # mentees with a pair
     return free * max(seats, free) <= DENSE_CELL_LIMIT
