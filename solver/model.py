@@ -68,7 +68,11 @@ class AssignmentModel:
 
     def weight(self, weights: IntArray, rows: IntArray) -> int:
         """A matching's total of per-row `weights`, less its seat costs: what every solver maximises."""
-        return int(weights[np.asarray(rows, dtype=np.int64)].sum()) - self.seat_costs(rows)
+        rows = np.asarray(rows, dtype=np.int64)
+        total = int(np.add.reduce(weights[rows]))
+        if self.seat_cost and 0 < len(rows) <= SMALL_ROWS:  # the mentors by the model's lists (`lists`)
+            return total - _listed_seat_costs(self.seat_cost, list(map(self.lists().mentor.__getitem__, rows.tolist())))
+        return total - self.seat_costs(rows)
 
     def lists(self) -> ModelLists:
         """The columns a matching's objective reads, as Python lists, made once per model (`SMALL_ROWS`): `evaluate`
