@@ -121,6 +121,7 @@ class MatchingService:
         # answer UNAVAILABLE (SERVER_STOPPING, with a RetryInfo) themselves, before gRPC cancels them bare.
         self._given_up = threading.Event()
         self._refused_busy = metrics.rejected.labels("busy")
+        self._solve_seconds: dict[str, Any] = {}  # the solve-time histogram's child per status, looked up once each
         self._busy_log = LogSampler(BUSY_LOG_INTERVAL_S)
         # One status for every busy refusal, built once: under overload the refusals are the hot path. (The status,
         # not the exception: an exception raised again keeps every earlier raise's frames, and so their requests.)
@@ -289,7 +290,7 @@ class MatchingService:
         result = solve(candidates, options)
         target = candidates.cohort
         participants = len(target.mentors) + len(target.mentees)
-        self.metrics.solve_seconds.labels(result.status.value).observe(result.stats.wall_s)
+        self._observe_solve(result.status.value, result.stats.wall_s)
         self.metrics.cohort_participants.observe(participants)
         if target.mentees and result.best is not None:
             self.metrics.matched_ratio.observe(result.best.objective.matched / len(target.mentees))
@@ -297,6 +298,14 @@ class MatchingService:
                            candidate_pairs=result.stats.candidate_pairs, solve_s=round(result.stats.wall_s, 4),
                            time_limit_s=round(limit, 4), stopped=slot.stop.is_set())
         return result, limit
+
+    def _observe_solve(self, status: str, seconds: float) -> None:
+        """A solve's wall time in the histogram of its status (its labelled child looked up once per status: a
+        `labels` call takes a lock and builds the key each time)."""
+        child = self._solve_seconds.get(status)
+        if child is None:
+            child = self._solve_seconds[status] = self.metrics.solve_seconds.labels(status)
+        child.observe(seconds)
 
     def _validated_response(self, call: _Call, request: mpb.MatchRequest | mpb.StreamMatchRequest
                             ) -> mpb.MatchResponse:
@@ -320,11 +329,13 @@ class MatchingService:
             raise Stopped(StopReason.CANCELLED)  # nobody to answer: skip building it
         response = mapping.match_response_from_result(result, label=request.label, time_limit_s=limit)
         response.warnings.extend(checked.warnings)
-        remaining = stop.remaining()
-        people = len(checked.cohort.mentees) + len(checked.cohort.mentors)
-        budget = (self.limits.max_time_limit_s if remaining == float("inf")
-                  else remaining - deadline_margin(remaining, self.limits) - EXPLANATION_ANSWER_S_PER_PERSON * people)
-        explanation = explanation_of(result, level, stop.sooner(budget))
+        explanation = None
+        if level != "NONE":  # (explanation_of gives none for NONE: its time budget is not worked out for it)
+            remaining = stop.remaining()
+            people = len(checked.cohort.mentees) + len(checked.cohort.mentors)
+            budget = (self.limits.max_time_limit_s if remaining == float("inf") else
+                      remaining - deadline_margin(remaining, self.limits) - EXPLANATION_ANSWER_S_PER_PERSON * people)
+            explanation = explanation_of(result, level, stop.sooner(budget))
         if not context.is_active():
             raise Stopped(StopReason.CANCELLED)  # the deadline passed while explaining: nobody to answer
         if explanation is not None:
@@ -474,7 +485,7 @@ class MatchingService:
         return bounded_time_limit(requested, None if remaining is None else remaining / parts, self.limits)
 
     def _observe(self, status: str, seconds: float, mentees: int, mentors: int, matched: int) -> None:
-        self.metrics.solve_seconds.labels(status).observe(seconds)
+        self._observe_solve(status, seconds)
         self.metrics.cohort_participants.observe(mentees + mentors)
         if mentees:
             self.metrics.matched_ratio.observe(matched / mentees)
