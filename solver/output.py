@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from solver.domain import cefr_name
-from solver.explain.wording import km_text, round_km
+from solver.explain.wording import KM_DECIMALS, km_text, round_km
 from solver.scores import TERMS, CandidatePairs, Term
 from solver.solve import Matching, Objective, SolveResult
 
@@ -66,14 +66,24 @@ _PHRASES: dict[str, Callable[[Facts, int], str]] = {
 }
 """Each soft term's short phrase, from the pair's facts: written only for the terms a pair's reasons name."""
 
+_ROUNDED_PHRASES: dict[str, Callable[[Facts, int], str]] = {
+    **_PHRASES, "TRAVEL": lambda facts, k: _rounded_km_text(facts["distance_km"][k])}
+"""`_PHRASES` for facts whose distances are rounded already (`round_km`, as the answer shows them)."""
 
-def _reasons(points: Mapping[str, list[int]], count: int, facts: Facts, k: int) -> list[list[str]]:
+
+def _rounded_km_text(km: float) -> str:
+    """`km_text` of a distance rounded already by `round_km` (rounding it again would give the same number)."""
+    return f"{km:.{KM_DECIMALS}f} km" if math.isfinite(km) else "no limit"
+
+
+def _reasons(points: Mapping[str, list[int]], count: int, facts: Facts, k: int,
+             table: Mapping[str, Callable[[Facts, int], str]] = _PHRASES) -> list[list[str]]:
     """For each of `count` pairs (its place in `facts`, its points per term as `_term_points` gives them), the k
     terms that gave it most points (ties: the later term name first), as short phrases. The terms are put in name
     order once; a stable sort of each pair's by its points alone keeps that order among equal points."""
     if not points:
         return [[] for _ in range(count)]
-    phrases = [_PHRASES[term] for term in points]
+    phrases = [table[term] for term in points]
     by_name = sorted(range(len(phrases)), key=list(points).__getitem__, reverse=True)
     return [[phrases[j](facts, row) for j in sorted(by_name, key=values.__getitem__, reverse=True)[:k] if values[j] > 0]
             for row, values in enumerate(zip(*points.values(), strict=True))]
@@ -125,10 +135,10 @@ def answer_pairs(candidates: CandidatePairs, rows: np.ndarray) -> AnswerPairs:
     mentee_ids = [mentees[i].id for i in facts["mentee"]]
     mentor_ids = [mentors[j].id for j in facts["mentor"]]
     pins = set(cohort.rules.pins)
+    facts["distance_km"] = distance_km = [round_km(km) for km in facts["distance_km"]]  # as the answer shows them
     return AnswerPairs(
-        mentee=mentee_ids, mentor=mentor_ids, score=facts["score"],
-        distance_km=[round_km(km) for km in facts["distance_km"]], points=points,
-        reasons=_reasons(points, len(rows), facts, 3),
+        mentee=mentee_ids, mentor=mentor_ids, score=facts["score"], distance_km=distance_km, points=points,
+        reasons=_reasons(points, len(rows), facts, 3, _ROUNDED_PHRASES),
         pinned=[pair in pins for pair in zip(mentee_ids, mentor_ids, strict=True)] if pins else [False] * len(rows),
         mentee_rank=facts["mentee_rank"], mentor_rank=facts["mentor_rank"], field_digits=facts["field_digits"],
         shared_interests=facts["shared_interests"],

@@ -94,8 +94,11 @@ _MATCHING_TAG = _field_tag(mpb.MatchResponse, "matchings")
 
 
 def _entry(tag: bytes, body: bytes) -> bytes:
-    """One length-delimited field: its tag, the body's length, the body."""
-    return tag + _varint(len(body)) + body
+    """One length-delimited field: its tag, the body's length, the body (a pair's length takes one or two bytes)."""
+    n = len(body)
+    if n < 0x4000:
+        return tag + (bytes((n,)) if n < 0x80 else bytes(((n & 0x7F) | 0x80, n >> 7))) + body
+    return tag + _varint(n) + body
 
 
 def _pair_entries(p: AnswerPairs) -> list[bytes]:
