@@ -480,9 +480,11 @@ def _locate(problem: Problem) -> Problem:
             return Problem(problem.code, problem.path, problem.message, f"rules.toml {problem.path[6:] or ''}".strip())
         return problem
     row = int(index.rstrip("]")) if index.rstrip("]").isdigit() else -1
+    if stem == "travel_times" and not rest:
+        rest = "minutes"
+    if not rest and stem not in PEOPLE:  # the row as a whole (a ranking given twice): its files have no id column
+        return Problem(problem.code, problem.path, problem.message, f"{stem}.csv {row_text(row)}")
     column = rest.split("[")[0].split(".")[0] if rest else "id"
-    if stem == "travel_times":
-        column = column if rest else "minutes"
     return Problem(problem.code, problem.path, problem.message, cell_place(stem, row, column))
 
 

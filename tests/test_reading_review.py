@@ -73,6 +73,16 @@ def test_blank_rows_of_rankings_and_history_are_one_line_each_too(tmp_path: Path
         ("BAD_VALUE", "rankings.csv row 4"), ("BAD_VALUE", "history.csv row 2")]
 
 
+def test_a_ranking_given_twice_names_its_row_not_a_column_the_file_does_not_have(tmp_path: Path) -> None:
+    """rankings.csv has no id column: a problem of the ranking as a whole (given twice, or from a mentee to a
+    mentee) names its row only."""
+    directory = cohort_copy(tmp_path, "lyngby_career")
+    rows = lines(directory / "rankings.csv")
+    write_lines(directory / "rankings.csv", [*rows, rows[1]])  # the first ranking once more, on the last row
+    twice = [(code, where) for code, where, message in problems_of(directory) if "more than once" in message]
+    assert twice == [("INVALID_RANK", f"rankings.csv row {len(rows) + 1}")]
+
+
 def test_an_empty_coordinate_is_one_clear_problem(tmp_path: Path) -> None:
     directory = cohort_copy(tmp_path)
     rows = lines(directory / "mentees.csv")
