@@ -318,7 +318,9 @@ def _read_cohort_dir(directory: Path, warnings: list[Problem] | None,
     rankings = _values(reader, usable.pop("rankings", None), rankings_from) or []
     travel = tuple(_values(reader, usable.pop("travel_times", None), travel_from) or [])
     rules = _rules(reader, directory / "rules.toml", travel)
-    cohort = Cohort(tuple(mentors), tuple(mentees), tuple(rankings), rules, name=directory.name)
+    # `.` and `..` have no name of their own: the directory they stand for has.
+    name = directory.name if directory.name not in ("", "..") else directory.resolve().name
+    cohort = Cohort(tuple(mentors), tuple(mentees), tuple(rankings), rules, name=name)
     # The year (solver.history): the date columns, history.csv, decisions.csv (applied: pins and bans).
     cohort = year_files(reader, directory, cohort, MENTOR_FILE_COLUMNS, MENTEE_FILE_COLUMNS)
     del mentors, mentees, rankings

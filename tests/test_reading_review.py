@@ -83,6 +83,13 @@ def test_a_ranking_given_twice_names_its_row_not_a_column_the_file_does_not_have
     assert twice == [("INVALID_RANK", f"rankings.csv row {len(rows) + 1}")]
 
 
+def test_the_current_directory_as_the_cohort_is_named_after_that_directory(tmp_path: Path) -> None:
+    directory = cohort_copy(tmp_path, "lyngby_career")
+    done = run_cli("validate", ".", cwd=directory)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("lyngby_career: valid"), done.stdout
+
+
 def test_an_empty_coordinate_is_one_clear_problem(tmp_path: Path) -> None:
     directory = cohort_copy(tmp_path)
     rows = lines(directory / "mentees.csv")
