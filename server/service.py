@@ -46,6 +46,7 @@ from server.status import (
     error_status,
     invalid_argument,
 )
+from server.wire import sets_top_level_flag
 from solver import explain
 from solver.compare import COUNTERFACTUAL_BUDGET, Scenario, compare_scenarios
 from solver.errors import AnswerCheckFailed, CohortInvalid
@@ -610,58 +611,6 @@ def refusing_undecodable(service: MatchingService, name: str, method: Callable[[
         return method(request, context)
 
     return handle
-
-
-MAX_TOP_LEVEL_FIELDS = 64
-"""Top-level fields `sets_top_level_flag` reads: a Match or StreamMatch request has four at most (cohort, options,
-validate_only, label); one with more is taken as not asking for validation only, so that a hostile one with millions
-of one-byte fields is refused as busy unread, not parsed for seconds while the service is busy."""
-
-
-def sets_top_level_flag(data: bytes, field_number: int) -> bool | None:
-    """Whether the serialized message `data` sets its top-level bool field `field_number` (the last value on the
-    wire wins, as in a parse), read from the wire format without parsing the fields' contents: a cohort is skipped
-    by its length. False beyond `MAX_TOP_LEVEL_FIELDS` fields; None for bytes it cannot walk (malformed, a field
-    group), which are then parsed: undecodable ones are answered so at once, busy or not."""
-    position, end, value = 0, len(data), False
-    for _ in range(MAX_TOP_LEVEL_FIELDS):
-        if position == end:
-            return value
-        tag, position = _varint(data, position)
-        if tag is None:
-            return None
-        wire_type, number = tag & 7, tag >> 3
-        if wire_type == 0:
-            scalar, position = _varint(data, position)
-            if scalar is None:
-                return None
-            if number == field_number:
-                value = scalar != 0
-        elif wire_type == 2:
-            length, position = _varint(data, position)
-            if length is None or position + length > end:
-                return None
-            position += length
-        elif wire_type in (1, 5):
-            position += 8 if wire_type == 1 else 4
-            if position > end:
-                return None
-        else:
-            return None
-    return value if position == end else False
-
-
-def _varint(data: bytes, position: int) -> tuple[int | None, int]:
-    """The base-128 varint at `position` and the position after it; (None, position) when malformed."""
-    result, shift = 0, 0
-    while position < len(data) and shift < 64:
-        byte = data[position]
-        position += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, position
-        shift += 7
-    return None, position
 
 
 def solving_method(service: MatchingService, name: str, method: Callable[[Any, grpc.ServicerContext], T],

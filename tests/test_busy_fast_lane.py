@@ -16,7 +16,7 @@ from mentormatch.v1 import matching_pb2 as mpb
 from server.app import RunningServer
 from server.client import SERVICE_PATH, MentormatchClient, RetryPolicy, remote_error
 from server.convert import cohort_to_proto
-from server.service import MAX_TOP_LEVEL_FIELDS, sets_top_level_flag
+from server.wire import MAX_TOP_LEVEL_FIELDS, sets_top_level_flag
 from tests.conftest import slow_cohort, slow_options, small_cohort, wait_until
 
 VALIDATE_ONLY = mpb.MatchRequest.DESCRIPTOR.fields_by_name["validate_only"].number

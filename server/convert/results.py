@@ -11,6 +11,7 @@ from google.protobuf.message import Message
 from mentormatch.v1 import matching_pb2 as mpb
 from server.convert.options import MODE_TO_PROTO, duration
 from server.convert.protojson import json_text, message_dict
+from server.wire import field_tag, length_delimited
 from solver.model import Matching
 from solver.output import AnswerPairs, MatchingFacts, answer_facts, answer_pairs, answer_rows
 from solver.scores import Term
@@ -73,32 +74,9 @@ def _breakdown_bytes(points: Mapping[str, list[int]], count: int) -> list[bytes]
     return [b"".join(entries) for entries in zip(*columns, strict=True)]
 
 
-def _varint(n: int) -> bytes:
-    """A non-negative int in protobuf's varint encoding."""
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _field_tag(message: type[Message], name: str) -> bytes:
-    """The tag of a length-delimited field (a message, a string) of `message`."""
-    return _varint(message.DESCRIPTOR.fields_by_name[name].number << 3 | 2)
-
-
-_PAIR_TAG = _field_tag(mpb.Matching, "pairs")
+_PAIR_TAG = field_tag(mpb.Matching, "pairs")
 _MATCHING: Any = mpb.Matching  # made with dicts for its sub-messages (built in C), which its stubs do not type
-_MATCHING_TAG = _field_tag(mpb.MatchResponse, "matchings")
-
-
-def _entry(tag: bytes, body: bytes) -> bytes:
-    """One length-delimited field: its tag, the body's length, the body (a pair's length takes one or two bytes)."""
-    n = len(body)
-    if n < 0x4000:
-        return tag + (bytes((n,)) if n < 0x80 else bytes(((n & 0x7F) | 0x80, n >> 7))) + body
-    return tag + _varint(n) + body
+_MATCHING_TAG = field_tag(mpb.MatchResponse, "matchings")
 
 
 def _pair_entries(p: AnswerPairs) -> list[bytes]:
@@ -114,7 +92,7 @@ def _pair_entries(p: AnswerPairs) -> list[bytes]:
                                shared_interests=shared)
         if minutes is not None:
             pair.travel_minutes = minutes
-        out.append(_entry(_PAIR_TAG, pair.SerializeToString() + breakdown))
+        out.append(length_delimited(_PAIR_TAG, pair.SerializeToString() + breakdown))
     return out
 
 
@@ -139,7 +117,7 @@ def _matching_entry(result: SolveResult, matching: Matching, facts: MatchingFact
                       "added": [{"mentee_id": a, "mentor_id": b} for a, b in facts.added]},
     ).SerializeToString()
     rows = np.asarray(matching.rows, dtype=np.int64).tolist()
-    return _entry(_MATCHING_TAG, b"".join([own, *map(pair_of.__getitem__, rows)]))
+    return length_delimited(_MATCHING_TAG, b"".join([own, *map(pair_of.__getitem__, rows)]))
 
 
 def match_response_from_result(result: SolveResult, *, label: str = "", time_limit_s: float | None = None
