@@ -4,7 +4,6 @@ her own rules (the programme's with her segment's overrides), built in one pass 
 from __future__ import annotations
 
 import math
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -140,9 +139,9 @@ def _languages_by_level(languages: list[tuple[Language, ...]], codes: dict[str, 
             for lang in spoken:
                 if lang.level >= 1:
                     packed |= _LEVELS_UP_TO[6 if lang.level > 6 else lang.level] << codes[lang.code]
-            rows.append(packed.to_bytes(56, sys.byteorder))
-        words_by_person = np.frombuffer(b"".join(rows), dtype=np.uint64).reshape(len(languages), 7)
-        return words_by_person.T.reshape(7, len(languages), 1).copy()
+            rows.append(packed.to_bytes(56, "little"))  # word k at bytes 8k..8k+7, least significant first
+        words_by_person = np.frombuffer(b"".join(rows), dtype="<u8").reshape(len(languages), 7)
+        return words_by_person.T.reshape(7, len(languages), 1).astype(np.uint64)
     out = np.zeros((7, len(languages), words), dtype=np.uint64)
     person, code, level = [], [], []
     for i, spoken in enumerate(languages):
