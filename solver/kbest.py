@@ -57,7 +57,7 @@ import numpy as np
 from solver.arrays import FloatArray
 from solver.candidates import IntArray
 from solver.flow import QuotaGroups, flow_optimum, quota_flow_optimum, quota_groups
-from solver.model import SMALL_ROWS, AssignmentModel
+from solver.model import AssignmentModel
 from solver.stop import Stopped, StopToken, check
 
 __all__ = ["KBest", "alternatives", "applies"]
@@ -747,15 +747,7 @@ class _Search:
 
     def _weight(self, weights: IntArray, rows: IntArray) -> int:
         """`AssignmentModel.weight`, for rows known to be int64 indices."""
-        total = int(_add(weights[rows]))
-        if self.seat_cost and len(rows):
-            if len(rows) <= SMALL_ROWS:  # no mentor with two of the rows (the usual matching): no seat costs
-                mentors = list(map(self.model.lists().mentor.__getitem__, rows.tolist()))
-                if len(set(mentors)) == len(mentors):
-                    return total
-            load = np.bincount(self.model.mentor[rows])
-            total -= self.seat_cost * int(_add(load * (load - 1))) // 2
-        return total
+        return int(_add(weights[rows])) - self.model.seat_costs(rows, self.seat_cost)
 
     def _node_room(self, node: _Node) -> int:
         """`_room` of the node's excludes (its parent's split gave it, or found now)."""

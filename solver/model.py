@@ -55,9 +55,18 @@ class AssignmentModel:
     def n_rows(self) -> int:
         return len(self.mentee)
 
-    def seat_costs(self, rows: IntArray) -> int:
-        """What a matching's seats cost: per mentor with L mentees, seat_cost x (1 + 2 + ... + (L - 1))."""
-        return self.mentor_seat_costs(self.mentor[np.asarray(rows, dtype=np.int64)])
+    def seat_costs(self, rows: IntArray, seat_cost: int | None = None) -> int:
+        """What a matching's seats cost: per mentor with L mentees, seat_cost x (1 + 2 + ... + (L - 1)). `seat_cost`:
+        another price of a seat than the model's (k-best's scaled one). A small matching's (`SMALL_ROWS`) mentors are
+        read from the model's lists (`lists`)."""
+        cost = self.seat_cost if seat_cost is None else seat_cost
+        rows = np.asarray(rows, dtype=np.int64)
+        if not cost or len(rows) == 0:
+            return 0
+        if len(rows) <= SMALL_ROWS:
+            return _listed_seat_costs(cost, list(map(self.lists().mentor.__getitem__, rows.tolist())))
+        load = np.bincount(self.mentor[rows])
+        return int(cost * (load * (load - 1) // 2).sum())
 
     def mentor_seat_costs(self, mentors: IntArray) -> int:
         """`seat_costs` of a matching given as the mentor index of each of its pairs."""
@@ -69,10 +78,7 @@ class AssignmentModel:
     def weight(self, weights: IntArray, rows: IntArray) -> int:
         """A matching's total of per-row `weights`, less its seat costs: what every solver maximises."""
         rows = np.asarray(rows, dtype=np.int64)
-        total = int(np.add.reduce(weights[rows]))
-        if self.seat_cost and 0 < len(rows) <= SMALL_ROWS:  # the mentors by the model's lists (`lists`)
-            return total - _listed_seat_costs(self.seat_cost, list(map(self.lists().mentor.__getitem__, rows.tolist())))
-        return total - self.seat_costs(rows)
+        return int(np.add.reduce(weights[rows])) - self.seat_costs(rows)
 
     def lists(self) -> ModelLists:
         """The columns a matching's objective reads, as Python lists, made once per model (`SMALL_ROWS`): `evaluate`
