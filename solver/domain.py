@@ -6,12 +6,12 @@ latitude stays out of range) so that `solver.validate` can report every problem 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
 from itertools import pairwise
-from typing import Any
+from typing import Any, TypeVar, cast
 
 CEFR_LEVELS: tuple[str, ...] = ("A1", "A2", "B1", "B2", "C1", "C2")
 """CEFR levels in order; a level is stored as its position + 1 (A1 = 1 ... C2 = 6)."""
@@ -433,35 +433,39 @@ SHARED_INDEXES = 1024
 a small call asks for them some three times a side (checks, arrays, scores, model; through copies of the cohort
 that share its people), and at this size making one costs more than looking it up. Larger sides make theirs on
 each call (a small part of their work), so that no large cohort's people are held beyond their use."""
-_INDEXES: dict[int, tuple[tuple[Any, ...], dict[str, int]]] = {}
+V = TypeVar("V")
+_INDEXES: dict[int, tuple[Any, Any]] = {}
+_HISTORY_MENTORS: dict[int, tuple[Any, Any]] = {}
+HELD_PER_CACHE = 8
+
+
+def _held(cache: dict[int, tuple[Any, Any]], key: Any, make: Callable[[Any], V]) -> V:
+    """`make(key)`, kept in `cache` by the key object's identity for the next caller (at most `HELD_PER_CACHE`). The
+    key object is held with its value, so its id is not reused meanwhile."""
+    held = cache.get(id(key))
+    if held is not None and held[0] is key:
+        return cast(V, held[1])
+    value = make(key)
+    if len(cache) >= HELD_PER_CACHE:
+        cache.clear()
+    cache[id(key)] = (key, value)
+    return value
+
+
+def _make_index(people: tuple[Mentee | Mentor, ...]) -> dict[str, int]:
+    return {p.id: i for i, p in enumerate(people)}
 
 
 def _index(people: tuple[Mentee | Mentor, ...]) -> dict[str, int]:
     """The people's positions by id (shared: not to be changed); a small side's made once."""
-    held = _INDEXES.get(id(people))
-    if held is not None and held[0] is people:
-        return held[1]
-    index = {p.id: i for i, p in enumerate(people)}
     if len(people) <= SHARED_INDEXES:
-        if len(_INDEXES) >= 8:
-            _INDEXES.clear()
-        _INDEXES[id(people)] = (people, index)  # the people are held, so their tuple's id is not reused meanwhile
-    return index
-
-
-_HISTORY_MENTORS: dict[int, tuple[tuple[HistoryEntry, ...], frozenset[str]]] = {}
+        return _held(_INDEXES, people, _make_index)
+    return _make_index(people)
 
 
 def _history_mentors(history: tuple[HistoryEntry, ...]) -> frozenset[str]:
     """The mentors of a history, once per history (scores ask for them on every re-solve of a cohort)."""
-    held = _HISTORY_MENTORS.get(id(history))
-    if held is not None and held[0] is history:
-        return held[1]
-    mentors = frozenset(h.mentor_id for h in history)
-    if len(_HISTORY_MENTORS) >= 8:
-        _HISTORY_MENTORS.clear()
-    _HISTORY_MENTORS[id(history)] = (history, mentors)  # the history is held, so its id is not reused meanwhile
-    return mentors
+    return _held(_HISTORY_MENTORS, history, lambda entries: frozenset(h.mentor_id for h in entries))
 
 
 def _ranking_key(r: Ranking) -> tuple[str, str, int]:
