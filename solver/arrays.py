@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import chain
@@ -182,7 +182,7 @@ class RankedPairs:
                 and self.mentors is cohort.mentors)
 
 
-def ranked_pairs(cohort: Cohort, mentee_index: dict[str, int], mentor_index: dict[str, int]) -> RankedPairs:
+def ranked_pairs(cohort: Cohort, mentee_index: Mapping[str, int], mentor_index: Mapping[str, int]) -> RankedPairs:
     """`RankedPairs` of the cohort (its people numbered by the indices given); a ranking naming someone not in the
     cohort, or two people of one side, counts for nothing."""
     m = len(cohort.mentors)

@@ -397,7 +397,7 @@ class Cohort:
         """Ids of the mentors who count as returning: `returning = true`, or a pair in the history."""
         return frozenset(m.id for m in self.mentors if m.returning) | _history_mentors(self.history)
 
-    def mentor_index(self) -> dict[str, int]:
+    def mentor_index(self) -> Mapping[str, int]:
         """Each mentor's position by id. Not to be changed: a small cohort's is made once and shared (`_index`)."""
         return _index(self.mentors)
 
@@ -423,7 +423,7 @@ class Cohort:
             rules=canonical_rules,
         )
 
-    def mentee_index(self) -> dict[str, int]:
+    def mentee_index(self) -> Mapping[str, int]:
         """Each mentee's position by id. Not to be changed: a small cohort's is made once and shared (`_index`)."""
         return _index(self.mentees)
 
@@ -456,7 +456,7 @@ def _make_index(people: tuple[Mentee | Mentor, ...]) -> dict[str, int]:
     return {p.id: i for i, p in enumerate(people)}
 
 
-def _index(people: tuple[Mentee | Mentor, ...]) -> dict[str, int]:
+def _index(people: tuple[Mentee | Mentor, ...]) -> Mapping[str, int]:
     """The people's positions by id (shared: not to be changed); a small side's made once."""
     if len(people) <= SHARED_INDEXES:
         return _held(_INDEXES, people, _make_index)
