@@ -369,7 +369,6 @@ def _few_rule_masks(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) ->
         goal.append(wanted == 0 or offered == 0 or (wanted & offered) != 0)
     verdicts = [_few_within(arrays, a, b) for a, b in pairs]
     within = _reach(arrays, mentee, mentor)[2] if None in verdicts else np.array(verdicts, dtype=np.bool_)
-    passes = np.ones(len(pairs), dtype=np.bool_)
     return {
         HardRule.ELIGIBILITY: np.array(eligible, dtype=np.bool_),
         HardRule.AVAILABILITY: np.array(available, dtype=np.bool_),
@@ -378,11 +377,10 @@ def _few_rule_masks(arrays: CohortArrays, mentee: IntArray, mentor: IntArray) ->
         HardRule.LANGUAGE: np.array(language, dtype=np.bool_),
         HardRule.GENDER: np.array(gender, dtype=np.bool_),
         HardRule.GOAL: np.array(goal, dtype=np.bool_),
-        HardRule.CHOICE: (_choice_rule(arrays, mentee, mentor) if any(int(arrays.mentee_choice[a]) for a, _ in pairs)
-                          else passes.copy()),
-        HardRule.CONFLICT: _conflict_rule(arrays, mentee, mentor) if len(arrays.avoid_keys) else passes.copy(),
-        HardRule.REPEAT: _repeat_rule(arrays, mentee, mentor) if len(arrays.repeat_keys) else passes.copy(),
-        HardRule.BAN: _ban_rule(arrays, mentee, mentor) if len(arrays.banned_keys) else passes,
+        HardRule.CHOICE: _choice_rule(arrays, mentee, mentor),  # each passes every pair at once with nothing to check
+        HardRule.CONFLICT: _conflict_rule(arrays, mentee, mentor),
+        HardRule.REPEAT: _repeat_rule(arrays, mentee, mentor),
+        HardRule.BAN: _ban_rule(arrays, mentee, mentor),
     }
 
 
