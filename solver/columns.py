@@ -616,8 +616,19 @@ AHEAD_ROWS = 50_000
 
 def _ids(column: pl.Series) -> tuple[pl.Series, np.ndarray, np.ndarray]:
     """Ids trimmed, which are plainly valid, and which repeat an earlier row's (not counting empty ones)."""
-    ids = trimmed(column)
-    return ids, _mask(column.str.contains(PLAIN_ID)), _mask(~ids.is_first_distinct() & (ids != ""))
+    plain = column.str.contains(PLAIN_ID)
+    ids = column if plain.all() else trimmed(column)  # (a plain id holds no whitespace to trim)
+    return ids, _mask(plain), _repeated(ids)
+
+
+def _repeated(ids: pl.Series) -> np.ndarray:
+    """Which ids repeat an earlier row's (not counting empty ones). Ids whose hashes all differ are all different:
+    sorting a million hashes costs a tenth of hashing the texts into a table, which only ids with a hash twice
+    need (the same hash for different texts is no repeat)."""
+    hashes = np.sort(ids.hash().to_numpy())
+    if not (hashes[1:] == hashes[:-1]).any():
+        return np.zeros(ids.len(), dtype=np.bool_)
+    return _mask(~ids.is_first_distinct() & (ids != ""))
 
 
 def _mask(values: pl.Series) -> np.ndarray:
