@@ -586,6 +586,12 @@ class _Network:
         return True
 
 
+def load_shortest_paths() -> None:
+    """Imports scipy's sparse graphs (~0.45 s of CPU), which the first re-solve by shortest paths needs. For a caller
+    about to fork processes that will all re-solve: one import, inherited, instead of one in each of them."""
+    import scipy.sparse.csgraph  # noqa: F401
+
+
 def residual_potentials(nodes: int, tail: IntArray, head: IntArray, cap: IntArray, cost: IntArray, flow: IntArray,
                         stop: StopToken | threading.Event | None = None) -> IntArray | None:
     """Potentials under which every residual arc has a non-negative reduced cost (cost + pi[tail] - pi[head]):

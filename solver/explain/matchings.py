@@ -25,6 +25,7 @@ from solver.explain.types import (
     UnmatchedExplanation,
 )
 from solver.explain.unmatched import fill_nearest_misses, partners_taken, person_funnel, primary_reason
+from solver.reopt import load_shortest_paths
 from solver.solve import Matching, SolveResult
 from solver.stability import audit
 from solver.stop import Stopped, StopReason, StopToken, cores, forking_works, run_in_child
@@ -167,9 +168,11 @@ def resolve_beside(ctx: ExplainContext, deep: list[tuple[Side, int]], state: Mat
         return {}
     import pickle
 
-    # Forked before anyone's re-solves: what they all read (the re-optimiser's network, the near pairs, scipy's
-    # graphs imported) is then built on both sides at once (measured on kvinfo: 0.90-0.99 s against 1.0-1.19 s with
-    # the first person made here before the fork, 1.16-1.39 s one process).
+    # Forked before anyone's re-solves: what they all read (the re-optimiser's network, the near pairs) is then built
+    # on both sides at once (measured on kvinfo: 0.90-0.99 s against 1.0-1.19 s with the first person made here
+    # before the fork, 1.16-1.39 s one process). scipy's graphs, though, are imported before: ~0.45 s of CPU that
+    # each side spent on its own import (both cores busy with the same work) is spent once, and inherited.
+    load_shortest_paths()
     queue, fill = os.pipe()
     os.write(fill, b"".join(k.to_bytes(2, "big") for k in range(len(deep))))  # far below a pipe's 64 KiB
     os.close(fill)  # both sides read to the end: nobody writes after
