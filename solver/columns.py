@@ -151,7 +151,7 @@ def by_text(column: pl.Series, parse: Callable[[str], Parsed]) -> tuple[list[Any
     if column.len() == 0:
         return [], {}
     distinct = _distinct_texts(column)
-    return _each(column, parse) if distinct is None else _by_distinct(column, distinct, parse)
+    return _each(column, parse) if distinct is None else _by_distinct(column, distinct, parse)[:2]
 
 
 def _each(column: pl.Series, parse: Callable[[str], Parsed]) -> tuple[list[Any], RowProblems]:
@@ -167,8 +167,9 @@ def _each(column: pl.Series, parse: Callable[[str], Parsed]) -> tuple[list[Any],
 
 
 def _by_distinct(column: pl.Series, distinct: pl.Series, parse: Callable[[str], Parsed]
-                 ) -> tuple[list[Any], RowProblems]:
-    """`by_text` once per distinct text (`distinct`: every text of the column, once)."""
+                 ) -> tuple[list[Any], RowProblems, np.ndarray]:
+    """`by_text` once per distinct text (`distinct`: every text of the column, once); and each row's index in
+    `distinct`."""
     values, failing = _each(distinct, parse)
     if len(distinct) == 1:
         codes = np.zeros(column.len(), dtype=np.uint32)
@@ -181,7 +182,7 @@ def _by_distinct(column: pl.Series, distinct: pl.Series, parse: Callable[[str], 
     if failing:
         for row in np.flatnonzero(np.isin(codes, list(failing))).tolist():
             problems_by_row[row] = failing[int(codes[row])]
-    return out, problems_by_row
+    return out, problems_by_row, codes
 
 
 ItemStatus = int
@@ -306,9 +307,20 @@ def text_lists(column: pl.Series | SplitLists, case: str = "", plain: str | None
 
 def texts(column: pl.Series, case: str = "") -> list[str]:
     """A text column, lower- or upper-cased as Python does; equal texts share one object."""
-    change: Callable[[str], str] = str.lower if case == "lower" else str.upper if case == "upper" else str
+    change = _CASES[case]
     values, _ = by_text(column, lambda text: (change(text), ()))
     return values
+
+
+def plain_texts(column: pl.Series, case: str, plain: str) -> tuple[list[str], np.ndarray]:
+    """`texts`, and which rows are plain: their text (as written) a match of the pattern `plain` (as polars'
+    `str.contains` finds it). A column of few distinct texts has the pattern looked for once per distinct text."""
+    distinct = _distinct_texts(column) if column.len() else None
+    if distinct is None:
+        return texts(column, case), _mask(column.str.contains(plain))
+    change = _CASES[case]
+    values, _, codes = _by_distinct(column, distinct, lambda text: (change(text), ()))
+    return values, _mask(distinct.str.contains(plain))[codes]
 
 
 TWO_LETTERS = re.compile("[a-z]{2}")  # a language code the validator need not look at
@@ -682,9 +694,8 @@ def _person_columns(taking: _Taking, cells: Cells) -> None:
     """The columns mentors and mentees share, taken from `taking` after their own: the ones that make many new
     Python objects come last, when the text of the others has gone."""
     values = taking.values
-    text = taking.take("gender")
-    taking.check(text.str.contains(PLAIN_GENDER))
-    values["gender"] = texts(text, "lower")
+    values["gender"], plain = plain_texts(taking.take("gender"), "lower", PLAIN_GENDER)
+    taking.plain &= plain
     values["online"], problems = booleans(taking.take("online"))
     cells.add("online", problems)
     ids, plain, taking.repeated = taking.read("id")
@@ -745,13 +756,12 @@ def mentee_columns(columns: Columns, cells: Cells) -> People:
         values["priority"], number, problems = integers(taking.take("priority"), 1)
         cells.add("priority", problems)
         taking.check(_within(number, 1, MAX_PRIORITY))
-        text = taking.take("requested_mentor_gender")
-        taking.check(text.str.contains(PLAIN_GENDER))
-        values["requested_mentor_gender"] = texts(text, "lower")
+        values["requested_mentor_gender"], plain = plain_texts(taking.take("requested_mentor_gender"), "lower",
+                                                               PLAIN_GENDER)
+        taking.plain &= plain
         for name, case in (("country_of_origin", "upper"), ("first_language", "lower")):
-            text = taking.take(name)
-            taking.check(text.str.contains(PLAIN_CODE))
-            values[name] = texts(text, case)
+            values[name], plain = plain_texts(taking.take(name), case, PLAIN_CODE)
+            taking.plain &= plain
         values["municipality"] = texts(taking.take("municipality"))
         values["tags"], _ = text_lists(taking.take("tags"), "lower")
         values["avoid_organisations"], _ = text_lists(taking.take("avoid_organisations"))
