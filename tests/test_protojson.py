@@ -188,6 +188,29 @@ def test_a_solve_answer_is_written_as_json_format_writes_it() -> None:
     assert json.loads(response_json(answer))["objective_bound"] == "Infinity"
 
 
+def test_an_answer_that_repeats_itself_is_written_as_json_format_writes_it() -> None:
+    # Alternatives share most pairs: a message met again in a list is converted and laid out once, and must read
+    # the same wherever it is, at every depth; messages with the same bytes but of other types stay apart.
+    answer = mpb.MatchResponse()
+    for rank in (1, 2, 3):
+        matching = answer.matchings.add(rank=rank)
+        for k in range(3):
+            pair = matching.pairs.add(mentee_id=f"e{k}", mentor_id="m1", score=70, reasons=["shared field"])
+            pair.breakdown.add(points=12)
+            pair.breakdown.add(points=12)
+        matching.pairs.add(mentee_id=f"e{rank}")  # differs per matching
+        matching.pairs.add()  # empty: the same bytes as an empty message of any type
+        matching.mentors_with_free_capacity.add()
+    assert_same(answer)
+    kinds: Any = full_kinds()
+    sub = kinds.subs[1]
+    kinds.subs.add().CopyFrom(sub)
+    kinds.subs.add().child.CopyFrom(sub)  # the same message one level deeper
+    kinds.subs[-1].child.child.CopyFrom(sub)
+    kinds.sub.child.CopyFrom(sub)
+    assert_same(kinds)
+
+
 @pytest.mark.parametrize("data", [
     {}, [], [[]], [{}], {"a": []}, {"a": {}}, {"a": [1, [2, [3, {}]], {"b": None}]}, "s", 1, 1.5, None, True,
     [1.0, -0.0, 1e100, 1e-7, float("nan"), float("inf"), -float("inf"), 10**30, False],

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import threading
 from collections.abc import Callable
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]  # C where CPython has them
 from typing import Any
@@ -37,6 +38,43 @@ Convert = Callable[[Any], Any]
 _FIELDS: dict[Any, tuple[str, Convert]] = {}
 _DEFAULTS: dict[Any, tuple[tuple[str, Any, bool], ...]] = {}
 _SPECIAL: dict[Any, bool] = {}
+
+
+class _Repeats:
+    """The messages of lists met more than once during one `message_json`: each converted once (by its type and
+    bytes), and laid out once per depth."""
+
+    def __init__(self) -> None:
+        self.dicts: dict[tuple[Any, bytes], Any] = {}
+        self.shared: set[int] = set()  # ids of the converted messages met again (alive while the answer is written)
+        self.texts: dict[tuple[int, str], str] = {}  # (id, line break and indent) -> text
+
+    def convert(self, value: Message) -> Any:
+        key = (value.DESCRIPTOR, value.SerializeToString(deterministic=True))
+        known = self.dicts.get(key)
+        if known is None:
+            known = self.dicts[key] = message_dict(value)
+        else:
+            self.shared.add(id(known))
+        return known
+
+
+_CONVERTING = threading.local()  # .repeats: the `_Repeats` of a `message_json` under way in this thread
+
+
+def message_json(message: Message) -> str:
+    """`json_text(message_dict(message))`, the same text, for answers that repeat themselves: a message met again in
+    a list (an alternative matching's pairs and their explanations: most are the best matching's too) is converted
+    once and laid out once. Its data shares those repeated parts, so it stays inside."""
+    repeats = _Repeats()
+    _CONVERTING.repeats = repeats
+    try:
+        data = message_dict(message)
+    finally:
+        _CONVERTING.repeats = None
+    out: list[str] = []
+    _write(data, "\n", out.append, repeats)
+    return "".join(out)
 
 
 def message_dict(message: Message) -> dict[str, Any] | Any:
@@ -78,8 +116,17 @@ def _field_plan(field: FieldDescriptor) -> tuple[str, Convert]:
     if field.is_repeated:
         if convert is _same or (convert is str and field.type == FieldDescriptor.TYPE_STRING):
             return name, list  # the values as they are (upb gives strings and 32-bit numbers as Python's own)
+        if convert is message_dict:
+            return name, _convert_messages
         return name, lambda values: list(map(convert, values))
     return name, convert
+
+
+def _convert_messages(values: Any) -> list[Any]:
+    repeats: _Repeats | None = getattr(_CONVERTING, "repeats", None)
+    if repeats is None:
+        return list(map(message_dict, values))
+    return list(map(repeats.convert, values))
 
 
 def _value_converter(field: FieldDescriptor) -> Convert:
@@ -175,14 +222,14 @@ def _not_json(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-def _write(value: Any, newline: str, emit: Callable[[str], None]) -> None:
+def _write(value: Any, newline: str, emit: Callable[[str], None], repeats: _Repeats | None = None) -> None:
     """`value` laid out as `json.dumps(indent=2)` does, `newline` being the line break and indent it sits at.
     A string never holds a raw line break (the encoder escapes it), so the brackets can be cut off and put back."""
     if isinstance(value, _CONTAINERS) and value:
         if _is_leaf(value):
             emit(_leaf_text(value, newline))
         else:
-            _write_nested(value, newline, emit)
+            _write_nested(value, newline, emit, repeats)
     elif isinstance(value, _CONTAINERS):
         emit("{}" if isinstance(value, dict) else "[]")
     else:
@@ -204,7 +251,7 @@ def _leaf_text(value: Any, newline: str) -> str:
     return text[0] + inner + text[1:-1] + newline + text[-1]
 
 
-def _write_nested(value: Any, newline: str, emit: Callable[[str], None]) -> None:
+def _write_nested(value: Any, newline: str, emit: Callable[[str], None], repeats: _Repeats | None = None) -> None:
     """A container holding at least one non-empty container. Its children that hold scalars only are written
     here, without a call each (most of an explanation's containers are such)."""
     inner = newline + "  "
@@ -235,7 +282,7 @@ def _write_nested(value: Any, newline: str, emit: Callable[[str], None]) -> None
                     emit(sep + name + text[0] + deeper + text[1:-1] + inner + text[-1])
                 else:
                     emit(sep + name)
-                    _write_nested(item, inner, emit)
+                    _write_nested(item, inner, emit, repeats)
             else:
                 emit(sep + name + _scalar(item))
             sep = "," + inner
@@ -249,11 +296,25 @@ def _write_nested(value: Any, newline: str, emit: Callable[[str], None]) -> None
                     emit(sep + text[0] + deeper + text[1:-1] + inner + text[-1])
                 else:
                     emit(sep)
-                    _write_nested(item, inner, emit)
+                    if repeats is not None and id(item) in repeats.shared:
+                        emit(_repeated_text(item, inner, repeats))
+                    else:
+                        _write_nested(item, inner, emit, repeats)
             else:
                 emit(sep + _scalar(item))
             sep = "," + inner
         emit(newline + "]")
+
+
+def _repeated_text(item: Any, newline: str, repeats: _Repeats) -> str:
+    """A repeated message's text at one depth, laid out the first time it is met there."""
+    key = (id(item), newline)
+    text = repeats.texts.get(key)
+    if text is None:
+        parts: list[str] = []
+        _write_nested(item, newline, parts.append, repeats)
+        text = repeats.texts[key] = "".join(parts)
+    return text
 
 
 def _records(value: Any) -> bool:

@@ -10,7 +10,7 @@ from google.protobuf.message import Message
 
 from mentormatch.v1 import matching_pb2 as mpb
 from server.convert.options import MODE_TO_PROTO, duration
-from server.convert.protojson import json_text, message_dict
+from server.convert.protojson import message_dict, message_json
 from server.wire import field_tag, length_delimited
 from solver.model import Matching
 from solver.output import AnswerPairs, MatchingFacts, answer_facts, answer_pairs, answer_rows
@@ -33,7 +33,7 @@ def response_json(message: Message) -> str:
     in the cohort's JSON form), enum names, every field even at its default (absent only where the field has
     presence and is not set), 2-space indents, UTF-8 text. The same text as `json_format.MessageToJson` with
     those options, written several times faster (`server.convert.protojson`)."""
-    return json_text(message_dict(message))
+    return message_json(message)
 
 
 def response_dict(message: Message) -> dict[str, Any]:
