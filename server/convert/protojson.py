@@ -10,6 +10,8 @@ byte for byte: the same keys in the same order (set fields in field-number order
 presence left at their defaults), the same values (int64 as strings, enum names, `NaN`/`Infinity` as strings, Duration and the other well-known types by
 `json_format` itself) and the same layout (`indent=2`, `": "`, UTF-8 text: `ensure_ascii=False`).
 Only the options the service uses are offered: proto field names, every field without presence printed.
+`message_json` (the command line's answers) also converts and lays out once a message that a list repeats: an
+explained answer's alternatives share most of their pairs and pair explanations (~60 % of kvinfo_network's).
 """
 
 from __future__ import annotations
