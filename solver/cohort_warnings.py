@@ -46,10 +46,11 @@ def language_warnings(cohort: Cohort) -> list[Problem]:
     return out
 
 
-def cohort_warnings(cohort: Cohort) -> list[Problem]:
+def cohort_warnings(cohort: Cohort, coordinates: list[Problem] | None = None) -> list[Problem]:
     """Everything that is valid but probably not meant: a side with nobody, people far off the map, mentees without
-    a programme language."""
-    return empty_side_warnings(cohort) + coordinate_warnings(cohort) + language_warnings(cohort)
+    a programme language. `coordinates`: the cohort's `coordinate_warnings` when the caller has found them."""
+    found = coordinate_warnings(cohort) if coordinates is None else coordinates
+    return empty_side_warnings(cohort) + found + language_warnings(cohort)
 
 
 def empty_side_warnings(cohort: Cohort) -> list[Problem]:
@@ -61,6 +62,16 @@ def empty_side_warnings(cohort: Cohort) -> list[Problem]:
         return []
     return [Problem(ProblemCode.EMPTY_SIDE, side, f"there are no {side}: nobody can be matched")
             for side, people in (("mentors", cohort.mentors), ("mentees", cohort.mentees)) if not people]
+
+
+class Coordinates(NamedTuple):
+    """Everyone's latitudes and longitudes as arrays (mentors first; NaN for a value that is no finite number) and how
+    many are mentors: what `coordinate_warnings` asks of a cohort, from a reader that has them as columns (a
+    million people's are then not asked of their objects again)."""
+
+    lat: npt.NDArray[np.float64]
+    lon: npt.NDArray[np.float64]
+    mentors: int
 
 
 def _coordinates(people: Sequence[Mentor | Mentee]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
@@ -120,7 +131,7 @@ def _middle_ends(middles: list[_Middle], placed: int, split: int, sides: bool, v
     return start + [mentors] * split + [mentees] * (placed - split) + [mentors], values + values + [mentees]
 
 
-def coordinate_warnings(cohort: Cohort) -> list[Problem]:
+def coordinate_warnings(cohort: Cohort | Coordinates) -> list[Problem]:
     """Warnings, not problems (a valid cohort is still solved), for coordinates that look wrong.
 
     The cohort's middle is the median latitude and median longitude of everyone; a person is far outside
@@ -133,17 +144,23 @@ def coordinate_warnings(cohort: Cohort) -> list[Problem]:
 
     Coordinates out of range are `validate`'s to report: only the people on the map count. Every distance (of
     everyone from the cohort's middle, of each side from its own, between the sides' middles) comes from one
-    haversine over arrays.
+    haversine over arrays. Given `Coordinates` rather than the cohort, arrays are used whatever their size.
     """
-    people: tuple[Mentor | Mentee, ...] = (*cohort.mentors, *cohort.mentees)
-    n_mentors = len(cohort.mentors)
+    given: Coordinates | None = None
+    people: tuple[Mentor | Mentee, ...] = ()
+    if isinstance(cohort, Coordinates):
+        given, n_people, n_mentors = cohort, len(cohort.lat), cohort.mentors
+    else:
+        people = (*cohort.mentors, *cohort.mentees)
+        n_people, n_mentors = len(people), len(cohort.mentors)
+    index: list[int] | npt.NDArray[np.intp]
     lats: list[float] | npt.NDArray[np.float64]
     lons: list[float] | npt.NDArray[np.float64]
-    if len(people) > MEDIAN_IN_PYTHON:  # a large cohort: arrays throughout (Python lists cost seconds at 10^6)
-        lat, lon = _coordinates(people)
+    if given is not None or n_people > MEDIAN_IN_PYTHON:  # a large cohort: arrays throughout (lists cost seconds)
+        lat, lon = (given.lat, given.lon) if given is not None else _coordinates(people)
         with np.errstate(invalid="ignore"):
             placed = np.flatnonzero(np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180))
-        index, lats, lons = placed.tolist(), lat[placed], lon[placed]
+        index, lats, lons = placed, lat[placed], lon[placed]  # (indices as an array: a million ints cost 40 ms)
     else:
         lat_list, lon_list = list(map(_LAT, people)), list(map(_LON, people))
         lats, lons = lat_list, lon_list
@@ -166,8 +183,8 @@ def coordinate_warnings(cohort: Cohort) -> list[Problem]:
                     _Middle(_median(lats[split:]), _median(lons[split:]))]
     # From each middle to its people (everyone from the cohort's, then each side from its own), then the mentors'
     # middle to the mentees': one haversine over arrays.
-    if len(people) <= MEDIAN_IN_PYTHON:  # the same arrays from Python lists (a few numpy calls fewer per request)
-        assert isinstance(lats, list) and isinstance(lons, list)  # (Python lists up to MEDIAN_IN_PYTHON people)
+    if isinstance(lats, list) and isinstance(lons, list):  # the same arrays from Python lists (a few numpy calls
+        # fewer per request: up to MEDIAN_IN_PYTHON people)
         lat_ends = _middle_ends(middles, len(index), split, sides, lats, "lat")
         lon_ends = _middle_ends(middles, len(index), split, sides, lons, "lon")
         km = haversine_km(np.array(lat_ends[0], dtype=np.float64), np.array(lon_ends[0], dtype=np.float64),
@@ -194,7 +211,7 @@ def coordinate_warnings(cohort: Cohort) -> list[Problem]:
     where = (f"the middle of the cohort (lat {middle.lat:.3f}, lon {middle.lon:.3f}), where half the participants "
              f"are within {middle.median_km:,.0f} km") if far else ""
     for k in far:
-        side, i = ("mentors", index[k]) if k < split else ("mentees", index[k] - n_mentors)
+        side, i = ("mentors", int(index[k])) if k < split else ("mentees", int(index[k]) - n_mentors)
         here = f"lat {lats[k]:g}, lon {lons[k]:g} lies {distance[k]:,.0f} km from {where}"
         exchanged = _exchanged_km(middle.lat, middle.lon, lats[k], lons[k])
         if exchanged <= reach:

@@ -563,13 +563,15 @@ def build(kind: type[T], n: int, columns: Mapping[str, Iterable[Any]]) -> list[T
 @dataclass
 class People:
     """Mentors or mentees being built from their columns (`build` gives them), which rows are plainly valid (the
-    validator need not look at them), the ids as polars has them (trimmed), and which rows repeat an id of an
-    earlier row of the same side (not counting empty ids)."""
+    validator need not look at them), the ids as polars has them (trimmed), which rows repeat an id of an
+    earlier row of the same side (not counting empty ids), and the latitudes and longitudes as arrays (NaN for
+    a cell that is no number)."""
 
     builder: Builder[Any]
     plain: np.ndarray
     ids: pl.Series
     repeated: np.ndarray
+    coordinates: tuple[np.ndarray, np.ndarray]
 
     def build(self) -> list[Any]:
         return self.builder.done()
@@ -665,6 +667,7 @@ class _Taking:
         self.kind = kind
         self.values: Builder[Any] = Builder(kind, self.n)
         self.repeated = np.zeros(self.n, dtype=np.bool_)
+        self.coordinates: dict[str, np.ndarray] = {}
         self.readers = _ahead()
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="columns-ahead") if self.n >= AHEAD_ROWS else None
         self.ahead: dict[str, Future[Any]] = {}
@@ -707,6 +710,7 @@ def _person_columns(taking: _Taking, cells: Cells) -> None:
         cells.add(name, problems)
         taking.check(_within(number, low, high))
         values[name] = number.to_list()
+        taking.coordinates[name] = number.to_numpy()
     values["occupations"], plain = text_lists(taking.read("occupations"), plain="[0-9]{4}")
     taking.plain &= plain
     values["languages"], problems, plain = languages(taking.read("languages"))
@@ -716,7 +720,8 @@ def _person_columns(taking: _Taking, cells: Cells) -> None:
 
 
 def _people(taking: _Taking) -> People:
-    return People(taking.values, taking.plain, taking.take("id"), taking.repeated)
+    return People(taking.values, taking.plain, taking.take("id"), taking.repeated,
+                  (taking.coordinates["lat"], taking.coordinates["lon"]))
 
 
 def mentor_columns(columns: Columns, cells: Cells) -> People:

@@ -20,14 +20,16 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
 import polars as pl
 
 from solver.columns import (
     WHITESPACE,
     Cells,
     Columns,
+    People,
     cell_place,
     keep_out_of_collections,
     mentee_columns,
@@ -53,6 +55,9 @@ from solver.history import (
     year_files,
 )
 from solver.rules_toml import format_bool, format_float, rules_from_mapping, rules_to_toml
+
+if TYPE_CHECKING:
+    from solver.cohort_warnings import Coordinates
 
 __all__ = ["cell_place", "row_text"]  # re-exported: where a cell is, as problems say it
 
@@ -326,10 +331,11 @@ def _read_cohort_dir(directory: Path, warnings: list[Problem] | None,
     del mentors, mentees, rankings
     # Value checks (ranges, codes, ids, pins against the hard rules) are the validator's, shared with gRPC input;
     # the participants' own values are checked by columns first, the validator judging the rows that need it.
-    from solver.cohort_warnings import cohort_warnings
+    from solver.cohort_warnings import cohort_warnings, coordinate_warnings
     from solver.validate import validate
 
     people = people_problems(cohort.mentors, cohort.mentees, mentor_values, mentee_values)
+    coordinates = _coordinates(mentor_values, mentee_values) if warnings is not None else None
     del mentor_values, mentee_values
     checked = validate(cohort, people=people) + (checks(cohort) if checks is not None else [])
     # A cell that could not be read is one problem: what the checks then find at its path follows from the
@@ -353,11 +359,26 @@ def _read_cohort_dir(directory: Path, warnings: list[Problem] | None,
 
         problems = located_decision_problems(cohort, problems, len(cohort.decisions), "")
     if warnings is not None:  # rows are the files' rows
-        warnings += [_locate(w) for w in cohort_warnings(cohort) if not _waits(w, unread, missing)
+        found = (coordinate_warnings(coordinates) if coordinates is not None and coordinates.mentors == len(cohort.mentors)
+                 and len(coordinates.lat) == len(cohort.mentors) + len(cohort.mentees) else None)
+        warnings += [_locate(w) for w in cohort_warnings(cohort, found) if not _waits(w, unread, missing)
                      and not _in_rows(w, reader.blank_rows, shaped)]
     if problems:
         raise CohortInvalid(_by_file(problems))
     return cohort
+
+
+def _coordinates(mentors: People | None, mentees: People | None) -> Coordinates | None:
+    """A large cohort's coordinates as read, for its coordinate warnings (`solver.cohort_warnings.Coordinates`: a
+    million people's are not asked of their objects again); None for a cohort of few people (its warnings are found
+    from the cohort, as they were)."""
+    from solver.cohort_warnings import MEDIAN_IN_PYTHON, Coordinates
+
+    sides = [people.coordinates if people is not None else (np.zeros(0), np.zeros(0)) for people in (mentors, mentees)]
+    if len(sides[0][0]) + len(sides[1][0]) <= MEDIAN_IN_PYTHON:
+        return None
+    return Coordinates(np.concatenate([sides[0][0], sides[1][0]]), np.concatenate([sides[0][1], sides[1][1]]),
+                       len(sides[0][0]))
 
 
 _ROW_NUMBER = re.compile(r" rows? (\d+)")
