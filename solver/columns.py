@@ -145,13 +145,30 @@ def _codes(column: pl.Series, distinct: pl.Series) -> np.ndarray:
     return column.cast(pl.Enum(distinct)).to_physical().to_numpy()
 
 
-def by_text(column: pl.Series, parse: Callable[[str], Parsed]) -> tuple[list[Any], RowProblems]:
+@dataclass
+class Texts:
+    """A text column, its distinct texts and each row's index among them, when it holds few distinct texts (else
+    None): polars' part of `by_text`, which a large table has made on the second thread (`_Taking`)."""
+
+    column: pl.Series
+    distinct: pl.Series | None
+    codes: np.ndarray | None
+
+
+def distinct_texts(column: pl.Series) -> Texts:
+    """The column as `Texts`."""
+    distinct = _distinct_texts(column) if column.len() else None
+    if distinct is None:
+        return Texts(column, None, None)
+    codes = np.zeros(column.len(), dtype=np.uint32) if len(distinct) == 1 else _codes(column, distinct)
+    return Texts(column, distinct, codes)
+
+
+def by_text(column: pl.Series | Texts, parse: Callable[[str], Parsed]) -> tuple[list[Any], RowProblems]:
     """Each row's value and problems by `parse` (of the trimmed text). A column of few distinct texts is parsed
     once per distinct text, and equal values are one shared object."""
-    if column.len() == 0:
-        return [], {}
-    distinct = _distinct_texts(column)
-    return _each(column, parse) if distinct is None else _by_distinct(column, distinct, parse)[:2]
+    found = column if isinstance(column, Texts) else distinct_texts(column)
+    return _each(found.column, parse) if found.distinct is None else _by_distinct(found, parse)[:2]
 
 
 def _each(column: pl.Series, parse: Callable[[str], Parsed]) -> tuple[list[Any], RowProblems]:
@@ -166,17 +183,16 @@ def _each(column: pl.Series, parse: Callable[[str], Parsed]) -> tuple[list[Any],
     return values, problems
 
 
-def _by_distinct(column: pl.Series, distinct: pl.Series, parse: Callable[[str], Parsed]
-                 ) -> tuple[list[Any], RowProblems, np.ndarray]:
-    """`by_text` once per distinct text (`distinct`: every text of the column, once); and each row's index in
-    `distinct`."""
-    values, failing = _each(distinct, parse)
-    if len(distinct) == 1:
-        codes = np.zeros(column.len(), dtype=np.uint32)
-        out: list[Any] = values * column.len()
+def _by_distinct(texts: Texts, parse: Callable[[str], Parsed]) -> tuple[list[Any], RowProblems, np.ndarray]:
+    """`by_text` once per distinct text (of a column that has them: `texts.distinct`); and each row's index among
+    them."""
+    assert texts.distinct is not None and texts.codes is not None
+    values, failing = _each(texts.distinct, parse)
+    codes = texts.codes
+    if len(values) == 1:
+        out: list[Any] = values * len(codes)
     else:
         table = np.fromiter(values, dtype=object, count=len(values))
-        codes = _codes(column, distinct)
         out = table[codes].tolist()
     problems_by_row: RowProblems = {}
     if failing:
@@ -305,22 +321,22 @@ def text_lists(column: pl.Series | SplitLists, case: str = "", plain: str | None
     return values, status == PLAIN
 
 
-def texts(column: pl.Series, case: str = "") -> list[str]:
+def texts(column: pl.Series | Texts, case: str = "") -> list[str]:
     """A text column, lower- or upper-cased as Python does; equal texts share one object."""
     change = _CASES[case]
     values, _ = by_text(column, lambda text: (change(text), ()))
     return values
 
 
-def plain_texts(column: pl.Series, case: str, plain: str) -> tuple[list[str], np.ndarray]:
+def plain_texts(column: pl.Series | Texts, case: str, plain: str) -> tuple[list[str], np.ndarray]:
     """`texts`, and which rows are plain: their text (as written) a match of the pattern `plain` (as polars'
     `str.contains` finds it). A column of few distinct texts has the pattern looked for once per distinct text."""
-    distinct = _distinct_texts(column) if column.len() else None
-    if distinct is None:
-        return texts(column, case), _mask(column.str.contains(plain))
+    found = column if isinstance(column, Texts) else distinct_texts(column)
+    if found.distinct is None:
+        return texts(found, case), _mask(found.column.str.contains(plain))
     change = _CASES[case]
-    values, _, codes = _by_distinct(column, distinct, lambda text: (change(text), ()))
-    return values, _mask(distinct.str.contains(plain))[codes]
+    values, _, codes = _by_distinct(found, lambda text: (change(text), ()))
+    return values, _mask(found.distinct.str.contains(plain))[codes]
 
 
 TWO_LETTERS = re.compile("[a-z]{2}")  # a language code the validator need not look at
@@ -418,7 +434,7 @@ def parse_boolean(text: str) -> Parsed:
     return False, (CellProblem(ProblemCode.BAD_VALUE, "", f"'{text}' is not true/false"),)
 
 
-def booleans(column: pl.Series) -> tuple[list[bool], RowProblems]:
+def booleans(column: pl.Series | Texts) -> tuple[list[bool], RowProblems]:
     return by_text(column, parse_boolean)
 
 
@@ -650,8 +666,14 @@ def _mask(values: pl.Series) -> np.ndarray:
 
 
 def _ahead() -> dict[str, Callable[[pl.Series], Any]]:
-    return {"id": _ids, "lat": partial(coordinates, what="latitude"), "lon": partial(coordinates, what="longitude"),
-            "occupations": split_lists, "languages": split_lists, "interests": split_lists}
+    """The readers of the columns read ahead (those a table has), in the order the columns are read."""
+    return {"max_travel_km": partial(floats, empty=None), "max_travel_minutes": partial(floats, empty=None),
+            "goal": distinct_texts, "track": distinct_texts, "requested_mentor_gender": distinct_texts,
+            "country_of_origin": distinct_texts, "first_language": distinct_texts, "municipality": distinct_texts,
+            "tags": split_lists, "avoid_organisations": split_lists, "gender": distinct_texts,
+            "online": distinct_texts, "id": _ids, "lat": partial(coordinates, what="latitude"),
+            "lon": partial(coordinates, what="longitude"), "occupations": split_lists, "languages": split_lists,
+            "interests": split_lists}
 
 
 class _Taking:
@@ -672,7 +694,8 @@ class _Taking:
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="columns-ahead") if self.n >= AHEAD_ROWS else None
         self.ahead: dict[str, Future[Any]] = {}
         if self.pool is not None:
-            self.ahead = {name: self.pool.submit(read, columns.pop(name)) for name, read in self.readers.items()}
+            self.ahead = {name: self.pool.submit(read, columns.pop(name)) for name, read in self.readers.items()
+                          if name in columns}
 
     def __enter__(self) -> _Taking:
         return self
@@ -697,9 +720,9 @@ def _person_columns(taking: _Taking, cells: Cells) -> None:
     """The columns mentors and mentees share, taken from `taking` after their own: the ones that make many new
     Python objects come last, when the text of the others has gone."""
     values = taking.values
-    values["gender"], plain = plain_texts(taking.take("gender"), "lower", PLAIN_GENDER)
+    values["gender"], plain = plain_texts(taking.read("gender"), "lower", PLAIN_GENDER)
     taking.plain &= plain
-    values["online"], problems = booleans(taking.take("online"))
+    values["online"], problems = booleans(taking.read("online"))
     cells.add("online", problems)
     ids, plain, taking.repeated = taking.read("id")
     taking.plain &= plain
@@ -751,25 +774,25 @@ def mentee_columns(columns: Columns, cells: Cells) -> People:
     with _Taking(columns, Mentee) as taking:
         values = taking.values
         for name in ("max_travel_km", "max_travel_minutes"):
-            number, problems = floats(taking.take(name), empty=None)
+            number, problems = taking.read(name)
             cells.add(name, problems)
             taking.check((number.is_finite() & (number >= 0)).fill_null(True))
             values[name] = number.to_list()
         for name, kind in (("goal", Goal), ("track", Track)):
-            values[name], problems = by_text(taking.take(name), partial(parse_enum, kind))
+            values[name], problems = by_text(taking.read(name), partial(parse_enum, kind))
             cells.add(name, problems)
         values["priority"], number, problems = integers(taking.take("priority"), 1)
         cells.add("priority", problems)
         taking.check(_within(number, 1, MAX_PRIORITY))
-        values["requested_mentor_gender"], plain = plain_texts(taking.take("requested_mentor_gender"), "lower",
+        values["requested_mentor_gender"], plain = plain_texts(taking.read("requested_mentor_gender"), "lower",
                                                                PLAIN_GENDER)
         taking.plain &= plain
         for name, case in (("country_of_origin", "upper"), ("first_language", "lower")):
-            values[name], plain = plain_texts(taking.take(name), case, PLAIN_CODE)
+            values[name], plain = plain_texts(taking.read(name), case, PLAIN_CODE)
             taking.plain &= plain
-        values["municipality"] = texts(taking.take("municipality"))
-        values["tags"], _ = text_lists(taking.take("tags"), "lower")
-        values["avoid_organisations"], _ = text_lists(taking.take("avoid_organisations"))
+        values["municipality"] = texts(taking.read("municipality"))
+        values["tags"], _ = text_lists(taking.read("tags"), "lower")
+        values["avoid_organisations"], _ = text_lists(taking.read("avoid_organisations"))
         _person_columns(taking, cells)
         return _people(taking)
 
