@@ -668,7 +668,8 @@ def _mask(values: pl.Series) -> np.ndarray:
 def _ahead() -> dict[str, Callable[[pl.Series], Any]]:
     """The readers of the columns read ahead (those a table has), in the order the columns are read."""
     return {"max_travel_km": partial(floats, empty=None), "max_travel_minutes": partial(floats, empty=None),
-            "goal": distinct_texts, "track": distinct_texts, "requested_mentor_gender": distinct_texts,
+            "goal": distinct_texts, "track": distinct_texts, "priority": partial(integers, default=1),
+            "requested_mentor_gender": distinct_texts,
             "country_of_origin": distinct_texts, "first_language": distinct_texts, "municipality": distinct_texts,
             "tags": split_lists, "avoid_organisations": split_lists, "gender": distinct_texts,
             "online": distinct_texts, "id": _ids, "lat": partial(coordinates, what="latitude"),
@@ -732,8 +733,9 @@ def _person_columns(taking: _Taking, cells: Cells) -> None:
         number, problems = taking.read(name)
         cells.add(name, problems)
         taking.check(_within(number, low, high))
-        values[name] = number.to_list()
         taking.coordinates[name] = number.to_numpy()
+        # (numpy makes the floats faster than polars; a null, which no coordinate is read as, would be NaN there)
+        values[name] = taking.coordinates[name].tolist() if not number.has_nulls() else number.to_list()
     values["occupations"], plain = text_lists(taking.read("occupations"), plain="[0-9]{4}")
     taking.plain &= plain
     values["languages"], problems, plain = languages(taking.read("languages"))
@@ -781,7 +783,7 @@ def mentee_columns(columns: Columns, cells: Cells) -> People:
         for name, kind in (("goal", Goal), ("track", Track)):
             values[name], problems = by_text(taking.read(name), partial(parse_enum, kind))
             cells.add(name, problems)
-        values["priority"], number, problems = integers(taking.take("priority"), 1)
+        values["priority"], number, problems = taking.read("priority")
         cells.add("priority", problems)
         taking.check(_within(number, 1, MAX_PRIORITY))
         values["requested_mentor_gender"], plain = plain_texts(taking.read("requested_mentor_gender"), "lower",
