@@ -44,6 +44,7 @@ size, never by time, so the same input always takes the same path; past the cap 
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 import heapq
@@ -364,27 +365,35 @@ class _Dense:
             return none
         matched = values[row, seat]
         slack = matched[:, None] - values[row]  # v_seat(i) <= v_j + slack[i, j]
-        dist = np.zeros(width)
-        dist[seat] = matched  # from the virtual empty seat: v_seat(i) <= 0 + matched value
+        # Bellman-Ford over the matched seats alone: an empty seat's dual stays 0, so its slacks give each matched
+        # seat a fixed start (with the virtual empty seat's: v_seat(i) <= 0 + matched value), and the rounds relax
+        # over the f x f slacks between matched seats; slack[i, seat[i]] = 0, so a round's least is at most the
+        # current value. The same distances as relaxing over every column, in rounds on f x f, not f x width.
+        empty = slack.copy()
+        empty[:, seat] = np.inf
+        dist_seat = np.minimum(matched, _least(empty, axis=1, initial=np.inf))
+        between = slack[:, seat]
         for _ in range(len(free) + 1):
-            current = dist[seat]
-            relaxed = np.minimum(current, _least(dist[None, :] + slack, axis=1))
-            if _all(relaxed == current):
+            relaxed = _least(dist_seat[None, :] + between, axis=1, initial=np.inf)
+            if not _any(relaxed < dist_seat):
                 break
-            dist[seat] = relaxed
+            dist_seat = relaxed
         else:
             return none
+        dist = np.zeros(width)
+        dist[seat] = dist_seat
+        u_row = matched - dist_seat
         u = np.zeros(n)
-        u[row] = matched - dist[seat]
+        u[row] = u_row
         reduced = u[:, None] + dist[None, :] - values
-        if (_least(reduced, axis=None, initial=0.0) < -0.5 or _least(dist, axis=None, initial=0.0) < -0.5
-                or _least(u, axis=None, initial=0.0) < -0.5):
+        if (_least(reduced, axis=None, initial=0.0) < -0.5 or _least(dist_seat, initial=0.0) < -0.5
+                or _least(u_row, initial=0.0) < -0.5):
             return none
         elsewhere = np.where(col_mentor[None, :] == mentors[:, None], np.inf, reduced[row])
-        move = np.minimum(u[row], _least(elsewhere, axis=1))
+        move = np.minimum(u_row, _least(elsewhere, axis=1))
         column = reduced[:, seat]
         column[row, np.arange(len(free))] = np.inf
-        refill = np.minimum(dist[seat], _least(column, axis=0, initial=np.inf))
+        refill = np.minimum(dist_seat, _least(column, axis=0, initial=np.inf))
         return np.rint(move), np.rint(refill)
 
 
@@ -831,48 +840,91 @@ class _Search:
     def _children(self, node: _Node, bound: int, kept: IntArray) -> list[tuple[int, _Node]]:
         """Murty's split of the node less its optimum, each child with its bound, without the children that hold
         nothing valid. Child i keeps free[:i] and leaves out free[i]; a valid matching in it leaves out free[i]
-        and, of each A_k, enough of free[i+1:] to keep at most h_k: at least the least moves that add up to that."""
+        and, of each A_k, enough of free[i+1:] to keep at most h_k: at least the least moves that add up to that.
+
+        In plain Python over the node's free rows (a few dozen at most): as arrays, each child's least moves were a
+        children x free-rows matrix sorted per row for each A_k, and two dozen numpy calls on arrays of a few
+        dozen cells besides (~0.5 M instructions a split of the 80 x 80 programme). The same bounds: the losses
+        are whole numbers (or inf), so sums and differences are exact in any order."""
         assert node.rows is not None and node.free is not None and node.move is not None and node.refill is not None
-        free, move = node.free, node.move
+        free = node.free
         count = len(free)
         if not count:
             return []
         if not self.duals and not self.any_price:
             return self._plain_children(node, min(bound, node.priced), kept)
-        in_found = self.masks[:, free]
-        running: IntArray = in_found.cumsum(axis=1)
-        kept_base = kept - running[:, -1]  # of each A_k by the pins and includes (`kept`: by the node's optimum)
-        # Child i keeps the node's includes and free[:i]: too many of some A_k from some i on.
-        ok = _all(kept_base[:, None] + running - in_found <= self.limit[:, None], axis=0)
-        if not _all(ok):
-            count = int(ok.argmin())
-        # need[k, i]: rows of A_k a valid matching of child i must still leave out among free[i+1:].
-        total: IntArray = running[:, -1:]
-        need = (kept_base[:, None] + total) - self.limit[:, None] - in_found[:, :count]
-        after = total - running[:, :count]  # of A_k in free[i+1:]
-        loss = np.where(_any(need > after, axis=0), np.inf, 0.0)  # cannot leave out enough: nothing valid
+        in_found: list[list[bool]] = self.masks[:, free].tolist()
+        limits: list[int] = self.limit.tolist()
+        excess = [k_kept - limit for k_kept, limit in zip(kept.tolist(), limits, strict=True)]  # by the optimum
+        totals = [sum(row) for row in in_found]  # of A_k among free
+        for row, k_excess, total, limit in zip(in_found, excess, totals, limits, strict=True):
+            # Child i keeps the includes and free[:i]: too many of A_k once those pass h_k (then in every later one).
+            kept_now = k_excess + limit - total  # of A_k by the pins and includes
+            for i, row_in in enumerate(row[:count]):
+                if kept_now > limit:
+                    count = i
+                    break
+                kept_now += row_in
+        if not count:
+            return []
+        moves: list[float] = node.move.tolist()
+        refills: list[float] = node.refill.tolist()
+        # need = excess - in_found[k][i]: rows of A_k a valid matching of child i must still leave out among
+        # free[i+1:]; more than A_k has there: nothing valid.
+        losses = [0.0] * count
+        for row, k_excess, total in zip(in_found, excess, totals, strict=True):
+            after = total
+            for i in range(count):
+                after -= row[i]
+                if k_excess - row[i] > after:
+                    losses[i] = math.inf
+        losses = [loss + moves[i] + refills[i] for i, loss in enumerate(losses)]
         if self.duals:
-            loss = loss + move[:count] + node.refill[:count]
-            later = _later(len(free))[:count]  # later[i, j]: j > i
-            for k in np.logical_or.reduce(need > 0, axis=1).nonzero()[0].tolist():
-                pool = np.where(later & in_found[k][None, :], move[None, :], np.inf)
-                pool.sort(axis=1)
-                sums = np.concatenate([np.zeros((count, 1)), pool.cumsum(axis=1)], axis=1)
-                least = sums[np.arange(count), np.minimum(np.maximum(need[k], 0), len(free))]
-                loss = np.maximum(loss, move[:count] + least)
-        bounds = node.priced - loss
-        children = []
+            for row, k_excess in zip(in_found, excess, strict=True):
+                if k_excess - min(row[:count]) <= 0:
+                    continue  # no child needs to leave out any more of A_k
+                least = self._least_moves(row, moves, k_excess, count)
+                losses = [max(loss, moves[i] + least[i]) for i, loss in enumerate(losses)]
+        priced = node.priced
         if self.any_price:
-            room = self.size - _add(self.masks[:, node.exclude], axis=1)
-            rooms = self.lam @ np.minimum(self.limit[:, None], room[:, None] - in_found[:, :count])  # each child's _room
-            for i, (value, child_room) in enumerate(zip((bounds + rooms).tolist(), rooms.tolist(), strict=True)):
+            # Each child's `_room`: sum_k lam_k min(h_k, |A_k - exclude| less free[i] when in A_k).
+            rooms = [0] * count
+            for lam_k, limit, room_k, row in zip(self.lam.tolist(), limits,
+                                                 (self.size - _add(self.masks[:, node.exclude], axis=1)).tolist(),
+                                                 in_found, strict=True):
+                if lam_k:
+                    outside, inside = lam_k * min(limit, room_k), lam_k * min(limit, room_k - 1)
+                    rooms = [room + (inside if row_in else outside) for room, row_in in zip(rooms, row, strict=False)]
+            children = []
+            for i, (loss, child_room) in enumerate(zip(losses, rooms, strict=True)):
+                value = (priced - loss) + child_room
                 if math.isfinite(value):
                     child = _Node(None, None, node, i)
-                    child.room = int(child_room)
+                    child.room = child_room
                     children.append((min(bound, int(value)), child))
             return children
-        return [(min(bound, int(value)), _Node(None, None, node, i))
-                for i, value in enumerate(bounds.tolist()) if math.isfinite(value)]
+        return [(min(bound, int(priced - loss)), _Node(None, None, node, i))
+                for i, loss in enumerate(losses) if math.isfinite(loss)]
+
+    @staticmethod
+    def _least_moves(in_k: list[bool], moves: list[float], excess: int, count: int) -> list[float]:
+        """For each child i < count, the least sum of max(0, excess - in_k[i]) moves of rows of A_k among
+        free[i+1:] (inf when it has too few): the smallest ones of that suffix, kept as a short sorted list while
+        i goes down."""
+        smallest: list[float] = []  # the `excess` smallest moves of A_k's rows in free[i+1:], ascending
+        for j in range(len(in_k) - 1, count - 1, -1):
+            if in_k[j]:
+                bisect.insort(smallest, moves[j])
+                del smallest[excess:]
+        least = [0.0] * count
+        for i in range(count - 1, -1, -1):
+            need = excess - in_k[i]
+            if need > 0:
+                least[i] = sum(smallest[:need]) if need <= len(smallest) else math.inf
+            if in_k[i]:
+                bisect.insort(smallest, moves[i])
+                del smallest[excess:]
+        return least
 
     def _plain_children(self, node: _Node, bound: int, kept: IntArray) -> list[tuple[int, _Node]]:
         """`_children` without duals or prices (small matrices, `DUAL_CELLS`): every child keeps its parent's bound,
@@ -908,14 +960,6 @@ def _earlier(count: int) -> tuple[IntArray, IntArray]:
     later, earlier = np.tril_indices(count, -1)
     later.flags.writeable = earlier.flags.writeable = False
     return later, earlier
-
-
-@functools.lru_cache(maxsize=64)
-def _later(count: int) -> np.ndarray:
-    """later[i, j]: j > i, for i, j < count (made once per size)."""
-    later = np.triu(np.ones((count, count), dtype=np.bool_), 1)
-    later.flags.writeable = False
-    return later
 
 
 def evaluation_budget(cells: int) -> int:
