@@ -47,7 +47,7 @@ def haversine_km(lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: Flo
     p1, p2 = np.radians(lat1), np.radians(lat2)
     dp, dl = p2 - p1, np.radians(lon2 - lon1)
     a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return np.asarray(2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))), dtype=np.float64)
+    return np.asarray(2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(clip(a, 0.0, 1.0))), dtype=np.float64)
 
 
 FIELD_TABLE_LIMIT = 4096  # distinct ISCO codes up to which shared digits come from a code x code table
