@@ -281,7 +281,9 @@ class _Dense:
         r, c = self.lsa(matrix)
         chosen = matrix[r, c]
         taken = chosen < 0
-        return self.cell_row[rows_at[r[taken]], cols_at[c[taken]]], -round(float(_add(chosen)))
+        # No more rows than columns (a kept row takes its seat out with it): the assignment's rows are all of them,
+        # in order (r = 0..n-1), so rows_at[r[taken]] is rows_at[taken].
+        return self.cell_row[rows_at[taken], cols_at[c[taken]]], -round(float(_add(chosen)))
 
     def solve_matrix(self, costs: FloatArray) -> tuple[IntArray, FloatArray, int]:
         """A zeroed matrix's optimum (`ZEROED_CELLS`; `costs` negated values, the whole matrix's shape): its cells (flat
@@ -349,7 +351,7 @@ class _Dense:
         model = self.model
         values, rows_kept, cols_kept = matrix or self._matrix(include, exclude, self.values)  # the node's values
         n, width = values.shape
-        node_row = np.full(len(self.all_rows), _NONE, dtype=np.int64)
+        node_row = _filled(len(self.all_rows), _NONE)
         node_row[rows_kept] = np.arange(n)
         mentors = model.mentor[free]
         col_mentor = self.col_mentor[cols_kept]
