@@ -81,15 +81,23 @@ class _Rules:
         self._priorities: dict[str, int] | None = None
         self.segments: dict[str, Segment | None] = {}
         self._her: dict[int, _Her] = {}  # by id() of her segment (None: the programme's rules)
-        # Each pair's best (lowest) rank by each side, by (mentee, mentor).
-        mentees = self.mentees
-        self.mentee_rank = {(r.from_id, r.to_id): r.rank for r in cohort.rankings if r.from_id in mentees}
-        self.mentor_rank = {(r.to_id, r.from_id): r.rank for r in cohort.rankings if r.from_id not in mentees}
-        if len(self.mentee_rank) + len(self.mentor_rank) < len(cohort.rankings):  # a pair ranked twice: its best
+        # Each ranking's best (lowest) rank, by (from, to). Ids are unique across both sides (README), so a
+        # mentee's rank of a mentor is ranked[(mentee, mentor)] and his of her ranked[(mentor, mentee)]: one
+        # comprehension without a side test per entry (the per-side views, for stability, are made on demand).
+        self.ranked = ranked = {(r.from_id, r.to_id): r.rank for r in cohort.rankings}
+        if len(ranked) < len(cohort.rankings):  # a pair ranked twice: its best
             for r in cohort.rankings:
-                key, ranks = ((r.from_id, r.to_id), self.mentee_rank) if r.from_id in mentees else \
-                    ((r.to_id, r.from_id), self.mentor_rank)
-                ranks[key] = min(ranks[key], r.rank)
+                key = (r.from_id, r.to_id)
+                ranked[key] = min(ranked[key], r.rank)
+        self._side_ranks: tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]] | None = None
+
+    def side_ranks(self) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
+        """Each pair's best rank by the mentee and by the mentor, both by (mentee, mentor)."""
+        if self._side_ranks is None:
+            mentees = self.mentees
+            self._side_ranks = ({key: rank for key, rank in self.ranked.items() if key[0] in mentees},
+                                {(b, a): rank for (a, b), rank in self.ranked.items() if a not in mentees})
+        return self._side_ranks
 
     @property
     def priorities(self) -> dict[str, int]:
@@ -216,8 +224,8 @@ class _Rules:
         wanted = her.mentor_goals
         if wanted and mentor.goals and not set(wanted) & set(mentor.goals):
             out.append("mentor goals")
-        by_mentee = self.mentee_rank.get(key)
-        by_mentor = self.mentor_rank.get(key)
+        by_mentee = self.ranked.get(key)
+        by_mentor = self.ranked.get((mentor.id, mentee.id))
         choice = her.mutual_choice
         if choice is not MutualChoice.NONE and not {
                 MutualChoice.MENTEE: by_mentee is not None, MutualChoice.MENTOR: by_mentor is not None,
@@ -275,15 +283,16 @@ class _Rules:
         # The travel points at the farthest and the nearest a last-bit difference could put her; beyond her limit
         # (an online pair): no travel points.
         far, near = travelled * (1 + _SLACK) + _SLACK, travelled * (1 - _SLACK) - _SLACK
-        low = 0 if limit is not None and far > limit else _percent(math.floor(100.0 * (1.0 - far / scale)))
+        low = 0 if limit is not None and far > limit else _whole_percent(100.0 * (1.0 - far / scale))
         near = near if near > 0.0 else 0.0
-        high = 0 if limit is not None and near > limit else _percent(math.floor(100.0 * (1.0 - near / scale)))
+        high = 0 if limit is not None and near > limit else _whole_percent(100.0 * (1.0 - near / scale))
         return fixed + weights.travel * low, fixed + weights.travel * high
 
 
-def _percent(points: int) -> int:
-    """Points clipped to 0..100."""
-    return points if 0 <= points <= 100 else 0 if points < 0 else 100
+def _whole_percent(points: float) -> int:
+    """Points rounded down, then clipped to 0..100 (clipped first: the floor of a number outside 0..100 lies
+    outside too, so one comparison each way and the floor only inside)."""
+    return 0 if points <= 0.0 else 100 if points >= 100.0 else math.floor(points)
 
 
 def _common_language(mentee: Mentee, mentor: Mentor, level: int, only: tuple[str, ...]) -> bool:
@@ -376,11 +385,11 @@ def _check(rules: _Rules, pairs: list[tuple[str, str]], chosen: set[tuple[str, s
         return out + ([f"blocking pair {a}-{b}" for a, b in _blocking(rules, pairs, mentees, mentors)] if stable else [])
     objective = matching.objective
     profile_len = len(objective.rank_profile)
-    mentee_rank, priorities = rules.mentee_rank, rules.priorities
+    ranked, priorities = rules.ranked, rules.priorities  # ranked[pair]: the mentee's rank of her mentor
     ranks: dict[int | None, int] = {}  # pairs by the mentee's rank of her mentor (None: not ranked)
     matched_priority = 0
     for pair in pairs:
-        rank = mentee_rank.get(pair)
+        rank = ranked.get(pair)
         ranks[rank] = ranks.get(rank, 0) + 1
         matched_priority += priorities[pair[0]]
     seat_cost = max(cohort.rules.extra_seat_cost, 0) * seats
@@ -422,25 +431,26 @@ def _big(candidates: CandidatePairs) -> int:
 def _blocking(rules: _Rules, pairs: list[tuple[str, str]], mentees: dict[str, Mentee], mentors: dict[str, Mentor]
               ) -> list[tuple[str, str]]:
     """Blocking pairs as docs/explanations.md defines them, from the rankings alone."""
+    mentee_ranks, mentor_ranks = rules.side_ranks()
     partner = dict(pairs)
     assigned: dict[str, list[str]] = {}
     for a, b in pairs:
         assigned.setdefault(b, []).append(a)
     out = []
-    for (a, b), mentee_rank in sorted(rules.mentee_rank.items()):
-        mentor_rank = rules.mentor_rank.get((a, b))
+    for (a, b), mentee_rank in sorted(mentee_ranks.items()):
+        mentor_rank = mentor_ranks.get((a, b))
         if mentor_rank is None or a not in mentees or b not in mentors or partner.get(a) == b:
             continue
         capacity = max(mentors[b].capacity, 0)
         if capacity == 0 or not rules.allowed(mentees[a], mentors[b]):
             continue
         current = partner.get(a)
-        current_rank = rules.mentee_rank.get((a, current)) if current is not None else None
+        current_rank = mentee_ranks.get((a, current)) if current is not None else None
         if current is not None and current_rank is not None and current_rank <= mentee_rank:
             continue  # she does not strictly prefer b
         taken = assigned.get(b, [])
         if len(taken) >= capacity:
-            worst = max((rules.mentor_rank.get((x, b), math.inf) for x in taken), default=math.inf)
+            worst = max((mentor_ranks.get((x, b), math.inf) for x in taken), default=math.inf)
             if worst <= mentor_rank:
                 continue  # b does not strictly prefer her to his worst mentee
         out.append((a, b))
