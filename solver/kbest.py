@@ -362,9 +362,8 @@ class _Dense:
         seat = np.empty(len(free), dtype=np.int64)
         seat[order] = col_mentor.searchsorted(by_mentor) + rank
         row = node_row[self.position[model.mentee[free]]]
-        none = np.zeros(len(free)), np.zeros(len(free))
         if _any(row < 0) or _any(seat >= width) or _any(col_mentor[np.minimum(seat, width - 1)] != mentors):
-            return none
+            return _no_losses(len(free))
         matched = values[row, seat]
         slack = matched[:, None] - values[row]  # v_seat(i) <= v_j + slack[i, j]
         # Bellman-Ford over the matched seats alone: an empty seat's dual stays 0, so its slacks give each matched
@@ -381,7 +380,7 @@ class _Dense:
                 break
             dist_seat = relaxed
         else:
-            return none
+            return _no_losses(len(free))
         dist = np.zeros(width)
         dist[seat] = dist_seat
         u_row = matched - dist_seat
@@ -390,13 +389,18 @@ class _Dense:
         reduced = u[:, None] + dist[None, :] - values
         if (_least(reduced, axis=None, initial=0.0) < -0.5 or _least(dist_seat, initial=0.0) < -0.5
                 or _least(u_row, initial=0.0) < -0.5):
-            return none
+            return _no_losses(len(free))
         elsewhere = np.where(col_mentor[None, :] == mentors[:, None], np.inf, reduced[row])
         move = np.minimum(u_row, _least(elsewhere, axis=1))
         column = reduced[:, seat]
         column[row, np.arange(len(free))] = np.inf
         refill = np.minimum(dist_seat, _least(column, axis=0, initial=np.inf))
         return np.rint(move), np.rint(refill)
+
+
+def _no_losses(count: int) -> tuple[FloatArray, FloatArray]:
+    """`_Dense.drops` when the duals do not check out: no losses (made then only: most splits never need them)."""
+    return np.zeros(count), np.zeros(count)
 
 
 def _filled(shape: int | tuple[int, int], value: int) -> IntArray:
