@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
 from itertools import pairwise
+from operator import attrgetter
 from typing import Any, TypeVar, cast
 
 CEFR_LEVELS: tuple[str, ...] = ("A1", "A2", "B1", "B2", "C1", "C2")
@@ -409,18 +410,20 @@ class Cohort:
         rankings = sorted(self.rankings, key=_ranking_key)
         travel_times = sorted(rules.travel_times, key=_travel_key)
         pins, bans, caps = sorted(rules.pins), sorted(rules.bans), sorted(rules.organisation_caps)
-        if (all(a.id < b.id for a, b in pairwise(self.mentors)) and all(a.id < b.id for a, b in pairwise(self.mentees))
-                and list(self.rankings) == rankings and list(rules.travel_times) == travel_times
-                and list(rules.pins) == pins and list(rules.bans) == bans and list(rules.organisation_caps) == caps):
+        mentors_in_order = all(a.id < b.id for a, b in pairwise(self.mentors))
+        mentees_in_order = all(a.id < b.id for a, b in pairwise(self.mentees))
+        rules_in_order = (list(rules.travel_times) == travel_times and list(rules.pins) == pins
+                          and list(rules.bans) == bans and list(rules.organisation_caps) == caps)
+        if mentors_in_order and mentees_in_order and rules_in_order and list(self.rankings) == rankings:
             return self  # already canonical: the same object
-        canonical_rules = replace(rules, pins=tuple(pins), bans=tuple(bans), organisation_caps=tuple(caps),
-                                  travel_times=tuple(travel_times))
+        # What is in order already is kept as it is (the same tuple, the same rules), not sorted and copied again.
         return replace(
             self,
-            mentors=tuple(sorted(self.mentors, key=lambda m: m.id)),
-            mentees=tuple(sorted(self.mentees, key=lambda m: m.id)),
+            mentors=self.mentors if mentors_in_order else tuple(sorted(self.mentors, key=_ID)),
+            mentees=self.mentees if mentees_in_order else tuple(sorted(self.mentees, key=_ID)),
             rankings=tuple(rankings),
-            rules=canonical_rules,
+            rules=rules if rules_in_order else replace(rules, pins=tuple(pins), bans=tuple(bans),
+                                                       organisation_caps=tuple(caps), travel_times=tuple(travel_times)),
         )
 
     def mentee_index(self) -> Mapping[str, int]:
@@ -466,6 +469,9 @@ def _index(people: tuple[Mentee | Mentor, ...]) -> Mapping[str, int]:
 def _history_mentors(history: tuple[HistoryEntry, ...]) -> frozenset[str]:
     """The mentors of a history, once per history (scores ask for them on every re-solve of a cohort)."""
     return _held(_HISTORY_MENTORS, history, lambda entries: frozenset(h.mentor_id for h in entries))
+
+
+_ID = attrgetter("id")  # (a person's id: a sort key without a Python call per person)
 
 
 def _ranking_key(r: Ranking) -> tuple[str, str, int]:
