@@ -489,6 +489,16 @@ class ProtoReader:
         if None in numbers:
             odd.update(i for i, value in enumerate(numbers) if value is None)
 
+    @staticmethod
+    def _unplaced(people: list[Any], lats: list[float], lons: list[float]) -> set[int]:
+        """The people sent without a location. An absent location reads as latitude and longitude 0 (the message's
+        default), so only someone at exactly (0, 0) is asked whether it was sent: not everyone (as a rule nobody
+        lives in the Gulf of Guinea)."""
+        if 0.0 not in lats:
+            return set()
+        return {i for i, (lat, lon) in enumerate(zip(lats, lons, strict=True))
+                if lat == 0.0 and lon == 0.0 and not people[i].HasField("location")}
+
     def _again(self, people: list[Any], built: list[Any], odd: set[int], side: str,
                read: Callable[[Any, str], Any]) -> tuple[Any, ...]:
         for i in sorted(odd):
@@ -497,18 +507,20 @@ class ProtoReader:
 
     def mentors(self, people: list[pb.Mentor]) -> tuple[Mentor, ...]:
         """`mentor` of each message, `mentors[i]` the path of the i-th."""
-        odd = {i for i, m in enumerate(people) if not m.HasField("location")}
         locations = [m.location for m in people]
+        lats, lons = [p.lat for p in locations], [p.lon for p in locations]
+        odd = self._unplaced(people, lats, lons)
         genders = [_GENDER_FROM_PROTO.get(m.gender) for m in people]
         goals = [_enums(_GOAL_FROM_PROTO, gls[:]) if (gls := m.goals) else () for m in people]
         self._odd_numbers(genders, odd)
         self._odd_numbers(goals, odd)
         columns: dict[str, list[Any]] = {
-            "id": [m.id for m in people], "lat": [p.lat for p in locations], "lon": [p.lon for p in locations],
+            "id": [m.id for m in people], "lat": lats, "lon": lons,
             "occupations": [tuple(m.occupations[:]) for m in people],
             "languages": self._skills(people, odd),
             "years_experience": [m.years_experience for m in people],
-            "capacity": [m.capacity if m.HasField("capacity") else _MENTOR_CAPACITY_DEFAULT for m in people],
+            "capacity": [capacity if (capacity := m.capacity) or m.HasField("capacity") else _MENTOR_CAPACITY_DEFAULT
+                         for m in people],  # (a capacity sent is as a rule not 0: asked whether it was sent only then)
             "leadership": [m.leadership for m in people], "gender": genders,
             "interests": [tuple(m.interests[:]) for m in people],
             "organisation": [m.organisation for m in people],
@@ -519,8 +531,9 @@ class ProtoReader:
 
     def mentees(self, people: list[pb.Mentee]) -> tuple[Mentee, ...]:
         """`mentee` of each message, `mentees[i]` the path of the i-th."""
-        odd = {i for i, m in enumerate(people) if not m.HasField("location")}
         locations = [m.location for m in people]
+        lats, lons = [p.lat for p in locations], [p.lon for p in locations]
+        odd = self._unplaced(people, lats, lons)
         genders = [_GENDER_FROM_PROTO.get(m.gender) for m in people]
         requested = [_GENDER_FROM_PROTO.get(m.requested_mentor_gender) for m in people]
         goals = [_GOAL_FROM_PROTO.get(m.goal) for m in people]
@@ -528,7 +541,7 @@ class ProtoReader:
         for column in (genders, requested, goals, tracks):
             self._odd_numbers(column, odd)
         columns: dict[str, list[Any]] = {
-            "id": [m.id for m in people], "lat": [p.lat for p in locations], "lon": [p.lon for p in locations],
+            "id": [m.id for m in people], "lat": lats, "lon": lons,
             "occupations": [tuple(m.occupations[:]) for m in people],
             "languages": self._skills(people, odd),
             "max_travel_km": [m.max_travel_km if m.HasField("max_travel_km") else None for m in people],
