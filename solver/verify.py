@@ -224,8 +224,9 @@ class _Rules:
         wanted = her.mentor_goals
         if wanted and mentor.goals and not set(wanted) & set(mentor.goals):
             out.append("mentor goals")
-        by_mentee = self.ranked.get(key)
-        by_mentor = self.ranked.get((mentor.id, mentee.id))
+        ranked = self.ranked
+        by_mentee = ranked.get(key) if ranked else None  # no rankings (most programmes): no key to make
+        by_mentor = ranked.get((mentor.id, mentee.id)) if ranked else None
         choice = her.mutual_choice
         if choice is not MutualChoice.NONE and not {
                 MutualChoice.MENTEE: by_mentee is not None, MutualChoice.MENTOR: by_mentor is not None,
