@@ -24,7 +24,7 @@ from mentormatch.v1 import matching_pb2 as mpb
 from server.client import SERVICE_PATH, MentormatchClient, RemoteError
 from server.replicas import replica_channel, replicas_target
 from solver.solve import SolveOptions
-from tests.conftest import small_cohort
+from tests.conftest import small_cohort, wait_until
 from tests.hardening_support import ServeProcess, register_summary, serve_process
 
 CLIENTS = 6
@@ -168,6 +168,9 @@ def test_two_of_three_replicas_stopped_every_call_goes_to_the_third(request: pyt
             for thread in threads:
                 thread.join(clients * calls_each * CALL_TIMEOUT_S)
             seconds = time.monotonic() - started
+        # A call's log line is written as it ends and read from the replica's stderr by another thread: the last
+        # ones may reach the test a moment after the answers do.
+        wait_until(lambda: _calls(survivor)["OK"] >= clients * calls_each, timeout=10)
         on_survivor = _calls(survivor)
     figure = (f"{sum(outcomes.values())} calls from {clients} callers in {seconds:.1f} s on the one replica left "
               f"of 3: {dict(outcomes)}; the survivor answered {on_survivor['OK']} and refused "
