@@ -89,15 +89,6 @@ class _Rules:
             for r in cohort.rankings:
                 key = (r.from_id, r.to_id)
                 ranked[key] = min(ranked[key], r.rank)
-        self._side_ranks: tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]] | None = None
-
-    def side_ranks(self) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
-        """Each pair's best rank by the mentee and by the mentor, both by (mentee, mentor)."""
-        if self._side_ranks is None:
-            mentees = self.mentees
-            self._side_ranks = ({key: rank for key, rank in self.ranked.items() if key[0] in mentees},
-                                {(b, a): rank for (a, b), rank in self.ranked.items() if a not in mentees})
-        return self._side_ranks
 
     @property
     def priorities(self) -> dict[str, int]:
@@ -432,26 +423,28 @@ def _big(candidates: CandidatePairs) -> int:
 def _blocking(rules: _Rules, pairs: list[tuple[str, str]], mentees: dict[str, Mentee], mentors: dict[str, Mentor]
               ) -> list[tuple[str, str]]:
     """Blocking pairs as docs/explanations.md defines them, from the rankings alone."""
-    mentee_ranks, mentor_ranks = rules.side_ranks()
+    ranked = rules.ranked  # a mentee's rank of a mentor: ranked[(mentee, mentor)]; his of her: ranked[(mentor, mentee)]
     partner = dict(pairs)
     assigned: dict[str, list[str]] = {}
     for a, b in pairs:
         assigned.setdefault(b, []).append(a)
     out = []
-    for (a, b), mentee_rank in sorted(mentee_ranks.items()):
-        mentor_rank = mentor_ranks.get((a, b))
-        if mentor_rank is None or a not in mentees or b not in mentors or partner.get(a) == b:
+    for (a, b), mentee_rank in sorted(ranked.items()):
+        if a not in mentees:
+            continue  # a mentor's ranking
+        mentor_rank = ranked.get((b, a))
+        if mentor_rank is None or b not in mentors or partner.get(a) == b:
             continue
         capacity = max(mentors[b].capacity, 0)
         if capacity == 0 or not rules.allowed(mentees[a], mentors[b]):
             continue
         current = partner.get(a)
-        current_rank = mentee_ranks.get((a, current)) if current is not None else None
+        current_rank = ranked.get((a, current)) if current is not None else None
         if current is not None and current_rank is not None and current_rank <= mentee_rank:
             continue  # she does not strictly prefer b
         taken = assigned.get(b, [])
         if len(taken) >= capacity:
-            worst = max((mentor_ranks.get((x, b), math.inf) for x in taken), default=math.inf)
+            worst = max((ranked.get((b, x), math.inf) for x in taken), default=math.inf)
             if worst <= mentor_rank:
                 continue  # b does not strictly prefer her to his worst mentee
         out.append((a, b))
