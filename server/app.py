@@ -8,6 +8,7 @@ with their best so far shortly before it ends).
 
 from __future__ import annotations
 
+import faulthandler
 import gc
 import importlib
 import logging
@@ -45,6 +46,11 @@ from server.sweep_service import SWEEP_SERVICE_NAME, SweepingService, sweep_hand
 MiB = 1024 * 1024
 CLOSE_WAIT_S = 0.4
 """After a drain's grace, how long gRPC gets to close the calls it has cancelled before the process goes anyway."""
+SIGNAL_POLL_S = 0.25
+"""How often the main thread wakes to run a pending SIGTERM's handler (it may have been delivered to another thread)."""
+EXIT_WATCHDOG_S = 2.0
+"""After a drain's grace and its closing waits, how long the way out (log flush, exit) may take before the process is
+ended by faulthandler's watchdog, with every thread's stack on stderr."""
 
 
 @dataclass(frozen=True)
@@ -335,8 +341,15 @@ def serve(config: ServerConfig, logger: logging.Logger | None = None) -> None:
         stopping.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    # `kill -USR1`: every thread's stack to stderr (code locations only, no data), for a server that seems stuck.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
-        stopping.wait()
+        # Woken regularly: a signal's Python handler runs in the main thread only once it leaves a blocking wait.
+        while not stopping.wait(SIGNAL_POLL_S):
+            pass
+        # Past this the process ends whatever holds it (a lock, a call that will not close): every thread's stack
+        # goes to stderr and it exits 1, as the promise of a bounded drain holds even when the drain does not.
+        faulthandler.dump_traceback_later(config.grace_s + 2 * CLOSE_WAIT_S + EXIT_WATCHDOG_S, exit=True)
         running.stop(config.grace_s).wait(config.grace_s + 2 * CLOSE_WAIT_S)
         # Interpreter shutdown would join the gRPC pool's threads (some may never end) and free every module:
         # exit without it.
@@ -344,5 +357,7 @@ def serve(config: ServerConfig, logger: logging.Logger | None = None) -> None:
             log_handler.flush()
         os._exit(0)
     finally:
+        faulthandler.cancel_dump_traceback_later()
+        faulthandler.unregister(signal.SIGUSR1)
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -221,6 +221,17 @@ def serve_process(*options: str, env: dict[str, str] | None = None, startup_s: f
         reader.join(5)
 
 
+def exit_code(server: ServeProcess, timeout: float) -> int | None:
+    """The process's exit code once it ends within `timeout` seconds; None when it does not, after asking it for every
+    thread's stack (`serve` dumps them on SIGUSR1), so that `server.lines` shows where it is held."""
+    try:
+        return server.process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        server.process.send_signal(signal.SIGUSR1)
+        time.sleep(1.0)
+        return None
+
+
 def scrape(metrics_port: int | None, name: str, **labels: str) -> float:
     """The sum of a metric's samples whose labels include `labels`, from a server's /metrics endpoint."""
     import urllib.request

@@ -24,7 +24,7 @@ from server.logging_setup import LOGGER_NAME, configure_logging
 from solver import explain
 from solver.domain import Cohort, Language, Mentee, Mentor, Ranking, Rules
 from solver.solve import SolveOptions, solve
-from tests.hardening_support import SUMMARY, register_summary, serve_process
+from tests.hardening_support import SUMMARY, exit_code, register_summary, serve_process
 
 TOKEN = "tok-SENTINEL-9f3e7a1c55"
 LABEL = "label-SENTINEL-4b2d"
@@ -166,7 +166,7 @@ def test_no_participant_data_in_a_serve_process_log_at_debug(tmp_path: Path) -> 
                        env={"GRPC_VERBOSITY": "debug", "PYTHONWARNINGS": "always"}) as server:
         _exercise(server.address, cohort, token=TOKEN)
         server.terminate()
-        assert server.process.wait(15) == 0
+        assert exit_code(server, 15) == 0, "\n".join(server.lines[-60:])
     text = "\n".join(server.lines)
     assert '"event": "call"' in text and '"stopped"' in text
     assert_clean(text, cohort, "serve process")

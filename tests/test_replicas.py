@@ -25,7 +25,7 @@ from server.client import SERVICE_PATH, MentormatchClient, RemoteError
 from server.replicas import replica_channel, replicas_target
 from solver.solve import SolveOptions
 from tests.conftest import small_cohort, wait_until
-from tests.hardening_support import ServeProcess, register_summary, serve_process
+from tests.hardening_support import ServeProcess, exit_code, register_summary, serve_process
 
 CLIENTS = 6
 MAX_CALLS = 240  # the run stops at this many calls or MAX_SECONDS, whichever comes first
@@ -108,7 +108,7 @@ def test_three_replicas_lose_no_call_when_one_drains_and_one_is_killed(request: 
                 thread.join(MAX_SECONDS + CALL_TIMEOUT_S)
             stop.set()
             seconds = time.monotonic() - started
-        assert drained.process.wait(20) == 0  # the drained replica ended cleanly
+        assert exit_code(drained, 20) == 0, "\n".join(drained.lines[-60:])  # the drained replica ended cleanly
         logged = {name: _calls(r) for name, r in (("drained", drained), ("killed", killed), ("survivor", survivor))}
         calls = sum(outcomes.values())
         lost = calls - outcomes["OK"]

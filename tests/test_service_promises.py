@@ -56,6 +56,7 @@ from tests.hardening_support import (
     SUMMARY,
     ServeProcess,
     cpu_seconds,
+    exit_code,
     peak_rss_kib,
     percentile,
     register_summary,
@@ -454,7 +455,20 @@ def test_an_open_health_watch_does_not_hold_the_drain() -> None:
         signalled = time.monotonic()
         server.terminate()
         assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
-        assert server.process.wait(timeout=grace + 5) == 0
+        assert exit_code(server, grace + 5) == 0, "\n".join(server.lines[-60:])
         exited = time.monotonic() - signalled
     # Nothing of the service's was open: the Watch is cancelled at once rather than after the grace.
     assert exited < 1.5, f"exited {exited:.2f} s after SIGTERM with only a health Watch open (grace {grace} s)"
+
+
+@pytest.mark.timeout(60)
+def test_sigusr1_prints_every_threads_stack_and_the_server_goes_on() -> None:
+    # An operator's look into a server that seems stuck: code locations on stderr, no request data; still serving.
+    with serve_process() as server, MentormatchClient(server.address) as client:
+        server.process.send_signal(signal.SIGUSR1)
+        assert wait_until(lambda: any('File "' in line and "server/app.py" in line for line in server.lines), 10)
+        assert any(line.startswith(("Thread 0x", "Current thread 0x")) for line in server.lines)
+        assert client.health() == "SERVING"
+        assert client.match(slow_cohort(10, 10), SolveOptions(alternatives=1)).status == mpb.SOLVE_STATUS_OPTIMAL
+        server.terminate()
+        assert exit_code(server, 10) == 0, "\n".join(server.lines[-60:])
