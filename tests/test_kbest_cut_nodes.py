@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from solver import kbest
+from solver import kbest, kbest_nodes
 from tests.test_kbest import _check_against_brute_force, _cohort
 
 
@@ -18,6 +18,6 @@ def test_cut_nodes_past_their_matrix_memory_equal_the_brute_force_sequence(seed:
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """Every node a cut of its parent's matrix, the matrices kept for a few nodes only (each cohort's matrix has
     4-30 cells): the later nodes' children by index."""
-    monkeypatch.setattr(kbest, "ZEROED_CELLS", 0)
+    monkeypatch.setattr(kbest_nodes, "ZEROED_CELLS", 0)
     monkeypatch.setattr(kbest, "ZEROED_MEMORY_CELLS", 90)
     _check_against_brute_force(_cohort(seed), 4, d)

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import pytest
 
-from solver import kbest
+from solver import kbest, kbest_nodes
 from solver.solve import SolveOptions, solve
 from tests.oracle import random_cohort
 from tests.test_kbest import _check_against_brute_force, _cohort
@@ -23,7 +23,7 @@ from tests.test_kbest import _check_against_brute_force, _cohort
 @pytest.mark.parametrize("seed", range(0, 30, 3))
 def test_submatrix_nodes_equal_the_brute_force_sequence(seed: int, d: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """The default path is checked by test_kbest; here every dense node is a submatrix (no zeroed matrices)."""
-    monkeypatch.setattr(kbest, "ZEROED_CELLS", 0)
+    monkeypatch.setattr(kbest_nodes, "ZEROED_CELLS", 0)
     _check_against_brute_force(_cohort(seed), 4, d)
 
 
@@ -49,7 +49,7 @@ def test_zeroed_and_submatrix_nodes_rank_the_same_alternatives(seed: int, monkey
     assert "k_best" in zeroed.stats.backend
     monkeypatch.setattr(kbest, "ZEROED_MEMORY_CELLS", 2_000)  # the matrices of the first few nodes only
     mixed = solve(cohort, options)
-    monkeypatch.setattr(kbest, "ZEROED_CELLS", 0)
+    monkeypatch.setattr(kbest_nodes, "ZEROED_CELLS", 0)
     cut_out = solve(cohort, options)
     for other in (mixed, cut_out):
         assert [(m.objective.value, m.rows.tolist()) for m in zeroed.matchings] == [
