@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from mentormatch.v1 import cohort_pb2 as pb
-from solver.columns import build
 from solver.domain import (
     Cohort,
     FieldFamily,
@@ -33,6 +32,7 @@ from solver.domain import (
 )
 from solver.errors import Problem, ProblemCode
 from solver.history import year_from_proto, year_to_proto
+from solver.people_tables import build
 
 # --- enums ----------------------------------------------------------------------------------------
 
@@ -455,7 +455,7 @@ class ProtoReader:
         )
 
     # A side's people at once: each field read as one column over the messages, the objects made from the columns
-    # (`solver.columns.build`). A person the columns do not map plainly (no location, a negative CEFR level, an
+    # (`solver.people_tables.build`). A person the columns do not map plainly (no location, a negative CEFR level, an
     # unknown enum number) is read again by `mentor` / `mentee`, which report its problems in the order they
     # always have: the same objects and the same problems as reading person by person, in a third of the time.
     # Repeated fields are read by slice (`m.interests[:]`, `msg.mentors[:]`): upb makes that list in one step, where

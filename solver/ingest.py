@@ -25,21 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import polars as pl
 
-from solver.columns import (
-    WHITESPACE,
-    Cells,
-    Columns,
-    People,
-    cell_place,
-    keep_out_of_collections,
-    mentee_columns,
-    mentor_columns,
-    no_collection,
-    people_problems,
-    rankings_from,
-    row_text,
-    travel_from,
-)
+from solver.columns import WHITESPACE
 from solver.csv_text import HEADER_ROW, blank_rows, read_csv_text, row_runs, row_shapes
 from solver.decision_rows import without_decisions
 from solver.domain import Cohort, Language, Mentee, Mentor, Rules, TravelTime, cefr_name
@@ -53,6 +39,20 @@ from solver.history import (
     dated,
     write_year_files,
     year_files,
+)
+from solver.people_tables import (
+    Cells,
+    Columns,
+    People,
+    cell_place,
+    keep_out_of_collections,
+    mentee_columns,
+    mentor_columns,
+    no_collection,
+    people_problems,
+    rankings_from,
+    row_text,
+    travel_from,
 )
 from solver.rules_toml import format_bool, format_float, rules_from_mapping, rules_to_toml
 
@@ -289,7 +289,7 @@ def read_cohort_dir(directory: str | Path, *, warnings: list[Problem] | None = N
 
     The cyclic garbage collector stays off while the files are read and checked (millions of new tuples and
     objects, no cycles among them), and a large cohort's objects are kept out of its later passes
-    (`solver.columns.keep_out_of_collections`)."""
+    (`solver.people_tables.keep_out_of_collections`)."""
     with no_collection():
         cohort = _read_cohort_dir(Path(directory), warnings, checks)
         keep_out_of_collections(len(cohort.mentors) + len(cohort.mentees))

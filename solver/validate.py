@@ -346,7 +346,7 @@ def validate(cohort: Cohort, *, max_participants: int | None = None,
              people: Sequence[Problem] | None = None, arrays_of: ArraysOf = _own_arrays) -> list[Problem]:
     """Every problem in the cohort; an empty list means it can be solved. `people`: the participants' own problems
     (`people_problems`) when the caller has found them already (the file reader does, by columns:
-    `solver.columns`); they are not looked for again. `arrays_of`: see `ArraysOf`."""
+    `solver.people_tables`); they are not looked for again. `arrays_of`: see `ArraysOf`."""
     if max_participants is not None and len(cohort.mentors) + len(cohort.mentees) > max_participants:
         return [Problem(ProblemCode.TOO_LARGE, "", f"{len(cohort.mentors) + len(cohort.mentees)} participants; "
                         f"this service takes at most {max_participants}")]

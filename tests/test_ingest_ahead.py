@@ -1,6 +1,6 @@
 """Reading a large table: the columns read ahead on a second thread, and the garbage collector's state after a read.
 
-Large tables (`solver.columns.AHEAD_ROWS` rows or more) have their numbers and `;`-lists read on a second thread.
+Large tables (`solver.people_tables.AHEAD_ROWS` rows or more) have their numbers and `;`-lists read on a second thread.
 These tests lower that threshold so that a small cohort takes the same path, and check it against the rules (the
 oracle of `tests.test_ingest_columns`, written from the README) and against every problem located at its row.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-import solver.columns
+import solver.people_tables
 from benchmarks.ingest_bench import write
 from solver.errors import CohortInvalid
 from solver.ingest import load_cohort
@@ -23,7 +23,7 @@ from tests import test_ingest_columns
 @pytest.fixture
 def ahead(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every table read ahead, however small."""
-    monkeypatch.setattr(solver.columns, "AHEAD_ROWS", 1)
+    monkeypatch.setattr(solver.people_tables, "AHEAD_ROWS", 1)
 
 
 @pytest.mark.usefixtures("ahead")

@@ -24,18 +24,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.ingest_bench import people, write
-from solver.columns import (
-    PLAIN_NUMBER,
-    WHITESPACE,
-    Cells,
-    build,
-    mentee_columns,
-    mentor_columns,
-    people_problems,
-)
+from solver.columns import PLAIN_NUMBER, WHITESPACE
 from solver.domain import CEFR_LEVELS, Goal, Language, Mentee, Mentor, Track
 from solver.errors import CohortInvalid, ProblemCode, did_you_mean
 from solver.ingest import MENTEE_COLUMNS, MENTOR_COLUMNS, load_cohort
+from solver.people_tables import Cells, build, mentee_columns, mentor_columns, people_problems
 from solver.validate import people_problems as validator_people_problems
 from tests.cli_support import run_cli
 from tests.conftest import SCENARIOS
