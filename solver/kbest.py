@@ -57,7 +57,7 @@ import numpy as np
 from solver.arrays import FloatArray
 from solver.candidates import IntArray
 from solver.flow import quota_groups
-from solver.kbest_nodes import Cut, Dense, Flows, _add, _all, _any
+from solver.kbest_nodes import Cut, Dense, Flows, all_of, any_of, sum_of
 from solver.model import AssignmentModel
 from solver.stop import Stopped, StopToken, check
 
@@ -113,7 +113,7 @@ def applies(model: AssignmentModel, weights: IntArray | None, *, extra: bool) ->
     n_mentees = model.candidates.arrays.n_mentees
     if n_mentees * max(model.n_rows, n_mentees) <= DENSE_CELL_LIMIT:  # more than the cells can be: no counting
         return True
-    seats = int(_add(np.minimum(model.capacity, np.bincount(model.mentor, minlength=len(model.capacity)))))
+    seats = int(sum_of(np.minimum(model.capacity, np.bincount(model.mentor, minlength=len(model.capacity)))))
     free = int(np.count_nonzero(np.bincount(model.mentee)))  # mentees with a pair
     return free * max(seats, free) <= DENSE_CELL_LIMIT
 
@@ -209,8 +209,8 @@ class _Search:
         self.size = np.array([len(a) for a in accepted], dtype=np.int64)
         self.limit = self.size - min_difference  # h_k: rows of A_k a valid matching may keep
         self.pins = model.pinned_rows
-        self.pin_kept = _add(self.masks[:, self.pins], axis=1)
-        self.row_counts: list[int] = _add(self.masks, axis=0).tolist()  # of the A_k each row is in
+        self.pin_kept = sum_of(self.masks[:, self.pins], axis=1)
+        self.row_counts: list[int] = sum_of(self.masks, axis=0).tolist()  # of the A_k each row is in
         self.budget = budget
         self.evaluations = 0
         self.lam = np.zeros(len(accepted), dtype=np.int64)
@@ -237,15 +237,15 @@ class _Search:
         self.masks = np.concatenate((self.masks, mask))
         self.size = np.concatenate((self.size, [len(rows)]))
         self.limit = self.size - self.min_difference
-        self.pin_kept = _add(self.masks[:, self.pins], axis=1)
-        self.row_counts = _add(self.masks, axis=0).tolist()
+        self.pin_kept = sum_of(self.masks[:, self.pins], axis=1)
+        self.row_counts = sum_of(self.masks, axis=0).tolist()
         self.lam = np.concatenate((self.lam, [0]))
 
     # --- prices ---
 
     def set_prices(self, lam: IntArray) -> None:
         self.lam = lam
-        self.any_price = bool(_any(lam))
+        self.any_price = bool(any_of(lam))
         self.priced = self.weights - lam @ self.masks.astype(np.int64) if self.any_price else self.weights
         self.solver.price(self.priced)
 
@@ -257,7 +257,7 @@ class _Search:
 
     def _kept(self, rows: IntArray) -> IntArray:
         """How many rows of each A_k a matching keeps."""
-        return np.asarray(_add(self.masks[:, rows], axis=1), dtype=np.int64)
+        return np.asarray(sum_of(self.masks[:, rows], axis=1), dtype=np.int64)
 
     def breakpoint(self, k: int) -> int:
         """The least price of A_k alone (the others' 0) at which the priced optimum keeps at most h_k of its rows,
@@ -294,12 +294,12 @@ class _Search:
 
     def run(self) -> tuple[IntArray | None, bool]:
         """(the best valid matching or None, whether the search finished: False when the budget ran out)."""
-        if _any(self.limit < 0) or _any(self.pin_kept > self.limit):
+        if any_of(self.limit < 0) or any_of(self.pin_kept > self.limit):
             return None, True  # keeps too many of some A_k whatever it adds
         best: IntArray | None = None
         best_value = -(2**62)
         for value, rows in self.found:  # found by an earlier search, valid still
-            if value > best_value and _all(self._kept(rows) <= self.limit):
+            if value > best_value and all_of(self._kept(rows) <= self.limit):
                 best, best_value = rows, value
         heap, solver = self.heap, self.solver
         heappop, heappush = heapq.heappop, heapq.heappush
@@ -334,7 +334,7 @@ class _Search:
                         if tightened > best_value or self.keep:
                             self._push(tightened, node)
                         continue
-                if _all(kept <= self.limit):
+                if all_of(kept <= self.limit):
                     value = self._weight(self.weights, node.rows)
                     self.found.append((value, node.rows))
                     if value > best_value:
@@ -411,7 +411,7 @@ class _Search:
 
     def _weight(self, weights: IntArray, rows: IntArray) -> int:
         """`AssignmentModel.weight`, for rows known to be int64 indices."""
-        return int(_add(weights[rows])) - self.model.seat_costs(rows, self.seat_cost)
+        return int(sum_of(weights[rows])) - self.model.seat_costs(rows, self.seat_cost)
 
     def _node_room(self, node: _Node) -> int:
         """`_room` of the node's excludes (its parent's split gave it, or found now)."""
@@ -425,7 +425,7 @@ class _Search:
         """sum_k lam_k min(h_k, |A_k - exclude|): what the prices give back to a valid matching of a node."""
         if not self.any_price:
             return 0
-        room = np.minimum(self.limit, self.size - _add(self.masks[:, exclude], axis=1))
+        room = np.minimum(self.limit, self.size - sum_of(self.masks[:, exclude], axis=1))
         return int(self.lam @ room)
 
     def _losses(self, node: _Node) -> None:
@@ -489,7 +489,7 @@ class _Search:
             moves.sort()
             if len(moves) < need[k]:
                 return -(2**62)  # cannot leave out enough: nothing valid here
-            loss = max(loss, float(_add(moves[: need[k]])))
+            loss = max(loss, float(sum_of(moves[: need[k]])))
         return node.priced - int(loss) + self._node_room(node)
 
     def _children(self, node: _Node, bound: int, kept: IntArray) -> list[tuple[int, _Node]]:
@@ -545,7 +545,7 @@ class _Search:
             # Each child's `_room`: sum_k lam_k min(h_k, |A_k - exclude| less free[i] when in A_k).
             rooms = [0] * count
             for lam_k, limit, room_k, row in zip(self.lam.tolist(), limits,
-                                                 (self.size - _add(self.masks[:, node.exclude], axis=1)).tolist(),
+                                                 (self.size - sum_of(self.masks[:, node.exclude], axis=1)).tolist(),
                                                  in_found, strict=True):
                 if lam_k:
                     outside, inside = lam_k * min(limit, room_k), lam_k * min(limit, room_k - 1)

@@ -18,7 +18,7 @@ from solver.flow import QuotaGroups, flow_optimum, quota_flow_optimum
 from solver.model import AssignmentModel
 from solver.stop import StopToken
 
-__all__ = ["ZEROED_CELLS", "Cut", "Dense", "Flows"]
+__all__ = ["ZEROED_CELLS", "Cut", "Dense", "Flows", "all_of", "any_of", "least_of", "sum_of"]
 
 ZEROED_CELLS = 1_000
 """Matrix cells up to which a child node's assignment is its parent's matrix with the child's new includes' rows
@@ -166,7 +166,7 @@ class Dense:
         taken = chosen < 0
         # No more rows than columns (a kept row takes its seat out with it): the assignment's rows are all of them,
         # in order (r = 0..n-1), so rows_at[r[taken]] is rows_at[taken].
-        return self.cell_row[rows_at[taken], cols_at[c[taken]]], -round(float(_add(chosen)))
+        return self.cell_row[rows_at[taken], cols_at[c[taken]]], -round(float(sum_of(chosen)))
 
     def solve_matrix(self, costs: FloatArray) -> tuple[IntArray, FloatArray, int]:
         """A zeroed matrix's optimum (`ZEROED_CELLS`; `costs` negated values, the whole matrix's shape): its cells (flat
@@ -245,7 +245,7 @@ class Dense:
         seat = np.empty(len(free), dtype=np.int64)
         seat[order] = col_mentor.searchsorted(by_mentor) + rank
         row = node_row[self.position[model.mentee[free]]]
-        if _any(row < 0) or _any(seat >= width) or _any(col_mentor[np.minimum(seat, width - 1)] != mentors):
+        if any_of(row < 0) or any_of(seat >= width) or any_of(col_mentor[np.minimum(seat, width - 1)] != mentors):
             return _no_losses(len(free))
         matched = values[row, seat]
         slack = matched[:, None] - values[row]  # v_seat(i) <= v_j + slack[i, j]
@@ -255,11 +255,11 @@ class Dense:
         # current value. The same distances as relaxing over every column, in rounds on f x f, not f x width.
         empty = slack.copy()
         empty[:, seat] = np.inf
-        dist_seat = np.minimum(matched, _least(empty, axis=1, initial=np.inf))
+        dist_seat = np.minimum(matched, least_of(empty, axis=1, initial=np.inf))
         between = slack[:, seat]
         for _ in range(len(free) + 1):
-            relaxed = _least(dist_seat[None, :] + between, axis=1, initial=np.inf)
-            if not _any(relaxed < dist_seat):
+            relaxed = least_of(dist_seat[None, :] + between, axis=1, initial=np.inf)
+            if not any_of(relaxed < dist_seat):
                 break
             dist_seat = relaxed
         else:
@@ -270,14 +270,14 @@ class Dense:
         u = np.zeros(n)
         u[row] = u_row
         reduced = u[:, None] + dist[None, :] - values
-        if (_least(reduced, axis=None, initial=0.0) < -0.5 or _least(dist_seat, initial=0.0) < -0.5
-                or _least(u_row, initial=0.0) < -0.5):
+        if (least_of(reduced, axis=None, initial=0.0) < -0.5 or least_of(dist_seat, initial=0.0) < -0.5
+                or least_of(u_row, initial=0.0) < -0.5):
             return _no_losses(len(free))
         elsewhere = np.where(col_mentor[None, :] == mentors[:, None], np.inf, reduced[row])
-        move = np.minimum(u_row, _least(elsewhere, axis=1))
+        move = np.minimum(u_row, least_of(elsewhere, axis=1))
         column = reduced[:, seat]
         column[row, np.arange(len(free))] = np.inf
-        refill = np.minimum(dist_seat, _least(column, axis=0, initial=np.inf))
+        refill = np.minimum(dist_seat, least_of(column, axis=0, initial=np.inf))
         return np.rint(move), np.rint(refill)
 
 
@@ -295,10 +295,10 @@ def _filled(shape: int | tuple[int, int], value: int) -> IntArray:
 
 # numpy's reductions called on their ufuncs: `ndarray.min`, `.any`, `.all`, `.sum` and `np.array_equal` each go
 # through a Python wrapper first (~1-3 us: thousands of small arrays per k-best search). The same results.
-_least = np.minimum.reduce
-_any = np.logical_or.reduce
-_all = np.logical_and.reduce
-_add = np.add.reduce
+least_of = np.minimum.reduce
+any_of = np.logical_or.reduce
+all_of = np.logical_and.reduce
+sum_of = np.add.reduce
 
 _ASSIGNMENT: list[Callable[..., tuple[IntArray, IntArray]]] = []
 
