@@ -21,12 +21,14 @@ import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from itertools import repeat
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from solver.codes import LANGUAGE_CODES, fold_code
 from solver.domain import CEFR_LEVELS, Goal, Language, Track, cefr_level
 from solver.errors import ProblemCode, did_you_mean
 
@@ -86,7 +88,7 @@ def parse_languages(text: str) -> Parsed:
             problems.append(CellProblem(ProblemCode.MALFORMED_CEFR, f"[{i}].level", f"'{level}' is not a CEFR level"
                                         f"{did_you_mean(level, CEFR_LEVELS)} ({', '.join(CEFR_LEVELS)})"))
             parsed = -1
-        skills.append(Language(code.strip().lower(), parsed))
+        skills.append(Language(fold_code(code.strip(), upper=False), parsed))
     return tuple(skills), tuple(problems)
 
 
@@ -290,18 +292,25 @@ def _tuples_one_by_one(lists: list[list[str]], item: Item) -> tuple[list[tuple[A
     return values, status
 
 
-_CASES: dict[str, Callable[[str], str]] = {"lower": str.lower, "upper": str.upper, "": str}
+_CASES: dict[str, Callable[[str], str]] = {"lower": str.lower, "upper": str.upper, "": str,
+                                           "code_lower": partial(fold_code, upper=False),
+                                           "code_upper": partial(fold_code, upper=True)}
+"""How a column's texts are case-folded; codes (languages, countries) by ASCII letters only (`fold_code`)."""
 
 
-def text_lists(column: pl.Series | SplitLists, case: str = "", plain: str | None = None
+def text_lists(column: pl.Series | SplitLists, case: str = "", plain: str | frozenset[str] | None = None
                ) -> tuple[list[tuple[str, ...]], np.ndarray]:
     """A `;`-list column (or the column split) as tuples of texts (each trimmed as `str.strip` does, empty ones left out), lower- or
-    upper-cased as Python does (`case`); and which rows are plain: every item a full match of the pattern `plain`
-    (all rows without one)."""
-    change, pattern = _CASES[case], re.compile(plain) if plain is not None else None
+    upper-cased as Python does (`case`); and which rows are plain: every item a full match of the pattern `plain`,
+    or one of the set `plain` (all rows without one)."""
+    change = _CASES[case]
+    known = plain if isinstance(plain, frozenset) else None
+    pattern = re.compile(plain) if isinstance(plain, str) else None
 
     def item(text: str) -> tuple[str | None, ItemStatus]:
         value = change(text.strip())
+        if known is not None:
+            return value or None, PLAIN if value in known or not value else CHECK
         return value or None, PLAIN if pattern is None or pattern.fullmatch(value) or not value else CHECK
 
     values, status = item_lists(column, item)
@@ -315,18 +324,26 @@ def texts(column: pl.Series | Texts, case: str = "") -> list[str]:
     return values
 
 
-def plain_texts(column: pl.Series | Texts, case: str, plain: str) -> tuple[list[str], np.ndarray]:
+def plain_texts(column: pl.Series | Texts, case: str, plain: str, known: frozenset[str] | None = None
+                ) -> tuple[list[str], np.ndarray]:
     """`texts`, and which rows are plain: their text (as written) a match of the pattern `plain` (as polars'
-    `str.contains` finds it). A column of few distinct texts has the pattern looked for once per distinct text."""
+    `str.contains` finds it) and, with `known`, their value empty or one of `known`. A column of few distinct
+    texts is looked at once per distinct text."""
     found = column if isinstance(column, Texts) else distinct_texts(column)
     if found.distinct is None:
-        return texts(found, case), true_rows(found.column.str.contains(plain))
+        values = texts(found, case)
+        return values, true_rows(found.column.str.contains(plain)) & _known(values, known)
     change = _CASES[case]
     values, _, codes = _by_distinct(found, lambda text: (change(text), ()))
-    return values, true_rows(found.distinct.str.contains(plain))[codes]
+    distinct = [change(text.strip()) for text in found.distinct.to_list()] if known is not None else []
+    return values, (true_rows(found.distinct.str.contains(plain)) & _known(distinct, known))[codes]
 
 
-TWO_LETTERS = re.compile("[a-z]{2}")  # a language code the validator need not look at
+def _known(values: list[str], known: frozenset[str] | None) -> np.ndarray | bool:
+    """Which values are empty or `known` (True for all without `known`)."""
+    if known is None:
+        return True
+    return np.fromiter((not value or value in known for value in values), dtype=np.bool_, count=len(values))
 
 
 def _language_item(text: str) -> tuple[Language | None, ItemStatus]:
@@ -338,8 +355,8 @@ def _language_item(text: str) -> tuple[Language | None, ItemStatus]:
     parsed = cefr_level(level) if sep else 0
     if parsed == 0:
         return None, FAILED
-    language = Language(code.strip().lower(), parsed)
-    return language, PLAIN if TWO_LETTERS.fullmatch(language.code) else CHECK
+    language = Language(fold_code(code.strip(), upper=False), parsed)
+    return language, PLAIN if language.code in LANGUAGE_CODES else CHECK  # else the validator words its problem
 
 
 def languages(column: pl.Series | SplitLists) -> tuple[list[tuple[Language, ...]], RowProblems, np.ndarray]:

@@ -46,12 +46,24 @@ class ProblemCode(StrEnum):
     EMPTY_SIDE = "EMPTY_SIDE"
 
 
+def printable(text: str) -> str:
+    """`text` with each character that is not printable (controls, format characters, separators but the space,
+    unassigned code points) as its escape: `\\x1b`, `\\u200b`."""
+    return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in text)
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
     code: ProblemCode
     path: str  # field path into the cohort: "mentees[3].languages[1]", "rules.pins[0]"
     message: str
     location: str = ""  # where in the source files, when read from files: "mentees.csv row 4, column languages"
+
+    def __post_init__(self) -> None:
+        # A message may quote the data it is about: whatever is not printable in it (a control character, a
+        # zero-width or direction mark) is shown escaped, never printed raw to a terminal or written to a file.
+        if not self.message.isprintable():
+            object.__setattr__(self, "message", printable(self.message))
 
     def __str__(self) -> str:
         where = self.location or self.path

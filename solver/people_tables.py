@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 import polars as pl
 
+from solver.codes import COUNTRY_CODES, LANGUAGE_CODES
 from solver.columns import (
     PLAIN_CODE,
     PLAIN_GENDER,
@@ -368,7 +369,7 @@ def mentor_columns(columns: Columns, cells: Cells) -> People:
             values[name], problems = booleans(taking.take(name))
             cells.add(name, problems)
         values["organisation"] = texts(taking.take("organisation"))
-        values["markets"], plain = text_lists(taking.take("markets"), "upper", plain="[A-Z]{2}")
+        values["markets"], plain = text_lists(taking.take("markets"), "code_upper", plain=COUNTRY_CODES)
         taking.plain &= plain
         values["goals"], problems = by_text(taking.take("goals"), parse_goals)
         cells.add("goals", problems)
@@ -395,8 +396,9 @@ def mentee_columns(columns: Columns, cells: Cells) -> People:
         values["requested_mentor_gender"], plain = plain_texts(taking.read("requested_mentor_gender"), "lower",
                                                                PLAIN_GENDER)
         taking.plain &= plain
-        for name, case in (("country_of_origin", "upper"), ("first_language", "lower")):
-            values[name], plain = plain_texts(taking.read(name), case, PLAIN_CODE)
+        for name, case, known in (("country_of_origin", "code_upper", COUNTRY_CODES),
+                                  ("first_language", "code_lower", LANGUAGE_CODES)):
+            values[name], plain = plain_texts(taking.read(name), case, PLAIN_CODE, known)
             taking.plain &= plain
         values["municipality"] = texts(taking.read("municipality"))
         values["tags"], _ = text_lists(taking.read("tags"), "lower")

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from solver.codes import fold_code
 from solver.domain import (
     CEFR_LEVELS,
     FieldFamily,
@@ -188,12 +189,15 @@ def _choice(kind: type[_E], value: Any, key: str, bad: Callable[[str, str], None
 
 
 def _codes(values: list[Any], key: str, bad: Callable[[str, str], None]) -> tuple[str, ...]:
+    """Language codes, case-folded (ASCII letters only: `fold_code`); each keeps its place, so that the validator's
+    problems (an unknown code, an empty one) name the item as the file numbers it."""
     out = []
     for k, value in enumerate(values):
-        if isinstance(value, str) and value:
-            out.append(value.lower())
+        if isinstance(value, str):
+            out.append(fold_code(value, upper=False))
         else:
             bad(f"{key}[{k}]", "expected a language code such as \"da\"")
+            out.append("")  # (the validator's problem at this place gives way to this one)
     return tuple(out)
 
 

@@ -17,13 +17,12 @@ import numpy as np
 
 from solver.arrays import CohortArrays, cohort_arrays
 from solver.candidates import HardRule, rule_masks
+from solver.codes import COUNTRY_CODES, LANGUAGE_CODES, country_problem, language_problem
 from solver.domain import GENDERS, Cohort, Language, Mentee, Mentor, Ranking, Rules
 from solver.errors import Problem, ProblemCode
 from solver.history import year_problems
 
 ISCO = re.compile(r"^\d{4}$")
-LANGUAGE = re.compile(r"^[a-z]{2}$")
-COUNTRY = re.compile(r"^[A-Z]{2}$")
 MAX_PRIORITY = 1000
 MAX_WEIGHT = 1000
 MAX_CAPACITY = 100_000
@@ -38,9 +37,8 @@ def finite_number(value: float) -> bool:
 
 def _languages(path: str, languages: tuple[Language, ...], out: list[Problem]) -> None:
     for k, lang in enumerate(languages):
-        if not LANGUAGE.match(lang.code):
-            out.append(Problem(ProblemCode.MALFORMED_LANGUAGE, f"{path}.languages[{k}]",
-                               f"'{lang.code}' is not an ISO 639-1 code (two lower-case letters, e.g. da)"))
+        if (wrong := language_problem(lang.code)) is not None:
+            out.append(Problem(ProblemCode.MALFORMED_LANGUAGE, f"{path}.languages[{k}]", wrong))
         if lang.level == -1:
             continue  # already reported by the file reader
         if lang.level == 0:  # the contract's CEFR_LEVEL_UNSPECIFIED, or a JSON skill without its level
@@ -169,9 +167,8 @@ def mentor_problems(i: int, mentor: Mentor) -> list[Problem]:
         _in_range(f"{path}.years_experience", mentor.years_experience, 0, MAX_YEARS,
                   f"{mentor.years_experience} years is not in 0..{MAX_YEARS}", out)
     for k, market in enumerate(mentor.markets):
-        if not COUNTRY.match(market):
-            out.append(Problem(ProblemCode.MALFORMED_COUNTRY, f"{path}.markets[{k}]",
-                               f"'{market}' is not an ISO 3166-1 alpha-2 code (e.g. SY)"))
+        if (wrong := country_problem(market)) is not None:
+            out.append(Problem(ProblemCode.MALFORMED_COUNTRY, f"{path}.markets[{k}]", wrong))
     return out
 
 
@@ -189,12 +186,10 @@ def mentee_problems(i: int, mentee: Mentee) -> list[Problem]:
         _limit(f"{path}.max_travel_km", mentee.max_travel_km, out)
     if mentee.max_travel_minutes is not None:
         _limit(f"{path}.max_travel_minutes", mentee.max_travel_minutes, out)
-    if mentee.country_of_origin and not COUNTRY.match(mentee.country_of_origin):
-        out.append(Problem(ProblemCode.MALFORMED_COUNTRY, f"{path}.country_of_origin",
-                           f"'{mentee.country_of_origin}' is not an ISO 3166-1 alpha-2 code (e.g. SY)"))
-    if mentee.first_language and not LANGUAGE.match(mentee.first_language):
-        out.append(Problem(ProblemCode.MALFORMED_LANGUAGE, f"{path}.first_language",
-                           f"'{mentee.first_language}' is not an ISO 639-1 code"))
+    if mentee.country_of_origin and (wrong := country_problem(mentee.country_of_origin)) is not None:
+        out.append(Problem(ProblemCode.MALFORMED_COUNTRY, f"{path}.country_of_origin", wrong))
+    if mentee.first_language and (wrong := language_problem(mentee.first_language)) is not None:
+        out.append(Problem(ProblemCode.MALFORMED_LANGUAGE, f"{path}.first_language", wrong))
     if not 1 <= mentee.priority <= MAX_PRIORITY:
         _in_range(f"{path}.priority", mentee.priority, 1, MAX_PRIORITY,
                   f"priority {mentee.priority} is not in 1..{MAX_PRIORITY}", out)
@@ -250,17 +245,8 @@ def _plain_isco(codes: Sequence[str]) -> bool:
     return not codes or (set(map(len, codes)) == {4} and (text := "".join(codes)).isascii() and text.isdigit())
 
 
-def _plain_letters(codes: Sequence[str], upper: bool) -> bool:
-    """Every code two ASCII letters, all upper case (countries) or all lower case (languages)."""
-    if not codes:
-        return True
-    text = "".join(codes)
-    return (set(map(len, codes)) == {2} and text.isascii() and text.isalpha()
-            and (text.isupper() if upper else text.islower()))
-
-
 def _plain_skills(skills: Sequence[Language]) -> bool:
-    return _plain_letters(list(map(_CODE, skills)), upper=False) and set(map(_LEVEL, skills)) <= _PLAIN_LEVELS
+    return LANGUAGE_CODES.issuperset(map(_CODE, skills)) and set(map(_LEVEL, skills)) <= _PLAIN_LEVELS
 
 
 def all_within(values: Sequence[Any], low: float, high: float, types: frozenset[type] = _REAL) -> bool:
@@ -291,10 +277,10 @@ def _odd_lists_in(column: Sequence[Sequence[Any]], plain: Callable[[Sequence[Any
         odd.update(i for i, values in enumerate(column) if not plain(values))
 
 
-def _odd_codes(codes: list[str], upper: bool, odd: set[int]) -> None:
-    """Add to `odd` the people whose code (a country, a language; empty: none given) is not two letters."""
-    if not _plain_letters([code for code in codes if code], upper):
-        odd.update(i for i, code in enumerate(codes) if code and not _plain_letters([code], upper))
+def _odd_codes(codes: list[str], known: frozenset[str], odd: set[int]) -> None:
+    """Add to `odd` the people whose code (a country, a language; empty: none given) is not a `known` one."""
+    if not known.issuperset(filter(None, codes)):
+        odd.update(i for i, code in enumerate(codes) if code and code not in known)
 
 
 def _odd_people(people: Sequence[Mentor | Mentee], ids: list[str]) -> set[int]:
@@ -314,7 +300,7 @@ def _odd_mentors(mentors: Sequence[Mentor], ids: list[str]) -> list[int]:
     odd = _odd_people(mentors, ids)
     _odd_in([m.capacity for m in mentors], lambda v: all_within(v, 0, MAX_CAPACITY, _WHOLE), odd)
     _odd_in([m.years_experience for m in mentors], lambda v: all_within(v, 0, MAX_YEARS, _WHOLE), odd)
-    _odd_lists_in([m.markets for m in mentors], lambda v: _plain_letters(v, upper=True), odd)
+    _odd_lists_in([m.markets for m in mentors], COUNTRY_CODES.issuperset, odd)
     return sorted(odd)
 
 
@@ -326,8 +312,8 @@ def _odd_mentees(mentees: Sequence[Mentee], ids: list[str]) -> list[int]:
         column = list(map(limit, mentees))
         if column.count(None) < len(column):  # (as a rule nobody has a personal limit)
             _odd_in(column, lambda v: all_within([x for x in v if x is not None], 0, math.inf) and math.inf not in v, odd)
-    _odd_codes(list(map(_COUNTRY, mentees)), True, odd)
-    _odd_codes(list(map(_FIRST_LANGUAGE, mentees)), False, odd)
+    _odd_codes(list(map(_COUNTRY, mentees)), COUNTRY_CODES, odd)
+    _odd_codes(list(map(_FIRST_LANGUAGE, mentees)), LANGUAGE_CODES, odd)
     _odd_in(list(map(_PRIORITY, mentees)), lambda v: all_within(v, 1, MAX_PRIORITY, _WHOLE), odd)
     return sorted(odd)
 
@@ -533,9 +519,8 @@ def _validate_programme_rules(rules: Rules) -> list[Problem]:
         _in_range("rules.extra_seat_cost", rules.extra_seat_cost, 0, MAX_SEAT_COST,
                   f"{rules.extra_seat_cost} is not in 0..{MAX_SEAT_COST} points", out)
     for k, code in enumerate(rules.programme_languages):
-        if not (len(code) == 2 and code.isalpha()):
-            out.append(Problem(ProblemCode.MALFORMED_LANGUAGE, f"rules.programme_languages[{k}]",
-                               f"'{code}' is not an ISO 639-1 code (two letters, e.g. da)"))
+        if (wrong := language_problem(code)) is not None:
+            out.append(Problem(ProblemCode.MALFORMED_LANGUAGE, f"rules.programme_languages[{k}]", wrong))
     seen: dict[str, int] = {}
     for k, family in enumerate(rules.field_families):
         if not family.id or not family.prefixes or not all(p.isdigit() and 1 <= len(p) <= 4 for p in family.prefixes):
@@ -576,9 +561,8 @@ def _validate_programme_rules(rules: Rules) -> list[Problem]:
             out.append(Problem(ProblemCode.INVALID_RULE, f"{path}.no_distance_limit",
                                "give max_distance_km or no_distance_limit, not both"))
         for j, code in enumerate(segment.programme_languages or ()):
-            if not (len(code) == 2 and code.isalpha()):
-                out.append(Problem(ProblemCode.MALFORMED_LANGUAGE, f"{path}.programme_languages[{j}]",
-                                   f"'{code}' is not an ISO 639-1 code (two letters, e.g. da)"))
+            if (wrong := language_problem(code)) is not None:
+                out.append(Problem(ProblemCode.MALFORMED_LANGUAGE, f"{path}.programme_languages[{j}]", wrong))
     return out
 
 

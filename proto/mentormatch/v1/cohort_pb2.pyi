@@ -18,7 +18,10 @@ Conventions for clients in every language:
   reported back as an input problem with a stable code and a field path such as
   `mentors[2].languages[0].level`, every problem at once.
 * Codes: languages are ISO 639-1 (two lower-case letters, "da", "en"); countries
-  and markets are ISO 3166-1 alpha-2 (two upper-case letters, "DK", "SY");
+  and markets are ISO 3166-1 alpha-2 (two upper-case letters, "DK", "SY"; also
+  "XK", Kosovo). A code is checked against the standard's list, not its shape:
+  "dk" (Denmark's country code; Danish is "da") or "UK" (the United Kingdom is
+  "GB") is a MALFORMED_LANGUAGE / MALFORMED_COUNTRY problem naming the code meant;
   occupations are ISCO-08 unit groups (four digits, "2512"); municipalities are
   Danish municipality codes as text ("101" is Copenhagen). Coordinates are WGS84
   decimal degrees.

@@ -1,0 +1,104 @@
+"""Language and country codes: which are known (ISO 639-1, ISO 3166-1 alpha-2: `solver.data.iso_codes`), how a file's
+code is case-folded, and what a problem says of a code that is not known. A code of the right shape that names
+nothing would match nobody: a mentee who speaks "dk" (Denmark's country code; Danish is "da") shares no language
+with a mentor who speaks "da", and a mentor's market "UK" (the United Kingdom is "GB") is no mentee's country. So a
+code is checked against the list, and the message names the code that was probably meant."""
+
+from __future__ import annotations
+
+import re
+
+from solver.data.iso_codes import (
+    COUNTRIES,
+    COUNTRIES_ALPHA3,
+    COUNTRY_CODES,
+    LANGUAGE_CODES,
+    LANGUAGES,
+    LANGUAGES_ALPHA3,
+    SUCCESSORS,
+    WITHDRAWN_COUNTRIES,
+)
+
+__all__ = ["COUNTRY_CODES", "LANGUAGE_CODES", "country_problem", "fold_code", "language_problem"]
+
+WITHDRAWN_LANGUAGES = {"iw": "he", "in": "id", "ji": "yi", "jw": "jv", "mo": "ro"}
+"""ISO 639-1 codes withdrawn and replaced (still written by older systems: Java's Locale, for one)."""
+LANGUAGE_OF_COUNTRY = {"dk": "da", "gr": "el", "ua": "uk", "cz": "cs", "jp": "ja", "cn": "zh", "ir": "fa",
+                       "il": "he", "vn": "vi", "rs": "sr", "al": "sq", "gb": "en", "us": "en", "at": "de",
+                       "sy": "ar", "eg": "ar", "pk": "ur", "by": "be", "kz": "kk", "tj": "tg"}
+"""Country codes written where a language belongs, and the language meant, where the text is not itself a language
+code (ee is Ewe, se Northern Sami, kr Kanuri: those are valid and cannot be second-guessed)."""
+OTHER_COUNTRIES = {"UK": "GB", "EL": "GR"}
+"""Codes used for countries outside ISO 3166-1 (the EU writes EL for Greece; UK is reserved for the United Kingdom,
+whose code is GB)."""
+_TAG = re.compile(r"([A-Za-z]{2,3})[-_][A-Za-z0-9]")  # a language tag: en-GB, zh_Hans, pt-BR
+
+
+def fold_code(text: str, upper: bool) -> str:
+    """A code as a file gives it, in the case the standard writes it: ASCII letters only. Python's case mapping of
+    other letters can make an ASCII code of them ("ıd".upper() == "ID", "Ko" with the Kelvin sign lower-cases to
+    "ko"): such a text is left as written, and reported."""
+    if not text.isascii():
+        return text
+    return text.upper() if upper else text.lower()
+
+
+def shown(text: str) -> str:
+    """A code quoted in a message: as written when it is printable ASCII, else with every other character escaped
+    (`'\\u0131d'`, `'U\\x1bK'`): a look-alike letter is seen for what it is, and nothing reaches a terminal raw."""
+    return f"'{text}'" if text.isascii() and text.isprintable() else ascii(text)
+
+
+def language_problem(code: str) -> str | None:
+    """What is wrong with a language code (None: it is a known ISO 639-1 code, lower case)."""
+    if code in LANGUAGE_CODES:
+        return None
+    head = f"{shown(code)} is not an ISO 639-1 language code"
+    if not code.isascii():
+        return f"{head}: it holds characters other than ASCII letters (two lower-case letters, e.g. 'da' for Danish)"
+    lower = code.strip().lower()
+    tag = _TAG.match(lower)
+    if lower in LANGUAGE_CODES:
+        return f"{head}: write '{lower}' ({LANGUAGES[lower]}), two lower-case letters"
+    if lower in LANGUAGES_ALPHA3:
+        meant = LANGUAGES_ALPHA3[lower]
+        return f"{head}: '{lower}' is ISO 639-2; {LANGUAGES[meant]} is '{meant}' in ISO 639-1"
+    if lower in WITHDRAWN_LANGUAGES:
+        meant = WITHDRAWN_LANGUAGES[lower]
+        return f"{head}: '{lower}' was withdrawn; {LANGUAGES[meant]} is '{meant}'"
+    if lower == "sh":
+        return f"{head}: 'sh' (Serbo-Croatian) was withdrawn; write 'sr', 'hr' or 'bs'"
+    if lower in LANGUAGE_OF_COUNTRY:
+        meant = LANGUAGE_OF_COUNTRY[lower]
+        return f"{head}: '{lower}' is the country code of {COUNTRIES[lower.upper()]}; {LANGUAGES[meant]} is '{meant}'"
+    if len(lower) == 2 and lower.upper() in COUNTRY_CODES:
+        return f"{head}: '{lower}' is the country code of {COUNTRIES[lower.upper()]}, not a language"
+    if tag is not None:
+        meant = tag.group(1) if tag.group(1) in LANGUAGE_CODES else LANGUAGES_ALPHA3.get(tag.group(1), "")
+        if meant:
+            return f"{head}: a language tag's region or script is not part of the code; write '{meant}' ({LANGUAGES[meant]})"
+    return f"{head} (two lower-case letters naming a language, e.g. 'da' for Danish, 'ar' for Arabic)"
+
+
+def country_problem(code: str) -> str | None:
+    """What is wrong with a country code (None: it is a known ISO 3166-1 alpha-2 code, upper case)."""
+    if code in COUNTRY_CODES:
+        return None
+    head = f"{shown(code)} is not an ISO 3166-1 alpha-2 country code"
+    if not code.isascii():
+        return f"{head}: it holds characters other than ASCII letters (two upper-case letters, e.g. 'SY' for Syria)"
+    upper = code.strip().upper()
+    if upper in COUNTRY_CODES:
+        return f"{head}: write '{upper}' ({COUNTRIES[upper]}), two upper-case letters"
+    if upper in COUNTRIES_ALPHA3:
+        meant = COUNTRIES_ALPHA3[upper]
+        return f"{head}: '{upper}' is alpha-3; {COUNTRIES[meant]} is '{meant}'"
+    if upper in OTHER_COUNTRIES:
+        meant = OTHER_COUNTRIES[upper]
+        return f"{head}: {COUNTRIES[meant]} is '{meant}'"
+    if upper in SUCCESSORS:
+        meant = SUCCESSORS[upper]
+        return f"{head}: '{upper}' ({WITHDRAWN_COUNTRIES[upper]}) was withdrawn; {COUNTRIES[meant]} is '{meant}'"
+    if upper in WITHDRAWN_COUNTRIES:
+        return f"{head}: '{upper}' ({WITHDRAWN_COUNTRIES[upper]}) was withdrawn; give the country of today"
+    return f"{head} (two upper-case letters naming a country, e.g. 'SY' for Syria, 'UA' for Ukraine)"
