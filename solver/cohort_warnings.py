@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from solver.candidates import haversine_km
+from solver.codes import LANGUAGE_CODES
 from solver.domain import Cohort, Mentee, Mentor, cefr_name
 from solver.errors import Problem, ProblemCode
 from solver.validate import all_within, finite_number
@@ -35,8 +36,8 @@ def language_warnings(cohort: Cohort) -> list[Problem]:
     out = []
     for i, mentee in enumerate(cohort.mentees):
         rules = cohort.rules.for_mentee(mentee)
-        if not rules.programme_languages:
-            continue
+        if not rules.programme_languages or not LANGUAGE_CODES.issuperset(rules.programme_languages):
+            continue  # none named, or one is no language code: its own problem says so, not a warning per mentee
         if not any(lang.code in rules.programme_languages and lang.level >= rules.min_language_level
                    for lang in mentee.languages):
             wanted = " or ".join(rules.programme_languages)

@@ -221,3 +221,15 @@ def test_alpha3_and_withdrawn_country_codes_name_the_code_of_today(code: str, hi
 def test_codes_that_only_look_odd_are_valid() -> None:
     assert _messages(first_language="el", country_of_origin="XK") == []
     assert _messages(first_language="nb", country_of_origin="GB") == []
+
+
+def test_an_unknown_programme_language_is_one_problem_not_a_warning_per_mentee() -> None:
+    from solver.cohort_warnings import cohort_warnings
+
+    cohort = small_cohort()
+    broken = replace(cohort, rules=replace(cohort.rules, programme_languages=("dk",)))
+    assert [p.path for p in validate(broken)] == ["rules.programme_languages[0]"]
+    assert cohort_warnings(broken) == []
+    # With a real programme language nobody speaks, each mentee is still warned about.
+    unspoken = replace(cohort, rules=replace(cohort.rules, programme_languages=("da",)))
+    assert [w.path for w in cohort_warnings(unspoken)] == ["mentees[0].languages", "mentees[1].languages"]
