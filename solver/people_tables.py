@@ -320,8 +320,9 @@ class _Taking:
         future = self.ahead.pop(name, None)
         return future.result() if future is not None else self.readers[name](self.take(name))
 
-    def check(self, mask: pl.Series) -> None:
-        self.plain &= true_rows(mask)
+    def check(self, mask: pl.Series | np.ndarray) -> None:
+        """Rows not plainly valid by `mask` (a column's own test; missing values false) are no longer plain."""
+        self.plain &= mask if isinstance(mask, np.ndarray) else true_rows(mask)
 
 
 def _person_columns(taking: _Taking, cells: Cells) -> None:
@@ -329,11 +330,11 @@ def _person_columns(taking: _Taking, cells: Cells) -> None:
     Python objects come last, when the text of the others has gone."""
     values = taking.values
     values["gender"], plain = plain_texts(taking.read("gender"), "lower", PLAIN_GENDER)
-    taking.plain &= plain
+    taking.check(plain)
     values["online"], problems = booleans(taking.read("online"))
     cells.add("online", problems)
     ids, plain, taking.repeated = taking.read("id")
-    taking.plain &= plain
+    taking.check(plain)
     values["id"] = ids.to_list()
     taking.columns["id"] = ids  # kept (trimmed) for the ids used twice
     for name, low, high in (("lat", -90, 90), ("lon", -180, 180)):
@@ -344,10 +345,10 @@ def _person_columns(taking: _Taking, cells: Cells) -> None:
         # (numpy makes the floats faster than polars; a null, which no coordinate is read as, would be NaN there)
         values[name] = taking.coordinates[name].tolist() if not number.has_nulls() else number.to_list()
     values["occupations"], plain = text_lists(taking.read("occupations"), plain="[0-9]{4}")
-    taking.plain &= plain
+    taking.check(plain)
     values["languages"], problems, plain = languages(taking.read("languages"))
     cells.add("languages", problems)
-    taking.plain &= plain
+    taking.check(plain)
     values["interests"], _ = text_lists(taking.read("interests"), "lower")
 
 
@@ -370,7 +371,7 @@ def mentor_columns(columns: Columns, cells: Cells) -> People:
             cells.add(name, problems)
         values["organisation"] = texts(taking.take("organisation"))
         values["markets"], plain = text_lists(taking.take("markets"), "code_upper", plain=COUNTRY_CODES)
-        taking.plain &= plain
+        taking.check(plain)
         values["goals"], problems = by_text(taking.take("goals"), parse_goals)
         cells.add("goals", problems)
         _person_columns(taking, cells)
@@ -395,11 +396,11 @@ def mentee_columns(columns: Columns, cells: Cells) -> People:
         taking.check(_within(number, 1, MAX_PRIORITY))
         values["requested_mentor_gender"], plain = plain_texts(taking.read("requested_mentor_gender"), "lower",
                                                                PLAIN_GENDER)
-        taking.plain &= plain
+        taking.check(plain)
         for name, case, known in (("country_of_origin", "code_upper", COUNTRY_CODES),
                                   ("first_language", "code_lower", LANGUAGE_CODES)):
             values[name], plain = plain_texts(taking.read(name), case, PLAIN_CODE, known)
-            taking.plain &= plain
+            taking.check(plain)
         values["municipality"] = texts(taking.read("municipality"))
         values["tags"], _ = text_lists(taking.read("tags"), "lower")
         values["avoid_organisations"], _ = text_lists(taking.read("avoid_organisations"))

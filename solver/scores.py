@@ -457,12 +457,10 @@ def score_columns(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor
     if len(mentee) <= SMALL_SCORE_ROWS and weight.dtype == np.int64:
         # The terms as rows of one matrix, the score one product with the weights: not three numpy calls a term.
         stacked = np.empty((len(points), len(mentee)), dtype=np.int64)
-        for k, (term, values) in enumerate(points.items()):
-            check(stop)
+        for k, (term, values) in enumerate(points.items()):  # (a few thousand rows a term: no stop check needed)
             stacked[k] = values
             columns[term.column] = stacked[k]
         columns["score"] = weight @ stacked
-        check(stop)
         return columns
     score = np.zeros(len(mentee), dtype=np.int64)
     for term, values in points.items():
