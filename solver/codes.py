@@ -7,6 +7,7 @@ code is checked against the list, and the message names the code that was probab
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from solver.data.iso_codes import (
     COUNTRIES,
@@ -49,56 +50,71 @@ def shown(text: str) -> str:
     return f"'{text}'" if text.isascii() and text.isprintable() else ascii(text)
 
 
-def language_problem(code: str) -> str | None:
-    """What is wrong with a language code (None: it is a known ISO 639-1 code, lower case)."""
-    if code in LANGUAGE_CODES:
+def _code_problem(code: str, known: frozenset[str], names: dict[str, str], *, upper: bool, standard: str,
+                  example: str, naming: str, hint: Callable[[str], str | None]) -> str | None:
+    """What every code's check says first (None for a `known` code; a code with other than ASCII letters; a known
+    code in the other case), then `hint` of the code folded, else what a code of `standard` looks like."""
+    if code in known:
         return None
-    head = f"{shown(code)} is not an ISO 639-1 language code"
+    head = f"{shown(code)} is not an {standard}"
+    letters = f"two {'upper' if upper else 'lower'}-case letters"
     if not code.isascii():
-        return f"{head}: it holds characters other than ASCII letters (two lower-case letters, e.g. 'da' for Danish)"
-    lower = code.strip().lower()
-    tag = _TAG.match(lower)
-    if lower in LANGUAGE_CODES:
-        return f"{head}: write '{lower}' ({LANGUAGES[lower]}), two lower-case letters"
+        return f"{head}: it holds characters other than ASCII letters ({letters}, {example})"
+    folded = fold_code(code.strip(), upper)
+    if folded in known:
+        return f"{head}: write '{folded}' ({names[folded]}), {letters}"
+    found = hint(folded)
+    return f"{head}: {found}" if found is not None else f"{head} ({letters} naming {naming})"
+
+
+def _language_hint(lower: str) -> str | None:
+    """The language code probably meant by a lower-cased text that is not one."""
     if lower in LANGUAGES_ALPHA3:
         meant = LANGUAGES_ALPHA3[lower]
-        return f"{head}: '{lower}' is ISO 639-2; {LANGUAGES[meant]} is '{meant}' in ISO 639-1"
+        return f"'{lower}' is ISO 639-2; {LANGUAGES[meant]} is '{meant}' in ISO 639-1"
     if lower in WITHDRAWN_LANGUAGES:
         meant = WITHDRAWN_LANGUAGES[lower]
-        return f"{head}: '{lower}' was withdrawn; {LANGUAGES[meant]} is '{meant}'"
+        return f"'{lower}' was withdrawn; {LANGUAGES[meant]} is '{meant}'"
     if lower == "sh":
-        return f"{head}: 'sh' (Serbo-Croatian) was withdrawn; write 'sr', 'hr' or 'bs'"
+        return "'sh' (Serbo-Croatian) was withdrawn; write 'sr', 'hr' or 'bs'"
     if lower in LANGUAGE_OF_COUNTRY:
         meant = LANGUAGE_OF_COUNTRY[lower]
-        return f"{head}: '{lower}' is the country code of {COUNTRIES[lower.upper()]}; {LANGUAGES[meant]} is '{meant}'"
+        return f"'{lower}' is the country code of {COUNTRIES[lower.upper()]}; {LANGUAGES[meant]} is '{meant}'"
     if len(lower) == 2 and lower.upper() in COUNTRY_CODES:
-        return f"{head}: '{lower}' is the country code of {COUNTRIES[lower.upper()]}, not a language"
+        return f"'{lower}' is the country code of {COUNTRIES[lower.upper()]}, not a language"
+    tag = _TAG.match(lower)
     if tag is not None:
         meant = tag.group(1) if tag.group(1) in LANGUAGE_CODES else LANGUAGES_ALPHA3.get(tag.group(1), "")
         if meant:
-            return f"{head}: a language tag's region or script is not part of the code; write '{meant}' ({LANGUAGES[meant]})"
-    return f"{head} (two lower-case letters naming a language, e.g. 'da' for Danish, 'ar' for Arabic)"
+            return f"a language tag's region or script is not part of the code; write '{meant}' ({LANGUAGES[meant]})"
+    return None
+
+
+def _country_hint(upper: str) -> str | None:
+    """The country code probably meant by an upper-cased text that is not one."""
+    if upper in COUNTRIES_ALPHA3:
+        meant = COUNTRIES_ALPHA3[upper]
+        return f"'{upper}' is alpha-3; {COUNTRIES[meant]} is '{meant}'"
+    if upper in OTHER_COUNTRIES:
+        meant = OTHER_COUNTRIES[upper]
+        return f"{COUNTRIES[meant]} is '{meant}'"
+    if upper in SUCCESSORS:
+        meant = SUCCESSORS[upper]
+        return f"'{upper}' ({WITHDRAWN_COUNTRIES[upper]}) was withdrawn; {COUNTRIES[meant]} is '{meant}'"
+    if upper in WITHDRAWN_COUNTRIES:
+        return f"'{upper}' ({WITHDRAWN_COUNTRIES[upper]}) was withdrawn; give the country of today"
+    return None
+
+
+def language_problem(code: str) -> str | None:
+    """What is wrong with a language code (None: it is a known ISO 639-1 code, lower case)."""
+    return _code_problem(code, LANGUAGE_CODES, LANGUAGES, upper=False, standard="ISO 639-1 language code",
+                         example="e.g. 'da' for Danish", naming="a language, e.g. 'da' for Danish, 'ar' for Arabic",
+                         hint=_language_hint)
 
 
 def country_problem(code: str) -> str | None:
     """What is wrong with a country code (None: it is a known ISO 3166-1 alpha-2 code, upper case)."""
-    if code in COUNTRY_CODES:
-        return None
-    head = f"{shown(code)} is not an ISO 3166-1 alpha-2 country code"
-    if not code.isascii():
-        return f"{head}: it holds characters other than ASCII letters (two upper-case letters, e.g. 'SY' for Syria)"
-    upper = code.strip().upper()
-    if upper in COUNTRY_CODES:
-        return f"{head}: write '{upper}' ({COUNTRIES[upper]}), two upper-case letters"
-    if upper in COUNTRIES_ALPHA3:
-        meant = COUNTRIES_ALPHA3[upper]
-        return f"{head}: '{upper}' is alpha-3; {COUNTRIES[meant]} is '{meant}'"
-    if upper in OTHER_COUNTRIES:
-        meant = OTHER_COUNTRIES[upper]
-        return f"{head}: {COUNTRIES[meant]} is '{meant}'"
-    if upper in SUCCESSORS:
-        meant = SUCCESSORS[upper]
-        return f"{head}: '{upper}' ({WITHDRAWN_COUNTRIES[upper]}) was withdrawn; {COUNTRIES[meant]} is '{meant}'"
-    if upper in WITHDRAWN_COUNTRIES:
-        return f"{head}: '{upper}' ({WITHDRAWN_COUNTRIES[upper]}) was withdrawn; give the country of today"
-    return f"{head} (two upper-case letters naming a country, e.g. 'SY' for Syria, 'UA' for Ukraine)"
+    return _code_problem(code, COUNTRY_CODES, COUNTRIES, upper=True, standard="ISO 3166-1 alpha-2 country code",
+                         example="e.g. 'SY' for Syria", naming="a country, e.g. 'SY' for Syria, 'UA' for Ukraine",
+                         hint=_country_hint)
