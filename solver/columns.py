@@ -18,7 +18,6 @@ plainly valid, by rules stricter than the validator's, whose own per-person chec
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
@@ -298,20 +297,16 @@ _CASES: dict[str, Callable[[str], str]] = {"lower": str.lower, "upper": str.uppe
 """How a column's texts are case-folded; codes (languages, countries) by ASCII letters only (`fold_code`)."""
 
 
-def text_lists(column: pl.Series | SplitLists, case: str = "", plain: str | frozenset[str] | None = None
+def text_lists(column: pl.Series | SplitLists, case: str = "", plain: Callable[[str], object] | None = None
                ) -> tuple[list[tuple[str, ...]], np.ndarray]:
     """A `;`-list column (or the column split) as tuples of texts (each trimmed as `str.strip` does, empty ones left out), lower- or
-    upper-cased as Python does (`case`); and which rows are plain: every item a full match of the pattern `plain`,
-    or one of the set `plain` (all rows without one)."""
+    upper-cased as Python does (`case`); and which rows are plain: every item (as cased) one that `plain` holds
+    true of (all rows without `plain`)."""
     change = _CASES[case]
-    known = plain if isinstance(plain, frozenset) else None
-    pattern = re.compile(plain) if isinstance(plain, str) else None
 
     def item(text: str) -> tuple[str | None, ItemStatus]:
         value = change(text.strip())
-        if known is not None:
-            return value or None, PLAIN if value in known or not value else CHECK
-        return value or None, PLAIN if pattern is None or pattern.fullmatch(value) or not value else CHECK
+        return value or None, PLAIN if plain is None or not value or plain(value) else CHECK
 
     values, status = item_lists(column, item)
     return values, status == PLAIN

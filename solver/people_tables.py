@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -52,6 +53,7 @@ from solver.validate import (
 )
 
 T = TypeVar("T")
+_FOUR_DIGITS = re.compile("[0-9]{4}")  # an occupation the validator need not look at (ISCO-08 unit group)
 
 
 # --- domain objects from columns ----------------------------------------------------------------------------------
@@ -344,7 +346,7 @@ def _person_columns(taking: _Taking, cells: Cells) -> None:
         taking.coordinates[name] = number.to_numpy()
         # (numpy makes the floats faster than polars; a null, which no coordinate is read as, would be NaN there)
         values[name] = taking.coordinates[name].tolist() if not number.has_nulls() else number.to_list()
-    values["occupations"], plain = text_lists(taking.read("occupations"), plain="[0-9]{4}")
+    values["occupations"], plain = text_lists(taking.read("occupations"), plain=_FOUR_DIGITS.fullmatch)
     taking.check(plain)
     values["languages"], problems, plain = languages(taking.read("languages"))
     cells.add("languages", problems)
@@ -370,7 +372,7 @@ def mentor_columns(columns: Columns, cells: Cells) -> People:
             values[name], problems = booleans(taking.take(name))
             cells.add(name, problems)
         values["organisation"] = texts(taking.take("organisation"))
-        values["markets"], plain = text_lists(taking.take("markets"), "code_upper", plain=COUNTRY_CODES)
+        values["markets"], plain = text_lists(taking.take("markets"), "code_upper", plain=COUNTRY_CODES.__contains__)
         taking.check(plain)
         values["goals"], problems = by_text(taking.take("goals"), parse_goals)
         cells.add("goals", problems)
