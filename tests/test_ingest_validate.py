@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from solver.domain import Cohort, Language, Mentee, Mentor, Ranking, Rules
-from solver.errors import CohortInvalid, ProblemCode
+from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.ingest import load_cohort, read_cohort_dir, write_cohort_dir
 from solver.validate import validate
 from tests.oracle import random_cohort
@@ -31,10 +31,15 @@ def small_cohort() -> Cohort:
     return Cohort(mentors, mentees, (Ranking("E1", "M1", 1),), Rules(max_distance_km=20.0), name="small")
 
 
-def codes_of(directory: Path) -> list[ProblemCode]:
+def problems_of(directory: Path) -> list[Problem]:
+    """The problems reading the cohort directory raises (the test fails if it reads)."""
     with pytest.raises(CohortInvalid) as caught:
         read_cohort_dir(directory)
-    return [p.code for p in caught.value.problems]
+    return caught.value.problems
+
+
+def codes_of(directory: Path) -> list[ProblemCode]:
+    return [p.code for p in problems_of(directory)]
 
 
 def edit_csv(path: Path, old: str, new: str) -> None:
