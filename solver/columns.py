@@ -1,9 +1,11 @@
 """Table cells to typed columns: each column split, cast and checked at once by polars expressions, problems made for
-the failing rows only, and the domain objects built from the columns (no Python dict, no parser call per row).
+the failing rows only (the domain objects are built from the columns by `solver.people_tables`: no Python dict, no
+parser call per row).
 
 A cell means what the README's input-file sections say, exactly as the per-cell reading did before: numbers as
 Python's `float` reads them, whole numbers, true/false words, `code:level` languages, goals and tracks, `;`-lists
-trimmed of Python's whitespace, codes lower- or upper-cased. What keeps it exact at polars' speed:
+trimmed of Python's whitespace, codes lower- or upper-cased by their ASCII letters only (`solver.codes.fold_code`).
+What keeps it exact at polars' speed:
 
 - a plain decimal number is cast by polars, where both readings provably agree (the tests compare them); any
   other number text goes to `float` itself;
