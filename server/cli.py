@@ -149,6 +149,20 @@ def read_checked(path: Path, problems: list[Problem], outputs: Callable[[InputFi
     return cohort, warnings, inputs
 
 
+def answer_outputs_problems(inputs: InputFiles, *, output: Path | None, out_current: Path | None = None,
+                            **others: Path | None) -> list[Problem]:
+    """Every reason an answer's files may not be written, at once: `-o`'s (a format, an input, a directory),
+    `--out-current`'s and `others`' (option name without its dashes -> path: `out_history`, `report`), and two of
+    them that are one file."""
+    from server.cli_files import answer_files, output_file_problems
+    from solver.fileio import output_problems, same_file_problems
+
+    files = {f"--{name.replace('_', '-')}": path for name, path in {"out_current": out_current, **others}.items()}
+    problems = output_file_problems(output, inputs) if output is not None else []
+    problems += [p for flag, path in files.items() if path is not None for p in output_problems(path, inputs, flag)]
+    return problems + same_file_problems([*answer_files(output), *files.items()])
+
+
 def refuse_outputs(problems: list[Problem]) -> None:
     """Outputs that may not be written (over an input, a directory, an unknown format): listed, exit 2, before
     anything is solved."""
@@ -381,21 +395,12 @@ def solve_command(
     """The best matching and ranked alternatives, as a table or JSON."""
     from server.convert.problems import problem_to_proto
     from server.convert.results import match_response_from_result, response_json
-    from solver.fileio import record_inputs
     from solver.solve import SolveOptions
 
     options = SolveOptions(mode=mode, alternatives=alternatives, min_difference=min_difference,
                            time_limit_s=time_limit, seed=seed, stable=stable)
-    with record_inputs() as inputs:
-        data_cohort, warnings = read_with_warnings(cohort)
-    if output is not None:
-        from server.cli_files import output_file_problems
-
-        refuse_outputs(output_file_problems(output, inputs))
-    if out_current is not None:
-        from solver.fileio import output_problems
-
-        refuse_outputs(output_problems(out_current, inputs, "--out-current"))
+    data_cohort, warnings, inputs = read_checked(cohort, [], lambda inputs: answer_outputs_problems(
+        inputs, output=output, out_current=out_current))
     interrupted = False
     explanation: mpb.Explanation | None = None
     if server is not None:

@@ -20,7 +20,7 @@ from solver.explain.wording import reason_words, round_km
 from solver.fileio import InputFiles, write_atomic
 from solver.rematch import RematchResult
 from solver.scores import TERMS
-from solver.tables import output_table_problems, write_tables
+from solver.tables import output_table_problems, table_format_problem, table_paths, write_tables
 from solver.workflows import PairRef, UnmatchedRecord, would_help
 
 SHEETS = ("pairs", "unmatched")
@@ -34,6 +34,14 @@ LIST_SEPARATOR = "; "  # lists in a cell, as in the input files
 def output_file_problems(path: Path, inputs: InputFiles | None) -> list[Problem]:
     """Why `-o PATH` may not be written: checked before anything is solved."""
     return output_table_problems(path, SHEETS, inputs, "--output")
+
+
+def answer_files(path: Path | None) -> list[tuple[str, Path]]:
+    """The files `-o PATH` writes (one per sheet for CSV and Parquet), with the option: for `same_file_problems`.
+    None for no `-o` or one whose format is unknown (its own problem says so)."""
+    if path is None or table_format_problem(path):
+        return []
+    return [("--output", target) for target in table_paths(path, SHEETS)]
 
 
 def _set(message_or_record: Any, name: str) -> Any:

@@ -17,8 +17,8 @@ from rich.text import Text
 
 from server.cli import EXIT_INVALID, console, errors, print_problems
 from server.cli_params import finite_seconds
-from solver.errors import CohortInvalid, Problem, ProblemCode
-from solver.fileio import output_problems, record_inputs
+from solver.errors import CohortInvalid, Problem, ProblemCode, gathered
+from solver.fileio import output_problems, record_inputs, same_file_problems
 from solver.tables import TABLE_FORMATS, table_format_problem
 
 if TYPE_CHECKING:
@@ -117,18 +117,20 @@ def register(app: typer.Typer) -> None:
         from solver.sweep_report import write_sweep_report, write_table
 
         try:
-            with record_inputs() as inputs:
-                cohort = load_scenario(base).cohort
-                loaded = load_grid(grid)
             refused: list[Problem] = []
-            for target, name in ((output, "--output"), (report, "--report")):
-                if target is not None:
-                    refused += output_problems(target, inputs, name)
+            with record_inputs() as inputs:  # the base's and the grid's problems, then the outputs', all at once
+                scenario = gathered(lambda: load_scenario(base), refused)
+                loaded = gathered(lambda: load_grid(grid), refused)
+            outputs = [(name, target) for name, target in (("--output", output), ("--report", report))
+                       if target is not None]
+            refused += [p for name, target in outputs for p in output_problems(target, inputs, name)]
             unwritable = table_format_problem(output) if output is not None else None
             if unwritable:
                 refused.append(Problem(ProblemCode.BAD_VALUE, "--output", unwritable, "--output"))
-            if refused:
+            refused += same_file_problems(outputs)
+            if refused or scenario is None or loaded is None:
                 raise CohortInvalid(refused)
+            cohort = scenario.cohort
             cluster = cluster_options(scheduler, workers, sequential).resolve(loaded.size())
             with cluster_errors(), progress_bar(f"sweeping {cluster.describe()}", loaded.size(), transient=as_json
                                                 ) as advance:

@@ -17,7 +17,7 @@ from server.cli import EXIT_INVALID, console, errors, print_problems, read_or_ex
 from server.cli_params import finite_seconds
 from solver.defaults import SPEED_DATING_MAX_ALTERNATIVES, SPEED_DATING_MAX_MINUTES, SPEED_DATING_MAX_ROUNDS
 from solver.errors import CohortInvalid
-from solver.fileio import output_problems, record_inputs
+from solver.fileio import output_problems, record_inputs, same_file_problems
 
 if TYPE_CHECKING:
     from solver.speeddating import SpeedDatingPlan
@@ -82,6 +82,7 @@ def plan_command(
     targets += [(html, "--html")] if html is not None else []
     try:
         refused = [p for path, field in targets for p in output_problems(path, inputs, field)]
+        refused += same_file_problems([(field, path) for path, field in targets])
         if refused:
             raise CohortInvalid(refused)
         plan = plan_speed_dating(data, options)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -20,6 +21,7 @@ from server.cli import (
     EXIT_INVALID,
     JsonFlag,
     OutputOption,
+    answer_outputs_problems,
     console,
     errors,
     print_problems,
@@ -39,8 +41,8 @@ from server.cli_scale import (
     progress_bar,
 )
 from solver.defaults import COMPARE_EXPLAIN_PEOPLE, DEFAULT_PENALTY
-from solver.errors import CohortInvalid, Problem, ProblemCode
-from solver.fileio import output_problems, record_inputs
+from solver.errors import CohortInvalid, Problem, ProblemCode, gathered
+from solver.fileio import record_inputs
 
 if TYPE_CHECKING:
     from solver.compare import Comparison
@@ -157,7 +159,7 @@ def register(app: typer.Typer) -> None:
         sequential: SequentialOption = False,
     ) -> None:
         """Solve what-if scenarios and compare them side by side (matched, scores, travel, rankings, changes)."""
-        from server.cli_files import comparison_sheets, output_file_problems, write_answer
+        from server.cli_files import comparison_sheets, write_answer
         from server.distributed import compare_on_cluster
         from solver.compare import load_scenarios
         from solver.report import write_report
@@ -166,12 +168,13 @@ def register(app: typer.Typer) -> None:
         deep = counterfactuals if counterfactuals is not None else report is not None
         try:
             # Every file read while loading is recorded, so that the outputs are checked against all of them
-            # (scenario files, cohort files, added-people files) before anything is solved.
+            # (scenario files, cohort files, added-people files) before anything is solved; the outputs' problems
+            # are listed with the scenarios'.
+            refused: list[Problem] = []
             with record_inputs() as inputs:
-                loaded = load_scenarios(scenarios)
-            refused = output_problems(report, inputs, "--report") if report is not None else []
-            refused += output_file_problems(output, inputs) if output is not None else []
-            if refused:
+                loaded = gathered(lambda: load_scenarios(scenarios), refused)
+            refused += answer_outputs_problems(inputs, output=output, report=report)
+            if refused or loaded is None:
                 raise CohortInvalid(refused)
             cluster = cluster_options(scheduler, workers, sequential).resolve(len(loaded))
             with cluster_errors(), progress_bar(f"solving {cluster.describe()}", len(loaded), transient=True
@@ -207,9 +210,10 @@ def register(app: typer.Typer) -> None:
             None),
         joined: Annotated[str | None, typer.Option(help="ids of late joiners, separated by ';' or ','")] = None,
         keep: Annotated[str | None, typer.Option(help="pairs that must stay: MENTEE:MENTOR;MENTEE:MENTOR")] = None,
-        penalty: Annotated[int, typer.Option(min=0, help="score points a changed working pair costs")] = (
+        # Not bounded by click (its error would hide every other problem): a negative one is listed with them.
+        penalty: Annotated[int, typer.Option(help="score points a changed working pair costs (>= 0)")] = (
             DEFAULT_PENALTY),
-        max_changes: Annotated[int | None, typer.Option(min=0, help="at most this many working pairs change")] = None,
+        max_changes: Annotated[int | None, typer.Option(help="at most this many working pairs change (>= 0)")] = None,
         as_json: JsonFlag = False,
         output: OutputOption = None,
         out_current: Annotated[Path | None, typer.Option(
@@ -217,19 +221,30 @@ def register(app: typer.Typer) -> None:
         time_limit: Annotated[float, typer.Option(callback=finite_seconds, help="seconds for the solve")] = 30.0,
     ) -> None:
         """Re-match after drop-outs and late joiners, keeping the pairs that work."""
-        from server.cli_files import output_file_problems, rematch_sheets, write_answer, write_current
-        from solver.rematch import RematchSources, read_rematch_inputs, rematch, rematch_problems
+        from server.cli_files import rematch_sheets, write_answer, write_current
+        from solver.rematch import (
+            RematchSources,
+            read_rematch_inputs,
+            rematch,
+            rematch_problems,
+            setting_problems,
+        )
         from solver.solve import SolveOptions
 
         try:
-            with record_inputs() as inputs:
-                data, current_pairs, _ = read_rematch_inputs(cohort, current)
-            refused = output_file_problems(output, inputs) if output is not None else []
-            refused += output_problems(out_current, inputs, "--out-current") if out_current is not None else []
+            refused: list[Problem] = []
+            with record_inputs() as inputs:  # the files' problems listed with the outputs' and --keep's
+                read = gathered(lambda: read_rematch_inputs(cohort, current), refused)
+            refused += answer_outputs_problems(inputs, output=output, out_current=out_current)
             try:
                 kept = _pairs(keep)
             except CohortInvalid as bad_keep:  # listed with every other problem, not before them
                 kept, refused = [], refused + bad_keep.problems
+            if read is None:  # the settings' problems too, at their options
+                refuse_outputs(refused + [replace(p, location=f"--{p.path.replace('_', '-')}")
+                                          for p in setting_problems(penalty, max_changes)])
+            assert read is not None
+            data, current_pairs, _ = read
             # Every problem at once, each where the coordinator sees it (current.csv row 4, --left item 2).
             sources = RematchSources.command_line(current)
             refuse_outputs(refused + rematch_problems(data, current_pairs, left=split_list(left),

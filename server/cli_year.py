@@ -8,7 +8,7 @@ pairs for whoever is still open; `outcomes` reads the history back. The engine i
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -20,6 +20,7 @@ from server.cli import (
     EXIT_INVALID,
     JsonFlag,
     OutputOption,
+    answer_outputs_problems,
     console,
     print_problems,
     refuse_outputs,
@@ -27,8 +28,8 @@ from server.cli import (
     write_or_exit,
 )
 from server.cli_params import finite_seconds
-from solver.errors import CohortInvalid, Problem, ProblemCode
-from solver.fileio import output_problems, record_inputs
+from solver.errors import CohortInvalid, Problem
+from solver.fileio import output_problems, record_inputs, same_file_problems
 
 if TYPE_CHECKING:
     from solver.decisions import DecideResult
@@ -136,24 +137,6 @@ def _cohort_dir_problems(directory: Path, inputs: InputFiles) -> list[Problem]:
     return problems
 
 
-def _same_output_problems(outputs: Mapping[str, Path | None]) -> list[Problem]:
-    """Two outputs given the same path (one would write over the other): refused."""
-    import os
-
-    first: dict[str, str] = {}
-    problems = []
-    for flag, path in outputs.items():
-        if path is None:
-            continue
-        key = os.path.realpath(path)
-        if key in first:
-            problems.append(Problem(ProblemCode.BAD_VALUE, flag, f"{path} is also given to {first[key]}: one "
-                                    "would write over the other; choose another path", flag))
-        else:
-            first[key] = flag
-    return problems
-
-
 def register(app: typer.Typer) -> None:
     """Add the year's commands to the `mentormatch` app."""
 
@@ -174,7 +157,7 @@ def register(app: typer.Typer) -> None:
         time_limit: TimeLimit = 30.0,
     ) -> None:
         """Rolling intake: the running pairs stay, new arrivals and freed places are matched."""
-        from server.cli_files import output_file_problems, rematch_sheets, write_answer, write_current
+        from server.cli_files import rematch_sheets, write_answer, write_current
         from solver.fileio import write_atomic
         from solver.history import history_csv
         from solver.intake import read_intake, rolling_intake
@@ -187,12 +170,8 @@ def register(app: typer.Typer) -> None:
             except CohortInvalid as invalid:
                 problems += invalid.problems
         # The outputs refused with the data's problems, all at once.
-        problems += output_file_problems(output, inputs) if output is not None else []
-        problems += output_problems(out_current, inputs, "--out-current") if out_current is not None else []
-        problems += output_problems(out_history, inputs, "--out-history") if out_history is not None else []
-        problems += _same_output_problems({"--output": output, "--out-current": out_current,
-                                           "--out-history": out_history})
-        refuse_outputs(problems)
+        refuse_outputs(problems + answer_outputs_problems(inputs, output=output, out_current=out_current,
+                                                          out_history=out_history))
         try:
             outcome = rolling_intake(data, pairs, current_from=source, left=split_list(left),
                                      options=SolveOptions(time_limit_s=time_limit))
@@ -247,9 +226,9 @@ def register(app: typer.Typer) -> None:
                     problems += new_decision_problems(data, new, decisions.name)
         problems += _cohort_dir_problems(out, inputs) if out is not None else []
         problems += output_problems(out_current, inputs, "--out-current") if out_current is not None else []
-        if out is not None and out_current is not None:
-            problems += _same_output_problems({f"--out ({name})": out / name for name in COHORT_FILE_NAMES}
-                                              | {"--out-current": out_current})
+        if out is not None:
+            problems += same_file_problems([*(("--out", out / name) for name in COHORT_FILE_NAMES),
+                                            ("--out-current", out_current)])
         refuse_outputs(problems)
         try:
             assert data is not None

@@ -38,13 +38,10 @@ from solver.compare import COUNTERFACTUAL_BUDGET, Comparison, Scenario, Scenario
 from solver.domain import Cohort
 from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.rematch import (
-    CHANGES_FILE,
-    CURRENT_FILE,
-    DEFAULT_PENALTY,
     BatchItem,
     RematchResult,
     RematchSources,
-    read_rematch_inputs,
+    read_batch_directory,
     rematch,
 )
 from solver.solve import SolveOptions
@@ -438,14 +435,13 @@ def _rematch_request(directory: Path, penalty: int | None, max_changes: int | No
                      ) -> tuple[Cohort, mpb.RematchRequest]:
     """One batch directory read here (where its files are) as a request; `penalty` and `max_changes` given
     override its changes.toml, as `solver.rematch.rematch_directory` does."""
-    cohort, current, changes = read_rematch_inputs(directory, directory / CURRENT_FILE, directory / CHANGES_FILE)
+    cohort, current, changes = read_batch_directory(directory, penalty=penalty, max_changes=max_changes)
     request = mpb.RematchRequest(
         cohort=cohort_to_proto(cohort), options=convert.options_to_proto(options),
         current_pairs=[pb.PairRef(mentee_id=p.mentee_id, mentor_id=p.mentor_id) for p in current],
         left_ids=list(changes.left), joined_ids=list(changes.joined),
         keep_pairs=[pb.PairRef(mentee_id=p.mentee_id, mentor_id=p.mentor_id) for p in changes.keep],
-        penalty=penalty if penalty is not None else changes.penalty if changes.penalty is not None else DEFAULT_PENALTY,
-        max_changes=max_changes if max_changes is not None else changes.max_changes)
+        penalty=changes.penalty, max_changes=changes.max_changes)
     return cohort, request
 
 

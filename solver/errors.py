@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class ProblemCode(StrEnum):
@@ -76,6 +79,16 @@ class CohortInvalid(Exception):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__(f"{len(problems)} problem(s) in the cohort; first: {problems[0]}" if problems else "invalid")
+
+
+def gathered(read: Callable[[], T], problems: list[Problem]) -> T | None:
+    """`read()`, or None with its problems added to `problems` when it raises CohortInvalid: for a caller that
+    reports the problems of several inputs at once."""
+    try:
+        return read()
+    except CohortInvalid as invalid:
+        problems += invalid.problems
+        return None
 
 
 class AnswerCheckFailed(Exception):

@@ -24,7 +24,7 @@ import re
 import secrets
 import stat
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -306,6 +306,37 @@ def output_problems(target: Path, inputs: InputFiles | None, field_path: str) ->
         if kind:
             problems.append(Problem(ProblemCode.NOT_A_FILE, field_path, f"{target} is {kind}, not a file to write",
                                     field_path))
+    for folder in target.parents:  # missing folders are made when written; the nearest one there must be one
+        if folder.exists():
+            if not folder.is_dir():
+                problems.append(Problem(ProblemCode.NOT_A_FILE, field_path, f"{target} cannot be written: {folder} "
+                                        "is a file, not a folder", field_path))
+            break
+    return problems
+
+
+def same_file_problems(outputs: Iterable[tuple[str, Path | None]]) -> list[Problem]:
+    """Two of a command's outputs that are one file, one would write over the other: refused, each clash once,
+    at the later option (`outputs`: each file the command would write, with its option; a table of several sheets
+    gives each sheet's file). One file by its real path, or by its inode where it exists (a hard link)."""
+    first: dict[tuple[object, ...], tuple[str, Path]] = {}
+    problems = []
+    for flag, path in outputs:
+        if path is None:
+            continue
+        try:
+            status = path.stat()
+            key: tuple[object, ...] = ("inode", status.st_dev, status.st_ino)
+        except OSError:  # not there yet (or not reachable: its own problem says so)
+            key = ("path", os.path.realpath(path))
+        if key not in first:
+            first[key] = (flag, path)
+            continue
+        other_flag, other = first[key]
+        what = (f"{path} is also written by {other_flag}" if os.path.abspath(path) == os.path.abspath(other)
+                else f"{path} is the file {other}, which {other_flag} writes")
+        problems.append(Problem(ProblemCode.BAD_VALUE, flag, f"{what}: one would write over the other; choose "
+                                "another path", flag))
     return problems
 
 

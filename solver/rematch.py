@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -15,7 +15,7 @@ from solver.candidates import HardRule, rule_masks
 from solver.csv_text import read_csv_text
 from solver.defaults import DEFAULT_PENALTY
 from solver.domain import Cohort, ObjectiveMode
-from solver.errors import CohortInvalid, Problem, ProblemCode
+from solver.errors import CohortInvalid, Problem, ProblemCode, did_you_mean, gathered
 from solver.explain import ExtraConstraints
 from solver.fileio import TABLE_LIMIT_BYTES, read_input, read_toml
 from solver.ingest import RowReader, load_cohort, row_text
@@ -45,6 +45,7 @@ from solver.workflows import (
 CURRENT_FILE = "current.csv"
 CHANGES_FILE = "changes.toml"
 CHANGES_KEYS = ("left", "joined", "keep", "penalty", "max_changes")
+T = TypeVar("T")
 
 
 class ChangeKind(StrEnum):
@@ -154,6 +155,12 @@ def _check_inputs(cohort: Cohort, current: Sequence[PairRef], left: Sequence[str
         for name, value in (("mentee_id", pair.mentee_id), ("mentor_id", pair.mentor_id)):
             if value in gone:
                 out.append(Problem(ProblemCode.BAD_VALUE, f"keep[{k}].{name}", f"'{value}' left: the pair cannot stay"))
+    return out + setting_problems(penalty, max_changes)
+
+
+def setting_problems(penalty: int, max_changes: int | None) -> list[Problem]:
+    """The re-match's settings: neither the penalty nor the change limit may be negative."""
+    out = []
     if penalty < 0:
         out.append(Problem(ProblemCode.NEGATIVE_VALUE, "penalty", f"penalty {penalty} is negative"))
     if max_changes is not None and max_changes < 0:
@@ -469,22 +476,38 @@ class RematchChanges:
 
 
 def read_changes(path: str | Path) -> RematchChanges:
+    """A changes.toml (absent: no changes); raises CohortInvalid with every problem of its keys."""
+    changes, problems = read_changes_checked(path)
+    if problems:
+        raise CohortInvalid(problems)
+    return changes
+
+
+def read_changes_checked(path: str | Path) -> tuple[RematchChanges, list[Problem]]:
+    """`read_changes`, but the problems beside what could be read, so that the caller checks that too (an unknown
+    id in `left` is reported with a malformed `keep`). A key with a problem reads as absent: a list is not cut
+    short, which would move its other items' indexes."""
     path = Path(path)
     if not path.exists():
-        return RematchChanges()
+        return RematchChanges(), []
     where = path.name
     data = read_toml(path, location=where)
-    problems = []
+    problems: list[Problem] = []
 
     def bad(key: str, message: str) -> None:
         problems.append(Problem(ProblemCode.BAD_VALUE, key, message, f"{where} {key}"))
 
+    def whole(before: int, value: tuple[T, ...]) -> tuple[T, ...]:
+        """`value` (read after `before` problems were known) if reading it found none, else empty."""
+        return value if len(problems) == before else ()
+
     for key in data:
         if key not in CHANGES_KEYS:
-            bad(key, f"unknown key '{key}' (known: {', '.join(CHANGES_KEYS)})")
-    left = text_list(data, "left", where, problems)
-    joined = text_list(data, "joined", where, problems)
-    keep = id_pairs(data, "keep", where, problems)
+            bad(key, f"unknown key '{key}'{did_you_mean(key, CHANGES_KEYS)} (known: {', '.join(CHANGES_KEYS)})")
+    # (`whole`'s first argument is evaluated before its second reads the key.)
+    left = whole(len(problems), text_list(data, "left", where, problems))
+    joined = whole(len(problems), text_list(data, "joined", where, problems))
+    keep = whole(len(problems), id_pairs(data, "keep", where, problems))
     numbers: dict[str, int | None] = {}
     for key in ("penalty", "max_changes"):
         value = data.get(key)
@@ -492,32 +515,52 @@ def read_changes(path: str | Path) -> RematchChanges:
             bad(key, "expected a whole number")
             value = None
         numbers[key] = value
-    if problems:
-        raise CohortInvalid(problems)
-    return RematchChanges(left, joined, keep, numbers["penalty"], numbers["max_changes"])
+    return RematchChanges(left, joined, keep, numbers["penalty"], numbers["max_changes"]), problems
 
 
 def read_rematch_inputs(cohort_path: str | Path, current_path: str | Path, changes_path: str | Path | None = None
                         ) -> tuple[Cohort, list[PairRef], RematchChanges]:
     """The cohort, the current pairs and the changes (if a file is given), with the problems of all three at once."""
+    cohort, current, changes, problems = _read_rematch_inputs(cohort_path, current_path, changes_path)
+    if problems or cohort is None or current is None:
+        raise CohortInvalid(problems)
+    return cohort, current, changes
+
+
+def _read_rematch_inputs(cohort_path: str | Path, current_path: str | Path, changes_path: str | Path | None
+                         ) -> tuple[Cohort | None, list[PairRef] | None, RematchChanges, list[Problem]]:
+    """The cohort and the current pairs (None where they could not be read), the changes (the keys that could be
+    read) and every problem of the three."""
     problems: list[Problem] = []
-    cohort: Cohort | None = None
-    current: list[PairRef] = []
+    cohort = gathered(lambda: load_cohort(cohort_path), problems)
+    current = gathered(lambda: read_current_pairs(current_path), problems)
     changes = RematchChanges()
-    try:
-        cohort = load_cohort(cohort_path)
-    except CohortInvalid as invalid:
-        problems += invalid.problems
-    try:
-        current = read_current_pairs(current_path)
-    except CohortInvalid as invalid:
-        problems += invalid.problems
     if changes_path is not None:
-        try:
-            changes = read_changes(changes_path)
-        except CohortInvalid as invalid:
-            problems += invalid.problems
-    if problems or cohort is None:
+        read = gathered(lambda: read_changes_checked(changes_path), problems)  # None: not TOML at all
+        if read is not None:
+            changes, found = read
+            problems += found
+    return cohort, current, changes, problems
+
+
+def read_batch_directory(directory: str | Path, *, penalty: int | None = None, max_changes: int | None = None
+                         ) -> tuple[Cohort, list[PairRef], RematchChanges]:
+    """A batch directory's cohort, current.csv and changes.toml, the changes with the `penalty` and `max_changes`
+    that apply (given here, else changes.toml's, else the default penalty). Raises CohortInvalid with every problem
+    at once: the files' and, where the cohort and current.csv could be read, what the changes that could be read
+    ask of them (an unknown id in `left` beside a malformed `keep`); a directory without problems may still be
+    refused by `rematch` (a kept pair that breaks a rule)."""
+    directory = Path(directory)
+    cohort, current, changes, problems = _read_rematch_inputs(directory, directory / CURRENT_FILE,
+                                                              directory / CHANGES_FILE)
+    changes = replace(changes, penalty=penalty if penalty is not None else changes.penalty
+                      if changes.penalty is not None else DEFAULT_PENALTY,
+                      max_changes=max_changes if max_changes is not None else changes.max_changes)
+    if problems or cohort is None or current is None:
+        if cohort is not None and current is not None:
+            problems += rematch_problems(cohort, current, left=changes.left, joined=changes.joined,
+                                         keep=changes.keep, penalty=changes.penalty or 0,
+                                         max_changes=changes.max_changes, sources=RematchSources.batch())
         raise CohortInvalid(problems)
     return cohort, current, changes
 
@@ -528,14 +571,10 @@ def rematch_directory(directory: str | Path, *, penalty: int | None = None, max_
 
     `penalty` and `max_changes` given here override changes.toml; otherwise its values, then the defaults.
     """
-    directory = Path(directory)
-    cohort, current, changes = read_rematch_inputs(directory, directory / CURRENT_FILE, directory / CHANGES_FILE)
-    return rematch(
-        cohort, current, left=changes.left, joined=changes.joined, keep=changes.keep,
-        penalty=penalty if penalty is not None else changes.penalty if changes.penalty is not None else DEFAULT_PENALTY,
-        max_changes=max_changes if max_changes is not None else changes.max_changes,
-        options=options, sources=RematchSources.batch(),
-    )
+    cohort, current, changes = read_batch_directory(directory, penalty=penalty, max_changes=max_changes)
+    return rematch(cohort, current, left=changes.left, joined=changes.joined, keep=changes.keep,
+                   penalty=changes.penalty or 0, max_changes=changes.max_changes, options=options,
+                   sources=RematchSources.batch())
 
 
 @dataclass(frozen=True)

@@ -219,7 +219,7 @@ def test_outputs_refused_with_the_data_problems_at_once(tmp_path: Path) -> None:
     text = " ".join(outcomes.stderr.split())
     assert outcomes.returncode == 2 and "OVERWRITES_INPUT" in text and "bogus" in text, text
     same = run("intake", tmp_path / "q2", "--out-current", tmp_path / "x.csv", "--out-history", tmp_path / "x.csv")
-    assert same.returncode == 2 and "also given to --out-current" in " ".join(same.stderr.split())
+    assert same.returncode == 2 and "is also written by --out-current" in " ".join(same.stderr.split())
     assert not (tmp_path / "x.csv").exists()
 
 
