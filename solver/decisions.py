@@ -77,14 +77,13 @@ def read_decisions_rows(path: Path) -> tuple[tuple[Decision, ...], list[Problem]
 
 
 def new_decision_problems(cohort: Cohort, new: Sequence[Decision], new_source: str) -> list[Problem]:
-    """The new decisions' ids checked against the cohort, at their rows in `new_source` (reported with the file's
-    other problems, before the decisions can be applied)."""
-    from solver.decision_rows import decision_problems
+    """What `decide` would refuse in the new decisions (ids not in the cohort, accepted pairs the rules forbid), at
+    their rows in `new_source`: reported with the file's other problems (its cells'), so that a typo in one row
+    hides no problem of another. `cohort` is valid with its own decisions (it was read)."""
+    from solver.validate import validate
 
-    own = len(cohort.decisions)
-    merged = replace(cohort, decisions=(*cohort.decisions, *new))
-    found = [p for p in decision_problems(merged) if int(p.path.split("[")[1].split("]")[0]) >= own]
-    return located_decision_problems(merged, found, own, new_source)
+    merged = add_decisions(cohort, new)
+    return located_decision_problems(merged, validate(merged), len(cohort.decisions), new_source)
 
 
 # Writing -----------------------------------------------------------------------------------------------
