@@ -150,3 +150,33 @@ def test_what_if_and_changes_files_are_read_the_same_way(tmp_path: Path, cohort:
     (item,) = json.loads(result.stdout)["cohorts"]
     assert [(p["code"], p["path"], p["location"]) for p in item["problems"]] == [
         ("BAD_VALUE", "penalty", "changes.toml penalty")]
+
+
+# Columns without a name ------------------------------------------------------------------------------------
+
+
+def _with_unnamed_columns(path: Path, cells: list[str]) -> None:
+    """Each line of a CSV with more cells at its end: the header gets empty names, row k the cells[k - 1]."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    extra = len(cells[0].split(",")) if cells else 1
+    lines[0] += "," * extra
+    for k in range(1, len(lines)):
+        lines[k] += "," + (cells[k - 1] if k - 1 < len(cells) else "," * (extra - 1))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize("extra", [1, 2])
+def test_empty_unnamed_columns_a_spreadsheet_leaves_are_ignored(cohort: Path, extra: int) -> None:
+    before = read_cohort_dir(cohort)
+    _with_unnamed_columns(cohort / "mentees.csv", ["," * (extra - 1)])  # `a,b,` lines: no name, no data
+    assert read_cohort_dir(cohort) == before
+
+
+def test_an_unnamed_column_holding_data_is_one_problem_at_its_position(cohort: Path) -> None:
+    width = len((cohort / "mentees.csv").read_text(encoding="utf-8").splitlines()[0].split(","))
+    _with_unnamed_columns(cohort / "mentees.csv", ["", "", "a note"])
+    with pytest.raises(CohortInvalid) as raised:
+        read_cohort_dir(cohort)
+    found = [(p.code, p.message) for p in raised.value.problems]
+    assert found == [(ProblemCode.MISSING_COLUMN,
+                      f"column {width + 1} has no name in the header but holds data: name it or delete it")]
