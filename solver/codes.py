@@ -33,6 +33,9 @@ OTHER_COUNTRIES = {"UK": "GB", "EL": "GR"}
 """Codes used for countries outside ISO 3166-1 (the EU writes EL for Greece; UK is reserved for the United Kingdom,
 whose code is GB)."""
 _TAG = re.compile(r"([A-Za-z]{2,3})[-_][A-Za-z0-9]")  # a language tag: en-GB, zh_Hans, pt-BR
+_LANGUAGE_OF_NAME = {name.lower(): code for code, name in LANGUAGES.items()}
+"""A language's English name, as a coordinator may write it ("English", "arabic"), and its code."""
+_COUNTRY_OF_NAME = {name.upper(): code for code, name in COUNTRIES.items()}
 
 
 def fold_code(text: str, upper: bool) -> str:
@@ -75,6 +78,9 @@ def _language_hint(lower: str) -> str | None:
     if lower in WITHDRAWN_LANGUAGES:
         meant = WITHDRAWN_LANGUAGES[lower]
         return f"'{lower}' was withdrawn; {LANGUAGES[meant]} is '{meant}'"
+    if lower in _LANGUAGE_OF_NAME:
+        meant = _LANGUAGE_OF_NAME[lower]
+        return f"write the code, not the name: {LANGUAGES[meant]} is '{meant}'"
     if lower == "sh":
         return "'sh' (Serbo-Croatian) was withdrawn; write 'sr', 'hr' or 'bs'"
     if lower in LANGUAGE_OF_COUNTRY:
@@ -95,6 +101,9 @@ def _country_hint(upper: str) -> str | None:
     if upper in COUNTRIES_ALPHA3:
         meant = COUNTRIES_ALPHA3[upper]
         return f"'{upper}' is alpha-3; {COUNTRIES[meant]} is '{meant}'"
+    if upper in _COUNTRY_OF_NAME:
+        meant = _COUNTRY_OF_NAME[upper]
+        return f"write the code, not the name: {COUNTRIES[meant]} is '{meant}'"
     if upper in OTHER_COUNTRIES:
         meant = OTHER_COUNTRIES[upper]
         return f"{COUNTRIES[meant]} is '{meant}'"

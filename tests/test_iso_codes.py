@@ -206,6 +206,15 @@ def test_alpha3_and_withdrawn_country_codes_name_the_code_of_today(code: str, hi
     assert hint in message
 
 
+@pytest.mark.parametrize(("field", "name", "hint"), [
+    ("first_language", "English", "English is 'en'"), ("first_language", "arabic", "Arabic is 'ar'"),
+    ("first_language", "Tigrinya", "Tigrinya is 'ti'"), ("country_of_origin", "Denmark", "Denmark is 'DK'"),
+    ("country_of_origin", "syria", "Syria is 'SY'"), ("country_of_origin", "Ukraine", "Ukraine is 'UA'")])
+def test_a_language_or_country_written_by_its_name_gets_its_code(field: str, name: str, hint: str) -> None:
+    [message] = _messages(**{field: name})
+    assert f"'{name}' is not an ISO" in message and "write the code, not the name" in message and hint in message
+
+
 def test_codes_that_only_look_odd_are_valid() -> None:
     assert _messages(first_language="el", country_of_origin="XK") == []
     assert _messages(first_language="nb", country_of_origin="GB") == []
