@@ -119,6 +119,9 @@ def histograms(labels: Sequence[str], series: Sequence[Sequence[float]], *, unit
     if high <= low:
         high = low + 1.0
     step = (high - low) / BINS
+    # Bin edges with as many decimals as their spacing needs (a cohort whose pairs all live 1-2 km apart has
+    # edges 0.1 km apart: whole numbers would label every one "1").
+    digits = max(0, math.ceil(-math.log10(step))) if step < 1 else 0
     panel, gap, top_pad = 70, 26, 14
     plot = CHART_WIDTH - LABEL_WIDTH - 20
     height = len(labels) * (panel + gap + top_pad) + 50
@@ -148,7 +151,7 @@ def histograms(labels: Sequence[str], series: Sequence[Sequence[float]], *, unit
             x = LABEL_WIDTH + b * bar
             lo, hi = low + b * step, low + (b + 1) * step
             parts.append(f'<rect x="{x + 1:.1f}" y="{base - h:.1f}" width="{bar - 2:.1f}" height="{h:.1f}" '
-                         f'fill="{_colour(k)}"><title>{escape(label)}: {count} in {lo:.0f}-{hi:.0f}{unit}'
+                         f'fill="{_colour(k)}"><title>{escape(label)}: {count} in {lo:.{digits}f}-{hi:.{digits}f}{unit}'
                          f"</title></rect>")
             if count:
                 parts.append(f'<text x="{x + bar / 2:.1f}" y="{base - h - 3:.1f}" text-anchor="middle" '
@@ -157,7 +160,7 @@ def histograms(labels: Sequence[str], series: Sequence[Sequence[float]], *, unit
     axis = 8 + len(labels) * (panel + gap + top_pad) - gap + 16
     for b in range(0, BINS + 1, 3):
         x = LABEL_WIDTH + b * bar
-        parts.append(f'<text x="{x:.1f}" y="{axis}" text-anchor="middle">{low + b * step:.0f}</text>')
+        parts.append(f'<text x="{x:.1f}" y="{axis}" text-anchor="middle">{low + b * step:.{digits}f}</text>')
     parts.append(f'<text x="{LABEL_WIDTH + plot / 2:.1f}" y="{axis + 20}" text-anchor="middle" class="axis">'
                  f"{escape(axis_title)}</text>")
     parts.append(f'<text x="{LABEL_WIDTH - 34}" y="{axis + 20}" text-anchor="end" class="axis">pairs per bar</text>')

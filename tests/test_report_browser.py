@@ -19,7 +19,16 @@ from solver.compare import Comparison, Scenario, ScenarioChanges, apply_changes,
 from solver.domain import Cohort
 from solver.explain import UnmatchedReason
 from solver.explain.wording import REASON_WORDS
-from solver.report import HOME, MAP_BACKGROUND, PALETTE, UNMATCHED, WORKPLACE, render_report, write_report
+from solver.report import (
+    HOME,
+    MAP_BACKGROUND,
+    PALETTE,
+    UNMATCHED,
+    WORKPLACE,
+    histograms,
+    render_report,
+    write_report,
+)
 from tests.cli_support import run_cli
 from tests.oracle import random_cohort
 
@@ -217,6 +226,17 @@ def test_the_report_shows_a_map_per_scenario_and_labelled_charts(tmp_path: Path)
                        "pairs per bar"):
         assert axis_title in seen, axis_title
     assert re.search(r"\d+ of \d+", seen)  # the bars say how many were matched
+
+
+@pytest.mark.parametrize("values", [[1.0, 1.2, 1.5, 1.9, 2.0], [0.31, 0.32, 0.35], [10.0, 400.0], [3.0, 3.0]])
+def test_histogram_bin_labels_stay_distinct_and_true_when_the_values_lie_close(values: list[float]) -> None:
+    svg = histograms(["s"], [values], unit=" km", title="travel", axis_title="km")
+    labels = re.findall(r'text-anchor="middle">(-?[0-9.,]+)</text>', svg)
+    numbers = [float(x.replace(",", "")) for x in labels]
+    assert len(set(labels)) == len(labels) >= 3, labels  # a compare report once labelled every bin edge "1"
+    assert numbers == sorted(numbers), labels
+    spacing = numbers[1] - numbers[0]
+    assert abs(numbers[0] - min(values)) < spacing / 2, labels  # the axis starts at the smallest value
 
 
 def test_the_report_words_every_reason_and_advises_only_options_that_exist(tmp_path: Path) -> None:
