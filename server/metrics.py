@@ -129,6 +129,19 @@ DEADLINE_SLACK_S = 0.05
 clock, and `time_remaining()` (the deadline less Python's `time.time()`) can still read a few milliseconds then."""
 
 
+def past_deadline(context: grpc.ServicerContext) -> bool:
+    """Whether the call's deadline has passed (within `DEADLINE_SLACK_S`)."""
+    remaining = context.time_remaining()
+    return remaining is not None and remaining <= DEADLINE_SLACK_S
+
+
+def gone_code(context: grpc.ServicerContext) -> str:
+    """The status of a call that ended before its handler answered: DEADLINE_EXCEEDED when its deadline has passed
+    (what its client saw, whatever stopped the work: the deadline also ends the call, and that cancels the work),
+    CANCELLED otherwise."""
+    return "DEADLINE_EXCEEDED" if past_deadline(context) else "CANCELLED"
+
+
 def _code_name(context: grpc.ServicerContext, failed: bool) -> str:
     code = context.code()
     if code is not None and isinstance(code, grpc.StatusCode):
@@ -136,8 +149,7 @@ def _code_name(context: grpc.ServicerContext, failed: bool) -> str:
     if not context.is_active():
         # The call ended before the handler answered: the client cancelled, or its deadline passed. A handler that
         # raised then (a request stream ending under it as the client went away) failed because of that.
-        remaining = context.time_remaining()
-        return "DEADLINE_EXCEEDED" if remaining is not None and remaining <= DEADLINE_SLACK_S else "CANCELLED"
+        return gone_code(context)
     if failed:
         return "UNKNOWN"
     return "OK"

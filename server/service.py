@@ -37,7 +37,7 @@ from server.checks import (
     explanation_of,
     too_large,
 )
-from server.metrics import ServiceMetrics
+from server.metrics import ServiceMetrics, gone_code, past_deadline
 from server.slots import Slot, SolveSlots
 from server.status import (
     ServiceError,
@@ -155,7 +155,7 @@ class MatchingService:
 
     def _fail(self, call: _Call, context: grpc.ServicerContext, error: BaseException) -> None:
         if isinstance(error, Stopped):
-            error = self._stopped(error)
+            error = self._stopped(error, context)
         elif isinstance(error, CohortInvalid):  # a check inside the engine (a what-if cohort too dense, say)
             error = self._reject([mapping.problem_to_proto(p, mapping.ROOT_FIELD) for p in error.problems],
                                  "COHORT_INVALID")
@@ -177,14 +177,16 @@ class MatchingService:
         self._log_call(call, outcome, level)
         context.abort_with_status(status)
 
-    def _stopped(self, stopped: Stopped) -> ServiceError:
-        """The status of a call whose work stopped before it had an answer (its client has mostly gone already)."""
+    def _stopped(self, stopped: Stopped, context: grpc.ServicerContext | None = None) -> ServiceError:
+        """The status of a call whose work stopped before it had an answer (its client has mostly gone already).
+        A call past its deadline is DEADLINE_EXCEEDED, as its client saw it, also when the work was stopped as
+        cancelled (the deadline ends the call, and that cancels the slot's work before it notices the deadline)."""
         if self._draining:
             return ServiceError(error_status(
                 code_pb2.UNAVAILABLE, "the server is stopping; call again (another replica will answer)",
                 error_info("SERVER_STOPPING"), error_details_pb2.RetryInfo(retry_delay={"nanos": 100_000_000})),
                 "SERVER_STOPPING")
-        if stopped.reason is StopReason.DEADLINE:
+        if stopped.reason is StopReason.DEADLINE or (context is not None and past_deadline(context)):
             return ServiceError(error_status(code_pb2.DEADLINE_EXCEEDED, "the deadline passed before an answer was ready"),
                                 "DEADLINE_EXCEEDED")
         return ServiceError(error_status(code_pb2.CANCELLED, "the call was cancelled"), "CANCELLED")
@@ -406,7 +408,7 @@ class MatchingService:
         except Exception as error:
             self._fail(call, context, error)
             raise
-        self._log_call(call, "OK" if context.is_active() else "CANCELLED")
+        self._log_call(call, "OK" if context.is_active() else gone_code(context))
 
     def ExplainPair(self, request: mpb.ExplainPairRequest, context: grpc.ServicerContext) -> mpb.ExplainPairResponse:
         def body(call: _Call) -> mpb.ExplainPairResponse:
