@@ -48,13 +48,15 @@ from server.status import (
 )
 from server.wire import sets_top_level_flag
 from solver import explain
-from solver.compare import COUNTERFACTUAL_BUDGET, Scenario, compare_scenarios
+from solver.compare import COUNTERFACTUAL_BUDGET, Comparison, Scenario, ScenarioOutcome
+from solver.compare import _solve_and_measure as solve_and_measure
 from solver.errors import AnswerCheckFailed, CohortInvalid
 from solver.rematch import rematch
 from solver.scores import CandidatePairs, candidate_pairs
 from solver.solve import Progress, SolveOptions, SolveResult, solve
 from solver.stop import Stopped, StopReason, StopToken
 from solver.validate import control_characters
+from solver.workflows import PairRef
 
 T = TypeVar("T")
 
@@ -457,7 +459,7 @@ class MatchingService:
             self._refuse_too_large(call, request.cohort)
             call.fields.update(scenarios=len(request.scenarios), counterfactuals=request.counterfactuals)
             slot = self._take_slot(context)
-            return self._in_slot(slot, lambda: self._compare(call, context, request, slot))
+            return self._in_slot(slot, lambda: self._compare(call, request, slot))
 
         return self._unary("CompareScenarios", context, body)
 
@@ -465,7 +467,7 @@ class MatchingService:
         def body(call: _Call) -> mpb.RematchResponse:
             self._refuse_too_large(call, request.cohort)
             slot = self._take_slot(context)
-            return self._in_slot(slot, lambda: self._rematch(call, context, request, slot))
+            return self._in_slot(slot, lambda: self._rematch(call, request, slot))
 
         return self._unary("Rematch", context, body)
 
@@ -481,6 +483,14 @@ class MatchingService:
         timer.daemon = True
         timer.start()
         return timer
+
+    def _margin_stop(self, slot: Slot) -> StopToken:
+        """The slot's stop, with its deadline brought forward by the answer's margin: a workflow's solves end in time
+        to answer, and a stop by it is a DEADLINE (the timer of `_deadline_guard` sets the stop's event, which reads
+        as a cancellation: a call cut short by it answered CANCELLED before its client's deadline)."""
+        if slot.stop.deadline is None:
+            return slot.stop
+        return slot.stop.until(slot.stop.deadline - deadline_margin(slot.stop.remaining(), self.limits))
 
     def _share(self, context: grpc.ServicerContext, requested: float, parts: int) -> float:
         """A time limit for one of `parts` solves run one after another within the call's deadline."""
@@ -504,7 +514,7 @@ class MatchingService:
                                 max_violations=self.limits.max_violations,
                                 max_bytes=self.limits.max_error_details_bytes)
 
-    def _compare(self, call: _Call, context: grpc.ServicerContext, request: mpb.CompareScenariosRequest, slot: Slot
+    def _compare(self, call: _Call, request: mpb.CompareScenariosRequest, slot: Slot
                  ) -> mpb.CompareScenariosResponse:
         checked = check_request(request.cohort, request.HasField("cohort"), request.options, self.limits, slot.stop)
         base_problems = [p for p in checked.problems if not p.field_path.startswith("options")]
@@ -518,61 +528,87 @@ class MatchingService:
         call.fields["problems"] = len(problems)
         if problems:
             raise self._reject(problems, "COHORT_INVALID" if base_problems else "SCENARIO_INVALID", found.dense)
-        scenarios = found.scenarios
         slot.stop.check()
-        guard = None
-        try:
-            parts = (1 + len(scenarios)) * (2 if request.counterfactuals else 1)
-            options = checked.options.solve
-            limit = self._share(context, options.time_limit_s, parts)
-            options = dataclasses.replace(options, time_limit_s=limit, stop=slot.stop.event)
-            budget = dataclasses.replace(COUNTERFACTUAL_BUDGET, time_budget_s=min(COUNTERFACTUAL_BUDGET.time_budget_s, limit),
+        # The solves end a margin before the deadline, by a deadline of their own (not an event set by a timer: a
+        # stop by it is a DEADLINE, and the base's DEADLINE_EXCEEDED when even it has no matching).
+        stop = self._margin_stop(slot)
+        loaded = [Scenario(label=request.base_label or mapping.DEFAULT_BASE_LABEL, cohort=checked.cohort),
+                  *found.scenarios]
+        outcomes: list[ScenarioOutcome] = []
+        limit = checked.options.solve.time_limit_s
+        for i, scenario in enumerate(loaded):
+            # The time left is shared among the scenarios left (twice as many shares with counterfactuals), scenario
+            # by scenario: what one did not use goes to the rest, and one that overran takes from them, not from the
+            # margin. A share fixed at the start let the scenarios' set-up (candidates, measures) overrun the lot.
+            parts = (len(loaded) - i) * (2 if request.counterfactuals else 1)
+            left = stop.remaining()
+            limit = max(0.01, min(checked.options.solve.time_limit_s, self.limits.max_time_limit_s,
+                                  left / parts))
+            options = dataclasses.replace(checked.options.solve, alternatives=1, time_limit_s=limit, stop=stop)
+            budget = dataclasses.replace(COUNTERFACTUAL_BUDGET, stop=stop,
+                                         time_budget_s=min(COUNTERFACTUAL_BUDGET.time_budget_s, limit),
                                          resolve_time_limit_s=min(COUNTERFACTUAL_BUDGET.resolve_time_limit_s, limit))
-            guard = self._deadline_guard(context, slot)
-            base = Scenario(label=request.base_label or mapping.DEFAULT_BASE_LABEL, cohort=checked.cohort)
-            comparison = compare_scenarios([base, *scenarios], options, counterfactuals=request.counterfactuals,
-                                           explain_options=budget)
-            for outcome in comparison.scenarios:
-                self._observe(outcome.status, outcome.solve_seconds, outcome.mentees, outcome.mentors, outcome.matched)
-            call.fields.update(status=comparison.scenarios[0].status, time_limit_s=round(limit, 4),
-                               stopped=slot.stop.is_set())
-            response = mapping.comparison_to_proto(comparison, request.label)
-            response.warnings.extend([*checked.warnings, *found.warnings])
-            return response
-        finally:
-            if guard is not None:
-                guard.cancel()
+            base_pairs = [PairRef(p.mentee_id, p.mentor_id) for p in outcomes[0].pairs] if outcomes else None
+            try:
+                outcome = solve_and_measure(scenario, options, base_pairs, request.counterfactuals, budget)
+            except Stopped:
+                if not outcomes or stop.abandoned:  # no base to compare with, or nobody to answer
+                    raise
+                # The deadline came before this scenario had a matching: it and those after it answer UNKNOWN with a
+                # note, beside the scenarios solved (docs/service.md), rather than the whole call failing.
+                outcomes += [unsolved_outcome(s) for s in loaded[i:]]
+                call.fields["unsolved"] = len(loaded) - i
+                break
+            self._observe(outcome.status, outcome.solve_seconds, outcome.mentees, outcome.mentors, outcome.matched)
+            outcomes.append(outcome)
+        comparison = Comparison(base_label=loaded[0].label, scenarios=outcomes)
+        call.fields.update(status=outcomes[0].status, time_limit_s=round(limit, 4), stopped=stop.is_set())
+        response = mapping.comparison_to_proto(comparison, request.label)
+        response.warnings.extend([*checked.warnings, *found.warnings])
+        return response
 
-    def _rematch(self, call: _Call, context: grpc.ServicerContext, request: mpb.RematchRequest, slot: Slot
-                 ) -> mpb.RematchResponse:
+    def _rematch(self, call: _Call, request: mpb.RematchRequest, slot: Slot) -> mpb.RematchResponse:
         inputs, input_problems = mapping.rematch_inputs_from_proto(request)
         checked = self._checked(call, request.cohort, request.HasField("cohort"), request.options, False, slot.stop,
                                 input_problems, "REMATCH_INVALID")
-        guard = None
+        call.fields.update(current_pairs=len(inputs.current), left=len(inputs.left), joined=len(inputs.joined))
+        stop = self._margin_stop(slot)
+        # Two solves one after the other: the re-match and the fresh optimum it is measured against.
+        remaining = stop.remaining()
+        limit = max(0.01, min(checked.options.solve.time_limit_s, self.limits.max_time_limit_s, remaining / 2))
+        options = dataclasses.replace(checked.options.solve, time_limit_s=limit, stop=stop)
+        started = time.perf_counter()
         try:
-            call.fields.update(current_pairs=len(inputs.current), left=len(inputs.left), joined=len(inputs.joined))
-            # Two solves one after the other: the re-match and the fresh optimum it is measured against.
-            limit = self._share(context, checked.options.solve.time_limit_s, 2)
-            options = dataclasses.replace(checked.options.solve, time_limit_s=limit, stop=slot.stop.event)
-            guard = self._deadline_guard(context, slot)
-            started = time.perf_counter()
-            try:
-                result = rematch(checked.cohort, inputs.current, left=inputs.left, joined=inputs.joined,
-                                 keep=inputs.keep, penalty=inputs.penalty, max_changes=inputs.max_changes,
-                                 options=options)
-            except CohortInvalid as invalid:
-                problems = mapping.rematch_problems_to_proto(invalid.problems, checked.cohort, inputs)
-                call.fields["problems"] = len(problems)
-                raise self._reject(problems, "REMATCH_INVALID") from None
-            self._observe(result.status, time.perf_counter() - started, result.mentees, result.mentors, result.matched)
-            call.fields.update(status=result.status, disrupted_pairs=result.disrupted_pairs,
-                               time_limit_s=round(limit, 4), stopped=slot.stop.is_set())
-            response = mapping.rematch_response_from_result(result, request.label)
-            response.warnings.extend(checked.warnings)
-            return response
-        finally:
-            if guard is not None:
-                guard.cancel()
+            result = rematch(checked.cohort, inputs.current, left=inputs.left, joined=inputs.joined,
+                             keep=inputs.keep, penalty=inputs.penalty, max_changes=inputs.max_changes,
+                             options=options)
+        except CohortInvalid as invalid:
+            problems = mapping.rematch_problems_to_proto(invalid.problems, checked.cohort, inputs)
+            call.fields["problems"] = len(problems)
+            raise self._reject(problems, "REMATCH_INVALID") from None
+        self._observe(result.status, time.perf_counter() - started, result.mentees, result.mentors, result.matched)
+        call.fields.update(status=result.status, disrupted_pairs=result.disrupted_pairs,
+                           time_limit_s=round(limit, 4), stopped=stop.is_set())
+        response = mapping.rematch_response_from_result(result, request.label)
+        response.warnings.extend(checked.warnings)
+        return response
+
+
+UNSOLVED_NOTE = ("not solved: the call's deadline came before this scenario had a matching; call again with a "
+                 "longer deadline or fewer scenarios")
+
+
+def unsolved_outcome(scenario: Scenario) -> ScenarioOutcome:
+    """A what-if the deadline left without a matching: status UNKNOWN, its people counted, nothing matched, a note."""
+    cohort = scenario.cohort
+    return ScenarioOutcome(
+        label=scenario.label, source=scenario.source, description=scenario.description, changes=list(scenario.changes),
+        status="UNKNOWN", mentees=len(cohort.mentees), mentors=len(cohort.mentors),
+        capacity=sum(max(m.capacity, 0) for m in cohort.mentors), matched=0, matched_share=0.0, objective_value=0,
+        total_score=0, mean_score=None, worst_score=None, mean_travel_km=None, ranking_mentees=0, top_choice_mentees=0,
+        top_choice_share=None, blocking_pairs=0, unmatched_by_reason=[], pairs_kept=0, pairs_removed=0, pairs_added=0,
+        pairs=[], unmatched=[], blocking=[], removed_vs_base=[], added_vs_base=[], solve_seconds=0.0,
+        notes=[UNSOLVED_NOTE])
 
 
 SERVICE_NAME: str = mpb.DESCRIPTOR.services_by_name["MatchingService"].full_name
