@@ -7,7 +7,7 @@ one banned, and a later `declined` overrides an earlier acceptance. Every proble
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -83,14 +83,17 @@ def _known(cohort: Cohort, pairs: Iterable[tuple[str, str]]) -> list[tuple[str, 
     return [(a, b) for a, b in pairs if a in mentees and b in mentors]
 
 
-def with_decisions(cohort: Cohort) -> Cohort:
+def with_decisions(cohort: Cohort, unread: Collection[int] = ()) -> Cohort:
     """The cohort with its decisions applied: accepted pairs pinned, declined ones banned (pairs naming someone not
-    in the cohort are left to `decision_problems`). Applying twice changes nothing."""
+    in the cohort are left to `decision_problems`). Applying twice changes nothing. The decisions at the places
+    `unread` (a decision or `by` that could not be read, reported already) stay for their ids to be checked, but
+    pin and ban nothing: their stand-in values would add problems of their own."""
     if not cohort.decisions:
         return cohort
+    decided = [d for k, d in enumerate(cohort.decisions) if k not in unread] if unread else cohort.decisions
     rules = cohort.rules
-    pins = tuple(dict.fromkeys((*rules.pins, *_known(cohort, accepted_pairs(cohort.decisions)))))
-    bans = tuple(dict.fromkeys((*rules.bans, *_known(cohort, declined_pairs(cohort.decisions)))))
+    pins = tuple(dict.fromkeys((*rules.pins, *_known(cohort, accepted_pairs(decided)))))
+    bans = tuple(dict.fromkeys((*rules.bans, *_known(cohort, declined_pairs(decided)))))
     if pins == rules.pins and bans == rules.bans:
         return cohort
     return replace(cohort, rules=replace(rules, pins=pins, bans=bans))
@@ -157,21 +160,27 @@ def decisions_to_proto(cohort: Cohort, msg: pb.Cohort) -> None:
         msg.rules.bans.extend(pb.PairRef(mentee_id=a, mentor_id=b) for a, b in rules.bans)
 
 
-def decisions_from_proto(msg: pb.Cohort, bad: Callable[[str, str], None]) -> tuple[Decision, ...]:
+def decisions_from_proto(msg: pb.Cohort, bad: Callable[[str, str], None]
+                         ) -> tuple[tuple[Decision, ...], frozenset[int]]:
+    """The contract's decisions, each at its place, and the places of those whose `decision` or `by` is no known
+    value (reported through `bad`; kept with stand-in values, so that their ids are checked all the same and the
+    decisions after them keep their paths: `with_decisions(..., unread)` leaves them out of the pins and bans)."""
     from mentormatch.v1 import cohort_pb2 as pb
 
     verdicts = {pb.Verdict.Value(name): v for v, name in _VERDICT_TO_PROTO.items()}
     deciders = {pb.DecidedBy.Value(name): b for b, name in _BY_TO_PROTO.items()}
     out = []
+    unread = set()
     for k, d in enumerate(msg.decisions):
         verdict, by = verdicts.get(d.decision), deciders.get(d.by)
         if verdict is None:
             bad(f"decisions[{k}].decision", f"decision {d.decision} is not ACCEPTED (1) or DECLINED (2)")
         if by is None:
             bad(f"decisions[{k}].by", f"by {d.by} is not MENTEE (1), MENTOR (2) or COORDINATOR (3)")
-        if verdict is not None and by is not None:
-            out.append(Decision(d.mentee_id, d.mentor_id, verdict, by))
-    return tuple(out)
+        if verdict is None or by is None:
+            unread.add(k)
+        out.append(Decision(d.mentee_id, d.mentor_id, verdict or Verdict.DECLINED, by or DecidedBy.COORDINATOR))
+    return tuple(out), frozenset(unread)
 
 
 def decision_place(index: int, own: int, new_source: str, own_source: str = "decisions.csv") -> str:

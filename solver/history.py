@@ -402,7 +402,7 @@ def year_from_proto(msg: pb.Cohort, cohort: Cohort, bad: Callable[[str, str], No
                                         day(h.ended, f"history[{k}].ended"), outcome, h.programme,
                                         h.score if h.HasField("score") else None,
                                         tuple((p.term, p.points) for p in h.term_points)))
-    decisions = decisions_from_proto(msg, bad) if len(msg.decisions) else ()
+    decisions, unread = decisions_from_proto(msg, bad) if len(msg.decisions) else ((), frozenset[int]())
     rules = cohort.rules if intake == cohort.rules.intake else replace(cohort.rules, intake=intake)
     year = cohort
     if (mentors is not cohort.mentors or mentees is not cohort.mentees or rules is not cohort.rules
@@ -410,7 +410,7 @@ def year_from_proto(msg: pb.Cohort, cohort: Cohort, bad: Callable[[str, str], No
         # Rules and the cohort are copied only when the year changes them (a copy is ~10 us).
         year = replace(cohort, mentors=mentors, mentees=mentees, rules=rules, history=tuple(history),
                        decisions=decisions)
-    return with_decisions(year)
+    return with_decisions(year, unread)
 
 
 # The hard rules ----------------------------------------------------------------------------------------
