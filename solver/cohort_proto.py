@@ -33,6 +33,8 @@ from solver.domain import (
 from solver.errors import Problem, ProblemCode
 from solver.history import year_from_proto, year_to_proto
 from solver.people_tables import build
+from solver.rules_toml import distance_problem
+from solver.validate import control_characters
 
 # --- enums ----------------------------------------------------------------------------------------
 
@@ -370,6 +372,8 @@ class ProtoReader:
             max_distance_km = None
             if r.HasField("max_distance_km"):
                 self.bad("rules.max_distance_km", "set together with no_distance_limit; leave one of them out")
+                if (wrong := distance_problem(r.max_distance_km, "rules.max_distance_km")) is not None:
+                    self.problems.append(wrong)  # the value is not validated when the limit is lifted
         elif r.HasField("max_distance_km"):
             max_distance_km = r.max_distance_km
         else:
@@ -574,6 +578,9 @@ class ProtoReader:
             rules=self.rules(msg.rules) if msg.HasField("rules") else Rules(),
             name=msg.name,
         )
+        # The name is echoed in results and reports, as a what-if label is: plain text (files name it by folder).
+        if msg.name and (unsafe := control_characters("name", msg.name, "cohort name")) is not None:
+            self.problems.append(unsafe)
         return year_from_proto(msg, cohort, self.bad, (mentors, mentees))  # dates, intake, history, decisions
 
 
@@ -586,7 +593,9 @@ def cohort_from_proto_checked(msg: pb.Cohort) -> tuple[Cohort, list[Problem]]:
     number N becomes "?N". What the domain cannot hold is reported here, with a fallback value: an
     unknown Goal or Track number (-> UNSPECIFIED; path `mentees[3].goal`, `mentors[0].goals[1]`,
     `rules.eligible_tracks[0]`), a missing location (-> NaN coordinates; `mentors[2].location`), and
-    `max_distance_km` set together with `no_distance_limit` (-> no limit; `rules.max_distance_km`).
+    `max_distance_km` set together with `no_distance_limit` (-> no limit; `rules.max_distance_km`, and beside it
+    the distance's own INVALID_RULE when it is no positive number, which validation no longer sees), and a
+    cohort `name` that is no plain text (a control character; `name`).
     """
     reader = ProtoReader()
     cohort = reader.cohort(msg)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -106,13 +108,16 @@ def rules_from_mapping(data: Mapping[str, Any], problems: list[Problem],
         else:
             weight_values[key] = value
     distance = data.get("max_distance_km", defaults.max_distance_km)
-    if get("no_distance_limit", bool, False):
-        if "max_distance_km" in data:
-            bad("no_distance_limit", "give max_distance_km or no_distance_limit = true, not both")
-        distance = None
     if distance is not None and (isinstance(distance, bool) or not isinstance(distance, int | float)):
         bad("max_distance_km", "expected a number of km")
         distance = defaults.max_distance_km
+    if get("no_distance_limit", bool, False):
+        if "max_distance_km" in data:
+            bad("no_distance_limit", "give max_distance_km or no_distance_limit = true, not both")
+            # The limit is lifted, so the validator never sees the distance: its value is checked here, at once.
+            if distance is not None and (wrong := distance_problem(distance, "rules.max_distance_km")) is not None:
+                problems.append(replace(wrong, location="rules.toml max_distance_km"))
+        distance = None
     minutes = data.get("max_travel_minutes")
     if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, int | float)):
         bad("max_travel_minutes", "expected a number of minutes")
@@ -151,6 +156,15 @@ def rules_from_mapping(data: Mapping[str, Any], problems: list[Problem],
         segments=tuple(_segment(raw, k, bad) for k, raw in enumerate(get("segments", list, []))),
         intake=intake_from_toml(data.get("intake"), bad),
     )
+
+
+def distance_problem(km: float, path: str) -> Problem | None:
+    """INVALID_RULE when a distance limit is no positive number of km (NaN, infinite, 0 or below), else None.
+    For a `max_distance_km` given beside `no_distance_limit`, whose value the validator never sees (the pair is
+    a problem of its own, and the value's problem is reported beside it rather than once it is fixed)."""
+    if math.isfinite(km) and km > 0:
+        return None
+    return Problem(ProblemCode.INVALID_RULE, path, f"{km} km is not a positive distance")
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
