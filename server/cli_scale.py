@@ -128,8 +128,8 @@ def register(app: typer.Typer) -> None:
             if unwritable:
                 refused.append(Problem(ProblemCode.BAD_VALUE, "--output", unwritable, "--output"))
             refused += same_file_problems(outputs)
-            if refused or scenario is None or loaded is None:
-                raise CohortInvalid(refused)
+            if refused or scenario is None or loaded is None:  # (else the grid's label is checked with its values)
+                raise CohortInvalid(refused + list(loaded.problems if loaded is not None else ()))
             cohort = scenario.cohort
             cluster = cluster_options(scheduler, workers, sequential).resolve(loaded.size())
             with cluster_errors(), progress_bar(f"sweeping {cluster.describe()}", loaded.size(), transient=as_json

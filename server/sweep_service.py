@@ -22,6 +22,7 @@ from server import convert as mapping
 from server.distributed import sweep_outcome_to_proto
 from server.service import MatchingService, solving_method
 from server.slots import Slot
+from solver.compare import label_problems
 from solver.domain import Cohort
 from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.sweep import MAX_SETTINGS, AxisValue, Grid, GridAxis, check_values, finish, solve_setting
@@ -39,6 +40,9 @@ def grid_from_proto(axes: Any) -> tuple[Grid, list[Problem]]:
         path = f"axes[{a}]"
         if not axis.rule:
             problems.append(Problem(ProblemCode.BAD_VALUE, f"{path}.rule", "name the rule the axis varies"))
+        # What the outcomes echo is plain text, as a what-if label: a terminal would act on a control character.
+        problems += label_problems({f"{path}.rule": axis.rule} | {f"{path}.values[{k}].label": value.label
+                                                                  for k, value in enumerate(axis.values)})
         if not axis.values:
             problems.append(Problem(ProblemCode.BAD_VALUE, f"{path}.values", "an axis needs at least one value"))
         values = []

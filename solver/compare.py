@@ -204,6 +204,15 @@ def load_scenario(path: str | Path, bases: BaseCohorts | None = None) -> Scenari
                   where=where)
 
 
+def label_problems(texts: Mapping[str, str]) -> list[Problem]:
+    """BAD_VALUE at each path whose label (a what-if's `label` or `description`, a base or grid value's label) holds
+    a control character or one that prints as nothing or turns the text around (`solver.validate`'s check of ids):
+    a label is echoed into outcomes and reports, where a terminal would act on it. The last part of the path names
+    the label in the message ('the base label holds ...')."""
+    found = (control_characters(path, text, path.rpartition(".")[2].replace("_", " ")) for path, text in texts.items())
+    return [p for p in found if p is not None]
+
+
 def _at(problem: Problem, where: str) -> Problem:
     return replace(problem, location=f"{where}: {problem.location or problem.path}")
 

@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from solver.budget import MAX_CANDIDATE_PAIRS
-from solver.compare import DENSITY_RULES, ScenarioChanges, apply_changes, compare_scenarios, density_problem
+from solver.compare import (
+    DENSITY_RULES,
+    ScenarioChanges,
+    apply_changes,
+    compare_scenarios,
+    density_problem,
+    label_problems,
+)
 from solver.domain import Cohort
 from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.fileio import read_toml
@@ -59,6 +66,7 @@ class Grid:
     label: str = ""
     description: str = ""
     source: str = ""
+    problems: tuple[Problem, ...] = ()  # the label's and description's: `check_values` lists them with the values'
 
     def size(self) -> int:
         size = 1
@@ -163,6 +171,7 @@ def grid_from_mapping(data: Mapping[str, Any], where: str = "grid") -> Grid:
     """A grid from a parsed TOML table (`[axes]` with one list of values per rule); CohortInvalid listing every
     problem with its field path (unknown keys, an axis that is no list or is empty, too many settings)."""
     problems: list[Problem] = []
+    texts: list[Problem] = []
 
     def bad(path: str, message: str, code: ProblemCode = ProblemCode.BAD_VALUE) -> None:
         problems.append(Problem(code, path, message, f"{where} {path}"))
@@ -173,6 +182,9 @@ def grid_from_mapping(data: Mapping[str, Any], where: str = "grid") -> Grid:
     for key in ("label", "description"):
         if not isinstance(data.get(key, ""), str):
             bad(key, "expected text")
+        else:  # printed in the sweep's report, as a what-if label: plain text (it changes no setting, so the
+            # values are checked all the same and its problem is listed with theirs: `check_values`)
+            texts += [replace(p, location=f"{where} {key}") for p in label_problems({key: data.get(key, "")})]
     raw_axes = data.get("axes")
     axes: list[GridAxis] = []
     if not isinstance(raw_axes, Mapping) or not raw_axes:
@@ -190,11 +202,11 @@ def grid_from_mapping(data: Mapping[str, Any], where: str = "grid") -> Grid:
             else:
                 axes.append(GridAxis(key, tuple(axis_value(key, v, f"{path}[{k}]") for k, v in enumerate(values))))
     grid = Grid(tuple(axes), label=str(data.get("label", "")), description=str(data.get("description", "")),
-                source=where)
+                source=where, problems=tuple(texts))
     if axes and grid.size() > MAX_SETTINGS:
         bad("axes", f"{grid.size()} settings; a sweep solves at most {MAX_SETTINGS}", ProblemCode.TOO_LARGE)
     if problems:
-        raise CohortInvalid(problems)
+        raise CohortInvalid(problems + texts)
     return grid
 
 
@@ -233,9 +245,10 @@ def check_values(base: Cohort, grid: Grid, where: str | None = None, *, max_pair
     values good alone are good together (the pins they are checked against are checked rule by rule). What only
     a combination shows, a setting too dense to solve (more than `max_pairs` candidate pairs, at the widest
     distance and the shallowest field, say), is counted for every combination of the axes that change the pairs
-    (`DENSITY_RULES`) and reported at those values (TOO_LARGE), also before anything is solved."""
+    (`DENSITY_RULES`) and reported at those values (TOO_LARGE), also before anything is solved. The grid's own
+    label problems (`Grid.problems`) come first, with the values'."""
     where = where if where is not None else Path(grid.source).name if grid.source else ""
-    problems: list[Problem] = []
+    problems = list(grid.problems)
     for axis in grid.axes:
         for value in axis.values:
             try:

@@ -30,6 +30,7 @@ from solver.compare import (
     ScenarioOutcome,
     apply_changes,
     density_problem,
+    label_problems,
     may_densify,
 )
 from solver.domain import Cohort, Track
@@ -155,7 +156,8 @@ class CheckedScenarios:
 def scenarios_from_proto(base: Cohort, messages: Sequence[mpb.Scenario], *,
                          base_problems: Sequence[mpb.InputProblem] = (),
                          base_warnings: Sequence[mpb.InputProblem] = (), max_participants: int | None = None,
-                         max_pairs: int | None = None, stop: StopToken | None = None) -> CheckedScenarios:
+                         max_pairs: int | None = None, stop: StopToken | None = None,
+                         base_label: str = "") -> CheckedScenarios:
     """The what-if scenarios of a CompareScenarios request, applied to the base cohort (as sent: its request
     paths index it) with `solver.compare.apply_changes`, and every problem of every scenario at once with its
     request path (`scenarios[2].add_mentees[0].languages[1]`, `scenarios[0].remove[1]`): the messages' own, the
@@ -168,8 +170,11 @@ def scenarios_from_proto(base: Cohort, messages: Sequence[mpb.Scenario], *,
     inherits them: they are reported once, at the base, and the scenario's own beside them; no budget is
     counted then. The warnings are the scenarios' own (an added mentor far away; a base mentee whom a scenario
     makes an outlier), not those the base has already (`base_warnings`).
+
+    The labels (each scenario's `label` and `description`, and `base_label`) are plain text, as a what-if file's:
+    a control character or one that prints as nothing or turns the text around is BAD_VALUE at its path.
     """
-    found = CheckedScenarios([])
+    found = CheckedScenarios([], _labels({"base_label": base_label}))
     if len(messages) > MAX_SCENARIOS:
         found.problems.append(problem_message(ProblemCode.TOO_LARGE, "scenarios",
                                               f"{len(messages)} scenarios; one call takes at most {MAX_SCENARIOS}"))
@@ -182,6 +187,7 @@ def scenarios_from_proto(base: Cohort, messages: Sequence[mpb.Scenario], *,
         scope = f"scenarios[{i}]"
         changes, mapping_problems = scenario_changes_from_proto(msg, scope)
         own = [problem_message(p.code, p.path, p.message) for p in mapping_problems]
+        own += _labels({f"{scope}.label": msg.label, f"{scope}.description": msg.description})
         origins = _scenario_origins(base, changes, msg, scope)
         reported = {p.path for p in mapping_problems}
         try:
@@ -215,6 +221,10 @@ def scenarios_from_proto(base: Cohort, messages: Sequence[mpb.Scenario], *,
             continue
         found.scenarios.append(scenario)
     return found
+
+
+def _labels(texts: dict[str, str]) -> list[mpb.InputProblem]:
+    return [problem_message(p.code, p.path, p.message) for p in label_problems(texts)]
 
 
 def _under_any(path: str, parents: set[str]) -> bool:
