@@ -361,7 +361,8 @@ def goal_points(cohort: Cohort, mentee: IntArray, mentor: IntArray) -> IntArray:
     """GOAL: 100 when the mentor supports her goal, 50 when he lists no goals, 0 otherwise or without a goal."""
     goal_codes = _GOAL_CODES
     mentee_goal = np.array([goal_codes[p.goal] for p in cohort.mentees], dtype=np.int64)
-    mentor_goals = np.array([sum(1 << goal_codes[g] for g in p.goals) if p.goals else 0 for p in cohort.mentors],
+    # Each goal he lists is one bit, however often he lists it (a goal named twice is still one goal: README, GOAL).
+    mentor_goals = np.array([sum(1 << goal_codes[g] for g in frozenset(p.goals)) for p in cohort.mentors],
                             dtype=np.int64)
     # Per goal and mentor, the points: a pair's are one look-up in it. 100 where he supports the goal, 50 where he
     # lists none, 0 for no goal (UNSPECIFIED).
