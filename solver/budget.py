@@ -5,16 +5,25 @@ gigabytes before the first rule is applied. Building the candidates joins people
 a grid of cells as wide as the distance limit (`solver.candidates.pair_join`); counting that join costs a
 sort and a binary search over the people, so the count comes first, and a cohort whose join would yield
 more than `MAX_CANDIDATE_PAIRS` is refused with a problem that says which rule leaves it so dense.
+
+The objective's numbers are bounded too (`check_magnitudes`): a matched mentee weighs more than any total score
+can vary by, times her priority, and the solvers compute in 64-bit integers. Every value within its documented
+range can still make a cohort whose weights overflow them; it is refused before solving, with the values to lower.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from solver.candidates import CROSS_PRODUCT_LIMIT, CohortArrays, PairJoin, pair_join
+from solver.candidates import CROSS_PRODUCT_LIMIT, CohortArrays, IntArray, PairJoin, pair_join
 from solver.errors import CohortInvalid, Problem, ProblemCode
+
+if TYPE_CHECKING:
+    from solver.model import AssignmentModel
 
 MAX_CANDIDATE_PAIRS = 5_000_000
 """Pairs building the candidates may examine per cohort (the join's pairs, before the rules). At the limit the
@@ -98,3 +107,86 @@ def check_pair_budget(arrays: CohortArrays, limit: int = MAX_CANDIDATE_PAIRS) ->
     if problem is not None:
         raise CohortInvalid([problem])
     return estimate
+
+
+# The objective's magnitude ------------------------------------------------------------------------------------
+
+INT64_MAX = 2**63 - 1
+CP_SAT_OBJECTIVE_LIMIT = 2**62 - 1
+"""CP-SAT refuses an objective whose coefficients' magnitudes sum beyond this ("Possible integer overflow in
+objective", MODEL_INVALID; measured on OR-Tools 9.15 with 1, 2 and 1,000 pair variables)."""
+FLOW_EXTRA_NODES = 6  # source and sink, and at most four quota groups (genders '', f, m, x), beside the people
+
+
+def flow_cost_limit(nodes: int) -> int:
+    """The largest unit cost (in magnitude) OR-Tools' min-cost flow accepts on a network of `nodes` nodes: its cost
+    scaling multiplies the costs by about twice the nodes, and above this it answers BAD_COST_RANGE (measured on
+    OR-Tools 9.15: exactly max |cost| x (2 nodes + 6) <= 2^63 - 1, for 2 to 123,457 nodes)."""
+    return INT64_MAX // (2 * nodes + 6)
+
+
+class _Magnitudes:
+    """What one matched mentee weighs in the objective (`solver.model`: `big` x her priority + a pair's score)
+    and the parts of `big`, for a message that says which values to lower."""
+
+    def __init__(self, model: AssignmentModel, weights: IntArray) -> None:
+        self.model = model
+        # A pair's arc costs minus its weight; a mentor's k-th seat's arc seat_cost x (k - 1).
+        self.top = max(int(np.abs(weights).max(initial=0)),
+                       model.seat_cost * max(0, int(model.capacity.max(initial=0)) - 1))
+        self.priority = int(model.priority.max(initial=0))
+        self.seats = int(model.max_seat_cost)
+
+    def problem(self, what: str, value: int | None = None, limit: int | None = None) -> Problem:
+        model = self.model
+        people = f"{model.candidates.arrays.n_mentees:,} mentees and {model.candidates.arrays.n_mentors:,} mentors"
+        if value is not None and limit is not None:
+            what = f"{what} comes to {value:,}, above the limit of {limit:,} for {people}"
+        else:
+            what = f"{what}, for {people}"
+        scores = model.big - 1 - self.seats
+        parts = [f"1 + the mentees' best pair scores ({scores:,})"]
+        if self.seats:
+            parts.append(f"extra_seat_cost x every mentor's seats beyond the first ({self.seats:,})")
+        lower = [f"the mentees' priorities (the highest is {self.priority:,})", "the weights"]
+        if self.seats:
+            lower += ["extra_seat_cost", "the mentors' capacities (a seat counts up to his allowed pairs)"]
+        return Problem(ProblemCode.TOO_LARGE, "", (
+            f"the objective's numbers are too large to solve exactly in 64-bit integers: {what}. A matched mentee "
+            f"weighs her priority x ({' + '.join(parts)}"
+            f" = {model.big:,}). Lower {', '.join(lower[:-1])} or {lower[-1]}, or split the cohort"))
+
+
+def magnitude_problem(model: AssignmentModel, weights: IntArray, what: str) -> Problem:
+    """The TOO_LARGE problem of a cohort whose objective's numbers (`weights`: every pair's primary weight) overflow
+    a solver in a way `what` says, with the values to lower."""
+    return _Magnitudes(model, weights).problem(what)
+
+
+def check_magnitudes(model: AssignmentModel, weights: IntArray, stages: Sequence[IntArray | None], *,
+                     cp_sat: bool) -> None:
+    """`CohortInvalid` (one TOO_LARGE problem that says which values to lower) when the objective's numbers would
+    leave what the solvers compute exactly, before any is run (a flow answers BAD_COST_RANGE, CP-SAT MODEL_INVALID).
+
+    `weights`: the primary weight of every pair (every solve's first flow); `stages`: the mode's stages;
+    `cp_sat`: whether the solve may run CP-SAT (alternatives, stability, quotas, extra constraints, stages that do
+    not fold), which sums every pair's weight. Seat costs are a matching's, at most `max_seat_cost`, below `big`.
+    """
+    arrays = model.candidates.arrays
+    nodes = arrays.n_mentees + arrays.n_mentors + len(model.org_caps) + FLOW_EXTRA_NODES
+    found = _Magnitudes(model, weights)
+    limit = flow_cost_limit(nodes)
+    if found.top > limit:
+        raise CohortInvalid([found.problem("the heaviest pair's weight (a min-cost flow's cost)", found.top, limit)])
+    if not cp_sat:
+        return
+    for stage in (weights, *stages):
+        if stage is None:
+            continue
+        if float(np.abs(stage).sum(dtype=np.float64)) < CP_SAT_OBJECTIVE_LIMIT / 2:  # a float sum: far below
+            continue
+        total = sum(abs(int(w)) for w in stage.tolist()) + found.seats  # exact, near the limit only
+        if total > CP_SAT_OBJECTIVE_LIMIT:
+            raise CohortInvalid([found.problem("the sum of every allowed pair's weight (CP-SAT's objective, "
+                                               "with alternatives, stability or gender quotas)", total,
+                                               CP_SAT_OBJECTIVE_LIMIT)])

@@ -267,7 +267,10 @@ class _Beside:
 
     def _run(self) -> None:
         def work(send: Callable[[bytes], None], stopping: threading.Event) -> bytes:
-            return b"".join(self.solve(p, True).tobytes() for p in self.parts)
+            try:
+                return b"".join(self.solve(p, True).tobytes() for p in self.parts)
+            except FlowCostRange:
+                return _COST_RANGE
 
         try:
             self.answer = run_in_child(work, self.stop)
@@ -282,6 +285,8 @@ class _Beside:
             raise self.error
         if self.answer is None:  # no child could be forked: solved here
             return [self.solve(p, False) for p in self.parts]
+        if self.answer == _COST_RANGE:
+            raise FlowCostRange("min-cost flow: costs out of range")
         return [np.frombuffer(self.answer, dtype=np.int64).copy()]
 
     def close(self) -> None:
@@ -454,6 +459,13 @@ def _flow_part(model: AssignmentModel, weights: IntArray, rows: IntArray, a: Int
 
 
 _INFEASIBLE = b"-"  # a child's answer when the supplies cannot be met (never an array's bytes: not 8 long)
+_COST_RANGE = b"!"  # a child's answer when the costs overflowed the solver's 64-bit prices
+
+
+class FlowCostRange(ArithmeticError):
+    """OR-Tools' min-cost flow answered BAD_COST_RANGE: its cost scaling multiplies the costs by the nodes + 1 and
+    its node prices fell below what int64 holds (they fall further than the costs, how far depends on the data).
+    No answer comes from it; `solver.solve` refuses the cohort with the values to lower (`solver.budget`)."""
 
 
 def _solve_flow(arcs: Arcs, supplies: IntArray, first: int, count: int,
@@ -464,10 +476,15 @@ def _solve_flow(arcs: Arcs, supplies: IntArray, first: int, count: int,
     least = CHILD_MIN_ARCS if stop is not None else CHILD_MIN_ARCS_NO_STOP
     if least is not None and len(arcs[0]) >= least:
         def work(send: Callable[[bytes], None], stopping: threading.Event) -> bytes:
-            found = _solve_here(arcs, supplies, first, count)
+            try:
+                found = _solve_here(arcs, supplies, first, count)
+            except FlowCostRange:
+                return _COST_RANGE
             return _INFEASIBLE if found is None else found.tobytes()
 
         answer = run_in_child(work, stop)
+        if answer == _COST_RANGE:
+            raise FlowCostRange("min-cost flow: costs out of range")
         if answer is not None:
             return None if answer == _INFEASIBLE else np.frombuffer(answer, dtype=np.int64).copy()
     return _solve_here(arcs, supplies, first, count)
@@ -480,6 +497,8 @@ def _solve_here(arcs: Arcs, supplies: IntArray, first: int, count: int) -> IntAr
     status = solver.solve()
     if status == solver.INFEASIBLE:
         return None
+    if status == solver.BAD_COST_RANGE:
+        raise FlowCostRange("min-cost flow: costs out of range")
     if status != solver.OPTIMAL:
         raise RuntimeError(f"min-cost flow ended with status {status}")
     return (solver.flows(np.arange(first, first + count)) > 0).nonzero()[0].astype(np.int64, copy=False)

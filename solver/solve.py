@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from solver import kbest
+from solver.budget import check_magnitudes, magnitude_problem
 from solver.candidates import IntArray
 from solver.cpsat import WORST, CpOutcome, CpSearch, ExtraConstraints, Stage, cp_stages
 from solver.domain import Cohort, ObjectiveMode
-from solver.flow import QuotaGroups, flow_optimum, quota_flow_optimum, quota_groups
+from solver.errors import CohortInvalid
+from solver.flow import FlowCostRange, QuotaGroups, flow_optimum, quota_flow_optimum, quota_groups
 from solver.model import (
     AssignmentModel,
     Matching,
@@ -405,7 +407,23 @@ def default_min_difference(n_pairs: int) -> int:
 
 
 def solve(source: Cohort | CandidatePairs, options: SolveOptions | None = None) -> SolveResult:
-    """The best matching and up to `options.alternatives - 1` ranked alternatives."""
+    """The best matching and up to `options.alternatives - 1` ranked alternatives.
+
+    Raises `CohortInvalid` (TOO_LARGE, the values to lower) when the objective's numbers leave what the solvers
+    hold exactly: up front where that is known (`solver.budget.check_magnitudes`), else when a flow's prices
+    overflow (`solver.flow.FlowCostRange`: how far they fall depends on the data, known only by running it)."""
+    made: list[tuple[AssignmentModel, IntArray]] = []
+    try:
+        return _solve(source, options, made)
+    except FlowCostRange:
+        model, primary = made[0]
+        raise CohortInvalid([magnitude_problem(
+            model, primary, "the min-cost flow's prices (its costs x its nodes, lowered further as it searches) "
+            "overflowed 64-bit integers")]) from None
+
+
+def _solve(source: Cohort | CandidatePairs, options: SolveOptions | None,
+           made: list[tuple[AssignmentModel, IntArray]]) -> SolveResult:
     options = options or SolveOptions()
     if options.stop is None and ambient() is not None:  # a command line's Ctrl-C, however deep this solve is
         options = replace(options, stop=ambient())
@@ -428,6 +446,10 @@ def solve(source: Cohort | CandidatePairs, options: SolveOptions | None = None) 
     # The score mode's one stage is the primary weight: the same array, so `_exact` finds this flow by identity.
     stage = run.stages[0]
     primary = stage if options.mode is ObjectiveMode.SCORE and stage is not None else primary_weights(model)
+    # Numbers the solvers cannot hold exactly (every value in range, but all near the top) are refused here, with
+    # the values to lower: never a solver's overflow (BAD_COST_RANGE, MODEL_INVALID) mid-solve.
+    check_magnitudes(model, primary, run.stages, cp_sat=_may_use_cp_sat(run))
+    made.append((model, primary))  # for `solve`'s message, should a flow's prices overflow
     relaxed = run.flow(primary, first=True)
     # The flow optimum without quotas and extra constraints bounds every valid matching's value.
     bound = model.weight(primary, relaxed)
@@ -484,6 +506,14 @@ def solve(source: Cohort | CandidatePairs, options: SolveOptions | None = None) 
                          min_difference),
         notes=run.notes,
     )
+
+
+def _may_use_cp_sat(run: _Run) -> bool:
+    """Whether the solve may hand its weights to CP-SAT: alternatives, stability and extra constraints, gender
+    quotas, or stages that do not fold into one weight (rank-maximal; fairness probes by flows)."""
+    return (run.options.alternatives > 1 or run.extra is not None
+            or any(low > 0 or high is not None for _, low, high in run.model.quotas)
+            or (len(run.stages) > 1 and run.options.mode is not ObjectiveMode.FAIRNESS))
 
 
 def _abandoned(options: SolveOptions) -> bool:
