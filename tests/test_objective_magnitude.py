@@ -53,7 +53,6 @@ def _too_large(caught: pytest.ExceptionInfo[CohortInvalid]) -> str:
     return message
 
 
-@pytest.mark.slow
 def test_just_below_the_flow_limit_the_answer_is_exact_and_just_above_it_is_refused() -> None:
     result = solve(big_cohort(1942), SolveOptions(alternatives=1))
     best = result.best
