@@ -16,7 +16,7 @@ from solver.candidates import haversine_km
 from solver.codes import LANGUAGE_CODES
 from solver.domain import Cohort, Mentee, Mentor, cefr_name
 from solver.errors import Problem, ProblemCode
-from solver.validate import all_within, finite_number
+from solver.validate import all_within, finite_number, rules_within_caps, within_caps
 
 _LAT, _LON = attrgetter("lat"), attrgetter("lon")
 
@@ -33,8 +33,12 @@ def language_warnings(cohort: Cohort) -> list[Problem]:
     """Mentees who speak none of their rules' programme languages at the level required: no mentor can be theirs."""
     if not cohort.rules.programme_languages and not any(s.programme_languages for s in cohort.rules.segments):
         return []  # no rules name a programme language (a million mentees need not be asked)
+    if not rules_within_caps(cohort.rules):
+        return []  # a list of the rules too long (its problem says so) is not compared with every mentee
     out = []
     for i, mentee in enumerate(cohort.mentees):
+        if not within_caps(mentee):
+            continue  # nor one of hers (as the pins are checked: among the people without a problem)
         rules = cohort.rules.for_mentee(mentee)
         if not rules.programme_languages or not LANGUAGE_CODES.issuperset(rules.programme_languages):
             continue  # none named, or one is no language code: its own problem says so, not a warning per mentee

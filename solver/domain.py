@@ -216,7 +216,8 @@ class Segment:
         return ((not self.goals or mentee.goal in self.goals)
                 and (not self.tracks or mentee.track in self.tracks)
                 and (not self.municipalities or mentee.municipality in self.municipalities)
-                and (not self.tags or any(tag in self.tags for tag in mentee.tags)))
+                # (a set: each list looked at once, not her every tag looked for along the segment's list)
+                and (not self.tags or not frozenset(self.tags).isdisjoint(mentee.tags)))
 
 
 @dataclass(frozen=True, slots=True)

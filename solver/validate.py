@@ -30,6 +30,44 @@ MAX_YEARS = 80
 MAX_RANK = 1000  # a speed-dating position; the solver's rank profile is as long as the largest rank
 MAX_INT32 = 2**31 - 1  # what the protobuf contract carries; files are held to the same bound
 
+PERSON_LIST_CAPS: dict[str, int] = {
+    "occupations": 100,  # ISCO-08 unit groups: a person holds or seeks a few (the bundled programmes: 4 at most)
+    "languages": 200,  # a person speaks a handful (bundled: 4 at most); ISO 639-1's 184 codes all fit
+    "interests": 100,  # free tags compared between the two of a pair (bundled: 5)
+    "markets": 250,  # a mentor knows a few (bundled: 4); ISO 3166-1's 249 codes and XK all fit
+    "goals": 100,  # four goals exist; a goal listed twice is no problem (it counts once)
+    "tags": 100,  # a mentee's labels that segments select on (bundled: none)
+    "avoid_organisations": 100,  # the organisations a mentee must not be matched into (bundled: 1)
+}
+"""Items one participant's list may hold: a list above its cap is one TOO_LARGE problem at its path
+(`mentors[0].occupations`). No real programme comes near these; they keep a pair's work small, which compares
+the two people's lists (their occupations, their interests, her tags against every segment's): two people with
+20,000 occupations each once held a solve for a minute and 4.8 GB."""
+_MENTOR_LISTS = ("occupations", "languages", "interests", "markets", "goals")
+_MENTEE_LISTS = ("occupations", "languages", "interests", "tags", "avoid_organisations")
+
+RULE_LIST_CAPS: dict[str, int] = {
+    "eligible_municipalities": 1_000,  # Denmark has 98 municipalities, Sweden 290, Norway 357
+    "eligible_tracks": 100,  # four tracks exist; one listed twice is no problem
+    "programme_languages": 200,  # ISO 639-1 has 184 codes
+    "organisation_caps": 20_000,  # one per organisation: one per mentor of the largest cohort the service takes
+    "gender_quotas": 10,  # one per gender (f, m, x) is all a quota needs
+    "segments": 100,  # a programme's groups of mentees (the bundled kvinfo_network: 6); each is checked per mentee
+    "field_families": 1_000,  # the built-in grouping has 11
+}
+"""Items the programme's lists may hold (`rules.<name>`), each above its cap one TOO_LARGE problem."""
+SEGMENT_LIST_CAPS: dict[str, int] = {
+    "goals": 100,
+    "tracks": 100,
+    "municipalities": 100,  # Denmark's 98 fit: a segment is checked against every mentee, so its lists stay short
+    "tags": 100,
+    "programme_languages": 200,
+    "mentor_goals": 100,
+}
+"""Items each segment's lists may hold (`rules.segments[k].<name>`)."""
+FAMILY_PREFIXES_CAP = 1_000  # ISCO-08 has 619 groups at its four levels: one family may name every one
+ALL_FAMILY_PREFIXES_CAP = 2_000  # every group in three families: each person's occupations meet every prefix
+
 
 def finite_number(value: float) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
@@ -144,6 +182,62 @@ def _in_range(path: str, value: int, low: int, high: int, message: str, out: lis
         out.append(Problem(ProblemCode.OUT_OF_RANGE, path, message))
 
 
+def _too_long(path: str, count: int, cap: int, what: str, out: list[Problem]) -> bool:
+    """A TOO_LARGE problem when a list of `count` items is longer than `cap`; whether it is."""
+    if count <= cap:
+        return False
+    out.append(Problem(ProblemCode.TOO_LARGE, path, f"{count:,} {what}; at most {cap:,} are taken"))
+    return True
+
+
+def _person_lists(person: Mentor | Mentee) -> tuple[str, ...]:
+    return _MENTOR_LISTS if isinstance(person, Mentor) else _MENTEE_LISTS
+
+
+def within_caps(person: Mentor | Mentee) -> bool:
+    """Whether each of the person's lists is within its cap (`PERSON_LIST_CAPS`): only such a person is worth
+    comparing with others before the cohort is valid (warnings, pins)."""
+    return all(len(getattr(person, name)) <= PERSON_LIST_CAPS[name] for name in _person_lists(person))
+
+
+def list_cap_problems(cohort: Cohort) -> list[Problem]:
+    """A TOO_LARGE problem for each participant's list above its cap (`PERSON_LIST_CAPS`), by side and person.
+    A column's longest list is found by one C-level pass; only a side with a list too long is looked at by person."""
+    out: list[Problem] = []
+    for side, people, names in (("mentors", cohort.mentors, _MENTOR_LISTS), ("mentees", cohort.mentees, _MENTEE_LISTS)):
+        if all(max(map(len, map(attrgetter(name), people)), default=0) <= PERSON_LIST_CAPS[name] for name in names):
+            continue
+        for i, person in enumerate(people):
+            for name in names:
+                _too_long(f"{side}[{i}].{name}", len(getattr(person, name)), PERSON_LIST_CAPS[name],
+                          name.replace("_", " "), out)
+    return out
+
+
+def rules_within_caps(rules: Rules) -> bool:
+    """Whether every list of the rules is within its cap (`RULE_LIST_CAPS`, `SEGMENT_LIST_CAPS`, the families')."""
+    return not _rule_list_problems(rules)
+
+
+def _rule_list_problems(rules: Rules) -> list[Problem]:
+    """A TOO_LARGE problem for each list of the rules above its cap: the programme's, each segment's (up to the
+    segments' cap) and each field family's prefixes."""
+    out: list[Problem] = []
+    for name, cap in RULE_LIST_CAPS.items():
+        _too_long(f"rules.{name}", len(getattr(rules, name)), cap, name.replace("_", " "), out)
+    for k, segment in enumerate(rules.segments[:RULE_LIST_CAPS["segments"]]):
+        for name, cap in SEGMENT_LIST_CAPS.items():
+            _too_long(f"rules.segments[{k}].{name}", len(getattr(segment, name) or ()), cap, name.replace("_", " "),
+                      out)
+    families = rules.field_families[:RULE_LIST_CAPS["field_families"]]
+    each = [_too_long(f"rules.field_families[{k}].prefixes", len(f.prefixes), FAMILY_PREFIXES_CAP, "prefixes", out)
+            for k, f in enumerate(families)]
+    if not any(each):
+        _too_long("rules.field_families", sum(len(f.prefixes) for f in families), ALL_FAMILY_PREFIXES_CAP,
+                  "prefixes in all families together", out)
+    return out
+
+
 def duplicate_id(path: str, id_: str) -> Problem:
     """The problem of an id that an earlier participant (on either side) has already."""
     return Problem(ProblemCode.DUPLICATE_ID, path, f"id '{id_}' is used more than once (ids are unique across both sides)")
@@ -153,8 +247,8 @@ def mentor_problems(i: int, mentor: Mentor) -> list[Problem]:
     """The problems of the values of `mentors[i]` (its id's uniqueness is `people_problems`')."""
     out: list[Problem] = []
     path = f"mentors[{i}]"
-    _person(path, mentor.id, mentor.lat, mentor.lon, mentor.occupations, out)
-    _languages(path, mentor.languages, out)
+    _person(path, mentor.id, mentor.lat, mentor.lon, mentor.occupations[:PERSON_LIST_CAPS["occupations"]], out)
+    _languages(path, mentor.languages[:PERSON_LIST_CAPS["languages"]], out)
     if mentor.gender != "" and mentor.gender not in GENDERS:  # (the paths and messages only when needed)
         _gender(f"{path}.gender", mentor.gender, out)
     if mentor.capacity < 0:
@@ -166,7 +260,7 @@ def mentor_problems(i: int, mentor: Mentor) -> list[Problem]:
     if not 0 <= mentor.years_experience <= MAX_YEARS:
         _in_range(f"{path}.years_experience", mentor.years_experience, 0, MAX_YEARS,
                   f"{mentor.years_experience} years is not in 0..{MAX_YEARS}", out)
-    for k, market in enumerate(mentor.markets):
+    for k, market in enumerate(mentor.markets[:PERSON_LIST_CAPS["markets"]]):  # (a list too long: its own problem)
         if (wrong := country_problem(market)) is not None:
             out.append(Problem(ProblemCode.MALFORMED_COUNTRY, f"{path}.markets[{k}]", wrong))
     return out
@@ -176,8 +270,8 @@ def mentee_problems(i: int, mentee: Mentee) -> list[Problem]:
     """The problems of the values of `mentees[i]` (its id's uniqueness is `people_problems`')."""
     out: list[Problem] = []
     path = f"mentees[{i}]"
-    _person(path, mentee.id, mentee.lat, mentee.lon, mentee.occupations, out)
-    _languages(path, mentee.languages, out)
+    _person(path, mentee.id, mentee.lat, mentee.lon, mentee.occupations[:PERSON_LIST_CAPS["occupations"]], out)
+    _languages(path, mentee.languages[:PERSON_LIST_CAPS["languages"]], out)
     if mentee.gender != "" and mentee.gender not in GENDERS:  # (the paths and messages only when needed)
         _gender(f"{path}.gender", mentee.gender, out)
     if mentee.requested_mentor_gender != "" and mentee.requested_mentor_gender not in GENDERS:
@@ -337,6 +431,7 @@ def validate(cohort: Cohort, *, max_participants: int | None = None,
         return [Problem(ProblemCode.TOO_LARGE, "", f"{len(cohort.mentors) + len(cohort.mentees)} participants; "
                         f"this service takes at most {max_participants}")]
     out = people_problems(cohort) if people is None else list(people)
+    out += list_cap_problems(cohort)  # (the person's items beyond a cap are not checked one by one)
     rules = cohort.rules
     named = cohort.rankings or rules.pins or rules.bans or rules.travel_times  # else no id is looked up
     mentor_ids = {m.id for m in cohort.mentors} if named else set()
@@ -435,13 +530,15 @@ def _side_named(problem: Problem, empty: list[str], cohort: Cohort, known: set[s
 
 def _validate_rules(cohort: Cohort, mentee_ids: set[str], mentor_ids: set[str]) -> list[Problem]:
     rules = cohort.rules
-    out: list[Problem] = []
+    out = _rule_list_problems(rules)  # and the items of a list beyond its cap are not checked one by one
     if rules.max_distance_km is not None and not (finite_number(rules.max_distance_km) and rules.max_distance_km > 0):
         out.append(Problem(ProblemCode.INVALID_RULE, "rules.max_distance_km",
-                           f"{rules.max_distance_km} km is not a positive distance (for no limit: no_distance_limit = true)"))
+                           f"{rules.max_distance_km} km is not a positive distance (0 would match only people at the "
+                           "same place; for no limit leave it out and set no_distance_limit = true)"))
     if rules.max_travel_minutes is not None and not (finite_number(rules.max_travel_minutes) and rules.max_travel_minutes > 0):
         out.append(Problem(ProblemCode.INVALID_RULE, "rules.max_travel_minutes",
-                           f"{rules.max_travel_minutes} is not a positive number of minutes"))
+                           f"{rules.max_travel_minutes} is not a number of minutes above 0 (for no travel-time "
+                           "limit leave it out)"))
     if not 0 <= rules.field_depth <= 4:
         out.append(Problem(ProblemCode.INVALID_RULE, "rules.field_depth",
                            f"field depth {rules.field_depth} is not 0..4 (ISCO digits that must agree)"))
@@ -451,13 +548,19 @@ def _validate_rules(cohort: Cohort, mentee_ids: set[str], mentor_ids: set[str]) 
     if not 0 <= rules.min_mentor_years <= MAX_YEARS:  # (the path and message worded only when needed)
         _in_range("rules.min_mentor_years", rules.min_mentor_years, 0, MAX_YEARS,
                   f"{rules.min_mentor_years} is not in 0..{MAX_YEARS}", out)
-    for k, (org, cap) in enumerate(rules.organisation_caps):
+    capped: dict[str, int] = {}
+    for k, (org, cap) in enumerate(rules.organisation_caps[:RULE_LIST_CAPS["organisation_caps"]]):
         if not org.strip():
             out.append(Problem(ProblemCode.INVALID_RULE, f"rules.organisation_caps[{k}].organisation",
                                "an organisation cap names no organisation (mentors' `organisation`)"))
+        elif org in capped:  # two caps: which one holds would be anybody's guess
+            out.append(Problem(ProblemCode.INVALID_RULE, f"rules.organisation_caps[{k}]",
+                               f"a second cap for '{org}' (the first is rules.organisation_caps[{capped[org]}]): "
+                               "give one cap per organisation"))
+        capped.setdefault(org, k)
         _in_range(f"rules.organisation_caps[{k}]", cap, 0, MAX_INT32, f"cap {cap} for '{org}' is not in 0..{MAX_INT32}",
                   out)
-    for k, quota in enumerate(rules.gender_quotas):
+    for k, quota in enumerate(rules.gender_quotas[:RULE_LIST_CAPS["gender_quotas"]]):
         if not quota.gender:
             out.append(Problem(ProblemCode.INVALID_RULE, f"rules.gender_quotas[{k}].gender",
                                "a gender quota names no gender: f, m or x (GENDER_FEMALE, GENDER_MALE, GENDER_OTHER)"))
@@ -518,11 +621,11 @@ def _validate_programme_rules(rules: Rules) -> list[Problem]:
     if not 0 <= rules.extra_seat_cost <= MAX_SEAT_COST:
         _in_range("rules.extra_seat_cost", rules.extra_seat_cost, 0, MAX_SEAT_COST,
                   f"{rules.extra_seat_cost} is not in 0..{MAX_SEAT_COST} points", out)
-    for k, code in enumerate(rules.programme_languages):
+    for k, code in enumerate(rules.programme_languages[:RULE_LIST_CAPS["programme_languages"]]):
         if (wrong := language_problem(code)) is not None:
             out.append(Problem(ProblemCode.MALFORMED_LANGUAGE, f"rules.programme_languages[{k}]", wrong))
     seen: dict[str, int] = {}
-    for k, family in enumerate(rules.field_families):
+    for k, family in enumerate(rules.field_families[:RULE_LIST_CAPS["field_families"]]):
         if not family.id or not family.prefixes or not all(p.isdigit() and 1 <= len(p) <= 4 for p in family.prefixes):
             out.append(Problem(ProblemCode.INVALID_RULE, f"rules.field_families[{k}]",
                                "a family needs an id and prefixes of 1 to 4 ISCO-08 digits"))
@@ -534,7 +637,7 @@ def _validate_programme_rules(rules: Rules) -> list[Problem]:
             out.append(unsafe)
         seen.setdefault(family.id, k)
     seen = {}
-    for k, segment in enumerate(rules.segments):
+    for k, segment in enumerate(rules.segments[:RULE_LIST_CAPS["segments"]]):
         path = f"rules.segments[{k}]"
         if not segment.id:
             out.append(Problem(ProblemCode.INVALID_RULE, f"{path}.id", "every segment needs an id"))
@@ -556,11 +659,12 @@ def _validate_programme_rules(rules: Rules) -> list[Problem]:
         for key, value in (("max_distance_km", segment.max_distance_km),
                            ("max_travel_minutes", segment.max_travel_minutes)):
             if value is not None and not (finite_number(value) and value > 0):
-                out.append(Problem(ProblemCode.INVALID_RULE, f"{path}.{key}", f"{value} is not a positive number"))
+                out.append(Problem(ProblemCode.INVALID_RULE, f"{path}.{key}", f"{value} is not a number above 0 "
+                                   "(for the programme's limit leave it out)"))
         if segment.no_distance_limit and segment.max_distance_km is not None:
             out.append(Problem(ProblemCode.INVALID_RULE, f"{path}.no_distance_limit",
                                "give max_distance_km or no_distance_limit, not both"))
-        for j, code in enumerate(segment.programme_languages or ()):
+        for j, code in enumerate((segment.programme_languages or ())[:SEGMENT_LIST_CAPS["programme_languages"]]):
             if (wrong := language_problem(code)) is not None:
                 out.append(Problem(ProblemCode.MALFORMED_LANGUAGE, f"{path}.programme_languages[{j}]", wrong))
     return out
