@@ -1095,8 +1095,9 @@ class Rules(_message.Message):
     INTAKE_FIELD_NUMBER: _builtins.int
     max_distance_km: _builtins.float
     """The longest straight-line distance in kilometres between a mentee's home and
-    the mentor's workplace, 0 or more. Absent means 30 km. For no distance limit at
-    all, leave this absent and set `no_distance_limit`.
+    the mentor's workplace, more than 0 (0 or less is an input problem: a limit of 0
+    would match only people at the same place). Absent means 30 km. For no distance
+    limit at all, leave this absent and set `no_distance_limit`.
     """
     no_distance_limit: _builtins.bool
     """True means there is no distance limit; `max_distance_km` must then be absent
@@ -1119,8 +1120,8 @@ class Rules(_message.Message):
     preference only. Absent means true.
     """
     max_travel_minutes: _builtins.float
-    """The longest travel time in minutes, applied with `travel_times`, 0 or more.
-    Absent means no travel-time limit.
+    """The longest travel time in minutes, applied with `travel_times`, more than 0
+    (0 or less is an input problem). Absent means no travel-time limit.
     """
     online_meetings: _builtins.bool
     """True: a pair who both accept online meetings (`Mentor.online`, `Mentee.online`)
@@ -1150,7 +1151,9 @@ class Rules(_message.Message):
 
     @_builtins.property
     def organisation_caps(self) -> _containers.RepeatedCompositeFieldContainer[Global___OrganisationCap]:
-        """Caps on how many mentees one organisation's mentors take together, at most one per organisation."""
+        """Caps on how many mentees one organisation's mentors take together, at most one per organisation
+        (a second cap for one organisation is an input problem at the second).
+        """
 
     @_builtins.property
     def gender_quotas(self) -> _containers.RepeatedCompositeFieldContainer[Global___GenderQuota]:
@@ -1356,11 +1359,11 @@ class Segment(_message.Message):
     field_rule: Global___FieldRule.ValueType
     """Overrides `Rules.field_rule`. UNSPECIFIED: the programme's."""
     max_distance_km: _builtins.float
-    """Overrides `Rules.max_distance_km`. Absent: the programme's."""
+    """Overrides `Rules.max_distance_km`, more than 0. Absent: the programme's."""
     no_distance_limit: _builtins.bool
     """True: no programme distance limit for this segment (with `max_distance_km` absent)."""
     max_travel_minutes: _builtins.float
-    """Overrides `Rules.max_travel_minutes`. Absent: the programme's."""
+    """Overrides `Rules.max_travel_minutes`, more than 0. Absent: the programme's."""
     min_language_level: Global___CefrLevel.ValueType
     """Overrides `Rules.min_language_level`. Absent: the programme's."""
     min_mentor_years: _builtins.int

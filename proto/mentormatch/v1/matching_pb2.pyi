@@ -546,7 +546,9 @@ class _ProblemCodeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ProblemCo
     """One mentee pinned to two mentors."""
     PROBLEM_CODE_TOO_LARGE: _ProblemCode.ValueType  # 22
     """The cohort is larger than this service takes, or makes more candidate pairs than it
-    examines (the rule that makes it so dense is the path).
+    examines (the rule that makes it so dense is the path), or a list holds more items than
+    its cap (one person's list, e.g. `mentors[0].occupations`, or a list of the rules; the
+    caps are in the README, "List caps").
     """
     PROBLEM_CODE_OUT_OF_RANGE: _ProblemCode.ValueType  # 23
     """A number above its maximum (years above 80, a priority above 1000, a weight above 1000,
@@ -625,7 +627,9 @@ PROBLEM_CODE_CONFLICTING_PINS: ProblemCode.ValueType  # 21
 """One mentee pinned to two mentors."""
 PROBLEM_CODE_TOO_LARGE: ProblemCode.ValueType  # 22
 """The cohort is larger than this service takes, or makes more candidate pairs than it
-examines (the rule that makes it so dense is the path).
+examines (the rule that makes it so dense is the path), or a list holds more items than
+its cap (one person's list, e.g. `mentors[0].occupations`, or a list of the rules; the
+caps are in the README, "List caps").
 """
 PROBLEM_CODE_OUT_OF_RANGE: ProblemCode.ValueType  # 23
 """A number above its maximum (years above 80, a priority above 1000, a weight above 1000,
@@ -2374,7 +2378,7 @@ class RuleChanges(_message.Message):
     NO_PINS_FIELD_NUMBER: _builtins.int
     NO_BANS_FIELD_NUMBER: _builtins.int
     max_distance_km: _builtins.float
-    """A new distance limit in km, 0 or more. Absent: the base's limit."""
+    """A new distance limit in km, more than 0. Absent: the base's limit."""
     no_distance_limit: _builtins.bool
     """True lifts the distance limit; false changes nothing. Not together with `max_distance_km`."""
     field_depth: _builtins.int
@@ -2394,7 +2398,7 @@ class RuleChanges(_message.Message):
     gender_requests_hard: _builtins.bool
     """Whether gender requests are hard. Absent: the base's setting."""
     max_travel_minutes: _builtins.float
-    """A new travel-time limit in minutes, 0 or more. Absent: the base's."""
+    """A new travel-time limit in minutes, more than 0. Absent: the base's."""
     no_pins: _builtins.bool
     """True: the base's pins are dropped (`Scenario.add_pins` still apply). Default false."""
     no_bans: _builtins.bool
