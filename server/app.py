@@ -78,7 +78,7 @@ class ServerConfig:
         from dataclasses import replace
 
         return replace(self.limits, max_concurrent=self.max_concurrent, max_participants=self.max_participants,
-                       max_time_limit_s=self.max_time_limit_s)
+                       max_time_limit_s=self.max_time_limit_s, max_message_bytes=self.max_message_bytes)
 
     def check(self) -> None:
         """Raise ConfigError for options that cannot work together."""

@@ -85,9 +85,16 @@ def check_request(cohort_msg: pb.Cohort, has_cohort: bool, options_msg: mpb.Matc
         dense = too_dense(arrays, estimate_pairs(arrays), limits.max_candidate_pairs)
         if dense is not None:
             problems.append(dense)
-    out = [mapping.problem_to_proto(p, "" if p.path.startswith("options.") else mapping.ROOT_FIELD)
-           for p in problems]
+    out: list[mpb.InputProblem] = []
+    for start in range(0, len(problems), PROBLEMS_PER_STOP_CHECK):  # 300,000 problems take ~1.7 s to convert
+        stop.check()
+        out += [mapping.problem_to_proto(p, "" if p.path.startswith("options.") else mapping.ROOT_FIELD)
+                for p in problems[start:start + PROBLEMS_PER_STOP_CHECK]]
     return Checked(cohort, options, out, arrays, warnings, as_sent)
+
+
+PROBLEMS_PER_STOP_CHECK = 10_000
+"""Problems converted to messages between two looks at the call's stop (~60 ms of work)."""
 
 
 MAX_LIST_ENTRIES: dict[str, int] = {

@@ -82,6 +82,13 @@ class ServiceMetrics:
         self.solve_slots = Gauge(
             "mentormatch_solve_slots", "Concurrency slots for solves (the most solves that run at once).",
             registry=r, multiprocess_mode="livesum")
+        self.validations_in_flight = Gauge(
+            "mentormatch_validations_in_flight",
+            "Validation-only calls being checked now (each holds one validation slot).", registry=r,
+            multiprocess_mode="livesum")
+        self.validation_slots = Gauge(
+            "mentormatch_validation_slots", "Validation slots (the most validation-only calls checked at once).",
+            registry=r, multiprocess_mode="livesum")
         self.rejected = Counter(
             "mentormatch_requests_rejected_total",
             "Calls refused before solving, by reason (busy, too_large, invalid, unauthenticated).",

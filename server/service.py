@@ -42,9 +42,11 @@ from server.slots import Slot, SolveSlots
 from server.status import (
     ServiceError,
     ServiceLimits,
+    answer_too_large,
     error_info,
     error_status,
     invalid_argument,
+    problems_to_list,
 )
 from server.wire import sets_top_level_flag
 from solver import explain
@@ -54,7 +56,7 @@ from solver.errors import AnswerCheckFailed, CohortInvalid
 from solver.rematch import rematch
 from solver.scores import CandidatePairs, candidate_pairs
 from solver.solve import Progress, SolveOptions, SolveResult, solve
-from solver.stop import Stopped, StopReason, StopToken
+from solver.stop import Stopped, StopReason, StopToken, run_in_child
 from solver.validate import control_characters
 from solver.workflows import PairRef
 
@@ -62,6 +64,14 @@ T = TypeVar("T")
 
 WAIT_POLL_S = 0.05
 """How often a call waiting for its work looks whether a drain has given up waiting."""
+
+ANSWER_ADVICE = ("ask for less (fewer alternatives or scenarios, explain NONE or PAIRS, fewer people per call), "
+                 "or run the server with a larger --max-message-mb")
+"""What an answer too large to send (`answer_too_large`) tells the client to do instead."""
+
+VALIDATE_IN_CHILD_ABOVE_BYTES = 1024 * 1024
+"""A validate_only cohort larger than this is checked in a forked child (`_validated_response`): ~50,000 list rows,
+0.3-1 s of checks; a fork costs ~3 ms."""
 
 BUSY_RETRY_DELAY_NS = 500_000_000
 """The RetryInfo of a SOLVER_BUSY refusal: 0.5 s (docs/service.md)."""
@@ -118,6 +128,11 @@ class MatchingService:
         self.limits = limits
         self.metrics = metrics
         self.slots = SolveSlots(limits.max_concurrent, metrics)
+        # validate_only calls solve nothing, so they take no solve slot (a platform validates while the server is
+        # busy solving), but they are not free: a list of a million rows is seconds of CPU and a gigabyte to check.
+        # They run on a bounded pool of their own, as many at once as solves, stopped by the call's deadline and
+        # cancellation like a solve; beyond, RESOURCE_EXHAUSTED (VALIDATION_BUSY) at once.
+        self.validation_slots = SolveSlots(limits.max_concurrent, metrics, validation=True)
         self.log = logger
         self._draining = False
         # Set shortly before a drain's grace ends: calls whose work has not answered by then stop waiting for it and
@@ -133,6 +148,11 @@ class MatchingService:
             f"the service is busy ({limits.max_concurrent} solve(s) running); retry with backoff",
             error_info("SOLVER_BUSY", max_concurrent=limits.max_concurrent),
             error_details_pb2.RetryInfo(retry_delay={"nanos": BUSY_RETRY_DELAY_NS})), "SOLVER_BUSY")
+        self._validation_busy_status = (error_status(
+            code_pb2.RESOURCE_EXHAUSTED,
+            f"the service is busy ({limits.max_concurrent} validation(s) running); retry with backoff",
+            error_info("VALIDATION_BUSY", max_concurrent=limits.max_concurrent),
+            error_details_pb2.RetryInfo(retry_delay={"nanos": BUSY_RETRY_DELAY_NS})), "VALIDATION_BUSY")
 
     def start_call(self, method: str) -> _Call:
         """The bookkeeping of one call (its log line), for handlers of services built on this one."""
@@ -196,7 +216,7 @@ class MatchingService:
     def _log_call(self, call: _Call, outcome: str, level: int = logging.INFO) -> None:
         fields: dict[str, object] = {"method": call.method, "outcome": outcome,
                                      "duration_s": round(time.perf_counter() - call.started, 4), **call.fields}
-        if outcome == "SOLVER_BUSY":
+        if outcome in ("SOLVER_BUSY", "VALIDATION_BUSY"):
             unlogged = self._busy_log.sample()
             if unlogged is None:
                 return
@@ -207,43 +227,56 @@ class MatchingService:
         call = _Call(method)
         try:
             response = body(call)
+            self.refuse_too_large_answer(call, response)
         except Exception as error:  # every failure: one status, never a traceback to the client
             self._fail(call, context, error)
             raise  # abort_with_status raised already; this line is never reached
         self._log_call(call, "OK")
         return response
 
+    def refuse_too_large_answer(self, call: _Call, response: Any) -> None:
+        """An answer larger than this server sends is an error that says so (RESOURCE_EXHAUSTED, ANSWER_TOO_LARGE),
+        counted and logged as what the client gets: gRPC's own refusal, after the handler, was a bare status
+        while the metrics and the log said OK."""
+        size = response.ByteSize()
+        call.fields["answer_bytes"] = size
+        if size > self.limits.max_message_bytes:
+            raise answer_too_large(size, self.limits, ANSWER_ADVICE)
+
     # --- shared steps ---
 
-    def _take_slot(self, context: grpc.ServicerContext) -> Slot:
-        """A slot, or RESOURCE_EXHAUSTED with a RetryInfo at once: the first thing a call that solves does after the
-        size cap, so overload is refused in milliseconds whatever the cohort."""
+    def _take_slot(self, context: grpc.ServicerContext, validation: bool = False) -> Slot:
+        """A slot (of the validation pool with `validation`), or RESOURCE_EXHAUSTED with a RetryInfo at once: the
+        first thing a call that solves does after the size cap, so overload is refused in milliseconds whatever the
+        cohort."""
         remaining = context.time_remaining()
         if remaining is not None and remaining <= 0:  # dead on arrival: no slot for it
             raise self._stopped(Stopped(StopReason.DEADLINE))
-        slot = self.slots.try_take(None if remaining is None else time.monotonic() + remaining)
+        slots = self.validation_slots if validation else self.slots
+        slot = slots.try_take(None if remaining is None else time.monotonic() + remaining)
         if slot is None:
-            raise self._busy()
+            raise self._busy(validation)
         # On cancellation the callback stops the work; its end (not the callback) gives the slot back.
         if not context.add_callback(slot.cancel):
             slot.cancel()
         return slot
 
-    def refuse_if_busy(self, method: str, context: grpc.ServicerContext) -> None:
-        """RESOURCE_EXHAUSTED (SOLVER_BUSY, with RetryInfo) at once when every slot is taken, before the request is
-        even parsed (a cohort takes 0.1 ms and more to parse: under a burst of calls that is most of a refusal)."""
-        if self.slots.full():
-            self._fail(_Call(method), context, self._busy())
+    def refuse_if_busy(self, method: str, context: grpc.ServicerContext, validation: bool = False) -> None:
+        """RESOURCE_EXHAUSTED (SOLVER_BUSY, with RetryInfo; VALIDATION_BUSY for a validation) at once when every slot
+        is taken, before the request is even parsed (a cohort takes 0.1 ms and more to parse: under a burst of calls
+        that is most of a refusal)."""
+        if (self.validation_slots if validation else self.slots).full():
+            self._fail(_Call(method), context, self._busy(validation))
 
-    def _busy(self) -> ServiceError:
+    def _busy(self, validation: bool = False) -> ServiceError:
         """A busy refusal, counted: a new error each time (see `_busy_status`)."""
         self._refused_busy.inc()
-        return ServiceError(*self._busy_status)
+        return ServiceError(*(self._validation_busy_status if validation else self._busy_status))
 
-    def _in_slot(self, slot: Slot, work: Callable[[], T]) -> T:
+    def _in_slot(self, slot: Slot, work: Callable[[], T], validation: bool = False) -> T:
         """Run a call's work on the slot's thread and wait for it: the slot is held until the work has ended. A drain
         whose grace is nearly over stops the wait (the work, already told to stop, ends on its own)."""
-        running = self.slots.run(slot, work)
+        running = (self.validation_slots if validation else self.slots).run(slot, work)
         while True:
             try:
                 return running.result(timeout=WAIT_POLL_S)
@@ -312,13 +345,49 @@ class MatchingService:
             child = self._solve_seconds[status] = self.metrics.solve_seconds.labels(status)
         child.observe(seconds)
 
-    def _validated_response(self, call: _Call, request: mpb.MatchRequest | mpb.StreamMatchRequest
+    def _validate(self, call: _Call, context: grpc.ServicerContext, request: mpb.MatchRequest | mpb.StreamMatchRequest
+                  ) -> mpb.MatchResponse:
+        """validate_only: the problems as data, checked on a validation slot's thread (see `validation_slots`)."""
+        slot = self._take_slot(context, validation=True)
+        return self._in_slot(slot, lambda: self._validated_response(call, request, slot.stop), validation=True)
+
+    def _validated_response(self, call: _Call, request: mpb.MatchRequest | mpb.StreamMatchRequest, stop: StopToken
                             ) -> mpb.MatchResponse:
-        """validate_only: every problem as data, on the handler's thread (it needs no slot)."""
-        checked = self._checked(call, request.cohort, request.HasField("cohort"), request.options, True)
-        return mpb.MatchResponse(label=request.label, problems=checked.problems, mode=mpb.OBJECTIVE_MODE_UNSPECIFIED,
-                                 mentee_count=len(request.cohort.mentees), mentor_count=len(request.cohort.mentors),
-                                 warnings=checked.warnings)
+        """The validation's answer; a large cohort's checked in a forked child that the stop kills (`run_in_child`):
+        reading and checking a list of a million rows is seconds in steps that cannot look at a stop, and a gigabyte
+        of memory, both ended there when the call ends. The child sends the answer's bytes, after the total."""
+        answer = None
+        if request.cohort.ByteSize() > VALIDATE_IN_CHILD_ABOVE_BYTES:
+            def work(send: Callable[[bytes], None], stopping: threading.Event) -> bytes:
+                response, total = self._validated(request, StopToken(stopping))
+                return total.to_bytes(8, "big") + response.SerializeToString()
+
+            answer = run_in_child(work, stop)
+        if answer is None:  # small, or no process can be forked here
+            response, total = self._validated(request, stop)
+        else:
+            response, total = mpb.MatchResponse.FromString(answer[8:]), int.from_bytes(answer[:8], "big")
+        call.fields["problems"] = total
+        if len(response.problems) < total:
+            call.fields["problems_listed"] = len(response.problems)
+        return response
+
+    def _validated(self, request: mpb.MatchRequest | mpb.StreamMatchRequest, stop: StopToken
+                   ) -> tuple[mpb.MatchResponse, int]:
+        """The answer and the number of problems found: every problem counted, the first ones listed
+        (`problems_to_list`: a million duplicate rows get an answer that names the first problems and says how many
+        there are, not one too large to send)."""
+        checked = check_request(request.cohort, request.HasField("cohort"), request.options, self.limits, stop)
+        total = len(checked.problems)
+        listed = problems_to_list(checked.problems, self.limits)
+        stop.check()
+        response = mpb.MatchResponse(label=request.label, problems=checked.problems[:listed],
+                                     mode=mpb.OBJECTIVE_MODE_UNSPECIFIED, mentee_count=len(request.cohort.mentees),
+                                     mentor_count=len(request.cohort.mentors), warnings=checked.warnings)
+        if listed < total:
+            response.notes.append(f"{total:,} problems; the first {listed:,} are listed (in request order): fix them "
+                                  "and validate again (problems of one kind are mostly one mistake)")
+        return response, total
 
     def _match(self, call: _Call, context: grpc.ServicerContext, request: mpb.MatchRequest | mpb.StreamMatchRequest,
                slot: Slot, on_progress: Callable[[Progress], None] | None = None) -> mpb.MatchResponse:
@@ -355,7 +424,7 @@ class MatchingService:
         def body(call: _Call) -> mpb.MatchResponse:
             self._refuse_too_large(call, request.cohort)
             if request.validate_only:
-                return self._validated_response(call, request)
+                return self._validate(call, context, request)
             slot = self._take_slot(context)
             return self._in_slot(slot, lambda: self._match(call, context, request, slot))
 
@@ -367,7 +436,9 @@ class MatchingService:
         try:
             self._refuse_too_large(call, request.cohort)
             if request.validate_only:
-                yield mpb.StreamMatchResponse(result=self._validated_response(call, request))
+                validated = self._validate(call, context, request)
+                self.refuse_too_large_answer(call, validated)
+                yield mpb.StreamMatchResponse(result=validated)
                 self._log_call(call, "OK")
                 return
             slot = self._take_slot(context)
@@ -404,7 +475,9 @@ class MatchingService:
                         continue
                     break
                 if kind == "done":
-                    yield kind, value.result()
+                    result = value.result()
+                    self.refuse_too_large_answer(call, result)
+                    yield kind, result
                     break
                 yield kind, value
         except Exception as error:
@@ -663,8 +736,11 @@ def solving_method(service: MatchingService, name: str, method: Callable[[Any, g
     handle = refusing_undecodable(service, name, method)
 
     def behaviour(data: bytes, context: grpc.ServicerContext) -> T:
-        if flag is None or sets_top_level_flag(data, flag) is False:
+        validating = None if flag is None else sets_top_level_flag(data, flag)
+        if flag is None or validating is False:
             service.refuse_if_busy(name, context)
+        elif validating:
+            service.refuse_if_busy(name, context, validation=True)
         return handle(parse(data), context)
 
     return behaviour, None

@@ -103,20 +103,24 @@ def _lower_priority() -> None:
 
 
 class SolveSlots:
-    """A fixed number of concurrent solves, each run on a thread of the slots' own pool; `try_take` never waits."""
+    """A fixed number of concurrent solves, each run on a thread of the slots' own pool; `try_take` never waits.
 
-    def __init__(self, capacity: int, metrics: ServiceMetrics) -> None:
+    `validation=True`: the same for validation-only calls (their own pool, counted in the validation gauges), so
+    that a validation, which solves nothing, never waits for a solve nor a solve for it, and yet as few run at once."""
+
+    def __init__(self, capacity: int, metrics: ServiceMetrics, *, validation: bool = False) -> None:
         if capacity < 1:
             raise ValueError("max_concurrent must be 1 or more")
         self.capacity = capacity
         self._semaphore = threading.BoundedSemaphore(capacity)
         self._active: set[Slot] = set()
         self._lock = threading.Lock()
-        self._metrics = metrics
+        self._in_flight = metrics.validations_in_flight if validation else metrics.solves_in_flight
         # One thread per slot: a slot's work runs here and releases the slot as its last step.
-        self._pool = futures.ThreadPoolExecutor(max_workers=capacity, thread_name_prefix="mentormatch-solve",
-                                                initializer=_lower_priority)
-        metrics.solve_slots.set(capacity)
+        self._pool = futures.ThreadPoolExecutor(
+            max_workers=capacity, thread_name_prefix="mentormatch-validate" if validation else "mentormatch-solve",
+            initializer=_lower_priority)
+        (metrics.validation_slots if validation else metrics.solve_slots).set(capacity)
         self._trimmed = -math.inf  # when freed memory was last given back (time.monotonic())
 
     def try_take(self, deadline: float | None = None) -> Slot | None:
@@ -126,7 +130,7 @@ class SolveSlots:
         slot = Slot(self, StopToken(deadline=deadline))
         with self._lock:
             self._active.add(slot)
-        self._metrics.solves_in_flight.inc()
+        self._in_flight.inc()
         return slot
 
     def run(self, slot: Slot, work: Callable[[], T]) -> futures.Future[T]:
@@ -163,7 +167,7 @@ class SolveSlots:
     def _give_back(self, slot: Slot) -> None:
         with self._lock:
             self._active.discard(slot)
-        self._metrics.solves_in_flight.dec()
+        self._in_flight.dec()
         self._semaphore.release()
 
     def full(self) -> bool:

@@ -35,6 +35,8 @@ class ServiceLimits:
     max_error_details_bytes: int = 6000  # ... and their size: clients drop trailers above ~8 KiB
     max_candidate_pairs: int = MAX_CANDIDATE_PAIRS  # pairs a cohort may make (solver.budget); beyond, INVALID_ARGUMENT
     explain_share: float = 0.4  # of the time before the deadline, kept from the solve for explanations (PAIRS, FULL)
+    max_message_bytes: int = 64 * 1024 * 1024  # the largest answer gRPC sends (--max-message-mb): checked before
+    max_listed_problems: int = 10_000  # problems a validate_only answer lists (and at most half its largest message)
 
 
 class ServiceError(Exception):
@@ -91,6 +93,36 @@ def invalid_argument(problems: Sequence[mpb.InputProblem], *, reason: str, max_v
     listed, total = len(bad.field_violations), len(problems)
     message = f"the request has {total} problem(s)"
     if listed < total:
-        message += f"; the first {listed} are listed (call with validate_only=true to get every one)"
+        message += f"; the first {listed} are listed (call with validate_only=true to get them as data)"
     info = error_info(reason, problems=total, listed=listed)
     return ServiceError(error_status(code_pb2.INVALID_ARGUMENT, message, bad, info), reason)
+
+
+NO_RETRY_PUSHBACK = "-1"
+"""`grpc-retry-pushback-ms` that tells gRPC's own retries not to call again (gRFC A6: a negative pushback)."""
+
+
+def answer_too_large(size: int, limits: ServiceLimits, instead: str) -> ServiceError:
+    """RESOURCE_EXHAUSTED (ANSWER_TOO_LARGE) for an answer of `size` bytes above the largest message this server sends,
+    saying both sizes and what to ask for `instead`. No RetryInfo, and a pushback that stops gRPC's own retries: the
+    same request gets the same answer."""
+    status = error_status(
+        code_pb2.RESOURCE_EXHAUSTED,
+        f"the answer is {size:,} bytes, more than this server's largest message of {limits.max_message_bytes:,} bytes "
+        f"(--max-message-mb); {instead}",
+        error_info("ANSWER_TOO_LARGE", answer_bytes=size, max_message_bytes=limits.max_message_bytes))
+    return ServiceError(_Status(status.code, status.details,
+                                (*status.trailing_metadata, (RETRY_PUSHBACK_KEY, NO_RETRY_PUSHBACK))),
+                        "ANSWER_TOO_LARGE")
+
+
+def problems_to_list(problems: Sequence[mpb.InputProblem], limits: ServiceLimits) -> int:
+    """How many of `problems` (the first ones) a validate_only answer lists: at most `max_listed_problems`, and as
+    many as fit in half the largest message (the rest of the answer has room; every problem is still counted)."""
+    budget = limits.max_message_bytes // 2
+    size = 0
+    for listed, problem in enumerate(problems[:limits.max_listed_problems]):
+        size += problem.ByteSize() + 4  # the field's tag and length
+        if size > budget:
+            return listed
+    return min(len(problems), limits.max_listed_problems)
