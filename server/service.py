@@ -73,6 +73,9 @@ VALIDATE_IN_CHILD_ABOVE_BYTES = 1024 * 1024
 """A validate_only cohort larger than this is checked in a forked child (`_validated_response`): ~50,000 list rows,
 0.3-1 s of checks; a fork costs ~3 ms."""
 
+DENSE_PATHS = frozenset(f"{mapping.ROOT_FIELD}.{path}" for path in ("rules", "rules.field_depth", "rules.max_distance_km"))
+"""Where `solver.budget.too_dense` places a cohort too dense to solve: the rules that leave it so."""
+
 BUSY_RETRY_DELAY_NS = 500_000_000
 """The RetryInfo of a SOLVER_BUSY refusal: 0.5 s (docs/service.md)."""
 
@@ -577,10 +580,9 @@ class MatchingService:
             self.metrics.matched_ratio.observe(matched / mentees)
 
     def _reject(self, problems: Sequence[mpb.InputProblem], reason: str, dense: int = 0) -> ServiceError:
-        # A cohort too dense (solver.budget) is a TOO_LARGE problem at the rules that make it so; `dense` counts
-        # those found elsewhere (a what-if scenario too dense, at its path).
-        dense_here = sum(p.code == mpb.PROBLEM_CODE_TOO_LARGE and p.field_path.startswith(f"{mapping.ROOT_FIELD}.rules")
-                         for p in problems)
+        # A cohort too dense (solver.budget) is a TOO_LARGE problem at the rules that make it so (a list of the rules
+        # above its cap is TOO_LARGE too, and no density); `dense` counts those found elsewhere (a what-if scenario).
+        dense_here = sum(p.code == mpb.PROBLEM_CODE_TOO_LARGE and p.field_path in DENSE_PATHS for p in problems)
         dense = bool(problems) and dense_here + dense == len(problems)
         self.metrics.rejected.labels("too_dense" if dense else "invalid").inc()
         return invalid_argument(problems, reason="COHORT_TOO_DENSE" if dense else reason,
