@@ -163,30 +163,36 @@ def magnitude_problem(model: AssignmentModel, weights: IntArray, what: str) -> P
     return _Magnitudes(model, weights).problem(what)
 
 
-def check_magnitudes(model: AssignmentModel, weights: IntArray, stages: Sequence[IntArray | None], *,
-                     cp_sat: bool) -> None:
-    """`CohortInvalid` (one TOO_LARGE problem that says which values to lower) when the objective's numbers would
-    leave what the solvers compute exactly, before any is run (a flow answers BAD_COST_RANGE, CP-SAT MODEL_INVALID).
-
-    `weights`: the primary weight of every pair (every solve's first flow); `stages`: the mode's stages;
-    `cp_sat`: whether the solve may run CP-SAT (alternatives, stability, quotas, extra constraints, stages that do
-    not fold), which sums every pair's weight. Seat costs are a matching's, at most `max_seat_cost`, below `big`.
-    """
+def check_magnitudes(model: AssignmentModel, primary: IntArray, weights: IntArray) -> None:
+    """`CohortInvalid` (one TOO_LARGE problem that says which values to lower), known before any solver runs: when
+    a matching's weight (`primary`: every pair's primary weight) may not fit int64, in which the engine sums them,
+    or when the flows' weights, `weights` (the primary weights with `solver.model.flow_big`, the smallest the flows
+    fall back to), cost more than OR-Tools' min-cost flow takes on this cohort's network (`flow_cost_limit`)."""
     arrays = model.candidates.arrays
+    best = np.zeros(arrays.n_mentees, dtype=np.float64)
+    np.maximum.at(best, model.mentee, primary.astype(np.float64))
+    if float(best.sum()) + float(model.max_seat_cost) >= INT64_MAX / 2:  # a float sum: exact enough far below
+        total = sum(best.astype(np.int64).tolist()) + int(model.max_seat_cost)
+        if total > INT64_MAX:
+            raise CohortInvalid([_Magnitudes(model, primary).problem(
+                "a matching's weight (every mentee's heaviest pair, summed, with the seat costs)", total, INT64_MAX)])
     nodes = arrays.n_mentees + arrays.n_mentors + len(model.org_caps) + FLOW_EXTRA_NODES
     found = _Magnitudes(model, weights)
     limit = flow_cost_limit(nodes)
     if found.top > limit:
         raise CohortInvalid([found.problem("the heaviest pair's weight (a min-cost flow's cost)", found.top, limit)])
-    if not cp_sat:
-        return
-    for stage in (weights, *stages):
-        if stage is None:
-            continue
-        if float(np.abs(stage).sum(dtype=np.float64)) < CP_SAT_OBJECTIVE_LIMIT / 2:  # a float sum: far below
-            continue
-        total = sum(abs(int(w)) for w in stage.tolist()) + found.seats  # exact, near the limit only
+
+
+def check_cp_sat_objective(model: AssignmentModel, stages: Sequence[IntArray | None]) -> None:
+    """`CohortInvalid` (TOO_LARGE, the values to lower) when CP-SAT cannot take `stages` (per pair weights; None:
+    the worst pair's score) as objectives: their magnitudes and the seat costs' sum beyond
+    `CP_SAT_OBJECTIVE_LIMIT` (CP-SAT answers MODEL_INVALID, which would read as INFEASIBLE). Called where a solve
+    hands its weights to CP-SAT (alternatives the flows do not prove, stability, quotas that do not nest)."""
+    for stage in stages:
+        if stage is None or float(np.abs(stage).sum(dtype=np.float64)) < CP_SAT_OBJECTIVE_LIMIT / 2:
+            continue  # a float sum, exact enough far below the limit
+        total = sum(abs(w) for w in stage.tolist()) + int(model.max_seat_cost)  # exact, near the limit only
         if total > CP_SAT_OBJECTIVE_LIMIT:
-            raise CohortInvalid([found.problem("the sum of every allowed pair's weight (CP-SAT's objective, "
-                                               "with alternatives, stability or gender quotas)", total,
-                                               CP_SAT_OBJECTIVE_LIMIT)])
+            raise CohortInvalid([_Magnitudes(model, stage).problem(
+                "CP-SAT is needed (alternatives the flows cannot prove, stability or gender quotas), and the sum of "
+                "every allowed pair's weight, its objective,", total, CP_SAT_OBJECTIVE_LIMIT)])

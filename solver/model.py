@@ -147,6 +147,32 @@ def matching_span(mentee: IntArray, n_mentees: int, weights: IntArray, max_seat_
     return int(best.sum()) + 1 + max_seat_cost
 
 
+def most_seat_cost(mentee: IntArray, mentor: IntArray, capacity: IntArray, seat_cost: int) -> int:
+    """The most any matching's seat costs can come to: its loads L (each at most the mentor's capacity and allowed
+    pairs, together at most the mentees with a pair) cost seat_cost x (1 + ... + (L - 1)) each, a convex sum, largest
+    when the mentors that can take most take all they can, in turn. At most `AssignmentModel.max_seat_cost`, which
+    lets every mentor fill every seat at once (the README's `big`)."""
+    if not seat_cost or len(mentee) == 0:
+        return 0
+    most = np.sort(np.minimum(capacity, np.bincount(mentor, minlength=len(capacity))))[::-1].tolist()
+    left, total = int(np.count_nonzero(np.bincount(mentee))), 0
+    for seats in most:
+        load = min(seats, left)
+        if load <= 1:
+            break
+        total += load * (load - 1) // 2
+        left -= load
+    return seat_cost * total
+
+
+def flow_big(model: AssignmentModel) -> int:
+    """A weight of one matched mentee (priority 1) for the flows that is still more than any matching's total less
+    its seat costs can vary by, as `big` is, but from the seats a matching can fill (`most_seat_cost`): the same
+    optimum in the flow with smaller costs (`solver.solve` uses it where `big`'s costs overflow the flow)."""
+    return matching_span(model.mentee, model.candidates.arrays.n_mentees, model.score,
+                         most_seat_cost(model.mentee, model.mentor, model.capacity, model.seat_cost))
+
+
 _NO_ROWS = np.zeros(0, dtype=np.int64)
 _NO_ROWS.setflags(write=False)
 _FEW_PINS = 8

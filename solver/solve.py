@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from solver import kbest
-from solver.budget import check_magnitudes, magnitude_problem
+from solver.budget import check_cp_sat_objective, check_magnitudes, magnitude_problem
 from solver.candidates import IntArray
 from solver.cpsat import WORST, CpOutcome, CpSearch, ExtraConstraints, Stage, cp_stages
 from solver.domain import Cohort, ObjectiveMode
@@ -37,6 +37,7 @@ from solver.model import (
     build_model,
     check_matching,
     evaluate,
+    flow_big,
     matching_span,
     mode_key,
 )
@@ -195,6 +196,8 @@ class _Run:
     flows: list[tuple[IntArray, IntArray | None, IntArray]] = field(default_factory=list)
     quota_flows: list[tuple[IntArray, IntArray | None, IntArray | None]] = field(default_factory=list)
     priced_memos: list[tuple[IntArray, IntArray | None, bool, PricedMemo]] = field(default_factory=list)
+    primary: IntArray | None = None  # the score mode's weights (`primary_weights`)
+    small_primary: IntArray | None = None  # the same order of matchings in smaller numbers (`flow_big`)
 
     @property
     def limit(self) -> StopToken:
@@ -210,7 +213,10 @@ class _Run:
                 known_allowed is not None and np.array_equal(known_allowed, allowed))
             if same_rows and np.array_equal(known_weights, weights):
                 return rows
-        found = quota_flow_optimum(self.model, weights, groups, allowed, stop=self.limit)
+        try:
+            found = quota_flow_optimum(self.model, weights, groups, allowed, stop=self.limit)
+        except FlowCostRange:
+            found = quota_flow_optimum(self.model, self._smaller(weights), groups, allowed, stop=self.limit)
         self.quota_flows = [*self.quota_flows[-3:], (weights, allowed, found)]
         return found
 
@@ -224,9 +230,25 @@ class _Run:
                 known_allowed is not None and np.array_equal(known_allowed, allowed))
             if same_rows and (known_weights is weights or np.array_equal(known_weights, weights)):
                 return rows
-        rows = flow_optimum(self.model, weights, allowed, stop=self.options.stop if first else self.limit)
+        stop = self.options.stop if first else self.limit
+        try:
+            rows = flow_optimum(self.model, weights, allowed, stop=stop)
+        except FlowCostRange:
+            rows = flow_optimum(self.model, self._smaller(weights), allowed, stop=stop)
         self.flows = [*self.flows[-3:], (weights, allowed, rows)]
         return rows
+
+    def _smaller(self, weights: IntArray) -> IntArray:
+        """The primary weights with `flow_big` for `big` (the same optimum, by the same argument) where the flow's
+        prices overflowed with `big`'s: other weights, or these overflowing too, raise `FlowCostRange` again."""
+        primary = self.primary
+        if primary is None or not (weights is primary or np.array_equal(weights, primary)):
+            raise FlowCostRange("min-cost flow: costs out of range")
+        if self.small_primary is None:
+            model = self.model
+            self.small_primary = np.asarray(flow_big(model) * model.priority[model.mentee] + model.score,
+                                            dtype=np.int64)
+        return self.small_primary
 
     def priced_memo(self, weights: IntArray, allowed: IntArray | None, quotas: bool) -> PricedMemo:
         """The priced optima met so far for `weights` on the `allowed` rows (by the flow with the `quotas` or
@@ -327,6 +349,7 @@ def _exact(run: _Run, weights: IntArray, allowed: IntArray | None, previous: lis
         # The optimum lies between the priced matching and the proven bound: CP-SAT looks there only, and ends
         # as soon as it meets the bound.
         within = (priced.value, min(priced.bound, relaxed_value))
+    check_cp_sat_objective(model, [weights])
     outcome = cp_stages(model, [weights], run.search(presolve=presolve, report=report), distinct_from=previous,
                         min_difference=min_difference, hint=hint, allowed=mask, within=within)
     bound = min(outcome.bound, relaxed_value) if outcome.rows is not None else relaxed_value
@@ -384,6 +407,7 @@ def _optimum(run: _Run, previous: list[IntArray], min_difference: int, hint: Int
         return _fair(run, previous, min_difference, hint)
     # Stages that do not fold into one weight, or constraints only CP-SAT knows (stability, re-matching).
     run.use("cp_sat")
+    check_cp_sat_objective(run.model, run.stages)
     return cp_stages(run.model, run.stages, run.search(), distinct_from=previous, min_difference=min_difference,
                      hint=hint)
 
@@ -446,9 +470,11 @@ def _solve(source: Cohort | CandidatePairs, options: SolveOptions | None,
     # The score mode's one stage is the primary weight: the same array, so `_exact` finds this flow by identity.
     stage = run.stages[0]
     primary = stage if options.mode is ObjectiveMode.SCORE and stage is not None else primary_weights(model)
-    # Numbers the solvers cannot hold exactly (every value in range, but all near the top) are refused here, with
-    # the values to lower: never a solver's overflow (BAD_COST_RANGE, MODEL_INVALID) mid-solve.
-    check_magnitudes(model, primary, run.stages, cp_sat=_may_use_cp_sat(run))
+    # Numbers the flows cannot hold exactly (every value in range, but all near the top) are refused here, with the
+    # values to lower (CP-SAT's limit where it is needed): never a solver's overflow (BAD_COST_RANGE, MODEL_INVALID).
+    check_magnitudes(model, primary, np.asarray(flow_big(model) * model.priority[model.mentee] + model.score,
+                                                dtype=np.int64))
+    run.primary = primary
     made.append((model, primary))  # for `solve`'s message, should a flow's prices overflow
     relaxed = run.flow(primary, first=True)
     # The flow optimum without quotas and extra constraints bounds every valid matching's value.
@@ -506,14 +532,6 @@ def _solve(source: Cohort | CandidatePairs, options: SolveOptions | None,
                          min_difference),
         notes=run.notes,
     )
-
-
-def _may_use_cp_sat(run: _Run) -> bool:
-    """Whether the solve may hand its weights to CP-SAT: alternatives, stability and extra constraints, gender
-    quotas, or stages that do not fold into one weight (rank-maximal; fairness probes by flows)."""
-    return (run.options.alternatives > 1 or run.extra is not None
-            or any(low > 0 or high is not None for _, low, high in run.model.quotas)
-            or (len(run.stages) > 1 and run.options.mode is not ObjectiveMode.FAIRNESS))
 
 
 def _abandoned(options: SolveOptions) -> bool:

@@ -1,14 +1,15 @@
 """Every value within its documented range, all near the top, can make objective numbers the solvers cannot hold in
-64-bit integers: such a cohort is refused with a TOO_LARGE problem that says which values to lower, never an
-internal error (an outside review: 1,950 mentees of priority 1000, 10 mentors of capacity 100,000,
-extra_seat_cost 100,000 and every weight 1000 ended in INTERNAL, a RuntimeError of the min-cost flow), and never a
-wrong answer (CP-SAT's MODEL_INVALID read as INFEASIBLE).
+64-bit integers: such a cohort is answered exactly where the engine can, else refused with a TOO_LARGE problem
+that says which values to lower; never an internal error (an outside review: 1,950 mentees of priority 1000, 10
+mentors of capacity 100,000, extra_seat_cost 100,000 and every weight 1000 ended in INTERNAL, the min-cost flow's
+BAD_COST_RANGE) and never a wrong answer (CP-SAT's MODEL_INVALID read as INFEASIBLE).
 
-The limits are OR-Tools' (9.15): the min-cost flow multiplies its costs by its nodes + 1 and answers BAD_COST_RANGE
-when its prices then fall below what int64 holds (for this family of cohorts between 1,942 and 1,943 mentees);
-CP-SAT refuses an objective whose coefficients sum beyond 2^62 - 1 (here already at 1,900 mentees, when it may
-run: alternatives, stability, gender quotas). Exact answers below the limits are checked against the README's
-objective, computed here from the rules.
+The limits: the engine sums a matching's weights in int64 (for this family of cohorts 2,642 mentees fit, 2,643 do
+not); OR-Tools' min-cost flow (9.15) multiplies its costs by its nodes + 1 and answers BAD_COST_RANGE when its
+prices then fall below what int64 holds, so the flows fall back to a smaller `big` that orders matchings the same
+(`solver.model.flow_big`); CP-SAT refuses an objective whose coefficients sum beyond 2^62 - 1, so a cohort that
+needs it (here stability) is refused there. Exact answers are checked against the README's objective, computed
+here from the rules.
 """
 
 from __future__ import annotations
@@ -53,39 +54,38 @@ def _too_large(caught: pytest.ExceptionInfo[CohortInvalid]) -> str:
     return message
 
 
-def test_just_below_the_flow_limit_the_answer_is_exact_and_just_above_it_is_refused() -> None:
-    result = solve(big_cohort(1942), SolveOptions(alternatives=1))
-    best = result.best
-    assert result.status.value == "OPTIMAL" and best is not None
-    assert best.objective.matched == 1942
-    loads = sorted(int((result.candidates.mentor[best.rows] == j).sum()) for j in range(MENTORS))
-    assert loads[-1] - loads[0] <= 1  # seats cost more the more a mentor has: the mentees spread evenly
-    scores = set(result.candidates.score[best.rows].tolist())
-    assert len(scores) == 1
-    assert best.objective.value == readme_value(1942, scores.pop(), loads)
+def test_just_below_the_int64_limit_the_answer_is_exact_and_just_above_it_is_refused() -> None:
+    for mentees in (1950, 2642):  # 1,950: the review's cohort, beyond the flow's costs with the README's `big`
+        result = solve(big_cohort(mentees), SolveOptions(alternatives=1))
+        best = result.best
+        assert result.status.value == "OPTIMAL" and best is not None
+        assert best.objective.matched == mentees
+        loads = sorted(int((result.candidates.mentor[best.rows] == j).sum()) for j in range(MENTORS))
+        assert loads[-1] - loads[0] <= 1  # seats cost more the more a mentor has: the best spreads the mentees evenly
+        scores = set(result.candidates.score[best.rows].tolist())
+        assert len(scores) == 1
+        assert best.objective.value == result.bound == readme_value(mentees, scores.pop(), loads)
     with pytest.raises(CohortInvalid) as caught:
-        solve(big_cohort(1943), SolveOptions(alternatives=1))
-    assert "min-cost flow" in _too_large(caught)
+        solve(big_cohort(2643), SolveOptions(alternatives=1))
+    assert "a matching's weight" in _too_large(caught)
 
 
-def test_where_cp_sat_may_run_its_objective_limit_refuses_up_front() -> None:
-    """At 1,900 mentees one matching is exact by flows, but alternatives or stability may hand every pair's weight
-    to CP-SAT, whose objective cannot hold their sum: refused before solving (stability once answered INFEASIBLE,
-    a wrong answer)."""
-    assert solve(big_cohort(1900), SolveOptions(alternatives=1)).status.value == "OPTIMAL"
-    for options in (SolveOptions(alternatives=3), SolveOptions(alternatives=1, stable=True)):
-        with pytest.raises(CohortInvalid) as caught:
-            solve(big_cohort(1900), options)
-        assert "CP-SAT" in _too_large(caught)
+def test_where_cp_sat_is_needed_its_objective_limit_refuses() -> None:
+    """At 1,900 mentees the flows prove three matchings, but stability hands every pair's weight to CP-SAT, whose
+    objective cannot hold their sum: refused (it once answered INFEASIBLE, a wrong answer)."""
+    assert len(solve(big_cohort(1900), SolveOptions(alternatives=3)).matchings) == 3
+    with pytest.raises(CohortInvalid) as caught:
+        solve(big_cohort(1900), SolveOptions(alternatives=1, stable=True))
+    assert "CP-SAT" in _too_large(caught)
 
 
 def test_over_grpc_the_refusal_is_invalid_argument_with_the_problem(server_factory: ServerFactory) -> None:
     running = server_factory()
     with MentormatchClient(running.address) as client:
-        answer = client.match(big_cohort(1900), SolveOptions(alternatives=1), timeout=60)
-        assert len(answer.matchings) == 1 and answer.matchings[0].objective.matched == 1900
+        answer = client.match(big_cohort(1950), SolveOptions(alternatives=1), timeout=60)
+        assert len(answer.matchings) == 1 and answer.matchings[0].objective.matched == 1950
         with pytest.raises(RemoteError) as caught:
-            client.match(big_cohort(1950), SolveOptions(alternatives=1), timeout=60)
+            client.match(big_cohort(2643), SolveOptions(alternatives=1), timeout=60)
     error = caught.value
     assert error.code is grpc.StatusCode.INVALID_ARGUMENT
     assert [(field, description.split(":")[0]) for field, description in error.violations] == [
