@@ -47,6 +47,9 @@ LIMIT = st.none() | st.floats(min_value=0.0, max_value=10_000.0)
 IDS = st.text(alphabet=string.ascii_letters + string.digits + "-_.", min_size=1, max_size=10)
 # Free text (interests, organisations): any Unicode that is valid UTF-8, Danish letters included.
 TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=12)
+# A cohort's name is plain text (README: a control or invisible character is refused): letters of several scripts,
+# digits, spaces, punctuation and an emoji.
+NAME = st.text(alphabet=string.ascii_letters + string.digits + " .,:;-–'&()/æøåÆØÅéüßعربيکوردیУкраїна中文🙂", max_size=12)
 ISCO = st.from_regex(r"[0-9]{4}", fullmatch=True)
 LANGUAGE_CODES = st.sampled_from(["da", "en", "ar", "de", "uk", "fa", "so", "ti"])
 COUNTRIES = st.sampled_from(["DK", "SY", "UA", "IR", "DE", "IN", "ER", ""])
@@ -172,7 +175,7 @@ def cohorts(draw: st.DrawFn) -> Cohort:
         mentees=mentee_list,
         rankings=rankings,
         rules=rules,
-        name=draw(TEXT),
+        name=draw(NAME),
     )
 
 
