@@ -312,20 +312,24 @@ def _exact(run: _Run, weights: IntArray, allowed: IntArray | None, previous: lis
     if run.extra is None and flow_kept and not small and (FAST_ALTERNATIVES or not previous):
         # Quotas and distinctness priced into the flow: often a matching that meets its own bound, proven without
         # CP-SAT; otherwise a valid near-optimal hint and a tight bound for it.
-        if previous:
-            # "Differs from each of `previous`" at its exact dual: the bound CP-SAT's root LP would reach, often
-            # with a priced matching that meets it (OPTIMAL here, no CP-SAT).
-            priced = exact_distinct(model, weights, constraints, run.deadline, max_evaluations=DISTINCT_EVALUATIONS,
-                                    stop=run.limit, allowed_rows=allowed, relaxed=relaxed, flow=pricing_flow,
-                                    memo=run.priced_memo(weights, allowed, pricing_flow is not None))
-        if priced is None or priced.rows is None:
-            found = lagrangian(model, weights, constraints, run.deadline,
-                               max_evaluations=ALTERNATIVE_EVALUATIONS if previous else 40, stop=run.limit,
-                               allowed_rows=allowed, relaxed=relaxed, flow=pricing_flow)
-            priced = found if priced is None else Lagrangian(found.rows, found.value, min(found.bound, priced.bound),
-                                                             priced.evaluations + found.evaluations)
-        run.use("lagrangian")
-        if priced.rows is not None:
+        try:
+            if previous:
+                # "Differs from each of `previous`" at its exact dual: the bound CP-SAT's root LP would reach, often
+                # with a priced matching that meets it (OPTIMAL here, no CP-SAT).
+                priced = exact_distinct(model, weights, constraints, run.deadline, max_evaluations=DISTINCT_EVALUATIONS,
+                                        stop=run.limit, allowed_rows=allowed, relaxed=relaxed, flow=pricing_flow,
+                                        memo=run.priced_memo(weights, allowed, pricing_flow is not None))
+            if priced is None or priced.rows is None:
+                found = lagrangian(model, weights, constraints, run.deadline,
+                                   max_evaluations=ALTERNATIVE_EVALUATIONS if previous else 40, stop=run.limit,
+                                   allowed_rows=allowed, relaxed=relaxed, flow=pricing_flow)
+                priced = found if priced is None else Lagrangian(
+                    found.rows, found.value, min(found.bound, priced.bound), priced.evaluations + found.evaluations)
+        except FlowCostRange:  # the prices' flows overflow (a big beyond the flow's range): CP-SAT alone
+            priced = None
+        if priced is not None:
+            run.use("lagrangian")
+        if priced is not None and priced.rows is not None:
             if report:
                 run.report(priced.value, min(priced.bound, relaxed_value))
             if priced.proven:

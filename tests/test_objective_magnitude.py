@@ -72,11 +72,13 @@ def test_just_below_the_int64_limit_the_answer_is_exact_and_just_above_it_is_ref
 
 def test_where_cp_sat_is_needed_its_objective_limit_refuses() -> None:
     """At 1,900 mentees the flows prove three matchings, but stability hands every pair's weight to CP-SAT, whose
-    objective cannot hold their sum: refused (it once answered INFEASIBLE, a wrong answer)."""
+    objective cannot hold their sum: refused (it once answered INFEASIBLE, a wrong answer). At 1,950 the prices of
+    the alternatives overflow the flow too, so they would need CP-SAT: refused."""
     assert len(solve(big_cohort(1900), SolveOptions(alternatives=3)).matchings) == 3
-    with pytest.raises(CohortInvalid) as caught:
-        solve(big_cohort(1900), SolveOptions(alternatives=1, stable=True))
-    assert "CP-SAT" in _too_large(caught)
+    for mentees, options in ((1900, SolveOptions(alternatives=1, stable=True)), (1950, SolveOptions(alternatives=3))):
+        with pytest.raises(CohortInvalid) as caught:
+            solve(big_cohort(mentees), options)
+        assert "CP-SAT" in _too_large(caught)
 
 
 def test_over_grpc_the_refusal_is_invalid_argument_with_the_problem(server_factory: ServerFactory) -> None:
