@@ -15,15 +15,39 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from solver.candidates import CROSS_PRODUCT_LIMIT, CohortArrays, IntArray, PairJoin, pair_join
 from solver.errors import CohortInvalid, Problem, ProblemCode
 
-if TYPE_CHECKING:
-    from solver.model import AssignmentModel
+
+class ModelSizes(Protocol):
+    """What the magnitude checks read of a `solver.model.AssignmentModel` (this module comes before it: the scores
+    import the pair budget, the model the scores)."""
+
+    @property
+    def candidates(self) -> _Candidates: ...
+    @property
+    def mentee(self) -> IntArray: ...
+    @property
+    def priority(self) -> IntArray: ...
+    @property
+    def capacity(self) -> IntArray: ...
+    @property
+    def org_caps(self) -> IntArray: ...
+    @property
+    def big(self) -> int: ...
+    @property
+    def seat_cost(self) -> int: ...
+    @property
+    def max_seat_cost(self) -> int: ...
+
+
+class _Candidates(Protocol):
+    @property
+    def arrays(self) -> CohortArrays: ...
 
 MAX_CANDIDATE_PAIRS = 5_000_000
 """Pairs building the candidates may examine per cohort (the join's pairs, before the rules). At the limit the
@@ -129,7 +153,7 @@ class _Magnitudes:
     """What one matched mentee weighs in the objective (`solver.model`: `big` x her priority + a pair's score)
     and the parts of `big`, for a message that says which values to lower."""
 
-    def __init__(self, model: AssignmentModel, weights: IntArray) -> None:
+    def __init__(self, model: ModelSizes, weights: IntArray) -> None:
         self.model = model
         # A pair's arc costs minus its weight; a mentor's k-th seat's arc seat_cost x (k - 1).
         self.top = max(int(np.abs(weights).max(initial=0)),
@@ -157,13 +181,13 @@ class _Magnitudes:
             f" = {model.big:,}). Lower {', '.join(lower[:-1])} or {lower[-1]}, or split the cohort"))
 
 
-def magnitude_problem(model: AssignmentModel, weights: IntArray, what: str) -> Problem:
+def magnitude_problem(model: ModelSizes, weights: IntArray, what: str) -> Problem:
     """The TOO_LARGE problem of a cohort whose objective's numbers (`weights`: every pair's primary weight) overflow
     a solver in a way `what` says, with the values to lower."""
     return _Magnitudes(model, weights).problem(what)
 
 
-def check_magnitudes(model: AssignmentModel, primary: IntArray, weights: IntArray) -> None:
+def check_magnitudes(model: ModelSizes, primary: IntArray, weights: IntArray) -> None:
     """`CohortInvalid` (one TOO_LARGE problem that says which values to lower), known before any solver runs: when
     a matching's weight (`primary`: every pair's primary weight) may not fit int64, in which the engine sums them,
     or when the flows' weights, `weights` (the primary weights with `solver.model.flow_big`, the smallest the flows
@@ -183,7 +207,7 @@ def check_magnitudes(model: AssignmentModel, primary: IntArray, weights: IntArra
         raise CohortInvalid([found.problem("the heaviest pair's weight (a min-cost flow's cost)", found.top, limit)])
 
 
-def check_cp_sat_objective(model: AssignmentModel, stages: Sequence[IntArray | None]) -> None:
+def check_cp_sat_objective(model: ModelSizes, stages: Sequence[IntArray | None]) -> None:
     """`CohortInvalid` (TOO_LARGE, the values to lower) when CP-SAT cannot take `stages` (per pair weights; None:
     the worst pair's score) as objectives: their magnitudes and the seat costs' sum beyond
     `CP_SAT_OBJECTIVE_LIMIT` (CP-SAT answers MODEL_INVALID, which would read as INFEASIBLE). Called where a solve

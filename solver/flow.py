@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from ortools.graph.python import min_cost_flow
 
+from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.stop import StopToken, check, cores, forking_works, run_in_child
 
 if TYPE_CHECKING:
@@ -462,10 +463,18 @@ _INFEASIBLE = b"-"  # a child's answer when the supplies cannot be met (never an
 _COST_RANGE = b"!"  # a child's answer when the costs overflowed the solver's 64-bit prices
 
 
-class FlowCostRange(ArithmeticError):
+class FlowCostRange(CohortInvalid):
     """OR-Tools' min-cost flow answered BAD_COST_RANGE: its cost scaling multiplies the costs by the nodes + 1 and
     its node prices fell below what int64 holds (they fall further than the costs, how far depends on the data).
-    No answer comes from it; `solver.solve` refuses the cohort with the values to lower (`solver.budget`)."""
+    No answer comes from it: `solver.solve` falls back to smaller weights or refuses the cohort with the values to
+    lower (`solver.budget`); anywhere else it is a TOO_LARGE problem as it stands, never an internal error."""
+
+    def __init__(self, message: str = "min-cost flow: costs out of range") -> None:
+        super().__init__([Problem(ProblemCode.TOO_LARGE, "", (
+            "the objective's numbers are too large to solve exactly in 64-bit integers: the min-cost flow's prices "
+            "overflowed. Lower the mentees' priorities, the weights, extra_seat_cost or the mentors' capacities, "
+            "or split the cohort"))])
+        self.args = (message,)
 
 
 def _solve_flow(arcs: Arcs, supplies: IntArray, first: int, count: int,

@@ -444,6 +444,8 @@ def solve(source: Cohort | CandidatePairs, options: SolveOptions | None = None) 
     try:
         return _solve(source, options, made)
     except FlowCostRange:
+        if not made:
+            raise
         model, primary = made[0]
         raise CohortInvalid([magnitude_problem(
             model, primary, "the min-cost flow's prices (its costs x its nodes, lowered further as it searches) "
