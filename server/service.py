@@ -65,8 +65,8 @@ T = TypeVar("T")
 WAIT_POLL_S = 0.05
 """How often a call waiting for its work looks whether a drain has given up waiting."""
 
-ANSWER_ADVICE = ("ask for less (fewer alternatives or scenarios, explain NONE or PAIRS, fewer people per call), "
-                 "or run the server with a larger --max-message-mb")
+ANSWER_ADVICE = ("ask for less (fewer alternatives or scenarios, explain NONE or PAIRS, fewer people per call, "
+                 "a shorter label), or run the server with a larger --max-message-mb")
 """What an answer too large to send (`answer_too_large`) tells the client to do instead."""
 
 VALIDATE_IN_CHILD_ABOVE_BYTES = 1024 * 1024
@@ -611,20 +611,26 @@ class MatchingService:
                   *found.scenarios]
         outcomes: list[ScenarioOutcome] = []
         limit = checked.options.solve.time_limit_s
+        beyond_limit = 0.0  # the most a scenario took beyond its time limit (candidates, measures, counterfactuals)
         for i, scenario in enumerate(loaded):
             # The time left is shared among the scenarios left (twice as many shares with counterfactuals), scenario
             # by scenario: what one did not use goes to the rest, and one that overran takes from them, not from the
             # margin. A share fixed at the start let the scenarios' set-up (candidates, measures) overrun the lot.
+            # Each scenario left also takes time beyond its time limit (candidates, measures, counterfactuals): as
+            # much as the most any took so far, kept free before the time left is shared.
             parts = (len(loaded) - i) * (2 if request.counterfactuals else 1)
             left = stop.remaining()
             limit = max(0.01, min(checked.options.solve.time_limit_s, self.limits.max_time_limit_s,
-                                  left / parts))
+                                  (left - beyond_limit * (len(loaded) - i)) / parts))
             options = dataclasses.replace(checked.options.solve, alternatives=1, time_limit_s=limit, stop=stop)
             budget = dataclasses.replace(COUNTERFACTUAL_BUDGET, stop=stop,
                                          time_budget_s=min(COUNTERFACTUAL_BUDGET.time_budget_s, limit),
                                          resolve_time_limit_s=min(COUNTERFACTUAL_BUDGET.resolve_time_limit_s, limit))
             base_pairs = [PairRef(p.mentee_id, p.mentor_id) for p in outcomes[0].pairs] if outcomes else None
+            started = time.monotonic()
             try:
+                if outcomes and left < beyond_limit:  # it could not end by the deadline: not started, as if stopped
+                    raise Stopped(StopReason.DEADLINE)
                 outcome = solve_and_measure(scenario, options, base_pairs, request.counterfactuals, budget)
             except Stopped:
                 if not outcomes or stop.abandoned:  # no base to compare with, or nobody to answer
@@ -634,6 +640,7 @@ class MatchingService:
                 outcomes += [unsolved_outcome(s) for s in loaded[i:]]
                 call.fields["unsolved"] = len(loaded) - i
                 break
+            beyond_limit = max(beyond_limit, time.monotonic() - started - limit)
             self._observe(outcome.status, outcome.solve_seconds, outcome.mentees, outcome.mentors, outcome.matched)
             outcomes.append(outcome)
         comparison = Comparison(base_label=loaded[0].label, scenarios=outcomes)
