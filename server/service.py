@@ -598,7 +598,7 @@ class MatchingService:
         found = mapping.scenarios_from_proto(
             checked.as_sent or checked.cohort, request.scenarios, base_problems=base_problems if base_broken else (),
             base_warnings=checked.warnings, max_participants=self.limits.max_participants,
-            max_pairs=self.limits.max_candidate_pairs, stop=slot.stop)
+            max_pairs=self.limits.max_candidate_pairs, stop=slot.stop, base_label=request.base_label)
         problems = checked.problems + found.problems
         call.fields["problems"] = len(problems)
         if problems:

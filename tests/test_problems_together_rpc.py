@@ -135,8 +135,6 @@ def test_what_if_labels_with_control_or_direction_characters_are_refused_before_
     assert [o.label for o in answer.scenarios] == [label]
 
 
-@pytest.mark.xfail(strict=True, reason="server/service.py does not pass request.base_label to "
-                                       "scenarios_from_proto(base_label=...) yet: the base label is echoed as sent")
 def test_a_base_label_with_a_direction_override_is_refused(client: MentormatchClient, pairs: Cohort) -> None:
     refused = _refused(lambda: client.compare_scenarios(pairs, [mpb.Scenario(label="x")], base_label="b\u202e"))
     assert _codes(refused) == [("base_label", "BAD_VALUE")]
