@@ -131,6 +131,11 @@ def test_a_validation_with_30000_problems_lists_the_first_10000_and_says_how_man
         assert any("29,999 problems; the first 10,000 are listed" in note for note in answer.notes), list(answer.notes)
         line = [e for e in server.events() if e.get("event") == "call"][-1]
         assert (line["outcome"], line["problems"], line["problems_listed"]) == ("OK", 29_999, 10_000)
+        with grpc.insecure_channel(server.address, BIG) as channel:  # StreamMatch answers the same, in one message
+            streamed = list(matching_pb2_grpc.MatchingServiceStub(channel).StreamMatch(
+                mpb.StreamMatchRequest(cohort=request.cohort, validate_only=True), timeout=30))
+        assert len(streamed) == 1 and list(streamed[0].result.problems) == list(answer.problems)
+        assert list(streamed[0].result.notes) == list(answer.notes)
 
 
 # --- answers too large to send ----------------------------------------------------------------------------------
