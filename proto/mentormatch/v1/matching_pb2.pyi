@@ -17,8 +17,10 @@ Conventions for clients in every language:
   `scenarios[1].add_mentees[0].languages[1]`, and a description starting
   with the stable problem code) and a `google.rpc.ErrorInfo` (domain
   "mentormatch.v1", reason e.g. "COHORT_INVALID"). Set `validate_only` to get
-  every problem as data instead. RESOURCE_EXHAUSTED means the service is busy:
-  retry with backoff. UNAUTHENTICATED means a missing or wrong bearer token.
+  the problems as data instead (the first 10,000; a note gives the total).
+  RESOURCE_EXHAUSTED with a RetryInfo means the service is busy: retry with
+  backoff; without one (ANSWER_TOO_LARGE, or gRPC's own refusal of a request
+  above the message cap) the same call gets the same answer. UNAUTHENTICATED means a missing or wrong bearer token.
 * Identifiers only: responses refer to participants by the IDs you sent.
 * Numbers. A pair's score or points and every count are int32; sums over a cohort and objective
   values are doubles that hold whole numbers (exact below 2^53), so the protobuf JSON mapping
@@ -833,8 +835,8 @@ class MatchRequest(_message.Message):
     VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
     LABEL_FIELD_NUMBER: _builtins.int
     validate_only: _builtins.bool
-    """True: check the cohort and options only, solve nothing, and return every
-    problem found in `MatchResponse.problems` (empty means valid) with status OK.
+    """True: check the cohort and options only, solve nothing, and return the
+    problems found in `MatchResponse.problems` (empty means valid) with status OK.
     """
     label: _builtins.str
     """Any text, echoed back in the response (a request or correlation ID). Not logged."""
@@ -2172,7 +2174,10 @@ class MatchResponse(_message.Message):
 
     @_builtins.property
     def problems(self) -> _containers.RepeatedCompositeFieldContainer[Global___InputProblem]:
-        """validate_only: every problem found; empty means the cohort and options are valid."""
+        """validate_only: the problems found, in request order, at most the first 10,000
+        (and half the server's largest message); when more were found, a note says how
+        many. Empty means the cohort and options are valid.
+        """
 
     @_builtins.property
     def warnings(self) -> _containers.RepeatedCompositeFieldContainer[Global___InputProblem]:

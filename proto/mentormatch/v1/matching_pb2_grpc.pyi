@@ -17,8 +17,10 @@ Conventions for clients in every language:
   `scenarios[1].add_mentees[0].languages[1]`, and a description starting
   with the stable problem code) and a `google.rpc.ErrorInfo` (domain
   "mentormatch.v1", reason e.g. "COHORT_INVALID"). Set `validate_only` to get
-  every problem as data instead. RESOURCE_EXHAUSTED means the service is busy:
-  retry with backoff. UNAUTHENTICATED means a missing or wrong bearer token.
+  the problems as data instead (the first 10,000; a note gives the total).
+  RESOURCE_EXHAUSTED with a RetryInfo means the service is busy: retry with
+  backoff; without one (ANSWER_TOO_LARGE, or gRPC's own refusal of a request
+  above the message cap) the same call gets the same answer. UNAUTHENTICATED means a missing or wrong bearer token.
 * Identifiers only: responses refer to participants by the IDs you sent.
 * Numbers. A pair's score or points and every count are int32; sums over a cohort and objective
   values are doubles that hold whole numbers (exact below 2^53), so the protobuf JSON mapping
