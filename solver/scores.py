@@ -13,6 +13,7 @@ from enum import StrEnum
 from functools import cached_property
 from itertools import chain, repeat
 from operator import attrgetter
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -265,9 +266,16 @@ def _small_tag_bits(tags: list[tuple[str, ...]], empty_is_tag: bool) -> tuple[di
     return (bit, masks) if len(bit) <= 64 else None
 
 
-def _set_overlap(left: list[tuple[str, ...]], right: list[tuple[str, ...]], mentee: IntArray, mentor: IntArray
-                 ) -> IntArray:
-    """Per pair, how many distinct tags the mentee's and the mentor's share."""
+OVERLAP_CELLS = 4_000_000
+"""Bit words (or list items) of the pairs counted at once by `_set_overlap`: its temporaries stay at tens of MB
+whatever the cohort (all pairs at once, 500 x 500 people with 100 interests each took over 3 GB)."""
+BITSET_TAGS = 4_096
+"""Shared tags up to which each person's are bits (64 words a person at most); beyond, sparse rows."""
+
+
+def _set_overlap(left: list[tuple[str, ...]], right: list[tuple[str, ...]], mentee: IntArray, mentor: IntArray,
+                 stop: StopToken | threading.Event | None = None) -> IntArray:
+    """Per pair, how many distinct tags the mentee's and the mentor's share; a stop check between parts."""
     small = _small_tag_bits(right, True) if len(left) <= SMALL_TAG_PEOPLE else None
     if small is not None:
         flags, his = small
@@ -281,13 +289,47 @@ def _set_overlap(left: list[tuple[str, ...]], right: list[tuple[str, ...]], ment
             hers.append(mask)
         return np.bitwise_count(np.array(hers, dtype=np.uint64)[mentee]
                                 & np.array(his, dtype=np.uint64)[mentor]).astype(np.int64)
-    vocabulary: dict[str, int] = {}
-    right_bits = _tag_bits(right, vocabulary)
-    if not vocabulary:
-        return np.zeros(len(mentee), dtype=np.int64)
-    left_bits = _bits(left, list(chain.from_iterable(left)), vocabulary)  # a tag only she has shares nothing
-    shared = np.bitwise_count(left_bits[mentee] & right_bits[mentor])
-    return (shared if shared.ndim == 1 else shared.sum(axis=1)).astype(np.int64)
+    # Only a tag both sides hold can be shared: free-text interests, each person's own, make no bits at all.
+    left_flat, right_flat = list(chain.from_iterable(left)), list(chain.from_iterable(right))
+    both = set(left_flat).intersection(right_flat)
+    out = np.zeros(len(mentee), dtype=np.int64)
+    if not both:
+        return out
+    vocabulary = {tag: k for k, tag in enumerate(sorted(both))}
+    if len(vocabulary) <= BITSET_TAGS:
+        left_bits, right_bits = _bits(left, left_flat, vocabulary), _bits(right, right_flat, vocabulary)
+        words = 1 if left_bits.ndim == 1 else left_bits.shape[1]
+        step = max(1, OVERLAP_CELLS // words)
+        for start in range(0, len(mentee), step):
+            check(stop)
+            part = slice(start, start + step)
+            shared = np.bitwise_count(left_bits[mentee[part]] & right_bits[mentor[part]])
+            out[part] = shared if shared.ndim == 1 else shared.sum(axis=1)
+        return out
+    hers, his = _tag_rows(left, left_flat, vocabulary), _tag_rows(right, right_flat, vocabulary)
+    longest = max(1, int(np.diff(hers.indptr).max(initial=1)))
+    step = max(1, OVERLAP_CELLS // longest)
+    for start in range(0, len(mentee), step):
+        check(stop)
+        part = slice(start, start + step)
+        out[part] = np.asarray(hers[mentee[part]].multiply(his[mentor[part]]).sum(axis=1)).ravel()
+    return out
+
+
+def _tag_rows(tags: list[tuple[str, ...]], flat: list[str], vocabulary: dict[str, int]) -> Any:
+    """Each person's tags of `vocabulary` as a sparse 0/1 row (a tag listed twice is one), for vocabularies too
+    large for bits."""
+    from scipy.sparse import csr_matrix  # scipy is loaded by the solver already; sparse only on this path
+
+    code = np.fromiter(map(vocabulary.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
+    person = np.repeat(np.arange(len(tags), dtype=np.int64), np.fromiter(map(len, tags), dtype=np.int64,
+                                                                           count=len(tags)))
+    known = code >= 0
+    rows = csr_matrix((np.ones(int(known.sum()), dtype=np.int64), (person[known], code[known])),
+                      shape=(len(tags), len(vocabulary)))
+    rows.sum_duplicates()
+    rows.data[:] = 1
+    return rows
 
 
 def _has_tag(left: list[str], right: list[tuple[str, ...]], mentee: IntArray, mentor: IntArray) -> IntArray:
@@ -418,7 +460,8 @@ def score_columns(cohort: Cohort, arrays: CohortArrays, mentee: IntArray, mentor
     mentee_rank, mentor_rank, plain = _rank_lookup(cohort, arrays, mentee, mentor)
     check(stop)
     mentees, mentors = cohort.mentees, cohort.mentors
-    shared_interests = _set_overlap([p.interests for p in mentees], [p.interests for p in mentors], mentee, mentor)
+    shared_interests = _set_overlap([p.interests for p in mentees], [p.interests for p in mentors], mentee, mentor,
+                                    stop)
     check(stop)
     market = _has_tag([p.country_of_origin for p in mentees], [p.markets for p in mentors], mentee, mentor)
     check(stop)
