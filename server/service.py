@@ -50,8 +50,7 @@ from server.status import (
 )
 from server.wire import sets_top_level_flag
 from solver import explain
-from solver.compare import COUNTERFACTUAL_BUDGET, Comparison, Scenario, ScenarioOutcome
-from solver.compare import _solve_and_measure as solve_and_measure
+from solver.compare import COUNTERFACTUAL_BUDGET, Comparison, Scenario, ScenarioOutcome, solve_and_measure
 from solver.errors import AnswerCheckFailed, CohortInvalid
 from solver.rematch import rematch
 from solver.scores import CandidatePairs, candidate_pairs

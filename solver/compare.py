@@ -489,11 +489,11 @@ def compare_scenarios(scenarios: Sequence[str | Path | Scenario], options: Solve
     outcomes: list[ScenarioOutcome] = []
     for scenario in loaded:
         base = [PairRef(p.mentee_id, p.mentor_id) for p in outcomes[0].pairs] if outcomes else None
-        outcomes.append(_solve_and_measure(scenario, options, base, counterfactuals, explain_options))
+        outcomes.append(solve_and_measure(scenario, options, base, counterfactuals, explain_options))
     return Comparison(base_label=loaded[0].label, scenarios=outcomes)
 
 
-def _solve_and_measure(scenario: Scenario, options: SolveOptions, base_pairs: list[PairRef] | None,
+def solve_and_measure(scenario: Scenario, options: SolveOptions, base_pairs: list[PairRef] | None,
                        counterfactuals: bool, explain_options: ExplainOptions) -> ScenarioOutcome:
     """Solve one scenario; diff its pairs against `base_pairs` (None: this is the base)."""
     cohort = scenario.cohort
