@@ -548,21 +548,10 @@ class MatchingService:
 
     # --- workflows ---
 
-    def _deadline_guard(self, context: grpc.ServicerContext, slot: Slot) -> threading.Timer | None:
-        """Stop the solver shortly before the deadline, whatever a workflow's solves were given (a safety net:
-        the workflows share the time out among their solves already)."""
-        remaining = context.time_remaining()
-        if remaining is None:
-            return None
-        timer = threading.Timer(max(0.0, remaining - deadline_margin(remaining, self.limits)), slot.stop.set)
-        timer.daemon = True
-        timer.start()
-        return timer
-
     def _margin_stop(self, slot: Slot) -> StopToken:
         """The slot's stop, with its deadline brought forward by the answer's margin: a workflow's solves end in time
-        to answer, and a stop by it is a DEADLINE (the timer of `_deadline_guard` sets the stop's event, which reads
-        as a cancellation: a call cut short by it answered CANCELLED before its client's deadline)."""
+        to answer, and a stop by it is a DEADLINE (a timer that set the stop's event read as a cancellation: a call
+        cut short by it answered CANCELLED before its client's deadline)."""
         if slot.stop.deadline is None:
             return slot.stop
         return slot.stop.until(slot.stop.deadline - deadline_margin(slot.stop.remaining(), self.limits))

@@ -108,21 +108,19 @@ class SweepingService(MatchingService):
         settings = grid.settings()
         call.fields["settings"] = len(settings)
         limit = self._share(context, checked.options.solve.time_limit_s, len(settings))
-        options = dataclasses.replace(checked.options.solve, alternatives=1, time_limit_s=limit, stop=slot.stop.event)
-        guard = self._deadline_guard(context, slot)
+        # The solves end a margin before the deadline, by a deadline of their own: a stop by it is a DEADLINE (a
+        # timer setting the stop's event read as a cancellation, and the call ended CANCELLED before its deadline).
+        stop = self._margin_stop(slot)
+        options = dataclasses.replace(checked.options.solve, alternatives=1, time_limit_s=limit, stop=stop)
         outcomes = []
-        try:
-            for setting in settings:
-                slot.stop.check()
-                started = time.perf_counter()
-                outcome = solve_setting(checked.cohort, setting, options)  # a setting that fails is its row
-                self._observe(outcome.status, time.perf_counter() - started, outcome.mentees,
-                              len(checked.cohort.mentors), outcome.matched)
-                outcomes.append(outcome)
-                emit(("outcome", sweep_outcome_to_proto(outcome)))
-        finally:
-            if guard is not None:
-                guard.cancel()
+        for setting in settings:
+            stop.check()
+            started = time.perf_counter()
+            outcome = solve_setting(checked.cohort, setting, options)  # a setting that fails is its row
+            self._observe(outcome.status, time.perf_counter() - started, outcome.mentees,
+                          len(checked.cohort.mentors), outcome.matched)
+            outcomes.append(outcome)
+            emit(("outcome", sweep_outcome_to_proto(outcome)))
         swept = finish(request.label, grid, outcomes)
         call.fields.update(failed=sum(not o.ok for o in outcomes), time_limit_s=round(limit, 4))
         return spb.SweepSummary(label=request.label, axes=swept.axes, settings=len(outcomes), pareto=swept.pareto,
