@@ -129,10 +129,9 @@ def test_a_sweep_cut_short_by_its_deadline_ends_deadline_exceeded_after_its_outc
     request = spb.SweepRequest(cohort=cohort_to_proto(cohort), options=options_to_proto(SolveOptions(time_limit_s=10)),
                                axes=[_axis("max_distance_km", values)])
     outcomes = []
-    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-        with pytest.raises(grpc.RpcError) as caught:
-            for message in sweep_pb2_grpc.SweepServiceStub(channel).Sweep(request, timeout=2.0):
-                outcomes.append(message.outcome)
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel, pytest.raises(grpc.RpcError) as caught:
+        for message in sweep_pb2_grpc.SweepServiceStub(channel).Sweep(request, timeout=2.0):
+            outcomes.append(message.outcome)
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, caught.value.details()
     assert 0 < len(outcomes) < len(values)
     assert [o.index for o in outcomes] == list(range(len(outcomes)))
