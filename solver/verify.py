@@ -78,6 +78,7 @@ class _Rules:
             (h.mentee_id, h.mentor_id) for h in cohort.history if h.ended is not None}
         self.returning = {m.id for m in cohort.mentors if m.returning} | {h.mentor_id for h in cohort.history}
         self._families = rules.field_families  # empty: the built-in ones, read on a family rule's first use
+        self._family_of_prefix: dict[str, set[str]] | None = None  # each prefix's families, made on first use
         self._priorities: dict[str, int] | None = None
         self.segments: dict[str, Segment | None] = {}
         self._her: dict[int, _Her] = {}  # by id() of her segment (None: the programme's rules)
@@ -153,27 +154,31 @@ class _Rules:
         return bool((her or self.her_rules(mentee)).online_meetings and mentee.online and mentor.online)
 
     def families(self, occupations: tuple[str, ...]) -> set[str]:
-        if not self._families:
-            self._families = builtin_field_families()
-        return {f.id for f in self._families
-                if any(code.startswith(prefix) for code in occupations for prefix in f.prefixes)}
+        """The families one of the occupations belongs to: a code starts with one of a family's prefixes."""
+        if self._family_of_prefix is None:
+            # Each prefix's families, once: a code's families are then those of its leading parts, a few lookups a
+            # code instead of one `startswith` per code and prefix (100 codes x 2,000 prefixes took ~20 ms a person).
+            self._family_of_prefix = {}
+            for family in self._families or builtin_field_families():
+                for prefix in family.prefixes:
+                    self._family_of_prefix.setdefault(prefix, set()).add(family.id)
+        found: set[str] = set()
+        for code in occupations:
+            for length in range(len(code) + 1):  # "" too: an empty prefix starts every code
+                found |= self._family_of_prefix.get(code[:length], set())
+        return found
 
     @staticmethod
     def shared_digits(mentee: Mentee, mentor: Mentor) -> int:
         """The most leading digits in which any occupation of the mentee agrees with any of the mentor (0 unless
-        both are four-digit ISCO codes)."""
-        best = 0
-        for a in mentee.occupations:
-            if len(a) != 4:
-                continue
-            for b in mentor.occupations:
-                if len(b) == 4 and a[0] == b[0]:
-                    k = 1
-                    while k < 4 and a[k] == b[k]:
-                        k += 1
-                    if k > best and a.isdigit() and b.isdigit():
-                        best = k
-        return best
+        both are four-digit ISCO codes): the longest prefix both sides' codes have, by sets of prefixes (one
+        comparison per pair of codes took ~10 ms a pair at 100 codes each)."""
+        hers = {a for a in mentee.occupations if len(a) == 4 and a.isdigit()}
+        his = {b for b in mentor.occupations if len(b) == 4 and b.isdigit()}
+        for k in (4, 3, 2, 1):
+            if {a[:k] for a in hers} & {b[:k] for b in his}:
+                return k
+        return 0
 
     def check_pair(self, mentee: Mentee, mentor: Mentor) -> tuple[list[str], int, int]:
         """The hard rules the pair breaks (README order), and its score as the lowest and highest a last-bit
