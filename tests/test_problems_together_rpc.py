@@ -175,3 +175,16 @@ def test_cli_what_if_and_grid_files_get_the_same_problems_at_once(tmp_path: Path
     assert "\x1b" not in done.stderr and "\u202e" not in done.stderr
     assert "'\\x1b'" in done.stderr and "U+202E" in done.stderr, done.stderr
     assert "field depth 9 is not 0..4" in done.stderr  # the values are checked beside the label, not after it
+
+
+def test_a_what_if_with_two_caps_for_one_organisation_is_refused_not_merged(client: MentormatchClient,
+                                                                             pairs: Cohort) -> None:
+    """The contract allows one cap per organisation; a what-if giving two had the last one win silently."""
+    two = mpb.Scenario(label="two caps", rules=mpb.RuleChanges(organisation_caps=[
+        pb.OrganisationCap(organisation="Acme", max_mentees=1), pb.OrganisationCap(organisation="Other", max_mentees=2),
+        pb.OrganisationCap(organisation="Acme", max_mentees=3)]))
+    refused = _refused(lambda: client.compare_scenarios(pairs, [two]))
+    assert _codes(refused) == [("scenarios[0].rules.organisation_caps[2]", "INVALID_RULE")], refused.violations
+    one = mpb.Scenario(label="one cap", rules=mpb.RuleChanges(organisation_caps=[
+        pb.OrganisationCap(organisation="Acme", max_mentees=1)]))
+    assert [s.label for s in client.compare_scenarios(pairs, [one]).scenarios] == ["one cap"]

@@ -71,7 +71,14 @@ def _rule_overrides(msg: mpb.RuleChanges, reader: ProtoReader, path: str) -> dic
             out[key] = values
     if msg.organisation_caps:
         caps: dict[str, int] = {}
-        for cap in msg.organisation_caps:
+        first: dict[str, int] = {}
+        for j, cap in enumerate(msg.organisation_caps):
+            if cap.organisation in first:  # one cap per organisation, as in the cohort's rules (none wins silently)
+                reader.problems.append(Problem(
+                    ProblemCode.INVALID_RULE, f"{path}.organisation_caps[{j}]",
+                    f"a second cap for '{cap.organisation}' (the first is {path}.organisation_caps"
+                    f"[{first[cap.organisation]}]): give one cap per organisation"))
+            first.setdefault(cap.organisation, j)
             caps[cap.organisation] = cap.max_mentees
         out["organisation_caps"] = caps
     if msg.no_pins:
