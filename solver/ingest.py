@@ -188,7 +188,10 @@ class RowReader:
             self.failed = True
             return None
         del raw
-        frame = _without_unnamed_empty_columns(frame)
+        frame, unnamed = _without_unnamed_columns(frame)
+        for position in unnamed:  # each once, by its place: a name would be polars' own ('_duplicated_0')
+            self.problem(ProblemCode.MISSING_COLUMN, stem, f"column {position} has no name in the header but holds "
+                         "data: name it or delete it", source.name)
         columns = [c.strip() for c in frame.columns]
         header = self.header(stem, source.name, columns, required, known)
         if not header.readable:
@@ -249,10 +252,7 @@ class RowReader:
                              f"missing; is '{column}' meant to be '{nearest}'?", where)
             else:
                 others.append(column)
-                if not others_allowed and not column:
-                    self.problem(ProblemCode.MISSING_COLUMN, stem, f"column {columns.index(column) + 1} has no name "
-                                 "in the header but holds data: name it or delete it", where)
-                elif not others_allowed:
+                if not others_allowed:
                     self.problem(ProblemCode.MISSING_COLUMN, f"{stem}.{column}", f"unknown column '{column}'"
                                  f"{did_you_mean(column, known)} (known: {', '.join(known)})", where)
         for column in missing:
@@ -269,14 +269,16 @@ class RowReader:
         return header.readable and not header.missing and (others_allowed or not header.unknown)
 
 
-def _without_unnamed_empty_columns(frame: pl.DataFrame) -> pl.DataFrame:
-    """The table less the columns with no name in the header and nothing in any cell: what a spreadsheet leaves
-    after a separator at the end of each line (`a,b,`). An unnamed column holding data stays, to be reported."""
+def _without_unnamed_columns(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[int]]:
+    """The table less its columns with no name in the header, and the places (1-based) of those that hold data:
+    an empty one is what a spreadsheet leaves after a separator at the end of each line (`a,b,`), ignored; one
+    with data is a problem of its own, reported by its place."""
     unnamed = [c for c in frame.columns if not _POLARS_DUPLICATE.sub("", c).strip(WHITESPACE)]
     if not unnamed:
-        return frame
+        return frame, []
     filled = frame.select(pl.col(c).str.strip_chars(WHITESPACE).fill_null("").ne("").any() for c in unnamed).row(0)
-    return frame.drop([c for c, used in zip(unnamed, filled, strict=True) if not used])
+    used = {c for c, holds in zip(unnamed, filled, strict=True) if holds}
+    return frame.drop(unnamed), [k + 1 for k, c in enumerate(frame.columns) if c in used]
 
 
 def _parquet_as_text(frame: pl.DataFrame) -> pl.DataFrame:

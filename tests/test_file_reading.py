@@ -180,3 +180,21 @@ def test_an_unnamed_column_holding_data_is_one_problem_at_its_position(cohort: P
     found = [(p.code, p.message) for p in raised.value.problems]
     assert found == [(ProblemCode.MISSING_COLUMN,
                       f"column {width + 1} has no name in the header but holds data: name it or delete it")]
+
+
+def test_several_unnamed_columns_each_holding_data_are_one_problem_each_at_their_places(cohort: Path) -> None:
+    path = cohort / "mentees.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    width = len(lines[0].split(","))
+    head = lines[0].split(",")
+    head.insert(2, "")  # an unnamed column inside the header, and two at its end
+    lines[0] = ",".join(head) + ",,"
+    for k in range(1, len(lines)):
+        cells = lines[k].split(",")
+        cells.insert(2, "x" if k == 1 else "")
+        lines[k] = ",".join(cells) + ("," + ",note" if k == 2 else ",,")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(CohortInvalid) as raised:
+        read_cohort_dir(cohort)
+    assert [p.message for p in raised.value.problems] == [
+        f"column {n} has no name in the header but holds data: name it or delete it" for n in (3, width + 3)]
