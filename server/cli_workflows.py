@@ -224,7 +224,7 @@ def register(app: typer.Typer) -> None:
         from server.cli_files import rematch_sheets, write_answer, write_current
         from solver.rematch import (
             RematchSources,
-            read_rematch_inputs,
+            read_rematch_parts,
             rematch,
             rematch_problems,
             setting_problems,
@@ -234,18 +234,18 @@ def register(app: typer.Typer) -> None:
         try:
             refused: list[Problem] = []
             with record_inputs() as inputs:  # the files' problems listed with the outputs' and --keep's
-                read = gathered(lambda: read_rematch_inputs(cohort, current), refused)
-            refused += answer_outputs_problems(inputs, output=output, out_current=out_current)
+                data, current_pairs, _, found = read_rematch_parts(cohort, current, None)
+            refused += found + answer_outputs_problems(inputs, output=output, out_current=out_current)
             try:
                 kept = _pairs(keep)
             except CohortInvalid as bad_keep:  # listed with every other problem, not before them
                 kept, refused = [], refused + bad_keep.problems
-            if read is None:  # the settings' problems too, at their options
+            if data is None or current_pairs is None:  # the settings' problems too, at their options
                 refuse_outputs(refused + [replace(p, location=f"--{p.path.replace('_', '-')}")
                                           for p in setting_problems(penalty, max_changes)])
-            assert read is not None
-            data, current_pairs, _ = read
-            # Every problem at once, each where the coordinator sees it (current.csv row 4, --left item 2).
+            assert data is not None and current_pairs is not None
+            # Every problem at once, each where the coordinator sees it (current.csv row 4, --left item 2): the
+            # pairs' and lists' checked even beside an empty id in current.csv.
             sources = RematchSources.command_line(current)
             refuse_outputs(refused + rematch_problems(data, current_pairs, left=split_list(left),
                                                       joined=split_list(joined), keep=kept, penalty=penalty,

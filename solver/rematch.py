@@ -124,7 +124,7 @@ def _check_inputs(cohort: Cohort, current: Sequence[PairRef], left: Sequence[str
     in_current = {p.mentee_id for p in current} | {p.mentor_id for p in current}
 
     def side(value: str, want: set[str], other: set[str], what: str, path: str, allow_left: bool) -> None:
-        if value in want or (allow_left and value in gone):
+        if not value or value in want or (allow_left and value in gone):  # (an empty id: its own problem)
             return
         message = (f"'{value}' is a {'mentor' if what == 'mentee' else 'mentee'}, not a {what}" if value in other
                    else f"'{value}' is no {what} in the cohort and not in the left list")
@@ -134,7 +134,7 @@ def _check_inputs(cohort: Cohort, current: Sequence[PairRef], left: Sequence[str
     for k, pair in enumerate(current):
         side(pair.mentee_id, mentee_ids, mentor_ids, "mentee", f"current[{k}].mentee_id", True)
         side(pair.mentor_id, mentor_ids, mentee_ids, "mentor", f"current[{k}].mentor_id", True)
-        if pair.mentee_id in seen_mentee:
+        if pair.mentee_id and pair.mentee_id in seen_mentee:
             out.append(Problem(ProblemCode.DUPLICATE_ID, f"current[{k}].mentee_id",
                                f"mentee '{pair.mentee_id}' is already paired, with "
                                f"'{seen_mentee[pair.mentee_id].mentor_id}' in an earlier pair"))
@@ -434,6 +434,16 @@ def _broken_rules(cohort: Cohort, candidates: CandidatePairs, mentee_id: str, me
 
 def read_current_pairs(path: str | Path) -> list[PairRef]:
     """The pairs running now, from a CSV with columns mentee_id,mentor_id; raises CohortInvalid."""
+    pairs, problems = read_current_pairs_checked(path)
+    if problems:
+        raise CohortInvalid(problems)
+    return pairs
+
+
+def read_current_pairs_checked(path: str | Path) -> tuple[list[PairRef], list[Problem]]:
+    """`read_current_pairs`, but a row with an empty id is kept (the id "") with its EMPTY_ID problem beside the
+    pairs, so that the other rows are checked too and keep their row numbers; raises CohortInvalid for a file that
+    cannot be read as the pairs' table."""
     path = Path(path)
     where = path.name
     if not path.exists():
@@ -459,9 +469,7 @@ def read_current_pairs(path: str | Path) -> list[PairRef]:
                 problems.append(Problem(ProblemCode.EMPTY_ID, f"current[{k}].{name}", "the id is empty",
                                         f"{where} {row_text(k)}, column {name}"))
         pairs.append(PairRef(a, b))
-    if problems:
-        raise CohortInvalid(problems)
-    return pairs
+    return pairs, problems
 
 
 @dataclass(frozen=True)
@@ -521,19 +529,23 @@ def read_changes_checked(path: str | Path) -> tuple[RematchChanges, list[Problem
 def read_rematch_inputs(cohort_path: str | Path, current_path: str | Path, changes_path: str | Path | None = None
                         ) -> tuple[Cohort, list[PairRef], RematchChanges]:
     """The cohort, the current pairs and the changes (if a file is given), with the problems of all three at once."""
-    cohort, current, changes, problems = _read_rematch_inputs(cohort_path, current_path, changes_path)
+    cohort, current, changes, problems = read_rematch_parts(cohort_path, current_path, changes_path)
     if problems or cohort is None or current is None:
         raise CohortInvalid(problems)
     return cohort, current, changes
 
 
-def _read_rematch_inputs(cohort_path: str | Path, current_path: str | Path, changes_path: str | Path | None
+def read_rematch_parts(cohort_path: str | Path, current_path: str | Path, changes_path: str | Path | None
                          ) -> tuple[Cohort | None, list[PairRef] | None, RematchChanges, list[Problem]]:
     """The cohort and the current pairs (None where they could not be read), the changes (the keys that could be
     read) and every problem of the three."""
     problems: list[Problem] = []
     cohort = gathered(lambda: load_cohort(cohort_path), problems)
-    current = gathered(lambda: read_current_pairs(current_path), problems)
+    current: list[PairRef] | None = None
+    pairs = gathered(lambda: read_current_pairs_checked(current_path), problems)
+    if pairs is not None:
+        current, found = pairs
+        problems += found
     changes = RematchChanges()
     if changes_path is not None:
         read = gathered(lambda: read_changes_checked(changes_path), problems)  # None: not TOML at all
@@ -551,7 +563,7 @@ def read_batch_directory(directory: str | Path, *, penalty: int | None = None, m
     ask of them (an unknown id in `left` beside a malformed `keep`); a directory without problems may still be
     refused by `rematch` (a kept pair that breaks a rule)."""
     directory = Path(directory)
-    cohort, current, changes, problems = _read_rematch_inputs(directory, directory / CURRENT_FILE,
+    cohort, current, changes, problems = read_rematch_parts(directory, directory / CURRENT_FILE,
                                                               directory / CHANGES_FILE)
     changes = replace(changes, penalty=penalty if penalty is not None else changes.penalty
                       if changes.penalty is not None else DEFAULT_PENALTY,

@@ -200,3 +200,19 @@ def test_an_output_inside_a_file_is_refused_before_solving(tmp_path: Path) -> No
     assert _problem_lines(result) == [f"--out-current: NOT_A_FILE: {cohort}/mentors.csv/next/current.csv cannot be "
                                       f"written: {cohort}/mentors.csv is a file, not a folder"]
     assert result.stdout == ""
+
+
+def test_an_empty_id_in_current_csv_hides_none_of_the_other_rows_and_lists_problems(tmp_path: Path) -> None:
+    cohort = _town(tmp_path / "town")
+    current = tmp_path / "current.csv"
+    current.write_text("mentee_id,mentor_id\nE0,M0\n,M1\nE2,M9\nE0,M3\n", encoding="utf-8")
+    result = run_cli("rematch", cohort, current, "--left", "M1;NOBODY", "--joined", "E77", "--penalty", "-1")
+    assert result.exit_code == 2, result.output
+    lines = _problem_lines(result)
+    for start in ("current.csv row 3, column mentee_id: EMPTY_ID",
+                  "current.csv row 4, column mentor_id: UNKNOWN_ID: 'M9'",
+                  "current.csv row 5, column mentee_id: DUPLICATE_ID: mentee 'E0' is already paired",
+                  "--left item 2: UNKNOWN_ID: 'NOBODY'", "--joined item 1: UNKNOWN_ID: 'E77'",
+                  "--penalty: NEGATIVE_VALUE"):
+        assert sum(line.startswith(start) for line in lines) == 1, (start, lines)
+    assert len(lines) == 6, lines
