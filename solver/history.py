@@ -253,12 +253,13 @@ def history_csv(entries: Iterable[HistoryEntry]) -> bytes:
     return frame.select(blank).write_csv().encode("utf-8")
 
 
-def write_year_files(cohort: Cohort, directory: Path, save: Callable[[pl.DataFrame, str], None]) -> None:
+def write_year_files(cohort: Cohort, directory: Path, save: Callable[[pl.DataFrame, str], None],
+                     there: Callable[[str], bool] = lambda stem: False) -> None:
     """history.csv and decisions.csv of a cohort directory (`save(frame, stem)` writes one file whole), when the
-    cohort has them."""
-    if cohort.history:
+    cohort has them or a file of theirs is `there` already (then empty, never an earlier cohort's)."""
+    if cohort.history or there("history"):
         save(history_frame(cohort.history), "history")
-    if cohort.decisions:
+    if cohort.decisions or there("decisions"):
         save(decisions_frame(cohort.decisions), "decisions")
 
 

@@ -632,15 +632,20 @@ def write_cohort_dir(cohort: Cohort, directory: str | Path, *, parquet: bool = F
     # The date columns (solver.history) only when someone has a date: older files stay as they were.
     save(_frame(cohort.mentors, {**MENTOR_FORMAT, **dated(cohort.mentors, MENTOR_DATE_FORMAT)}), "mentors")
     save(_frame(cohort.mentees, {**MENTEE_FORMAT, **dated(cohort.mentees, MENTEE_DATE_FORMAT)}), "mentees")
-    if cohort.rankings:
+    def there(stem: str) -> bool:
+        """A file of this optional table is in the directory already: it is written (empty if need be), or the
+        directory would read back with an earlier cohort's table (decide --out into last round's folder)."""
+        return (directory / f"{stem}.csv").exists() or (directory / f"{stem}.parquet").exists()
+
+    if cohort.rankings or there("rankings"):
         save(pl.DataFrame({"from_id": [r.from_id for r in cohort.rankings],
                            "to_id": [r.to_id for r in cohort.rankings],
                            "rank": [str(r.rank) for r in cohort.rankings]}), "rankings")
-    if cohort.rules.travel_times:
+    if cohort.rules.travel_times or there("travel_times"):
         save(pl.DataFrame({"mentee_id": [t.mentee_id for t in cohort.rules.travel_times],
                            "mentor_id": [t.mentor_id for t in cohort.rules.travel_times],
                            "minutes": [format_float(t.minutes) for t in cohort.rules.travel_times]}), "travel_times")
-    write_year_files(cohort, directory, save)  # history.csv and decisions.csv, when the cohort has them
+    write_year_files(cohort, directory, save, there)  # history.csv and decisions.csv, when the cohort has them
     write_atomic(directory / "rules.toml", rules_to_toml(without_decisions(cohort).rules))
     return directory
 

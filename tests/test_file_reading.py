@@ -198,3 +198,23 @@ def test_several_unnamed_columns_each_holding_data_are_one_problem_each_at_their
         read_cohort_dir(cohort)
     assert [p.message for p in raised.value.problems] == [
         f"column {n} has no name in the header but holds data: name it or delete it" for n in (3, width + 3)]
+
+
+def test_a_cohort_written_over_an_earlier_one_reads_back_as_itself(tmp_path: Path) -> None:
+    """`decide --out` into last round's folder: a table the new cohort has none of (rankings, history, decisions)
+    must not stay behind as the earlier cohort's, to be read with the new one."""
+    from dataclasses import replace
+
+    from solver.decisions import without_decisions
+    from solver.ingest import write_cohort_dir
+
+    full = read_cohort_dir(SCENARIOS / "ibmp_year" / "q2")
+    assert full.history and full.decisions
+    write_cohort_dir(full, tmp_path / "round")
+    (tmp_path / "round" / "rankings.csv").write_text("from_id,to_id,rank\nE1,M1,1\n", encoding="utf-8")  # a stray
+    bare = replace(without_decisions(replace(full, history=())), decisions=())
+    write_cohort_dir(bare, tmp_path / "round")
+    write_cohort_dir(bare, tmp_path / "fresh")
+    again, fresh = read_cohort_dir(tmp_path / "round"), read_cohort_dir(tmp_path / "fresh")
+    assert (again.rankings, again.history, again.decisions) == ((), (), ())
+    assert replace(again, name="") == replace(fresh, name="")
