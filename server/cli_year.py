@@ -28,7 +28,7 @@ from server.cli import (
     write_or_exit,
 )
 from server.cli_params import finite_seconds
-from solver.errors import CohortInvalid, Problem
+from solver.errors import CohortInvalid, Problem, ProblemCode
 from solver.fileio import output_problems, record_inputs, same_file_problems
 
 if TYPE_CHECKING:
@@ -131,10 +131,10 @@ def _show(as_json: bool, answer: Any, render: Callable[[Any], None], written: Se
 
 def _cohort_dir_problems(directory: Path, inputs: InputFiles) -> list[Problem]:
     """A cohort directory to write: none of its files may be an input (the cohort read, the decisions read)."""
-    problems = output_problems(directory, None, "--out") if directory.exists() and not directory.is_dir() else []
-    for name in COHORT_FILE_NAMES:
-        problems += output_problems(directory / name, inputs, "--out")
-    return problems
+    if directory.exists() and not directory.is_dir():  # one problem: the files inside it cannot be written at all
+        return [Problem(ProblemCode.NOT_A_FILE, "--out", f"{directory} is a file, not a folder to write the cohort's "
+                        "files in", "--out")]
+    return [p for name in COHORT_FILE_NAMES for p in output_problems(directory / name, inputs, "--out")]
 
 
 def register(app: typer.Typer) -> None:

@@ -216,3 +216,14 @@ def test_an_empty_id_in_current_csv_hides_none_of_the_other_rows_and_lists_probl
                   "--penalty: NEGATIVE_VALUE"):
         assert sum(line.startswith(start) for line in lines) == 1, (start, lines)
     assert len(lines) == 6, lines
+
+
+def test_decide_out_naming_a_file_is_one_problem_before_anything_is_decided(tmp_path: Path) -> None:
+    cohort = _town(tmp_path / "town")
+    existing = tmp_path / "notes.csv"
+    existing.write_text("keep me\n", encoding="utf-8")
+    result = run_cli("decide", cohort, "--out", existing)
+    assert result.exit_code == 2, result.output
+    assert _problem_lines(result) == [f"--out: NOT_A_FILE: {existing} is a file, not a folder to write the cohort's "
+                                      "files in"]
+    assert existing.read_text(encoding="utf-8") == "keep me\n"
