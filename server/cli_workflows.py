@@ -224,6 +224,7 @@ def register(app: typer.Typer) -> None:
         from server.cli_files import rematch_sheets, write_answer, write_current
         from solver.rematch import (
             RematchSources,
+            new_problems,
             read_rematch_parts,
             rematch,
             rematch_problems,
@@ -247,9 +248,9 @@ def register(app: typer.Typer) -> None:
             # Every problem at once, each where the coordinator sees it (current.csv row 4, --left item 2): the
             # pairs' and lists' checked even beside an empty id in current.csv.
             sources = RematchSources.command_line(current)
-            refuse_outputs(refused + rematch_problems(data, current_pairs, left=split_list(left),
-                                                      joined=split_list(joined), keep=kept, penalty=penalty,
-                                                      max_changes=max_changes, sources=sources))
+            refuse_outputs(refused + new_problems(refused, rematch_problems(
+                data, current_pairs, left=split_list(left), joined=split_list(joined), keep=kept, penalty=penalty,
+                max_changes=max_changes, sources=sources)))
             result = interruptibly(lambda: rematch(
                 data, current_pairs, left=split_list(left), joined=split_list(joined), keep=kept, penalty=penalty,
                 max_changes=max_changes, options=SolveOptions(time_limit_s=time_limit), sources=sources), "re-match")

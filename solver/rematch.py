@@ -124,7 +124,10 @@ def _check_inputs(cohort: Cohort, current: Sequence[PairRef], left: Sequence[str
     in_current = {p.mentee_id for p in current} | {p.mentor_id for p in current}
 
     def side(value: str, want: set[str], other: set[str], what: str, path: str, allow_left: bool) -> None:
-        if not value or value in want or (allow_left and value in gone):  # (an empty id: its own problem)
+        if not value:
+            out.append(Problem(ProblemCode.EMPTY_ID, path, "the id is empty"))
+            return
+        if value in want or (allow_left and value in gone):
             return
         message = (f"'{value}' is a {'mentor' if what == 'mentee' else 'mentee'}, not a {what}" if value in other
                    else f"'{value}' is no {what} in the cohort and not in the left list")
@@ -432,6 +435,13 @@ def _broken_rules(cohort: Cohort, candidates: CandidatePairs, mentee_id: str, me
 # Files and batches -----------------------------------------------------------------------------------
 
 
+def new_problems(known: Sequence[Problem], found: Sequence[Problem]) -> list[Problem]:
+    """`found` less the problems `known` has already (the same code at the same path): the re-match's checks find
+    again an empty id that reading the current pairs reported."""
+    seen = {(p.code, p.path) for p in known}
+    return [p for p in found if (p.code, p.path) not in seen]
+
+
 def read_current_pairs(path: str | Path) -> list[PairRef]:
     """The pairs running now, from a CSV with columns mentee_id,mentor_id; raises CohortInvalid."""
     pairs, problems = read_current_pairs_checked(path)
@@ -570,9 +580,9 @@ def read_batch_directory(directory: str | Path, *, penalty: int | None = None, m
                       max_changes=max_changes if max_changes is not None else changes.max_changes)
     if problems or cohort is None or current is None:
         if cohort is not None and current is not None:
-            problems += rematch_problems(cohort, current, left=changes.left, joined=changes.joined,
-                                         keep=changes.keep, penalty=changes.penalty or 0,
-                                         max_changes=changes.max_changes, sources=RematchSources.batch())
+            problems += new_problems(problems, rematch_problems(
+                cohort, current, left=changes.left, joined=changes.joined, keep=changes.keep,
+                penalty=changes.penalty or 0, max_changes=changes.max_changes, sources=RematchSources.batch()))
         raise CohortInvalid(problems)
     return cohort, current, changes
 

@@ -188,3 +188,10 @@ def test_a_what_if_with_two_caps_for_one_organisation_is_refused_not_merged(clie
     one = mpb.Scenario(label="one cap", rules=mpb.RuleChanges(organisation_caps=[
         pb.OrganisationCap(organisation="Acme", max_mentees=1)]))
     assert [s.label for s in client.compare_scenarios(pairs, [one]).scenarios] == ["one cap"]
+
+
+def test_rematch_current_pairs_with_an_empty_id_are_refused_with_the_other_rows_problems(
+        client: MentormatchClient, pairs: Cohort) -> None:
+    refused = _refused(lambda: client.rematch(pairs, [("E0", "M0"), ("", "M1"), ("E2", "M9")]))
+    assert set(_codes(refused)) == {("current_pairs[1].mentee_id", "EMPTY_ID"),
+                                    ("current_pairs[2].mentor_id", "UNKNOWN_ID")}, refused.violations
